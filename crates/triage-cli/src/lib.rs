@@ -1,0 +1,254 @@
+//! The I/O around the core for the `triage` command: finding and reading
+//! rule files, test files and directories, and rendering diagnostics for
+//! people. `cargo test` uses the same functions to run the example rule
+//! sets' tests, so both runners see the same files.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use triage_core::testing::{RuleTest, TestOutcome, parse_tests};
+use triage_core::{CompiledRules, Diagnostic, Directory, compile_sources};
+
+/// Exit codes, stated once: 0 ok, 1 rule errors or failing tests, 2 usage,
+/// I/O or input errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything passed.
+    Ok = 0,
+    /// Rule errors or failing tests.
+    Failed = 1,
+    /// Usage, I/O or input errors.
+    Input = 2,
+}
+
+/// An error reading inputs (exit code 2).
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A rule directory read from disk.
+#[derive(Debug)]
+pub struct RuleSet {
+    /// `(display name, text)` of each rule file, in evaluation order.
+    pub sources: Vec<(String, String)>,
+    /// The compiled rules, when there were no errors.
+    pub rules: Option<CompiledRules>,
+    /// Every diagnostic.
+    pub diagnostics: Vec<Diagnostic>,
+    /// `directory.yaml` beside the rules, or an empty directory.
+    pub directory: Directory,
+}
+
+fn read(path: &Path) -> Result<String, InputError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| InputError(format!("cannot read `{}`: {e}", path.display())))
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| InputError(format!("cannot read directory `{}`: {e}", dir.display())))?;
+    for entry in entries {
+        let entry = entry
+            .map_err(|e| InputError(format!("cannot read directory `{}`: {e}", dir.display())))?;
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn is_yaml(p: &Path) -> bool {
+    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+}
+
+fn in_tests_dir(root: &Path, p: &Path) -> bool {
+    p.strip_prefix(root)
+        .ok()
+        .is_some_and(|rel| rel.components().any(|c| c.as_os_str() == "tests"))
+}
+
+/// Rule files of a rule directory: every `*.yaml` below it except test
+/// directories, `*.test.yaml` and the top-level `directory.yaml`, sorted by
+/// path so the order is the same on every machine.
+pub fn rule_files(root: &Path) -> Result<Vec<PathBuf>, InputError> {
+    if !root.is_dir() {
+        return Err(InputError(format!(
+            "`{}` is not a directory of rule files",
+            root.display()
+        )));
+    }
+    let mut all = Vec::new();
+    walk(root, &mut all)?;
+    let mut files: Vec<PathBuf> = all
+        .into_iter()
+        .filter(|p| is_yaml(p))
+        .filter(|p| !in_tests_dir(root, p))
+        .filter(|p| !p.to_string_lossy().ends_with(".test.yaml"))
+        .filter(|p| p.parent() != Some(root) || p.file_name().is_none_or(|n| n != "directory.yaml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Test files of a rule directory: `tests/*.test.yaml` at any depth, sorted.
+pub fn test_files(root: &Path) -> Result<Vec<PathBuf>, InputError> {
+    let mut all = Vec::new();
+    walk(root, &mut all)?;
+    let mut files: Vec<PathBuf> = all
+        .into_iter()
+        .filter(|p| in_tests_dir(root, p) && p.to_string_lossy().ends_with(".test.yaml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Reads a directory file (YAML or JSON).
+pub fn load_directory(path: &Path) -> Result<Directory, InputError> {
+    let text = read(path)?;
+    Directory::from_text(&path.display().to_string(), &text)
+        .map_err(|e| InputError(format!("{}: {e}", path.display())))
+}
+
+/// Reads and compiles a rule directory.
+pub fn load(root: &Path) -> Result<RuleSet, InputError> {
+    let mut sources = Vec::new();
+    for path in rule_files(root)? {
+        sources.push((path.display().to_string(), read(&path)?));
+    }
+    if sources.is_empty() {
+        return Err(InputError(format!(
+            "no `*.yaml` rule files in `{}`",
+            root.display()
+        )));
+    }
+    let pairs: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let (rules, diagnostics) = compile_sources(&pairs);
+    let dir_file = root.join("directory.yaml");
+    let directory = if dir_file.is_file() {
+        load_directory(&dir_file)?
+    } else {
+        Directory::new()
+    };
+    Ok(RuleSet {
+        sources,
+        rules,
+        diagnostics,
+        directory,
+    })
+}
+
+/// Renders a diagnostic for people, with the offending source line.
+pub fn render_diagnostic(d: &Diagnostic, sources: &[(String, String)]) -> String {
+    let mut out = format!("{}[{}]: {}", d.severity, d.code, d.message);
+    let _ = write!(out, "\n  --> {}:{}:{}", d.file, d.line, d.column);
+    if let Some(rule) = &d.rule {
+        let _ = write!(out, " (rule `{rule}`)");
+    }
+    let line = sources
+        .iter()
+        .find(|(n, _)| *n == d.file)
+        .and_then(|(_, text)| text.lines().nth(d.line.saturating_sub(1) as usize));
+    if let Some(line) = line {
+        let num = d.line.to_string();
+        let pad = " ".repeat(num.len());
+        let caret = " ".repeat(d.column.saturating_sub(1) as usize);
+        let _ = write!(out, "\n {pad} |\n {num} | {line}\n {pad} | {caret}^");
+    }
+    if let Some(help) = &d.help {
+        let _ = write!(out, "\n  = help: {help}");
+    }
+    out
+}
+
+/// The results of running a rule directory's tests.
+#[derive(Debug, Default)]
+pub struct TestReport {
+    /// Every test's outcome, in file order.
+    pub outcomes: Vec<TestOutcome>,
+    /// Problems reading test files (each counts as a failure).
+    pub problems: Vec<String>,
+}
+
+impl TestReport {
+    /// Tests that passed.
+    pub fn passed(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.passed()).count()
+    }
+
+    /// Tests that failed, plus unreadable tests.
+    pub fn failed(&self) -> usize {
+        self.outcomes.len() - self.passed() + self.problems.len()
+    }
+
+    /// A readable report: failures in full, then `N passed, M failed`.
+    pub fn render(&self, verbose: bool) -> String {
+        let mut out = String::new();
+        for p in &self.problems {
+            let _ = writeln!(out, "{p}\n");
+        }
+        for o in &self.outcomes {
+            if o.passed() {
+                if verbose {
+                    let _ = writeln!(out, "ok      {} ({})", o.name, o.location);
+                }
+                continue;
+            }
+            let _ = writeln!(out, "FAILED  {} ({})", o.name, o.location);
+            for f in &o.failures {
+                let _ = writeln!(out, "    {f}");
+            }
+            if let Some(trace) = &o.trace {
+                for line in trace.lines() {
+                    let _ = writeln!(out, "    | {line}");
+                }
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(out, "{} passed, {} failed", self.passed(), self.failed());
+        out
+    }
+}
+
+/// Runs every test under a rule directory whose name contains `filter`.
+/// Rule errors are returned as `Err` with the rendered diagnostics.
+pub fn run_tests(
+    root: &Path,
+    filter: Option<&str>,
+) -> Result<Result<TestReport, String>, InputError> {
+    let set = load(root)?;
+    let Some(rules) = &set.rules else {
+        let rendered: Vec<String> = set
+            .diagnostics
+            .iter()
+            .map(|d| render_diagnostic(d, &set.sources))
+            .collect();
+        return Ok(Err(rendered.join("\n\n")));
+    };
+    let mut report = TestReport::default();
+    for path in test_files(root)? {
+        let name = path.display().to_string();
+        let text = read(&path)?;
+        let (tests, diags) = parse_tests(&name, &text);
+        let sources = vec![(name.clone(), text.clone())];
+        report
+            .problems
+            .extend(diags.iter().map(|d| render_diagnostic(d, &sources)));
+        let selected = tests
+            .iter()
+            .filter(|t: &&RuleTest| filter.is_none_or(|f| t.name.contains(f)));
+        report
+            .outcomes
+            .extend(selected.map(|t| t.run(rules, &set.directory)));
+    }
+    Ok(Ok(report))
+}

@@ -1,0 +1,133 @@
+//! The case: what arrives from a channel, as the caller hands it over.
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// An incoming support case. Everything but `id` is optional.
+///
+/// ```
+/// let case = triage_core::Case::from_json(r#"{"id": "c1", "subject": "API is down"}"#).unwrap();
+/// assert_eq!(case.subject.as_deref(), Some("API is down"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// The caller's id for the case.
+    pub id: String,
+    /// A human-facing case number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u64>,
+    /// When the case was opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<FixedOffset>>,
+    /// `email`, `web`, `phone`, `chat`, `slack`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Subject line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Message body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Who wrote in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester: Option<Requester>,
+    /// Country as given (any spelling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Region or subdivision as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Postal code as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    /// Account id in the directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Product as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// Priority as given by the requester or channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    /// Status, e.g. `new`, `open`, `waiting_on_customer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Custom fields declared under `fields:` in the rules.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, serde_json::Value>,
+}
+
+/// The person who opened the case.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requester {
+    /// E-mail address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Preferred language, e.g. `de`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+/// A case that could not be read, naming the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid case: {message}")]
+pub struct CaseError {
+    /// The JSON path of the offending field (`.` for the whole case).
+    pub path: String,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl Case {
+    /// Reads a case from JSON text; a wrong type names the field.
+    pub fn from_json(text: &str) -> Result<Case, CaseError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| path_error(&e))
+    }
+
+    /// Reads a case from an already-parsed JSON value.
+    pub fn from_value(value: serde_json::Value) -> Result<Case, CaseError> {
+        serde_path_to_error::deserialize(value).map_err(|e| path_error(&e))
+    }
+}
+
+fn path_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> CaseError {
+    let path = e.path().to_string();
+    let inner = e.inner().to_string();
+    let message = if path == "." {
+        inner
+    } else {
+        format!("field `{path}`: {inner}")
+    };
+    CaseError { path, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let e = Case::from_json(r#"{"id": "1", "requester": {"email": 5}}"#).unwrap_err();
+        assert_eq!(e.path, "requester.email");
+        assert!(e.message.contains("requester.email"), "{}", e.message);
+    }
+
+    #[test]
+    fn unknown_field_is_an_error() {
+        let e = Case::from_json(r#"{"id": "1", "subjet": "x"}"#).unwrap_err();
+        assert!(e.message.contains("subjet"), "{}", e.message);
+    }
+
+    #[test]
+    fn only_id_is_required() {
+        assert!(Case::from_json(r#"{"id": "1"}"#).is_ok());
+        assert!(Case::from_json(r#"{}"#).is_err());
+    }
+}

@@ -1,0 +1,913 @@
+//! Rule files to [`CompiledRules`], reporting every problem found.
+//!
+//! Compiling reads each file's syntax tree once, gathers the sections of all
+//! files in file order, builds the field schema, compiles every condition
+//! (phrases into one automaton per field, regexes into one set per field),
+//! checks the stage-level rules (unique ids, a default at the end of each
+//! first-match stage, nothing after a catch-all) and builds the rule indexes.
+//! Problems never stop the walk: the result is the rule set, if there were no
+//! errors, and every diagnostic.
+
+use crate::cond::{Cond, CondCompiler, Site};
+use crate::diag::{Diagnostic, Pos, Severity};
+use crate::rules::{
+    Adjust, AdjustKind, Article, CategorySet, CompiledRules, FirstMatch, Lexicon, Rule, RuleIndex,
+    RuleMeta, Settings, TierSet,
+};
+use crate::schema::{Schema, Stage};
+use crate::syntax::{self, Key, Node, NodeKind};
+use std::collections::BTreeMap;
+
+const TOP_KEYS: &[&str] = &[
+    "settings",
+    "priorities",
+    "fields",
+    "sentiment",
+    "categories",
+    "priority",
+    "tiers",
+    "knowledge",
+];
+const DEFAULT_PRIORITIES: &[&str] = &["P1", "P2", "P3", "P4"];
+
+/// Compiles a rule set from `(file name, YAML text)` pairs, in evaluation
+/// order. Returns the rules when there is no error, and every diagnostic
+/// (errors and warnings) in file and line order.
+///
+/// ```
+/// use triage_core::compile_sources;
+/// let yaml = "categories:\n  - id: outage\n    when: { subject: { contains: outage } }\n    set: { category: outage, priority: P1 }\n  - id: other\n    set: { category: general }\n";
+/// let (rules, diags) = compile_sources(&[("rules.yaml", yaml)]);
+/// assert!(diags.is_empty(), "{diags:?}");
+/// assert_eq!(rules.unwrap().rule_count(), 2);
+/// ```
+pub fn compile_sources(sources: &[(&str, &str)]) -> (Option<CompiledRules>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut roots: Vec<(usize, Node)> = Vec::new();
+    for (i, (name, text)) in sources.iter().enumerate() {
+        match syntax::parse(name, text) {
+            Ok(node) => roots.push((i, node)),
+            Err(d) => diags.push(d),
+        }
+    }
+    let files: Vec<String> = sources.iter().map(|(n, _)| n.to_string()).collect();
+    let mut c = Compiler {
+        files: &files,
+        diags: Vec::new(),
+    };
+    let rules = c.compile(&roots);
+    diags.append(&mut c.diags);
+    let order = |file: &str| files.iter().position(|f| f == file).unwrap_or(usize::MAX);
+    diags.sort_by(|a, b| {
+        (order(&a.file), a.line, a.column, a.severity).cmp(&(
+            order(&b.file),
+            b.line,
+            b.column,
+            b.severity,
+        ))
+    });
+    diags.dedup();
+    let ok = !diags.iter().any(|d| d.severity == Severity::Error);
+    let rules = if ok {
+        rules.map(|mut r| {
+            r.version = version_hash(sources);
+            r
+        })
+    } else {
+        None
+    };
+    (rules, diags)
+}
+
+/// FNV-1a over names and texts: stable across machines and releases, which
+/// the standard library's hasher does not promise.
+fn version_hash(sources: &[(&str, &str)]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (name, text) in sources {
+        for b in name.bytes().chain([0]).chain(text.bytes()).chain([0]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// The top-level sections of all files, in file order.
+#[derive(Default)]
+struct Sections<'n> {
+    settings: Option<(usize, &'n Node)>,
+    priorities: Option<(usize, &'n Node)>,
+    sentiment: Option<(usize, &'n Node)>,
+    fields: Vec<(usize, &'n Node)>,
+    categories: Vec<(usize, &'n Node)>,
+    priority: Vec<(usize, &'n Node)>,
+    tiers: Vec<(usize, &'n Node)>,
+    knowledge: Vec<(usize, &'n Node)>,
+}
+
+struct Compiler<'f> {
+    files: &'f [String],
+    diags: Vec<Diagnostic>,
+}
+
+/// A mapping whose keys were checked against the allowed ones.
+struct Obj<'n> {
+    pos: Pos,
+    entries: Vec<(&'n Key, &'n Node)>,
+}
+
+impl<'n> Obj<'n> {
+    fn get(&self, name: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+impl<'f> Compiler<'f> {
+    fn file(&self, i: usize) -> &'f str {
+        self.files.get(i).map_or("", String::as_str)
+    }
+
+    fn obj<'n>(
+        &mut self,
+        file: usize,
+        node: &'n Node,
+        context: &str,
+        allowed: &[&str],
+        rule: Option<&str>,
+    ) -> Option<Obj<'n>> {
+        let NodeKind::Map(entries) = &node.kind else {
+            let d = Diagnostic::wrong_type(
+                self.file(file),
+                node.pos,
+                context,
+                "a mapping",
+                &node.describe(),
+            );
+            self.diags.push(d.in_rule(rule));
+            return None;
+        };
+        let mut out = Vec::new();
+        for (k, v) in entries {
+            if allowed.contains(&k.name.as_str()) {
+                out.push((k, v));
+            } else {
+                let d = Diagnostic::unknown_key(self.file(file), k.pos, &k.name, context, allowed);
+                self.diags.push(d.in_rule(rule));
+            }
+        }
+        Some(Obj {
+            pos: node.pos,
+            entries: out,
+        })
+    }
+
+    fn text(&mut self, file: usize, node: &Node, what: &str, rule: Option<&str>) -> Option<String> {
+        match node.scalar_text() {
+            Some(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            _ => {
+                let d = Diagnostic::wrong_type(
+                    self.file(file),
+                    node.pos,
+                    what,
+                    "non-empty text",
+                    &node.describe(),
+                );
+                self.diags.push(d.in_rule(rule));
+                None
+            }
+        }
+    }
+
+    fn text_list(
+        &mut self,
+        file: usize,
+        node: &Node,
+        what: &str,
+        rule: Option<&str>,
+    ) -> Vec<(String, Pos)> {
+        match &node.kind {
+            NodeKind::Seq(items) => items
+                .iter()
+                .filter_map(|i| {
+                    self.text(file, i, &format!("an item of {what}"), rule)
+                        .map(|t| (t, i.pos))
+                })
+                .collect(),
+            _ => match self.text(file, node, what, rule) {
+                Some(t) => vec![(t, node.pos)],
+                None => Vec::new(),
+            },
+        }
+    }
+
+    fn list<'n>(&mut self, file: usize, node: &'n Node, what: &str) -> &'n [Node] {
+        match &node.kind {
+            NodeKind::Seq(items) => items,
+            NodeKind::Null => &[],
+            _ => {
+                self.diags.push(Diagnostic::wrong_type(
+                    self.file(file),
+                    node.pos,
+                    what,
+                    "a list",
+                    &node.describe(),
+                ));
+                &[]
+            }
+        }
+    }
+
+    fn gather<'n>(&mut self, roots: &'n [(usize, Node)]) -> Sections<'n> {
+        let mut s = Sections::default();
+        for (file, root) in roots {
+            let file = *file;
+            let Some(obj) = self.obj(file, root, "a rule file", TOP_KEYS, None) else {
+                continue;
+            };
+            for (key, value) in obj.entries {
+                let once = |slot: &mut Option<(usize, &'n Node)>,
+                            diags: &mut Vec<Diagnostic>,
+                            name: &str| {
+                    if slot.is_some() {
+                        diags.push(Diagnostic::duplicate_section(
+                            &self.files[file],
+                            key.pos,
+                            name,
+                        ));
+                    } else {
+                        *slot = Some((file, value));
+                    }
+                };
+                match key.name.as_str() {
+                    "settings" => once(&mut s.settings, &mut self.diags, "settings"),
+                    "priorities" => once(&mut s.priorities, &mut self.diags, "priorities"),
+                    "sentiment" => once(&mut s.sentiment, &mut self.diags, "sentiment"),
+                    "fields" => s.fields.push((file, value)),
+                    name => {
+                        let what = format!("`{name}`");
+                        let items = self.list(file, value, &what);
+                        let target = match name {
+                            "categories" => &mut s.categories,
+                            "priority" => &mut s.priority,
+                            "tiers" => &mut s.tiers,
+                            _ => &mut s.knowledge,
+                        };
+                        target.extend(items.iter().map(|n| (file, n)));
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    fn priorities(&mut self, s: &Sections<'_>) -> Vec<String> {
+        let Some((file, node)) = s.priorities else {
+            return DEFAULT_PRIORITIES.iter().map(|p| p.to_string()).collect();
+        };
+        let mut out: Vec<String> = Vec::new();
+        for (p, pos) in self.text_list(file, node, "`priorities`", None) {
+            if out.iter().any(|q| q.eq_ignore_ascii_case(&p)) {
+                self.diags.push(Diagnostic::duplicate_definition(
+                    self.file(file),
+                    pos,
+                    "priority",
+                    &p,
+                ));
+            } else {
+                out.push(p);
+            }
+        }
+        if out.is_empty() {
+            self.diags.push(Diagnostic::wrong_type(
+                self.file(file),
+                node.pos,
+                "`priorities`",
+                "a non-empty list, most urgent first",
+                &node.describe(),
+            ));
+            return DEFAULT_PRIORITIES.iter().map(|p| p.to_string()).collect();
+        }
+        out
+    }
+
+    fn settings(&mut self, s: &Sections<'_>) -> Settings {
+        let mut out = Settings {
+            review_below: None,
+            max_articles: 3,
+        };
+        let Some((file, node)) = s.settings else {
+            return out;
+        };
+        let Some(obj) = self.obj(
+            file,
+            node,
+            "`settings`",
+            &["review_below", "max_articles"],
+            None,
+        ) else {
+            return out;
+        };
+        if let Some(v) = obj.get("review_below") {
+            match v.kind {
+                NodeKind::Int(i) if (0..=1).contains(&i) => out.review_below = Some(i as f64),
+                NodeKind::Float(x) if (0.0..=1.0).contains(&x) => out.review_below = Some(x),
+                _ => self.diags.push(Diagnostic::wrong_type(
+                    self.file(file),
+                    v.pos,
+                    "`review_below`",
+                    "a number from 0 to 1",
+                    &v.describe(),
+                )),
+            }
+        }
+        if let Some(v) = obj.get("max_articles") {
+            match v.kind {
+                NodeKind::Int(i) if i >= 1 => {
+                    out.max_articles = usize::try_from(i).unwrap_or(usize::MAX)
+                }
+                _ => self.diags.push(Diagnostic::wrong_type(
+                    self.file(file),
+                    v.pos,
+                    "`max_articles`",
+                    "a whole number of at least 1",
+                    &v.describe(),
+                )),
+            }
+        }
+        out
+    }
+
+    fn compile(&mut self, roots: &[(usize, Node)]) -> Option<CompiledRules> {
+        let sections = self.gather(roots);
+        let priorities = self.priorities(&sections);
+        let settings = self.settings(&sections);
+        let decls: Vec<(String, &Node)> = sections
+            .fields
+            .iter()
+            .map(|(f, n)| (self.file(*f).to_string(), *n))
+            .collect();
+        let schema = Schema::build(&decls, &mut self.diags);
+        let mut cc = CondCompiler::new(&schema, &priorities);
+        let text_slot = schema.lookup("text").unwrap_or(0);
+
+        let articles = self.knowledge(&sections, &mut cc, text_slot);
+        let sentiment = self.sentiment(&sections, &mut cc, text_slot);
+
+        let mut ids: BTreeMap<String, (usize, u32)> = BTreeMap::new();
+        let categories = self.stage(
+            &sections.categories,
+            Stage::Categorize,
+            &mut cc,
+            &mut ids,
+            |c, file, obj, rule| c.category_set(file, obj, rule, &priorities),
+        );
+        let adjustments = self.stage(
+            &sections.priority,
+            Stage::Priority,
+            &mut cc,
+            &mut ids,
+            |c, file, obj, rule| c.adjust(file, obj, rule, &priorities),
+        );
+        let tiers = self.stage(
+            &sections.tiers,
+            Stage::Tiers,
+            &mut cc,
+            &mut ids,
+            |c, file, obj, rule| c.tier_set(file, obj, rule, &articles),
+        );
+
+        if sections.categories.is_empty() {
+            let file = roots.first().map_or(0, |(f, _)| *f);
+            self.diags.push(Diagnostic::missing_default(
+                self.file(file),
+                Pos::new(1, 1),
+                "categories",
+                "`- id: general` with `set: { category: general }`",
+            ));
+        }
+        self.first_match_checks(
+            &categories,
+            "categories",
+            "`- id: general` with `set: { category: general }`",
+        );
+        self.first_match_checks(&tiers, "tiers", "`- id: tier-1` with `tier: 1`");
+
+        let CondCompiler {
+            text,
+            preds,
+            value_slots,
+            diags,
+            ..
+        } = cc;
+        self.diags.extend(diags);
+        if self.diags.iter().any(Diagnostic::is_error) {
+            return None;
+        }
+        let text = match text.build() {
+            Ok(t) => t,
+            Err(e) => {
+                self.diags.push(Diagnostic::custom(
+                    "automaton-too-large",
+                    Severity::Error,
+                    self.file(0),
+                    Pos::new(1, 1),
+                    format!("the phrases and patterns of this rule set do not fit in memory: {e}"),
+                ));
+                return None;
+            }
+        };
+        let categories = first_match(categories, &preds, &schema);
+        let tiers = first_match(tiers, &preds, &schema);
+        Some(CompiledRules {
+            files: self.files.to_vec(),
+            priorities,
+            settings,
+            text,
+            value_slots: value_slots.into_iter().collect(),
+            categories,
+            adjustments,
+            tiers,
+            articles,
+            sentiment,
+            version: String::new(),
+            preds,
+            schema,
+        })
+    }
+
+    /// Compiles one stage's rules: common keys (`id`, `when`, `description`)
+    /// here, the stage's own keys in `action`.
+    fn stage<A>(
+        &mut self,
+        items: &[(usize, &Node)],
+        stage: Stage,
+        cc: &mut CondCompiler<'_>,
+        ids: &mut BTreeMap<String, (usize, u32)>,
+        mut action: impl FnMut(&mut Self, usize, &Obj<'_>, &str) -> Option<A>,
+    ) -> Vec<Rule<A>> {
+        let allowed: &[&str] = match stage {
+            Stage::Categorize => &["id", "description", "when", "set", "confidence"],
+            Stage::Priority => &["id", "description", "when", "raise", "lower", "set", "stop"],
+            Stage::Tiers => &["id", "description", "when", "tier", "articles"],
+        };
+        let context = format!("a `{}` rule", stage.section());
+        let mut out = Vec::new();
+        for (file, node) in items {
+            let file = *file;
+            let id = match &node.kind {
+                NodeKind::Map(entries) => entries
+                    .iter()
+                    .find(|(k, _)| k.name == "id")
+                    .and_then(|(_, v)| v.scalar_text()),
+                _ => None,
+            };
+            let Some(obj) = self.obj(file, node, &context, allowed, id.as_deref()) else {
+                continue;
+            };
+            let Some(id) = id.filter(|i| !i.trim().is_empty()) else {
+                self.diags.push(Diagnostic::missing_key(
+                    self.file(file),
+                    obj.pos,
+                    "id",
+                    &context,
+                ));
+                continue;
+            };
+            let id = id.trim().to_string();
+            let id_pos = obj
+                .entries
+                .iter()
+                .find(|(k, _)| k.name == "id")
+                .map_or(obj.pos, |(_, v)| v.pos);
+            if let Some((f0, l0)) = ids.get(&id) {
+                let d = Diagnostic::duplicate_rule_id(
+                    self.file(file),
+                    id_pos,
+                    &id,
+                    self.file(*f0),
+                    *l0,
+                );
+                self.diags.push(d.in_rule(Some(&id)));
+            } else {
+                ids.insert(id.clone(), (file, obj.pos.line));
+            }
+            let site = Site {
+                file: self.file(file),
+                rule: Some(&id),
+                stage,
+            };
+            let cond = match obj.get("when") {
+                Some(w) => cc.compile(site, w),
+                None => Some(Cond::True),
+            };
+            let act = action(self, file, &obj, &id);
+            if let (Some(cond), Some(action)) = (cond, act) {
+                out.push(Rule {
+                    meta: RuleMeta {
+                        id,
+                        file,
+                        line: obj.pos.line,
+                    },
+                    cond,
+                    action,
+                });
+            }
+        }
+        out
+    }
+
+    fn first_match_checks<A>(&mut self, rules: &[Rule<A>], stage: &str, example: &str) {
+        let mut catch_all: Option<&RuleMeta> = None;
+        for r in rules {
+            if let Some(by) = catch_all {
+                let d = Diagnostic::shadowed_rule(
+                    self.file(r.meta.file),
+                    Pos::new(r.meta.line, 1),
+                    &r.meta.id,
+                    &by.id,
+                    by.line,
+                );
+                self.diags.push(d.in_rule(Some(&r.meta.id)));
+            } else if r.cond == Cond::True {
+                catch_all = Some(&r.meta);
+            }
+        }
+        if let Some(last) = rules.last()
+            && catch_all.is_none()
+        {
+            let d = Diagnostic::missing_default(
+                self.file(last.meta.file),
+                Pos::new(last.meta.line, 1),
+                stage,
+                example,
+            );
+            self.diags.push(d.in_rule(Some(&last.meta.id)));
+        }
+    }
+
+    fn priority_rank(
+        &mut self,
+        file: usize,
+        node: &Node,
+        rule: &str,
+        priorities: &[String],
+    ) -> Option<usize> {
+        let text = self.text(file, node, "a priority", Some(rule))?;
+        match priorities
+            .iter()
+            .position(|p| p.eq_ignore_ascii_case(&text))
+        {
+            Some(r) => Some(r),
+            None => {
+                let known: Vec<&str> = priorities.iter().map(String::as_str).collect();
+                let d = Diagnostic::unknown_priority(self.file(file), node.pos, &text, &known);
+                self.diags.push(d.in_rule(Some(rule)));
+                None
+            }
+        }
+    }
+
+    fn category_set(
+        &mut self,
+        file: usize,
+        obj: &Obj<'_>,
+        rule: &str,
+        priorities: &[String],
+    ) -> Option<CategorySet> {
+        let Some(set) = obj.get("set") else {
+            self.diags.push(
+                Diagnostic::missing_key(self.file(file), obj.pos, "set", "a `categories` rule")
+                    .in_rule(Some(rule)),
+            );
+            return None;
+        };
+        let set = self.obj(
+            file,
+            set,
+            "`set`",
+            &["category", "priority", "product", "skills", "tags"],
+            Some(rule),
+        )?;
+        let category = match set.get("category") {
+            Some(c) => self.text(file, c, "`category`", Some(rule))?,
+            None => {
+                self.diags.push(
+                    Diagnostic::missing_key(self.file(file), set.pos, "category", "`set`")
+                        .in_rule(Some(rule)),
+                );
+                return None;
+            }
+        };
+        let priority = match set.get("priority") {
+            Some(p) => Some(self.priority_rank(file, p, rule, priorities)?),
+            None => None,
+        };
+        let product = match set.get("product") {
+            Some(p) => Some(self.text(file, p, "`product`", Some(rule))?),
+            None => None,
+        };
+        let skills = set
+            .get("skills")
+            .map(|n| self.text_list(file, n, "`skills`", Some(rule)))
+            .unwrap_or_default();
+        let tags = set
+            .get("tags")
+            .map(|n| self.text_list(file, n, "`tags`", Some(rule)))
+            .unwrap_or_default();
+        let confidence = match obj.get("confidence") {
+            None => 1.0,
+            Some(n) => match n.kind {
+                NodeKind::Int(i) if (0..=1).contains(&i) => i as f64,
+                NodeKind::Float(x) if (0.0..=1.0).contains(&x) => x,
+                _ => {
+                    let d = Diagnostic::wrong_type(
+                        self.file(file),
+                        n.pos,
+                        "`confidence`",
+                        "a number from 0 to 1",
+                        &n.describe(),
+                    );
+                    self.diags.push(d.in_rule(Some(rule)));
+                    return None;
+                }
+            },
+        };
+        Some(CategorySet {
+            category,
+            priority,
+            product,
+            skills: skills.into_iter().map(|(s, _)| s).collect(),
+            tags: tags.into_iter().map(|(s, _)| s).collect(),
+            confidence,
+        })
+    }
+
+    fn adjust(
+        &mut self,
+        file: usize,
+        obj: &Obj<'_>,
+        rule: &str,
+        priorities: &[String],
+    ) -> Option<Adjust> {
+        let present: Vec<(&str, &Node)> = ["raise", "lower", "set"]
+            .iter()
+            .filter_map(|k| obj.get(k).map(|v| (*k, v)))
+            .collect();
+        if present.len() != 1 {
+            let d = Diagnostic::missing_key(
+                self.file(file),
+                obj.pos,
+                "exactly one of `raise`, `lower` or `set`",
+                "a `priority` rule",
+            );
+            self.diags.push(d.in_rule(Some(rule)));
+            return None;
+        }
+        let (key, value) = present[0];
+        let kind = if key == "set" {
+            AdjustKind::Set(self.priority_rank(file, value, rule, priorities)?)
+        } else {
+            let steps = match value.kind {
+                NodeKind::Int(i) if i >= 1 => usize::try_from(i).unwrap_or(usize::MAX),
+                _ => {
+                    let d = Diagnostic::wrong_type(
+                        self.file(file),
+                        value.pos,
+                        &format!("`{key}`"),
+                        "a whole number of steps (at least 1)",
+                        &value.describe(),
+                    );
+                    self.diags.push(d.in_rule(Some(rule)));
+                    return None;
+                }
+            };
+            if key == "raise" {
+                AdjustKind::Raise(steps)
+            } else {
+                AdjustKind::Lower(steps)
+            }
+        };
+        let stop = match obj.get("stop") {
+            None => false,
+            Some(n) => match n.kind {
+                NodeKind::Bool(b) => b,
+                _ => {
+                    let d = Diagnostic::wrong_type(
+                        self.file(file),
+                        n.pos,
+                        "`stop`",
+                        "`true` or `false`",
+                        &n.describe(),
+                    );
+                    self.diags.push(d.in_rule(Some(rule)));
+                    return None;
+                }
+            },
+        };
+        Some(Adjust { kind, stop })
+    }
+
+    fn tier_set(
+        &mut self,
+        file: usize,
+        obj: &Obj<'_>,
+        rule: &str,
+        articles: &[Article],
+    ) -> Option<TierSet> {
+        let Some(t) = obj.get("tier") else {
+            self.diags.push(
+                Diagnostic::missing_key(self.file(file), obj.pos, "tier", "a `tiers` rule")
+                    .in_rule(Some(rule)),
+            );
+            return None;
+        };
+        let tier = match t.kind {
+            NodeKind::Int(i @ 0..=3) => i as u8,
+            _ => {
+                let d = Diagnostic::invalid_value(
+                    self.file(file),
+                    t.pos,
+                    format!("tier must be 0, 1, 2 or 3, found {}", t.describe()),
+                    &["0", "1", "2", "3"],
+                    "",
+                );
+                self.diags.push(d.in_rule(Some(rule)));
+                return None;
+            }
+        };
+        let list = match obj.get("articles") {
+            None => None,
+            Some(node) => {
+                let known: Vec<&str> = articles.iter().map(|a| a.id.as_str()).collect();
+                let mut out = Vec::new();
+                for (id, pos) in self.text_list(file, node, "`articles`", Some(rule)) {
+                    match articles.iter().position(|a| a.id == id) {
+                        Some(i) => out.push(i),
+                        None => {
+                            let d = Diagnostic::unknown_article(self.file(file), pos, &id, &known);
+                            self.diags.push(d.in_rule(Some(rule)));
+                        }
+                    }
+                }
+                if tier != 0 {
+                    let d = Diagnostic::custom(
+                        "articles-need-tier-0",
+                        Severity::Warning,
+                        self.file(file),
+                        node.pos,
+                        format!(
+                            "`articles` only take effect at tier 0; this rule sets tier {tier}"
+                        ),
+                    );
+                    self.diags.push(d.in_rule(Some(rule)));
+                }
+                Some(out)
+            }
+        };
+        Some(TierSet {
+            tier,
+            articles: list,
+        })
+    }
+
+    fn knowledge(
+        &mut self,
+        s: &Sections<'_>,
+        cc: &mut CondCompiler<'_>,
+        text_slot: usize,
+    ) -> Vec<Article> {
+        let mut out: Vec<Article> = Vec::new();
+        for (file, node) in &s.knowledge {
+            let file = *file;
+            let id = match &node.kind {
+                NodeKind::Map(e) => e
+                    .iter()
+                    .find(|(k, _)| k.name == "id")
+                    .and_then(|(_, v)| v.scalar_text()),
+                _ => None,
+            };
+            let Some(obj) = self.obj(
+                file,
+                node,
+                "a knowledge article",
+                &["id", "title", "url", "keywords", "products"],
+                id.as_deref(),
+            ) else {
+                continue;
+            };
+            let Some(id) = id else {
+                self.diags.push(Diagnostic::missing_key(
+                    self.file(file),
+                    obj.pos,
+                    "id",
+                    "a knowledge article",
+                ));
+                continue;
+            };
+            if out.iter().any(|a| a.id == id) {
+                self.diags.push(Diagnostic::duplicate_definition(
+                    self.file(file),
+                    obj.pos,
+                    "knowledge article",
+                    &id,
+                ));
+                continue;
+            }
+            let title = match obj.get("title") {
+                Some(t) => self.text(file, t, "`title`", Some(&id)),
+                None => {
+                    self.diags.push(
+                        Diagnostic::missing_key(
+                            self.file(file),
+                            obj.pos,
+                            "title",
+                            "a knowledge article",
+                        )
+                        .in_rule(Some(&id)),
+                    );
+                    None
+                }
+            };
+            let url = obj
+                .get("url")
+                .and_then(|u| self.text(file, u, "`url`", Some(&id)));
+            let keywords = match obj.get("keywords") {
+                Some(k) => self.text_list(file, k, "`keywords`", Some(&id)),
+                None => {
+                    self.diags.push(
+                        Diagnostic::missing_key(
+                            self.file(file),
+                            obj.pos,
+                            "keywords",
+                            "a knowledge article",
+                        )
+                        .in_rule(Some(&id)),
+                    );
+                    Vec::new()
+                }
+            };
+            let keyword_ids = keywords
+                .iter()
+                .filter_map(|(k, _)| cc.text.phrase(text_slot, k))
+                .collect();
+            let products = obj
+                .get("products")
+                .map(|p| self.text_list(file, p, "`products`", Some(&id)))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(p, _)| p.to_lowercase())
+                .collect();
+            if let Some(title) = title {
+                out.push(Article {
+                    id,
+                    title,
+                    url,
+                    keywords: keyword_ids,
+                    products,
+                });
+            }
+        }
+        out
+    }
+
+    fn sentiment(
+        &mut self,
+        s: &Sections<'_>,
+        cc: &mut CondCompiler<'_>,
+        text_slot: usize,
+    ) -> Lexicon {
+        let mut lex = Lexicon::default();
+        let Some((file, node)) = s.sentiment else {
+            return lex;
+        };
+        let Some(obj) = self.obj(file, node, "`sentiment`", &["negative", "positive"], None) else {
+            return lex;
+        };
+        for (name, target) in [
+            ("negative", &mut lex.negative),
+            ("positive", &mut lex.positive),
+        ] {
+            if let Some(list) = obj.get(name) {
+                for (phrase, _) in self.text_list(file, list, &format!("`{name}`"), None) {
+                    if let Some(id) = cc.text.phrase(text_slot, &phrase) {
+                        target.push(id);
+                    }
+                }
+            }
+        }
+        lex
+    }
+}
+
+fn first_match<A>(
+    rules: Vec<Rule<A>>,
+    preds: &[crate::cond::Pred],
+    schema: &Schema,
+) -> FirstMatch<A> {
+    let conds: Vec<&Cond> = rules.iter().map(|r| &r.cond).collect();
+    let index = RuleIndex::build(&conds, preds, schema);
+    FirstMatch { rules, index }
+}

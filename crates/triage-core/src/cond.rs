@@ -1,0 +1,945 @@
+//! Conditions: compiled from `when:` nodes, evaluated against a case's facts,
+//! and explained when they do not hold.
+//!
+//! Grammar: a mapping whose entries all hold (`all`), where each entry is
+//! `all: [..]`, `any: [..]`, `not: cond`, or `<field>: {<op>: value, ..}`.
+//! `<field>: value` is short for `eq`, `<field>: [a, b]` for `in`. A list at
+//! the top of `when` means `all`.
+
+use crate::diag::{Diagnostic, Pos};
+use crate::schema::{FieldType, Schema, Slot, Stage};
+use crate::syntax::{Node, NodeKind};
+use crate::text::{Hits, TextBuilder};
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+/// A compiled condition tree. Leaves index the predicate table.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cond {
+    True,
+    Pred(u32),
+    All(Vec<Cond>),
+    Any(Vec<Cond>),
+    Not(Box<Cond>),
+}
+
+/// A comparison value, strings lower-cased.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scalar {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cmp {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Op {
+    Exists,
+    Missing,
+    Eq(Scalar),
+    Ne(Scalar),
+    In(Vec<Scalar>),
+    NotIn(Vec<Scalar>),
+    Cmp(Cmp, f64),
+    Between(f64, f64),
+    Phrases { ids: Vec<u32>, all: bool },
+    Items { items: Vec<String>, all: bool },
+    Regex(u32),
+    StartsWith(String),
+    EndsWith(String),
+}
+
+/// One leaf test: a field, an operator and a value.
+#[derive(Debug, Clone)]
+pub(crate) struct Pred {
+    pub slot: Slot,
+    pub op: Op,
+    /// `field op value` as the author wrote it, for traces.
+    pub label: String,
+}
+
+/// A field's value for one case. Strings are kept raw (for display) and
+/// lower-cased (for comparison); instants are seconds since the epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Fact {
+    Missing,
+    Str { raw: String, lower: String },
+    Num(f64),
+    Bool(bool),
+    List(Vec<String>),
+}
+
+impl Fact {
+    pub fn str(raw: &str) -> Fact {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Fact::Missing;
+        }
+        Fact::Str {
+            raw: trimmed.to_string(),
+            lower: trimmed.to_lowercase(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Fact::Missing => "missing".to_string(),
+            Fact::Str { raw, .. } => {
+                let shown: String = raw.chars().take(80).collect();
+                let more = if raw.chars().count() > 80 { "…" } else { "" };
+                format!("`{shown}{more}`")
+            }
+            Fact::Num(n) => format!("`{n}`"),
+            Fact::Bool(b) => format!("`{b}`"),
+            Fact::List(items) => format!("`[{}]`", items.join(", ")),
+        }
+    }
+}
+
+const OPS: &[&str] = &[
+    "eq",
+    "ne",
+    "in",
+    "not_in",
+    "contains",
+    "contains_any",
+    "contains_all",
+    "starts_with",
+    "ends_with",
+    "matches",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "between",
+    "exists",
+    "missing",
+];
+
+fn ops_for(ty: &FieldType) -> &'static [&'static str] {
+    match ty {
+        FieldType::String => &[
+            "eq",
+            "ne",
+            "in",
+            "not_in",
+            "contains",
+            "contains_any",
+            "contains_all",
+            "starts_with",
+            "ends_with",
+            "matches",
+            "exists",
+            "missing",
+        ],
+        FieldType::Enum(_) | FieldType::Priority => {
+            &["eq", "ne", "in", "not_in", "exists", "missing"]
+        }
+        FieldType::Number => &[
+            "eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "exists", "missing",
+        ],
+        FieldType::Bool => &["eq", "ne", "exists", "missing"],
+        FieldType::DateTime => &["gt", "gte", "lt", "lte", "between", "exists", "missing"],
+        FieldType::List => &[
+            "contains",
+            "contains_any",
+            "contains_all",
+            "exists",
+            "missing",
+        ],
+    }
+}
+
+/// Shared state while compiling every condition of a rule set.
+#[derive(Debug)]
+pub(crate) struct CondCompiler<'s> {
+    pub schema: &'s Schema,
+    pub priorities: &'s [String],
+    pub text: TextBuilder,
+    pub preds: Vec<Pred>,
+    /// Fields read by value operators (the others are only scanned as text).
+    pub value_slots: BTreeSet<Slot>,
+    pub diags: Vec<Diagnostic>,
+}
+
+/// Where the condition being compiled sits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Site<'a> {
+    pub file: &'a str,
+    pub rule: Option<&'a str>,
+    pub stage: Stage,
+}
+
+impl<'s> CondCompiler<'s> {
+    pub fn new(schema: &'s Schema, priorities: &'s [String]) -> Self {
+        CondCompiler {
+            schema,
+            priorities,
+            text: TextBuilder::default(),
+            preds: Vec::new(),
+            value_slots: BTreeSet::new(),
+            diags: Vec::new(),
+        }
+    }
+
+    fn err(&mut self, site: Site<'_>, d: Diagnostic) {
+        self.diags.push(d.in_rule(site.rule));
+    }
+
+    /// Compiles a `when:` node. Returns `None` after reporting errors.
+    pub fn compile(&mut self, site: Site<'_>, node: &Node) -> Option<Cond> {
+        match &node.kind {
+            NodeKind::Seq(items) => {
+                let mut out = Vec::new();
+                let mut ok = true;
+                for item in items {
+                    match self.compile(site, item) {
+                        Some(c) => out.push(c),
+                        None => ok = false,
+                    }
+                }
+                ok.then(|| simplify_all(out))
+            }
+            NodeKind::Map(entries) => {
+                let mut out = Vec::new();
+                let mut ok = true;
+                for (key, value) in entries {
+                    let c = match key.name.as_str() {
+                        "all" | "any" => self.compile_list(site, &key.name, value),
+                        "not" => self.compile(site, value).map(|c| Cond::Not(Box::new(c))),
+                        field => self.compile_field(site, field, key.pos, value),
+                    };
+                    match c {
+                        Some(c) => out.push(c),
+                        None => ok = false,
+                    }
+                }
+                ok.then(|| simplify_all(out))
+            }
+            _ => {
+                self.err(
+                    site,
+                    Diagnostic::wrong_type(
+                        site.file,
+                        node.pos,
+                        "a condition",
+                        "a mapping or a list of conditions",
+                        &node.describe(),
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn compile_list(&mut self, site: Site<'_>, which: &str, node: &Node) -> Option<Cond> {
+        let NodeKind::Seq(items) = &node.kind else {
+            self.err(
+                site,
+                Diagnostic::wrong_type(
+                    site.file,
+                    node.pos,
+                    &format!("`{which}`"),
+                    "a list of conditions",
+                    &node.describe(),
+                ),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for item in items {
+            match self.compile(site, item) {
+                Some(c) => out.push(c),
+                None => ok = false,
+            }
+        }
+        if !ok {
+            return None;
+        }
+        Some(if which == "all" {
+            simplify_all(out)
+        } else {
+            Cond::Any(out)
+        })
+    }
+
+    fn compile_field(
+        &mut self,
+        site: Site<'_>,
+        field: &str,
+        pos: Pos,
+        spec: &Node,
+    ) -> Option<Cond> {
+        let Some(slot) = self.schema.lookup(field) else {
+            let mut known = self.schema.names();
+            known.extend(["all", "any", "not"]);
+            self.err(
+                site,
+                Diagnostic::unknown_field(site.file, pos, field, &known),
+            );
+            return None;
+        };
+        let def = &self.schema.fields[slot];
+        if def.from_stage > site.stage {
+            let decided_by = match def.from_stage {
+                Stage::Categorize | Stage::Priority => "categorize",
+                Stage::Tiers => "tier",
+            };
+            self.err(
+                site,
+                Diagnostic::field_not_available(
+                    site.file,
+                    pos,
+                    &def.name,
+                    site.stage.section(),
+                    decided_by,
+                ),
+            );
+            return None;
+        }
+        match &spec.kind {
+            NodeKind::Map(entries) if !entries.is_empty() => {
+                let mut out = Vec::new();
+                let mut ok = true;
+                for (op_key, value) in entries {
+                    match self.compile_op(site, slot, &op_key.name, op_key.pos, value) {
+                        Some(c) => out.push(c),
+                        None => ok = false,
+                    }
+                }
+                ok.then(|| simplify_all(out))
+            }
+            NodeKind::Map(_) | NodeKind::Null => {
+                self.err(
+                    site,
+                    Diagnostic::wrong_type(
+                        site.file,
+                        spec.pos,
+                        &format!("the test on `{field}`"),
+                        "an operator such as `{ eq: … }`",
+                        &spec.describe(),
+                    ),
+                );
+                None
+            }
+            NodeKind::Seq(_) => self.compile_op(site, slot, "in", spec.pos, spec),
+            _ => {
+                let op = if matches!(def.ty, FieldType::List) {
+                    "contains"
+                } else {
+                    "eq"
+                };
+                self.compile_op(site, slot, op, spec.pos, spec)
+            }
+        }
+    }
+
+    fn compile_op(
+        &mut self,
+        site: Site<'_>,
+        slot: Slot,
+        op: &str,
+        pos: Pos,
+        value: &Node,
+    ) -> Option<Cond> {
+        let def = &self.schema.fields[slot];
+        let ty = def.ty.clone();
+        let field = def.name.clone();
+        if !OPS.contains(&op) {
+            self.err(site, Diagnostic::unknown_operator(site.file, pos, op, OPS));
+            return None;
+        }
+        let fits = ops_for(&ty);
+        if !fits.contains(&op) {
+            self.err(
+                site,
+                Diagnostic::operator_not_applicable(site.file, pos, op, &field, ty.name(), fits),
+            );
+            return None;
+        }
+        let label = format!("{field} {op} {}", render(value));
+        let op = match op {
+            "exists" | "missing" => {
+                let NodeKind::Bool(b) = value.kind else {
+                    self.err(
+                        site,
+                        Diagnostic::value_type(
+                            site.file,
+                            value.pos,
+                            &field,
+                            op,
+                            "`true` or `false`",
+                            &value.describe(),
+                        ),
+                    );
+                    return None;
+                };
+                if (op == "exists") == b {
+                    Op::Exists
+                } else {
+                    Op::Missing
+                }
+            }
+            "eq" | "ne" => {
+                let s = self.scalar(site, &field, &ty, op, value)?;
+                if op == "eq" { Op::Eq(s) } else { Op::Ne(s) }
+            }
+            "in" | "not_in" => {
+                let mut out = Vec::new();
+                for item in self.items(site, &field, op, value)? {
+                    out.push(self.scalar(site, &field, &ty, op, item)?);
+                }
+                if op == "in" {
+                    Op::In(out)
+                } else {
+                    Op::NotIn(out)
+                }
+            }
+            "gt" | "gte" | "lt" | "lte" => {
+                let n = self.number(site, &field, &ty, op, value)?;
+                let c = match op {
+                    "gt" => Cmp::Gt,
+                    "gte" => Cmp::Gte,
+                    "lt" => Cmp::Lt,
+                    _ => Cmp::Lte,
+                };
+                Op::Cmp(c, n)
+            }
+            "between" => {
+                let items = self.items(site, &field, op, value)?;
+                if items.len() != 2 {
+                    self.err(
+                        site,
+                        Diagnostic::value_type(
+                            site.file,
+                            value.pos,
+                            &field,
+                            op,
+                            "a list of two bounds `[low, high]`",
+                            &value.describe(),
+                        ),
+                    );
+                    return None;
+                }
+                let lo = self.number(site, &field, &ty, op, items[0])?;
+                let hi = self.number(site, &field, &ty, op, items[1])?;
+                if lo > hi {
+                    self.err(
+                        site,
+                        Diagnostic::impossible_condition(site.file, value.pos, format!("`{field}` between {lo} and {hi} is empty: the low bound is above the high one")),
+                    );
+                }
+                Op::Between(lo, hi)
+            }
+            "contains" | "contains_any" | "contains_all" => {
+                let items: Vec<&Node> = if op == "contains" {
+                    vec![value]
+                } else {
+                    self.items(site, &field, op, value)?
+                };
+                let mut texts = Vec::new();
+                for item in items {
+                    let Some(t) = item.scalar_text() else {
+                        self.err(
+                            site,
+                            Diagnostic::value_type(
+                                site.file,
+                                item.pos,
+                                &field,
+                                op,
+                                "text",
+                                &item.describe(),
+                            ),
+                        );
+                        return None;
+                    };
+                    if t.trim().is_empty() || t.trim() == "*" {
+                        self.err(site, Diagnostic::empty_phrase(site.file, item.pos));
+                        return None;
+                    }
+                    texts.push(t);
+                }
+                let all = op == "contains_all";
+                if matches!(ty, FieldType::List) {
+                    Op::Items {
+                        items: texts.iter().map(|t| t.trim().to_lowercase()).collect(),
+                        all,
+                    }
+                } else {
+                    let ids = texts
+                        .iter()
+                        .filter_map(|t| self.text.phrase(slot, t))
+                        .collect();
+                    return Some(self.push(Pred {
+                        slot,
+                        op: Op::Phrases { ids, all },
+                        label,
+                    }));
+                }
+            }
+            "matches" => {
+                let Some(pattern) = value.as_str() else {
+                    self.err(
+                        site,
+                        Diagnostic::value_type(
+                            site.file,
+                            value.pos,
+                            &field,
+                            op,
+                            "a regular expression in quotes",
+                            &value.describe(),
+                        ),
+                    );
+                    return None;
+                };
+                match self.text.regex(slot, pattern) {
+                    Ok(id) => {
+                        return Some(self.push(Pred {
+                            slot,
+                            op: Op::Regex(id),
+                            label,
+                        }));
+                    }
+                    Err(e) => {
+                        self.err(site, Diagnostic::invalid_regex(site.file, value.pos, &e));
+                        return None;
+                    }
+                }
+            }
+            "starts_with" | "ends_with" => {
+                let Some(t) = value.scalar_text() else {
+                    self.err(
+                        site,
+                        Diagnostic::value_type(
+                            site.file,
+                            value.pos,
+                            &field,
+                            op,
+                            "text",
+                            &value.describe(),
+                        ),
+                    );
+                    return None;
+                };
+                let t = t.to_lowercase();
+                if op == "starts_with" {
+                    Op::StartsWith(t)
+                } else {
+                    Op::EndsWith(t)
+                }
+            }
+            _ => return None,
+        };
+        self.value_slots.insert(slot);
+        Some(self.push(Pred { slot, op, label }))
+    }
+
+    fn push(&mut self, p: Pred) -> Cond {
+        let id = u32::try_from(self.preds.len()).unwrap_or(u32::MAX);
+        self.preds.push(p);
+        Cond::Pred(id)
+    }
+
+    fn items<'n>(
+        &mut self,
+        site: Site<'_>,
+        field: &str,
+        op: &str,
+        value: &'n Node,
+    ) -> Option<Vec<&'n Node>> {
+        match &value.kind {
+            NodeKind::Seq(items) if !items.is_empty() => Some(items.iter().collect()),
+            NodeKind::Seq(_) => {
+                self.err(
+                    site,
+                    Diagnostic::value_type(
+                        site.file,
+                        value.pos,
+                        field,
+                        op,
+                        "a non-empty list",
+                        "an empty list",
+                    ),
+                );
+                None
+            }
+            NodeKind::Map(_) | NodeKind::Null => {
+                self.err(
+                    site,
+                    Diagnostic::value_type(
+                        site.file,
+                        value.pos,
+                        field,
+                        op,
+                        "a list",
+                        &value.describe(),
+                    ),
+                );
+                None
+            }
+            _ => Some(vec![value]),
+        }
+    }
+
+    fn number(
+        &mut self,
+        site: Site<'_>,
+        field: &str,
+        ty: &FieldType,
+        op: &str,
+        value: &Node,
+    ) -> Option<f64> {
+        if matches!(ty, FieldType::DateTime) {
+            let parsed = value
+                .as_str()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s.trim()).ok());
+            return match parsed {
+                Some(t) => Some(t.timestamp() as f64),
+                None => {
+                    self.err(
+                        site,
+                        Diagnostic::value_type(
+                            site.file,
+                            value.pos,
+                            field,
+                            op,
+                            "an RFC 3339 instant like `2026-03-02T09:00:00+01:00`",
+                            &value.describe(),
+                        ),
+                    );
+                    None
+                }
+            };
+        }
+        match value.kind {
+            NodeKind::Int(i) => Some(i as f64),
+            NodeKind::Float(x) => Some(x),
+            _ => {
+                self.err(
+                    site,
+                    Diagnostic::value_type(
+                        site.file,
+                        value.pos,
+                        field,
+                        op,
+                        "a number",
+                        &value.describe(),
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn scalar(
+        &mut self,
+        site: Site<'_>,
+        field: &str,
+        ty: &FieldType,
+        op: &str,
+        value: &Node,
+    ) -> Option<Scalar> {
+        match ty {
+            FieldType::Number => self.number(site, field, ty, op, value).map(Scalar::Num),
+            FieldType::Bool => match value.kind {
+                NodeKind::Bool(b) => Some(Scalar::Bool(b)),
+                _ => {
+                    let d = Diagnostic::value_type(site.file, value.pos, field, op, "`true` or `false`", &value.describe())
+                        .with_help("YAML 1.2 reads only `true` and `false` as booleans; `yes`, `no`, `on` and `off` are text");
+                    self.err(site, d);
+                    None
+                }
+            },
+            FieldType::String
+            | FieldType::Enum(_)
+            | FieldType::Priority
+            | FieldType::List
+            | FieldType::DateTime => {
+                let Some(text) = value.scalar_text() else {
+                    self.err(
+                        site,
+                        Diagnostic::value_type(
+                            site.file,
+                            value.pos,
+                            field,
+                            op,
+                            "a single value",
+                            &value.describe(),
+                        ),
+                    );
+                    return None;
+                };
+                let text = text.trim().to_string();
+                match ty {
+                    FieldType::Enum(values) => {
+                        if !values.iter().any(|v| v.eq_ignore_ascii_case(&text)) {
+                            let allowed: Vec<&str> = values.iter().map(String::as_str).collect();
+                            let d = Diagnostic::invalid_value(
+                                site.file,
+                                value.pos,
+                                format!("`{text}` is not a value of `{field}`"),
+                                &allowed,
+                                &text,
+                            );
+                            self.err(site, d);
+                            return None;
+                        }
+                    }
+                    FieldType::Priority => {
+                        if !self
+                            .priorities
+                            .iter()
+                            .any(|p| p.eq_ignore_ascii_case(&text))
+                        {
+                            let known: Vec<&str> =
+                                self.priorities.iter().map(String::as_str).collect();
+                            self.err(
+                                site,
+                                Diagnostic::unknown_priority(site.file, value.pos, &text, &known),
+                            );
+                            return None;
+                        }
+                    }
+                    _ => {
+                        if field == "channel"
+                            && !crate::schema::CHANNELS.contains(&text.to_lowercase().as_str())
+                        {
+                            let d = Diagnostic::unknown_channel(
+                                site.file,
+                                value.pos,
+                                &text,
+                                crate::schema::CHANNELS,
+                            );
+                            self.err(site, d);
+                        }
+                    }
+                }
+                Some(Scalar::Str(text.to_lowercase()))
+            }
+        }
+    }
+}
+
+fn simplify_all(mut items: Vec<Cond>) -> Cond {
+    match items.len() {
+        0 => Cond::True,
+        1 => items.pop().unwrap_or(Cond::True),
+        _ => Cond::All(items),
+    }
+}
+
+/// Renders a YAML value compactly for labels.
+fn render(node: &Node) -> String {
+    match &node.kind {
+        NodeKind::Seq(items) => format!(
+            "[{}]",
+            items.iter().map(render).collect::<Vec<_>>().join(", ")
+        ),
+        NodeKind::Map(entries) => format!(
+            "{{{}}}",
+            entries
+                .iter()
+                .map(|(k, v)| format!("{}: {}", k.name, render(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        NodeKind::Null => "null".to_string(),
+        _ => node.scalar_text().unwrap_or_default(),
+    }
+}
+
+fn scalar_eq(fact: &Fact, s: &Scalar) -> bool {
+    match (fact, s) {
+        (Fact::Str { lower, .. }, Scalar::Str(v)) => lower == v,
+        (Fact::Num(n), Scalar::Num(v)) => n == v,
+        (Fact::Bool(b), Scalar::Bool(v)) => b == v,
+        _ => false,
+    }
+}
+
+/// Evaluates one predicate.
+pub(crate) fn test(p: &Pred, facts: &[Fact], hits: &Hits) -> bool {
+    let fact = facts.get(p.slot).unwrap_or(&Fact::Missing);
+    match &p.op {
+        Op::Phrases { ids, all } => {
+            if *all {
+                ids.iter().all(|&i| hits.phrases.get(i as usize))
+            } else {
+                ids.iter().any(|&i| hits.phrases.get(i as usize))
+            }
+        }
+        Op::Regex(id) => hits.regexes.get(*id as usize),
+        Op::Exists => !matches!(fact, Fact::Missing),
+        Op::Missing => matches!(fact, Fact::Missing),
+        Op::Eq(s) => scalar_eq(fact, s),
+        Op::Ne(s) => !scalar_eq(fact, s),
+        Op::In(list) => list.iter().any(|s| scalar_eq(fact, s)),
+        Op::NotIn(list) => !list.iter().any(|s| scalar_eq(fact, s)),
+        Op::Cmp(c, v) => match fact {
+            Fact::Num(n) => match c {
+                Cmp::Gt => n > v,
+                Cmp::Gte => n >= v,
+                Cmp::Lt => n < v,
+                Cmp::Lte => n <= v,
+            },
+            _ => false,
+        },
+        Op::Between(lo, hi) => matches!(fact, Fact::Num(n) if n >= lo && n <= hi),
+        Op::Items { items, all } => match fact {
+            Fact::List(have) => {
+                if *all {
+                    items.iter().all(|i| have.contains(i))
+                } else {
+                    items.iter().any(|i| have.contains(i))
+                }
+            }
+            _ => false,
+        },
+        Op::StartsWith(t) => {
+            matches!(fact, Fact::Str { lower, .. } if lower.starts_with(t.as_str()))
+        }
+        Op::EndsWith(t) => matches!(fact, Fact::Str { lower, .. } if lower.ends_with(t.as_str())),
+    }
+}
+
+/// Evaluates a condition tree.
+pub(crate) fn eval(c: &Cond, preds: &[Pred], facts: &[Fact], hits: &Hits) -> bool {
+    match c {
+        Cond::True => true,
+        Cond::Pred(i) => preds.get(*i as usize).is_some_and(|p| test(p, facts, hits)),
+        Cond::All(items) => items.iter().all(|c| eval(c, preds, facts, hits)),
+        Cond::Any(items) => items.iter().any(|c| eval(c, preds, facts, hits)),
+        Cond::Not(inner) => !eval(inner, preds, facts, hits),
+    }
+}
+
+/// Context for explaining conditions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Explainer<'a> {
+    pub preds: &'a [Pred],
+    pub facts: &'a [Fact],
+    pub hits: &'a Hits,
+    pub phrase_text: &'a [String],
+    pub schema: &'a Schema,
+}
+
+impl Explainer<'_> {
+    fn actual(&self, p: &Pred) -> String {
+        let field = &self.schema.fields[p.slot].name;
+        match &p.op {
+            Op::Phrases { ids, all } => {
+                let found: Vec<&str> = ids
+                    .iter()
+                    .filter(|&&i| self.hits.phrases.get(i as usize))
+                    .filter_map(|&i| self.phrase_text.get(i as usize).map(String::as_str))
+                    .collect();
+                if *all {
+                    let missing: Vec<&str> = ids
+                        .iter()
+                        .filter(|&&i| !self.hits.phrases.get(i as usize))
+                        .filter_map(|&i| self.phrase_text.get(i as usize).map(String::as_str))
+                        .collect();
+                    if missing.is_empty() {
+                        format!("all found in `{field}`")
+                    } else {
+                        format!("`{field}` lacks {}", quote_list(&missing))
+                    }
+                } else if found.is_empty() {
+                    format!("none found in `{field}`")
+                } else {
+                    format!("found {}", quote_list(&found))
+                }
+            }
+            Op::Regex(_) => {
+                if self.hits.regexes.get(match p.op {
+                    Op::Regex(i) => i as usize,
+                    _ => 0,
+                }) {
+                    format!("`{field}` matches")
+                } else {
+                    format!("`{field}` does not match")
+                }
+            }
+            _ => format!(
+                "`{field}` is {}",
+                self.facts.get(p.slot).unwrap_or(&Fact::Missing).describe()
+            ),
+        }
+    }
+
+    /// Why a condition that held, held: the leaves that decided it.
+    pub fn why_matched(&self, c: &Cond) -> String {
+        let mut out = Vec::new();
+        self.collect_true(c, &mut out);
+        if out.is_empty() {
+            "no condition (matches every case)".to_string()
+        } else {
+            out.join("; ")
+        }
+    }
+
+    fn collect_true(&self, c: &Cond, out: &mut Vec<String>) {
+        match c {
+            Cond::True => {}
+            Cond::Pred(i) => {
+                if let Some(p) = self.preds.get(*i as usize) {
+                    out.push(format!("{} ({})", p.label, self.actual(p)));
+                }
+            }
+            Cond::All(items) => items.iter().for_each(|c| self.collect_true(c, out)),
+            Cond::Any(items) => {
+                if let Some(first) = items
+                    .iter()
+                    .find(|c| eval(c, self.preds, self.facts, self.hits))
+                {
+                    self.collect_true(first, out);
+                }
+            }
+            Cond::Not(inner) => {
+                out.push(format!("not ({})", self.why_not(inner).unwrap_or_default()))
+            }
+        }
+    }
+
+    /// Why a condition did not hold: the first leaf that failed, with the
+    /// actual value. `None` if it holds.
+    pub fn why_not(&self, c: &Cond) -> Option<String> {
+        if eval(c, self.preds, self.facts, self.hits) {
+            return None;
+        }
+        Some(match c {
+            Cond::True => String::new(),
+            Cond::Pred(i) => match self.preds.get(*i as usize) {
+                Some(p) => format!("{} failed: {}", p.label, self.actual(p)),
+                None => String::new(),
+            },
+            Cond::All(items) => items
+                .iter()
+                .find_map(|c| self.why_not(c))
+                .unwrap_or_default(),
+            Cond::Any(items) => {
+                let mut s = String::from("none of the alternatives held: ");
+                let parts: Vec<String> = items.iter().filter_map(|c| self.why_not(c)).collect();
+                let _ = write!(s, "{}", parts.join(" | "));
+                s
+            }
+            Cond::Not(inner) => format!("`not` failed because {}", self.why_matched(inner)),
+        })
+    }
+}
+
+fn quote_list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,134 @@
+//! What `triage` answers: the decision and the trace that explains it.
+
+use serde::Serialize;
+
+/// How much of the reasoning to record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TraceLevel {
+    /// The rule that decided each stage (id, file, line). Nearly free.
+    #[default]
+    Decisions,
+    /// Also every rule that did not match and why (the failing condition and
+    /// the actual value), and why the deciding rules matched.
+    Full,
+}
+
+/// Evaluation options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// How much reasoning to record.
+    pub trace: TraceLevel,
+}
+
+impl Options {
+    /// Options recording the full why-not trace.
+    pub fn full_trace() -> Self {
+        Options {
+            trace: TraceLevel::Full,
+        }
+    }
+}
+
+/// The decision for one case. Field names are part of the public contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// The case's id.
+    pub case_id: String,
+    /// The category the first matching `categories` rule set.
+    pub category: String,
+    /// The final priority, on the rule set's scale.
+    pub priority: String,
+    /// The product, from the case or the categorization rule.
+    pub product: Option<String>,
+    /// Sentiment of the subject and body.
+    pub sentiment: Sentiment,
+    /// Confidence of the categorization, 0 to 1.
+    pub confidence: f64,
+    /// Support tier, 0 (self-service) to 3 (engineering).
+    pub tier: u8,
+    /// Knowledge articles offered at Tier 0.
+    pub deflect: Vec<Deflection>,
+    /// Skills the case needs.
+    pub skills: Vec<String>,
+    /// Tags set by categorization.
+    pub tags: Vec<String>,
+    /// Set when a person must look at the case.
+    pub manual_review: Option<ManualReview>,
+    /// Problems with the case's data; the case was still decided.
+    pub warnings: Vec<Warning>,
+    /// Hash of the rule set that decided.
+    pub rules_version: String,
+    /// Which rule decided each stage, and with full tracing, why others did not.
+    pub trace: Vec<TraceEntry>,
+}
+
+/// Sentiment score and label.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sentiment {
+    /// From -1 (very negative) to 1 (very positive).
+    pub score: f64,
+    /// `negative`, `neutral` or `positive`.
+    pub label: &'static str,
+}
+
+/// A knowledge article offered for self-service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deflection {
+    /// Article id.
+    pub id: String,
+    /// Article title.
+    pub title: String,
+    /// Where to read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// Why a case needs a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManualReview {
+    /// Stable kebab-case reason, e.g. `low-confidence`.
+    pub reason: String,
+    /// Details for the reviewer.
+    pub detail: String,
+}
+
+/// A problem with a case's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// Stable kebab-case code, e.g. `unknown-account`.
+    pub code: &'static str,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// The outcome of one rule or step in the trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The rule matched and decided the stage.
+    Matched,
+    /// The rule was applied (priority rules, which all apply).
+    Applied,
+    /// The rule's condition did not hold.
+    NotMatched,
+    /// A step the engine took by itself (a fallback or default).
+    Note,
+}
+
+/// One line of the trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceEntry {
+    /// `categorize`, `priority`, `tier`, `deflect`, `review`.
+    pub stage: &'static str,
+    /// The rule, if a rule was involved.
+    pub rule: Option<String>,
+    /// The rule's file.
+    pub file: Option<String>,
+    /// The rule's line.
+    pub line: Option<u32>,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Why, with the conditions and actual values (full tracing, or notes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}

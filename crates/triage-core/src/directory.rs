@@ -1,0 +1,229 @@
+//! The directory: data the caller owns and passes in (accounts and their
+//! hierarchy for now; teams, agents and calendars come with assignment and
+//! SLAs). The core never fetches it.
+
+use crate::syntax;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One customer account as the caller describes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// Unique id, referred to by `Case::account`.
+    pub id: String,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Parent account id (Harman → JBL → JBL Professional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Segment, e.g. `enterprise`, `smb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    /// Whether the account is strategic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategic: Option<bool>,
+    /// Support entitlement, e.g. `platinum`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entitlement: Option<String>,
+    /// Preferred language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Home country.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Further attributes, read by rules as `account.<name>` once declared.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+/// An account with every attribute resolved from the nearest ancestor that
+/// sets it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ResolvedAccount {
+    pub account: Account,
+    /// Ids from the root down to this account.
+    pub path: Vec<String>,
+}
+
+/// Everything the core needs to know about the organisation and customers.
+///
+/// ```
+/// use triage_core::{Account, Directory};
+/// let dir = Directory::from_accounts(vec![
+///     Account { id: "harman".into(), strategic: Some(true), ..Default::default() },
+///     Account { id: "jbl".into(), parent: Some("harman".into()), ..Default::default() },
+/// ]).unwrap();
+/// assert_eq!(dir.len(), 2);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Directory {
+    accounts: BTreeMap<String, ResolvedAccount>,
+}
+
+/// A directory that cannot be used, naming what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryError {
+    /// The text is not a valid directory document.
+    #[error("invalid directory: {0}")]
+    Syntax(String),
+    /// Two accounts share an id.
+    #[error("account `{0}` is listed twice")]
+    DuplicateAccount(String),
+    /// An account names a parent that does not exist.
+    #[error("account `{account}` names unknown parent `{parent}`")]
+    UnknownParent {
+        /// The child.
+        account: String,
+        /// The missing parent.
+        parent: String,
+    },
+    /// Parents loop back.
+    #[error("accounts form a cycle: {}", .0.join(" → "))]
+    Cycle(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectoryFile {
+    #[serde(default)]
+    accounts: Vec<Account>,
+}
+
+impl Directory {
+    /// An empty directory.
+    pub fn new() -> Self {
+        Directory::default()
+    }
+
+    /// Builds a directory, resolving the account hierarchy. Cycles and
+    /// unknown parents are errors naming the accounts.
+    pub fn from_accounts(accounts: Vec<Account>) -> Result<Directory, DirectoryError> {
+        let mut by_id: BTreeMap<String, Account> = BTreeMap::new();
+        for a in accounts {
+            if by_id.contains_key(&a.id) {
+                return Err(DirectoryError::DuplicateAccount(a.id));
+            }
+            by_id.insert(a.id.clone(), a);
+        }
+        let mut resolved: BTreeMap<String, ResolvedAccount> = BTreeMap::new();
+        for id in by_id.keys() {
+            // Walk up to the root, detecting loops by the path itself.
+            let mut chain: Vec<&Account> = Vec::new();
+            let mut cur = by_id.get(id);
+            while let Some(a) = cur {
+                if chain.iter().any(|c| c.id == a.id) {
+                    let mut ids: Vec<String> = chain.iter().map(|c| c.id.clone()).collect();
+                    ids.push(a.id.clone());
+                    return Err(DirectoryError::Cycle(ids));
+                }
+                chain.push(a);
+                cur = match &a.parent {
+                    None => None,
+                    Some(p) => match by_id.get(p) {
+                        Some(parent) => Some(parent),
+                        None => {
+                            return Err(DirectoryError::UnknownParent {
+                                account: a.id.clone(),
+                                parent: p.clone(),
+                            });
+                        }
+                    },
+                };
+            }
+            let mut merged = chain[0].clone();
+            for ancestor in &chain[1..] {
+                inherit(&mut merged, ancestor);
+            }
+            let path = chain.iter().rev().map(|a| a.id.clone()).collect();
+            resolved.insert(
+                id.clone(),
+                ResolvedAccount {
+                    account: merged,
+                    path,
+                },
+            );
+        }
+        Ok(Directory { accounts: resolved })
+    }
+
+    /// Reads a directory from YAML or JSON text (`accounts: [...]`).
+    pub fn from_text(file: &str, text: &str) -> Result<Directory, DirectoryError> {
+        let node = syntax::parse(file, text).map_err(|d| DirectoryError::Syntax(d.to_string()))?;
+        let value = node.to_json();
+        let parsed: DirectoryFile = serde_path_to_error::deserialize(value).map_err(|e| {
+            DirectoryError::Syntax(format!("{file}: field `{}`: {}", e.path(), e.inner()))
+        })?;
+        Directory::from_accounts(parsed.accounts)
+    }
+
+    /// The number of accounts.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Whether there are no accounts.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    pub(crate) fn account(&self, id: &str) -> Option<&ResolvedAccount> {
+        self.accounts.get(id)
+    }
+}
+
+fn inherit(into: &mut Account, from: &Account) {
+    fn fill<T: Clone>(slot: &mut Option<T>, from: &Option<T>) {
+        if slot.is_none() {
+            slot.clone_from(from);
+        }
+    }
+    fill(&mut into.segment, &from.segment);
+    fill(&mut into.strategic, &from.strategic);
+    fill(&mut into.entitlement, &from.entitlement);
+    fill(&mut into.language, &from.language);
+    fill(&mut into.country, &from.country);
+    for (k, v) in &from.attributes {
+        into.attributes
+            .entry(k.clone())
+            .or_insert_with(|| v.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acc(id: &str, parent: Option<&str>) -> Account {
+        Account {
+            id: id.into(),
+            parent: parent.map(Into::into),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn attributes_come_from_nearest_ancestor() {
+        let mut root = acc("harman", None);
+        root.entitlement = Some("gold".into());
+        root.strategic = Some(true);
+        let mut mid = acc("jbl", Some("harman"));
+        mid.entitlement = Some("platinum".into());
+        let leaf = acc("jbl-pro", Some("jbl"));
+        let d = Directory::from_accounts(vec![leaf, mid, root]).unwrap();
+        let r = d.account("jbl-pro").unwrap();
+        assert_eq!(r.account.entitlement.as_deref(), Some("platinum"));
+        assert_eq!(r.account.strategic, Some(true));
+        assert_eq!(r.path, vec!["harman", "jbl", "jbl-pro"]);
+    }
+
+    #[test]
+    fn cycles_and_unknown_parents_are_named() {
+        let e =
+            Directory::from_accounts(vec![acc("a", Some("b")), acc("b", Some("a"))]).unwrap_err();
+        assert!(matches!(e, DirectoryError::Cycle(_)), "{e}");
+        let e = Directory::from_accounts(vec![acc("a", Some("zz"))]).unwrap_err();
+        assert_eq!(e.to_string(), "account `a` names unknown parent `zz`");
+    }
+}

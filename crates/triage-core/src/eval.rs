@@ -1,0 +1,690 @@
+//! Evaluation: a case, the directory and `now` in, a decision out. A pure
+//! function of its inputs.
+
+use crate::case::Case;
+use crate::cond::{self, Explainer, Fact};
+use crate::decision::{
+    Decision, Deflection, ManualReview, Options, Outcome, Sentiment, TraceEntry, TraceLevel,
+    Warning,
+};
+use crate::directory::Directory;
+use crate::rules::{AdjustKind, CompiledRules, FirstMatch, Rule, RuleMeta};
+use crate::schema::{AccountField, CHANNELS, CaseField, Derived, FieldType, Slot, Source};
+use crate::text::Hits;
+use chrono::{DateTime, Utc};
+use std::borrow::Cow;
+
+/// Decides category, priority, tier and deflection for one case, with a
+/// trace naming the rule, file and line behind each step.
+///
+/// The same inputs give the same decision on every machine and thread; `now`
+/// is an input, never read from a clock.
+///
+/// ```
+/// use triage_core::{compile_sources, triage, Case, Directory, Options};
+/// let yaml = "categories:\n  - id: outage\n    when: { subject: { contains_any: [outage, is down] } }\n    set: { category: outage, priority: P1 }\n  - id: other\n    set: { category: general }\n";
+/// let (rules, _) = compile_sources(&[("rules.yaml", yaml)]);
+/// let rules = rules.unwrap();
+/// let case = Case { id: "c1".into(), subject: Some("The API is DOWN".into()), ..Default::default() };
+/// let now = "2026-03-02T09:00:00Z".parse().unwrap();
+/// let d = triage(&rules, &case, &Directory::new(), now, &Options::default());
+/// assert_eq!((d.category.as_str(), d.priority.as_str()), ("outage", "P1"));
+/// assert_eq!(d.trace[0].rule.as_deref(), Some("outage"));
+/// ```
+pub fn triage(
+    rules: &CompiledRules,
+    case: &Case,
+    directory: &Directory,
+    now: DateTime<Utc>,
+    options: &Options,
+) -> Decision {
+    let full = options.trace == TraceLevel::Full;
+    let mut warnings = Vec::new();
+    let mut facts = vec![Fact::Missing; rules.schema.len()];
+    fill_facts(rules, case, directory, now, &mut facts, &mut warnings);
+    let hits = rules.text.scan(|slot| raw_text(rules, case, slot));
+    let mut trace = Vec::new();
+
+    // Sentiment: distinct negative and positive phrases found.
+    let sentiment = sentiment(rules, &hits);
+    set_derived(
+        rules,
+        &mut facts,
+        Derived::Sentiment,
+        Fact::Num(sentiment.score),
+    );
+
+    // Categorize.
+    let mut priority_rank = facts_priority(rules, &facts);
+    let mut product = case.product.clone().filter(|p| !p.trim().is_empty());
+    let (category, confidence, skills, tags) = {
+        let winner = first_match(
+            rules,
+            &rules.categories,
+            &facts,
+            &hits,
+            full,
+            "categorize",
+            &mut trace,
+        );
+        match winner {
+            Some(rule) => {
+                let set = &rule.action;
+                if set.priority.is_some() {
+                    priority_rank = set.priority;
+                }
+                if set.product.is_some() {
+                    product.clone_from(&set.product);
+                }
+                (
+                    set.category.clone(),
+                    set.confidence,
+                    set.skills.clone(),
+                    set.tags.clone(),
+                )
+            }
+            // Unreachable for a compiled set (a default is required), but a
+            // decision is still owed.
+            None => ("uncategorized".to_string(), 0.0, Vec::new(), Vec::new()),
+        }
+    };
+    let lowest = rules.priorities.len().saturating_sub(1);
+    let mut rank = match priority_rank {
+        Some(r) => r,
+        None => {
+            trace.push(note(
+                "priority",
+                format!(
+                    "no priority from the case or categorization; starting at the lowest, `{}`",
+                    rules.priorities[lowest]
+                ),
+            ));
+            lowest
+        }
+    };
+    set_derived(rules, &mut facts, Derived::Category, Fact::str(&category));
+    set_derived(
+        rules,
+        &mut facts,
+        Derived::Confidence,
+        Fact::Num(confidence),
+    );
+    set_derived(
+        rules,
+        &mut facts,
+        Derived::Tags,
+        Fact::List(tags.iter().map(|t| t.to_lowercase()).collect()),
+    );
+    set_derived(
+        rules,
+        &mut facts,
+        Derived::Skills,
+        Fact::List(skills.iter().map(|t| t.to_lowercase()).collect()),
+    );
+    set_derived(
+        rules,
+        &mut facts,
+        Derived::Product,
+        product.as_deref().map_or(Fact::Missing, Fact::str),
+    );
+    set_derived(
+        rules,
+        &mut facts,
+        Derived::Priority,
+        Fact::str(&rules.priorities[rank]),
+    );
+
+    // Priority: every matching rule applies, in order, clamped to the scale.
+    for rule in &rules.adjustments {
+        if cond::eval(&rule.cond, &rules.preds, &facts, &hits) {
+            let before = rank;
+            rank = match rule.action.kind {
+                AdjustKind::Raise(n) => rank.saturating_sub(n),
+                AdjustKind::Lower(n) => (rank + n).min(lowest),
+                AdjustKind::Set(r) => r,
+            };
+            let mut why = format!("{} → {}", rules.priorities[before], rules.priorities[rank]);
+            if full {
+                why = format!(
+                    "{why}; {}",
+                    explainer(rules, &facts, &hits).why_matched(&rule.cond)
+                );
+            }
+            trace.push(entry(
+                rules,
+                "priority",
+                &rule.meta,
+                Outcome::Applied,
+                Some(why),
+            ));
+            set_derived(
+                rules,
+                &mut facts,
+                Derived::Priority,
+                Fact::str(&rules.priorities[rank]),
+            );
+            if rule.action.stop {
+                break;
+            }
+        } else if full {
+            let why = explainer(rules, &facts, &hits).why_not(&rule.cond);
+            trace.push(entry(
+                rules,
+                "priority",
+                &rule.meta,
+                Outcome::NotMatched,
+                why,
+            ));
+        }
+    }
+
+    // Tier, and deflection at tier 0.
+    let mut tier = 1;
+    let mut deflect = Vec::new();
+    if let Some(rule) = first_match(rules, &rules.tiers, &facts, &hits, full, "tier", &mut trace) {
+        tier = rule.action.tier;
+        if tier == 0 {
+            deflect = deflection(
+                rules,
+                rule.action.articles.as_deref(),
+                product.as_deref(),
+                &hits,
+            );
+            if deflect.is_empty() {
+                tier = 1;
+                trace.push(note(
+                    "deflect",
+                    "no knowledge article matches the case; tier 0 cannot deflect, so tier 1"
+                        .to_string(),
+                ));
+            } else {
+                let ids: Vec<&str> = deflect.iter().map(|d: &Deflection| d.id.as_str()).collect();
+                trace.push(note("deflect", format!("offered {}", ids.join(", "))));
+            }
+        }
+    } else if rules.tiers.rules.is_empty() {
+        trace.push(note(
+            "tier",
+            "the rule set has no `tiers`; every case is tier 1".to_string(),
+        ));
+    }
+
+    let manual_review = match rules.settings.review_below {
+        Some(threshold) if confidence < threshold => {
+            let rule = trace
+                .iter()
+                .find(|t| t.stage == "categorize" && t.outcome == Outcome::Matched)
+                .and_then(|t| t.rule.clone());
+            let detail = format!(
+                "categorized as `{category}` by rule `{}` with confidence {confidence}, below {threshold}",
+                rule.unwrap_or_default()
+            );
+            trace.push(note("review", detail.clone()));
+            Some(ManualReview {
+                reason: "low-confidence".to_string(),
+                detail,
+            })
+        }
+        _ => None,
+    };
+
+    Decision {
+        case_id: case.id.clone(),
+        category,
+        priority: rules.priorities[rank].clone(),
+        product,
+        sentiment,
+        confidence,
+        tier,
+        deflect,
+        skills,
+        tags,
+        manual_review,
+        warnings,
+        rules_version: rules.version.clone(),
+        trace,
+    }
+}
+
+fn explainer<'a>(rules: &'a CompiledRules, facts: &'a [Fact], hits: &'a Hits) -> Explainer<'a> {
+    Explainer {
+        preds: &rules.preds,
+        facts,
+        hits,
+        phrase_text: &rules.text.phrase_text,
+        schema: &rules.schema,
+    }
+}
+
+fn entry(
+    rules: &CompiledRules,
+    stage: &'static str,
+    meta: &RuleMeta,
+    outcome: Outcome,
+    why: Option<String>,
+) -> TraceEntry {
+    TraceEntry {
+        stage,
+        rule: Some(meta.id.clone()),
+        file: rules.files.get(meta.file).cloned(),
+        line: Some(meta.line),
+        outcome,
+        why,
+    }
+}
+
+fn note(stage: &'static str, why: String) -> TraceEntry {
+    TraceEntry {
+        stage,
+        rule: None,
+        file: None,
+        line: None,
+        outcome: Outcome::Note,
+        why: Some(why),
+    }
+}
+
+/// The first rule whose condition holds. With full tracing every earlier
+/// rule is evaluated and explained; otherwise the index skips rules whose
+/// equality tests cannot hold.
+fn first_match<'r, A>(
+    rules: &'r CompiledRules,
+    list: &'r FirstMatch<A>,
+    facts: &[Fact],
+    hits: &Hits,
+    full: bool,
+    stage: &'static str,
+    trace: &mut Vec<TraceEntry>,
+) -> Option<&'r Rule<A>> {
+    if full {
+        let ex = explainer(rules, facts, hits);
+        for rule in &list.rules {
+            match ex.why_not(&rule.cond) {
+                None => {
+                    trace.push(entry(
+                        rules,
+                        stage,
+                        &rule.meta,
+                        Outcome::Matched,
+                        Some(ex.why_matched(&rule.cond)),
+                    ));
+                    return Some(rule);
+                }
+                Some(why) => trace.push(entry(
+                    rules,
+                    stage,
+                    &rule.meta,
+                    Outcome::NotMatched,
+                    Some(why),
+                )),
+            }
+        }
+        return None;
+    }
+    let found = match list.index.candidates(facts) {
+        Some(cands) => cands
+            .iter()
+            .map(|i| &list.rules[i])
+            .find(|r| cond::eval(&r.cond, &rules.preds, facts, hits)),
+        None => list
+            .rules
+            .iter()
+            .find(|r| cond::eval(&r.cond, &rules.preds, facts, hits)),
+    };
+    if let Some(rule) = found {
+        trace.push(entry(rules, stage, &rule.meta, Outcome::Matched, None));
+    }
+    found
+}
+
+/// The first matching rule by plain linear scan, for checking the index.
+#[cfg(test)]
+pub(crate) fn first_category_linear(
+    rules: &CompiledRules,
+    case: &Case,
+    directory: &Directory,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let mut facts = vec![Fact::Missing; rules.schema.len()];
+    let mut warnings = Vec::new();
+    fill_facts(rules, case, directory, now, &mut facts, &mut warnings);
+    let hits = rules.text.scan(|slot| raw_text(rules, case, slot));
+    let s = sentiment(rules, &hits);
+    set_derived(rules, &mut facts, Derived::Sentiment, Fact::Num(s.score));
+    rules
+        .categories
+        .rules
+        .iter()
+        .find(|r| cond::eval(&r.cond, &rules.preds, &facts, &hits))
+        .map(|r| r.meta.id.clone())
+}
+
+fn sentiment(rules: &CompiledRules, hits: &Hits) -> Sentiment {
+    let count = |ids: &[u32]| {
+        ids.iter()
+            .filter(|&&i| hits.phrases.get(i as usize))
+            .count() as f64
+    };
+    let neg = count(&rules.sentiment.negative);
+    let pos = count(&rules.sentiment.positive);
+    // One negative phrase gives -0.5, two -0.67, three -0.75: more distinct
+    // phrases, stronger sentiment, never reaching ±1.
+    let raw = (pos - neg) / (pos + neg + 1.0);
+    let score = (raw * 100.0).round() / 100.0;
+    let label = if neg > pos {
+        "negative"
+    } else if pos > neg {
+        "positive"
+    } else {
+        "neutral"
+    };
+    Sentiment { score, label }
+}
+
+fn deflection(
+    rules: &CompiledRules,
+    allowed: Option<&[usize]>,
+    product: Option<&str>,
+    hits: &Hits,
+) -> Vec<Deflection> {
+    let product = product.map(str::to_lowercase);
+    let mut scored: Vec<(usize, usize)> = Vec::new();
+    let all: Vec<usize>;
+    let candidates = match allowed {
+        Some(list) => list,
+        None => {
+            all = (0..rules.articles.len()).collect();
+            &all
+        }
+    };
+    for &i in candidates {
+        let a = &rules.articles[i];
+        if !a.products.is_empty() && !product.as_ref().is_some_and(|p| a.products.contains(p)) {
+            continue;
+        }
+        let score = a
+            .keywords
+            .iter()
+            .filter(|&&k| hits.phrases.get(k as usize))
+            .count();
+        if score > 0 {
+            scored.push((score, i));
+        }
+    }
+    // Most keywords found first; declaration order breaks ties.
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored
+        .into_iter()
+        .take(rules.settings.max_articles)
+        .map(|(_, i)| {
+            let a = &rules.articles[i];
+            Deflection {
+                id: a.id.clone(),
+                title: a.title.clone(),
+                url: a.url.clone(),
+            }
+        })
+        .collect()
+}
+
+fn slot_of(rules: &CompiledRules, derived: Derived) -> Option<Slot> {
+    rules
+        .schema
+        .fields
+        .iter()
+        .position(|f| f.source == Source::Derived(derived))
+}
+
+fn set_derived(rules: &CompiledRules, facts: &mut [Fact], derived: Derived, value: Fact) {
+    if let Some(slot) = slot_of(rules, derived) {
+        facts[slot] = value;
+    }
+}
+
+fn facts_priority(rules: &CompiledRules, facts: &[Fact]) -> Option<usize> {
+    let slot = slot_of(rules, Derived::Priority)?;
+    match &facts[slot] {
+        Fact::Str { lower, .. } => rules
+            .priorities
+            .iter()
+            .position(|p| p.to_lowercase() == *lower),
+        _ => None,
+    }
+}
+
+/// The raw text of a field scanned for phrases and regexes.
+fn raw_text<'a>(rules: &CompiledRules, case: &'a Case, slot: Slot) -> Option<Cow<'a, str>> {
+    let Source::Case(field) = rules.schema.fields.get(slot)?.source else {
+        return match rules.schema.fields.get(slot)?.source {
+            Source::Custom => case
+                .fields
+                .get(&rules.schema.fields[slot].name)
+                .and_then(|v| v.as_str())
+                .map(Cow::Borrowed),
+            Source::Derived(Derived::Product) => case.product.as_deref().map(Cow::Borrowed),
+            _ => None,
+        };
+    };
+    let s = |o: &'a Option<String>| o.as_deref().map(Cow::Borrowed);
+    let req = case.requester.as_ref();
+    match field {
+        CaseField::Subject => s(&case.subject),
+        CaseField::Body => s(&case.body),
+        CaseField::Text => match (&case.subject, &case.body) {
+            (Some(a), Some(b)) => Some(Cow::Owned(format!("{a}\n{b}"))),
+            (Some(a), None) | (None, Some(a)) => Some(Cow::Borrowed(a)),
+            (None, None) => None,
+        },
+        CaseField::RequesterName => req.and_then(|r| r.name.as_deref()).map(Cow::Borrowed),
+        CaseField::RequesterEmail => req.and_then(|r| r.email.as_deref()).map(Cow::Borrowed),
+        CaseField::Id => Some(Cow::Borrowed(&case.id)),
+        CaseField::Channel => s(&case.channel),
+        CaseField::Country => s(&case.country),
+        CaseField::Region => s(&case.region),
+        CaseField::PostalCode => s(&case.postal_code),
+        CaseField::Account => s(&case.account),
+        CaseField::Status => s(&case.status),
+        CaseField::RequesterLanguage => req.and_then(|r| r.language.as_deref()).map(Cow::Borrowed),
+        CaseField::Number | CaseField::CreatedAt => None,
+    }
+}
+
+fn opt_str(v: Option<&str>) -> Fact {
+    v.map_or(Fact::Missing, Fact::str)
+}
+
+fn fill_facts(
+    rules: &CompiledRules,
+    case: &Case,
+    dir: &Directory,
+    now: DateTime<Utc>,
+    facts: &mut [Fact],
+    warnings: &mut Vec<Warning>,
+) {
+    // Data checks that hold whatever the rules read.
+    if let Some(ch) = case
+        .channel
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        && !CHANNELS.contains(&ch.to_lowercase().as_str())
+    {
+        warnings.push(Warning {
+            code: "unknown-channel",
+            message: format!("channel `{ch}` is not one the engine knows"),
+        });
+    }
+    if let Some(p) = case
+        .priority
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        && !rules.priorities.iter().any(|q| q.eq_ignore_ascii_case(p))
+    {
+        warnings.push(Warning {
+            code: "unknown-priority",
+            message: format!(
+                "case priority `{p}` is not on the scale {}; ignored",
+                rules.priorities.join(", ")
+            ),
+        });
+    }
+    let account = case
+        .account
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .and_then(|id| {
+            let found = dir.account(id);
+            if found.is_none() {
+                warnings.push(Warning {
+                    code: "unknown-account",
+                    message: format!("account `{id}` is not in the directory"),
+                });
+            }
+            found
+        });
+    let undeclared: Vec<&str> = case
+        .fields
+        .keys()
+        .filter(|k| {
+            !rules
+                .schema
+                .fields
+                .iter()
+                .any(|f| f.source == Source::Custom && &f.name == *k)
+        })
+        .map(String::as_str)
+        .collect();
+    if !undeclared.is_empty() {
+        warnings.push(Warning {
+            code: "undeclared-field",
+            message: format!(
+                "custom fields not declared in the rules were ignored: {}",
+                undeclared.join(", ")
+            ),
+        });
+    }
+
+    for (slot, def) in rules.schema.fields.iter().enumerate() {
+        let needed = rules.value_slots.binary_search(&slot).is_ok()
+            || matches!(def.source, Source::Derived(_));
+        if !needed {
+            continue;
+        }
+        facts[slot] = match def.source {
+            Source::Case(f) => case_fact(case, f),
+            Source::Derived(Derived::Priority) => match case.priority.as_deref().map(str::trim) {
+                Some(p) if rules.priorities.iter().any(|q| q.eq_ignore_ascii_case(p)) => {
+                    Fact::str(p)
+                }
+                _ => Fact::Missing,
+            },
+            Source::Derived(Derived::Product) => opt_str(case.product.as_deref()),
+            Source::Derived(Derived::AgeMinutes) => match case.created_at {
+                Some(t) => Fact::Num(((now.timestamp() - t.timestamp()) / 60) as f64),
+                None => Fact::Missing,
+            },
+            Source::Derived(_) => Fact::Missing,
+            Source::Account(a) => match account {
+                None => Fact::Missing,
+                Some(acc) => account_fact(acc, a, &def.name, &def.ty),
+            },
+            Source::Custom => match case.fields.get(&def.name) {
+                None | Some(serde_json::Value::Null) => Fact::Missing,
+                Some(v) => json_fact(v, &def.ty).unwrap_or_else(|| {
+                    warnings.push(Warning {
+                        code: "field-type",
+                        message: format!(
+                            "field `{}` should be a {}, found `{v}`; ignored",
+                            def.name,
+                            def.ty.name()
+                        ),
+                    });
+                    Fact::Missing
+                }),
+            },
+        };
+    }
+}
+
+fn case_fact(case: &Case, f: CaseField) -> Fact {
+    let req = case.requester.as_ref();
+    match f {
+        CaseField::Id => Fact::str(&case.id),
+        CaseField::Number => case.number.map_or(Fact::Missing, |n| Fact::Num(n as f64)),
+        CaseField::CreatedAt => case
+            .created_at
+            .map_or(Fact::Missing, |t| Fact::Num(t.timestamp() as f64)),
+        CaseField::Channel => opt_str(case.channel.as_deref()),
+        CaseField::Subject => opt_str(case.subject.as_deref()),
+        CaseField::Body => opt_str(case.body.as_deref()),
+        CaseField::Text => match (&case.subject, &case.body) {
+            (Some(a), Some(b)) => Fact::str(&format!("{a}\n{b}")),
+            (a, b) => opt_str(a.as_deref().or(b.as_deref())),
+        },
+        CaseField::RequesterEmail => opt_str(req.and_then(|r| r.email.as_deref())),
+        CaseField::RequesterName => opt_str(req.and_then(|r| r.name.as_deref())),
+        CaseField::RequesterLanguage => opt_str(req.and_then(|r| r.language.as_deref())),
+        CaseField::Country => opt_str(case.country.as_deref()),
+        CaseField::Region => opt_str(case.region.as_deref()),
+        CaseField::PostalCode => opt_str(case.postal_code.as_deref()),
+        CaseField::Account => opt_str(case.account.as_deref()),
+        CaseField::Status => opt_str(case.status.as_deref()),
+    }
+}
+
+fn account_fact(
+    acc: &crate::directory::ResolvedAccount,
+    field: AccountField,
+    name: &str,
+    ty: &FieldType,
+) -> Fact {
+    let a = &acc.account;
+    match field {
+        AccountField::Id => Fact::str(&a.id),
+        AccountField::Name => opt_str(a.name.as_deref()),
+        AccountField::Segment => opt_str(a.segment.as_deref()),
+        AccountField::Strategic => a.strategic.map_or(Fact::Missing, Fact::Bool),
+        AccountField::Entitlement => opt_str(a.entitlement.as_deref()),
+        AccountField::Language => opt_str(a.language.as_deref()),
+        AccountField::Country => opt_str(a.country.as_deref()),
+        AccountField::Path => Fact::List(acc.path.iter().map(|p| p.to_lowercase()).collect()),
+        AccountField::Custom => {
+            let key = name.strip_prefix("account.").unwrap_or(name);
+            a.attributes
+                .get(key)
+                .and_then(|v| json_fact(v, ty))
+                .unwrap_or(Fact::Missing)
+        }
+    }
+}
+
+fn json_fact(v: &serde_json::Value, ty: &FieldType) -> Option<Fact> {
+    use serde_json::Value;
+    Some(match (ty, v) {
+        (FieldType::Number, Value::Number(n)) => Fact::Num(n.as_f64()?),
+        (FieldType::Bool, Value::Bool(b)) => Fact::Bool(*b),
+        (FieldType::List, Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for i in items {
+                out.push(match i {
+                    Value::String(s) => s.trim().to_lowercase(),
+                    Value::Number(n) => n.to_string(),
+                    _ => return None,
+                });
+            }
+            Fact::List(out)
+        }
+        (FieldType::DateTime, Value::String(s)) => Fact::Num(
+            chrono::DateTime::parse_from_rfc3339(s.trim())
+                .ok()?
+                .timestamp() as f64,
+        ),
+        (FieldType::String | FieldType::Enum(_) | FieldType::Priority, Value::String(s)) => {
+            Fact::str(s)
+        }
+        (FieldType::String | FieldType::Enum(_), Value::Number(n)) => Fact::str(&n.to_string()),
+        _ => return None,
+    })
+}

@@ -1,0 +1,85 @@
+//! A decision rendered for people: what was decided, by which rule of which
+//! file, and (with a full trace) why the other rules did not match.
+
+use crate::decision::{Decision, Outcome};
+use std::fmt::Write as _;
+
+/// Renders a decision and its trace as plain text.
+///
+/// ```
+/// use triage_core::{compile_sources, explain, triage, Case, Directory, Options};
+/// let yaml = "categories:\n  - id: other\n    set: { category: general }\n";
+/// let rules = compile_sources(&[("r.yaml", yaml)]).0.unwrap();
+/// let case = Case { id: "c1".into(), ..Default::default() };
+/// let d = triage(&rules, &case, &Directory::new(), "2026-01-01T00:00:00Z".parse().unwrap(), &Options::full_trace());
+/// assert!(explain::render(&d).contains("categorize"));
+/// ```
+pub fn render(d: &Decision) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "case `{}`: category `{}`, priority {}, tier {}",
+        d.case_id, d.category, d.priority, d.tier
+    );
+    let _ = writeln!(
+        out,
+        "  product: {} · sentiment: {} ({}) · confidence: {}",
+        d.product.as_deref().unwrap_or("-"),
+        d.sentiment.label,
+        d.sentiment.score,
+        d.confidence
+    );
+    if !d.skills.is_empty() || !d.tags.is_empty() {
+        let _ = writeln!(
+            out,
+            "  skills: [{}] · tags: [{}]",
+            d.skills.join(", "),
+            d.tags.join(", ")
+        );
+    }
+    for a in &d.deflect {
+        let _ = writeln!(
+            out,
+            "  deflect: {} — {}{}",
+            a.id,
+            a.title,
+            a.url
+                .as_deref()
+                .map(|u| format!(" <{u}>"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(m) = &d.manual_review {
+        let _ = writeln!(out, "  manual review: {} — {}", m.reason, m.detail);
+    }
+    for w in &d.warnings {
+        let _ = writeln!(out, "  warning[{}]: {}", w.code, w.message);
+    }
+    let _ = writeln!(out, "why:");
+    let width = d
+        .trace
+        .iter()
+        .filter_map(|t| t.rule.as_ref().map(|r| r.chars().count()))
+        .max()
+        .unwrap_or(0);
+    for t in &d.trace {
+        let mark = match t.outcome {
+            Outcome::Matched => "matched    ",
+            Outcome::Applied => "applied    ",
+            Outcome::NotMatched => "not matched",
+            Outcome::Note => "note       ",
+        };
+        let place = match (&t.file, t.line) {
+            (Some(f), Some(l)) => format!(" {f}:{l}"),
+            _ => String::new(),
+        };
+        let rule = t.rule.as_deref().unwrap_or("-");
+        let _ = write!(out, "  {:<10} {mark} {rule:<width$}{place}", t.stage);
+        if let Some(why) = &t.why {
+            let _ = write!(out, "\n      {why}");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "rules version {}", d.rules_version);
+    out
+}

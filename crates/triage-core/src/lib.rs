@@ -1,0 +1,76 @@
+//! # triage-core
+//!
+//! A pure rule engine for customer-support cases: it categorizes,
+//! prioritizes and tiers each case from YAML rules, offers knowledge
+//! articles for self-service, and explains every step with the rule, file
+//! and line that decided it.
+//!
+//! The core does no I/O, reads no clock and no environment, starts no
+//! threads, and never lets hash order reach a decision: rule text, the
+//! directory and `now` are inputs, and the same inputs give the same decision
+//! on every machine and thread.
+//!
+//! ```
+//! use triage_core::{compile_sources, triage, Case, Directory, Options};
+//!
+//! let yaml = r#"
+//! categories:
+//!   - id: password-reset
+//!     when: { text: { contains_any: [forgot my password, reset password] } }
+//!     set: { category: account-access, priority: P3 }
+//!   - id: general
+//!     set: { category: general, priority: P4 }
+//! tiers:
+//!   - id: self-service
+//!     when: { category: account-access }
+//!     tier: 0
+//!   - id: help-desk
+//!     tier: 1
+//! knowledge:
+//!   - id: kb-reset
+//!     title: Reset your password
+//!     keywords: [password]
+//! "#;
+//! let (rules, diagnostics) = compile_sources(&[("rules.yaml", yaml)]);
+//! assert!(diagnostics.is_empty());
+//! let rules = rules.unwrap();
+//! let case = Case { id: "42".into(), subject: Some("I forgot my password".into()), ..Default::default() };
+//! let now = "2026-03-02T09:00:00Z".parse().unwrap();
+//! let decision = triage(&rules, &case, &Directory::new(), now, &Options::default());
+//! assert_eq!(decision.tier, 0);
+//! assert_eq!(decision.deflect[0].id, "kb-reset");
+//! ```
+//!
+//! Stages, in order: sentiment, categorize (first match), priority (every
+//! match adjusts), tiers (first match; tier 0 deflects). See the project's
+//! README for the rule language.
+
+mod bits;
+mod case;
+mod compile;
+mod cond;
+mod decision;
+mod diag;
+mod directory;
+mod eval;
+pub mod explain;
+mod rules;
+mod schema;
+mod syntax;
+pub mod testing;
+mod text;
+
+pub use case::{Case, CaseError, Requester};
+pub use compile::compile_sources;
+pub use decision::{
+    Decision, Deflection, ManualReview, Options, Outcome, Sentiment, TraceEntry, TraceLevel,
+    Warning,
+};
+pub use diag::{Diagnostic, Pos, Severity, suggest};
+pub use directory::{Account, Directory, DirectoryError};
+pub use eval::triage;
+pub use rules::CompiledRules;
+pub use schema::{CHANNELS, FieldType, Stage};
+
+#[cfg(test)]
+mod tests;

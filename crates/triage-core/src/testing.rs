@@ -1,0 +1,567 @@
+//! Rule tests: `*.test.yaml` files that pin what a rule set decides.
+//!
+//! A test file is a list of tests. A decision test gives a `case`, an
+//! optional `now` (default: the case's `created_at`, else
+//! 2026-01-01T00:00:00Z) and an optional inline `directory`, and a partial
+//! `expect`: only the keys written are compared. `because` lists rule ids
+//! that must have matched or applied. A diagnostics test gives `rules` (an
+//! inline rule snippet, compiled on its own) and `expect: { diagnostics: [..] }`:
+//! each listed diagnostic must be reported; an empty list means none may be.
+//!
+//! Parsing and running are pure; the CLI and `cargo test` find and read the
+//! files.
+
+use crate::case::Case;
+use crate::decision::{Decision, Options};
+use crate::diag::{Diagnostic, Pos, Severity};
+use crate::directory::Directory;
+use crate::rules::CompiledRules;
+use crate::syntax::{self, Node, NodeKind};
+use crate::{compile_sources, explain, triage};
+use chrono::{DateTime, Utc};
+
+/// One test from a test file.
+#[derive(Debug, Clone)]
+pub struct RuleTest {
+    /// The test's name.
+    pub name: String,
+    /// The file it came from.
+    pub file: String,
+    /// Its line.
+    pub line: u32,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Decide {
+        case: Box<Case>,
+        now: Option<DateTime<Utc>>,
+        directory: Option<Directory>,
+        expect: Vec<(String, Node)>,
+        because: Vec<String>,
+    },
+    Diagnose {
+        rules: String,
+        expect: Vec<ExpectedDiag>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct ExpectedDiag {
+    code: String,
+    line: Option<u32>,
+    severity: Option<String>,
+    rule: Option<String>,
+}
+
+/// The result of running one test.
+#[derive(Debug, Clone)]
+pub struct TestOutcome {
+    /// The test's name.
+    pub name: String,
+    /// Where the test is, `file:line`.
+    pub location: String,
+    /// Each expectation that failed, as `key: expected X, got Y`.
+    pub failures: Vec<String>,
+    /// The decision's readable trace, for failing decision tests.
+    pub trace: Option<String>,
+}
+
+impl TestOutcome {
+    /// Whether every expectation held.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+const TEST_KEYS: &[&str] = &[
+    "name",
+    "now",
+    "case",
+    "directory",
+    "expect",
+    "because",
+    "rules",
+];
+const EXPECT_KEYS: &[&str] = &[
+    "category",
+    "priority",
+    "tier",
+    "product",
+    "deflect",
+    "skills",
+    "tags",
+    "warnings",
+    "manual_review",
+    "sentiment",
+    "confidence",
+];
+
+/// Parses a test file. Tests that could not be read are reported as
+/// diagnostics; the others are returned.
+pub fn parse_tests(file: &str, text: &str) -> (Vec<RuleTest>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let root = match syntax::parse(file, text) {
+        Ok(n) => n,
+        Err(d) => return (Vec::new(), vec![d]),
+    };
+    let items = match &root.kind {
+        NodeKind::Seq(items) => items.as_slice(),
+        NodeKind::Map(e) if e.is_empty() => &[],
+        _ => {
+            diags.push(Diagnostic::wrong_type(
+                file,
+                root.pos,
+                "a test file",
+                "a list of tests",
+                &root.describe(),
+            ));
+            return (Vec::new(), diags);
+        }
+    };
+    let mut tests = Vec::new();
+    for item in items {
+        if let Some(t) = parse_one(file, item, &mut diags) {
+            tests.push(t);
+        }
+    }
+    (tests, diags)
+}
+
+fn bad(diags: &mut Vec<Diagnostic>, file: &str, pos: Pos, message: String) {
+    diags.push(Diagnostic::custom(
+        "invalid-test",
+        Severity::Error,
+        file,
+        pos,
+        message,
+    ));
+}
+
+fn parse_one(file: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<RuleTest> {
+    let NodeKind::Map(entries) = &node.kind else {
+        bad(
+            diags,
+            file,
+            node.pos,
+            format!("a test must be a mapping, found {}", node.describe()),
+        );
+        return None;
+    };
+    let get = |k: &str| {
+        entries
+            .iter()
+            .find(|(key, _)| key.name == k)
+            .map(|(_, v)| v)
+    };
+    let mut ok = true;
+    for (k, _) in entries {
+        if !TEST_KEYS.contains(&k.name.as_str()) {
+            diags.push(Diagnostic::unknown_key(
+                file, k.pos, &k.name, "a test", TEST_KEYS,
+            ));
+            ok = false;
+        }
+    }
+    let name = get("name")
+        .and_then(Node::scalar_text)
+        .unwrap_or_else(|| format!("test at line {}", node.pos.line));
+    let expect_node = get("expect");
+    if let Some(rules) = get("rules") {
+        let Some(snippet) = rules.as_str() else {
+            bad(
+                diags,
+                file,
+                rules.pos,
+                "`rules` must be a YAML snippet in a block string (`rules: |`)".to_string(),
+            );
+            return None;
+        };
+        let mut expect = Vec::new();
+        let list = expect_node.and_then(|e| match &e.kind {
+            NodeKind::Map(m) => m
+                .iter()
+                .find(|(k, _)| k.name == "diagnostics")
+                .map(|(_, v)| v),
+            _ => None,
+        });
+        let Some(list) = list else {
+            bad(
+                diags,
+                file,
+                node.pos,
+                "a `rules` test needs `expect: { diagnostics: [...] }`".to_string(),
+            );
+            return None;
+        };
+        let NodeKind::Seq(items) = &list.kind else {
+            bad(
+                diags,
+                file,
+                list.pos,
+                "`diagnostics` must be a list".to_string(),
+            );
+            return None;
+        };
+        for item in items {
+            let NodeKind::Map(m) = &item.kind else {
+                bad(
+                    diags,
+                    file,
+                    item.pos,
+                    "each expected diagnostic is a mapping with `code`".to_string(),
+                );
+                continue;
+            };
+            let field = |k: &str| {
+                m.iter()
+                    .find(|(key, _)| key.name == k)
+                    .and_then(|(_, v)| v.scalar_text())
+            };
+            let Some(code) = field("code") else {
+                bad(
+                    diags,
+                    file,
+                    item.pos,
+                    "an expected diagnostic needs `code`".to_string(),
+                );
+                continue;
+            };
+            expect.push(ExpectedDiag {
+                code,
+                line: field("line").and_then(|l| l.parse().ok()),
+                severity: field("severity"),
+                rule: field("rule"),
+            });
+        }
+        return ok.then(|| RuleTest {
+            name,
+            file: file.to_string(),
+            line: node.pos.line,
+            kind: Kind::Diagnose {
+                rules: snippet.to_string(),
+                expect,
+            },
+        });
+    }
+    let Some(case_node) = get("case") else {
+        bad(
+            diags,
+            file,
+            node.pos,
+            format!("test `{name}` needs a `case` (or `rules` to test diagnostics)"),
+        );
+        return None;
+    };
+    let case = match Case::from_value(case_node.to_json()) {
+        Ok(c) => c,
+        Err(e) => {
+            bad(diags, file, case_node.pos, format!("test `{name}`: {e}"));
+            return None;
+        }
+    };
+    let now = match get("now") {
+        None => None,
+        Some(n) => match n
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
+        {
+            Some(t) => Some(t.with_timezone(&Utc)),
+            None => {
+                bad(
+                    diags,
+                    file,
+                    n.pos,
+                    format!("`now` must be an RFC 3339 instant, found {}", n.describe()),
+                );
+                return None;
+            }
+        },
+    };
+    let directory = match get("directory") {
+        None => None,
+        Some(d) => match serde_json::to_string(&d.to_json())
+            .map_err(|e| e.to_string())
+            .and_then(|t| Directory::from_text(file, &t).map_err(|e| e.to_string()))
+        {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                bad(diags, file, d.pos, format!("test `{name}`: {e}"));
+                return None;
+            }
+        },
+    };
+    let mut expect = Vec::new();
+    match expect_node.map(|e| &e.kind) {
+        Some(NodeKind::Map(m)) => {
+            for (k, v) in m {
+                if EXPECT_KEYS.contains(&k.name.as_str()) {
+                    expect.push((k.name.clone(), v.clone()));
+                } else {
+                    diags.push(Diagnostic::unknown_key(
+                        file,
+                        k.pos,
+                        &k.name,
+                        "`expect`",
+                        EXPECT_KEYS,
+                    ));
+                    ok = false;
+                }
+            }
+        }
+        None => {}
+        Some(_) => {
+            bad(
+                diags,
+                file,
+                node.pos,
+                "`expect` must be a mapping".to_string(),
+            );
+            return None;
+        }
+    }
+    let because = match get("because") {
+        None => Vec::new(),
+        Some(b) => match &b.kind {
+            NodeKind::Seq(items) => items.iter().filter_map(Node::scalar_text).collect(),
+            _ => b.scalar_text().into_iter().collect(),
+        },
+    };
+    if expect.is_empty() && because.is_empty() {
+        bad(
+            diags,
+            file,
+            node.pos,
+            format!("test `{name}` expects nothing; add `expect` or `because`"),
+        );
+        return None;
+    }
+    ok.then(|| RuleTest {
+        name,
+        file: file.to_string(),
+        line: node.pos.line,
+        kind: Kind::Decide {
+            case: Box::new(case),
+            now,
+            directory,
+            expect,
+            because,
+        },
+    })
+}
+
+/// The default `now` for tests that give none and whose case has no
+/// `created_at`.
+pub fn default_now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default()
+}
+
+impl RuleTest {
+    /// Runs the test against `rules`, with `directory` unless the test brings
+    /// its own.
+    pub fn run(&self, rules: &CompiledRules, directory: &Directory) -> TestOutcome {
+        let location = format!("{}:{}", self.file, self.line);
+        match &self.kind {
+            Kind::Diagnose {
+                rules: snippet,
+                expect,
+            } => {
+                let name = format!("{}#{}", self.file, self.name);
+                let (_, diags) = compile_sources(&[(&name, snippet)]);
+                let mut failures = Vec::new();
+                if expect.is_empty() && !diags.is_empty() {
+                    failures.push(format!(
+                        "diagnostics: expected none, got {}",
+                        diags
+                            .iter()
+                            .map(|d| format!("{}:{} {}", d.line, d.column, d.code))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                for e in expect {
+                    let found = diags.iter().any(|d| {
+                        d.code == e.code
+                            && e.line.is_none_or(|l| l == d.line)
+                            && e.severity
+                                .as_deref()
+                                .is_none_or(|s| s == d.severity.to_string())
+                            && e.rule
+                                .as_deref()
+                                .is_none_or(|r| d.rule.as_deref() == Some(r))
+                    });
+                    if !found {
+                        let got: Vec<String> = diags
+                            .iter()
+                            .map(|d| format!("line {} `{}` ({})", d.line, d.code, d.message))
+                            .collect();
+                        failures.push(format!(
+                            "diagnostics: expected `{}`{}, got [{}]",
+                            e.code,
+                            e.line.map(|l| format!(" at line {l}")).unwrap_or_default(),
+                            got.join("; ")
+                        ));
+                    }
+                }
+                TestOutcome {
+                    name: self.name.clone(),
+                    location,
+                    failures,
+                    trace: None,
+                }
+            }
+            Kind::Decide {
+                case,
+                now,
+                directory: own,
+                expect,
+                because,
+            } => {
+                let now = now
+                    .or(case.created_at.map(|t| t.with_timezone(&Utc)))
+                    .unwrap_or_else(default_now);
+                let dir = own.as_ref().unwrap_or(directory);
+                let d = triage(rules, case, dir, now, &Options::full_trace());
+                let mut failures = Vec::new();
+                for (key, want) in expect {
+                    if let Some(f) = compare(&d, key, want) {
+                        failures.push(f);
+                    }
+                }
+                for id in because {
+                    let hit = d.trace.iter().any(|t| {
+                        t.rule.as_deref() == Some(id.as_str())
+                            && matches!(
+                                t.outcome,
+                                crate::decision::Outcome::Matched
+                                    | crate::decision::Outcome::Applied
+                            )
+                    });
+                    if !hit {
+                        failures.push(format!(
+                            "because: expected rule `{id}` to decide, but it did not"
+                        ));
+                    }
+                }
+                let trace = (!failures.is_empty()).then(|| explain::render(&d));
+                TestOutcome {
+                    name: self.name.clone(),
+                    location,
+                    failures,
+                    trace,
+                }
+            }
+        }
+    }
+}
+
+fn texts(n: &Node) -> Vec<String> {
+    match &n.kind {
+        NodeKind::Seq(items) => items.iter().filter_map(Node::scalar_text).collect(),
+        NodeKind::Null => Vec::new(),
+        _ => n.scalar_text().into_iter().collect(),
+    }
+}
+
+fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
+    let text = want.scalar_text().unwrap_or_default();
+    let mismatch = |got: String, want: String| Some(format!("{key}: expected {want}, got {got}"));
+    match key {
+        "category" => (d.category != text)
+            .then(|| format!("{key}: expected `{text}`, got `{}`", d.category))?
+            .into(),
+        "priority" => (!d.priority.eq_ignore_ascii_case(&text))
+            .then(|| format!("{key}: expected {text}, got {}", d.priority)),
+        "tier" => {
+            (d.tier.to_string() != text).then(|| format!("{key}: expected {text}, got {}", d.tier))
+        }
+        "product" => {
+            let got = d.product.clone().unwrap_or_else(|| "null".into());
+            let want = if matches!(want.kind, NodeKind::Null) {
+                "null".to_string()
+            } else {
+                text
+            };
+            if got == want {
+                None
+            } else {
+                mismatch(got, want)
+            }
+        }
+        "sentiment" => (d.sentiment.label != text).then(|| {
+            format!(
+                "{key}: expected {text}, got {} ({})",
+                d.sentiment.label, d.sentiment.score
+            )
+        }),
+        "confidence" => {
+            let ok = match want.kind {
+                NodeKind::Int(i) => (d.confidence - i as f64).abs() < 1e-9,
+                NodeKind::Float(x) => (d.confidence - x).abs() < 1e-9,
+                _ => false,
+            };
+            (!ok).then(|| format!("{key}: expected {text}, got {}", d.confidence))
+        }
+        "manual_review" => {
+            let got = d
+                .manual_review
+                .as_ref()
+                .map_or("null".to_string(), |m| m.reason.clone());
+            let want = if matches!(want.kind, NodeKind::Null) || text == "false" {
+                "null".to_string()
+            } else {
+                text
+            };
+            if got == want {
+                None
+            } else {
+                mismatch(got, want)
+            }
+        }
+        "deflect" => {
+            let got: Vec<String> = d.deflect.iter().map(|a| a.id.clone()).collect();
+            let want = texts(want);
+            if got == want {
+                None
+            } else {
+                mismatch(
+                    format!("[{}]", got.join(", ")),
+                    format!("[{}]", want.join(", ")),
+                )
+            }
+        }
+        "skills" | "tags" => {
+            let got = if key == "skills" { &d.skills } else { &d.tags };
+            let want = texts(want);
+            let mut g = got.clone();
+            let mut w = want.clone();
+            g.sort();
+            w.sort();
+            if g == w {
+                None
+            } else {
+                mismatch(
+                    format!("[{}]", got.join(", ")),
+                    format!("[{}]", want.join(", ")),
+                )
+            }
+        }
+        "warnings" => {
+            let got: Vec<&str> = d.warnings.iter().map(|w| w.code).collect();
+            let want = texts(want);
+            let missing: Vec<&String> =
+                want.iter().filter(|w| !got.contains(&w.as_str())).collect();
+            let exact_empty = want.is_empty() && !got.is_empty();
+            if missing.is_empty() && !exact_empty {
+                None
+            } else {
+                mismatch(
+                    format!("[{}]", got.join(", ")),
+                    format!("[{}]", want.join(", ")),
+                )
+            }
+        }
+        _ => Some(format!("{key}: cannot be checked")),
+    }
+}

@@ -1,0 +1,253 @@
+//! Keyword, phrase and regex matching over text fields, compiled once.
+//!
+//! Every phrase any rule (or knowledge article, or sentiment lexicon) looks
+//! for in one field goes into a single Aho-Corasick automaton for that field,
+//! and every regex over that field into one `RegexSet`. Evaluating a case
+//! scans each field once and records which phrases and regexes hit in a
+//! bitset; conditions then only test bits.
+//!
+//! Phrase semantics, as rule authors read them: matching ignores case and
+//! runs of white space, and a phrase matches whole words only (`refund`
+//! does not match `refunded`). A trailing `*` makes the last word a prefix
+//! (`refund*` matches `refunds` and `refunded`).
+
+use crate::bits::Bits;
+use crate::schema::Slot;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::{RegexSet, RegexSetBuilder};
+use std::collections::BTreeMap;
+
+/// Lower-cases and folds white space, the form both phrases and text are
+/// matched in.
+pub(crate) fn normalize_into(text: &str, out: &mut String) {
+    out.clear();
+    let mut pending_space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+}
+
+pub(crate) fn normalize(text: &str) -> String {
+    let mut s = String::new();
+    normalize_into(text, &mut s);
+    s
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Collects phrases and regexes per field while rules compile.
+#[derive(Debug, Default)]
+pub(crate) struct TextBuilder {
+    phrases: BTreeMap<Slot, Vec<(String, bool)>>,
+    phrase_ids: BTreeMap<(Slot, String, bool), u32>,
+    regexes: BTreeMap<Slot, Vec<(String, u32)>>,
+    regex_ids: BTreeMap<(Slot, String), u32>,
+    next_phrase: u32,
+    next_regex: u32,
+    /// The phrase text of every global id, for traces.
+    phrase_text: Vec<String>,
+}
+
+impl TextBuilder {
+    /// Registers a phrase for `slot` and returns its global id. `None` for an
+    /// empty phrase.
+    pub fn phrase(&mut self, slot: Slot, raw: &str) -> Option<u32> {
+        let mut norm = normalize(raw);
+        let prefix = norm.ends_with('*');
+        if prefix {
+            norm.pop();
+            norm = norm.trim_end().to_string();
+        }
+        if norm.is_empty() {
+            return None;
+        }
+        let key = (slot, norm.clone(), prefix);
+        if let Some(&id) = self.phrase_ids.get(&key) {
+            return Some(id);
+        }
+        let id = self.next_phrase;
+        self.next_phrase += 1;
+        self.phrase_ids.insert(key, id);
+        self.phrases.entry(slot).or_default().push((norm, prefix));
+        self.phrase_text.push(raw.trim().to_string());
+        Some(id)
+    }
+
+    /// Checks and registers a regex for `slot`; the error text if invalid.
+    pub fn regex(&mut self, slot: Slot, pattern: &str) -> Result<u32, String> {
+        if let Some(&id) = self.regex_ids.get(&(slot, pattern.to_string())) {
+            return Ok(id);
+        }
+        regex::RegexBuilder::new(pattern)
+            .case_insensitive(true)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let id = self.next_regex;
+        self.next_regex += 1;
+        self.regex_ids.insert((slot, pattern.to_string()), id);
+        self.regexes
+            .entry(slot)
+            .or_default()
+            .push((pattern.to_string(), id));
+        Ok(id)
+    }
+
+    pub fn build(self) -> Result<TextIndex, String> {
+        let mut fields: BTreeMap<Slot, FieldMatcher> = BTreeMap::new();
+        for (slot, list) in &self.phrases {
+            let patterns: Vec<&str> = list.iter().map(|(p, _)| p.as_str()).collect();
+            let ac = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .build(&patterns)
+                .map_err(|e| e.to_string())?;
+            let meta = list
+                .iter()
+                .map(|(p, prefix)| {
+                    let id = self
+                        .phrase_ids
+                        .get(&(*slot, p.clone(), *prefix))
+                        .copied()
+                        .unwrap_or(0);
+                    (id, *prefix)
+                })
+                .collect();
+            fields.entry(*slot).or_default().phrases = Some((ac, meta));
+        }
+        for (slot, list) in &self.regexes {
+            let set = RegexSetBuilder::new(list.iter().map(|(p, _)| p.as_str()))
+                .case_insensitive(true)
+                .size_limit(1 << 24)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let ids = list.iter().map(|(_, id)| *id).collect();
+            fields.entry(*slot).or_default().regexes = Some((set, ids));
+        }
+        Ok(TextIndex {
+            fields: fields.into_iter().collect(),
+            phrase_count: self.next_phrase as usize,
+            regex_count: self.next_regex as usize,
+            phrase_text: self.phrase_text,
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct FieldMatcher {
+    phrases: Option<(AhoCorasick, Vec<(u32, bool)>)>,
+    regexes: Option<(RegexSet, Vec<u32>)>,
+}
+
+/// All automata and regex sets of a rule set.
+#[derive(Debug)]
+pub(crate) struct TextIndex {
+    pub fields: Vec<(Slot, FieldMatcher)>,
+    pub phrase_count: usize,
+    pub regex_count: usize,
+    pub phrase_text: Vec<String>,
+}
+
+/// Which phrases and regexes hit for one case.
+#[derive(Debug, Clone)]
+pub(crate) struct Hits {
+    pub phrases: Bits,
+    pub regexes: Bits,
+}
+
+impl TextIndex {
+    /// Scans each field once. `text_of(slot)` gives the field's raw text.
+    pub fn scan<'a>(
+        &self,
+        mut text_of: impl FnMut(Slot) -> Option<std::borrow::Cow<'a, str>>,
+    ) -> Hits {
+        let mut hits = Hits {
+            phrases: Bits::new(self.phrase_count),
+            regexes: Bits::new(self.regex_count),
+        };
+        let mut norm = String::new();
+        for (slot, m) in &self.fields {
+            let Some(raw) = text_of(*slot) else { continue };
+            if let Some((ac, meta)) = &m.phrases {
+                normalize_into(&raw, &mut norm);
+                for found in ac.find_overlapping_iter(norm.as_str()) {
+                    let (id, prefix) = meta[found.pattern().as_usize()];
+                    if hits.phrases.get(id as usize) {
+                        continue;
+                    }
+                    let before_ok = norm[..found.start()]
+                        .chars()
+                        .next_back()
+                        .is_none_or(|c| !is_word(c));
+                    let after_ok = prefix
+                        || norm[found.end()..]
+                            .chars()
+                            .next()
+                            .is_none_or(|c| !is_word(c));
+                    if before_ok && after_ok {
+                        hits.phrases.set(id as usize);
+                    }
+                }
+            }
+            if let Some((set, ids)) = &m.regexes {
+                for i in set.matches(&raw).iter() {
+                    hits.regexes.set(ids[i] as usize);
+                }
+            }
+        }
+        hits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hits_for(phrases: &[&str], text: &str) -> Vec<bool> {
+        let mut b = TextBuilder::default();
+        let ids: Vec<u32> = phrases.iter().map(|p| b.phrase(0, p).unwrap()).collect();
+        let idx = b.build().unwrap();
+        let h = idx.scan(|_| Some(text.into()));
+        ids.iter().map(|&i| h.phrases.get(i as usize)).collect()
+    }
+
+    #[test]
+    fn phrases_match_whole_words_ignoring_case_and_spacing() {
+        assert_eq!(
+            hits_for(
+                &["is down", "outage", "refund", "refund*", "ÄRGER"],
+                "The API  IS\nDown; outages everywhere, refunded. ärger!"
+            ),
+            vec![true, false, false, true, true]
+        );
+    }
+
+    #[test]
+    fn overlapping_phrases_all_hit() {
+        assert_eq!(
+            hits_for(
+                &["service unavailable", "unavailable"],
+                "service unavailable"
+            ),
+            vec![true, true]
+        );
+    }
+
+    #[test]
+    fn normalize_folds_space_and_case() {
+        assert_eq!(normalize("  Hello \t WORLD\n"), "hello world");
+    }
+}
