@@ -204,7 +204,7 @@ fn decide(args: &CaseArgs, trace: Option<Trace>) -> Result<Exit, InputError> {
             text.push_str(&render_diagnostic(d, &set.sources));
             text.push_str("\n\n");
         }
-        eprint!("{text}the rule set is refused; run `triage check` for details\n");
+        eprintln!("{text}the rule set is refused; run `triage check` for details");
         return Ok(Exit::Failed);
     };
     let directory = match &args.directory {

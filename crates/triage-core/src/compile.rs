@@ -47,13 +47,15 @@ pub fn compile_sources(sources: &[(&str, &str)]) -> (Option<CompiledRules>, Vec<
     for (i, (name, text)) in sources.iter().enumerate() {
         match syntax::parse(name, text) {
             Ok(node) => roots.push((i, node)),
-            Err(d) => diags.push(d),
+            Err(d) => diags.push(*d),
         }
     }
     let files: Vec<String> = sources.iter().map(|(n, _)| n.to_string()).collect();
+    let parse_failed = !diags.is_empty();
     let mut c = Compiler {
         files: &files,
         diags: Vec::new(),
+        parse_failed,
     };
     let rules = c.compile(&roots);
     diags.append(&mut c.diags);
@@ -100,6 +102,8 @@ struct Sections<'n> {
     sentiment: Option<(usize, &'n Node)>,
     fields: Vec<(usize, &'n Node)>,
     categories: Vec<(usize, &'n Node)>,
+    /// Whether any file has a `categories` key, even a malformed one.
+    categories_declared: bool,
     priority: Vec<(usize, &'n Node)>,
     tiers: Vec<(usize, &'n Node)>,
     knowledge: Vec<(usize, &'n Node)>,
@@ -108,6 +112,9 @@ struct Sections<'n> {
 struct Compiler<'f> {
     files: &'f [String],
     diags: Vec<Diagnostic>,
+    /// A file did not parse, so sections may be missing for that reason
+    /// alone; "missing section" diagnostics would only be noise.
+    parse_failed: bool,
 }
 
 /// A mapping whose keys were checked against the allowed ones.
@@ -247,6 +254,9 @@ impl<'f> Compiler<'f> {
                     "sentiment" => once(&mut s.sentiment, &mut self.diags, "sentiment"),
                     "fields" => s.fields.push((file, value)),
                     name => {
+                        if name == "categories" {
+                            s.categories_declared = true;
+                        }
                         let what = format!("`{name}`");
                         let items = self.list(file, value, &what);
                         let target = match name {
@@ -379,7 +389,7 @@ impl<'f> Compiler<'f> {
             |c, file, obj, rule| c.tier_set(file, obj, rule, &articles),
         );
 
-        if sections.categories.is_empty() {
+        if !sections.categories_declared && !self.parse_failed {
             let file = roots.first().map_or(0, |(f, _)| *f);
             self.diags.push(Diagnostic::missing_default(
                 self.file(file),

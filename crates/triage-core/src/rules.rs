@@ -140,6 +140,9 @@ pub(crate) struct FirstMatch<A> {
     pub index: RuleIndex,
 }
 
+/// A rule and the values its equality test on one field accepts.
+type Constraint = (usize, Vec<Scalar>);
+
 /// Below this many rules a linear scan is as fast as the index.
 const INDEX_MIN_RULES: usize = 16;
 /// Most fields one index consults.
@@ -182,7 +185,7 @@ impl RuleIndex {
             };
         }
         // Per slot: for each rule, the values its first eq/in test accepts.
-        let mut per_slot: BTreeMap<Slot, Vec<(usize, Vec<Scalar>)>> = BTreeMap::new();
+        let mut per_slot: BTreeMap<Slot, Vec<Constraint>> = BTreeMap::new();
         for (r, cond) in conds.iter().enumerate() {
             let top: &[Cond] = match cond {
                 Cond::All(items) => items,
@@ -206,7 +209,7 @@ impl RuleIndex {
                 per_slot.entry(p.slot).or_default().push((r, values));
             }
         }
-        let mut ranked: Vec<(Slot, Vec<(usize, Vec<Scalar>)>)> = per_slot.into_iter().collect();
+        let mut ranked: Vec<(Slot, Vec<Constraint>)> = per_slot.into_iter().collect();
         ranked.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
         ranked.truncate(INDEX_MAX_FIELDS);
         let mut fields = Vec::new();

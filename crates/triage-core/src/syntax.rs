@@ -113,7 +113,7 @@ impl Node {
 }
 
 /// Parses one YAML document. An empty document is an empty mapping.
-pub fn parse(file: &str, text: &str) -> Result<Node, Diagnostic> {
+pub fn parse(file: &str, text: &str) -> Result<Node, Box<Diagnostic>> {
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
     options.leading_zero_numbers_as_strings = true;
@@ -131,7 +131,7 @@ pub fn parse(file: &str, text: &str) -> Result<Node, Diagnostic> {
     }
     match serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options) {
         Ok(root) => Ok(convert(root)),
-        Err(e) => Err(to_diagnostic(file, &e)),
+        Err(e) => Err(Box::new(to_diagnostic(file, &e))),
     }
 }
 
@@ -149,7 +149,10 @@ fn to_diagnostic(file: &str, e: &serde_saphyr::Error) -> Diagnostic {
         .unwrap_or(&full)
         .trim()
         .to_string();
-    if message.starts_with("budget breached") {
+    if message.starts_with("budget breached")
+        || message.contains("recursion limit")
+        || message.contains("nesting limit")
+    {
         return Diagnostic::yaml_limit(file, pos, &message);
     }
     if let Some(key) = message.strip_prefix("duplicate mapping key: ") {

@@ -104,7 +104,7 @@ pub fn parse_tests(file: &str, text: &str) -> (Vec<RuleTest>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let root = match syntax::parse(file, text) {
         Ok(n) => n,
-        Err(d) => return (Vec::new(), vec![d]),
+        Err(d) => return (Vec::new(), vec![*d]),
     };
     let items = match &root.kind {
         NodeKind::Seq(items) => items.as_slice(),

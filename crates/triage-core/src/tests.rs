@@ -1,1 +1,577 @@
+//! Tests through data: the diagnostics corpus, operator semantics as
+//! `check(rules, case, expected)` tables, and properties (determinism, the
+//! evaluator against a plain reference, the rule index against a linear
+//! scan, the parser never panicking).
 
+use crate::{Case, Directory, Options, compile_sources, triage};
+use chrono::{DateTime, Utc};
+use proptest::prelude::*;
+use std::collections::BTreeSet;
+
+fn now() -> DateTime<Utc> {
+    "2026-03-02T09:00:00Z".parse().unwrap()
+}
+
+// ---------------------------------------------------------------- corpus
+
+const CORPUS: &[(&str, &str)] = &[
+    (
+        "alias-bomb.yaml",
+        include_str!("../testdata/diagnostics/alias-bomb.yaml"),
+    ),
+    (
+        "defaults.yaml",
+        include_str!("../testdata/diagnostics/defaults.yaml"),
+    ),
+    (
+        "duplicate-ids.yaml",
+        include_str!("../testdata/diagnostics/duplicate-ids.yaml"),
+    ),
+    (
+        "duplicate-key.yaml",
+        include_str!("../testdata/diagnostics/duplicate-key.yaml"),
+    ),
+    (
+        "fields.yaml",
+        include_str!("../testdata/diagnostics/fields.yaml"),
+    ),
+    (
+        "operators.yaml",
+        include_str!("../testdata/diagnostics/operators.yaml"),
+    ),
+    (
+        "references.yaml",
+        include_str!("../testdata/diagnostics/references.yaml"),
+    ),
+    (
+        "regex.yaml",
+        include_str!("../testdata/diagnostics/regex.yaml"),
+    ),
+    (
+        "shapes.yaml",
+        include_str!("../testdata/diagnostics/shapes.yaml"),
+    ),
+    (
+        "unknown-field.yaml",
+        include_str!("../testdata/diagnostics/unknown-field.yaml"),
+    ),
+    (
+        "unknown-keys.yaml",
+        include_str!("../testdata/diagnostics/unknown-keys.yaml"),
+    ),
+    (
+        "value-types.yaml",
+        include_str!("../testdata/diagnostics/value-types.yaml"),
+    ),
+    (
+        "yaml-syntax.yaml",
+        include_str!("../testdata/diagnostics/yaml-syntax.yaml"),
+    ),
+];
+
+fn expected_markers(text: &str) -> BTreeSet<(u32, String)> {
+    let mut out = BTreeSet::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some((_, codes)) = line.split_once("# expect:") {
+            for code in codes.split(',') {
+                out.insert((i as u32 + 1, code.trim().to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn diagnostics_corpus_reports_exactly_what_is_marked() {
+    let mut failures = Vec::new();
+    for (name, text) in CORPUS {
+        let (rules, diags) = compile_sources(&[(name, text)]);
+        let expected = expected_markers(text);
+        assert!(!expected.is_empty(), "{name} marks no expected diagnostic");
+        let actual: BTreeSet<(u32, String)> =
+            diags.iter().map(|d| (d.line, d.code.to_string())).collect();
+        if actual != expected {
+            let shown: Vec<String> = diags.iter().map(|d| format!("  {d}")).collect();
+            failures.push(format!(
+                "{name}\n  missing: {:?}\n  unexpected: {:?}\n{}",
+                expected.difference(&actual).collect::<Vec<_>>(),
+                actual.difference(&expected).collect::<Vec<_>>(),
+                shown.join("\n")
+            ));
+        }
+        if diags.iter().any(|d| d.is_error()) {
+            assert!(rules.is_none(), "{name}: rules with errors must be refused");
+        }
+        for d in &diags {
+            assert_eq!(d.file, *name);
+            assert!(d.line >= 1 && d.column >= 1, "{name}: {d} has no position");
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn diagnostics_carry_rule_ids_and_suggestions() {
+    let text = CORPUS
+        .iter()
+        .find(|(n, _)| *n == "unknown-field.yaml")
+        .unwrap()
+        .1;
+    let (_, diags) = compile_sources(&[("unknown-field.yaml", text)]);
+    let d = diags.iter().find(|d| d.code == "unknown-field").unwrap();
+    assert_eq!(d.rule.as_deref(), Some("outage"));
+    assert_eq!(d.help.as_deref(), Some("did you mean `product`?"));
+    assert_eq!((d.line, d.column), (4, 7));
+    let json = serde_json::to_value(d).unwrap();
+    for key in [
+        "code", "severity", "message", "file", "line", "column", "rule", "help",
+    ] {
+        assert!(json.get(key).is_some(), "json diagnostic lacks `{key}`");
+    }
+}
+
+#[test]
+fn every_file_of_a_set_is_checked_not_just_the_first() {
+    let (_, diags) = compile_sources(&[
+        (
+            "a.yaml",
+            "categories:\n  - id: x\n    when: { chanel: web }\n    set: { category: x }\n",
+        ),
+        (
+            "b.yaml",
+            "categories:\n  - id: y\n    set: { category: y, priority: P9 }\n",
+        ),
+    ]);
+    let files: BTreeSet<&str> = diags.iter().map(|d| d.file.as_str()).collect();
+    assert_eq!(files, BTreeSet::from(["a.yaml", "b.yaml"]));
+}
+
+// ------------------------------------------------------ operator semantics
+
+const FIELDS: &str = "fields:\n  score: number\n  opened: datetime\n  labels: list\n  vip: bool\n";
+
+/// Compiles `when` as the only rule's condition and reports whether `case`
+/// (JSON) matches it.
+fn matches(when: &str, case: &str) -> bool {
+    let yaml = format!(
+        "{FIELDS}categories:\n  - id: hit\n    when: {when}\n    set: {{ category: hit }}\n  - id: miss\n    set: {{ category: miss }}\n"
+    );
+    let (rules, diags) = compile_sources(&[("t.yaml", &yaml)]);
+    let rules = rules.unwrap_or_else(|| panic!("{when}: {diags:?}"));
+    let case = Case::from_json(case).unwrap();
+    let d = triage(&rules, &case, &Directory::new(), now(), &Options::default());
+    d.category == "hit"
+}
+
+#[test]
+fn operators_behave_as_documented() {
+    let table: &[(&str, &str, bool)] = &[
+        (
+            "{ channel: Email }",
+            r#"{"id":"1","channel":"email"}"#,
+            true,
+        ),
+        ("{ channel: { ne: email } }", r#"{"id":"1"}"#, true),
+        ("{ channel: { eq: email } }", r#"{"id":"1"}"#, false),
+        (
+            "{ channel: [web, chat] }",
+            r#"{"id":"1","channel":"chat"}"#,
+            true,
+        ),
+        (
+            "{ channel: { not_in: [web, chat] } }",
+            r#"{"id":"1","channel":"chat"}"#,
+            false,
+        ),
+        (
+            "{ subject: { starts_with: 're:' } }",
+            r#"{"id":"1","subject":"RE: invoice"}"#,
+            true,
+        ),
+        (
+            "{ requester.email: { ends_with: '@acme.com' } }",
+            r#"{"id":"1","requester":{"email":"A@ACME.com"}}"#,
+            true,
+        ),
+        (
+            "{ subject: { contains: log in } }",
+            r#"{"id":"1","subject":"cannot log  in"}"#,
+            true,
+        ),
+        (
+            "{ subject: { contains: log } }",
+            r#"{"id":"1","subject":"login page"}"#,
+            false,
+        ),
+        (
+            "{ subject: { contains: 'log*' } }",
+            r#"{"id":"1","subject":"login page"}"#,
+            true,
+        ),
+        (
+            "{ text: { contains_all: [api, down] } }",
+            r#"{"id":"1","subject":"API","body":"is down"}"#,
+            true,
+        ),
+        (
+            "{ text: { contains_all: [api, down] } }",
+            r#"{"id":"1","subject":"API"}"#,
+            false,
+        ),
+        (
+            "{ body: { matches: 'order #\\d+' } }",
+            r#"{"id":"1","body":"ORDER #123"}"#,
+            true,
+        ),
+        (
+            "{ score: { gt: 5 } }",
+            r#"{"id":"1","fields":{"score":5}}"#,
+            false,
+        ),
+        (
+            "{ score: { gte: 5 } }",
+            r#"{"id":"1","fields":{"score":5}}"#,
+            true,
+        ),
+        (
+            "{ score: { between: [1, 5] } }",
+            r#"{"id":"1","fields":{"score":1}}"#,
+            true,
+        ),
+        ("{ score: { lt: 0 } }", r#"{"id":"1"}"#, false),
+        (
+            "{ score: { exists: true } }",
+            r#"{"id":"1","fields":{"score":0}}"#,
+            true,
+        ),
+        ("{ score: { missing: true } }", r#"{"id":"1"}"#, true),
+        ("{ score: { exists: false } }", r#"{"id":"1"}"#, true),
+        (
+            "{ opened: { gt: '2026-01-01T00:00:00Z' } }",
+            r#"{"id":"1","fields":{"opened":"2026-02-01T00:00:00+01:00"}}"#,
+            true,
+        ),
+        (
+            "{ labels: { contains: VIP } }",
+            r#"{"id":"1","fields":{"labels":["vip","beta"]}}"#,
+            true,
+        ),
+        (
+            "{ labels: { contains_all: [vip, gold] } }",
+            r#"{"id":"1","fields":{"labels":["vip","beta"]}}"#,
+            false,
+        ),
+        ("{ vip: true }", r#"{"id":"1","fields":{"vip":true}}"#, true),
+        ("{ not: { vip: true } }", r#"{"id":"1"}"#, true),
+        (
+            "{ any: [{ channel: web }, { vip: true }] }",
+            r#"{"id":"1","channel":"web"}"#,
+            true,
+        ),
+        (
+            "[{ channel: web }, { vip: true }]",
+            r#"{"id":"1","channel":"web"}"#,
+            false,
+        ),
+        ("{ country: NO }", r#"{"id":"1","country":"no"}"#, true),
+        (
+            "{ postal_code: 01234 }",
+            r#"{"id":"1","postal_code":"01234"}"#,
+            true,
+        ),
+        (
+            "{ number: { gt: 27000 } }",
+            r#"{"id":"1","number":27343}"#,
+            true,
+        ),
+        (
+            "{ age_minutes: { gte: 60 } }",
+            r#"{"id":"1","created_at":"2026-03-02T07:30:00Z"}"#,
+            true,
+        ),
+    ];
+    for (when, case, want) in table {
+        assert_eq!(matches(when, case), *want, "when {when} on {case}");
+    }
+}
+
+#[test]
+fn full_trace_explains_failed_conditions_with_actual_values() {
+    let yaml = "categories:\n  - id: email-only\n    when: { channel: email }\n    set: { category: e }\n  - id: other\n    set: { category: o }\n";
+    let rules = compile_sources(&[("r.yaml", yaml)]).0.unwrap();
+    let case = Case::from_json(r#"{"id":"1","channel":"chat"}"#).unwrap();
+    let d = triage(
+        &rules,
+        &case,
+        &Directory::new(),
+        now(),
+        &Options::full_trace(),
+    );
+    let first = &d.trace[0];
+    assert_eq!(first.rule.as_deref(), Some("email-only"));
+    assert_eq!(first.line, Some(2));
+    assert_eq!(
+        first.why.as_deref(),
+        Some("channel eq email failed: `channel` is `chat`")
+    );
+    let lean = triage(&rules, &case, &Directory::new(), now(), &Options::default());
+    let rules_in_trace = lean.trace.iter().filter(|t| t.rule.is_some()).count();
+    assert_eq!(
+        rules_in_trace, 1,
+        "without full tracing only deciding rules are recorded"
+    );
+}
+
+// -------------------------------------------------------------- properties
+
+const WORDS: &[&str] = &[
+    "api", "down", "invoice", "refund", "refunded", "log", "in", "login", "slow", "the", "is",
+    "ärger", "x_y",
+];
+
+fn text_strategy() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        (
+            prop::sample::select(WORDS),
+            prop::sample::select(&[" ", "  ", ", ", "\n", "-", "."][..]),
+        ),
+        0..12,
+    )
+    .prop_map(|parts| {
+        parts
+            .into_iter()
+            .map(|(w, sep)| format!("{w}{sep}"))
+            .collect()
+    })
+}
+
+/// A naive phrase search: every occurrence, checked for word boundaries.
+fn naive_contains(text: &str, phrase: &str) -> bool {
+    let t = crate::text::normalize(text);
+    let (p, prefix) = match phrase.strip_suffix('*') {
+        Some(p) => (crate::text::normalize(p), true),
+        None => (crate::text::normalize(phrase), false),
+    };
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    t.match_indices(p.as_str()).any(|(i, m)| {
+        let before = t[..i].chars().next_back().is_none_or(|c| !word(c));
+        let after = prefix || t[i + m.len()..].chars().next().is_none_or(|c| !word(c));
+        before && after
+    })
+}
+
+/// A condition in a tiny language, rendered to YAML and evaluated directly.
+#[derive(Debug, Clone)]
+enum R {
+    Channel(&'static str),
+    ScoreGt(i64),
+    Contains(&'static str),
+    All(Vec<R>),
+    Any(Vec<R>),
+    Not(Box<R>),
+}
+
+fn r_strategy() -> impl Strategy<Value = R> {
+    let leaf = prop_oneof![
+        prop::sample::select(&["web", "email", "chat"][..]).prop_map(R::Channel),
+        (-2i64..8).prop_map(R::ScoreGt),
+        prop::sample::select(&["api", "down", "log in", "refund*", "ärger", "is down"][..])
+            .prop_map(R::Contains),
+    ];
+    leaf.prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 1..3).prop_map(R::All),
+            prop::collection::vec(inner.clone(), 1..3).prop_map(R::Any),
+            inner.prop_map(|r| R::Not(Box::new(r))),
+        ]
+    })
+}
+
+fn r_yaml(r: &R) -> String {
+    match r {
+        R::Channel(c) => format!("{{ channel: {{ eq: {c} }} }}"),
+        R::ScoreGt(n) => format!("{{ score: {{ gt: {n} }} }}"),
+        R::Contains(p) => format!("{{ text: {{ contains: '{p}' }} }}"),
+        R::All(items) => format!(
+            "{{ all: [{}] }}",
+            items.iter().map(r_yaml).collect::<Vec<_>>().join(", ")
+        ),
+        R::Any(items) => format!(
+            "{{ any: [{}] }}",
+            items.iter().map(r_yaml).collect::<Vec<_>>().join(", ")
+        ),
+        R::Not(inner) => format!("{{ not: {} }}", r_yaml(inner)),
+    }
+}
+
+fn r_eval(r: &R, channel: &str, score: Option<i64>, text: &str) -> bool {
+    match r {
+        R::Channel(c) => channel == *c,
+        R::ScoreGt(n) => score.is_some_and(|s| s > *n),
+        R::Contains(p) => naive_contains(text, p),
+        R::All(items) => items.iter().all(|i| r_eval(i, channel, score, text)),
+        R::Any(items) => items.iter().any(|i| r_eval(i, channel, score, text)),
+        R::Not(inner) => !r_eval(inner, channel, score, text),
+    }
+}
+
+fn case_strategy() -> impl Strategy<Value = Case> {
+    (
+        prop::sample::select(&["web", "email", "chat", "phone"][..]),
+        prop::option::of(-3i64..10),
+        text_strategy(),
+        text_strategy(),
+        prop::sample::select(&["acme-de", "smallco", "nobody", ""][..]),
+    )
+        .prop_map(|(channel, score, subject, body, account)| {
+            let mut case = Case {
+                id: "p".into(),
+                channel: Some(channel.into()),
+                subject: Some(subject),
+                body: Some(body),
+                account: (!account.is_empty()).then(|| account.to_string()),
+                ..Default::default()
+            };
+            if let Some(s) = score {
+                case.fields.insert("score".into(), serde_json::json!(s));
+            }
+            case
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn evaluator_agrees_with_reference(r in r_strategy(), case in case_strategy()) {
+        let yaml = format!(
+            "fields:\n  score: number\ncategories:\n  - id: hit\n    when: {}\n    set: {{ category: hit }}\n  - id: miss\n    set: {{ category: miss }}\n",
+            r_yaml(&r)
+        );
+        let (rules, diags) = compile_sources(&[("p.yaml", &yaml)]);
+        let rules = rules.unwrap_or_else(|| panic!("{yaml}\n{diags:?}"));
+        let text = format!("{}\n{}", case.subject.as_deref().unwrap_or(""), case.body.as_deref().unwrap_or(""));
+        let score = case.fields.get("score").and_then(serde_json::Value::as_i64);
+        let want = r_eval(&r, case.channel.as_deref().unwrap_or(""), score, &text);
+        for opts in [Options::default(), Options::full_trace()] {
+            let d = triage(&rules, &case, &Directory::new(), now(), &opts);
+            prop_assert_eq!(d.category == "hit", want, "{}", yaml);
+        }
+    }
+
+    #[test]
+    fn phrase_automaton_agrees_with_naive_search(text in text_strategy(), picks in prop::collection::vec(0usize..WORDS.len(), 1..4), prefix in any::<bool>()) {
+        let mut phrase = picks.iter().map(|&i| WORDS[i]).collect::<Vec<_>>().join(" ");
+        if prefix {
+            phrase.push('*');
+        }
+        let mut b = crate::text::TextBuilder::default();
+        let id = b.phrase(0, &phrase).unwrap();
+        let idx = b.build().unwrap();
+        let hits = idx.scan(|_| Some(text.as_str().into()));
+        prop_assert_eq!(hits.phrases.get(id as usize), naive_contains(&text, &phrase), "{:?} in {:?}", phrase, text);
+    }
+
+    #[test]
+    fn decisions_are_deterministic(case in case_strategy()) {
+        let rules_a = global_rules();
+        let rules_b = global_rules();
+        let dir = global_directory();
+        let a = serde_json::to_string(&triage(&rules_a, &case, &dir, now(), &Options::full_trace())).unwrap();
+        let b = serde_json::to_string(&triage(&rules_b, &case, &dir, now(), &Options::full_trace())).unwrap();
+        prop_assert_eq!(&a, &b);
+        let c = std::thread::scope(|s| {
+            s.spawn(|| serde_json::to_string(&triage(&rules_a, &case, &dir, now(), &Options::full_trace())).unwrap())
+                .join()
+                .unwrap()
+        });
+        prop_assert_eq!(&a, &c);
+    }
+
+    #[test]
+    fn rule_index_picks_the_same_rule_as_a_linear_scan(
+        rules_spec in prop::collection::vec((0usize..4, 0usize..4, 0usize..3, any::<bool>()), 16..60),
+        case_pick in (0usize..5, 0usize..5, 0usize..3, text_strategy()),
+    ) {
+        let channels = ["web", "email", "chat", "phone"];
+        let regions = ["emea", "amer", "apac", "latam"];
+        let mut yaml = String::from("fields:\n  zone: string\n  tier: number\ncategories:\n");
+        for (i, (ch, rg, tier, word)) in rules_spec.iter().enumerate() {
+            let mut conds = vec![format!("channel: {}", channels[*ch])];
+            if *rg < 3 { conds.push(format!("zone: {{ in: [{}, {}] }}", regions[*rg], regions[rg + 1])); }
+            if *tier < 2 { conds.push(format!("tier: {tier}")); }
+            if *word { conds.push("text: { contains: down }".to_string()); }
+            yaml.push_str(&format!("  - id: r{i}\n    when: {{ {} }}\n    set: {{ category: r{i} }}\n", conds.join(", ")));
+        }
+        yaml.push_str("  - id: default\n    set: { category: default }\n");
+        let rules = compile_sources(&[("i.yaml", &yaml)]).0.unwrap();
+        let (ch, rg, tier, text) = case_pick;
+        let mut case = Case { id: "i".into(), subject: Some(text), ..Default::default() };
+        if ch < 4 { case.channel = Some(channels[ch].to_uppercase()); }
+        if rg < 4 { case.fields.insert("zone".into(), serde_json::json!(regions[rg])); }
+        case.fields.insert("tier".into(), serde_json::json!(tier));
+        let d = triage(&rules, &case, &Directory::new(), now(), &Options::default());
+        let linear = crate::eval::first_category_linear(&rules, &case, &Directory::new(), now());
+        prop_assert_eq!(Some(d.category.clone()), linear);
+    }
+
+    #[test]
+    fn parser_never_panics_on_arbitrary_text(text in "\\PC{0,200}") {
+        let _ = compile_sources(&[("fuzz.yaml", &text)]);
+        let _ = crate::testing::parse_tests("fuzz.test.yaml", &text);
+    }
+
+    #[test]
+    fn parser_never_panics_on_yamlish_text(parts in prop::collection::vec(prop::sample::select(&[
+        "categories:", "\n", "  - ", "id: x", "when:", "{", "}", "[", "]", ",", ": ", "&a ", "*a", "all:", "any:", "not:",
+        "subject:", "contains_any:", "matches: '(", "set:", "category: y", "tier: 0", "'", "\"", "#", "? ", "- ", "!!str ",
+    ][..]), 0..40)) {
+        let text: String = parts.concat();
+        let _ = compile_sources(&[("fuzz.yaml", &text)]);
+    }
+}
+
+fn global_rules() -> crate::CompiledRules {
+    let (rules, diags) = compile_sources(&[
+        (
+            "00-settings.yaml",
+            include_str!("../../../rules/global-support/00-settings.yaml"),
+        ),
+        (
+            "10-categories.yaml",
+            include_str!("../../../rules/global-support/10-categories.yaml"),
+        ),
+        (
+            "20-priority.yaml",
+            include_str!("../../../rules/global-support/20-priority.yaml"),
+        ),
+        (
+            "30-tiers.yaml",
+            include_str!("../../../rules/global-support/30-tiers.yaml"),
+        ),
+        (
+            "40-knowledge.yaml",
+            include_str!("../../../rules/global-support/40-knowledge.yaml"),
+        ),
+    ]);
+    rules.unwrap_or_else(|| panic!("{diags:?}"))
+}
+
+fn global_directory() -> Directory {
+    Directory::from_text(
+        "directory.yaml",
+        include_str!("../../../rules/global-support/directory.yaml"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_rules_version_is_a_stable_hash_of_the_sources() {
+    let a = global_rules();
+    assert_eq!(a.version(), global_rules().version());
+    let (b, _) = compile_sources(&[(
+        "x.yaml",
+        "categories:\n  - id: a\n    set: { category: a }\n",
+    )]);
+    assert_ne!(a.version(), b.unwrap().version());
+}
