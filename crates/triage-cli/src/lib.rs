@@ -44,16 +44,14 @@ pub struct RuleSet {
 }
 
 fn read(path: &Path) -> Result<String, InputError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| InputError(format!("cannot read `{}`: {e}", path.display())))
+    std::fs::read_to_string(path).map_err(|e| InputError(format!("cannot read `{}`: {e}", path.display())))
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| InputError(format!("cannot read directory `{}`: {e}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| InputError(format!("cannot read directory `{}`: {e}", dir.display())))?;
     for entry in entries {
-        let entry = entry
-            .map_err(|e| InputError(format!("cannot read directory `{}`: {e}", dir.display())))?;
+        let entry = entry.map_err(|e| InputError(format!("cannot read directory `{}`: {e}", dir.display())))?;
         let path = entry.path();
         if path.is_dir() {
             walk(&path, out)?;
@@ -69,9 +67,7 @@ fn is_yaml(p: &Path) -> bool {
 }
 
 fn in_tests_dir(root: &Path, p: &Path) -> bool {
-    p.strip_prefix(root)
-        .ok()
-        .is_some_and(|rel| rel.components().any(|c| c.as_os_str() == "tests"))
+    p.strip_prefix(root).ok().is_some_and(|rel| rel.components().any(|c| c.as_os_str() == "tests"))
 }
 
 /// Rule files of a rule directory: every `*.yaml` below it except test
@@ -79,10 +75,7 @@ fn in_tests_dir(root: &Path, p: &Path) -> bool {
 /// path so the order is the same on every machine.
 pub fn rule_files(root: &Path) -> Result<Vec<PathBuf>, InputError> {
     if !root.is_dir() {
-        return Err(InputError(format!(
-            "`{}` is not a directory of rule files",
-            root.display()
-        )));
+        return Err(InputError(format!("`{}` is not a directory of rule files", root.display())));
     }
     let mut all = Vec::new();
     walk(root, &mut all)?;
@@ -101,10 +94,8 @@ pub fn rule_files(root: &Path) -> Result<Vec<PathBuf>, InputError> {
 pub fn test_files(root: &Path) -> Result<Vec<PathBuf>, InputError> {
     let mut all = Vec::new();
     walk(root, &mut all)?;
-    let mut files: Vec<PathBuf> = all
-        .into_iter()
-        .filter(|p| in_tests_dir(root, p) && p.to_string_lossy().ends_with(".test.yaml"))
-        .collect();
+    let mut files: Vec<PathBuf> =
+        all.into_iter().filter(|p| in_tests_dir(root, p) && p.to_string_lossy().ends_with(".test.yaml")).collect();
     files.sort();
     Ok(files)
 }
@@ -112,8 +103,7 @@ pub fn test_files(root: &Path) -> Result<Vec<PathBuf>, InputError> {
 /// Reads a directory file (YAML or JSON).
 pub fn load_directory(path: &Path) -> Result<Directory, InputError> {
     let text = read(path)?;
-    Directory::from_text(&path.display().to_string(), &text)
-        .map_err(|e| InputError(format!("{}: {e}", path.display())))
+    Directory::from_text(&path.display().to_string(), &text).map_err(|e| InputError(format!("{}: {e}", path.display())))
 }
 
 /// Reads and compiles a rule directory.
@@ -123,28 +113,13 @@ pub fn load(root: &Path) -> Result<RuleSet, InputError> {
         sources.push((path.display().to_string(), read(&path)?));
     }
     if sources.is_empty() {
-        return Err(InputError(format!(
-            "no `*.yaml` rule files in `{}`",
-            root.display()
-        )));
+        return Err(InputError(format!("no `*.yaml` rule files in `{}`", root.display())));
     }
-    let pairs: Vec<(&str, &str)> = sources
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
+    let pairs: Vec<(&str, &str)> = sources.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
     let (rules, diagnostics) = compile_sources(&pairs);
     let dir_file = root.join("directory.yaml");
-    let directory = if dir_file.is_file() {
-        load_directory(&dir_file)?
-    } else {
-        Directory::new()
-    };
-    Ok(RuleSet {
-        sources,
-        rules,
-        diagnostics,
-        directory,
-    })
+    let directory = if dir_file.is_file() { load_directory(&dir_file)? } else { Directory::new() };
+    Ok(RuleSet { sources, rules, diagnostics, directory })
 }
 
 /// Renders a diagnostic for people, with the offending source line.
@@ -159,15 +134,38 @@ pub fn render_diagnostic(d: &Diagnostic, sources: &[(String, String)]) -> String
         .find(|(n, _)| *n == d.file)
         .and_then(|(_, text)| text.lines().nth(d.line.saturating_sub(1) as usize));
     if let Some(line) = line {
+        let (shown, col) = window(line, d.column.saturating_sub(1) as usize);
         let num = d.line.to_string();
         let pad = " ".repeat(num.len());
-        let caret = " ".repeat(d.column.saturating_sub(1) as usize);
-        let _ = write!(out, "\n {pad} |\n {num} | {line}\n {pad} | {caret}^");
+        let caret = " ".repeat(col);
+        let _ = write!(out, "\n {pad} |\n {num} | {shown}\n {pad} | {caret}^");
     }
     if let Some(help) = &d.help {
         let _ = write!(out, "\n  = help: {help}");
     }
     out
+}
+
+/// At most 100 characters of `line` around character `col`, and the
+/// caret's column within them, so minified or generated lines stay readable.
+fn window(line: &str, col: usize) -> (String, usize) {
+    const WIDTH: usize = 100;
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= WIDTH {
+        return (line.to_string(), col);
+    }
+    let start = col.saturating_sub(WIDTH / 2).min(chars.len() - WIDTH);
+    let end = start + WIDTH;
+    let mut s: String = chars[start..end].iter().collect();
+    let mut caret = col - start;
+    if start > 0 {
+        s.insert(0, '…');
+        caret += 1;
+    }
+    if end < chars.len() {
+        s.push('…');
+    }
+    (s, caret)
 }
 
 /// The results of running a rule directory's tests.
@@ -221,17 +219,10 @@ impl TestReport {
 
 /// Runs every test under a rule directory whose name contains `filter`.
 /// Rule errors are returned as `Err` with the rendered diagnostics.
-pub fn run_tests(
-    root: &Path,
-    filter: Option<&str>,
-) -> Result<Result<TestReport, String>, InputError> {
+pub fn run_tests(root: &Path, filter: Option<&str>) -> Result<Result<TestReport, String>, InputError> {
     let set = load(root)?;
     let Some(rules) = &set.rules else {
-        let rendered: Vec<String> = set
-            .diagnostics
-            .iter()
-            .map(|d| render_diagnostic(d, &set.sources))
-            .collect();
+        let rendered: Vec<String> = set.diagnostics.iter().map(|d| render_diagnostic(d, &set.sources)).collect();
         return Ok(Err(rendered.join("\n\n")));
     };
     let mut report = TestReport::default();
@@ -240,15 +231,9 @@ pub fn run_tests(
         let text = read(&path)?;
         let (tests, diags) = parse_tests(&name, &text);
         let sources = vec![(name.clone(), text.clone())];
-        report
-            .problems
-            .extend(diags.iter().map(|d| render_diagnostic(d, &sources)));
-        let selected = tests
-            .iter()
-            .filter(|t: &&RuleTest| filter.is_none_or(|f| t.name.contains(f)));
-        report
-            .outcomes
-            .extend(selected.map(|t| t.run(rules, &set.directory)));
+        report.problems.extend(diags.iter().map(|d| render_diagnostic(d, &sources)));
+        let selected = tests.iter().filter(|t: &&RuleTest| filter.is_none_or(|f| t.name.contains(f)));
+        report.outcomes.extend(selected.map(|t| t.run(rules, &set.directory)));
     }
     Ok(Ok(report))
 }

@@ -12,11 +12,7 @@ use triage_cli::{Exit, InputError, load, load_directory, render_diagnostic, run_
 use triage_core::{Case, Options, Severity, TraceLevel, explain, triage};
 
 #[derive(Parser)]
-#[command(
-    name = "triage",
-    version,
-    about = "Decide, test and explain how support cases are triaged"
-)]
+#[command(name = "triage", version, about = "Decide, test and explain how support cases are triaged")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -91,11 +87,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { rules_dir, format } => check(&rules_dir, format),
-        Command::Test {
-            rules_dir,
-            filter,
-            verbose,
-        } => test(&rules_dir, filter.as_deref(), verbose),
+        Command::Test { rules_dir, filter, verbose } => test(&rules_dir, filter.as_deref(), verbose),
         Command::Eval { args, trace } => decide(&args, Some(trace)),
         Command::Explain { args } => decide(&args, None),
     };
@@ -119,16 +111,11 @@ fn out(text: &str) -> Result<(), InputError> {
 
 fn check(dir: &Path, format: Format) -> Result<Exit, InputError> {
     let set = load(dir)?;
-    let errors = set
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
+    let errors = set.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
     let warnings = set.diagnostics.len() - errors;
     match format {
         Format::Json => {
-            let json = serde_json::to_string_pretty(&set.diagnostics)
-                .map_err(|e| InputError(e.to_string()))?;
+            let json = serde_json::to_string_pretty(&set.diagnostics).map_err(|e| InputError(e.to_string()))?;
             out(&format!("{json}\n"))?;
         }
         Format::Human => {
@@ -144,9 +131,7 @@ fn check(dir: &Path, format: Format) -> Result<Exit, InputError> {
                     rules.files().len(),
                     rules.version()
                 )),
-                None => text.push_str(&format!(
-                    "{errors} errors, {warnings} warnings: the rule set is refused\n"
-                )),
+                None => text.push_str(&format!("{errors} errors, {warnings} warnings: the rule set is refused\n")),
             }
             out(&text)?;
         }
@@ -157,18 +142,12 @@ fn check(dir: &Path, format: Format) -> Result<Exit, InputError> {
 fn test(dir: &Path, filter: Option<&str>, verbose: bool) -> Result<Exit, InputError> {
     match run_tests(dir, filter)? {
         Err(rendered) => {
-            out(&format!(
-                "{rendered}\n\nthe rule set does not compile; no test was run\n"
-            ))?;
+            out(&format!("{rendered}\n\nthe rule set does not compile; no test was run\n"))?;
             Ok(Exit::Failed)
         }
         Ok(report) => {
             out(&report.render(verbose))?;
-            Ok(if report.failed() > 0 {
-                Exit::Failed
-            } else {
-                Exit::Ok
-            })
+            Ok(if report.failed() > 0 { Exit::Failed } else { Exit::Ok })
         }
     }
 }
@@ -220,8 +199,7 @@ fn decide(args: &CaseArgs, trace: Option<Trace>) -> Result<Exit, InputError> {
     let decision = triage(rules, &case, &directory, now, &Options { trace: level });
     match trace {
         Some(_) => {
-            let json =
-                serde_json::to_string_pretty(&decision).map_err(|e| InputError(e.to_string()))?;
+            let json = serde_json::to_string_pretty(&decision).map_err(|e| InputError(e.to_string()))?;
             out(&format!("{json}\n"))?;
         }
         None => out(&explain::render(&decision))?,

@@ -9,9 +9,7 @@ pub(crate) struct Bits {
 impl Bits {
     /// An empty set able to hold `0..n`.
     pub fn new(n: usize) -> Self {
-        Bits {
-            words: vec![0; n.div_ceil(64)],
-        }
+        Bits { words: vec![0; n.div_ceil(64)] }
     }
 
     /// The set `0..n`.
@@ -30,9 +28,7 @@ impl Bits {
     }
 
     pub fn get(&self, i: usize) -> bool {
-        self.words
-            .get(i / 64)
-            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+        self.words.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
     /// Keeps only members also in `other`.

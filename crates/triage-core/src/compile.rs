@@ -11,23 +11,15 @@
 use crate::cond::{Cond, CondCompiler, Site};
 use crate::diag::{Diagnostic, Pos, Severity};
 use crate::rules::{
-    Adjust, AdjustKind, Article, CategorySet, CompiledRules, FirstMatch, Lexicon, Rule, RuleIndex,
-    RuleMeta, Settings, TierSet,
+    Adjust, AdjustKind, Article, CategorySet, CompiledRules, FirstMatch, Lexicon, Rule, RuleIndex, RuleMeta, Settings,
+    TierSet,
 };
 use crate::schema::{Schema, Stage};
 use crate::syntax::{self, Key, Node, NodeKind};
 use std::collections::BTreeMap;
 
-const TOP_KEYS: &[&str] = &[
-    "settings",
-    "priorities",
-    "fields",
-    "sentiment",
-    "categories",
-    "priority",
-    "tiers",
-    "knowledge",
-];
+const TOP_KEYS: &[&str] =
+    &["settings", "priorities", "fields", "sentiment", "categories", "priority", "tiers", "knowledge"];
 const DEFAULT_PRIORITIES: &[&str] = &["P1", "P2", "P3", "P4"];
 
 /// Compiles a rule set from `(file name, YAML text)` pairs, in evaluation
@@ -52,21 +44,12 @@ pub fn compile_sources(sources: &[(&str, &str)]) -> (Option<CompiledRules>, Vec<
     }
     let files: Vec<String> = sources.iter().map(|(n, _)| n.to_string()).collect();
     let parse_failed = !diags.is_empty();
-    let mut c = Compiler {
-        files: &files,
-        diags: Vec::new(),
-        parse_failed,
-    };
+    let mut c = Compiler { files: &files, diags: Vec::new(), parse_failed };
     let rules = c.compile(&roots);
     diags.append(&mut c.diags);
     let order = |file: &str| files.iter().position(|f| f == file).unwrap_or(usize::MAX);
     diags.sort_by(|a, b| {
-        (order(&a.file), a.line, a.column, a.severity).cmp(&(
-            order(&b.file),
-            b.line,
-            b.column,
-            b.severity,
-        ))
+        (order(&a.file), a.line, a.column, a.severity).cmp(&(order(&b.file), b.line, b.column, b.severity))
     });
     diags.dedup();
     let ok = !diags.iter().any(|d| d.severity == Severity::Error);
@@ -117,6 +100,13 @@ struct Compiler<'f> {
     parse_failed: bool,
 }
 
+/// A rule's place and whether it matches every case, for the checks of
+/// first-match stages.
+struct Shape {
+    meta: RuleMeta,
+    catch_all: bool,
+}
+
 /// A mapping whose keys were checked against the allowed ones.
 struct Obj<'n> {
     pos: Pos,
@@ -125,10 +115,7 @@ struct Obj<'n> {
 
 impl<'n> Obj<'n> {
     fn get(&self, name: &str) -> Option<&'n Node> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.name == name)
-            .map(|(_, v)| *v)
+        self.entries.iter().find(|(k, _)| k.name == name).map(|(_, v)| *v)
     }
 }
 
@@ -146,13 +133,7 @@ impl<'f> Compiler<'f> {
         rule: Option<&str>,
     ) -> Option<Obj<'n>> {
         let NodeKind::Map(entries) = &node.kind else {
-            let d = Diagnostic::wrong_type(
-                self.file(file),
-                node.pos,
-                context,
-                "a mapping",
-                &node.describe(),
-            );
+            let d = Diagnostic::wrong_type(self.file(file), node.pos, context, "a mapping", &node.describe());
             self.diags.push(d.in_rule(rule));
             return None;
         };
@@ -165,43 +146,25 @@ impl<'f> Compiler<'f> {
                 self.diags.push(d.in_rule(rule));
             }
         }
-        Some(Obj {
-            pos: node.pos,
-            entries: out,
-        })
+        Some(Obj { pos: node.pos, entries: out })
     }
 
     fn text(&mut self, file: usize, node: &Node, what: &str, rule: Option<&str>) -> Option<String> {
         match node.scalar_text() {
             Some(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
             _ => {
-                let d = Diagnostic::wrong_type(
-                    self.file(file),
-                    node.pos,
-                    what,
-                    "non-empty text",
-                    &node.describe(),
-                );
+                let d = Diagnostic::wrong_type(self.file(file), node.pos, what, "non-empty text", &node.describe());
                 self.diags.push(d.in_rule(rule));
                 None
             }
         }
     }
 
-    fn text_list(
-        &mut self,
-        file: usize,
-        node: &Node,
-        what: &str,
-        rule: Option<&str>,
-    ) -> Vec<(String, Pos)> {
+    fn text_list(&mut self, file: usize, node: &Node, what: &str, rule: Option<&str>) -> Vec<(String, Pos)> {
         match &node.kind {
             NodeKind::Seq(items) => items
                 .iter()
-                .filter_map(|i| {
-                    self.text(file, i, &format!("an item of {what}"), rule)
-                        .map(|t| (t, i.pos))
-                })
+                .filter_map(|i| self.text(file, i, &format!("an item of {what}"), rule).map(|t| (t, i.pos)))
                 .collect(),
             _ => match self.text(file, node, what, rule) {
                 Some(t) => vec![(t, node.pos)],
@@ -215,13 +178,7 @@ impl<'f> Compiler<'f> {
             NodeKind::Seq(items) => items,
             NodeKind::Null => &[],
             _ => {
-                self.diags.push(Diagnostic::wrong_type(
-                    self.file(file),
-                    node.pos,
-                    what,
-                    "a list",
-                    &node.describe(),
-                ));
+                self.diags.push(Diagnostic::wrong_type(self.file(file), node.pos, what, "a list", &node.describe()));
                 &[]
             }
         }
@@ -235,15 +192,9 @@ impl<'f> Compiler<'f> {
                 continue;
             };
             for (key, value) in obj.entries {
-                let once = |slot: &mut Option<(usize, &'n Node)>,
-                            diags: &mut Vec<Diagnostic>,
-                            name: &str| {
+                let once = |slot: &mut Option<(usize, &'n Node)>, diags: &mut Vec<Diagnostic>, name: &str| {
                     if slot.is_some() {
-                        diags.push(Diagnostic::duplicate_section(
-                            &self.files[file],
-                            key.pos,
-                            name,
-                        ));
+                        diags.push(Diagnostic::duplicate_section(&self.files[file], key.pos, name));
                     } else {
                         *slot = Some((file, value));
                     }
@@ -280,12 +231,7 @@ impl<'f> Compiler<'f> {
         let mut out: Vec<String> = Vec::new();
         for (p, pos) in self.text_list(file, node, "`priorities`", None) {
             if out.iter().any(|q| q.eq_ignore_ascii_case(&p)) {
-                self.diags.push(Diagnostic::duplicate_definition(
-                    self.file(file),
-                    pos,
-                    "priority",
-                    &p,
-                ));
+                self.diags.push(Diagnostic::duplicate_definition(self.file(file), pos, "priority", &p));
             } else {
                 out.push(p);
             }
@@ -304,20 +250,11 @@ impl<'f> Compiler<'f> {
     }
 
     fn settings(&mut self, s: &Sections<'_>) -> Settings {
-        let mut out = Settings {
-            review_below: None,
-            max_articles: 3,
-        };
+        let mut out = Settings { review_below: None, max_articles: 3 };
         let Some((file, node)) = s.settings else {
             return out;
         };
-        let Some(obj) = self.obj(
-            file,
-            node,
-            "`settings`",
-            &["review_below", "max_articles"],
-            None,
-        ) else {
+        let Some(obj) = self.obj(file, node, "`settings`", &["review_below", "max_articles"], None) else {
             return out;
         };
         if let Some(v) = obj.get("review_below") {
@@ -335,9 +272,7 @@ impl<'f> Compiler<'f> {
         }
         if let Some(v) = obj.get("max_articles") {
             match v.kind {
-                NodeKind::Int(i) if i >= 1 => {
-                    out.max_articles = usize::try_from(i).unwrap_or(usize::MAX)
-                }
+                NodeKind::Int(i) if i >= 1 => out.max_articles = usize::try_from(i).unwrap_or(usize::MAX),
                 _ => self.diags.push(Diagnostic::wrong_type(
                     self.file(file),
                     v.pos,
@@ -354,11 +289,8 @@ impl<'f> Compiler<'f> {
         let sections = self.gather(roots);
         let priorities = self.priorities(&sections);
         let settings = self.settings(&sections);
-        let decls: Vec<(String, &Node)> = sections
-            .fields
-            .iter()
-            .map(|(f, n)| (self.file(*f).to_string(), *n))
-            .collect();
+        let decls: Vec<(String, &Node)> =
+            sections.fields.iter().map(|(f, n)| (self.file(*f).to_string(), *n)).collect();
         let schema = Schema::build(&decls, &mut self.diags);
         let mut cc = CondCompiler::new(&schema, &priorities);
         let text_slot = schema.lookup("text").unwrap_or(0);
@@ -367,27 +299,18 @@ impl<'f> Compiler<'f> {
         let sentiment = self.sentiment(&sections, &mut cc, text_slot);
 
         let mut ids: BTreeMap<String, (usize, u32)> = BTreeMap::new();
-        let categories = self.stage(
-            &sections.categories,
-            Stage::Categorize,
-            &mut cc,
-            &mut ids,
-            |c, file, obj, rule| c.category_set(file, obj, rule, &priorities),
-        );
-        let adjustments = self.stage(
-            &sections.priority,
-            Stage::Priority,
-            &mut cc,
-            &mut ids,
-            |c, file, obj, rule| c.adjust(file, obj, rule, &priorities),
-        );
-        let tiers = self.stage(
-            &sections.tiers,
-            Stage::Tiers,
-            &mut cc,
-            &mut ids,
-            |c, file, obj, rule| c.tier_set(file, obj, rule, &articles),
-        );
+        let (categories, category_shapes) =
+            self.stage(&sections.categories, Stage::Categorize, &mut cc, &mut ids, |c, file, obj, rule| {
+                c.category_set(file, obj, rule, &priorities)
+            });
+        let (adjustments, _) =
+            self.stage(&sections.priority, Stage::Priority, &mut cc, &mut ids, |c, file, obj, rule| {
+                c.adjust(file, obj, rule, &priorities)
+            });
+        let (tiers, tier_shapes) =
+            self.stage(&sections.tiers, Stage::Tiers, &mut cc, &mut ids, |c, file, obj, rule| {
+                c.tier_set(file, obj, rule, &articles)
+            });
 
         if !sections.categories_declared && !self.parse_failed {
             let file = roots.first().map_or(0, |(f, _)| *f);
@@ -398,20 +321,10 @@ impl<'f> Compiler<'f> {
                 "`- id: general` with `set: { category: general }`",
             ));
         }
-        self.first_match_checks(
-            &categories,
-            "categories",
-            "`- id: general` with `set: { category: general }`",
-        );
-        self.first_match_checks(&tiers, "tiers", "`- id: tier-1` with `tier: 1`");
+        self.first_match_checks(&category_shapes, "categories", "`- id: general` with `set: { category: general }`");
+        self.first_match_checks(&tier_shapes, "tiers", "`- id: tier-1` with `tier: 1`");
 
-        let CondCompiler {
-            text,
-            preds,
-            value_slots,
-            diags,
-            ..
-        } = cc;
+        let CondCompiler { text, preds, value_slots, diags, .. } = cc;
         self.diags.extend(diags);
         if self.diags.iter().any(Diagnostic::is_error) {
             return None;
@@ -457,7 +370,7 @@ impl<'f> Compiler<'f> {
         cc: &mut CondCompiler<'_>,
         ids: &mut BTreeMap<String, (usize, u32)>,
         mut action: impl FnMut(&mut Self, usize, &Obj<'_>, &str) -> Option<A>,
-    ) -> Vec<Rule<A>> {
+    ) -> (Vec<Rule<A>>, Vec<Shape>) {
         let allowed: &[&str] = match stage {
             Stage::Categorize => &["id", "description", "when", "set", "confidence"],
             Stage::Priority => &["id", "description", "when", "raise", "lower", "set", "stop"],
@@ -465,71 +378,49 @@ impl<'f> Compiler<'f> {
         };
         let context = format!("a `{}` rule", stage.section());
         let mut out = Vec::new();
+        let mut shapes = Vec::new();
         for (file, node) in items {
             let file = *file;
             let id = match &node.kind {
-                NodeKind::Map(entries) => entries
-                    .iter()
-                    .find(|(k, _)| k.name == "id")
-                    .and_then(|(_, v)| v.scalar_text()),
+                NodeKind::Map(entries) => {
+                    entries.iter().find(|(k, _)| k.name == "id").and_then(|(_, v)| v.scalar_text())
+                }
                 _ => None,
             };
             let Some(obj) = self.obj(file, node, &context, allowed, id.as_deref()) else {
                 continue;
             };
             let Some(id) = id.filter(|i| !i.trim().is_empty()) else {
-                self.diags.push(Diagnostic::missing_key(
-                    self.file(file),
-                    obj.pos,
-                    "id",
-                    &context,
-                ));
+                self.diags.push(Diagnostic::missing_key(self.file(file), obj.pos, "id", &context));
                 continue;
             };
             let id = id.trim().to_string();
-            let id_pos = obj
-                .entries
-                .iter()
-                .find(|(k, _)| k.name == "id")
-                .map_or(obj.pos, |(_, v)| v.pos);
+            let id_pos = obj.entries.iter().find(|(k, _)| k.name == "id").map_or(obj.pos, |(_, v)| v.pos);
             if let Some((f0, l0)) = ids.get(&id) {
-                let d = Diagnostic::duplicate_rule_id(
-                    self.file(file),
-                    id_pos,
-                    &id,
-                    self.file(*f0),
-                    *l0,
-                );
+                let d = Diagnostic::duplicate_rule_id(self.file(file), id_pos, &id, self.file(*f0), *l0);
                 self.diags.push(d.in_rule(Some(&id)));
             } else {
                 ids.insert(id.clone(), (file, obj.pos.line));
             }
-            let site = Site {
-                file: self.file(file),
-                rule: Some(&id),
-                stage,
-            };
+            let site = Site { file: self.file(file), rule: Some(&id), stage };
             let cond = match obj.get("when") {
                 Some(w) => cc.compile(site, w),
                 None => Some(Cond::True),
             };
             let act = action(self, file, &obj, &id);
+            let meta = RuleMeta { id, file, line: obj.pos.line };
+            // A rule is a catch-all by its shape, whether or not it compiled,
+            // so one broken rule neither hides nor invents a missing default.
+            let catch_all = obj.get("when").is_none() || cond.as_ref() == Some(&Cond::True);
+            shapes.push(Shape { meta: meta.clone(), catch_all });
             if let (Some(cond), Some(action)) = (cond, act) {
-                out.push(Rule {
-                    meta: RuleMeta {
-                        id,
-                        file,
-                        line: obj.pos.line,
-                    },
-                    cond,
-                    action,
-                });
+                out.push(Rule { meta, cond, action });
             }
         }
-        out
+        (out, shapes)
     }
 
-    fn first_match_checks<A>(&mut self, rules: &[Rule<A>], stage: &str, example: &str) {
+    fn first_match_checks(&mut self, rules: &[Shape], stage: &str, example: &str) {
         let mut catch_all: Option<&RuleMeta> = None;
         for r in rules {
             if let Some(by) = catch_all {
@@ -541,35 +432,21 @@ impl<'f> Compiler<'f> {
                     by.line,
                 );
                 self.diags.push(d.in_rule(Some(&r.meta.id)));
-            } else if r.cond == Cond::True {
+            } else if r.catch_all {
                 catch_all = Some(&r.meta);
             }
         }
         if let Some(last) = rules.last()
             && catch_all.is_none()
         {
-            let d = Diagnostic::missing_default(
-                self.file(last.meta.file),
-                Pos::new(last.meta.line, 1),
-                stage,
-                example,
-            );
+            let d = Diagnostic::missing_default(self.file(last.meta.file), Pos::new(last.meta.line, 1), stage, example);
             self.diags.push(d.in_rule(Some(&last.meta.id)));
         }
     }
 
-    fn priority_rank(
-        &mut self,
-        file: usize,
-        node: &Node,
-        rule: &str,
-        priorities: &[String],
-    ) -> Option<usize> {
+    fn priority_rank(&mut self, file: usize, node: &Node, rule: &str, priorities: &[String]) -> Option<usize> {
         let text = self.text(file, node, "a priority", Some(rule))?;
-        match priorities
-            .iter()
-            .position(|p| p.eq_ignore_ascii_case(&text))
-        {
+        match priorities.iter().position(|p| p.eq_ignore_ascii_case(&text)) {
             Some(r) => Some(r),
             None => {
                 let known: Vec<&str> = priorities.iter().map(String::as_str).collect();
@@ -580,34 +457,19 @@ impl<'f> Compiler<'f> {
         }
     }
 
-    fn category_set(
-        &mut self,
-        file: usize,
-        obj: &Obj<'_>,
-        rule: &str,
-        priorities: &[String],
-    ) -> Option<CategorySet> {
+    fn category_set(&mut self, file: usize, obj: &Obj<'_>, rule: &str, priorities: &[String]) -> Option<CategorySet> {
         let Some(set) = obj.get("set") else {
             self.diags.push(
-                Diagnostic::missing_key(self.file(file), obj.pos, "set", "a `categories` rule")
-                    .in_rule(Some(rule)),
+                Diagnostic::missing_key(self.file(file), obj.pos, "set", "a `categories` rule").in_rule(Some(rule)),
             );
             return None;
         };
-        let set = self.obj(
-            file,
-            set,
-            "`set`",
-            &["category", "priority", "product", "skills", "tags"],
-            Some(rule),
-        )?;
+        let set = self.obj(file, set, "`set`", &["category", "priority", "product", "skills", "tags"], Some(rule))?;
         let category = match set.get("category") {
             Some(c) => self.text(file, c, "`category`", Some(rule))?,
             None => {
-                self.diags.push(
-                    Diagnostic::missing_key(self.file(file), set.pos, "category", "`set`")
-                        .in_rule(Some(rule)),
-                );
+                self.diags
+                    .push(Diagnostic::missing_key(self.file(file), set.pos, "category", "`set`").in_rule(Some(rule)));
                 return None;
             }
         };
@@ -619,14 +481,8 @@ impl<'f> Compiler<'f> {
             Some(p) => Some(self.text(file, p, "`product`", Some(rule))?),
             None => None,
         };
-        let skills = set
-            .get("skills")
-            .map(|n| self.text_list(file, n, "`skills`", Some(rule)))
-            .unwrap_or_default();
-        let tags = set
-            .get("tags")
-            .map(|n| self.text_list(file, n, "`tags`", Some(rule)))
-            .unwrap_or_default();
+        let skills = set.get("skills").map(|n| self.text_list(file, n, "`skills`", Some(rule))).unwrap_or_default();
+        let tags = set.get("tags").map(|n| self.text_list(file, n, "`tags`", Some(rule))).unwrap_or_default();
         let confidence = match obj.get("confidence") {
             None => 1.0,
             Some(n) => match n.kind {
@@ -655,17 +511,9 @@ impl<'f> Compiler<'f> {
         })
     }
 
-    fn adjust(
-        &mut self,
-        file: usize,
-        obj: &Obj<'_>,
-        rule: &str,
-        priorities: &[String],
-    ) -> Option<Adjust> {
-        let present: Vec<(&str, &Node)> = ["raise", "lower", "set"]
-            .iter()
-            .filter_map(|k| obj.get(k).map(|v| (*k, v)))
-            .collect();
+    fn adjust(&mut self, file: usize, obj: &Obj<'_>, rule: &str, priorities: &[String]) -> Option<Adjust> {
+        let present: Vec<(&str, &Node)> =
+            ["raise", "lower", "set"].iter().filter_map(|k| obj.get(k).map(|v| (*k, v))).collect();
         if present.len() != 1 {
             let d = Diagnostic::missing_key(
                 self.file(file),
@@ -694,24 +542,15 @@ impl<'f> Compiler<'f> {
                     return None;
                 }
             };
-            if key == "raise" {
-                AdjustKind::Raise(steps)
-            } else {
-                AdjustKind::Lower(steps)
-            }
+            if key == "raise" { AdjustKind::Raise(steps) } else { AdjustKind::Lower(steps) }
         };
         let stop = match obj.get("stop") {
             None => false,
             Some(n) => match n.kind {
                 NodeKind::Bool(b) => b,
                 _ => {
-                    let d = Diagnostic::wrong_type(
-                        self.file(file),
-                        n.pos,
-                        "`stop`",
-                        "`true` or `false`",
-                        &n.describe(),
-                    );
+                    let d =
+                        Diagnostic::wrong_type(self.file(file), n.pos, "`stop`", "`true` or `false`", &n.describe());
                     self.diags.push(d.in_rule(Some(rule)));
                     return None;
                 }
@@ -720,18 +559,10 @@ impl<'f> Compiler<'f> {
         Some(Adjust { kind, stop })
     }
 
-    fn tier_set(
-        &mut self,
-        file: usize,
-        obj: &Obj<'_>,
-        rule: &str,
-        articles: &[Article],
-    ) -> Option<TierSet> {
+    fn tier_set(&mut self, file: usize, obj: &Obj<'_>, rule: &str, articles: &[Article]) -> Option<TierSet> {
         let Some(t) = obj.get("tier") else {
-            self.diags.push(
-                Diagnostic::missing_key(self.file(file), obj.pos, "tier", "a `tiers` rule")
-                    .in_rule(Some(rule)),
-            );
+            self.diags
+                .push(Diagnostic::missing_key(self.file(file), obj.pos, "tier", "a `tiers` rule").in_rule(Some(rule)));
             return None;
         };
         let tier = match t.kind {
@@ -768,35 +599,22 @@ impl<'f> Compiler<'f> {
                         Severity::Warning,
                         self.file(file),
                         node.pos,
-                        format!(
-                            "`articles` only take effect at tier 0; this rule sets tier {tier}"
-                        ),
+                        format!("`articles` only take effect at tier 0; this rule sets tier {tier}"),
                     );
                     self.diags.push(d.in_rule(Some(rule)));
                 }
                 Some(out)
             }
         };
-        Some(TierSet {
-            tier,
-            articles: list,
-        })
+        Some(TierSet { tier, articles: list })
     }
 
-    fn knowledge(
-        &mut self,
-        s: &Sections<'_>,
-        cc: &mut CondCompiler<'_>,
-        text_slot: usize,
-    ) -> Vec<Article> {
+    fn knowledge(&mut self, s: &Sections<'_>, cc: &mut CondCompiler<'_>, text_slot: usize) -> Vec<Article> {
         let mut out: Vec<Article> = Vec::new();
         for (file, node) in &s.knowledge {
             let file = *file;
             let id = match &node.kind {
-                NodeKind::Map(e) => e
-                    .iter()
-                    .find(|(k, _)| k.name == "id")
-                    .and_then(|(_, v)| v.scalar_text()),
+                NodeKind::Map(e) => e.iter().find(|(k, _)| k.name == "id").and_then(|(_, v)| v.scalar_text()),
                 _ => None,
             };
             let Some(obj) = self.obj(
@@ -809,60 +627,35 @@ impl<'f> Compiler<'f> {
                 continue;
             };
             let Some(id) = id else {
-                self.diags.push(Diagnostic::missing_key(
-                    self.file(file),
-                    obj.pos,
-                    "id",
-                    "a knowledge article",
-                ));
+                self.diags.push(Diagnostic::missing_key(self.file(file), obj.pos, "id", "a knowledge article"));
                 continue;
             };
             if out.iter().any(|a| a.id == id) {
-                self.diags.push(Diagnostic::duplicate_definition(
-                    self.file(file),
-                    obj.pos,
-                    "knowledge article",
-                    &id,
-                ));
+                self.diags.push(Diagnostic::duplicate_definition(self.file(file), obj.pos, "knowledge article", &id));
                 continue;
             }
             let title = match obj.get("title") {
                 Some(t) => self.text(file, t, "`title`", Some(&id)),
                 None => {
                     self.diags.push(
-                        Diagnostic::missing_key(
-                            self.file(file),
-                            obj.pos,
-                            "title",
-                            "a knowledge article",
-                        )
-                        .in_rule(Some(&id)),
+                        Diagnostic::missing_key(self.file(file), obj.pos, "title", "a knowledge article")
+                            .in_rule(Some(&id)),
                     );
                     None
                 }
             };
-            let url = obj
-                .get("url")
-                .and_then(|u| self.text(file, u, "`url`", Some(&id)));
+            let url = obj.get("url").and_then(|u| self.text(file, u, "`url`", Some(&id)));
             let keywords = match obj.get("keywords") {
                 Some(k) => self.text_list(file, k, "`keywords`", Some(&id)),
                 None => {
                     self.diags.push(
-                        Diagnostic::missing_key(
-                            self.file(file),
-                            obj.pos,
-                            "keywords",
-                            "a knowledge article",
-                        )
-                        .in_rule(Some(&id)),
+                        Diagnostic::missing_key(self.file(file), obj.pos, "keywords", "a knowledge article")
+                            .in_rule(Some(&id)),
                     );
                     Vec::new()
                 }
             };
-            let keyword_ids = keywords
-                .iter()
-                .filter_map(|(k, _)| cc.text.phrase(text_slot, k))
-                .collect();
+            let keyword_ids = keywords.iter().filter_map(|(k, _)| cc.text.phrase(text_slot, k)).collect();
             let products = obj
                 .get("products")
                 .map(|p| self.text_list(file, p, "`products`", Some(&id)))
@@ -871,24 +664,13 @@ impl<'f> Compiler<'f> {
                 .map(|(p, _)| p.to_lowercase())
                 .collect();
             if let Some(title) = title {
-                out.push(Article {
-                    id,
-                    title,
-                    url,
-                    keywords: keyword_ids,
-                    products,
-                });
+                out.push(Article { id, title, url, keywords: keyword_ids, products });
             }
         }
         out
     }
 
-    fn sentiment(
-        &mut self,
-        s: &Sections<'_>,
-        cc: &mut CondCompiler<'_>,
-        text_slot: usize,
-    ) -> Lexicon {
+    fn sentiment(&mut self, s: &Sections<'_>, cc: &mut CondCompiler<'_>, text_slot: usize) -> Lexicon {
         let mut lex = Lexicon::default();
         let Some((file, node)) = s.sentiment else {
             return lex;
@@ -896,10 +678,7 @@ impl<'f> Compiler<'f> {
         let Some(obj) = self.obj(file, node, "`sentiment`", &["negative", "positive"], None) else {
             return lex;
         };
-        for (name, target) in [
-            ("negative", &mut lex.negative),
-            ("positive", &mut lex.positive),
-        ] {
+        for (name, target) in [("negative", &mut lex.negative), ("positive", &mut lex.positive)] {
             if let Some(list) = obj.get(name) {
                 for (phrase, _) in self.text_list(file, list, &format!("`{name}`"), None) {
                     if let Some(id) = cc.text.phrase(text_slot, &phrase) {
@@ -912,11 +691,7 @@ impl<'f> Compiler<'f> {
     }
 }
 
-fn first_match<A>(
-    rules: Vec<Rule<A>>,
-    preds: &[crate::cond::Pred],
-    schema: &Schema,
-) -> FirstMatch<A> {
+fn first_match<A>(rules: Vec<Rule<A>>, preds: &[crate::cond::Pred], schema: &Schema) -> FirstMatch<A> {
     let conds: Vec<&Cond> = rules.iter().map(|r| &r.cond).collect();
     let index = RuleIndex::build(&conds, preds, schema);
     FirstMatch { rules, index }

@@ -82,10 +82,7 @@ impl Fact {
         if trimmed.is_empty() {
             return Fact::Missing;
         }
-        Fact::Str {
-            raw: trimmed.to_string(),
-            lower: trimmed.to_lowercase(),
-        }
+        Fact::Str { raw: trimmed.to_string(), lower: trimmed.to_lowercase() }
     }
 
     fn describe(&self) -> String {
@@ -139,21 +136,11 @@ fn ops_for(ty: &FieldType) -> &'static [&'static str] {
             "exists",
             "missing",
         ],
-        FieldType::Enum(_) | FieldType::Priority => {
-            &["eq", "ne", "in", "not_in", "exists", "missing"]
-        }
-        FieldType::Number => &[
-            "eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "exists", "missing",
-        ],
+        FieldType::Enum(_) | FieldType::Priority => &["eq", "ne", "in", "not_in", "exists", "missing"],
+        FieldType::Number => &["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "exists", "missing"],
         FieldType::Bool => &["eq", "ne", "exists", "missing"],
         FieldType::DateTime => &["gt", "gte", "lt", "lte", "between", "exists", "missing"],
-        FieldType::List => &[
-            "contains",
-            "contains_any",
-            "contains_all",
-            "exists",
-            "missing",
-        ],
+        FieldType::List => &["contains", "contains_any", "contains_all", "exists", "missing"],
     }
 }
 
@@ -264,27 +251,14 @@ impl<'s> CondCompiler<'s> {
         if !ok {
             return None;
         }
-        Some(if which == "all" {
-            simplify_all(out)
-        } else {
-            Cond::Any(out)
-        })
+        Some(if which == "all" { simplify_all(out) } else { Cond::Any(out) })
     }
 
-    fn compile_field(
-        &mut self,
-        site: Site<'_>,
-        field: &str,
-        pos: Pos,
-        spec: &Node,
-    ) -> Option<Cond> {
+    fn compile_field(&mut self, site: Site<'_>, field: &str, pos: Pos, spec: &Node) -> Option<Cond> {
         let Some(slot) = self.schema.lookup(field) else {
             let mut known = self.schema.names();
             known.extend(["all", "any", "not"]);
-            self.err(
-                site,
-                Diagnostic::unknown_field(site.file, pos, field, &known),
-            );
+            self.err(site, Diagnostic::unknown_field(site.file, pos, field, &known));
             return None;
         };
         let def = &self.schema.fields[slot];
@@ -295,13 +269,7 @@ impl<'s> CondCompiler<'s> {
             };
             self.err(
                 site,
-                Diagnostic::field_not_available(
-                    site.file,
-                    pos,
-                    &def.name,
-                    site.stage.section(),
-                    decided_by,
-                ),
+                Diagnostic::field_not_available(site.file, pos, &def.name, site.stage.section(), decided_by),
             );
             return None;
         }
@@ -332,24 +300,13 @@ impl<'s> CondCompiler<'s> {
             }
             NodeKind::Seq(_) => self.compile_op(site, slot, "in", spec.pos, spec),
             _ => {
-                let op = if matches!(def.ty, FieldType::List) {
-                    "contains"
-                } else {
-                    "eq"
-                };
+                let op = if matches!(def.ty, FieldType::List) { "contains" } else { "eq" };
                 self.compile_op(site, slot, op, spec.pos, spec)
             }
         }
     }
 
-    fn compile_op(
-        &mut self,
-        site: Site<'_>,
-        slot: Slot,
-        op: &str,
-        pos: Pos,
-        value: &Node,
-    ) -> Option<Cond> {
+    fn compile_op(&mut self, site: Site<'_>, slot: Slot, op: &str, pos: Pos, value: &Node) -> Option<Cond> {
         let def = &self.schema.fields[slot];
         let ty = def.ty.clone();
         let field = def.name.clone();
@@ -359,10 +316,7 @@ impl<'s> CondCompiler<'s> {
         }
         let fits = ops_for(&ty);
         if !fits.contains(&op) {
-            self.err(
-                site,
-                Diagnostic::operator_not_applicable(site.file, pos, op, &field, ty.name(), fits),
-            );
+            self.err(site, Diagnostic::operator_not_applicable(site.file, pos, op, &field, ty.name(), fits));
             return None;
         }
         let label = format!("{field} {op} {}", render(value));
@@ -382,11 +336,7 @@ impl<'s> CondCompiler<'s> {
                     );
                     return None;
                 };
-                if (op == "exists") == b {
-                    Op::Exists
-                } else {
-                    Op::Missing
-                }
+                if (op == "exists") == b { Op::Exists } else { Op::Missing }
             }
             "eq" | "ne" => {
                 let s = self.scalar(site, &field, &ty, op, value)?;
@@ -397,11 +347,7 @@ impl<'s> CondCompiler<'s> {
                 for item in self.items(site, &field, op, value)? {
                     out.push(self.scalar(site, &field, &ty, op, item)?);
                 }
-                if op == "in" {
-                    Op::In(out)
-                } else {
-                    Op::NotIn(out)
-                }
+                if op == "in" { Op::In(out) } else { Op::NotIn(out) }
             }
             "gt" | "gte" | "lt" | "lte" => {
                 let n = self.number(site, &field, &ty, op, value)?;
@@ -434,30 +380,24 @@ impl<'s> CondCompiler<'s> {
                 if lo > hi {
                     self.err(
                         site,
-                        Diagnostic::impossible_condition(site.file, value.pos, format!("`{field}` between {lo} and {hi} is empty: the low bound is above the high one")),
+                        Diagnostic::impossible_condition(
+                            site.file,
+                            value.pos,
+                            format!("`{field}` between {lo} and {hi} is empty: the low bound is above the high one"),
+                        ),
                     );
                 }
                 Op::Between(lo, hi)
             }
             "contains" | "contains_any" | "contains_all" => {
-                let items: Vec<&Node> = if op == "contains" {
-                    vec![value]
-                } else {
-                    self.items(site, &field, op, value)?
-                };
+                let items: Vec<&Node> =
+                    if op == "contains" { vec![value] } else { self.items(site, &field, op, value)? };
                 let mut texts = Vec::new();
                 for item in items {
                     let Some(t) = item.scalar_text() else {
                         self.err(
                             site,
-                            Diagnostic::value_type(
-                                site.file,
-                                item.pos,
-                                &field,
-                                op,
-                                "text",
-                                &item.describe(),
-                            ),
+                            Diagnostic::value_type(site.file, item.pos, &field, op, "text", &item.describe()),
                         );
                         return None;
                     };
@@ -469,20 +409,10 @@ impl<'s> CondCompiler<'s> {
                 }
                 let all = op == "contains_all";
                 if matches!(ty, FieldType::List) {
-                    Op::Items {
-                        items: texts.iter().map(|t| t.trim().to_lowercase()).collect(),
-                        all,
-                    }
+                    Op::Items { items: texts.iter().map(|t| t.trim().to_lowercase()).collect(), all }
                 } else {
-                    let ids = texts
-                        .iter()
-                        .filter_map(|t| self.text.phrase(slot, t))
-                        .collect();
-                    return Some(self.push(Pred {
-                        slot,
-                        op: Op::Phrases { ids, all },
-                        label,
-                    }));
+                    let ids = texts.iter().filter_map(|t| self.text.phrase(slot, t)).collect();
+                    return Some(self.push(Pred { slot, op: Op::Phrases { ids, all }, label }));
                 }
             }
             "matches" => {
@@ -502,11 +432,7 @@ impl<'s> CondCompiler<'s> {
                 };
                 match self.text.regex(slot, pattern) {
                     Ok(id) => {
-                        return Some(self.push(Pred {
-                            slot,
-                            op: Op::Regex(id),
-                            label,
-                        }));
+                        return Some(self.push(Pred { slot, op: Op::Regex(id), label }));
                     }
                     Err(e) => {
                         self.err(site, Diagnostic::invalid_regex(site.file, value.pos, &e));
@@ -516,25 +442,11 @@ impl<'s> CondCompiler<'s> {
             }
             "starts_with" | "ends_with" => {
                 let Some(t) = value.scalar_text() else {
-                    self.err(
-                        site,
-                        Diagnostic::value_type(
-                            site.file,
-                            value.pos,
-                            &field,
-                            op,
-                            "text",
-                            &value.describe(),
-                        ),
-                    );
+                    self.err(site, Diagnostic::value_type(site.file, value.pos, &field, op, "text", &value.describe()));
                     return None;
                 };
                 let t = t.to_lowercase();
-                if op == "starts_with" {
-                    Op::StartsWith(t)
-                } else {
-                    Op::EndsWith(t)
-                }
+                if op == "starts_with" { Op::StartsWith(t) } else { Op::EndsWith(t) }
             }
             _ => return None,
         };
@@ -548,59 +460,27 @@ impl<'s> CondCompiler<'s> {
         Cond::Pred(id)
     }
 
-    fn items<'n>(
-        &mut self,
-        site: Site<'_>,
-        field: &str,
-        op: &str,
-        value: &'n Node,
-    ) -> Option<Vec<&'n Node>> {
+    fn items<'n>(&mut self, site: Site<'_>, field: &str, op: &str, value: &'n Node) -> Option<Vec<&'n Node>> {
         match &value.kind {
             NodeKind::Seq(items) if !items.is_empty() => Some(items.iter().collect()),
             NodeKind::Seq(_) => {
                 self.err(
                     site,
-                    Diagnostic::value_type(
-                        site.file,
-                        value.pos,
-                        field,
-                        op,
-                        "a non-empty list",
-                        "an empty list",
-                    ),
+                    Diagnostic::value_type(site.file, value.pos, field, op, "a non-empty list", "an empty list"),
                 );
                 None
             }
             NodeKind::Map(_) | NodeKind::Null => {
-                self.err(
-                    site,
-                    Diagnostic::value_type(
-                        site.file,
-                        value.pos,
-                        field,
-                        op,
-                        "a list",
-                        &value.describe(),
-                    ),
-                );
+                self.err(site, Diagnostic::value_type(site.file, value.pos, field, op, "a list", &value.describe()));
                 None
             }
             _ => Some(vec![value]),
         }
     }
 
-    fn number(
-        &mut self,
-        site: Site<'_>,
-        field: &str,
-        ty: &FieldType,
-        op: &str,
-        value: &Node,
-    ) -> Option<f64> {
+    fn number(&mut self, site: Site<'_>, field: &str, ty: &FieldType, op: &str, value: &Node) -> Option<f64> {
         if matches!(ty, FieldType::DateTime) {
-            let parsed = value
-                .as_str()
-                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s.trim()).ok());
+            let parsed = value.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s.trim()).ok());
             return match parsed {
                 Some(t) => Some(t.timestamp() as f64),
                 None => {
@@ -623,57 +503,38 @@ impl<'s> CondCompiler<'s> {
             NodeKind::Int(i) => Some(i as f64),
             NodeKind::Float(x) => Some(x),
             _ => {
-                self.err(
-                    site,
-                    Diagnostic::value_type(
-                        site.file,
-                        value.pos,
-                        field,
-                        op,
-                        "a number",
-                        &value.describe(),
-                    ),
-                );
+                self.err(site, Diagnostic::value_type(site.file, value.pos, field, op, "a number", &value.describe()));
                 None
             }
         }
     }
 
-    fn scalar(
-        &mut self,
-        site: Site<'_>,
-        field: &str,
-        ty: &FieldType,
-        op: &str,
-        value: &Node,
-    ) -> Option<Scalar> {
+    fn scalar(&mut self, site: Site<'_>, field: &str, ty: &FieldType, op: &str, value: &Node) -> Option<Scalar> {
         match ty {
             FieldType::Number => self.number(site, field, ty, op, value).map(Scalar::Num),
             FieldType::Bool => match value.kind {
                 NodeKind::Bool(b) => Some(Scalar::Bool(b)),
                 _ => {
-                    let d = Diagnostic::value_type(site.file, value.pos, field, op, "`true` or `false`", &value.describe())
-                        .with_help("YAML 1.2 reads only `true` and `false` as booleans; `yes`, `no`, `on` and `off` are text");
+                    let d = Diagnostic::value_type(
+                        site.file,
+                        value.pos,
+                        field,
+                        op,
+                        "`true` or `false`",
+                        &value.describe(),
+                    )
+                    .with_help(
+                        "YAML 1.2 reads only `true` and `false` as booleans; `yes`, `no`, `on` and `off` are text",
+                    );
                     self.err(site, d);
                     None
                 }
             },
-            FieldType::String
-            | FieldType::Enum(_)
-            | FieldType::Priority
-            | FieldType::List
-            | FieldType::DateTime => {
+            FieldType::String | FieldType::Enum(_) | FieldType::Priority | FieldType::List | FieldType::DateTime => {
                 let Some(text) = value.scalar_text() else {
                     self.err(
                         site,
-                        Diagnostic::value_type(
-                            site.file,
-                            value.pos,
-                            field,
-                            op,
-                            "a single value",
-                            &value.describe(),
-                        ),
+                        Diagnostic::value_type(site.file, value.pos, field, op, "a single value", &value.describe()),
                     );
                     return None;
                 };
@@ -694,30 +555,15 @@ impl<'s> CondCompiler<'s> {
                         }
                     }
                     FieldType::Priority => {
-                        if !self
-                            .priorities
-                            .iter()
-                            .any(|p| p.eq_ignore_ascii_case(&text))
-                        {
-                            let known: Vec<&str> =
-                                self.priorities.iter().map(String::as_str).collect();
-                            self.err(
-                                site,
-                                Diagnostic::unknown_priority(site.file, value.pos, &text, &known),
-                            );
+                        if !self.priorities.iter().any(|p| p.eq_ignore_ascii_case(&text)) {
+                            let known: Vec<&str> = self.priorities.iter().map(String::as_str).collect();
+                            self.err(site, Diagnostic::unknown_priority(site.file, value.pos, &text, &known));
                             return None;
                         }
                     }
                     _ => {
-                        if field == "channel"
-                            && !crate::schema::CHANNELS.contains(&text.to_lowercase().as_str())
-                        {
-                            let d = Diagnostic::unknown_channel(
-                                site.file,
-                                value.pos,
-                                &text,
-                                crate::schema::CHANNELS,
-                            );
+                        if field == "channel" && !crate::schema::CHANNELS.contains(&text.to_lowercase().as_str()) {
+                            let d = Diagnostic::unknown_channel(site.file, value.pos, &text, crate::schema::CHANNELS);
                             self.err(site, d);
                         }
                     }
@@ -739,17 +585,10 @@ fn simplify_all(mut items: Vec<Cond>) -> Cond {
 /// Renders a YAML value compactly for labels.
 fn render(node: &Node) -> String {
     match &node.kind {
-        NodeKind::Seq(items) => format!(
-            "[{}]",
-            items.iter().map(render).collect::<Vec<_>>().join(", ")
-        ),
+        NodeKind::Seq(items) => format!("[{}]", items.iter().map(render).collect::<Vec<_>>().join(", ")),
         NodeKind::Map(entries) => format!(
             "{{{}}}",
-            entries
-                .iter()
-                .map(|(k, v)| format!("{}: {}", k.name, render(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
+            entries.iter().map(|(k, v)| format!("{}: {}", k.name, render(v))).collect::<Vec<_>>().join(", ")
         ),
         NodeKind::Null => "null".to_string(),
         _ => node.scalar_text().unwrap_or_default(),
@@ -868,10 +707,7 @@ impl Explainer<'_> {
                     format!("`{field}` does not match")
                 }
             }
-            _ => format!(
-                "`{field}` is {}",
-                self.facts.get(p.slot).unwrap_or(&Fact::Missing).describe()
-            ),
+            _ => format!("`{field}` is {}", self.facts.get(p.slot).unwrap_or(&Fact::Missing).describe()),
         }
     }
 
@@ -879,11 +715,7 @@ impl Explainer<'_> {
     pub fn why_matched(&self, c: &Cond) -> String {
         let mut out = Vec::new();
         self.collect_true(c, &mut out);
-        if out.is_empty() {
-            "no condition (matches every case)".to_string()
-        } else {
-            out.join("; ")
-        }
+        if out.is_empty() { "no condition (matches every case)".to_string() } else { out.join("; ") }
     }
 
     fn collect_true(&self, c: &Cond, out: &mut Vec<String>) {
@@ -896,16 +728,11 @@ impl Explainer<'_> {
             }
             Cond::All(items) => items.iter().for_each(|c| self.collect_true(c, out)),
             Cond::Any(items) => {
-                if let Some(first) = items
-                    .iter()
-                    .find(|c| eval(c, self.preds, self.facts, self.hits))
-                {
+                if let Some(first) = items.iter().find(|c| eval(c, self.preds, self.facts, self.hits)) {
                     self.collect_true(first, out);
                 }
             }
-            Cond::Not(inner) => {
-                out.push(format!("not ({})", self.why_not(inner).unwrap_or_default()))
-            }
+            Cond::Not(inner) => out.push(format!("not ({})", self.why_not(inner).unwrap_or_default())),
         }
     }
 
@@ -921,10 +748,7 @@ impl Explainer<'_> {
                 Some(p) => format!("{} failed: {}", p.label, self.actual(p)),
                 None => String::new(),
             },
-            Cond::All(items) => items
-                .iter()
-                .find_map(|c| self.why_not(c))
-                .unwrap_or_default(),
+            Cond::All(items) => items.iter().find_map(|c| self.why_not(c)).unwrap_or_default(),
             Cond::Any(items) => {
                 let mut s = String::from("none of the alternatives held: ");
                 let parts: Vec<String> = items.iter().filter_map(|c| self.why_not(c)).collect();
@@ -937,9 +761,5 @@ impl Explainer<'_> {
 }
 
 fn quote_list(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|s| format!("`{s}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
 }

@@ -23,9 +23,7 @@ pub struct Options {
 impl Options {
     /// Options recording the full why-not trace.
     pub fn full_trace() -> Self {
-        Options {
-            trace: TraceLevel::Full,
-        }
+        Options { trace: TraceLevel::Full }
     }
 }
 

@@ -114,13 +114,7 @@ impl Diagnostic {
     }
 
     pub(crate) fn yaml_syntax(file: &str, pos: Pos, message: &str) -> Self {
-        Self::new(
-            "yaml-syntax",
-            Severity::Error,
-            file,
-            pos,
-            format!("invalid YAML: {message}"),
-        )
+        Self::new("yaml-syntax", Severity::Error, file, pos, format!("invalid YAML: {message}"))
     }
 
     pub(crate) fn yaml_limit(file: &str, pos: Pos, message: &str) -> Self {
@@ -135,81 +129,31 @@ impl Diagnostic {
     }
 
     pub(crate) fn duplicate_key(file: &str, pos: Pos, key: &str) -> Self {
-        Self::new(
-            "duplicate-key",
-            Severity::Error,
-            file,
-            pos,
-            format!("duplicate key `{key}`"),
-        )
-        .with_help("each key may appear once in a mapping; YAML would silently keep only one")
+        Self::new("duplicate-key", Severity::Error, file, pos, format!("duplicate key `{key}`"))
+            .with_help("each key may appear once in a mapping; YAML would silently keep only one")
     }
 
-    pub(crate) fn unknown_key(
-        file: &str,
-        pos: Pos,
-        key: &str,
-        context: &str,
-        known: &[&str],
-    ) -> Self {
-        Self::new(
-            "unknown-key",
-            Severity::Error,
-            file,
-            pos,
-            format!("unknown key `{key}` in {context}"),
-        )
-        .with_suggestion(key, known)
-        .or_help(format!("expected one of {}", list(known)))
+    pub(crate) fn unknown_key(file: &str, pos: Pos, key: &str, context: &str, known: &[&str]) -> Self {
+        Self::new("unknown-key", Severity::Error, file, pos, format!("unknown key `{key}` in {context}"))
+            .with_suggestion(key, known)
+            .or_help(format!("expected one of {}", list(known)))
     }
 
     pub(crate) fn missing_key(file: &str, pos: Pos, key: &str, context: &str) -> Self {
-        Self::new(
-            "missing-key",
-            Severity::Error,
-            file,
-            pos,
-            format!("{context} needs `{key}`"),
-        )
+        Self::new("missing-key", Severity::Error, file, pos, format!("{context} needs `{key}`"))
     }
 
-    pub(crate) fn wrong_type(
-        file: &str,
-        pos: Pos,
-        what: &str,
-        expected: &str,
-        found: &str,
-    ) -> Self {
-        Self::new(
-            "wrong-type",
-            Severity::Error,
-            file,
-            pos,
-            format!("{what} must be {expected}, found {found}"),
-        )
+    pub(crate) fn wrong_type(file: &str, pos: Pos, what: &str, expected: &str, found: &str) -> Self {
+        Self::new("wrong-type", Severity::Error, file, pos, format!("{what} must be {expected}, found {found}"))
     }
 
     pub(crate) fn unknown_field(file: &str, pos: Pos, field: &str, known: &[&str]) -> Self {
-        Self::new(
-            "unknown-field",
-            Severity::Error,
-            file,
-            pos,
-            format!("unknown field `{field}`"),
-        )
-        .with_suggestion(field, known)
-        .or_help(
-            "declare custom case fields under `fields:`, account attributes as `account.<name>`",
-        )
+        Self::new("unknown-field", Severity::Error, file, pos, format!("unknown field `{field}`"))
+            .with_suggestion(field, known)
+            .or_help("declare custom case fields under `fields:`, account attributes as `account.<name>`")
     }
 
-    pub(crate) fn field_not_available(
-        file: &str,
-        pos: Pos,
-        field: &str,
-        stage: &str,
-        decided_by: &str,
-    ) -> Self {
+    pub(crate) fn field_not_available(file: &str, pos: Pos, field: &str, stage: &str, decided_by: &str) -> Self {
         Self::new(
             "field-not-available",
             Severity::Error,
@@ -217,21 +161,13 @@ impl Diagnostic {
             pos,
             format!("`{field}` is not known yet in `{stage}` rules"),
         )
-        .with_help(format!(
-            "`{field}` is decided by the `{decided_by}` stage, which runs later"
-        ))
+        .with_help(format!("`{field}` is decided by the `{decided_by}` stage, which runs later"))
     }
 
     pub(crate) fn unknown_operator(file: &str, pos: Pos, op: &str, known: &[&str]) -> Self {
-        Self::new(
-            "unknown-operator",
-            Severity::Error,
-            file,
-            pos,
-            format!("unknown operator `{op}`"),
-        )
-        .with_suggestion(op, known)
-        .or_help(format!("operators are {}", list(known)))
+        Self::new("unknown-operator", Severity::Error, file, pos, format!("unknown operator `{op}`"))
+            .with_suggestion(op, known)
+            .or_help(format!("operators are {}", list(known)))
     }
 
     pub(crate) fn operator_not_applicable(
@@ -252,30 +188,11 @@ impl Diagnostic {
         .with_help(format!("for a {ty} field use {}", list(fits)))
     }
 
-    pub(crate) fn value_type(
-        file: &str,
-        pos: Pos,
-        field: &str,
-        op: &str,
-        expected: &str,
-        found: &str,
-    ) -> Self {
-        Self::new(
-            "value-type",
-            Severity::Error,
-            file,
-            pos,
-            format!("`{field}` `{op}` needs {expected}, found {found}"),
-        )
+    pub(crate) fn value_type(file: &str, pos: Pos, field: &str, op: &str, expected: &str, found: &str) -> Self {
+        Self::new("value-type", Severity::Error, file, pos, format!("`{field}` `{op}` needs {expected}, found {found}"))
     }
 
-    pub(crate) fn invalid_value(
-        file: &str,
-        pos: Pos,
-        message: String,
-        allowed: &[&str],
-        wrong: &str,
-    ) -> Self {
+    pub(crate) fn invalid_value(file: &str, pos: Pos, message: String, allowed: &[&str], wrong: &str) -> Self {
         Self::new("invalid-value", Severity::Error, file, pos, message)
             .with_suggestion(wrong, allowed)
             .or_help(format!("allowed values are {}", list(allowed)))
@@ -299,23 +216,11 @@ impl Diagnostic {
     }
 
     pub(crate) fn empty_phrase(file: &str, pos: Pos) -> Self {
-        Self::new(
-            "empty-phrase",
-            Severity::Error,
-            file,
-            pos,
-            "empty keyword or phrase".to_string(),
-        )
-        .with_help("an empty phrase would match every case; remove it")
+        Self::new("empty-phrase", Severity::Error, file, pos, "empty keyword or phrase".to_string())
+            .with_help("an empty phrase would match every case; remove it")
     }
 
-    pub(crate) fn duplicate_rule_id(
-        file: &str,
-        pos: Pos,
-        id: &str,
-        first_file: &str,
-        first_line: u32,
-    ) -> Self {
+    pub(crate) fn duplicate_rule_id(file: &str, pos: Pos, id: &str, first_file: &str, first_line: u32) -> Self {
         Self::new(
             "duplicate-rule-id",
             Severity::Error,
@@ -327,13 +232,7 @@ impl Diagnostic {
     }
 
     pub(crate) fn duplicate_definition(file: &str, pos: Pos, what: &str, id: &str) -> Self {
-        Self::new(
-            "duplicate-definition",
-            Severity::Error,
-            file,
-            pos,
-            format!("{what} `{id}` is defined twice"),
-        )
+        Self::new("duplicate-definition", Severity::Error, file, pos, format!("{what} `{id}` is defined twice"))
     }
 
     pub(crate) fn missing_default(file: &str, pos: Pos, stage: &str, example: &str) -> Self {
@@ -344,9 +243,7 @@ impl Diagnostic {
             pos,
             format!("`{stage}` has no default rule, so some cases would get no answer"),
         )
-        .with_help(format!(
-            "end `{stage}` with a rule that has no `when`, e.g. {example}"
-        ))
+        .with_help(format!("end `{stage}` with a rule that has no `when`, e.g. {example}"))
     }
 
     pub(crate) fn shadowed_rule(file: &str, pos: Pos, id: &str, by: &str, by_line: u32) -> Self {
@@ -361,27 +258,15 @@ impl Diagnostic {
     }
 
     pub(crate) fn unknown_article(file: &str, pos: Pos, id: &str, known: &[&str]) -> Self {
-        Self::new(
-            "unknown-article",
-            Severity::Error,
-            file,
-            pos,
-            format!("unknown knowledge article `{id}`"),
-        )
-        .with_suggestion(id, known)
-        .or_help("declare articles under `knowledge:`")
+        Self::new("unknown-article", Severity::Error, file, pos, format!("unknown knowledge article `{id}`"))
+            .with_suggestion(id, known)
+            .or_help("declare articles under `knowledge:`")
     }
 
     pub(crate) fn unknown_priority(file: &str, pos: Pos, p: &str, known: &[&str]) -> Self {
-        Self::new(
-            "unknown-priority",
-            Severity::Error,
-            file,
-            pos,
-            format!("`{p}` is not on the priority scale"),
-        )
-        .with_suggestion(p, known)
-        .or_help(format!("the scale is {}", list(known)))
+        Self::new("unknown-priority", Severity::Error, file, pos, format!("`{p}` is not on the priority scale"))
+            .with_suggestion(p, known)
+            .or_help(format!("the scale is {}", list(known)))
     }
 
     pub(crate) fn invalid_field_decl(file: &str, pos: Pos, message: String) -> Self {
@@ -412,13 +297,7 @@ impl Diagnostic {
 
     /// Builds a diagnostic for rule tests and other callers outside the
     /// compiler that need the same shape (e.g. a bad test file).
-    pub fn custom(
-        code: &'static str,
-        severity: Severity,
-        file: &str,
-        pos: Pos,
-        message: String,
-    ) -> Self {
+    pub fn custom(code: &'static str, severity: Severity, file: &str, pos: Pos, message: String) -> Self {
         Self::new(code, severity, file, pos, message)
     }
 }
@@ -461,11 +340,7 @@ fn levenshtein(a: &str, b: &str) -> usize {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}[{}]: {}",
-            self.file, self.line, self.column, self.severity, self.code, self.message
-        )?;
+        write!(f, "{}:{}:{}: {}[{}]: {}", self.file, self.line, self.column, self.severity, self.code, self.message)?;
         if let Some(rule) = &self.rule {
             write!(f, " (rule `{rule}`)")?;
         }
@@ -479,14 +354,8 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(
-            suggest("prodcut", ["product", "priority", "channel"]),
-            Some("product")
-        );
-        assert_eq!(
-            suggest("contians_any", ["contains_any", "contains"]),
-            Some("contains_any")
-        );
+        assert_eq!(suggest("prodcut", ["product", "priority", "channel"]), Some("product"));
+        assert_eq!(suggest("contians_any", ["contains_any", "contains"]), Some("contains_any"));
         assert_eq!(suggest("zebra", ["product", "priority"]), None);
     }
 

@@ -124,10 +124,7 @@ impl Directory {
                     Some(p) => match by_id.get(p) {
                         Some(parent) => Some(parent),
                         None => {
-                            return Err(DirectoryError::UnknownParent {
-                                account: a.id.clone(),
-                                parent: p.clone(),
-                            });
+                            return Err(DirectoryError::UnknownParent { account: a.id.clone(), parent: p.clone() });
                         }
                     },
                 };
@@ -137,13 +134,7 @@ impl Directory {
                 inherit(&mut merged, ancestor);
             }
             let path = chain.iter().rev().map(|a| a.id.clone()).collect();
-            resolved.insert(
-                id.clone(),
-                ResolvedAccount {
-                    account: merged,
-                    path,
-                },
-            );
+            resolved.insert(id.clone(), ResolvedAccount { account: merged, path });
         }
         Ok(Directory { accounts: resolved })
     }
@@ -152,9 +143,8 @@ impl Directory {
     pub fn from_text(file: &str, text: &str) -> Result<Directory, DirectoryError> {
         let node = syntax::parse(file, text).map_err(|d| DirectoryError::Syntax(d.to_string()))?;
         let value = node.to_json();
-        let parsed: DirectoryFile = serde_path_to_error::deserialize(value).map_err(|e| {
-            DirectoryError::Syntax(format!("{file}: field `{}`: {}", e.path(), e.inner()))
-        })?;
+        let parsed: DirectoryFile = serde_path_to_error::deserialize(value)
+            .map_err(|e| DirectoryError::Syntax(format!("{file}: field `{}`: {}", e.path(), e.inner())))?;
         Directory::from_accounts(parsed.accounts)
     }
 
@@ -185,9 +175,7 @@ fn inherit(into: &mut Account, from: &Account) {
     fill(&mut into.language, &from.language);
     fill(&mut into.country, &from.country);
     for (k, v) in &from.attributes {
-        into.attributes
-            .entry(k.clone())
-            .or_insert_with(|| v.clone());
+        into.attributes.entry(k.clone()).or_insert_with(|| v.clone());
     }
 }
 
@@ -196,11 +184,7 @@ mod tests {
     use super::*;
 
     fn acc(id: &str, parent: Option<&str>) -> Account {
-        Account {
-            id: id.into(),
-            parent: parent.map(Into::into),
-            ..Default::default()
-        }
+        Account { id: id.into(), parent: parent.map(Into::into), ..Default::default() }
     }
 
     #[test]
@@ -220,8 +204,7 @@ mod tests {
 
     #[test]
     fn cycles_and_unknown_parents_are_named() {
-        let e =
-            Directory::from_accounts(vec![acc("a", Some("b")), acc("b", Some("a"))]).unwrap_err();
+        let e = Directory::from_accounts(vec![acc("a", Some("b")), acc("b", Some("a"))]).unwrap_err();
         assert!(matches!(e, DirectoryError::Cycle(_)), "{e}");
         let e = Directory::from_accounts(vec![acc("a", Some("zz"))]).unwrap_err();
         assert_eq!(e.to_string(), "account `a` names unknown parent `zz`");

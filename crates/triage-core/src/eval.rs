@@ -4,8 +4,7 @@
 use crate::case::Case;
 use crate::cond::{self, Explainer, Fact};
 use crate::decision::{
-    Decision, Deflection, ManualReview, Options, Outcome, Sentiment, TraceEntry, TraceLevel,
-    Warning,
+    Decision, Deflection, ManualReview, Options, Outcome, Sentiment, TraceEntry, TraceLevel, Warning,
 };
 use crate::directory::Directory;
 use crate::rules::{AdjustKind, CompiledRules, FirstMatch, Rule, RuleMeta};
@@ -47,26 +46,13 @@ pub fn triage(
 
     // Sentiment: distinct negative and positive phrases found.
     let sentiment = sentiment(rules, &hits);
-    set_derived(
-        rules,
-        &mut facts,
-        Derived::Sentiment,
-        Fact::Num(sentiment.score),
-    );
+    set_derived(rules, &mut facts, Derived::Sentiment, Fact::Num(sentiment.score));
 
     // Categorize.
     let mut priority_rank = facts_priority(rules, &facts);
     let mut product = case.product.clone().filter(|p| !p.trim().is_empty());
     let (category, confidence, skills, tags) = {
-        let winner = first_match(
-            rules,
-            &rules.categories,
-            &facts,
-            &hits,
-            full,
-            "categorize",
-            &mut trace,
-        );
+        let winner = first_match(rules, &rules.categories, &facts, &hits, full, "categorize", &mut trace);
         match winner {
             Some(rule) => {
                 let set = &rule.action;
@@ -76,12 +62,7 @@ pub fn triage(
                 if set.product.is_some() {
                     product.clone_from(&set.product);
                 }
-                (
-                    set.category.clone(),
-                    set.confidence,
-                    set.skills.clone(),
-                    set.tags.clone(),
-                )
+                (set.category.clone(), set.confidence, set.skills.clone(), set.tags.clone())
             }
             // Unreachable for a compiled set (a default is required), but a
             // decision is still owed.
@@ -103,36 +84,11 @@ pub fn triage(
         }
     };
     set_derived(rules, &mut facts, Derived::Category, Fact::str(&category));
-    set_derived(
-        rules,
-        &mut facts,
-        Derived::Confidence,
-        Fact::Num(confidence),
-    );
-    set_derived(
-        rules,
-        &mut facts,
-        Derived::Tags,
-        Fact::List(tags.iter().map(|t| t.to_lowercase()).collect()),
-    );
-    set_derived(
-        rules,
-        &mut facts,
-        Derived::Skills,
-        Fact::List(skills.iter().map(|t| t.to_lowercase()).collect()),
-    );
-    set_derived(
-        rules,
-        &mut facts,
-        Derived::Product,
-        product.as_deref().map_or(Fact::Missing, Fact::str),
-    );
-    set_derived(
-        rules,
-        &mut facts,
-        Derived::Priority,
-        Fact::str(&rules.priorities[rank]),
-    );
+    set_derived(rules, &mut facts, Derived::Confidence, Fact::Num(confidence));
+    set_derived(rules, &mut facts, Derived::Tags, Fact::List(tags.iter().map(|t| t.to_lowercase()).collect()));
+    set_derived(rules, &mut facts, Derived::Skills, Fact::List(skills.iter().map(|t| t.to_lowercase()).collect()));
+    set_derived(rules, &mut facts, Derived::Product, product.as_deref().map_or(Fact::Missing, Fact::str));
+    set_derived(rules, &mut facts, Derived::Priority, Fact::str(&rules.priorities[rank]));
 
     // Priority: every matching rule applies, in order, clamped to the scale.
     for rule in &rules.adjustments {
@@ -145,36 +101,16 @@ pub fn triage(
             };
             let mut why = format!("{} → {}", rules.priorities[before], rules.priorities[rank]);
             if full {
-                why = format!(
-                    "{why}; {}",
-                    explainer(rules, &facts, &hits).why_matched(&rule.cond)
-                );
+                why = format!("{why}; {}", explainer(rules, &facts, &hits).why_matched(&rule.cond));
             }
-            trace.push(entry(
-                rules,
-                "priority",
-                &rule.meta,
-                Outcome::Applied,
-                Some(why),
-            ));
-            set_derived(
-                rules,
-                &mut facts,
-                Derived::Priority,
-                Fact::str(&rules.priorities[rank]),
-            );
+            trace.push(entry(rules, "priority", &rule.meta, Outcome::Applied, Some(why)));
+            set_derived(rules, &mut facts, Derived::Priority, Fact::str(&rules.priorities[rank]));
             if rule.action.stop {
                 break;
             }
         } else if full {
             let why = explainer(rules, &facts, &hits).why_not(&rule.cond);
-            trace.push(entry(
-                rules,
-                "priority",
-                &rule.meta,
-                Outcome::NotMatched,
-                why,
-            ));
+            trace.push(entry(rules, "priority", &rule.meta, Outcome::NotMatched, why));
         }
     }
 
@@ -184,18 +120,12 @@ pub fn triage(
     if let Some(rule) = first_match(rules, &rules.tiers, &facts, &hits, full, "tier", &mut trace) {
         tier = rule.action.tier;
         if tier == 0 {
-            deflect = deflection(
-                rules,
-                rule.action.articles.as_deref(),
-                product.as_deref(),
-                &hits,
-            );
+            deflect = deflection(rules, rule.action.articles.as_deref(), product.as_deref(), &hits);
             if deflect.is_empty() {
                 tier = 1;
                 trace.push(note(
                     "deflect",
-                    "no knowledge article matches the case; tier 0 cannot deflect, so tier 1"
-                        .to_string(),
+                    "no knowledge article matches the case; tier 0 cannot deflect, so tier 1".to_string(),
                 ));
             } else {
                 let ids: Vec<&str> = deflect.iter().map(|d: &Deflection| d.id.as_str()).collect();
@@ -203,10 +133,7 @@ pub fn triage(
             }
         }
     } else if rules.tiers.rules.is_empty() {
-        trace.push(note(
-            "tier",
-            "the rule set has no `tiers`; every case is tier 1".to_string(),
-        ));
+        trace.push(note("tier", "the rule set has no `tiers`; every case is tier 1".to_string()));
     }
 
     let manual_review = match rules.settings.review_below {
@@ -220,10 +147,7 @@ pub fn triage(
                 rule.unwrap_or_default()
             );
             trace.push(note("review", detail.clone()));
-            Some(ManualReview {
-                reason: "low-confidence".to_string(),
-                detail,
-            })
+            Some(ManualReview { reason: "low-confidence".to_string(), detail })
         }
         _ => None,
     };
@@ -247,13 +171,7 @@ pub fn triage(
 }
 
 fn explainer<'a>(rules: &'a CompiledRules, facts: &'a [Fact], hits: &'a Hits) -> Explainer<'a> {
-    Explainer {
-        preds: &rules.preds,
-        facts,
-        hits,
-        phrase_text: &rules.text.phrase_text,
-        schema: &rules.schema,
-    }
+    Explainer { preds: &rules.preds, facts, hits, phrase_text: &rules.text.phrase_text, schema: &rules.schema }
 }
 
 fn entry(
@@ -274,14 +192,7 @@ fn entry(
 }
 
 fn note(stage: &'static str, why: String) -> TraceEntry {
-    TraceEntry {
-        stage,
-        rule: None,
-        file: None,
-        line: None,
-        outcome: Outcome::Note,
-        why: Some(why),
-    }
+    TraceEntry { stage, rule: None, file: None, line: None, outcome: Outcome::Note, why: Some(why) }
 }
 
 /// The first rule whose condition holds. With full tracing every earlier
@@ -301,35 +212,17 @@ fn first_match<'r, A>(
         for rule in &list.rules {
             match ex.why_not(&rule.cond) {
                 None => {
-                    trace.push(entry(
-                        rules,
-                        stage,
-                        &rule.meta,
-                        Outcome::Matched,
-                        Some(ex.why_matched(&rule.cond)),
-                    ));
+                    trace.push(entry(rules, stage, &rule.meta, Outcome::Matched, Some(ex.why_matched(&rule.cond))));
                     return Some(rule);
                 }
-                Some(why) => trace.push(entry(
-                    rules,
-                    stage,
-                    &rule.meta,
-                    Outcome::NotMatched,
-                    Some(why),
-                )),
+                Some(why) => trace.push(entry(rules, stage, &rule.meta, Outcome::NotMatched, Some(why))),
             }
         }
         return None;
     }
     let found = match list.index.candidates(facts) {
-        Some(cands) => cands
-            .iter()
-            .map(|i| &list.rules[i])
-            .find(|r| cond::eval(&r.cond, &rules.preds, facts, hits)),
-        None => list
-            .rules
-            .iter()
-            .find(|r| cond::eval(&r.cond, &rules.preds, facts, hits)),
+        Some(cands) => cands.iter().map(|i| &list.rules[i]).find(|r| cond::eval(&r.cond, &rules.preds, facts, hits)),
+        None => list.rules.iter().find(|r| cond::eval(&r.cond, &rules.preds, facts, hits)),
     };
     if let Some(rule) = found {
         trace.push(entry(rules, stage, &rule.meta, Outcome::Matched, None));
@@ -351,20 +244,11 @@ pub(crate) fn first_category_linear(
     let hits = rules.text.scan(|slot| raw_text(rules, case, slot));
     let s = sentiment(rules, &hits);
     set_derived(rules, &mut facts, Derived::Sentiment, Fact::Num(s.score));
-    rules
-        .categories
-        .rules
-        .iter()
-        .find(|r| cond::eval(&r.cond, &rules.preds, &facts, &hits))
-        .map(|r| r.meta.id.clone())
+    rules.categories.rules.iter().find(|r| cond::eval(&r.cond, &rules.preds, &facts, &hits)).map(|r| r.meta.id.clone())
 }
 
 fn sentiment(rules: &CompiledRules, hits: &Hits) -> Sentiment {
-    let count = |ids: &[u32]| {
-        ids.iter()
-            .filter(|&&i| hits.phrases.get(i as usize))
-            .count() as f64
-    };
+    let count = |ids: &[u32]| ids.iter().filter(|&&i| hits.phrases.get(i as usize)).count() as f64;
     let neg = count(&rules.sentiment.negative);
     let pos = count(&rules.sentiment.positive);
     // One negative phrase gives -0.5, two -0.67, three -0.75: more distinct
@@ -381,12 +265,7 @@ fn sentiment(rules: &CompiledRules, hits: &Hits) -> Sentiment {
     Sentiment { score, label }
 }
 
-fn deflection(
-    rules: &CompiledRules,
-    allowed: Option<&[usize]>,
-    product: Option<&str>,
-    hits: &Hits,
-) -> Vec<Deflection> {
+fn deflection(rules: &CompiledRules, allowed: Option<&[usize]>, product: Option<&str>, hits: &Hits) -> Vec<Deflection> {
     let product = product.map(str::to_lowercase);
     let mut scored: Vec<(usize, usize)> = Vec::new();
     let all: Vec<usize>;
@@ -402,11 +281,7 @@ fn deflection(
         if !a.products.is_empty() && !product.as_ref().is_some_and(|p| a.products.contains(p)) {
             continue;
         }
-        let score = a
-            .keywords
-            .iter()
-            .filter(|&&k| hits.phrases.get(k as usize))
-            .count();
+        let score = a.keywords.iter().filter(|&&k| hits.phrases.get(k as usize)).count();
         if score > 0 {
             scored.push((score, i));
         }
@@ -418,21 +293,13 @@ fn deflection(
         .take(rules.settings.max_articles)
         .map(|(_, i)| {
             let a = &rules.articles[i];
-            Deflection {
-                id: a.id.clone(),
-                title: a.title.clone(),
-                url: a.url.clone(),
-            }
+            Deflection { id: a.id.clone(), title: a.title.clone(), url: a.url.clone() }
         })
         .collect()
 }
 
 fn slot_of(rules: &CompiledRules, derived: Derived) -> Option<Slot> {
-    rules
-        .schema
-        .fields
-        .iter()
-        .position(|f| f.source == Source::Derived(derived))
+    rules.schema.fields.iter().position(|f| f.source == Source::Derived(derived))
 }
 
 fn set_derived(rules: &CompiledRules, facts: &mut [Fact], derived: Derived, value: Fact) {
@@ -444,10 +311,7 @@ fn set_derived(rules: &CompiledRules, facts: &mut [Fact], derived: Derived, valu
 fn facts_priority(rules: &CompiledRules, facts: &[Fact]) -> Option<usize> {
     let slot = slot_of(rules, Derived::Priority)?;
     match &facts[slot] {
-        Fact::Str { lower, .. } => rules
-            .priorities
-            .iter()
-            .position(|p| p.to_lowercase() == *lower),
+        Fact::Str { lower, .. } => rules.priorities.iter().position(|p| p.to_lowercase() == *lower),
         _ => None,
     }
 }
@@ -456,11 +320,9 @@ fn facts_priority(rules: &CompiledRules, facts: &[Fact]) -> Option<usize> {
 fn raw_text<'a>(rules: &CompiledRules, case: &'a Case, slot: Slot) -> Option<Cow<'a, str>> {
     let Source::Case(field) = rules.schema.fields.get(slot)?.source else {
         return match rules.schema.fields.get(slot)?.source {
-            Source::Custom => case
-                .fields
-                .get(&rules.schema.fields[slot].name)
-                .and_then(|v| v.as_str())
-                .map(Cow::Borrowed),
+            Source::Custom => {
+                case.fields.get(&rules.schema.fields[slot].name).and_then(|v| v.as_str()).map(Cow::Borrowed)
+            }
             Source::Derived(Derived::Product) => case.product.as_deref().map(Cow::Borrowed),
             _ => None,
         };
@@ -502,82 +364,50 @@ fn fill_facts(
     warnings: &mut Vec<Warning>,
 ) {
     // Data checks that hold whatever the rules read.
-    if let Some(ch) = case
-        .channel
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
+    if let Some(ch) = case.channel.as_deref().map(str::trim).filter(|c| !c.is_empty())
         && !CHANNELS.contains(&ch.to_lowercase().as_str())
     {
-        warnings.push(Warning {
-            code: "unknown-channel",
-            message: format!("channel `{ch}` is not one the engine knows"),
-        });
+        warnings
+            .push(Warning { code: "unknown-channel", message: format!("channel `{ch}` is not one the engine knows") });
     }
-    if let Some(p) = case
-        .priority
-        .as_deref()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
+    if let Some(p) = case.priority.as_deref().map(str::trim).filter(|p| !p.is_empty())
         && !rules.priorities.iter().any(|q| q.eq_ignore_ascii_case(p))
     {
         warnings.push(Warning {
             code: "unknown-priority",
-            message: format!(
-                "case priority `{p}` is not on the scale {}; ignored",
-                rules.priorities.join(", ")
-            ),
+            message: format!("case priority `{p}` is not on the scale {}; ignored", rules.priorities.join(", ")),
         });
     }
-    let account = case
-        .account
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .and_then(|id| {
-            let found = dir.account(id);
-            if found.is_none() {
-                warnings.push(Warning {
-                    code: "unknown-account",
-                    message: format!("account `{id}` is not in the directory"),
-                });
-            }
-            found
-        });
+    let account = case.account.as_deref().map(str::trim).filter(|a| !a.is_empty()).and_then(|id| {
+        let found = dir.account(id);
+        if found.is_none() {
+            warnings
+                .push(Warning { code: "unknown-account", message: format!("account `{id}` is not in the directory") });
+        }
+        found
+    });
     let undeclared: Vec<&str> = case
         .fields
         .keys()
-        .filter(|k| {
-            !rules
-                .schema
-                .fields
-                .iter()
-                .any(|f| f.source == Source::Custom && &f.name == *k)
-        })
+        .filter(|k| !rules.schema.fields.iter().any(|f| f.source == Source::Custom && &f.name == *k))
         .map(String::as_str)
         .collect();
     if !undeclared.is_empty() {
         warnings.push(Warning {
             code: "undeclared-field",
-            message: format!(
-                "custom fields not declared in the rules were ignored: {}",
-                undeclared.join(", ")
-            ),
+            message: format!("custom fields not declared in the rules were ignored: {}", undeclared.join(", ")),
         });
     }
 
     for (slot, def) in rules.schema.fields.iter().enumerate() {
-        let needed = rules.value_slots.binary_search(&slot).is_ok()
-            || matches!(def.source, Source::Derived(_));
+        let needed = rules.value_slots.binary_search(&slot).is_ok() || matches!(def.source, Source::Derived(_));
         if !needed {
             continue;
         }
         facts[slot] = match def.source {
             Source::Case(f) => case_fact(case, f),
             Source::Derived(Derived::Priority) => match case.priority.as_deref().map(str::trim) {
-                Some(p) if rules.priorities.iter().any(|q| q.eq_ignore_ascii_case(p)) => {
-                    Fact::str(p)
-                }
+                Some(p) if rules.priorities.iter().any(|q| q.eq_ignore_ascii_case(p)) => Fact::str(p),
                 _ => Fact::Missing,
             },
             Source::Derived(Derived::Product) => opt_str(case.product.as_deref()),
@@ -595,11 +425,7 @@ fn fill_facts(
                 Some(v) => json_fact(v, &def.ty).unwrap_or_else(|| {
                     warnings.push(Warning {
                         code: "field-type",
-                        message: format!(
-                            "field `{}` should be a {}, found `{v}`; ignored",
-                            def.name,
-                            def.ty.name()
-                        ),
+                        message: format!("field `{}` should be a {}, found `{v}`; ignored", def.name, def.ty.name()),
                     });
                     Fact::Missing
                 }),
@@ -613,9 +439,7 @@ fn case_fact(case: &Case, f: CaseField) -> Fact {
     match f {
         CaseField::Id => Fact::str(&case.id),
         CaseField::Number => case.number.map_or(Fact::Missing, |n| Fact::Num(n as f64)),
-        CaseField::CreatedAt => case
-            .created_at
-            .map_or(Fact::Missing, |t| Fact::Num(t.timestamp() as f64)),
+        CaseField::CreatedAt => case.created_at.map_or(Fact::Missing, |t| Fact::Num(t.timestamp() as f64)),
         CaseField::Channel => opt_str(case.channel.as_deref()),
         CaseField::Subject => opt_str(case.subject.as_deref()),
         CaseField::Body => opt_str(case.body.as_deref()),
@@ -634,12 +458,7 @@ fn case_fact(case: &Case, f: CaseField) -> Fact {
     }
 }
 
-fn account_fact(
-    acc: &crate::directory::ResolvedAccount,
-    field: AccountField,
-    name: &str,
-    ty: &FieldType,
-) -> Fact {
+fn account_fact(acc: &crate::directory::ResolvedAccount, field: AccountField, name: &str, ty: &FieldType) -> Fact {
     let a = &acc.account;
     match field {
         AccountField::Id => Fact::str(&a.id),
@@ -652,10 +471,7 @@ fn account_fact(
         AccountField::Path => Fact::List(acc.path.iter().map(|p| p.to_lowercase()).collect()),
         AccountField::Custom => {
             let key = name.strip_prefix("account.").unwrap_or(name);
-            a.attributes
-                .get(key)
-                .and_then(|v| json_fact(v, ty))
-                .unwrap_or(Fact::Missing)
+            a.attributes.get(key).and_then(|v| json_fact(v, ty)).unwrap_or(Fact::Missing)
         }
     }
 }
@@ -676,14 +492,10 @@ fn json_fact(v: &serde_json::Value, ty: &FieldType) -> Option<Fact> {
             }
             Fact::List(out)
         }
-        (FieldType::DateTime, Value::String(s)) => Fact::Num(
-            chrono::DateTime::parse_from_rfc3339(s.trim())
-                .ok()?
-                .timestamp() as f64,
-        ),
-        (FieldType::String | FieldType::Enum(_) | FieldType::Priority, Value::String(s)) => {
-            Fact::str(s)
+        (FieldType::DateTime, Value::String(s)) => {
+            Fact::Num(chrono::DateTime::parse_from_rfc3339(s.trim()).ok()?.timestamp() as f64)
         }
+        (FieldType::String | FieldType::Enum(_) | FieldType::Priority, Value::String(s)) => Fact::str(s),
         (FieldType::String | FieldType::Enum(_), Value::Number(n)) => Fact::str(&n.to_string()),
         _ => return None,
     })

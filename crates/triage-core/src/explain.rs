@@ -16,11 +16,7 @@ use std::fmt::Write as _;
 /// ```
 pub fn render(d: &Decision) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "case `{}`: category `{}`, priority {}, tier {}",
-        d.case_id, d.category, d.priority, d.tier
-    );
+    let _ = writeln!(out, "case `{}`: category `{}`, priority {}, tier {}", d.case_id, d.category, d.priority, d.tier);
     let _ = writeln!(
         out,
         "  product: {} · sentiment: {} ({}) · confidence: {}",
@@ -30,12 +26,7 @@ pub fn render(d: &Decision) -> String {
         d.confidence
     );
     if !d.skills.is_empty() || !d.tags.is_empty() {
-        let _ = writeln!(
-            out,
-            "  skills: [{}] · tags: [{}]",
-            d.skills.join(", "),
-            d.tags.join(", ")
-        );
+        let _ = writeln!(out, "  skills: [{}] · tags: [{}]", d.skills.join(", "), d.tags.join(", "));
     }
     for a in &d.deflect {
         let _ = writeln!(
@@ -43,10 +34,7 @@ pub fn render(d: &Decision) -> String {
             "  deflect: {} — {}{}",
             a.id,
             a.title,
-            a.url
-                .as_deref()
-                .map(|u| format!(" <{u}>"))
-                .unwrap_or_default()
+            a.url.as_deref().map(|u| format!(" <{u}>")).unwrap_or_default()
         );
     }
     if let Some(m) = &d.manual_review {
@@ -56,12 +44,7 @@ pub fn render(d: &Decision) -> String {
         let _ = writeln!(out, "  warning[{}]: {}", w.code, w.message);
     }
     let _ = writeln!(out, "why:");
-    let width = d
-        .trace
-        .iter()
-        .filter_map(|t| t.rule.as_ref().map(|r| r.chars().count()))
-        .max()
-        .unwrap_or(0);
+    let width = d.trace.iter().filter_map(|t| t.rule.as_ref().map(|r| r.chars().count())).max().unwrap_or(0);
     for t in &d.trace {
         let mark = match t.outcome {
             Outcome::Matched => "matched    ",

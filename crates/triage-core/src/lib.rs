@@ -62,10 +62,7 @@ mod text;
 
 pub use case::{Case, CaseError, Requester};
 pub use compile::compile_sources;
-pub use decision::{
-    Decision, Deflection, ManualReview, Options, Outcome, Sentiment, TraceEntry, TraceLevel,
-    Warning,
-};
+pub use decision::{Decision, Deflection, ManualReview, Options, Outcome, Sentiment, TraceEntry, TraceLevel, Warning};
 pub use diag::{Diagnostic, Pos, Severity, suggest};
 pub use directory::{Account, Directory, DirectoryError};
 pub use eval::triage;

@@ -179,10 +179,7 @@ impl RuleIndex {
     pub fn build(conds: &[&Cond], preds: &[Pred], schema: &Schema) -> RuleIndex {
         let n = conds.len();
         if n < INDEX_MIN_RULES {
-            return RuleIndex {
-                n,
-                fields: Vec::new(),
-            };
+            return RuleIndex { n, fields: Vec::new() };
         }
         // Per slot: for each rule, the values its first eq/in test accepts.
         let mut per_slot: BTreeMap<Slot, Vec<Constraint>> = BTreeMap::new();
@@ -228,16 +225,14 @@ impl RuleIndex {
                         (Keys::Str(map), Scalar::Str(s)) => {
                             map.entry(s.clone()).or_insert_with(|| Bits::new(n)).set(*r)
                         }
-                        (Keys::Num(list), Scalar::Num(x)) => {
-                            match list.iter_mut().find(|(k, _)| k == x) {
-                                Some((_, b)) => b.set(*r),
-                                None => {
-                                    let mut b = Bits::new(n);
-                                    b.set(*r);
-                                    list.push((*x, b));
-                                }
+                        (Keys::Num(list), Scalar::Num(x)) => match list.iter_mut().find(|(k, _)| k == x) {
+                            Some((_, b)) => b.set(*r),
+                            None => {
+                                let mut b = Bits::new(n);
+                                b.set(*r);
+                                list.push((*x, b));
                             }
-                        }
+                        },
                         (Keys::Bool(pair), Scalar::Bool(b)) => pair[usize::from(*b)].set(*r),
                         _ => {}
                     }
@@ -251,11 +246,7 @@ impl RuleIndex {
                 }
             }
             unconstrained.and_with(&keep);
-            fields.push(FieldIndex {
-                slot,
-                unconstrained,
-                keys,
-            });
+            fields.push(FieldIndex { slot, unconstrained, keys });
         }
         RuleIndex { n, fields }
     }
@@ -271,9 +262,7 @@ impl RuleIndex {
             let fact = facts.get(f.slot).unwrap_or(&Fact::Missing);
             let extra = match (&f.keys, fact) {
                 (Keys::Str(map), Fact::Str { lower, .. }) => map.get(lower.as_str()),
-                (Keys::Num(list), Fact::Num(x)) => {
-                    list.iter().find(|(k, _)| k == x).map(|(_, b)| b)
-                }
+                (Keys::Num(list), Fact::Num(x)) => list.iter().find(|(k, _)| k == x).map(|(_, b)| b),
                 (Keys::Bool(pair), Fact::Bool(b)) => Some(&pair[usize::from(*b)]),
                 _ => None,
             };

@@ -142,9 +142,7 @@ pub(crate) struct FieldDef {
 
 /// The channels the engine knows. A rule naming another channel is warned
 /// about; a case carrying another channel gets a warning.
-pub const CHANNELS: &[&str] = &[
-    "api", "chat", "email", "phone", "portal", "slack", "social", "web",
-];
+pub const CHANNELS: &[&str] = &["api", "chat", "email", "phone", "portal", "slack", "social", "web"];
 
 /// All fields of a rule set.
 #[derive(Debug, Clone)]
@@ -169,24 +167,9 @@ impl Schema {
             ("subject", T::String, Source::Case(C::Subject), s),
             ("body", T::String, Source::Case(C::Body), s),
             ("text", T::String, Source::Case(C::Text), s),
-            (
-                "requester.email",
-                T::String,
-                Source::Case(C::RequesterEmail),
-                s,
-            ),
-            (
-                "requester.name",
-                T::String,
-                Source::Case(C::RequesterName),
-                s,
-            ),
-            (
-                "requester.language",
-                T::String,
-                Source::Case(C::RequesterLanguage),
-                s,
-            ),
+            ("requester.email", T::String, Source::Case(C::RequesterEmail), s),
+            ("requester.name", T::String, Source::Case(C::RequesterName), s),
+            ("requester.language", T::String, Source::Case(C::RequesterLanguage), s),
             ("country", T::String, Source::Case(C::Country), s),
             ("region", T::String, Source::Case(C::Region), s),
             ("postal_code", T::String, Source::Case(C::PostalCode), s),
@@ -196,60 +179,22 @@ impl Schema {
             ("product", T::String, Source::Derived(D::Product), s),
             ("sentiment", T::Number, Source::Derived(D::Sentiment), s),
             ("age_minutes", T::Number, Source::Derived(D::AgeMinutes), s),
-            (
-                "category",
-                T::String,
-                Source::Derived(D::Category),
-                Stage::Priority,
-            ),
+            ("category", T::String, Source::Derived(D::Category), Stage::Priority),
             ("tags", T::List, Source::Derived(D::Tags), Stage::Priority),
-            (
-                "skills",
-                T::List,
-                Source::Derived(D::Skills),
-                Stage::Priority,
-            ),
-            (
-                "confidence",
-                T::Number,
-                Source::Derived(D::Confidence),
-                Stage::Priority,
-            ),
+            ("skills", T::List, Source::Derived(D::Skills), Stage::Priority),
+            ("confidence", T::Number, Source::Derived(D::Confidence), Stage::Priority),
             ("account.id", T::String, Source::Account(A::Id), s),
             ("account.name", T::String, Source::Account(A::Name), s),
             ("account.segment", T::String, Source::Account(A::Segment), s),
-            (
-                "account.strategic",
-                T::Bool,
-                Source::Account(A::Strategic),
-                s,
-            ),
-            (
-                "account.entitlement",
-                T::String,
-                Source::Account(A::Entitlement),
-                s,
-            ),
-            (
-                "account.language",
-                T::String,
-                Source::Account(A::Language),
-                s,
-            ),
+            ("account.strategic", T::Bool, Source::Account(A::Strategic), s),
+            ("account.entitlement", T::String, Source::Account(A::Entitlement), s),
+            ("account.language", T::String, Source::Account(A::Language), s),
             ("account.country", T::String, Source::Account(A::Country), s),
             ("account.path", T::List, Source::Account(A::Path), s),
         ];
-        let mut schema = Schema {
-            fields: Vec::new(),
-            by_name: BTreeMap::new(),
-        };
+        let mut schema = Schema { fields: Vec::new(), by_name: BTreeMap::new() };
         for (name, ty, source, from_stage) in list {
-            schema.push(FieldDef {
-                name: name.to_string(),
-                ty,
-                source,
-                from_stage,
-            });
+            schema.push(FieldDef { name: name.to_string(), ty, source, from_stage });
         }
         schema
     }
@@ -276,26 +221,17 @@ impl Schema {
             for (key, spec) in entries {
                 let name = key.name.strip_prefix("fields.").unwrap_or(&key.name);
                 if let Some(&slot) = schema.by_name.get(name) {
-                    let what = if matches!(
-                        schema.fields[slot].source,
-                        Source::Custom | Source::Account(AccountField::Custom)
-                    ) {
-                        "is declared twice"
-                    } else {
-                        "is a built-in field"
-                    };
-                    diags.push(Diagnostic::invalid_field_decl(
-                        file,
-                        key.pos,
-                        format!("field `{name}` {what}"),
-                    ));
+                    let what =
+                        if matches!(schema.fields[slot].source, Source::Custom | Source::Account(AccountField::Custom))
+                        {
+                            "is declared twice"
+                        } else {
+                            "is a built-in field"
+                        };
+                    diags.push(Diagnostic::invalid_field_decl(file, key.pos, format!("field `{name}` {what}")));
                     continue;
                 }
-                if name.is_empty()
-                    || !name
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
-                {
+                if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.') {
                     diags.push(Diagnostic::invalid_field_decl(
                         file,
                         key.pos,
@@ -316,12 +252,7 @@ impl Schema {
                     Source::Custom
                 };
                 if let Some(ty) = parse_type(file, spec, diags) {
-                    schema.push(FieldDef {
-                        name: name.to_string(),
-                        ty,
-                        source,
-                        from_stage: Stage::Categorize,
-                    });
+                    schema.push(FieldDef { name: name.to_string(), ty, source, from_stage: Stage::Categorize });
                 }
             }
         }
@@ -365,12 +296,7 @@ fn parse_type(file: &str, spec: &Node, diags: &mut Vec<Diagnostic>) -> Option<Fi
                 }
             }
             let Some(ty) = ty else {
-                diags.push(Diagnostic::missing_key(
-                    file,
-                    spec.pos,
-                    "type",
-                    "a field declaration",
-                ));
+                diags.push(Diagnostic::missing_key(file, spec.pos, "type", "a field declaration"));
                 return None;
             };
             (ty, values)
@@ -387,13 +313,7 @@ fn parse_type(file: &str, spec: &Node, diags: &mut Vec<Diagnostic>) -> Option<Fi
         }
     };
     let Some(name) = name_node.as_str() else {
-        diags.push(Diagnostic::wrong_type(
-            file,
-            name_node.pos,
-            "a field type",
-            "a type name",
-            &name_node.describe(),
-        ));
+        diags.push(Diagnostic::wrong_type(file, name_node.pos, "a field type", "a type name", &name_node.describe()));
         return None;
     };
     let ty = match name {
@@ -404,22 +324,11 @@ fn parse_type(file: &str, spec: &Node, diags: &mut Vec<Diagnostic>) -> Option<Fi
         "datetime" => FieldType::DateTime,
         "enum" => {
             let Some(values) = values else {
-                diags.push(Diagnostic::missing_key(
-                    file,
-                    spec.pos,
-                    "values",
-                    "an enum field",
-                ));
+                diags.push(Diagnostic::missing_key(file, spec.pos, "values", "an enum field"));
                 return None;
             };
             let NodeKind::Seq(items) = &values.kind else {
-                diags.push(Diagnostic::wrong_type(
-                    file,
-                    values.pos,
-                    "`values`",
-                    "a list",
-                    &values.describe(),
-                ));
+                diags.push(Diagnostic::wrong_type(file, values.pos, "`values`", "a list", &values.describe()));
                 return None;
             };
             let mut out = Vec::new();

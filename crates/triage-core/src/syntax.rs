@@ -97,17 +97,12 @@ impl Node {
             NodeKind::Null => Value::Null,
             NodeKind::Bool(b) => Value::Bool(*b),
             NodeKind::Int(i) => Value::from(*i),
-            NodeKind::Float(x) => {
-                serde_json::Number::from_f64(*x).map_or(Value::Null, Value::Number)
-            }
+            NodeKind::Float(x) => serde_json::Number::from_f64(*x).map_or(Value::Null, Value::Number),
             NodeKind::Str(s) => Value::String(s.clone()),
             NodeKind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
-            NodeKind::Map(entries) => Value::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.name.clone(), v.to_json()))
-                    .collect(),
-            ),
+            NodeKind::Map(entries) => {
+                Value::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect())
+            }
         }
     }
 }
@@ -124,10 +119,7 @@ pub fn parse(file: &str, text: &str) -> Result<Node, Box<Diagnostic>> {
     budget.max_nodes = MAX_NODES;
     options.budget = Some(budget);
     if text.trim().is_empty() {
-        return Ok(Node {
-            pos: Pos::new(1, 1),
-            kind: NodeKind::Map(Vec::new()),
-        });
+        return Ok(Node { pos: Pos::new(1, 1), kind: NodeKind::Map(Vec::new()) });
     }
     match serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options) {
         Ok(root) => Ok(convert(root)),
@@ -136,19 +128,11 @@ pub fn parse(file: &str, text: &str) -> Result<Node, Box<Diagnostic>> {
 }
 
 fn to_diagnostic(file: &str, e: &serde_saphyr::Error) -> Diagnostic {
-    let pos = e
-        .location()
-        .map(|l| Pos::new(clamp(l.line()), clamp(l.column())))
-        .unwrap_or(Pos::new(1, 1));
+    let pos = e.location().map(|l| Pos::new(clamp(l.line()), clamp(l.column()))).unwrap_or(Pos::new(1, 1));
     let full = e.to_string();
     // The library appends " at line L, column C" and sometimes more; the
     // position is reported separately, so keep only the message.
-    let message = full
-        .split(" at line ")
-        .next()
-        .unwrap_or(&full)
-        .trim()
-        .to_string();
+    let message = full.split(" at line ").next().unwrap_or(&full).trim().to_string();
     if message.starts_with("budget breached")
         || message.contains("recursion limit")
         || message.contains("nesting limit")
@@ -180,18 +164,7 @@ fn convert(raw: Spanned<Raw>) -> Node {
         Raw::Str(s) => NodeKind::Str(s),
         Raw::Seq(items) => NodeKind::Seq(items.into_iter().map(convert).collect()),
         Raw::Map(entries) => NodeKind::Map(
-            entries
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        Key {
-                            pos: pos_of(&k),
-                            name: k.value,
-                        },
-                        convert(v),
-                    )
-                })
-                .collect(),
+            entries.into_iter().map(|(k, v)| (Key { pos: pos_of(&k), name: k.value }, convert(v))).collect(),
         ),
     };
     Node { pos, kind }
@@ -260,11 +233,7 @@ impl<'de> Visitor<'de> for RawVisitor {
         let mut entries = Vec::new();
         while let Some(key) = map.next_key::<Spanned<KeyText>>()? {
             let value = map.next_value::<Spanned<Raw>>()?;
-            let key = Spanned {
-                value: key.value.0,
-                referenced: key.referenced,
-                defined: key.defined,
-            };
+            let key = Spanned { value: key.value.0, referenced: key.referenced, defined: key.defined };
             entries.push((key, value));
         }
         Ok(Raw::Map(entries))
@@ -289,9 +258,7 @@ impl<'de> Deserialize<'de> for KeyText {
             Raw::Int(i) => Ok(KeyText(i.to_string())),
             Raw::Float(x) => Ok(KeyText(x.to_string())),
             Raw::Str(s) => Ok(KeyText(s)),
-            Raw::Seq(_) | Raw::Map(_) => {
-                Err(serde::de::Error::custom("a mapping key must be a scalar"))
-            }
+            Raw::Seq(_) | Raw::Map(_) => Err(serde::de::Error::custom("a mapping key must be a scalar")),
         }
     }
 }
@@ -309,11 +276,7 @@ mod tests {
 
     #[test]
     fn yaml_1_1_traps_stay_strings() {
-        let n = parse(
-            "t.yaml",
-            "norway: NO\non: on\nyes: yes\nzip: 01234\nreal: true\nn: 12\n",
-        )
-        .unwrap();
+        let n = parse("t.yaml", "norway: NO\non: on\nyes: yes\nzip: 01234\nreal: true\nn: 12\n").unwrap();
         assert_eq!(get(&n, "norway").kind, NodeKind::Str("NO".into()));
         assert_eq!(get(&n, "on").kind, NodeKind::Str("on".into()));
         assert_eq!(get(&n, "yes").kind, NodeKind::Str("yes".into()));
@@ -343,10 +306,7 @@ mod tests {
     #[test]
     fn alias_bomb_is_refused_quickly() {
         let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
-        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
-            .windows(2)
-            .map(|w| (w[0], w[1]))
-        {
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"].windows(2).map(|w| (w[0], w[1])) {
             let refs = vec![format!("*{prev}"); 10].join(", ");
             text.push_str(&format!("{name}: &{name} [{refs}]\n"));
         }

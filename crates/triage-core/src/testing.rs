@@ -75,15 +75,7 @@ impl TestOutcome {
     }
 }
 
-const TEST_KEYS: &[&str] = &[
-    "name",
-    "now",
-    "case",
-    "directory",
-    "expect",
-    "because",
-    "rules",
-];
+const TEST_KEYS: &[&str] = &["name", "now", "case", "directory", "expect", "because", "rules"];
 const EXPECT_KEYS: &[&str] = &[
     "category",
     "priority",
@@ -110,13 +102,7 @@ pub fn parse_tests(file: &str, text: &str) -> (Vec<RuleTest>, Vec<Diagnostic>) {
         NodeKind::Seq(items) => items.as_slice(),
         NodeKind::Map(e) if e.is_empty() => &[],
         _ => {
-            diags.push(Diagnostic::wrong_type(
-                file,
-                root.pos,
-                "a test file",
-                "a list of tests",
-                &root.describe(),
-            ));
+            diags.push(Diagnostic::wrong_type(file, root.pos, "a test file", "a list of tests", &root.describe()));
             return (Vec::new(), diags);
         }
     };
@@ -130,102 +116,50 @@ pub fn parse_tests(file: &str, text: &str) -> (Vec<RuleTest>, Vec<Diagnostic>) {
 }
 
 fn bad(diags: &mut Vec<Diagnostic>, file: &str, pos: Pos, message: String) {
-    diags.push(Diagnostic::custom(
-        "invalid-test",
-        Severity::Error,
-        file,
-        pos,
-        message,
-    ));
+    diags.push(Diagnostic::custom("invalid-test", Severity::Error, file, pos, message));
 }
 
 fn parse_one(file: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<RuleTest> {
     let NodeKind::Map(entries) = &node.kind else {
-        bad(
-            diags,
-            file,
-            node.pos,
-            format!("a test must be a mapping, found {}", node.describe()),
-        );
+        bad(diags, file, node.pos, format!("a test must be a mapping, found {}", node.describe()));
         return None;
     };
-    let get = |k: &str| {
-        entries
-            .iter()
-            .find(|(key, _)| key.name == k)
-            .map(|(_, v)| v)
-    };
+    let get = |k: &str| entries.iter().find(|(key, _)| key.name == k).map(|(_, v)| v);
     let mut ok = true;
     for (k, _) in entries {
         if !TEST_KEYS.contains(&k.name.as_str()) {
-            diags.push(Diagnostic::unknown_key(
-                file, k.pos, &k.name, "a test", TEST_KEYS,
-            ));
+            diags.push(Diagnostic::unknown_key(file, k.pos, &k.name, "a test", TEST_KEYS));
             ok = false;
         }
     }
-    let name = get("name")
-        .and_then(Node::scalar_text)
-        .unwrap_or_else(|| format!("test at line {}", node.pos.line));
+    let name = get("name").and_then(Node::scalar_text).unwrap_or_else(|| format!("test at line {}", node.pos.line));
     let expect_node = get("expect");
     if let Some(rules) = get("rules") {
         let Some(snippet) = rules.as_str() else {
-            bad(
-                diags,
-                file,
-                rules.pos,
-                "`rules` must be a YAML snippet in a block string (`rules: |`)".to_string(),
-            );
+            bad(diags, file, rules.pos, "`rules` must be a YAML snippet in a block string (`rules: |`)".to_string());
             return None;
         };
         let mut expect = Vec::new();
         let list = expect_node.and_then(|e| match &e.kind {
-            NodeKind::Map(m) => m
-                .iter()
-                .find(|(k, _)| k.name == "diagnostics")
-                .map(|(_, v)| v),
+            NodeKind::Map(m) => m.iter().find(|(k, _)| k.name == "diagnostics").map(|(_, v)| v),
             _ => None,
         });
         let Some(list) = list else {
-            bad(
-                diags,
-                file,
-                node.pos,
-                "a `rules` test needs `expect: { diagnostics: [...] }`".to_string(),
-            );
+            bad(diags, file, node.pos, "a `rules` test needs `expect: { diagnostics: [...] }`".to_string());
             return None;
         };
         let NodeKind::Seq(items) = &list.kind else {
-            bad(
-                diags,
-                file,
-                list.pos,
-                "`diagnostics` must be a list".to_string(),
-            );
+            bad(diags, file, list.pos, "`diagnostics` must be a list".to_string());
             return None;
         };
         for item in items {
             let NodeKind::Map(m) = &item.kind else {
-                bad(
-                    diags,
-                    file,
-                    item.pos,
-                    "each expected diagnostic is a mapping with `code`".to_string(),
-                );
+                bad(diags, file, item.pos, "each expected diagnostic is a mapping with `code`".to_string());
                 continue;
             };
-            let field = |k: &str| {
-                m.iter()
-                    .find(|(key, _)| key.name == k)
-                    .and_then(|(_, v)| v.scalar_text())
-            };
+            let field = |k: &str| m.iter().find(|(key, _)| key.name == k).and_then(|(_, v)| v.scalar_text());
             let Some(code) = field("code") else {
-                bad(
-                    diags,
-                    file,
-                    item.pos,
-                    "an expected diagnostic needs `code`".to_string(),
-                );
+                bad(diags, file, item.pos, "an expected diagnostic needs `code`".to_string());
                 continue;
             };
             expect.push(ExpectedDiag {
@@ -239,19 +173,11 @@ fn parse_one(file: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Rul
             name,
             file: file.to_string(),
             line: node.pos.line,
-            kind: Kind::Diagnose {
-                rules: snippet.to_string(),
-                expect,
-            },
+            kind: Kind::Diagnose { rules: snippet.to_string(), expect },
         });
     }
     let Some(case_node) = get("case") else {
-        bad(
-            diags,
-            file,
-            node.pos,
-            format!("test `{name}` needs a `case` (or `rules` to test diagnostics)"),
-        );
+        bad(diags, file, node.pos, format!("test `{name}` needs a `case` (or `rules` to test diagnostics)"));
         return None;
     };
     let case = match Case::from_value(case_node.to_json()) {
@@ -263,18 +189,10 @@ fn parse_one(file: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Rul
     };
     let now = match get("now") {
         None => None,
-        Some(n) => match n
-            .as_str()
-            .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
-        {
+        Some(n) => match n.as_str().and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok()) {
             Some(t) => Some(t.with_timezone(&Utc)),
             None => {
-                bad(
-                    diags,
-                    file,
-                    n.pos,
-                    format!("`now` must be an RFC 3339 instant, found {}", n.describe()),
-                );
+                bad(diags, file, n.pos, format!("`now` must be an RFC 3339 instant, found {}", n.describe()));
                 return None;
             }
         },
@@ -299,25 +217,14 @@ fn parse_one(file: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Rul
                 if EXPECT_KEYS.contains(&k.name.as_str()) {
                     expect.push((k.name.clone(), v.clone()));
                 } else {
-                    diags.push(Diagnostic::unknown_key(
-                        file,
-                        k.pos,
-                        &k.name,
-                        "`expect`",
-                        EXPECT_KEYS,
-                    ));
+                    diags.push(Diagnostic::unknown_key(file, k.pos, &k.name, "`expect`", EXPECT_KEYS));
                     ok = false;
                 }
             }
         }
         None => {}
         Some(_) => {
-            bad(
-                diags,
-                file,
-                node.pos,
-                "`expect` must be a mapping".to_string(),
-            );
+            bad(diags, file, node.pos, "`expect` must be a mapping".to_string());
             return None;
         }
     }
@@ -329,25 +236,14 @@ fn parse_one(file: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Rul
         },
     };
     if expect.is_empty() && because.is_empty() {
-        bad(
-            diags,
-            file,
-            node.pos,
-            format!("test `{name}` expects nothing; add `expect` or `because`"),
-        );
+        bad(diags, file, node.pos, format!("test `{name}` expects nothing; add `expect` or `because`"));
         return None;
     }
     ok.then(|| RuleTest {
         name,
         file: file.to_string(),
         line: node.pos.line,
-        kind: Kind::Decide {
-            case: Box::new(case),
-            now,
-            directory,
-            expect,
-            because,
-        },
+        kind: Kind::Decide { case: Box::new(case), now, directory, expect, because },
     })
 }
 
@@ -363,10 +259,7 @@ impl RuleTest {
     pub fn run(&self, rules: &CompiledRules, directory: &Directory) -> TestOutcome {
         let location = format!("{}:{}", self.file, self.line);
         match &self.kind {
-            Kind::Diagnose {
-                rules: snippet,
-                expect,
-            } => {
+            Kind::Diagnose { rules: snippet, expect } => {
                 let name = format!("{}#{}", self.file, self.name);
                 let (_, diags) = compile_sources(&[(&name, snippet)]);
                 let mut failures = Vec::new();
@@ -384,18 +277,12 @@ impl RuleTest {
                     let found = diags.iter().any(|d| {
                         d.code == e.code
                             && e.line.is_none_or(|l| l == d.line)
-                            && e.severity
-                                .as_deref()
-                                .is_none_or(|s| s == d.severity.to_string())
-                            && e.rule
-                                .as_deref()
-                                .is_none_or(|r| d.rule.as_deref() == Some(r))
+                            && e.severity.as_deref().is_none_or(|s| s == d.severity.to_string())
+                            && e.rule.as_deref().is_none_or(|r| d.rule.as_deref() == Some(r))
                     });
                     if !found {
-                        let got: Vec<String> = diags
-                            .iter()
-                            .map(|d| format!("line {} `{}` ({})", d.line, d.code, d.message))
-                            .collect();
+                        let got: Vec<String> =
+                            diags.iter().map(|d| format!("line {} `{}` ({})", d.line, d.code, d.message)).collect();
                         failures.push(format!(
                             "diagnostics: expected `{}`{}, got [{}]",
                             e.code,
@@ -404,23 +291,10 @@ impl RuleTest {
                         ));
                     }
                 }
-                TestOutcome {
-                    name: self.name.clone(),
-                    location,
-                    failures,
-                    trace: None,
-                }
+                TestOutcome { name: self.name.clone(), location, failures, trace: None }
             }
-            Kind::Decide {
-                case,
-                now,
-                directory: own,
-                expect,
-                because,
-            } => {
-                let now = now
-                    .or(case.created_at.map(|t| t.with_timezone(&Utc)))
-                    .unwrap_or_else(default_now);
+            Kind::Decide { case, now, directory: own, expect, because } => {
+                let now = now.or(case.created_at.map(|t| t.with_timezone(&Utc))).unwrap_or_else(default_now);
                 let dir = own.as_ref().unwrap_or(directory);
                 let d = triage(rules, case, dir, now, &Options::full_trace());
                 let mut failures = Vec::new();
@@ -434,23 +308,15 @@ impl RuleTest {
                         t.rule.as_deref() == Some(id.as_str())
                             && matches!(
                                 t.outcome,
-                                crate::decision::Outcome::Matched
-                                    | crate::decision::Outcome::Applied
+                                crate::decision::Outcome::Matched | crate::decision::Outcome::Applied
                             )
                     });
                     if !hit {
-                        failures.push(format!(
-                            "because: expected rule `{id}` to decide, but it did not"
-                        ));
+                        failures.push(format!("because: expected rule `{id}` to decide, but it did not"));
                     }
                 }
                 let trace = (!failures.is_empty()).then(|| explain::render(&d));
-                TestOutcome {
-                    name: self.name.clone(),
-                    location,
-                    failures,
-                    trace,
-                }
+                TestOutcome { name: self.name.clone(), location, failures, trace }
             }
         }
     }
@@ -468,33 +334,18 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
     let text = want.scalar_text().unwrap_or_default();
     let mismatch = |got: String, want: String| Some(format!("{key}: expected {want}, got {got}"));
     match key {
-        "category" => (d.category != text)
-            .then(|| format!("{key}: expected `{text}`, got `{}`", d.category))?
-            .into(),
-        "priority" => (!d.priority.eq_ignore_ascii_case(&text))
-            .then(|| format!("{key}: expected {text}, got {}", d.priority)),
-        "tier" => {
-            (d.tier.to_string() != text).then(|| format!("{key}: expected {text}, got {}", d.tier))
+        "category" => (d.category != text).then(|| format!("{key}: expected `{text}`, got `{}`", d.category))?.into(),
+        "priority" => {
+            (!d.priority.eq_ignore_ascii_case(&text)).then(|| format!("{key}: expected {text}, got {}", d.priority))
         }
+        "tier" => (d.tier.to_string() != text).then(|| format!("{key}: expected {text}, got {}", d.tier)),
         "product" => {
             let got = d.product.clone().unwrap_or_else(|| "null".into());
-            let want = if matches!(want.kind, NodeKind::Null) {
-                "null".to_string()
-            } else {
-                text
-            };
-            if got == want {
-                None
-            } else {
-                mismatch(got, want)
-            }
+            let want = if matches!(want.kind, NodeKind::Null) { "null".to_string() } else { text };
+            if got == want { None } else { mismatch(got, want) }
         }
-        "sentiment" => (d.sentiment.label != text).then(|| {
-            format!(
-                "{key}: expected {text}, got {} ({})",
-                d.sentiment.label, d.sentiment.score
-            )
-        }),
+        "sentiment" => (d.sentiment.label != text)
+            .then(|| format!("{key}: expected {text}, got {} ({})", d.sentiment.label, d.sentiment.score)),
         "confidence" => {
             let ok = match want.kind {
                 NodeKind::Int(i) => (d.confidence - i as f64).abs() < 1e-9,
@@ -504,32 +355,14 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
             (!ok).then(|| format!("{key}: expected {text}, got {}", d.confidence))
         }
         "manual_review" => {
-            let got = d
-                .manual_review
-                .as_ref()
-                .map_or("null".to_string(), |m| m.reason.clone());
-            let want = if matches!(want.kind, NodeKind::Null) || text == "false" {
-                "null".to_string()
-            } else {
-                text
-            };
-            if got == want {
-                None
-            } else {
-                mismatch(got, want)
-            }
+            let got = d.manual_review.as_ref().map_or("null".to_string(), |m| m.reason.clone());
+            let want = if matches!(want.kind, NodeKind::Null) || text == "false" { "null".to_string() } else { text };
+            if got == want { None } else { mismatch(got, want) }
         }
         "deflect" => {
             let got: Vec<String> = d.deflect.iter().map(|a| a.id.clone()).collect();
             let want = texts(want);
-            if got == want {
-                None
-            } else {
-                mismatch(
-                    format!("[{}]", got.join(", ")),
-                    format!("[{}]", want.join(", ")),
-                )
-            }
+            if got == want { None } else { mismatch(format!("[{}]", got.join(", ")), format!("[{}]", want.join(", "))) }
         }
         "skills" | "tags" => {
             let got = if key == "skills" { &d.skills } else { &d.tags };
@@ -538,28 +371,17 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
             let mut w = want.clone();
             g.sort();
             w.sort();
-            if g == w {
-                None
-            } else {
-                mismatch(
-                    format!("[{}]", got.join(", ")),
-                    format!("[{}]", want.join(", ")),
-                )
-            }
+            if g == w { None } else { mismatch(format!("[{}]", got.join(", ")), format!("[{}]", want.join(", "))) }
         }
         "warnings" => {
             let got: Vec<&str> = d.warnings.iter().map(|w| w.code).collect();
             let want = texts(want);
-            let missing: Vec<&String> =
-                want.iter().filter(|w| !got.contains(&w.as_str())).collect();
+            let missing: Vec<&String> = want.iter().filter(|w| !got.contains(&w.as_str())).collect();
             let exact_empty = want.is_empty() && !got.is_empty();
             if missing.is_empty() && !exact_empty {
                 None
             } else {
-                mismatch(
-                    format!("[{}]", got.join(", ")),
-                    format!("[{}]", want.join(", ")),
-                )
+                mismatch(format!("[{}]", got.join(", ")), format!("[{}]", want.join(", ")))
             }
         }
         _ => Some(format!("{key}: cannot be checked")),

@@ -15,58 +15,19 @@ fn now() -> DateTime<Utc> {
 // ---------------------------------------------------------------- corpus
 
 const CORPUS: &[(&str, &str)] = &[
-    (
-        "alias-bomb.yaml",
-        include_str!("../testdata/diagnostics/alias-bomb.yaml"),
-    ),
-    (
-        "defaults.yaml",
-        include_str!("../testdata/diagnostics/defaults.yaml"),
-    ),
-    (
-        "duplicate-ids.yaml",
-        include_str!("../testdata/diagnostics/duplicate-ids.yaml"),
-    ),
-    (
-        "duplicate-key.yaml",
-        include_str!("../testdata/diagnostics/duplicate-key.yaml"),
-    ),
-    (
-        "fields.yaml",
-        include_str!("../testdata/diagnostics/fields.yaml"),
-    ),
-    (
-        "operators.yaml",
-        include_str!("../testdata/diagnostics/operators.yaml"),
-    ),
-    (
-        "references.yaml",
-        include_str!("../testdata/diagnostics/references.yaml"),
-    ),
-    (
-        "regex.yaml",
-        include_str!("../testdata/diagnostics/regex.yaml"),
-    ),
-    (
-        "shapes.yaml",
-        include_str!("../testdata/diagnostics/shapes.yaml"),
-    ),
-    (
-        "unknown-field.yaml",
-        include_str!("../testdata/diagnostics/unknown-field.yaml"),
-    ),
-    (
-        "unknown-keys.yaml",
-        include_str!("../testdata/diagnostics/unknown-keys.yaml"),
-    ),
-    (
-        "value-types.yaml",
-        include_str!("../testdata/diagnostics/value-types.yaml"),
-    ),
-    (
-        "yaml-syntax.yaml",
-        include_str!("../testdata/diagnostics/yaml-syntax.yaml"),
-    ),
+    ("alias-bomb.yaml", include_str!("../testdata/diagnostics/alias-bomb.yaml")),
+    ("defaults.yaml", include_str!("../testdata/diagnostics/defaults.yaml")),
+    ("duplicate-ids.yaml", include_str!("../testdata/diagnostics/duplicate-ids.yaml")),
+    ("duplicate-key.yaml", include_str!("../testdata/diagnostics/duplicate-key.yaml")),
+    ("fields.yaml", include_str!("../testdata/diagnostics/fields.yaml")),
+    ("operators.yaml", include_str!("../testdata/diagnostics/operators.yaml")),
+    ("references.yaml", include_str!("../testdata/diagnostics/references.yaml")),
+    ("regex.yaml", include_str!("../testdata/diagnostics/regex.yaml")),
+    ("shapes.yaml", include_str!("../testdata/diagnostics/shapes.yaml")),
+    ("unknown-field.yaml", include_str!("../testdata/diagnostics/unknown-field.yaml")),
+    ("unknown-keys.yaml", include_str!("../testdata/diagnostics/unknown-keys.yaml")),
+    ("value-types.yaml", include_str!("../testdata/diagnostics/value-types.yaml")),
+    ("yaml-syntax.yaml", include_str!("../testdata/diagnostics/yaml-syntax.yaml")),
 ];
 
 fn expected_markers(text: &str) -> BTreeSet<(u32, String)> {
@@ -88,8 +49,7 @@ fn diagnostics_corpus_reports_exactly_what_is_marked() {
         let (rules, diags) = compile_sources(&[(name, text)]);
         let expected = expected_markers(text);
         assert!(!expected.is_empty(), "{name} marks no expected diagnostic");
-        let actual: BTreeSet<(u32, String)> =
-            diags.iter().map(|d| (d.line, d.code.to_string())).collect();
+        let actual: BTreeSet<(u32, String)> = diags.iter().map(|d| (d.line, d.code.to_string())).collect();
         if actual != expected {
             let shown: Vec<String> = diags.iter().map(|d| format!("  {d}")).collect();
             failures.push(format!(
@@ -112,20 +72,14 @@ fn diagnostics_corpus_reports_exactly_what_is_marked() {
 
 #[test]
 fn diagnostics_carry_rule_ids_and_suggestions() {
-    let text = CORPUS
-        .iter()
-        .find(|(n, _)| *n == "unknown-field.yaml")
-        .unwrap()
-        .1;
+    let text = CORPUS.iter().find(|(n, _)| *n == "unknown-field.yaml").unwrap().1;
     let (_, diags) = compile_sources(&[("unknown-field.yaml", text)]);
     let d = diags.iter().find(|d| d.code == "unknown-field").unwrap();
     assert_eq!(d.rule.as_deref(), Some("outage"));
     assert_eq!(d.help.as_deref(), Some("did you mean `product`?"));
     assert_eq!((d.line, d.column), (4, 7));
     let json = serde_json::to_value(d).unwrap();
-    for key in [
-        "code", "severity", "message", "file", "line", "column", "rule", "help",
-    ] {
+    for key in ["code", "severity", "message", "file", "line", "column", "rule", "help"] {
         assert!(json.get(key).is_some(), "json diagnostic lacks `{key}`");
     }
 }
@@ -133,14 +87,8 @@ fn diagnostics_carry_rule_ids_and_suggestions() {
 #[test]
 fn every_file_of_a_set_is_checked_not_just_the_first() {
     let (_, diags) = compile_sources(&[
-        (
-            "a.yaml",
-            "categories:\n  - id: x\n    when: { chanel: web }\n    set: { category: x }\n",
-        ),
-        (
-            "b.yaml",
-            "categories:\n  - id: y\n    set: { category: y, priority: P9 }\n",
-        ),
+        ("a.yaml", "categories:\n  - id: x\n    when: { chanel: web }\n    set: { category: x }\n"),
+        ("b.yaml", "categories:\n  - id: y\n    set: { category: y, priority: P9 }\n"),
     ]);
     let files: BTreeSet<&str> = diags.iter().map(|d| d.file.as_str()).collect();
     assert_eq!(files, BTreeSet::from(["a.yaml", "b.yaml"]));
@@ -166,84 +114,24 @@ fn matches(when: &str, case: &str) -> bool {
 #[test]
 fn operators_behave_as_documented() {
     let table: &[(&str, &str, bool)] = &[
-        (
-            "{ channel: Email }",
-            r#"{"id":"1","channel":"email"}"#,
-            true,
-        ),
+        ("{ channel: Email }", r#"{"id":"1","channel":"email"}"#, true),
         ("{ channel: { ne: email } }", r#"{"id":"1"}"#, true),
         ("{ channel: { eq: email } }", r#"{"id":"1"}"#, false),
-        (
-            "{ channel: [web, chat] }",
-            r#"{"id":"1","channel":"chat"}"#,
-            true,
-        ),
-        (
-            "{ channel: { not_in: [web, chat] } }",
-            r#"{"id":"1","channel":"chat"}"#,
-            false,
-        ),
-        (
-            "{ subject: { starts_with: 're:' } }",
-            r#"{"id":"1","subject":"RE: invoice"}"#,
-            true,
-        ),
-        (
-            "{ requester.email: { ends_with: '@acme.com' } }",
-            r#"{"id":"1","requester":{"email":"A@ACME.com"}}"#,
-            true,
-        ),
-        (
-            "{ subject: { contains: log in } }",
-            r#"{"id":"1","subject":"cannot log  in"}"#,
-            true,
-        ),
-        (
-            "{ subject: { contains: log } }",
-            r#"{"id":"1","subject":"login page"}"#,
-            false,
-        ),
-        (
-            "{ subject: { contains: 'log*' } }",
-            r#"{"id":"1","subject":"login page"}"#,
-            true,
-        ),
-        (
-            "{ text: { contains_all: [api, down] } }",
-            r#"{"id":"1","subject":"API","body":"is down"}"#,
-            true,
-        ),
-        (
-            "{ text: { contains_all: [api, down] } }",
-            r#"{"id":"1","subject":"API"}"#,
-            false,
-        ),
-        (
-            "{ body: { matches: 'order #\\d+' } }",
-            r#"{"id":"1","body":"ORDER #123"}"#,
-            true,
-        ),
-        (
-            "{ score: { gt: 5 } }",
-            r#"{"id":"1","fields":{"score":5}}"#,
-            false,
-        ),
-        (
-            "{ score: { gte: 5 } }",
-            r#"{"id":"1","fields":{"score":5}}"#,
-            true,
-        ),
-        (
-            "{ score: { between: [1, 5] } }",
-            r#"{"id":"1","fields":{"score":1}}"#,
-            true,
-        ),
+        ("{ channel: [web, chat] }", r#"{"id":"1","channel":"chat"}"#, true),
+        ("{ channel: { not_in: [web, chat] } }", r#"{"id":"1","channel":"chat"}"#, false),
+        ("{ subject: { starts_with: 're:' } }", r#"{"id":"1","subject":"RE: invoice"}"#, true),
+        ("{ requester.email: { ends_with: '@acme.com' } }", r#"{"id":"1","requester":{"email":"A@ACME.com"}}"#, true),
+        ("{ subject: { contains: log in } }", r#"{"id":"1","subject":"cannot log  in"}"#, true),
+        ("{ subject: { contains: log } }", r#"{"id":"1","subject":"login page"}"#, false),
+        ("{ subject: { contains: 'log*' } }", r#"{"id":"1","subject":"login page"}"#, true),
+        ("{ text: { contains_all: [api, down] } }", r#"{"id":"1","subject":"API","body":"is down"}"#, true),
+        ("{ text: { contains_all: [api, down] } }", r#"{"id":"1","subject":"API"}"#, false),
+        ("{ body: { matches: 'order #\\d+' } }", r#"{"id":"1","body":"ORDER #123"}"#, true),
+        ("{ score: { gt: 5 } }", r#"{"id":"1","fields":{"score":5}}"#, false),
+        ("{ score: { gte: 5 } }", r#"{"id":"1","fields":{"score":5}}"#, true),
+        ("{ score: { between: [1, 5] } }", r#"{"id":"1","fields":{"score":1}}"#, true),
         ("{ score: { lt: 0 } }", r#"{"id":"1"}"#, false),
-        (
-            "{ score: { exists: true } }",
-            r#"{"id":"1","fields":{"score":0}}"#,
-            true,
-        ),
+        ("{ score: { exists: true } }", r#"{"id":"1","fields":{"score":0}}"#, true),
         ("{ score: { missing: true } }", r#"{"id":"1"}"#, true),
         ("{ score: { exists: false } }", r#"{"id":"1"}"#, true),
         (
@@ -251,44 +139,16 @@ fn operators_behave_as_documented() {
             r#"{"id":"1","fields":{"opened":"2026-02-01T00:00:00+01:00"}}"#,
             true,
         ),
-        (
-            "{ labels: { contains: VIP } }",
-            r#"{"id":"1","fields":{"labels":["vip","beta"]}}"#,
-            true,
-        ),
-        (
-            "{ labels: { contains_all: [vip, gold] } }",
-            r#"{"id":"1","fields":{"labels":["vip","beta"]}}"#,
-            false,
-        ),
+        ("{ labels: { contains: VIP } }", r#"{"id":"1","fields":{"labels":["vip","beta"]}}"#, true),
+        ("{ labels: { contains_all: [vip, gold] } }", r#"{"id":"1","fields":{"labels":["vip","beta"]}}"#, false),
         ("{ vip: true }", r#"{"id":"1","fields":{"vip":true}}"#, true),
         ("{ not: { vip: true } }", r#"{"id":"1"}"#, true),
-        (
-            "{ any: [{ channel: web }, { vip: true }] }",
-            r#"{"id":"1","channel":"web"}"#,
-            true,
-        ),
-        (
-            "[{ channel: web }, { vip: true }]",
-            r#"{"id":"1","channel":"web"}"#,
-            false,
-        ),
+        ("{ any: [{ channel: web }, { vip: true }] }", r#"{"id":"1","channel":"web"}"#, true),
+        ("[{ channel: web }, { vip: true }]", r#"{"id":"1","channel":"web"}"#, false),
         ("{ country: NO }", r#"{"id":"1","country":"no"}"#, true),
-        (
-            "{ postal_code: 01234 }",
-            r#"{"id":"1","postal_code":"01234"}"#,
-            true,
-        ),
-        (
-            "{ number: { gt: 27000 } }",
-            r#"{"id":"1","number":27343}"#,
-            true,
-        ),
-        (
-            "{ age_minutes: { gte: 60 } }",
-            r#"{"id":"1","created_at":"2026-03-02T07:30:00Z"}"#,
-            true,
-        ),
+        ("{ postal_code: 01234 }", r#"{"id":"1","postal_code":"01234"}"#, true),
+        ("{ number: { gt: 27000 } }", r#"{"id":"1","number":27343}"#, true),
+        ("{ age_minutes: { gte: 60 } }", r#"{"id":"1","created_at":"2026-03-02T07:30:00Z"}"#, true),
     ];
     for (when, case, want) in table {
         assert_eq!(matches(when, case), *want, "when {when} on {case}");
@@ -300,49 +160,27 @@ fn full_trace_explains_failed_conditions_with_actual_values() {
     let yaml = "categories:\n  - id: email-only\n    when: { channel: email }\n    set: { category: e }\n  - id: other\n    set: { category: o }\n";
     let rules = compile_sources(&[("r.yaml", yaml)]).0.unwrap();
     let case = Case::from_json(r#"{"id":"1","channel":"chat"}"#).unwrap();
-    let d = triage(
-        &rules,
-        &case,
-        &Directory::new(),
-        now(),
-        &Options::full_trace(),
-    );
+    let d = triage(&rules, &case, &Directory::new(), now(), &Options::full_trace());
     let first = &d.trace[0];
     assert_eq!(first.rule.as_deref(), Some("email-only"));
     assert_eq!(first.line, Some(2));
-    assert_eq!(
-        first.why.as_deref(),
-        Some("channel eq email failed: `channel` is `chat`")
-    );
+    assert_eq!(first.why.as_deref(), Some("channel eq email failed: `channel` is `chat`"));
     let lean = triage(&rules, &case, &Directory::new(), now(), &Options::default());
     let rules_in_trace = lean.trace.iter().filter(|t| t.rule.is_some()).count();
-    assert_eq!(
-        rules_in_trace, 1,
-        "without full tracing only deciding rules are recorded"
-    );
+    assert_eq!(rules_in_trace, 1, "without full tracing only deciding rules are recorded");
 }
 
 // -------------------------------------------------------------- properties
 
-const WORDS: &[&str] = &[
-    "api", "down", "invoice", "refund", "refunded", "log", "in", "login", "slow", "the", "is",
-    "ärger", "x_y",
-];
+const WORDS: &[&str] =
+    &["api", "down", "invoice", "refund", "refunded", "log", "in", "login", "slow", "the", "is", "ärger", "x_y"];
 
 fn text_strategy() -> impl Strategy<Value = String> {
     prop::collection::vec(
-        (
-            prop::sample::select(WORDS),
-            prop::sample::select(&[" ", "  ", ", ", "\n", "-", "."][..]),
-        ),
+        (prop::sample::select(WORDS), prop::sample::select(&[" ", "  ", ", ", "\n", "-", "."][..])),
         0..12,
     )
-    .prop_map(|parts| {
-        parts
-            .into_iter()
-            .map(|(w, sep)| format!("{w}{sep}"))
-            .collect()
-    })
+    .prop_map(|parts| parts.into_iter().map(|(w, sep)| format!("{w}{sep}")).collect())
 }
 
 /// A naive phrase search: every occurrence, checked for word boundaries.
@@ -375,8 +213,7 @@ fn r_strategy() -> impl Strategy<Value = R> {
     let leaf = prop_oneof![
         prop::sample::select(&["web", "email", "chat"][..]).prop_map(R::Channel),
         (-2i64..8).prop_map(R::ScoreGt),
-        prop::sample::select(&["api", "down", "log in", "refund*", "ärger", "is down"][..])
-            .prop_map(R::Contains),
+        prop::sample::select(&["api", "down", "log in", "refund*", "ärger", "is down"][..]).prop_map(R::Contains),
     ];
     leaf.prop_recursive(3, 12, 3, |inner| {
         prop_oneof![
@@ -392,14 +229,8 @@ fn r_yaml(r: &R) -> String {
         R::Channel(c) => format!("{{ channel: {{ eq: {c} }} }}"),
         R::ScoreGt(n) => format!("{{ score: {{ gt: {n} }} }}"),
         R::Contains(p) => format!("{{ text: {{ contains: '{p}' }} }}"),
-        R::All(items) => format!(
-            "{{ all: [{}] }}",
-            items.iter().map(r_yaml).collect::<Vec<_>>().join(", ")
-        ),
-        R::Any(items) => format!(
-            "{{ any: [{}] }}",
-            items.iter().map(r_yaml).collect::<Vec<_>>().join(", ")
-        ),
+        R::All(items) => format!("{{ all: [{}] }}", items.iter().map(r_yaml).collect::<Vec<_>>().join(", ")),
+        R::Any(items) => format!("{{ any: [{}] }}", items.iter().map(r_yaml).collect::<Vec<_>>().join(", ")),
         R::Not(inner) => format!("{{ not: {} }}", r_yaml(inner)),
     }
 }
@@ -533,45 +364,23 @@ proptest! {
 
 fn global_rules() -> crate::CompiledRules {
     let (rules, diags) = compile_sources(&[
-        (
-            "00-settings.yaml",
-            include_str!("../../../rules/global-support/00-settings.yaml"),
-        ),
-        (
-            "10-categories.yaml",
-            include_str!("../../../rules/global-support/10-categories.yaml"),
-        ),
-        (
-            "20-priority.yaml",
-            include_str!("../../../rules/global-support/20-priority.yaml"),
-        ),
-        (
-            "30-tiers.yaml",
-            include_str!("../../../rules/global-support/30-tiers.yaml"),
-        ),
-        (
-            "40-knowledge.yaml",
-            include_str!("../../../rules/global-support/40-knowledge.yaml"),
-        ),
+        ("00-settings.yaml", include_str!("../../../rules/global-support/00-settings.yaml")),
+        ("10-categories.yaml", include_str!("../../../rules/global-support/10-categories.yaml")),
+        ("20-priority.yaml", include_str!("../../../rules/global-support/20-priority.yaml")),
+        ("30-tiers.yaml", include_str!("../../../rules/global-support/30-tiers.yaml")),
+        ("40-knowledge.yaml", include_str!("../../../rules/global-support/40-knowledge.yaml")),
     ]);
     rules.unwrap_or_else(|| panic!("{diags:?}"))
 }
 
 fn global_directory() -> Directory {
-    Directory::from_text(
-        "directory.yaml",
-        include_str!("../../../rules/global-support/directory.yaml"),
-    )
-    .unwrap()
+    Directory::from_text("directory.yaml", include_str!("../../../rules/global-support/directory.yaml")).unwrap()
 }
 
 #[test]
 fn the_rules_version_is_a_stable_hash_of_the_sources() {
     let a = global_rules();
     assert_eq!(a.version(), global_rules().version());
-    let (b, _) = compile_sources(&[(
-        "x.yaml",
-        "categories:\n  - id: a\n    set: { category: a }\n",
-    )]);
+    let (b, _) = compile_sources(&[("x.yaml", "categories:\n  - id: a\n    set: { category: a }\n")]);
     assert_ne!(a.version(), b.unwrap().version());
 }

@@ -100,10 +100,7 @@ impl TextBuilder {
         let id = self.next_regex;
         self.next_regex += 1;
         self.regex_ids.insert((slot, pattern.to_string()), id);
-        self.regexes
-            .entry(slot)
-            .or_default()
-            .push((pattern.to_string(), id));
+        self.regexes.entry(slot).or_default().push((pattern.to_string(), id));
         Ok(id)
     }
 
@@ -118,11 +115,7 @@ impl TextBuilder {
             let meta = list
                 .iter()
                 .map(|(p, prefix)| {
-                    let id = self
-                        .phrase_ids
-                        .get(&(*slot, p.clone(), *prefix))
-                        .copied()
-                        .unwrap_or(0);
+                    let id = self.phrase_ids.get(&(*slot, p.clone(), *prefix)).copied().unwrap_or(0);
                     (id, *prefix)
                 })
                 .collect();
@@ -170,14 +163,8 @@ pub(crate) struct Hits {
 
 impl TextIndex {
     /// Scans each field once. `text_of(slot)` gives the field's raw text.
-    pub fn scan<'a>(
-        &self,
-        mut text_of: impl FnMut(Slot) -> Option<std::borrow::Cow<'a, str>>,
-    ) -> Hits {
-        let mut hits = Hits {
-            phrases: Bits::new(self.phrase_count),
-            regexes: Bits::new(self.regex_count),
-        };
+    pub fn scan<'a>(&self, mut text_of: impl FnMut(Slot) -> Option<std::borrow::Cow<'a, str>>) -> Hits {
+        let mut hits = Hits { phrases: Bits::new(self.phrase_count), regexes: Bits::new(self.regex_count) };
         let mut norm = String::new();
         for (slot, m) in &self.fields {
             let Some(raw) = text_of(*slot) else { continue };
@@ -188,15 +175,8 @@ impl TextIndex {
                     if hits.phrases.get(id as usize) {
                         continue;
                     }
-                    let before_ok = norm[..found.start()]
-                        .chars()
-                        .next_back()
-                        .is_none_or(|c| !is_word(c));
-                    let after_ok = prefix
-                        || norm[found.end()..]
-                            .chars()
-                            .next()
-                            .is_none_or(|c| !is_word(c));
+                    let before_ok = norm[..found.start()].chars().next_back().is_none_or(|c| !is_word(c));
+                    let after_ok = prefix || norm[found.end()..].chars().next().is_none_or(|c| !is_word(c));
                     if before_ok && after_ok {
                         hits.phrases.set(id as usize);
                     }
@@ -237,13 +217,7 @@ mod tests {
 
     #[test]
     fn overlapping_phrases_all_hit() {
-        assert_eq!(
-            hits_for(
-                &["service unavailable", "unavailable"],
-                "service unavailable"
-            ),
-            vec![true, true]
-        );
+        assert_eq!(hits_for(&["service unavailable", "unavailable"], "service unavailable"), vec![true, true]);
     }
 
     #[test]

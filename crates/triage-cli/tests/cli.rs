@@ -1,0 +1,223 @@
+//! The `triage` command as a user runs it: exit codes, output formats, and
+//! the example rule sets' own tests.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn triage(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_triage"));
+    cmd.args(args).current_dir(repo()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// Every rule set under `rules/` passes its own tests: the same files
+/// `triage test` runs.
+#[test]
+fn example_rule_sets_pass_their_tests() {
+    let mut sets = 0;
+    for entry in std::fs::read_dir(repo().join("rules")).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        sets += 1;
+        let report = triage_cli::run_tests(&dir, None).unwrap().unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        assert!(report.failed() == 0, "{}:\n{}", dir.display(), report.render(false));
+        assert!(report.passed() >= 40, "{} has only {} tests", dir.display(), report.passed());
+    }
+    assert!(sets >= 1);
+}
+
+#[test]
+fn check_accepts_the_example_rules() {
+    let o = triage(&["check", "rules/global-support"], None);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.starts_with("ok: "), "{out}");
+}
+
+fn broken_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "categories:\n  - id: outage\n    when: { prodcut: api }\n    set: { category: outage }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("b.yaml"), "tiers:\n  - id: t\n    tier: 7\n").unwrap();
+    dir
+}
+
+#[test]
+fn check_reports_every_problem_as_json() {
+    let dir = broken_dir();
+    let o = triage(&["check", dir.path().to_str().unwrap(), "--format", "json"], None);
+    assert_eq!(o.status.code(), Some(1));
+    let diags: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let codes: Vec<&str> = diags.iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"unknown-field"), "{codes:?}");
+    assert!(codes.contains(&"invalid-value"), "{codes:?}");
+    assert!(codes.contains(&"missing-default"), "{codes:?}");
+    let d = diags.iter().find(|d| d["code"] == "unknown-field").unwrap();
+    assert_eq!(d["line"], 3);
+    assert_eq!(d["column"], 13);
+    assert_eq!(d["rule"], "outage");
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["help"], "did you mean `product`?");
+    assert!(d["file"].as_str().unwrap().ends_with("a.yaml"));
+}
+
+#[test]
+fn check_renders_the_offending_line_for_people() {
+    let dir = broken_dir();
+    let o = triage(&["check", dir.path().to_str().unwrap()], None);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(out.contains("error[unknown-field]: unknown field `prodcut`"), "{out}");
+    assert!(out.contains(" 3 |     when: { prodcut: api }"), "{out}");
+    assert!(out.contains("= help: did you mean `product`?"), "{out}");
+    assert!(out.contains("the rule set is refused"), "{out}");
+}
+
+#[test]
+fn missing_rule_directory_is_an_input_error() {
+    let o = triage(&["check", "no/such/dir"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("not a directory"));
+}
+
+#[test]
+fn eval_prints_the_decision_as_json() {
+    let o = triage(
+        &[
+            "eval",
+            "rules/global-support",
+            "--case",
+            "rules/global-support/cases/outage-acme-de.json",
+            "--now",
+            "2026-03-02T09:00:00+01:00",
+        ],
+        None,
+    );
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(d["case_id"], "case-27343");
+    assert_eq!(d["category"], "outage");
+    assert_eq!(d["priority"], "P1");
+    assert_eq!(d["tier"], 3);
+    assert_eq!(d["trace"][0]["rule"], "outage");
+    assert!(d["trace"][0]["file"].as_str().unwrap().ends_with("10-categories.yaml"));
+    assert_eq!(d["rules_version"].as_str().unwrap().len(), 16);
+}
+
+#[test]
+fn eval_reads_the_case_from_stdin() {
+    let o = triage(
+        &["eval", "rules/global-support", "--case", "-", "--now", "2026-03-02T09:00:00Z", "--trace", "full"],
+        Some(r#"{"id": "s1", "channel": "web", "subject": "Forgot my password"}"#),
+    );
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(d["tier"], 0);
+    assert_eq!(d["deflect"][0]["id"], "kb-reset-password");
+    assert!(d["trace"].as_array().unwrap().iter().any(|t| t["outcome"] == "not-matched" && t["why"].is_string()));
+}
+
+#[test]
+fn a_bad_case_is_an_input_error_naming_the_field() {
+    let o = triage(
+        &["eval", "rules/global-support", "--case", "-", "--now", "2026-03-02T09:00:00Z"],
+        Some(r#"{"id": "s1", "requester": {"email": 42}}"#),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let (_, err) = text(&o);
+    assert!(err.contains("requester.email"), "{err}");
+}
+
+#[test]
+fn a_bad_now_is_an_input_error() {
+    let o = triage(&["eval", "rules/global-support", "--case", "-", "--now", "yesterday"], Some(r#"{"id": "x"}"#));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("RFC 3339"));
+}
+
+#[test]
+fn explain_names_rules_files_and_lines() {
+    let o = triage(
+        &[
+            "explain",
+            "rules/global-support",
+            "--case",
+            "rules/global-support/cases/outage-acme-de.json",
+            "--now",
+            "2026-03-02T09:00:00Z",
+        ],
+        None,
+    );
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("case `case-27343`: category `outage`, priority P1, tier 3"), "{out}");
+    assert!(out.contains("matched     outage"), "{out}");
+    assert!(out.contains("10-categories.yaml:28"), "{out}");
+    assert!(out.contains("severity eq sev1 failed: `severity` is `sev2`"), "{out}");
+}
+
+#[test]
+fn failing_tests_exit_1_and_show_expected_actual_and_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "categories:\n  - id: billing\n    when: { subject: { contains: invoice } }\n    set: { category: billing }\n  - id: other\n    set: { category: general }\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("tests")).unwrap();
+    std::fs::write(
+        dir.path().join("tests/a.test.yaml"),
+        "- name: right\n  case: { id: a, subject: invoice }\n  expect: { category: billing }\n- name: wrong\n  case: { id: b, subject: hello }\n  expect: { category: billing }\n",
+    )
+    .unwrap();
+    let o = triage(&["test", dir.path().to_str().unwrap()], None);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAILED  wrong"), "{out}");
+    assert!(out.contains("category: expected `billing`, got `general`"), "{out}");
+    assert!(out.contains("subject contains invoice failed"), "{out}");
+    assert!(out.trim_end().ends_with("1 passed, 1 failed"), "{out}");
+
+    let o = triage(&["test", dir.path().to_str().unwrap(), "--filter", "right"], None);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(text(&o).0.trim_end().ends_with("1 passed, 0 failed"));
+}
+
+#[test]
+fn a_broken_test_file_is_reported_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yaml"), "categories:\n  - id: other\n    set: { category: general }\n")
+        .unwrap();
+    std::fs::create_dir(dir.path().join("tests")).unwrap();
+    std::fs::write(
+        dir.path().join("tests/a.test.yaml"),
+        "- name: typo\n  case: { id: a }\n  expcet: { category: general }\n",
+    )
+    .unwrap();
+    let o = triage(&["test", dir.path().to_str().unwrap()], None);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("unknown key `expcet`"), "{out}");
+    assert!(out.contains("did you mean `expect`?"), "{out}");
+}
