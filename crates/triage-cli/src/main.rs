@@ -128,10 +128,10 @@ fn check(dir: &Path, format: Format) -> Result<Exit, InputError> {
                 Some(rules) => text.push_str(&format!(
                     "ok: {} rules in {} files, {warnings} warnings, version {}\n",
                     rules.rule_count(),
-                    rules.files().len(),
+                    rules.files().count(),
                     rules.version()
                 )),
-                None => text.push_str(&format!("{errors} errors, {warnings} warnings: the rule set is refused\n")),
+                None => text.push_str(&format!("{errors} error(s), {warnings} warning(s): the rule set is refused\n")),
             }
             out(&text)?;
         }

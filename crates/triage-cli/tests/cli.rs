@@ -1,6 +1,8 @@
 //! The `triage` command as a user runs it: exit codes, output formats, and
 //! the example rule sets' own tests.
 
+#![allow(clippy::unwrap_used, clippy::panic, reason = "a test helper that cannot set up its fixture should fail the test loudly")]
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -14,16 +14,34 @@ impl Bits {
 
     /// The set `0..n`.
     pub fn full(n: usize) -> Self {
-        let mut b = Bits::new(n);
-        for i in 0..n {
-            b.set(i);
+        let mut words = vec![u64::MAX; n / 64];
+        if !n.is_multiple_of(64) {
+            words.push((1u64 << (n % 64)) - 1);
         }
-        b
+        Bits { words }
     }
 
     pub fn set(&mut self, i: usize) {
         if let Some(w) = self.words.get_mut(i / 64) {
             *w |= 1 << (i % 64);
+        }
+    }
+
+    pub fn clear(&mut self, i: usize) {
+        if let Some(w) = self.words.get_mut(i / 64) {
+            *w &= !(1 << (i % 64));
+        }
+    }
+
+    /// Keeps only members also in `a` or `b`, without allocating.
+    pub fn and_with_union(&mut self, a: &Bits, b: Option<&Bits>) {
+        match b {
+            None => self.and_with(a),
+            Some(b) => {
+                for ((x, a), b) in self.words.iter_mut().zip(&a.words).zip(&b.words) {
+                    *x &= *a | *b;
+                }
+            }
         }
     }
 
@@ -35,13 +53,6 @@ impl Bits {
     pub fn and_with(&mut self, other: &Bits) {
         for (a, b) in self.words.iter_mut().zip(&other.words) {
             *a &= *b;
-        }
-    }
-
-    /// Adds the members of `other`.
-    pub fn or_with(&mut self, other: &Bits) {
-        for (a, b) in self.words.iter_mut().zip(&other.words) {
-            *a |= *b;
         }
     }
 

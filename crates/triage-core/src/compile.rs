@@ -11,12 +11,13 @@
 use crate::cond::{Cond, CondCompiler, Site};
 use crate::diag::{Diagnostic, Pos, Severity};
 use crate::rules::{
-    Adjust, AdjustKind, Article, CategorySet, CompiledRules, FirstMatch, Lexicon, Rule, RuleIndex, RuleMeta, Settings,
-    TierSet,
+    Adjust, AdjustKind, Article, CategorySet, CompiledRules, DerivedSlots, FirstMatch, Lexicon, Rule, RuleIndex,
+    RuleMeta, Settings, TierSet,
 };
 use crate::schema::{Schema, Stage};
 use crate::syntax::{self, Key, Node, NodeKind};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 const TOP_KEYS: &[&str] =
     &["settings", "priorities", "fields", "sentiment", "categories", "priority", "tiers", "knowledge"];
@@ -342,11 +343,24 @@ impl<'f> Compiler<'f> {
                 return None;
             }
         };
-        let categories = first_match(categories, &preds, &schema);
-        let tiers = first_match(tiers, &preds, &schema);
+        let counts = (text.phrase_count, text.regex_count);
+        let categories = first_match(categories, &preds, &schema, counts);
+        let tiers = first_match(tiers, &preds, &schema, counts);
+        let slot = |name: &str| schema.lookup(name).unwrap_or(0);
+        let derived = DerivedSlots {
+            priority: slot("priority"),
+            product: slot("product"),
+            sentiment: slot("sentiment"),
+            category: slot("category"),
+            tags: slot("tags"),
+            skills: slot("skills"),
+            confidence: slot("confidence"),
+        };
         Some(CompiledRules {
-            files: self.files.to_vec(),
+            files: self.files.iter().map(|f| Arc::from(f.as_str())).collect(),
+            priorities_lower: priorities.iter().map(|p| p.to_lowercase()).collect(),
             priorities,
+            derived,
             settings,
             text,
             value_slots: value_slots.into_iter().collect(),
@@ -408,7 +422,7 @@ impl<'f> Compiler<'f> {
                 None => Some(Cond::True),
             };
             let act = action(self, file, &obj, &id);
-            let meta = RuleMeta { id, file, line: obj.pos.line };
+            let meta = RuleMeta { id: Arc::from(id), file, line: obj.pos.line };
             // A rule is a catch-all by its shape, whether or not it compiled,
             // so one broken rule neither hides nor invents a missing default.
             let catch_all = obj.get("when").is_none() || cond.as_ref() == Some(&Cond::True);
@@ -501,12 +515,16 @@ impl<'f> Compiler<'f> {
                 }
             },
         };
+        let skills: Vec<String> = skills.into_iter().map(|(s, _)| s).collect();
+        let tags: Vec<String> = tags.into_iter().map(|(s, _)| s).collect();
         Some(CategorySet {
             category,
             priority,
             product,
-            skills: skills.into_iter().map(|(s, _)| s).collect(),
-            tags: tags.into_iter().map(|(s, _)| s).collect(),
+            skills_lower: skills.iter().map(|s| s.to_lowercase()).collect(),
+            tags_lower: tags.iter().map(|s| s.to_lowercase()).collect(),
+            skills,
+            tags,
             confidence,
         })
     }
@@ -691,8 +709,13 @@ impl<'f> Compiler<'f> {
     }
 }
 
-fn first_match<A>(rules: Vec<Rule<A>>, preds: &[crate::cond::Pred], schema: &Schema) -> FirstMatch<A> {
+fn first_match<A>(
+    rules: Vec<Rule<A>>,
+    preds: &[crate::cond::Pred],
+    schema: &Schema,
+    (phrases, regexes): (usize, usize),
+) -> FirstMatch<A> {
     let conds: Vec<&Cond> = rules.iter().map(|r| &r.cond).collect();
-    let index = RuleIndex::build(&conds, preds, schema);
+    let index = RuleIndex::build(&conds, preds, schema, phrases, regexes);
     FirstMatch { rules, index }
 }

@@ -10,6 +10,7 @@ use crate::diag::{Diagnostic, Pos};
 use crate::schema::{FieldType, Schema, Slot, Stage};
 use crate::syntax::{Node, NodeKind};
 use crate::text::{Hits, TextBuilder};
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
@@ -68,21 +69,46 @@ pub(crate) struct Pred {
 /// A field's value for one case. Strings are kept raw (for display) and
 /// lower-cased (for comparison); instants are seconds since the epoch.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Fact {
+pub(crate) enum Fact<'a> {
     Missing,
-    Str { raw: String, lower: String },
+    Str { raw: Cow<'a, str>, lower: Cow<'a, str> },
     Num(f64),
     Bool(bool),
-    List(Vec<String>),
+    List(Cow<'a, [String]>),
 }
 
-impl Fact {
-    pub fn str(raw: &str) -> Fact {
+/// Lower-cases without allocating when the text already is.
+pub(crate) fn lowercase(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        Cow::Owned(s.to_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+impl<'a> Fact<'a> {
+    /// A text fact borrowing from the case or rules where it can.
+    pub fn str(raw: &'a str) -> Fact<'a> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Fact::Missing;
         }
-        Fact::Str { raw: trimmed.to_string(), lower: trimmed.to_lowercase() }
+        Fact::Str { raw: Cow::Borrowed(trimmed), lower: lowercase(trimmed) }
+    }
+
+    /// A text fact whose lower-case form is known already.
+    pub fn pair(raw: &'a str, lower: &'a str) -> Fact<'a> {
+        Fact::Str { raw: Cow::Borrowed(raw), lower: Cow::Borrowed(lower) }
+    }
+
+    /// A text fact built at evaluation time.
+    pub fn owned(raw: String) -> Fact<'a> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Fact::Missing;
+        }
+        let lower = trimmed.to_lowercase();
+        Fact::Str { raw: Cow::Owned(trimmed.to_string()), lower: Cow::Owned(lower) }
     }
 
     fn describe(&self) -> String {
@@ -595,9 +621,9 @@ fn render(node: &Node) -> String {
     }
 }
 
-fn scalar_eq(fact: &Fact, s: &Scalar) -> bool {
+fn scalar_eq(fact: &Fact<'_>, s: &Scalar) -> bool {
     match (fact, s) {
-        (Fact::Str { lower, .. }, Scalar::Str(v)) => lower == v,
+        (Fact::Str { lower, .. }, Scalar::Str(v)) => lower.as_ref() == v.as_str(),
         (Fact::Num(n), Scalar::Num(v)) => n == v,
         (Fact::Bool(b), Scalar::Bool(v)) => b == v,
         _ => false,
@@ -605,7 +631,7 @@ fn scalar_eq(fact: &Fact, s: &Scalar) -> bool {
 }
 
 /// Evaluates one predicate.
-pub(crate) fn test(p: &Pred, facts: &[Fact], hits: &Hits) -> bool {
+pub(crate) fn test(p: &Pred, facts: &[Fact<'_>], hits: &Hits) -> bool {
     let fact = facts.get(p.slot).unwrap_or(&Fact::Missing);
     match &p.op {
         Op::Phrases { ids, all } => {
@@ -650,7 +676,7 @@ pub(crate) fn test(p: &Pred, facts: &[Fact], hits: &Hits) -> bool {
 }
 
 /// Evaluates a condition tree.
-pub(crate) fn eval(c: &Cond, preds: &[Pred], facts: &[Fact], hits: &Hits) -> bool {
+pub(crate) fn eval(c: &Cond, preds: &[Pred], facts: &[Fact<'_>], hits: &Hits) -> bool {
     match c {
         Cond::True => true,
         Cond::Pred(i) => preds.get(*i as usize).is_some_and(|p| test(p, facts, hits)),
@@ -664,7 +690,7 @@ pub(crate) fn eval(c: &Cond, preds: &[Pred], facts: &[Fact], hits: &Hits) -> boo
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Explainer<'a> {
     pub preds: &'a [Pred],
-    pub facts: &'a [Fact],
+    pub facts: &'a [Fact<'a>],
     pub hits: &'a Hits,
     pub phrase_text: &'a [String],
     pub schema: &'a Schema,

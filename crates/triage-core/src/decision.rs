@@ -1,6 +1,7 @@
 //! What `triage` answers: the decision and the trace that explains it.
 
 use serde::Serialize;
+use std::sync::Arc;
 
 /// How much of the reasoning to record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -119,9 +120,9 @@ pub struct TraceEntry {
     /// `categorize`, `priority`, `tier`, `deflect`, `review`.
     pub stage: &'static str,
     /// The rule, if a rule was involved.
-    pub rule: Option<String>,
+    pub rule: Option<Arc<str>>,
     /// The rule's file.
-    pub file: Option<String>,
+    pub file: Option<Arc<str>>,
     /// The rule's line.
     pub line: Option<u32>,
     /// What happened.

@@ -12,6 +12,7 @@ use crate::schema::{AccountField, CHANNELS, CaseField, Derived, FieldType, Slot,
 use crate::text::Hits;
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Decides category, priority, tier and deflection for one case, with a
 /// trace naming the rule, file and line behind each step.
@@ -38,6 +39,7 @@ pub fn triage(
     options: &Options,
 ) -> Decision {
     let full = options.trace == TraceLevel::Full;
+    let slots = rules.derived;
     let mut warnings = Vec::new();
     let mut facts = vec![Fact::Missing; rules.schema.len()];
     fill_facts(rules, case, directory, now, &mut facts, &mut warnings);
@@ -46,29 +48,29 @@ pub fn triage(
 
     // Sentiment: distinct negative and positive phrases found.
     let sentiment = sentiment(rules, &hits);
-    set_derived(rules, &mut facts, Derived::Sentiment, Fact::Num(sentiment.score));
+    facts[slots.sentiment] = Fact::Num(sentiment.score);
 
     // Categorize.
     let mut priority_rank = facts_priority(rules, &facts);
-    let mut product = case.product.clone().filter(|p| !p.trim().is_empty());
-    let (category, confidence, skills, tags) = {
-        let winner = first_match(rules, &rules.categories, &facts, &hits, full, "categorize", &mut trace);
-        match winner {
+    let mut product: Option<&str> = case.product.as_deref().map(str::trim).filter(|p| !p.is_empty());
+    let mut lists: (&[String], &[String]) = (&[], &[]);
+    let (category, confidence, skills, tags) =
+        match first_match(rules, &rules.categories, &facts, &hits, full, "categorize", &mut trace) {
             Some(rule) => {
                 let set = &rule.action;
                 if set.priority.is_some() {
                     priority_rank = set.priority;
                 }
-                if set.product.is_some() {
-                    product.clone_from(&set.product);
+                if let Some(p) = &set.product {
+                    product = Some(p);
                 }
-                (set.category.clone(), set.confidence, set.skills.clone(), set.tags.clone())
+                lists = (&set.skills_lower, &set.tags_lower);
+                (set.category.as_str(), set.confidence, set.skills.clone(), set.tags.clone())
             }
             // Unreachable for a compiled set (a default is required), but a
             // decision is still owed.
-            None => ("uncategorized".to_string(), 0.0, Vec::new(), Vec::new()),
-        }
-    };
+            None => ("uncategorized", 0.0, Vec::new(), Vec::new()),
+        };
     let lowest = rules.priorities.len().saturating_sub(1);
     let mut rank = match priority_rank {
         Some(r) => r,
@@ -83,12 +85,12 @@ pub fn triage(
             lowest
         }
     };
-    set_derived(rules, &mut facts, Derived::Category, Fact::str(&category));
-    set_derived(rules, &mut facts, Derived::Confidence, Fact::Num(confidence));
-    set_derived(rules, &mut facts, Derived::Tags, Fact::List(tags.iter().map(|t| t.to_lowercase()).collect()));
-    set_derived(rules, &mut facts, Derived::Skills, Fact::List(skills.iter().map(|t| t.to_lowercase()).collect()));
-    set_derived(rules, &mut facts, Derived::Product, product.as_deref().map_or(Fact::Missing, Fact::str));
-    set_derived(rules, &mut facts, Derived::Priority, Fact::str(&rules.priorities[rank]));
+    facts[slots.category] = Fact::str(category);
+    facts[slots.confidence] = Fact::Num(confidence);
+    facts[slots.skills] = Fact::List(Cow::Borrowed(lists.0));
+    facts[slots.tags] = Fact::List(Cow::Borrowed(lists.1));
+    facts[slots.product] = product.map_or(Fact::Missing, Fact::str);
+    facts[slots.priority] = priority_fact(rules, rank);
 
     // Priority: every matching rule applies, in order, clamped to the scale.
     for rule in &rules.adjustments {
@@ -104,7 +106,7 @@ pub fn triage(
                 why = format!("{why}; {}", explainer(rules, &facts, &hits).why_matched(&rule.cond));
             }
             trace.push(entry(rules, "priority", &rule.meta, Outcome::Applied, Some(why)));
-            set_derived(rules, &mut facts, Derived::Priority, Fact::str(&rules.priorities[rank]));
+            facts[slots.priority] = priority_fact(rules, rank);
             if rule.action.stop {
                 break;
             }
@@ -120,7 +122,7 @@ pub fn triage(
     if let Some(rule) = first_match(rules, &rules.tiers, &facts, &hits, full, "tier", &mut trace) {
         tier = rule.action.tier;
         if tier == 0 {
-            deflect = deflection(rules, rule.action.articles.as_deref(), product.as_deref(), &hits);
+            deflect = deflection(rules, rule.action.articles.as_deref(), product, &hits);
             if deflect.is_empty() {
                 tier = 1;
                 trace.push(note(
@@ -144,7 +146,7 @@ pub fn triage(
                 .and_then(|t| t.rule.clone());
             let detail = format!(
                 "categorized as `{category}` by rule `{}` with confidence {confidence}, below {threshold}",
-                rule.unwrap_or_default()
+                rule.as_deref().unwrap_or_default()
             );
             trace.push(note("review", detail.clone()));
             Some(ManualReview { reason: "low-confidence".to_string(), detail })
@@ -154,9 +156,9 @@ pub fn triage(
 
     Decision {
         case_id: case.id.clone(),
-        category,
+        category: category.to_string(),
         priority: rules.priorities[rank].clone(),
-        product,
+        product: product.map(str::to_string),
         sentiment,
         confidence,
         tier,
@@ -170,7 +172,7 @@ pub fn triage(
     }
 }
 
-fn explainer<'a>(rules: &'a CompiledRules, facts: &'a [Fact], hits: &'a Hits) -> Explainer<'a> {
+fn explainer<'a>(rules: &'a CompiledRules, facts: &'a [Fact<'a>], hits: &'a Hits) -> Explainer<'a> {
     Explainer { preds: &rules.preds, facts, hits, phrase_text: &rules.text.phrase_text, schema: &rules.schema }
 }
 
@@ -183,7 +185,7 @@ fn entry(
 ) -> TraceEntry {
     TraceEntry {
         stage,
-        rule: Some(meta.id.clone()),
+        rule: Some(Arc::clone(&meta.id)),
         file: rules.files.get(meta.file).cloned(),
         line: Some(meta.line),
         outcome,
@@ -196,12 +198,12 @@ fn note(stage: &'static str, why: String) -> TraceEntry {
 }
 
 /// The first rule whose condition holds. With full tracing every earlier
-/// rule is evaluated and explained; otherwise the index skips rules whose
-/// equality tests cannot hold.
+/// rule is evaluated and explained; otherwise the index skips rules that
+/// cannot match.
 fn first_match<'r, A>(
     rules: &'r CompiledRules,
     list: &'r FirstMatch<A>,
-    facts: &[Fact],
+    facts: &[Fact<'_>],
     hits: &Hits,
     full: bool,
     stage: &'static str,
@@ -220,7 +222,7 @@ fn first_match<'r, A>(
         }
         return None;
     }
-    let found = match list.index.candidates(facts) {
+    let found = match list.index.candidates(facts, hits) {
         Some(cands) => cands.iter().map(|i| &list.rules[i]).find(|r| cond::eval(&r.cond, &rules.preds, facts, hits)),
         None => list.rules.iter().find(|r| cond::eval(&r.cond, &rules.preds, facts, hits)),
     };
@@ -243,8 +245,13 @@ pub(crate) fn first_category_linear(
     fill_facts(rules, case, directory, now, &mut facts, &mut warnings);
     let hits = rules.text.scan(|slot| raw_text(rules, case, slot));
     let s = sentiment(rules, &hits);
-    set_derived(rules, &mut facts, Derived::Sentiment, Fact::Num(s.score));
-    rules.categories.rules.iter().find(|r| cond::eval(&r.cond, &rules.preds, &facts, &hits)).map(|r| r.meta.id.clone())
+    facts[rules.derived.sentiment] = Fact::Num(s.score);
+    rules
+        .categories
+        .rules
+        .iter()
+        .find(|r| cond::eval(&r.cond, &rules.preds, &facts, &hits))
+        .map(|r| r.meta.id.to_string())
 }
 
 fn sentiment(rules: &CompiledRules, hits: &Hits) -> Sentiment {
@@ -298,34 +305,25 @@ fn deflection(rules: &CompiledRules, allowed: Option<&[usize]>, product: Option<
         .collect()
 }
 
-fn slot_of(rules: &CompiledRules, derived: Derived) -> Option<Slot> {
-    rules.schema.fields.iter().position(|f| f.source == Source::Derived(derived))
+fn priority_fact(rules: &CompiledRules, rank: usize) -> Fact<'_> {
+    Fact::pair(&rules.priorities[rank], &rules.priorities_lower[rank])
 }
 
-fn set_derived(rules: &CompiledRules, facts: &mut [Fact], derived: Derived, value: Fact) {
-    if let Some(slot) = slot_of(rules, derived) {
-        facts[slot] = value;
-    }
-}
-
-fn facts_priority(rules: &CompiledRules, facts: &[Fact]) -> Option<usize> {
-    let slot = slot_of(rules, Derived::Priority)?;
-    match &facts[slot] {
-        Fact::Str { lower, .. } => rules.priorities.iter().position(|p| p.to_lowercase() == *lower),
+fn facts_priority(rules: &CompiledRules, facts: &[Fact<'_>]) -> Option<usize> {
+    match &facts[rules.derived.priority] {
+        Fact::Str { lower, .. } => rules.priorities_lower.iter().position(|p| p == lower),
         _ => None,
     }
 }
 
 /// The raw text of a field scanned for phrases and regexes.
 fn raw_text<'a>(rules: &CompiledRules, case: &'a Case, slot: Slot) -> Option<Cow<'a, str>> {
-    let Source::Case(field) = rules.schema.fields.get(slot)?.source else {
-        return match rules.schema.fields.get(slot)?.source {
-            Source::Custom => {
-                case.fields.get(&rules.schema.fields[slot].name).and_then(|v| v.as_str()).map(Cow::Borrowed)
-            }
-            Source::Derived(Derived::Product) => case.product.as_deref().map(Cow::Borrowed),
-            _ => None,
-        };
+    let def = rules.schema.fields.get(slot)?;
+    let field = match def.source {
+        Source::Case(field) => field,
+        Source::Custom => return case.fields.get(&def.name).and_then(|v| v.as_str()).map(Cow::Borrowed),
+        Source::Derived(Derived::Product) => return case.product.as_deref().map(Cow::Borrowed),
+        _ => return None,
     };
     let s = |o: &'a Option<String>| o.as_deref().map(Cow::Borrowed);
     let req = case.requester.as_ref();
@@ -351,21 +349,21 @@ fn raw_text<'a>(rules: &CompiledRules, case: &'a Case, slot: Slot) -> Option<Cow
     }
 }
 
-fn opt_str(v: Option<&str>) -> Fact {
+fn opt_str(v: Option<&str>) -> Fact<'_> {
     v.map_or(Fact::Missing, Fact::str)
 }
 
-fn fill_facts(
-    rules: &CompiledRules,
-    case: &Case,
-    dir: &Directory,
+fn fill_facts<'a>(
+    rules: &'a CompiledRules,
+    case: &'a Case,
+    dir: &'a Directory,
     now: DateTime<Utc>,
-    facts: &mut [Fact],
+    facts: &mut [Fact<'a>],
     warnings: &mut Vec<Warning>,
 ) {
     // Data checks that hold whatever the rules read.
     if let Some(ch) = case.channel.as_deref().map(str::trim).filter(|c| !c.is_empty())
-        && !CHANNELS.contains(&ch.to_lowercase().as_str())
+        && !CHANNELS.iter().any(|k| k.eq_ignore_ascii_case(ch))
     {
         warnings
             .push(Warning { code: "unknown-channel", message: format!("channel `{ch}` is not one the engine knows") });
@@ -386,24 +384,25 @@ fn fill_facts(
         }
         found
     });
-    let undeclared: Vec<&str> = case
-        .fields
-        .keys()
-        .filter(|k| !rules.schema.fields.iter().any(|f| f.source == Source::Custom && &f.name == *k))
-        .map(String::as_str)
-        .collect();
-    if !undeclared.is_empty() {
-        warnings.push(Warning {
-            code: "undeclared-field",
-            message: format!("custom fields not declared in the rules were ignored: {}", undeclared.join(", ")),
-        });
+    if !case.fields.is_empty() {
+        let undeclared: Vec<&str> = case
+            .fields
+            .keys()
+            .filter(|k| rules.schema.lookup(k).is_none_or(|slot| rules.schema.fields[slot].source != Source::Custom))
+            .map(String::as_str)
+            .collect();
+        if !undeclared.is_empty() {
+            warnings.push(Warning {
+                code: "undeclared-field",
+                message: format!("custom fields not declared in the rules were ignored: {}", undeclared.join(", ")),
+            });
+        }
     }
 
-    for (slot, def) in rules.schema.fields.iter().enumerate() {
-        let needed = rules.value_slots.binary_search(&slot).is_ok() || matches!(def.source, Source::Derived(_));
-        if !needed {
-            continue;
-        }
+    // Only the fields some value test reads; phrase and regex tests scan
+    // the raw text instead.
+    for &slot in &rules.value_slots {
+        let def = &rules.schema.fields[slot];
         facts[slot] = match def.source {
             Source::Case(f) => case_fact(case, f),
             Source::Derived(Derived::Priority) => match case.priority.as_deref().map(str::trim) {
@@ -432,9 +431,18 @@ fn fill_facts(
             },
         };
     }
+    // The case's own priority seeds the priority stage even when no rule
+    // tests it.
+    let p = rules.derived.priority;
+    if matches!(facts[p], Fact::Missing)
+        && let Some(given) = case.priority.as_deref().map(str::trim)
+        && let Some(rank) = rules.priorities.iter().position(|q| q.eq_ignore_ascii_case(given))
+    {
+        facts[p] = priority_fact(rules, rank);
+    }
 }
 
-fn case_fact(case: &Case, f: CaseField) -> Fact {
+fn case_fact(case: &Case, f: CaseField) -> Fact<'_> {
     let req = case.requester.as_ref();
     match f {
         CaseField::Id => Fact::str(&case.id),
@@ -444,7 +452,7 @@ fn case_fact(case: &Case, f: CaseField) -> Fact {
         CaseField::Subject => opt_str(case.subject.as_deref()),
         CaseField::Body => opt_str(case.body.as_deref()),
         CaseField::Text => match (&case.subject, &case.body) {
-            (Some(a), Some(b)) => Fact::str(&format!("{a}\n{b}")),
+            (Some(a), Some(b)) => Fact::owned(format!("{a}\n{b}")),
             (a, b) => opt_str(a.as_deref().or(b.as_deref())),
         },
         CaseField::RequesterEmail => opt_str(req.and_then(|r| r.email.as_deref())),
@@ -458,7 +466,12 @@ fn case_fact(case: &Case, f: CaseField) -> Fact {
     }
 }
 
-fn account_fact(acc: &crate::directory::ResolvedAccount, field: AccountField, name: &str, ty: &FieldType) -> Fact {
+fn account_fact<'a>(
+    acc: &'a crate::directory::ResolvedAccount,
+    field: AccountField,
+    name: &str,
+    ty: &FieldType,
+) -> Fact<'a> {
     let a = &acc.account;
     match field {
         AccountField::Id => Fact::str(&a.id),
@@ -468,7 +481,7 @@ fn account_fact(acc: &crate::directory::ResolvedAccount, field: AccountField, na
         AccountField::Entitlement => opt_str(a.entitlement.as_deref()),
         AccountField::Language => opt_str(a.language.as_deref()),
         AccountField::Country => opt_str(a.country.as_deref()),
-        AccountField::Path => Fact::List(acc.path.iter().map(|p| p.to_lowercase()).collect()),
+        AccountField::Path => Fact::List(Cow::Owned(acc.path.iter().map(|p| p.to_lowercase()).collect())),
         AccountField::Custom => {
             let key = name.strip_prefix("account.").unwrap_or(name);
             a.attributes.get(key).and_then(|v| json_fact(v, ty)).unwrap_or(Fact::Missing)
@@ -476,7 +489,7 @@ fn account_fact(acc: &crate::directory::ResolvedAccount, field: AccountField, na
     }
 }
 
-fn json_fact(v: &serde_json::Value, ty: &FieldType) -> Option<Fact> {
+fn json_fact<'a>(v: &'a serde_json::Value, ty: &FieldType) -> Option<Fact<'a>> {
     use serde_json::Value;
     Some(match (ty, v) {
         (FieldType::Number, Value::Number(n)) => Fact::Num(n.as_f64()?),
@@ -490,13 +503,13 @@ fn json_fact(v: &serde_json::Value, ty: &FieldType) -> Option<Fact> {
                     _ => return None,
                 });
             }
-            Fact::List(out)
+            Fact::List(Cow::Owned(out))
         }
         (FieldType::DateTime, Value::String(s)) => {
             Fact::Num(chrono::DateTime::parse_from_rfc3339(s.trim()).ok()?.timestamp() as f64)
         }
         (FieldType::String | FieldType::Enum(_) | FieldType::Priority, Value::String(s)) => Fact::str(s),
-        (FieldType::String | FieldType::Enum(_), Value::Number(n)) => Fact::str(&n.to_string()),
+        (FieldType::String | FieldType::Enum(_), Value::Number(n)) => Fact::owned(n.to_string()),
         _ => return None,
     })
 }

@@ -45,6 +45,9 @@
 //! match adjusts), tiers (first match; tier 0 deflects). See the project's
 //! README for the rule language.
 
+// The core reports through return values only; printing is for adapters.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod bits;
 mod case;
 mod compile;

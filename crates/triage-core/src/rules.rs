@@ -7,18 +7,23 @@
 use crate::bits::Bits;
 use crate::cond::{Cond, Fact, Op, Pred, Scalar};
 use crate::schema::{Schema, Slot};
-use crate::text::TextIndex;
+use crate::text::{Hits, TextIndex};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A rule set ready to evaluate cases. Build it with
 /// [`compile_sources`](crate::compile_sources); share it across threads in an
 /// `Arc`.
 #[derive(Debug)]
 pub struct CompiledRules {
-    pub(crate) files: Vec<String>,
+    pub(crate) files: Vec<Arc<str>>,
     pub(crate) schema: Schema,
     /// The priority scale, most urgent first.
     pub(crate) priorities: Vec<String>,
+    /// The same, lower-cased, for comparisons.
+    pub(crate) priorities_lower: Vec<String>,
+    /// Where the values the engine decides itself live.
+    pub(crate) derived: DerivedSlots,
     pub(crate) settings: Settings,
     pub(crate) preds: Vec<Pred>,
     pub(crate) text: TextIndex,
@@ -39,8 +44,8 @@ impl CompiledRules {
     }
 
     /// The rule files, in evaluation order.
-    pub fn files(&self) -> &[String] {
-        &self.files
+    pub fn files(&self) -> impl Iterator<Item = &str> {
+        self.files.iter().map(|f| &**f)
     }
 
     /// The priority scale, most urgent first.
@@ -66,7 +71,7 @@ pub(crate) struct Settings {
 /// Where a rule came from.
 #[derive(Debug, Clone)]
 pub(crate) struct RuleMeta {
-    pub id: String,
+    pub id: Arc<str>,
     pub file: usize,
     pub line: u32,
 }
@@ -87,7 +92,22 @@ pub(crate) struct CategorySet {
     pub product: Option<String>,
     pub skills: Vec<String>,
     pub tags: Vec<String>,
+    /// `skills` and `tags` lower-cased, as conditions compare them.
+    pub skills_lower: Vec<String>,
+    pub tags_lower: Vec<String>,
     pub confidence: f64,
+}
+
+/// The slots of the values the engine decides itself, looked up once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DerivedSlots {
+    pub priority: Slot,
+    pub product: Slot,
+    pub sentiment: Slot,
+    pub category: Slot,
+    pub tags: Slot,
+    pub skills: Slot,
+    pub confidence: Slot,
 }
 
 /// What a priority rule does, in ranks (0 is most urgent).
@@ -148,17 +168,24 @@ const INDEX_MIN_RULES: usize = 16;
 /// Most fields one index consults.
 const INDEX_MAX_FIELDS: usize = 8;
 
-/// For some fields, which rules can still match given the case's value.
+/// Which rules can still match a case, computed from its facts and text hits
+/// without evaluating conditions.
 ///
-/// A rule whose top-level conjunction contains `field eq v` or `field in
-/// [..]` can match only cases whose value is among those; every other rule
-/// is unconstrained on that field. Intersecting per-field candidate sets
-/// leaves a superset of the matching rules, which are then evaluated in
-/// order, so the first match is the same as a linear scan's.
+/// Two filters, both sound (they never drop a rule that matches):
+/// - per field: a rule whose top-level conjunction contains `field eq v` or
+///   `field in [..]` can match only cases whose value is among those; other
+///   rules are unconstrained on that field;
+/// - per phrase or regex: a rule that needs some phrase or regex to hit (a
+///   top-level `contains_any`, `contains_all`, `matches`, or an `any` whose
+///   every branch needs one) can match only if one of them hit.
+///
+/// The candidates are then evaluated in rule order, so the first match is
+/// the same as a linear scan's.
 #[derive(Debug, Default)]
 pub(crate) struct RuleIndex {
     n: usize,
     fields: Vec<FieldIndex>,
+    text: Option<TextFilter>,
 }
 
 #[derive(Debug)]
@@ -175,11 +202,44 @@ enum Keys {
     Bool([Bits; 2]),
 }
 
+#[derive(Debug)]
+struct TextFilter {
+    /// Rules that need no phrase or regex.
+    free: Bits,
+    /// For each phrase id, the rules it can satisfy.
+    by_phrase: Vec<Vec<u32>>,
+    /// For each regex id, the rules it can satisfy.
+    by_regex: Vec<Vec<u32>>,
+}
+
+/// The phrases and regexes of which at least one must hit for `cond` to hold.
+fn text_requirement(cond: &Cond, preds: &[Pred]) -> Option<(Vec<u32>, Vec<u32>)> {
+    match cond {
+        Cond::Pred(i) => match &preds.get(*i as usize)?.op {
+            Op::Phrases { ids, all: false } => Some((ids.clone(), Vec::new())),
+            Op::Phrases { ids, all: true } => Some((ids.first().map(|i| vec![*i])?, Vec::new())),
+            Op::Regex(r) => Some((Vec::new(), vec![*r])),
+            _ => None,
+        },
+        Cond::All(items) => items.iter().find_map(|c| text_requirement(c, preds)),
+        Cond::Any(items) => {
+            let mut out = (Vec::new(), Vec::new());
+            for c in items {
+                let (p, r) = text_requirement(c, preds)?;
+                out.0.extend(p);
+                out.1.extend(r);
+            }
+            Some(out)
+        }
+        Cond::Not(_) | Cond::True => None,
+    }
+}
+
 impl RuleIndex {
-    pub fn build(conds: &[&Cond], preds: &[Pred], schema: &Schema) -> RuleIndex {
+    pub fn build(conds: &[&Cond], preds: &[Pred], schema: &Schema, phrases: usize, regexes: usize) -> RuleIndex {
         let n = conds.len();
         if n < INDEX_MIN_RULES {
-            return RuleIndex { n, fields: Vec::new() };
+            return RuleIndex { n, fields: Vec::new(), text: None };
         }
         // Per slot: for each rule, the values its first eq/in test accepts.
         let mut per_slot: BTreeMap<Slot, Vec<Constraint>> = BTreeMap::new();
@@ -191,9 +251,7 @@ impl RuleIndex {
             let mut seen: Vec<Slot> = Vec::new();
             for c in top {
                 let Cond::Pred(i) = c else { continue };
-                let Some(p) = preds.get(*i as usize) else {
-                    continue;
-                };
+                let Some(p) = preds.get(*i as usize) else { continue };
                 if seen.contains(&p.slot) {
                     continue;
                 }
@@ -211,15 +269,14 @@ impl RuleIndex {
         ranked.truncate(INDEX_MAX_FIELDS);
         let mut fields = Vec::new();
         for (slot, constrained) in ranked {
-            let mut unconstrained = Bits::full(n);
             let mut keys = match schema.fields[slot].ty {
                 crate::schema::FieldType::Number => Keys::Num(Vec::new()),
                 crate::schema::FieldType::Bool => Keys::Bool([Bits::new(n), Bits::new(n)]),
                 _ => Keys::Str(BTreeMap::new()),
             };
-            let mut cleared = Bits::new(n);
+            let mut unconstrained = Bits::full(n);
             for (r, values) in &constrained {
-                cleared.set(*r);
+                unconstrained.clear(*r);
                 for v in values {
                     match (&mut keys, v) {
                         (Keys::Str(map), Scalar::Str(s)) => {
@@ -238,36 +295,63 @@ impl RuleIndex {
                     }
                 }
             }
-            // unconstrained = all rules minus the constrained ones.
-            let mut keep = Bits::new(n);
-            for r in 0..n {
-                if !cleared.get(r) {
-                    keep.set(r);
-                }
-            }
-            unconstrained.and_with(&keep);
             fields.push(FieldIndex { slot, unconstrained, keys });
         }
-        RuleIndex { n, fields }
+        let mut text = TextFilter {
+            free: Bits::new(n),
+            by_phrase: vec![Vec::new(); phrases],
+            by_regex: vec![Vec::new(); regexes],
+        };
+        let mut any_text = false;
+        for (r, cond) in conds.iter().enumerate() {
+            match text_requirement(cond, preds) {
+                Some((ps, rs)) => {
+                    any_text = true;
+                    let rule = u32::try_from(r).unwrap_or(u32::MAX);
+                    for p in ps {
+                        if let Some(list) = text.by_phrase.get_mut(p as usize) {
+                            list.push(rule);
+                        }
+                    }
+                    for x in rs {
+                        if let Some(list) = text.by_regex.get_mut(x as usize) {
+                            list.push(rule);
+                        }
+                    }
+                }
+                None => text.free.set(r),
+            }
+        }
+        RuleIndex { n, fields, text: any_text.then_some(text) }
     }
 
     /// The rules that may match, or `None` when every rule must be tried.
-    pub fn candidates(&self, facts: &[Fact]) -> Option<Bits> {
-        if self.fields.is_empty() {
+    pub fn candidates(&self, facts: &[Fact<'_>], hits: &Hits) -> Option<Bits> {
+        if self.fields.is_empty() && self.text.is_none() {
             return None;
         }
         let mut out = Bits::full(self.n);
         for f in &self.fields {
-            let mut allowed = f.unconstrained.clone();
             let fact = facts.get(f.slot).unwrap_or(&Fact::Missing);
             let extra = match (&f.keys, fact) {
-                (Keys::Str(map), Fact::Str { lower, .. }) => map.get(lower.as_str()),
+                (Keys::Str(map), Fact::Str { lower, .. }) => map.get(lower.as_ref()),
                 (Keys::Num(list), Fact::Num(x)) => list.iter().find(|(k, _)| k == x).map(|(_, b)| b),
                 (Keys::Bool(pair), Fact::Bool(b)) => Some(&pair[usize::from(*b)]),
                 _ => None,
             };
-            if let Some(extra) = extra {
-                allowed.or_with(extra);
+            out.and_with_union(&f.unconstrained, extra);
+        }
+        if let Some(t) = &self.text {
+            let mut allowed = t.free.clone();
+            for p in hits.phrases.iter() {
+                for &r in t.by_phrase.get(p).map_or(&[][..], Vec::as_slice) {
+                    allowed.set(r as usize);
+                }
+            }
+            for x in hits.regexes.iter() {
+                for &r in t.by_regex.get(x).map_or(&[][..], Vec::as_slice) {
+                    allowed.set(r as usize);
+                }
             }
             out.and_with(&allowed);
         }

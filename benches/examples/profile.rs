@@ -1,0 +1,39 @@
+//! Runs one benchmark workload in a loop, for profilers:
+//! `cargo run --release -p triage-benches --example profile -- keyword|field|example [iterations]`
+
+use triage_benches::{body_with, case, field_case, field_rules, global_support, keyword_rules};
+use triage_core::{Directory, Options, triage};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let which = args.next().unwrap_or_else(|| "example".into());
+    let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(200_000);
+    let now = chrono::DateTime::from_timestamp(1_772_438_400, 0).unwrap_or_default();
+    let dir = Directory::new();
+    let mut sink = 0usize;
+    match which.as_str() {
+        "keyword" => {
+            let (rules, words) = keyword_rules(1000);
+            let json = format!(r#"{{"id":"k","subject":"Export","body":"{}"}}"#, body_with(&words[1999]));
+            let c = case(&json);
+            for _ in 0..n {
+                sink += triage(&rules, &c, &dir, now, &Options::default()).category.len();
+            }
+        }
+        "field" => {
+            let (rules, specs) = field_rules(500);
+            let c = field_case(&specs[499]);
+            for _ in 0..n {
+                sink += triage(&rules, &c, &dir, now, &Options::default()).category.len();
+            }
+        }
+        _ => {
+            let (rules, d) = global_support();
+            let c = case(include_str!("../../rules/global-support/cases/outage-acme-de.json"));
+            for _ in 0..n {
+                sink += triage(&rules, &c, &d, now, &Options::default()).category.len();
+            }
+        }
+    }
+    eprintln!("{sink}");
+}

@@ -1,0 +1,161 @@
+//! Rule sets and cases for the benchmarks, generated deterministically so
+//! every machine measures the same work.
+
+use triage_core::{Case, CompiledRules, Directory, compile_sources};
+
+/// A tiny linear congruential generator: the same numbers on every machine.
+#[derive(Debug)]
+pub struct Lcg(u64);
+
+impl Lcg {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        Lcg(seed)
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+fn compile(sources: &[(&str, &str)]) -> CompiledRules {
+    match compile_sources(sources) {
+        (Some(rules), _) => rules,
+        (None, diags) => {
+            let shown: Vec<String> = diags.iter().map(ToString::to_string).collect();
+            panic_free_abort(&shown.join("\n"))
+        }
+    }
+}
+
+/// Benchmarks cannot do anything useful with broken rules; say why and stop.
+fn panic_free_abort(message: &str) -> ! {
+    eprintln!("benchmark rules do not compile:\n{message}");
+    std::process::exit(2)
+}
+
+/// The example rule set `rules/global-support` and its directory.
+pub fn global_support() -> (CompiledRules, Directory) {
+    let rules = compile(&[
+        ("00-settings.yaml", include_str!("../../rules/global-support/00-settings.yaml")),
+        ("10-categories.yaml", include_str!("../../rules/global-support/10-categories.yaml")),
+        ("20-priority.yaml", include_str!("../../rules/global-support/20-priority.yaml")),
+        ("30-tiers.yaml", include_str!("../../rules/global-support/30-tiers.yaml")),
+        ("40-knowledge.yaml", include_str!("../../rules/global-support/40-knowledge.yaml")),
+    ]);
+    let dir = Directory::from_text("directory.yaml", include_str!("../../rules/global-support/directory.yaml"))
+        .unwrap_or_else(|e| panic_free_abort(&e.to_string()));
+    (rules, dir)
+}
+
+/// A case from JSON text.
+pub fn case(json: &str) -> Case {
+    Case::from_json(json).unwrap_or_else(|e| panic_free_abort(&e.to_string()))
+}
+
+const CHANNELS: [&str; 5] = ["email", "web", "phone", "chat", "slack"];
+const REGIONS: [&str; 4] = ["emea", "amer", "apac", "latam"];
+const TYPES: [&str; 6] = ["question", "incident", "problem", "task", "billing", "feedback"];
+const SEVERITIES: [&str; 4] = ["sev1", "sev2", "sev3", "sev4"];
+
+/// One generated field rule's values, to build cases that hit it.
+#[derive(Debug, Clone)]
+pub struct FieldRule {
+    tier: u64,
+    channel: &'static str,
+    ticket_type: &'static str,
+    severity: &'static str,
+    region: &'static str,
+    hours: (u64, u64),
+}
+
+/// `n` ordered rules with field conditions only (tier, channel, ticket
+/// type, severity, region, hours) and a default; every rule is distinct so
+/// rule `k` is the first to match a case built from it.
+pub fn field_rules(n: usize) -> (CompiledRules, Vec<FieldRule>) {
+    let mut rng = Lcg::new(42);
+    let mut yaml = String::from(
+        "fields:\n  tier: number\n  severity: { type: enum, values: [sev1, sev2, sev3, sev4] }\n  ticket_type: { type: enum, values: [question, incident, problem, task, billing, feedback] }\n  hours: number\ncategories:\n",
+    );
+    let mut specs = Vec::with_capacity(n);
+    for i in 0..n {
+        let lo = rng.below(20);
+        let spec = FieldRule {
+            tier: 1 + rng.below(3),
+            channel: CHANNELS[rng.below(5) as usize],
+            ticket_type: TYPES[rng.below(6) as usize],
+            severity: SEVERITIES[rng.below(4) as usize],
+            region: REGIONS[rng.below(4) as usize],
+            // Distinct windows make each rule's cases its own.
+            hours: (1000 + 10 * i as u64 + lo % 5, 1000 + 10 * i as u64 + 9),
+        };
+        yaml.push_str(&format!(
+            "  - id: r{i}\n    when:\n      tier: {}\n      channel: {}\n      ticket_type: {}\n      severity: {{ in: [{}, sev4] }}\n      region: {}\n      hours: {{ between: [{}, {}] }}\n    set: {{ category: c{i}, priority: P{} }}\n",
+            spec.tier,
+            spec.channel,
+            spec.ticket_type,
+            spec.severity,
+            spec.region,
+            spec.hours.0,
+            spec.hours.1,
+            1 + i % 4
+        ));
+        specs.push(spec);
+    }
+    yaml.push_str("  - id: default\n    set: { category: other }\n");
+    (compile(&[("fields.yaml", &yaml)]), specs)
+}
+
+/// A case that the generated field rule `spec` matches.
+pub fn field_case(spec: &FieldRule) -> Case {
+    case(&format!(
+        r#"{{"id":"b","channel":"{}","region":"{}","fields":{{"tier":{},"ticket_type":"{}","severity":"{}","hours":{}}}}}"#,
+        spec.channel, spec.region, spec.tier, spec.ticket_type, spec.severity, spec.hours.1
+    ))
+}
+
+/// `n` keyword rules, each looking for two of `2n` made-up keywords or
+/// phrases in the body, and a default.
+pub fn keyword_rules(n: usize) -> (CompiledRules, Vec<String>) {
+    let mut rng = Lcg::new(7);
+    let syllables = ["ka", "lo", "mi", "ne", "su", "ta", "vo", "ri", "pe", "zu"];
+    let mut words = Vec::with_capacity(2 * n);
+    for i in 0..2 * n {
+        let mut w = String::new();
+        for _ in 0..3 {
+            w.push_str(syllables[rng.below(10) as usize]);
+        }
+        // Every fourth keyword is a two-word phrase; the suffix keeps them distinct.
+        if i % 4 == 0 {
+            words.push(format!("{w} {}{i}", syllables[i % 10]));
+        } else {
+            words.push(format!("{w}{i}"));
+        }
+    }
+    let mut yaml = String::from("categories:\n");
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "  - id: k{i}\n    when: {{ body: {{ contains_any: ['{}', '{}'] }} }}\n    set: {{ category: k{i} }}\n",
+            words[2 * i],
+            words[2 * i + 1]
+        ));
+    }
+    yaml.push_str("  - id: default\n    set: { category: other }\n");
+    (compile(&[("keywords.yaml", &yaml)]), words)
+}
+
+/// A body of about 2 KB of ordinary words with `keyword` near the end.
+pub fn body_with(keyword: &str) -> String {
+    let filler = "our team noticed that the export job keeps running longer than expected and the report arrives late \
+                  every morning, which delays the review meeting with the regional managers ";
+    let mut body = String::new();
+    while body.len() < 1900 {
+        body.push_str(filler);
+    }
+    body.push_str("and then ");
+    body.push_str(keyword);
+    body.push_str(" appeared in the log.");
+    body
+}
