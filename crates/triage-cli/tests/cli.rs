@@ -1,7 +1,11 @@
 //! The `triage` command as a user runs it: exit codes, output formats, and
 //! the example rule sets' own tests.
 
-#![allow(clippy::unwrap_used, clippy::panic, reason = "a test helper that cannot set up its fixture should fail the test loudly")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a test helper that cannot set up its fixture should fail the test loudly"
+)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
