@@ -146,6 +146,9 @@ fn test(dir: &Path, filter: Option<&str>, verbose: bool) -> Result<Exit, InputEr
             Ok(Exit::Failed)
         }
         Ok(report) => {
+            if report.outcomes.is_empty() && report.problems.is_empty() {
+                out(&format!("no tests found in {}/**/tests/*.test.yaml\n", dir.display()))?;
+            }
             out(&report.render(verbose))?;
             Ok(if report.failed() > 0 { Exit::Failed } else { Exit::Ok })
         }
@@ -196,7 +199,7 @@ fn decide(args: &CaseArgs, trace: Option<Trace>) -> Result<Exit, InputError> {
         Some(Trace::Decisions) => TraceLevel::Decisions,
         Some(Trace::Full) | None => TraceLevel::Full,
     };
-    let decision = triage(rules, &case, &directory, now, &Options { trace: level });
+    let decision = triage(rules, &case, &directory, now, &Options::with_trace(level));
     match trace {
         Some(_) => {
             let json = serde_json::to_string_pretty(&decision).map_err(|e| InputError(e.to_string()))?;

@@ -15,6 +15,7 @@ pub enum TraceLevel {
 }
 
 /// Evaluation options.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     /// How much reasoning to record.
@@ -26,9 +27,15 @@ impl Options {
     pub fn full_trace() -> Self {
         Options { trace: TraceLevel::Full }
     }
+
+    /// Options with the given trace level.
+    pub fn with_trace(trace: TraceLevel) -> Self {
+        Options { trace }
+    }
 }
 
 /// The decision for one case. Field names are part of the public contract.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
     /// The case's id.
@@ -62,6 +69,7 @@ pub struct Decision {
 }
 
 /// Sentiment score and label.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sentiment {
     /// From -1 (very negative) to 1 (very positive).
@@ -71,6 +79,7 @@ pub struct Sentiment {
 }
 
 /// A knowledge article offered for self-service.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Deflection {
     /// Article id.
@@ -83,6 +92,7 @@ pub struct Deflection {
 }
 
 /// Why a case needs a person.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ManualReview {
     /// Stable kebab-case reason, e.g. `low-confidence`.
@@ -92,6 +102,7 @@ pub struct ManualReview {
 }
 
 /// A problem with a case's data.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Warning {
     /// Stable kebab-case code, e.g. `unknown-account`.
@@ -115,6 +126,7 @@ pub enum Outcome {
 }
 
 /// One line of the trace.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TraceEntry {
     /// `categorize`, `priority`, `tier`, `deflect`, `review`.

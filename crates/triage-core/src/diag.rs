@@ -297,7 +297,7 @@ impl Diagnostic {
 
     /// Builds a diagnostic for rule tests and other callers outside the
     /// compiler that need the same shape (e.g. a bad test file).
-    pub fn custom(code: &'static str, severity: Severity, file: &str, pos: Pos, message: String) -> Self {
+    pub(crate) fn custom(code: &'static str, severity: Severity, file: &str, pos: Pos, message: String) -> Self {
         Self::new(code, severity, file, pos, message)
     }
 }

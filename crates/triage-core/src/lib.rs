@@ -70,7 +70,7 @@ pub use diag::{Diagnostic, Pos, Severity, suggest};
 pub use directory::{Account, Directory, DirectoryError};
 pub use eval::triage;
 pub use rules::CompiledRules;
-pub use schema::{CHANNELS, FieldType, Stage};
+pub use schema::CHANNELS;
 
 #[cfg(test)]
 mod tests;

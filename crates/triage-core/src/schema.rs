@@ -119,15 +119,6 @@ impl Stage {
             Stage::Tiers => "tiers",
         }
     }
-
-    /// The stage's name in traces.
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Categorize => "categorize",
-            Stage::Priority => "priority",
-            Stage::Tiers => "tier",
-        }
-    }
 }
 
 /// One field rules may name.

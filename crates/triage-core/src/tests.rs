@@ -384,3 +384,10 @@ fn the_rules_version_is_a_stable_hash_of_the_sources() {
     let (b, _) = compile_sources(&[("x.yaml", "categories:\n  - id: a\n    set: { category: a }\n")]);
     assert_ne!(a.version(), b.unwrap().version());
 }
+
+#[test]
+fn compiled_rules_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<crate::CompiledRules>();
+    shareable::<Directory>();
+}
