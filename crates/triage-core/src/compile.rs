@@ -10,17 +10,29 @@
 
 use crate::cond::{Cond, CondCompiler, Site};
 use crate::diag::{Diagnostic, Pos, Severity};
+use crate::normalize::Normalizer;
 use crate::rules::{
     Adjust, AdjustKind, Article, CategorySet, CompiledRules, DerivedSlots, FirstMatch, Lexicon, Rule, RuleIndex,
     RuleMeta, Settings, TierSet,
 };
 use crate::schema::{Schema, Stage};
 use crate::syntax::{self, Key, Node, NodeKind};
+use crate::territory::{Draft, Territories};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const TOP_KEYS: &[&str] =
-    &["settings", "priorities", "fields", "sentiment", "categories", "priority", "tiers", "knowledge"];
+const TOP_KEYS: &[&str] = &[
+    "settings",
+    "priorities",
+    "fields",
+    "normalize",
+    "sentiment",
+    "territories",
+    "categories",
+    "priority",
+    "tiers",
+    "knowledge",
+];
 const DEFAULT_PRIORITIES: &[&str] = &["P1", "P2", "P3", "P4"];
 
 /// Compiles a rule set from `(file name, YAML text)` pairs, in evaluation
@@ -91,6 +103,8 @@ struct Sections<'n> {
     priority: Vec<(usize, &'n Node)>,
     tiers: Vec<(usize, &'n Node)>,
     knowledge: Vec<(usize, &'n Node)>,
+    territories: Vec<(usize, &'n Node)>,
+    normalize: Vec<(usize, &'n Node)>,
 }
 
 struct Compiler<'f> {
@@ -99,6 +113,13 @@ struct Compiler<'f> {
     /// A file did not parse, so sections may be missing for that reason
     /// alone; "missing section" diagnostics would only be noise.
     parse_failed: bool,
+}
+
+/// What a territory entry adds to the common rule keys.
+struct TerritoryExtra {
+    parent: Option<(String, Pos)>,
+    priority: i64,
+    has_when: bool,
 }
 
 /// A rule's place and whether it matches every case, for the checks of
@@ -205,6 +226,7 @@ impl<'f> Compiler<'f> {
                     "priorities" => once(&mut s.priorities, &mut self.diags, "priorities"),
                     "sentiment" => once(&mut s.sentiment, &mut self.diags, "sentiment"),
                     "fields" => s.fields.push((file, value)),
+                    "normalize" => s.normalize.push((file, value)),
                     name => {
                         if name == "categories" {
                             s.categories_declared = true;
@@ -215,6 +237,7 @@ impl<'f> Compiler<'f> {
                             "categories" => &mut s.categories,
                             "priority" => &mut s.priority,
                             "tiers" => &mut s.tiers,
+                            "territories" => &mut s.territories,
                             _ => &mut s.knowledge,
                         };
                         target.extend(items.iter().map(|n| (file, n)));
@@ -299,7 +322,24 @@ impl<'f> Compiler<'f> {
         let articles = self.knowledge(&sections, &mut cc, text_slot);
         let sentiment = self.sentiment(&sections, &mut cc, text_slot);
 
+        let norm_sections: Vec<(&str, &Node)> = sections.normalize.iter().map(|(f, n)| (self.file(*f), *n)).collect();
+        let normalizer = Normalizer::build(&norm_sections, &mut self.diags);
+
         let mut ids: BTreeMap<String, (usize, u32)> = BTreeMap::new();
+        let (territory_rules, _) =
+            self.stage(&sections.territories, Stage::Territory, &mut cc, &mut ids, |c, file, obj, rule| {
+                c.territory_extra(file, obj, rule)
+            });
+        let drafts = territory_rules
+            .into_iter()
+            .map(|r| Draft {
+                cond: r.action.has_when.then_some(r.cond),
+                meta: r.meta,
+                parent: r.action.parent,
+                priority: r.action.priority,
+            })
+            .collect();
+        let territories = Territories::build(drafts, self.files, &mut self.diags);
         let (categories, category_shapes) =
             self.stage(&sections.categories, Stage::Categorize, &mut cc, &mut ids, |c, file, obj, rule| {
                 c.category_set(file, obj, rule, &priorities)
@@ -327,6 +367,7 @@ impl<'f> Compiler<'f> {
 
         let CondCompiler { text, preds, value_slots, diags, .. } = cc;
         self.diags.extend(diags);
+        self.diags.extend(territories.overlaps(&preds, &schema, self.files));
         if self.diags.iter().any(Diagnostic::is_error) {
             return None;
         }
@@ -355,12 +396,16 @@ impl<'f> Compiler<'f> {
             tags: slot("tags"),
             skills: slot("skills"),
             confidence: slot("confidence"),
+            territory: slot("territory"),
+            territory_path: slot("territory_path"),
         };
         Some(CompiledRules {
             files: self.files.iter().map(|f| Arc::from(f.as_str())).collect(),
             priorities_lower: priorities.iter().map(|p| p.to_lowercase()).collect(),
             priorities,
             derived,
+            normalizer,
+            territories,
             settings,
             text,
             value_slots: value_slots.into_iter().collect(),
@@ -386,6 +431,7 @@ impl<'f> Compiler<'f> {
         mut action: impl FnMut(&mut Self, usize, &Obj<'_>, &str) -> Option<A>,
     ) -> (Vec<Rule<A>>, Vec<Shape>) {
         let allowed: &[&str] = match stage {
+            Stage::Territory => &["id", "description", "when", "parent", "priority"],
             Stage::Categorize => &["id", "description", "when", "set", "confidence"],
             Stage::Priority => &["id", "description", "when", "raise", "lower", "set", "stop"],
             Stage::Tiers => &["id", "description", "when", "tier", "articles"],
@@ -527,6 +573,26 @@ impl<'f> Compiler<'f> {
             tags,
             confidence,
         })
+    }
+
+    fn territory_extra(&mut self, file: usize, obj: &Obj<'_>, rule: &str) -> Option<TerritoryExtra> {
+        let parent = match obj.get("parent") {
+            Some(p) => Some((self.text(file, p, "`parent`", Some(rule))?, p.pos)),
+            None => None,
+        };
+        let priority = match obj.get("priority") {
+            None => 0,
+            Some(n) => match n.kind {
+                NodeKind::Int(i) => i,
+                _ => {
+                    let d =
+                        Diagnostic::wrong_type(self.file(file), n.pos, "`priority`", "a whole number", &n.describe());
+                    self.diags.push(d.in_rule(Some(rule)));
+                    return None;
+                }
+            },
+        };
+        Some(TerritoryExtra { parent, priority, has_when: obj.get("when").is_some() })
     }
 
     fn adjust(&mut self, file: usize, obj: &Obj<'_>, rule: &str, priorities: &[String]) -> Option<Adjust> {

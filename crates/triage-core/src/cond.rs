@@ -290,7 +290,8 @@ impl<'s> CondCompiler<'s> {
         let def = &self.schema.fields[slot];
         if def.from_stage > site.stage {
             let decided_by = match def.from_stage {
-                Stage::Categorize | Stage::Priority => "categorize",
+                Stage::Territory | Stage::Categorize => "territory",
+                Stage::Priority => "categorize",
                 Stage::Tiers => "tier",
             };
             self.err(

@@ -1,5 +1,6 @@
 //! What `triage` answers: the decision and the trace that explains it.
 
+use crate::normalize::Normalized;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -40,6 +41,12 @@ impl Options {
 pub struct Decision {
     /// The case's id.
     pub case_id: String,
+    /// The case's location, language and e-mail, cleaned.
+    pub normalized: Normalized,
+    /// The territory that won, if any matched.
+    pub territory: Option<String>,
+    /// The winner's ancestry, from the root down to it.
+    pub territory_path: Vec<String>,
     /// The category the first matching `categories` rule set.
     pub category: String,
     /// The final priority, on the rule set's scale.
@@ -60,6 +67,8 @@ pub struct Decision {
     pub tags: Vec<String>,
     /// Set when a person must look at the case.
     pub manual_review: Option<ManualReview>,
+    /// Side effects the caller should carry out, each with an idempotency key.
+    pub actions: Vec<Action>,
     /// Problems with the case's data; the case was still decided.
     pub warnings: Vec<Warning>,
     /// Hash of the rule set that decided.
@@ -101,6 +110,20 @@ pub struct ManualReview {
     pub detail: String,
 }
 
+/// An intent for the caller: the core never carries out side effects.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Action {
+    /// `admin_alert`, …
+    pub kind: &'static str,
+    /// Stable idempotency key: asking twice must not act twice.
+    pub key: String,
+    /// Stable kebab-case reason, e.g. `unknown-country`.
+    pub reason: String,
+    /// Details for whoever acts.
+    pub detail: String,
+}
+
 /// A problem with a case's data.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -121,6 +144,8 @@ pub enum Outcome {
     Applied,
     /// The rule's condition did not hold.
     NotMatched,
+    /// Matched, but another candidate won (territories).
+    Lost,
     /// A step the engine took by itself (a fallback or default).
     Note,
 }
@@ -129,7 +154,7 @@ pub enum Outcome {
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TraceEntry {
-    /// `categorize`, `priority`, `tier`, `deflect`, `review`.
+    /// `normalize`, `territory`, `categorize`, `priority`, `tier`, `deflect`, `review`.
     pub stage: &'static str,
     /// The rule, if a rule was involved.
     pub rule: Option<Arc<str>>,

@@ -33,6 +33,10 @@ pub struct Account {
     /// Home country.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// A territory id that overrides territory matching for this account's
+    /// cases (and, unless they set their own, its descendants').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub territory: Option<String>,
     /// Further attributes, read by rules as `account.<name>` once declared.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, serde_json::Value>,
@@ -174,6 +178,7 @@ fn inherit(into: &mut Account, from: &Account) {
     fill(&mut into.entitlement, &from.entitlement);
     fill(&mut into.language, &from.language);
     fill(&mut into.country, &from.country);
+    fill(&mut into.territory, &from.territory);
     for (k, v) in &from.attributes {
         into.attributes.entry(k.clone()).or_insert_with(|| v.clone());
     }

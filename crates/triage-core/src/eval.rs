@@ -4,11 +4,13 @@
 use crate::case::Case;
 use crate::cond::{self, Explainer, Fact};
 use crate::decision::{
-    Decision, Deflection, ManualReview, Options, Outcome, Sentiment, TraceEntry, TraceLevel, Warning,
+    Action, Decision, Deflection, ManualReview, Options, Outcome, Sentiment, TraceEntry, TraceLevel, Warning,
 };
-use crate::directory::Directory;
+use crate::directory::{Directory, ResolvedAccount};
+use crate::normalize::{Finding, Normalized};
 use crate::rules::{AdjustKind, CompiledRules, FirstMatch, Rule, RuleMeta};
 use crate::schema::{AccountField, CHANNELS, CaseField, Derived, FieldType, Slot, Source};
+use crate::territory::Verdict;
 use crate::text::Hits;
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
@@ -41,14 +43,112 @@ pub fn triage(
     let full = options.trace == TraceLevel::Full;
     let slots = rules.derived;
     let mut warnings = Vec::new();
-    let mut facts = vec![Fact::Missing; rules.schema.len()];
-    fill_facts(rules, case, directory, now, &mut facts, &mut warnings);
-    let hits = rules.text.scan(|slot| raw_text(rules, case, slot));
     let mut trace = Vec::new();
+    let mut actions = Vec::new();
+
+    // Normalize: the cleaned values are what rules read.
+    let req = case.requester.as_ref();
+    let mut steps = full.then(Vec::new);
+    let (normalized, findings) = rules.normalizer.normalize(
+        case.country.as_deref(),
+        case.region.as_deref(),
+        case.postal_code.as_deref(),
+        req.and_then(|r| r.language.as_deref()),
+        req.and_then(|r| r.email.as_deref()),
+        steps.as_mut(),
+    );
+    for s in steps.into_iter().flatten() {
+        trace.push(note("normalize", format!("{} `{}` → `{}` ({})", s.field, s.from, s.to, s.how)));
+    }
+    warnings.extend(findings.iter().map(|f| Warning { code: f.code, message: f.message.clone() }));
+
+    let account = case.account.as_deref().map(str::trim).filter(|a| !a.is_empty()).and_then(|id| {
+        let found = directory.account(id);
+        if found.is_none() {
+            warnings
+                .push(Warning { code: "unknown-account", message: format!("account `{id}` is not in the directory") });
+        }
+        found
+    });
+    let mut facts = vec![Fact::Missing; rules.schema.len()];
+    fill_facts(rules, case, &normalized, account, now, &mut facts, &mut warnings);
+    let hits = rules.text.scan(|slot| raw_text(rules, case, &normalized, slot));
 
     // Sentiment: distinct negative and positive phrases found.
     let sentiment = sentiment(rules, &hits);
     facts[slots.sentiment] = Fact::Num(sentiment.score);
+
+    // Territory: the deepest match, then priority, then file order.
+    let mut territory: Option<usize> = None;
+    let mut manual_review: Option<ManualReview> = None;
+    if !rules.territories.is_empty() {
+        let overridden = account.and_then(|a| {
+            let id = a.account.territory.as_deref()?;
+            let found = rules.territories.find(id);
+            if found.is_none() {
+                warnings.push(Warning {
+                    code: "unknown-territory",
+                    message: format!(
+                        "account `{}` names territory `{id}`, which the rules do not define",
+                        a.account.id
+                    ),
+                });
+            }
+            found
+        });
+        if let Some(t) = overridden {
+            let by = account.map(|a| a.account.id.as_str()).unwrap_or_default();
+            trace.push(TraceEntry {
+                why: Some(format!("set by account `{by}` (territory override)")),
+                ..entry(rules, "territory", &rules.territories.list[t].meta, Outcome::Matched, None)
+            });
+            territory = Some(t);
+        } else {
+            let (matched, winner) = rules.territories.resolve(&rules.preds, &facts, &hits);
+            if full {
+                let ex = explainer(rules, &facts, &hits);
+                let verdicts = rules.territories.verdicts(&matched, winner, &ex);
+                for (t, verdict) in rules.territories.list.iter().zip(verdicts) {
+                    let (outcome, why) = match verdict {
+                        Verdict::Won => (
+                            Outcome::Matched,
+                            t.cond
+                                .as_ref()
+                                .map_or_else(|| "matches through its territories".to_string(), |c| ex.why_matched(c)),
+                        ),
+                        Verdict::Lost(why) => (Outcome::Lost, why),
+                        Verdict::NoMatch(why) => (Outcome::NotMatched, why),
+                    };
+                    trace.push(entry(rules, "territory", &t.meta, outcome, Some(why)));
+                }
+            } else if let Some(w) = winner {
+                trace.push(entry(rules, "territory", &rules.territories.list[w].meta, Outcome::Matched, None));
+            }
+            territory = winner;
+            if winner.is_none() {
+                let bad: Vec<&Finding> = findings.iter().filter(|f| f.bad_data).collect();
+                let place = describe_place(&normalized, case);
+                let detail = format!("no territory matches {place}");
+                trace.push(note("territory", detail.clone()));
+                manual_review = Some(ManualReview { reason: "territory-unmatched".to_string(), detail });
+                if !bad.is_empty() {
+                    let codes: Vec<&str> = bad.iter().map(|f| f.code).collect();
+                    let messages: Vec<&str> = bad.iter().map(|f| f.message.as_str()).collect();
+                    actions.push(Action {
+                        kind: "admin_alert",
+                        key: format!("{}/admin_alert/{}", case.id, codes.join("+")),
+                        reason: codes.join(", "),
+                        detail: format!("case `{}` cannot be placed in a territory: {}", case.id, messages.join("; ")),
+                    });
+                }
+            }
+        }
+    }
+    let territory_path = territory.map(|t| rules.territories.path(t)).unwrap_or_default();
+    if let Some(t) = territory {
+        facts[slots.territory] = Fact::str(&rules.territories.list[t].meta.id);
+        facts[slots.territory_path] = Fact::List(Cow::Owned(territory_path.iter().map(|p| p.to_lowercase()).collect()));
+    }
 
     // Categorize.
     let mut priority_rank = facts_priority(rules, &facts);
@@ -138,24 +238,29 @@ pub fn triage(
         trace.push(note("tier", "the rule set has no `tiers`; every case is tier 1".to_string()));
     }
 
-    let manual_review = match rules.settings.review_below {
-        Some(threshold) if confidence < threshold => {
-            let rule = trace
-                .iter()
-                .find(|t| t.stage == "categorize" && t.outcome == Outcome::Matched)
-                .and_then(|t| t.rule.clone());
-            let detail = format!(
-                "categorized as `{category}` by rule `{}` with confidence {confidence}, below {threshold}",
-                rule.as_deref().unwrap_or_default()
-            );
-            trace.push(note("review", detail.clone()));
-            Some(ManualReview { reason: "low-confidence".to_string(), detail })
+    // Low confidence goes to a person, unless the territory already sent it.
+    if let Some(threshold) = rules.settings.review_below
+        && confidence < threshold
+    {
+        let rule = trace
+            .iter()
+            .find(|t| t.stage == "categorize" && t.outcome == Outcome::Matched)
+            .and_then(|t| t.rule.clone());
+        let detail = format!(
+            "categorized as `{category}` by rule `{}` with confidence {confidence}, below {threshold}",
+            rule.as_deref().unwrap_or_default()
+        );
+        trace.push(note("review", detail.clone()));
+        if manual_review.is_none() {
+            manual_review = Some(ManualReview { reason: "low-confidence".to_string(), detail });
         }
-        _ => None,
-    };
+    }
 
     Decision {
         case_id: case.id.clone(),
+        normalized,
+        territory: territory.map(|t| rules.territories.list[t].meta.id.to_string()),
+        territory_path,
         category: category.to_string(),
         priority: rules.priorities[rank].clone(),
         product: product.map(str::to_string),
@@ -166,10 +271,28 @@ pub fn triage(
         skills,
         tags,
         manual_review,
+        actions,
         warnings,
         rules_version: rules.version.clone(),
         trace,
     }
+}
+
+/// The location a case gave, for messages.
+fn describe_place(n: &Normalized, case: &Case) -> String {
+    let mut parts = Vec::new();
+    match (&n.country, &case.country) {
+        (Some(c), _) => parts.push(format!("country `{c}`")),
+        (None, Some(raw)) if !raw.trim().is_empty() => parts.push(format!("country `{}` (unrecognised)", raw.trim())),
+        _ => parts.push("a case without a country".to_string()),
+    }
+    if let Some(r) = &n.region {
+        parts.push(format!("region `{r}`"));
+    }
+    if let Some(p) = &n.postal_code {
+        parts.push(format!("postal code `{p}`"));
+    }
+    parts.join(", ")
 }
 
 fn explainer<'a>(rules: &'a CompiledRules, facts: &'a [Fact<'a>], hits: &'a Hits) -> Explainer<'a> {
@@ -242,8 +365,18 @@ pub(crate) fn first_category_linear(
 ) -> Option<String> {
     let mut facts = vec![Fact::Missing; rules.schema.len()];
     let mut warnings = Vec::new();
-    fill_facts(rules, case, directory, now, &mut facts, &mut warnings);
-    let hits = rules.text.scan(|slot| raw_text(rules, case, slot));
+    let req = case.requester.as_ref();
+    let (normalized, _) = rules.normalizer.normalize(
+        case.country.as_deref(),
+        case.region.as_deref(),
+        case.postal_code.as_deref(),
+        req.and_then(|r| r.language.as_deref()),
+        req.and_then(|r| r.email.as_deref()),
+        None,
+    );
+    let account = case.account.as_deref().and_then(|a| directory.account(a.trim()));
+    fill_facts(rules, case, &normalized, account, now, &mut facts, &mut warnings);
+    let hits = rules.text.scan(|slot| raw_text(rules, case, &normalized, slot));
     let s = sentiment(rules, &hits);
     facts[rules.derived.sentiment] = Fact::Num(s.score);
     rules
@@ -317,7 +450,7 @@ fn facts_priority(rules: &CompiledRules, facts: &[Fact<'_>]) -> Option<usize> {
 }
 
 /// The raw text of a field scanned for phrases and regexes.
-fn raw_text<'a>(rules: &CompiledRules, case: &'a Case, slot: Slot) -> Option<Cow<'a, str>> {
+fn raw_text<'a>(rules: &CompiledRules, case: &'a Case, n: &'a Normalized, slot: Slot) -> Option<Cow<'a, str>> {
     let def = rules.schema.fields.get(slot)?;
     let field = match def.source {
         Source::Case(field) => field,
@@ -336,15 +469,15 @@ fn raw_text<'a>(rules: &CompiledRules, case: &'a Case, slot: Slot) -> Option<Cow
             (None, None) => None,
         },
         CaseField::RequesterName => req.and_then(|r| r.name.as_deref()).map(Cow::Borrowed),
-        CaseField::RequesterEmail => req.and_then(|r| r.email.as_deref()).map(Cow::Borrowed),
+        CaseField::RequesterEmail => n.email.as_deref().map(Cow::Borrowed),
         CaseField::Id => Some(Cow::Borrowed(&case.id)),
         CaseField::Channel => s(&case.channel),
-        CaseField::Country => s(&case.country),
-        CaseField::Region => s(&case.region),
-        CaseField::PostalCode => s(&case.postal_code),
+        CaseField::Country => s(&n.country),
+        CaseField::Region => s(&n.region),
+        CaseField::PostalCode => s(&n.postal_code),
         CaseField::Account => s(&case.account),
         CaseField::Status => s(&case.status),
-        CaseField::RequesterLanguage => req.and_then(|r| r.language.as_deref()).map(Cow::Borrowed),
+        CaseField::RequesterLanguage => n.language.as_deref().map(Cow::Borrowed),
         CaseField::Number | CaseField::CreatedAt => None,
     }
 }
@@ -356,7 +489,8 @@ fn opt_str(v: Option<&str>) -> Fact<'_> {
 fn fill_facts<'a>(
     rules: &'a CompiledRules,
     case: &'a Case,
-    dir: &'a Directory,
+    normalized: &'a Normalized,
+    account: Option<&'a ResolvedAccount>,
     now: DateTime<Utc>,
     facts: &mut [Fact<'a>],
     warnings: &mut Vec<Warning>,
@@ -376,14 +510,6 @@ fn fill_facts<'a>(
             message: format!("case priority `{p}` is not on the scale {}; ignored", rules.priorities.join(", ")),
         });
     }
-    let account = case.account.as_deref().map(str::trim).filter(|a| !a.is_empty()).and_then(|id| {
-        let found = dir.account(id);
-        if found.is_none() {
-            warnings
-                .push(Warning { code: "unknown-account", message: format!("account `{id}` is not in the directory") });
-        }
-        found
-    });
     if !case.fields.is_empty() {
         let undeclared: Vec<&str> = case
             .fields
@@ -404,7 +530,7 @@ fn fill_facts<'a>(
     for &slot in &rules.value_slots {
         let def = &rules.schema.fields[slot];
         facts[slot] = match def.source {
-            Source::Case(f) => case_fact(case, f),
+            Source::Case(f) => case_fact(case, normalized, f),
             Source::Derived(Derived::Priority) => match case.priority.as_deref().map(str::trim) {
                 Some(p) if rules.priorities.iter().any(|q| q.eq_ignore_ascii_case(p)) => Fact::str(p),
                 _ => Fact::Missing,
@@ -442,7 +568,7 @@ fn fill_facts<'a>(
     }
 }
 
-fn case_fact(case: &Case, f: CaseField) -> Fact<'_> {
+fn case_fact<'a>(case: &'a Case, n: &'a Normalized, f: CaseField) -> Fact<'a> {
     let req = case.requester.as_ref();
     match f {
         CaseField::Id => Fact::str(&case.id),
@@ -455,23 +581,18 @@ fn case_fact(case: &Case, f: CaseField) -> Fact<'_> {
             (Some(a), Some(b)) => Fact::owned(format!("{a}\n{b}")),
             (a, b) => opt_str(a.as_deref().or(b.as_deref())),
         },
-        CaseField::RequesterEmail => opt_str(req.and_then(|r| r.email.as_deref())),
+        CaseField::RequesterEmail => opt_str(n.email.as_deref()),
         CaseField::RequesterName => opt_str(req.and_then(|r| r.name.as_deref())),
-        CaseField::RequesterLanguage => opt_str(req.and_then(|r| r.language.as_deref())),
-        CaseField::Country => opt_str(case.country.as_deref()),
-        CaseField::Region => opt_str(case.region.as_deref()),
-        CaseField::PostalCode => opt_str(case.postal_code.as_deref()),
+        CaseField::RequesterLanguage => opt_str(n.language.as_deref()),
+        CaseField::Country => opt_str(n.country.as_deref()),
+        CaseField::Region => opt_str(n.region.as_deref()),
+        CaseField::PostalCode => opt_str(n.postal_code.as_deref()),
         CaseField::Account => opt_str(case.account.as_deref()),
         CaseField::Status => opt_str(case.status.as_deref()),
     }
 }
 
-fn account_fact<'a>(
-    acc: &'a crate::directory::ResolvedAccount,
-    field: AccountField,
-    name: &str,
-    ty: &FieldType,
-) -> Fact<'a> {
+fn account_fact<'a>(acc: &'a ResolvedAccount, field: AccountField, name: &str, ty: &FieldType) -> Fact<'a> {
     let a = &acc.account;
     match field {
         AccountField::Id => Fact::str(&a.id),

@@ -17,6 +17,23 @@ use std::fmt::Write as _;
 pub fn render(d: &Decision) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "case `{}`: category `{}`, priority {}, tier {}", d.case_id, d.category, d.priority, d.tier);
+    let n = &d.normalized;
+    let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
+    let _ = writeln!(
+        out,
+        "  territory: {} ({})",
+        d.territory.as_deref().unwrap_or("none"),
+        if d.territory_path.is_empty() { "-".to_string() } else { d.territory_path.join(" → ") }
+    );
+    let _ = writeln!(
+        out,
+        "  normalized: country {} · region {} · postal code {} · language {} · e-mail {}",
+        shown(&n.country),
+        shown(&n.region),
+        shown(&n.postal_code),
+        shown(&n.language),
+        shown(&n.email)
+    );
     let _ = writeln!(
         out,
         "  product: {} · sentiment: {} ({}) · confidence: {}",
@@ -40,6 +57,9 @@ pub fn render(d: &Decision) -> String {
     if let Some(m) = &d.manual_review {
         let _ = writeln!(out, "  manual review: {} — {}", m.reason, m.detail);
     }
+    for a in &d.actions {
+        let _ = writeln!(out, "  action {} [{}]: {} — {}", a.kind, a.key, a.reason, a.detail);
+    }
     for w in &d.warnings {
         let _ = writeln!(out, "  warning[{}]: {}", w.code, w.message);
     }
@@ -50,6 +70,7 @@ pub fn render(d: &Decision) -> String {
             Outcome::Matched => "matched    ",
             Outcome::Applied => "applied    ",
             Outcome::NotMatched => "not matched",
+            Outcome::Lost => "lost       ",
             Outcome::Note => "note       ",
         };
         let place = match (&t.file, t.line) {

@@ -57,18 +57,23 @@ mod diag;
 mod directory;
 mod eval;
 pub mod explain;
+mod normalize;
 mod rules;
 mod schema;
 mod syntax;
+mod territory;
 pub mod testing;
 mod text;
 
 pub use case::{Case, CaseError, Requester};
 pub use compile::compile_sources;
-pub use decision::{Decision, Deflection, ManualReview, Options, Outcome, Sentiment, TraceEntry, TraceLevel, Warning};
+pub use decision::{
+    Action, Decision, Deflection, ManualReview, Options, Outcome, Sentiment, TraceEntry, TraceLevel, Warning,
+};
 pub use diag::{Diagnostic, Pos, Severity, suggest};
 pub use directory::{Account, Directory, DirectoryError};
 pub use eval::triage;
+pub use normalize::Normalized;
 pub use rules::CompiledRules;
 pub use schema::CHANNELS;
 

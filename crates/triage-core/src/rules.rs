@@ -6,7 +6,9 @@
 
 use crate::bits::Bits;
 use crate::cond::{Cond, Fact, Op, Pred, Scalar};
+use crate::normalize::Normalizer;
 use crate::schema::{Schema, Slot};
+use crate::territory::Territories;
 use crate::text::{Hits, TextIndex};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,6 +26,8 @@ pub struct CompiledRules {
     pub(crate) priorities_lower: Vec<String>,
     /// Where the values the engine decides itself live.
     pub(crate) derived: DerivedSlots,
+    pub(crate) normalizer: Normalizer,
+    pub(crate) territories: Territories,
     pub(crate) settings: Settings,
     pub(crate) preds: Vec<Pred>,
     pub(crate) text: TextIndex,
@@ -55,7 +59,7 @@ impl CompiledRules {
 
     /// How many rules the set has, all stages together.
     pub fn rule_count(&self) -> usize {
-        self.categories.rules.len() + self.adjustments.len() + self.tiers.rules.len()
+        self.territories.list.len() + self.categories.rules.len() + self.adjustments.len() + self.tiers.rules.len()
     }
 }
 
@@ -108,6 +112,8 @@ pub(crate) struct DerivedSlots {
     pub tags: Slot,
     pub skills: Slot,
     pub confidence: Slot,
+    pub territory: Slot,
+    pub territory_path: Slot,
 }
 
 /// What a priority rule does, in ranks (0 is most urgent).

@@ -97,11 +97,15 @@ pub(crate) enum Derived {
     Tags,
     Skills,
     Confidence,
+    Territory,
+    TerritoryPath,
 }
 
 /// The stages of the pipeline that run rules, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stage {
+    /// The territory tree: deepest match wins.
+    Territory,
     /// First match wins: category, priority, product, skills, tags.
     Categorize,
     /// Every matching rule raises, lowers or sets the priority.
@@ -114,6 +118,7 @@ impl Stage {
     /// The stage's section name in rule files.
     pub fn section(self) -> &'static str {
         match self {
+            Stage::Territory => "territories",
             Stage::Categorize => "categories",
             Stage::Priority => "priority",
             Stage::Tiers => "tiers",
@@ -149,7 +154,7 @@ impl Schema {
         use Derived as D;
         use FieldType as T;
         let p = T::Priority;
-        let s = Stage::Categorize;
+        let s = Stage::Territory;
         let list: Vec<(&str, FieldType, Source, Stage)> = vec![
             ("id", T::String, Source::Case(C::Id), s),
             ("number", T::Number, Source::Case(C::Number), s),
@@ -174,6 +179,8 @@ impl Schema {
             ("tags", T::List, Source::Derived(D::Tags), Stage::Priority),
             ("skills", T::List, Source::Derived(D::Skills), Stage::Priority),
             ("confidence", T::Number, Source::Derived(D::Confidence), Stage::Priority),
+            ("territory", T::String, Source::Derived(D::Territory), Stage::Categorize),
+            ("territory_path", T::List, Source::Derived(D::TerritoryPath), Stage::Categorize),
             ("account.id", T::String, Source::Account(A::Id), s),
             ("account.name", T::String, Source::Account(A::Name), s),
             ("account.segment", T::String, Source::Account(A::Segment), s),
@@ -243,7 +250,7 @@ impl Schema {
                     Source::Custom
                 };
                 if let Some(ty) = parse_type(file, spec, diags) {
-                    schema.push(FieldDef { name: name.to_string(), ty, source, from_stage: Stage::Categorize });
+                    schema.push(FieldDef { name: name.to_string(), ty, source, from_stage: Stage::Territory });
                 }
             }
         }

@@ -77,6 +77,10 @@ impl TestOutcome {
 
 const TEST_KEYS: &[&str] = &["name", "now", "case", "directory", "expect", "because", "rules"];
 const EXPECT_KEYS: &[&str] = &[
+    "territory",
+    "territory_path",
+    "normalized",
+    "actions",
     "category",
     "priority",
     "tier",
@@ -372,6 +376,59 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
             g.sort();
             w.sort();
             if g == w { None } else { mismatch(format!("[{}]", got.join(", ")), format!("[{}]", want.join(", "))) }
+        }
+        "territory" => {
+            let got = d.territory.clone().unwrap_or_else(|| "null".into());
+            let want = if matches!(want.kind, NodeKind::Null) { "null".to_string() } else { text };
+            if got == want { None } else { mismatch(format!("`{got}`"), format!("`{want}`")) }
+        }
+        "territory_path" => {
+            let want = texts(want);
+            if d.territory_path == want {
+                None
+            } else {
+                mismatch(format!("[{}]", d.territory_path.join(", ")), format!("[{}]", want.join(", ")))
+            }
+        }
+        "normalized" => {
+            let NodeKind::Map(entries) = &want.kind else {
+                return Some("normalized: expected a mapping of field to value".to_string());
+            };
+            let n = &d.normalized;
+            let mut problems = Vec::new();
+            for (k, v) in entries {
+                let got = match k.name.as_str() {
+                    "country" => &n.country,
+                    "region" => &n.region,
+                    "postal_code" => &n.postal_code,
+                    "language" => &n.language,
+                    "email" => &n.email,
+                    other => {
+                        problems.push(format!("normalized.{other}: no such field"));
+                        continue;
+                    }
+                };
+                let want = if matches!(v.kind, NodeKind::Null) { None } else { v.scalar_text() };
+                if *got != want {
+                    problems.push(format!(
+                        "normalized.{}: expected {}, got {}",
+                        k.name,
+                        want.as_deref().unwrap_or("null"),
+                        got.as_deref().unwrap_or("null")
+                    ));
+                }
+            }
+            (!problems.is_empty()).then(|| problems.join("; "))
+        }
+        "actions" => {
+            let got: Vec<&str> = d.actions.iter().map(|a| a.kind).collect();
+            let want = texts(want);
+            let missing = want.iter().any(|w| !got.contains(&w.as_str()));
+            if missing || (want.is_empty() && !got.is_empty()) {
+                mismatch(format!("[{}]", got.join(", ")), format!("[{}]", want.join(", ")))
+            } else {
+                None
+            }
         }
         "warnings" => {
             let got: Vec<&str> = d.warnings.iter().map(|w| w.code).collect();

@@ -1,0 +1,557 @@
+//! Normalization: the stage before everything else. Country, region, postal
+//! code, language and e-mail are cleaned into `normalized`; the case keeps
+//! its raw values; whatever cannot be cleaned, or contradicts itself, becomes
+//! a warning with a code. Rules read the normalized values.
+//!
+//! Countries resolve from ISO 3166-1 alpha-2, alpha-3 and numeric codes, the
+//! ISO English names (from `rust_iso3166`), the built-in names in
+//! [`names`] and the rule set's own `normalize: { countries: … }`, all
+//! compared case-, accent- and punctuation-insensitively. Regions resolve to
+//! ISO 3166-2 codes from the subdivision names and codes of `rust_iso3166`
+//! plus rule data; languages to BCP 47 tags from ISO 639 (`isolang`) names,
+//! native names and codes.
+
+mod names;
+
+use crate::diag::{Diagnostic, Pos};
+use crate::syntax::{Node, NodeKind};
+use regex::Regex;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// Folds a name for lookup: lower case, accents and punctuation removed,
+/// no spaces. `"U.S.A."`, `"u s a"` and `"USA"` all fold to `"usa"`;
+/// `"Österreich"` to `"osterreich"`.
+pub(crate) fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.nfd() {
+        if is_combining_mark(c) {
+            continue;
+        }
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// Whether `s` folds to `key`, without allocating for ASCII text.
+fn fold_eq(s: &str, key: &str) -> bool {
+    if s.is_ascii() {
+        let mut k = key.bytes();
+        for b in s.bytes() {
+            if b.is_ascii_alphanumeric() && k.next() != Some(b.to_ascii_lowercase()) {
+                return false;
+            }
+        }
+        k.next().is_none()
+    } else {
+        fold(s) == key
+    }
+}
+
+/// The cleaned values of a case. `None` where the case gave nothing or the
+/// value could not be cleaned (a warning says which).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Normalized {
+    /// ISO 3166-1 alpha-2, e.g. `DE`.
+    pub country: Option<String>,
+    /// ISO 3166-2, e.g. `DE-BY`.
+    pub region: Option<String>,
+    /// Trimmed, upper-cased, inner white space folded.
+    pub postal_code: Option<String>,
+    /// BCP 47 language tag, e.g. `de` or `pt-BR`.
+    pub language: Option<String>,
+    /// Trimmed, domain lower-cased.
+    pub email: Option<String>,
+}
+
+/// A problem found while normalizing: a warning code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Finding {
+    pub code: &'static str,
+    pub message: String,
+    /// Whether the data is wrong (rather than merely missing): such cases
+    /// raise an admin alert when they cannot be placed in a territory.
+    pub bad_data: bool,
+}
+
+/// One normalization step, for the trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Step {
+    pub field: &'static str,
+    pub from: String,
+    pub to: String,
+    pub how: &'static str,
+}
+
+/// Lookup tables, built once when rules compile.
+#[derive(Debug)]
+pub(crate) struct Normalizer {
+    countries: BTreeMap<String, (String, &'static str)>,
+    /// Rule-data region aliases per country: folded alias → ISO 3166-2 code.
+    /// ISO subdivisions themselves are looked up in the ISO data per case.
+    region_aliases: BTreeMap<String, BTreeMap<String, String>>,
+    /// Languages with a two-letter code, by folded code, name and native
+    /// name, plus rule aliases; others are looked up in the ISO 639 data.
+    languages: BTreeMap<String, String>,
+    postal: BTreeMap<String, Regex>,
+    /// Language → the countries where it fits, if the rules ask for checks.
+    language_countries: BTreeMap<String, Vec<String>>,
+}
+
+const NORMALIZE_KEYS: &[&str] = &["countries", "regions", "languages", "postal_codes", "language_countries"];
+
+impl Normalizer {
+    /// Builds the tables from the ISO data, the built-in names and the
+    /// rule set's `normalize:` sections, reporting bad rule data.
+    pub fn build(sections: &[(&str, &Node)], diags: &mut Vec<Diagnostic>) -> Normalizer {
+        let mut n = Normalizer {
+            countries: BTreeMap::new(),
+            region_aliases: BTreeMap::new(),
+            languages: BTreeMap::new(),
+            postal: BTreeMap::new(),
+            language_countries: BTreeMap::new(),
+        };
+        for c in rust_iso3166::ALL {
+            let code = c.alpha2.to_string();
+            n.countries.insert(fold(c.alpha2), (code.clone(), "ISO alpha-2"));
+            n.countries.insert(fold(c.alpha3), (code.clone(), "ISO alpha-3"));
+            n.countries.insert(format!("{:03}", c.numeric), (code.clone(), "ISO numeric"));
+            n.countries.insert(fold(c.name), (code.clone(), "ISO name"));
+            // "Korea (Republic of)" is also written "Republic of Korea".
+            if let Some((head, tail)) = c.name.split_once(" (") {
+                let tail = tail.trim_end_matches(')');
+                n.countries.insert(fold(&format!("{tail} {head}")), (code.clone(), "ISO name"));
+            }
+        }
+        for (name, code) in names::COUNTRY_NAMES {
+            n.countries.insert(fold(name), (code.to_string(), "known name"));
+        }
+        for lang in isolang::languages() {
+            let Some(code) = lang.to_639_1() else { continue };
+            n.languages.insert(fold(code), code.to_string());
+            n.languages.insert(fold(lang.to_639_3()), code.to_string());
+            n.languages.insert(fold(lang.to_name()), code.to_string());
+            if let Some(autonym) = lang.to_autonym() {
+                n.languages.insert(fold(autonym), code.to_string());
+            }
+        }
+        for (file, node) in sections {
+            n.rule_data(file, node, diags);
+        }
+        n
+    }
+
+    fn rule_data(&mut self, file: &str, node: &Node, diags: &mut Vec<Diagnostic>) {
+        let NodeKind::Map(entries) = &node.kind else {
+            diags.push(Diagnostic::wrong_type(file, node.pos, "`normalize`", "a mapping", &node.describe()));
+            return;
+        };
+        for (key, value) in entries {
+            let pairs = match string_map(file, value, &format!("`normalize.{}`", key.name), diags) {
+                Some(p) => p,
+                None => continue,
+            };
+            match key.name.as_str() {
+                "countries" => {
+                    for (alias, pos, target) in pairs {
+                        match target.scalar_text().and_then(|t| self.country(&t).map(|(c, _)| c)) {
+                            Some(code) => {
+                                self.countries.insert(fold(&alias), (code, "rule alias"));
+                            }
+                            None => diags.push(unknown_code(file, target.pos.max(pos), "country", &target.describe())),
+                        }
+                    }
+                }
+                "regions" => {
+                    for (country, pos, table) in pairs {
+                        let Some((code, _)) = self.country(&country) else {
+                            diags.push(unknown_code(file, pos, "country", &format!("`{country}`")));
+                            continue;
+                        };
+                        let Some(aliases) = string_map(file, table, "a region alias table", diags) else { continue };
+                        for (alias, apos, target) in aliases {
+                            let resolved = target.scalar_text().and_then(|t| self.iso_region(&code, &t));
+                            match resolved {
+                                Some(r) => {
+                                    self.region_aliases.entry(code.clone()).or_default().insert(fold(&alias), r);
+                                }
+                                None => diags.push(unknown_code(file, apos, "region", &target.describe())),
+                            }
+                        }
+                    }
+                }
+                "languages" => {
+                    for (alias, pos, target) in pairs {
+                        match target.scalar_text().and_then(|t| self.language(&t).map(|(l, _)| l)) {
+                            Some(tag) => {
+                                self.languages.insert(fold(&alias), tag);
+                            }
+                            None => diags.push(unknown_code(file, pos, "language", &target.describe())),
+                        }
+                    }
+                }
+                "postal_codes" => {
+                    for (country, pos, pattern) in pairs {
+                        let Some((code, _)) = self.country(&country) else {
+                            diags.push(unknown_code(file, pos, "country", &format!("`{country}`")));
+                            continue;
+                        };
+                        let Some(p) = pattern.as_str() else {
+                            diags.push(Diagnostic::wrong_type(
+                                file,
+                                pattern.pos,
+                                "a postal code pattern",
+                                "a regular expression in quotes",
+                                &pattern.describe(),
+                            ));
+                            continue;
+                        };
+                        match Regex::new(p) {
+                            Ok(re) => {
+                                self.postal.insert(code, re);
+                            }
+                            Err(e) => diags.push(Diagnostic::invalid_regex(file, pattern.pos, &e.to_string())),
+                        }
+                    }
+                }
+                "language_countries" => {
+                    for (lang, pos, list) in pairs {
+                        let Some((tag, _)) = self.language(&lang) else {
+                            diags.push(unknown_code(file, pos, "language", &format!("`{lang}`")));
+                            continue;
+                        };
+                        let NodeKind::Seq(items) = &list.kind else {
+                            diags.push(Diagnostic::wrong_type(
+                                file,
+                                list.pos,
+                                "the countries of a language",
+                                "a list",
+                                &list.describe(),
+                            ));
+                            continue;
+                        };
+                        let mut codes = Vec::new();
+                        for item in items {
+                            match item.scalar_text().and_then(|t| self.country(&t)) {
+                                Some((c, _)) => codes.push(c),
+                                None => diags.push(unknown_code(file, item.pos, "country", &item.describe())),
+                            }
+                        }
+                        self.language_countries.insert(primary(&tag).to_string(), codes);
+                    }
+                }
+                other => diags.push(Diagnostic::unknown_key(file, key.pos, other, "`normalize`", NORMALIZE_KEYS)),
+            }
+        }
+    }
+
+    /// A country's alpha-2 code and how it was recognised.
+    pub fn country(&self, raw: &str) -> Option<(String, &'static str)> {
+        let key = fold(raw);
+        if key.is_empty() {
+            return None;
+        }
+        // Numeric codes are three digits; "76" means "076".
+        let key = if key.chars().all(|c| c.is_ascii_digit()) && key.len() < 3 { format!("{key:0>3}") } else { key };
+        self.countries.get(&key).cloned()
+    }
+
+    /// A language's BCP 47 tag (`de`, `pt-BR`) and how it was recognised.
+    pub fn language(&self, raw: &str) -> Option<(String, &'static str)> {
+        let trimmed = raw.trim();
+        // A tag with a region: `de-DE`, `pt_br`.
+        let mut parts = trimmed.split(['-', '_']);
+        let first = parts.next().unwrap_or_default();
+        let region = parts.next();
+        if let Some(region) = region
+            && region.len() == 2
+            && region.chars().all(|c| c.is_ascii_alphabetic())
+            && let Some(base) = self.languages.get(&fold(first))
+        {
+            return Some((format!("{base}-{}", region.to_uppercase()), "BCP 47 tag"));
+        }
+        if let Some(t) = self.languages.get(&fold(trimmed)) {
+            return Some((t.clone(), "ISO 639"));
+        }
+        // Languages without a two-letter code: by three-letter code, English
+        // name or native name.
+        let lower = trimmed.to_lowercase();
+        isolang::Language::from_639_3(&lower)
+            .or_else(|| isolang::Language::from_name(trimmed))
+            .or_else(|| isolang::Language::from_autonym(trimmed))
+            .map(|l| (l.to_639_1().unwrap_or_else(|| l.to_639_3()).to_string(), "ISO 639-3"))
+    }
+
+    /// A subdivision of `country` by ISO 3166-2 code, region code or name.
+    fn iso_region(&self, country: &str, raw: &str) -> Option<String> {
+        let key = fold(raw);
+        if let Some(code) = self.region_aliases.get(country).and_then(|m| m.get(&key)) {
+            return Some(code.clone());
+        }
+        let iso = rust_iso3166::from_alpha2(country)?;
+        let subs = iso.subdivisions()?;
+        subs.iter()
+            .find(|s| fold_eq(s.code, &key) || fold_eq(s.region_code, &key) || fold_eq(s.name, &key))
+            .map(|s| s.code.to_string())
+    }
+
+    /// Cleans a case's location, language and e-mail.
+    pub fn normalize(
+        &self,
+        country: Option<&str>,
+        region: Option<&str>,
+        postal_code: Option<&str>,
+        language: Option<&str>,
+        email: Option<&str>,
+        mut step: Option<&mut Vec<Step>>,
+    ) -> (Normalized, Vec<Finding>) {
+        let mut out = Normalized::default();
+        let mut findings = Vec::new();
+        fn given(v: Option<&str>) -> Option<&str> {
+            v.map(str::trim).filter(|s| !s.is_empty())
+        }
+        let mut record = |field: &'static str, from: &str, to: &str, how: &'static str| {
+            if let Some(steps) = step.as_deref_mut() {
+                steps.push(Step { field, from: from.to_string(), to: to.to_string(), how });
+            }
+        };
+
+        if let Some(raw) = given(country) {
+            match self.country(raw) {
+                Some((code, how)) => {
+                    record("country", raw, &code, how);
+                    out.country = Some(code);
+                }
+                None => findings.push(Finding {
+                    code: "unknown-country",
+                    message: format!("country `{raw}` is not a known country name or ISO code"),
+                    bad_data: true,
+                }),
+            }
+        }
+
+        if let Some(raw) = given(region) {
+            let key = fold(raw);
+            let found = out.country.as_deref().and_then(|c| self.iso_region(c, raw));
+            match (found, &out.country) {
+                (Some(code), _) => {
+                    record("region", raw, &code, "ISO 3166-2");
+                    out.region = Some(code);
+                }
+                (None, country) => {
+                    // A full code or a name unique in the world tells the
+                    // country when the case did not.
+                    let candidates = self.region_candidates(&key);
+                    match (candidates.as_slice(), country) {
+                        ([only], None) => {
+                            let inferred = only.split('-').next().unwrap_or_default().to_string();
+                            record("region", raw, only, "ISO 3166-2");
+                            record("country", raw, &inferred, "from the region");
+                            out.region = Some(only.clone());
+                            out.country = Some(inferred);
+                        }
+                        ([], _) | (_, None) => findings.push(Finding {
+                            code: "unknown-region",
+                            message: format!(
+                                "region `{raw}` is not a known subdivision{}",
+                                match country {
+                                    Some(c) => format!(" of `{c}`"),
+                                    None => String::new(),
+                                }
+                            ),
+                            bad_data: true,
+                        }),
+                        (_, Some(c)) => findings.push(Finding {
+                            code: "region-country-mismatch",
+                            message: format!("region `{raw}` is not in country `{c}`"),
+                            bad_data: true,
+                        }),
+                    }
+                }
+            }
+        }
+
+        if let Some(raw) = given(postal_code) {
+            let cleaned = raw.split_whitespace().collect::<Vec<_>>().join(" ").to_uppercase();
+            if let Some(c) = &out.country
+                && let Some(re) = self.postal.get(c)
+                && !re.is_match(&cleaned)
+            {
+                findings.push(Finding {
+                    code: "postal-code-mismatch",
+                    message: format!("postal code `{raw}` does not fit the pattern for `{c}`"),
+                    bad_data: true,
+                });
+            }
+            if cleaned != raw {
+                record("postal_code", raw, &cleaned, "trimmed and upper-cased");
+            }
+            out.postal_code = Some(cleaned);
+        }
+
+        if let Some(raw) = given(language) {
+            match self.language(raw) {
+                Some((tag, how)) => {
+                    if tag != raw {
+                        record("language", raw, &tag, how);
+                    }
+                    if let (Some(c), Some(fits)) = (&out.country, self.language_countries.get(primary(&tag)))
+                        && !fits.contains(c)
+                    {
+                        findings.push(Finding {
+                            code: "language-country-mismatch",
+                            message: format!("language `{tag}` is unusual for country `{c}`"),
+                            bad_data: false,
+                        });
+                    }
+                    out.language = Some(tag);
+                }
+                None => findings.push(Finding {
+                    code: "unknown-language",
+                    message: format!("language `{raw}` is not a known language name or code"),
+                    bad_data: false,
+                }),
+            }
+        }
+
+        if let Some(raw) = given(email) {
+            match raw.rsplit_once('@') {
+                Some((local, domain))
+                    if !local.is_empty()
+                        && domain.contains('.')
+                        && !domain.starts_with('.')
+                        && !domain.ends_with('.')
+                        && !raw.chars().any(char::is_whitespace) =>
+                {
+                    let cleaned = format!("{local}@{}", domain.to_lowercase());
+                    if cleaned != raw {
+                        record("email", raw, &cleaned, "domain lower-cased");
+                    }
+                    out.email = Some(cleaned);
+                }
+                _ => findings.push(Finding {
+                    code: "invalid-email",
+                    message: format!("`{raw}` is not an e-mail address"),
+                    bad_data: false,
+                }),
+            }
+        }
+        (out, findings)
+    }
+
+    /// Subdivisions anywhere whose code or name folds to `key`, to infer a
+    /// country the case did not give.
+    fn region_candidates(&self, key: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for aliases in self.region_aliases.values() {
+            if let Some(code) = aliases.get(key) {
+                out.push(code.clone());
+            }
+        }
+        for c in rust_iso3166::ALL {
+            for s in c.subdivisions().unwrap_or_default() {
+                if (fold_eq(s.code, key) || fold_eq(s.name, key)) && !out.iter().any(|o| o == s.code) {
+                    out.push(s.code.to_string());
+                }
+            }
+        }
+        out
+    }
+}
+
+fn primary(tag: &str) -> &str {
+    tag.split('-').next().unwrap_or(tag)
+}
+
+fn unknown_code(file: &str, pos: Pos, what: &str, found: &str) -> Diagnostic {
+    Diagnostic::custom(
+        "unknown-code",
+        crate::diag::Severity::Error,
+        file,
+        pos,
+        format!("{found} is not a known {what} name or code"),
+    )
+}
+
+/// The entries of a mapping as `(key, position, value)`.
+fn string_map<'n>(
+    file: &str,
+    node: &'n Node,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<(String, Pos, &'n Node)>> {
+    match &node.kind {
+        NodeKind::Map(entries) => Some(entries.iter().map(|(k, v)| (k.name.clone(), k.pos, v)).collect()),
+        _ => {
+            diags.push(Diagnostic::wrong_type(file, node.pos, what, "a mapping", &node.describe()));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalizer() -> Normalizer {
+        Normalizer::build(&[], &mut Vec::new())
+    }
+
+    #[test]
+    fn countries_from_codes_names_and_aliases() {
+        let n = normalizer();
+        for (raw, want) in [
+            ("Deutschland", "DE"),
+            ("DEU", "DE"),
+            ("germany ", "DE"),
+            ("276", "DE"),
+            ("U.S.A.", "US"),
+            ("u s a", "US"),
+            ("UK", "GB"),
+            ("Holland", "NL"),
+            ("South Korea", "KR"),
+            ("Republic of Korea", "KR"),
+            ("Österreich", "AT"),
+            ("OSTERREICH", "AT"),
+            ("Türkiye", "TR"),
+            ("日本", "JP"),
+            ("ドイツ", "DE"),
+            ("España", "ES"),
+            ("no", "NO"),
+            ("Brasil", "BR"),
+        ] {
+            assert_eq!(n.country(raw).map(|c| c.0), Some(want.to_string()), "{raw}");
+        }
+        assert_eq!(n.country("Atlantis"), None);
+    }
+
+    #[test]
+    fn regions_languages_postal_codes_and_emails() {
+        let n = normalizer();
+        let (out, findings) =
+            n.normalize(Some("DE"), Some("Bayern"), Some(" 80331 "), Some("German"), Some(" Ops@ACME.Example "), None);
+        assert_eq!(out.region.as_deref(), Some("DE-BY"));
+        assert_eq!(out.postal_code.as_deref(), Some("80331"));
+        assert_eq!(out.language.as_deref(), Some("de"));
+        assert_eq!(out.email.as_deref(), Some("Ops@acme.example"));
+        assert!(findings.is_empty(), "{findings:?}");
+        let (out, _) = n.normalize(None, Some("DE-BY"), None, Some("pt_br"), None, None);
+        assert_eq!(out.country.as_deref(), Some("DE"), "a full region code gives the country");
+        assert_eq!(out.language.as_deref(), Some("pt-BR"));
+        let (_, findings) = n.normalize(Some("FR"), Some("Bayern"), None, Some("Klingonese"), Some("nobody"), None);
+        let codes: Vec<&str> = findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, ["region-country-mismatch", "unknown-language", "invalid-email"]);
+    }
+
+    #[test]
+    fn fold_ignores_case_accents_and_punctuation() {
+        assert_eq!(fold("Côte d'Ivoire"), "cotedivoire");
+        assert_eq!(fold("U.S.A."), "usa");
+        assert_eq!(fold(" Ünited  Kingdom "), "unitedkingdom");
+    }
+}
