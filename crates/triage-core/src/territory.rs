@@ -219,7 +219,7 @@ impl Territories {
                     return Verdict::Lost(why);
                 }
                 if let Some(p) = t.parent
-                    && !self.admits(p, matched, ex)
+                    && !self.admits(p, ex)
                 {
                     return Verdict::NoMatch(format!("parent `{}` does not match", self.list[p].meta.id));
                 }
@@ -233,9 +233,9 @@ impl Territories {
             .collect()
     }
 
-    fn admits(&self, i: usize, matched: &[bool], ex: &Explainer<'_>) -> bool {
+    fn admits(&self, i: usize, ex: &Explainer<'_>) -> bool {
         let t = &self.list[i];
-        t.parent.is_none_or(|p| self.admits(p, matched, ex)) && t.cond.as_ref().is_none_or(|c| ex.why_not(c).is_none())
+        t.parent.is_none_or(|p| self.admits(p, ex)) && t.cond.as_ref().is_none_or(|c| ex.why_not(c).is_none())
     }
 
     /// Warnings for pairs of territories that the rules cannot separate.
