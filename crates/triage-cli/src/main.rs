@@ -126,7 +126,7 @@ fn check(dir: &Path, format: Format) -> Result<Exit, InputError> {
             }
             match &set.rules {
                 Some(rules) => text.push_str(&format!(
-                    "ok: {} rules in {} files, {warnings} warnings, version {}\n",
+                    "ok: {} rules in {} files, {warnings} warning(s), version {}\n",
                     rules.rule_count(),
                     rules.files().count(),
                     rules.version()

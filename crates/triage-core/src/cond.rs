@@ -50,11 +50,20 @@ pub(crate) enum Op {
     NotIn(Vec<Scalar>),
     Cmp(Cmp, f64),
     Between(f64, f64),
-    Phrases { ids: Vec<u32>, all: bool },
-    Items { items: Vec<String>, all: bool },
+    Phrases {
+        ids: Vec<u32>,
+        all: bool,
+    },
+    Items {
+        items: Vec<String>,
+        all: bool,
+    },
     Regex(u32),
-    StartsWith(String),
-    EndsWith(String),
+    StartsWith(Vec<String>),
+    EndsWith(Vec<String>),
+    /// Text ordered as text: postal-code ranges and the like.
+    TextCmp(Cmp, String),
+    TextBetween(String, String),
 }
 
 /// One leaf test: a field, an operator and a value.
@@ -159,6 +168,11 @@ fn ops_for(ty: &FieldType) -> &'static [&'static str] {
             "starts_with",
             "ends_with",
             "matches",
+            "gt",
+            "gte",
+            "lt",
+            "lte",
+            "between",
             "exists",
             "missing",
         ],
@@ -377,14 +391,17 @@ impl<'s> CondCompiler<'s> {
                 if op == "in" { Op::In(out) } else { Op::NotIn(out) }
             }
             "gt" | "gte" | "lt" | "lte" => {
-                let n = self.number(site, &field, &ty, op, value)?;
                 let c = match op {
                     "gt" => Cmp::Gt,
                     "gte" => Cmp::Gte,
                     "lt" => Cmp::Lt,
                     _ => Cmp::Lte,
                 };
-                Op::Cmp(c, n)
+                if matches!(ty, FieldType::String) {
+                    Op::TextCmp(c, self.text_bound(site, &field, op, value)?)
+                } else {
+                    Op::Cmp(c, self.number(site, &field, &ty, op, value)?)
+                }
             }
             "between" => {
                 let items = self.items(site, &field, op, value)?;
@@ -401,6 +418,21 @@ impl<'s> CondCompiler<'s> {
                         ),
                     );
                     return None;
+                }
+                if matches!(ty, FieldType::String) {
+                    let lo = self.text_bound(site, &field, op, items[0])?;
+                    let hi = self.text_bound(site, &field, op, items[1])?;
+                    if lo > hi {
+                        self.err(
+                            site,
+                            Diagnostic::impossible_condition(
+                                site.file,
+                                value.pos,
+                                format!("`{field}` between `{lo}` and `{hi}` is empty: the low bound sorts after the high one"),
+                            ),
+                        );
+                    }
+                    return Some(self.push_value(slot, Op::TextBetween(lo, hi), label));
                 }
                 let lo = self.number(site, &field, &ty, op, items[0])?;
                 let hi = self.number(site, &field, &ty, op, items[1])?;
@@ -468,17 +500,41 @@ impl<'s> CondCompiler<'s> {
                 }
             }
             "starts_with" | "ends_with" => {
-                let Some(t) = value.scalar_text() else {
-                    self.err(site, Diagnostic::value_type(site.file, value.pos, &field, op, "text", &value.describe()));
-                    return None;
-                };
-                let t = t.to_lowercase();
-                if op == "starts_with" { Op::StartsWith(t) } else { Op::EndsWith(t) }
+                let mut texts = Vec::new();
+                for item in self.items(site, &field, op, value)? {
+                    let Some(t) = item.scalar_text() else {
+                        self.err(
+                            site,
+                            Diagnostic::value_type(site.file, item.pos, &field, op, "text", &item.describe()),
+                        );
+                        return None;
+                    };
+                    texts.push(t.trim().to_lowercase());
+                }
+                if op == "starts_with" { Op::StartsWith(texts) } else { Op::EndsWith(texts) }
             }
             _ => return None,
         };
+        Some(self.push_value(slot, op, label))
+    }
+
+    /// Registers a predicate that reads the field's value.
+    fn push_value(&mut self, slot: Slot, op: Op, label: String) -> Cond {
         self.value_slots.insert(slot);
-        Some(self.push(Pred { slot, op, label }))
+        self.push(Pred { slot, op, label })
+    }
+
+    fn text_bound(&mut self, site: Site<'_>, field: &str, op: &str, value: &Node) -> Option<String> {
+        match value.scalar_text() {
+            Some(t) if !matches!(value.kind, NodeKind::Bool(_)) => Some(t.trim().to_lowercase()),
+            _ => {
+                self.err(
+                    site,
+                    Diagnostic::value_type(site.file, value.pos, field, op, "text or a number", &value.describe()),
+                );
+                None
+            }
+        }
     }
 
     fn push(&mut self, p: Pred) -> Cond {
@@ -669,10 +725,27 @@ pub(crate) fn test(p: &Pred, facts: &[Fact<'_>], hits: &Hits) -> bool {
             }
             _ => false,
         },
-        Op::StartsWith(t) => {
-            matches!(fact, Fact::Str { lower, .. } if lower.starts_with(t.as_str()))
+        Op::StartsWith(list) => {
+            matches!(fact, Fact::Str { lower, .. } if list.iter().any(|t| lower.starts_with(t.as_str())))
         }
-        Op::EndsWith(t) => matches!(fact, Fact::Str { lower, .. } if lower.ends_with(t.as_str())),
+        Op::EndsWith(list) => {
+            matches!(fact, Fact::Str { lower, .. } if list.iter().any(|t| lower.ends_with(t.as_str())))
+        }
+        Op::TextCmp(c, bound) => match fact {
+            Fact::Str { lower, .. } => {
+                let v: &str = lower;
+                match c {
+                    Cmp::Gt => v > bound.as_str(),
+                    Cmp::Gte => v >= bound.as_str(),
+                    Cmp::Lt => v < bound.as_str(),
+                    Cmp::Lte => v <= bound.as_str(),
+                }
+            }
+            _ => false,
+        },
+        Op::TextBetween(lo, hi) => {
+            matches!(fact, Fact::Str { lower, .. } if lower.as_ref() >= lo.as_str() && lower.as_ref() <= hi.as_str())
+        }
     }
 }
 

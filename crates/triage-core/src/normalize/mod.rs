@@ -343,9 +343,14 @@ impl Normalizer {
                     record("region", raw, &code, "ISO 3166-2");
                     out.region = Some(code);
                 }
+                (None, None) if given(country).is_some() => findings.push(Finding {
+                    code: "unknown-region",
+                    message: format!("region `{raw}` cannot be checked: the country is not recognised"),
+                    bad_data: true,
+                }),
                 (None, country) => {
                     // A full code or a name unique in the world tells the
-                    // country when the case did not.
+                    // country when the case gave none.
                     let candidates = self.region_candidates(&key);
                     match (candidates.as_slice(), country) {
                         ([only], None) => {
