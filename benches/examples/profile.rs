@@ -27,6 +27,20 @@ fn main() {
                 sink += triage(&rules, &c, &dir, now, &Options::default()).category.len();
             }
         }
+        "hierarchy" => {
+            let list = triage_benches::accounts(100_000);
+            for _ in 0..n {
+                sink += Directory::from_accounts(list.clone()).map(|d| d.len()).unwrap_or(0);
+            }
+        }
+        "territory" => {
+            let rules = triage_benches::territory_only();
+            let (_, d) = global_support();
+            let cases = triage_benches::varied_cases(1000);
+            for i in 0..n {
+                sink += triage(&rules, &cases[i % cases.len()], &d, now, &Options::default()).category.len();
+            }
+        }
         _ => {
             let (rules, d) = global_support();
             let c = case(include_str!("../../rules/global-support/cases/outage-acme-de.json"));

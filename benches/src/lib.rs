@@ -159,3 +159,92 @@ pub fn body_with(keyword: &str) -> String {
     body.push_str(" appeared in the log.");
     body
 }
+
+/// The example set's normalization data and territory tree with a single
+/// default category, so a decision costs little beyond normalization and
+/// territory stamping.
+pub fn territory_only() -> CompiledRules {
+    compile(&[
+        ("01-normalize.yaml", include_str!("../../rules/global-support/01-normalize.yaml")),
+        ("05-territories.yaml", include_str!("../../rules/global-support/05-territories.yaml")),
+        ("10-categories.yaml", "categories:\n  - id: general\n    set: { category: general }\n"),
+    ])
+}
+
+/// `n` cases with varied, messy location data: names in several languages,
+/// codes, regions, postal codes (some inconsistent), unknown countries.
+pub fn varied_cases(n: usize) -> Vec<Case> {
+    const COUNTRIES: [&str; 24] = [
+        "Deutschland",
+        "DEU",
+        "germany ",
+        "U.S.A.",
+        "United States",
+        "uk",
+        "Österreich",
+        "Schweiz",
+        "日本",
+        "Atlantis",
+        "Sverige",
+        "826",
+        "Brasil",
+        "south korea",
+        "France",
+        "FR",
+        "España",
+        "Australia",
+        "Norge",
+        "Kazakhstan",
+        "CA",
+        "México",
+        "",
+        "Suomi",
+    ];
+    const REGIONS: [&str; 8] = ["", "", "", "Bayern", "California", "DE-BY", "Ontario", "Narnia"];
+    const POSTAL: [&str; 9] = ["", "10115", "80331", "20095", "10001", "94105-1234", "SW1A 1AA", "8001", "ABC"];
+    const ACCOUNTS: [&str; 5] = ["", "acme-de", "globex", "initech-uk", "harman"];
+    let mut rng = Lcg::new(99);
+    (0..n)
+        .map(|i| {
+            let pick = |rng: &mut Lcg, list: &[&str]| {
+                let s = list[rng.below(list.len() as u64) as usize];
+                (!s.is_empty()).then(|| s.to_string())
+            };
+            Case {
+                id: format!("v{i}"),
+                country: pick(&mut rng, &COUNTRIES),
+                region: pick(&mut rng, &REGIONS),
+                postal_code: pick(&mut rng, &POSTAL),
+                account: pick(&mut rng, &ACCOUNTS),
+                subject: Some("Hello".into()),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+/// `n` accounts in trees up to five deep, with attributes set at varying
+/// levels so inheritance has work to do.
+pub fn accounts(n: usize) -> Vec<triage_core::Account> {
+    let mut rng = Lcg::new(5);
+    let mut out: Vec<triage_core::Account> = Vec::with_capacity(n);
+    let mut depth = vec![0u32; n];
+    for i in 0..n {
+        let parent = if i < 100 || rng.below(10) == 0 { None } else { Some(rng.below(i as u64) as usize) };
+        let parent = parent.filter(|&p| depth[p] < 4);
+        depth[i] = parent.map_or(0, |p| depth[p] + 1);
+        let mut a = triage_core::Account {
+            id: format!("acct-{i}"),
+            parent: parent.map(|p| format!("acct-{p}")),
+            ..Default::default()
+        };
+        match rng.below(4) {
+            0 => a.entitlement = Some(["gold", "platinum", "silver"][rng.below(3) as usize].to_string()),
+            1 => a.strategic = Some(rng.below(2) == 0),
+            2 => a.segment = Some(["enterprise", "smb", "mid-market"][rng.below(3) as usize].to_string()),
+            _ => {}
+        }
+        out.push(a);
+    }
+    out
+}

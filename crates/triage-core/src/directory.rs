@@ -103,44 +103,57 @@ impl Directory {
 
     /// Builds a directory, resolving the account hierarchy. Cycles and
     /// unknown parents are errors naming the accounts.
-    pub fn from_accounts(accounts: Vec<Account>) -> Result<Directory, DirectoryError> {
-        let mut by_id: BTreeMap<String, Account> = BTreeMap::new();
-        for a in accounts {
-            if by_id.contains_key(&a.id) {
-                return Err(DirectoryError::DuplicateAccount(a.id));
-            }
-            by_id.insert(a.id.clone(), a);
+    pub fn from_accounts(mut accounts: Vec<Account>) -> Result<Directory, DirectoryError> {
+        // Sorted once: duplicates sit side by side and parents are found by
+        // binary search, so resolution below works on indices only.
+        accounts.sort_by(|a, b| a.id.cmp(&b.id));
+        if let Some(w) = accounts.windows(2).find(|w| w[0].id == w[1].id) {
+            return Err(DirectoryError::DuplicateAccount(w[0].id.clone()));
         }
-        let mut resolved: BTreeMap<String, ResolvedAccount> = BTreeMap::new();
-        for id in by_id.keys() {
-            // Walk up to the root, detecting loops by the path itself.
-            let mut chain: Vec<&Account> = Vec::new();
-            let mut cur = by_id.get(id);
-            while let Some(a) = cur {
-                if chain.iter().any(|c| c.id == a.id) {
-                    let mut ids: Vec<String> = chain.iter().map(|c| c.id.clone()).collect();
-                    ids.push(a.id.clone());
+        let mut parent_of = Vec::with_capacity(accounts.len());
+        for a in &accounts {
+            parent_of.push(match &a.parent {
+                None => None,
+                Some(p) => match accounts.binary_search_by(|x| x.id.as_str().cmp(p)) {
+                    Ok(i) => Some(i),
+                    Err(_) => return Err(DirectoryError::UnknownParent { account: a.id.clone(), parent: p.clone() }),
+                },
+            });
+        }
+        // Each account is resolved once, from its already-resolved parent:
+        // walk up only to the first resolved ancestor, then come back down.
+        let mut resolved: Vec<Option<ResolvedAccount>> = vec![None; accounts.len()];
+        let mut on_chain = vec![false; accounts.len()];
+        let mut chain: Vec<usize> = Vec::new();
+        for start in 0..accounts.len() {
+            chain.clear();
+            let mut cur = Some(start);
+            while let Some(i) = cur.filter(|&i| resolved[i].is_none()) {
+                if on_chain[i] {
+                    let from = chain.iter().position(|&c| c == i).unwrap_or(0);
+                    let mut ids: Vec<String> = chain[from..].iter().map(|&c| accounts[c].id.clone()).collect();
+                    ids.push(accounts[i].id.clone());
                     return Err(DirectoryError::Cycle(ids));
                 }
-                chain.push(a);
-                cur = match &a.parent {
-                    None => None,
-                    Some(p) => match by_id.get(p) {
-                        Some(parent) => Some(parent),
-                        None => {
-                            return Err(DirectoryError::UnknownParent { account: a.id.clone(), parent: p.clone() });
-                        }
-                    },
-                };
+                on_chain[i] = true;
+                chain.push(i);
+                cur = parent_of[i];
             }
-            let mut merged = chain[0].clone();
-            for ancestor in &chain[1..] {
-                inherit(&mut merged, ancestor);
+            for &i in chain.iter().rev() {
+                on_chain[i] = false;
+                let mut merged = accounts[i].clone();
+                let mut path = Vec::new();
+                if let Some(parent) = parent_of[i].and_then(|p| resolved[p].as_ref()) {
+                    inherit(&mut merged, &parent.account);
+                    path.clone_from(&parent.path);
+                }
+                path.push(accounts[i].id.clone());
+                resolved[i] = Some(ResolvedAccount { account: merged, path });
             }
-            let path = chain.iter().rev().map(|a| a.id.clone()).collect();
-            resolved.insert(id.clone(), ResolvedAccount { account: merged, path });
         }
-        Ok(Directory { accounts: resolved })
+        // Already in id order: the map is built in one pass.
+        let accounts = resolved.into_iter().flatten().map(|r| (r.account.id.clone(), r)).collect();
+        Ok(Directory { accounts })
     }
 
     /// Reads a directory from YAML or JSON text (`accounts: [...]`).

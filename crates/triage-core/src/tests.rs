@@ -28,6 +28,10 @@ const CORPUS: &[(&str, &str)] = &[
     ("unknown-keys.yaml", include_str!("../testdata/diagnostics/unknown-keys.yaml")),
     ("value-types.yaml", include_str!("../testdata/diagnostics/value-types.yaml")),
     ("yaml-syntax.yaml", include_str!("../testdata/diagnostics/yaml-syntax.yaml")),
+    ("territories.yaml", include_str!("../testdata/diagnostics/territories.yaml")),
+    ("territory-cycle.yaml", include_str!("../testdata/diagnostics/territory-cycle.yaml")),
+    ("territory-overlap.yaml", include_str!("../testdata/diagnostics/territory-overlap.yaml")),
+    ("normalize.yaml", include_str!("../testdata/diagnostics/normalize.yaml")),
 ];
 
 fn expected_markers(text: &str) -> BTreeSet<(u32, String)> {
@@ -365,6 +369,8 @@ proptest! {
 fn global_rules() -> crate::CompiledRules {
     let (rules, diags) = compile_sources(&[
         ("00-settings.yaml", include_str!("../../../rules/global-support/00-settings.yaml")),
+        ("01-normalize.yaml", include_str!("../../../rules/global-support/01-normalize.yaml")),
+        ("05-territories.yaml", include_str!("../../../rules/global-support/05-territories.yaml")),
         ("10-categories.yaml", include_str!("../../../rules/global-support/10-categories.yaml")),
         ("20-priority.yaml", include_str!("../../../rules/global-support/20-priority.yaml")),
         ("30-tiers.yaml", include_str!("../../../rules/global-support/30-tiers.yaml")),
@@ -390,4 +396,105 @@ fn compiled_rules_can_be_shared_across_threads() {
     fn shareable<T: Send + Sync>() {}
     shareable::<crate::CompiledRules>();
     shareable::<Directory>();
+}
+
+// ---------------------------------------------------------- normalization
+
+fn normalizer() -> crate::normalize::Normalizer {
+    crate::normalize::Normalizer::build(&[], &mut Vec::new())
+}
+
+#[test]
+fn every_iso_code_and_english_name_normalizes_to_its_alpha2() {
+    let n = normalizer();
+    let mut wrong = Vec::new();
+    for c in rust_iso3166::ALL {
+        for raw in
+            [c.alpha2.to_string(), c.alpha3.to_string(), c.alpha3.to_lowercase(), c.name.to_string(), c.numeric_str()]
+        {
+            let got = n.country(&raw).map(|x| x.0);
+            if got.as_deref() != Some(c.alpha2) {
+                wrong.push(format!("{raw} → {got:?}, want {}", c.alpha2));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn built_in_names_never_contradict_iso_names() {
+    // An alias must not steal an ISO name or code from its country.
+    let n = normalizer();
+    for c in rust_iso3166::ALL {
+        assert_eq!(n.country(c.name).map(|x| x.0).as_deref(), Some(c.alpha2), "{}", c.name);
+    }
+}
+
+fn location_strategy() -> impl Strategy<Value = (Option<String>, Option<String>, Option<String>, Option<String>)> {
+    let countries = prop::sample::select(
+        &[
+            "Deutschland",
+            "DEU",
+            "germany ",
+            "U.S.A.",
+            "uk",
+            "Österreich",
+            "Schweiz",
+            "日本",
+            "Atlantis",
+            "",
+            "NO",
+            "826",
+            "Brasil",
+            "south korea",
+        ][..],
+    );
+    let regions = prop::sample::select(&["Bayern", "DE-BY", "California", "by", "Narnia", ""][..]);
+    let postal = prop::sample::select(&[" 80331 ", "sw1a 1aa", "8001", "ABC", "10001-1234", ""][..]);
+    let languages = prop::sample::select(&["German", "de_de", "Deutsch", "pt-br", "xx", "日本語", ""][..]);
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    (countries, regions, postal, languages).prop_map(move |(c, r, p, l)| (some(c), some(r), some(p), some(l)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn normalization_is_idempotent((country, region, postal, language) in location_strategy()) {
+        let n = normalizer();
+        let (once, _) = n.normalize(country.as_deref(), region.as_deref(), postal.as_deref(), language.as_deref(), None, None);
+        let (twice, _) = n.normalize(
+            once.country.as_deref(),
+            once.region.as_deref(),
+            once.postal_code.as_deref(),
+            once.language.as_deref(),
+            None,
+            None,
+        );
+        prop_assert_eq!(&once, &twice);
+    }
+
+    #[test]
+    fn territory_does_not_depend_on_directory_order(
+        (country, region, postal, _) in location_strategy(),
+        account in prop::sample::select(&["acme-de", "acme-global", "jbl-pro", "initech-uk", "smallco", "none"][..]),
+        seed in any::<u64>(),
+    ) {
+        let rules = global_rules();
+        let text = include_str!("../../../rules/global-support/directory.yaml");
+        let node = crate::syntax::parse("d", text).unwrap().to_json();
+        let mut accounts: Vec<crate::Account> = serde_json::from_value(node["accounts"].clone()).unwrap();
+        let forward = Directory::from_accounts(accounts.clone()).unwrap();
+        // A seeded shuffle: the same on every machine.
+        let mut state = seed;
+        for i in (1..accounts.len()).rev() {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            accounts.swap(i, (state >> 33) as usize % (i + 1));
+        }
+        let shuffled = Directory::from_accounts(accounts).unwrap();
+        let case = Case { id: "o".into(), country, region, postal_code: postal, account: Some(account.into()), ..Default::default() };
+        let a = triage(&rules, &case, &forward, now(), &Options::full_trace());
+        let b = triage(&rules, &case, &shuffled, now(), &Options::full_trace());
+        prop_assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+    }
 }

@@ -18,6 +18,7 @@ use crate::syntax::{Node, NodeKind};
 use regex::Regex;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
@@ -26,6 +27,11 @@ use unicode_normalization::char::is_combining_mark;
 /// `"Österreich"` to `"osterreich"`.
 pub(crate) fn fold(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    if s.is_ascii() {
+        // Nothing to decompose: keep letters and digits, lower-cased.
+        out.extend(s.bytes().filter(u8::is_ascii_alphanumeric).map(|b| char::from(b.to_ascii_lowercase())));
+        return out;
+    }
     for c in s.nfd() {
         if is_combining_mark(c) {
             continue;
@@ -35,21 +41,6 @@ pub(crate) fn fold(s: &str) -> String {
         }
     }
     out
-}
-
-/// Whether `s` folds to `key`, without allocating for ASCII text.
-fn fold_eq(s: &str, key: &str) -> bool {
-    if s.is_ascii() {
-        let mut k = key.bytes();
-        for b in s.bytes() {
-            if b.is_ascii_alphanumeric() && k.next() != Some(b.to_ascii_lowercase()) {
-                return false;
-            }
-        }
-        k.next().is_none()
-    } else {
-        fold(s) == key
-    }
 }
 
 /// The cleaned values of a case. `None` where the case gave nothing or the
@@ -95,6 +86,11 @@ pub(crate) struct Normalizer {
     /// Rule-data region aliases per country: folded alias → ISO 3166-2 code.
     /// ISO subdivisions themselves are looked up in the ISO data per case.
     region_aliases: BTreeMap<String, BTreeMap<String, String>>,
+    /// Folded ISO 3166-2 code, region code and name → subdivision codes,
+    /// built the first time a case names a region: most rule sets compile
+    /// far more often in tests than they meet a region, and the table folds
+    /// some 15,000 names.
+    subdivisions: OnceLock<BTreeMap<String, Vec<&'static str>>>,
     /// Languages with a two-letter code, by folded code, name and native
     /// name, plus rule aliases; others are looked up in the ISO 639 data.
     languages: BTreeMap<String, String>,
@@ -112,6 +108,7 @@ impl Normalizer {
         let mut n = Normalizer {
             countries: BTreeMap::new(),
             region_aliases: BTreeMap::new(),
+            subdivisions: OnceLock::new(),
             languages: BTreeMap::new(),
             postal: BTreeMap::new(),
             language_countries: BTreeMap::new(),
@@ -293,11 +290,27 @@ impl Normalizer {
         if let Some(code) = self.region_aliases.get(country).and_then(|m| m.get(&key)) {
             return Some(code.clone());
         }
-        let iso = rust_iso3166::from_alpha2(country)?;
-        let subs = iso.subdivisions()?;
-        subs.iter()
-            .find(|s| fold_eq(s.code, &key) || fold_eq(s.region_code, &key) || fold_eq(s.name, &key))
-            .map(|s| s.code.to_string())
+        let prefix = format!("{country}-");
+        let index = self.subdivision_index();
+        let in_country = |key: &str| index.get(key)?.iter().find(|c| c.starts_with(&prefix)).map(|c| c.to_string());
+        in_country(&key).or_else(|| in_country(&fold(&format!("{prefix}{raw}"))))
+    }
+
+    fn subdivision_index(&self) -> &BTreeMap<String, Vec<&'static str>> {
+        self.subdivisions.get_or_init(|| {
+            let mut index: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
+            for c in rust_iso3166::ALL {
+                for s in c.subdivisions().unwrap_or_default() {
+                    for key in [fold(s.code), fold(s.region_code), fold(s.name)] {
+                        let codes = index.entry(key).or_default();
+                        if !codes.contains(&s.code) {
+                            codes.push(s.code);
+                        }
+                    }
+                }
+            }
+            index
+        })
     }
 
     /// Cleans a case's location, language and e-mail.
@@ -450,19 +463,22 @@ impl Normalizer {
     }
 
     /// Subdivisions anywhere whose code or name folds to `key`, to infer a
-    /// country the case did not give.
+    /// country the case did not give. A full ISO 3166-2 code wins outright.
     fn region_candidates(&self, key: &str) -> Vec<String> {
+        let index = self.subdivision_index();
+        let found = index.get(key).map(Vec::as_slice).unwrap_or_default();
+        if let Some(full) = found.iter().find(|c| fold(c) == key) {
+            return vec![full.to_string()];
+        }
         let mut out: Vec<String> = Vec::new();
         for aliases in self.region_aliases.values() {
             if let Some(code) = aliases.get(key) {
                 out.push(code.clone());
             }
         }
-        for c in rust_iso3166::ALL {
-            for s in c.subdivisions().unwrap_or_default() {
-                if (fold_eq(s.code, key) || fold_eq(s.name, key)) && !out.iter().any(|o| o == s.code) {
-                    out.push(s.code.to_string());
-                }
+        for code in found {
+            if !out.iter().any(|o| o == code) {
+                out.push(code.to_string());
             }
         }
         out
