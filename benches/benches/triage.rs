@@ -21,9 +21,9 @@ fn example_set(c: &mut Criterion) {
         ("outage", include_str!("../../rules/global-support/cases/outage-acme-de.json").to_string()),
         (
             "password-deflect",
-            r#"{"id":"b2","channel":"web","subject":"Forgot my password","body":"I am locked out of my account since this morning, please help me reset it."}"#.to_string(),
+            r#"{"id":"b2","channel":"web","country":"Deutschland","postal_code":"80331","subject":"Forgot my password","body":"I am locked out of my account since this morning, please help me reset it."}"#.to_string(),
         ),
-        ("default-review", r#"{"id":"b3","channel":"email","subject":"Hello","body":"Please call me back about our contract."}"#.to_string()),
+        ("default-review", r#"{"id":"b3","channel":"email","country":"U.S.A.","postal_code":"10001","subject":"Hello","body":"Please call me back about our contract."}"#.to_string()),
     ];
     let mut g = c.benchmark_group("example_set");
     for (name, json) in &cases {

@@ -385,6 +385,8 @@ impl<'f> Compiler<'f> {
             }
         };
         let counts = (text.phrase_count, text.regex_count);
+        let mut territories = territories;
+        territories.build_index(&preds, &schema, counts);
         let categories = first_match(categories, &preds, &schema, counts);
         let tiers = first_match(tiers, &preds, &schema, counts);
         let slot = |name: &str| schema.lookup(name).unwrap_or(0);

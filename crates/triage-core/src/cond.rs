@@ -209,7 +209,10 @@ impl<'s> CondCompiler<'s> {
         CondCompiler {
             schema,
             priorities,
-            text: TextBuilder::default(),
+            text: match (schema.lookup("text"), schema.lookup("subject"), schema.lookup("body")) {
+                (Some(t), Some(a), Some(b)) => TextBuilder::with_compound(t, [a, b]),
+                _ => TextBuilder::default(),
+            },
             preds: Vec::new(),
             value_slots: BTreeSet::new(),
             diags: Vec::new(),
@@ -387,6 +390,15 @@ impl<'s> CondCompiler<'s> {
                 let mut out = Vec::new();
                 for item in self.items(site, &field, op, value)? {
                     out.push(self.scalar(site, &field, &ty, op, item)?);
+                }
+                // Text values sorted, so long lists (countries) can be
+                // binary-searched.
+                if out.iter().all(|v| matches!(v, Scalar::Str(_))) {
+                    out.sort_by(|a, b| match (a, b) {
+                        (Scalar::Str(x), Scalar::Str(y)) => x.cmp(y),
+                        _ => std::cmp::Ordering::Equal,
+                    });
+                    out.dedup();
                 }
                 if op == "in" { Op::In(out) } else { Op::NotIn(out) }
             }
@@ -687,6 +699,20 @@ fn scalar_eq(fact: &Fact<'_>, s: &Scalar) -> bool {
     }
 }
 
+/// Membership: text lists are sorted at compile time, so long ones are
+/// binary-searched.
+fn in_list(fact: &Fact<'_>, list: &[Scalar]) -> bool {
+    match fact {
+        Fact::Str { lower, .. } if list.len() > 8 && list.iter().all(|v| matches!(v, Scalar::Str(_))) => list
+            .binary_search_by(|v| match v {
+                Scalar::Str(x) => x.as_str().cmp(lower.as_ref()),
+                _ => std::cmp::Ordering::Less,
+            })
+            .is_ok(),
+        _ => list.iter().any(|s| scalar_eq(fact, s)),
+    }
+}
+
 /// Evaluates one predicate.
 pub(crate) fn test(p: &Pred, facts: &[Fact<'_>], hits: &Hits) -> bool {
     let fact = facts.get(p.slot).unwrap_or(&Fact::Missing);
@@ -703,8 +729,8 @@ pub(crate) fn test(p: &Pred, facts: &[Fact<'_>], hits: &Hits) -> bool {
         Op::Missing => matches!(fact, Fact::Missing),
         Op::Eq(s) => scalar_eq(fact, s),
         Op::Ne(s) => !scalar_eq(fact, s),
-        Op::In(list) => list.iter().any(|s| scalar_eq(fact, s)),
-        Op::NotIn(list) => !list.iter().any(|s| scalar_eq(fact, s)),
+        Op::In(list) => in_list(fact, list),
+        Op::NotIn(list) => !in_list(fact, list),
         Op::Cmp(c, v) => match fact {
             Fact::Num(n) => match c {
                 Cmp::Gt => n > v,

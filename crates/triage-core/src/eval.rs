@@ -144,10 +144,10 @@ pub fn triage(
             }
         }
     }
-    let territory_path = territory.map(|t| rules.territories.path(t)).unwrap_or_default();
+    let territory_path = territory.map(|t| rules.territories.path(t).to_vec()).unwrap_or_default();
     if let Some(t) = territory {
         facts[slots.territory] = Fact::str(&rules.territories.list[t].meta.id);
-        facts[slots.territory_path] = Fact::List(Cow::Owned(territory_path.iter().map(|p| p.to_lowercase()).collect()));
+        facts[slots.territory_path] = Fact::List(Cow::Borrowed(rules.territories.path_lower(t)));
     }
 
     // Categorize.
@@ -201,11 +201,16 @@ pub fn triage(
                 AdjustKind::Lower(n) => (rank + n).min(lowest),
                 AdjustKind::Set(r) => r,
             };
-            let mut why = format!("{} → {}", rules.priorities[before], rules.priorities[rank]);
-            if full {
-                why = format!("{why}; {}", explainer(rules, &facts, &hits).why_matched(&rule.cond));
-            }
-            trace.push(entry(rules, "priority", &rule.meta, Outcome::Applied, Some(why)));
+            // The lean trace names the rule; the full one says what it did.
+            let why = full.then(|| {
+                format!(
+                    "{} → {}; {}",
+                    rules.priorities[before],
+                    rules.priorities[rank],
+                    explainer(rules, &facts, &hits).why_matched(&rule.cond)
+                )
+            });
+            trace.push(entry(rules, "priority", &rule.meta, Outcome::Applied, why));
             facts[slots.priority] = priority_fact(rules, rank);
             if rule.action.stop {
                 break;
@@ -449,37 +454,35 @@ fn facts_priority(rules: &CompiledRules, facts: &[Fact<'_>]) -> Option<usize> {
     }
 }
 
-/// The raw text of a field scanned for phrases and regexes.
-fn raw_text<'a>(rules: &CompiledRules, case: &'a Case, n: &'a Normalized, slot: Slot) -> Option<Cow<'a, str>> {
-    let def = rules.schema.fields.get(slot)?;
+/// The raw text of a field scanned for phrases and regexes: one part, or
+/// subject and body for `text`.
+fn raw_text<'a>(rules: &CompiledRules, case: &'a Case, n: &'a Normalized, slot: Slot) -> [Option<&'a str>; 2] {
+    let Some(def) = rules.schema.fields.get(slot) else { return [None, None] };
     let field = match def.source {
         Source::Case(field) => field,
-        Source::Custom => return case.fields.get(&def.name).and_then(|v| v.as_str()).map(Cow::Borrowed),
-        Source::Derived(Derived::Product) => return case.product.as_deref().map(Cow::Borrowed),
-        _ => return None,
+        Source::Custom => return [case.fields.get(&def.name).and_then(|v| v.as_str()), None],
+        Source::Derived(Derived::Product) => return [case.product.as_deref(), None],
+        _ => return [None, None],
     };
-    let s = |o: &'a Option<String>| o.as_deref().map(Cow::Borrowed);
     let req = case.requester.as_ref();
-    match field {
-        CaseField::Subject => s(&case.subject),
-        CaseField::Body => s(&case.body),
-        CaseField::Text => match (&case.subject, &case.body) {
-            (Some(a), Some(b)) => Some(Cow::Owned(format!("{a}\n{b}"))),
-            (Some(a), None) | (None, Some(a)) => Some(Cow::Borrowed(a)),
-            (None, None) => None,
-        },
-        CaseField::RequesterName => req.and_then(|r| r.name.as_deref()).map(Cow::Borrowed),
-        CaseField::RequesterEmail => n.email.as_deref().map(Cow::Borrowed),
-        CaseField::Id => Some(Cow::Borrowed(&case.id)),
-        CaseField::Channel => s(&case.channel),
-        CaseField::Country => s(&n.country),
-        CaseField::Region => s(&n.region),
-        CaseField::PostalCode => s(&n.postal_code),
-        CaseField::Account => s(&case.account),
-        CaseField::Status => s(&case.status),
-        CaseField::RequesterLanguage => n.language.as_deref().map(Cow::Borrowed),
+    let one = match field {
+        // Its patterns live in the subject's and body's matchers.
+        CaseField::Text => None,
+        CaseField::Subject => case.subject.as_deref(),
+        CaseField::Body => case.body.as_deref(),
+        CaseField::RequesterName => req.and_then(|r| r.name.as_deref()),
+        CaseField::RequesterEmail => n.email.as_deref(),
+        CaseField::Id => Some(case.id.as_str()),
+        CaseField::Channel => case.channel.as_deref(),
+        CaseField::Country => n.country.as_deref(),
+        CaseField::Region => n.region.as_deref(),
+        CaseField::PostalCode => n.postal_code.as_deref(),
+        CaseField::Account => case.account.as_deref(),
+        CaseField::Status => case.status.as_deref(),
+        CaseField::RequesterLanguage => n.language.as_deref(),
         CaseField::Number | CaseField::CreatedAt => None,
-    }
+    };
+    [one, None]
 }
 
 fn opt_str(v: Option<&str>) -> Fact<'_> {

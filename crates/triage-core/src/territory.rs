@@ -17,7 +17,7 @@
 
 use crate::cond::{self, Cond, Explainer, Fact, Op, Pred, Scalar};
 use crate::diag::{Diagnostic, Pos, Severity};
-use crate::rules::RuleMeta;
+use crate::rules::{RuleIndex, RuleMeta};
 use crate::schema::{Schema, Slot};
 use crate::text::Hits;
 use petgraph::algo::toposort;
@@ -40,6 +40,13 @@ pub(crate) struct Territory {
 #[derive(Debug, Default)]
 pub(crate) struct Territories {
     pub list: Vec<Territory>,
+    /// For each territory, the ids from the root down to it, and the same
+    /// lower-cased (as conditions compare lists).
+    paths: Vec<Vec<String>>,
+    paths_lower: Vec<Vec<String>>,
+    /// Skips territories whose own condition cannot hold (by equality
+    /// tests such as `country in [..]`); see [`RuleIndex`].
+    index: RuleIndex,
     /// Indices, parents before children.
     order: Vec<usize>,
 }
@@ -151,7 +158,27 @@ impl Territories {
         for t in &mut list {
             t.children.sort_unstable();
         }
-        Territories { list, order }
+        let paths: Vec<Vec<String>> = (0..list.len())
+            .map(|i| {
+                let mut out = vec![list[i].meta.id.to_string()];
+                let mut cur = list[i].parent;
+                while let Some(p) = cur {
+                    out.push(list[p].meta.id.to_string());
+                    cur = list[p].parent;
+                }
+                out.reverse();
+                out
+            })
+            .collect();
+        let paths_lower = paths.iter().map(|p| p.iter().map(|s| s.to_lowercase()).collect()).collect();
+        Territories { list, order, paths, paths_lower, index: RuleIndex::default() }
+    }
+
+    /// Indexes the territories' own conditions, once predicates are final.
+    pub fn build_index(&mut self, preds: &[Pred], schema: &Schema, counts: (usize, usize)) {
+        let always = Cond::True;
+        let conds: Vec<&Cond> = self.list.iter().map(|t| t.cond.as_ref().unwrap_or(&always)).collect();
+        self.index = RuleIndex::build(&conds, preds, schema, counts.0, counts.1);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -159,15 +186,13 @@ impl Territories {
     }
 
     /// Ids from the root down to `i`.
-    pub fn path(&self, i: usize) -> Vec<String> {
-        let mut out = vec![self.list[i].meta.id.to_string()];
-        let mut cur = self.list[i].parent;
-        while let Some(p) = cur {
-            out.push(self.list[p].meta.id.to_string());
-            cur = self.list[p].parent;
-        }
-        out.reverse();
-        out
+    pub fn path(&self, i: usize) -> &[String] {
+        &self.paths[i]
+    }
+
+    /// The same, lower-cased.
+    pub fn path_lower(&self, i: usize) -> &[String] {
+        &self.paths_lower[i]
     }
 
     pub fn find(&self, id: &str) -> Option<usize> {
@@ -177,11 +202,13 @@ impl Territories {
     /// Which territories match, and the winner.
     pub fn resolve(&self, preds: &[Pred], facts: &[Fact<'_>], hits: &Hits) -> (Vec<bool>, Option<usize>) {
         let n = self.list.len();
+        let candidates = self.index.candidates(facts, hits);
         let mut admits = vec![false; n];
         for &i in &self.order {
             let t = &self.list[i];
             let parent_ok = t.parent.is_none_or(|p| admits[p]);
-            admits[i] = parent_ok && t.cond.as_ref().is_none_or(|c| cond::eval(c, preds, facts, hits));
+            let possible = candidates.as_ref().is_none_or(|c| c.get(i));
+            admits[i] = parent_ok && possible && t.cond.as_ref().is_none_or(|c| cond::eval(c, preds, facts, hits));
         }
         let mut matched = vec![false; n];
         for &i in self.order.iter().rev() {

@@ -303,7 +303,7 @@ proptest! {
         let mut b = crate::text::TextBuilder::default();
         let id = b.phrase(0, &phrase).unwrap();
         let idx = b.build().unwrap();
-        let hits = idx.scan(|_| Some(text.as_str().into()));
+        let hits = idx.scan(|_| [Some(text.as_str()), None]);
         prop_assert_eq!(hits.phrases.get(id as usize), naive_contains(&text, &phrase), "{:?} in {:?}", phrase, text);
     }
 

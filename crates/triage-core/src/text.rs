@@ -127,7 +127,8 @@ const DFA_MAX_PATTERN_BYTES: usize = 64 * 1024;
 /// Collects phrases and regexes per field while rules compile.
 #[derive(Debug, Default)]
 pub(crate) struct TextBuilder {
-    phrases: BTreeMap<Slot, Vec<(String, bool)>>,
+    /// Per scanned field: normalized phrase, prefix flag, global id.
+    phrases: BTreeMap<Slot, Vec<(String, bool, u32)>>,
     phrase_ids: BTreeMap<(Slot, String, bool), u32>,
     regexes: BTreeMap<Slot, Vec<(String, u32)>>,
     regex_ids: BTreeMap<(Slot, String), u32>,
@@ -135,9 +136,25 @@ pub(crate) struct TextBuilder {
     next_regex: u32,
     /// The phrase text of every global id, for traces.
     phrase_text: Vec<String>,
+    /// A field made of other fields (`text` = subject and body): its
+    /// phrases and regexes are added to the parts' matchers under the same
+    /// ids, so each part is scanned once.
+    compound: Option<(Slot, [Slot; 2])>,
 }
 
 impl TextBuilder {
+    /// A builder that files `whole`'s patterns under its `parts`.
+    pub fn with_compound(whole: Slot, parts: [Slot; 2]) -> Self {
+        TextBuilder { compound: Some((whole, parts)), ..TextBuilder::default() }
+    }
+
+    fn targets(&self, slot: Slot) -> Vec<Slot> {
+        match self.compound {
+            Some((whole, parts)) if whole == slot => parts.to_vec(),
+            _ => vec![slot],
+        }
+    }
+
     /// Registers a phrase for `slot` and returns its global id. `None` for an
     /// empty phrase.
     pub fn phrase(&mut self, slot: Slot, raw: &str) -> Option<u32> {
@@ -157,7 +174,9 @@ impl TextBuilder {
         let id = self.next_phrase;
         self.next_phrase += 1;
         self.phrase_ids.insert(key, id);
-        self.phrases.entry(slot).or_default().push((norm, prefix));
+        for target in self.targets(slot) {
+            self.phrases.entry(target).or_default().push((norm.clone(), prefix, id));
+        }
         self.phrase_text.push(raw.trim().to_string());
         Some(id)
     }
@@ -175,14 +194,16 @@ impl TextBuilder {
         let id = self.next_regex;
         self.next_regex += 1;
         self.regex_ids.insert((slot, pattern.to_string()), id);
-        self.regexes.entry(slot).or_default().push((pattern.to_string(), id));
+        for target in self.targets(slot) {
+            self.regexes.entry(target).or_default().push((pattern.to_string(), id));
+        }
         Ok(id)
     }
 
     pub fn build(self) -> Result<TextIndex, String> {
         let mut fields: BTreeMap<Slot, FieldMatcher> = BTreeMap::new();
         for (slot, list) in &self.phrases {
-            let patterns: Vec<&str> = list.iter().map(|(p, _)| p.as_str()).collect();
+            let patterns: Vec<&str> = list.iter().map(|(p, _, _)| p.as_str()).collect();
             // A full DFA scans fastest; its size grows with the patterns'
             // total length, so very large keyword sets keep the default.
             let total: usize = patterns.iter().map(|p| p.len()).sum();
@@ -192,13 +213,7 @@ impl TextBuilder {
                 .kind(kind)
                 .build(&patterns)
                 .map_err(|e| e.to_string())?;
-            let meta = list
-                .iter()
-                .map(|(p, prefix)| {
-                    let id = self.phrase_ids.get(&(*slot, p.clone(), *prefix)).copied().unwrap_or(0);
-                    (id, *prefix)
-                })
-                .collect();
+            let meta = list.iter().map(|(_, prefix, id)| (*id, *prefix)).collect();
             fields.entry(*slot).or_default().phrases = Some((ac, meta));
         }
         for (slot, list) in &self.regexes {
@@ -243,28 +258,32 @@ pub(crate) struct Hits {
 
 impl TextIndex {
     /// Scans each field once. `text_of(slot)` gives the field's raw text.
-    pub fn scan<'a>(&self, mut text_of: impl FnMut(Slot) -> Option<std::borrow::Cow<'a, str>>) -> Hits {
+    /// Scans each field once. `text_of(slot)` gives the field's raw text
+    /// in up to two parts (the `text` field is subject and body); a phrase
+    /// or regex hits when it is found in either part, never across them.
+    pub fn scan<'a>(&self, mut text_of: impl FnMut(Slot) -> [Option<&'a str>; 2]) -> Hits {
         let mut hits = Hits { phrases: Bits::new(self.phrase_count), regexes: Bits::new(self.regex_count) };
         let mut norm = String::new();
         for (slot, m) in &self.fields {
-            let Some(raw) = text_of(*slot) else { continue };
-            if let Some((ac, meta)) = &m.phrases {
-                normalize_into(&raw, &mut norm);
-                for found in ac.find_overlapping_iter(norm.as_str()) {
-                    let (id, prefix) = meta[found.pattern().as_usize()];
-                    if hits.phrases.get(id as usize) {
-                        continue;
-                    }
-                    let before_ok = norm[..found.start()].chars().next_back().is_none_or(|c| !is_word(c));
-                    let after_ok = prefix || norm[found.end()..].chars().next().is_none_or(|c| !is_word(c));
-                    if before_ok && after_ok {
-                        hits.phrases.set(id as usize);
+            for raw in text_of(*slot).into_iter().flatten() {
+                if let Some((ac, meta)) = &m.phrases {
+                    normalize_into(raw, &mut norm);
+                    for found in ac.find_overlapping_iter(norm.as_str()) {
+                        let (id, prefix) = meta[found.pattern().as_usize()];
+                        if hits.phrases.get(id as usize) {
+                            continue;
+                        }
+                        let before_ok = norm[..found.start()].chars().next_back().is_none_or(|c| !is_word(c));
+                        let after_ok = prefix || norm[found.end()..].chars().next().is_none_or(|c| !is_word(c));
+                        if before_ok && after_ok {
+                            hits.phrases.set(id as usize);
+                        }
                     }
                 }
-            }
-            if let Some((set, ids)) = &m.regexes {
-                for i in set.matches(&raw).iter() {
-                    hits.regexes.set(ids[i] as usize);
+                if let Some((set, ids)) = &m.regexes {
+                    for i in set.matches(raw).iter() {
+                        hits.regexes.set(ids[i] as usize);
+                    }
                 }
             }
         }
@@ -280,7 +299,7 @@ mod tests {
         let mut b = TextBuilder::default();
         let ids: Vec<u32> = phrases.iter().map(|p| b.phrase(0, p).unwrap()).collect();
         let idx = b.build().unwrap();
-        let h = idx.scan(|_| Some(text.into()));
+        let h = idx.scan(|_| [Some(text), None]);
         ids.iter().map(|&i| h.phrases.get(i as usize)).collect()
     }
 
