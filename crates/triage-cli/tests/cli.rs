@@ -125,8 +125,13 @@ fn eval_prints_the_decision_as_json() {
     assert_eq!(d["category"], "outage");
     assert_eq!(d["priority"], "P1");
     assert_eq!(d["tier"], 3);
-    assert_eq!(d["trace"][0]["rule"], "outage");
-    assert!(d["trace"][0]["file"].as_str().unwrap().ends_with("10-categories.yaml"));
+    assert_eq!(d["territory"], "emea-enterprise");
+    assert_eq!(d["territory_path"], serde_json::json!(["global", "emea", "emea-enterprise"]));
+    assert_eq!(d["normalized"]["country"], "DE");
+    let trace = d["trace"].as_array().unwrap();
+    let categorize = trace.iter().find(|t| t["stage"] == "categorize").unwrap();
+    assert_eq!(categorize["rule"], "outage");
+    assert!(categorize["file"].as_str().unwrap().ends_with("10-categories.yaml"));
     assert_eq!(d["rules_version"].as_str().unwrap().len(), 16);
 }
 
