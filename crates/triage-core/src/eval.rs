@@ -605,6 +605,7 @@ fn account_fact<'a>(acc: &'a ResolvedAccount, field: AccountField, name: &str, t
         AccountField::Entitlement => opt_str(a.entitlement.as_deref()),
         AccountField::Language => opt_str(a.language.as_deref()),
         AccountField::Country => opt_str(a.country.as_deref()),
+        AccountField::Territory => opt_str(a.territory.as_deref()),
         AccountField::Path => Fact::List(Cow::Owned(acc.path.iter().map(|p| p.to_lowercase()).collect())),
         AccountField::Custom => {
             let key = name.strip_prefix("account.").unwrap_or(name);

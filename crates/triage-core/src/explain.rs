@@ -77,10 +77,18 @@ pub fn render(d: &Decision) -> String {
             (Some(f), Some(l)) => format!(" {f}:{l}"),
             _ => String::new(),
         };
-        let rule = t.rule.as_deref().unwrap_or("-");
-        let _ = write!(out, "  {:<10} {mark} {rule:<width$}{place}", t.stage);
-        if let Some(why) = &t.why {
-            let _ = write!(out, "\n      {why}");
+        match (&t.rule, &t.why) {
+            // A note has no rule: its reason fits on the line.
+            (None, Some(why)) => {
+                let _ = write!(out, "  {:<10} {mark} {why}", t.stage);
+            }
+            (rule, why) => {
+                let rule = rule.as_deref().unwrap_or("-");
+                let _ = write!(out, "  {:<10} {mark} {rule:<width$}{place}", t.stage);
+                if let Some(why) = why {
+                    let _ = write!(out, "\n      {why}");
+                }
+            }
         }
         out.push('\n');
     }

@@ -80,6 +80,7 @@ pub(crate) enum AccountField {
     Entitlement,
     Language,
     Country,
+    Territory,
     Path,
     Custom,
 }
@@ -188,6 +189,7 @@ impl Schema {
             ("account.entitlement", T::String, Source::Account(A::Entitlement), s),
             ("account.language", T::String, Source::Account(A::Language), s),
             ("account.country", T::String, Source::Account(A::Country), s),
+            ("account.territory", T::String, Source::Account(A::Territory), s),
             ("account.path", T::List, Source::Account(A::Path), s),
         ];
         let mut schema = Schema { fields: Vec::new(), by_name: BTreeMap::new() };
