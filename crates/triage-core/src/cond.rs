@@ -431,32 +431,25 @@ impl<'s> CondCompiler<'s> {
                     );
                     return None;
                 }
+                let empty = |lo: &dyn std::fmt::Display, hi: &dyn std::fmt::Display| {
+                    Diagnostic::impossible_condition(
+                        site.file,
+                        value.pos,
+                        format!("`{field}` between `{lo}` and `{hi}` is empty: the low bound comes after the high one"),
+                    )
+                };
                 if matches!(ty, FieldType::String) {
                     let lo = self.text_bound(site, &field, op, items[0])?;
                     let hi = self.text_bound(site, &field, op, items[1])?;
                     if lo > hi {
-                        self.err(
-                            site,
-                            Diagnostic::impossible_condition(
-                                site.file,
-                                value.pos,
-                                format!("`{field}` between `{lo}` and `{hi}` is empty: the low bound sorts after the high one"),
-                            ),
-                        );
+                        self.err(site, empty(&lo, &hi));
                     }
                     return Some(self.push_value(slot, Op::TextBetween(lo, hi), label));
                 }
                 let lo = self.number(site, &field, &ty, op, items[0])?;
                 let hi = self.number(site, &field, &ty, op, items[1])?;
                 if lo > hi {
-                    self.err(
-                        site,
-                        Diagnostic::impossible_condition(
-                            site.file,
-                            value.pos,
-                            format!("`{field}` between {lo} and {hi} is empty: the low bound is above the high one"),
-                        ),
-                    );
+                    self.err(site, empty(&lo, &hi));
                 }
                 Op::Between(lo, hi)
             }

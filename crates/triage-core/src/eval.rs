@@ -47,16 +47,8 @@ pub fn triage(
     let mut actions = Vec::new();
 
     // Normalize: the cleaned values are what rules read.
-    let req = case.requester.as_ref();
     let mut steps = full.then(Vec::new);
-    let (normalized, findings) = rules.normalizer.normalize(
-        case.country.as_deref(),
-        case.region.as_deref(),
-        case.postal_code.as_deref(),
-        req.and_then(|r| r.language.as_deref()),
-        req.and_then(|r| r.email.as_deref()),
-        steps.as_mut(),
-    );
+    let (normalized, findings) = rules.normalizer.normalize_case(case, steps.as_mut());
     for s in steps.into_iter().flatten() {
         trace.push(note("normalize", format!("{} `{}` → `{}` ({})", s.field, s.from, s.to, s.how)));
     }
@@ -370,15 +362,7 @@ pub(crate) fn first_category_linear(
 ) -> Option<String> {
     let mut facts = vec![Fact::Missing; rules.schema.len()];
     let mut warnings = Vec::new();
-    let req = case.requester.as_ref();
-    let (normalized, _) = rules.normalizer.normalize(
-        case.country.as_deref(),
-        case.region.as_deref(),
-        case.postal_code.as_deref(),
-        req.and_then(|r| r.language.as_deref()),
-        req.and_then(|r| r.email.as_deref()),
-        None,
-    );
+    let (normalized, _) = rules.normalizer.normalize_case(case, None);
     let account = case.account.as_deref().and_then(|a| directory.account(a.trim()));
     fill_facts(rules, case, &normalized, account, now, &mut facts, &mut warnings);
     let hits = rules.text.scan(|slot| raw_text(rules, case, &normalized, slot));

@@ -314,6 +314,19 @@ impl Normalizer {
     }
 
     /// Cleans a case's location, language and e-mail.
+    pub fn normalize_case(&self, case: &crate::Case, steps: Option<&mut Vec<Step>>) -> (Normalized, Vec<Finding>) {
+        let req = case.requester.as_ref();
+        self.normalize(
+            case.country.as_deref(),
+            case.region.as_deref(),
+            case.postal_code.as_deref(),
+            req.and_then(|r| r.language.as_deref()),
+            req.and_then(|r| r.email.as_deref()),
+            steps,
+        )
+    }
+
+    /// Cleans location, language and e-mail values.
     pub fn normalize(
         &self,
         country: Option<&str>,
