@@ -8,6 +8,7 @@
 //! Problems never stop the walk: the result is the rule set, if there were no
 //! errors, and every diagnostic.
 
+use crate::calendar::{self, Calendar};
 use crate::cond::{Cond, CondCompiler, Site};
 use crate::diag::{Diagnostic, Pos, Severity};
 use crate::normalize::Normalizer;
@@ -18,6 +19,8 @@ use crate::rules::{
 use crate::schema::{Schema, Stage};
 use crate::syntax::{self, Key, Node, NodeKind};
 use crate::territory::{Draft, Territories};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -28,6 +31,7 @@ const TOP_KEYS: &[&str] = &[
     "normalize",
     "sentiment",
     "territories",
+    "calendars",
     "categories",
     "priority",
     "tiers",
@@ -104,6 +108,7 @@ struct Sections<'n> {
     tiers: Vec<(usize, &'n Node)>,
     knowledge: Vec<(usize, &'n Node)>,
     territories: Vec<(usize, &'n Node)>,
+    calendars: Vec<(usize, &'n Node)>,
     normalize: Vec<(usize, &'n Node)>,
 }
 
@@ -238,6 +243,7 @@ impl<'f> Compiler<'f> {
                             "priority" => &mut s.priority,
                             "tiers" => &mut s.tiers,
                             "territories" => &mut s.territories,
+                            "calendars" => &mut s.calendars,
                             _ => &mut s.knowledge,
                         };
                         target.extend(items.iter().map(|n| (file, n)));
@@ -322,6 +328,7 @@ impl<'f> Compiler<'f> {
         let articles = self.knowledge(&sections, &mut cc, text_slot);
         let sentiment = self.sentiment(&sections, &mut cc, text_slot);
 
+        let calendars = self.calendars(&sections.calendars);
         let norm_sections: Vec<(&str, &Node)> = sections.normalize.iter().map(|(f, n)| (self.file(*f), *n)).collect();
         let normalizer = Normalizer::build(&norm_sections, &mut self.diags);
 
@@ -408,6 +415,7 @@ impl<'f> Compiler<'f> {
             derived,
             normalizer,
             territories,
+            calendars,
             settings,
             text,
             value_slots: value_slots.into_iter().collect(),
@@ -595,6 +603,253 @@ impl<'f> Compiler<'f> {
             },
         };
         Some(TerritoryExtra { parent, priority, has_when: obj.get("when").is_some() })
+    }
+
+    /// Compiles `calendars:`: zones, weekly windows, holidays (own and
+    /// included), each problem reported with its position.
+    fn calendars(&mut self, items: &[(usize, &Node)]) -> Vec<Calendar> {
+        struct Raw {
+            id: String,
+            file: usize,
+            zone: Tz,
+            week: [Vec<(u16, u16)>; 7],
+            holidays: BTreeMap<NaiveDate, Vec<(u16, u16)>>,
+            include: Vec<(String, Pos)>,
+        }
+        let keys = ["id", "description", "timezone", "hours", "holidays", "include_holidays"];
+        let mut raws: Vec<Raw> = Vec::new();
+        for (file, node) in items {
+            let file = *file;
+            let id = match &node.kind {
+                NodeKind::Map(e) => e.iter().find(|(k, _)| k.name == "id").and_then(|(_, v)| v.scalar_text()),
+                _ => None,
+            };
+            let Some(obj) = self.obj(file, node, "a calendar", &keys, id.as_deref()) else { continue };
+            let Some(id) = id else {
+                self.diags.push(Diagnostic::missing_key(self.file(file), obj.pos, "id", "a calendar"));
+                continue;
+            };
+            if raws.iter().any(|r| r.id == id) {
+                self.diags.push(Diagnostic::duplicate_definition(self.file(file), obj.pos, "calendar", &id));
+                continue;
+            }
+            let rule = Some(id.as_str());
+            let mut week: [Vec<(u16, u16)>; 7] = Default::default();
+            let hours = obj.get("hours");
+            let always = hours.and_then(Node::as_str).is_some_and(|h| h.trim().eq_ignore_ascii_case("24x7"));
+            let zone = match obj.get("timezone") {
+                Some(z) => match z.as_str().map(str::trim).and_then(|name| name.parse::<Tz>().ok()) {
+                    Some(tz) => tz,
+                    None => {
+                        let wrong = z.scalar_text().unwrap_or_default();
+                        let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()).collect();
+                        let d = Diagnostic::invalid_value(
+                            self.file(file),
+                            z.pos,
+                            format!("unknown time zone `{wrong}`"),
+                            &names,
+                            &wrong,
+                        )
+                        .with_help(match crate::diag::suggest(&wrong, names.iter().copied()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => "use an IANA zone name such as `Europe/Berlin` or `America/New_York`".to_string(),
+                        });
+                        self.diags.push(d.in_rule(rule));
+                        continue;
+                    }
+                },
+                None if always => Tz::UTC,
+                None => {
+                    self.diags.push(
+                        Diagnostic::missing_key(self.file(file), obj.pos, "timezone", "a calendar").in_rule(rule),
+                    );
+                    continue;
+                }
+            };
+            match hours {
+                None => {
+                    self.diags
+                        .push(Diagnostic::missing_key(self.file(file), obj.pos, "hours", "a calendar").in_rule(rule));
+                    continue;
+                }
+                Some(_) if always => {
+                    for day in &mut week {
+                        day.push((0, 24 * 60));
+                    }
+                }
+                Some(h) => self.calendar_hours(file, h, rule, &mut week),
+            }
+            if week.iter().all(Vec::is_empty) && !self.diags.iter().any(|d| d.is_error() && d.rule.as_deref() == rule) {
+                let d = Diagnostic::custom(
+                    "no-open-time",
+                    Severity::Error,
+                    self.file(file),
+                    hours.map_or(obj.pos, |h| h.pos),
+                    format!("calendar `{id}` is never open, so no deadline could ever be computed"),
+                )
+                .with_help("give it at least one window, e.g. `mon-fri: [\"09:00-17:00\"]`, or `hours: 24x7`");
+                self.diags.push(d.in_rule(rule));
+            }
+            let mut holidays: BTreeMap<NaiveDate, Vec<(u16, u16)>> = BTreeMap::new();
+            if let Some(list) = obj.get("holidays") {
+                for item in self.list(file, list, "`holidays`") {
+                    if let Some((date, span)) = self.holiday(file, item, rule) {
+                        holidays.entry(date).or_default().push(span);
+                    }
+                }
+            }
+            let include = obj
+                .get("include_holidays")
+                .map(|n| self.text_list(file, n, "`include_holidays`", rule))
+                .unwrap_or_default();
+            raws.push(Raw { id, file, zone, week, holidays, include });
+        }
+        // Included holidays, transitively; a cycle is an error.
+        let ids: Vec<String> = raws.iter().map(|r| r.id.clone()).collect();
+        let mut merged: Vec<BTreeMap<NaiveDate, Vec<(u16, u16)>>> = raws.iter().map(|r| r.holidays.clone()).collect();
+        for (i, r) in raws.iter().enumerate() {
+            let mut seen = vec![i];
+            let mut stack: Vec<(String, Pos)> = r.include.clone();
+            while let Some((name, pos)) = stack.pop() {
+                let Some(j) = ids.iter().position(|x| *x == name) else {
+                    let known: Vec<&str> = ids.iter().map(String::as_str).collect();
+                    let d = Diagnostic::invalid_value(
+                        self.file(r.file),
+                        pos,
+                        format!("unknown calendar `{name}`"),
+                        &known,
+                        &name,
+                    );
+                    self.diags.push(d.in_rule(Some(&r.id)));
+                    continue;
+                };
+                if j == i {
+                    let d = Diagnostic::custom(
+                        "calendar-cycle",
+                        Severity::Error,
+                        self.file(r.file),
+                        pos,
+                        format!("calendar `{}` includes its own holidays through `include_holidays`", r.id),
+                    );
+                    self.diags.push(d.in_rule(Some(&r.id)));
+                    continue;
+                }
+                if seen.contains(&j) {
+                    continue;
+                }
+                seen.push(j);
+                for (date, spans) in &raws[j].holidays {
+                    merged[i].entry(*date).or_default().extend(spans.iter().copied());
+                }
+                stack.extend(raws[j].include.iter().cloned());
+            }
+        }
+        raws.into_iter().zip(merged).map(|(r, h)| Calendar::new(r.id, r.zone, r.week, h)).collect()
+    }
+
+    fn calendar_hours(&mut self, file: usize, node: &Node, rule: Option<&str>, week: &mut [Vec<(u16, u16)>; 7]) {
+        let NodeKind::Map(entries) = &node.kind else {
+            let d = Diagnostic::wrong_type(
+                self.file(file),
+                node.pos,
+                "`hours`",
+                "`24x7` or a mapping of days to windows",
+                &node.describe(),
+            );
+            self.diags.push(d.in_rule(rule));
+            return;
+        };
+        for (key, windows) in entries {
+            let Some(days) = calendar::parse_days(&key.name) else {
+                let d = Diagnostic::custom(
+                    "invalid-hours",
+                    Severity::Error,
+                    self.file(file),
+                    key.pos,
+                    format!("`{}` is not a day or range of days", key.name),
+                )
+                .with_help("write days like `mon`, `mon-fri`, `sat, sun`, `weekdays`, `weekend` or `daily`");
+                self.diags.push(d.in_rule(rule));
+                continue;
+            };
+            if windows.as_str().is_some_and(|w| w.trim().eq_ignore_ascii_case("closed")) {
+                continue;
+            }
+            for (text, pos) in self.text_list(file, windows, "a list of windows", rule) {
+                let parsed = text.split_once('-').and_then(|(a, b)| {
+                    let (s, e) = (calendar::parse_clock(a, false)?, calendar::parse_clock(b, true)?);
+                    (s != e).then_some((s, e))
+                });
+                match parsed {
+                    Some((s, e)) => {
+                        for &d in &days {
+                            calendar::add_window(week, d, s, e);
+                        }
+                    }
+                    None => {
+                        let d = Diagnostic::custom(
+                            "invalid-hours",
+                            Severity::Error,
+                            self.file(file),
+                            pos,
+                            format!("`{text}` is not a window like `09:00-17:30`"),
+                        )
+                        .with_help("times are HH:MM; a window may end at `24:00` or after midnight (`22:00-06:00`)");
+                        self.diags.push(d.in_rule(rule));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A holiday: a date (closed all day) or `{ date, from, to }`.
+    fn holiday(&mut self, file: usize, node: &Node, rule: Option<&str>) -> Option<(NaiveDate, (u16, u16))> {
+        let (date_node, from, to) = match &node.kind {
+            NodeKind::Map(_) => {
+                let obj = self.obj(file, node, "a holiday", &["date", "from", "to", "name"], rule)?;
+                let Some(d) = obj.get("date") else {
+                    self.diags
+                        .push(Diagnostic::missing_key(self.file(file), obj.pos, "date", "a holiday").in_rule(rule));
+                    return None;
+                };
+                (d, obj.get("from"), obj.get("to"))
+            }
+            _ => (node, None, None),
+        };
+        let date = date_node.scalar_text().and_then(|t| NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d").ok());
+        let Some(date) = date else {
+            let d = Diagnostic::wrong_type(
+                self.file(file),
+                date_node.pos,
+                "a holiday date",
+                "a date like `2026-12-25`",
+                &date_node.describe(),
+            );
+            self.diags.push(d.in_rule(rule));
+            return None;
+        };
+        let clock = |c: &mut Self, n: Option<&Node>, default: u16, allow_24: bool| -> Option<u16> {
+            match n {
+                None => Some(default),
+                Some(n) => match n.scalar_text().and_then(|t| calendar::parse_clock(&t, allow_24)) {
+                    Some(m) => Some(m),
+                    None => {
+                        let d = Diagnostic::wrong_type(
+                            c.file(file),
+                            n.pos,
+                            "a holiday time",
+                            "a time like `13:00`",
+                            &n.describe(),
+                        );
+                        c.diags.push(d.in_rule(rule));
+                        None
+                    }
+                },
+            }
+        };
+        let from = clock(self, from, 0, false)?;
+        let to = clock(self, to, 24 * 60, true)?;
+        Some((date, (from, to)))
     }
 
     fn adjust(&mut self, file: usize, obj: &Obj<'_>, rule: &str, priorities: &[String]) -> Option<Adjust> {

@@ -49,6 +49,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod bits;
+mod calendar;
 mod case;
 mod compile;
 mod cond;
@@ -65,6 +66,7 @@ mod territory;
 pub mod testing;
 mod text;
 
+pub use calendar::{Calendar, CalendarError};
 pub use case::{Case, CaseError, Requester};
 pub use compile::compile_sources;
 pub use decision::{

@@ -5,6 +5,7 @@
 //! compiling there are no authoring errors left for evaluation to hit.
 
 use crate::bits::Bits;
+use crate::calendar::Calendar;
 use crate::cond::{Cond, Fact, Op, Pred, Scalar};
 use crate::normalize::Normalizer;
 use crate::schema::{Schema, Slot};
@@ -28,6 +29,7 @@ pub struct CompiledRules {
     pub(crate) derived: DerivedSlots,
     pub(crate) normalizer: Normalizer,
     pub(crate) territories: Territories,
+    pub(crate) calendars: Vec<Calendar>,
     pub(crate) settings: Settings,
     pub(crate) preds: Vec<Pred>,
     pub(crate) text: TextIndex,
@@ -50,6 +52,11 @@ impl CompiledRules {
     /// The rule files, in evaluation order.
     pub fn files(&self) -> impl Iterator<Item = &str> {
         self.files.iter().map(|f| &**f)
+    }
+
+    /// A business calendar by id.
+    pub fn calendar(&self, id: &str) -> Option<&Calendar> {
+        self.calendars.iter().find(|c| c.id() == id)
     }
 
     /// The priority scale, most urgent first.

@@ -1,0 +1,402 @@
+//! Business calendars and business-time arithmetic.
+//!
+//! A calendar has an IANA time zone, opening windows per weekday (several a
+//! day for split shifts; a window may end at `24:00` or cross midnight), and
+//! holidays that close whole or partial local days (its own, and those of
+//! the calendars it includes). `24x7` is open all the time.
+//!
+//! All arithmetic is on UTC instants with the zone's real rules: each local
+//! day's windows are turned into UTC intervals through `chrono-tz`, so a day
+//! across a daylight-saving change is 23 or 25 hours long and business time
+//! is counted in real minutes. A window edge that falls in a spring-forward
+//! gap moves to the first instant after the gap; one that the autumn
+//! fall-back makes ambiguous is the first instant the wall clock shows it.
+//! Holidays close local calendar dates, whichever shift the hours belong to.
+//!
+//! Supported instants run from 1970 to the end of 2199; arithmetic beyond
+//! returns [`CalendarError::OutOfRange`] instead of looping.
+
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+use std::collections::BTreeMap;
+
+/// Minutes in a local day.
+const DAY: u16 = 24 * 60;
+/// The last supported year.
+const LAST_YEAR: i32 = 2199;
+/// Consecutive closed days after which a search gives up: a calendar closed
+/// for over a year is not going to open.
+const MAX_CLOSED_DAYS: u32 = 400;
+
+/// Why business-time arithmetic could not give an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CalendarError {
+    /// The calendar does not open again within a year of the instant.
+    #[error("the calendar has no open time within a year")]
+    NoOpenTime,
+    /// The answer would lie outside 1970–2199.
+    #[error("the instant is outside the supported years 1970–2199")]
+    OutOfRange,
+}
+
+/// A compiled business calendar.
+///
+/// ```
+/// use triage_core::compile_sources;
+/// let yaml = r#"
+/// calendars:
+///   - id: americas
+///     timezone: America/New_York
+///     hours: { mon-fri: ["09:00-17:00"] }
+/// categories:
+///   - id: general
+///     set: { category: general }
+/// "#;
+/// let rules = compile_sources(&[("r.yaml", yaml)]).0.unwrap();
+/// let cal = rules.calendar("americas").unwrap();
+/// // Friday 16:00 EST plus 4 business hours, across the spring change:
+/// let from = "2026-03-06T16:00:00-05:00".parse().unwrap();
+/// let due = cal.add(from, chrono::Duration::hours(4)).unwrap();
+/// assert_eq!(due.to_rfc3339(), "2026-03-09T16:00:00+00:00"); // Monday 12:00 EDT
+/// ```
+#[derive(Debug, Clone)]
+pub struct Calendar {
+    id: String,
+    zone: Tz,
+    /// Open minutes `[start, end)` of each weekday, Monday first; sorted and
+    /// merged.
+    week: [Vec<(u16, u16)>; 7],
+    /// Closed minutes of particular dates; sorted and merged.
+    holidays: BTreeMap<NaiveDate, Vec<(u16, u16)>>,
+    /// Open every minute of every day, with no holidays: plain arithmetic.
+    always: bool,
+}
+
+impl Calendar {
+    pub(crate) fn new(
+        id: String,
+        zone: Tz,
+        week: [Vec<(u16, u16)>; 7],
+        holidays: BTreeMap<NaiveDate, Vec<(u16, u16)>>,
+    ) -> Self {
+        let week = week.map(merge);
+        let holidays: BTreeMap<NaiveDate, Vec<(u16, u16)>> =
+            holidays.into_iter().map(|(d, spans)| (d, merge(spans))).filter(|(_, s)| !s.is_empty()).collect();
+        let always = holidays.is_empty() && week.iter().all(|d| d.as_slice() == [(0, DAY)]);
+        Calendar { id, zone, week, holidays, always }
+    }
+
+    /// The calendar's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The calendar's time zone.
+    pub fn zone(&self) -> Tz {
+        self.zone
+    }
+
+    fn in_range(t: DateTime<Utc>) -> Result<(), CalendarError> {
+        if (1970..=LAST_YEAR).contains(&t.year()) { Ok(()) } else { Err(CalendarError::OutOfRange) }
+    }
+
+    /// The instant at which `duration` of business time has passed since
+    /// `start`. A duration of zero (or less) returns `start`.
+    pub fn add(&self, start: DateTime<Utc>, duration: Duration) -> Result<DateTime<Utc>, CalendarError> {
+        Self::in_range(start)?;
+        if duration <= Duration::zero() {
+            return Ok(start);
+        }
+        if self.always {
+            let end = start.checked_add_signed(duration).ok_or(CalendarError::OutOfRange)?;
+            Self::in_range(end)?;
+            return Ok(end);
+        }
+        let mut remaining = duration;
+        let mut date = self.local_date(start);
+        let mut closed_days = 0;
+        loop {
+            if date.year() > LAST_YEAR {
+                return Err(CalendarError::OutOfRange);
+            }
+            let mut opened = false;
+            for (s, e) in self.intervals(date) {
+                if e <= start {
+                    continue;
+                }
+                opened = true;
+                let s = s.max(start);
+                let available = e - s;
+                if available >= remaining {
+                    return Ok(s + remaining);
+                }
+                remaining -= available;
+            }
+            closed_days = if opened { 0 } else { closed_days + 1 };
+            if closed_days > MAX_CLOSED_DAYS {
+                return Err(CalendarError::NoOpenTime);
+            }
+            date = date.succ_opt().ok_or(CalendarError::OutOfRange)?;
+        }
+    }
+
+    /// Business time in `[from, to)`; zero when `to` is not after `from`.
+    pub fn between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Duration, CalendarError> {
+        Self::in_range(from)?;
+        Self::in_range(to)?;
+        if to <= from {
+            return Ok(Duration::zero());
+        }
+        if self.always {
+            return Ok(to - from);
+        }
+        let mut total = Duration::zero();
+        let last = self.local_date(to);
+        let mut date = self.local_date(from);
+        while date <= last {
+            for (s, e) in self.intervals(date) {
+                let (s, e) = (s.max(from), e.min(to));
+                if e > s {
+                    total += e - s;
+                }
+            }
+            date = date.succ_opt().ok_or(CalendarError::OutOfRange)?;
+        }
+        Ok(total)
+    }
+
+    /// Whether the calendar is open at `t`.
+    pub fn is_open(&self, t: DateTime<Utc>) -> bool {
+        if self.always {
+            return true;
+        }
+        let date = self.local_date(t);
+        // A window of the previous local day may reach into this one only
+        // through a daylight-saving shift; look at both.
+        [date.pred_opt(), Some(date)]
+            .into_iter()
+            .flatten()
+            .any(|d| self.intervals(d).into_iter().any(|(s, e)| s <= t && t < e))
+    }
+
+    /// `t` if the calendar is open then, else the next instant it opens.
+    pub fn next_opening(&self, t: DateTime<Utc>) -> Result<DateTime<Utc>, CalendarError> {
+        Self::in_range(t)?;
+        if self.is_open(t) {
+            return Ok(t);
+        }
+        let mut date = self.local_date(t);
+        for _ in 0..=MAX_CLOSED_DAYS {
+            if date.year() > LAST_YEAR {
+                return Err(CalendarError::OutOfRange);
+            }
+            if let Some((s, _)) = self.intervals(date).into_iter().find(|(_, e)| *e > t) {
+                return Ok(s.max(t));
+            }
+            date = date.succ_opt().ok_or(CalendarError::OutOfRange)?;
+        }
+        Err(CalendarError::NoOpenTime)
+    }
+
+    fn local_date(&self, t: DateTime<Utc>) -> NaiveDate {
+        t.with_timezone(&self.zone).date_naive()
+    }
+
+    /// The open intervals of a local date, as UTC instants, in order.
+    fn intervals(&self, date: NaiveDate) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        let day = &self.week[date.weekday().num_days_from_monday() as usize];
+        let closed = self.holidays.get(&date).map(Vec::as_slice).unwrap_or_default();
+        let mut out = Vec::with_capacity(day.len());
+        for &(s, e) in day {
+            for (s, e) in subtract((s, e), closed) {
+                if let (Some(a), Some(b)) = (self.instant(date, s), self.instant(date, e))
+                    && b > a
+                {
+                    out.push((a, b));
+                }
+            }
+        }
+        out
+    }
+
+    /// The UTC instant of a local minute of a date (1440 is the next
+    /// midnight). Gaps move forward to their end; ambiguous times take the
+    /// first occurrence.
+    fn instant(&self, date: NaiveDate, minute: u16) -> Option<DateTime<Utc>> {
+        let midnight: NaiveDateTime = date.and_hms_opt(0, 0, 0)?;
+        let local = midnight + Duration::minutes(i64::from(minute));
+        // A gap is at most a few hours; step through it a minute at a time.
+        for step in 0..=240 {
+            match self.zone.from_local_datetime(&(local + Duration::minutes(step))) {
+                LocalResult::Single(t) => return Some(t.with_timezone(&Utc)),
+                LocalResult::Ambiguous(first, _) => return Some(first.with_timezone(&Utc)),
+                LocalResult::None => {}
+            }
+        }
+        None
+    }
+}
+
+/// Sorts and merges overlapping or touching spans.
+fn merge(mut spans: Vec<(u16, u16)>) -> Vec<(u16, u16)> {
+    spans.retain(|(s, e)| s < e);
+    spans.sort_unstable();
+    let mut out: Vec<(u16, u16)> = Vec::with_capacity(spans.len());
+    for (s, e) in spans {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+/// `span` minus the (sorted, merged) `closed` spans.
+fn subtract(span: (u16, u16), closed: &[(u16, u16)]) -> Vec<(u16, u16)> {
+    let mut out = Vec::new();
+    let mut start = span.0;
+    for &(cs, ce) in closed {
+        if ce <= start || cs >= span.1 {
+            continue;
+        }
+        if cs > start {
+            out.push((start, cs));
+        }
+        start = start.max(ce);
+    }
+    if start < span.1 {
+        out.push((start, span.1));
+    }
+    out
+}
+
+/// Parses `HH:MM` (with `24:00` allowed as an end) into minutes.
+pub(crate) fn parse_clock(s: &str, allow_24: bool) -> Option<u16> {
+    let (h, m) = s.trim().split_once(':')?;
+    if h.is_empty() || h.len() > 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+    match (h, m) {
+        (24, 0) if allow_24 => Some(DAY),
+        (0..=23, 0..=59) => Some(h * 60 + m),
+        _ => None,
+    }
+}
+
+/// Day names as written in rule files, to weekday indices (Monday 0).
+pub(crate) fn parse_days(spec: &str) -> Option<Vec<usize>> {
+    let day = |s: &str| -> Option<usize> {
+        let w = match s.trim().to_lowercase().as_str() {
+            "mon" | "monday" => Weekday::Mon,
+            "tue" | "tuesday" => Weekday::Tue,
+            "wed" | "wednesday" => Weekday::Wed,
+            "thu" | "thursday" => Weekday::Thu,
+            "fri" | "friday" => Weekday::Fri,
+            "sat" | "saturday" => Weekday::Sat,
+            "sun" | "sunday" => Weekday::Sun,
+            _ => return None,
+        };
+        Some(w.num_days_from_monday() as usize)
+    };
+    match spec.trim().to_lowercase().as_str() {
+        "daily" | "every day" => return Some((0..7).collect()),
+        "weekdays" => return Some((0..5).collect()),
+        "weekend" => return Some(vec![5, 6]),
+        _ => {}
+    }
+    let mut out = Vec::new();
+    for part in spec.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (day(a)?, day(b)?);
+                // `fri-mon` wraps over the weekend.
+                let mut d = a;
+                loop {
+                    out.push(d);
+                    if d == b {
+                        break;
+                    }
+                    d = (d + 1) % 7;
+                }
+            }
+            None => out.push(day(part)?),
+        }
+    }
+    Some(out)
+}
+
+/// Adds a window to a week, splitting one that crosses midnight into its
+/// two days.
+pub(crate) fn add_window(week: &mut [Vec<(u16, u16)>; 7], day: usize, start: u16, end: u16) {
+    if end > start {
+        week[day].push((start, end));
+    } else {
+        week[day].push((start, DAY));
+        week[(day + 1) % 7].push((0, end));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn office(zone: Tz) -> Calendar {
+        let mut week: [Vec<(u16, u16)>; 7] = Default::default();
+        for d in 0..5 {
+            add_window(&mut week, d, 9 * 60, 17 * 60);
+        }
+        Calendar::new("office".into(), zone, week, BTreeMap::new())
+    }
+
+    #[test]
+    fn four_hours_from_friday_afternoon_across_the_spring_change() {
+        let cal = office(chrono_tz::America::New_York);
+        let due = cal.add(t("2026-03-06T16:00:00-05:00"), Duration::hours(4)).unwrap();
+        assert_eq!(due, t("2026-03-09T12:00:00-04:00"));
+        assert_eq!(cal.between(t("2026-03-06T16:00:00-05:00"), due).unwrap(), Duration::hours(4));
+    }
+
+    #[test]
+    fn split_shifts_holidays_and_midnight() {
+        let mut week: [Vec<(u16, u16)>; 7] = Default::default();
+        add_window(&mut week, 0, 8 * 60, 12 * 60);
+        add_window(&mut week, 0, 13 * 60, 17 * 60);
+        add_window(&mut week, 1, 22 * 60, 6 * 60); // Tuesday night shift into Wednesday
+        let mut holidays = BTreeMap::new();
+        holidays.insert(NaiveDate::from_ymd_opt(2026, 3, 4).unwrap(), vec![(0, 3 * 60)]); // Wednesday 00:00-03:00
+        let cal = Calendar::new("x".into(), chrono_tz::UTC, week, holidays);
+        // Monday 11:00 + 2h: 1h before lunch, 1h after.
+        assert_eq!(cal.add(t("2026-03-02T11:00:00Z"), Duration::hours(2)).unwrap(), t("2026-03-02T14:00:00Z"));
+        assert!(!cal.is_open(t("2026-03-02T12:30:00Z")));
+        // Tuesday 23:00 + 2h: one hour to midnight, then the holiday closes
+        // Wednesday until 03:00.
+        assert_eq!(cal.add(t("2026-03-03T23:00:00Z"), Duration::hours(2)).unwrap(), t("2026-03-04T04:00:00Z"));
+        assert_eq!(cal.next_opening(t("2026-03-02T12:15:00Z")).unwrap(), t("2026-03-02T13:00:00Z"));
+    }
+
+    #[test]
+    fn a_calendar_closed_for_good_errors_instead_of_looping() {
+        let cal = Calendar::new("never".into(), chrono_tz::UTC, Default::default(), BTreeMap::new());
+        assert_eq!(cal.add(t("2026-01-01T00:00:00Z"), Duration::hours(1)), Err(CalendarError::NoOpenTime));
+        assert_eq!(cal.next_opening(t("2026-01-01T00:00:00Z")), Err(CalendarError::NoOpenTime));
+        let office = office(chrono_tz::UTC);
+        assert_eq!(office.add(t("2199-12-31T12:00:00Z"), Duration::days(30)), Err(CalendarError::OutOfRange));
+    }
+
+    #[test]
+    fn days_and_clocks_parse() {
+        assert_eq!(parse_days("mon-fri"), Some(vec![0, 1, 2, 3, 4]));
+        assert_eq!(parse_days("fri-mon"), Some(vec![4, 5, 6, 0]));
+        assert_eq!(parse_days("sat, sun"), Some(vec![5, 6]));
+        assert_eq!(parse_days("funday"), None);
+        assert_eq!(parse_clock("24:00", true), Some(1440));
+        assert_eq!(parse_clock("24:00", false), None);
+        assert_eq!(parse_clock("7:30", false), Some(450));
+        assert_eq!(parse_clock("12:60", false), None);
+    }
+}
