@@ -18,7 +18,7 @@ use crate::directory::Directory;
 use crate::rules::CompiledRules;
 use crate::syntax::{self, Node, NodeKind};
 use crate::{compile_sources, explain, triage};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 /// One test from a test file.
 #[derive(Debug, Clone)]
@@ -45,6 +45,46 @@ enum Kind {
         rules: String,
         expect: Vec<ExpectedDiag>,
     },
+    /// Business-time arithmetic on one of the rule set's calendars.
+    Calendar {
+        calendar: String,
+        query: CalendarQuery,
+        expect: Vec<(String, Node)>,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum CalendarQuery {
+    Add { from: DateTime<Utc>, duration: Duration },
+    Between { from: DateTime<Utc>, to: DateTime<Utc> },
+    At { at: DateTime<Utc> },
+}
+
+/// `4h`, `90m`, `1h30m`, `2h 15m 30s`: a duration of business time.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = Duration::zero();
+    let mut number = String::new();
+    let mut any = false;
+    for c in text.chars().filter(|c| !c.is_whitespace()) {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: i64 = number.parse().ok()?;
+        number.clear();
+        total += match c {
+            'h' => Duration::hours(n),
+            'm' => Duration::minutes(n),
+            's' => Duration::seconds(n),
+            _ => return None,
+        };
+        any = true;
+    }
+    (any && number.is_empty()).then_some(total)
+}
+
+fn instant(node: &Node) -> Option<DateTime<Utc>> {
+    node.as_str().and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok()).map(|t| t.with_timezone(&Utc))
 }
 
 #[derive(Debug, Clone)]
@@ -75,7 +115,9 @@ impl TestOutcome {
     }
 }
 
-const TEST_KEYS: &[&str] = &["name", "now", "case", "directory", "expect", "because", "rules"];
+const TEST_KEYS: &[&str] =
+    &["name", "now", "case", "directory", "expect", "because", "rules", "calendar", "from", "to", "add", "at"];
+const CALENDAR_EXPECT_KEYS: &[&str] = &["at", "business", "open", "next_opening"];
 const EXPECT_KEYS: &[&str] = &[
     "territory",
     "territory_path",
@@ -178,6 +220,85 @@ fn parse_one(file: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Rul
             file: file.to_string(),
             line: node.pos.line,
             kind: Kind::Diagnose { rules: snippet.to_string(), expect },
+        });
+    }
+    if let Some(cal) = get("calendar") {
+        let Some(calendar) = cal.scalar_text() else {
+            bad(diags, file, cal.pos, "`calendar` must name a calendar".to_string());
+            return None;
+        };
+        let when = |key: &str| -> Result<Option<DateTime<Utc>>, Pos> {
+            match get(key) {
+                None => Ok(None),
+                Some(n) => instant(n).map(Some).ok_or(n.pos),
+            }
+        };
+        let (from, to, at) = match (when("from"), when("to"), when("at")) {
+            (Ok(f), Ok(t), Ok(a)) => (f, t, a),
+            (Err(pos), _, _) | (_, Err(pos), _) | (_, _, Err(pos)) => {
+                bad(diags, file, pos, "instants are RFC 3339, like `2026-03-06T16:00:00-05:00`".to_string());
+                return None;
+            }
+        };
+        let duration = match get("add") {
+            None => None,
+            Some(n) => match n.scalar_text().and_then(|t| parse_duration(&t)) {
+                Some(d) => Some(d),
+                None => {
+                    bad(diags, file, n.pos, "`add` is a duration like `4h`, `90m` or `1h30m`".to_string());
+                    return None;
+                }
+            },
+        };
+        let query = match (from, duration, to, at) {
+            (Some(from), Some(duration), None, None) => CalendarQuery::Add { from, duration },
+            (Some(from), None, Some(to), None) => CalendarQuery::Between { from, to },
+            (None, None, None, Some(at)) => CalendarQuery::At { at },
+            _ => {
+                bad(
+                    diags,
+                    file,
+                    node.pos,
+                    format!("calendar test `{name}` needs `from` with `add` or `to`, or `at` alone"),
+                );
+                return None;
+            }
+        };
+        let mut expect = Vec::new();
+        match expect_node.map(|e| &e.kind) {
+            Some(NodeKind::Map(m)) if !m.is_empty() => {
+                for (k, v) in m {
+                    if CALENDAR_EXPECT_KEYS.contains(&k.name.as_str()) {
+                        expect.push((k.name.clone(), v.clone()));
+                    } else {
+                        diags.push(Diagnostic::unknown_key(
+                            file,
+                            k.pos,
+                            &k.name,
+                            "a calendar test's `expect`",
+                            CALENDAR_EXPECT_KEYS,
+                        ));
+                        ok = false;
+                    }
+                }
+            }
+            _ => {
+                bad(
+                    diags,
+                    file,
+                    node.pos,
+                    format!(
+                        "calendar test `{name}` needs `expect` with one of `at`, `business`, `open`, `next_opening`"
+                    ),
+                );
+                return None;
+            }
+        }
+        return ok.then(|| RuleTest {
+            name,
+            file: file.to_string(),
+            line: node.pos.line,
+            kind: Kind::Calendar { calendar, query, expect },
         });
     }
     let Some(case_node) = get("case") else {
@@ -297,6 +418,13 @@ impl RuleTest {
                 }
                 TestOutcome { name: self.name.clone(), location, failures, trace: None }
             }
+            Kind::Calendar { calendar, query, expect } => {
+                let failures = match rules.calendar(calendar) {
+                    None => vec![format!("calendar `{calendar}` is not defined in the rules")],
+                    Some(cal) => calendar_failures(cal, query, expect),
+                };
+                TestOutcome { name: self.name.clone(), location, failures, trace: None }
+            }
             Kind::Decide { case, now, directory: own, expect, because } => {
                 let now = now.or(case.created_at.map(|t| t.with_timezone(&Utc))).unwrap_or_else(default_now);
                 let dir = own.as_ref().unwrap_or(directory);
@@ -324,6 +452,47 @@ impl RuleTest {
             }
         }
     }
+}
+
+fn calendar_failures(cal: &crate::Calendar, query: &CalendarQuery, expect: &[(String, Node)]) -> Vec<String> {
+    let local = |t: DateTime<Utc>| t.with_timezone(&cal.zone()).to_rfc3339();
+    let mut out = Vec::new();
+    for (key, want) in expect {
+        let problem = match (key.as_str(), query) {
+            ("at", CalendarQuery::Add { from, duration }) => match (cal.add(*from, *duration), instant(want)) {
+                (Ok(got), Some(w)) if got == w => None,
+                (Ok(got), Some(w)) => Some(format!("at: expected {}, got {}", local(w), local(got))),
+                (Err(e), _) => Some(format!("at: {e}")),
+                (_, None) => Some("at: expected an RFC 3339 instant".to_string()),
+            },
+            ("business", CalendarQuery::Between { from, to }) => {
+                match (cal.between(*from, *to), want.scalar_text().and_then(|t| parse_duration(&t))) {
+                    (Ok(got), Some(w)) if got == w => None,
+                    (Ok(got), Some(w)) => {
+                        Some(format!("business: expected {}m, got {}m", w.num_minutes(), got.num_minutes()))
+                    }
+                    (Err(e), _) => Some(format!("business: {e}")),
+                    (_, None) => Some("business: expected a duration like `1h30m`".to_string()),
+                }
+            }
+            ("open", CalendarQuery::At { at }) => {
+                let got = cal.is_open(*at);
+                match want.kind {
+                    NodeKind::Bool(w) if w == got => None,
+                    _ => Some(format!("open: expected {}, got {got}", want.describe())),
+                }
+            }
+            ("next_opening", CalendarQuery::At { at }) => match (cal.next_opening(*at), instant(want)) {
+                (Ok(got), Some(w)) if got == w => None,
+                (Ok(got), Some(w)) => Some(format!("next_opening: expected {}, got {}", local(w), local(got))),
+                (Err(e), _) => Some(format!("next_opening: {e}")),
+                (_, None) => Some("next_opening: expected an RFC 3339 instant".to_string()),
+            },
+            (key, _) => Some(format!("{key}: does not go with this kind of calendar test")),
+        };
+        out.extend(problem);
+    }
+    out
 }
 
 fn texts(n: &Node) -> Vec<String> {

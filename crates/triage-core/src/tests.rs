@@ -32,6 +32,7 @@ const CORPUS: &[(&str, &str)] = &[
     ("territory-cycle.yaml", include_str!("../testdata/diagnostics/territory-cycle.yaml")),
     ("territory-overlap.yaml", include_str!("../testdata/diagnostics/territory-overlap.yaml")),
     ("normalize.yaml", include_str!("../testdata/diagnostics/normalize.yaml")),
+    ("calendars.yaml", include_str!("../testdata/diagnostics/calendars.yaml")),
 ];
 
 fn expected_markers(text: &str) -> BTreeSet<(u32, String)> {
@@ -499,4 +500,130 @@ proptest! {
         let b = triage(&rules, &case, &shuffled, now(), &Options::full_trace());
         prop_assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
     }
+}
+
+// ---------------------------------------------------------- business time
+
+/// Calendars that stress the arithmetic: DST in both hemispheres, windows
+/// inside the spring gap and the autumn overlap, a night shift, split shifts
+/// with holidays, and 24x7.
+fn calendars() -> crate::CompiledRules {
+    let yaml = r#"
+calendars:
+  - id: new-york
+    timezone: America/New_York
+    hours: { mon-fri: ["08:00-12:00", "13:00-17:00"], sun: ["01:30-03:30"] }
+    holidays: [2026-11-26, { date: 2026-12-24, from: "12:00" }]
+  - id: berlin-nights
+    timezone: Europe/Berlin
+    hours: { daily: ["22:00-06:00"] }
+    holidays: [2026-12-25]
+  - id: sydney
+    timezone: Australia/Sydney
+    hours: { weekdays: ["00:00-03:00", "09:00-17:00"], sun: ["02:00-24:00"] }
+    include_holidays: [berlin-nights]
+  - id: always
+    hours: 24x7
+categories:
+  - id: general
+    set: { category: general }
+"#;
+    compile_sources(&[("cal.yaml", yaml)]).0.unwrap()
+}
+
+const CALENDARS: [&str; 4] = ["new-york", "berlin-nights", "sydney", "always"];
+
+/// Instants around 2026's DST changes (US: Mar 8, Nov 1; EU: Mar 29, Oct
+/// 25; Sydney: Apr 5, Oct 4), holidays, and a plain stretch.
+fn instant_strategy() -> impl Strategy<Value = DateTime<Utc>> {
+    let anchors = prop::sample::select(
+        &[
+            "2026-03-07T00:00:00Z",
+            "2026-03-28T12:00:00Z",
+            "2026-04-04T00:00:00Z",
+            "2026-10-03T12:00:00Z",
+            "2026-10-24T12:00:00Z",
+            "2026-10-31T12:00:00Z",
+            "2026-11-25T00:00:00Z",
+            "2026-12-23T00:00:00Z",
+            "2026-06-10T08:00:00Z",
+        ][..],
+    );
+    (anchors, 0i64..(4 * 24 * 60))
+        .prop_map(|(a, minutes)| a.parse::<DateTime<Utc>>().unwrap() + chrono::Duration::minutes(minutes))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn add_then_measure_returns_the_duration(cal in prop::sample::select(&CALENDARS[..]), start in instant_strategy(), minutes in 0i64..(3 * 24 * 60)) {
+        let rules = calendars();
+        let cal = rules.calendar(cal).unwrap();
+        let d = chrono::Duration::minutes(minutes);
+        let end = cal.add(start, d).unwrap();
+        prop_assert!(end >= start);
+        prop_assert_eq!(cal.between(start, end).unwrap(), d);
+    }
+
+    #[test]
+    fn add_is_monotonic_in_both_arguments(
+        cal in prop::sample::select(&CALENDARS[..]),
+        s1 in instant_strategy(),
+        gap in 0i64..(2 * 24 * 60),
+        d1 in 0i64..(2 * 24 * 60),
+        extra in 0i64..600,
+    ) {
+        let rules = calendars();
+        let cal = rules.calendar(cal).unwrap();
+        let s2 = s1 + chrono::Duration::minutes(gap);
+        let (d1, d2) = (chrono::Duration::minutes(d1), chrono::Duration::minutes(d1 + extra));
+        prop_assert!(cal.add(s1, d1).unwrap() <= cal.add(s1, d2).unwrap());
+        prop_assert!(cal.add(s1, d1).unwrap() <= cal.add(s2, d1).unwrap());
+        let end = s2 + chrono::Duration::minutes(extra);
+        prop_assert!(cal.between(s1, end).unwrap() >= cal.between(s2, end).unwrap());
+        prop_assert!(cal.between(s1, end).unwrap() >= cal.between(s1, s2).unwrap());
+    }
+
+    #[test]
+    fn open_instants_and_next_opening_agree(cal in prop::sample::select(&CALENDARS[..]), t in instant_strategy()) {
+        let rules = calendars();
+        let cal = rules.calendar(cal).unwrap();
+        let next = cal.next_opening(t).unwrap();
+        prop_assert!(next >= t);
+        prop_assert!(cal.is_open(next));
+        prop_assert_eq!(cal.is_open(t), next == t);
+        // Nothing is open between `t` and the next opening.
+        prop_assert_eq!(cal.between(t, next).unwrap(), chrono::Duration::zero());
+    }
+
+    #[test]
+    fn the_ends_of_the_supported_years_error_instead_of_looping(cal in prop::sample::select(&CALENDARS[..]), minutes in 0i64..(60 * 24 * 60)) {
+        let rules = calendars();
+        let cal = rules.calendar(cal).unwrap();
+        let late: DateTime<Utc> = "2199-12-01T00:00:00Z".parse().unwrap();
+        let r = cal.add(late, chrono::Duration::minutes(minutes) * 2);
+        prop_assert!(r.is_ok() || r == Err(crate::CalendarError::OutOfRange));
+        let early: DateTime<Utc> = "1969-12-31T23:00:00Z".parse().unwrap();
+        prop_assert_eq!(cal.add(early, chrono::Duration::minutes(minutes)), Err(crate::CalendarError::OutOfRange));
+    }
+}
+
+#[test]
+fn business_hours_across_daylight_saving_changes() {
+    let rules = calendars();
+    let ny = rules.calendar("new-york").unwrap();
+    let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+    // Sunday 01:30-03:30 on the spring-forward night (02:00 → 03:00):
+    // only 01:30-02:00 and 03:00-03:30 exist, one real hour.
+    assert_eq!(ny.between(t("2026-03-07T12:00:00Z"), t("2026-03-08T12:00:00Z")).unwrap(), chrono::Duration::hours(1));
+    // The same window on the fall-back night (02:00 → 01:00): from the first
+    // 01:30 to 03:30 is three real hours.
+    assert_eq!(ny.between(t("2026-10-31T12:00:00Z"), t("2026-11-01T12:00:00Z")).unwrap(), chrono::Duration::hours(3));
+    // Thanksgiving is closed; Christmas Eve closes at noon.
+    assert_eq!(ny.between(t("2026-11-26T00:00:00Z"), t("2026-11-27T00:00:00Z")).unwrap(), chrono::Duration::zero());
+    assert_eq!(ny.between(t("2026-12-24T00:00:00Z"), t("2026-12-25T00:00:00Z")).unwrap(), chrono::Duration::hours(4));
+    // Sydney includes Berlin's holidays: 25 December is closed there too.
+    let syd = rules.calendar("sydney").unwrap();
+    assert!(!syd.is_open(t("2026-12-24T23:00:00Z")), "10:00 on 25 December in Sydney");
 }
