@@ -14,7 +14,7 @@ use crate::diag::{Diagnostic, Pos, Severity};
 use crate::normalize::Normalizer;
 use crate::rules::{
     Adjust, AdjustKind, Article, CategorySet, CompiledRules, DerivedSlots, FirstMatch, Lexicon, Rule, RuleIndex,
-    RuleMeta, Settings, TierSet,
+    RuleMeta, Settings, SlaPolicy, TierSet,
 };
 use crate::schema::{Schema, Stage};
 use crate::syntax::{self, Key, Node, NodeKind};
@@ -32,6 +32,7 @@ const TOP_KEYS: &[&str] = &[
     "sentiment",
     "territories",
     "calendars",
+    "sla",
     "categories",
     "priority",
     "tiers",
@@ -109,6 +110,7 @@ struct Sections<'n> {
     knowledge: Vec<(usize, &'n Node)>,
     territories: Vec<(usize, &'n Node)>,
     calendars: Vec<(usize, &'n Node)>,
+    sla: Vec<(usize, &'n Node)>,
     normalize: Vec<(usize, &'n Node)>,
 }
 
@@ -125,6 +127,7 @@ struct TerritoryExtra {
     parent: Option<(String, Pos)>,
     priority: i64,
     has_when: bool,
+    calendar: Option<usize>,
 }
 
 /// A rule's place and whether it matches every case, for the checks of
@@ -243,6 +246,7 @@ impl<'f> Compiler<'f> {
                             "priority" => &mut s.priority,
                             "tiers" => &mut s.tiers,
                             "territories" => &mut s.territories,
+                            "sla" => &mut s.sla,
                             "calendars" => &mut s.calendars,
                             _ => &mut s.knowledge,
                         };
@@ -335,7 +339,7 @@ impl<'f> Compiler<'f> {
         let mut ids: BTreeMap<String, (usize, u32)> = BTreeMap::new();
         let (territory_rules, _) =
             self.stage(&sections.territories, Stage::Territory, &mut cc, &mut ids, |c, file, obj, rule| {
-                c.territory_extra(file, obj, rule)
+                c.territory_extra(file, obj, rule, &calendars)
             });
         let drafts = territory_rules
             .into_iter()
@@ -344,6 +348,7 @@ impl<'f> Compiler<'f> {
                 meta: r.meta,
                 parent: r.action.parent,
                 priority: r.action.priority,
+                calendar: r.action.calendar,
             })
             .collect();
         let territories = Territories::build(drafts, self.files, &mut self.diags);
@@ -371,6 +376,10 @@ impl<'f> Compiler<'f> {
         }
         self.first_match_checks(&category_shapes, "categories", "`- id: general` with `set: { category: general }`");
         self.first_match_checks(&tier_shapes, "tiers", "`- id: tier-1` with `tier: 1`");
+        let (sla, sla_shapes) = self.stage(&sections.sla, Stage::Sla, &mut cc, &mut ids, |c, file, obj, rule| {
+            c.sla_policy(file, obj, rule, &calendars)
+        });
+        self.first_match_checks(&sla_shapes, "sla", "`- id: standard` with `targets: { first_response: 8h }`");
 
         let CondCompiler { text, preds, value_slots, diags, .. } = cc;
         self.diags.extend(diags);
@@ -396,6 +405,8 @@ impl<'f> Compiler<'f> {
         territories.build_index(&preds, &schema, counts);
         let categories = first_match(categories, &preds, &schema, counts);
         let tiers = first_match(tiers, &preds, &schema, counts);
+        let sla = first_match(sla, &preds, &schema, counts);
+        let territory_calendars = territories.calendars();
         let slot = |name: &str| schema.lookup(name).unwrap_or(0);
         let derived = DerivedSlots {
             priority: slot("priority"),
@@ -407,6 +418,7 @@ impl<'f> Compiler<'f> {
             confidence: slot("confidence"),
             territory: slot("territory"),
             territory_path: slot("territory_path"),
+            tier: slot("tier"),
         };
         Some(CompiledRules {
             files: self.files.iter().map(|f| Arc::from(f.as_str())).collect(),
@@ -422,6 +434,8 @@ impl<'f> Compiler<'f> {
             categories,
             adjustments,
             tiers,
+            sla,
+            territory_calendars,
             articles,
             sentiment,
             version: String::new(),
@@ -441,10 +455,11 @@ impl<'f> Compiler<'f> {
         mut action: impl FnMut(&mut Self, usize, &Obj<'_>, &str) -> Option<A>,
     ) -> (Vec<Rule<A>>, Vec<Shape>) {
         let allowed: &[&str] = match stage {
-            Stage::Territory => &["id", "description", "when", "parent", "priority"],
+            Stage::Territory => &["id", "description", "when", "parent", "priority", "calendar"],
             Stage::Categorize => &["id", "description", "when", "set", "confidence"],
             Stage::Priority => &["id", "description", "when", "raise", "lower", "set", "stop"],
             Stage::Tiers => &["id", "description", "when", "tier", "articles"],
+            Stage::Sla => &["id", "description", "when", "calendar", "targets"],
         };
         let context = format!("a `{}` rule", stage.section());
         let mut out = Vec::new();
@@ -585,7 +600,90 @@ impl<'f> Compiler<'f> {
         })
     }
 
-    fn territory_extra(&mut self, file: usize, obj: &Obj<'_>, rule: &str) -> Option<TerritoryExtra> {
+    fn calendar_ref(
+        &mut self,
+        file: usize,
+        obj: &Obj<'_>,
+        rule: &str,
+        calendars: &[Calendar],
+    ) -> Result<Option<usize>, ()> {
+        let Some(node) = obj.get("calendar") else { return Ok(None) };
+        let name = node.scalar_text().unwrap_or_default();
+        match calendars.iter().position(|c| c.id() == name) {
+            Some(i) => Ok(Some(i)),
+            None => {
+                let known: Vec<&str> = calendars.iter().map(Calendar::id).collect();
+                let d = Diagnostic::invalid_value(
+                    self.file(file),
+                    node.pos,
+                    format!("unknown calendar `{name}`"),
+                    &known,
+                    &name,
+                );
+                self.diags.push(d.in_rule(Some(rule)));
+                Err(())
+            }
+        }
+    }
+
+    /// An SLA policy's calendar and business-time targets.
+    fn sla_policy(&mut self, file: usize, obj: &Obj<'_>, rule: &str, calendars: &[Calendar]) -> Option<SlaPolicy> {
+        // An unknown calendar does not stop the targets being checked.
+        let calendar = self.calendar_ref(file, obj, rule, calendars);
+        let Some(targets) = obj.get("targets") else {
+            self.diags.push(
+                Diagnostic::missing_key(self.file(file), obj.pos, "targets", "an `sla` policy").in_rule(Some(rule)),
+            );
+            return None;
+        };
+        let keys = ["first_response", "next_response", "resolution", "update"];
+        let targets = self.obj(file, targets, "`targets`", &keys, Some(rule))?;
+        let mut out = [None; 4];
+        let mut ok = true;
+        for (i, key) in keys.iter().enumerate() {
+            let Some(node) = targets.get(key) else { continue };
+            match node
+                .scalar_text()
+                .and_then(|t| crate::testing::parse_duration(&t))
+                .filter(|d| *d > chrono::Duration::zero())
+            {
+                Some(d) => out[i] = Some(d),
+                None => {
+                    ok = false;
+                    let d = Diagnostic::wrong_type(
+                        self.file(file),
+                        node.pos,
+                        &format!("`{key}`"),
+                        "a business-time duration like `4h`, `30m` or `1h30m`",
+                        &node.describe(),
+                    );
+                    self.diags.push(d.in_rule(Some(rule)));
+                }
+            }
+        }
+        if ok && out.iter().all(Option::is_none) {
+            let d = Diagnostic::missing_key(self.file(file), targets.pos, "at least one target", "`targets`");
+            self.diags.push(d.in_rule(Some(rule)));
+            return None;
+        }
+        let calendar = calendar.ok()?;
+        ok.then_some(SlaPolicy {
+            calendar,
+            first_response: out[0],
+            next_response: out[1],
+            resolution: out[2],
+            update: out[3],
+        })
+    }
+
+    fn territory_extra(
+        &mut self,
+        file: usize,
+        obj: &Obj<'_>,
+        rule: &str,
+        calendars: &[Calendar],
+    ) -> Option<TerritoryExtra> {
+        let calendar = self.calendar_ref(file, obj, rule, calendars).ok()?;
         let parent = match obj.get("parent") {
             Some(p) => Some((self.text(file, p, "`parent`", Some(rule))?, p.pos)),
             None => None,
@@ -602,7 +700,7 @@ impl<'f> Compiler<'f> {
                 }
             },
         };
-        Some(TerritoryExtra { parent, priority, has_when: obj.get("when").is_some() })
+        Some(TerritoryExtra { parent, priority, has_when: obj.get("when").is_some(), calendar })
     }
 
     /// Compiles `calendars:`: zones, weekly windows, holidays (own and

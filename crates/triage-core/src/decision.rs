@@ -1,6 +1,7 @@
 //! What `triage` answers: the decision and the trace that explains it.
 
 use crate::normalize::Normalized;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -61,6 +62,8 @@ pub struct Decision {
     pub tier: u8,
     /// Knowledge articles offered at Tier 0.
     pub deflect: Vec<Deflection>,
+    /// The SLA policy and its deadlines, if the rules define SLAs.
+    pub sla: Option<Sla>,
     /// Skills the case needs.
     pub skills: Vec<String>,
     /// Tags set by categorization.
@@ -75,6 +78,48 @@ pub struct Decision {
     pub rules_version: String,
     /// Which rule decided each stage, and with full tracing, why others did not.
     pub trace: Vec<TraceEntry>,
+}
+
+/// The SLA policy chosen for a case and its deadlines at triage time.
+///
+/// Deadlines count business time on the calendar from `started_at` (the
+/// case's `created_at`, else `now`). The next-response clock runs from the
+/// oldest unanswered customer message, which only the case's event history
+/// knows, so it is not set here.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sla {
+    /// The policy's id.
+    pub policy: String,
+    /// The calendar the deadlines are measured on; `None` is clock time.
+    pub calendar: Option<String>,
+    /// When the clocks started.
+    pub started_at: DateTime<Utc>,
+    /// First response due.
+    pub first_response_due: Option<DateTime<Utc>>,
+    /// Next response due (from the event history; not set at triage).
+    pub next_response_due: Option<DateTime<Utc>>,
+    /// Resolution due.
+    pub resolution_due: Option<DateTime<Utc>>,
+    /// First periodic update due.
+    pub update_due: Option<DateTime<Utc>>,
+    /// The policy's targets, in business minutes.
+    pub targets: SlaTargets,
+}
+
+/// An SLA policy's targets in business minutes; `None` where the policy
+/// sets none.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SlaTargets {
+    /// First response.
+    pub first_response: Option<i64>,
+    /// Each next response, from the oldest unanswered customer message.
+    pub next_response: Option<i64>,
+    /// Resolution.
+    pub resolution: Option<i64>,
+    /// Periodic update interval.
+    pub update: Option<i64>,
 }
 
 /// Sentiment score and label.

@@ -4,7 +4,8 @@
 use crate::case::Case;
 use crate::cond::{self, Explainer, Fact};
 use crate::decision::{
-    Action, Decision, Deflection, ManualReview, Options, Outcome, Sentiment, TraceEntry, TraceLevel, Warning,
+    Action, Decision, Deflection, ManualReview, Options, Outcome, Sentiment, Sla, SlaTargets, TraceEntry, TraceLevel,
+    Warning,
 };
 use crate::directory::{Directory, ResolvedAccount};
 use crate::normalize::{Finding, Normalized};
@@ -235,6 +236,57 @@ pub fn triage(
         trace.push(note("tier", "the rule set has no `tiers`; every case is tier 1".to_string()));
     }
 
+    // SLA: the first matching policy; deadlines on its calendar, else the
+    // territory's, else clock time.
+    facts[slots.tier] = Fact::Num(f64::from(tier));
+    let sla = first_match(rules, &rules.sla, &facts, &hits, full, "sla", &mut trace).map(|rule| {
+        let policy = &rule.action;
+        let calendar = policy
+            .calendar
+            .or_else(|| territory.and_then(|t| rules.territory_calendars.get(t).copied().flatten()))
+            .and_then(|c| rules.calendars.get(c));
+        let started_at = match case.created_at {
+            Some(t) => t.with_timezone(&Utc),
+            None => {
+                trace.push(note("sla", "the case has no `created_at`; the SLA clocks start at `now`".to_string()));
+                now
+            }
+        };
+        if calendar.is_none() {
+            trace
+                .push(note("sla", "no calendar for this policy or territory; deadlines are in clock time".to_string()));
+        }
+        let mut due = |target: Option<chrono::Duration>, what: &str| -> Option<DateTime<Utc>> {
+            let target = target?;
+            let result = match calendar {
+                Some(c) => c.add(started_at, target),
+                None => started_at.checked_add_signed(target).ok_or(crate::CalendarError::OutOfRange),
+            };
+            match result {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    warnings.push(Warning { code: "sla-unavailable", message: format!("{what} deadline: {e}") });
+                    None
+                }
+            }
+        };
+        Sla {
+            policy: rule.meta.id.to_string(),
+            calendar: calendar.map(|c| c.id().to_string()),
+            started_at,
+            first_response_due: due(policy.first_response, "first response"),
+            next_response_due: None,
+            resolution_due: due(policy.resolution, "resolution"),
+            update_due: due(policy.update, "update"),
+            targets: SlaTargets {
+                first_response: policy.first_response.map(|d| d.num_minutes()),
+                next_response: policy.next_response.map(|d| d.num_minutes()),
+                resolution: policy.resolution.map(|d| d.num_minutes()),
+                update: policy.update.map(|d| d.num_minutes()),
+            },
+        }
+    });
+
     // Low confidence goes to a person, unless the territory already sent it.
     if let Some(threshold) = rules.settings.review_below
         && confidence < threshold
@@ -265,6 +317,7 @@ pub fn triage(
         confidence,
         tier,
         deflect,
+        sla,
         skills,
         tags,
         manual_review,

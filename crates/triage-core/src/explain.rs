@@ -45,6 +45,17 @@ pub fn render(d: &Decision) -> String {
     if !d.skills.is_empty() || !d.tags.is_empty() {
         let _ = writeln!(out, "  skills: [{}] · tags: [{}]", d.skills.join(", "), d.tags.join(", "));
     }
+    if let Some(sla) = &d.sla {
+        let show = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or_else(|| "-".to_string(), |t| t.to_rfc3339());
+        let _ = writeln!(
+            out,
+            "  sla: {} on {} · first response {} · resolution {}",
+            sla.policy,
+            sla.calendar.as_deref().unwrap_or("clock time"),
+            show(sla.first_response_due),
+            show(sla.resolution_due)
+        );
+    }
     for a in &d.deflect {
         let _ = writeln!(
             out,

@@ -30,6 +30,9 @@ pub struct CompiledRules {
     pub(crate) normalizer: Normalizer,
     pub(crate) territories: Territories,
     pub(crate) calendars: Vec<Calendar>,
+    pub(crate) sla: FirstMatch<SlaPolicy>,
+    /// For each territory, the calendar it (or its nearest ancestor) names.
+    pub(crate) territory_calendars: Vec<Option<usize>>,
     pub(crate) settings: Settings,
     pub(crate) preds: Vec<Pred>,
     pub(crate) text: TextIndex,
@@ -66,7 +69,11 @@ impl CompiledRules {
 
     /// How many rules the set has, all stages together.
     pub fn rule_count(&self) -> usize {
-        self.territories.list.len() + self.categories.rules.len() + self.adjustments.len() + self.tiers.rules.len()
+        self.territories.list.len()
+            + self.categories.rules.len()
+            + self.adjustments.len()
+            + self.tiers.rules.len()
+            + self.sla.rules.len()
     }
 }
 
@@ -121,6 +128,7 @@ pub(crate) struct DerivedSlots {
     pub confidence: Slot,
     pub territory: Slot,
     pub territory_path: Slot,
+    pub tier: Slot,
 }
 
 /// What a priority rule does, in ranks (0 is most urgent).
@@ -144,6 +152,17 @@ pub(crate) struct TierSet {
     pub tier: u8,
     /// For tier 0, the articles that may be offered (all, when `None`).
     pub articles: Option<Vec<usize>>,
+}
+
+/// An SLA policy: business-time targets measured on a calendar.
+#[derive(Debug, Clone)]
+pub(crate) struct SlaPolicy {
+    /// Index into the calendars; `None` takes the territory's.
+    pub calendar: Option<usize>,
+    pub first_response: Option<chrono::Duration>,
+    pub next_response: Option<chrono::Duration>,
+    pub resolution: Option<chrono::Duration>,
+    pub update: Option<chrono::Duration>,
 }
 
 /// A knowledge article for Tier 0 deflection.

@@ -100,6 +100,7 @@ pub(crate) enum Derived {
     Confidence,
     Territory,
     TerritoryPath,
+    Tier,
 }
 
 /// The stages of the pipeline that run rules, in order.
@@ -113,6 +114,8 @@ pub enum Stage {
     Priority,
     /// First match wins: tier 0–3.
     Tiers,
+    /// First match wins: the SLA policy.
+    Sla,
 }
 
 impl Stage {
@@ -123,6 +126,7 @@ impl Stage {
             Stage::Categorize => "categories",
             Stage::Priority => "priority",
             Stage::Tiers => "tiers",
+            Stage::Sla => "sla",
         }
     }
 }
@@ -182,6 +186,7 @@ impl Schema {
             ("confidence", T::Number, Source::Derived(D::Confidence), Stage::Priority),
             ("territory", T::String, Source::Derived(D::Territory), Stage::Categorize),
             ("territory_path", T::List, Source::Derived(D::TerritoryPath), Stage::Categorize),
+            ("tier", T::Number, Source::Derived(D::Tier), Stage::Sla),
             ("account.id", T::String, Source::Account(A::Id), s),
             ("account.name", T::String, Source::Account(A::Name), s),
             ("account.segment", T::String, Source::Account(A::Segment), s),

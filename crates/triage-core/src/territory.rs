@@ -34,6 +34,8 @@ pub(crate) struct Territory {
     pub cond: Option<Cond>,
     pub priority: i64,
     pub depth: usize,
+    /// The calendar this territory names, if any.
+    pub calendar: Option<usize>,
 }
 
 /// The compiled tree, with a parents-first order for evaluation.
@@ -58,6 +60,7 @@ pub(crate) struct Draft {
     pub parent: Option<(String, Pos)>,
     pub cond: Option<Cond>,
     pub priority: i64,
+    pub calendar: Option<usize>,
 }
 
 /// Why each territory did or did not match, for the trace.
@@ -147,6 +150,7 @@ impl Territories {
                 cond: d.cond,
                 priority: d.priority,
                 depth: 0,
+                calendar: d.calendar,
             })
             .collect();
         for &i in &order {
@@ -179,6 +183,22 @@ impl Territories {
         let always = Cond::True;
         let conds: Vec<&Cond> = self.list.iter().map(|t| t.cond.as_ref().unwrap_or(&always)).collect();
         self.index = RuleIndex::build(&conds, preds, schema, counts.0, counts.1);
+    }
+
+    /// For each territory, its own calendar or its nearest ancestor's.
+    pub fn calendars(&self) -> Vec<Option<usize>> {
+        (0..self.list.len())
+            .map(|i| {
+                let mut cur = Some(i);
+                while let Some(t) = cur.map(|c| &self.list[c]) {
+                    if t.calendar.is_some() {
+                        return t.calendar;
+                    }
+                    cur = t.parent;
+                }
+                None
+            })
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -61,7 +61,7 @@ enum CalendarQuery {
 }
 
 /// `4h`, `90m`, `1h30m`, `2h 15m 30s`: a duration of business time.
-fn parse_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     let mut total = Duration::zero();
     let mut number = String::new();
     let mut any = false;
@@ -123,6 +123,7 @@ const EXPECT_KEYS: &[&str] = &[
     "territory_path",
     "normalized",
     "actions",
+    "sla",
     "category",
     "priority",
     "tier",
@@ -585,6 +586,47 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
                         want.as_deref().unwrap_or("null"),
                         got.as_deref().unwrap_or("null")
                     ));
+                }
+            }
+            (!problems.is_empty()).then(|| problems.join("; "))
+        }
+        "sla" => {
+            let Some(sla) = &d.sla else {
+                return (!matches!(want.kind, NodeKind::Null)).then(|| "sla: expected a policy, got none".to_string());
+            };
+            let NodeKind::Map(entries) = &want.kind else {
+                return Some("sla: expected a mapping (or null)".to_string());
+            };
+            let mut problems = Vec::new();
+            for (k, v) in entries {
+                let text_of = |t: Option<DateTime<Utc>>| t.map_or("null".to_string(), |t| t.to_rfc3339());
+                let (got, want) = match k.name.as_str() {
+                    "policy" => (sla.policy.clone(), v.scalar_text().unwrap_or_default()),
+                    "calendar" => (
+                        sla.calendar.clone().unwrap_or_else(|| "null".into()),
+                        v.scalar_text().unwrap_or_else(|| "null".into()),
+                    ),
+                    key @ ("started_at" | "first_response_due" | "resolution_due" | "update_due") => {
+                        let got = match key {
+                            "started_at" => Some(sla.started_at),
+                            "first_response_due" => sla.first_response_due,
+                            "resolution_due" => sla.resolution_due,
+                            _ => sla.update_due,
+                        };
+                        let want = if matches!(v.kind, NodeKind::Null) { None } else { instant(v) };
+                        if want.is_none() && !matches!(v.kind, NodeKind::Null) {
+                            problems.push(format!("sla.{key}: expected an RFC 3339 instant"));
+                            continue;
+                        }
+                        (text_of(got), text_of(want))
+                    }
+                    other => {
+                        problems.push(format!("sla.{other}: no such field"));
+                        continue;
+                    }
+                };
+                if got != want {
+                    problems.push(format!("sla.{}: expected {want}, got {got}", k.name));
                 }
             }
             (!problems.is_empty()).then(|| problems.join("; "))
