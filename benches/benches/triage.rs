@@ -50,7 +50,7 @@ fn field_rules_500(c: &mut Criterion) {
             b.iter(|| triage(black_box(&rules), black_box(case), &dir, now(), &Options::default()))
         });
     }
-    let none = case(r#"{"id":"n","channel":"fax","fields":{"tier":9}}"#);
+    let none = case(r#"{"id":"n","channel":"fax","fields":{"level":9}}"#);
     g.bench_function("match/none", |b| {
         b.iter(|| triage(black_box(&rules), black_box(&none), &dir, now(), &Options::default()))
     });

@@ -41,6 +41,15 @@ fn main() {
                 sink += triage(&rules, &cases[i % cases.len()], &d, now, &Options::default()).category.len();
             }
         }
+        "deflect" => {
+            let (rules, d) = global_support();
+            let c = case(
+                r#"{"id":"b2","channel":"web","country":"Deutschland","postal_code":"80331","subject":"Forgot my password","body":"I am locked out of my account since this morning, please help me reset it."}"#,
+            );
+            for _ in 0..n {
+                sink += triage(&rules, &c, &d, now, &Options::default()).category.len();
+            }
+        }
         _ => {
             let (rules, d) = global_support();
             let c = case(include_str!("../../rules/global-support/cases/outage-acme-de.json"));

@@ -41,10 +41,12 @@ pub fn global_support() -> (CompiledRules, Directory) {
     let rules = compile(&[
         ("00-settings.yaml", include_str!("../../rules/global-support/00-settings.yaml")),
         ("01-normalize.yaml", include_str!("../../rules/global-support/01-normalize.yaml")),
+        ("04-calendars.yaml", include_str!("../../rules/global-support/04-calendars.yaml")),
         ("05-territories.yaml", include_str!("../../rules/global-support/05-territories.yaml")),
         ("10-categories.yaml", include_str!("../../rules/global-support/10-categories.yaml")),
         ("20-priority.yaml", include_str!("../../rules/global-support/20-priority.yaml")),
         ("30-tiers.yaml", include_str!("../../rules/global-support/30-tiers.yaml")),
+        ("35-sla.yaml", include_str!("../../rules/global-support/35-sla.yaml")),
         ("40-knowledge.yaml", include_str!("../../rules/global-support/40-knowledge.yaml")),
     ]);
     let dir = Directory::from_text("directory.yaml", include_str!("../../rules/global-support/directory.yaml"))
@@ -73,13 +75,13 @@ pub struct FieldRule {
     hours: (u64, u64),
 }
 
-/// `n` ordered rules with field conditions only (tier, channel, ticket
-/// type, severity, zone, hours) and a default; every rule is distinct so
+/// `n` ordered rules with field conditions only (support level, channel,
+/// ticket type, severity, zone, hours) and a default; every rule is distinct so
 /// rule `k` is the first to match a case built from it.
 pub fn field_rules(n: usize) -> (CompiledRules, Vec<FieldRule>) {
     let mut rng = Lcg::new(42);
     let mut yaml = String::from(
-        "fields:\n  tier: number\n  severity: { type: enum, values: [sev1, sev2, sev3, sev4] }\n  ticket_type: { type: enum, values: [question, incident, problem, task, billing, feedback] }\n  hours: number\n  zone: { type: enum, values: [emea, amer, apac, latam] }\ncategories:\n",
+        "fields:\n  level: number\n  severity: { type: enum, values: [sev1, sev2, sev3, sev4] }\n  ticket_type: { type: enum, values: [question, incident, problem, task, billing, feedback] }\n  hours: number\n  zone: { type: enum, values: [emea, amer, apac, latam] }\ncategories:\n",
     );
     let mut specs = Vec::with_capacity(n);
     for i in 0..n {
@@ -94,7 +96,7 @@ pub fn field_rules(n: usize) -> (CompiledRules, Vec<FieldRule>) {
             hours: (1000 + 10 * i as u64 + lo % 5, 1000 + 10 * i as u64 + 9),
         };
         yaml.push_str(&format!(
-            "  - id: r{i}\n    when:\n      tier: {}\n      channel: {}\n      ticket_type: {}\n      severity: {{ in: [{}, sev4] }}\n      zone: {}\n      hours: {{ between: [{}, {}] }}\n    set: {{ category: c{i}, priority: P{} }}\n",
+            "  - id: r{i}\n    when:\n      level: {}\n      channel: {}\n      ticket_type: {}\n      severity: {{ in: [{}, sev4] }}\n      zone: {}\n      hours: {{ between: [{}, {}] }}\n    set: {{ category: c{i}, priority: P{} }}\n",
             spec.tier,
             spec.channel,
             spec.ticket_type,
@@ -113,7 +115,7 @@ pub fn field_rules(n: usize) -> (CompiledRules, Vec<FieldRule>) {
 /// A case that the generated field rule `spec` matches.
 pub fn field_case(spec: &FieldRule) -> Case {
     case(&format!(
-        r#"{{"id":"b","channel":"{}","fields":{{"zone":"{}","tier":{},"ticket_type":"{}","severity":"{}","hours":{}}}}}"#,
+        r#"{{"id":"b","channel":"{}","fields":{{"zone":"{}","level":{},"ticket_type":"{}","severity":"{}","hours":{}}}}}"#,
         spec.channel, spec.region, spec.tier, spec.ticket_type, spec.severity, spec.hours.1
     ))
 }
@@ -168,6 +170,7 @@ pub fn body_with(keyword: &str) -> String {
 pub fn territory_only() -> CompiledRules {
     compile(&[
         ("01-normalize.yaml", include_str!("../../rules/global-support/01-normalize.yaml")),
+        ("04-calendars.yaml", include_str!("../../rules/global-support/04-calendars.yaml")),
         ("05-territories.yaml", include_str!("../../rules/global-support/05-territories.yaml")),
         ("10-categories.yaml", "categories:\n  - id: general\n    set: { category: general }\n"),
     ])

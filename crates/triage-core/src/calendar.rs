@@ -115,12 +115,15 @@ impl Calendar {
         let mut remaining = duration;
         let mut date = self.local_date(start);
         let mut closed_days = 0;
+        let mut buffer = Vec::new();
+        let mut midnight = None;
         loop {
             if date.year() > LAST_YEAR {
                 return Err(CalendarError::OutOfRange);
             }
             let mut opened = false;
-            for (s, e) in self.intervals(date) {
+            self.intervals_into(date, &mut buffer, &mut midnight);
+            for &(s, e) in &buffer {
                 if e <= start {
                     continue;
                 }
@@ -153,8 +156,11 @@ impl Calendar {
         let mut total = Duration::zero();
         let last = self.local_date(to);
         let mut date = self.local_date(from);
+        let mut buffer = Vec::new();
+        let mut midnight = None;
         while date <= last {
-            for (s, e) in self.intervals(date) {
+            self.intervals_into(date, &mut buffer, &mut midnight);
+            for &(s, e) in &buffer {
                 let (s, e) = (s.max(from), e.min(to));
                 if e > s {
                     total += e - s;
@@ -204,19 +210,52 @@ impl Calendar {
 
     /// The open intervals of a local date, as UTC instants, in order.
     fn intervals(&self, date: NaiveDate) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        let mut out = Vec::new();
+        self.intervals_into(date, &mut out, &mut None);
+        out
+    }
+
+    /// The same, into a buffer the caller reuses from day to day.
+    /// `midnight` carries the next local midnight from one day to the next,
+    /// so walking days costs one zone lookup a day.
+    fn intervals_into(
+        &self,
+        date: NaiveDate,
+        out: &mut Vec<(DateTime<Utc>, DateTime<Utc>)>,
+        midnight: &mut Option<(NaiveDate, DateTime<Utc>)>,
+    ) {
+        out.clear();
         let day = &self.week[date.weekday().num_days_from_monday() as usize];
+        if day.is_empty() {
+            return;
+        }
         let closed = self.holidays.get(&date).map(Vec::as_slice).unwrap_or_default();
-        let mut out = Vec::with_capacity(day.len());
+        // Most days have one UTC offset throughout: then a local minute is
+        // midnight plus that many minutes, with no zone lookup per window.
+        let start = match *midnight {
+            Some((d, t)) if d == date => Some(t),
+            _ => self.instant(date, 0),
+        };
+        let next_date = date.succ_opt();
+        let end = next_date.and_then(|d| self.instant(d, 0));
+        *midnight = next_date.zip(end);
+        let uniform = match (start, end) {
+            (Some(a), Some(b)) if b - a == Duration::days(1) => Some(a),
+            _ => None,
+        };
+        let at = |minute: u16| match uniform {
+            Some(midnight) => Some(midnight + Duration::minutes(i64::from(minute))),
+            None => self.instant(date, minute),
+        };
         for &(s, e) in day {
             for (s, e) in subtract((s, e), closed) {
-                if let (Some(a), Some(b)) = (self.instant(date, s), self.instant(date, e))
+                if let (Some(a), Some(b)) = (at(s), at(e))
                     && b > a
                 {
                     out.push((a, b));
                 }
             }
         }
-        out
     }
 
     /// The UTC instant of a local minute of a date (1440 is the next
@@ -224,16 +263,15 @@ impl Calendar {
     /// first occurrence.
     fn instant(&self, date: NaiveDate, minute: u16) -> Option<DateTime<Utc>> {
         let midnight: NaiveDateTime = date.and_hms_opt(0, 0, 0)?;
-        let local = midnight + Duration::minutes(i64::from(minute));
-        // A gap is at most a few hours; step through it a minute at a time.
-        for step in 0..=240 {
-            match self.zone.from_local_datetime(&(local + Duration::minutes(step))) {
-                LocalResult::Single(t) => return Some(t.with_timezone(&Utc)),
-                LocalResult::Ambiguous(first, _) => return Some(first.with_timezone(&Utc)),
-                LocalResult::None => {}
-            }
-        }
-        None
+        let local = if minute == 0 { midnight } else { midnight + Duration::minutes(i64::from(minute)) };
+        let resolve = |t: &NaiveDateTime| match self.zone.from_local_datetime(t) {
+            LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
+            LocalResult::Ambiguous(first, _) => Some(first.with_timezone(&Utc)),
+            LocalResult::None => None,
+        };
+        // A time in a gap moves to the end of the gap, at most a few hours
+        // on: step through it a minute at a time.
+        resolve(&local).or_else(|| (1..=240).find_map(|step| resolve(&(local + Duration::minutes(step)))))
     }
 }
 

@@ -333,11 +333,11 @@ proptest! {
     ) {
         let channels = ["web", "email", "chat", "phone"];
         let regions = ["emea", "amer", "apac", "latam"];
-        let mut yaml = String::from("fields:\n  zone: string\n  tier: number\ncategories:\n");
+        let mut yaml = String::from("fields:\n  zone: string\n  level: number\ncategories:\n");
         for (i, (ch, rg, tier, word)) in rules_spec.iter().enumerate() {
             let mut conds = vec![format!("channel: {}", channels[*ch])];
             if *rg < 3 { conds.push(format!("zone: {{ in: [{}, {}] }}", regions[*rg], regions[rg + 1])); }
-            if *tier < 2 { conds.push(format!("tier: {tier}")); }
+            if *tier < 2 { conds.push(format!("level: {tier}")); }
             if *word { conds.push("text: { contains: down }".to_string()); }
             yaml.push_str(&format!("  - id: r{i}\n    when: {{ {} }}\n    set: {{ category: r{i} }}\n", conds.join(", ")));
         }
@@ -347,7 +347,7 @@ proptest! {
         let mut case = Case { id: "i".into(), subject: Some(text), ..Default::default() };
         if ch < 4 { case.channel = Some(channels[ch].to_uppercase()); }
         if rg < 4 { case.fields.insert("zone".into(), serde_json::json!(regions[rg])); }
-        case.fields.insert("tier".into(), serde_json::json!(tier));
+        case.fields.insert("level".into(), serde_json::json!(tier));
         let d = triage(&rules, &case, &Directory::new(), now(), &Options::default());
         let linear = crate::eval::first_category_linear(&rules, &case, &Directory::new(), now());
         prop_assert_eq!(Some(d.category.clone()), linear);
@@ -373,10 +373,12 @@ fn global_rules() -> crate::CompiledRules {
     let (rules, diags) = compile_sources(&[
         ("00-settings.yaml", include_str!("../../../rules/global-support/00-settings.yaml")),
         ("01-normalize.yaml", include_str!("../../../rules/global-support/01-normalize.yaml")),
+        ("04-calendars.yaml", include_str!("../../../rules/global-support/04-calendars.yaml")),
         ("05-territories.yaml", include_str!("../../../rules/global-support/05-territories.yaml")),
         ("10-categories.yaml", include_str!("../../../rules/global-support/10-categories.yaml")),
         ("20-priority.yaml", include_str!("../../../rules/global-support/20-priority.yaml")),
         ("30-tiers.yaml", include_str!("../../../rules/global-support/30-tiers.yaml")),
+        ("35-sla.yaml", include_str!("../../../rules/global-support/35-sla.yaml")),
         ("40-knowledge.yaml", include_str!("../../../rules/global-support/40-knowledge.yaml")),
     ]);
     rules.unwrap_or_else(|| panic!("{diags:?}"))
