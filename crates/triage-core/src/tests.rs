@@ -312,14 +312,15 @@ proptest! {
 
     #[test]
     fn decisions_are_deterministic(case in case_strategy()) {
-        let rules_a = global_rules();
-        let rules_b = global_rules();
+        // Two independent compiles of the same sources, made once.
+        static TWICE: std::sync::OnceLock<(crate::CompiledRules, crate::CompiledRules)> = std::sync::OnceLock::new();
+        let (rules_a, rules_b) = TWICE.get_or_init(|| (global_rules(), global_rules()));
         let dir = global_directory();
-        let a = serde_json::to_string(&triage(&rules_a, &case, &dir, now(), &Options::full_trace())).unwrap();
-        let b = serde_json::to_string(&triage(&rules_b, &case, &dir, now(), &Options::full_trace())).unwrap();
+        let a = serde_json::to_string(&triage(rules_a, &case, &dir, now(), &Options::full_trace())).unwrap();
+        let b = serde_json::to_string(&triage(rules_b, &case, &dir, now(), &Options::full_trace())).unwrap();
         prop_assert_eq!(&a, &b);
         let c = std::thread::scope(|s| {
-            s.spawn(|| serde_json::to_string(&triage(&rules_a, &case, &dir, now(), &Options::full_trace())).unwrap())
+            s.spawn(|| serde_json::to_string(&triage(rules_a, &case, &dir, now(), &Options::full_trace())).unwrap())
                 .join()
                 .unwrap()
         });
@@ -485,7 +486,8 @@ proptest! {
         account in prop::sample::select(&["acme-de", "acme-global", "jbl-pro", "initech-uk", "smallco", "none"][..]),
         seed in any::<u64>(),
     ) {
-        let rules = global_rules();
+        static RULES: std::sync::OnceLock<crate::CompiledRules> = std::sync::OnceLock::new();
+        let rules = RULES.get_or_init(global_rules);
         let text = include_str!("../../../rules/global-support/directory.yaml");
         let node = crate::syntax::parse("d", text).unwrap().to_json();
         let mut accounts: Vec<crate::Account> = serde_json::from_value(node["accounts"].clone()).unwrap();
@@ -498,8 +500,8 @@ proptest! {
         }
         let shuffled = Directory::from_accounts(accounts).unwrap();
         let case = Case { id: "o".into(), country, region, postal_code: postal, account: Some(account.into()), ..Default::default() };
-        let a = triage(&rules, &case, &forward, now(), &Options::full_trace());
-        let b = triage(&rules, &case, &shuffled, now(), &Options::full_trace());
+        let a = triage(rules, &case, &forward, now(), &Options::full_trace());
+        let b = triage(rules, &case, &shuffled, now(), &Options::full_trace());
         prop_assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
     }
 }
