@@ -70,6 +70,8 @@ pub struct Calendar {
     holidays: BTreeMap<NaiveDate, Vec<(u16, u16)>>,
     /// Open every minute of every day, with no holidays: plain arithmetic.
     always: bool,
+    /// Open minutes in a week without holidays or offset changes.
+    week_minutes: i64,
 }
 
 impl Calendar {
@@ -83,7 +85,8 @@ impl Calendar {
         let holidays: BTreeMap<NaiveDate, Vec<(u16, u16)>> =
             holidays.into_iter().map(|(d, spans)| (d, merge(spans))).filter(|(_, s)| !s.is_empty()).collect();
         let always = holidays.is_empty() && week.iter().all(|d| d.as_slice() == [(0, DAY)]);
-        Calendar { id, zone, week, holidays, always }
+        let week_minutes = week.iter().flatten().map(|(s, e)| i64::from(e - s)).sum();
+        Calendar { id, zone, week, holidays, always, week_minutes }
     }
 
     /// The calendar's id.
@@ -112,28 +115,44 @@ impl Calendar {
             Self::in_range(end)?;
             return Ok(end);
         }
-        let mut remaining = duration;
+        // The walk works in Unix seconds; sub-second parts ride along.
+        let start_s = start.timestamp();
+        let mut remaining = duration.num_seconds();
+        let fraction = duration - Duration::seconds(remaining);
         let mut date = self.local_date(start);
+        let first_day = date;
         let mut closed_days = 0;
-        let mut buffer = Vec::new();
-        let mut midnight = None;
+        let mut walk = Walk::default();
         loop {
             if date.year() > LAST_YEAR {
                 return Err(CalendarError::OutOfRange);
             }
+            // Whole weeks that cannot hold the deadline are skipped: a week
+            // with no holiday and the same UTC offset at both ends has
+            // exactly the weekly open minutes (zones never change offset
+            // twice within a week).
+            if date != first_day
+                && remaining > self.week_minutes * 60
+                && let Some(skipped) = self.skippable_week(date)
+            {
+                remaining -= self.week_minutes * 60;
+                date = skipped;
+                walk = Walk::default();
+                closed_days = 0;
+                continue;
+            }
             let mut opened = false;
-            self.intervals_into(date, &mut buffer, &mut midnight);
-            for &(s, e) in &buffer {
-                if e <= start {
+            self.intervals_into(date, &mut walk);
+            for &(s, e) in &walk.out {
+                if e <= start_s {
                     continue;
                 }
                 opened = true;
-                let s = s.max(start);
-                let available = e - s;
-                if available >= remaining {
-                    return Ok(s + remaining);
+                let s = s.max(start_s);
+                if e - s >= remaining {
+                    return Self::at(s + remaining).map(|t| t + fraction);
                 }
-                remaining -= available;
+                remaining -= e - s;
             }
             closed_days = if opened { 0 } else { closed_days + 1 };
             if closed_days > MAX_CLOSED_DAYS {
@@ -141,6 +160,12 @@ impl Calendar {
             }
             date = date.succ_opt().ok_or(CalendarError::OutOfRange)?;
         }
+    }
+
+    fn at(seconds: i64) -> Result<DateTime<Utc>, CalendarError> {
+        let t = DateTime::from_timestamp(seconds, 0).ok_or(CalendarError::OutOfRange)?;
+        Self::in_range(t)?;
+        Ok(t)
     }
 
     /// Business time in `[from, to)`; zero when `to` is not after `from`.
@@ -153,22 +178,22 @@ impl Calendar {
         if self.always {
             return Ok(to - from);
         }
-        let mut total = Duration::zero();
+        let (from_s, to_s) = (from.timestamp(), to.timestamp());
+        let mut total = 0i64;
         let last = self.local_date(to);
         let mut date = self.local_date(from);
-        let mut buffer = Vec::new();
-        let mut midnight = None;
+        let mut walk = Walk::default();
         while date <= last {
-            self.intervals_into(date, &mut buffer, &mut midnight);
-            for &(s, e) in &buffer {
-                let (s, e) = (s.max(from), e.min(to));
+            self.intervals_into(date, &mut walk);
+            for &(s, e) in &walk.out {
+                let (s, e) = (s.max(from_s), e.min(to_s));
                 if e > s {
                     total += e - s;
                 }
             }
             date = date.succ_opt().ok_or(CalendarError::OutOfRange)?;
         }
-        Ok(total)
+        Ok(Duration::seconds(total))
     }
 
     /// Whether the calendar is open at `t`.
@@ -177,12 +202,13 @@ impl Calendar {
             return true;
         }
         let date = self.local_date(t);
+        let ts = t.timestamp();
         // A window of the previous local day may reach into this one only
         // through a daylight-saving shift; look at both.
         [date.pred_opt(), Some(date)]
             .into_iter()
             .flatten()
-            .any(|d| self.intervals(d).into_iter().any(|(s, e)| s <= t && t < e))
+            .any(|d| self.intervals(d).into_iter().any(|(s, e)| s <= ts && ts < e))
     }
 
     /// `t` if the calendar is open then, else the next instant it opens.
@@ -191,68 +217,84 @@ impl Calendar {
         if self.is_open(t) {
             return Ok(t);
         }
+        let ts = t.timestamp();
         let mut date = self.local_date(t);
         for _ in 0..=MAX_CLOSED_DAYS {
             if date.year() > LAST_YEAR {
                 return Err(CalendarError::OutOfRange);
             }
-            if let Some((s, _)) = self.intervals(date).into_iter().find(|(_, e)| *e > t) {
-                return Ok(s.max(t));
+            if let Some((s, _)) = self.intervals(date).into_iter().find(|(_, e)| *e > ts) {
+                return if s > ts { Self::at(s) } else { Ok(t) };
             }
             date = date.succ_opt().ok_or(CalendarError::OutOfRange)?;
         }
         Err(CalendarError::NoOpenTime)
     }
 
+    /// The date a week after `date`, if the week from `date` has no holiday
+    /// and no change of UTC offset.
+    fn skippable_week(&self, date: NaiveDate) -> Option<NaiveDate> {
+        let next = date.checked_add_days(chrono::Days::new(7))?;
+        if self.week_minutes == 0 || self.holidays.range(date..next).next().is_some() {
+            return None;
+        }
+        let (a, b) = (self.instant(date, 0)?, self.instant(next, 0)?);
+        (b - a == 7 * 86_400).then_some(next)
+    }
+
     fn local_date(&self, t: DateTime<Utc>) -> NaiveDate {
         t.with_timezone(&self.zone).date_naive()
     }
 
-    /// The open intervals of a local date, as UTC instants, in order.
-    fn intervals(&self, date: NaiveDate) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-        let mut out = Vec::new();
-        self.intervals_into(date, &mut out, &mut None);
-        out
+    /// The open intervals of a local date, as Unix seconds, in order.
+    fn intervals(&self, date: NaiveDate) -> Vec<(i64, i64)> {
+        let mut walk = Walk::default();
+        self.intervals_into(date, &mut walk);
+        walk.out
     }
 
-    /// The same, into a buffer the caller reuses from day to day.
-    /// `midnight` carries the next local midnight from one day to the next,
-    /// so walking days costs one zone lookup a day.
-    fn intervals_into(
-        &self,
-        date: NaiveDate,
-        out: &mut Vec<(DateTime<Utc>, DateTime<Utc>)>,
-        midnight: &mut Option<(NaiveDate, DateTime<Utc>)>,
-    ) {
-        out.clear();
+    /// The same, into a walk's buffer. The walk remembers where a run of
+    /// days with one UTC offset ends, so a week costs two zone lookups.
+    fn intervals_into(&self, date: NaiveDate, walk: &mut Walk) {
+        walk.out.clear();
         let day = &self.week[date.weekday().num_days_from_monday() as usize];
         if day.is_empty() {
             return;
         }
         let closed = self.holidays.get(&date).map(Vec::as_slice).unwrap_or_default();
-        // Most days have one UTC offset throughout: then a local minute is
-        // midnight plus that many minutes, with no zone lookup per window.
-        let start = match *midnight {
-            Some((d, t)) if d == date => Some(t),
-            _ => self.instant(date, 0),
+        let midnight = match walk.uniform {
+            Some((from, to, base)) if from <= date && date < to => Some(base + (date - from).num_days() * 86_400),
+            _ => {
+                walk.uniform = None;
+                // One offset from this midnight to a week later: every day in
+                // between is 24 hours long.
+                let here = self.instant(date, 0);
+                let week_on = date.checked_add_days(chrono::Days::new(7));
+                if let (Some(a), Some(end)) = (here, week_on)
+                    && self.instant(end, 0).is_some_and(|b| b - a == 7 * 86_400)
+                {
+                    walk.uniform = Some((date, end, a));
+                }
+                walk.uniform.map(|(_, _, a)| a)
+            }
         };
-        let next_date = date.succ_opt();
-        let end = next_date.and_then(|d| self.instant(d, 0));
-        *midnight = next_date.zip(end);
-        let uniform = match (start, end) {
-            (Some(a), Some(b)) if b - a == Duration::days(1) => Some(a),
-            _ => None,
-        };
-        let at = |minute: u16| match uniform {
-            Some(midnight) => Some(midnight + Duration::minutes(i64::from(minute))),
+        let at = |minute: u16| match midnight {
+            Some(m) => Some(m + i64::from(minute) * 60),
             None => self.instant(date, minute),
         };
+        let mut push = |s: u16, e: u16| {
+            if let (Some(a), Some(b)) = (at(s), at(e))
+                && b > a
+            {
+                walk.out.push((a, b));
+            }
+        };
         for &(s, e) in day {
-            for (s, e) in subtract((s, e), closed) {
-                if let (Some(a), Some(b)) = (at(s), at(e))
-                    && b > a
-                {
-                    out.push((a, b));
+            if closed.is_empty() {
+                push(s, e);
+            } else {
+                for (s, e) in subtract((s, e), closed) {
+                    push(s, e);
                 }
             }
         }
@@ -261,18 +303,26 @@ impl Calendar {
     /// The UTC instant of a local minute of a date (1440 is the next
     /// midnight). Gaps move forward to their end; ambiguous times take the
     /// first occurrence.
-    fn instant(&self, date: NaiveDate, minute: u16) -> Option<DateTime<Utc>> {
+    fn instant(&self, date: NaiveDate, minute: u16) -> Option<i64> {
         let midnight: NaiveDateTime = date.and_hms_opt(0, 0, 0)?;
         let local = if minute == 0 { midnight } else { midnight + Duration::minutes(i64::from(minute)) };
         let resolve = |t: &NaiveDateTime| match self.zone.from_local_datetime(t) {
-            LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
-            LocalResult::Ambiguous(first, _) => Some(first.with_timezone(&Utc)),
+            LocalResult::Single(t) => Some(t.timestamp()),
+            LocalResult::Ambiguous(first, _) => Some(first.timestamp()),
             LocalResult::None => None,
         };
         // A time in a gap moves to the end of the gap, at most a few hours
         // on: step through it a minute at a time.
         resolve(&local).or_else(|| (1..=240).find_map(|step| resolve(&(local + Duration::minutes(step)))))
     }
+}
+
+/// Scratch state for walking days: the day's intervals, and a run of days
+/// known to share one UTC offset (`[from, to)` with `from`'s midnight).
+#[derive(Debug, Default)]
+struct Walk {
+    out: Vec<(i64, i64)>,
+    uniform: Option<(NaiveDate, NaiveDate, i64)>,
 }
 
 /// Sorts and merges overlapping or touching spans.

@@ -571,6 +571,20 @@ proptest! {
     }
 
     #[test]
+    fn long_durations_measure_back_exactly(cal in prop::sample::select(&CALENDARS[..]), start in instant_strategy(), hours in 0i64..250) {
+        // Long enough to skip whole weeks across DST changes and holidays.
+        let rules = calendars();
+        let cal = rules.calendar(cal).unwrap();
+        let d = chrono::Duration::hours(hours) + chrono::Duration::minutes(hours % 60);
+        let end = cal.add(start, d).unwrap();
+        prop_assert_eq!(cal.between(start, end).unwrap(), d);
+        // A deadline falls on business time: the minute before it was open.
+        if hours > 0 {
+            prop_assert!(cal.between(end - chrono::Duration::minutes(1), end).unwrap() > chrono::Duration::zero());
+        }
+    }
+
+    #[test]
     fn add_is_monotonic_in_both_arguments(
         cal in prop::sample::select(&CALENDARS[..]),
         s1 in instant_strategy(),
