@@ -9,7 +9,7 @@ use crate::decision::{
 };
 use crate::directory::{Directory, ResolvedAccount};
 use crate::normalize::{Finding, Normalized};
-use crate::rules::{AdjustKind, CompiledRules, FirstMatch, Rule, RuleMeta};
+use crate::rules::{AdjustKind, CompiledRules, FirstMatch, Rule, RuleMeta, SlaPolicy};
 use crate::schema::{AccountField, CHANNELS, CaseField, Derived, FieldType, Slot, Source};
 use crate::territory::Verdict;
 use crate::text::Hits;
@@ -72,71 +72,11 @@ pub fn triage(
     facts[slots.sentiment] = Fact::Num(sentiment.score);
 
     // Territory: the deepest match, then priority, then file order.
-    let mut territory: Option<usize> = None;
-    let mut manual_review: Option<ManualReview> = None;
-    if !rules.territories.is_empty() {
-        let overridden = account.and_then(|a| {
-            let id = a.account.territory.as_deref()?;
-            let found = rules.territories.find(id);
-            if found.is_none() {
-                warnings.push(Warning {
-                    code: "unknown-territory",
-                    message: format!(
-                        "account `{}` names territory `{id}`, which the rules do not define",
-                        a.account.id
-                    ),
-                });
-            }
-            found
-        });
-        if let Some(t) = overridden {
-            let by = account.map(|a| a.account.id.as_str()).unwrap_or_default();
-            trace.push(TraceEntry {
-                why: Some(format!("set by account `{by}` (territory override)")),
-                ..entry(rules, "territory", &rules.territories.list[t].meta, Outcome::Matched, None)
-            });
-            territory = Some(t);
-        } else {
-            let (matched, winner) = rules.territories.resolve(&rules.preds, &facts, &hits);
-            if full {
-                let ex = explainer(rules, &facts, &hits);
-                let verdicts = rules.territories.verdicts(&matched, winner, &ex);
-                for (t, verdict) in rules.territories.list.iter().zip(verdicts) {
-                    let (outcome, why) = match verdict {
-                        Verdict::Won => (
-                            Outcome::Matched,
-                            t.cond
-                                .as_ref()
-                                .map_or_else(|| "matches through its territories".to_string(), |c| ex.why_matched(c)),
-                        ),
-                        Verdict::Lost(why) => (Outcome::Lost, why),
-                        Verdict::NoMatch(why) => (Outcome::NotMatched, why),
-                    };
-                    trace.push(entry(rules, "territory", &t.meta, outcome, Some(why)));
-                }
-            } else if let Some(w) = winner {
-                trace.push(entry(rules, "territory", &rules.territories.list[w].meta, Outcome::Matched, None));
-            }
-            territory = winner;
-            if winner.is_none() {
-                let bad: Vec<&Finding> = findings.iter().filter(|f| f.bad_data).collect();
-                let place = describe_place(&normalized, case);
-                let detail = format!("no territory matches {place}");
-                trace.push(note("territory", detail.clone()));
-                manual_review = Some(ManualReview { reason: "territory-unmatched".to_string(), detail });
-                if !bad.is_empty() {
-                    let codes: Vec<&str> = bad.iter().map(|f| f.code).collect();
-                    let messages: Vec<&str> = bad.iter().map(|f| f.message.as_str()).collect();
-                    actions.push(Action {
-                        kind: "admin_alert",
-                        key: format!("{}/admin_alert/{}", case.id, codes.join("+")),
-                        reason: codes.join(", "),
-                        detail: format!("case `{}` cannot be placed in a territory: {}", case.id, messages.join("; ")),
-                    });
-                }
-            }
-        }
-    }
+    let territory =
+        stamp_territory(rules, case, account, &normalized, &findings, &facts, &hits, full, &mut trace, &mut warnings);
+    let mut manual_review = territory.review;
+    actions.extend(territory.alert);
+    let territory = territory.winner;
     let territory_path = territory.map(|t| rules.territories.path(t).to_vec()).unwrap_or_default();
     if let Some(t) = territory {
         facts[slots.territory] = Fact::str(&rules.territories.list[t].meta.id);
@@ -147,23 +87,23 @@ pub fn triage(
     let mut priority_rank = facts_priority(rules, &facts);
     let mut product: Option<&str> = case.product.as_deref().map(str::trim).filter(|p| !p.is_empty());
     let mut lists: (&[String], &[String]) = (&[], &[]);
-    let (category, confidence, skills, tags) =
-        match first_match(rules, &rules.categories, &facts, &hits, full, "categorize", &mut trace) {
-            Some(rule) => {
-                let set = &rule.action;
-                if set.priority.is_some() {
-                    priority_rank = set.priority;
-                }
-                if let Some(p) = &set.product {
-                    product = Some(p);
-                }
-                lists = (&set.skills_lower, &set.tags_lower);
-                (set.category.as_str(), set.confidence, set.skills.clone(), set.tags.clone())
+    let category_rule = first_match(rules, &rules.categories, &facts, &hits, full, "categorize", &mut trace);
+    let (category, confidence, skills, tags) = match category_rule {
+        Some(rule) => {
+            let set = &rule.action;
+            if set.priority.is_some() {
+                priority_rank = set.priority;
             }
-            // Unreachable for a compiled set (a default is required), but a
-            // decision is still owed.
-            None => ("uncategorized", 0.0, Vec::new(), Vec::new()),
-        };
+            if let Some(p) = &set.product {
+                product = Some(p);
+            }
+            lists = (&set.skills_lower, &set.tags_lower);
+            (set.category.as_str(), set.confidence, set.skills.clone(), set.tags.clone())
+        }
+        // Unreachable for a compiled set (a default is required), but a
+        // decision is still owed.
+        None => ("uncategorized", 0.0, Vec::new(), Vec::new()),
+    };
     let lowest = rules.priorities.len().saturating_sub(1);
     let mut rank = match priority_rank {
         Some(r) => r,
@@ -239,65 +179,16 @@ pub fn triage(
     // SLA: the first matching policy; deadlines on its calendar, else the
     // territory's, else clock time.
     facts[slots.tier] = Fact::Num(f64::from(tier));
-    let sla = first_match(rules, &rules.sla, &facts, &hits, full, "sla", &mut trace).map(|rule| {
-        let policy = &rule.action;
-        let calendar = policy
-            .calendar
-            .or_else(|| territory.and_then(|t| rules.territory_calendars.get(t).copied().flatten()))
-            .and_then(|c| rules.calendars.get(c));
-        let started_at = match case.created_at {
-            Some(t) => t.with_timezone(&Utc),
-            None => {
-                trace.push(note("sla", "the case has no `created_at`; the SLA clocks start at `now`".to_string()));
-                now
-            }
-        };
-        if calendar.is_none() {
-            trace
-                .push(note("sla", "no calendar for this policy or territory; deadlines are in clock time".to_string()));
-        }
-        let mut due = |target: Option<chrono::Duration>, what: &str| -> Option<DateTime<Utc>> {
-            let target = target?;
-            let result = match calendar {
-                Some(c) => c.add(started_at, target),
-                None => started_at.checked_add_signed(target).ok_or(crate::CalendarError::OutOfRange),
-            };
-            match result {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    warnings.push(Warning { code: "sla-unavailable", message: format!("{what} deadline: {e}") });
-                    None
-                }
-            }
-        };
-        Sla {
-            policy: rule.meta.id.to_string(),
-            calendar: calendar.map(|c| c.id().to_string()),
-            started_at,
-            first_response_due: due(policy.first_response, "first response"),
-            next_response_due: None,
-            resolution_due: due(policy.resolution, "resolution"),
-            update_due: due(policy.update, "update"),
-            targets: SlaTargets {
-                first_response: policy.first_response.map(|d| d.num_minutes()),
-                next_response: policy.next_response.map(|d| d.num_minutes()),
-                resolution: policy.resolution.map(|d| d.num_minutes()),
-                update: policy.update.map(|d| d.num_minutes()),
-            },
-        }
-    });
+    let sla = first_match(rules, &rules.sla, &facts, &hits, full, "sla", &mut trace)
+        .map(|rule| sla_deadlines(rules, rule, case, territory, now, &mut trace, &mut warnings));
 
     // Low confidence goes to a person, unless the territory already sent it.
     if let Some(threshold) = rules.settings.review_below
         && confidence < threshold
     {
-        let rule = trace
-            .iter()
-            .find(|t| t.stage == "categorize" && t.outcome == Outcome::Matched)
-            .and_then(|t| t.rule.clone());
         let detail = format!(
             "categorized as `{category}` by rule `{}` with confidence {confidence}, below {threshold}",
-            rule.as_deref().unwrap_or_default()
+            category_rule.map(|r| &*r.meta.id).unwrap_or_default()
         );
         trace.push(note("review", detail.clone()));
         if manual_review.is_none() {
@@ -325,6 +216,147 @@ pub fn triage(
         warnings,
         rules_version: rules.version.clone(),
         trace,
+    }
+}
+
+/// What the territory stage decided.
+struct Stamped {
+    winner: Option<usize>,
+    /// Set when no territory matches.
+    review: Option<ManualReview>,
+    /// Raised when no territory matches because the location data is wrong.
+    alert: Option<Action>,
+}
+
+/// The territory stage: an account's override, else the deepest matching
+/// territory (then priority, then file order); none sends the case to a
+/// person, with an admin alert when bad data is the cause.
+#[expect(clippy::too_many_arguments, reason = "one stage of `triage`, reading the state it has built so far")]
+fn stamp_territory(
+    rules: &CompiledRules,
+    case: &Case,
+    account: Option<&ResolvedAccount>,
+    normalized: &Normalized,
+    findings: &[Finding],
+    facts: &[Fact<'_>],
+    hits: &Hits,
+    full: bool,
+    trace: &mut Vec<TraceEntry>,
+    warnings: &mut Vec<Warning>,
+) -> Stamped {
+    let mut out = Stamped { winner: None, review: None, alert: None };
+    if rules.territories.is_empty() {
+        return out;
+    }
+    let overridden = account.and_then(|a| {
+        let id = a.account.territory.as_deref()?;
+        let found = rules.territories.find(id);
+        if found.is_none() {
+            warnings.push(Warning {
+                code: "unknown-territory",
+                message: format!("account `{}` names territory `{id}`, which the rules do not define", a.account.id),
+            });
+        }
+        found.map(|t| (t, &a.account.id))
+    });
+    if let Some((t, by)) = overridden {
+        trace.push(TraceEntry {
+            why: Some(format!("set by account `{by}` (territory override)")),
+            ..entry(rules, "territory", &rules.territories.list[t].meta, Outcome::Matched, None)
+        });
+        out.winner = Some(t);
+        return out;
+    }
+    let (matched, winner) = rules.territories.resolve(&rules.preds, facts, hits);
+    if full {
+        let ex = explainer(rules, facts, hits);
+        let verdicts = rules.territories.verdicts(&matched, winner, &ex);
+        for (t, verdict) in rules.territories.list.iter().zip(verdicts) {
+            let (outcome, why) = match verdict {
+                Verdict::Won => (
+                    Outcome::Matched,
+                    t.cond
+                        .as_ref()
+                        .map_or_else(|| "matches through its territories".to_string(), |c| ex.why_matched(c)),
+                ),
+                Verdict::Lost(why) => (Outcome::Lost, why),
+                Verdict::NoMatch(why) => (Outcome::NotMatched, why),
+            };
+            trace.push(entry(rules, "territory", &t.meta, outcome, Some(why)));
+        }
+    } else if let Some(w) = winner {
+        trace.push(entry(rules, "territory", &rules.territories.list[w].meta, Outcome::Matched, None));
+    }
+    out.winner = winner;
+    if winner.is_none() {
+        let detail = format!("no territory matches {}", describe_place(normalized, case));
+        trace.push(note("territory", detail.clone()));
+        out.review = Some(ManualReview { reason: "territory-unmatched".to_string(), detail });
+        let bad: Vec<&Finding> = findings.iter().filter(|f| f.bad_data).collect();
+        if !bad.is_empty() {
+            let codes: Vec<&str> = bad.iter().map(|f| f.code).collect();
+            let messages: Vec<&str> = bad.iter().map(|f| f.message.as_str()).collect();
+            out.alert = Some(Action {
+                kind: "admin_alert",
+                key: format!("{}/admin_alert/{}", case.id, codes.join("+")),
+                reason: codes.join(", "),
+                detail: format!("case `{}` cannot be placed in a territory: {}", case.id, messages.join("; ")),
+            });
+        }
+    }
+    out
+}
+
+/// The chosen SLA policy's deadlines: business time on its calendar, else
+/// the territory's, else clock time, from `created_at` (else `now`).
+fn sla_deadlines(
+    rules: &CompiledRules,
+    rule: &Rule<SlaPolicy>,
+    case: &Case,
+    territory: Option<usize>,
+    now: DateTime<Utc>,
+    trace: &mut Vec<TraceEntry>,
+    warnings: &mut Vec<Warning>,
+) -> Sla {
+    let policy = &rule.action;
+    let calendar = policy
+        .calendar
+        .or_else(|| territory.and_then(|t| rules.territory_calendars.get(t).copied().flatten()))
+        .and_then(|c| rules.calendars.get(c));
+    let started_at = match case.created_at {
+        Some(t) => t.with_timezone(&Utc),
+        None => {
+            trace.push(note("sla", "the case has no `created_at`; the SLA clocks start at `now`".to_string()));
+            now
+        }
+    };
+    if calendar.is_none() {
+        trace.push(note("sla", "no calendar for this policy or territory; deadlines are in clock time".to_string()));
+    }
+    let mut due = |target: Option<chrono::Duration>, what: &str| -> Option<DateTime<Utc>> {
+        let target = target?;
+        let result = match calendar {
+            Some(c) => c.add(started_at, target),
+            None => started_at.checked_add_signed(target).ok_or(crate::CalendarError::OutOfRange),
+        };
+        result
+            .map_err(|e| warnings.push(Warning { code: "sla-unavailable", message: format!("{what} deadline: {e}") }))
+            .ok()
+    };
+    Sla {
+        policy: rule.meta.id.to_string(),
+        calendar: calendar.map(|c| c.id().to_string()),
+        started_at,
+        first_response_due: due(policy.first_response, "first response"),
+        next_response_due: None,
+        resolution_due: due(policy.resolution, "resolution"),
+        update_due: due(policy.update, "update"),
+        targets: SlaTargets {
+            first_response: policy.first_response.map(|d| d.num_minutes()),
+            next_response: policy.next_response.map(|d| d.num_minutes()),
+            resolution: policy.resolution.map(|d| d.num_minutes()),
+            update: policy.update.map(|d| d.num_minutes()),
+        },
     }
 }
 
@@ -542,13 +574,16 @@ fn fill_facts<'a>(
         warnings
             .push(Warning { code: "unknown-channel", message: format!("channel `{ch}` is not one the engine knows") });
     }
-    if let Some(p) = case.priority.as_deref().map(str::trim).filter(|p| !p.is_empty())
-        && !rules.priorities.iter().any(|q| q.eq_ignore_ascii_case(p))
-    {
-        warnings.push(Warning {
-            code: "unknown-priority",
-            message: format!("case priority `{p}` is not on the scale {}; ignored", rules.priorities.join(", ")),
-        });
+    // The case's own priority seeds the priority stage, whether or not a
+    // rule tests it; one off the scale is ignored with a warning.
+    if let Some(p) = case.priority.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        match rules.priorities.iter().position(|q| q.eq_ignore_ascii_case(p)) {
+            Some(rank) => facts[rules.derived.priority] = priority_fact(rules, rank),
+            None => warnings.push(Warning {
+                code: "unknown-priority",
+                message: format!("case priority `{p}` is not on the scale {}; ignored", rules.priorities.join(", ")),
+            }),
+        }
     }
     if !case.fields.is_empty() {
         let undeclared: Vec<&str> = case
@@ -571,10 +606,8 @@ fn fill_facts<'a>(
         let def = &rules.schema.fields[slot];
         facts[slot] = match def.source {
             Source::Case(f) => case_fact(case, normalized, f),
-            Source::Derived(Derived::Priority) => match case.priority.as_deref().map(str::trim) {
-                Some(p) if rules.priorities.iter().any(|q| q.eq_ignore_ascii_case(p)) => Fact::str(p),
-                _ => Fact::Missing,
-            },
+            // Seeded above from the case's priority.
+            Source::Derived(Derived::Priority) => continue,
             Source::Derived(Derived::Product) => opt_str(case.product.as_deref()),
             Source::Derived(Derived::AgeMinutes) => match case.created_at {
                 Some(t) => Fact::Num(((now.timestamp() - t.timestamp()) / 60) as f64),
@@ -596,15 +629,6 @@ fn fill_facts<'a>(
                 }),
             },
         };
-    }
-    // The case's own priority seeds the priority stage even when no rule
-    // tests it.
-    let p = rules.derived.priority;
-    if matches!(facts[p], Fact::Missing)
-        && let Some(given) = case.priority.as_deref().map(str::trim)
-        && let Some(rank) = rules.priorities.iter().position(|q| q.eq_ignore_ascii_case(given))
-    {
-        facts[p] = priority_fact(rules, rank);
     }
 }
 
