@@ -179,6 +179,25 @@ impl<'f> Compiler<'f> {
         Some(Obj { pos: node.pos, entries: out })
     }
 
+    /// A scalar that `parse` accepts, or a `wrong-type` diagnostic saying
+    /// what was expected.
+    fn typed<T>(
+        &mut self,
+        file: usize,
+        node: &Node,
+        what: &str,
+        expected: &str,
+        rule: Option<&str>,
+        parse: impl FnOnce(&NodeKind) -> Option<T>,
+    ) -> Option<T> {
+        let value = parse(&node.kind);
+        if value.is_none() {
+            let d = Diagnostic::wrong_type(self.file(file), node.pos, what, expected, &node.describe());
+            self.diags.push(d.in_rule(rule));
+        }
+        value
+    }
+
     fn text(&mut self, file: usize, node: &Node, what: &str, rule: Option<&str>) -> Option<String> {
         match node.scalar_text() {
             Some(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
@@ -292,29 +311,11 @@ impl<'f> Compiler<'f> {
             return out;
         };
         if let Some(v) = obj.get("review_below") {
-            match v.kind {
-                NodeKind::Int(i) if (0..=1).contains(&i) => out.review_below = Some(i as f64),
-                NodeKind::Float(x) if (0.0..=1.0).contains(&x) => out.review_below = Some(x),
-                _ => self.diags.push(Diagnostic::wrong_type(
-                    self.file(file),
-                    v.pos,
-                    "`review_below`",
-                    "a number from 0 to 1",
-                    &v.describe(),
-                )),
-            }
+            out.review_below = self.typed(file, v, "`review_below`", "a number from 0 to 1", None, fraction);
         }
         if let Some(v) = obj.get("max_articles") {
-            match v.kind {
-                NodeKind::Int(i) if i >= 1 => out.max_articles = usize::try_from(i).unwrap_or(usize::MAX),
-                _ => self.diags.push(Diagnostic::wrong_type(
-                    self.file(file),
-                    v.pos,
-                    "`max_articles`",
-                    "a whole number of at least 1",
-                    &v.describe(),
-                )),
-            }
+            let n = self.typed(file, v, "`max_articles`", "a whole number of at least 1", None, at_least_one);
+            out.max_articles = n.unwrap_or(out.max_articles);
         }
         out
     }
@@ -570,21 +571,7 @@ impl<'f> Compiler<'f> {
         let tags = set.get("tags").map(|n| self.text_list(file, n, "`tags`", Some(rule))).unwrap_or_default();
         let confidence = match obj.get("confidence") {
             None => 1.0,
-            Some(n) => match n.kind {
-                NodeKind::Int(i) if (0..=1).contains(&i) => i as f64,
-                NodeKind::Float(x) if (0.0..=1.0).contains(&x) => x,
-                _ => {
-                    let d = Diagnostic::wrong_type(
-                        self.file(file),
-                        n.pos,
-                        "`confidence`",
-                        "a number from 0 to 1",
-                        &n.describe(),
-                    );
-                    self.diags.push(d.in_rule(Some(rule)));
-                    return None;
-                }
-            },
+            Some(n) => self.typed(file, n, "`confidence`", "a number from 0 to 1", Some(rule), fraction)?,
         };
         let skills: Vec<String> = skills.into_iter().map(|(s, _)| s).collect();
         let tags: Vec<String> = tags.into_iter().map(|(s, _)| s).collect();
@@ -690,15 +677,10 @@ impl<'f> Compiler<'f> {
         };
         let priority = match obj.get("priority") {
             None => 0,
-            Some(n) => match n.kind {
-                NodeKind::Int(i) => i,
-                _ => {
-                    let d =
-                        Diagnostic::wrong_type(self.file(file), n.pos, "`priority`", "a whole number", &n.describe());
-                    self.diags.push(d.in_rule(Some(rule)));
-                    return None;
-                }
-            },
+            Some(n) => self.typed(file, n, "`priority`", "a whole number", Some(rule), |k| match k {
+                NodeKind::Int(i) => Some(*i),
+                _ => None,
+            })?,
         };
         Some(TerritoryExtra { parent, priority, has_when: obj.get("when").is_some(), calendar })
     }
@@ -967,33 +949,17 @@ impl<'f> Compiler<'f> {
         let kind = if key == "set" {
             AdjustKind::Set(self.priority_rank(file, value, rule, priorities)?)
         } else {
-            let steps = match value.kind {
-                NodeKind::Int(i) if i >= 1 => usize::try_from(i).unwrap_or(usize::MAX),
-                _ => {
-                    let d = Diagnostic::wrong_type(
-                        self.file(file),
-                        value.pos,
-                        &format!("`{key}`"),
-                        "a whole number of steps (at least 1)",
-                        &value.describe(),
-                    );
-                    self.diags.push(d.in_rule(Some(rule)));
-                    return None;
-                }
-            };
+            let what = format!("`{key}`");
+            let steps =
+                self.typed(file, value, &what, "a whole number of steps (at least 1)", Some(rule), at_least_one)?;
             if key == "raise" { AdjustKind::Raise(steps) } else { AdjustKind::Lower(steps) }
         };
         let stop = match obj.get("stop") {
             None => false,
-            Some(n) => match n.kind {
-                NodeKind::Bool(b) => b,
-                _ => {
-                    let d =
-                        Diagnostic::wrong_type(self.file(file), n.pos, "`stop`", "`true` or `false`", &n.describe());
-                    self.diags.push(d.in_rule(Some(rule)));
-                    return None;
-                }
-            },
+            Some(n) => self.typed(file, n, "`stop`", "`true` or `false`", Some(rule), |k| match k {
+                NodeKind::Bool(b) => Some(*b),
+                _ => None,
+            })?,
         };
         Some(Adjust { kind, stop })
     }
@@ -1127,6 +1093,23 @@ impl<'f> Compiler<'f> {
             }
         }
         lex
+    }
+}
+
+/// A number from 0 to 1.
+fn fraction(kind: &NodeKind) -> Option<f64> {
+    match *kind {
+        NodeKind::Int(i) if (0..=1).contains(&i) => Some(i as f64),
+        NodeKind::Float(x) if (0.0..=1.0).contains(&x) => Some(x),
+        _ => None,
+    }
+}
+
+/// A whole number of at least 1.
+fn at_least_one(kind: &NodeKind) -> Option<usize> {
+    match *kind {
+        NodeKind::Int(i) if i >= 1 => Some(usize::try_from(i).unwrap_or(usize::MAX)),
+        _ => None,
     }
 }
 
