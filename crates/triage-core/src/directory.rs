@@ -159,7 +159,11 @@ impl Directory {
     /// Reads a directory from YAML or JSON text (`accounts: [...]`).
     pub fn from_text(file: &str, text: &str) -> Result<Directory, DirectoryError> {
         let node = syntax::parse(file, text).map_err(|d| DirectoryError::Syntax(d.to_string()))?;
-        let value = node.to_json();
+        Directory::from_value(file, node.to_json())
+    }
+
+    /// Builds a directory from an already-parsed document (`accounts: [...]`).
+    pub(crate) fn from_value(file: &str, value: serde_json::Value) -> Result<Directory, DirectoryError> {
         let parsed: DirectoryFile = serde_path_to_error::deserialize(value)
             .map_err(|e| DirectoryError::Syntax(format!("{file}: field `{}`: {}", e.path(), e.inner())))?;
         Directory::from_accounts(parsed.accounts)

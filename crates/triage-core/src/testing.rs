@@ -325,10 +325,7 @@ fn parse_one(file: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Rul
     };
     let directory = match get("directory") {
         None => None,
-        Some(d) => match serde_json::to_string(&d.to_json())
-            .map_err(|e| e.to_string())
-            .and_then(|t| Directory::from_text(file, &t).map_err(|e| e.to_string()))
-        {
+        Some(d) => match Directory::from_value(file, d.to_json()) {
             Ok(dir) => Some(dir),
             Err(e) => {
                 bad(diags, file, d.pos, format!("test `{name}`: {e}"));
@@ -507,17 +504,20 @@ fn texts(n: &Node) -> Vec<String> {
 fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
     let text = want.scalar_text().unwrap_or_default();
     let mismatch = |got: String, want: String| Some(format!("{key}: expected {want}, got {got}"));
+    // An optional text value; `null` on either side means "none".
+    let nullable = |got: Option<&str>, want_null: bool| {
+        let got = got.unwrap_or("null");
+        let want = if want_null { "null" } else { text.as_str() };
+        (got != want).then(|| format!("{key}: expected `{want}`, got `{got}`"))
+    };
+    let is_null = matches!(want.kind, NodeKind::Null);
     match key {
-        "category" => (d.category != text).then(|| format!("{key}: expected `{text}`, got `{}`", d.category))?.into(),
+        "category" => nullable(Some(&d.category), false),
         "priority" => {
             (!d.priority.eq_ignore_ascii_case(&text)).then(|| format!("{key}: expected {text}, got {}", d.priority))
         }
         "tier" => (d.tier.to_string() != text).then(|| format!("{key}: expected {text}, got {}", d.tier)),
-        "product" => {
-            let got = d.product.clone().unwrap_or_else(|| "null".into());
-            let want = if matches!(want.kind, NodeKind::Null) { "null".to_string() } else { text };
-            if got == want { None } else { mismatch(got, want) }
-        }
+        "product" => nullable(d.product.as_deref(), is_null),
         "sentiment" => (d.sentiment.label != text)
             .then(|| format!("{key}: expected {text}, got {} ({})", d.sentiment.label, d.sentiment.score)),
         "confidence" => {
@@ -528,11 +528,7 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
             };
             (!ok).then(|| format!("{key}: expected {text}, got {}", d.confidence))
         }
-        "manual_review" => {
-            let got = d.manual_review.as_ref().map_or("null".to_string(), |m| m.reason.clone());
-            let want = if matches!(want.kind, NodeKind::Null) || text == "false" { "null".to_string() } else { text };
-            if got == want { None } else { mismatch(got, want) }
-        }
+        "manual_review" => nullable(d.manual_review.as_ref().map(|m| m.reason.as_str()), is_null || text == "false"),
         "deflect" => {
             let got: Vec<String> = d.deflect.iter().map(|a| a.id.clone()).collect();
             let want = texts(want);
@@ -547,11 +543,7 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
             w.sort();
             if g == w { None } else { mismatch(format!("[{}]", got.join(", ")), format!("[{}]", want.join(", "))) }
         }
-        "territory" => {
-            let got = d.territory.clone().unwrap_or_else(|| "null".into());
-            let want = if matches!(want.kind, NodeKind::Null) { "null".to_string() } else { text };
-            if got == want { None } else { mismatch(format!("`{got}`"), format!("`{want}`")) }
-        }
+        "territory" => nullable(d.territory.as_deref(), is_null),
         "territory_path" => {
             let want = texts(want);
             if d.territory_path == want {
