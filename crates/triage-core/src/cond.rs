@@ -310,6 +310,7 @@ impl<'s> CondCompiler<'s> {
                 Stage::Territory | Stage::Categorize => "territory",
                 Stage::Priority => "categorize",
                 Stage::Tiers | Stage::Sla => "tiers",
+                Stage::Escalation | Stage::Risk => "escalation",
             };
             self.err(
                 site,
@@ -587,9 +588,13 @@ impl<'s> CondCompiler<'s> {
                 }
             };
         }
-        match value.kind {
-            NodeKind::Int(i) => Some(i as f64),
-            NodeKind::Float(x) => Some(x),
+        match &value.kind {
+            NodeKind::Int(i) => Some(*i as f64),
+            NodeKind::Float(x) => Some(*x),
+            // `80%` reads as 80: percentages are how SLA use is written.
+            NodeKind::Str(s) if s.trim().strip_suffix('%').is_some_and(|n| n.trim().parse::<f64>().is_ok()) => {
+                s.trim().trim_end_matches('%').trim().parse().ok()
+            }
             _ => {
                 self.err(site, Diagnostic::value_type(site.file, value.pos, field, op, "a number", &value.describe()));
                 None

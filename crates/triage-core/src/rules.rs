@@ -43,6 +43,7 @@ pub struct CompiledRules {
     pub(crate) tiers: FirstMatch<TierSet>,
     pub(crate) articles: Vec<Article>,
     pub(crate) sentiment: Lexicon,
+    pub(crate) escalation: Escalations,
     pub(crate) version: String,
 }
 
@@ -74,6 +75,7 @@ impl CompiledRules {
             + self.adjustments.len()
             + self.tiers.rules.len()
             + self.sla.rules.len()
+            + self.escalation.rules.len()
     }
 }
 
@@ -84,6 +86,8 @@ pub(crate) struct Settings {
     pub review_below: Option<f64>,
     /// Most knowledge articles offered for deflection.
     pub max_articles: usize,
+    /// How SLA clocks pause, stop and follow policy changes.
+    pub clock: ClockSettings,
 }
 
 /// Where a rule came from.
@@ -163,6 +167,146 @@ pub(crate) struct SlaPolicy {
     pub next_response: Option<chrono::Duration>,
     pub resolution: Option<chrono::Duration>,
     pub update: Option<chrono::Duration>,
+}
+
+/// How SLA clocks react to the case's status and to policy changes.
+#[derive(Debug, Clone)]
+pub(crate) struct ClockSettings {
+    /// Lower-cased statuses that pause every clock (waiting on the customer).
+    pub pause_on: Vec<String>,
+    /// Lower-cased statuses that stop every clock (the case is resolved).
+    pub stop_on: Vec<String>,
+    /// When a priority or tier change selects another policy: restart the
+    /// unmet clocks at the change (`true`) or keep the original start.
+    pub restart_on_change: bool,
+}
+
+impl Default for ClockSettings {
+    fn default() -> Self {
+        ClockSettings {
+            pause_on: vec!["waiting_on_customer".into(), "on_hold".into()],
+            stop_on: vec!["solved".into(), "closed".into()],
+            restart_on_change: false,
+        }
+    }
+}
+
+/// The escalation rules, risk factors and what the replay must watch.
+#[derive(Debug, Default)]
+pub(crate) struct Escalations {
+    pub rules: Vec<Rule<Ladder>>,
+    pub risk: Vec<RiskFactor>,
+    /// Per metric, the percentages of the target some condition compares
+    /// `used` with: the instants they are crossed are when truth can change.
+    pub used_thresholds: [Vec<f64>; 4],
+    /// Minutes some condition compares `age_minutes` with.
+    pub age_thresholds: Vec<f64>,
+}
+
+/// What one escalation rule does when its condition starts to hold.
+#[derive(Debug, Clone)]
+pub(crate) struct Ladder {
+    pub level: u32,
+    pub actions: Vec<EscAction>,
+    /// The SLA metrics the condition reads: their cycles enter the keys.
+    pub metrics: Vec<crate::schema::Metric>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct EscAction {
+    pub kind: EscKind,
+    /// Deliver at the next opening of the case's calendar.
+    pub business_hours: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum EscKind {
+    Notify(String),
+    RaiseTier(u8),
+    SetTier(u8),
+    /// `team` or `queue`, and its name.
+    Reassign(&'static str, String),
+    SetPriority(usize),
+    OpenEscalation(RecordSpec),
+    Swarm(SwarmSpec),
+    AdminAlert(String),
+}
+
+impl EscKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EscKind::Notify(_) => "notify",
+            EscKind::RaiseTier(_) => "raise_tier",
+            EscKind::SetTier(_) => "set_tier",
+            EscKind::Reassign(..) => "reassign",
+            EscKind::SetPriority(_) => "set_priority",
+            EscKind::OpenEscalation(_) => "open_escalation",
+            EscKind::Swarm(_) => "swarm",
+            EscKind::AdminAlert(_) => "admin_alert",
+        }
+    }
+}
+
+/// The escalation record an `open_escalation` action opens.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordSpec {
+    /// 1 is most severe; `None` takes the priority's rank.
+    pub severity: Option<u8>,
+    pub owner: String,
+    pub members: Vec<String>,
+    pub milestones: Vec<MilestoneSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MilestoneSpec {
+    /// Clock time after the record opens.
+    pub after: chrono::Duration,
+    pub notify: String,
+}
+
+/// A swarm channel: a name template and where to start it.
+#[derive(Debug, Clone)]
+pub(crate) struct SwarmSpec {
+    pub name: Vec<Piece>,
+    pub severity: Option<u8>,
+    /// First match picks the workspace or parent channel.
+    pub routes: Vec<(Cond, String)>,
+}
+
+/// A piece of a swarm channel name template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Piece {
+    Lit(String),
+    Var(TemplateVar),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TemplateVar {
+    Product,
+    Severity,
+    Number,
+    CaseId,
+    Priority,
+    Category,
+    Territory,
+    Tier,
+    Account,
+}
+
+/// One weighted factor of an escalation record's risk score.
+#[derive(Debug, Clone)]
+pub(crate) struct RiskFactor {
+    pub name: String,
+    pub weight: f64,
+    pub input: RiskInput,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum RiskInput {
+    /// Counts fully when the condition holds.
+    When(Cond),
+    /// A number field, as a share of `cap` (clipped to 0–1).
+    Scaled(Slot, f64),
 }
 
 /// A knowledge article for Tier 0 deflection.

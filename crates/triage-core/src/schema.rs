@@ -101,7 +101,59 @@ pub(crate) enum Derived {
     Territory,
     TerritoryPath,
     Tier,
+    /// The SLA policy in effect (escalation only).
+    SlaPolicy,
+    /// How often the case was reopened (escalation only).
+    ReopenCount,
+    /// A metric's clock at the instant escalation looks (escalation only).
+    Sla(Metric, MetricField),
 }
+
+/// The SLA clocks a policy may set targets for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Metric {
+    /// From the case's start to the first agent reply.
+    FirstResponse,
+    /// From the oldest unanswered customer message to the next agent reply.
+    NextResponse,
+    /// From the case's start to a resolved status, paused while waiting.
+    Resolution,
+    /// Between agent updates, while the case is open.
+    Update,
+}
+
+impl Metric {
+    /// All metrics, in output order.
+    pub const ALL: [Metric; 4] = [Metric::FirstResponse, Metric::NextResponse, Metric::Resolution, Metric::Update];
+
+    /// The metric's name in rule files and output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::FirstResponse => "first_response",
+            Metric::NextResponse => "next_response",
+            Metric::Resolution => "resolution",
+            Metric::Update => "update",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What escalation rules may read of one SLA metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MetricField {
+    /// Percent of the target used, business time.
+    Used,
+    /// `running`, `paused`, `met` or `breached`.
+    State,
+    /// Whether the target was missed.
+    Breached,
+}
+
+/// The states of an SLA metric, as rules and output name them.
+pub const METRIC_STATES: &[&str] = &["running", "paused", "met", "breached"];
 
 /// The stages of the pipeline that run rules, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -116,6 +168,10 @@ pub enum Stage {
     Tiers,
     /// First match wins: the SLA policy.
     Sla,
+    /// Every matching rule fires its actions, over the case's history.
+    Escalation,
+    /// Risk factors of escalation records.
+    Risk,
 }
 
 impl Stage {
@@ -127,6 +183,8 @@ impl Stage {
             Stage::Priority => "priority",
             Stage::Tiers => "tiers",
             Stage::Sla => "sla",
+            Stage::Escalation => "escalation",
+            Stage::Risk => "risk",
         }
     }
 }
@@ -200,6 +258,35 @@ impl Schema {
         let mut schema = Schema { fields: Vec::new(), by_name: BTreeMap::new() };
         for (name, ty, source, from_stage) in list {
             schema.push(FieldDef { name: name.to_string(), ty, source, from_stage });
+        }
+        let e = Stage::Escalation;
+        schema.push(FieldDef {
+            name: "sla.policy".into(),
+            ty: T::String,
+            source: Source::Derived(D::SlaPolicy),
+            from_stage: e,
+        });
+        schema.push(FieldDef {
+            name: "reopen_count".into(),
+            ty: T::Number,
+            source: Source::Derived(D::ReopenCount),
+            from_stage: e,
+        });
+        let states = T::Enum(METRIC_STATES.iter().map(|s| s.to_string()).collect());
+        for m in Metric::ALL {
+            for (field, ty) in [("used", T::Number), ("state", states.clone()), ("breached", T::Bool)] {
+                let which = match field {
+                    "used" => MetricField::Used,
+                    "state" => MetricField::State,
+                    _ => MetricField::Breached,
+                };
+                schema.push(FieldDef {
+                    name: format!("sla.{}.{field}", m.name()),
+                    ty,
+                    source: Source::Derived(D::Sla(m, which)),
+                    from_stage: e,
+                });
+            }
         }
         schema
     }

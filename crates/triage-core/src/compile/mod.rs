@@ -8,13 +8,15 @@
 //! Problems never stop the walk: the result is the rule set, if there were no
 //! errors, and every diagnostic.
 
+mod escalation;
+
 use crate::calendar::{self, Calendar};
 use crate::cond::{Cond, CondCompiler, Site};
 use crate::diag::{Diagnostic, Pos, Severity};
 use crate::normalize::Normalizer;
 use crate::rules::{
-    Adjust, AdjustKind, Article, CategorySet, CompiledRules, DerivedSlots, FirstMatch, Lexicon, Rule, RuleIndex,
-    RuleMeta, Settings, SlaPolicy, TierSet,
+    Adjust, AdjustKind, Article, CategorySet, CompiledRules, DerivedSlots, Escalations, FirstMatch, Lexicon, Rule,
+    RuleIndex, RuleMeta, Settings, SlaPolicy, TierSet,
 };
 use crate::schema::{Schema, Stage};
 use crate::syntax::{self, Key, Node, NodeKind};
@@ -37,6 +39,8 @@ const TOP_KEYS: &[&str] = &[
     "priority",
     "tiers",
     "knowledge",
+    "escalation",
+    "risk",
 ];
 const DEFAULT_PRIORITIES: &[&str] = &["P1", "P2", "P3", "P4"];
 
@@ -112,6 +116,8 @@ struct Sections<'n> {
     calendars: Vec<(usize, &'n Node)>,
     sla: Vec<(usize, &'n Node)>,
     normalize: Vec<(usize, &'n Node)>,
+    escalation: Vec<(usize, &'n Node)>,
+    risk: Vec<(usize, &'n Node)>,
 }
 
 struct Compiler<'f> {
@@ -267,6 +273,8 @@ impl<'f> Compiler<'f> {
                             "territories" => &mut s.territories,
                             "sla" => &mut s.sla,
                             "calendars" => &mut s.calendars,
+                            "escalation" => &mut s.escalation,
+                            "risk" => &mut s.risk,
                             _ => &mut s.knowledge,
                         };
                         target.extend(items.iter().map(|n| (file, n)));
@@ -303,13 +311,16 @@ impl<'f> Compiler<'f> {
     }
 
     fn settings(&mut self, s: &Sections<'_>) -> Settings {
-        let mut out = Settings { review_below: None, max_articles: 3 };
+        let mut out = Settings { review_below: None, max_articles: 3, clock: Default::default() };
         let Some((file, node)) = s.settings else {
             return out;
         };
-        let Some(obj) = self.obj(file, node, "`settings`", &["review_below", "max_articles"], None) else {
+        let Some(obj) = self.obj(file, node, "`settings`", &["review_below", "max_articles", "sla_clock"], None) else {
             return out;
         };
+        if let Some(v) = obj.get("sla_clock") {
+            out.clock = self.clock_settings(file, v);
+        }
         if let Some(v) = obj.get("review_below") {
             out.review_below = self.typed(file, v, "`review_below`", "a number from 0 to 1", None, fraction);
         }
@@ -339,7 +350,7 @@ impl<'f> Compiler<'f> {
 
         let mut ids: BTreeMap<String, (usize, u32)> = BTreeMap::new();
         let (territory_rules, _) =
-            self.stage(&sections.territories, Stage::Territory, &mut cc, &mut ids, |c, file, obj, rule| {
+            self.stage(&sections.territories, Stage::Territory, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.territory_extra(file, obj, rule, &calendars)
             });
         let drafts = territory_rules
@@ -354,15 +365,15 @@ impl<'f> Compiler<'f> {
             .collect();
         let territories = Territories::build(drafts, self.files, &mut self.diags);
         let (categories, category_shapes) =
-            self.stage(&sections.categories, Stage::Categorize, &mut cc, &mut ids, |c, file, obj, rule| {
+            self.stage(&sections.categories, Stage::Categorize, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.category_set(file, obj, rule, &priorities)
             });
         let (adjustments, _) =
-            self.stage(&sections.priority, Stage::Priority, &mut cc, &mut ids, |c, file, obj, rule| {
+            self.stage(&sections.priority, Stage::Priority, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.adjust(file, obj, rule, &priorities)
             });
         let (tiers, tier_shapes) =
-            self.stage(&sections.tiers, Stage::Tiers, &mut cc, &mut ids, |c, file, obj, rule| {
+            self.stage(&sections.tiers, Stage::Tiers, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.tier_set(file, obj, rule, &articles)
             });
 
@@ -377,13 +388,23 @@ impl<'f> Compiler<'f> {
         }
         self.first_match_checks(&category_shapes, "categories", "`- id: general` with `set: { category: general }`");
         self.first_match_checks(&tier_shapes, "tiers", "`- id: tier-1` with `tier: 1`");
-        let (sla, sla_shapes) = self.stage(&sections.sla, Stage::Sla, &mut cc, &mut ids, |c, file, obj, rule| {
+        let (sla, sla_shapes) = self.stage(&sections.sla, Stage::Sla, &mut cc, &mut ids, |c, _, file, obj, rule| {
             c.sla_policy(file, obj, rule, &calendars)
         });
         self.first_match_checks(&sla_shapes, "sla", "`- id: standard` with `targets: { first_response: 8h }`");
+        let (mut ladders, _) =
+            self.stage(&sections.escalation, Stage::Escalation, &mut cc, &mut ids, |c, cc, file, obj, rule| {
+                c.ladder(cc, file, obj, rule, &priorities)
+            });
+        let risk = self.risk(&sections.risk, &mut cc);
 
         let CondCompiler { text, preds, value_slots, diags, .. } = cc;
         self.diags.extend(diags);
+        self.sla_clock_checks(&sla, &preds, &schema, &settings.clock);
+        let (used_thresholds, age_thresholds) = escalation::thresholds(&preds, &schema);
+        for rule in &mut ladders {
+            rule.action.metrics = escalation::metrics_read(&rule.cond, &preds, &schema);
+        }
         self.diags.extend(territories.overlaps(&preds, &schema, self.files));
         if self.diags.iter().any(Diagnostic::is_error) {
             return None;
@@ -439,6 +460,7 @@ impl<'f> Compiler<'f> {
             territory_calendars,
             articles,
             sentiment,
+            escalation: Escalations { rules: ladders, risk, used_thresholds, age_thresholds },
             version: String::new(),
             preds,
             schema,
@@ -447,13 +469,13 @@ impl<'f> Compiler<'f> {
 
     /// Compiles one stage's rules: common keys (`id`, `when`, `description`)
     /// here, the stage's own keys in `action`.
-    fn stage<A>(
+    fn stage<'c, A>(
         &mut self,
         items: &[(usize, &Node)],
         stage: Stage,
-        cc: &mut CondCompiler<'_>,
+        cc: &mut CondCompiler<'c>,
         ids: &mut BTreeMap<String, (usize, u32)>,
-        mut action: impl FnMut(&mut Self, usize, &Obj<'_>, &str) -> Option<A>,
+        mut action: impl FnMut(&mut Self, &mut CondCompiler<'c>, usize, &Obj<'_>, &str) -> Option<A>,
     ) -> (Vec<Rule<A>>, Vec<Shape>) {
         let allowed: &[&str] = match stage {
             Stage::Territory => &["id", "description", "when", "parent", "priority", "calendar"],
@@ -461,6 +483,8 @@ impl<'f> Compiler<'f> {
             Stage::Priority => &["id", "description", "when", "raise", "lower", "set", "stop"],
             Stage::Tiers => &["id", "description", "when", "tier", "articles"],
             Stage::Sla => &["id", "description", "when", "calendar", "targets"],
+            Stage::Escalation => &["id", "description", "when", "level", "do"],
+            Stage::Risk => &["factor", "description", "weight", "when", "field", "cap"],
         };
         let context = format!("a `{}` rule", stage.section());
         let mut out = Vec::new();
@@ -493,7 +517,7 @@ impl<'f> Compiler<'f> {
                 Some(w) => cc.compile(site, w),
                 None => Some(Cond::True),
             };
-            let act = action(self, file, &obj, &id);
+            let act = action(self, cc, file, &obj, &id);
             let meta = RuleMeta { id: Arc::from(id), file, line: obj.pos.line };
             // A rule is a catch-all by its shape, whether or not it compiled,
             // so one broken rule neither hides nor invents a missing default.
