@@ -97,7 +97,7 @@ impl Case {
     }
 }
 
-fn path_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> CaseError {
+pub(crate) fn path_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> CaseError {
     let path = e.path().to_string();
     let inner = e.inner().to_string();
     let message = if path == "." { inner } else { format!("field `{path}`: {inner}") };

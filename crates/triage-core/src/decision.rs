@@ -1,6 +1,7 @@
 //! What `triage` answers: the decision and the trace that explains it.
 
 use crate::normalize::Normalized;
+use crate::sla::SlaMetrics;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::Arc;
@@ -87,7 +88,7 @@ pub struct Decision {
 /// oldest unanswered customer message, which only the case's event history
 /// knows, so it is not set here.
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sla {
     /// The policy's id.
     pub policy: String,
@@ -105,6 +106,8 @@ pub struct Sla {
     pub update_due: Option<DateTime<Utc>>,
     /// The policy's targets, in business minutes.
     pub targets: SlaTargets,
+    /// Each metric's clock at `now`: elapsed, remaining, percent used, state.
+    pub metrics: SlaMetrics,
 }
 
 /// An SLA policy's targets in business minutes; `None` where the policy

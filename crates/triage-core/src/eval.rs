@@ -9,8 +9,9 @@ use crate::decision::{
 };
 use crate::directory::{Directory, ResolvedAccount};
 use crate::normalize::{Finding, Normalized};
-use crate::rules::{AdjustKind, CompiledRules, FirstMatch, Rule, RuleMeta, SlaPolicy};
-use crate::schema::{AccountField, CHANNELS, CaseField, Derived, FieldType, Slot, Source};
+use crate::rules::{AdjustKind, CompiledRules, FirstMatch, Rule, RuleMeta};
+use crate::schema::{AccountField, CHANNELS, CaseField, Derived, FieldType, Metric, Slot, Source};
+use crate::sla::Clocks;
 use crate::territory::Verdict;
 use crate::text::Hits;
 use chrono::{DateTime, Utc};
@@ -41,6 +42,79 @@ pub fn triage(
     now: DateTime<Utc>,
     options: &Options,
 ) -> Decision {
+    let (mut decision, selected) = decide(rules, case, directory, now, options, Pins::default());
+    if let Some(sel) = selected {
+        // Without a history the clocks run from the case's creation in the
+        // status it has now.
+        let start = match case.created_at {
+            Some(t) => t.timestamp(),
+            None => {
+                let why = "the case has no `created_at`; the SLA clocks start at `now`".to_string();
+                decision.trace.push(note("sla", why));
+                now.timestamp()
+            }
+        };
+        let policy = &rules.sla.rules[sel.policy].action;
+        let cal = sel.calendar.and_then(|c| rules.calendars.get(c));
+        let clocks = Clocks::start(&rules.settings.clock, cal, policy, start, case.status.as_deref());
+        decision.sla = Some(sla_output(rules, &sel, &clocks, start, now.timestamp()));
+    }
+    decision
+}
+
+/// Values fixed by the case's history rather than by rules: a priority or
+/// tier an agent set.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Pins {
+    /// Rank on the priority scale.
+    pub priority: Option<usize>,
+    pub tier: Option<u8>,
+}
+
+/// The SLA policy a decision chose and the calendar it measures on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Selected {
+    /// Index into `rules.sla.rules`.
+    pub policy: usize,
+    /// Index into `rules.calendars`; `None` is clock time.
+    pub calendar: Option<usize>,
+}
+
+/// The SLA part of a decision: the policy, its targets and each metric's
+/// state at `now`.
+pub(crate) fn sla_output(rules: &CompiledRules, sel: &Selected, clocks: &Clocks<'_>, start: i64, now: i64) -> Sla {
+    let rule = &rules.sla.rules[sel.policy];
+    let policy = &rule.action;
+    let metrics = clocks.metrics(now);
+    let due = |m: Metric| metrics.get(m).and_then(|s| s.due_at);
+    Sla {
+        policy: rule.meta.id.to_string(),
+        calendar: sel.calendar.and_then(|c| rules.calendars.get(c)).map(|c| c.id().to_string()),
+        started_at: crate::sla::utc(start),
+        first_response_due: due(Metric::FirstResponse),
+        next_response_due: due(Metric::NextResponse),
+        resolution_due: due(Metric::Resolution),
+        update_due: due(Metric::Update),
+        targets: SlaTargets {
+            first_response: policy.first_response.map(|d| d.num_minutes()),
+            next_response: policy.next_response.map(|d| d.num_minutes()),
+            resolution: policy.resolution.map(|d| d.num_minutes()),
+            update: policy.update.map(|d| d.num_minutes()),
+        },
+        metrics,
+    }
+}
+
+/// The decision pipeline; the SLA clocks are left to the caller, which
+/// knows whether there is a history to replay.
+pub(crate) fn decide(
+    rules: &CompiledRules,
+    case: &Case,
+    directory: &Directory,
+    now: DateTime<Utc>,
+    options: &Options,
+    pins: Pins,
+) -> (Decision, Option<Selected>) {
     let full = options.trace == TraceLevel::Full;
     let slots = rules.derived;
     let mut warnings = Vec::new();
@@ -154,6 +228,15 @@ pub fn triage(
         }
     }
 
+    if let Some(r) = pins.priority {
+        if r != rank {
+            let why = format!("priority set to `{}` in the case's history", rules.priorities[r]);
+            trace.push(note("priority", why));
+        }
+        rank = r;
+        facts[slots.priority] = priority_fact(rules, rank);
+    }
+
     // Tier, and deflection at tier 0.
     let mut tier = 1;
     let mut deflect = Vec::new();
@@ -176,11 +259,28 @@ pub fn triage(
         trace.push(note("tier", "the rule set has no `tiers`; every case is tier 1".to_string()));
     }
 
-    // SLA: the first matching policy; deadlines on its calendar, else the
+    if let Some(t) = pins.tier {
+        if t != tier {
+            trace.push(note("tier", format!("tier set to {t} in the case's history")));
+        }
+        tier = t;
+        if tier != 0 {
+            deflect.clear();
+        }
+    }
+
+    // SLA: the first matching policy, measured on its calendar, else the
     // territory's, else clock time.
     facts[slots.tier] = Fact::Num(f64::from(tier));
-    let sla = first_match(rules, &rules.sla, &facts, &hits, full, "sla", &mut trace)
-        .map(|rule| sla_deadlines(rules, rule, case, territory, now, &mut trace, &mut warnings));
+    let selected = first_match(rules, &rules.sla, &facts, &hits, full, "sla", &mut trace).map(|rule| {
+        let calendar = rule.action.calendar.or_else(|| territory.and_then(|t| rules.territory_calendars[t]));
+        if calendar.is_none() {
+            trace
+                .push(note("sla", "no calendar for this policy or territory; deadlines are in clock time".to_string()));
+        }
+        let policy = rules.sla.rules.iter().position(|r| std::ptr::eq(r, rule)).unwrap_or(0);
+        Selected { policy, calendar }
+    });
 
     // Low confidence goes to a person, unless the territory already sent it.
     if let Some(threshold) = rules.settings.review_below
@@ -196,7 +296,7 @@ pub fn triage(
         }
     }
 
-    Decision {
+    let decision = Decision {
         case_id: case.id.clone(),
         normalized,
         territory: territory.map(|t| rules.territories.list[t].meta.id.to_string()),
@@ -208,7 +308,7 @@ pub fn triage(
         confidence,
         tier,
         deflect,
-        sla,
+        sla: None,
         skills,
         tags,
         manual_review,
@@ -216,7 +316,8 @@ pub fn triage(
         warnings,
         rules_version: rules.version.clone(),
         trace,
-    }
+    };
+    (decision, selected)
 }
 
 /// What the territory stage decided.
@@ -305,59 +406,6 @@ fn stamp_territory(
         }
     }
     out
-}
-
-/// The chosen SLA policy's deadlines: business time on its calendar, else
-/// the territory's, else clock time, from `created_at` (else `now`).
-fn sla_deadlines(
-    rules: &CompiledRules,
-    rule: &Rule<SlaPolicy>,
-    case: &Case,
-    territory: Option<usize>,
-    now: DateTime<Utc>,
-    trace: &mut Vec<TraceEntry>,
-    warnings: &mut Vec<Warning>,
-) -> Sla {
-    let policy = &rule.action;
-    let calendar = policy
-        .calendar
-        .or_else(|| territory.and_then(|t| rules.territory_calendars.get(t).copied().flatten()))
-        .and_then(|c| rules.calendars.get(c));
-    let started_at = match case.created_at {
-        Some(t) => t.with_timezone(&Utc),
-        None => {
-            trace.push(note("sla", "the case has no `created_at`; the SLA clocks start at `now`".to_string()));
-            now
-        }
-    };
-    if calendar.is_none() {
-        trace.push(note("sla", "no calendar for this policy or territory; deadlines are in clock time".to_string()));
-    }
-    let mut due = |target: Option<chrono::Duration>, what: &str| -> Option<DateTime<Utc>> {
-        let target = target?;
-        let result = match calendar {
-            Some(c) => c.add(started_at, target),
-            None => started_at.checked_add_signed(target).ok_or(crate::CalendarError::OutOfRange),
-        };
-        result
-            .map_err(|e| warnings.push(Warning { code: "sla-unavailable", message: format!("{what} deadline: {e}") }))
-            .ok()
-    };
-    Sla {
-        policy: rule.meta.id.to_string(),
-        calendar: calendar.map(|c| c.id().to_string()),
-        started_at,
-        first_response_due: due(policy.first_response, "first response"),
-        next_response_due: None,
-        resolution_due: due(policy.resolution, "resolution"),
-        update_due: due(policy.update, "update"),
-        targets: SlaTargets {
-            first_response: policy.first_response.map(|d| d.num_minutes()),
-            next_response: policy.next_response.map(|d| d.num_minutes()),
-            resolution: policy.resolution.map(|d| d.num_minutes()),
-            update: policy.update.map(|d| d.num_minutes()),
-        },
-    }
 }
 
 /// The location a case gave, for messages.

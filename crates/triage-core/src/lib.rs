@@ -61,6 +61,7 @@ pub mod explain;
 mod normalize;
 mod rules;
 mod schema;
+mod sla;
 mod syntax;
 mod territory;
 pub mod testing;
@@ -77,7 +78,8 @@ pub use directory::{Account, Directory, DirectoryError};
 pub use eval::triage;
 pub use normalize::Normalized;
 pub use rules::CompiledRules;
-pub use schema::CHANNELS;
+pub use schema::{CHANNELS, METRIC_STATES, Metric};
+pub use sla::{CaseState, Event, EventKind, MetricState, SlaMetrics};
 
 #[cfg(test)]
 mod tests;
