@@ -1,6 +1,7 @@
 //! What `triage` answers: the decision and the trace that explains it.
 
 use crate::normalize::Normalized;
+use crate::record::EscalationRecord;
 use crate::sla::SlaMetrics;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -159,17 +160,69 @@ pub struct ManualReview {
 }
 
 /// An intent for the caller: the core never carries out side effects.
+///
+/// Triage raises `admin_alert`s; escalation raises every kind its rules
+/// name, with the rule, level and instants filled in.
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Action {
-    /// `admin_alert`, …
+    /// `notify`, `raise_tier`, `set_tier`, `reassign`, `set_priority`,
+    /// `open_escalation`, `swarm` or `admin_alert`.
     pub kind: &'static str,
     /// Stable idempotency key: asking twice must not act twice.
     pub key: String,
-    /// Stable kebab-case reason, e.g. `unknown-country`.
+    /// Why: a stable code, or the condition that held.
     pub reason: String,
     /// Details for whoever acts.
     pub detail: String,
+    /// The escalation rule that fired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The rule's level on the escalation ladder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<u32>,
+    /// When the condition started to hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fired_at: Option<DateTime<Utc>>,
+    /// When to carry it out (later than `fired_at` when it waits for
+    /// business hours).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
+    /// Who or where: the recipient, team, queue or swarm workspace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The tier to move the case to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<u8>,
+    /// The priority to set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    /// The swarm channel's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// The escalation record to open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<Box<EscalationRecord>>,
+}
+
+impl Action {
+    pub(crate) fn new(kind: &'static str, key: String, reason: String, detail: String) -> Action {
+        Action {
+            kind,
+            key,
+            reason,
+            detail,
+            rule: None,
+            level: None,
+            fired_at: None,
+            due_at: None,
+            target: None,
+            tier: None,
+            priority: None,
+            channel: None,
+            record: None,
+        }
+    }
 }
 
 /// A problem with a case's data.

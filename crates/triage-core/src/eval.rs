@@ -397,12 +397,12 @@ fn stamp_territory(
         if !bad.is_empty() {
             let codes: Vec<&str> = bad.iter().map(|f| f.code).collect();
             let messages: Vec<&str> = bad.iter().map(|f| f.message.as_str()).collect();
-            out.alert = Some(Action {
-                kind: "admin_alert",
-                key: format!("{}/admin_alert/{}", case.id, codes.join("+")),
-                reason: codes.join(", "),
-                detail: format!("case `{}` cannot be placed in a territory: {}", case.id, messages.join("; ")),
-            });
+            out.alert = Some(Action::new(
+                "admin_alert",
+                format!("{}/admin_alert/{}", case.id, codes.join("+")),
+                codes.join(", "),
+                format!("case `{}` cannot be placed in a territory: {}", case.id, messages.join("; ")),
+            ));
         }
     }
     out
@@ -425,11 +425,11 @@ fn describe_place(n: &Normalized, case: &Case) -> String {
     parts.join(", ")
 }
 
-fn explainer<'a>(rules: &'a CompiledRules, facts: &'a [Fact<'a>], hits: &'a Hits) -> Explainer<'a> {
+pub(crate) fn explainer<'a>(rules: &'a CompiledRules, facts: &'a [Fact<'a>], hits: &'a Hits) -> Explainer<'a> {
     Explainer { preds: &rules.preds, facts, hits, phrase_text: &rules.text.phrase_text, schema: &rules.schema }
 }
 
-fn entry(
+pub(crate) fn entry(
     rules: &CompiledRules,
     stage: &'static str,
     meta: &RuleMeta,
@@ -446,7 +446,7 @@ fn entry(
     }
 }
 
-fn note(stage: &'static str, why: String) -> TraceEntry {
+pub(crate) fn note(stage: &'static str, why: String) -> TraceEntry {
     TraceEntry { stage, rule: None, file: None, line: None, outcome: Outcome::Note, why: Some(why) }
 }
 
@@ -560,7 +560,7 @@ fn deflection(rules: &CompiledRules, allowed: Option<&[usize]>, product: Option<
         .collect()
 }
 
-fn priority_fact(rules: &CompiledRules, rank: usize) -> Fact<'_> {
+pub(crate) fn priority_fact(rules: &CompiledRules, rank: usize) -> Fact<'_> {
     Fact::pair(&rules.priorities[rank], &rules.priorities_lower[rank])
 }
 
@@ -573,7 +573,12 @@ fn facts_priority(rules: &CompiledRules, facts: &[Fact<'_>]) -> Option<usize> {
 
 /// The raw text of a field scanned for phrases and regexes: one part, or
 /// subject and body for `text`.
-fn raw_text<'a>(rules: &CompiledRules, case: &'a Case, n: &'a Normalized, slot: Slot) -> [Option<&'a str>; 2] {
+pub(crate) fn raw_text<'a>(
+    rules: &CompiledRules,
+    case: &'a Case,
+    n: &'a Normalized,
+    slot: Slot,
+) -> [Option<&'a str>; 2] {
     let Some(def) = rules.schema.fields.get(slot) else { return [None, None] };
     let field = match def.source {
         Source::Case(field) => field,
@@ -606,7 +611,7 @@ fn opt_str(v: Option<&str>) -> Fact<'_> {
     v.map_or(Fact::Missing, Fact::str)
 }
 
-fn fill_facts<'a>(
+pub(crate) fn fill_facts<'a>(
     rules: &'a CompiledRules,
     case: &'a Case,
     normalized: &'a Normalized,

@@ -56,9 +56,11 @@ mod cond;
 mod decision;
 mod diag;
 mod directory;
+mod escalate;
 mod eval;
 pub mod explain;
 mod normalize;
+mod record;
 mod rules;
 mod schema;
 mod sla;
@@ -75,8 +77,12 @@ pub use decision::{
 };
 pub use diag::{Diagnostic, Pos, Severity, suggest};
 pub use directory::{Account, Directory, DirectoryError};
+pub use escalate::{Escalation, MAX_CHANNEL_LEN, StateError, escalate, sanitize_channel};
 pub use eval::triage;
 pub use normalize::Normalized;
+pub use record::{
+    EscalationRecord, Milestone, RecordError, RecordStatus, RecordTransition, Risk, RiskPart, escalation_report,
+};
 pub use rules::CompiledRules;
 pub use schema::{CHANNELS, METRIC_STATES, Metric};
 pub use sla::{CaseState, Event, EventKind, MetricState, SlaMetrics};

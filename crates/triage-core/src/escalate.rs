@@ -1,0 +1,748 @@
+//! Escalation over time: a case's history and `now` in; the actions due,
+//! the SLA state and the next instant anything could change out.
+//!
+//! The history is replayed from the case's start. Between two events the
+//! facts rules read are constant except the SLA clocks and the case's age,
+//! which only grow, so a condition can only change truth at an event or
+//! where a clock or the age crosses a number some rule compares it with.
+//! Those instants are computed exactly (business time on the policy's
+//! calendar) and the rules are evaluated at each, in time order. An action
+//! fires at the first instant its rule holds, once per key; the answer lists
+//! every action fired up to `now`, so asking often or rarely gives the same
+//! keys.
+
+use crate::case::Case;
+use crate::cond::{self, Fact};
+use crate::decision::{Action, Options, Outcome, Sla, TraceEntry, TraceLevel, Warning};
+use crate::directory::Directory;
+use crate::eval::{self, Pins, Selected};
+use crate::record::{EscalationRecord, Milestone, RecordStatus, Risk, RiskPart};
+use crate::rules::{CompiledRules, EscKind, Ladder, Piece, RiskInput, Rule, TemplateVar};
+use crate::schema::{Derived, Metric, MetricField, Source};
+use crate::sla::{CaseState, Clocks, EventKind, Phase, utc};
+use crate::text::Hits;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+/// Longest swarm channel name; chat tools cap names at 80 characters.
+pub const MAX_CHANNEL_LEN: usize = 80;
+
+/// What `escalate` answers for one case at `now`.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Escalation {
+    /// The case's id.
+    pub case_id: String,
+    /// The instant asked about.
+    pub now: DateTime<Utc>,
+    /// The priority in effect (the history's last change, else triage's).
+    pub priority: String,
+    /// The tier in effect.
+    pub tier: u8,
+    /// The status in effect, if any was given.
+    pub status: Option<String>,
+    /// How often the case was reopened.
+    pub reopen_count: u32,
+    /// The SLA policy in effect and each metric's clock at `now`.
+    pub sla: Option<Sla>,
+    /// Every action fired up to `now` and due by then, in firing order. A
+    /// scheduler carries out the keys it has not carried out before.
+    pub actions: Vec<Action>,
+    /// Fired, but waiting for business hours (`due_at` is later than `now`).
+    pub pending: Vec<Action>,
+    /// The earliest instant after `now` at which, without new events, an
+    /// action could fire or fall due. `None` when nothing could.
+    pub next_check_at: Option<DateTime<Utc>>,
+    /// Problems with the case or its history; the case was still escalated.
+    pub warnings: Vec<Warning>,
+    /// Hash of the rule set that decided.
+    pub rules_version: String,
+    /// Which rules fired and when; with full tracing, the policy changes.
+    pub trace: Vec<TraceEntry>,
+}
+
+/// A history that cannot be replayed, naming the event at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", event.map(|i| format!("event {i}: ")).unwrap_or_default())]
+pub struct StateError {
+    /// The index of the offending event in `events`, from 0.
+    pub event: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A milestone waiting for its instant.
+#[derive(Debug, Clone)]
+struct Scheduled {
+    at: i64,
+    key: String,
+    notify: String,
+    rule: usize,
+    record: String,
+}
+
+/// Replays a case's history and returns the escalation actions fired up to
+/// `now`, the SLA state at `now`, and when to ask again.
+///
+/// ```
+/// use triage_core::{compile_sources, escalate, CaseState, Directory, Options};
+/// let yaml = r#"
+/// categories: [{ id: general, set: { category: general, priority: P2 } }]
+/// sla: [{ id: standard, targets: { first_response: 1h } }]
+/// escalation:
+///   - id: warn-lead
+///     when: { sla.first_response.used: { gte: 80% } }
+///     do: [{ notify: team_lead }]
+/// "#;
+/// let rules = compile_sources(&[("rules.yaml", yaml)]).0.unwrap();
+/// let state = CaseState::from_json(r#"{"case": {"id": "c1", "created_at": "2026-03-02T09:00:00Z"}}"#).unwrap();
+/// let now = "2026-03-02T09:50:00Z".parse().unwrap();
+/// let out = escalate(&rules, &state, &Directory::new(), now, &Options::default()).unwrap();
+/// assert_eq!(out.actions[0].kind, "notify");
+/// assert_eq!(out.actions[0].fired_at, Some("2026-03-02T09:48:00Z".parse().unwrap()));
+/// assert_eq!(out.next_check_at, Some("2026-03-02T10:00:00Z".parse().unwrap()));
+/// ```
+pub fn escalate(
+    rules: &CompiledRules,
+    state: &CaseState,
+    directory: &Directory,
+    now: DateTime<Utc>,
+    options: &Options,
+) -> Result<Escalation, StateError> {
+    let case = &state.case;
+    let now_s = now.timestamp();
+    let mut warnings = Vec::new();
+    let mut trace = Vec::new();
+    let full = options.trace == TraceLevel::Full;
+
+    // Check the history before anything else is decided from it.
+    let mut last = i64::MIN;
+    for (i, e) in state.events.iter().enumerate() {
+        let at = e.at.timestamp();
+        if at < last {
+            return Err(StateError {
+                event: Some(i),
+                message: format!(
+                    "`{}` at {} is earlier than the event before it; list events oldest first",
+                    e.kind.name(),
+                    e.at
+                ),
+            });
+        }
+        last = at;
+        let missing =
+            |what: &str| StateError { event: Some(i), message: format!("`{}` needs `{what}`", e.kind.name()) };
+        match e.kind {
+            EventKind::StatusChanged if e.status.as_deref().is_none_or(|s| s.trim().is_empty()) => {
+                return Err(missing("status"));
+            }
+            EventKind::PriorityChanged => {
+                let p = e.priority.as_deref().ok_or_else(|| missing("priority"))?;
+                if rank_of(rules, p).is_none() {
+                    return Err(StateError {
+                        event: Some(i),
+                        message: format!("priority `{p}` is not on the scale {}", rules.priorities.join(", ")),
+                    });
+                }
+            }
+            EventKind::TierChanged => match e.tier {
+                Some(0..=3) => {}
+                Some(t) => {
+                    return Err(StateError { event: Some(i), message: format!("tier must be 0 to 3, found {t}") });
+                }
+                None => return Err(missing("tier")),
+            },
+            EventKind::Created if i > 0 => {
+                return Err(StateError { event: Some(i), message: "`created` must be the first event".to_string() });
+            }
+            _ => {}
+        }
+    }
+    let known: Vec<_> = state.events.iter().filter(|e| e.at.timestamp() <= now_s).collect();
+    if known.len() < state.events.len() {
+        warnings.push(Warning {
+            code: "future-events",
+            message: format!("{} event(s) after `now` were ignored", state.events.len() - known.len()),
+        });
+    }
+    let start = match (state.events.first(), case.created_at) {
+        (Some(e), _) if e.kind == EventKind::Created => e.at.timestamp(),
+        (_, Some(t)) => t.timestamp(),
+        (Some(e), None) => e.at.timestamp(),
+        (None, None) => now_s,
+    };
+    if let Some((i, e)) = state.events.iter().enumerate().find(|(_, e)| e.at.timestamp() < start) {
+        return Err(StateError {
+            event: Some(i),
+            message: format!("`{}` at {} is before the case was created", e.kind.name(), e.at),
+        });
+    }
+
+    // What never changes over the history: the cleaned case, its account,
+    // the text hits and the facts that do not depend on time.
+    let (normalized, _) = rules.normalizer.normalize_case(case, None);
+    let account = case.account.as_deref().map(str::trim).and_then(|a| directory.account(a));
+    let hits = rules.text.scan(|slot| eval::raw_text(rules, case, &normalized, slot));
+    let mut shared = vec![Fact::Missing; rules.schema.len()];
+    let mut ignored = Vec::new();
+    eval::fill_facts(rules, case, &normalized, account, utc(start), &mut shared, &mut ignored);
+
+    let initial_status =
+        if state.events.iter().any(|e| e.kind == EventKind::StatusChanged) { None } else { case.status.clone() };
+    let mut run = Run {
+        rules,
+        case,
+        directory,
+        options,
+        hits: &hits,
+        shared,
+        pins: Pins::default(),
+        start,
+        status: initial_status.clone(),
+        seg: Segment::default(),
+        fired: BTreeSet::new(),
+        actions: Vec::new(),
+        scheduled: Vec::new(),
+        trace: &mut trace,
+        full,
+    };
+    let (seg, first_decision) = run.segment(start);
+    warnings.extend(first_decision.warnings.iter().cloned());
+    run.seg = seg;
+    let mut clocks = run.seg.selected.map(|sel| {
+        let cal = sel.calendar.and_then(|c| rules.calendars.get(c));
+        Clocks::start(&rules.settings.clock, cal, &rules.sla.rules[sel.policy].action, start, initial_status.as_deref())
+    });
+
+    let mut i = 0;
+    // Events at the very start belong to the starting instant.
+    while i < known.len() && known[i].at.timestamp() <= start {
+        run.apply(known[i], &mut clocks, start);
+        i += 1;
+    }
+    run.evaluate(start, clocks.as_ref());
+    let mut next_check: Option<i64> = None;
+    let mut t = start;
+    loop {
+        let seg_end = known.get(i).map(|e| e.at.timestamp());
+        let crossings = run.crossings(clocks.as_ref(), t);
+        let mut cur = t;
+        loop {
+            let next_crossing = crossings.iter().copied().find(|&c| c > cur);
+            let next_milestone = run.scheduled.iter().map(|s| s.at).filter(|&a| a > cur).min();
+            let Some(next) = [next_crossing, next_milestone].into_iter().flatten().min() else { break };
+            if seg_end.is_some_and(|e| next >= e) {
+                break;
+            }
+            if next > now_s {
+                next_check = Some(next);
+                break;
+            }
+            if let Some(c) = clocks.as_mut() {
+                c.advance(next);
+            }
+            run.evaluate(next, clocks.as_ref());
+            cur = next;
+        }
+        let Some(end) = seg_end else { break };
+        if let Some(c) = clocks.as_mut() {
+            c.advance(end);
+        }
+        while i < known.len() && known[i].at.timestamp() == end {
+            run.apply(known[i], &mut clocks, end);
+            i += 1;
+        }
+        run.evaluate(end, clocks.as_ref());
+        t = end;
+    }
+    if let Some(c) = clocks.as_mut() {
+        c.advance(now_s.max(t));
+    }
+
+    let (actions, pending): (Vec<Action>, Vec<Action>) =
+        run.actions.drain(..).partition(|a| a.due_at.is_none_or(|d| d <= now));
+    let waiting = pending.iter().filter_map(|a| a.due_at).map(|d| d.timestamp()).min();
+    let next_check_at = [next_check, waiting].into_iter().flatten().min().map(utc);
+    let sla = match (run.seg.selected, clocks.as_ref()) {
+        (Some(sel), Some(c)) => Some(eval::sla_output(rules, &sel, c, start, now_s)),
+        _ => None,
+    };
+    Ok(Escalation {
+        case_id: case.id.clone(),
+        now,
+        priority: rules.priorities[run.seg.rank].clone(),
+        tier: run.seg.tier,
+        status: run.status.clone(),
+        reopen_count: clocks.as_ref().map_or(0, |c| c.reopen_count),
+        sla,
+        actions,
+        pending,
+        next_check_at,
+        warnings,
+        rules_version: rules.version.clone(),
+        trace,
+    })
+}
+
+fn rank_of(rules: &CompiledRules, p: &str) -> Option<usize> {
+    rules.priorities.iter().position(|q| q.eq_ignore_ascii_case(p.trim()))
+}
+
+/// What the decision pipeline said for the current stretch of history.
+#[derive(Debug, Clone, Default)]
+struct Segment {
+    selected: Option<Selected>,
+    rank: usize,
+    tier: u8,
+    category: String,
+    product: Option<String>,
+    territory: Option<String>,
+    /// Decided facts, owned: priority, product, category, tier and so on.
+    decided: Vec<(usize, Fact<'static>)>,
+}
+
+struct Run<'a, 'r> {
+    rules: &'r CompiledRules,
+    case: &'a Case,
+    directory: &'a Directory,
+    options: &'a Options,
+    hits: &'a Hits,
+    shared: Vec<Fact<'a>>,
+    pins: Pins,
+    start: i64,
+    status: Option<String>,
+    seg: Segment,
+    fired: BTreeSet<String>,
+    actions: Vec<Action>,
+    scheduled: Vec<Scheduled>,
+    trace: &'a mut Vec<TraceEntry>,
+    full: bool,
+}
+
+impl<'a, 'r> Run<'a, 'r> {
+    /// Decides the case as of `at` with the history's pins.
+    fn segment(&mut self, at: i64) -> (Segment, crate::decision::Decision) {
+        let rules = self.rules;
+        let opts = Options::with_trace(self.options.trace);
+        let (d, selected) = eval::decide(rules, self.case, self.directory, utc(at), &opts, self.pins);
+        let s = rules.derived;
+        let rank = rank_of(rules, &d.priority).unwrap_or(0);
+        let lower = |v: &[String]| Fact::List(Cow::Owned(v.iter().map(|x| x.to_lowercase()).collect()));
+        let mut decided = vec![
+            (s.priority, Fact::owned(d.priority.clone())),
+            (s.sentiment, Fact::Num(d.sentiment.score)),
+            (s.category, Fact::owned(d.category.clone())),
+            (s.confidence, Fact::Num(d.confidence)),
+            (s.skills, lower(&d.skills)),
+            (s.tags, lower(&d.tags)),
+            (s.territory_path, lower(&d.territory_path)),
+            (s.tier, Fact::Num(f64::from(d.tier))),
+        ];
+        decided.push((s.product, d.product.clone().map_or(Fact::Missing, Fact::owned)));
+        decided.push((s.territory, d.territory.clone().map_or(Fact::Missing, Fact::owned)));
+        if self.full {
+            self.trace.extend(d.trace.iter().cloned());
+        }
+        let seg = Segment {
+            selected,
+            rank,
+            tier: d.tier,
+            category: d.category.clone(),
+            product: d.product.clone(),
+            territory: d.territory.clone(),
+            decided,
+        };
+        (seg, d)
+    }
+
+    /// Applies one event at `at` (`at` is the event's instant).
+    fn apply(&mut self, e: &crate::sla::Event, clocks: &mut Option<Clocks<'r>>, at: i64) {
+        match e.kind {
+            EventKind::Created | EventKind::Assigned => {}
+            EventKind::StatusChanged => {
+                let s = e.status.clone().unwrap_or_default();
+                if let Some(c) = clocks.as_mut() {
+                    c.status(&s, at);
+                }
+                self.status = Some(s);
+            }
+            EventKind::AgentReplied => {
+                if let Some(c) = clocks.as_mut() {
+                    c.agent_replied(at);
+                }
+            }
+            EventKind::CustomerReplied => {
+                if let Some(c) = clocks.as_mut() {
+                    c.customer_replied(at);
+                }
+            }
+            EventKind::PriorityChanged | EventKind::TierChanged => {
+                if e.kind == EventKind::PriorityChanged {
+                    self.pins.priority = e.priority.as_deref().and_then(|p| rank_of(self.rules, p));
+                } else {
+                    self.pins.tier = e.tier;
+                }
+                let before = self.seg.selected;
+                let (seg, _) = self.segment(at);
+                self.seg = seg;
+                if let (Some(sel), Some(c)) = (self.seg.selected, clocks.as_mut())
+                    && Some(sel) != before
+                {
+                    let rule = &self.rules.sla.rules[sel.policy];
+                    let cal = sel.calendar.and_then(|i| self.rules.calendars.get(i));
+                    c.change_policy(cal, &rule.action, at);
+                    let how = if self.rules.settings.clock.restart_on_change {
+                        "unmet clocks restart"
+                    } else {
+                        "clocks keep their start and pauses"
+                    };
+                    self.trace.push(TraceEntry {
+                        why: Some(format!(
+                            "`{}` at {} selects policy `{}`; {how}",
+                            e.kind.name(),
+                            utc(at),
+                            rule.meta.id
+                        )),
+                        ..eval::entry(self.rules, "sla", &rule.meta, Outcome::Matched, None)
+                    });
+                }
+            }
+        }
+    }
+
+    /// The instants after `from` at which, without new events, a clock or
+    /// the case's age crosses a number some rule compares it with.
+    fn crossings(&self, clocks: Option<&Clocks<'_>>, from: i64) -> Vec<i64> {
+        let mut out = Vec::new();
+        if let Some(c) = clocks {
+            for m in Metric::ALL {
+                let Some(target) = c.target(m) else { continue };
+                let percents = self.rules.escalation.used_thresholds[m.index()].iter().copied().chain([100.0]);
+                for p in percents {
+                    let x = p * target as f64 / 100.0;
+                    for need in [x.ceil() as i64, x.floor() as i64 + 1] {
+                        out.extend(c.reaches(m, need).filter(|&t| t > from));
+                    }
+                }
+            }
+        }
+        if let Some(created) = self.case.created_at.map(|t| t.timestamp()) {
+            for &v in &self.rules.escalation.age_thresholds {
+                for minutes in [v.ceil() as i64, v.floor() as i64 + 1] {
+                    out.extend(created.checked_add(minutes * 60).filter(|&t| t > from));
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The facts at instant `t`.
+    fn facts(&self, t: i64, clocks: Option<&Clocks<'_>>) -> Vec<Fact<'a>> {
+        let mut facts = self.shared.clone();
+        for (slot, f) in &self.seg.decided {
+            facts[*slot] = f.clone();
+        }
+        let rules = self.rules;
+        for (slot, def) in rules.schema.fields.iter().enumerate() {
+            facts[slot] = match def.source {
+                Source::Derived(Derived::AgeMinutes) => match self.case.created_at {
+                    Some(c) => Fact::Num(((t - c.timestamp()) / 60) as f64),
+                    None => Fact::Num(((t - self.start) / 60) as f64),
+                },
+                Source::Derived(Derived::ReopenCount) => Fact::Num(f64::from(clocks.map_or(0, |c| c.reopen_count))),
+                Source::Derived(Derived::SlaPolicy) => match self.seg.selected {
+                    Some(sel) => Fact::owned(rules.sla.rules[sel.policy].meta.id.to_string()),
+                    None => Fact::Missing,
+                },
+                Source::Derived(Derived::Sla(m, which)) => match clocks.and_then(|c| c.look(m, t)) {
+                    None => Fact::Missing,
+                    Some((elapsed, target, phase)) => match which {
+                        MetricField::Used => Fact::Num(elapsed as f64 * 100.0 / target as f64),
+                        MetricField::State => Fact::owned(phase.name().to_string()),
+                        MetricField::Breached => Fact::Bool(phase == Phase::Breached),
+                    },
+                },
+                Source::Case(crate::schema::CaseField::Status) => {
+                    self.status.as_deref().map_or(Fact::Missing, |s| Fact::owned(s.to_string()))
+                }
+                _ => continue,
+            };
+        }
+        facts
+    }
+
+    /// Evaluates every escalation rule at `t` and fires what holds.
+    fn evaluate(&mut self, t: i64, clocks: Option<&Clocks<'_>>) {
+        let rules = self.rules;
+        if rules.escalation.rules.is_empty() {
+            return;
+        }
+        let facts = self.facts(t, clocks);
+        // Milestones of records still open when their time comes.
+        let due: Vec<Scheduled> = {
+            let (now, later) = std::mem::take(&mut self.scheduled).into_iter().partition(|s| s.at <= t);
+            self.scheduled = later;
+            now
+        };
+        for s in due {
+            if clocks.is_some_and(Clocks::resolved) || !self.fired.insert(s.key.clone()) {
+                continue;
+            }
+            let rule = &rules.escalation.rules[s.rule];
+            let mut a = Action::new(
+                "notify",
+                s.key,
+                "milestone".to_string(),
+                format!("escalation `{}` for case `{}` is still open: tell `{}`", s.record, self.case.id, s.notify),
+            );
+            a.target = Some(s.notify);
+            a.rule = Some(rule.meta.id.to_string());
+            a.level = Some(rule.action.level);
+            a.fired_at = Some(utc(s.at));
+            a.due_at = a.fired_at;
+            self.actions.push(a);
+        }
+        for (ri, rule) in rules.escalation.rules.iter().enumerate() {
+            if !cond::eval(&rule.cond, &rules.preds, &facts, self.hits) {
+                continue;
+            }
+            let cycles = cycle_tag(&rule.action, clocks);
+            let base = format!("{}/{}/L{}/{}", self.case.id, rule.meta.id, rule.action.level, cycles);
+            let mut fired_any = false;
+            for (ai, act) in rule.action.actions.iter().enumerate() {
+                let key = format!("{base}/{ai}-{}", act.kind.name());
+                if !self.fired.insert(key.clone()) {
+                    continue;
+                }
+                fired_any = true;
+                let action = self.build(ri, rule, ai, key, t, &facts);
+                self.actions.push(action);
+            }
+            if fired_any {
+                let why = eval::explainer(rules, &facts, self.hits).why_matched(&rule.cond);
+                self.trace.push(TraceEntry {
+                    why: Some(format!("at {}: {why}", utc(t))),
+                    ..eval::entry(rules, "escalation", &rule.meta, Outcome::Matched, None)
+                });
+            }
+        }
+    }
+
+    fn build(&mut self, ri: usize, rule: &Rule<Ladder>, ai: usize, key: String, t: i64, facts: &[Fact<'_>]) -> Action {
+        let rules = self.rules;
+        let act = &rule.action.actions[ai];
+        let id = &self.case.id;
+        let reason = eval::explainer(rules, facts, self.hits).why_matched(&rule.cond);
+        let mut a = Action::new(act.kind.name(), key.clone(), reason, String::new());
+        a.rule = Some(rule.meta.id.to_string());
+        a.level = Some(rule.action.level);
+        a.fired_at = Some(utc(t));
+        let seg = &self.seg;
+        let priority_sev = u8::try_from(seg.rank + 1).unwrap_or(4).clamp(1, 4);
+        match &act.kind {
+            EscKind::Notify(to) => {
+                a.target = Some(to.clone());
+                a.detail =
+                    format!("tell `{to}`: rule `{}` (level {}) holds for case `{id}`", rule.meta.id, rule.action.level);
+            }
+            EscKind::RaiseTier(n) => {
+                let to = (seg.tier + n).min(3);
+                a.tier = Some(to);
+                a.detail = format!("move case `{id}` from tier {} to tier {to}", seg.tier);
+            }
+            EscKind::SetTier(to) => {
+                a.tier = Some(*to);
+                a.detail = format!("move case `{id}` from tier {} to tier {to}", seg.tier);
+            }
+            EscKind::Reassign(what, name) => {
+                a.target = Some(name.clone());
+                a.detail = format!("reassign case `{id}` to {what} `{name}`");
+            }
+            EscKind::SetPriority(r) => {
+                let p = &rules.priorities[*r];
+                a.priority = Some(p.clone());
+                a.detail = format!("change case `{id}` priority from {} to {p}", rules.priorities[seg.rank]);
+            }
+            EscKind::AdminAlert(message) => {
+                a.target = Some("admin".to_string());
+                a.detail = message.clone();
+            }
+            EscKind::OpenEscalation(spec) => {
+                let severity = spec.severity.unwrap_or(priority_sev);
+                let risk = risk(rules, facts, self.hits);
+                let milestones: Vec<Milestone> = spec
+                    .milestones
+                    .iter()
+                    .map(|m| Milestone {
+                        after_minutes: m.after.num_minutes(),
+                        notify: m.notify.clone(),
+                        due_at: utc(t + m.after.num_seconds()),
+                    })
+                    .collect();
+                for (mi, m) in milestones.iter().enumerate() {
+                    self.scheduled.push(Scheduled {
+                        at: m.due_at.timestamp(),
+                        key: format!("{key}/milestone-{}", mi + 1),
+                        notify: m.notify.clone(),
+                        rule: ri,
+                        record: key.clone(),
+                    });
+                }
+                a.target = Some(spec.owner.clone());
+                a.detail = format!(
+                    "open a severity {severity} escalation for case `{id}` owned by `{}`, risk {}",
+                    spec.owner, risk.score
+                );
+                a.record = Some(Box::new(EscalationRecord {
+                    id: key,
+                    case_id: id.clone(),
+                    rule: rule.meta.id.to_string(),
+                    severity,
+                    risk,
+                    owner: spec.owner.clone(),
+                    members: spec.members.clone(),
+                    milestones,
+                    status: RecordStatus::Open,
+                    opened_at: utc(t),
+                    history: Vec::new(),
+                    lessons_learned: None,
+                }));
+            }
+            EscKind::Swarm(spec) => {
+                // The swarm's own severity, else the record this rule opens,
+                // else the priority's rank.
+                let severity = spec
+                    .severity
+                    .or_else(|| {
+                        rule.action.actions.iter().find_map(|x| match &x.kind {
+                            EscKind::OpenEscalation(r) => r.severity,
+                            _ => None,
+                        })
+                    })
+                    .unwrap_or(priority_sev);
+                let name = channel_name(&spec.name, self.case, seg, rules, severity);
+                let route = spec.routes.iter().find(|(c, _)| cond::eval(c, &rules.preds, facts, self.hits));
+                a.target = route.map(|(_, to)| to.clone());
+                a.detail = match &a.target {
+                    Some(to) => format!("start swarm channel `{name}` in `{to}` for case `{id}`"),
+                    None => format!("start swarm channel `{name}` for case `{id}` (no route matched)"),
+                };
+                a.channel = Some(name);
+            }
+        }
+        // Notifications that wait for business hours go out at the next
+        // opening of the case's calendar.
+        a.due_at = a.fired_at;
+        if act.business_hours
+            && let Some(cal) = seg.selected.and_then(|s| s.calendar).and_then(|c| rules.calendars.get(c))
+            && let Ok(open) = cal.next_opening(utc(t))
+        {
+            a.due_at = Some(open);
+        }
+        a
+    }
+}
+
+/// The part of a key that names the SLA cycles a rule read: a rule about the
+/// next response fires again for each unanswered message.
+fn cycle_tag(ladder: &Ladder, clocks: Option<&Clocks<'_>>) -> String {
+    if ladder.metrics.is_empty() {
+        return "case".to_string();
+    }
+    ladder
+        .metrics
+        .iter()
+        .map(|m| format!("{}#{}", m.name(), clocks.map_or(0, |c| c.cycle(*m))))
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+/// The risk score from the rule set's factors, 0 to 100.
+fn risk(rules: &CompiledRules, facts: &[Fact<'_>], hits: &Hits) -> Risk {
+    let mut parts = Vec::new();
+    let (mut got, mut total) = (0.0, 0.0);
+    for f in &rules.escalation.risk {
+        let share = match &f.input {
+            RiskInput::When(c) => {
+                if cond::eval(c, &rules.preds, facts, hits) {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            RiskInput::Scaled(slot, cap) => match facts.get(*slot) {
+                Some(Fact::Num(v)) => (v / cap).clamp(0.0, 1.0),
+                _ => 0.0,
+            },
+        };
+        got += f.weight * share;
+        total += f.weight;
+        parts.push(RiskPart { factor: f.name.clone(), weight: f.weight, share: (share * 1000.0).round() / 1000.0 });
+    }
+    let score = if total > 0.0 { (got / total * 1000.0).round() / 10.0 } else { 0.0 };
+    Risk { score, factors: parts }
+}
+
+fn channel_name(pieces: &[Piece], case: &Case, seg: &Segment, rules: &CompiledRules, severity: u8) -> String {
+    let mut raw = String::new();
+    for p in pieces {
+        match p {
+            Piece::Lit(s) => raw.push_str(s),
+            Piece::Var(v) => {
+                let value = match v {
+                    TemplateVar::Product => seg.product.clone(),
+                    TemplateVar::Severity => Some(severity.to_string()),
+                    TemplateVar::Number => case.number.map(|n| n.to_string()).or_else(|| Some(case.id.clone())),
+                    TemplateVar::CaseId => Some(case.id.clone()),
+                    TemplateVar::Priority => Some(rules.priorities[seg.rank].clone()),
+                    TemplateVar::Category => Some(seg.category.clone()),
+                    TemplateVar::Territory => seg.territory.clone(),
+                    TemplateVar::Tier => Some(seg.tier.to_string()),
+                    TemplateVar::Account => case.account.clone(),
+                };
+                raw.push_str(value.as_deref().map(str::trim).filter(|s| !s.is_empty()).unwrap_or("unknown"));
+            }
+        }
+    }
+    sanitize_channel(&raw)
+}
+
+/// A channel name chat tools accept: lower case letters, digits, `-` and
+/// `_`, no leading, trailing or doubled `-`, at most 80 characters.
+///
+/// ```
+/// assert_eq!(triage_core::sanitize_channel("Support API / Sev1 #27343"), "support-api-sev1-27343");
+/// ```
+pub fn sanitize_channel(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars().flat_map(char::to_lowercase) {
+        let c = if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' };
+        if c == '-' && (out.is_empty() || out.ends_with('-')) {
+            continue;
+        }
+        out.push(c);
+    }
+    out.truncate(MAX_CHANNEL_LEN);
+    while out.ends_with('-') {
+        out.pop();
+    }
+    if out.is_empty() { "support-case".to_string() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_names_are_sanitized() {
+        assert_eq!(sanitize_channel("Support-API-sev1-27343"), "support-api-sev1-27343");
+        assert_eq!(sanitize_channel("--Ünïcode  name--"), "n-code-name");
+        assert_eq!(sanitize_channel("!!!"), "support-case");
+        let long = sanitize_channel(&"a-".repeat(100));
+        assert!(long.len() <= MAX_CHANNEL_LEN && !long.ends_with('-'), "{long}");
+    }
+}
