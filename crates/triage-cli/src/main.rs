@@ -1,4 +1,4 @@
-//! `triage`: check, test, eval and explain support-case rules.
+//! `triage`: check, test, eval, explain and escalate support cases.
 //!
 //! This file only parses arguments and dispatches; exit codes are stated in
 //! [`triage_cli::Exit`].
@@ -9,7 +9,10 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use triage_cli::{Exit, InputError, load, load_directory, render_diagnostic, run_tests};
-use triage_core::{Case, Options, Severity, TraceLevel, explain, triage};
+use triage_core::{
+    Case, CaseState, EscalationRecord, Options, RecordStatus, Severity, TraceLevel, escalate, escalation_report,
+    explain, triage,
+};
 
 #[derive(Parser)]
 #[command(name = "triage", version, about = "Decide, test and explain how support cases are triaged")]
@@ -81,6 +84,43 @@ enum Command {
         #[command(flatten)]
         args: CaseArgs,
     },
+    /// Replay case histories: the escalation actions due, SLA state and
+    /// when to ask again, as JSON (one line per case for JSON Lines input).
+    Escalate {
+        /// The rule directory.
+        rules_dir: PathBuf,
+        /// A case state (`case` and `events`) as JSON, JSON Lines of them,
+        /// or `-` for standard input.
+        #[arg(long)]
+        state: String,
+        /// The instant to escalate at (RFC 3339); default: now.
+        #[arg(long)]
+        now: Option<String>,
+        /// A directory file (YAML or JSON); default: RULES_DIR/directory.yaml.
+        #[arg(long)]
+        directory: Option<PathBuf>,
+        /// Include why each rule fired and the policy changes in full.
+        #[arg(long, value_enum, default_value = "decisions")]
+        trace: Trace,
+        /// Print the open escalation records, highest risk first, instead.
+        #[arg(long)]
+        report: bool,
+    },
+    /// Move an escalation record through its lifecycle
+    /// (open → active → resolved → closed) and print the new record.
+    Record {
+        /// The record as JSON (from an `open_escalation` action), or `-`.
+        record: String,
+        /// The status to move to: active, resolved or closed.
+        #[arg(long)]
+        to: String,
+        /// When (RFC 3339); default: now.
+        #[arg(long)]
+        at: Option<String>,
+        /// A note; closing requires the lessons learned here.
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -90,6 +130,10 @@ fn main() -> ExitCode {
         Command::Test { rules_dir, filter, verbose } => test(&rules_dir, filter.as_deref(), verbose),
         Command::Eval { args, trace } => decide(&args, Some(trace)),
         Command::Explain { args } => decide(&args, None),
+        Command::Escalate { rules_dir, state, now, directory, trace, report } => {
+            escalate_states(&rules_dir, &state, now.as_deref(), directory.as_deref(), trace, report)
+        }
+        Command::Record { record, to, at, note } => move_record(&record, &to, at.as_deref(), note.as_deref()),
     };
     let code = match result {
         Ok(exit) => exit,
@@ -155,17 +199,138 @@ fn test(dir: &Path, filter: Option<&str>, verbose: bool) -> Result<Exit, InputEr
     }
 }
 
-fn read_case(arg: &str) -> Result<Case, InputError> {
-    let text = if arg == "-" {
+/// A file's text, or standard input for `-`.
+fn read_input(arg: &str) -> Result<String, InputError> {
+    if arg == "-" {
         let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| InputError(format!("cannot read the case from standard input: {e}")))?;
-        s
+        std::io::stdin().read_to_string(&mut s).map_err(|e| InputError(format!("cannot read standard input: {e}")))?;
+        Ok(s)
     } else {
-        std::fs::read_to_string(arg).map_err(|e| InputError(format!("cannot read `{arg}`: {e}")))?
+        std::fs::read_to_string(arg).map_err(|e| InputError(format!("cannot read `{arg}`: {e}")))
+    }
+}
+
+fn read_case(arg: &str) -> Result<Case, InputError> {
+    Case::from_json(&read_input(arg)?).map_err(|e| InputError(format!("{arg}: {e}")))
+}
+
+/// The compiled rules, or the errors rendered on standard error.
+fn compiled(set: &triage_cli::RuleSet) -> Option<&triage_core::CompiledRules> {
+    if set.rules.is_none() {
+        let mut text = String::new();
+        for d in set.diagnostics.iter().filter(|d| d.is_error()) {
+            text.push_str(&render_diagnostic(d, &set.sources));
+            text.push_str("\n\n");
+        }
+        eprintln!("{text}the rule set is refused; run `triage check` for details");
+    }
+    set.rules.as_ref()
+}
+
+fn escalate_states(
+    dir: &Path,
+    state: &str,
+    now: Option<&str>,
+    directory: Option<&Path>,
+    trace: Trace,
+    report: bool,
+) -> Result<Exit, InputError> {
+    let set = load(dir)?;
+    let Some(rules) = compiled(&set) else { return Ok(Exit::Failed) };
+    let directory = match directory {
+        Some(p) => load_directory(p)?,
+        None => set.directory.clone(),
     };
-    Case::from_json(&text).map_err(|e| InputError(format!("{arg}: {e}")))
+    let now = parse_now(now)?;
+    let level = match trace {
+        Trace::Decisions => TraceLevel::Decisions,
+        Trace::Full => TraceLevel::Full,
+    };
+    let text = read_input(state)?;
+    // One JSON document, or JSON Lines with a state per line.
+    let single = serde_json::from_str::<serde_json::Value>(&text).ok();
+    let lines: Vec<(usize, serde_json::Result<serde_json::Value>)> = match single {
+        Some(v) => vec![(1, Ok(v))],
+        None => text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| (i + 1, serde_json::from_str(l)))
+            .collect(),
+    };
+    let many = lines.len() > 1;
+    let mut rejected = 0;
+    let mut output = String::new();
+    let mut records = Vec::new();
+    for (line, value) in lines {
+        let result = value
+            .map_err(|e| e.to_string())
+            .and_then(|v| CaseState::from_value(v).map_err(|e| e.to_string()))
+            .and_then(|s| escalate(rules, &s, &directory, now, &Options::with_trace(level)).map_err(|e| e.to_string()));
+        match result {
+            Ok(esc) => {
+                records.extend(esc.actions.iter().filter_map(|a| a.record.as_deref().cloned()));
+                if !report {
+                    let json = if many { serde_json::to_string(&esc) } else { serde_json::to_string_pretty(&esc) };
+                    output.push_str(&json.map_err(|e| InputError(e.to_string()))?);
+                    output.push('\n');
+                }
+            }
+            Err(e) => {
+                rejected += 1;
+                eprintln!("{state}:{line}: {e}");
+            }
+        }
+    }
+    if report {
+        output.push_str(&render_report(&records));
+    }
+    out(&output)?;
+    Ok(if rejected > 0 { Exit::Failed } else { Exit::Ok })
+}
+
+fn render_report(records: &[EscalationRecord]) -> String {
+    let open = escalation_report(records);
+    if open.is_empty() {
+        return "no open escalations\n".to_string();
+    }
+    let mut text = format!(
+        "{:>5}  {:<3}  {:<9}  {:<12}  {:<20}  {:<20}  {}\n",
+        "risk", "sev", "status", "case", "owner", "opened", "rule"
+    );
+    for r in open {
+        text.push_str(&format!(
+            "{:>5.1}  {:<3}  {:<9}  {:<12}  {:<20}  {:<20}  {}\n",
+            r.risk.score,
+            r.severity,
+            r.status.name(),
+            r.case_id,
+            r.owner,
+            r.opened_at.format("%Y-%m-%dT%H:%MZ"),
+            r.rule
+        ));
+    }
+    text
+}
+
+fn move_record(arg: &str, to: &str, at: Option<&str>, note: Option<&str>) -> Result<Exit, InputError> {
+    let record: EscalationRecord = serde_json::from_str(&read_input(arg)?)
+        .map_err(|e| InputError(format!("{arg}: not an escalation record: {e}")))?;
+    let Some(to) = RecordStatus::parse(to) else {
+        return Err(InputError(format!("--to `{to}` is not a status; use active, resolved or closed")));
+    };
+    let at = parse_now(at)?;
+    match record.transition(to, at, note) {
+        Ok(next) => {
+            let json = serde_json::to_string_pretty(&next).map_err(|e| InputError(e.to_string()))?;
+            out(&format!("{json}\n"))?;
+            Ok(Exit::Ok)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(Exit::Failed)
+        }
+    }
 }
 
 fn parse_now(now: Option<&str>) -> Result<DateTime<Utc>, InputError> {
@@ -180,15 +345,7 @@ fn parse_now(now: Option<&str>) -> Result<DateTime<Utc>, InputError> {
 
 fn decide(args: &CaseArgs, trace: Option<Trace>) -> Result<Exit, InputError> {
     let set = load(&args.rules_dir)?;
-    let Some(rules) = &set.rules else {
-        let mut text = String::new();
-        for d in set.diagnostics.iter().filter(|d| d.is_error()) {
-            text.push_str(&render_diagnostic(d, &set.sources));
-            text.push_str("\n\n");
-        }
-        eprintln!("{text}the rule set is refused; run `triage check` for details");
-        return Ok(Exit::Failed);
-    };
+    let Some(rules) = compiled(&set) else { return Ok(Exit::Failed) };
     let directory = match &args.directory {
         Some(p) => load_directory(p)?,
         None => set.directory.clone(),

@@ -510,7 +510,7 @@ impl<'a, 'r> Run<'a, 'r> {
             if !cond::eval(&rule.cond, &rules.preds, &facts, self.hits) {
                 continue;
             }
-            let cycles = cycle_tag(&rule.action, clocks);
+            let cycles = cycle_tag(&rule.action, rules, &facts, self.hits, clocks);
             let base = format!("{}/{}/L{}/{}", self.case.id, rule.meta.id, rule.action.level, cycles);
             let mut fired_any = false;
             for (ai, act) in rule.action.actions.iter().enumerate() {
@@ -520,7 +520,18 @@ impl<'a, 'r> Run<'a, 'r> {
                 }
                 fired_any = true;
                 let action = self.build(ri, rule, ai, key, t, &facts);
-                self.actions.push(action);
+                // Moving a case where it already is changes nothing.
+                let no_op = match action.kind {
+                    "raise_tier" | "set_tier" => action.tier == Some(self.seg.tier),
+                    "set_priority" => action.priority.as_deref() == Some(rules.priorities[self.seg.rank].as_str()),
+                    _ => false,
+                };
+                if no_op {
+                    let why = format!("at {}: `{}` skipped: {}", utc(t), action.kind, action.detail);
+                    self.trace.push(eval::note("escalation", why));
+                } else {
+                    self.actions.push(action);
+                }
             }
             if fired_any {
                 let why = eval::explainer(rules, &facts, self.hits).why_matched(&rule.cond);
@@ -647,18 +658,30 @@ impl<'a, 'r> Run<'a, 'r> {
     }
 }
 
-/// The part of a key that names the SLA cycles a rule read: a rule about the
-/// next response fires again for each unanswered message.
-fn cycle_tag(ladder: &Ladder, clocks: Option<&Clocks<'_>>) -> String {
+/// The part of a key that names the SLA cycles behind a firing: the
+/// metrics whose tests hold (all the rule reads, if none does), so a rule
+/// about the next response fires again for each unanswered message, and a
+/// rule on two clocks fires again when the second one trips.
+fn cycle_tag(
+    ladder: &Ladder,
+    rules: &CompiledRules,
+    facts: &[Fact<'_>],
+    hits: &Hits,
+    clocks: Option<&Clocks<'_>>,
+) -> String {
     if ladder.metrics.is_empty() {
         return "case".to_string();
     }
-    ladder
+    let holding: Vec<Metric> = ladder
         .metrics
         .iter()
-        .map(|m| format!("{}#{}", m.name(), clocks.map_or(0, |c| c.cycle(*m))))
-        .collect::<Vec<_>>()
-        .join("+")
+        .filter(|(p, _)| rules.preds.get(*p as usize).is_some_and(|p| cond::test(p, facts, hits)))
+        .map(|(_, m)| *m)
+        .collect();
+    let mut metrics = if holding.is_empty() { ladder.metrics.iter().map(|(_, m)| *m).collect() } else { holding };
+    metrics.sort();
+    metrics.dedup();
+    metrics.iter().map(|m| format!("{}#{}", m.name(), clocks.map_or(0, |c| c.cycle(*m)))).collect::<Vec<_>>().join("+")
 }
 
 /// The risk score from the rule set's factors, 0 to 100.

@@ -208,8 +208,9 @@ pub(crate) struct Escalations {
 pub(crate) struct Ladder {
     pub level: u32,
     pub actions: Vec<EscAction>,
-    /// The SLA metrics the condition reads: their cycles enter the keys.
-    pub metrics: Vec<crate::schema::Metric>,
+    /// The predicates of the condition that read an SLA metric: the cycles
+    /// of the metrics whose tests hold enter the action keys.
+    pub metrics: Vec<(u32, crate::schema::Metric)>,
 }
 
 #[derive(Debug, Clone)]

@@ -526,16 +526,16 @@ pub(super) fn thresholds(preds: &[Pred], schema: &Schema) -> ([Vec<f64>; 4], Vec
     (used, age)
 }
 
-/// The SLA metrics a condition reads, in metric order.
-pub(super) fn metrics_read(cond: &Cond, preds: &[Pred], schema: &Schema) -> Vec<Metric> {
-    fn walk(c: &Cond, preds: &[Pred], schema: &Schema, out: &mut Vec<Metric>) {
+/// The predicates of a condition that read an SLA metric, with the metric.
+pub(super) fn metrics_read(cond: &Cond, preds: &[Pred], schema: &Schema) -> Vec<(u32, Metric)> {
+    fn walk(c: &Cond, preds: &[Pred], schema: &Schema, out: &mut Vec<(u32, Metric)>) {
         match c {
             Cond::True => {}
             Cond::Pred(i) => {
                 if let Some(p) = preds.get(*i as usize)
                     && let Source::Derived(Derived::Sla(m, _)) = schema.fields[p.slot].source
                 {
-                    out.push(m);
+                    out.push((*i, m));
                 }
             }
             Cond::All(items) | Cond::Any(items) => items.iter().for_each(|c| walk(c, preds, schema, out)),
@@ -544,8 +544,6 @@ pub(super) fn metrics_read(cond: &Cond, preds: &[Pred], schema: &Schema) -> Vec<
     }
     let mut out = Vec::new();
     walk(cond, preds, schema, &mut out);
-    out.sort();
-    out.dedup();
     out
 }
 
