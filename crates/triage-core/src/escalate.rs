@@ -299,6 +299,9 @@ struct Segment {
     category: String,
     product: Option<String>,
     territory: Option<String>,
+    /// The calendar of the team's working hours: the territory's, else the
+    /// policy's.
+    hours: Option<usize>,
     /// Decided facts, owned: priority, product, category, tier and so on.
     decided: Vec<(usize, Fact<'static>)>,
 }
@@ -345,7 +348,10 @@ impl<'a, 'r> Run<'a, 'r> {
         if self.full {
             self.trace.extend(d.trace.iter().cloned());
         }
+        let territory_cal =
+            d.territory.as_deref().and_then(|t| rules.territories.find(t)).and_then(|t| rules.territory_calendars[t]);
         let seg = Segment {
+            hours: territory_cal.or(selected.and_then(|s| s.calendar)),
             selected,
             rank,
             tier: d.tier,
@@ -645,11 +651,12 @@ impl<'a, 'r> Run<'a, 'r> {
                 a.channel = Some(name);
             }
         }
-        // Notifications that wait for business hours go out at the next
-        // opening of the case's calendar.
+        // Actions that wait for business hours fall due at the next opening
+        // of the team's calendar: the territory's, else the policy's (a
+        // 24x7 platinum clock does not make the lead work nights).
         a.due_at = a.fired_at;
         if act.business_hours
-            && let Some(cal) = seg.selected.and_then(|s| s.calendar).and_then(|c| rules.calendars.get(c))
+            && let Some(cal) = seg.hours.and_then(|c| rules.calendars.get(c))
             && let Ok(open) = cal.next_opening(utc(t))
         {
             a.due_at = Some(open);

@@ -7,6 +7,10 @@
 //! that must have matched or applied. A diagnostics test gives `rules` (an
 //! inline rule snippet, compiled on its own) and `expect: { diagnostics: [..] }`:
 //! each listed diagnostic must be reported; an empty list means none may be.
+//! An escalation test gives a `state` (`case` and `events`) and `now`; its
+//! `expect` is a partial JSON document matched against the escalation answer
+//! (lists match item by item in any order), and `not_fired` lists rules that
+//! must not have fired.
 //!
 //! Parsing and running are pure; the CLI and `cargo test` find and read the
 //! files.
@@ -16,8 +20,9 @@ use crate::decision::{Decision, Options};
 use crate::diag::{Diagnostic, Pos, Severity};
 use crate::directory::Directory;
 use crate::rules::CompiledRules;
+use crate::sla::CaseState;
 use crate::syntax::{self, Node, NodeKind};
-use crate::{compile_sources, explain, triage};
+use crate::{compile_sources, escalate, explain, triage};
 use chrono::{DateTime, Duration, Utc};
 
 /// One test from a test file.
@@ -44,6 +49,15 @@ enum Kind {
     Diagnose {
         rules: String,
         expect: Vec<ExpectedDiag>,
+    },
+    /// A case history replayed at `now`; `expect` is matched as a partial
+    /// JSON document against the escalation answer.
+    Escalate {
+        state: Box<CaseState>,
+        now: DateTime<Utc>,
+        directory: Option<Directory>,
+        expect: serde_json::Value,
+        not_fired: Vec<String>,
     },
     /// Business-time arithmetic on one of the rule set's calendars.
     Calendar {
@@ -115,8 +129,22 @@ impl TestOutcome {
     }
 }
 
-const TEST_KEYS: &[&str] =
-    &["name", "now", "case", "directory", "expect", "because", "rules", "calendar", "from", "to", "add", "at"];
+const TEST_KEYS: &[&str] = &[
+    "name",
+    "now",
+    "case",
+    "state",
+    "directory",
+    "expect",
+    "not_fired",
+    "because",
+    "rules",
+    "calendar",
+    "from",
+    "to",
+    "add",
+    "at",
+];
 const CALENDAR_EXPECT_KEYS: &[&str] = &["at", "business", "open", "next_opening"];
 const EXPECT_KEYS: &[&str] = &[
     "territory",
@@ -302,17 +330,6 @@ fn parse_one(file: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Rul
             kind: Kind::Calendar { calendar, query, expect },
         });
     }
-    let Some(case_node) = get("case") else {
-        bad(diags, file, node.pos, format!("test `{name}` needs a `case` (or `rules` to test diagnostics)"));
-        return None;
-    };
-    let case = match Case::from_value(case_node.to_json()) {
-        Ok(c) => c,
-        Err(e) => {
-            bad(diags, file, case_node.pos, format!("test `{name}`: {e}"));
-            return None;
-        }
-    };
     let now = match get("now") {
         None => None,
         Some(n) => match n.as_str().and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok()) {
@@ -332,6 +349,49 @@ fn parse_one(file: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Rul
                 return None;
             }
         },
+    };
+    if let Some(state_node) = get("state") {
+        let state = match CaseState::from_value(state_node.to_json()) {
+            Ok(s) => s,
+            Err(e) => {
+                bad(diags, file, state_node.pos, format!("test `{name}`: state: {e}"));
+                return None;
+            }
+        };
+        let Some(now) = now else {
+            bad(diags, file, node.pos, format!("escalation test `{name}` needs `now`"));
+            return None;
+        };
+        let expect = expect_node.map_or(serde_json::Value::Object(Default::default()), Node::to_json);
+        let not_fired = get("not_fired").map(texts).unwrap_or_default();
+        if !expect.is_object() || (expect.as_object().is_some_and(|m| m.is_empty()) && not_fired.is_empty()) {
+            bad(diags, file, node.pos, format!("escalation test `{name}` needs `expect` with what to check"));
+            return None;
+        }
+        return ok.then(|| RuleTest {
+            name,
+            file: file.to_string(),
+            line: node.pos.line,
+            kind: Kind::Escalate { state: Box::new(state), now, directory, expect, not_fired },
+        });
+    }
+    let Some(case_node) = get("case") else {
+        bad(
+            diags,
+            file,
+            node.pos,
+            format!(
+                "test `{name}` needs a `case`, a `state` to escalate, a `calendar`, or `rules` to test diagnostics"
+            ),
+        );
+        return None;
+    };
+    let case = match Case::from_value(case_node.to_json()) {
+        Ok(c) => c,
+        Err(e) => {
+            bad(diags, file, case_node.pos, format!("test `{name}`: {e}"));
+            return None;
+        }
     };
     let mut expect = Vec::new();
     match expect_node.map(|e| &e.kind) {
@@ -423,6 +483,44 @@ impl RuleTest {
                 };
                 TestOutcome { name: self.name.clone(), location, failures, trace: None }
             }
+            Kind::Escalate { state, now, directory: own, expect, not_fired } => {
+                let dir = own.as_ref().unwrap_or(directory);
+                let mut failures = Vec::new();
+                let trace = match escalate(rules, state, dir, *now, &Options::full_trace()) {
+                    Err(e) => {
+                        failures.push(format!("the history cannot be replayed: {e}"));
+                        None
+                    }
+                    Ok(esc) => {
+                        let got = serde_json::to_value(&esc).unwrap_or_default();
+                        subset(expect, &got, "", &mut failures);
+                        for rule in not_fired {
+                            let fired: Vec<&str> = esc
+                                .actions
+                                .iter()
+                                .chain(&esc.pending)
+                                .filter(|a| a.rule.as_deref() == Some(rule.as_str()))
+                                .map(|a| a.key.as_str())
+                                .collect();
+                            if !fired.is_empty() {
+                                failures.push(format!("not_fired: rule `{rule}` fired: {}", fired.join(", ")));
+                            }
+                        }
+                        (!failures.is_empty()).then(|| {
+                            let keys: Vec<String> = esc
+                                .actions
+                                .iter()
+                                .chain(&esc.pending)
+                                .map(|a| {
+                                    format!("  {} at {}", a.key, a.fired_at.map(|t| t.to_rfc3339()).unwrap_or_default())
+                                })
+                                .collect();
+                            format!("actions fired:\n{}\n", keys.join("\n"))
+                        })
+                    }
+                };
+                TestOutcome { name: self.name.clone(), location, failures, trace }
+            }
             Kind::Decide { case, now, directory: own, expect, because } => {
                 let now = now.or(case.created_at.map(|t| t.with_timezone(&Utc))).unwrap_or_else(default_now);
                 let dir = own.as_ref().unwrap_or(directory);
@@ -491,6 +589,63 @@ fn calendar_failures(cal: &crate::Calendar, query: &CalendarQuery, expect: &[(St
         out.extend(problem);
     }
     out
+}
+
+/// Whether `got` holds everything `want` says: mappings key by key, lists
+/// item by item in any order (an empty list wants an empty one), instants
+/// as instants and numbers as numbers. Failures name the path.
+fn subset(want: &serde_json::Value, got: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    use serde_json::Value;
+    let here = |p: &str| if p.is_empty() { "expect".to_string() } else { p.to_string() };
+    match (want, got) {
+        (Value::Object(w), Value::Object(g)) => {
+            for (k, v) in w {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                match g.get(k) {
+                    Some(gv) => subset(v, gv, &p, out),
+                    None if v.is_null() => {}
+                    None => out.push(format!("{p}: expected {v}, got nothing")),
+                }
+            }
+        }
+        (Value::Array(w), Value::Array(g)) => {
+            if w.is_empty() && !g.is_empty() {
+                out.push(format!("{}: expected none, got {}", here(path), g.len()));
+            }
+            for (i, item) in w.iter().enumerate() {
+                let found = g.iter().any(|x| {
+                    let mut probe = Vec::new();
+                    subset(item, x, "", &mut probe);
+                    probe.is_empty()
+                });
+                if !found {
+                    out.push(format!(
+                        "{}[{i}]: expected an item like {item}, none of the {} matches",
+                        here(path),
+                        g.len()
+                    ));
+                }
+            }
+        }
+        (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => {}
+        (Value::String(a), Value::String(b)) => {
+            let same_instant = match (DateTime::parse_from_rfc3339(a), DateTime::parse_from_rfc3339(b)) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => false,
+            };
+            if a != b && !same_instant {
+                out.push(format!("{}: expected {want}, got {got}", here(path)));
+            }
+        }
+        // A single value stands for a list holding it.
+        (w, Value::Array(g)) if !w.is_array() && !w.is_object() => {
+            if !g.contains(w) {
+                out.push(format!("{}: expected {w} among {got}", here(path)));
+            }
+        }
+        (w, g) if w == g => {}
+        (w, g) => out.push(format!("{}: expected {w}, got {g}", here(path))),
+    }
 }
 
 fn texts(n: &Node) -> Vec<String> {
