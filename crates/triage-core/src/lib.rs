@@ -88,4 +88,6 @@ pub use schema::{CHANNELS, METRIC_STATES, Metric};
 pub use sla::{CaseState, Event, EventKind, MetricState, SlaMetrics};
 
 #[cfg(test)]
+mod escalate_tests;
+#[cfg(test)]
 mod tests;

@@ -1,0 +1,264 @@
+//! Properties and edge cases of SLA replay and escalation: asking often or
+//! rarely fires the same keys, `next_check_at` never sleeps through a
+//! firing, and histories that cannot be replayed are refused by event.
+
+use crate::{CaseState, CompiledRules, Directory, Escalation, Options, compile_sources, escalate};
+use chrono::{DateTime, Duration, Utc};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+const RULES: &str = r#"
+calendars:
+  - id: office
+    timezone: America/New_York
+    hours: { mon-fri: ["08:00-12:00", "13:00-18:00"] }
+sla:
+  - id: urgent
+    when: { priority: P1 }
+    calendar: office
+    targets: { first_response: 30m, next_response: 1h, resolution: 4h, update: 45m }
+  - id: normal
+    calendar: office
+    targets: { first_response: 1h, next_response: 2h, resolution: 8h }
+categories: [{ id: general, set: { category: general, priority: P3 } }]
+escalation:
+  - id: warn
+    when: { sla.first_response.used: { gte: 50% }, sla.first_response.state: running }
+    do: [{ notify: team_lead, business_hours: true }]
+  - id: next-warn
+    level: 2
+    when: { sla.next_response.used: { gt: 75% } }
+    do: [{ notify: team_lead }]
+  - id: breach
+    level: 3
+    when:
+      any:
+        - sla.first_response.breached: true
+        - sla.resolution.breached: true
+        - sla.update.state: breached
+    do: [{ notify: manager }, { raise_tier: 1 }]
+  - id: big
+    level: 4
+    when: { priority: P1 }
+    do: [{ open_escalation: { milestones: [{ after: 1h, notify: leadership }] } }]
+  - id: aged
+    when: { age_minutes: { gte: 150 } }
+    do: [{ admin_alert: old }]
+  - id: reopened
+    when: { reopen_count: { gte: 1 } }
+    do: [{ set_tier: 3 }]
+"#;
+
+fn rules() -> &'static CompiledRules {
+    static RULES_ONCE: OnceLock<CompiledRules> = OnceLock::new();
+    RULES_ONCE.get_or_init(|| {
+        let (rules, diags) = compile_sources(&[("escalation.yaml", RULES)]);
+        assert!(diags.is_empty(), "{diags:?}");
+        rules.unwrap()
+    })
+}
+
+/// Monday 2026-03-09 07:30 in New York, the day after the spring change.
+fn start() -> DateTime<Utc> {
+    "2026-03-09T07:30:00-04:00".parse().unwrap()
+}
+
+fn state(events: &[(i64, &str)]) -> CaseState {
+    let mut list = vec![format!(r#"{{"at": "{}", "kind": "created"}}"#, start().to_rfc3339())];
+    for (minute, what) in events {
+        let at = (start() + Duration::minutes(*minute)).to_rfc3339();
+        let body = match *what {
+            "waiting" => r#""kind": "status_changed", "status": "waiting_on_customer""#.to_string(),
+            "open" => r#""kind": "status_changed", "status": "open""#.to_string(),
+            "solved" => r#""kind": "status_changed", "status": "solved""#.to_string(),
+            "P1" | "P3" => format!(r#""kind": "priority_changed", "priority": "{what}""#),
+            kind => format!(r#""kind": "{kind}""#),
+        };
+        list.push(format!(r#"{{"at": "{at}", {body}}}"#));
+    }
+    let json = format!(
+        r#"{{"case": {{"id": "c1", "number": 7, "created_at": "{}", "subject": "help"}}, "events": [{}]}}"#,
+        start().to_rfc3339(),
+        list.join(", ")
+    );
+    CaseState::from_json(&json).unwrap()
+}
+
+fn ask(s: &CaseState, now: DateTime<Utc>) -> Escalation {
+    escalate(rules(), s, &Directory::new(), now, &Options::default()).unwrap()
+}
+
+/// Every key fired (due or waiting) and when it fired.
+fn fired(e: &Escalation) -> BTreeMap<String, Option<DateTime<Utc>>> {
+    e.actions.iter().chain(&e.pending).map(|a| (a.key.clone(), a.fired_at)).collect()
+}
+
+fn events_strategy() -> impl Strategy<Value = Vec<(i64, &'static str)>> {
+    let kinds = prop::sample::select(
+        &["agent_replied", "customer_replied", "waiting", "open", "solved", "P1", "P3", "assigned"][..],
+    );
+    prop::collection::vec((0i64..60, kinds), 0..8).prop_map(|steps| {
+        let mut t = 0;
+        steps
+            .into_iter()
+            .map(|(gap, k)| {
+                t += gap;
+                (t, k)
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// Asking every minute fires exactly the keys that asking once at the
+    /// end does, at the same instants; nothing is missed or doubled.
+    #[test]
+    fn the_asking_cadence_changes_nothing(events in events_strategy()) {
+        let s = state(&events);
+        let end = start() + Duration::minutes(300);
+        let once = fired(&ask(&s, end));
+        let mut seen: BTreeMap<String, Option<DateTime<Utc>>> = BTreeMap::new();
+        let mut previous: BTreeMap<String, Option<DateTime<Utc>>> = BTreeMap::new();
+        for minute in 0..=300 {
+            let now = start() + Duration::minutes(minute);
+            let got = fired(&ask(&s, now));
+            for (k, at) in &previous {
+                prop_assert_eq!(got.get(k), Some(at), "key {} changed or vanished at {}", k, now);
+            }
+            for (k, at) in &got {
+                if let Some(before) = seen.insert(k.clone(), *at) {
+                    prop_assert_eq!(before, *at);
+                }
+            }
+            previous = got;
+        }
+        prop_assert_eq!(seen, once);
+    }
+
+    /// Between `now` and `next_check_at` (or the next event) nothing new
+    /// fires or falls due: a scheduler may sleep until then.
+    #[test]
+    fn next_check_at_never_sleeps_through_a_firing(events in events_strategy(), from in 0i64..240) {
+        let s = state(&events);
+        let t0 = start() + Duration::minutes(from);
+        let first = ask(&s, t0);
+        let due = |e: &Escalation| e.actions.iter().map(|a| a.key.clone()).collect::<Vec<_>>();
+        let next_event = events.iter().map(|(m, _)| start() + Duration::minutes(*m)).find(|t| *t > t0);
+        let until = [first.next_check_at, next_event].into_iter().flatten().min();
+        let until = until.unwrap_or(t0 + Duration::minutes(300));
+        let mut t = t0 + Duration::seconds(30);
+        while t < until && t < t0 + Duration::minutes(300) {
+            let later = ask(&s, t);
+            prop_assert_eq!(due(&later), due(&first), "something fired at {} before {}", t, until);
+            t += Duration::seconds(30);
+        }
+    }
+
+    /// The same history gives the same answer, byte for byte.
+    #[test]
+    fn escalation_is_deterministic(events in events_strategy(), at in 0i64..400) {
+        let s = state(&events);
+        let now = start() + Duration::minutes(at);
+        let a = serde_json::to_string(&ask(&s, now)).unwrap();
+        let b = serde_json::to_string(&ask(&s, now)).unwrap();
+        prop_assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn a_business_hours_notification_waits_for_the_opening() {
+    // 50 % of an hour's first response is 08:30, inside hours; a case
+    // opened at 11:45 reaches it at 13:15 after lunch.
+    let s = CaseState::from_json(r#"{"case": {"id": "c2", "created_at": "2026-03-09T11:45:00-04:00"}, "events": []}"#)
+        .unwrap();
+    let e = ask(&s, "2026-03-09T13:20:00-04:00".parse().unwrap());
+    let warn = e.actions.iter().find(|a| a.rule.as_deref() == Some("warn")).unwrap();
+    assert_eq!(warn.fired_at, Some("2026-03-09T13:15:00-04:00".parse().unwrap()));
+    assert_eq!(warn.due_at, warn.fired_at);
+}
+
+#[test]
+fn restart_on_priority_change_opens_new_cycles() {
+    let yaml = RULES.replace("calendars:", "settings: { sla_clock: { on_priority_change: restart } }\ncalendars:");
+    let rules = compile_sources(&[("r.yaml", &yaml)]).0.unwrap();
+    let s = state(&[(60, "P1")]);
+    let e = escalate(&rules, &s, &Directory::new(), start() + Duration::minutes(90), &Options::default()).unwrap();
+    let sla = e.sla.unwrap();
+    assert_eq!(sla.policy, "urgent");
+    let fr = sla.metrics.first_response.unwrap();
+    assert_eq!((fr.cycle, fr.started_at), (2, start() + Duration::minutes(60)));
+    assert_eq!(fr.elapsed_minutes, 30);
+    // Kept start: the urgent target is measured from the original start.
+    let kept = ask(&s, start() + Duration::minutes(90)).sla.unwrap().metrics.first_response.unwrap();
+    assert_eq!((kept.cycle, kept.state), (1, "breached"));
+}
+
+#[test]
+fn histories_that_cannot_be_replayed_name_the_event() {
+    let bad = |events: &str| {
+        let json = format!(r#"{{"case": {{"id": "c", "created_at": "2026-03-09T08:00:00Z"}}, "events": [{events}]}}"#);
+        let s = CaseState::from_json(&json).unwrap();
+        escalate(rules(), &s, &Directory::new(), "2026-03-10T00:00:00Z".parse().unwrap(), &Options::default())
+            .unwrap_err()
+    };
+    let e = bad(
+        r#"{"at": "2026-03-09T10:00:00Z", "kind": "agent_replied"}, {"at": "2026-03-09T09:00:00Z", "kind": "customer_replied"}"#,
+    );
+    assert_eq!(e.event, Some(1));
+    assert!(e.to_string().contains("earlier than the event before"), "{e}");
+    let e = bad(r#"{"at": "2026-03-09T10:00:00Z", "kind": "priority_changed", "priority": "P9"}"#);
+    assert!(e.to_string().starts_with("event 0: priority `P9` is not on the scale"), "{e}");
+    let e = bad(r#"{"at": "2026-03-09T10:00:00Z", "kind": "status_changed"}"#);
+    assert!(e.to_string().contains("needs `status`"), "{e}");
+    let e = bad(r#"{"at": "2026-03-09T07:00:00Z", "kind": "agent_replied"}"#);
+    assert!(e.to_string().contains("before the case was created"), "{e}");
+    let e = bad(r#"{"at": "2026-03-09T09:00:00Z", "kind": "tier_changed", "tier": 7}"#);
+    assert!(e.to_string().contains("tier must be 0 to 3"), "{e}");
+    let parse = CaseState::from_json(r#"{"case": {"id": "c"}, "events": [{"at": "soon", "kind": "created"}]}"#);
+    assert!(parse.unwrap_err().message.contains("events[0].at"));
+    let parse =
+        CaseState::from_json(r#"{"case": {"id": "c"}, "events": [{"at": "2026-03-09T09:00:00Z", "kind": "phoned"}]}"#);
+    assert!(parse.unwrap_err().message.contains("phoned"));
+}
+
+#[test]
+fn events_after_now_are_ignored_with_a_warning() {
+    let s = state(&[(30, "agent_replied")]);
+    let e = ask(&s, start() + Duration::minutes(10));
+    assert_eq!(e.warnings[0].code, "future-events");
+    assert_eq!(e.sla.unwrap().metrics.first_response.unwrap().state, "running");
+}
+
+#[test]
+fn triage_reports_each_metric_at_now() {
+    let case = crate::Case::from_json(
+        r#"{"id": "c", "created_at": "2026-03-09T08:00:00-04:00", "status": "waiting_on_customer"}"#,
+    )
+    .unwrap();
+    let d = crate::triage(
+        rules(),
+        &case,
+        &Directory::new(),
+        "2026-03-09T10:00:00-04:00".parse().unwrap(),
+        &Options::default(),
+    );
+    let sla = d.sla.unwrap();
+    // Waiting on the customer from the start: nothing used, nothing due.
+    let fr = sla.metrics.first_response.unwrap();
+    assert_eq!((fr.state, fr.elapsed_minutes, fr.due_at), ("paused", 0, None));
+    assert_eq!(sla.first_response_due, None);
+}
+
+#[test]
+fn an_untouched_case_climbs_the_whole_ladder() {
+    let e = ask(&state(&[(20, "P1")]), start() + Duration::minutes(300));
+    let rules: Vec<&str> = e.actions.iter().filter_map(|a| a.rule.as_deref()).collect();
+    for r in ["warn", "breach", "big", "aged"] {
+        assert!(rules.contains(&r), "{r} did not fire: {rules:?}");
+    }
+    // The milestone an hour after the record opened.
+    assert!(e.actions.iter().any(|a| a.key.ends_with("/milestone-1")), "{:?}", e.actions);
+}
