@@ -1,5 +1,5 @@
 //! Runs one benchmark workload in a loop, for profilers:
-//! `cargo run --release -p triage-benches --example profile -- keyword|field|example [iterations]`
+//! `cargo run --release -p triage-benches --example profile -- keyword|field|example|territory|hierarchy|deflect|escalate [iterations]`
 
 use triage_benches::{body_with, case, field_case, field_rules, global_support, keyword_rules};
 use triage_core::{Directory, Options, triage};
@@ -25,6 +25,15 @@ fn main() {
             let c = field_case(&specs[499]);
             for _ in 0..n {
                 sink += triage(&rules, &c, &dir, now, &Options::default()).category.len();
+            }
+        }
+        "escalate" => {
+            let (rules, d) = global_support();
+            let state = triage_benches::history(42, 50);
+            let later = now + chrono::Duration::days(21);
+            for _ in 0..n {
+                sink += triage_core::escalate(&rules, &state, &d, later, &Options::default())
+                    .map_or(0, |e| e.actions.len());
             }
         }
         "hierarchy" => {

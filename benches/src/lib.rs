@@ -1,7 +1,7 @@
 //! Rule sets and cases for the benchmarks, generated deterministically so
 //! every machine measures the same work.
 
-use triage_core::{Case, CompiledRules, Directory, compile_sources};
+use triage_core::{Case, CaseState, CompiledRules, Directory, compile_sources};
 
 /// A tiny linear congruential generator: the same numbers on every machine.
 #[derive(Debug)]
@@ -48,6 +48,7 @@ pub fn global_support() -> (CompiledRules, Directory) {
         ("30-tiers.yaml", include_str!("../../rules/global-support/30-tiers.yaml")),
         ("35-sla.yaml", include_str!("../../rules/global-support/35-sla.yaml")),
         ("40-knowledge.yaml", include_str!("../../rules/global-support/40-knowledge.yaml")),
+        ("50-escalation.yaml", include_str!("../../rules/global-support/50-escalation.yaml")),
     ]);
     let dir = Directory::from_text("directory.yaml", include_str!("../../rules/global-support/directory.yaml"))
         .unwrap_or_else(|e| panic_free_abort(&e.to_string()));
@@ -252,4 +253,61 @@ pub fn accounts(n: usize) -> Vec<triage_core::Account> {
         out.push(a);
     }
     out
+}
+
+/// An open case's history of `events` events over working days: replies
+/// back and forth, waits on the customer, a priority change, a reopen.
+/// Seeds vary the case, its account and the timing.
+pub fn history(seed: u64, events: usize) -> CaseState {
+    const ACCOUNTS: [&str; 5] = ["acme-de", "harman", "globex", "smallco", "acme-us"];
+    const COUNTRIES: [&str; 5] = ["DE", "US", "GB", "JP", "BR"];
+    const SUBJECTS: [&str; 4] =
+        ["API is down for all our users", "Invoice is wrong", "How do I export data?", "Login fails after reset"];
+    let mut rng = Lcg::new(seed);
+    let start: i64 = 1_772_438_400 + rng.below(5 * 86_400) as i64;
+    let iso = rfc3339;
+    let mut list = vec![format!(r#"{{"at": "{}", "kind": "created"}}"#, iso(start))];
+    let mut t = start;
+    let mut waiting = false;
+    let mut solved = false;
+    for _ in 1..events {
+        t += 60 * (5 + rng.below(180) as i64);
+        let e = match rng.below(10) {
+            0 | 1 | 2 => "\"kind\": \"agent_replied\"".to_string(),
+            3 | 4 | 5 => "\"kind\": \"customer_replied\"".to_string(),
+            6 => {
+                waiting = !waiting;
+                let s = if waiting { "waiting_on_customer" } else { "open" };
+                format!("\"kind\": \"status_changed\", \"status\": \"{s}\"")
+            }
+            7 => {
+                solved = !solved;
+                let s = if solved { "solved" } else { "open" };
+                format!("\"kind\": \"status_changed\", \"status\": \"{s}\"")
+            }
+            8 => format!("\"kind\": \"priority_changed\", \"priority\": \"P{}\"", 1 + rng.below(4)),
+            _ => "\"kind\": \"assigned\", \"team\": \"tier1\"".to_string(),
+        };
+        list.push(format!(r#"{{"at": "{}", {e}}}"#, iso(t)));
+    }
+    let json = format!(
+        r#"{{"case": {{"id": "h{seed}", "number": {seed}, "created_at": "{}", "subject": "{}", "country": "{}", "account": "{}", "product": "api"}}, "events": [{}]}}"#,
+        iso(start),
+        SUBJECTS[rng.below(4) as usize],
+        COUNTRIES[rng.below(5) as usize],
+        ACCOUNTS[rng.below(5) as usize],
+        list.join(", ")
+    );
+    CaseState::from_json(&json).unwrap_or_else(|e| panic_free_abort(&e.to_string()))
+}
+
+/// `n` open cases with histories of 0 to 12 events.
+pub fn open_cases(n: usize) -> Vec<CaseState> {
+    let mut rng = Lcg::new(7);
+    (0..n).map(|i| history(i as u64, 1 + rng.below(12) as usize)).collect()
+}
+
+/// RFC 3339 for a Unix instant, UTC.
+fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().to_rfc3339()
 }

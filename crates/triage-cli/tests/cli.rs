@@ -232,3 +232,80 @@ fn a_broken_test_file_is_reported_with_its_position() {
     assert!(out.contains("unknown key `expcet`"), "{out}");
     assert!(out.contains("did you mean `expect`?"), "{out}");
 }
+
+#[test]
+fn escalate_replays_a_history_and_reports_the_swarm() {
+    let o = triage(
+        &[
+            "escalate",
+            "rules/global-support",
+            "--state",
+            "rules/global-support/states/outage-acme-de.json",
+            "--now",
+            "2026-03-02T12:00:00+01:00",
+        ],
+        None,
+    );
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let channels: Vec<&str> = v["actions"].as_array().unwrap().iter().filter_map(|a| a["channel"].as_str()).collect();
+    assert_eq!(channels, ["support-api-sev1-27343"]);
+    assert_eq!(v["sla"]["metrics"]["next_response"]["state"], "breached");
+    assert!(v["next_check_at"].is_string(), "{out}");
+}
+
+#[test]
+fn escalate_reads_json_lines_rejects_bad_lines_and_reports_open_escalations() {
+    let good = std::fs::read_to_string(repo().join("rules/global-support/states/outage-acme-de.json")).unwrap();
+    let good: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let input =
+        format!("{}\n{{\"case\": {{\"id\": 5}}}}\n{}\n", good, good.to_string().replace("case-27343", "case-9"));
+    let args = ["escalate", "rules/global-support", "--state", "-", "--now", "2026-03-02T12:00:00+01:00"];
+    let o = triage(&args, Some(&input));
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(err.contains("-:2: invalid case: field `case.id`"), "{err}");
+    let mut with_report = args.to_vec();
+    with_report.push("--report");
+    let o = triage(&with_report, Some(&input));
+    let (out, _) = text(&o);
+    assert!(out.starts_with(" risk  sev"), "{out}");
+    assert!(out.contains("case-27343") && out.contains("case-9"), "{out}");
+}
+
+#[test]
+fn record_moves_through_its_lifecycle_and_refuses_a_close_without_lessons() {
+    let o = triage(
+        &[
+            "escalate",
+            "rules/global-support",
+            "--state",
+            "rules/global-support/states/outage-acme-de.json",
+            "--now",
+            "2026-03-02T12:00:00+01:00",
+        ],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let record = v["actions"].as_array().unwrap().iter().find_map(|a| a.get("record")).unwrap().to_string();
+    let step = |rec: &str, to: &str, note: Option<&str>| {
+        let mut args = vec!["record", "-", "--to", to, "--at", "2026-03-02T13:00:00Z"];
+        if let Some(n) = note {
+            args.extend(["--note", n]);
+        }
+        triage(&args, Some(rec))
+    };
+    let active = step(&record, "active", None);
+    assert_eq!(active.status.code(), Some(0), "{:?}", text(&active));
+    let resolved = step(&String::from_utf8_lossy(&active.stdout), "resolved", None);
+    let resolved = String::from_utf8_lossy(&resolved.stdout).into_owned();
+    let refused = step(&resolved, "closed", None);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused).1.contains("needs a lessons-learned note"), "{:?}", text(&refused));
+    let closed = step(&resolved, "closed", Some("alert on 5xx rate, not on tickets"));
+    let v: serde_json::Value = serde_json::from_slice(&closed.stdout).unwrap();
+    assert_eq!(v["status"], "closed");
+    assert_eq!(v["lessons_learned"], "alert on 5xx rate, not on tickets");
+}

@@ -185,9 +185,22 @@ pub fn escalate(
     let (normalized, _) = rules.normalizer.normalize_case(case, None);
     let account = case.account.as_deref().map(str::trim).and_then(|a| directory.account(a));
     let hits = rules.text.scan(|slot| eval::raw_text(rules, case, &normalized, slot));
-    let mut shared = vec![Fact::Missing; rules.schema.len()];
+    let mut facts = vec![Fact::Missing; rules.schema.len()];
     let mut ignored = Vec::new();
-    eval::fill_facts(rules, case, &normalized, account, utc(start), &mut shared, &mut ignored);
+    eval::fill_facts(rules, case, &normalized, account, utc(start), &mut facts, &mut ignored);
+    let moving = rules
+        .schema
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| {
+            matches!(
+                d.source,
+                Source::Derived(Derived::AgeMinutes | Derived::ReopenCount | Derived::SlaPolicy | Derived::Sla(..))
+            )
+        })
+        .map(|(i, d)| (i, d.source))
+        .collect();
 
     let initial_status =
         if state.events.iter().any(|e| e.kind == EventKind::StatusChanged) { None } else { case.status.clone() };
@@ -197,12 +210,14 @@ pub fn escalate(
         directory,
         options,
         hits: &hits,
-        shared,
+        facts,
+        moving,
         pins: Pins::default(),
         start,
         status: initial_status.clone(),
         seg: Segment::default(),
         fired: BTreeSet::new(),
+        milestones_fired: BTreeSet::new(),
         actions: Vec::new(),
         scheduled: Vec::new(),
         trace: &mut trace,
@@ -210,7 +225,10 @@ pub fn escalate(
     };
     let (seg, first_decision) = run.segment(start);
     warnings.extend(first_decision.warnings.iter().cloned());
-    run.seg = seg;
+    run.install(seg);
+    if let Some(st) = initial_status.as_deref() {
+        run.set_status(st);
+    }
     let mut clocks = run.seg.selected.map(|sel| {
         let cal = sel.calendar.and_then(|c| rules.calendars.get(c));
         Clocks::start(&rules.settings.clock, cal, &rules.sla.rules[sel.policy].action, start, initial_status.as_deref())
@@ -306,25 +324,32 @@ struct Segment {
     decided: Vec<(usize, Fact<'static>)>,
 }
 
-struct Run<'a, 'r> {
-    rules: &'r CompiledRules,
+struct Run<'a> {
+    rules: &'a CompiledRules,
     case: &'a Case,
     directory: &'a Directory,
     options: &'a Options,
     hits: &'a Hits,
-    shared: Vec<Fact<'a>>,
+    /// The facts rules read, updated in place as the replay moves.
+    facts: Vec<Fact<'a>>,
+    /// The slots whose facts change with time, and where they come from.
+    moving: Vec<(usize, Source)>,
     pins: Pins,
     start: i64,
     status: Option<String>,
     seg: Segment,
-    fired: BTreeSet<String>,
+    /// Rule actions fired: rule, the cycle of each metric in the key
+    /// (`u32::MAX` when not in it), action.
+    fired: BTreeSet<(usize, [u32; 4], usize)>,
+    /// Milestones fired.
+    milestones_fired: BTreeSet<String>,
     actions: Vec<Action>,
     scheduled: Vec<Scheduled>,
     trace: &'a mut Vec<TraceEntry>,
     full: bool,
 }
 
-impl<'a, 'r> Run<'a, 'r> {
+impl<'a> Run<'a> {
     /// Decides the case as of `at` with the history's pins.
     fn segment(&mut self, at: i64) -> (Segment, crate::decision::Decision) {
         let rules = self.rules;
@@ -364,7 +389,7 @@ impl<'a, 'r> Run<'a, 'r> {
     }
 
     /// Applies one event at `at` (`at` is the event's instant).
-    fn apply(&mut self, e: &crate::sla::Event, clocks: &mut Option<Clocks<'r>>, at: i64) {
+    fn apply(&mut self, e: &crate::sla::Event, clocks: &mut Option<Clocks<'a>>, at: i64) {
         match e.kind {
             EventKind::Created | EventKind::Assigned => {}
             EventKind::StatusChanged => {
@@ -372,6 +397,7 @@ impl<'a, 'r> Run<'a, 'r> {
                 if let Some(c) = clocks.as_mut() {
                     c.status(&s, at);
                 }
+                self.set_status(&s);
                 self.status = Some(s);
             }
             EventKind::AgentReplied => {
@@ -392,7 +418,7 @@ impl<'a, 'r> Run<'a, 'r> {
                 }
                 let before = self.seg.selected;
                 let (seg, _) = self.segment(at);
-                self.seg = seg;
+                self.install(seg);
                 if let (Some(sel), Some(c)) = (self.seg.selected, clocks.as_mut())
                     && Some(sel) != before
                 {
@@ -446,39 +472,47 @@ impl<'a, 'r> Run<'a, 'r> {
         out
     }
 
-    /// The facts at instant `t`.
-    fn facts(&self, t: i64, clocks: Option<&Clocks<'_>>) -> Vec<Fact<'a>> {
-        let mut facts = self.shared.clone();
-        for (slot, f) in &self.seg.decided {
-            facts[*slot] = f.clone();
+    /// Makes a new stretch of history current: its decided facts replace
+    /// the old ones.
+    fn install(&mut self, seg: Segment) {
+        for (slot, f) in &seg.decided {
+            self.facts[*slot] = f.clone();
         }
+        self.seg = seg;
+    }
+
+    fn set_status(&mut self, status: &str) {
+        if let Some(slot) = self.rules.schema.lookup("status") {
+            self.facts[slot] = Fact::owned(status.to_string());
+        }
+    }
+
+    /// Brings the facts that move with time to instant `t`.
+    fn refresh(&mut self, t: i64, clocks: Option<&Clocks<'_>>) {
         let rules = self.rules;
-        for (slot, def) in rules.schema.fields.iter().enumerate() {
-            facts[slot] = match def.source {
-                Source::Derived(Derived::AgeMinutes) => match self.case.created_at {
-                    Some(c) => Fact::Num(((t - c.timestamp()) / 60) as f64),
-                    None => Fact::Num(((t - self.start) / 60) as f64),
-                },
+        let looks = Metric::ALL.map(|m| clocks.and_then(|c| c.look(m, t)));
+        for &(slot, source) in &self.moving {
+            self.facts[slot] = match source {
+                Source::Derived(Derived::AgeMinutes) => {
+                    let created = self.case.created_at.map_or(self.start, |c| c.timestamp());
+                    Fact::Num(((t - created) / 60) as f64)
+                }
                 Source::Derived(Derived::ReopenCount) => Fact::Num(f64::from(clocks.map_or(0, |c| c.reopen_count))),
                 Source::Derived(Derived::SlaPolicy) => match self.seg.selected {
-                    Some(sel) => Fact::owned(rules.sla.rules[sel.policy].meta.id.to_string()),
+                    Some(sel) => Fact::str(&rules.sla.rules[sel.policy].meta.id),
                     None => Fact::Missing,
                 },
-                Source::Derived(Derived::Sla(m, which)) => match clocks.and_then(|c| c.look(m, t)) {
+                Source::Derived(Derived::Sla(m, which)) => match looks[m.index()] {
                     None => Fact::Missing,
                     Some((elapsed, target, phase)) => match which {
                         MetricField::Used => Fact::Num(elapsed as f64 * 100.0 / target as f64),
-                        MetricField::State => Fact::owned(phase.name().to_string()),
+                        MetricField::State => Fact::pair(phase.name(), phase.name()),
                         MetricField::Breached => Fact::Bool(phase == Phase::Breached),
                     },
                 },
-                Source::Case(crate::schema::CaseField::Status) => {
-                    self.status.as_deref().map_or(Fact::Missing, |s| Fact::owned(s.to_string()))
-                }
                 _ => continue,
             };
         }
-        facts
     }
 
     /// Evaluates every escalation rule at `t` and fires what holds.
@@ -487,15 +521,18 @@ impl<'a, 'r> Run<'a, 'r> {
         if rules.escalation.rules.is_empty() {
             return;
         }
-        let facts = self.facts(t, clocks);
+        self.refresh(t, clocks);
+        let facts = std::mem::take(&mut self.facts);
         // Milestones of records still open when their time comes.
-        let due: Vec<Scheduled> = {
+        let due: Vec<Scheduled> = if self.scheduled.iter().any(|s| s.at <= t) {
             let (now, later) = std::mem::take(&mut self.scheduled).into_iter().partition(|s| s.at <= t);
             self.scheduled = later;
             now
+        } else {
+            Vec::new()
         };
         for s in due {
-            if clocks.is_some_and(Clocks::resolved) || !self.fired.insert(s.key.clone()) {
+            if clocks.is_some_and(Clocks::resolved) || !self.milestones_fired.insert(s.key.clone()) {
                 continue;
             }
             let rule = &rules.escalation.rules[s.rule];
@@ -516,16 +553,24 @@ impl<'a, 'r> Run<'a, 'r> {
             if !cond::eval(&rule.cond, &rules.preds, &facts, self.hits) {
                 continue;
             }
-            let cycles = cycle_tag(&rule.action, rules, &facts, self.hits, clocks);
-            let base = format!("{}/{}/L{}/{}", self.case.id, rule.meta.id, rule.action.level, cycles);
-            let mut fired_any = false;
+            let cycles = cycles(&rule.action, rules, &facts, self.hits, clocks);
+            if (0..rule.action.actions.len()).all(|ai| self.fired.contains(&(ri, cycles, ai))) {
+                continue;
+            }
+            let why = eval::explainer(rules, &facts, self.hits).why_matched(&rule.cond);
             for (ai, act) in rule.action.actions.iter().enumerate() {
-                let key = format!("{base}/{ai}-{}", act.kind.name());
-                if !self.fired.insert(key.clone()) {
+                if !self.fired.insert((ri, cycles, ai)) {
                     continue;
                 }
-                fired_any = true;
-                let action = self.build(ri, rule, ai, key, t, &facts);
+                let key = format!(
+                    "{}/{}/L{}/{}/{ai}-{}",
+                    self.case.id,
+                    rule.meta.id,
+                    rule.action.level,
+                    cycle_tag(&cycles),
+                    act.kind.name()
+                );
+                let action = self.build(ri, rule, ai, key, t, &facts, why.clone());
                 // Moving a case where it already is changes nothing.
                 let no_op = match action.kind {
                     "raise_tier" | "set_tier" => action.tier == Some(self.seg.tier),
@@ -539,21 +584,28 @@ impl<'a, 'r> Run<'a, 'r> {
                     self.actions.push(action);
                 }
             }
-            if fired_any {
-                let why = eval::explainer(rules, &facts, self.hits).why_matched(&rule.cond);
-                self.trace.push(TraceEntry {
-                    why: Some(format!("at {}: {why}", utc(t))),
-                    ..eval::entry(rules, "escalation", &rule.meta, Outcome::Matched, None)
-                });
-            }
+            self.trace.push(TraceEntry {
+                why: Some(format!("at {}: {why}", utc(t))),
+                ..eval::entry(rules, "escalation", &rule.meta, Outcome::Matched, None)
+            });
         }
+        self.facts = facts;
     }
 
-    fn build(&mut self, ri: usize, rule: &Rule<Ladder>, ai: usize, key: String, t: i64, facts: &[Fact<'_>]) -> Action {
+    #[expect(clippy::too_many_arguments, reason = "one action, from the state of the replay at its instant")]
+    fn build(
+        &mut self,
+        ri: usize,
+        rule: &Rule<Ladder>,
+        ai: usize,
+        key: String,
+        t: i64,
+        facts: &[Fact<'_>],
+        reason: String,
+    ) -> Action {
         let rules = self.rules;
         let act = &rule.action.actions[ai];
         let id = &self.case.id;
-        let reason = eval::explainer(rules, facts, self.hits).why_matched(&rule.cond);
         let mut a = Action::new(act.kind.name(), key.clone(), reason, String::new());
         a.rule = Some(rule.meta.id.to_string());
         a.level = Some(rule.action.level);
@@ -665,30 +717,42 @@ impl<'a, 'r> Run<'a, 'r> {
     }
 }
 
-/// The part of a key that names the SLA cycles behind a firing: the
-/// metrics whose tests hold (all the rule reads, if none does), so a rule
-/// about the next response fires again for each unanswered message, and a
-/// rule on two clocks fires again when the second one trips.
-fn cycle_tag(
+/// The SLA cycles behind a firing, per metric (`u32::MAX` for a metric
+/// not in the key): the metrics whose tests hold (all the rule reads, if
+/// none does), so a rule about the next response fires again for each
+/// unanswered message, and a rule on two clocks fires again when the second
+/// one trips.
+fn cycles(
     ladder: &Ladder,
     rules: &CompiledRules,
     facts: &[Fact<'_>],
     hits: &Hits,
     clocks: Option<&Clocks<'_>>,
-) -> String {
-    if ladder.metrics.is_empty() {
-        return "case".to_string();
+) -> [u32; 4] {
+    let mut out = [u32::MAX; 4];
+    let cycle = |m: Metric| clocks.map_or(0, |c| c.cycle(m));
+    for (p, m) in &ladder.metrics {
+        if rules.preds.get(*p as usize).is_some_and(|p| cond::test(p, facts, hits)) {
+            out[m.index()] = cycle(*m);
+        }
     }
-    let holding: Vec<Metric> = ladder
-        .metrics
+    if out == [u32::MAX; 4] {
+        for (_, m) in &ladder.metrics {
+            out[m.index()] = cycle(*m);
+        }
+    }
+    out
+}
+
+/// The cycles as they appear in a key: `first_response#1+next_response#2`,
+/// or `case` for a rule that reads no clock.
+fn cycle_tag(cycles: &[u32; 4]) -> String {
+    let parts: Vec<String> = Metric::ALL
         .iter()
-        .filter(|(p, _)| rules.preds.get(*p as usize).is_some_and(|p| cond::test(p, facts, hits)))
-        .map(|(_, m)| *m)
+        .filter(|m| cycles[m.index()] != u32::MAX)
+        .map(|m| format!("{}#{}", m.name(), cycles[m.index()]))
         .collect();
-    let mut metrics = if holding.is_empty() { ladder.metrics.iter().map(|(_, m)| *m).collect() } else { holding };
-    metrics.sort();
-    metrics.dedup();
-    metrics.iter().map(|m| format!("{}#{}", m.name(), clocks.map_or(0, |c| c.cycle(*m)))).collect::<Vec<_>>().join("+")
+    if parts.is_empty() { "case".to_string() } else { parts.join("+") }
 }
 
 /// The risk score from the rule set's factors, 0 to 100.

@@ -318,21 +318,25 @@ impl<'r> Clocks<'r> {
         }
     }
 
-    /// Records breaches that happen before `to`, which must not be earlier
-    /// than the last event applied.
+    /// Runs the clocks up to `to`, which must not be earlier than the last
+    /// event applied: records breaches on the way and folds the running
+    /// time into each cycle, so later measurements start from `to`.
     pub fn advance(&mut self, to: i64) {
         for m in Metric::ALL {
-            let Some(target) = self.targets[m.index()] else { continue };
+            let target = self.targets[m.index()];
             let cal = self.cal;
             let Some(c) = self.cycles[m.index()].as_mut() else { continue };
-            if c.breached_at.is_some() {
-                continue;
-            }
-            if let Some(a) = c.open
-                && c.closed + between(cal, a, to) >= target
+            let Some(a) = c.open.filter(|&a| a < to) else { continue };
+            let len = between(cal, a, to);
+            if let Some(target) = target
+                && c.breached_at.is_none()
+                && c.closed + len >= target
             {
                 c.breached_at = add(cal, a, target - c.closed).map(|t| t.min(to));
             }
+            c.runs.push((a, to));
+            c.closed += len;
+            c.open = Some(to);
         }
     }
 
