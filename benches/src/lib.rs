@@ -273,8 +273,8 @@ pub fn history(seed: u64, events: usize) -> CaseState {
     for _ in 1..events {
         t += 60 * (5 + rng.below(180) as i64);
         let e = match rng.below(10) {
-            0 | 1 | 2 => "\"kind\": \"agent_replied\"".to_string(),
-            3 | 4 | 5 => "\"kind\": \"customer_replied\"".to_string(),
+            0..=2 => "\"kind\": \"agent_replied\"".to_string(),
+            3..=5 => "\"kind\": \"customer_replied\"".to_string(),
             6 => {
                 waiting = !waiting;
                 let s = if waiting { "waiting_on_customer" } else { "open" };
