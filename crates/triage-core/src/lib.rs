@@ -41,9 +41,12 @@
 //! assert_eq!(decision.deflect[0].id, "kb-reset");
 //! ```
 //!
-//! Stages, in order: sentiment, categorize (first match), priority (every
-//! match adjusts), tiers (first match; tier 0 deflects). See the project's
-//! README for the rule language.
+//! Stages, in order: normalize, territory, sentiment, categorize (first
+//! match), priority (every match adjusts), tiers (first match; tier 0
+//! deflects), SLA policy (first match). [`escalate`] replays a case's
+//! history ([`CaseState`]) for the SLA clocks and the escalation actions due,
+//! each with an idempotency key, and says when to ask again. See the
+//! project's README for the rule language.
 
 // The core reports through return values only; printing is for adapters.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
