@@ -233,19 +233,15 @@ fn a_broken_test_file_is_reported_with_its_position() {
     assert!(out.contains("did you mean `expect`?"), "{out}");
 }
 
+/// `triage escalate` on the example outage's history, three hours in.
+fn escalate_outage() -> Output {
+    let state = "rules/global-support/states/outage-acme-de.json";
+    triage(&["escalate", "rules/global-support", "--state", state, "--now", "2026-03-02T12:00:00+01:00"], None)
+}
+
 #[test]
 fn escalate_replays_a_history_and_reports_the_swarm() {
-    let o = triage(
-        &[
-            "escalate",
-            "rules/global-support",
-            "--state",
-            "rules/global-support/states/outage-acme-de.json",
-            "--now",
-            "2026-03-02T12:00:00+01:00",
-        ],
-        None,
-    );
+    let o = escalate_outage();
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -277,17 +273,7 @@ fn escalate_reads_json_lines_rejects_bad_lines_and_reports_open_escalations() {
 
 #[test]
 fn record_moves_through_its_lifecycle_and_refuses_a_close_without_lessons() {
-    let o = triage(
-        &[
-            "escalate",
-            "rules/global-support",
-            "--state",
-            "rules/global-support/states/outage-acme-de.json",
-            "--now",
-            "2026-03-02T12:00:00+01:00",
-        ],
-        None,
-    );
+    let o = escalate_outage();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let record = v["actions"].as_array().unwrap().iter().find_map(|a| a.get("record")).unwrap().to_string();
     let step = |rec: &str, to: &str, note: Option<&str>| {

@@ -249,7 +249,7 @@ impl Compiler<'_> {
                 self.file(file),
                 node.pos,
                 what,
-                "a duration like `4h`, `30m` or `1h30m`",
+                "a duration like `4h`, `30m` or `1h30m` (business time for SLA targets)",
                 &node.describe(),
             );
             self.diags.push(d.in_rule(Some(rule)));

@@ -653,23 +653,9 @@ impl<'f> Compiler<'f> {
         let mut ok = true;
         for (i, key) in keys.iter().enumerate() {
             let Some(node) = targets.get(key) else { continue };
-            match node
-                .scalar_text()
-                .and_then(|t| crate::testing::parse_duration(&t))
-                .filter(|d| *d > chrono::Duration::zero())
-            {
+            match self.duration(file, node, &format!("`{key}`"), rule) {
                 Some(d) => out[i] = Some(d),
-                None => {
-                    ok = false;
-                    let d = Diagnostic::wrong_type(
-                        self.file(file),
-                        node.pos,
-                        &format!("`{key}`"),
-                        "a business-time duration like `4h`, `30m` or `1h30m`",
-                        &node.describe(),
-                    );
-                    self.diags.push(d.in_rule(Some(rule)));
-                }
+                None => ok = false,
             }
         }
         if ok && out.iter().all(Option::is_none) {
