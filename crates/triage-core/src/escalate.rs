@@ -460,11 +460,12 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        if let Some(created) = self.case.created_at.map(|t| t.timestamp()) {
-            for &v in &self.rules.escalation.age_thresholds {
-                for minutes in [v.ceil() as i64, v.floor() as i64 + 1] {
-                    out.extend(created.checked_add(minutes * 60).filter(|&t| t > from));
-                }
+        // The age counts from `created_at`, else from the start of the
+        // history, as `refresh` measures it.
+        let created = self.case.created_at.map_or(self.start, |t| t.timestamp());
+        for &v in &self.rules.escalation.age_thresholds {
+            for minutes in [v.ceil() as i64, v.floor() as i64 + 1] {
+                out.extend(created.checked_add(minutes * 60).filter(|&t| t > from));
             }
         }
         out.sort_unstable();
