@@ -309,7 +309,7 @@ impl<'s> CondCompiler<'s> {
             let decided_by = match def.from_stage {
                 Stage::Territory | Stage::Categorize => "territory",
                 Stage::Priority => "categorize",
-                Stage::Tiers | Stage::Sla => "tiers",
+                Stage::Tiers | Stage::Sla | Stage::Assignment => "tiers",
                 Stage::Escalation | Stage::Risk => "escalation",
             };
             self.err(

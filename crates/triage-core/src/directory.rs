@@ -1,6 +1,6 @@
-//! The directory: data the caller owns and passes in (accounts and their
-//! hierarchy for now; teams, agents and calendars come with assignment and
-//! SLAs). The core never fetches it.
+//! The directory: data the caller owns and passes in — accounts and their
+//! hierarchy, support teams and agents with their live state (presence,
+//! load). The core never fetches it and never changes it.
 
 use crate::syntax;
 use serde::{Deserialize, Serialize};
@@ -64,6 +64,169 @@ pub(crate) struct ResolvedAccount {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Directory {
     accounts: BTreeMap<String, ResolvedAccount>,
+    /// Teams, sorted by id.
+    pub(crate) teams: Vec<Team>,
+    /// Agents, sorted by id.
+    pub(crate) agents: Vec<Agent>,
+    /// For each team (same order), its agents' indices in id order.
+    pub(crate) members: Vec<Vec<usize>>,
+    /// For each team, its overflow team's index.
+    pub(crate) overflow: Vec<Option<usize>>,
+}
+
+/// How a team picks among its eligible agents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Most spare capacity relative to capacity.
+    #[default]
+    LeastLoaded,
+    /// Least recently assigned: fair for fast and slow agents alike.
+    RoundRobin,
+    /// Highest summed level of the required and optional skills.
+    MostSkilled,
+    /// Declared weights over spare capacity, skill and idle time.
+    Weighted,
+}
+
+impl Strategy {
+    /// The strategy's name in directory files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::LeastLoaded => "least_loaded",
+            Strategy::RoundRobin => "round_robin",
+            Strategy::MostSkilled => "most_skilled",
+            Strategy::Weighted => "weighted",
+        }
+    }
+}
+
+/// Weights of the `weighted` strategy; each signal is scaled to 0–1.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Weights {
+    /// Spare capacity relative to capacity.
+    #[serde(default)]
+    pub spare: f64,
+    /// Skill levels of the case's skills, relative to the maximum.
+    #[serde(default)]
+    pub skill: f64,
+    /// Time since the last assignment, up to eight hours.
+    #[serde(default)]
+    pub idle: f64,
+}
+
+/// A support team.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Team {
+    /// Unique id, named by `assignment` rules.
+    pub id: String,
+    /// Territory ids the team serves (and their descendants); empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub territories: Vec<String>,
+    /// Tiers the team works; empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<u8>,
+    /// Categories the team handles; empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    /// Products the team handles; empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<String>,
+    /// Languages the team speaks; empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<String>,
+    /// A calendar of the rules: the team's working hours, the default shift
+    /// of its agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
+    /// The team that takes cases nobody here can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<String>,
+    /// The queue cases wait in when no agent can take them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// How an agent is picked.
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// For `weighted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Weights>,
+}
+
+/// Whether an agent can take work now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// Working and taking cases.
+    #[default]
+    Online,
+    /// Logged in but not taking cases.
+    Away,
+    /// Not working.
+    Offline,
+}
+
+/// An assignment cap over a window the caller tracks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowCap {
+    /// Most cases in the window.
+    pub max: u32,
+    /// Cases already assigned in it.
+    #[serde(default)]
+    pub used: u32,
+}
+
+/// A support agent and their live state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    /// Unique id.
+    pub id: String,
+    /// Teams the agent works in.
+    pub teams: Vec<String>,
+    /// Skill levels, 0 to 10.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skills: BTreeMap<String, u8>,
+    /// Languages spoken; empty: the team's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<String>,
+    /// Products known; empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<String>,
+    /// Territories, narrowing the team's; empty: the team's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub territories: Vec<String>,
+    /// Capacity in units.
+    pub capacity: i64,
+    /// Units a case costs per channel (default 1): a chat may cost 1, a
+    /// phone call the whole capacity.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub channel_units: BTreeMap<String, i64>,
+    /// Units in use now.
+    #[serde(default)]
+    pub load: i64,
+    /// Online, away or offline.
+    #[serde(default)]
+    pub presence: Presence,
+    /// A calendar of the rules for the agent's shift; default: the team's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift: Option<String>,
+    /// When the agent last got a case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_assigned_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// An optional cap per window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowCap>,
+}
+
+impl Agent {
+    /// Units a case on `channel` costs this agent.
+    pub fn units(&self, channel: Option<&str>) -> i64 {
+        channel.and_then(|c| self.channel_units.get(&c.to_lowercase())).copied().unwrap_or(1)
+    }
 }
 
 /// A directory that cannot be used, naming what is wrong.
@@ -86,6 +249,9 @@ pub enum DirectoryError {
     /// Parents loop back.
     #[error("accounts form a cycle: {}", .0.join(" → "))]
     Cycle(Vec<String>),
+    /// A team or agent that cannot be used.
+    #[error("{0}")]
+    Roster(String),
 }
 
 #[derive(Deserialize)]
@@ -93,6 +259,10 @@ pub enum DirectoryError {
 struct DirectoryFile {
     #[serde(default)]
     accounts: Vec<Account>,
+    #[serde(default)]
+    teams: Vec<Team>,
+    #[serde(default)]
+    agents: Vec<Agent>,
 }
 
 impl Directory {
@@ -153,7 +323,113 @@ impl Directory {
         }
         // Already in id order: the map is built in one pass.
         let accounts = resolved.into_iter().flatten().map(|r| (r.account.id.clone(), r)).collect();
-        Ok(Directory { accounts })
+        Ok(Directory { accounts, ..Directory::default() })
+    }
+
+    /// The directory with these teams and agents. Duplicates, unknown
+    /// teams, negative capacities or loads, skill levels above 10 and
+    /// overflow loops are errors naming the team or agent.
+    pub fn with_roster(mut self, mut teams: Vec<Team>, mut agents: Vec<Agent>) -> Result<Directory, DirectoryError> {
+        let bad = |m: String| Err(DirectoryError::Roster(m));
+        teams.sort_by(|a, b| a.id.cmp(&b.id));
+        agents.sort_by(|a, b| a.id.cmp(&b.id));
+        if let Some(w) = teams.windows(2).find(|w| w[0].id == w[1].id) {
+            return bad(format!("team `{}` is listed twice", w[0].id));
+        }
+        if let Some(w) = agents.windows(2).find(|w| w[0].id == w[1].id) {
+            return bad(format!("agent `{}` is listed twice", w[0].id));
+        }
+        let find = |id: &str| teams.binary_search_by(|t| t.id.as_str().cmp(id)).ok();
+        fn known(teams: &[Team]) -> Vec<&str> {
+            teams.iter().map(|t| t.id.as_str()).collect()
+        }
+        let mut overflow = Vec::with_capacity(teams.len());
+        for t in &teams {
+            if t.tiers.iter().any(|&x| x > 3) {
+                return bad(format!("team `{}`: tiers are 0 to 3", t.id));
+            }
+            overflow.push(match &t.overflow {
+                None => None,
+                Some(o) => match find(o) {
+                    Some(i) => Some(i),
+                    None => return bad(unknown_team(&format!("team `{}` overflows to", t.id), o, &known(&teams))),
+                },
+            });
+        }
+        // Overflow chains must end: follow each one at most teams.len() steps.
+        for start in 0..teams.len() {
+            let mut chain = vec![start];
+            let mut cur = overflow[start];
+            while let Some(i) = cur {
+                if chain.contains(&i) {
+                    chain.push(i);
+                    let ids: Vec<&str> = chain.iter().map(|&c| teams[c].id.as_str()).collect();
+                    return bad(format!("teams overflow in a loop: {}", ids.join(" → ")));
+                }
+                chain.push(i);
+                cur = overflow[i];
+            }
+        }
+        let mut members = vec![Vec::new(); teams.len()];
+        for (ai, a) in agents.iter().enumerate() {
+            if a.teams.is_empty() {
+                return bad(format!("agent `{}` belongs to no team", a.id));
+            }
+            for t in &a.teams {
+                match find(t) {
+                    Some(i) => members[i].push(ai),
+                    None => return bad(unknown_team(&format!("agent `{}` names", a.id), t, &known(&teams))),
+                }
+            }
+            if a.capacity < 0 || a.load < 0 {
+                return bad(format!("agent `{}`: capacity and load cannot be negative", a.id));
+            }
+            if let Some((skill, level)) = a.skills.iter().find(|(_, l)| **l > 10) {
+                return bad(format!("agent `{}`: skill `{skill}` has level {level}; levels are 0 to 10", a.id));
+            }
+            if let Some((channel, _)) = a.channel_units.iter().find(|(_, u)| **u < 1) {
+                return bad(format!("agent `{}`: a `{channel}` case must cost at least 1 unit", a.id));
+            }
+        }
+        for a in &mut agents {
+            a.channel_units = std::mem::take(&mut a.channel_units).into_iter().map(|(k, v)| (k.to_lowercase(), v)).collect();
+            for list in [&mut a.languages, &mut a.products, &mut a.territories] {
+                for x in list.iter_mut() {
+                    *x = x.trim().to_lowercase();
+                }
+            }
+        }
+        for t in &mut teams {
+            for list in [&mut t.languages, &mut t.products, &mut t.territories, &mut t.categories] {
+                for x in list.iter_mut() {
+                    *x = x.trim().to_lowercase();
+                }
+            }
+        }
+        self.teams = teams;
+        self.agents = agents;
+        self.members = members;
+        self.overflow = overflow;
+        Ok(self)
+    }
+
+    /// The number of agents.
+    pub fn agent_count(&self) -> usize {
+        self.agents.len()
+    }
+
+    /// The teams, in id order.
+    pub fn teams(&self) -> &[Team] {
+        &self.teams
+    }
+
+    /// The agents, in id order.
+    pub fn agents(&self) -> &[Agent] {
+        &self.agents
+    }
+
+    pub(crate) fn team_index(&self, id: &str) -> Option<usize> {
+        self.teams.binary_search_by(|t| t.id.as_str().cmp(id)).ok()
     }
 
     /// Reads a directory from YAML or JSON text (`accounts: [...]`).
@@ -166,7 +442,9 @@ impl Directory {
     pub(crate) fn from_value(file: &str, value: serde_json::Value) -> Result<Directory, DirectoryError> {
         let parsed: DirectoryFile = serde_path_to_error::deserialize(value)
             .map_err(|e| DirectoryError::Syntax(format!("{file}: field `{}`: {}", e.path(), e.inner())))?;
-        Directory::from_accounts(parsed.accounts)
+        Directory::from_accounts(parsed.accounts)?
+            .with_roster(parsed.teams, parsed.agents)
+            .map_err(|e| DirectoryError::Roster(format!("{file}: {e}")))
     }
 
     /// The number of accounts.
@@ -182,6 +460,11 @@ impl Directory {
     pub(crate) fn account(&self, id: &str) -> Option<&ResolvedAccount> {
         self.accounts.get(id)
     }
+}
+
+fn unknown_team(what: &str, id: &str, known: &[&str]) -> String {
+    let hint = crate::diag::suggest(id, known.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+    format!("{what} unknown team `{id}`{hint}")
 }
 
 fn inherit(into: &mut Account, from: &Account) {

@@ -44,6 +44,7 @@ pub struct CompiledRules {
     pub(crate) articles: Vec<Article>,
     pub(crate) sentiment: Lexicon,
     pub(crate) escalation: Escalations,
+    pub(crate) assignment: FirstMatch<Route>,
     pub(crate) version: String,
 }
 
@@ -76,6 +77,7 @@ impl CompiledRules {
             + self.tiers.rules.len()
             + self.sla.rules.len()
             + self.escalation.rules.len()
+            + self.assignment.rules.len()
     }
 }
 
@@ -167,6 +169,36 @@ pub(crate) struct SlaPolicy {
     pub next_response: Option<chrono::Duration>,
     pub resolution: Option<chrono::Duration>,
     pub update: Option<chrono::Duration>,
+}
+
+/// Where an `assignment` rule sends a case and whom it looks for.
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    /// A team id of the directory; `None` picks the first team whose
+    /// declared territories, tiers, categories, products and languages fit.
+    pub team: Option<String>,
+    pub skills: Vec<SkillReq>,
+    /// Skills dropped once the case has waited long enough.
+    pub relax: Vec<Relax>,
+}
+
+/// A skill the agent should have.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SkillReq {
+    /// Lower-cased.
+    pub skill: String,
+    pub min_level: u8,
+    /// Filters when mandatory; otherwise ranks.
+    pub mandatory: bool,
+}
+
+/// A step of the relaxation ladder.
+#[derive(Debug, Clone)]
+pub(crate) struct Relax {
+    /// Business time waited (on the team's calendar) since creation.
+    pub after: chrono::Duration,
+    /// Lower-cased skills no longer looked for.
+    pub drop: Vec<String>,
 }
 
 /// How SLA clocks react to the case's status and to policy changes.

@@ -168,6 +168,8 @@ pub enum Stage {
     Tiers,
     /// First match wins: the SLA policy.
     Sla,
+    /// First match wins: the team and the skills to look for.
+    Assignment,
     /// Every matching rule fires its actions, over the case's history.
     Escalation,
     /// Risk factors of escalation records.
@@ -183,6 +185,7 @@ impl Stage {
             Stage::Priority => "priority",
             Stage::Tiers => "tiers",
             Stage::Sla => "sla",
+            Stage::Assignment => "assignment",
             Stage::Escalation => "escalation",
             Stage::Risk => "risk",
         }

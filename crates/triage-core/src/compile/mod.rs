@@ -8,6 +8,7 @@
 //! Problems never stop the walk: the result is the rule set, if there were no
 //! errors, and every diagnostic.
 
+mod assignment;
 mod escalation;
 
 use crate::calendar::{self, Calendar};
@@ -41,6 +42,7 @@ const TOP_KEYS: &[&str] = &[
     "knowledge",
     "escalation",
     "risk",
+    "assignment",
 ];
 const DEFAULT_PRIORITIES: &[&str] = &["P1", "P2", "P3", "P4"];
 
@@ -118,6 +120,7 @@ struct Sections<'n> {
     normalize: Vec<(usize, &'n Node)>,
     escalation: Vec<(usize, &'n Node)>,
     risk: Vec<(usize, &'n Node)>,
+    assignment: Vec<(usize, &'n Node)>,
 }
 
 struct Compiler<'f> {
@@ -275,6 +278,7 @@ impl<'f> Compiler<'f> {
                             "calendars" => &mut s.calendars,
                             "escalation" => &mut s.escalation,
                             "risk" => &mut s.risk,
+                            "assignment" => &mut s.assignment,
                             _ => &mut s.knowledge,
                         };
                         target.extend(items.iter().map(|n| (file, n)));
@@ -392,6 +396,10 @@ impl<'f> Compiler<'f> {
             c.sla_policy(file, obj, rule, &calendars)
         });
         self.first_match_checks(&sla_shapes, "sla", "`- id: standard` with `targets: { first_response: 8h }`");
+        let (routes, _) =
+            self.stage(&sections.assignment, Stage::Assignment, &mut cc, &mut ids, |c, _, file, obj, rule| {
+                c.route(file, obj, rule)
+            });
         let (mut ladders, _) =
             self.stage(&sections.escalation, Stage::Escalation, &mut cc, &mut ids, |c, cc, file, obj, rule| {
                 c.ladder(cc, file, obj, rule, &priorities)
@@ -428,6 +436,7 @@ impl<'f> Compiler<'f> {
         let categories = first_match(categories, &preds, &schema, counts);
         let tiers = first_match(tiers, &preds, &schema, counts);
         let sla = first_match(sla, &preds, &schema, counts);
+        let assignment = first_match(routes, &preds, &schema, counts);
         let territory_calendars = territories.calendars();
         let slot = |name: &str| schema.lookup(name).unwrap_or(0);
         let derived = DerivedSlots {
@@ -461,6 +470,7 @@ impl<'f> Compiler<'f> {
             articles,
             sentiment,
             escalation: Escalations { rules: ladders, risk, used_thresholds, age_thresholds },
+            assignment,
             version: String::new(),
             preds,
             schema,
@@ -483,6 +493,7 @@ impl<'f> Compiler<'f> {
             Stage::Priority => &["id", "description", "when", "raise", "lower", "set", "stop"],
             Stage::Tiers => &["id", "description", "when", "tier", "articles"],
             Stage::Sla => &["id", "description", "when", "calendar", "targets"],
+            Stage::Assignment => &["id", "description", "when", "team", "skills", "relax"],
             Stage::Escalation => &["id", "description", "when", "level", "do"],
             Stage::Risk => &["factor", "description", "weight", "when", "field", "cap"],
         };
