@@ -54,6 +54,9 @@ pub struct Case {
     /// Status, e.g. `new`, `open`, `waiting_on_customer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// The agent who last owned the case: kept when still eligible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_agent: Option<String>,
     /// Custom fields declared under `fields:` in the rules.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, serde_json::Value>,

@@ -1,5 +1,6 @@
 //! What `triage` answers: the decision and the trace that explains it.
 
+use crate::assign::Assignment;
 use crate::normalize::Normalized;
 use crate::record::EscalationRecord;
 use crate::sla::SlaMetrics;
@@ -70,6 +71,14 @@ pub struct Decision {
     pub skills: Vec<String>,
     /// Tags set by categorization.
     pub tags: Vec<String>,
+    /// The team that takes the case, from `assignment`.
+    pub team: Option<String>,
+    /// The agent chosen, if one was eligible.
+    pub agent: Option<String>,
+    /// The queue the case waits in when no agent was.
+    pub queue: Option<String>,
+    /// The assignment in full: units, strategy, rule, overflow.
+    pub assignment: Option<Assignment>,
     /// Set when a person must look at the case.
     pub manual_review: Option<ManualReview>,
     /// Side effects the caller should carry out, each with an idempotency key.

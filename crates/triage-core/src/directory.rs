@@ -392,7 +392,8 @@ impl Directory {
             }
         }
         for a in &mut agents {
-            a.channel_units = std::mem::take(&mut a.channel_units).into_iter().map(|(k, v)| (k.to_lowercase(), v)).collect();
+            a.channel_units =
+                std::mem::take(&mut a.channel_units).into_iter().map(|(k, v)| (k.to_lowercase(), v)).collect();
             for list in [&mut a.languages, &mut a.products, &mut a.territories] {
                 for x in list.iter_mut() {
                     *x = x.trim().to_lowercase();
@@ -463,7 +464,8 @@ impl Directory {
 }
 
 fn unknown_team(what: &str, id: &str, known: &[&str]) -> String {
-    let hint = crate::diag::suggest(id, known.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+    let hint =
+        crate::diag::suggest(id, known.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
     format!("{what} unknown team `{id}`{hint}")
 }
 

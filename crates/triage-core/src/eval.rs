@@ -1,6 +1,7 @@
 //! Evaluation: a case, the directory and `now` in, a decision out. A pure
 //! function of its inputs.
 
+use crate::assign::Loads;
 use crate::case::Case;
 use crate::cond::{self, Explainer, Fact};
 use crate::decision::{
@@ -42,7 +43,61 @@ pub fn triage(
     now: DateTime<Utc>,
     options: &Options,
 ) -> Decision {
-    let (mut decision, selected) = decide(rules, case, directory, now, options, Pins::default());
+    let (mut decision, route) = decide_with_sla(rules, case, directory, now, options);
+    let full = options.trace == TraceLevel::Full;
+    finish_assignment(rules, case, &mut decision, route, directory, &mut Loads::default(), now, full);
+    decision
+}
+
+/// Decides a batch of cases and assigns them greedily: most urgent
+/// priority first, then the earliest SLA deadline, then the oldest, then
+/// input order; each assignment updates the agents' loads, so no agent ever
+/// goes over capacity. Decisions come back in input order.
+///
+/// ```
+/// use triage_core::{assign_batch, compile_sources, Case, Directory, Options};
+/// let rules = compile_sources(&[("r.yaml", "categories: [{ id: g, set: { category: general } }]")]).0.unwrap();
+/// let dir = Directory::from_text("d.yaml", "teams: [{ id: desk }]\nagents: [{ id: ann, teams: [desk], capacity: 1 }]").unwrap();
+/// let cases = [Case { id: "a".into(), ..Default::default() }, Case { id: "b".into(), ..Default::default() }];
+/// let out = assign_batch(&rules, &cases, &dir, "2026-03-02T09:00:00Z".parse().unwrap(), &Options::default());
+/// assert_eq!(out[0].agent.as_deref(), Some("ann"));
+/// assert_eq!(out[1].manual_review.as_ref().unwrap().reason, "no-eligible-agent");
+/// ```
+pub fn assign_batch(
+    rules: &CompiledRules,
+    cases: &[Case],
+    directory: &Directory,
+    now: DateTime<Utc>,
+    options: &Options,
+) -> Vec<Decision> {
+    let mut decided: Vec<(Decision, Option<usize>)> =
+        cases.iter().map(|c| decide_with_sla(rules, c, directory, now, options)).collect();
+    let rank = |d: &Decision| rules.priorities.iter().position(|p| *p == d.priority).unwrap_or(usize::MAX);
+    let due = |d: &Decision| {
+        d.sla.as_ref().and_then(|s| s.first_response_due.or(s.resolution_due)).map_or(i64::MAX, |t| t.timestamp())
+    };
+    let created = |i: usize| cases[i].created_at.map_or(i64::MAX, |t| t.timestamp());
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    order.sort_by_key(|&i| (rank(&decided[i].0), due(&decided[i].0), created(i), i));
+    let mut loads = Loads::tracking();
+    let full = options.trace == TraceLevel::Full;
+    for i in order {
+        let (d, route) = &mut decided[i];
+        finish_assignment(rules, &cases[i], d, *route, directory, &mut loads, now, full);
+    }
+    decided.into_iter().map(|(d, _)| d).collect()
+}
+
+/// The decision with its SLA clocks at `now`, and the assignment rule that
+/// matched; assignment itself is left to the caller.
+fn decide_with_sla(
+    rules: &CompiledRules,
+    case: &Case,
+    directory: &Directory,
+    now: DateTime<Utc>,
+    options: &Options,
+) -> (Decision, Option<usize>) {
+    let (mut decision, selected, route) = decide(rules, case, directory, now, options, Pins::default());
     if let Some(sel) = selected {
         // Without a history the clocks run from the case's creation in the
         // status it has now.
@@ -59,7 +114,28 @@ pub fn triage(
         let clocks = Clocks::start(&rules.settings.clock, cal, policy, start, case.status.as_deref());
         decision.sla = Some(sla_output(rules, &sel, &clocks, start, now.timestamp()));
     }
-    decision
+    (decision, route)
+}
+
+/// Runs the assignment stage and copies its outcome to the decision's
+/// top-level `team`, `agent` and `queue`.
+#[expect(clippy::too_many_arguments, reason = "the assignment stage over a decided case")]
+pub(crate) fn finish_assignment(
+    rules: &CompiledRules,
+    case: &Case,
+    decision: &mut Decision,
+    route: Option<usize>,
+    directory: &Directory,
+    loads: &mut Loads,
+    now: DateTime<Utc>,
+    full: bool,
+) {
+    crate::assign::assign(rules, case, decision, route, directory, loads, now, full);
+    if let Some(a) = &decision.assignment {
+        decision.team = Some(a.team.clone());
+        decision.agent.clone_from(&a.agent);
+        decision.queue.clone_from(&a.queue);
+    }
 }
 
 /// Values fixed by the case's history rather than by rules: a priority or
@@ -114,7 +190,7 @@ pub(crate) fn decide(
     now: DateTime<Utc>,
     options: &Options,
     pins: Pins,
-) -> (Decision, Option<Selected>) {
+) -> (Decision, Option<Selected>, Option<usize>) {
     let full = options.trace == TraceLevel::Full;
     let slots = rules.derived;
     let mut warnings = Vec::new();
@@ -281,6 +357,8 @@ pub(crate) fn decide(
         let policy = rules.sla.rules.iter().position(|r| std::ptr::eq(r, rule)).unwrap_or(0);
         Selected { policy, calendar }
     });
+    let route = first_match(rules, &rules.assignment, &facts, &hits, full, "assign", &mut trace)
+        .map(|rule| rules.assignment.rules.iter().position(|r| std::ptr::eq(r, rule)).unwrap_or(0));
 
     // Low confidence goes to a person, unless the territory already sent it.
     if let Some(threshold) = rules.settings.review_below
@@ -311,13 +389,17 @@ pub(crate) fn decide(
         sla: None,
         skills,
         tags,
+        team: None,
+        agent: None,
+        queue: None,
+        assignment: None,
         manual_review,
         actions,
         warnings,
         rules_version: rules.version.clone(),
         trace,
     };
-    (decision, selected)
+    (decision, selected, route)
 }
 
 /// What the territory stage decided.

@@ -51,6 +51,7 @@
 // The core reports through return values only; printing is for adapters.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod assign;
 mod bits;
 mod calendar;
 mod case;
@@ -72,6 +73,7 @@ mod territory;
 pub mod testing;
 mod text;
 
+pub use assign::{Assignment, FILTERS};
 pub use calendar::{Calendar, CalendarError};
 pub use case::{Case, CaseError, Requester};
 pub use compile::compile_sources;
@@ -79,9 +81,9 @@ pub use decision::{
     Action, Decision, Deflection, ManualReview, Options, Outcome, Sentiment, TraceEntry, TraceLevel, Warning,
 };
 pub use diag::{Diagnostic, Pos, Severity, suggest};
-pub use directory::{Account, Directory, DirectoryError};
+pub use directory::{Account, Agent, Directory, DirectoryError, Presence, Strategy, Team, Weights, WindowCap};
 pub use escalate::{Escalation, MAX_CHANNEL_LEN, StateError, escalate, sanitize_channel};
-pub use eval::triage;
+pub use eval::{assign_batch, triage};
 pub use normalize::Normalized;
 pub use record::{
     EscalationRecord, Milestone, RecordError, RecordStatus, RecordTransition, Risk, RiskPart, escalation_report,

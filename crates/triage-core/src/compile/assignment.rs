@@ -27,21 +27,21 @@ impl Compiler<'_> {
                         let skill = self.text(file, name, "`skill`", Some(rule))?.to_lowercase();
                         let min_level = match spec.get("min_level") {
                             None => 1,
-                            Some(n) => self.typed(file, n, "`min_level`", "a level from 0 to 10", Some(rule), |k| {
-                                match *k {
+                            Some(n) => {
+                                self.typed(file, n, "`min_level`", "a level from 0 to 10", Some(rule), |k| match *k {
                                     NodeKind::Int(i @ 0..=10) => u8::try_from(i).ok(),
                                     _ => None,
-                                }
-                            })?,
+                                })?
+                            }
                         };
                         let mandatory = match spec.get("mandatory") {
                             None => true,
-                            Some(n) => self.typed(file, n, "`mandatory`", "`true` or `false`", Some(rule), |k| {
-                                match k {
+                            Some(n) => {
+                                self.typed(file, n, "`mandatory`", "`true` or `false`", Some(rule), |k| match k {
                                     NodeKind::Bool(b) => Some(*b),
                                     _ => None,
-                                }
-                            })?,
+                                })?
+                            }
                         };
                         SkillReq { skill, min_level, mandatory }
                     }
@@ -64,13 +64,17 @@ impl Compiler<'_> {
             for item in self.list(file, list, "`relax`") {
                 let step = self.obj(file, item, "a relaxation step", &["after", "drop"], Some(rule))?;
                 let (Some(after), Some(drop)) = (step.get("after"), step.get("drop")) else {
-                    let d = Diagnostic::missing_key(self.file(file), step.pos, "`after` and `drop`", "a relaxation step");
+                    let d =
+                        Diagnostic::missing_key(self.file(file), step.pos, "`after` and `drop`", "a relaxation step");
                     self.diags.push(d.in_rule(Some(rule)));
                     return None;
                 };
                 let after = self.duration(file, after, "`after`", rule)?;
-                let drop: Vec<String> =
-                    self.text_list(file, drop, "`drop`", Some(rule)).into_iter().map(|(s, _)| s.to_lowercase()).collect();
+                let drop: Vec<String> = self
+                    .text_list(file, drop, "`drop`", Some(rule))
+                    .into_iter()
+                    .map(|(s, _)| s.to_lowercase())
+                    .collect();
                 relax.push(Relax { after, drop });
             }
         }

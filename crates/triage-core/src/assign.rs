@@ -1,0 +1,432 @@
+//! Assignment: a team, then an agent, from the directory's live state.
+//!
+//! The team comes from the first matching `assignment` rule, else from the
+//! first team (in id order) whose declared territories, tiers, categories,
+//! products and languages fit the case. Agents then pass filters in a stated
+//! order — team, territory, mandatory skills at level, language, product,
+//! presence, shift, spare capacity for the channel, window cap — and the
+//! team's strategy ranks the survivors; ties go to optional skills, then to
+//! the agent id. Nobody eligible: the overflow team, then the queue, then a
+//! person. The answer is a plan: the directory is never changed.
+
+use crate::calendar::Calendar;
+use crate::decision::{Decision, ManualReview, TraceEntry, Warning};
+use crate::directory::{Agent, Directory, Presence, Strategy, Team};
+use crate::eval;
+use crate::rules::{CompiledRules, Route, SkillReq};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// Where a case goes: the plan the caller commits.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assignment {
+    /// The team that takes the case (after any overflow).
+    pub team: String,
+    /// The agent, when one is eligible.
+    pub agent: Option<String>,
+    /// The queue the case waits in when no agent is.
+    pub queue: Option<String>,
+    /// Capacity units the case costs the agent.
+    pub units: i64,
+    /// The team's strategy.
+    pub strategy: &'static str,
+    /// The `assignment` rule that chose the first team, if any did.
+    pub rule: Option<String>,
+    /// How many agents were eligible in the team that took it.
+    pub eligible: usize,
+    /// Teams tried before, in order, when they had nobody.
+    pub overflowed_from: Vec<String>,
+}
+
+/// The filters, in the order they apply.
+pub const FILTERS: &[&str] =
+    &["team", "territory", "skills", "language", "product", "presence", "shift", "capacity", "window_cap"];
+
+/// Agents' load, window use and last assignment as a batch goes. A single
+/// decision reads the directory as it is and tracks nothing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Loads {
+    /// Empty until a batch records its first assignment.
+    load: Vec<i64>,
+    window_used: Vec<u32>,
+    last: Vec<Option<i64>>,
+    track: bool,
+}
+
+impl Loads {
+    /// Loads that follow a batch's assignments.
+    pub fn tracking() -> Loads {
+        Loads { track: true, ..Loads::default() }
+    }
+
+    fn load(&self, dir: &Directory, i: usize) -> i64 {
+        self.load.get(i).copied().unwrap_or(dir.agents[i].load)
+    }
+
+    fn window_used(&self, dir: &Directory, i: usize) -> u32 {
+        self.window_used.get(i).copied().unwrap_or_else(|| dir.agents[i].window.map_or(0, |w| w.used))
+    }
+
+    fn last(&self, dir: &Directory, i: usize) -> Option<i64> {
+        match self.last.get(i) {
+            Some(t) => *t,
+            None => dir.agents[i].last_assigned_at.map(|t| t.timestamp()),
+        }
+    }
+
+    fn take(&mut self, dir: &Directory, agent: usize, units: i64, now: i64) {
+        if !self.track {
+            return;
+        }
+        if self.load.is_empty() {
+            self.load = dir.agents.iter().map(|a| a.load).collect();
+            self.window_used = dir.agents.iter().map(|a| a.window.map_or(0, |w| w.used)).collect();
+            self.last = dir.agents.iter().map(|a| a.last_assigned_at.map(|t| t.timestamp())).collect();
+        }
+        self.load[agent] += units;
+        self.window_used[agent] += 1;
+        self.last[agent] = Some(now);
+    }
+}
+
+/// What the case asks of an agent, lower-cased.
+struct Need {
+    territory_path: Vec<String>,
+    tier: u8,
+    category: String,
+    product: Option<String>,
+    language: Option<String>,
+    channel: Option<String>,
+    skills: Vec<SkillReq>,
+    previous_agent: Option<String>,
+}
+
+fn fits(list: &[String], value: Option<&str>) -> bool {
+    list.is_empty() || value.is_some_and(|v| list.iter().any(|x| x == v))
+}
+
+fn team_fits(t: &Team, n: &Need) -> bool {
+    (t.territories.is_empty() || n.territory_path.iter().any(|p| t.territories.contains(p)))
+        && (t.tiers.is_empty() || t.tiers.contains(&n.tier))
+        && fits(&t.categories, Some(&n.category))
+        && (t.products.is_empty() || fits(&t.products, n.product.as_deref()))
+        && (t.languages.is_empty() || n.language.is_none() || fits(&t.languages, n.language.as_deref()))
+}
+
+/// Assigns the decided case and records the plan, the trace and, when
+/// nobody can take it, the manual review.
+#[expect(clippy::too_many_arguments, reason = "the last stage of the pipeline, reading what it decided")]
+pub(crate) fn assign(
+    rules: &CompiledRules,
+    case: &crate::Case,
+    d: &mut Decision,
+    route: Option<usize>,
+    dir: &Directory,
+    loads: &mut Loads,
+    now: DateTime<Utc>,
+    full: bool,
+) {
+    if dir.teams.is_empty() {
+        if !rules.assignment.rules.is_empty() {
+            d.trace.push(eval::note("assign", "the directory has no teams; the case is not assigned".to_string()));
+        }
+        return;
+    }
+    let route: Option<&crate::rules::Rule<Route>> = route.and_then(|i| rules.assignment.rules.get(i));
+    let mut need = Need {
+        territory_path: d.territory_path.iter().map(|t| t.to_lowercase()).collect(),
+        tier: d.tier,
+        category: d.category.to_lowercase(),
+        product: d.product.as_deref().map(str::to_lowercase),
+        language: d.normalized.language.as_deref().map(str::to_lowercase),
+        channel: case.channel.as_deref().map(|c| c.trim().to_lowercase()),
+        skills: d.skills.iter().map(|s| SkillReq { skill: s.to_lowercase(), min_level: 1, mandatory: true }).collect(),
+        previous_agent: case.previous_agent.clone(),
+    };
+    let mut team = None;
+    if let Some(r) = route {
+        for s in &r.action.skills {
+            match need.skills.iter_mut().find(|x| x.skill == s.skill) {
+                Some(x) => *x = s.clone(),
+                None => need.skills.push(s.clone()),
+            }
+        }
+        if let Some(id) = &r.action.team {
+            team = dir.team_index(id);
+            if team.is_none() {
+                d.warnings.push(Warning {
+                    code: "unknown-team",
+                    message: format!("rule `{}` names team `{id}`, which the directory does not list", r.meta.id),
+                });
+            }
+        }
+    }
+    let team = team.or_else(|| dir.teams.iter().position(|t| team_fits(t, &need)));
+    let Some(first) = team else {
+        let detail = "no team serves this case's territory, tier, category, product and language".to_string();
+        d.trace.push(eval::note("assign", detail.clone()));
+        if d.manual_review.is_none() {
+            d.manual_review = Some(ManualReview { reason: "no-team".to_string(), detail });
+        }
+        return;
+    };
+    // The relaxation ladder: skills dropped once the case has waited.
+    if let Some(r) = route {
+        let cal = team_calendar(rules, &dir.teams[first], &mut d.warnings);
+        let created = case.created_at.map_or(now, |t| t.with_timezone(&Utc));
+        let waited = match cal {
+            Some(c) => c.between(created, now).unwrap_or_default(),
+            None => now - created,
+        };
+        for step in r.action.relax.iter().filter(|s| s.after <= waited) {
+            need.skills.retain(|s| !step.drop.contains(&s.skill));
+            let why = format!(
+                "waited {} business minutes (≥ {}): no longer looking for {}",
+                waited.num_minutes(),
+                step.after.num_minutes(),
+                step.drop.join(", ")
+            );
+            d.trace.push(eval::note("assign", why));
+        }
+    }
+
+    let mut tried = Vec::new();
+    let mut cur = Some(first);
+    let mut last_filter = "team";
+    while let Some(t) = cur {
+        let team = &dir.teams[t];
+        let (eligible, removed_by) = eligible(rules, dir, loads, &need, t, now, full, &mut d.trace, &mut d.warnings);
+        if let Some(&pick) = pick(dir, loads, &need, team, &eligible, now).as_ref() {
+            let agent = &dir.agents[pick];
+            let units = agent.units(need.channel.as_deref());
+            loads.take(dir, pick, units, now.timestamp());
+            d.trace.push(eval::note(
+                "assign",
+                format!(
+                    "team `{}` ({}): `{}` chosen among {} eligible, {} unit(s)",
+                    team.id,
+                    team.strategy.name(),
+                    agent.id,
+                    eligible.len(),
+                    units
+                ),
+            ));
+            d.assignment = Some(Assignment {
+                team: team.id.clone(),
+                agent: Some(agent.id.clone()),
+                queue: None,
+                units,
+                strategy: team.strategy.name(),
+                rule: route.map(|r| r.meta.id.to_string()),
+                eligible: eligible.len(),
+                overflowed_from: tried,
+            });
+            return;
+        }
+        last_filter = removed_by;
+        d.trace.push(eval::note(
+            "assign",
+            format!("team `{}` has no eligible agent (the last were removed by `{removed_by}`)", team.id),
+        ));
+        tried.push(team.id.clone());
+        cur = dir.overflow[t];
+    }
+    // Nobody anywhere along the overflow chain: the first queue on it.
+    let mut chain = Some(first);
+    while let Some(t) = chain {
+        if let Some(q) = &dir.teams[t].queue {
+            let team = &dir.teams[t];
+            d.trace.push(eval::note("assign", format!("queued in `{q}` of team `{}`", team.id)));
+            d.assignment = Some(Assignment {
+                team: team.id.clone(),
+                agent: None,
+                queue: Some(q.clone()),
+                units: 0,
+                strategy: team.strategy.name(),
+                rule: route.map(|r| r.meta.id.to_string()),
+                eligible: 0,
+                overflowed_from: tried,
+            });
+            return;
+        }
+        chain = dir.overflow[t];
+    }
+    let detail = format!(
+        "no eligible agent in {} and no queue; the last candidates were removed by `{last_filter}`",
+        tried.join(" → ")
+    );
+    d.trace.push(eval::note("assign", detail.clone()));
+    if d.manual_review.is_none() {
+        d.manual_review = Some(ManualReview { reason: "no-eligible-agent".to_string(), detail });
+    }
+}
+
+fn team_calendar<'r>(rules: &'r CompiledRules, team: &Team, warnings: &mut Vec<Warning>) -> Option<&'r Calendar> {
+    let id = team.calendar.as_deref()?;
+    let cal = rules.calendar(id);
+    if cal.is_none() {
+        warnings.push(Warning {
+            code: "unknown-calendar",
+            message: format!("team `{}` names calendar `{id}`, which the rules do not define", team.id),
+        });
+    }
+    cal
+}
+
+/// The team's agents that pass every filter, and the filter that removed
+/// the last candidates when none do.
+#[expect(clippy::too_many_arguments, reason = "the filters read the case, the directory and its live state")]
+fn eligible(
+    rules: &CompiledRules,
+    dir: &Directory,
+    loads: &Loads,
+    need: &Need,
+    t: usize,
+    now: DateTime<Utc>,
+    full: bool,
+    trace: &mut Vec<TraceEntry>,
+    warnings: &mut Vec<Warning>,
+) -> (Vec<usize>, &'static str) {
+    let team = &dir.teams[t];
+    let team_cal = team_calendar(rules, team, warnings);
+    let mut removed = [0usize; 9];
+    let mut why: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for &ai in &dir.members[t] {
+        let a = &dir.agents[ai];
+        match failing_filter(rules, dir, ai, loads, need, team, team_cal, now) {
+            None => out.push(ai),
+            Some((i, reason)) => {
+                removed[i] += 1;
+                if full {
+                    why.push(format!("`{}`: {reason}", a.id));
+                }
+            }
+        }
+    }
+    let total = dir.members[t].len();
+    let counts: Vec<String> =
+        FILTERS.iter().zip(removed).filter(|(_, n)| *n > 0).map(|(f, n)| format!("{f} −{n}")).collect();
+    let mut text = format!("team `{}`: {} of {total} agents eligible", team.id, out.len());
+    if !counts.is_empty() {
+        text.push_str(&format!(" ({})", counts.join(", ")));
+    }
+    if full && !why.is_empty() {
+        text.push_str(&format!("; {}", why.join("; ")));
+    }
+    trace.push(eval::note("assign", text));
+    let last = FILTERS.iter().zip(removed).rev().find(|(_, n)| *n > 0).map_or("team", |(f, _)| *f);
+    (out, last)
+}
+
+/// The first filter an agent fails, with why.
+#[expect(clippy::too_many_arguments, reason = "one agent against the case, the team and the live state")]
+fn failing_filter(
+    rules: &CompiledRules,
+    dir: &Directory,
+    ai: usize,
+    loads: &Loads,
+    need: &Need,
+    team: &Team,
+    team_cal: Option<&Calendar>,
+    now: DateTime<Utc>,
+) -> Option<(usize, String)> {
+    let a = &dir.agents[ai];
+    if !a.territories.is_empty() && !need.territory_path.iter().any(|p| a.territories.contains(p)) {
+        return Some((1, format!("covers {}", a.territories.join(", "))));
+    }
+    for s in need.skills.iter().filter(|s| s.mandatory) {
+        let level = a.skills.get(&s.skill).copied();
+        if level.is_none_or(|l| l < s.min_level) {
+            return Some((2, format!("`{}` at {} < {}", s.skill, level.unwrap_or(0), s.min_level)));
+        }
+    }
+    let languages = if a.languages.is_empty() { &team.languages } else { &a.languages };
+    if let Some(l) = &need.language
+        && !languages.is_empty()
+        && !languages.contains(l)
+    {
+        return Some((3, format!("does not speak `{l}`")));
+    }
+    if let Some(p) = &need.product
+        && !a.products.is_empty()
+        && !a.products.contains(p)
+    {
+        return Some((4, format!("does not know `{p}`")));
+    }
+    if a.presence != Presence::Online {
+        let p = if a.presence == Presence::Away { "away" } else { "offline" };
+        return Some((5, p.to_string()));
+    }
+    let shift = match &a.shift {
+        Some(id) => rules.calendar(id),
+        None => team_cal,
+    };
+    if let Some(cal) = shift
+        && !cal.is_open(now)
+    {
+        return Some((6, format!("out of shift (`{}`)", cal.id())));
+    }
+    let units = a.units(need.channel.as_deref());
+    let spare = a.capacity - loads.load(dir, ai);
+    if spare < units {
+        return Some((7, format!("{spare} unit(s) free, needs {units}")));
+    }
+    if let Some(w) = a.window
+        && loads.window_used(dir, ai) >= w.max
+    {
+        return Some((8, format!("window cap {} reached", w.max)));
+    }
+    None
+}
+
+/// The best eligible agent: the previous owner when eligible, else the
+/// strategy's best, then optional skills, then the lowest id.
+fn pick(
+    dir: &Directory,
+    loads: &Loads,
+    need: &Need,
+    team: &Team,
+    eligible: &[usize],
+    now: DateTime<Utc>,
+) -> Option<usize> {
+    if let Some(prev) = &need.previous_agent
+        && let Some(&i) = eligible.iter().find(|&&i| &dir.agents[i].id == prev)
+    {
+        return Some(i);
+    }
+    let now = now.timestamp();
+    let skill_sum = |a: &Agent, optional_only: bool| -> f64 {
+        need.skills
+            .iter()
+            .filter(|s| !optional_only || !s.mandatory)
+            .map(|s| f64::from(a.skills.get(&s.skill).copied().unwrap_or(0)))
+            .sum()
+    };
+    let score = |i: usize| -> f64 {
+        let a = &dir.agents[i];
+        let spare = if a.capacity > 0 { (a.capacity - loads.load(dir, i)) as f64 / a.capacity as f64 } else { 0.0 };
+        match team.strategy {
+            Strategy::LeastLoaded => spare,
+            // Never assigned counts as the longest wait.
+            Strategy::RoundRobin => loads.last(dir, i).map_or(f64::INFINITY, |t| (now - t) as f64),
+            Strategy::MostSkilled => skill_sum(a, false),
+            Strategy::Weighted => {
+                let w = team.weights.unwrap_or(crate::directory::Weights { spare: 1.0, skill: 1.0, idle: 1.0 });
+                let n = need.skills.len().max(1) as f64;
+                let idle = loads.last(dir, i).map_or(1.0, |t| ((now - t) as f64 / 28_800.0).clamp(0.0, 1.0));
+                w.spare * spare + w.skill * skill_sum(a, false) / (10.0 * n) + w.idle * idle
+            }
+        }
+    };
+    // Agents come in id order, so keeping the first best breaks ties by id.
+    let mut best: Option<(usize, f64, f64)> = None;
+    for &i in eligible {
+        let (s, o) = (score(i), skill_sum(&dir.agents[i], true));
+        if best.is_none_or(|(_, bs, bo)| s > bs || (s == bs && o > bo)) {
+            best = Some((i, s, o));
+        }
+    }
+    best.map(|(i, _, _)| i)
+}
