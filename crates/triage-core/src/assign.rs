@@ -133,6 +133,10 @@ pub(crate) fn assign(
         }
         return;
     }
+    if d.tier == 0 && !d.deflect.is_empty() {
+        d.trace.push(eval::note("assign", "tier 0: the case is deflected to self-service, not assigned".to_string()));
+        return;
+    }
     let route: Option<&crate::rules::Rule<Route>> = route.and_then(|i| rules.assignment.rules.get(i));
     let mut need = Need {
         territory_path: d.territory_path.iter().map(|t| t.to_lowercase()).collect(),

@@ -56,6 +56,19 @@ pub fn render(d: &Decision) -> String {
             show(sla.resolution_due)
         );
     }
+    if let Some(a) = &d.assignment {
+        let who = match (&a.agent, &a.queue) {
+            (Some(agent), _) => format!("agent `{agent}` ({} unit(s), {})", a.units, a.strategy),
+            (None, Some(q)) => format!("queue `{q}`"),
+            (None, None) => "nobody".to_string(),
+        };
+        let via = if a.overflowed_from.is_empty() {
+            String::new()
+        } else {
+            format!(" after {}", a.overflowed_from.join(" → "))
+        };
+        let _ = writeln!(out, "  assigned: team `{}` · {who}{via}", a.team);
+    }
     for a in &d.deflect {
         let _ = writeln!(
             out,

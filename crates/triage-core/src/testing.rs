@@ -147,6 +147,9 @@ const TEST_KEYS: &[&str] = &[
 ];
 const CALENDAR_EXPECT_KEYS: &[&str] = &["at", "business", "open", "next_opening"];
 const EXPECT_KEYS: &[&str] = &[
+    "team",
+    "agent",
+    "queue",
     "territory",
     "territory_path",
     "normalized",
@@ -699,6 +702,9 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
             if g == w { None } else { mismatch(format!("[{}]", got.join(", ")), format!("[{}]", want.join(", "))) }
         }
         "territory" => nullable(d.territory.as_deref(), is_null),
+        "team" => nullable(d.team.as_deref(), is_null),
+        "agent" => nullable(d.agent.as_deref(), is_null),
+        "queue" => nullable(d.queue.as_deref(), is_null),
         "territory_path" => {
             let want = texts(want);
             if d.territory_path == want {
