@@ -28,6 +28,12 @@ enum Format {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    /// Most urgent first, loads updated as it goes.
+    Greedy,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Trace {
     /// The rule behind each step.
     Decisions,
@@ -106,6 +112,24 @@ enum Command {
         #[arg(long)]
         report: bool,
     },
+    /// Decide and assign a batch of cases (JSON Lines) greedily; one
+    /// decision per line out, a summary on standard error.
+    Assign {
+        /// The rule directory.
+        rules_dir: PathBuf,
+        /// Cases as JSON Lines, or `-` for standard input.
+        #[arg(long)]
+        cases: String,
+        /// A directory file (YAML or JSON); default: RULES_DIR/directory.yaml.
+        #[arg(long)]
+        directory: Option<PathBuf>,
+        /// The instant to decide at (RFC 3339); default: now.
+        #[arg(long)]
+        now: Option<String>,
+        /// How to assign: greedy (priority, SLA due, age order).
+        #[arg(long, value_enum, default_value = "greedy")]
+        mode: Mode,
+    },
     /// Move an escalation record through its lifecycle
     /// (open → active → resolved → closed) and print the new record.
     Record {
@@ -132,6 +156,9 @@ fn main() -> ExitCode {
         Command::Explain { args } => decide(&args, None),
         Command::Escalate { rules_dir, state, now, directory, trace, report } => {
             escalate_states(&rules_dir, &state, now.as_deref(), directory.as_deref(), trace, report)
+        }
+        Command::Assign { rules_dir, cases, directory, now, mode } => {
+            assign_cases(&rules_dir, &cases, directory.as_deref(), now.as_deref(), mode)
         }
         Command::Record { record, to, at, note } => move_record(&record, &to, at.as_deref(), note.as_deref()),
     };
@@ -286,6 +313,73 @@ fn escalate_states(
         output.push_str(&render_report(&records));
     }
     out(&output)?;
+    Ok(if rejected > 0 { Exit::Failed } else { Exit::Ok })
+}
+
+fn assign_cases(
+    dir: &Path,
+    cases: &str,
+    directory: Option<&Path>,
+    now: Option<&str>,
+    Mode::Greedy: Mode,
+) -> Result<Exit, InputError> {
+    let set = load(dir)?;
+    let Some(rules) = compiled(&set) else { return Ok(Exit::Failed) };
+    let directory = match directory {
+        Some(p) => load_directory(p)?,
+        None => set.directory.clone(),
+    };
+    let now = parse_now(now)?;
+    let text = read_input(cases)?;
+    let mut batch = Vec::new();
+    let mut rejected = 0;
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        match Case::from_json(line) {
+            Ok(c) => batch.push(c),
+            Err(e) => {
+                rejected += 1;
+                eprintln!("{cases}:{}: {e}", i + 1);
+            }
+        }
+    }
+    let decisions = triage_core::assign_batch(rules, &batch, &directory, now, &Options::default());
+    let mut output = String::new();
+    // Units taken per team, for the summary.
+    let mut per_team: std::collections::BTreeMap<&str, (i64, usize)> = std::collections::BTreeMap::new();
+    let (mut assigned, mut queued, mut review) = (0, 0, 0);
+    for d in &decisions {
+        output.push_str(&serde_json::to_string(d).map_err(|e| InputError(e.to_string()))?);
+        output.push('\n');
+        match (&d.agent, &d.queue) {
+            (Some(_), _) => assigned += 1,
+            (None, Some(_)) => queued += 1,
+            _ => {}
+        }
+        if d.manual_review.is_some() {
+            review += 1;
+        }
+        if let Some(a) = &d.assignment {
+            let e = per_team.entry(a.team.as_str()).or_default();
+            e.0 += a.units;
+            e.1 += usize::from(a.agent.is_some());
+        }
+    }
+    out(&output)?;
+    let mut summary = format!(
+        "{} case(s): {assigned} assigned, {queued} queued, {review} for manual review, {rejected} rejected\n",
+        decisions.len() + rejected
+    );
+    for t in directory.teams() {
+        let before: i64 = directory.agents().iter().filter(|a| a.teams.contains(&t.id)).map(|a| a.load).sum();
+        let capacity: i64 = directory.agents().iter().filter(|a| a.teams.contains(&t.id)).map(|a| a.capacity).sum();
+        let (units, cases) = per_team.get(t.id.as_str()).copied().unwrap_or_default();
+        summary.push_str(&format!(
+            "  {:<16} load {before} → {} of {capacity} units ({cases} case(s))\n",
+            t.id,
+            before + units
+        ));
+    }
+    eprint!("{summary}");
     Ok(if rejected > 0 { Exit::Failed } else { Exit::Ok })
 }
 

@@ -295,3 +295,25 @@ fn record_moves_through_its_lifecycle_and_refuses_a_close_without_lessons() {
     assert_eq!(v["status"], "closed");
     assert_eq!(v["lessons_learned"], "alert on 5xx rate, not on tickets");
 }
+
+#[test]
+fn assign_reads_json_lines_assigns_greedily_and_summarizes_loads() {
+    let input = concat!(
+        r#"{"id":"x1","channel":"email","country":"US","subject":"Hello","body":"Please call me back"}"#,
+        "\n{\"id\": 5}\n",
+        r#"{"id":"x3","channel":"email","country":"JP","requester":{"language":"ja"},"subject":"Hello","body":"Please call me back"}"#,
+        "\n"
+    );
+    let o = triage(&["assign", "rules/global-support", "--cases", "-", "--now", "2026-03-02T15:00:00Z"], Some(input));
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    let agents: Vec<String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["agent"].as_str().unwrap_or("-").to_string())
+        .collect();
+    // 15:00 UTC is night in Sydney: the APAC case waits in its queue.
+    assert_eq!(agents, ["ana", "-"], "{out}");
+    assert!(err.contains("-:2: invalid case"), "{err}");
+    assert!(err.contains("3 case(s): 1 assigned, 1 queued"), "{err}");
+    assert!(err.contains("amer-t1          load 25 → 26 of 64 units (1 case(s))"), "{err}");
+}

@@ -51,6 +51,10 @@ pub(crate) struct Loads {
     load: Vec<i64>,
     window_used: Vec<u32>,
     last: Vec<Option<i64>>,
+    /// The order of assignments within the batch, which all happen at
+    /// `now`: round robin needs it to tell them apart.
+    seq: Vec<u64>,
+    counter: u64,
     track: bool,
 }
 
@@ -83,10 +87,17 @@ impl Loads {
             self.load = dir.agents.iter().map(|a| a.load).collect();
             self.window_used = dir.agents.iter().map(|a| a.window.map_or(0, |w| w.used)).collect();
             self.last = dir.agents.iter().map(|a| a.last_assigned_at.map(|t| t.timestamp())).collect();
+            self.seq = vec![0; dir.agents.len()];
         }
+        self.counter += 1;
         self.load[agent] += units;
         self.window_used[agent] += 1;
         self.last[agent] = Some(now);
+        self.seq[agent] = self.counter;
+    }
+
+    fn seq(&self, i: usize) -> u64 {
+        self.seq.get(i).copied().unwrap_or(0)
     }
 }
 
@@ -408,29 +419,35 @@ fn pick(
             .map(|s| f64::from(a.skills.get(&s.skill).copied().unwrap_or(0)))
             .sum()
     };
-    let score = |i: usize| -> f64 {
+    // Higher is better; the second number breaks ties within a strategy.
+    let score = |i: usize| -> (f64, f64) {
         let a = &dir.agents[i];
         let spare = if a.capacity > 0 { (a.capacity - loads.load(dir, i)) as f64 / a.capacity as f64 } else { 0.0 };
+        let single = |x: f64| (x, 0.0);
         match team.strategy {
-            Strategy::LeastLoaded => spare,
-            // Never assigned counts as the longest wait.
-            Strategy::RoundRobin => loads.last(dir, i).map_or(f64::INFINITY, |t| (now - t) as f64),
-            Strategy::MostSkilled => skill_sum(a, false),
+            Strategy::LeastLoaded => single(spare),
+            // Never assigned counts as the longest wait; within a batch
+            // (all at `now`) the earlier assignment waited longer.
+            Strategy::RoundRobin => {
+                (loads.last(dir, i).map_or(f64::INFINITY, |t| (now - t) as f64), -(loads.seq(i) as f64))
+            }
+            Strategy::MostSkilled => single(skill_sum(a, false)),
             Strategy::Weighted => {
                 let w = team.weights.unwrap_or(crate::directory::Weights { spare: 1.0, skill: 1.0, idle: 1.0 });
                 let n = need.skills.len().max(1) as f64;
                 let idle = loads.last(dir, i).map_or(1.0, |t| ((now - t) as f64 / 28_800.0).clamp(0.0, 1.0));
-                w.spare * spare + w.skill * skill_sum(a, false) / (10.0 * n) + w.idle * idle
+                single(w.spare * spare + w.skill * skill_sum(a, false) / (10.0 * n) + w.idle * idle)
             }
         }
     };
     // Agents come in id order, so keeping the first best breaks ties by id.
-    let mut best: Option<(usize, f64, f64)> = None;
+    let mut best: Option<(usize, (f64, f64, f64))> = None;
     for &i in eligible {
-        let (s, o) = (score(i), skill_sum(&dir.agents[i], true));
-        if best.is_none_or(|(_, bs, bo)| s > bs || (s == bs && o > bo)) {
-            best = Some((i, s, o));
+        let (s, t) = score(i);
+        let key = (s, t, skill_sum(&dir.agents[i], true));
+        if best.is_none_or(|(_, b)| key > b) {
+            best = Some((i, key));
         }
     }
-    best.map(|(i, _, _)| i)
+    best.map(|(i, _)| i)
 }

@@ -93,6 +93,8 @@ pub use schema::{CHANNELS, METRIC_STATES, Metric};
 pub use sla::{CaseState, Event, EventKind, MetricState, SlaMetrics};
 
 #[cfg(test)]
+mod assign_tests;
+#[cfg(test)]
 mod escalate_tests;
 #[cfg(test)]
 mod tests;

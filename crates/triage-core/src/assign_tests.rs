@@ -1,0 +1,178 @@
+//! Properties of assignment: capacity is never exceeded, the order agents
+//! are listed in changes nothing, the same input gives the same plan, and
+//! round robin spreads equal cases evenly.
+
+use crate::{Agent, Case, CompiledRules, Directory, Options, Team, assign_batch, compile_sources};
+use chrono::{DateTime, Utc};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+const RULES: &str = r#"
+categories:
+  - id: billing
+    when: { text: { contains: invoice } }
+    set: { category: billing, priority: P2, skills: [billing] }
+  - id: general
+    set: { category: general, priority: P3 }
+assignment:
+  - id: billing-desk
+    when: { category: billing }
+    team: desk
+    skills: [{ skill: billing, min_level: 3 }]
+  - id: rest
+    team: desk
+"#;
+
+fn rules() -> &'static CompiledRules {
+    static ONCE: OnceLock<CompiledRules> = OnceLock::new();
+    ONCE.get_or_init(|| compile_sources(&[("r.yaml", RULES)]).0.unwrap())
+}
+
+fn now() -> DateTime<Utc> {
+    "2026-03-02T10:00:00Z".parse().unwrap()
+}
+
+fn agent_strategy() -> impl Strategy<Value = Agent> {
+    (0i64..6, 0i64..6, 0u8..10, prop::bool::weighted(0.8), prop::option::of(1i64..4)).prop_map(
+        |(cap, load, billing, online, phone)| Agent {
+            teams: vec!["desk".into()],
+            skills: BTreeMap::from([("billing".to_string(), billing)]),
+            capacity: cap,
+            load: load.min(cap),
+            presence: if online { crate::Presence::Online } else { crate::Presence::Offline },
+            channel_units: phone.map(|u| BTreeMap::from([("phone".to_string(), u)])).unwrap_or_default(),
+            ..Agent::default()
+        },
+    )
+}
+
+fn roster(mut agents: Vec<Agent>, strategy: crate::Strategy) -> (Vec<Team>, Vec<Agent>) {
+    for (i, a) in agents.iter_mut().enumerate() {
+        a.id = format!("agent-{i:02}");
+    }
+    let team = Team { id: "desk".into(), strategy, queue: Some("desk-queue".into()), ..Team::default() };
+    (vec![team], agents)
+}
+
+fn cases(n: usize, seed: u64) -> Vec<Case> {
+    (0..n)
+        .map(|i| Case {
+            id: format!("c{i:03}"),
+            channel: Some(if (seed + i as u64).is_multiple_of(3) { "phone" } else { "email" }.into()),
+            subject: Some(if (seed + i as u64).is_multiple_of(2) { "invoice wrong" } else { "hello" }.into()),
+            ..Case::default()
+        })
+        .collect()
+}
+
+fn strategy_strategy() -> impl Strategy<Value = crate::Strategy> {
+    prop::sample::select(vec![
+        crate::Strategy::LeastLoaded,
+        crate::Strategy::RoundRobin,
+        crate::Strategy::MostSkilled,
+        crate::Strategy::Weighted,
+    ])
+}
+
+fn plan(dir: &Directory, cs: &[Case]) -> Vec<(String, Option<String>, Option<String>)> {
+    assign_batch(rules(), cs, dir, now(), &Options::default())
+        .into_iter()
+        .map(|d| (d.case_id, d.agent, d.queue))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever the strategy, no agent ends a batch over capacity, and only
+    /// online agents with the mandatory skill are chosen.
+    #[test]
+    fn greedy_never_exceeds_capacity(agents in prop::collection::vec(agent_strategy(), 1..8), n in 1usize..30, seed in 0u64..5, strategy in strategy_strategy()) {
+        let (teams, agents) = roster(agents, strategy);
+        let dir = Directory::new().with_roster(teams, agents).unwrap();
+        let cs = cases(n, seed);
+        let out = assign_batch(rules(), &cs, &dir, now(), &Options::default());
+        let mut used: BTreeMap<String, i64> = BTreeMap::new();
+        for (d, c) in out.iter().zip(&cs) {
+            if let Some(id) = &d.agent {
+                let a = dir.agents().iter().find(|a| &a.id == id).unwrap();
+                prop_assert_eq!(a.presence, crate::Presence::Online);
+                if d.category == "billing" {
+                    prop_assert!(a.skills["billing"] >= 3);
+                }
+                *used.entry(id.clone()).or_insert(a.load) += a.units(c.channel.as_deref());
+            }
+        }
+        for (id, total) in used {
+            let a = dir.agents().iter().find(|a| a.id == id).unwrap();
+            prop_assert!(total <= a.capacity, "{} at {} of {}", id, total, a.capacity);
+        }
+    }
+
+    /// Listing the agents in another order changes nothing.
+    #[test]
+    fn agent_order_does_not_matter(agents in prop::collection::vec(agent_strategy(), 1..8), n in 1usize..20, seed in 0u64..5, strategy in strategy_strategy(), rotate in 0usize..8) {
+        let (teams, agents) = roster(agents, strategy);
+        let mut shuffled = agents.clone();
+        let k = rotate % shuffled.len();
+        shuffled.rotate_left(k);
+        shuffled.reverse();
+        let a = Directory::new().with_roster(teams.clone(), agents).unwrap();
+        let b = Directory::new().with_roster(teams, shuffled).unwrap();
+        let cs = cases(n, seed);
+        prop_assert_eq!(plan(&a, &cs), plan(&b, &cs));
+    }
+
+    /// The same input gives the same plan.
+    #[test]
+    fn assignment_is_deterministic(agents in prop::collection::vec(agent_strategy(), 1..8), n in 1usize..20, seed in 0u64..5, strategy in strategy_strategy()) {
+        let (teams, agents) = roster(agents, strategy);
+        let dir = Directory::new().with_roster(teams, agents).unwrap();
+        let cs = cases(n, seed);
+        prop_assert_eq!(plan(&dir, &cs), plan(&dir, &cs));
+    }
+
+    /// Round robin gives N equal cases to k equal agents within one of N/k
+    /// each.
+    #[test]
+    fn round_robin_spreads_evenly(k in 1usize..7, n in 0usize..40) {
+        let agents = (0..k)
+            .map(|_| Agent { teams: vec!["desk".into()], capacity: 100, ..Agent::default() })
+            .collect();
+        let (teams, agents) = roster(agents, crate::Strategy::RoundRobin);
+        let dir = Directory::new().with_roster(teams, agents).unwrap();
+        let cs: Vec<Case> = (0..n).map(|i| Case { id: format!("c{i:03}"), ..Case::default() }).collect();
+        let mut count: BTreeMap<String, usize> = BTreeMap::new();
+        for (_, agent, _) in plan(&dir, &cs) {
+            *count.entry(agent.unwrap()).or_default() += 1;
+        }
+        let (lo, hi) = (n / k, n.div_ceil(k));
+        for c in count.values() {
+            prop_assert!(*c >= lo && *c <= hi, "{count:?}");
+        }
+    }
+}
+
+#[test]
+fn directory_errors_name_the_team_or_agent() {
+    let team = |id: &str, overflow: Option<&str>| Team {
+        id: id.into(),
+        overflow: overflow.map(Into::into),
+        ..Team::default()
+    };
+    let agent =
+        |id: &str, team: &str| Agent { id: id.into(), teams: vec![team.into()], capacity: 1, ..Agent::default() };
+    let e = Directory::new().with_roster(vec![team("a", Some("b")), team("b", Some("a"))], vec![]).unwrap_err();
+    assert!(e.to_string().contains("teams overflow in a loop: a → b → a"), "{e}");
+    let e = Directory::new().with_roster(vec![team("desk", None)], vec![agent("x", "dessk")]).unwrap_err();
+    assert_eq!(e.to_string(), "agent `x` names unknown team `dessk`; did you mean `desk`?");
+    let e = Directory::new()
+        .with_roster(vec![team("desk", None)], vec![agent("x", "desk"), agent("x", "desk")])
+        .unwrap_err();
+    assert_eq!(e.to_string(), "agent `x` is listed twice");
+    let mut neg = agent("y", "desk");
+    neg.capacity = -1;
+    let e = Directory::new().with_roster(vec![team("desk", None)], vec![neg]).unwrap_err();
+    assert!(e.to_string().contains("cannot be negative"), "{e}");
+}
