@@ -36,6 +36,14 @@ fn main() {
                     .map_or(0, |e| e.actions.len());
             }
         }
+        "assign" => {
+            let rules = triage_benches::assignment_rules();
+            let d = triage_benches::roster(1_000);
+            let cases = triage_benches::assignable_cases(64);
+            for i in 0..n {
+                sink += usize::from(triage(&rules, &cases[i % 64], &d, now, &Options::default()).agent.is_some());
+            }
+        }
         "hierarchy" => {
             let list = triage_benches::accounts(100_000);
             for _ in 0..n {

@@ -311,3 +311,72 @@ pub fn open_cases(n: usize) -> Vec<CaseState> {
 fn rfc3339(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().to_rfc3339()
 }
+
+/// A directory of `agents` agents over 20 regional teams (territories of
+/// the example set), with varied skills, languages, loads and presence.
+pub fn roster(agents: usize) -> Directory {
+    const TERRITORIES: [&str; 5] = ["amer", "emea", "apac", "latam", "dach"];
+    const LANGS: [&str; 6] = ["en", "de", "fr", "es", "ja", "pt"];
+    const SKILLS: [&str; 8] = ["billing", "incident", "api", "identity", "mobile", "security", "database", "account"];
+    let mut rng = Lcg::new(11);
+    let teams: Vec<triage_core::Team> = (0..20)
+        .map(|i| {
+            let mut t = triage_core::Team::default();
+            t.id = format!("team-{i:02}");
+            t.territories = vec![TERRITORIES[i % 5].to_string()];
+            t.tiers = vec![1 + (i / 5 % 3) as u8];
+            t.strategy = [
+                triage_core::Strategy::LeastLoaded,
+                triage_core::Strategy::RoundRobin,
+                triage_core::Strategy::MostSkilled,
+                triage_core::Strategy::Weighted,
+            ][i % 4];
+            t.queue = Some(format!("queue-{i:02}"));
+            t
+        })
+        .collect();
+    let agents: Vec<triage_core::Agent> = (0..agents)
+        .map(|i| {
+            let mut a = triage_core::Agent::default();
+            a.id = format!("agent-{i:05}");
+            a.teams = vec![format!("team-{:02}", i % 20)];
+            a.languages = vec!["en".into(), LANGS[rng.below(6) as usize].into()];
+            for _ in 0..3 {
+                a.skills.insert(SKILLS[rng.below(8) as usize].into(), rng.below(11) as u8);
+            }
+            a.capacity = 8 + rng.below(5) as i64;
+            a.load = rng.below(8) as i64;
+            a.presence = if rng.below(10) == 0 { triage_core::Presence::Away } else { triage_core::Presence::Online };
+            a
+        })
+        .collect();
+    Directory::new().with_roster(teams, agents).unwrap_or_else(|e| panic_free_abort(&e.to_string()))
+}
+
+/// The example rules with the given directory's teams in play.
+pub fn assignment_rules() -> CompiledRules {
+    let (rules, _) = global_support();
+    rules
+}
+
+/// `n` cases spread over territories, languages and categories.
+pub fn assignable_cases(n: usize) -> Vec<Case> {
+    const COUNTRIES: [&str; 6] = ["US", "DE", "JP", "BR", "FR", "GB"];
+    const LANGS: [&str; 5] = ["en", "de", "ja", "pt", "fr"];
+    const SUBJECTS: [&str; 4] =
+        ["Invoice is wrong, charged twice", "Cannot log in after reset", "Please call me back", "App crashes on start"];
+    let mut rng = Lcg::new(5);
+    (0..n)
+        .map(|i| Case {
+            id: format!("a{i}"),
+            channel: Some("email".into()),
+            country: Some(COUNTRIES[rng.below(6) as usize].into()),
+            subject: Some(SUBJECTS[rng.below(4) as usize].into()),
+            requester: Some(triage_core::Requester {
+                language: Some(LANGS[rng.below(5) as usize].into()),
+                ..Default::default()
+            }),
+            ..Case::default()
+        })
+        .collect()
+}

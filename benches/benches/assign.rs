@@ -1,0 +1,47 @@
+//! Assignment: one full decision (normalize → territory → categorize →
+//! tier → SLA → assign) among 1,000 and 10,000 agents, and a greedy batch.
+//!
+//! Run: `cargo bench -p triage-benches --bench assign`
+
+use chrono::{DateTime, Utc};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use triage_benches::{assignable_cases, assignment_rules, roster};
+use triage_core::{Options, assign_batch, triage};
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_772_445_600, 0).unwrap_or_default()
+}
+
+fn single(c: &mut Criterion) {
+    let rules = assignment_rules();
+    let cases = assignable_cases(64);
+    let mut g = c.benchmark_group("assign_one");
+    for agents in [1_000, 10_000] {
+        let dir = roster(agents);
+        g.bench_with_input(BenchmarkId::new("full_pipeline", agents), &dir, |b, dir| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) % cases.len();
+                triage(&rules, black_box(&cases[i]), dir, now(), &Options::default()).agent.is_some()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn batch(c: &mut Criterion) {
+    let rules = assignment_rules();
+    let dir = roster(5_000);
+    let cases = assignable_cases(100_000);
+    let mut g = c.benchmark_group("assign_batch");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(cases.len() as u64));
+    g.bench_function("greedy_100k_cases_5k_agents", |b| {
+        b.iter(|| assign_batch(&rules, black_box(&cases), &dir, now(), &Options::default()).len())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, single, batch);
+criterion_main!(benches);
