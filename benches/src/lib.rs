@@ -320,34 +320,36 @@ pub fn roster(agents: usize) -> Directory {
     const SKILLS: [&str; 8] = ["billing", "incident", "api", "identity", "mobile", "security", "database", "account"];
     let mut rng = Lcg::new(11);
     let teams: Vec<triage_core::Team> = (0..20)
-        .map(|i| {
-            let mut t = triage_core::Team::default();
-            t.id = format!("team-{i:02}");
-            t.territories = vec![TERRITORIES[i % 5].to_string()];
-            t.tiers = vec![1 + (i / 5 % 3) as u8];
-            t.strategy = [
+        .map(|i| triage_core::Team {
+            id: format!("team-{i:02}"),
+            territories: vec![TERRITORIES[i % 5].to_string()],
+            tiers: vec![1 + (i / 5 % 3) as u8],
+            strategy: [
                 triage_core::Strategy::LeastLoaded,
                 triage_core::Strategy::RoundRobin,
                 triage_core::Strategy::MostSkilled,
                 triage_core::Strategy::Weighted,
-            ][i % 4];
-            t.queue = Some(format!("queue-{i:02}"));
-            t
+            ][i % 4],
+            queue: Some(format!("queue-{i:02}")),
+            ..triage_core::Team::default()
         })
         .collect();
     let agents: Vec<triage_core::Agent> = (0..agents)
         .map(|i| {
-            let mut a = triage_core::Agent::default();
-            a.id = format!("agent-{i:05}");
-            a.teams = vec![format!("team-{:02}", i % 20)];
-            a.languages = vec!["en".into(), LANGS[rng.below(6) as usize].into()];
+            let mut skills = std::collections::BTreeMap::new();
             for _ in 0..3 {
-                a.skills.insert(SKILLS[rng.below(8) as usize].into(), rng.below(11) as u8);
+                skills.insert(SKILLS[rng.below(8) as usize].to_string(), rng.below(11) as u8);
             }
-            a.capacity = 8 + rng.below(5) as i64;
-            a.load = rng.below(8) as i64;
-            a.presence = if rng.below(10) == 0 { triage_core::Presence::Away } else { triage_core::Presence::Online };
-            a
+            triage_core::Agent {
+                id: format!("agent-{i:05}"),
+                teams: vec![format!("team-{:02}", i % 20)],
+                languages: vec!["en".into(), LANGS[rng.below(6) as usize].into()],
+                skills,
+                capacity: 8 + rng.below(5) as i64,
+                load: rng.below(8) as i64,
+                presence: if rng.below(10) == 0 { triage_core::Presence::Away } else { triage_core::Presence::Online },
+                ..triage_core::Agent::default()
+            }
         })
         .collect();
     Directory::new().with_roster(teams, agents).unwrap_or_else(|e| panic_free_abort(&e.to_string()))
