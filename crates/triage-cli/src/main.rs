@@ -241,6 +241,14 @@ fn read_case(arg: &str) -> Result<Case, InputError> {
     Case::from_json(&read_input(arg)?).map_err(|e| InputError(format!("{arg}: {e}")))
 }
 
+/// The directory file given, else the rule set's own `directory.yaml`.
+fn directory_or_default(set: &triage_cli::RuleSet, file: Option<&Path>) -> Result<triage_core::Directory, InputError> {
+    match file {
+        Some(p) => load_directory(p),
+        None => Ok(set.directory.clone()),
+    }
+}
+
 /// The compiled rules, or the errors rendered on standard error.
 fn compiled(set: &triage_cli::RuleSet) -> Option<&triage_core::CompiledRules> {
     if set.rules.is_none() {
@@ -264,10 +272,7 @@ fn escalate_states(
 ) -> Result<Exit, InputError> {
     let set = load(dir)?;
     let Some(rules) = compiled(&set) else { return Ok(Exit::Failed) };
-    let directory = match directory {
-        Some(p) => load_directory(p)?,
-        None => set.directory.clone(),
-    };
+    let directory = directory_or_default(&set, directory)?;
     let now = parse_now(now)?;
     let level = match trace {
         Trace::Decisions => TraceLevel::Decisions,
@@ -325,10 +330,7 @@ fn assign_cases(
 ) -> Result<Exit, InputError> {
     let set = load(dir)?;
     let Some(rules) = compiled(&set) else { return Ok(Exit::Failed) };
-    let directory = match directory {
-        Some(p) => load_directory(p)?,
-        None => set.directory.clone(),
-    };
+    let directory = directory_or_default(&set, directory)?;
     let now = parse_now(now)?;
     let text = read_input(cases)?;
     let mut batch = Vec::new();
@@ -440,10 +442,7 @@ fn parse_now(now: Option<&str>) -> Result<DateTime<Utc>, InputError> {
 fn decide(args: &CaseArgs, trace: Option<Trace>) -> Result<Exit, InputError> {
     let set = load(&args.rules_dir)?;
     let Some(rules) = compiled(&set) else { return Ok(Exit::Failed) };
-    let directory = match &args.directory {
-        Some(p) => load_directory(p)?,
-        None => set.directory.clone(),
-    };
+    let directory = directory_or_default(&set, args.directory.as_deref())?;
     let case = read_case(&args.case)?;
     let now = parse_now(args.now.as_deref())?;
     let level = match trace {
