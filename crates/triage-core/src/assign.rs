@@ -39,7 +39,8 @@ pub struct Assignment {
     pub overflowed_from: Vec<String>,
 }
 
-/// The filters, in the order they apply.
+/// The filters, in the order they apply. `failing_filter` reports a
+/// filter by its index here.
 pub const FILTERS: &[&str] =
     &["team", "territory", "skills", "language", "product", "presence", "shift", "capacity", "window_cap"];
 
@@ -304,13 +305,15 @@ fn eligible(
     warnings: &mut Vec<Warning>,
 ) -> (Vec<usize>, &'static str) {
     let team = &dir.teams[t];
-    let team_cal = team_calendar(rules, team, warnings);
+    // The team's hours are the default shift: whether they are open is the
+    // same for every agent, so it is asked once.
+    let team_shift = team_calendar(rules, team, warnings).map(|c| (c.id(), c.is_open(now)));
     let mut removed = [0usize; 9];
     let mut why: Vec<String> = Vec::new();
     let mut out = Vec::new();
     for &ai in &dir.members[t] {
         let a = &dir.agents[ai];
-        match failing_filter(rules, dir, ai, loads, need, team, team_cal, now) {
+        match failing_filter(rules, dir, ai, loads, need, team, team_shift, now) {
             None => out.push(ai),
             Some((i, reason)) => {
                 removed[i] += 1;
@@ -344,7 +347,7 @@ fn failing_filter(
     loads: &Loads,
     need: &Need,
     team: &Team,
-    team_cal: Option<&Calendar>,
+    team_shift: Option<(&str, bool)>,
     now: DateTime<Utc>,
 ) -> Option<(usize, String)> {
     let a = &dir.agents[ai];
@@ -375,13 +378,11 @@ fn failing_filter(
         return Some((5, p.to_string()));
     }
     let shift = match &a.shift {
-        Some(id) => rules.calendar(id),
-        None => team_cal,
+        Some(id) => rules.calendar(id).map(|c| (c.id(), c.is_open(now))),
+        None => team_shift,
     };
-    if let Some(cal) = shift
-        && !cal.is_open(now)
-    {
-        return Some((6, format!("out of shift (`{}`)", cal.id())));
+    if let Some((id, false)) = shift {
+        return Some((6, format!("out of shift (`{id}`)")));
     }
     let units = a.units(need.channel.as_deref());
     let spare = a.capacity - loads.load(dir, ai);

@@ -91,12 +91,13 @@ pub struct Decision {
     pub trace: Vec<TraceEntry>,
 }
 
-/// The SLA policy chosen for a case and its deadlines at triage time.
+/// The SLA policy in effect for a case and each metric's clock.
 ///
 /// Deadlines count business time on the calendar from `started_at` (the
-/// case's `created_at`, else `now`). The next-response clock runs from the
-/// oldest unanswered customer message, which only the case's event history
-/// knows, so it is not set here.
+/// case's `created_at`, else `now`), excluding pauses. At triage there is no
+/// history, so the next-response clock (which runs from the oldest
+/// unanswered customer message) is not running; `escalate` replays the
+/// history and sets it.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sla {

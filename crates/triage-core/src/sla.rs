@@ -226,6 +226,16 @@ struct Cycle {
     breached_at: Option<i64>,
 }
 
+impl Cycle {
+    /// Ends the running interval, if any, at `at`, adding its business time.
+    fn close(&mut self, cal: Option<&Calendar>, at: i64) {
+        if let Some(a) = self.open.take() {
+            self.runs.push((a, at));
+            self.closed += between(cal, a, at);
+        }
+    }
+}
+
 /// The clocks of one case, advanced event by event.
 #[derive(Debug, Clone)]
 pub(crate) struct Clocks<'r> {
@@ -297,11 +307,7 @@ impl<'r> Clocks<'r> {
         let live = run && c.stopped.is_none();
         match (live, c.open) {
             (true, None) => c.open = Some(at),
-            (false, Some(a)) => {
-                c.runs.push((a, at));
-                c.closed += between(cal, a, at);
-                c.open = None;
-            }
+            (false, Some(_)) => c.close(cal, at),
             _ => {}
         }
     }
@@ -310,10 +316,7 @@ impl<'r> Clocks<'r> {
         if let Some(c) = self.cycles[m.index()].as_mut()
             && c.stopped.is_none()
         {
-            if let Some(a) = c.open.take() {
-                c.runs.push((a, at));
-                c.closed += between(self.cal, a, at);
-            }
+            c.close(self.cal, at);
             c.stopped = Some(at);
         }
     }
@@ -327,15 +330,14 @@ impl<'r> Clocks<'r> {
             let cal = self.cal;
             let Some(c) = self.cycles[m.index()].as_mut() else { continue };
             let Some(a) = c.open.filter(|&a| a < to) else { continue };
-            let len = between(cal, a, to);
+            let before = c.closed;
+            c.close(cal, to);
             if let Some(target) = target
                 && c.breached_at.is_none()
-                && c.closed + len >= target
+                && c.closed >= target
             {
-                c.breached_at = add(cal, a, target - c.closed).map(|t| t.min(to));
+                c.breached_at = add(cal, a, target - before).map(|t| t.min(to));
             }
-            c.runs.push((a, to));
-            c.closed += len;
             c.open = Some(to);
         }
     }
@@ -417,12 +419,8 @@ impl<'r> Clocks<'r> {
 
     /// Closes a running interval at `at` (to be reopened by `sync`).
     fn sync_close(&mut self, m: Metric, at: i64) {
-        let cal = self.cal;
-        if let Some(c) = self.cycles[m.index()].as_mut()
-            && let Some(a) = c.open.take()
-        {
-            c.runs.push((a, at));
-            c.closed += between(cal, a, at);
+        if let Some(c) = self.cycles[m.index()].as_mut() {
+            c.close(self.cal, at);
         }
     }
 
