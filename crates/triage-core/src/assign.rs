@@ -9,10 +9,12 @@
 //! the agent id. Nobody eligible: the overflow team, then the queue, then a
 //! person. The answer is a plan: the directory is never changed.
 
+use crate::bits::Bits;
 use crate::calendar::Calendar;
 use crate::decision::{Decision, ManualReview, TraceEntry, Warning};
-use crate::directory::{Agent, Directory, Presence, Strategy, Team};
+use crate::directory::{Directory, Presence, Strategy, Team};
 use crate::eval;
+use crate::roster::SkillColumn;
 use crate::rules::{CompiledRules, Route, SkillReq};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -103,15 +105,16 @@ impl Loads {
 }
 
 /// What the case asks of an agent, lower-cased.
-struct Need {
-    territory_path: Vec<String>,
-    tier: u8,
-    category: String,
-    product: Option<String>,
-    language: Option<String>,
-    channel: Option<String>,
-    skills: Vec<SkillReq>,
-    previous_agent: Option<String>,
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Need {
+    pub territory_path: Vec<String>,
+    pub tier: u8,
+    pub category: String,
+    pub product: Option<String>,
+    pub language: Option<String>,
+    pub channel: Option<String>,
+    pub skills: Vec<SkillReq>,
+    pub previous_agent: Option<String>,
 }
 
 fn fits(list: &[String], value: Option<&str>) -> bool {
@@ -213,7 +216,8 @@ pub(crate) fn assign(
     while let Some(t) = cur {
         let team = &dir.teams[t];
         let (eligible, removed_by) = eligible(rules, dir, loads, &need, t, now, full, &mut d.trace, &mut d.warnings);
-        if let Some(&pick) = pick(dir, loads, &need, team, &eligible, now).as_ref() {
+        if let Some(k) = pick(dir, t, loads, &need, &eligible, now) {
+            let pick = dir.members[t][k];
             let agent = &dir.agents[pick];
             let units = agent.units(need.channel.as_deref());
             loads.take(dir, pick, units, now.timestamp());
@@ -290,8 +294,12 @@ fn team_calendar<'r>(rules: &'r CompiledRules, team: &Team, warnings: &mut Vec<W
     cal
 }
 
-/// The team's agents that pass every filter, and the filter that removed
-/// the last candidates when none do.
+/// The team's agents that pass every filter (as positions among its
+/// members), and the filter that removed the last candidates when none do.
+///
+/// The static filters are bitset operations on the team's index; only the
+/// survivors are checked one by one against their live load. With a full
+/// trace, each removed agent's reason comes from [`failing_filter`].
 #[expect(clippy::too_many_arguments, reason = "the filters read the case, the directory and its live state")]
 fn eligible(
     rules: &CompiledRules,
@@ -305,33 +313,78 @@ fn eligible(
     warnings: &mut Vec<Warning>,
 ) -> (Vec<usize>, &'static str) {
     let team = &dir.teams[t];
+    let ix = &dir.index[t];
+    let members = &dir.members[t];
     // The team's hours are the default shift: whether they are open is the
     // same for every agent, so it is asked once.
     let team_shift = team_calendar(rules, team, warnings).map(|c| (c.id(), c.is_open(now)));
+    let total = ix.size();
     let mut removed = [0usize; 9];
-    let mut why: Vec<String> = Vec::new();
-    let mut out = Vec::new();
-    for &ai in &dir.members[t] {
-        let a = &dir.agents[ai];
-        match failing_filter(rules, dir, ai, loads, need, team, team_shift, now) {
-            None => out.push(ai),
-            Some((i, reason)) => {
-                removed[i] += 1;
-                if full {
-                    why.push(format!("`{}`: {reason}", a.id));
-                }
-            }
+    let mut cur = Bits::full(total);
+    let mut left = total;
+    let mut tally = |cur: &Bits, filter: usize| {
+        let now_left = cur.count();
+        removed[filter] = left - now_left;
+        left = now_left;
+    };
+    ix.keep_territory(&mut cur, &need.territory_path);
+    tally(&cur, 1);
+    for s in need.skills.iter().filter(|s| s.mandatory) {
+        match ix.skill(&s.skill).and_then(|c| c.at_least(s.min_level)) {
+            Some(b) => cur.and_with(b),
+            None => cur = Bits::new(total),
         }
     }
-    let total = dir.members[t].len();
+    tally(&cur, 2);
+    if let Some(l) = &need.language {
+        ix.keep_language(&mut cur, l);
+    }
+    tally(&cur, 3);
+    if let Some(p) = &need.product {
+        ix.keep_product(&mut cur, p);
+    }
+    tally(&cur, 4);
+    cur.and_with(&ix.online);
+    tally(&cur, 5);
+    for (calendar, group) in &ix.shifts {
+        let closed = match calendar {
+            Some(id) => rules.calendar(id).is_some_and(|c| !c.is_open(now)),
+            None => team_shift.is_some_and(|(_, open)| !open),
+        };
+        if closed {
+            cur.and_not(group);
+        }
+    }
+    tally(&cur, 6);
+    let mut out = Vec::with_capacity(left);
+    for k in cur.iter() {
+        let ai = members[k];
+        let a = &dir.agents[ai];
+        if a.capacity - loads.load(dir, ai) < a.units(need.channel.as_deref()) {
+            removed[7] += 1;
+        } else if a.window.is_some_and(|w| loads.window_used(dir, ai) >= w.max) {
+            removed[8] += 1;
+        } else {
+            out.push(k);
+        }
+    }
     let counts: Vec<String> =
         FILTERS.iter().zip(removed).filter(|(_, n)| *n > 0).map(|(f, n)| format!("{f} −{n}")).collect();
     let mut text = format!("team `{}`: {} of {total} agents eligible", team.id, out.len());
     if !counts.is_empty() {
         text.push_str(&format!(" ({})", counts.join(", ")));
     }
-    if full && !why.is_empty() {
-        text.push_str(&format!("; {}", why.join("; ")));
+    if full {
+        let why: Vec<String> = members
+            .iter()
+            .filter_map(|&ai| {
+                let (_, reason) = failing_filter(rules, dir, ai, loads, need, team, team_shift, now)?;
+                Some(format!("`{}`: {reason}", dir.agents[ai].id))
+            })
+            .collect();
+        if !why.is_empty() {
+            text.push_str(&format!("; {}", why.join("; ")));
+        }
     }
     trace.push(eval::note("assign", text));
     let last = FILTERS.iter().zip(removed).rev().find(|(_, n)| *n > 0).map_or("team", |(f, _)| *f);
@@ -397,31 +450,38 @@ fn failing_filter(
     None
 }
 
-/// The best eligible agent: the previous owner when eligible, else the
-/// strategy's best, then optional skills, then the lowest id.
+/// The best eligible agent (a position among the team's members): the
+/// previous owner when eligible, else the strategy's best, then optional
+/// skills, then the lowest id.
 fn pick(
     dir: &Directory,
+    t: usize,
     loads: &Loads,
     need: &Need,
-    team: &Team,
     eligible: &[usize],
     now: DateTime<Utc>,
 ) -> Option<usize> {
+    let team = &dir.teams[t];
+    let members = &dir.members[t];
     if let Some(prev) = &need.previous_agent
-        && let Some(&i) = eligible.iter().find(|&&i| &dir.agents[i].id == prev)
+        && let Some(&k) = eligible.iter().find(|&&k| &dir.agents[members[k]].id == prev)
     {
-        return Some(i);
+        return Some(k);
     }
     let now = now.timestamp();
-    let skill_sum = |a: &Agent, optional_only: bool| -> f64 {
-        need.skills
+    let columns: Vec<(Option<&SkillColumn>, bool)> =
+        need.skills.iter().map(|s| (dir.index[t].skill(&s.skill), s.mandatory)).collect();
+    let skill_sum = |k: usize, optional_only: bool| -> f64 {
+        columns
             .iter()
-            .filter(|s| !optional_only || !s.mandatory)
-            .map(|s| f64::from(a.skills.get(&s.skill).copied().unwrap_or(0)))
+            .filter(|(_, mandatory)| !optional_only || !mandatory)
+            .map(|(c, _)| f64::from(c.map_or(0, |c| c.levels[k])))
             .sum()
     };
+    let weights = team.weights.unwrap_or(crate::directory::Weights { spare: 1.0, skill: 1.0, idle: 1.0 });
     // Higher is better; the second number breaks ties within a strategy.
-    let score = |i: usize| -> (f64, f64) {
+    let score = |k: usize| -> (f64, f64) {
+        let i = members[k];
         let a = &dir.agents[i];
         let spare = if a.capacity > 0 { (a.capacity - loads.load(dir, i)) as f64 / a.capacity as f64 } else { 0.0 };
         let single = |x: f64| (x, 0.0);
@@ -432,23 +492,48 @@ fn pick(
             Strategy::RoundRobin => {
                 (loads.last(dir, i).map_or(f64::INFINITY, |t| (now - t) as f64), -(loads.seq(i) as f64))
             }
-            Strategy::MostSkilled => single(skill_sum(a, false)),
+            Strategy::MostSkilled => single(skill_sum(k, false)),
             Strategy::Weighted => {
-                let w = team.weights.unwrap_or(crate::directory::Weights { spare: 1.0, skill: 1.0, idle: 1.0 });
                 let n = need.skills.len().max(1) as f64;
                 let idle = loads.last(dir, i).map_or(1.0, |t| ((now - t) as f64 / 28_800.0).clamp(0.0, 1.0));
-                single(w.spare * spare + w.skill * skill_sum(a, false) / (10.0 * n) + w.idle * idle)
+                single(weights.spare * spare + weights.skill * skill_sum(k, false) / (10.0 * n) + weights.idle * idle)
             }
         }
     };
-    // Agents come in id order, so keeping the first best breaks ties by id.
+    // Members come in id order, so keeping the first best breaks ties by id.
     let mut best: Option<(usize, (f64, f64, f64))> = None;
-    for &i in eligible {
-        let (s, t) = score(i);
-        let key = (s, t, skill_sum(&dir.agents[i], true));
+    for &k in eligible {
+        let (s, t) = score(k);
+        let key = (s, t, skill_sum(k, true));
         if best.is_none_or(|(_, b)| key > b) {
-            best = Some((i, key));
+            best = Some((k, key));
         }
     }
-    best.map(|(i, _)| i)
+    best.map(|(k, _)| k)
+}
+
+/// Each team's eligible agents found twice: through the index, and by
+/// asking every member [`failing_filter`]. The two must agree.
+#[cfg(test)]
+pub(crate) fn eligible_two_ways(
+    rules: &CompiledRules,
+    dir: &Directory,
+    need: &Need,
+    now: DateTime<Utc>,
+) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let loads = Loads::default();
+    (0..dir.teams.len())
+        .map(|t| {
+            let (found, _) = eligible(rules, dir, &loads, need, t, now, false, &mut Vec::new(), &mut Vec::new());
+            let indexed = found.into_iter().map(|k| dir.members[t][k]).collect();
+            let team_shift =
+                dir.teams[t].calendar.as_deref().and_then(|id| rules.calendar(id)).map(|c| (c.id(), c.is_open(now)));
+            let scanned = dir.members[t]
+                .iter()
+                .copied()
+                .filter(|&ai| failing_filter(rules, dir, ai, &loads, need, &dir.teams[t], team_shift, now).is_none())
+                .collect();
+            (indexed, scanned)
+        })
+        .collect()
 }

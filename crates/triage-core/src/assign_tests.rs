@@ -154,6 +154,93 @@ proptest! {
     }
 }
 
+const SHIFTS: &str = r#"
+calendars:
+  - id: mornings
+    timezone: UTC
+    hours: { mon-fri: ["08:00-12:00"] }
+  - id: evenings
+    timezone: UTC
+    hours: { mon-fri: ["16:00-22:00"] }
+categories:
+  - id: general
+    set: { category: general }
+"#;
+
+fn pick_some(pool: &'static [&'static str], mask: u8) -> Vec<String> {
+    pool.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, s)| s.to_string()).collect()
+}
+
+fn varied_agent() -> impl Strategy<Value = Agent> {
+    ((0u8..8, 0u8..8, 0u8..4, 0u8..3), (0u8..4, 0u8..4, 0u8..11, 0u8..11), (0i64..4, 0i64..4, 0u8..3)).prop_map(
+        |((teams, territories, languages, products), (has, shift, l1, l2), (cap, load, presence))| {
+            let mut skills = BTreeMap::new();
+            if has & 1 != 0 {
+                skills.insert("api".to_string(), l1);
+            }
+            if has & 2 != 0 {
+                skills.insert("billing".to_string(), l2);
+            }
+            Agent {
+                teams: {
+                    let t = pick_some(&["north", "south", "west"], teams);
+                    if t.is_empty() { vec!["north".to_string()] } else { t }
+                },
+                territories: pick_some(&["amer", "emea", "apac"], territories),
+                languages: pick_some(&["en", "de"], languages),
+                products: pick_some(&["cloud", "edge"], products),
+                skills,
+                shift: [None, Some("mornings"), Some("evenings"), Some("mornings")][usize::from(shift)].map(Into::into),
+                capacity: cap,
+                load: load.min(cap),
+                presence: [crate::Presence::Online, crate::Presence::Away, crate::Presence::Offline]
+                    [usize::from(presence)],
+                ..Agent::default()
+            }
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The bitset index and a plain scan of every member with
+    /// `failing_filter` find the same eligible agents.
+    #[test]
+    fn index_agrees_with_scan(
+        mut agents in prop::collection::vec(varied_agent(), 1..24),
+        territory in 0u8..4, language in 0u8..3, product in 0u8..3,
+        skill in (0u8..3, 0u8..12, prop::bool::ANY), hour in 0u32..24,
+    ) {
+        let rules = compile_sources(&[("s.yaml", SHIFTS)]).0.unwrap();
+        for (i, a) in agents.iter_mut().enumerate() {
+            a.id = format!("a{i:02}");
+        }
+        let teams = vec![
+            Team { id: "north".into(), languages: vec!["en".into()], calendar: Some("mornings".into()), ..Team::default() },
+            Team { id: "south".into(), calendar: Some("evenings".into()), ..Team::default() },
+            Team { id: "west".into(), ..Team::default() },
+        ];
+        let dir = Directory::new().with_roster(teams, agents).unwrap();
+        let path = [vec![], vec!["amer".to_string()], vec!["emea".into(), "emea-dach".into()], vec!["apac".into()]];
+        let (name, level, mandatory) = skill;
+        let need = crate::assign::Need {
+            territory_path: path[usize::from(territory)].clone(),
+            language: [None, Some("en"), Some("de")][usize::from(language)].map(Into::into),
+            product: [None, Some("cloud"), Some("edge")][usize::from(product)].map(Into::into),
+            skills: [None, Some("api"), Some("billing")][usize::from(name)]
+                .map(|s| crate::rules::SkillReq { skill: s.into(), min_level: level, mandatory })
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        let at: DateTime<Utc> = format!("2026-03-03T{hour:02}:30:00Z").parse().unwrap();
+        for (indexed, scanned) in crate::assign::eligible_two_ways(&rules, &dir, &need, at) {
+            prop_assert_eq!(indexed, scanned);
+        }
+    }
+}
+
 #[test]
 fn directory_errors_name_the_team_or_agent() {
     let team = |id: &str, overflow: Option<&str>| Team {

@@ -2,6 +2,7 @@
 //! hierarchy, support teams and agents with their live state (presence,
 //! load). The core never fetches it and never changes it.
 
+use crate::roster::TeamIndex;
 use crate::syntax;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -72,6 +73,8 @@ pub struct Directory {
     pub(crate) members: Vec<Vec<usize>>,
     /// For each team, its overflow team's index.
     pub(crate) overflow: Vec<Option<usize>>,
+    /// For each team, its members indexed for the assignment filters.
+    pub(crate) index: Vec<TeamIndex>,
 }
 
 /// How a team picks among its eligible agents.
@@ -407,6 +410,7 @@ impl Directory {
                 }
             }
         }
+        self.index = teams.iter().zip(&members).map(|(t, m)| TeamIndex::build(t, &agents, m)).collect();
         self.teams = teams;
         self.agents = agents;
         self.members = members;

@@ -65,6 +65,7 @@ mod eval;
 pub mod explain;
 mod normalize;
 mod record;
+mod roster;
 mod rules;
 mod schema;
 mod sla;
