@@ -1,5 +1,6 @@
-//! Assignment: one full decision (normalize → territory → categorize →
-//! tier → SLA → assign) among 1,000 and 10,000 agents, and a greedy batch.
+//! Assignment: the assignment step alone (`reassign` of a decided case) and
+//! one full decision (normalize → territory → categorize → tier → SLA →
+//! assign) among 1,000 and 10,000 agents, and a greedy batch.
 //!
 //! Run: `cargo bench -p triage-benches --bench assign`
 
@@ -7,7 +8,7 @@ use chrono::{DateTime, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use triage_benches::{assignable_cases, assignment_rules, roster};
-use triage_core::{Options, assign_batch, triage};
+use triage_core::{Options, assign_batch, reassign, triage};
 
 fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_772_445_600, 0).unwrap_or_default()
@@ -19,6 +20,15 @@ fn single(c: &mut Criterion) {
     let mut g = c.benchmark_group("assign_one");
     for agents in [1_000, 10_000] {
         let dir = roster(agents);
+        let mut decided: Vec<_> = cases.iter().map(|c| triage(&rules, c, &dir, now(), &Options::default())).collect();
+        g.bench_with_input(BenchmarkId::new("assignment_step", agents), &dir, |b, dir| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) % cases.len();
+                reassign(&rules, &cases[i], &mut decided[i], dir, now(), &Options::default());
+                decided[i].agent.is_some()
+            })
+        });
         g.bench_with_input(BenchmarkId::new("full_pipeline", agents), &dir, |b, dir| {
             let mut i = 0;
             b.iter(|| {

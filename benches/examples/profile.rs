@@ -1,5 +1,5 @@
 //! Runs one benchmark workload in a loop, for profilers:
-//! `cargo run --release -p triage-benches --example profile -- keyword|field|example|territory|hierarchy|deflect|escalate [iterations]`
+//! `cargo run --release -p triage-benches --example profile -- keyword|field|example|territory|hierarchy|deflect|escalate|assign|reassign [iterations]`
 
 use triage_benches::{body_with, case, field_case, field_rules, global_support, keyword_rules};
 use triage_core::{Directory, Options, triage};
@@ -42,6 +42,16 @@ fn main() {
             let cases = triage_benches::assignable_cases(64);
             for i in 0..n {
                 sink += usize::from(triage(&rules, &cases[i % 64], &d, now, &Options::default()).agent.is_some());
+            }
+        }
+        "reassign" => {
+            let rules = triage_benches::assignment_rules();
+            let d = triage_benches::roster(1_000);
+            let cases = triage_benches::assignable_cases(64);
+            let mut decided: Vec<_> = cases.iter().map(|c| triage(&rules, c, &d, now, &Options::default())).collect();
+            for i in 0..n {
+                triage_core::reassign(&rules, &cases[i % 64], &mut decided[i % 64], &d, now, &Options::default());
+                sink += usize::from(decided[i % 64].agent.is_some());
             }
         }
         "hierarchy" => {

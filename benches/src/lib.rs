@@ -317,7 +317,8 @@ fn rfc3339(t: i64) -> String {
 pub fn roster(agents: usize) -> Directory {
     const TERRITORIES: [&str; 5] = ["amer", "emea", "apac", "latam", "dach"];
     const LANGS: [&str; 6] = ["en", "de", "fr", "es", "ja", "pt"];
-    const SKILLS: [&str; 8] = ["billing", "incident", "api", "identity", "mobile", "security", "database", "account"];
+    const SKILLS: [&str; 9] =
+        ["billing", "incident", "api", "debugging", "mobile", "security", "database", "account", "performance"];
     let mut rng = Lcg::new(11);
     let teams: Vec<triage_core::Team> = (0..20)
         .map(|i| triage_core::Team {
@@ -337,8 +338,8 @@ pub fn roster(agents: usize) -> Directory {
     let agents: Vec<triage_core::Agent> = (0..agents)
         .map(|i| {
             let mut skills = std::collections::BTreeMap::new();
-            for _ in 0..3 {
-                skills.insert(SKILLS[rng.below(8) as usize].to_string(), rng.below(11) as u8);
+            for _ in 0..5 {
+                skills.insert(SKILLS[rng.below(9) as usize].to_string(), rng.below(11) as u8);
             }
             triage_core::Agent {
                 id: format!("agent-{i:05}"),
@@ -365,8 +366,12 @@ pub fn assignment_rules() -> CompiledRules {
 pub fn assignable_cases(n: usize) -> Vec<Case> {
     const COUNTRIES: [&str; 6] = ["US", "DE", "JP", "BR", "FR", "GB"];
     const LANGS: [&str; 5] = ["en", "de", "ja", "pt", "fr"];
-    const SUBJECTS: [&str; 4] =
-        ["Invoice is wrong, charged twice", "Cannot log in after reset", "Please call me back", "App crashes on start"];
+    const SUBJECTS: [&str; 4] = [
+        "Invoice is wrong, charged twice",
+        "The API returns 500 errors on every call",
+        "The app crashes on start",
+        "Dashboard is slow since the update",
+    ];
     let mut rng = Lcg::new(5);
     (0..n)
         .map(|i| Case {

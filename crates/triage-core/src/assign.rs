@@ -18,6 +18,7 @@ use crate::roster::SkillColumn;
 use crate::rules::{CompiledRules, Route, SkillReq};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// Where a case goes: the plan the caller commits.
 #[non_exhaustive]
@@ -104,17 +105,43 @@ impl Loads {
     }
 }
 
-/// What the case asks of an agent, lower-cased.
+/// What the case asks of an agent, lower-cased (borrowed when it already
+/// is, which is the usual case).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Need {
-    pub territory_path: Vec<String>,
+pub(crate) struct Need<'a> {
+    pub territory_path: Vec<Cow<'a, str>>,
     pub tier: u8,
-    pub category: String,
-    pub product: Option<String>,
-    pub language: Option<String>,
-    pub channel: Option<String>,
-    pub skills: Vec<SkillReq>,
-    pub previous_agent: Option<String>,
+    pub category: Cow<'a, str>,
+    pub product: Option<Cow<'a, str>>,
+    pub language: Option<Cow<'a, str>>,
+    pub channel: Option<Cow<'a, str>>,
+    pub skills: Vec<NeedSkill<'a>>,
+    pub previous_agent: Option<&'a str>,
+}
+
+/// A skill the case asks for.
+#[derive(Debug, Clone)]
+pub(crate) struct NeedSkill<'a> {
+    pub skill: Cow<'a, str>,
+    pub min_level: u8,
+    /// Mandatory skills filter; optional ones rank.
+    pub mandatory: bool,
+}
+
+impl<'a> NeedSkill<'a> {
+    fn from_rule(s: &'a SkillReq) -> Self {
+        NeedSkill { skill: Cow::Borrowed(&s.skill), min_level: s.min_level, mandatory: s.mandatory }
+    }
+}
+
+/// The text lower-cased and trimmed, borrowed when it already is.
+pub(crate) fn lower(s: &str) -> Cow<'_, str> {
+    let t = s.trim();
+    if t.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        Cow::Owned(t.to_lowercase())
+    } else {
+        Cow::Borrowed(t)
+    }
 }
 
 fn fits(list: &[String], value: Option<&str>) -> bool {
@@ -122,7 +149,7 @@ fn fits(list: &[String], value: Option<&str>) -> bool {
 }
 
 fn team_fits(t: &Team, n: &Need) -> bool {
-    (t.territories.is_empty() || n.territory_path.iter().any(|p| t.territories.contains(p)))
+    (t.territories.is_empty() || n.territory_path.iter().any(|p| t.territories.iter().any(|x| x == p)))
         && (t.tiers.is_empty() || t.tiers.contains(&n.tier))
         && fits(&t.categories, Some(&n.category))
         && (t.products.is_empty() || fits(&t.products, n.product.as_deref()))
@@ -131,12 +158,10 @@ fn team_fits(t: &Team, n: &Need) -> bool {
 
 /// Assigns the decided case and records the plan, the trace and, when
 /// nobody can take it, the manual review.
-#[expect(clippy::too_many_arguments, reason = "the last stage of the pipeline, reading what it decided")]
 pub(crate) fn assign(
     rules: &CompiledRules,
     case: &crate::Case,
     d: &mut Decision,
-    route: Option<usize>,
     dir: &Directory,
     loads: &mut Loads,
     now: DateTime<Utc>,
@@ -152,23 +177,23 @@ pub(crate) fn assign(
         d.trace.push(eval::note("assign", "tier 0: the case is deflected to self-service, not assigned".to_string()));
         return;
     }
-    let route: Option<&crate::rules::Rule<Route>> = route.and_then(|i| rules.assignment.rules.get(i));
+    let route: Option<&crate::rules::Rule<Route>> = d.route.and_then(|i| rules.assignment.rules.get(i));
     let mut need = Need {
-        territory_path: d.territory_path.iter().map(|t| t.to_lowercase()).collect(),
+        territory_path: d.territory_path.iter().map(|t| lower(t)).collect(),
         tier: d.tier,
-        category: d.category.to_lowercase(),
-        product: d.product.as_deref().map(str::to_lowercase),
-        language: d.normalized.language.as_deref().map(str::to_lowercase),
-        channel: case.channel.as_deref().map(|c| c.trim().to_lowercase()),
-        skills: d.skills.iter().map(|s| SkillReq { skill: s.to_lowercase(), min_level: 1, mandatory: true }).collect(),
-        previous_agent: case.previous_agent.clone(),
+        category: lower(&d.category),
+        product: d.product.as_deref().map(lower),
+        language: d.normalized.language.as_deref().map(lower),
+        channel: case.channel.as_deref().map(lower),
+        skills: d.skills.iter().map(|s| NeedSkill { skill: lower(s), min_level: 1, mandatory: true }).collect(),
+        previous_agent: case.previous_agent.as_deref(),
     };
     let mut team = None;
     if let Some(r) = route {
         for s in &r.action.skills {
             match need.skills.iter_mut().find(|x| x.skill == s.skill) {
-                Some(x) => *x = s.clone(),
-                None => need.skills.push(s.clone()),
+                Some(x) => *x = NeedSkill::from_rule(s),
+                None => need.skills.push(NeedSkill::from_rule(s)),
             }
         }
         if let Some(id) = &r.action.team {
@@ -199,7 +224,7 @@ pub(crate) fn assign(
             None => now - created,
         };
         for step in r.action.relax.iter().filter(|s| s.after <= waited) {
-            need.skills.retain(|s| !step.drop.contains(&s.skill));
+            need.skills.retain(|s| !step.drop.iter().any(|x| *x == s.skill));
             let why = format!(
                 "waited {} business minutes (≥ {}): no longer looking for {}",
                 waited.num_minutes(),
@@ -360,7 +385,7 @@ fn eligible(
     for k in cur.iter() {
         let ai = members[k];
         let a = &dir.agents[ai];
-        if a.capacity - loads.load(dir, ai) < a.units(need.channel.as_deref()) {
+        if a.capacity - loads.load(dir, ai) < a.units_lower(need.channel.as_deref()) {
             removed[7] += 1;
         } else if a.window.is_some_and(|w| loads.window_used(dir, ai) >= w.max) {
             removed[8] += 1;
@@ -404,11 +429,11 @@ fn failing_filter(
     now: DateTime<Utc>,
 ) -> Option<(usize, String)> {
     let a = &dir.agents[ai];
-    if !a.territories.is_empty() && !need.territory_path.iter().any(|p| a.territories.contains(p)) {
+    if !a.territories.is_empty() && !need.territory_path.iter().any(|p| a.territories.iter().any(|x| x == p)) {
         return Some((1, format!("covers {}", a.territories.join(", "))));
     }
     for s in need.skills.iter().filter(|s| s.mandatory) {
-        let level = a.skills.get(&s.skill).copied();
+        let level = a.skills.get(s.skill.as_ref()).copied();
         if level.is_none_or(|l| l < s.min_level) {
             return Some((2, format!("`{}` at {} < {}", s.skill, level.unwrap_or(0), s.min_level)));
         }
@@ -416,13 +441,13 @@ fn failing_filter(
     let languages = if a.languages.is_empty() { &team.languages } else { &a.languages };
     if let Some(l) = &need.language
         && !languages.is_empty()
-        && !languages.contains(l)
+        && !languages.iter().any(|x| x == l)
     {
         return Some((3, format!("does not speak `{l}`")));
     }
     if let Some(p) = &need.product
         && !a.products.is_empty()
-        && !a.products.contains(p)
+        && !a.products.iter().any(|x| x == p)
     {
         return Some((4, format!("does not know `{p}`")));
     }
@@ -437,7 +462,7 @@ fn failing_filter(
     if let Some((id, false)) = shift {
         return Some((6, format!("out of shift (`{id}`)")));
     }
-    let units = a.units(need.channel.as_deref());
+    let units = a.units_lower(need.channel.as_deref());
     let spare = a.capacity - loads.load(dir, ai);
     if spare < units {
         return Some((7, format!("{spare} unit(s) free, needs {units}")));
@@ -464,7 +489,7 @@ fn pick(
     let team = &dir.teams[t];
     let members = &dir.members[t];
     if let Some(prev) = &need.previous_agent
-        && let Some(&k) = eligible.iter().find(|&&k| &dir.agents[members[k]].id == prev)
+        && let Some(&k) = eligible.iter().find(|&&k| dir.agents[members[k]].id == *prev)
     {
         return Some(k);
     }

@@ -222,14 +222,14 @@ proptest! {
             Team { id: "west".into(), ..Team::default() },
         ];
         let dir = Directory::new().with_roster(teams, agents).unwrap();
-        let path = [vec![], vec!["amer".to_string()], vec!["emea".into(), "emea-dach".into()], vec!["apac".into()]];
+        let path: [Vec<std::borrow::Cow<str>>; 4] = [vec![], vec!["amer".into()], vec!["emea".into(), "emea-dach".into()], vec!["apac".into()]];
         let (name, level, mandatory) = skill;
         let need = crate::assign::Need {
             territory_path: path[usize::from(territory)].clone(),
             language: [None, Some("en"), Some("de")][usize::from(language)].map(Into::into),
             product: [None, Some("cloud"), Some("edge")][usize::from(product)].map(Into::into),
             skills: [None, Some("api"), Some("billing")][usize::from(name)]
-                .map(|s| crate::rules::SkillReq { skill: s.into(), min_level: level, mandatory })
+                .map(|s| crate::assign::NeedSkill { skill: s.into(), min_level: level, mandatory })
                 .into_iter()
                 .collect(),
             ..Default::default()

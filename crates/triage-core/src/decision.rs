@@ -89,6 +89,13 @@ pub struct Decision {
     pub rules_version: String,
     /// Which rule decided each stage, and with full tracing, why others did not.
     pub trace: Vec<TraceEntry>,
+    /// The `assignment` rule that matched (an index), kept for [`crate::reassign`].
+    #[serde(skip)]
+    pub(crate) route: Option<usize>,
+    /// The trace's and warnings' lengths before assignment ran, so
+    /// [`crate::reassign`] replaces only what assignment wrote.
+    #[serde(skip)]
+    pub(crate) before_assign: Option<(usize, usize)>,
 }
 
 /// The SLA policy in effect for a case and each metric's clock.

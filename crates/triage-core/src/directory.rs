@@ -228,7 +228,15 @@ pub struct Agent {
 impl Agent {
     /// Units a case on `channel` costs this agent.
     pub fn units(&self, channel: Option<&str>) -> i64 {
-        channel.and_then(|c| self.channel_units.get(&c.to_lowercase())).copied().unwrap_or(1)
+        self.units_lower(channel.map(|c| c.trim().to_lowercase()).as_deref())
+    }
+
+    /// [`Agent::units`] for a channel already trimmed and lower-cased.
+    pub(crate) fn units_lower(&self, channel: Option<&str>) -> i64 {
+        if self.channel_units.is_empty() {
+            return 1;
+        }
+        channel.and_then(|c| self.channel_units.get(c)).copied().unwrap_or(1)
     }
 }
 

@@ -354,7 +354,7 @@ impl<'a> Run<'a> {
     fn segment(&mut self, at: i64) -> (Segment, crate::decision::Decision) {
         let rules = self.rules;
         let opts = Options::with_trace(self.options.trace);
-        let (d, selected, _) = eval::decide(rules, self.case, self.directory, utc(at), &opts, self.pins);
+        let (d, selected) = eval::decide(rules, self.case, self.directory, utc(at), &opts, self.pins);
         let s = rules.derived;
         let rank = rank_of(rules, &d.priority).unwrap_or(0);
         let lower = |v: &[String]| Fact::List(Cow::Owned(v.iter().map(|x| x.to_lowercase()).collect()));

@@ -43,11 +43,59 @@ pub fn triage(
     now: DateTime<Utc>,
     options: &Options,
 ) -> Decision {
-    let (mut decision, route) = decide_with_sla(rules, case, directory, now, options);
+    let mut decision = decide_with_sla(rules, case, directory, now, options);
     let full = options.trace == TraceLevel::Full;
-    finish_assignment(rules, case, &mut decision, route, directory, &mut Loads::default(), now, full);
+    finish_assignment(rules, case, &mut decision, directory, &mut Loads::default(), now, full);
     decision
 }
+
+/// Assigns an already-decided case again, against the directory as it is
+/// now: when the chosen agent declines or goes offline, when loads have
+/// moved, or when the case has waited long enough for a rule's relaxation
+/// ladder to drop a skill. Only the assignment part of the decision is
+/// replaced — team, agent, queue, `assignment`, the assignment trace and a
+/// manual review that assignment asked for; categorization, tier and SLA
+/// stay as decided.
+///
+/// ```
+/// use triage_core::{compile_sources, reassign, triage, Case, Directory, Options};
+/// let rules = compile_sources(&[("r.yaml", "categories: [{ id: g, set: { category: general } }]")]).0.unwrap();
+/// let text = "teams: [{ id: desk }]\nagents: [{ id: ann, teams: [desk], capacity: 2 }, { id: bob, teams: [desk], capacity: 2, load: 1 }]";
+/// let dir = Directory::from_text("d.yaml", text).unwrap();
+/// let case = Case { id: "a".into(), ..Default::default() };
+/// let now = "2026-03-02T09:00:00Z".parse().unwrap();
+/// let mut d = triage(&rules, &case, &dir, now, &Options::default());
+/// assert_eq!(d.agent.as_deref(), Some("ann"));
+/// // Ann went offline before accepting.
+/// let dir = Directory::from_text("d.yaml", &text.replace("capacity: 2 }", "capacity: 2, presence: offline }")).unwrap();
+/// reassign(&rules, &case, &mut d, &dir, now, &Options::default());
+/// assert_eq!(d.agent.as_deref(), Some("bob"));
+/// ```
+pub fn reassign(
+    rules: &CompiledRules,
+    case: &Case,
+    decision: &mut Decision,
+    directory: &Directory,
+    now: DateTime<Utc>,
+    options: &Options,
+) {
+    if let Some((trace, warnings)) = decision.before_assign {
+        decision.trace.truncate(trace);
+        decision.warnings.truncate(warnings);
+    }
+    if decision.manual_review.as_ref().is_some_and(|m| ASSIGNMENT_REVIEWS.contains(&m.reason.as_str())) {
+        decision.manual_review = None;
+    }
+    decision.team = None;
+    decision.agent = None;
+    decision.queue = None;
+    decision.assignment = None;
+    let full = options.trace == TraceLevel::Full;
+    finish_assignment(rules, case, decision, directory, &mut Loads::default(), now, full);
+}
+
+/// Manual-review reasons that only assignment gives.
+const ASSIGNMENT_REVIEWS: [&str; 2] = ["no-team", "no-eligible-agent"];
 
 /// Decides a batch of cases and assigns them greedily: most urgent
 /// priority first, then the earliest SLA deadline, then the oldest, then
@@ -70,22 +118,20 @@ pub fn assign_batch(
     now: DateTime<Utc>,
     options: &Options,
 ) -> Vec<Decision> {
-    let mut decided: Vec<(Decision, Option<usize>)> =
-        cases.iter().map(|c| decide_with_sla(rules, c, directory, now, options)).collect();
+    let mut decided: Vec<Decision> = cases.iter().map(|c| decide_with_sla(rules, c, directory, now, options)).collect();
     let rank = |d: &Decision| rules.priorities.iter().position(|p| *p == d.priority).unwrap_or(usize::MAX);
     let due = |d: &Decision| {
         d.sla.as_ref().and_then(|s| s.first_response_due.or(s.resolution_due)).map_or(i64::MAX, |t| t.timestamp())
     };
     let created = |i: usize| cases[i].created_at.map_or(i64::MAX, |t| t.timestamp());
     let mut order: Vec<usize> = (0..cases.len()).collect();
-    order.sort_by_key(|&i| (rank(&decided[i].0), due(&decided[i].0), created(i), i));
+    order.sort_by_key(|&i| (rank(&decided[i]), due(&decided[i]), created(i), i));
     let mut loads = Loads::tracking();
     let full = options.trace == TraceLevel::Full;
     for i in order {
-        let (d, route) = &mut decided[i];
-        finish_assignment(rules, &cases[i], d, *route, directory, &mut loads, now, full);
+        finish_assignment(rules, &cases[i], &mut decided[i], directory, &mut loads, now, full);
     }
-    decided.into_iter().map(|(d, _)| d).collect()
+    decided
 }
 
 /// The decision with its SLA clocks at `now`, and the assignment rule that
@@ -96,8 +142,8 @@ fn decide_with_sla(
     directory: &Directory,
     now: DateTime<Utc>,
     options: &Options,
-) -> (Decision, Option<usize>) {
-    let (mut decision, selected, route) = decide(rules, case, directory, now, options, Pins::default());
+) -> Decision {
+    let (mut decision, selected) = decide(rules, case, directory, now, options, Pins::default());
     if let Some(sel) = selected {
         // Without a history the clocks run from the case's creation in the
         // status it has now.
@@ -114,23 +160,22 @@ fn decide_with_sla(
         let clocks = Clocks::start(&rules.settings.clock, cal, policy, start, case.status.as_deref());
         decision.sla = Some(sla_output(rules, &sel, &clocks, start, now.timestamp()));
     }
-    (decision, route)
+    decision
 }
 
 /// Runs the assignment stage and copies its outcome to the decision's
 /// top-level `team`, `agent` and `queue`.
-#[expect(clippy::too_many_arguments, reason = "the assignment stage over a decided case")]
 pub(crate) fn finish_assignment(
     rules: &CompiledRules,
     case: &Case,
     decision: &mut Decision,
-    route: Option<usize>,
     directory: &Directory,
     loads: &mut Loads,
     now: DateTime<Utc>,
     full: bool,
 ) {
-    crate::assign::assign(rules, case, decision, route, directory, loads, now, full);
+    decision.before_assign = Some((decision.trace.len(), decision.warnings.len()));
+    crate::assign::assign(rules, case, decision, directory, loads, now, full);
     if let Some(a) = &decision.assignment {
         decision.team = Some(a.team.clone());
         decision.agent.clone_from(&a.agent);
@@ -190,7 +235,7 @@ pub(crate) fn decide(
     now: DateTime<Utc>,
     options: &Options,
     pins: Pins,
-) -> (Decision, Option<Selected>, Option<usize>) {
+) -> (Decision, Option<Selected>) {
     let full = options.trace == TraceLevel::Full;
     let slots = rules.derived;
     let mut warnings = Vec::new();
@@ -398,8 +443,10 @@ pub(crate) fn decide(
         warnings,
         rules_version: rules.version.clone(),
         trace,
+        route,
+        before_assign: None,
     };
-    (decision, selected, route)
+    (decision, selected)
 }
 
 /// What the territory stage decided.

@@ -84,7 +84,7 @@ pub use decision::{
 pub use diag::{Diagnostic, Pos, Severity, suggest};
 pub use directory::{Account, Agent, Directory, DirectoryError, Presence, Strategy, Team, Weights, WindowCap};
 pub use escalate::{Escalation, MAX_CHANNEL_LEN, StateError, escalate, sanitize_channel};
-pub use eval::{assign_batch, triage};
+pub use eval::{assign_batch, reassign, triage};
 pub use normalize::Normalized;
 pub use record::{
     EscalationRecord, Milestone, RecordError, RecordStatus, RecordTransition, Risk, RiskPart, escalation_report,

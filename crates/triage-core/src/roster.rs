@@ -95,8 +95,8 @@ impl TeamIndex {
     }
 
     /// Keeps members covering one of the case's territories (or the team's).
-    pub fn keep_territory(&self, cur: &mut Bits, path: &[String]) {
-        keep_any(cur, &self.any_territory, path.iter().filter_map(|p| self.territory.get(p)));
+    pub fn keep_territory(&self, cur: &mut Bits, path: &[impl AsRef<str>]) {
+        keep_any(cur, &self.any_territory, path.iter().filter_map(|p| self.territory.get(p.as_ref())));
     }
 
     /// Keeps members who speak `language` (or take any).
