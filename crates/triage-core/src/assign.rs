@@ -19,6 +19,7 @@ use crate::rules::{CompiledRules, Route, SkillReq};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 /// Where a case goes: the plan the caller commits.
 #[non_exhaustive]
@@ -393,22 +394,22 @@ fn eligible(
             out.push(k);
         }
     }
-    let counts: Vec<String> =
-        FILTERS.iter().zip(removed).filter(|(_, n)| *n > 0).map(|(f, n)| format!("{f} −{n}")).collect();
-    let mut text = format!("team `{}`: {} of {total} agents eligible", team.id, out.len());
-    if !counts.is_empty() {
-        text.push_str(&format!(" ({})", counts.join(", ")));
+    // One string written in place: this runs for every assignment.
+    let mut text = String::with_capacity(96);
+    let _ = write!(text, "team `{}`: {} of {total} agents eligible", team.id, out.len());
+    let mut sep = " (";
+    for (f, n) in FILTERS.iter().zip(removed).filter(|(_, n)| *n > 0) {
+        let _ = write!(text, "{sep}{f} −{n}");
+        sep = ", ";
+    }
+    if sep == ", " {
+        text.push(')');
     }
     if full {
-        let why: Vec<String> = members
-            .iter()
-            .filter_map(|&ai| {
-                let (_, reason) = failing_filter(rules, dir, ai, loads, need, team, team_shift, now)?;
-                Some(format!("`{}`: {reason}", dir.agents[ai].id))
-            })
-            .collect();
-        if !why.is_empty() {
-            text.push_str(&format!("; {}", why.join("; ")));
+        for &ai in members {
+            if let Some((_, reason)) = failing_filter(rules, dir, ai, loads, need, team, team_shift, now) {
+                let _ = write!(text, "; `{}`: {reason}", dir.agents[ai].id);
+            }
         }
     }
     trace.push(eval::note("assign", text));
