@@ -1,5 +1,5 @@
 //! Runs one benchmark workload in a loop, for profilers:
-//! `cargo run --release -p triage-benches --example profile -- keyword|field|example|territory|hierarchy|deflect|escalate|assign|reassign [iterations]`
+//! `cargo run --release -p triage-benches --example profile -- keyword|field|example|territory|hierarchy|deflect|escalate|assign|reassign|greedy [iterations]`
 
 use triage_benches::{body_with, case, field_case, field_rules, global_support, keyword_rules};
 use triage_core::{Directory, Options, triage};
@@ -52,6 +52,14 @@ fn main() {
             for i in 0..n {
                 triage_core::reassign(&rules, &cases[i % 64], &mut decided[i % 64], &d, now, &Options::default());
                 sink += usize::from(decided[i % 64].agent.is_some());
+            }
+        }
+        "greedy" => {
+            let rules = triage_benches::assignment_rules();
+            let d = triage_benches::roster(5_000);
+            let cases = triage_benches::assignable_cases(100_000);
+            for _ in 0..n {
+                sink += triage_core::assign_batch(&rules, &cases, &d, now, &Options::default()).len();
             }
         }
         "hierarchy" => {

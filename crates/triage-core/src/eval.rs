@@ -125,7 +125,8 @@ pub fn assign_batch(
     };
     let created = |i: usize| cases[i].created_at.map_or(i64::MAX, |t| t.timestamp());
     let mut order: Vec<usize> = (0..cases.len()).collect();
-    order.sort_by_key(|&i| (rank(&decided[i]), due(&decided[i]), created(i), i));
+    // Keys computed once per case, not once per comparison.
+    order.sort_by_cached_key(|&i| (rank(&decided[i]), due(&decided[i]), created(i), i));
     let mut loads = Loads::tracking();
     let full = options.trace == TraceLevel::Full;
     for i in order {
