@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use triage_benches::{assignable_cases, assignment_rules, roster};
-use triage_core::{Options, assign_batch, reassign, triage};
+use triage_core::{BatchMode, Options, assign_batch, reassign, triage};
 
 fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_772_445_600, 0).unwrap_or_default()
@@ -48,7 +48,7 @@ fn batch(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(cases.len() as u64));
     g.bench_function("greedy_100k_cases_5k_agents", |b| {
-        b.iter(|| assign_batch(&rules, black_box(&cases), &dir, now(), &Options::default()).len())
+        b.iter(|| assign_batch(&rules, black_box(&cases), &dir, now(), BatchMode::Greedy, &Options::default()).len())
     });
     g.finish();
 }

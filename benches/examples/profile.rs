@@ -59,7 +59,15 @@ fn main() {
             let d = triage_benches::roster(5_000);
             let cases = triage_benches::assignable_cases(100_000);
             for _ in 0..n {
-                sink += triage_core::assign_batch(&rules, &cases, &d, now, &Options::default()).len();
+                sink += triage_core::assign_batch(
+                    &rules,
+                    &cases,
+                    &d,
+                    now,
+                    triage_core::BatchMode::Greedy,
+                    &Options::default(),
+                )
+                .len();
             }
         }
         "hierarchy" => {

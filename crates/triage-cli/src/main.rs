@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use triage_cli::{Exit, InputError, load, load_directory, render_diagnostic, run_tests};
 use triage_core::{
-    Case, CaseState, EscalationRecord, Options, RecordStatus, Severity, TraceLevel, escalate, escalation_report,
-    explain, triage,
+    BatchMode, Case, CaseState, EscalationRecord, Options, RecordStatus, Severity, TraceLevel, escalate,
+    escalation_report, explain, triage,
 };
 
 #[derive(Parser)]
@@ -31,6 +31,8 @@ enum Format {
 enum Mode {
     /// Most urgent first, loads updated as it goes.
     Greedy,
+    /// The plan of greatest total match score (minimum-cost flow).
+    Optimal,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -126,7 +128,8 @@ enum Command {
         /// The instant to decide at (RFC 3339); default: now.
         #[arg(long)]
         now: Option<String>,
-        /// How to assign: greedy (priority, SLA due, age order).
+        /// How to assign: greedy (priority, SLA due, age order) or optimal
+        /// (greatest total match score).
         #[arg(long, value_enum, default_value = "greedy")]
         mode: Mode,
     },
@@ -326,7 +329,7 @@ fn assign_cases(
     cases: &str,
     directory: Option<&Path>,
     now: Option<&str>,
-    Mode::Greedy: Mode,
+    mode: Mode,
 ) -> Result<Exit, InputError> {
     let set = load(dir)?;
     let Some(rules) = compiled(&set) else { return Ok(Exit::Failed) };
@@ -344,11 +347,15 @@ fn assign_cases(
             }
         }
     }
-    let decisions = triage_core::assign_batch(rules, &batch, &directory, now, &Options::default());
+    let mode = match mode {
+        Mode::Greedy => BatchMode::Greedy,
+        Mode::Optimal => BatchMode::Optimal,
+    };
+    let decisions = triage_core::assign_batch(rules, &batch, &directory, now, mode, &Options::default());
     let mut output = String::new();
     // Units taken per team, for the summary.
     let mut per_team: std::collections::BTreeMap<&str, (i64, usize)> = std::collections::BTreeMap::new();
-    let (mut assigned, mut queued, mut review) = (0, 0, 0);
+    let (mut assigned, mut queued, mut review, mut score) = (0, 0, 0, 0);
     for d in &decisions {
         output.push_str(&serde_json::to_string(d).map_err(|e| InputError(e.to_string()))?);
         output.push('\n');
@@ -361,6 +368,7 @@ fn assign_cases(
             review += 1;
         }
         if let Some(a) = &d.assignment {
+            score += a.score;
             let e = per_team.entry(a.team.as_str()).or_default();
             e.0 += a.units;
             e.1 += usize::from(a.agent.is_some());
@@ -368,8 +376,10 @@ fn assign_cases(
     }
     out(&output)?;
     let mut summary = format!(
-        "{} case(s): {assigned} assigned, {queued} queued, {review} for manual review, {rejected} rejected\n",
-        decisions.len() + rejected
+        "{} case(s): {assigned} assigned, {queued} queued, {review} for manual review, {rejected} rejected; \
+         {} plan, total match score {score}\n",
+        decisions.len() + rejected,
+        mode.name()
     );
     for t in directory.teams() {
         let before: i64 = directory.agents().iter().filter(|a| a.teams.contains(&t.id)).map(|a| a.load).sum();

@@ -39,6 +39,10 @@ pub struct Assignment {
     pub rule: Option<String>,
     /// How many agents were eligible in the team that took it.
     pub eligible: usize,
+    /// How well the agent suits the case (0 when queued): the priority's
+    /// weight times the match quality, the sum the optimal batch plan
+    /// maximizes. See the README.
+    pub score: i64,
     /// Teams tried before, in order, when they had nobody.
     pub overflowed_from: Vec<String>,
 }
@@ -157,8 +161,38 @@ fn team_fits(t: &Team, n: &Need) -> bool {
         && (t.languages.is_empty() || n.language.is_none() || fits(&t.languages, n.language.as_deref()))
 }
 
+/// How the agent is chosen in each team along the overflow chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Choice {
+    /// The team's strategy picks.
+    Strategy,
+    /// The optimal batch plan placed the case with this agent (an index
+    /// into the directory's agents).
+    Agent(usize),
+    /// The optimal batch plan gave every eligible agent's capacity to
+    /// cases that score higher: the case waits in the queue.
+    Nobody,
+}
+
+/// What assignment concluded, written into the decision by [`assign`].
+enum Outcome {
+    Assigned(Assignment),
+    Review(ManualReview),
+    Nothing,
+}
+
+/// The case's needs, its first team and the rule that chose it.
+pub(crate) struct Prepared<'a> {
+    need: Need<'a>,
+    first: usize,
+    route: Option<&'a crate::rules::Rule<Route>>,
+    /// The priority's weight in match scores.
+    weight: i64,
+}
+
 /// Assigns the decided case and records the plan, the trace and, when
 /// nobody can take it, the manual review.
+#[expect(clippy::too_many_arguments, reason = "the last stage of the pipeline, reading what it decided")]
 pub(crate) fn assign(
     rules: &CompiledRules,
     case: &crate::Case,
@@ -167,16 +201,50 @@ pub(crate) fn assign(
     loads: &mut Loads,
     now: DateTime<Utc>,
     full: bool,
+    choice: Choice,
 ) {
+    // The needs borrow the decision; what assignment writes goes to these
+    // and is put back at the end.
+    let mut trace = std::mem::take(&mut d.trace);
+    let mut warnings = std::mem::take(&mut d.warnings);
+    let outcome = match prepare(rules, case, d, dir, now, &mut trace, &mut warnings) {
+        Ok(p) => place(rules, dir, loads, &p, now, full, choice, &mut trace, &mut warnings),
+        Err(Some(review)) => Outcome::Review(review),
+        Err(None) => Outcome::Nothing,
+    };
+    d.trace = trace;
+    d.warnings = warnings;
+    match outcome {
+        Outcome::Assigned(a) => d.assignment = Some(a),
+        Outcome::Review(m) => {
+            if d.manual_review.is_none() {
+                d.manual_review = Some(m);
+            }
+        }
+        Outcome::Nothing => {}
+    }
+}
+
+/// The case's needs and first team; else the manual review it needs, or
+/// nothing when it is not to be assigned (deflected, no teams).
+fn prepare<'a>(
+    rules: &'a CompiledRules,
+    case: &'a crate::Case,
+    d: &'a Decision,
+    dir: &Directory,
+    now: DateTime<Utc>,
+    trace: &mut Vec<TraceEntry>,
+    warnings: &mut Vec<Warning>,
+) -> Result<Prepared<'a>, Option<ManualReview>> {
     if dir.teams.is_empty() {
         if !rules.assignment.rules.is_empty() {
-            d.trace.push(eval::note("assign", "the directory has no teams; the case is not assigned".to_string()));
+            trace.push(eval::note("assign", "the directory has no teams; the case is not assigned".to_string()));
         }
-        return;
+        return Err(None);
     }
     if d.tier == 0 && !d.deflect.is_empty() {
-        d.trace.push(eval::note("assign", "tier 0: the case is deflected to self-service, not assigned".to_string()));
-        return;
+        trace.push(eval::note("assign", "tier 0: the case is deflected to self-service, not assigned".to_string()));
+        return Err(None);
     }
     let route: Option<&crate::rules::Rule<Route>> = d.route.and_then(|i| rules.assignment.rules.get(i));
     let mut need = Need {
@@ -200,7 +268,7 @@ pub(crate) fn assign(
         if let Some(id) = &r.action.team {
             team = dir.team_index(id);
             if team.is_none() {
-                d.warnings.push(Warning {
+                warnings.push(Warning {
                     code: "unknown-team",
                     message: format!("rule `{}` names team `{id}`, which the directory does not list", r.meta.id),
                 });
@@ -210,15 +278,12 @@ pub(crate) fn assign(
     let team = team.or_else(|| dir.teams.iter().position(|t| team_fits(t, &need)));
     let Some(first) = team else {
         let detail = "no team serves this case's territory, tier, category, product and language".to_string();
-        d.trace.push(eval::note("assign", detail.clone()));
-        if d.manual_review.is_none() {
-            d.manual_review = Some(ManualReview { reason: "no-team".to_string(), detail });
-        }
-        return;
+        trace.push(eval::note("assign", detail.clone()));
+        return Err(Some(ManualReview { reason: "no-team".to_string(), detail }));
     };
     // The relaxation ladder: skills dropped once the case has waited.
     if let Some(r) = route {
-        let cal = team_calendar(rules, &dir.teams[first], &mut d.warnings);
+        let cal = team_calendar(rules, &dir.teams[first], warnings);
         let created = case.created_at.map_or(now, |t| t.with_timezone(&Utc));
         let waited = match cal {
             Some(c) => c.between(created, now).unwrap_or_default(),
@@ -232,80 +297,174 @@ pub(crate) fn assign(
                 step.after.num_minutes(),
                 step.drop.join(", ")
             );
-            d.trace.push(eval::note("assign", why));
+            trace.push(eval::note("assign", why));
         }
     }
+    let rank = rules.priorities.iter().position(|p| *p == d.priority).unwrap_or(rules.priorities.len());
+    let weight = (rules.priorities.len() - rank.min(rules.priorities.len())).max(1) as i64;
+    Ok(Prepared { need, first, route, weight })
+}
 
+/// How well an agent suits a case, for comparing plans: the priority's
+/// weight (P1 on a four-level scale counts 4, P4 counts 1) times the match
+/// quality — 20 in the case's own team, 10 in an overflow team, plus the
+/// agent's level in each skill the case asks for, plus 10 for the case's
+/// previous owner.
+pub(crate) fn match_score(p: &Prepared, dir: &Directory, t: usize, k: usize) -> i64 {
+    let agent = &dir.agents[dir.members[t][k]];
+    let base = if t == p.first { 20 } else { 10 };
+    let skills: i64 =
+        p.need.skills.iter().map(|s| dir.index[t].skill(&s.skill).map_or(0, |c| i64::from(c.levels[k]))).sum();
+    let sticky = if p.need.previous_agent == Some(agent.id.as_str()) { 10 } else { 0 };
+    p.weight * (base + skills + sticky)
+}
+
+/// Tries the teams along the overflow chain, then the queues, then a
+/// person.
+#[expect(clippy::too_many_arguments, reason = "one case against the directory and its live state")]
+fn place(
+    rules: &CompiledRules,
+    dir: &Directory,
+    loads: &mut Loads,
+    p: &Prepared,
+    now: DateTime<Utc>,
+    full: bool,
+    choice: Choice,
+    trace: &mut Vec<TraceEntry>,
+    warnings: &mut Vec<Warning>,
+) -> Outcome {
+    let need = &p.need;
+    let rule = || p.route.map(|r| r.meta.id.to_string());
     let mut tried = Vec::new();
-    let mut cur = Some(first);
+    let mut cur = Some(p.first);
     let mut last_filter = "team";
     while let Some(t) = cur {
         let team = &dir.teams[t];
-        let (eligible, removed_by) = eligible(rules, dir, loads, &need, t, now, full, &mut d.trace, &mut d.warnings);
-        if let Some(k) = pick(dir, t, loads, &need, &eligible, now) {
+        let (eligible, removed_by) = eligible(rules, dir, loads, need, t, now, full, trace, warnings);
+        let chosen = match choice {
+            Choice::Strategy => pick(dir, t, loads, need, &eligible, now),
+            Choice::Agent(a) => eligible.iter().copied().find(|&k| dir.members[t][k] == a),
+            Choice::Nobody => None,
+        };
+        if let Some(k) = chosen {
             let pick = dir.members[t][k];
             let agent = &dir.agents[pick];
-            let units = agent.units(need.channel.as_deref());
+            let units = agent.units_lower(need.channel.as_deref());
             loads.take(dir, pick, units, now.timestamp());
-            d.trace.push(eval::note(
+            let how = if choice == Choice::Strategy { team.strategy.name() } else { "optimal batch plan" };
+            trace.push(eval::note(
                 "assign",
                 format!(
-                    "team `{}` ({}): `{}` chosen among {} eligible, {} unit(s)",
+                    "team `{}` ({how}): `{}` chosen among {} eligible, {} unit(s)",
                     team.id,
-                    team.strategy.name(),
                     agent.id,
                     eligible.len(),
                     units
                 ),
             ));
-            d.assignment = Some(Assignment {
+            return Outcome::Assigned(Assignment {
                 team: team.id.clone(),
                 agent: Some(agent.id.clone()),
                 queue: None,
                 units,
-                strategy: team.strategy.name(),
-                rule: route.map(|r| r.meta.id.to_string()),
+                strategy: if choice == Choice::Strategy { team.strategy.name() } else { "optimal" },
+                rule: rule(),
                 eligible: eligible.len(),
+                score: match_score(p, dir, t, k),
                 overflowed_from: tried,
             });
-            return;
+        }
+        if choice == Choice::Nobody {
+            let why = "the optimal batch plan gave the eligible agents' capacity to cases scoring higher";
+            trace.push(eval::note("assign", why.to_string()));
+            break;
         }
         last_filter = removed_by;
-        d.trace.push(eval::note(
-            "assign",
-            format!("team `{}` has no eligible agent (the last were removed by `{removed_by}`)", team.id),
-        ));
+        let why = match choice {
+            Choice::Agent(a) if !eligible.is_empty() => format!(
+                "team `{}`: the optimal batch plan places the case with `{}` further along the overflow chain",
+                team.id, dir.agents[a].id
+            ),
+            _ => format!("team `{}` has no eligible agent (the last were removed by `{removed_by}`)", team.id),
+        };
+        trace.push(eval::note("assign", why));
         tried.push(team.id.clone());
         cur = dir.overflow[t];
     }
     // Nobody anywhere along the overflow chain: the first queue on it.
-    let mut chain = Some(first);
+    let mut chain = Some(p.first);
     while let Some(t) = chain {
         if let Some(q) = &dir.teams[t].queue {
             let team = &dir.teams[t];
-            d.trace.push(eval::note("assign", format!("queued in `{q}` of team `{}`", team.id)));
-            d.assignment = Some(Assignment {
+            trace.push(eval::note("assign", format!("queued in `{q}` of team `{}`", team.id)));
+            return Outcome::Assigned(Assignment {
                 team: team.id.clone(),
                 agent: None,
                 queue: Some(q.clone()),
                 units: 0,
                 strategy: team.strategy.name(),
-                rule: route.map(|r| r.meta.id.to_string()),
+                rule: rule(),
                 eligible: 0,
+                score: 0,
                 overflowed_from: tried,
             });
-            return;
         }
         chain = dir.overflow[t];
     }
-    let detail = format!(
-        "no eligible agent in {} and no queue; the last candidates were removed by `{last_filter}`",
-        tried.join(" → ")
-    );
-    d.trace.push(eval::note("assign", detail.clone()));
-    if d.manual_review.is_none() {
-        d.manual_review = Some(ManualReview { reason: "no-eligible-agent".to_string(), detail });
+    let detail = if choice == Choice::Nobody {
+        "the optimal batch plan left no capacity for this case and no team on its overflow chain has a queue"
+            .to_string()
+    } else {
+        format!(
+            "no eligible agent in {} and no queue; the last candidates were removed by `{last_filter}`",
+            tried.join(" → ")
+        )
+    };
+    trace.push(eval::note("assign", detail.clone()));
+    Outcome::Review(ManualReview { reason: "no-eligible-agent".to_string(), detail })
+}
+
+/// A place the optimal batch plan may give a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Candidate {
+    /// Index into the directory's agents.
+    pub agent: usize,
+    /// Units the case costs the agent.
+    pub units: i64,
+    /// [`match_score`].
+    pub score: i64,
+}
+
+/// Every agent along the case's overflow chain who could take it with
+/// the directory's loads as they are, best team first; an agent in two
+/// teams of the chain counts once, in the first. Empty when the case is
+/// not assigned at all (deflected, no team).
+pub(crate) fn candidates(
+    rules: &CompiledRules,
+    case: &crate::Case,
+    d: &Decision,
+    dir: &Directory,
+    now: DateTime<Utc>,
+) -> Vec<Candidate> {
+    let (mut trace, mut warnings) = (Vec::new(), Vec::new());
+    let Ok(p) = prepare(rules, case, d, dir, now, &mut trace, &mut warnings) else {
+        return Vec::new();
+    };
+    let loads = Loads::default();
+    let mut out: Vec<Candidate> = Vec::new();
+    let mut cur = Some(p.first);
+    while let Some(t) = cur {
+        let (eligible, _) = eligible(rules, dir, &loads, &p.need, t, now, false, &mut trace, &mut warnings);
+        for k in eligible {
+            let agent = dir.members[t][k];
+            if out.iter().all(|c| c.agent != agent) {
+                let units = dir.agents[agent].units_lower(p.need.channel.as_deref());
+                out.push(Candidate { agent, units, score: match_score(&p, dir, t, k) });
+            }
+        }
+        cur = dir.overflow[t];
     }
+    out
 }
 
 fn team_calendar<'r>(rules: &'r CompiledRules, team: &Team, warnings: &mut Vec<Warning>) -> Option<&'r Calendar> {
@@ -562,4 +721,92 @@ pub(crate) fn eligible_two_ways(
             (indexed, scanned)
         })
         .collect()
+}
+
+/// How [`crate::assign_batch`] places a batch of cases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BatchMode {
+    /// Most urgent first; each case to its team's strategy's pick.
+    #[default]
+    Greedy,
+    /// The plan of greatest total match score, by minimum-cost flow.
+    Optimal,
+}
+
+impl BatchMode {
+    /// The mode's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            BatchMode::Greedy => "greedy",
+            BatchMode::Optimal => "optimal",
+        }
+    }
+}
+
+/// The optimal batch plan: for each case, the agent the minimum-cost flow
+/// gives it, [`Choice::Nobody`] when the flow leaves it out, and
+/// [`Choice::Strategy`] when it has no candidates at all (it will be
+/// queued or go to a person as in a single decision).
+///
+/// Each agent's slots are its spare capacity divided by the most units any
+/// of its candidate cases costs it (and at most its window cap's
+/// remainder), so the plan can never overfill anyone.
+pub(crate) fn optimal_plan(
+    rules: &CompiledRules,
+    cases: &[crate::Case],
+    decided: &[Decision],
+    dir: &Directory,
+    now: DateTime<Utc>,
+) -> Vec<Choice> {
+    use crate::flow::Network;
+    let lists: Vec<Vec<Candidate>> =
+        cases.iter().zip(decided).map(|(c, d)| candidates(rules, c, d, dir, now)).collect();
+    let mut heaviest = vec![0i64; dir.agents.len()];
+    let mut top = 1;
+    for c in lists.iter().flatten() {
+        heaviest[c.agent] = heaviest[c.agent].max(c.units);
+        top = top.max(c.score + 1);
+    }
+    // Nodes: the source, one per case, one per agent who is a candidate
+    // for some case, the sink.
+    let mut node = vec![usize::MAX; dir.agents.len()];
+    let mut next = 1 + cases.len();
+    for (a, &u) in heaviest.iter().enumerate() {
+        if u > 0 {
+            node[a] = next;
+            next += 1;
+        }
+    }
+    let sink = next;
+    let mut g = Network::new(sink + 1);
+    let mut arcs = Vec::new();
+    for (i, list) in lists.iter().enumerate() {
+        if !list.is_empty() {
+            g.add(0, 1 + i, 1, 0);
+        }
+        for c in list {
+            arcs.push((i, c.agent, g.add(1 + i, node[c.agent], 1, top - c.score)));
+        }
+    }
+    for (a, &u) in heaviest.iter().enumerate() {
+        if u > 0 {
+            let agent = &dir.agents[a];
+            let mut slots = (agent.capacity - agent.load).max(0) / u;
+            if let Some(w) = agent.window {
+                slots = slots.min(i64::from(w.max.saturating_sub(w.used)));
+            }
+            if slots > 0 {
+                g.add(node[a], sink, slots, 0);
+            }
+        }
+    }
+    g.min_cost_flow(0, sink, top);
+    let mut plan: Vec<Choice> =
+        lists.iter().map(|l| if l.is_empty() { Choice::Strategy } else { Choice::Nobody }).collect();
+    for (i, a, arc) in arcs {
+        if g.flow_on(arc) > 0 {
+            plan[i] = Choice::Agent(a);
+        }
+    }
+    plan
 }

@@ -2,7 +2,7 @@
 //! are listed in changes nothing, the same input gives the same plan, and
 //! round robin spreads equal cases evenly.
 
-use crate::{Agent, Case, CompiledRules, Directory, Options, Team, assign_batch, compile_sources};
+use crate::{Agent, BatchMode, Case, CompiledRules, Directory, Options, Team, assign_batch, compile_sources};
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -76,7 +76,7 @@ fn strategy_strategy() -> impl Strategy<Value = crate::Strategy> {
 }
 
 fn plan(dir: &Directory, cs: &[Case]) -> Vec<(String, Option<String>, Option<String>)> {
-    assign_batch(rules(), cs, dir, now(), &Options::default())
+    assign_batch(rules(), cs, dir, now(), BatchMode::Greedy, &Options::default())
         .into_iter()
         .map(|d| (d.case_id, d.agent, d.queue))
         .collect()
@@ -92,7 +92,7 @@ proptest! {
         let (teams, agents) = roster(agents, strategy);
         let dir = Directory::new().with_roster(teams, agents).unwrap();
         let cs = cases(n, seed);
-        let out = assign_batch(rules(), &cs, &dir, now(), &Options::default());
+        let out = assign_batch(rules(), &cs, &dir, now(), BatchMode::Greedy, &Options::default());
         let mut used: BTreeMap<String, i64> = BTreeMap::new();
         for (d, c) in out.iter().zip(&cs) {
             if let Some(id) = &d.agent {

@@ -1,7 +1,7 @@
 //! Evaluation: a case, the directory and `now` in, a decision out. A pure
 //! function of its inputs.
 
-use crate::assign::Loads;
+use crate::assign::{BatchMode, Choice, Loads};
 use crate::case::Case;
 use crate::cond::{self, Explainer, Fact};
 use crate::decision::{
@@ -45,7 +45,7 @@ pub fn triage(
 ) -> Decision {
     let mut decision = decide_with_sla(rules, case, directory, now, options);
     let full = options.trace == TraceLevel::Full;
-    finish_assignment(rules, case, &mut decision, directory, &mut Loads::default(), now, full);
+    finish_assignment(rules, case, &mut decision, directory, &mut Loads::default(), now, full, Choice::Strategy);
     decision
 }
 
@@ -91,23 +91,30 @@ pub fn reassign(
     decision.queue = None;
     decision.assignment = None;
     let full = options.trace == TraceLevel::Full;
-    finish_assignment(rules, case, decision, directory, &mut Loads::default(), now, full);
+    finish_assignment(rules, case, decision, directory, &mut Loads::default(), now, full, Choice::Strategy);
 }
 
 /// Manual-review reasons that only assignment gives.
 const ASSIGNMENT_REVIEWS: [&str; 2] = ["no-team", "no-eligible-agent"];
 
-/// Decides a batch of cases and assigns them greedily: most urgent
-/// priority first, then the earliest SLA deadline, then the oldest, then
-/// input order; each assignment updates the agents' loads, so no agent ever
-/// goes over capacity. Decisions come back in input order.
+/// Decides a batch of cases and assigns them to agents; decisions come
+/// back in input order.
+///
+/// [`BatchMode::Greedy`] takes the most urgent priority first, then the
+/// earliest SLA deadline, then the oldest, then input order, and gives each
+/// case to its team's strategy's pick, updating the agents' loads as it
+/// goes. [`BatchMode::Optimal`] chooses the plan of greatest total match
+/// score (see [`Assignment::score`](crate::Assignment)) over the same
+/// eligibility, capacities and window caps, by minimum-cost flow. Either
+/// way no agent ever goes over capacity.
 ///
 /// ```
-/// use triage_core::{assign_batch, compile_sources, Case, Directory, Options};
+/// use triage_core::{assign_batch, compile_sources, BatchMode, Case, Directory, Options};
 /// let rules = compile_sources(&[("r.yaml", "categories: [{ id: g, set: { category: general } }]")]).0.unwrap();
 /// let dir = Directory::from_text("d.yaml", "teams: [{ id: desk }]\nagents: [{ id: ann, teams: [desk], capacity: 1 }]").unwrap();
 /// let cases = [Case { id: "a".into(), ..Default::default() }, Case { id: "b".into(), ..Default::default() }];
-/// let out = assign_batch(&rules, &cases, &dir, "2026-03-02T09:00:00Z".parse().unwrap(), &Options::default());
+/// let now = "2026-03-02T09:00:00Z".parse().unwrap();
+/// let out = assign_batch(&rules, &cases, &dir, now, BatchMode::Greedy, &Options::default());
 /// assert_eq!(out[0].agent.as_deref(), Some("ann"));
 /// assert_eq!(out[1].manual_review.as_ref().unwrap().reason, "no-eligible-agent");
 /// ```
@@ -116,6 +123,7 @@ pub fn assign_batch(
     cases: &[Case],
     directory: &Directory,
     now: DateTime<Utc>,
+    mode: BatchMode,
     options: &Options,
 ) -> Vec<Decision> {
     let mut decided: Vec<Decision> = cases.iter().map(|c| decide_with_sla(rules, c, directory, now, options)).collect();
@@ -127,10 +135,36 @@ pub fn assign_batch(
     let mut order: Vec<usize> = (0..cases.len()).collect();
     // Keys computed once per case, not once per comparison.
     order.sort_by_cached_key(|&i| (rank(&decided[i]), due(&decided[i]), created(i), i));
-    let mut loads = Loads::tracking();
     let full = options.trace == TraceLevel::Full;
-    for i in order {
-        finish_assignment(rules, &cases[i], &mut decided[i], directory, &mut loads, now, full);
+    let finish = |decided: &mut [Decision], choice: &dyn Fn(usize) -> Choice| {
+        let mut loads = Loads::tracking();
+        for &i in &order {
+            finish_assignment(rules, &cases[i], &mut decided[i], directory, &mut loads, now, full, choice(i));
+        }
+    };
+    match mode {
+        BatchMode::Greedy => finish(&mut decided, &|_| Choice::Strategy),
+        BatchMode::Optimal => {
+            let choices = crate::assign::optimal_plan(rules, cases, &decided, directory, now);
+            // The flow is exact when each agent's cases cost it the same
+            // units; when they do not, the greedy plan can pack an agent
+            // tighter, so both are made and the better kept.
+            let mut greedy = decided.clone();
+            finish(&mut greedy, &|_| Choice::Strategy);
+            finish(&mut decided, &|i| choices[i]);
+            let total = |ds: &[Decision]| ds.iter().filter_map(|d| d.assignment.as_ref()).map(|a| a.score).sum::<i64>();
+            let (optimal_score, greedy_score) = (total(&decided), total(&greedy));
+            if greedy_score > optimal_score {
+                let why = format!(
+                    "the greedy plan scores {greedy_score} against the flow's {optimal_score} (an agent's cases cost \
+                     different units), so the greedy plan is kept"
+                );
+                for d in &mut greedy {
+                    d.trace.push(note("assign", why.clone()));
+                }
+                decided = greedy;
+            }
+        }
     }
     decided
 }
@@ -166,6 +200,7 @@ fn decide_with_sla(
 
 /// Runs the assignment stage and copies its outcome to the decision's
 /// top-level `team`, `agent` and `queue`.
+#[expect(clippy::too_many_arguments, reason = "the assignment stage over a decided case")]
 pub(crate) fn finish_assignment(
     rules: &CompiledRules,
     case: &Case,
@@ -174,9 +209,10 @@ pub(crate) fn finish_assignment(
     loads: &mut Loads,
     now: DateTime<Utc>,
     full: bool,
+    choice: Choice,
 ) {
     decision.before_assign = Some((decision.trace.len(), decision.warnings.len()));
-    crate::assign::assign(rules, case, decision, directory, loads, now, full);
+    crate::assign::assign(rules, case, decision, directory, loads, now, full, choice);
     if let Some(a) = &decision.assignment {
         decision.team = Some(a.team.clone());
         decision.agent.clone_from(&a.agent);

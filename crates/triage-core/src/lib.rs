@@ -63,6 +63,7 @@ mod directory;
 mod escalate;
 mod eval;
 pub mod explain;
+mod flow;
 mod normalize;
 mod record;
 mod roster;
@@ -74,7 +75,7 @@ mod territory;
 pub mod testing;
 mod text;
 
-pub use assign::{Assignment, FILTERS};
+pub use assign::{Assignment, BatchMode, FILTERS};
 pub use calendar::{Calendar, CalendarError};
 pub use case::{Case, CaseError, Requester};
 pub use compile::compile_sources;
