@@ -76,7 +76,11 @@ fn strategy_strategy() -> impl Strategy<Value = crate::Strategy> {
 }
 
 fn plan(dir: &Directory, cs: &[Case]) -> Vec<(String, Option<String>, Option<String>)> {
-    assign_batch(rules(), cs, dir, now(), BatchMode::Greedy, &Options::default())
+    plan_in(dir, cs, BatchMode::Greedy)
+}
+
+fn plan_in(dir: &Directory, cs: &[Case], mode: BatchMode) -> Vec<(String, Option<String>, Option<String>)> {
+    assign_batch(rules(), cs, dir, now(), mode, &Options::default())
         .into_iter()
         .map(|d| (d.case_id, d.agent, d.queue))
         .collect()
@@ -122,6 +126,7 @@ proptest! {
         let b = Directory::new().with_roster(teams, shuffled).unwrap();
         let cs = cases(n, seed);
         prop_assert_eq!(plan(&a, &cs), plan(&b, &cs));
+        prop_assert_eq!(plan_in(&a, &cs, BatchMode::Optimal), plan_in(&b, &cs, BatchMode::Optimal));
     }
 
     /// The same input gives the same plan.
@@ -131,6 +136,7 @@ proptest! {
         let dir = Directory::new().with_roster(teams, agents).unwrap();
         let cs = cases(n, seed);
         prop_assert_eq!(plan(&dir, &cs), plan(&dir, &cs));
+        prop_assert_eq!(plan_in(&dir, &cs, BatchMode::Optimal), plan_in(&dir, &cs, BatchMode::Optimal));
     }
 
     /// Round robin gives N equal cases to k equal agents within one of N/k
@@ -151,6 +157,97 @@ proptest! {
         for c in count.values() {
             prop_assert!(*c >= lo && *c <= hi, "{count:?}");
         }
+    }
+}
+
+/// Cases that all come by e-mail, so each agent's cases cost it the same
+/// units: the setting in which the flow is exact.
+fn email_cases(n: usize, seed: u64) -> Vec<Case> {
+    cases(n, seed).into_iter().map(|c| Case { channel: Some("email".into()), ..c }).collect()
+}
+
+/// Units taken per agent, checked against capacity.
+fn within_capacity(dir: &Directory, cs: &[Case], out: &[crate::Decision]) -> Result<(), String> {
+    let mut used: BTreeMap<&str, i64> = BTreeMap::new();
+    for (d, c) in out.iter().zip(cs) {
+        if let Some(id) = &d.agent {
+            let a = dir.agents().iter().find(|a| &a.id == id).unwrap();
+            *used.entry(&a.id).or_insert(a.load) += a.units(c.channel.as_deref());
+        }
+    }
+    for (id, total) in used {
+        let a = dir.agents().iter().find(|a| a.id == id).unwrap();
+        if total > a.capacity {
+            return Err(format!("{id} at {total} of {}", a.capacity));
+        }
+    }
+    Ok(())
+}
+
+fn total_score(out: &[crate::Decision]) -> i64 {
+    out.iter().filter_map(|d| d.assignment.as_ref()).map(|a| a.score).sum()
+}
+
+/// The best total score over every way of giving each case one of its
+/// candidates or nobody, within capacities and window caps.
+fn brute_force(dir: &Directory, cs: &[Case]) -> i64 {
+    let decided: Vec<crate::Decision> =
+        cs.iter().map(|c| crate::triage(rules(), c, &Directory::new(), now(), &Options::default())).collect();
+    let lists: Vec<Vec<crate::assign::Candidate>> =
+        cs.iter().zip(&decided).map(|(c, d)| crate::assign::candidates(rules(), c, d, dir, now())).collect();
+    fn go(i: usize, lists: &[Vec<crate::assign::Candidate>], dir: &Directory, used: &mut Vec<(i64, u32)>) -> i64 {
+        if i == lists.len() {
+            return 0;
+        }
+        let mut best = go(i + 1, lists, dir, used);
+        for c in &lists[i] {
+            let a = &dir.agents()[c.agent];
+            let (units, count) = used[c.agent];
+            let fits = a.load + units + c.units <= a.capacity && a.window.is_none_or(|w| w.used + count < w.max);
+            if fits {
+                used[c.agent] = (units + c.units, count + 1);
+                best = best.max(c.score + go(i + 1, lists, dir, used));
+                used[c.agent] = (units, count);
+            }
+        }
+        best
+    }
+    go(0, &lists, dir, &mut vec![(0, 0); dir.agents().len()])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The optimal plan never overfills an agent, and when every case
+    /// costs an agent the same units it is the flow's own plan and scores
+    /// at least what the greedy plan does.
+    #[test]
+    fn optimal_respects_capacity_and_beats_greedy(agents in prop::collection::vec(agent_strategy(), 1..8), n in 1usize..30, seed in 0u64..5, strategy in strategy_strategy(), uniform in prop::bool::ANY) {
+        let (teams, agents) = roster(agents, strategy);
+        let dir = Directory::new().with_roster(teams, agents).unwrap();
+        let cs = if uniform { email_cases(n, seed) } else { cases(n, seed) };
+        let optimal = assign_batch(rules(), &cs, &dir, now(), BatchMode::Optimal, &Options::default());
+        let greedy = assign_batch(rules(), &cs, &dir, now(), BatchMode::Greedy, &Options::default());
+        prop_assert_eq!(within_capacity(&dir, &cs, &optimal), Ok(()));
+        prop_assert!(total_score(&optimal) >= total_score(&greedy));
+        if uniform {
+            let kept_greedy = optimal.iter().flat_map(|d| &d.trace).any(|t| t.why.as_deref().is_some_and(|w| w.contains("greedy plan is kept")));
+            prop_assert!(!kept_greedy);
+        }
+    }
+
+    /// On small instances the optimal plan's score is the best any
+    /// assignment within capacities reaches.
+    #[test]
+    fn optimal_equals_brute_force(agents in prop::collection::vec(agent_strategy(), 1..=4), n in 1usize..=6, seed in 0u64..5, window in prop::option::of(0u32..3)) {
+        let (teams, mut agents) = roster(agents, crate::Strategy::LeastLoaded);
+        if let Some(max) = window {
+            agents[0].window = Some(crate::WindowCap { max, used: 0 });
+        }
+        let dir = Directory::new().with_roster(teams, agents).unwrap();
+        let cs = email_cases(n, seed);
+        let optimal = assign_batch(rules(), &cs, &dir, now(), BatchMode::Optimal, &Options::default());
+        prop_assert_eq!(total_score(&optimal), brute_force(&dir, &cs));
     }
 }
 
