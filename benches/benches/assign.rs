@@ -1,13 +1,14 @@
 //! Assignment: the assignment step alone (`reassign` of a decided case) and
 //! one full decision (normalize → territory → categorize → tier → SLA →
-//! assign) among 1,000 and 10,000 agents, and a greedy batch.
+//! assign) among 1,000 and 10,000 agents; a greedy batch of 100,000 cases
+//! over 5,000 agents and an optimal one of 2,000 cases over 500 agents.
 //!
 //! Run: `cargo bench -p triage-benches --bench assign`
 
 use chrono::{DateTime, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use triage_benches::{assignable_cases, assignment_rules, roster};
+use triage_benches::{assignable_cases, assignment_rules, roster, roster_with_capacity};
 use triage_core::{BatchMode, Options, assign_batch, reassign, triage};
 
 fn now() -> DateTime<Utc> {
@@ -49,6 +50,12 @@ fn batch(c: &mut Criterion) {
     g.throughput(Throughput::Elements(cases.len() as u64));
     g.bench_function("greedy_100k_cases_5k_agents", |b| {
         b.iter(|| assign_batch(&rules, black_box(&cases), &dir, now(), BatchMode::Greedy, &Options::default()).len())
+    });
+    let dir = roster_with_capacity(500, 5);
+    let cases = assignable_cases(2_000);
+    g.throughput(Throughput::Elements(cases.len() as u64));
+    g.bench_function("optimal_2k_cases_500_agents_capacity_5", |b| {
+        b.iter(|| assign_batch(&rules, black_box(&cases), &dir, now(), BatchMode::Optimal, &Options::default()).len())
     });
     g.finish();
 }

@@ -1,5 +1,5 @@
 //! Runs one benchmark workload in a loop, for profilers:
-//! `cargo run --release -p triage-benches --example profile -- keyword|field|example|territory|hierarchy|deflect|escalate|assign|reassign|greedy [iterations]`
+//! `cargo run --release -p triage-benches --example profile -- keyword|field|example|territory|hierarchy|deflect|escalate|assign|reassign|greedy|optimal [iterations]`
 
 use triage_benches::{body_with, case, field_case, field_rules, global_support, keyword_rules};
 use triage_core::{Directory, Options, triage};
@@ -65,6 +65,28 @@ fn main() {
                     &d,
                     now,
                     triage_core::BatchMode::Greedy,
+                    &Options::default(),
+                )
+                .len();
+            }
+        }
+        "optimal" => {
+            let rules = triage_benches::assignment_rules();
+            let d = triage_benches::roster_with_capacity(500, 5);
+            let cases = triage_benches::assignable_cases(2_000);
+            for mode in [triage_core::BatchMode::Greedy, triage_core::BatchMode::Optimal] {
+                let out = triage_core::assign_batch(&rules, &cases, &d, now, mode, &Options::default());
+                let score: i64 = out.iter().filter_map(|x| x.assignment.as_ref()).map(|a| a.score).sum();
+                let agents = out.iter().filter(|x| x.agent.is_some()).count();
+                eprintln!("{}: {agents} with an agent, total score {score}", mode.name());
+            }
+            for _ in 0..n {
+                sink += triage_core::assign_batch(
+                    &rules,
+                    &cases,
+                    &d,
+                    now,
+                    triage_core::BatchMode::Optimal,
                     &Options::default(),
                 )
                 .len();

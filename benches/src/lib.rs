@@ -315,6 +315,21 @@ fn rfc3339(t: i64) -> String {
 /// A directory of `agents` agents over 20 regional teams (territories of
 /// the example set), with varied skills, languages, loads and presence.
 pub fn roster(agents: usize) -> Directory {
+    let (teams, agents) = roster_parts(agents);
+    Directory::new().with_roster(teams, agents).unwrap_or_else(|e| panic_free_abort(&e.to_string()))
+}
+
+/// The same roster with every agent at `capacity` units and no load.
+pub fn roster_with_capacity(agents: usize, capacity: i64) -> Directory {
+    let (teams, mut agents) = roster_parts(agents);
+    for a in &mut agents {
+        a.capacity = capacity;
+        a.load = 0;
+    }
+    Directory::new().with_roster(teams, agents).unwrap_or_else(|e| panic_free_abort(&e.to_string()))
+}
+
+fn roster_parts(agents: usize) -> (Vec<triage_core::Team>, Vec<triage_core::Agent>) {
     const TERRITORIES: [&str; 5] = ["amer", "emea", "apac", "latam", "dach"];
     const LANGS: [&str; 6] = ["en", "de", "fr", "es", "ja", "pt"];
     const SKILLS: [&str; 9] =
@@ -353,7 +368,7 @@ pub fn roster(agents: usize) -> Directory {
             }
         })
         .collect();
-    Directory::new().with_roster(teams, agents).unwrap_or_else(|e| panic_free_abort(&e.to_string()))
+    (teams, agents)
 }
 
 /// The example rules with the given directory's teams in play.
