@@ -103,7 +103,8 @@ pub fn test_files(root: &Path) -> Result<Vec<PathBuf>, InputError> {
 /// Reads a directory file (YAML or JSON).
 pub fn load_directory(path: &Path) -> Result<Directory, InputError> {
     let text = read(path)?;
-    Directory::from_text(&path.display().to_string(), &text).map_err(|e| InputError(format!("{}: {e}", path.display())))
+    // Problems already name the file, line and column.
+    Directory::from_text(&path.display().to_string(), &text).map_err(|e| InputError(e.to_string()))
 }
 
 /// Reads and compiles a rule directory.

@@ -350,13 +350,51 @@ fn directory_errors_name_the_team_or_agent() {
     let e = Directory::new().with_roster(vec![team("a", Some("b")), team("b", Some("a"))], vec![]).unwrap_err();
     assert!(e.to_string().contains("teams overflow in a loop: a → b → a"), "{e}");
     let e = Directory::new().with_roster(vec![team("desk", None)], vec![agent("x", "dessk")]).unwrap_err();
-    assert_eq!(e.to_string(), "agent `x` names unknown team `dessk`; did you mean `desk`?");
+    assert_eq!(e.to_string(), "error[unknown-team]: agent `x` names unknown team `dessk` (help: did you mean `desk`?)");
     let e = Directory::new()
         .with_roster(vec![team("desk", None)], vec![agent("x", "desk"), agent("x", "desk")])
         .unwrap_err();
-    assert_eq!(e.to_string(), "agent `x` is listed twice");
+    assert_eq!(e.to_string(), "error[duplicate-agent]: agent `x` is listed twice");
     let mut neg = agent("y", "desk");
     neg.capacity = -1;
     let e = Directory::new().with_roster(vec![team("desk", None)], vec![neg]).unwrap_err();
     assert!(e.to_string().contains("cannot be negative"), "{e}");
+}
+
+/// A directory file reports every problem, each at its line and column,
+/// with a suggestion where one can be made.
+#[test]
+fn directory_file_reports_every_problem_in_place() {
+    let text = "\
+skills: [billing, incident]
+teams:
+  - { id: desk, overflow: nights }
+  - { id: nights, overflow: desk, tiers: [1, 5] }
+agents:
+  - { id: ann, teams: [dessk], capacity: 2, skills: { biling: 3 } }
+  - { id: bob, teams: [desk], capacity: -1, load: 0, skills: { incident: 12 } }
+  - { id: ann, teams: [desk], capacity: 1 }
+  - { id: cy, teams: [desk], capacity: many }
+acounts: []
+";
+    let Err(crate::DirectoryError::Invalid(diags)) = Directory::from_text("dir.yaml", text) else {
+        panic!("the directory should be refused")
+    };
+    let got: Vec<(u32, u32, &str)> = diags.iter().map(|d| (d.line, d.column, d.code)).collect();
+    let want = [
+        (10, 1, "unknown-key"),
+        (9, 40, "invalid-entry"),
+        (4, 46, "tier-out-of-range"),
+        (3, 27, "overflow-loop"),
+        (6, 24, "unknown-team"),
+        (6, 55, "unknown-skill"),
+        (7, 41, "negative-capacity"),
+        (7, 74, "level-out-of-range"),
+        (8, 11, "duplicate-agent"),
+    ];
+    assert_eq!(got, want, "{diags:#?}");
+    assert_eq!(diags[0].help.as_deref(), Some("did you mean `accounts`?"));
+    assert_eq!(diags[4].help.as_deref(), Some("did you mean `desk`?"));
+    assert_eq!(diags[5].help.as_deref(), Some("did you mean `billing`?"));
+    assert!(diags[1].message.starts_with("agent `cy`: `capacity`:"), "{}", diags[1].message);
 }

@@ -2,8 +2,9 @@
 //! hierarchy, support teams and agents with their live state (presence,
 //! load). The core never fetches it and never changes it.
 
+use crate::diag::{Diagnostic, Pos, Severity};
 use crate::roster::TeamIndex;
-use crate::syntax;
+use crate::syntax::{self, Key, Node, NodeKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -260,20 +261,217 @@ pub enum DirectoryError {
     /// Parents loop back.
     #[error("accounts form a cycle: {}", .0.join(" → "))]
     Cycle(Vec<String>),
-    /// A team or agent that cannot be used.
-    #[error("{0}")]
-    Roster(String),
+    /// Teams, agents or a directory file with problems: every one of
+    /// them, each with its position when the directory came from a file.
+    #[error("{}", render(.0))]
+    Invalid(Vec<Diagnostic>),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DirectoryFile {
-    #[serde(default)]
-    accounts: Vec<Account>,
-    #[serde(default)]
-    teams: Vec<Team>,
-    #[serde(default)]
-    agents: Vec<Agent>,
+fn render(diags: &[Diagnostic]) -> String {
+    let lines: Vec<String> = diags
+        .iter()
+        .map(|d| {
+            let mut line =
+                if d.line == 0 { format!("{}[{}]: {}", d.severity, d.code, d.message) } else { d.to_string() };
+            if let Some(h) = &d.help {
+                line.push_str(&format!(" (help: {h})"));
+            }
+            line
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// Top-level keys of a directory file.
+const SECTIONS: [&str; 4] = ["accounts", "teams", "agents", "skills"];
+
+/// Where in a directory a problem is: a list, an entry's place in it (as
+/// given), and a path inside the entry.
+#[derive(Debug, Clone)]
+struct Problem {
+    list: &'static str,
+    index: usize,
+    path: Vec<Seg>,
+    code: &'static str,
+    message: String,
+    help: Option<String>,
+}
+
+/// One step of a path into a YAML node.
+#[derive(Debug, Clone)]
+enum Seg {
+    Key(String),
+    Item(usize),
+    /// A mapping key itself rather than its value (a misspelt name).
+    KeyName(String),
+}
+
+impl Problem {
+    fn new(list: &'static str, index: usize, path: Vec<Seg>, code: &'static str, message: String) -> Problem {
+        Problem { list, index, path, code, message, help: None }
+    }
+
+    fn suggesting(mut self, wrong: &str, known: &[&str]) -> Problem {
+        self.help = crate::diag::suggest(wrong, known.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+        self
+    }
+
+    /// The diagnostic, positioned in `root` when the directory came from a
+    /// file.
+    fn diagnostic(&self, file: &str, root: Option<&Node>) -> Diagnostic {
+        let mut path = vec![Seg::Key(self.list.to_string()), Seg::Item(self.index)];
+        path.extend(self.path.iter().cloned());
+        let pos = root.map_or(Pos::default(), |r| locate(r, &path));
+        let d = Diagnostic::custom(self.code, Severity::Error, file, pos, self.message.clone());
+        match &self.help {
+            Some(h) => d.with_help(h.clone()),
+            None => d,
+        }
+    }
+}
+
+/// The position of the deepest node along `path` that exists.
+fn locate(root: &Node, path: &[Seg]) -> Pos {
+    let mut node = root;
+    for seg in path {
+        let next = match (&node.kind, seg) {
+            (NodeKind::Map(entries), Seg::Key(k)) => match entries.iter().find(|(key, _)| key.name == *k) {
+                // A key's own position is more telling than its value's
+                // when the value is a collection.
+                Some((key, v)) if matches!(v.kind, NodeKind::Map(_) | NodeKind::Seq(_)) && seg_is_last(path, seg) => {
+                    return key.pos;
+                }
+                Some((_, v)) => Some(v),
+                None => None,
+            },
+            (NodeKind::Seq(items), Seg::Item(i)) => items.get(*i),
+            (NodeKind::Map(entries), Seg::KeyName(k)) => match entries.iter().find(|(key, _)| key.name == *k) {
+                Some((key, _)) => return key.pos,
+                None => None,
+            },
+            _ => None,
+        };
+        match next {
+            Some(n) => node = n,
+            None => break,
+        }
+    }
+    node.pos
+}
+
+/// The value under `key` when `node` is a mapping.
+fn locate_key<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
+    match &node.kind {
+        NodeKind::Map(m) => m.iter().find(|(k, _)| k.name == key).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+fn seg_is_last(path: &[Seg], seg: &Seg) -> bool {
+    path.last().is_some_and(|l| std::ptr::eq(l, seg))
+}
+
+/// Every problem with these teams and agents, in the order given: unknown
+/// or duplicate ids, overflow loops, tiers off the scale, negative
+/// capacities or loads, levels above 10, channel costs below 1, and, when
+/// the file declares its skills, skills it does not declare.
+fn roster_problems(teams: &[Team], agents: &[Agent], skills: Option<&[String]>) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let key = |k: &str| vec![Seg::Key(k.to_string())];
+    let mut team_ids: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, t) in teams.iter().enumerate() {
+        if let Some(first) = team_ids.insert(&t.id, i) {
+            team_ids.insert(&t.id, first);
+            out.push(Problem::new("teams", i, key("id"), "duplicate-team", format!("team `{}` is listed twice", t.id)));
+        }
+    }
+    let known: Vec<&str> = team_ids.keys().copied().collect();
+    for (i, t) in teams.iter().enumerate() {
+        if let Some(j) = t.tiers.iter().position(|&x| x > 3) {
+            let message = format!("team `{}`: tier {} is off the scale; tiers are 0 to 3", t.id, t.tiers[j]);
+            out.push(Problem::new(
+                "teams",
+                i,
+                vec![Seg::Key("tiers".into()), Seg::Item(j)],
+                "tier-out-of-range",
+                message,
+            ));
+        }
+        if let Some(o) = &t.overflow
+            && !team_ids.contains_key(o.as_str())
+        {
+            let message = format!("team `{}` overflows to unknown team `{o}`", t.id);
+            out.push(Problem::new("teams", i, key("overflow"), "unknown-team", message).suggesting(o, &known));
+        }
+    }
+    // Overflow chains must end; each loop is reported once, at its
+    // smallest team id.
+    for (i, t) in teams.iter().enumerate() {
+        let mut chain = vec![t.id.as_str()];
+        let mut cur = t.overflow.as_deref();
+        while let Some(next) = cur.filter(|n| team_ids.contains_key(n)) {
+            if next == t.id {
+                if chain.iter().all(|c| t.id.as_str() <= *c) {
+                    chain.push(next);
+                    let message = format!("teams overflow in a loop: {}", chain.join(" → "));
+                    out.push(Problem::new("teams", i, key("overflow"), "overflow-loop", message));
+                }
+                break;
+            }
+            if chain.contains(&next) {
+                break;
+            }
+            chain.push(next);
+            cur = teams[team_ids[next]].overflow.as_deref();
+        }
+    }
+    let mut agent_ids: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, a) in agents.iter().enumerate() {
+        let problem =
+            |path: Vec<Seg>, code: &'static str, message: String| Problem::new("agents", i, path, code, message);
+        if agent_ids.insert(&a.id, i).is_some() {
+            out.push(problem(key("id"), "duplicate-agent", format!("agent `{}` is listed twice", a.id)));
+        }
+        if a.teams.is_empty() {
+            out.push(problem(key("teams"), "no-team", format!("agent `{}` belongs to no team", a.id)));
+        }
+        for (j, t) in a.teams.iter().enumerate() {
+            if !team_ids.contains_key(t.as_str()) {
+                let message = format!("agent `{}` names unknown team `{t}`", a.id);
+                let path = vec![Seg::Key("teams".into()), Seg::Item(j)];
+                out.push(problem(path, "unknown-team", message).suggesting(t, &known));
+            }
+        }
+        for (field, value) in [("capacity", a.capacity), ("load", a.load)] {
+            if value < 0 {
+                let message = format!("agent `{}`: {field} is {value}; it cannot be negative", a.id);
+                out.push(problem(key(field), "negative-capacity", message));
+            }
+        }
+        for (skill, level) in &a.skills {
+            let path = vec![Seg::Key("skills".into()), Seg::Key(skill.clone())];
+            if *level > 10 {
+                let message = format!("agent `{}`: skill `{skill}` has level {level}; levels are 0 to 10", a.id);
+                out.push(problem(path.clone(), "level-out-of-range", message));
+            }
+            if let Some(declared) = skills
+                && !declared.iter().any(|d| d == skill)
+            {
+                let message = format!("agent `{}` has skill `{skill}`, which `skills:` does not declare", a.id);
+                let names: Vec<&str> = declared.iter().map(String::as_str).collect();
+                let path = vec![Seg::Key("skills".into()), Seg::KeyName(skill.clone())];
+                out.push(problem(path, "unknown-skill", message).suggesting(skill, &names));
+            }
+        }
+        for (channel, units) in &a.channel_units {
+            if *units < 1 {
+                let message = format!("agent `{}`: a `{channel}` case must cost at least 1 unit, not {units}", a.id);
+                let path = vec![Seg::Key("channel_units".into()), Seg::Key(channel.clone())];
+                out.push(problem(path, "bad-units", message));
+            }
+        }
+    }
+    out
 }
 
 impl Directory {
@@ -337,69 +535,29 @@ impl Directory {
         Ok(Directory { accounts, ..Directory::default() })
     }
 
-    /// The directory with these teams and agents. Duplicates, unknown
-    /// teams, negative capacities or loads, skill levels above 10 and
-    /// overflow loops are errors naming the team or agent.
-    pub fn with_roster(mut self, mut teams: Vec<Team>, mut agents: Vec<Agent>) -> Result<Directory, DirectoryError> {
-        let bad = |m: String| Err(DirectoryError::Roster(m));
+    /// The directory with these teams and agents. Every problem —
+    /// duplicates, unknown teams, overflow loops, negative capacities or
+    /// loads, skill levels above 10 — is reported, naming the team or agent.
+    pub fn with_roster(self, teams: Vec<Team>, agents: Vec<Agent>) -> Result<Directory, DirectoryError> {
+        let problems = roster_problems(&teams, &agents, None);
+        if !problems.is_empty() {
+            return Err(DirectoryError::Invalid(problems.iter().map(|p| p.diagnostic("", None)).collect()));
+        }
+        Ok(self.build_roster(teams, agents))
+    }
+
+    /// Sorts, normalizes and indexes teams and agents already checked.
+    fn build_roster(mut self, mut teams: Vec<Team>, mut agents: Vec<Agent>) -> Directory {
         teams.sort_by(|a, b| a.id.cmp(&b.id));
         agents.sort_by(|a, b| a.id.cmp(&b.id));
-        if let Some(w) = teams.windows(2).find(|w| w[0].id == w[1].id) {
-            return bad(format!("team `{}` is listed twice", w[0].id));
-        }
-        if let Some(w) = agents.windows(2).find(|w| w[0].id == w[1].id) {
-            return bad(format!("agent `{}` is listed twice", w[0].id));
-        }
         let find = |id: &str| teams.binary_search_by(|t| t.id.as_str().cmp(id)).ok();
-        fn known(teams: &[Team]) -> Vec<&str> {
-            teams.iter().map(|t| t.id.as_str()).collect()
-        }
-        let mut overflow = Vec::with_capacity(teams.len());
-        for t in &teams {
-            if t.tiers.iter().any(|&x| x > 3) {
-                return bad(format!("team `{}`: tiers are 0 to 3", t.id));
-            }
-            overflow.push(match &t.overflow {
-                None => None,
-                Some(o) => match find(o) {
-                    Some(i) => Some(i),
-                    None => return bad(unknown_team(&format!("team `{}` overflows to", t.id), o, &known(&teams))),
-                },
-            });
-        }
-        // Overflow chains must end: follow each one at most teams.len() steps.
-        for start in 0..teams.len() {
-            let mut chain = vec![start];
-            let mut cur = overflow[start];
-            while let Some(i) = cur {
-                if chain.contains(&i) {
-                    chain.push(i);
-                    let ids: Vec<&str> = chain.iter().map(|&c| teams[c].id.as_str()).collect();
-                    return bad(format!("teams overflow in a loop: {}", ids.join(" → ")));
-                }
-                chain.push(i);
-                cur = overflow[i];
-            }
-        }
+        let overflow: Vec<Option<usize>> = teams.iter().map(|t| t.overflow.as_deref().and_then(find)).collect();
         let mut members = vec![Vec::new(); teams.len()];
         for (ai, a) in agents.iter().enumerate() {
-            if a.teams.is_empty() {
-                return bad(format!("agent `{}` belongs to no team", a.id));
-            }
             for t in &a.teams {
-                match find(t) {
-                    Some(i) => members[i].push(ai),
-                    None => return bad(unknown_team(&format!("agent `{}` names", a.id), t, &known(&teams))),
+                if let Some(i) = find(t) {
+                    members[i].push(ai);
                 }
-            }
-            if a.capacity < 0 || a.load < 0 {
-                return bad(format!("agent `{}`: capacity and load cannot be negative", a.id));
-            }
-            if let Some((skill, level)) = a.skills.iter().find(|(_, l)| **l > 10) {
-                return bad(format!("agent `{}`: skill `{skill}` has level {level}; levels are 0 to 10", a.id));
-            }
-            if let Some((channel, _)) = a.channel_units.iter().find(|(_, u)| **u < 1) {
-                return bad(format!("agent `{}`: a `{channel}` case must cost at least 1 unit", a.id));
             }
         }
         for a in &mut agents {
@@ -423,7 +581,7 @@ impl Directory {
         self.agents = agents;
         self.members = members;
         self.overflow = overflow;
-        Ok(self)
+        self
     }
 
     /// The number of agents.
@@ -445,19 +603,83 @@ impl Directory {
         self.teams.binary_search_by(|t| t.id.as_str().cmp(id)).ok()
     }
 
-    /// Reads a directory from YAML or JSON text (`accounts: [...]`).
+    /// Reads a directory from YAML or JSON text: `accounts`, `teams`,
+    /// `agents` and, optionally, `skills` (the skill names agents may
+    /// have). Every problem is reported with its line and column.
+    ///
+    /// ```
+    /// use triage_core::Directory;
+    /// let text = "teams: [{ id: desk }]\nagents:\n  - { id: ann, teams: [dsk], capacity: -1 }\n";
+    /// let e = Directory::from_text("d.yaml", text).unwrap_err().to_string();
+    /// assert!(e.contains("d.yaml:3:24: error[unknown-team]"), "{e}");
+    /// assert!(e.contains("d.yaml:3:40: error[negative-capacity]"), "{e}");
+    /// ```
     pub fn from_text(file: &str, text: &str) -> Result<Directory, DirectoryError> {
-        let node = syntax::parse(file, text).map_err(|d| DirectoryError::Syntax(d.to_string()))?;
-        Directory::from_value(file, node.to_json())
+        let node = syntax::parse(file, text).map_err(|d| DirectoryError::Invalid(vec![*d]))?;
+        Directory::from_node(file, &node)
     }
 
-    /// Builds a directory from an already-parsed document (`accounts: [...]`).
-    pub(crate) fn from_value(file: &str, value: serde_json::Value) -> Result<Directory, DirectoryError> {
-        let parsed: DirectoryFile = serde_path_to_error::deserialize(value)
-            .map_err(|e| DirectoryError::Syntax(format!("{file}: field `{}`: {}", e.path(), e.inner())))?;
-        Directory::from_accounts(parsed.accounts)?
-            .with_roster(parsed.teams, parsed.agents)
-            .map_err(|e| DirectoryError::Roster(format!("{file}: {e}")))
+    /// Builds a directory from an already-parsed document.
+    pub(crate) fn from_node(file: &str, root: &Node) -> Result<Directory, DirectoryError> {
+        let mut diags = Vec::new();
+        let entries: &[(Key, Node)] = match &root.kind {
+            NodeKind::Map(entries) => entries,
+            NodeKind::Null => &[],
+            _ => {
+                let d = Diagnostic::wrong_type(file, root.pos, "a directory", "a mapping", &root.describe());
+                return Err(DirectoryError::Invalid(vec![d]));
+            }
+        };
+        for (key, _) in entries.iter().filter(|(k, _)| !SECTIONS.contains(&k.name.as_str())) {
+            let d = Diagnostic::custom(
+                "unknown-key",
+                Severity::Error,
+                file,
+                key.pos,
+                format!("unknown key `{}` in a directory", key.name),
+            );
+            let help = crate::diag::suggest(&key.name, SECTIONS).map(|s| format!("did you mean `{s}`?"));
+            diags.push(match help {
+                Some(h) => d.with_help(h),
+                None => d.with_help("a directory has `accounts`, `teams`, `agents` and `skills`"),
+            });
+        }
+        let section = |name: &str| entries.iter().find(|(k, _)| k.name == name).map(|(_, v)| v);
+        let accounts: Vec<Account> = entries_of(file, section("accounts"), "account", &mut diags);
+        let teams: Vec<Team> = entries_of(file, section("teams"), "team", &mut diags);
+        let agents: Vec<Agent> = entries_of(file, section("agents"), "agent", &mut diags);
+        let skills: Option<Vec<String>> = section("skills").and_then(|n| match serde_json::from_value(n.to_json()) {
+            Ok(list) => Some(list),
+            Err(_) => {
+                diags.push(Diagnostic::wrong_type(file, n.pos, "`skills`", "a list of skill names", &n.describe()));
+                None
+            }
+        });
+        for p in account_problems(&accounts).iter().chain(&roster_problems(&teams, &agents, skills.as_deref())) {
+            diags.push(p.diagnostic(file, Some(root)));
+        }
+        if !diags.is_empty() {
+            return Err(DirectoryError::Invalid(diags));
+        }
+        let dir = Directory::from_accounts(accounts).map_err(|e| match e {
+            DirectoryError::Cycle(ref ids) => {
+                // Found in the document rather than kept from the list,
+                // which the hierarchy consumed.
+                let index = section("accounts")
+                    .and_then(|list| match &list.kind {
+                        NodeKind::Seq(items) => items.iter().position(|item| {
+                            locate_key(item, "id").and_then(Node::scalar_text).as_deref() == Some(ids[0].as_str())
+                        }),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+                let p =
+                    Problem::new("accounts", index, vec![Seg::Key("parent".into())], "account-cycle", e.to_string());
+                DirectoryError::Invalid(vec![p.diagnostic(file, Some(root))])
+            }
+            other => other,
+        })?;
+        Ok(dir.build_roster(teams, agents))
     }
 
     /// The number of accounts.
@@ -475,10 +697,72 @@ impl Directory {
     }
 }
 
-fn unknown_team(what: &str, id: &str, known: &[&str]) -> String {
-    let hint =
-        crate::diag::suggest(id, known.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-    format!("{what} unknown team `{id}`{hint}")
+/// Each entry of a directory list, read on its own so that one bad entry
+/// does not hide the problems of the others.
+fn entries_of<T: serde::de::DeserializeOwned>(
+    file: &str,
+    list: Option<&Node>,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<T> {
+    let Some(list) = list else { return Vec::new() };
+    let items = match &list.kind {
+        NodeKind::Seq(items) => items,
+        NodeKind::Null => return Vec::new(),
+        _ => {
+            diags.push(Diagnostic::wrong_type(file, list.pos, &format!("the {what}s"), "a list", &list.describe()));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match serde_path_to_error::deserialize::<_, T>(item.to_json()) {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                let path: Vec<Seg> = e
+                    .path()
+                    .iter()
+                    .filter_map(|s| match s {
+                        serde_path_to_error::Segment::Seq { index } => Some(Seg::Item(*index)),
+                        serde_path_to_error::Segment::Map { key } => Some(Seg::Key(key.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                let id = locate_key(item, "id").and_then(Node::scalar_text);
+                let name = id.map_or_else(|| format!("{what} #{}", i + 1), |id| format!("{what} `{id}`"));
+                let field = e.path().to_string();
+                let message = if field == "." || field.is_empty() {
+                    format!("{name}: {}", e.inner())
+                } else {
+                    format!("{name}: `{field}`: {}", e.inner())
+                };
+                let pos = locate(item, &path);
+                diags.push(Diagnostic::custom("invalid-entry", Severity::Error, file, pos, message));
+            }
+        }
+    }
+    out
+}
+
+/// Duplicate account ids and unknown parents, all of them.
+fn account_problems(accounts: &[Account]) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, a) in accounts.iter().enumerate() {
+        if ids.insert(&a.id, i).is_some() {
+            let message = format!("account `{}` is listed twice", a.id);
+            out.push(Problem::new("accounts", i, vec![Seg::Key("id".into())], "duplicate-account", message));
+        }
+    }
+    for (i, a) in accounts.iter().enumerate() {
+        if let Some(p) = &a.parent
+            && !ids.contains_key(p.as_str())
+        {
+            let message = format!("account `{}` names unknown parent `{p}`", a.id);
+            out.push(Problem::new("accounts", i, vec![Seg::Key("parent".into())], "unknown-parent", message));
+        }
+    }
+    out
 }
 
 fn inherit(into: &mut Account, from: &Account) {

@@ -345,7 +345,7 @@ fn parse_one(file: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Rul
     };
     let directory = match get("directory") {
         None => None,
-        Some(d) => match Directory::from_value(file, d.to_json()) {
+        Some(d) => match Directory::from_node(file, d) {
             Ok(dir) => Some(dir),
             Err(e) => {
                 bad(diags, file, d.pos, format!("test `{name}`: {e}"));
