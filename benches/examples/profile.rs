@@ -1,5 +1,5 @@
 //! Runs one benchmark workload in a loop, for profilers:
-//! `cargo run --release -p triage-benches --example profile -- keyword|field|example|territory|hierarchy|deflect|escalate|assign|reassign|greedy|optimal [iterations]`
+//! `cargo run --release -p triage-benches --example profile -- keyword|field|example|territory|hierarchy|deflect|escalate|assign|reassign|greedy|optimal|load [iterations]`
 
 use triage_benches::{body_with, case, field_case, field_rules, global_support, keyword_rules};
 use triage_core::{Directory, Options, triage};
@@ -90,6 +90,14 @@ fn main() {
                     &Options::default(),
                 )
                 .len();
+            }
+        }
+        "load" => {
+            let text = triage_benches::directory_text(10_000, 100_000);
+            for _ in 0..n {
+                let t = std::time::Instant::now();
+                sink += Directory::from_text("d.json", &text).map(|d| d.len()).unwrap_or(0);
+                eprintln!("{:?}", t.elapsed());
             }
         }
         "hierarchy" => {

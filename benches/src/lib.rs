@@ -319,6 +319,15 @@ pub fn roster(agents: usize) -> Directory {
     Directory::new().with_roster(teams, agents).unwrap_or_else(|e| panic_free_abort(&e.to_string()))
 }
 
+/// A directory file (JSON, which is also YAML) with `agents` agents over
+/// 20 teams and `accounts` accounts in a hierarchy: what a caller loads at
+/// start-up.
+pub fn directory_text(agents: usize, accounts: usize) -> String {
+    let (teams, agents) = roster_parts(agents);
+    let doc = serde_json::json!({ "accounts": self::accounts(accounts), "teams": teams, "agents": agents });
+    doc.to_string()
+}
+
 /// The same roster with every agent at `capacity` units and no load.
 pub fn roster_with_capacity(agents: usize, capacity: i64) -> Directory {
     let (teams, mut agents) = roster_parts(agents);
