@@ -317,3 +317,61 @@ fn assign_reads_json_lines_assigns_greedily_and_summarizes_loads() {
     assert!(err.contains("3 case(s): 1 assigned, 1 queued"), "{err}");
     assert!(err.contains("amer-t1          load 25 → 26 of 64 units (1 case(s))"), "{err}");
 }
+
+/// Greedy serves the urgent general case first and gives it the only
+/// billing expert; the optimal plan gives it the generalist and keeps the
+/// expert for the billing case, so both are served.
+#[test]
+fn assign_optimal_mode_beats_greedy_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "categories:\n  - id: billing\n    when: { subject: { contains: invoice } }\n    set: { category: billing, priority: P3, skills: [billing] }\n  - id: other\n    set: { category: general, priority: P1 }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("directory.yaml"),
+        "teams: [{ id: desk, strategy: most_skilled }]\nagents:\n  - { id: ann, teams: [desk], capacity: 1, skills: { billing: 9 } }\n  - { id: bob, teams: [desk], capacity: 1 }\n",
+    )
+    .unwrap();
+    let cases = "{\"id\":\"urgent\",\"subject\":\"help\"}\n{\"id\":\"bill\",\"subject\":\"invoice wrong\"}\n";
+    let root = dir.path().to_str().unwrap();
+    let agents = |mode: &str| {
+        let o = triage(&["assign", root, "--cases", "-", "--mode", mode, "--now", "2026-03-02T10:00:00Z"], Some(cases));
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}{err}");
+        let agents: Vec<String> = out
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["agent"].as_str().unwrap_or("-").to_string())
+            .collect();
+        (agents, err)
+    };
+    let (greedy, err) = agents("greedy");
+    assert_eq!(greedy, ["ann", "-"]);
+    assert!(err.contains("1 assigned, 0 queued, 1 for manual review"), "{err}");
+    let (optimal, err) = agents("optimal");
+    assert_eq!(optimal, ["bob", "ann"]);
+    assert!(err.contains("2 assigned") && err.contains("optimal plan, total match score"), "{err}");
+}
+
+/// A directory with several problems names each one with its line and
+/// column, and nothing runs.
+#[test]
+fn a_bad_directory_reports_every_problem_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("directory.yaml");
+    std::fs::write(
+        &file,
+        "teams: [{ id: desk }]\nagents:\n  - { id: ann, teams: [dessk], capacity: 1 }\n  - { id: bob, teams: [desk], capacity: -2 }\n",
+    )
+    .unwrap();
+    let o = triage(
+        &["assign", "rules/global-support", "--cases", "-", "--directory", file.to_str().unwrap()],
+        Some("{\"id\":\"a\"}\n"),
+    );
+    let (out, err) = text(&o);
+    assert_ne!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("directory.yaml:3:24: error[unknown-team]: agent `ann` names unknown team `dessk` (help: did you mean `desk`?)"), "{err}");
+    assert!(err.contains("directory.yaml:4:41: error[negative-capacity]"), "{err}");
+}
