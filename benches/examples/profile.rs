@@ -1,8 +1,9 @@
 //! Runs one benchmark workload in a loop, for profilers:
 //! `cargo run --release -p triage-benches --example profile -- keyword|field|example|territory|hierarchy|deflect|escalate|assign|reassign|greedy|optimal|load [iterations]`
+//! (`greedy` or `optimal` with 0 iterations compares the two plans' scores)
 
 use triage_benches::{body_with, case, field_case, field_rules, global_support, keyword_rules};
-use triage_core::{Directory, Options, triage};
+use triage_core::{BatchMode, Directory, Options, triage};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -54,42 +55,26 @@ fn main() {
                 sink += usize::from(decided[i % 64].agent.is_some());
             }
         }
-        "greedy" => {
+        "greedy" | "optimal" => {
             let rules = triage_benches::assignment_rules();
-            let d = triage_benches::roster(5_000);
-            let cases = triage_benches::assignable_cases(100_000);
-            for _ in 0..n {
-                sink += triage_core::assign_batch(
-                    &rules,
-                    &cases,
-                    &d,
-                    now,
-                    triage_core::BatchMode::Greedy,
-                    &Options::default(),
+            let (d, cases, mode) = if which == "greedy" {
+                (triage_benches::roster(5_000), triage_benches::assignable_cases(100_000), BatchMode::Greedy)
+            } else {
+                (
+                    triage_benches::roster_with_capacity(500, 5),
+                    triage_benches::assignable_cases(2_000),
+                    BatchMode::Optimal,
                 )
-                .len();
-            }
-        }
-        "optimal" => {
-            let rules = triage_benches::assignment_rules();
-            let d = triage_benches::roster_with_capacity(500, 5);
-            let cases = triage_benches::assignable_cases(2_000);
-            for mode in [triage_core::BatchMode::Greedy, triage_core::BatchMode::Optimal] {
-                let out = triage_core::assign_batch(&rules, &cases, &d, now, mode, &Options::default());
+            };
+            let run = |mode| triage_core::assign_batch(&rules, &cases, &d, now, mode, &Options::default());
+            for mode in [BatchMode::Greedy, BatchMode::Optimal].into_iter().filter(|_| n == 0) {
+                let out = run(mode);
                 let score: i64 = out.iter().filter_map(|x| x.assignment.as_ref()).map(|a| a.score).sum();
                 let agents = out.iter().filter(|x| x.agent.is_some()).count();
                 eprintln!("{}: {agents} with an agent, total score {score}", mode.name());
             }
             for _ in 0..n {
-                sink += triage_core::assign_batch(
-                    &rules,
-                    &cases,
-                    &d,
-                    now,
-                    triage_core::BatchMode::Optimal,
-                    &Options::default(),
-                )
-                .len();
+                sink += run(mode).len();
             }
         }
         "load" => {
