@@ -184,7 +184,13 @@ fn out(text: &str) -> Result<(), InputError> {
 }
 
 fn check(dir: &Path, format: Format) -> Result<Exit, InputError> {
-    let set = load(dir)?;
+    let mut set = load(dir)?;
+    // The rules against the default directory: teams, skills, calendars.
+    if let Some(rules) = &set.rules {
+        let file = dir.join("directory.yaml").display().to_string();
+        let found = triage_core::check_directory(rules, &set.directory, &file);
+        set.diagnostics.extend(found);
+    }
     let errors = set.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
     let warnings = set.diagnostics.len() - errors;
     match format {

@@ -375,3 +375,28 @@ fn a_bad_directory_reports_every_problem_with_its_position() {
     assert!(err.contains("directory.yaml:3:24: error[unknown-team]: agent `ann` names unknown team `dessk` (help: did you mean `desk`?)"), "{err}");
     assert!(err.contains("directory.yaml:4:41: error[negative-capacity]"), "{err}");
 }
+
+/// `check` reads the rules against the default directory: a team or a
+/// skill the directory does not know is a warning at the rule's line.
+#[test]
+fn check_warns_about_teams_and_skills_the_directory_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "categories:\n  - id: billing\n    set: { category: billing, skills: [biling] }\nassignment:\n  - id: to-desk\n    team: dsek\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("directory.yaml"),
+        "skills: [billing]\nteams: [{ id: desk }]\nagents: [{ id: ann, teams: [desk], capacity: 1, skills: { billing: 5 } }]\n",
+    )
+    .unwrap();
+    let o = triage(&["check", dir.path().to_str().unwrap()], None);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("warning[unknown-skill]: skill `biling` is not among the directory's `skills:`"), "{out}");
+    assert!(out.contains("rules.yaml:2:1 (rule `billing`)"), "{out}");
+    assert!(out.contains("= help: did you mean `billing`?"), "{out}");
+    assert!(out.contains("warning[unknown-team]: team `dsek` is not in the directory"), "{out}");
+    assert!(out.contains("2 warning(s)"), "{out}");
+}

@@ -810,3 +810,74 @@ pub(crate) fn optimal_plan(
     }
     plan
 }
+
+/// Warnings about a rule set used with a directory: `assignment` rules
+/// naming teams the directory lacks, skills the rules ask for that the
+/// directory's `skills:` does not declare (or, without the list, that no
+/// agent has), and teams or agents naming calendars the rules do not
+/// define. Neither side is wrong alone, so these are warnings that
+/// `triage check` prints.
+///
+/// ```
+/// use triage_core::{check_directory, compile_sources, Directory};
+/// let rules = compile_sources(&[("r.yaml", "categories: [{ id: b, set: { category: billing, skills: [biling] } }]\nassignment: [{ id: r, team: dsk }]")]).0.unwrap();
+/// let dir = Directory::from_text("d.yaml", "skills: [billing]\nteams: [{ id: desk }]\nagents: [{ id: ann, teams: [desk], capacity: 1 }]").unwrap();
+/// let codes: Vec<&str> = check_directory(&rules, &dir, "d.yaml").iter().map(|d| d.code).collect();
+/// assert_eq!(codes, ["unknown-skill", "unknown-team"]);
+/// ```
+pub fn check_directory(rules: &CompiledRules, dir: &Directory, dir_file: &str) -> Vec<crate::Diagnostic> {
+    use crate::diag::{Diagnostic, Pos, Severity};
+    let files: Vec<&str> = rules.files().collect();
+    let at_rule = |meta: &crate::rules::RuleMeta, code: &'static str, message: String, help: Option<String>| {
+        let file = files.get(meta.file).copied().unwrap_or_default();
+        let d =
+            Diagnostic::custom(code, Severity::Warning, file, Pos::new(meta.line, 1), message).in_rule(Some(&meta.id));
+        match help {
+            Some(h) => d.with_help(h),
+            None => d,
+        }
+    };
+    let did_you_mean = |wrong: &str, known: &mut dyn Iterator<Item = &str>| {
+        crate::diag::suggest(wrong, known).map(|s| format!("did you mean `{s}`?"))
+    };
+    let staffed: std::collections::BTreeSet<&str> =
+        dir.agents.iter().flat_map(|a| a.skills.keys().map(String::as_str)).collect();
+    let skill_warning = |meta: &crate::rules::RuleMeta, skill: &str| -> Option<Diagnostic> {
+        let skill = skill.to_lowercase();
+        match &dir.skills {
+            Some(declared) if !declared.contains(&skill) => {
+                let message = format!("skill `{skill}` is not among the directory's `skills:`");
+                let help = did_you_mean(&skill, &mut declared.iter().map(String::as_str));
+                Some(at_rule(meta, "unknown-skill", message, help))
+            }
+            None if !dir.agents.is_empty() && !staffed.contains(skill.as_str()) => {
+                Some(at_rule(meta, "unstaffed-skill", format!("no agent in the directory has skill `{skill}`"), None))
+            }
+            _ => None,
+        }
+    };
+    let mut out: Vec<Diagnostic> = Vec::new();
+    for r in &rules.categories.rules {
+        out.extend(r.action.skills.iter().filter_map(|s| skill_warning(&r.meta, s)));
+    }
+    for r in &rules.assignment.rules {
+        out.extend(r.action.skills.iter().filter_map(|s| skill_warning(&r.meta, &s.skill)));
+        if let Some(team) = &r.action.team
+            && !dir.teams.is_empty()
+            && dir.team_index(team).is_none()
+        {
+            let help = did_you_mean(team, &mut dir.teams.iter().map(|t| t.id.as_str()));
+            out.push(at_rule(&r.meta, "unknown-team", format!("team `{team}` is not in the directory"), help));
+        }
+    }
+    let calendars = dir
+        .teams
+        .iter()
+        .filter_map(|t| t.calendar.as_deref().map(|c| (format!("team `{}`", t.id), c)))
+        .chain(dir.agents.iter().filter_map(|a| a.shift.as_deref().map(|c| (format!("agent `{}`", a.id), c))));
+    for (who, cal) in calendars.filter(|(_, c)| rules.calendar(c).is_none()) {
+        let message = format!("{who} names calendar `{cal}`, which the rules do not define");
+        out.push(Diagnostic::custom("unknown-calendar", Severity::Warning, dir_file, Pos::default(), message));
+    }
+    out
+}

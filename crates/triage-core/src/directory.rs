@@ -78,6 +78,8 @@ pub struct Directory {
     pub(crate) overflow: Vec<Option<usize>>,
     /// For each team, its members indexed for the assignment filters.
     pub(crate) index: Vec<TeamIndex>,
+    /// The skills a directory file declares, when it does.
+    pub(crate) skills: Option<Vec<String>>,
 }
 
 /// How a team picks among its eligible agents.
@@ -639,8 +641,9 @@ impl Directory {
             && let Ok(parsed) = serde_json::from_str::<DirectoryFile>(text)
             && account_problems(&parsed.accounts).is_empty()
             && roster_problems(&parsed.teams, &parsed.agents, parsed.skills.as_deref()).is_empty()
-            && let Ok(dir) = Directory::from_accounts(parsed.accounts)
+            && let Ok(mut dir) = Directory::from_accounts(parsed.accounts)
         {
+            dir.skills = parsed.skills;
             return Ok(dir.build_roster(parsed.teams, parsed.agents));
         }
         let node = syntax::parse(file, text).map_err(|d| DirectoryError::Invalid(vec![*d]))?;
@@ -689,7 +692,7 @@ impl Directory {
         if !diags.is_empty() {
             return Err(DirectoryError::Invalid(diags));
         }
-        let dir = Directory::from_accounts(accounts).map_err(|e| match e {
+        let mut dir = Directory::from_accounts(accounts).map_err(|e| match e {
             DirectoryError::Cycle(ref ids) => {
                 // Found in the document rather than kept from the list,
                 // which the hierarchy consumed.
@@ -707,6 +710,7 @@ impl Directory {
             }
             other => other,
         })?;
+        dir.skills = skills;
         Ok(dir.build_roster(teams, agents))
     }
 

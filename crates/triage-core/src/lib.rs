@@ -75,7 +75,7 @@ mod territory;
 pub mod testing;
 mod text;
 
-pub use assign::{Assignment, BatchMode, FILTERS};
+pub use assign::{Assignment, BatchMode, FILTERS, check_directory};
 pub use calendar::{Calendar, CalendarError};
 pub use case::{Case, CaseError, Requester};
 pub use compile::compile_sources;
