@@ -826,7 +826,7 @@ pub(crate) fn optimal_plan(
 /// assert_eq!(codes, ["unknown-skill", "unknown-team"]);
 /// ```
 pub fn check_directory(rules: &CompiledRules, dir: &Directory, dir_file: &str) -> Vec<crate::Diagnostic> {
-    use crate::diag::{Diagnostic, Pos, Severity};
+    use crate::diag::{Diagnostic, Pos, Severity, did_you_mean};
     let files: Vec<&str> = rules.files().collect();
     let at_rule = |meta: &crate::rules::RuleMeta, code: &'static str, message: String, help: Option<String>| {
         let file = files.get(meta.file).copied().unwrap_or_default();
@@ -837,9 +837,6 @@ pub fn check_directory(rules: &CompiledRules, dir: &Directory, dir_file: &str) -
             None => d,
         }
     };
-    let did_you_mean = |wrong: &str, known: &mut dyn Iterator<Item = &str>| {
-        crate::diag::suggest(wrong, known).map(|s| format!("did you mean `{s}`?"))
-    };
     let staffed: std::collections::BTreeSet<&str> =
         dir.agents.iter().flat_map(|a| a.skills.keys().map(String::as_str)).collect();
     let skill_warning = |meta: &crate::rules::RuleMeta, skill: &str| -> Option<Diagnostic> {
@@ -847,7 +844,7 @@ pub fn check_directory(rules: &CompiledRules, dir: &Directory, dir_file: &str) -
         match &dir.skills {
             Some(declared) if !declared.contains(&skill) => {
                 let message = format!("skill `{skill}` is not among the directory's `skills:`");
-                let help = did_you_mean(&skill, &mut declared.iter().map(String::as_str));
+                let help = did_you_mean(&skill, declared.iter().map(String::as_str));
                 Some(at_rule(meta, "unknown-skill", message, help))
             }
             None if !dir.agents.is_empty() && !staffed.contains(skill.as_str()) => {
@@ -866,7 +863,7 @@ pub fn check_directory(rules: &CompiledRules, dir: &Directory, dir_file: &str) -
             && !dir.teams.is_empty()
             && dir.team_index(team).is_none()
         {
-            let help = did_you_mean(team, &mut dir.teams.iter().map(|t| t.id.as_str()));
+            let help = did_you_mean(team, dir.teams.iter().map(|t| t.id.as_str()));
             out.push(at_rule(&r.meta, "unknown-team", format!("team `{team}` is not in the directory"), help));
         }
     }

@@ -107,8 +107,8 @@ impl Diagnostic {
     }
 
     fn with_suggestion(mut self, wrong: &str, candidates: &[&str]) -> Self {
-        if let Some(best) = suggest(wrong, candidates.iter().copied()) {
-            self.help = Some(format!("did you mean `{best}`?"));
+        if let Some(help) = did_you_mean(wrong, candidates.iter().copied()) {
+            self.help = Some(help);
         }
         self
     }
@@ -306,6 +306,11 @@ fn list(items: &[&str]) -> String {
     let shown: Vec<String> = items.iter().take(12).map(|s| format!("`{s}`")).collect();
     let more = if items.len() > 12 { ", …" } else { "" };
     format!("{}{more}", shown.join(", "))
+}
+
+/// "did you mean `x`?" for the closest candidate, when one is close enough.
+pub(crate) fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    suggest(wrong, candidates).map(|s| format!("did you mean `{s}`?"))
 }
 
 /// The candidate closest to `wrong` by edit distance, if it is close enough

@@ -248,9 +248,6 @@ impl Agent {
 /// A directory that cannot be used, naming what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DirectoryError {
-    /// The text is not a valid directory document.
-    #[error("invalid directory: {0}")]
-    Syntax(String),
     /// Two accounts share an id.
     #[error("account `{0}` is listed twice")]
     DuplicateAccount(String),
@@ -330,7 +327,7 @@ impl Problem {
     }
 
     fn suggesting(mut self, wrong: &str, known: &[&str]) -> Problem {
-        self.help = crate::diag::suggest(wrong, known.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+        self.help = crate::diag::did_you_mean(wrong, known.iter().copied());
         self
     }
 
@@ -351,23 +348,21 @@ impl Problem {
 /// The position of the deepest node along `path` that exists.
 fn locate(root: &Node, path: &[Seg]) -> Pos {
     let mut node = root;
-    for seg in path {
-        let next = match (&node.kind, seg) {
-            (NodeKind::Map(entries), Seg::Key(k)) => match entries.iter().find(|(key, _)| key.name == *k) {
+    for (i, seg) in path.iter().enumerate() {
+        let next = match seg {
+            Seg::Item(n) => match &node.kind {
+                NodeKind::Seq(items) => items.get(*n),
+                _ => None,
+            },
+            Seg::KeyName(k) => return entry(node, k).map_or(node.pos, |(key, _)| key.pos),
+            Seg::Key(k) => match entry(node, k) {
                 // A key's own position is more telling than its value's
                 // when the value is a collection.
-                Some((key, v)) if matches!(v.kind, NodeKind::Map(_) | NodeKind::Seq(_)) && seg_is_last(path, seg) => {
+                Some((key, v)) if i + 1 == path.len() && matches!(v.kind, NodeKind::Map(_) | NodeKind::Seq(_)) => {
                     return key.pos;
                 }
-                Some((_, v)) => Some(v),
-                None => None,
+                found => found.map(|(_, v)| v),
             },
-            (NodeKind::Seq(items), Seg::Item(i)) => items.get(*i),
-            (NodeKind::Map(entries), Seg::KeyName(k)) => match entries.iter().find(|(key, _)| key.name == *k) {
-                Some((key, _)) => return key.pos,
-                None => None,
-            },
-            _ => None,
         };
         match next {
             Some(n) => node = n,
@@ -377,16 +372,17 @@ fn locate(root: &Node, path: &[Seg]) -> Pos {
     node.pos
 }
 
-/// The value under `key` when `node` is a mapping.
-fn locate_key<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
+/// The entry under `key` when `node` is a mapping.
+fn entry<'n>(node: &'n Node, key: &str) -> Option<&'n (Key, Node)> {
     match &node.kind {
-        NodeKind::Map(m) => m.iter().find(|(k, _)| k.name == key).map(|(_, v)| v),
+        NodeKind::Map(m) => m.iter().find(|(k, _)| k.name == key),
         _ => None,
     }
 }
 
-fn seg_is_last(path: &[Seg], seg: &Seg) -> bool {
-    path.last().is_some_and(|l| std::ptr::eq(l, seg))
+/// The value under `key` when `node` is a mapping.
+fn locate_key<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
+    entry(node, key).map(|(_, v)| v)
 }
 
 /// Every problem with these teams and agents, in the order given: unknown
@@ -398,9 +394,10 @@ fn roster_problems(teams: &[Team], agents: &[Agent], skills: Option<&[String]>) 
     let key = |k: &str| vec![Seg::Key(k.to_string())];
     let mut team_ids: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, t) in teams.iter().enumerate() {
-        if let Some(first) = team_ids.insert(&t.id, i) {
-            team_ids.insert(&t.id, first);
+        if team_ids.contains_key(t.id.as_str()) {
             out.push(Problem::new("teams", i, key("id"), "duplicate-team", format!("team `{}` is listed twice", t.id)));
+        } else {
+            team_ids.insert(&t.id, i);
         }
     }
     let known: Vec<&str> = team_ids.keys().copied().collect();
@@ -669,7 +666,7 @@ impl Directory {
                 key.pos,
                 format!("unknown key `{}` in a directory", key.name),
             );
-            let help = crate::diag::suggest(&key.name, SECTIONS).map(|s| format!("did you mean `{s}`?"));
+            let help = crate::diag::did_you_mean(&key.name, SECTIONS);
             diags.push(match help {
                 Some(h) => d.with_help(h),
                 None => d.with_help("a directory has `accounts`, `teams`, `agents` and `skills`"),

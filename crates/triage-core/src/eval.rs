@@ -169,8 +169,8 @@ pub fn assign_batch(
     decided
 }
 
-/// The decision with its SLA clocks at `now`, and the assignment rule that
-/// matched; assignment itself is left to the caller.
+/// The decision with its SLA clocks at `now` (and, kept in it, the
+/// assignment rule that matched); assignment itself is left to the caller.
 fn decide_with_sla(
     rules: &CompiledRules,
     case: &Case,

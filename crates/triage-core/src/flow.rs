@@ -65,6 +65,7 @@ impl Network {
         let mut dist = vec![INF; n];
         let mut level = vec![u32::MAX; n];
         let mut next = vec![0usize; n];
+        let mut path = Vec::new();
         let mut total = 0;
         loop {
             // Shortest distances under reduced costs.
@@ -123,7 +124,7 @@ impl Network {
                 }
                 next.fill(0);
                 loop {
-                    let pushed = self.push(s, t, INF, &level, &mut next, &potential);
+                    let pushed = self.push(s, t, &level, &mut next, &potential, &mut path);
                     if pushed == 0 {
                         break;
                     }
@@ -135,14 +136,22 @@ impl Network {
 
     /// One augmenting path on the level graph, depth first, iteratively
     /// (a path has at most a handful of edges here, but the depth is not
-    /// trusted to the call stack).
-    fn push(&mut self, s: usize, t: usize, limit: i64, level: &[u32], next: &mut [usize], potential: &[i64]) -> i64 {
-        let mut path: Vec<usize> = Vec::new();
+    /// trusted to the call stack); `path` is scratch space.
+    fn push(
+        &mut self,
+        s: usize,
+        t: usize,
+        level: &[u32],
+        next: &mut [usize],
+        potential: &[i64],
+        path: &mut Vec<usize>,
+    ) -> i64 {
+        path.clear();
         let mut u = s;
         loop {
             if u == t {
-                let amount = path.iter().map(|&e| self.edges[e].cap).min().unwrap_or(limit).min(limit);
-                for &e in &path {
+                let amount = path.iter().map(|&e| self.edges[e].cap).min().unwrap_or(0);
+                for &e in path.iter() {
                     self.edges[e].cap -= amount;
                     self.edges[e ^ 1].cap += amount;
                 }

@@ -101,10 +101,10 @@ impl Territories {
                             format!("unknown parent territory `{name}`"),
                         )
                         .in_rule(Some(&d.meta.id))
-                        .with_help(match crate::diag::suggest(name, ids.iter().copied()) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => "declare the parent under `territories:`".to_string(),
-                        }),
+                        .with_help(
+                            crate::diag::did_you_mean(name, ids.iter().copied())
+                                .unwrap_or_else(|| "declare the parent under `territories:`".to_string()),
+                        ),
                     );
                 }
             }

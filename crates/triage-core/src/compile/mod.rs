@@ -751,10 +751,11 @@ impl<'f> Compiler<'f> {
                             &names,
                             &wrong,
                         )
-                        .with_help(match crate::diag::suggest(&wrong, names.iter().copied()) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => "use an IANA zone name such as `Europe/Berlin` or `America/New_York`".to_string(),
-                        });
+                        .with_help(
+                            crate::diag::did_you_mean(&wrong, names.iter().copied()).unwrap_or_else(|| {
+                                "use an IANA zone name such as `Europe/Berlin` or `America/New_York`".to_string()
+                            }),
+                        );
                         self.diags.push(d.in_rule(rule));
                         continue;
                     }
