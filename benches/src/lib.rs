@@ -346,7 +346,7 @@ fn roster_parts(agents: usize) -> (Vec<triage_core::Team>, Vec<triage_core::Agen
     let mut rng = Lcg::new(11);
     let teams: Vec<triage_core::Team> = (0..20)
         .map(|i| triage_core::Team {
-            id: format!("team-{i:02}"),
+            id: format!("team-{i:02}").into(),
             territories: vec![TERRITORIES[i % 5].to_string()],
             tiers: vec![1 + (i / 5 % 3) as u8],
             strategy: [
@@ -355,7 +355,7 @@ fn roster_parts(agents: usize) -> (Vec<triage_core::Team>, Vec<triage_core::Agen
                 triage_core::Strategy::MostSkilled,
                 triage_core::Strategy::Weighted,
             ][i % 4],
-            queue: Some(format!("queue-{i:02}")),
+            queue: Some(format!("queue-{i:02}").into()),
             ..triage_core::Team::default()
         })
         .collect();
@@ -366,7 +366,7 @@ fn roster_parts(agents: usize) -> (Vec<triage_core::Team>, Vec<triage_core::Agen
                 skills.insert(SKILLS[rng.below(9) as usize].to_string(), rng.below(11) as u8);
             }
             triage_core::Agent {
-                id: format!("agent-{i:05}"),
+                id: format!("agent-{i:05}").into(),
                 teams: vec![format!("team-{:02}", i % 20)],
                 languages: vec!["en".into(), LANGS[rng.below(6) as usize].into()],
                 skills,

@@ -9,6 +9,7 @@
 //! the agent id. Nobody eligible: the overflow team, then the queue, then a
 //! person. The answer is a plan: the directory is never changed.
 
+use crate::name::Name;
 use crate::bits::Bits;
 use crate::calendar::Calendar;
 use crate::decision::{Decision, ManualReview, TraceEntry, Warning};
@@ -26,17 +27,17 @@ use std::fmt::Write as _;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Assignment {
     /// The team that takes the case (after any overflow).
-    pub team: String,
+    pub team: Name,
     /// The agent, when one is eligible.
-    pub agent: Option<String>,
+    pub agent: Option<Name>,
     /// The queue the case waits in when no agent is.
-    pub queue: Option<String>,
+    pub queue: Option<Name>,
     /// Capacity units the case costs the agent.
     pub units: i64,
     /// The team's strategy.
     pub strategy: &'static str,
     /// The `assignment` rule that chose the first team, if any did.
-    pub rule: Option<String>,
+    pub rule: Option<Name>,
     /// How many agents were eligible in the team that took it.
     pub eligible: usize,
     /// How well the agent suits the case (0 when queued): the priority's
@@ -44,7 +45,7 @@ pub struct Assignment {
     /// maximizes. See the README.
     pub score: i64,
     /// Teams tried before, in order, when they had nobody.
-    pub overflowed_from: Vec<String>,
+    pub overflowed_from: Vec<Name>,
 }
 
 /// The filters, in the order they apply. `failing_filter` reports a
@@ -334,7 +335,7 @@ fn place(
     warnings: &mut Vec<Warning>,
 ) -> Outcome {
     let need = &p.need;
-    let rule = || p.route.map(|r| r.meta.id.to_string());
+    let rule = || p.route.map(|r| Name::from(&r.meta.id));
     let mut tried = Vec::new();
     let mut cur = Some(p.first);
     let mut last_filter = "team";

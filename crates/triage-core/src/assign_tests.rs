@@ -49,7 +49,7 @@ fn agent_strategy() -> impl Strategy<Value = Agent> {
 
 fn roster(mut agents: Vec<Agent>, strategy: crate::Strategy) -> (Vec<Team>, Vec<Agent>) {
     for (i, a) in agents.iter_mut().enumerate() {
-        a.id = format!("agent-{i:02}");
+        a.id = format!("agent-{i:02}").into();
     }
     let team = Team { id: "desk".into(), strategy, queue: Some("desk-queue".into()), ..Team::default() };
     (vec![team], agents)
@@ -82,7 +82,7 @@ fn plan(dir: &Directory, cs: &[Case]) -> Vec<(String, Option<String>, Option<Str
 fn plan_in(dir: &Directory, cs: &[Case], mode: BatchMode) -> Vec<(String, Option<String>, Option<String>)> {
     assign_batch(rules(), cs, dir, now(), mode, &Options::default())
         .into_iter()
-        .map(|d| (d.case_id, d.agent, d.queue))
+        .map(|d| (d.case_id, d.agent.map(String::from), d.queue.map(String::from)))
         .collect()
 }
 
@@ -105,7 +105,7 @@ proptest! {
                 if d.category == "billing" {
                     prop_assert!(a.skills["billing"] >= 3);
                 }
-                *used.entry(id.clone()).or_insert(a.load) += a.units(c.channel.as_deref());
+                *used.entry(id.to_string()).or_insert(a.load) += a.units(c.channel.as_deref());
             }
         }
         for (id, total) in used {
@@ -311,7 +311,7 @@ proptest! {
     ) {
         let rules = compile_sources(&[("s.yaml", SHIFTS)]).0.unwrap();
         for (i, a) in agents.iter_mut().enumerate() {
-            a.id = format!("a{i:02}");
+            a.id = format!("a{i:02}").into();
         }
         let teams = vec![
             Team { id: "north".into(), languages: vec!["en".into()], calendar: Some("mornings".into()), ..Team::default() },

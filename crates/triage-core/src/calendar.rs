@@ -16,6 +16,7 @@
 //! Supported instants run from 1970 to the end of 2199; arithmetic beyond
 //! returns [`CalendarError::OutOfRange`] instead of looping.
 
+use crate::name::Name;
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
@@ -61,7 +62,7 @@ pub enum CalendarError {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Calendar {
-    id: String,
+    id: Name,
     zone: Tz,
     /// Open minutes `[start, end)` of each weekday, Monday first; sorted and
     /// merged.
@@ -86,11 +87,16 @@ impl Calendar {
             holidays.into_iter().map(|(d, spans)| (d, merge(spans))).filter(|(_, s)| !s.is_empty()).collect();
         let always = holidays.is_empty() && week.iter().all(|d| d.as_slice() == [(0, DAY)]);
         let week_minutes = week.iter().flatten().map(|(s, e)| i64::from(e - s)).sum();
-        Calendar { id, zone, week, holidays, always, week_minutes }
+        Calendar { id: id.into(), zone, week, holidays, always, week_minutes }
     }
 
     /// The calendar's id.
     pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The id, shared with the decisions that name the calendar.
+    pub(crate) fn name(&self) -> &Name {
         &self.id
     }
 

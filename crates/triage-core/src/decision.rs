@@ -1,12 +1,12 @@
 //! What `triage` answers: the decision and the trace that explains it.
 
+use crate::name::Name;
 use crate::assign::Assignment;
 use crate::normalize::Normalized;
 use crate::record::EscalationRecord;
 use crate::sla::SlaMetrics;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::sync::Arc;
 
 /// How much of the reasoning to record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,13 +48,13 @@ pub struct Decision {
     /// The case's location, language and e-mail, cleaned.
     pub normalized: Normalized,
     /// The territory that won, if any matched.
-    pub territory: Option<String>,
+    pub territory: Option<Name>,
     /// The winner's ancestry, from the root down to it.
-    pub territory_path: Vec<String>,
+    pub territory_path: Vec<Name>,
     /// The category the first matching `categories` rule set.
-    pub category: String,
+    pub category: Name,
     /// The final priority, on the rule set's scale.
-    pub priority: String,
+    pub priority: Name,
     /// The product, from the case or the categorization rule.
     pub product: Option<String>,
     /// Sentiment of the subject and body.
@@ -72,11 +72,11 @@ pub struct Decision {
     /// Tags set by categorization.
     pub tags: Vec<String>,
     /// The team that takes the case, from `assignment`.
-    pub team: Option<String>,
+    pub team: Option<Name>,
     /// The agent chosen, if one was eligible.
-    pub agent: Option<String>,
+    pub agent: Option<Name>,
     /// The queue the case waits in when no agent was.
-    pub queue: Option<String>,
+    pub queue: Option<Name>,
     /// The assignment in full: units, strategy, rule, overflow.
     pub assignment: Option<Assignment>,
     /// Set when a person must look at the case.
@@ -86,7 +86,7 @@ pub struct Decision {
     /// Problems with the case's data; the case was still decided.
     pub warnings: Vec<Warning>,
     /// Hash of the rule set that decided.
-    pub rules_version: String,
+    pub rules_version: Name,
     /// Which rule decided each stage, and with full tracing, why others did not.
     pub trace: Vec<TraceEntry>,
     /// The `assignment` rule that matched (an index), kept for [`crate::reassign`].
@@ -109,9 +109,9 @@ pub struct Decision {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sla {
     /// The policy's id.
-    pub policy: String,
+    pub policy: Name,
     /// The calendar the deadlines are measured on; `None` is clock time.
-    pub calendar: Option<String>,
+    pub calendar: Option<Name>,
     /// When the clocks started.
     pub started_at: DateTime<Utc>,
     /// First response due.
@@ -275,9 +275,9 @@ pub struct TraceEntry {
     /// `normalize`, `territory`, `categorize`, `priority`, `tier`, `deflect`, `review`.
     pub stage: &'static str,
     /// The rule, if a rule was involved.
-    pub rule: Option<Arc<str>>,
+    pub rule: Option<Name>,
     /// The rule's file.
-    pub file: Option<Arc<str>>,
+    pub file: Option<Name>,
     /// The rule's line.
     pub line: Option<u32>,
     /// What happened.

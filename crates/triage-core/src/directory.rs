@@ -2,6 +2,7 @@
 //! hierarchy, support teams and agents with their live state (presence,
 //! load). The core never fetches it and never changes it.
 
+use crate::name::Name;
 use crate::diag::{Diagnostic, Pos, Severity};
 use crate::roster::TeamIndex;
 use crate::syntax::{self, Key, Node, NodeKind};
@@ -129,7 +130,7 @@ pub struct Weights {
 #[serde(deny_unknown_fields)]
 pub struct Team {
     /// Unique id, named by `assignment` rules.
-    pub id: String,
+    pub id: Name,
     /// Territory ids the team serves (and their descendants); empty: all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub territories: Vec<String>,
@@ -154,7 +155,7 @@ pub struct Team {
     pub overflow: Option<String>,
     /// The queue cases wait in when no agent can take them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queue: Option<String>,
+    pub queue: Option<Name>,
     /// How an agent is picked.
     #[serde(default)]
     pub strategy: Strategy,
@@ -192,7 +193,7 @@ pub struct WindowCap {
 #[serde(deny_unknown_fields)]
 pub struct Agent {
     /// Unique id.
-    pub id: String,
+    pub id: Name,
     /// Teams the agent works in.
     pub teams: Vec<String>,
     /// Skill levels, 0 to 10.

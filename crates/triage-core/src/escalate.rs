@@ -11,6 +11,7 @@
 //! every action fired up to `now`, so asking often or rarely gives the same
 //! keys.
 
+use crate::name::Name;
 use crate::case::Case;
 use crate::cond::{self, Fact};
 use crate::decision::{Action, Options, Outcome, Sla, TraceEntry, TraceLevel, Warning};
@@ -38,7 +39,7 @@ pub struct Escalation {
     /// The instant asked about.
     pub now: DateTime<Utc>,
     /// The priority in effect (the history's last change, else triage's).
-    pub priority: String,
+    pub priority: Name,
     /// The tier in effect.
     pub tier: u8,
     /// The status in effect, if any was given.
@@ -58,7 +59,7 @@ pub struct Escalation {
     /// Problems with the case or its history; the case was still escalated.
     pub warnings: Vec<Warning>,
     /// Hash of the rule set that decided.
-    pub rules_version: String,
+    pub rules_version: Name,
     /// Which rules fired and when; with full tracing, the policy changes.
     pub trace: Vec<TraceEntry>,
 }
@@ -314,9 +315,9 @@ struct Segment {
     selected: Option<Selected>,
     rank: usize,
     tier: u8,
-    category: String,
+    category: Name,
     product: Option<String>,
-    territory: Option<String>,
+    territory: Option<Name>,
     /// The calendar of the team's working hours: the territory's, else the
     /// policy's.
     hours: Option<usize>,
@@ -357,11 +358,13 @@ impl<'a> Run<'a> {
         let (d, selected) = eval::decide(rules, self.case, self.directory, utc(at), &opts, self.pins);
         let s = rules.derived;
         let rank = rank_of(rules, &d.priority).unwrap_or(0);
-        let lower = |v: &[String]| Fact::List(Cow::Owned(v.iter().map(|x| x.to_lowercase()).collect()));
+        fn lower<S: AsRef<str>>(v: &[S]) -> Fact<'static> {
+            Fact::List(Cow::Owned(v.iter().map(|x| x.as_ref().to_lowercase()).collect()))
+        }
         let mut decided = vec![
-            (s.priority, Fact::owned(d.priority.clone())),
+            (s.priority, Fact::owned(d.priority.to_string())),
             (s.sentiment, Fact::Num(d.sentiment.score)),
-            (s.category, Fact::owned(d.category.clone())),
+            (s.category, Fact::owned(d.category.to_string())),
             (s.confidence, Fact::Num(d.confidence)),
             (s.skills, lower(&d.skills)),
             (s.tags, lower(&d.tags)),
@@ -369,7 +372,7 @@ impl<'a> Run<'a> {
             (s.tier, Fact::Num(f64::from(d.tier))),
         ];
         decided.push((s.product, d.product.clone().map_or(Fact::Missing, Fact::owned)));
-        decided.push((s.territory, d.territory.clone().map_or(Fact::Missing, Fact::owned)));
+        decided.push((s.territory, d.territory.as_ref().map_or(Fact::Missing, |t| Fact::owned(t.to_string()))));
         if self.full {
             self.trace.extend(d.trace.iter().cloned());
         }
@@ -634,7 +637,7 @@ impl<'a> Run<'a> {
             }
             EscKind::SetPriority(r) => {
                 let p = &rules.priorities[*r];
-                a.priority = Some(p.clone());
+                a.priority = Some(p.to_string());
                 a.detail = format!("change case `{id}` priority from {} to {p}", rules.priorities[seg.rank]);
             }
             EscKind::AdminAlert(message) => {
@@ -793,9 +796,9 @@ fn channel_name(pieces: &[Piece], case: &Case, seg: &Segment, rules: &CompiledRu
                     TemplateVar::Severity => Some(severity.to_string()),
                     TemplateVar::Number => case.number.map(|n| n.to_string()).or_else(|| Some(case.id.clone())),
                     TemplateVar::CaseId => Some(case.id.clone()),
-                    TemplateVar::Priority => Some(rules.priorities[seg.rank].clone()),
-                    TemplateVar::Category => Some(seg.category.clone()),
-                    TemplateVar::Territory => seg.territory.clone(),
+                    TemplateVar::Priority => Some(rules.priorities[seg.rank].to_string()),
+                    TemplateVar::Category => Some(seg.category.to_string()),
+                    TemplateVar::Territory => seg.territory.as_ref().map(Name::to_string),
                     TemplateVar::Tier => Some(seg.tier.to_string()),
                     TemplateVar::Account => case.account.clone(),
                 };

@@ -1,6 +1,7 @@
 //! Evaluation: a case, the directory and `now` in, a decision out. A pure
 //! function of its inputs.
 
+use crate::name::Name;
 use crate::assign::{BatchMode, Choice, Loads};
 use crate::case::Case;
 use crate::cond::{self, Explainer, Fact};
@@ -17,7 +18,6 @@ use crate::territory::Verdict;
 use crate::text::Hits;
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
-use std::sync::Arc;
 
 /// Decides category, priority, tier and deflection for one case, with a
 /// trace naming the rule, file and line behind each step.
@@ -246,8 +246,8 @@ pub(crate) fn sla_output(rules: &CompiledRules, sel: &Selected, clocks: &Clocks<
     let metrics = clocks.metrics(now);
     let due = |m: Metric| metrics.get(m).and_then(|s| s.due_at);
     Sla {
-        policy: rule.meta.id.to_string(),
-        calendar: sel.calendar.and_then(|c| rules.calendars.get(c)).map(|c| c.id().to_string()),
+        policy: Name::from(&rule.meta.id),
+        calendar: sel.calendar.and_then(|c| rules.calendars.get(c)).map(|c| c.name().clone()),
         started_at: crate::sla::utc(start),
         first_response_due: due(Metric::FirstResponse),
         next_response_due: due(Metric::NextResponse),
@@ -459,9 +459,9 @@ pub(crate) fn decide(
     let decision = Decision {
         case_id: case.id.clone(),
         normalized,
-        territory: territory.map(|t| rules.territories.list[t].meta.id.to_string()),
+        territory: territory.map(|t| Name::from(&rules.territories.list[t].meta.id)),
         territory_path,
-        category: category.to_string(),
+        category: category_rule.map_or_else(|| Name::from(category), |r| r.action.category.clone()),
         priority: rules.priorities[rank].clone(),
         product: product.map(str::to_string),
         sentiment,
@@ -604,7 +604,7 @@ pub(crate) fn entry(
 ) -> TraceEntry {
     TraceEntry {
         stage,
-        rule: Some(Arc::clone(&meta.id)),
+        rule: Some(Name::from(&meta.id)),
         file: rules.files.get(meta.file).cloned(),
         line: Some(meta.line),
         outcome,

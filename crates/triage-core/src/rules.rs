@@ -4,6 +4,7 @@
 //! pattern ids, priorities are ranks, knowledge articles are indices. After
 //! compiling there are no authoring errors left for evaluation to hit.
 
+use crate::name::Name;
 use crate::bits::Bits;
 use crate::calendar::Calendar;
 use crate::cond::{Cond, Fact, Op, Pred, Scalar};
@@ -19,10 +20,10 @@ use std::sync::Arc;
 /// `Arc`.
 #[derive(Debug)]
 pub struct CompiledRules {
-    pub(crate) files: Vec<Arc<str>>,
+    pub(crate) files: Vec<Name>,
     pub(crate) schema: Schema,
     /// The priority scale, most urgent first.
-    pub(crate) priorities: Vec<String>,
+    pub(crate) priorities: Vec<Name>,
     /// The same, lower-cased, for comparisons.
     pub(crate) priorities_lower: Vec<String>,
     /// Where the values the engine decides itself live.
@@ -45,7 +46,7 @@ pub struct CompiledRules {
     pub(crate) sentiment: Lexicon,
     pub(crate) escalation: Escalations,
     pub(crate) assignment: FirstMatch<Route>,
-    pub(crate) version: String,
+    pub(crate) version: Name,
 }
 
 impl CompiledRules {
@@ -65,7 +66,7 @@ impl CompiledRules {
     }
 
     /// The priority scale, most urgent first.
-    pub fn priorities(&self) -> &[String] {
+    pub fn priorities(&self) -> &[Name] {
         &self.priorities
     }
 
@@ -110,7 +111,7 @@ pub(crate) struct Rule<A> {
 /// What a categorization rule sets.
 #[derive(Debug, Clone)]
 pub(crate) struct CategorySet {
-    pub category: String,
+    pub category: Name,
     /// Rank on the priority scale.
     pub priority: Option<usize>,
     pub product: Option<String>,

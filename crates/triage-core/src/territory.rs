@@ -15,6 +15,7 @@
 //! case can be built that matches both from their equality tests) are a
 //! compile-time warning naming both, with that case.
 
+use crate::name::Name;
 use crate::cond::{self, Cond, Explainer, Fact, Op, Pred, Scalar};
 use crate::diag::{Diagnostic, Pos, Severity};
 use crate::rules::{RuleIndex, RuleMeta};
@@ -44,7 +45,7 @@ pub(crate) struct Territories {
     pub list: Vec<Territory>,
     /// For each territory, the ids from the root down to it, and the same
     /// lower-cased (as conditions compare lists).
-    paths: Vec<Vec<String>>,
+    paths: Vec<Vec<Name>>,
     paths_lower: Vec<Vec<String>>,
     /// Skips territories whose own condition cannot hold (by equality
     /// tests such as `country in [..]`); see [`RuleIndex`].
@@ -162,12 +163,12 @@ impl Territories {
         for t in &mut list {
             t.children.sort_unstable();
         }
-        let paths: Vec<Vec<String>> = (0..list.len())
+        let paths: Vec<Vec<Name>> = (0..list.len())
             .map(|i| {
-                let mut out = vec![list[i].meta.id.to_string()];
+                let mut out = vec![Name::from(&list[i].meta.id)];
                 let mut cur = list[i].parent;
                 while let Some(p) = cur {
-                    out.push(list[p].meta.id.to_string());
+                    out.push(Name::from(&list[p].meta.id));
                     cur = list[p].parent;
                 }
                 out.reverse();
@@ -206,7 +207,7 @@ impl Territories {
     }
 
     /// Ids from the root down to `i`.
-    pub fn path(&self, i: usize) -> &[String] {
+    pub fn path(&self, i: usize) -> &[Name] {
         &self.paths[i]
     }
 

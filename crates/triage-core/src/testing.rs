@@ -15,6 +15,7 @@
 //! Parsing and running are pure; the CLI and `cargo test` find and read the
 //! files.
 
+use crate::name::Name;
 use crate::case::Case;
 use crate::decision::{Decision, Options};
 use crate::diag::{Diagnostic, Pos, Severity};
@@ -754,9 +755,9 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
             for (k, v) in entries {
                 let text_of = |t: Option<DateTime<Utc>>| t.map_or("null".to_string(), |t| t.to_rfc3339());
                 let (got, want) = match k.name.as_str() {
-                    "policy" => (sla.policy.clone(), v.scalar_text().unwrap_or_default()),
+                    "policy" => (sla.policy.to_string(), v.scalar_text().unwrap_or_default()),
                     "calendar" => (
-                        sla.calendar.clone().unwrap_or_else(|| "null".into()),
+                        sla.calendar.as_ref().map_or_else(|| "null".into(), Name::to_string),
                         v.scalar_text().unwrap_or_else(|| "null".into()),
                     ),
                     key @ ("started_at" | "first_response_due" | "resolution_due" | "update_due") => {

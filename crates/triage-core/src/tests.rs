@@ -351,7 +351,7 @@ proptest! {
         case.fields.insert("level".into(), serde_json::json!(tier));
         let d = triage(&rules, &case, &Directory::new(), now(), &Options::default());
         let linear = crate::eval::first_category_linear(&rules, &case, &Directory::new(), now());
-        prop_assert_eq!(Some(d.category.clone()), linear);
+        prop_assert_eq!(Some(d.category.to_string()), linear);
     }
 
     #[test]

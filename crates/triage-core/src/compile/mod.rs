@@ -11,6 +11,7 @@
 mod assignment;
 mod escalation;
 
+use crate::name::Name;
 use crate::calendar::{self, Calendar};
 use crate::cond::{Cond, CondCompiler, Site};
 use crate::diag::{Diagnostic, Pos, Severity};
@@ -79,7 +80,7 @@ pub fn compile_sources(sources: &[(&str, &str)]) -> (Option<CompiledRules>, Vec<
     let ok = !diags.iter().any(|d| d.severity == Severity::Error);
     let rules = if ok {
         rules.map(|mut r| {
-            r.version = version_hash(sources);
+            r.version = version_hash(sources).into();
             r
         })
     } else {
@@ -452,9 +453,9 @@ impl<'f> Compiler<'f> {
             tier: slot("tier"),
         };
         Some(CompiledRules {
-            files: self.files.iter().map(|f| Arc::from(f.as_str())).collect(),
+            files: self.files.iter().map(Name::from).collect(),
             priorities_lower: priorities.iter().map(|p| p.to_lowercase()).collect(),
-            priorities,
+            priorities: priorities.into_iter().map(Name::from).collect(),
             derived,
             normalizer,
             territories,
@@ -471,7 +472,7 @@ impl<'f> Compiler<'f> {
             sentiment,
             escalation: Escalations { rules: ladders, risk, used_thresholds, age_thresholds },
             assignment,
-            version: String::new(),
+            version: Name::default(),
             preds,
             schema,
         })
@@ -611,7 +612,7 @@ impl<'f> Compiler<'f> {
         let skills: Vec<String> = skills.into_iter().map(|(s, _)| s).collect();
         let tags: Vec<String> = tags.into_iter().map(|(s, _)| s).collect();
         Some(CategorySet {
-            category,
+            category: category.into(),
             priority,
             product,
             skills_lower: skills.iter().map(|s| s.to_lowercase()).collect(),
