@@ -142,7 +142,7 @@ impl<'a> NeedSkill<'a> {
 
 /// The text lower-cased and trimmed, borrowed when it already is.
 pub(crate) fn lower(s: &str) -> Cow<'_, str> {
-    let t = s.trim();
+    let t = crate::text::trim(s);
     if t.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
         Cow::Owned(t.to_lowercase())
     } else {

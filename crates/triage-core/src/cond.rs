@@ -98,7 +98,7 @@ pub(crate) fn lowercase(s: &str) -> Cow<'_, str> {
 impl<'a> Fact<'a> {
     /// A text fact borrowing from the case or rules where it can.
     pub fn str(raw: &'a str) -> Fact<'a> {
-        let trimmed = raw.trim();
+        let trimmed = crate::text::trim(raw);
         if trimmed.is_empty() {
             return Fact::Missing;
         }

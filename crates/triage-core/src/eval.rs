@@ -265,6 +265,9 @@ pub(crate) fn sla_output(rules: &CompiledRules, sel: &Selected, clocks: &Clocks<
 
 /// The decision pipeline; the SLA clocks are left to the caller, which
 /// knows whether there is a history to replay.
+/// Schemas up to this many fields keep a decision's facts on the stack.
+const STACK_FACTS: usize = 64;
+
 pub(crate) fn decide(
     rules: &CompiledRules,
     case: &Case,
@@ -276,7 +279,8 @@ pub(crate) fn decide(
     let full = options.trace == TraceLevel::Full;
     let slots = rules.derived;
     let mut warnings = Vec::new();
-    let mut trace = Vec::new();
+    // Room for a lean trace of every stage without growing.
+    let mut trace = Vec::with_capacity(8);
     let mut actions = Vec::new();
 
     // Normalize: the cleaned values are what rules read.
@@ -295,8 +299,18 @@ pub(crate) fn decide(
         }
         found
     });
-    let mut facts = vec![Fact::Missing; rules.schema.len()];
-    fill_facts(rules, case, &normalized, account, now, &mut facts, &mut warnings);
+    // The facts live on the stack for any schema of ordinary size: one
+    // allocation of a few kilobytes per case would otherwise make the
+    // allocator sweep its small free lists every time.
+    let (mut on_stack, mut on_heap);
+    let facts: &mut [Fact<'_>] = if rules.schema.len() <= STACK_FACTS {
+        on_stack = std::array::from_fn::<_, STACK_FACTS, _>(|_| Fact::Missing);
+        &mut on_stack[..rules.schema.len()]
+    } else {
+        on_heap = vec![Fact::Missing; rules.schema.len()];
+        &mut on_heap
+    };
+    fill_facts(rules, case, &normalized, account, now, facts, &mut warnings);
     let hits = rules.text.scan(|slot| raw_text(rules, case, &normalized, slot));
 
     // Sentiment: distinct negative and positive phrases found.

@@ -30,6 +30,15 @@ fn ascii_space(b: u8) -> bool {
 /// punctuation, single spaces between words) are copied in one piece; only
 /// upper-case letters, other white space and non-ASCII characters are
 /// handled one at a time.
+/// `str::trim`, without decoding characters when both ends are plain ASCII
+/// that is not white space (nearly every id, code and name).
+pub(crate) fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(&a), Some(&b)) if a.is_ascii_graphic() && b.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 pub(crate) fn normalize_into(text: &str, out: &mut String) {
     out.clear();
     out.reserve(text.len());

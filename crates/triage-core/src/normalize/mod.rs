@@ -260,7 +260,7 @@ impl Normalizer {
 
     /// A language's BCP 47 tag (`de`, `pt-BR`) and how it was recognised.
     pub fn language(&self, raw: &str) -> Option<(String, &'static str)> {
-        let trimmed = raw.trim();
+        let trimmed = crate::text::trim(raw);
         // A tag with a region: `de-DE`, `pt_br`.
         let mut parts = trimmed.split(['-', '_']);
         let first = parts.next().unwrap_or_default();
