@@ -122,26 +122,53 @@ impl Calendar {
             return Ok(end);
         }
         // The walk works in Unix seconds; sub-second parts ride along.
-        let start_s = start.timestamp();
-        let mut remaining = duration.num_seconds();
-        let fraction = duration - Duration::seconds(remaining);
+        let secs = duration.num_seconds();
+        let fraction = duration - Duration::seconds(secs);
+        let mut due = [None];
+        self.deadlines(start.timestamp(), &[secs], &mut due)?;
+        let due = due[0].ok_or(CalendarError::NoOpenTime)?;
+        Ok(Self::at(due)? + fraction)
+    }
+
+    /// Each of `targets` (business seconds, ascending) after `start_s`, in
+    /// one walk over the days: a case's first-response and resolution
+    /// deadlines share the days they have in common. `out[k]` is set for
+    /// every target reached before an error.
+    pub(crate) fn deadlines(
+        &self,
+        start_s: i64,
+        targets: &[i64],
+        out: &mut [Option<i64>],
+    ) -> Result<(), CalendarError> {
+        let start = Self::at(start_s)?;
+        if self.always {
+            for (o, t) in out.iter_mut().zip(targets) {
+                let due = start_s.checked_add(*t).ok_or(CalendarError::OutOfRange)?;
+                Self::at(due)?;
+                *o = Some(due);
+            }
+            return Ok(());
+        }
+        let mut k = 0;
+        // Business seconds from `start_s` to the start of `date`'s walk.
+        let mut done = 0i64;
         let mut date = self.local_date(start);
         let first_day = date;
         let mut closed_days = 0;
         let mut walk = Walk::default();
-        loop {
+        while k < targets.len() {
             if date.year() > LAST_YEAR {
                 return Err(CalendarError::OutOfRange);
             }
-            // Whole weeks that cannot hold the deadline are skipped: a week
-            // with no holiday and the same UTC offset at both ends has
+            // Whole weeks that cannot hold the next deadline are skipped: a
+            // week with no holiday and the same UTC offset at both ends has
             // exactly the weekly open minutes (zones never change offset
             // twice within a week).
             if date != first_day
-                && remaining > self.week_minutes * 60
+                && targets[k] - done > self.week_minutes * 60
                 && let Some(skipped) = self.skippable_week(date)
             {
-                remaining -= self.week_minutes * 60;
+                done += self.week_minutes * 60;
                 date = skipped;
                 walk = Walk::default();
                 closed_days = 0;
@@ -155,10 +182,16 @@ impl Calendar {
                 }
                 opened = true;
                 let s = s.max(start_s);
-                if e - s >= remaining {
-                    return Self::at(s + remaining).map(|t| t + fraction);
+                while k < targets.len() && e - s >= targets[k] - done {
+                    let due = s + (targets[k] - done);
+                    Self::at(due)?;
+                    out[k] = Some(due);
+                    k += 1;
                 }
-                remaining -= e - s;
+                if k == targets.len() {
+                    return Ok(());
+                }
+                done += e - s;
             }
             closed_days = if opened { 0 } else { closed_days + 1 };
             if closed_days > MAX_CLOSED_DAYS {
@@ -166,6 +199,7 @@ impl Calendar {
             }
             date = date.succ_opt().ok_or(CalendarError::OutOfRange)?;
         }
+        Ok(())
     }
 
     fn at(seconds: i64) -> Result<DateTime<Utc>, CalendarError> {

@@ -474,14 +474,15 @@ impl<'r> Clocks<'r> {
     /// Every metric's state at `now`.
     pub fn metrics(&self, now: i64) -> SlaMetrics {
         let mut out = SlaMetrics::default();
+        let dues = self.dues();
         for m in Metric::ALL {
             let (Some((elapsed, target, phase)), Some(c)) = (self.look(m, now), self.cycles[m.index()].as_ref()) else {
                 continue;
             };
             let due = match c.open {
-                Some(a) if c.stopped.is_none() => {
+                Some(_) if c.stopped.is_none() => {
                     if target > c.closed {
-                        add(self.cal, a, target - c.closed)
+                        dues[m.index()]
                     } else {
                         c.breached_at
                     }
@@ -504,6 +505,47 @@ impl<'r> Clocks<'r> {
             });
         }
         out
+    }
+}
+
+impl Clocks<'_> {
+    /// When each running metric short of its target will reach it; metrics
+    /// running since the same instant share one walk over the calendar.
+    fn dues(&self) -> [Option<i64>; 4] {
+        let mut dues = [None; 4];
+        // (running since, business seconds to go, metric), at most four.
+        let mut pending = [(0i64, 0i64, 0usize); 4];
+        let mut n = 0;
+        for m in Metric::ALL {
+            let (Some(c), Some(target)) = (self.cycles[m.index()].as_ref(), self.targets[m.index()]) else {
+                continue;
+            };
+            if let Some(a) = c.open.filter(|_| c.stopped.is_none() && target > c.closed) {
+                pending[n] = (a, target - c.closed, m.index());
+                n += 1;
+            }
+        }
+        let pending = &mut pending[..n];
+        pending.sort_unstable();
+        for group in pending.chunk_by(|x, y| x.0 == y.0) {
+            let Some(cal) = self.cal else {
+                for &(a, secs, i) in group {
+                    dues[i] = a.checked_add(secs);
+                }
+                continue;
+            };
+            let mut targets = [0i64; 4];
+            let mut found = [None; 4];
+            for (t, g) in targets.iter_mut().zip(group) {
+                *t = g.1;
+            }
+            // An error leaves the later deadlines unset, as `add` would.
+            let _ = cal.deadlines(group[0].0, &targets[..group.len()], &mut found[..group.len()]);
+            for (g, due) in group.iter().zip(found) {
+                dues[g.2] = due;
+            }
+        }
+        dues
     }
 }
 
