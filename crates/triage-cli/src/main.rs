@@ -388,8 +388,10 @@ fn assign_cases(
         mode.name()
     );
     for t in directory.teams() {
-        let before: i64 = directory.agents().iter().filter(|a| a.teams.iter().any(|m| *m == t.id)).map(|a| a.load).sum();
-        let capacity: i64 = directory.agents().iter().filter(|a| a.teams.iter().any(|m| *m == t.id)).map(|a| a.capacity).sum();
+        let before: i64 =
+            directory.agents().iter().filter(|a| a.teams.iter().any(|m| *m == t.id)).map(|a| a.load).sum();
+        let capacity: i64 =
+            directory.agents().iter().filter(|a| a.teams.iter().any(|m| *m == t.id)).map(|a| a.capacity).sum();
         let (units, cases) = per_team.get(t.id.as_str()).copied().unwrap_or_default();
         summary.push_str(&format!(
             "  {:<16} load {before} → {} of {capacity} units ({cases} case(s))\n",

@@ -9,12 +9,12 @@
 //! the agent id. Nobody eligible: the overflow team, then the queue, then a
 //! person. The answer is a plan: the directory is never changed.
 
-use crate::name::Name;
 use crate::bits::Bits;
 use crate::calendar::Calendar;
 use crate::decision::{Decision, ManualReview, TraceEntry, Warning};
 use crate::directory::{Directory, Presence, Strategy, Team};
 use crate::eval;
+use crate::name::Name;
 use crate::roster::SkillColumn;
 use crate::rules::{CompiledRules, Route, SkillReq};
 use chrono::{DateTime, Utc};
@@ -66,6 +66,9 @@ pub(crate) struct Loads {
     seq: Vec<u64>,
     counter: u64,
     track: bool,
+    /// Whether each calendar of the rules is open at `now`, asked once per
+    /// batch (every case of a batch is decided at the same `now`).
+    open: Vec<Option<bool>>,
 }
 
 impl Loads {
@@ -104,6 +107,18 @@ impl Loads {
         self.window_used[agent] += 1;
         self.last[agent] = Some(now);
         self.seq[agent] = self.counter;
+    }
+
+    /// Whether the rules' calendar `id` is open at `now`; `None` for a
+    /// calendar the rules do not define.
+    fn open_now<'r>(&mut self, rules: &'r CompiledRules, id: &str, now: DateTime<Utc>) -> Option<(&'r Calendar, bool)> {
+        let i = rules.calendars.iter().position(|c| c.id() == id)?;
+        let cal = &rules.calendars[i];
+        if self.open.len() != rules.calendars.len() {
+            self.open = vec![None; rules.calendars.len()];
+        }
+        let open = *self.open[i].get_or_insert_with(|| cal.is_open(now));
+        Some((cal, open))
     }
 
     fn seq(&self, i: usize) -> u64 {
@@ -341,7 +356,7 @@ fn place(
     let mut last_filter = "team";
     while let Some(t) = cur {
         let team = &dir.teams[t];
-        let (eligible, removed_by) = eligible(rules, dir, loads, need, t, now, full, trace, warnings);
+        let (eligible, removed_by) = eligible(rules, dir, &mut *loads, need, t, now, full, trace, warnings);
         let chosen = match choice {
             Choice::Strategy => pick(dir, t, loads, need, &eligible, now),
             Choice::Agent(a) => eligible.iter().copied().find(|&k| dir.members[t][k] == a),
@@ -451,11 +466,11 @@ pub(crate) fn candidates(
     let Ok(p) = prepare(rules, case, d, dir, now, &mut trace, &mut warnings) else {
         return Vec::new();
     };
-    let loads = Loads::default();
+    let mut loads = Loads::default();
     let mut out: Vec<Candidate> = Vec::new();
     let mut cur = Some(p.first);
     while let Some(t) = cur {
-        let (eligible, _) = eligible(rules, dir, &loads, &p.need, t, now, false, &mut trace, &mut warnings);
+        let (eligible, _) = eligible(rules, dir, &mut loads, &p.need, t, now, false, &mut trace, &mut warnings);
         for k in eligible {
             let agent = dir.members[t][k];
             if out.iter().all(|c| c.agent != agent) {
@@ -490,7 +505,7 @@ fn team_calendar<'r>(rules: &'r CompiledRules, team: &Team, warnings: &mut Vec<W
 fn eligible(
     rules: &CompiledRules,
     dir: &Directory,
-    loads: &Loads,
+    loads: &mut Loads,
     need: &Need,
     t: usize,
     now: DateTime<Utc>,
@@ -503,7 +518,8 @@ fn eligible(
     let members = &dir.members[t];
     // The team's hours are the default shift: whether they are open is the
     // same for every agent, so it is asked once.
-    let team_shift = team_calendar(rules, team, warnings).map(|c| (c.id(), c.is_open(now)));
+    let team_shift = team_calendar(rules, team, warnings)
+        .map(|c| (c.id(), loads.open_now(rules, c.id(), now).is_some_and(|(_, o)| o)));
     let total = ix.size();
     let mut removed = [0usize; 9];
     let mut cur = Bits::full(total);
@@ -534,7 +550,7 @@ fn eligible(
     tally(&cur, 5);
     for (calendar, group) in &ix.shifts {
         let closed = match calendar {
-            Some(id) => rules.calendar(id).is_some_and(|c| !c.is_open(now)),
+            Some(id) => loads.open_now(rules, id, now).is_some_and(|(_, open)| !open),
             None => team_shift.is_some_and(|(_, open)| !open),
         };
         if closed {
@@ -707,10 +723,10 @@ pub(crate) fn eligible_two_ways(
     need: &Need,
     now: DateTime<Utc>,
 ) -> Vec<(Vec<usize>, Vec<usize>)> {
-    let loads = Loads::default();
+    let mut loads = Loads::default();
     (0..dir.teams.len())
         .map(|t| {
-            let (found, _) = eligible(rules, dir, &loads, need, t, now, false, &mut Vec::new(), &mut Vec::new());
+            let (found, _) = eligible(rules, dir, &mut loads, need, t, now, false, &mut Vec::new(), &mut Vec::new());
             let indexed = found.into_iter().map(|k| dir.members[t][k]).collect();
             let team_shift =
                 dir.teams[t].calendar.as_deref().and_then(|id| rules.calendar(id)).map(|c| (c.id(), c.is_open(now)));

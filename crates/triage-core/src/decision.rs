@@ -1,7 +1,7 @@
 //! What `triage` answers: the decision and the trace that explains it.
 
-use crate::name::Name;
 use crate::assign::Assignment;
+use crate::name::Name;
 use crate::normalize::Normalized;
 use crate::record::EscalationRecord;
 use crate::sla::SlaMetrics;

@@ -2,8 +2,8 @@
 //! hierarchy, support teams and agents with their live state (presence,
 //! load). The core never fetches it and never changes it.
 
-use crate::name::Name;
 use crate::diag::{Diagnostic, Pos, Severity};
+use crate::name::Name;
 use crate::roster::TeamIndex;
 use crate::syntax::{self, Key, Node, NodeKind};
 use serde::{Deserialize, Serialize};

@@ -11,12 +11,12 @@
 //! every action fired up to `now`, so asking often or rarely gives the same
 //! keys.
 
-use crate::name::Name;
 use crate::case::Case;
 use crate::cond::{self, Fact};
 use crate::decision::{Action, Options, Outcome, Sla, TraceEntry, TraceLevel, Warning};
 use crate::directory::Directory;
 use crate::eval::{self, Pins, Selected};
+use crate::name::Name;
 use crate::record::{EscalationRecord, Milestone, RecordStatus, Risk, RiskPart};
 use crate::rules::{CompiledRules, EscKind, Ladder, Piece, RiskInput, Rule, TemplateVar};
 use crate::schema::{Derived, Metric, MetricField, Source};

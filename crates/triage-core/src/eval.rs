@@ -1,7 +1,6 @@
 //! Evaluation: a case, the directory and `now` in, a decision out. A pure
 //! function of its inputs.
 
-use crate::name::Name;
 use crate::assign::{BatchMode, Choice, Loads};
 use crate::case::Case;
 use crate::cond::{self, Explainer, Fact};
@@ -10,6 +9,7 @@ use crate::decision::{
     Warning,
 };
 use crate::directory::{Directory, ResolvedAccount};
+use crate::name::Name;
 use crate::normalize::{Finding, Normalized};
 use crate::rules::{AdjustKind, CompiledRules, FirstMatch, Rule, RuleMeta};
 use crate::schema::{AccountField, CHANNELS, CaseField, Derived, FieldType, Metric, Slot, Source};

@@ -4,10 +4,10 @@
 //! pattern ids, priorities are ranks, knowledge articles are indices. After
 //! compiling there are no authoring errors left for evaluation to hit.
 
-use crate::name::Name;
 use crate::bits::Bits;
 use crate::calendar::Calendar;
 use crate::cond::{Cond, Fact, Op, Pred, Scalar};
+use crate::name::Name;
 use crate::normalize::Normalizer;
 use crate::schema::{Schema, Slot};
 use crate::territory::Territories;

@@ -15,9 +15,9 @@
 //! case can be built that matches both from their equality tests) are a
 //! compile-time warning naming both, with that case.
 
-use crate::name::Name;
 use crate::cond::{self, Cond, Explainer, Fact, Op, Pred, Scalar};
 use crate::diag::{Diagnostic, Pos, Severity};
+use crate::name::Name;
 use crate::rules::{RuleIndex, RuleMeta};
 use crate::schema::{Schema, Slot};
 use crate::text::Hits;

@@ -15,11 +15,11 @@
 //! Parsing and running are pure; the CLI and `cargo test` find and read the
 //! files.
 
-use crate::name::Name;
 use crate::case::Case;
 use crate::decision::{Decision, Options};
 use crate::diag::{Diagnostic, Pos, Severity};
 use crate::directory::Directory;
+use crate::name::Name;
 use crate::rules::CompiledRules;
 use crate::sla::CaseState;
 use crate::syntax::{self, Node, NodeKind};

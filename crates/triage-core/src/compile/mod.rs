@@ -11,10 +11,10 @@
 mod assignment;
 mod escalation;
 
-use crate::name::Name;
 use crate::calendar::{self, Calendar};
 use crate::cond::{Cond, CondCompiler, Site};
 use crate::diag::{Diagnostic, Pos, Severity};
+use crate::name::Name;
 use crate::normalize::Normalizer;
 use crate::rules::{
     Adjust, AdjustKind, Article, CategorySet, CompiledRules, DerivedSlots, Escalations, FirstMatch, Lexicon, Rule,
