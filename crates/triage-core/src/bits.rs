@@ -14,7 +14,9 @@ impl Bits {
 
     /// The set `0..n`.
     pub fn full(n: usize) -> Self {
-        let mut words = vec![u64::MAX; n / 64];
+        // One allocation: room for the partial last word from the start.
+        let mut words = Vec::with_capacity(n.div_ceil(64));
+        words.resize(n / 64, u64::MAX);
         if !n.is_multiple_of(64) {
             words.push((1u64 << (n % 64)) - 1);
         }

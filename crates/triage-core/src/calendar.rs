@@ -306,14 +306,34 @@ impl Calendar {
             Some((from, to, base)) if from <= date && date < to => Some(base + (date - from).num_days() * 86_400),
             _ => {
                 walk.uniform = None;
+                let here = match walk.next {
+                    Some((d, at)) if d == date => at,
+                    _ => self.instant(date, 0),
+                };
                 // One offset from this midnight to a week later: every day in
                 // between is 24 hours long.
-                let here = self.instant(date, 0);
-                let week_on = date.checked_add_days(chrono::Days::new(7));
-                if let (Some(a), Some(end)) = (here, week_on)
-                    && self.instant(end, 0).is_some_and(|b| b - a == 7 * 86_400)
+                if walk.mixed_until.is_none_or(|until| date >= until) {
+                    let week_on = date.checked_add_days(chrono::Days::new(7));
+                    if let (Some(a), Some(end)) = (here, week_on)
+                        && self.instant(end, 0).is_some_and(|b| b - a == 7 * 86_400)
+                    {
+                        walk.uniform = Some((date, end, a));
+                    } else {
+                        // The offset changes within the week: go a day at a
+                        // time until the week has passed.
+                        walk.mixed_until = week_on;
+                    }
+                }
+                if walk.uniform.is_none()
+                    && let Some(tomorrow) = date.succ_opt()
                 {
-                    walk.uniform = Some((date, end, a));
+                    let next = self.instant(tomorrow, 0);
+                    walk.next = Some((tomorrow, next));
+                    if let (Some(a), Some(b)) = (here, next)
+                        && b - a == 86_400
+                    {
+                        walk.uniform = Some((date, tomorrow, a));
+                    }
                 }
                 walk.uniform.map(|(_, _, a)| a)
             }
@@ -358,11 +378,17 @@ impl Calendar {
 }
 
 /// Scratch state for walking days: the day's intervals, and a run of days
-/// known to share one UTC offset (`[from, to)` with `from`'s midnight).
+/// known to share one UTC offset (`[from, to)` with `from`'s midnight):
+/// a week where the offset does not change, else a single day.
 #[derive(Debug, Default)]
 struct Walk {
     out: Vec<(i64, i64)>,
     uniform: Option<(NaiveDate, NaiveDate, i64)>,
+    /// A week starting before this date holds an offset change; until then
+    /// runs are checked a day at a time.
+    mixed_until: Option<NaiveDate>,
+    /// The next date's midnight, found while checking a one-day run.
+    next: Option<(NaiveDate, Option<i64>)>,
 }
 
 /// Sorts and merges overlapping or touching spans.
@@ -526,5 +552,41 @@ mod tests {
         assert_eq!(parse_clock("24:00", false), None);
         assert_eq!(parse_clock("7:30", false), Some(450));
         assert_eq!(parse_clock("12:60", false), None);
+    }
+
+    #[test]
+    fn walking_days_gives_the_intervals_of_each_day_on_its_own() {
+        // The walk's shortcuts (week runs, day runs, the remembered next
+        // midnight) must agree with resolving every boundary in the zone,
+        // around each change of offset, including half-hour ones.
+        let zones = [
+            chrono_tz::America::New_York,
+            chrono_tz::Europe::Berlin,
+            chrono_tz::Australia::Sydney,
+            chrono_tz::Australia::Lord_Howe,
+            chrono_tz::America::Santiago,
+        ];
+        for zone in zones {
+            let mut week: [Vec<(u16, u16)>; 7] = Default::default();
+            for d in 0..7 {
+                add_window(&mut week, d, 0, 90); // around a change at night
+                add_window(&mut week, d, 150, 4 * 60);
+                add_window(&mut week, d, 9 * 60, 17 * 60);
+            }
+            let cal = Calendar::new("x".into(), zone, week, BTreeMap::new());
+            let mut date = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+            let mut walk = Walk::default();
+            for _ in 0..800 {
+                cal.intervals_into(date, &mut walk);
+                let day = &cal.week[date.weekday().num_days_from_monday() as usize];
+                let expected: Vec<(i64, i64)> = day
+                    .iter()
+                    .filter_map(|&(s, e)| Some((cal.instant(date, s)?, cal.instant(date, e)?)))
+                    .filter(|(a, b)| b > a)
+                    .collect();
+                assert_eq!(walk.out, expected, "{zone} on {date}");
+                date = date.succ_opt().unwrap();
+            }
+        }
     }
 }

@@ -25,6 +25,29 @@ use unicode_normalization::char::is_combining_mark;
 /// Folds a name for lookup: lower case, accents and punctuation removed,
 /// no spaces. `"U.S.A."`, `"u s a"` and `"USA"` all fold to `"usa"`;
 /// `"Österreich"` to `"osterreich"`.
+/// [`fold`] into a caller's buffer when the text is ASCII and the result
+/// fits: the lookups of every case's country and language then allocate
+/// nothing.
+fn fold_ascii<'b>(s: &str, buf: &'b mut [u8; 48]) -> Option<&'b str> {
+    if !s.is_ascii() {
+        return None;
+    }
+    let mut n = 0;
+    for b in s.bytes().filter(u8::is_ascii_alphanumeric) {
+        *buf.get_mut(n)? = b.to_ascii_lowercase();
+        n += 1;
+    }
+    std::str::from_utf8(&buf[..n]).ok()
+}
+
+/// A lookup key: [`fold_ascii`] where it applies, else [`fold`].
+fn fold_key<'b>(s: &str, buf: &'b mut [u8; 48]) -> std::borrow::Cow<'b, str> {
+    match fold_ascii(s, buf) {
+        Some(k) => std::borrow::Cow::Borrowed(k),
+        None => std::borrow::Cow::Owned(fold(s)),
+    }
+}
+
 pub(crate) fn fold(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     if s.is_ascii() {
@@ -249,13 +272,16 @@ impl Normalizer {
 
     /// A country's alpha-2 code and how it was recognised.
     pub fn country(&self, raw: &str) -> Option<(String, &'static str)> {
-        let key = fold(raw);
+        let mut buf = [0; 48];
+        let key = fold_key(raw, &mut buf);
         if key.is_empty() {
             return None;
         }
         // Numeric codes are three digits; "76" means "076".
-        let key = if key.chars().all(|c| c.is_ascii_digit()) && key.len() < 3 { format!("{key:0>3}") } else { key };
-        self.countries.get(&key).cloned()
+        if key.chars().all(|c| c.is_ascii_digit()) && key.len() < 3 {
+            return self.countries.get(&format!("{key:0>3}")).cloned();
+        }
+        self.countries.get(&*key).cloned()
     }
 
     /// A language's BCP 47 tag (`de`, `pt-BR`) and how it was recognised.
@@ -272,7 +298,8 @@ impl Normalizer {
         {
             return Some((format!("{base}-{}", region.to_uppercase()), "BCP 47 tag"));
         }
-        if let Some(t) = self.languages.get(&fold(trimmed)) {
+        let mut buf = [0; 48];
+        if let Some(t) = self.languages.get(&*fold_key(trimmed, &mut buf)) {
             return Some((t.clone(), "ISO 639"));
         }
         // Languages without a two-letter code: by three-letter code, English
