@@ -319,7 +319,7 @@ pub(crate) fn decide(
 
     // Territory: the deepest match, then priority, then file order.
     let territory =
-        stamp_territory(rules, case, account, &normalized, &findings, &facts, &hits, full, &mut trace, &mut warnings);
+        stamp_territory(rules, case, account, &normalized, &findings, facts, &hits, full, &mut trace, &mut warnings);
     let mut manual_review = territory.review;
     actions.extend(territory.alert);
     let territory = territory.winner;
@@ -330,10 +330,10 @@ pub(crate) fn decide(
     }
 
     // Categorize.
-    let mut priority_rank = facts_priority(rules, &facts);
+    let mut priority_rank = facts_priority(rules, facts);
     let mut product: Option<&str> = case.product.as_deref().map(str::trim).filter(|p| !p.is_empty());
     let mut lists: (&[String], &[String]) = (&[], &[]);
-    let category_rule = first_match(rules, &rules.categories, &facts, &hits, full, "categorize", &mut trace);
+    let category_rule = first_match(rules, &rules.categories, facts, &hits, full, "categorize", &mut trace);
     let (category, confidence, skills, tags) = match category_rule {
         Some(rule) => {
             let set = &rule.action;
@@ -373,7 +373,7 @@ pub(crate) fn decide(
 
     // Priority: every matching rule applies, in order, clamped to the scale.
     for rule in &rules.adjustments {
-        if cond::eval(&rule.cond, &rules.preds, &facts, &hits) {
+        if cond::eval(&rule.cond, &rules.preds, facts, &hits) {
             let before = rank;
             rank = match rule.action.kind {
                 AdjustKind::Raise(n) => rank.saturating_sub(n),
@@ -386,7 +386,7 @@ pub(crate) fn decide(
                     "{} → {}; {}",
                     rules.priorities[before],
                     rules.priorities[rank],
-                    explainer(rules, &facts, &hits).why_matched(&rule.cond)
+                    explainer(rules, facts, &hits).why_matched(&rule.cond)
                 )
             });
             trace.push(entry(rules, "priority", &rule.meta, Outcome::Applied, why));
@@ -395,7 +395,7 @@ pub(crate) fn decide(
                 break;
             }
         } else if full {
-            let why = explainer(rules, &facts, &hits).why_not(&rule.cond);
+            let why = explainer(rules, facts, &hits).why_not(&rule.cond);
             trace.push(entry(rules, "priority", &rule.meta, Outcome::NotMatched, why));
         }
     }
@@ -412,7 +412,7 @@ pub(crate) fn decide(
     // Tier, and deflection at tier 0.
     let mut tier = 1;
     let mut deflect = Vec::new();
-    if let Some(rule) = first_match(rules, &rules.tiers, &facts, &hits, full, "tier", &mut trace) {
+    if let Some(rule) = first_match(rules, &rules.tiers, facts, &hits, full, "tier", &mut trace) {
         tier = rule.action.tier;
         if tier == 0 {
             deflect = deflection(rules, rule.action.articles.as_deref(), product, &hits);
@@ -444,7 +444,7 @@ pub(crate) fn decide(
     // SLA: the first matching policy, measured on its calendar, else the
     // territory's, else clock time.
     facts[slots.tier] = Fact::Num(f64::from(tier));
-    let selected = first_match(rules, &rules.sla, &facts, &hits, full, "sla", &mut trace).map(|rule| {
+    let selected = first_match(rules, &rules.sla, facts, &hits, full, "sla", &mut trace).map(|rule| {
         let calendar = rule.action.calendar.or_else(|| territory.and_then(|t| rules.territory_calendars[t]));
         if calendar.is_none() {
             trace
@@ -453,7 +453,7 @@ pub(crate) fn decide(
         let policy = rules.sla.rules.iter().position(|r| std::ptr::eq(r, rule)).unwrap_or(0);
         Selected { policy, calendar }
     });
-    let route = first_match(rules, &rules.assignment, &facts, &hits, full, "assign", &mut trace)
+    let route = first_match(rules, &rules.assignment, facts, &hits, full, "assign", &mut trace)
         .map(|rule| rules.assignment.rules.iter().position(|r| std::ptr::eq(r, rule)).unwrap_or(0));
 
     // Low confidence goes to a person, unless the territory already sent it.

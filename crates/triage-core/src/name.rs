@@ -20,7 +20,7 @@ use std::sync::Arc;
 /// assert_eq!(serde_json::to_string(&team).unwrap(), "\"apac-tier1\"");
 /// assert_eq!(format!("[{team:<12}]"), "[apac-tier1  ]");
 /// ```
-#[derive(Clone, Default, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Default, Eq, PartialOrd, Ord)]
 pub struct Name(Arc<str>);
 
 impl Name {
@@ -89,6 +89,13 @@ impl PartialEq for Name {
     /// Two clones of one name are equal without comparing their text.
     fn eq(&self, other: &Name) -> bool {
         Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl std::hash::Hash for Name {
+    /// By the text, as equality is.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.0.hash(h);
     }
 }
 
