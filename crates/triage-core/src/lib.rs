@@ -81,7 +81,8 @@ pub use calendar::{Calendar, CalendarError};
 pub use case::{Case, CaseError, Requester};
 pub use compile::compile_sources;
 pub use decision::{
-    Action, Decision, Deflection, ManualReview, Options, Outcome, Sentiment, TraceEntry, TraceLevel, Warning,
+    Action, Decision, Deflection, ManualReview, Options, Outcome, Sentiment, Sla, SlaTargets, TraceEntry, TraceLevel,
+    Warning,
 };
 pub use diag::{Diagnostic, Pos, Severity, suggest};
 pub use directory::{Account, Agent, Directory, DirectoryError, Presence, Strategy, Team, Weights, WindowCap};
