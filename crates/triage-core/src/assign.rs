@@ -111,14 +111,12 @@ impl Loads {
 
     /// Whether the rules' calendar `id` is open at `now`; `None` for a
     /// calendar the rules do not define.
-    fn open_now<'r>(&mut self, rules: &'r CompiledRules, id: &str, now: DateTime<Utc>) -> Option<(&'r Calendar, bool)> {
+    fn open_now(&mut self, rules: &CompiledRules, id: &str, now: DateTime<Utc>) -> Option<bool> {
         let i = rules.calendars.iter().position(|c| c.id() == id)?;
-        let cal = &rules.calendars[i];
         if self.open.len() != rules.calendars.len() {
             self.open = vec![None; rules.calendars.len()];
         }
-        let open = *self.open[i].get_or_insert_with(|| cal.is_open(now));
-        Some((cal, open))
+        Some(*self.open[i].get_or_insert_with(|| rules.calendars[i].is_open(now)))
     }
 
     fn seq(&self, i: usize) -> u64 {
@@ -518,8 +516,8 @@ fn eligible(
     let members = &dir.members[t];
     // The team's hours are the default shift: whether they are open is the
     // same for every agent, so it is asked once.
-    let team_shift = team_calendar(rules, team, warnings)
-        .map(|c| (c.id(), loads.open_now(rules, c.id(), now).is_some_and(|(_, o)| o)));
+    let team_shift =
+        team_calendar(rules, team, warnings).map(|c| (c.id(), loads.open_now(rules, c.id(), now) == Some(true)));
     let total = ix.size();
     let mut removed = [0usize; 9];
     let mut cur = Bits::full(total);
@@ -550,7 +548,7 @@ fn eligible(
     tally(&cur, 5);
     for (calendar, group) in &ix.shifts {
         let closed = match calendar {
-            Some(id) => loads.open_now(rules, id, now).is_some_and(|(_, open)| !open),
+            Some(id) => loads.open_now(rules, id, now) == Some(false),
             None => team_shift.is_some_and(|(_, open)| !open),
         };
         if closed {

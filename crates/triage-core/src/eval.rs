@@ -263,11 +263,11 @@ pub(crate) fn sla_output(rules: &CompiledRules, sel: &Selected, clocks: &Clocks<
     }
 }
 
-/// The decision pipeline; the SLA clocks are left to the caller, which
-/// knows whether there is a history to replay.
 /// Schemas up to this many fields keep a decision's facts on the stack.
 const STACK_FACTS: usize = 64;
 
+/// The decision pipeline; the SLA clocks are left to the caller, which
+/// knows whether there is a history to replay.
 pub(crate) fn decide(
     rules: &CompiledRules,
     case: &Case,

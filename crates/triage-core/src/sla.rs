@@ -506,9 +506,7 @@ impl<'r> Clocks<'r> {
         }
         out
     }
-}
 
-impl Clocks<'_> {
     /// When each running metric short of its target will reach it; metrics
     /// running since the same instant share one walk over the calendar.
     fn dues(&self) -> [Option<i64>; 4] {

@@ -23,13 +23,6 @@ fn ascii_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
-/// Lower-cases and folds white space, the form both phrases and text are
-/// matched in: runs of white space become one space, none at either end.
-///
-/// Runs of bytes that need no change (lower-case ASCII, digits,
-/// punctuation, single spaces between words) are copied in one piece; only
-/// upper-case letters, other white space and non-ASCII characters are
-/// handled one at a time.
 /// `str::trim`, without decoding characters when both ends are plain ASCII
 /// that is not white space (nearly every id, code and name).
 pub(crate) fn trim(s: &str) -> &str {
@@ -39,6 +32,13 @@ pub(crate) fn trim(s: &str) -> &str {
     }
 }
 
+/// Lower-cases and folds white space, the form both phrases and text are
+/// matched in: runs of white space become one space, none at either end.
+///
+/// Runs of bytes that need no change (lower-case ASCII, digits,
+/// punctuation, single spaces between words) are copied in one piece; only
+/// upper-case letters, other white space and non-ASCII characters are
+/// handled one at a time.
 pub(crate) fn normalize_into(text: &str, out: &mut String) {
     out.clear();
     out.reserve(text.len());

@@ -25,6 +25,24 @@ use unicode_normalization::char::is_combining_mark;
 /// Folds a name for lookup: lower case, accents and punctuation removed,
 /// no spaces. `"U.S.A."`, `"u s a"` and `"USA"` all fold to `"usa"`;
 /// `"Österreich"` to `"osterreich"`.
+pub(crate) fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    if s.is_ascii() {
+        // Nothing to decompose: keep letters and digits, lower-cased.
+        out.extend(s.bytes().filter(u8::is_ascii_alphanumeric).map(|b| char::from(b.to_ascii_lowercase())));
+        return out;
+    }
+    for c in s.nfd() {
+        if is_combining_mark(c) {
+            continue;
+        }
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
 /// [`fold`] into a caller's buffer when the text is ASCII and the result
 /// fits: the lookups of every case's country and language then allocate
 /// nothing.
@@ -46,24 +64,6 @@ fn fold_key<'b>(s: &str, buf: &'b mut [u8; 48]) -> std::borrow::Cow<'b, str> {
         Some(k) => std::borrow::Cow::Borrowed(k),
         None => std::borrow::Cow::Owned(fold(s)),
     }
-}
-
-pub(crate) fn fold(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    if s.is_ascii() {
-        // Nothing to decompose: keep letters and digits, lower-cased.
-        out.extend(s.bytes().filter(u8::is_ascii_alphanumeric).map(|b| char::from(b.to_ascii_lowercase())));
-        return out;
-    }
-    for c in s.nfd() {
-        if is_combining_mark(c) {
-            continue;
-        }
-        if c.is_alphanumeric() {
-            out.extend(c.to_lowercase());
-        }
-    }
-    out
 }
 
 /// The cleaned values of a case. `None` where the case gave nothing or the
