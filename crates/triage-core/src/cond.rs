@@ -64,6 +64,49 @@ pub(crate) enum Op {
     /// Text ordered as text: postal-code ranges and the like.
     TextCmp(Cmp, String),
     TextBetween(String, String),
+    /// A decision-table number cell: inside any of the intervals (outside
+    /// all of them when negated; a missing value is outside every one).
+    Ranges {
+        ranges: Vec<Range>,
+        negate: bool,
+    },
+    /// A decision-table regex cell on a field's value.
+    Pattern {
+        re: Pattern,
+        negate: bool,
+    },
+}
+
+/// An interval of numbers; infinite ends are open.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Range {
+    pub lo: f64,
+    pub lo_open: bool,
+    pub hi: f64,
+    pub hi_open: bool,
+}
+
+impl Range {
+    pub fn contains(&self, x: f64) -> bool {
+        let above = if self.lo_open { x > self.lo } else { x >= self.lo };
+        let below = if self.hi_open { x < self.hi } else { x <= self.hi };
+        above && below
+    }
+
+    /// Whether no number lies inside.
+    pub fn is_empty(&self) -> bool {
+        self.lo > self.hi || (self.lo == self.hi && (self.lo_open || self.hi_open))
+    }
+}
+
+/// A compiled regex compared by its pattern text.
+#[derive(Debug, Clone)]
+pub(crate) struct Pattern(pub regex::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
 }
 
 /// One leaf test: a field, an operator and a value.
@@ -297,7 +340,9 @@ impl<'s> CondCompiler<'s> {
         Some(if which == "all" { simplify_all(out) } else { Cond::Any(out) })
     }
 
-    fn compile_field(&mut self, site: Site<'_>, field: &str, pos: Pos, spec: &Node) -> Option<Cond> {
+    /// The slot of a field a rule of `site`'s stage may read, or `None`
+    /// after reporting why not.
+    pub(crate) fn field_slot(&mut self, site: Site<'_>, field: &str, pos: Pos) -> Option<Slot> {
         let Some(slot) = self.schema.lookup(field) else {
             let mut known = self.schema.names();
             known.extend(["all", "any", "not"]);
@@ -318,6 +363,12 @@ impl<'s> CondCompiler<'s> {
             );
             return None;
         }
+        Some(slot)
+    }
+
+    fn compile_field(&mut self, site: Site<'_>, field: &str, pos: Pos, spec: &Node) -> Option<Cond> {
+        let slot = self.field_slot(site, field, pos)?;
+        let def = &self.schema.fields[slot];
         match &spec.kind {
             NodeKind::Map(entries) if !entries.is_empty() => {
                 let mut out = Vec::new();
@@ -525,7 +576,7 @@ impl<'s> CondCompiler<'s> {
     }
 
     /// Registers a predicate that reads the field's value.
-    fn push_value(&mut self, slot: Slot, op: Op, label: String) -> Cond {
+    pub(crate) fn push_value(&mut self, slot: Slot, op: Op, label: String) -> Cond {
         self.value_slots.insert(slot);
         self.push(Pred { slot, op, label })
     }
@@ -567,7 +618,14 @@ impl<'s> CondCompiler<'s> {
         }
     }
 
-    fn number(&mut self, site: Site<'_>, field: &str, ty: &FieldType, op: &str, value: &Node) -> Option<f64> {
+    pub(crate) fn number(
+        &mut self,
+        site: Site<'_>,
+        field: &str,
+        ty: &FieldType,
+        op: &str,
+        value: &Node,
+    ) -> Option<f64> {
         if matches!(ty, FieldType::DateTime) {
             let parsed = value.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s.trim()).ok());
             return match parsed {
@@ -602,7 +660,14 @@ impl<'s> CondCompiler<'s> {
         }
     }
 
-    fn scalar(&mut self, site: Site<'_>, field: &str, ty: &FieldType, op: &str, value: &Node) -> Option<Scalar> {
+    pub(crate) fn scalar(
+        &mut self,
+        site: Site<'_>,
+        field: &str,
+        ty: &FieldType,
+        op: &str,
+        value: &Node,
+    ) -> Option<Scalar> {
         match ty {
             FieldType::Number => self.number(site, field, ty, op, value).map(Scalar::Num),
             FieldType::Bool => match value.kind {
@@ -667,7 +732,7 @@ impl<'s> CondCompiler<'s> {
     }
 }
 
-fn simplify_all(mut items: Vec<Cond>) -> Cond {
+pub(crate) fn simplify_all(mut items: Vec<Cond>) -> Cond {
     match items.len() {
         0 => Cond::True,
         1 => items.pop().unwrap_or(Cond::True),
@@ -713,7 +778,6 @@ fn in_list(fact: &Fact<'_>, list: &[Scalar]) -> bool {
 
 /// Evaluates one predicate.
 pub(crate) fn test(p: &Pred, facts: &[Fact<'_>], hits: &Hits) -> bool {
-    let fact = facts.get(p.slot).unwrap_or(&Fact::Missing);
     match &p.op {
         Op::Phrases { ids, all } => {
             if *all {
@@ -723,6 +787,23 @@ pub(crate) fn test(p: &Pred, facts: &[Fact<'_>], hits: &Hits) -> bool {
             }
         }
         Op::Regex(id) => hits.regexes.get(*id as usize),
+        op => test_value(op, facts.get(p.slot).unwrap_or(&Fact::Missing)),
+    }
+}
+
+/// Evaluates an operator that reads the field's value (phrase and regex
+/// tests read the text scan instead, and are false here).
+pub(crate) fn test_value(op: &Op, fact: &Fact<'_>) -> bool {
+    match op {
+        Op::Phrases { .. } | Op::Regex(_) => false,
+        Op::Ranges { ranges, negate } => {
+            let inside = matches!(fact, Fact::Num(x) if ranges.iter().any(|r| r.contains(*x)));
+            inside != *negate
+        }
+        Op::Pattern { re, negate } => {
+            let found = matches!(fact, Fact::Str { raw, .. } if re.0.is_match(raw));
+            found != *negate
+        }
         Op::Exists => !matches!(fact, Fact::Missing),
         Op::Missing => matches!(fact, Fact::Missing),
         Op::Eq(s) => scalar_eq(fact, s),

@@ -11,9 +11,10 @@ use crate::decision::{
 use crate::directory::{Directory, ResolvedAccount};
 use crate::name::Name;
 use crate::normalize::{Finding, Normalized};
-use crate::rules::{AdjustKind, CompiledRules, FirstMatch, Rule, RuleMeta};
+use crate::rules::{Adjust, AdjustKind, CompiledRules, FirstMatch, Rule, RuleMeta};
 use crate::schema::{AccountField, CHANNELS, CaseField, Derived, FieldType, Metric, Slot, Source};
 use crate::sla::Clocks;
+use crate::table::{Agg, Hit, Selection, Table};
 use crate::territory::Verdict;
 use crate::text::Hits;
 use chrono::{DateTime, Utc};
@@ -333,7 +334,8 @@ pub(crate) fn decide(
     let mut priority_rank = facts_priority(rules, facts);
     let mut product: Option<&str> = case.product.as_deref().map(str::trim).filter(|p| !p.is_empty());
     let mut lists: (&[String], &[String]) = (&[], &[]);
-    let category_rule = first_match(rules, &rules.categories, facts, &hits, full, "categorize", &mut trace);
+    let category_rule =
+        first_match(rules, &rules.categories, facts, &hits, full, "categorize", &mut trace, &mut warnings);
     let (category, confidence, skills, tags) = match category_rule {
         Some(rule) => {
             let set = &rule.action;
@@ -372,26 +374,82 @@ pub(crate) fn decide(
     facts[slots.priority] = priority_fact(rules, rank);
 
     // Priority: every matching rule applies, in order, clamped to the scale.
-    for rule in &rules.adjustments {
+    // A table applies the rows its hit policy chooses; `collect` with an
+    // aggregation applies one move, the rows' steps folded.
+    let mut i = 0;
+    'rules: while i < rules.adjustments.len() {
+        if let Some(table) = rules.adjust_tables.iter().find(|t| t.start == i) {
+            i += table.rows.len();
+            let fact = |slot: Slot| facts.get(slot).unwrap_or(&MISSING);
+            let sel = table.select(&table.matching(&rules.preds, fact));
+            if full {
+                let ex = explainer(rules, facts, &hits);
+                for r in (0..table.rows.len()).filter(|r| !sel.rows().contains(r)) {
+                    let rule = &rules.adjustments[table.rule_index(r)];
+                    let why = ex.why_not(&rule.cond).unwrap_or_else(|| {
+                        format!("matched; not chosen by table `{}` (hit `{}`)", table.name, table.hit.name())
+                    });
+                    trace.push(entry(rules, "priority", &rule.meta, Outcome::NotMatched, Some(why)));
+                }
+            }
+            table_conflict(table, &sel, &mut warnings);
+            let chosen: Vec<&Rule<Adjust>> =
+                sel.rows().iter().map(|&r| &rules.adjustments[table.rule_index(r)]).collect();
+            if let Hit::Collect(Some(agg)) = table.hit {
+                if chosen.is_empty() {
+                    continue;
+                }
+                let steps: Vec<i64> = chosen
+                    .iter()
+                    .map(|r| match r.action.kind {
+                        AdjustKind::Raise(n) => i64::try_from(n).unwrap_or(i64::MAX),
+                        AdjustKind::Lower(n) => -i64::try_from(n).unwrap_or(i64::MAX),
+                        AdjustKind::Set(_) => 0,
+                    })
+                    .collect();
+                let total = match agg {
+                    Agg::Sum => steps.iter().sum(),
+                    Agg::Min => steps.iter().copied().min().unwrap_or(0),
+                    Agg::Max => steps.iter().copied().max().unwrap_or(0),
+                    Agg::Count => steps.len() as i64 * steps[0].signum(),
+                };
+                let before = rank;
+                rank = if total >= 0 {
+                    rank.saturating_sub(usize::try_from(total).unwrap_or(usize::MAX))
+                } else {
+                    (rank + usize::try_from(-total).unwrap_or(usize::MAX)).min(lowest)
+                };
+                let ids: Vec<&str> = chosen.iter().map(|r| &*r.meta.id).collect();
+                let why = full.then(|| {
+                    format!(
+                        "table `{}` (hit `{}`) over rows {}: {total:+} steps, {} → {}",
+                        table.name,
+                        table.hit.name(),
+                        ids.join(", "),
+                        rules.priorities[before],
+                        rules.priorities[rank]
+                    )
+                });
+                for r in &chosen {
+                    trace.push(entry(rules, "priority", &r.meta, Outcome::Applied, why.clone()));
+                }
+                facts[slots.priority] = priority_fact(rules, rank);
+                if chosen.iter().any(|r| r.action.stop) {
+                    break 'rules;
+                }
+                continue;
+            }
+            for rule in chosen {
+                if apply_adjust(rules, rule, &mut rank, lowest, facts, &hits, full, &mut trace) {
+                    break 'rules;
+                }
+            }
+            continue;
+        }
+        let rule = &rules.adjustments[i];
+        i += 1;
         if cond::eval(&rule.cond, &rules.preds, facts, &hits) {
-            let before = rank;
-            rank = match rule.action.kind {
-                AdjustKind::Raise(n) => rank.saturating_sub(n),
-                AdjustKind::Lower(n) => (rank + n).min(lowest),
-                AdjustKind::Set(r) => r,
-            };
-            // The lean trace names the rule; the full one says what it did.
-            let why = full.then(|| {
-                format!(
-                    "{} → {}; {}",
-                    rules.priorities[before],
-                    rules.priorities[rank],
-                    explainer(rules, facts, &hits).why_matched(&rule.cond)
-                )
-            });
-            trace.push(entry(rules, "priority", &rule.meta, Outcome::Applied, why));
-            facts[slots.priority] = priority_fact(rules, rank);
-            if rule.action.stop {
+            if apply_adjust(rules, rule, &mut rank, lowest, facts, &hits, full, &mut trace) {
                 break;
             }
         } else if full {
@@ -412,7 +470,7 @@ pub(crate) fn decide(
     // Tier, and deflection at tier 0.
     let mut tier = 1;
     let mut deflect = Vec::new();
-    if let Some(rule) = first_match(rules, &rules.tiers, facts, &hits, full, "tier", &mut trace) {
+    if let Some(rule) = first_match(rules, &rules.tiers, facts, &hits, full, "tier", &mut trace, &mut warnings) {
         tier = rule.action.tier;
         if tier == 0 {
             deflect = deflection(rules, rule.action.articles.as_deref(), product, &hits);
@@ -444,7 +502,7 @@ pub(crate) fn decide(
     // SLA: the first matching policy, measured on its calendar, else the
     // territory's, else clock time.
     facts[slots.tier] = Fact::Num(f64::from(tier));
-    let selected = first_match(rules, &rules.sla, facts, &hits, full, "sla", &mut trace).map(|rule| {
+    let selected = first_match(rules, &rules.sla, facts, &hits, full, "sla", &mut trace, &mut warnings).map(|rule| {
         let calendar = rule.action.calendar.or_else(|| territory.and_then(|t| rules.territory_calendars[t]));
         if calendar.is_none() {
             trace
@@ -453,7 +511,7 @@ pub(crate) fn decide(
         let policy = rules.sla.rules.iter().position(|r| std::ptr::eq(r, rule)).unwrap_or(0);
         Selected { policy, calendar }
     });
-    let route = first_match(rules, &rules.assignment, facts, &hits, full, "assign", &mut trace)
+    let route = first_match(rules, &rules.assignment, facts, &hits, full, "assign", &mut trace, &mut warnings)
         .map(|rule| rules.assignment.rules.iter().position(|r| std::ptr::eq(r, rule)).unwrap_or(0));
 
     // Low confidence goes to a person, unless the territory already sent it.
@@ -468,6 +526,14 @@ pub(crate) fn decide(
         if manual_review.is_none() {
             manual_review = Some(ManualReview { reason: "low-confidence".to_string(), detail });
         }
+    }
+
+    // A table whose `unique` or `any` policy broke decided by its first
+    // matching row; a person should look.
+    if manual_review.is_none()
+        && let Some(w) = warnings.iter().find(|w| w.code == TABLE_CONFLICT)
+    {
+        manual_review = Some(ManualReview { reason: TABLE_CONFLICT.to_string(), detail: w.message.clone() });
     }
 
     let decision = Decision {
@@ -498,6 +564,39 @@ pub(crate) fn decide(
         before_assign: None,
     };
     (decision, selected)
+}
+
+/// Applies one matching priority rule: moves `rank`, updates the priority
+/// fact and the trace. Returns whether later priority rules are skipped.
+#[expect(clippy::too_many_arguments, reason = "the priority stage's running state")]
+fn apply_adjust<'a>(
+    rules: &'a CompiledRules,
+    rule: &'a Rule<Adjust>,
+    rank: &mut usize,
+    lowest: usize,
+    facts: &mut [Fact<'a>],
+    hits: &Hits,
+    full: bool,
+    trace: &mut Vec<TraceEntry>,
+) -> bool {
+    let before = *rank;
+    *rank = match rule.action.kind {
+        AdjustKind::Raise(n) => rank.saturating_sub(n),
+        AdjustKind::Lower(n) => (*rank + n).min(lowest),
+        AdjustKind::Set(r) => r,
+    };
+    // The lean trace names the rule; the full one says what it did.
+    let why = full.then(|| {
+        format!(
+            "{} → {}; {}",
+            rules.priorities[before],
+            rules.priorities[*rank],
+            explainer(rules, facts, hits).why_matched(&rule.cond)
+        )
+    });
+    trace.push(entry(rules, "priority", &rule.meta, Outcome::Applied, why));
+    facts[rules.derived.priority] = priority_fact(rules, *rank);
+    rule.action.stop
 }
 
 /// What the territory stage decided.
@@ -630,9 +729,38 @@ pub(crate) fn note(stage: &'static str, why: String) -> TraceEntry {
     TraceEntry { stage, rule: None, file: None, line: None, outcome: Outcome::Note, why: Some(why) }
 }
 
+/// A missing value, for columns whose slot a fact array lacks.
+static MISSING: Fact<'static> = Fact::Missing;
+
+/// Warns when a table's `unique` or `any` policy was broken.
+fn table_conflict(table: &Table, sel: &Selection, warnings: &mut Vec<Warning>) {
+    if let Selection::Conflict(a, b) = sel {
+        let (ra, rb) = (&table.rows[*a], &table.rows[*b]);
+        let how = if table.hit == Hit::Unique { "both match" } else { "match with different outputs" };
+        warnings.push(Warning {
+            code: TABLE_CONFLICT,
+            message: format!(
+                "table `{}` (hit `{}`): rows `{}` (line {}) and `{}` (line {}) {how}; `{}` was used",
+                table.name,
+                table.hit.name(),
+                ra.id,
+                ra.line,
+                rb.id,
+                rb.line,
+                ra.id
+            ),
+        });
+    }
+}
+
+/// The warning code of a table whose `unique` or `any` policy was broken.
+pub(crate) const TABLE_CONFLICT: &str = "table-conflict";
+
 /// The first rule whose condition holds. With full tracing every earlier
 /// rule is evaluated and explained; otherwise the index skips rules that
-/// cannot match.
+/// cannot match. A decision table among the rules answers through its own
+/// index and hit policy when evaluation reaches it.
+#[expect(clippy::too_many_arguments, reason = "one stage's evaluation and the decision's trace and warnings")]
 fn first_match<'r, A>(
     rules: &'r CompiledRules,
     list: &'r FirstMatch<A>,
@@ -641,10 +769,48 @@ fn first_match<'r, A>(
     full: bool,
     stage: &'static str,
     trace: &mut Vec<TraceEntry>,
+    warnings: &mut Vec<Warning>,
 ) -> Option<&'r Rule<A>> {
+    let fact = |slot: Slot| facts.get(slot).unwrap_or(&MISSING);
     if full {
         let ex = explainer(rules, facts, hits);
-        for rule in &list.rules {
+        let mut i = 0;
+        while i < list.rules.len() {
+            if let Some(table) = list.tables.iter().find(|t| t.start == i) {
+                let matched = table.matching(&rules.preds, fact);
+                let sel = table.select(&matched);
+                // Rows are explained up to the chosen one for `first`, all
+                // of them for the other policies.
+                let last = match (&sel, table.hit) {
+                    (Selection::One(r), Hit::First) => *r,
+                    _ => table.rows.len() - 1,
+                };
+                for r in 0..=last {
+                    let rule = &list.rules[table.rule_index(r)];
+                    let (outcome, why) = match ex.why_not(&rule.cond) {
+                        None => (Outcome::Matched, ex.why_matched(&rule.cond)),
+                        Some(why) => (Outcome::NotMatched, why),
+                    };
+                    if sel.rows().first().is_none_or(|c| *c != r) {
+                        trace.push(entry(rules, stage, &rule.meta, outcome, Some(why)));
+                    }
+                }
+                if let Some(&chosen) = sel.rows().first() {
+                    let why = format!(
+                        "{}; table `{}` (hit `{}`) chose this row",
+                        ex.why_matched(&list.rules[table.rule_index(chosen)].cond),
+                        table.name,
+                        table.hit.name()
+                    );
+                    let rule = &list.rules[table.rule_index(chosen)];
+                    trace.push(entry(rules, stage, &rule.meta, Outcome::Matched, Some(why)));
+                    table_conflict(table, &sel, warnings);
+                    return Some(rule);
+                }
+                i += table.rows.len();
+                continue;
+            }
+            let rule = &list.rules[i];
             match ex.why_not(&rule.cond) {
                 None => {
                     trace.push(entry(rules, stage, &rule.meta, Outcome::Matched, Some(ex.why_matched(&rule.cond))));
@@ -652,12 +818,32 @@ fn first_match<'r, A>(
                 }
                 Some(why) => trace.push(entry(rules, stage, &rule.meta, Outcome::NotMatched, Some(why))),
             }
+            i += 1;
         }
         return None;
     }
+    let mut skip_until = 0;
+    let mut visit = |i: usize| -> Option<&'r Rule<A>> {
+        if i < skip_until {
+            return None;
+        }
+        if !list.tables.is_empty()
+            && let Some(table) = list.tables.iter().find(|t| t.holds(i))
+        {
+            let sel = table.select(&table.matching(&rules.preds, fact));
+            let Some(&chosen) = sel.rows().first() else {
+                skip_until = table.start + table.rows.len();
+                return None;
+            };
+            table_conflict(table, &sel, warnings);
+            return Some(&list.rules[table.rule_index(chosen)]);
+        }
+        let rule = &list.rules[i];
+        cond::eval(&rule.cond, &rules.preds, facts, hits).then_some(rule)
+    };
     let found = match list.index.candidates(facts, hits) {
-        Some(cands) => cands.iter().map(|i| &list.rules[i]).find(|r| cond::eval(&r.cond, &rules.preds, facts, hits)),
-        None => list.rules.iter().find(|r| cond::eval(&r.cond, &rules.preds, facts, hits)),
+        Some(cands) => cands.iter().find_map(&mut visit),
+        None => (0..list.rules.len()).find_map(&mut visit),
     };
     if let Some(rule) = found {
         trace.push(entry(rules, stage, &rule.meta, Outcome::Matched, None));
@@ -908,7 +1094,7 @@ fn account_fact<'a>(acc: &'a ResolvedAccount, field: AccountField, name: &str, t
     }
 }
 
-fn json_fact<'a>(v: &'a serde_json::Value, ty: &FieldType) -> Option<Fact<'a>> {
+pub(crate) fn json_fact<'a>(v: &'a serde_json::Value, ty: &FieldType) -> Option<Fact<'a>> {
     use serde_json::Value;
     Some(match (ty, v) {
         (FieldType::Number, Value::Number(n)) => Fact::Num(n.as_f64()?),

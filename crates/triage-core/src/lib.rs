@@ -72,6 +72,7 @@ mod rules;
 mod schema;
 mod sla;
 mod syntax;
+mod table;
 mod territory;
 pub mod testing;
 mod text;
@@ -96,10 +97,13 @@ pub use record::{
 pub use rules::CompiledRules;
 pub use schema::{CHANNELS, METRIC_STATES, Metric};
 pub use sla::{CaseState, Event, EventKind, MetricState, SlaMetrics};
+pub use table::{DecisionTable, TableExplanation, TableInputError, TableMatch};
 
 #[cfg(test)]
 mod assign_tests;
 #[cfg(test)]
 mod escalate_tests;
+#[cfg(test)]
+mod table_tests;
 #[cfg(test)]
 mod tests;

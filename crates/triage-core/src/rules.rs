@@ -10,6 +10,7 @@ use crate::cond::{Cond, Fact, Op, Pred, Scalar};
 use crate::name::Name;
 use crate::normalize::Normalizer;
 use crate::schema::{Schema, Slot};
+use crate::table::Table;
 use crate::territory::Territories;
 use crate::text::{Hits, TextIndex};
 use std::collections::BTreeMap;
@@ -41,6 +42,8 @@ pub struct CompiledRules {
     pub(crate) value_slots: Vec<Slot>,
     pub(crate) categories: FirstMatch<CategorySet>,
     pub(crate) adjustments: Vec<Rule<Adjust>>,
+    /// The decision tables among `adjustments`, by their first row.
+    pub(crate) adjust_tables: Vec<Table>,
     pub(crate) tiers: FirstMatch<TierSet>,
     pub(crate) articles: Vec<Article>,
     pub(crate) sentiment: Lexicon,
@@ -368,6 +371,8 @@ pub(crate) struct Lexicon {
 pub(crate) struct FirstMatch<A> {
     pub rules: Vec<Rule<A>>,
     pub index: RuleIndex,
+    /// Decision tables whose rows are among `rules`, in rule order.
+    pub tables: Vec<Table>,
 }
 
 /// A rule and the values its equality test on one field accepts.

@@ -10,6 +10,7 @@
 
 mod assignment;
 mod escalation;
+mod table;
 
 use crate::calendar::{self, Calendar};
 use crate::cond::{Cond, CondCompiler, Site};
@@ -22,6 +23,7 @@ use crate::rules::{
 };
 use crate::schema::{Schema, Stage};
 use crate::syntax::{self, Key, Node, NodeKind};
+use crate::table::Table;
 use crate::territory::{Draft, Territories};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -354,7 +356,7 @@ impl<'f> Compiler<'f> {
         let normalizer = Normalizer::build(&norm_sections, &mut self.diags);
 
         let mut ids: BTreeMap<String, (usize, u32)> = BTreeMap::new();
-        let (territory_rules, _) =
+        let (territory_rules, _, _) =
             self.stage(&sections.territories, Stage::Territory, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.territory_extra(file, obj, rule, &calendars)
             });
@@ -369,15 +371,15 @@ impl<'f> Compiler<'f> {
             })
             .collect();
         let territories = Territories::build(drafts, self.files, &mut self.diags);
-        let (categories, category_shapes) =
+        let (categories, category_shapes, category_tables) =
             self.stage(&sections.categories, Stage::Categorize, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.category_set(file, obj, rule, &priorities)
             });
-        let (adjustments, _) =
+        let (adjustments, _, adjust_tables) =
             self.stage(&sections.priority, Stage::Priority, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.adjust(file, obj, rule, &priorities)
             });
-        let (tiers, tier_shapes) =
+        let (tiers, tier_shapes, tier_tables) =
             self.stage(&sections.tiers, Stage::Tiers, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.tier_set(file, obj, rule, &articles)
             });
@@ -393,15 +395,16 @@ impl<'f> Compiler<'f> {
         }
         self.first_match_checks(&category_shapes, "categories", "`- id: general` with `set: { category: general }`");
         self.first_match_checks(&tier_shapes, "tiers", "`- id: tier-1` with `tier: 1`");
-        let (sla, sla_shapes) = self.stage(&sections.sla, Stage::Sla, &mut cc, &mut ids, |c, _, file, obj, rule| {
-            c.sla_policy(file, obj, rule, &calendars)
-        });
+        let (sla, sla_shapes, sla_tables) =
+            self.stage(&sections.sla, Stage::Sla, &mut cc, &mut ids, |c, _, file, obj, rule| {
+                c.sla_policy(file, obj, rule, &calendars)
+            });
         self.first_match_checks(&sla_shapes, "sla", "`- id: standard` with `targets: { first_response: 8h }`");
-        let (routes, _) =
+        let (routes, _, route_tables) =
             self.stage(&sections.assignment, Stage::Assignment, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.route(file, obj, rule)
             });
-        let (mut ladders, _) =
+        let (mut ladders, _, _) =
             self.stage(&sections.escalation, Stage::Escalation, &mut cc, &mut ids, |c, cc, file, obj, rule| {
                 c.ladder(cc, file, obj, rule, &priorities)
             });
@@ -434,10 +437,10 @@ impl<'f> Compiler<'f> {
         let counts = (text.phrase_count, text.regex_count);
         let mut territories = territories;
         territories.build_index(&preds, &schema, counts);
-        let categories = first_match(categories, &preds, &schema, counts);
-        let tiers = first_match(tiers, &preds, &schema, counts);
-        let sla = first_match(sla, &preds, &schema, counts);
-        let assignment = first_match(routes, &preds, &schema, counts);
+        let categories = first_match(categories, category_tables, &preds, &schema, counts);
+        let tiers = first_match(tiers, tier_tables, &preds, &schema, counts);
+        let sla = first_match(sla, sla_tables, &preds, &schema, counts);
+        let assignment = first_match(routes, route_tables, &preds, &schema, counts);
         let territory_calendars = territories.calendars();
         let slot = |name: &str| schema.lookup(name).unwrap_or(0);
         let derived = DerivedSlots {
@@ -465,6 +468,7 @@ impl<'f> Compiler<'f> {
             value_slots: value_slots.into_iter().collect(),
             categories,
             adjustments,
+            adjust_tables,
             tiers,
             sla,
             territory_calendars,
@@ -487,7 +491,7 @@ impl<'f> Compiler<'f> {
         cc: &mut CondCompiler<'c>,
         ids: &mut BTreeMap<String, (usize, u32)>,
         mut action: impl FnMut(&mut Self, &mut CondCompiler<'c>, usize, &Obj<'_>, &str) -> Option<A>,
-    ) -> (Vec<Rule<A>>, Vec<Shape>) {
+    ) -> (Vec<Rule<A>>, Vec<Shape>, Vec<Table>) {
         let allowed: &[&str] = match stage {
             Stage::Territory => &["id", "description", "when", "parent", "priority", "calendar"],
             Stage::Categorize => &["id", "description", "when", "set", "confidence"],
@@ -501,15 +505,18 @@ impl<'f> Compiler<'f> {
         let context = format!("a `{}` rule", stage.section());
         let mut out = Vec::new();
         let mut shapes = Vec::new();
+        let mut tables = Vec::new();
         for (file, node) in items {
             let file = *file;
-            let id = match &node.kind {
-                NodeKind::Map(entries) => {
-                    entries.iter().find(|(k, _)| k.name == "id").and_then(|(_, v)| v.scalar_text())
-                }
-                _ => None,
+            let (id, is_table) = match &node.kind {
+                NodeKind::Map(entries) => (
+                    entries.iter().find(|(k, _)| k.name == "id").and_then(|(_, v)| v.scalar_text()),
+                    entries.iter().any(|(k, _)| k.name == "table"),
+                ),
+                _ => (None, false),
             };
-            let Some(obj) = self.obj(file, node, &context, allowed, id.as_deref()) else {
+            let keys = if is_table { &["id", "description", "table"][..] } else { allowed };
+            let Some(obj) = self.obj(file, node, &context, keys, id.as_deref()) else {
                 continue;
             };
             let Some(id) = id.filter(|i| !i.trim().is_empty()) else {
@@ -523,6 +530,11 @@ impl<'f> Compiler<'f> {
                 self.diags.push(d.in_rule(Some(&id)));
             } else {
                 ids.insert(id.clone(), (file, obj.pos.line));
+            }
+            if is_table {
+                let table = self.table_item(stage, file, &obj, &id, cc, ids, &mut action, &mut out, &mut shapes);
+                tables.extend(table);
+                continue;
             }
             let site = Site { file: self.file(file), rule: Some(&id), stage };
             let cond = match obj.get("when") {
@@ -539,7 +551,7 @@ impl<'f> Compiler<'f> {
                 out.push(Rule { meta, cond, action });
             }
         }
-        (out, shapes)
+        (out, shapes, tables)
     }
 
     fn first_match_checks(&mut self, rules: &[Shape], stage: &str, example: &str) {
@@ -1138,11 +1150,12 @@ fn at_least_one(kind: &NodeKind) -> Option<usize> {
 
 fn first_match<A>(
     rules: Vec<Rule<A>>,
+    tables: Vec<Table>,
     preds: &[crate::cond::Pred],
     schema: &Schema,
     (phrases, regexes): (usize, usize),
 ) -> FirstMatch<A> {
     let conds: Vec<&Cond> = rules.iter().map(|r| &r.cond).collect();
     let index = RuleIndex::build(&conds, preds, schema, phrases, regexes);
-    FirstMatch { rules, index }
+    FirstMatch { rules, index, tables }
 }

@@ -1,0 +1,904 @@
+//! `table:` entries: a stage's rules written as a decision table.
+//!
+//! ```yaml
+//! tiers:
+//!   - id: tier-matrix
+//!     table:
+//!       hit: first
+//!       inputs: { cat: category, pri: priority, users: affected_users }
+//!       outputs: [tier]
+//!       rows: |
+//!         eng-p1:  outage, security | P1      | -       => 3
+//!         crowd:   -                | -       | >= 100  => 2
+//!                  -                | -       | -       => 1
+//! ```
+//!
+//! Each row becomes a rule of the stage (id: the row's, else
+//! `{table}#{line}`), its condition the conjunction of its cells, its action
+//! what the stage's own keys would say with the output cells as values; the
+//! table keeps the hit policy and the column index that evaluation uses.
+
+use super::{Compiler, Obj, Shape};
+use crate::cond::{Cmp, Cond, CondCompiler, Op, Pattern, Range, Scalar, Site};
+use crate::diag::{Diagnostic, Pos, Severity};
+use crate::name::Name;
+use crate::rules::{Rule, RuleMeta};
+use crate::schema::{FieldType, Slot, Stage};
+use crate::syntax::{Key, Node, NodeKind};
+use crate::table::{Agg, CellKey, Hit, RowDraft, Table, key_of};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const CELL_HELP: &str = "a cell is `-` (any value), values `\"gold\", \"platinum\"`, a comparison `> 5`, an interval \
+                         `[1..5]` or `(1..5]`, `not(…)` around any of these, or a regex `/…/`";
+const ROW_HELP: &str = "write a row as `id: cell | cell => output | output` (the id is optional)";
+
+/// An output column a stage's tables may fill: its name, the mapping it
+/// belongs in (`set.category`), and whether it takes a list.
+type OutputKey = (&'static str, Option<&'static str>, bool);
+
+fn outputs_for(stage: Stage) -> &'static [OutputKey] {
+    match stage {
+        Stage::Categorize => &[
+            ("category", Some("set"), false),
+            ("priority", Some("set"), false),
+            ("product", Some("set"), false),
+            ("skills", Some("set"), true),
+            ("tags", Some("set"), true),
+            ("confidence", None, false),
+        ],
+        Stage::Priority => {
+            &[("raise", None, false), ("lower", None, false), ("set", None, false), ("stop", None, false)]
+        }
+        Stage::Tiers => &[("tier", None, false), ("articles", None, true)],
+        Stage::Sla => &[
+            ("calendar", None, false),
+            ("first_response", Some("targets"), false),
+            ("next_response", Some("targets"), false),
+            ("resolution", Some("targets"), false),
+            ("update", Some("targets"), false),
+        ],
+        Stage::Assignment => &[("team", None, false), ("skills", None, true)],
+        Stage::Territory => &[("parent", None, false), ("priority", None, false), ("calendar", None, false)],
+        Stage::Escalation | Stage::Risk => &[],
+    }
+}
+
+/// An output column as declared.
+struct OutCol {
+    name: String,
+    parent: Option<&'static str>,
+    list: bool,
+    /// Declared order of values, lower-cased, for the `priority` policy.
+    order: Option<Vec<String>>,
+}
+
+/// A row split into its parts, each with its position.
+struct RawRow {
+    id: Option<(String, Pos)>,
+    pos: Pos,
+    inputs: Vec<(String, Pos)>,
+    outputs: Vec<(String, Pos)>,
+}
+
+/// Splits `text` at top-level `sep` characters (outside quotes, regexes,
+/// brackets and parentheses). Returns each part with its character offset.
+fn split_top(text: &str, seps: &[&str]) -> Result<Vec<(usize, String, usize)>, String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let (mut quote, mut regex, mut depth) = (false, false, 0i32);
+    let mut start = 0;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if quote {
+            if c == '\\' {
+                i += 1;
+            } else if c == '"' {
+                quote = false;
+            }
+        } else if regex {
+            if c == '\\' {
+                i += 1;
+            } else if c == '/' {
+                regex = false;
+            }
+        } else {
+            let before: String = chars[start..i].iter().collect();
+            let lead = before.trim_end();
+            match c {
+                '"' => quote = true,
+                '/' if lead.is_empty() || lead.ends_with('(') || lead.ends_with(',') => regex = true,
+                '(' | '[' => depth += 1,
+                ')' | ']' => depth -= 1,
+                _ => {}
+            }
+            if depth <= 0 && !quote && !regex {
+                let rest: String = chars[i..].iter().take(2).collect();
+                if let Some((k, sep)) = seps.iter().enumerate().find(|(_, s)| rest.starts_with(**s)) {
+                    out.push((start, chars[start..i].iter().collect(), k));
+                    i += sep.chars().count();
+                    start = i;
+                    depth = 0;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    if quote {
+        return Err("a quoted value is not closed".to_string());
+    }
+    if regex {
+        return Err("a regex `/…/` is not closed".to_string());
+    }
+    out.push((start, chars[start..].iter().collect(), usize::MAX));
+    Ok(out)
+}
+
+/// `text` without its surrounding quotes, escapes resolved.
+fn unquote(text: &str) -> String {
+    let t = text.trim();
+    match t.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(inner) => inner.replace("\\\"", "\"").replace("\\\\", "\\"),
+        None => t.to_string(),
+    }
+}
+
+fn at(pos: Pos, offset: usize) -> Pos {
+    Pos::new(pos.line, pos.column + u32::try_from(offset).unwrap_or(0))
+}
+
+/// Splits one row's text: an optional `id:` prefix, input cells, `=>`,
+/// output cells.
+fn split_row(text: &str, pos: Pos) -> Result<RawRow, (Pos, String)> {
+    let lead = text.len() - text.trim_start().len();
+    let body = text.trim_start();
+    let mut id = None;
+    let mut offset = lead;
+    let id_len = body.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))).unwrap_or(0);
+    if id_len > 0
+        && body[id_len..].starts_with(':')
+        && body[id_len + 1..].chars().next().is_none_or(char::is_whitespace)
+    {
+        id = Some((body[..id_len].to_string(), at(pos, lead)));
+        offset = lead + id_len + 1;
+    }
+    let rest: String = text.chars().skip(offset).collect();
+    let parts = split_top(&rest, &["=>", "|"]).map_err(|e| (at(pos, offset), e))?;
+    let mut inputs = Vec::new();
+    let mut outputs = Vec::new();
+    let mut in_outputs = false;
+    let mut arrows = 0;
+    for (start, cell, sep) in parts {
+        let trimmed_lead = cell.len() - cell.trim_start().len();
+        let cell_pos = at(pos, offset + start + cell[..trimmed_lead].chars().count());
+        let value = cell.trim().to_string();
+        if in_outputs {
+            outputs.push((value, cell_pos))
+        } else {
+            inputs.push((value, cell_pos))
+        }
+        if sep == 0 {
+            arrows += 1;
+            in_outputs = true;
+        }
+    }
+    if arrows != 1 {
+        let why = if arrows == 0 { "has no `=>` between its inputs and outputs" } else { "has more than one `=>`" };
+        return Err((pos, format!("this row {why}")));
+    }
+    Ok(RawRow { id, pos: at(pos, lead), inputs, outputs })
+}
+
+/// An output cell as the YAML value the stage's key would hold; `None`
+/// for `-`.
+fn output_node(text: &str, pos: Pos, list: bool) -> Result<Option<Node>, String> {
+    let t = text.trim();
+    if t.is_empty() || t == "-" {
+        return Ok(None);
+    }
+    if list {
+        let items = split_top(t, &[","])?
+            .into_iter()
+            .map(|(off, item, _)| Node { pos: at(pos, off), kind: NodeKind::Str(unquote(&item)) })
+            .collect();
+        return Ok(Some(Node { pos, kind: NodeKind::Seq(items) }));
+    }
+    let kind = if t.starts_with('"') {
+        NodeKind::Str(unquote(t))
+    } else if t == "true" || t == "false" {
+        NodeKind::Bool(t == "true")
+    } else if let Ok(i) = t.parse::<i64>() {
+        NodeKind::Int(i)
+    } else if let Ok(x) = t.parse::<f64>() {
+        NodeKind::Float(x)
+    } else {
+        NodeKind::Str(t.to_string())
+    };
+    Ok(Some(Node { pos, kind }))
+}
+
+fn parse_hit(text: &str) -> Option<Hit> {
+    let words: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    Some(match words.as_slice() {
+        ["first"] => Hit::First,
+        ["unique"] => Hit::Unique,
+        ["any"] => Hit::Any,
+        ["priority"] => Hit::Priority,
+        ["collect"] => Hit::Collect(None),
+        ["collect", "sum"] => Hit::Collect(Some(Agg::Sum)),
+        ["collect", "min"] => Hit::Collect(Some(Agg::Min)),
+        ["collect", "max"] => Hit::Collect(Some(Agg::Max)),
+        ["collect", "count"] => Hit::Collect(Some(Agg::Count)),
+        ["rule_order"] => Hit::RuleOrder,
+        _ => return None,
+    })
+}
+
+const HITS: &[&str] = &[
+    "first",
+    "unique",
+    "any",
+    "priority",
+    "collect",
+    "collect sum",
+    "collect min",
+    "collect max",
+    "collect count",
+    "rule_order",
+];
+
+impl Compiler<'_> {
+    /// Compiles a `table:` entry of a stage: its rows become rules appended
+    /// to `out` (and shapes to `shapes`); returns the table, or `None` after
+    /// reporting its problems.
+    #[expect(clippy::too_many_arguments, reason = "the stage walk's state, handed to one of its entries")]
+    pub(super) fn table_item<'c, A>(
+        &mut self,
+        stage: Stage,
+        file: usize,
+        obj: &Obj<'_>,
+        table_id: &str,
+        cc: &mut CondCompiler<'c>,
+        ids: &mut BTreeMap<String, (usize, u32)>,
+        action: &mut impl FnMut(&mut Self, &mut CondCompiler<'c>, usize, &Obj<'_>, &str) -> Option<A>,
+        out: &mut Vec<Rule<A>>,
+        shapes: &mut Vec<Shape>,
+    ) -> Option<Table> {
+        let rule = Some(table_id);
+        let node = obj.get("table")?;
+        let spec = self.obj(file, node, "a `table`", &["hit", "inputs", "outputs", "rows"], rule)?;
+        let site = Site { file: self.file(file), rule, stage };
+
+        // Hit policy, and whether this stage can use it.
+        let hit = match spec.get("hit") {
+            None => Hit::First,
+            Some(h) => {
+                let text = h.scalar_text().unwrap_or_default();
+                match parse_hit(&text) {
+                    Some(hit) => hit,
+                    None => {
+                        let d = Diagnostic::invalid_value(
+                            self.file(file),
+                            h.pos,
+                            format!("`{text}` is not a hit policy"),
+                            HITS,
+                            &text,
+                        );
+                        self.diags.push(d.in_rule(rule));
+                        return None;
+                    }
+                }
+            }
+        };
+        let hit_pos = spec.get("hit").map_or(spec.pos, |h| h.pos);
+        let refuse = match stage {
+            Stage::Territory if hit != Hit::First => Some(
+                "territories are resolved by depth, then `priority`, then file order; a territories table takes no \
+                 hit policy"
+                    .to_string(),
+            ),
+            Stage::Categorize | Stage::Tiers | Stage::Sla | Stage::Assignment if !hit.single() => {
+                Some(format!("a `{}` table decides one answer; hit `{}` gives several", stage.section(), hit.name()))
+            }
+            Stage::Escalation | Stage::Risk => Some(format!("`{}` has no tables", stage.section())),
+            _ => None,
+        };
+        if let Some(why) = refuse {
+            let d = Diagnostic::custom("table-hit-policy", Severity::Error, self.file(file), hit_pos, why).with_help(
+                "use `first`, `unique`, `any` or `priority`; `collect` and `rule_order` suit `priority` tables",
+            );
+            self.diags.push(d.in_rule(rule));
+            return None;
+        }
+
+        // Input columns: a list of fields, or a mapping of names to fields.
+        let mut columns: Vec<(String, Slot, Pos)> = Vec::new();
+        let mut ok = true;
+        match spec.get("inputs").map(|n| (&n.kind, n)) {
+            Some((NodeKind::Seq(items), _)) => {
+                for item in items {
+                    let Some(field) = self.text(file, item, "an input column", rule) else {
+                        ok = false;
+                        continue;
+                    };
+                    match cc.field_slot(site, &field, item.pos) {
+                        Some(slot) => columns.push((field, slot, item.pos)),
+                        None => ok = false,
+                    }
+                }
+            }
+            Some((NodeKind::Map(entries), _)) => {
+                for (k, v) in entries {
+                    let Some(field) = self.text(file, v, "an input column's field", rule) else {
+                        ok = false;
+                        continue;
+                    };
+                    match cc.field_slot(site, &field, v.pos) {
+                        Some(slot) => columns.push((k.name.clone(), slot, k.pos)),
+                        None => ok = false,
+                    }
+                }
+            }
+            Some((_, n)) => {
+                let d = Diagnostic::wrong_type(
+                    self.file(file),
+                    n.pos,
+                    "`inputs`",
+                    "a list of fields or a mapping of column names to fields",
+                    &n.describe(),
+                );
+                self.diags.push(d.in_rule(rule));
+                return None;
+            }
+            None => {
+                self.diags
+                    .push(Diagnostic::missing_key(self.file(file), spec.pos, "inputs", "a `table`").in_rule(rule));
+                return None;
+            }
+        }
+        for (i, (name, _, pos)) in columns.iter().enumerate() {
+            if columns[..i].iter().any(|(n, _, _)| n == name) {
+                self.diags.push(Diagnostic::duplicate_definition(self.file(file), *pos, "column", name).in_rule(rule));
+                ok = false;
+            }
+        }
+
+        // Output columns: names, each optionally with its order of values.
+        let allowed = outputs_for(stage);
+        let allowed_names: Vec<&str> = allowed.iter().map(|(n, _, _)| *n).collect();
+        let mut outs: Vec<OutCol> = Vec::new();
+        let out_items = match spec.get("outputs") {
+            Some(n) => self.list(file, n, "`outputs`"),
+            None if stage == Stage::Territory => &[],
+            None => {
+                self.diags
+                    .push(Diagnostic::missing_key(self.file(file), spec.pos, "outputs", "a `table`").in_rule(rule));
+                return None;
+            }
+        };
+        for item in out_items {
+            let (name, pos, order) = match &item.kind {
+                NodeKind::Map(entries) if entries.len() == 1 => {
+                    let (k, v) = &entries[0];
+                    let order: Vec<String> = self
+                        .text_list(file, v, "an output's order", rule)
+                        .into_iter()
+                        .map(|(t, _)| t.to_lowercase())
+                        .collect();
+                    (k.name.clone(), k.pos, Some(order))
+                }
+                _ => match self.text(file, item, "an output column", rule) {
+                    Some(t) => (t, item.pos, None),
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                },
+            };
+            let Some((_, parent, list)) = allowed.iter().find(|(n, _, _)| *n == name) else {
+                let context = format!("the outputs of a `{}` table", stage.section());
+                self.diags
+                    .push(Diagnostic::unknown_key(self.file(file), pos, &name, &context, &allowed_names).in_rule(rule));
+                ok = false;
+                continue;
+            };
+            if outs.iter().any(|o| o.name == name) {
+                self.diags.push(Diagnostic::duplicate_definition(self.file(file), pos, "output", &name).in_rule(rule));
+                ok = false;
+                continue;
+            }
+            outs.push(OutCol { name, parent: *parent, list: *list, order });
+        }
+        let has = |n: &str| outs.iter().any(|o| o.name == n);
+        let needed = match stage {
+            Stage::Categorize if !has("category") => Some("category"),
+            Stage::Tiers if !has("tier") => Some("tier"),
+            Stage::Priority if !(has("raise") || has("lower") || has("set")) => Some("raise"),
+            _ => None,
+        };
+        if let Some(key) = needed {
+            let d =
+                Diagnostic::missing_key(self.file(file), spec.pos, &format!("an output column `{key}`"), "this table")
+                    .with_help(format!("a `{}` table's outputs are {}", stage.section(), allowed_names.join(", ")));
+            self.diags.push(d.in_rule(rule));
+            ok = false;
+        }
+        if let Hit::Collect(Some(_)) = hit
+            && has("set")
+        {
+            let d = Diagnostic::custom(
+                "table-hit-policy",
+                Severity::Error,
+                self.file(file),
+                hit_pos,
+                format!("hit `{}` adds up steps; `set` names a priority and cannot be added", hit.name()),
+            )
+            .with_help("aggregate `raise` or `lower`, or use `first` or `priority` with `set`");
+            self.diags.push(d.in_rule(rule));
+            ok = false;
+        }
+        // The priority policy ranks rows by the declared orders; a priority
+        // output is ordered by the scale when no order is written.
+        if hit == Hit::Priority {
+            for o in &mut outs {
+                let is_priority = (stage == Stage::Categorize && o.name == "priority")
+                    || (stage == Stage::Priority && o.name == "set");
+                if o.order.is_none() && is_priority {
+                    o.order = Some(cc.priorities.iter().map(|p| p.to_lowercase()).collect());
+                }
+            }
+            if !outs.iter().any(|o| o.order.is_some()) {
+                let first = outs.first().map_or("tier", |o| o.name.as_str()).to_string();
+                let d = Diagnostic::custom(
+                    "table-hit-policy",
+                    Severity::Error,
+                    self.file(file),
+                    hit_pos,
+                    "hit `priority` picks the row whose output comes first in a declared order, and no output declares one".to_string(),
+                )
+                .with_help(format!("declare it in `outputs`, most wanted first, e.g. `outputs: [{{{first}: [a, b, c]}}]`"));
+                self.diags.push(d.in_rule(rule));
+                ok = false;
+            }
+        }
+
+        // Rows: a block of lines, or a list of one-line strings.
+        let mut raw_rows: Vec<(String, Pos)> = Vec::new();
+        match spec.get("rows") {
+            Some(Node { kind: NodeKind::Str(text), pos }) => {
+                for (i, line) in text.lines().enumerate() {
+                    // A `#` after white space outside quotes and regexes
+                    // starts a comment.
+                    let line = match split_top(line, &[" #", "\t#"]) {
+                        Ok(parts) => parts.into_iter().next().map_or(String::new(), |(_, t, _)| t),
+                        Err(_) => line.to_string(),
+                    };
+                    let t = line.trim();
+                    if t.is_empty() || t.starts_with('#') {
+                        continue;
+                    }
+                    let line_no = pos.line + u32::try_from(i).unwrap_or(0);
+                    raw_rows.push((line.to_string(), Pos::new(line_no, pos.column)));
+                }
+            }
+            Some(Node { kind: NodeKind::Seq(items), .. }) => {
+                for item in items {
+                    match self.text(file, item, "a table row", rule) {
+                        Some(t) => raw_rows.push((t, item.pos)),
+                        None => ok = false,
+                    }
+                }
+            }
+            Some(n) => {
+                let d = Diagnostic::wrong_type(
+                    self.file(file),
+                    n.pos,
+                    "`rows`",
+                    "a block of rows (`rows: |`) or a list of rows",
+                    &n.describe(),
+                );
+                self.diags.push(d.in_rule(rule));
+                return None;
+            }
+            None => {
+                self.diags.push(Diagnostic::missing_key(self.file(file), spec.pos, "rows", "a `table`").in_rule(rule));
+                return None;
+            }
+        }
+        if raw_rows.is_empty() {
+            self.diags.push(
+                Diagnostic::custom(
+                    "empty-table",
+                    Severity::Error,
+                    self.file(file),
+                    spec.pos,
+                    "this table has no rows".to_string(),
+                )
+                .in_rule(rule),
+            );
+            return None;
+        }
+        if !ok {
+            return None;
+        }
+
+        let start = out.len();
+        let mut drafts: Vec<RowDraft> = Vec::new();
+        let mut row_shapes: Vec<Shape> = Vec::new();
+        let mut row_ids: Vec<String> = Vec::new();
+        for (text, pos) in raw_rows {
+            let row = match split_row(&text, pos) {
+                Ok(r) => r,
+                Err((p, why)) => {
+                    let d =
+                        Diagnostic::custom("invalid-row", Severity::Error, self.file(file), p, why).with_help(ROW_HELP);
+                    self.diags.push(d.in_rule(rule));
+                    ok = false;
+                    continue;
+                }
+            };
+            if row.inputs.len() != columns.len() || row.outputs.len() != outs.len() {
+                let d = Diagnostic::custom(
+                    "invalid-row",
+                    Severity::Error,
+                    self.file(file),
+                    row.pos,
+                    format!(
+                        "this row has {} input and {} output cells; the table has {} inputs ({}) and {} outputs ({})",
+                        row.inputs.len(),
+                        row.outputs.len(),
+                        columns.len(),
+                        columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", "),
+                        outs.len(),
+                        outs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", "),
+                    ),
+                )
+                .with_help(ROW_HELP);
+                self.diags.push(d.in_rule(rule));
+                ok = false;
+                continue;
+            }
+            let row_id = match &row.id {
+                Some((id, id_pos)) => {
+                    if row_ids.contains(id) {
+                        let d = Diagnostic::duplicate_definition(self.file(file), *id_pos, "row", id);
+                        self.diags.push(d.in_rule(rule));
+                        ok = false;
+                    } else if let Some((f0, l0)) = ids.get(id) {
+                        let d = Diagnostic::duplicate_rule_id(self.file(file), *id_pos, id, self.file(*f0), *l0);
+                        self.diags.push(d.in_rule(Some(id)));
+                        ok = false;
+                    } else {
+                        ids.insert(id.clone(), (file, row.pos.line));
+                    }
+                    id.clone()
+                }
+                None if stage == Stage::Territory => {
+                    let d = Diagnostic::missing_key(
+                        self.file(file),
+                        row.pos,
+                        "an id (`id: cells => outputs`)",
+                        "a territories table row",
+                    )
+                    .with_help("the row's id is the territory's name");
+                    self.diags.push(d.in_rule(rule));
+                    ok = false;
+                    continue;
+                }
+                None => format!("{table_id}#{}", row.pos.line),
+            };
+            row_ids.push(row_id.clone());
+            let row_site = Site { file: self.file(file), rule: Some(&row_id), stage };
+
+            // Cells.
+            let mut cells: Vec<(CellKey, Option<u32>)> = Vec::new();
+            let mut conds: Vec<Cond> = Vec::new();
+            let mut row_ok = true;
+            for ((text, cpos), (name, slot, _)) in row.inputs.iter().zip(&columns) {
+                match cc.cell(row_site, *slot, name, text, *cpos) {
+                    Some((key, pred)) => {
+                        if let Some(p) = pred {
+                            conds.push(Cond::Pred(p));
+                        }
+                        cells.push((key, pred));
+                    }
+                    None => row_ok = false,
+                }
+            }
+
+            // Outputs, as the stage's own keys.
+            let mut top: Vec<(Key, Node)> = Vec::new();
+            let mut nested: Vec<(&'static str, Vec<(Key, Node)>)> = Vec::new();
+            let mut values = Vec::new();
+            let mut rank = Vec::new();
+            for ((text, cpos), col) in row.outputs.iter().zip(&outs) {
+                let node = match output_node(text, *cpos, col.list) {
+                    Ok(n) => n,
+                    Err(why) => {
+                        let d = Diagnostic::custom("invalid-cell", Severity::Error, self.file(file), *cpos, why)
+                            .with_help(CELL_HELP);
+                        self.diags.push(d.in_rule(Some(&row_id)));
+                        row_ok = false;
+                        continue;
+                    }
+                };
+                if let Some(order) = &col.order {
+                    let value = unquote(text).to_lowercase();
+                    match order.iter().position(|o| *o == value) {
+                        Some(i) => rank.push(u32::try_from(i).unwrap_or(u32::MAX)),
+                        None if node.is_none() => rank.push(u32::MAX),
+                        None => {
+                            let allowed: Vec<&str> = order.iter().map(String::as_str).collect();
+                            let d = Diagnostic::invalid_value(
+                                self.file(file),
+                                *cpos,
+                                format!("`{}` is not in the declared order of output `{}`", unquote(text), col.name),
+                                &allowed,
+                                &value,
+                            );
+                            self.diags.push(d.in_rule(Some(&row_id)));
+                            row_ok = false;
+                        }
+                    }
+                }
+                values.push(node.as_ref().map_or(serde_json::Value::Null, Node::to_json));
+                let Some(node) = node else { continue };
+                let key = Key { pos: *cpos, name: col.name.clone() };
+                match col.parent {
+                    None => top.push((key, node)),
+                    Some(p) => match nested.iter_mut().find(|(n, _)| *n == p) {
+                        Some((_, list)) => list.push((key, node)),
+                        None => nested.push((p, vec![(key, node)])),
+                    },
+                }
+            }
+            for (p, entries) in nested {
+                top.push((
+                    Key { pos: row.pos, name: p.to_string() },
+                    Node { pos: row.pos, kind: NodeKind::Map(entries) },
+                ));
+            }
+            // Judged by what is written, so a broken cell does not make a
+            // catch-all.
+            let catch_all = row.inputs.iter().all(|(t, _)| t.is_empty() || t == "-");
+            if stage == Stage::Territory && !catch_all {
+                // The territory compiler reads a `when` as "this territory
+                // has its own condition".
+                top.push((Key { pos: row.pos, name: "when".to_string() }, Node { pos: row.pos, kind: NodeKind::Null }));
+            }
+            let synthetic = Obj { pos: row.pos, entries: top.iter().map(|(k, v)| (k, v)).collect() };
+            let act = action(self, cc, file, &synthetic, &row_id);
+            let meta = RuleMeta { id: Arc::from(row_id.as_str()), file, line: row.pos.line };
+            row_shapes.push(Shape { meta: meta.clone(), catch_all: catch_all && hit == Hit::First });
+            let (Some(action), true) = (act, row_ok) else {
+                ok = false;
+                continue;
+            };
+            out.push(Rule { meta, cond: crate::cond::simplify_all(conds), action });
+            drafts.push(RowDraft { id: Name::from(row_id.as_str()), line: row.pos.line, cells, outputs: values, rank });
+        }
+        // In a table that is not first-hit a catch-all row means the table
+        // always answers: what follows the table is shadowed, its own rows
+        // are not.
+        if hit != Hit::First
+            && drafts.iter().any(|d| d.cells.iter().all(|(k, _)| *k == CellKey::Any))
+            && let Some(last) = row_shapes.last_mut()
+        {
+            last.catch_all = true;
+        }
+        shapes.extend(row_shapes);
+        if !ok {
+            return None;
+        }
+        let meta = RuleMeta { id: Arc::from(table_id), file, line: obj.pos.line };
+        let cols = columns.into_iter().map(|(n, s, _)| (Name::from(n.as_str()), s)).collect();
+        let outputs = outs.into_iter().map(|o| Name::from(o.name.as_str())).collect();
+        Some(Table::build(meta, hit, start, cols, outputs, drafts))
+    }
+}
+
+impl CondCompiler<'_> {
+    fn cell_error(&mut self, site: Site<'_>, pos: Pos, message: String) {
+        let d = Diagnostic::custom("invalid-cell", Severity::Error, site.file, pos, message).with_help(CELL_HELP);
+        self.diags.push(d.in_rule(site.rule));
+    }
+
+    /// A number (or, for instants, an RFC 3339 time) written in a cell.
+    fn cell_number(&mut self, site: Site<'_>, field: &str, ty: &FieldType, text: &str, pos: Pos) -> Option<f64> {
+        let t = unquote(text);
+        let kind = match (ty, t.parse::<i64>(), t.parse::<f64>()) {
+            (FieldType::DateTime, _, _) => NodeKind::Str(t),
+            (_, Ok(i), _) => NodeKind::Int(i),
+            (_, _, Ok(x)) => NodeKind::Float(x),
+            _ => NodeKind::Str(t),
+        };
+        self.number(site, field, ty, "in a table cell", &Node { pos, kind })
+    }
+
+    /// One comparison, interval or value of a number column as an interval.
+    fn cell_range(&mut self, site: Site<'_>, field: &str, ty: &FieldType, atom: &str, pos: Pos) -> Option<Range> {
+        let a = atom.trim();
+        let inf = f64::INFINITY;
+        for (op, c) in [(">=", Cmp::Gte), ("<=", Cmp::Lte), (">", Cmp::Gt), ("<", Cmp::Lt), ("=", Cmp::Gte)] {
+            if let Some(rest) = a.strip_prefix(op) {
+                let x = self.cell_number(site, field, ty, rest, pos)?;
+                return Some(match (op, c) {
+                    ("=", _) => Range { lo: x, lo_open: false, hi: x, hi_open: false },
+                    (_, Cmp::Gte) => Range { lo: x, lo_open: false, hi: inf, hi_open: true },
+                    (_, Cmp::Gt) => Range { lo: x, lo_open: true, hi: inf, hi_open: true },
+                    (_, Cmp::Lte) => Range { lo: -inf, lo_open: true, hi: x, hi_open: false },
+                    (_, Cmp::Lt) => Range { lo: -inf, lo_open: true, hi: x, hi_open: true },
+                });
+            }
+        }
+        let first = a.chars().next();
+        let last = a.chars().next_back();
+        if matches!(first, Some('[' | '(' | ']')) && matches!(last, Some(']' | ')' | '[')) && a.len() >= 2 {
+            let inner = &a[1..a.len() - 1];
+            let Some((lo, hi)) = inner.split_once("..") else {
+                self.cell_error(site, pos, format!("`{a}` is not an interval like `[1..5]`"));
+                return None;
+            };
+            let lo_x = self.cell_number(site, field, ty, lo, pos)?;
+            let hi_x = self.cell_number(site, field, ty, hi, pos)?;
+            let r = Range { lo: lo_x, lo_open: first != Some('['), hi: hi_x, hi_open: last != Some(']') };
+            if r.is_empty() {
+                let d = Diagnostic::impossible_condition(
+                    site.file,
+                    pos,
+                    format!("the interval `{a}` of `{field}` holds no number"),
+                );
+                self.diags.push(d.in_rule(site.rule));
+                return None;
+            }
+            return Some(r);
+        }
+        let x = self.cell_number(site, field, ty, a, pos)?;
+        Some(Range { lo: x, lo_open: false, hi: x, hi_open: false })
+    }
+
+    /// Compiles one input cell against its column's field: what the index
+    /// keeps and the cell's predicate (`None` for `-`).
+    pub(crate) fn cell(
+        &mut self,
+        site: Site<'_>,
+        slot: Slot,
+        column: &str,
+        text: &str,
+        pos: Pos,
+    ) -> Option<(CellKey, Option<u32>)> {
+        let t = text.trim();
+        if t.is_empty() || t == "-" {
+            return Some((CellKey::Any, None));
+        }
+        let def = &self.schema.fields[slot];
+        let (field, ty) = (def.name.clone(), def.ty.clone());
+        let (negate, body) = match t.strip_prefix("not(").and_then(|r| r.strip_suffix(')')) {
+            Some(inner) => (true, inner.trim()),
+            None => (false, t),
+        };
+        if body.is_empty() {
+            self.cell_error(site, pos, format!("`{t}` names no value"));
+            return None;
+        }
+        let atoms = match split_top(body, &[","]) {
+            Ok(parts) => parts.into_iter().map(|(_, a, _)| a.trim().to_string()).collect::<Vec<_>>(),
+            Err(why) => {
+                self.cell_error(site, pos, why);
+                return None;
+            }
+        };
+        if atoms.iter().any(String::is_empty) {
+            self.cell_error(site, pos, format!("`{t}` has an empty value between commas"));
+            return None;
+        }
+        let label = format!("{column}: {t}");
+        let op = match ty {
+            FieldType::Number | FieldType::DateTime => {
+                let mut ranges = Vec::new();
+                for a in &atoms {
+                    ranges.push(self.cell_range(site, &field, &ty, a, pos)?);
+                }
+                Op::Ranges { ranges, negate }
+            }
+            FieldType::Bool => match (atoms.as_slice(), negate) {
+                ([one], false) if one == "true" || one == "false" => Op::Eq(Scalar::Bool(one == "true")),
+                _ => {
+                    self.cell_error(
+                        site,
+                        pos,
+                        format!("`{column}` is a true/false field; its cells are `true`, `false` or `-`, found `{t}`"),
+                    );
+                    return None;
+                }
+            },
+            FieldType::List => {
+                if negate {
+                    self.cell_error(site, pos, format!("`{column}` is a list field; `not(…)` is not available for it"));
+                    return None;
+                }
+                Op::Items { items: atoms.iter().map(|a| unquote(a).to_lowercase()).collect(), all: false }
+            }
+            FieldType::String | FieldType::Enum(_) | FieldType::Priority => {
+                if let [one] = atoms.as_slice()
+                    && one.starts_with('/')
+                {
+                    let Some(pattern) = one.strip_prefix('/').and_then(|p| p.strip_suffix('/')) else {
+                        self.cell_error(site, pos, format!("`{one}` is not a regex like `/^api-/`"));
+                        return None;
+                    };
+                    let pattern = pattern.replace("\\/", "/");
+                    match regex::RegexBuilder::new(&pattern).case_insensitive(true).size_limit(1 << 20).build() {
+                        Ok(re) => Op::Pattern { re: Pattern(re), negate },
+                        Err(e) => {
+                            let d = Diagnostic::invalid_regex(site.file, pos, &e.to_string());
+                            self.diags.push(d.in_rule(site.rule));
+                            return None;
+                        }
+                    }
+                } else if let [one] = atoms.as_slice()
+                    && matches!(ty, FieldType::String)
+                    && !negate
+                    && (one.starts_with(['<', '>', '[']) || (one.starts_with('(') && one.contains("..")))
+                {
+                    // Text order: postal-code ranges and the like.
+                    let bound = |s: &str| unquote(s).to_lowercase();
+                    if let Some(inner) = one.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+                        let Some((lo, hi)) = inner.split_once("..") else {
+                            self.cell_error(
+                                site,
+                                pos,
+                                format!("`{one}` is not a text interval like `[\"10000\"..\"19999\"]`"),
+                            );
+                            return None;
+                        };
+                        Op::TextBetween(bound(lo), bound(hi))
+                    } else {
+                        let (c, rest) = if let Some(r) = one.strip_prefix(">=") {
+                            (Cmp::Gte, r)
+                        } else if let Some(r) = one.strip_prefix("<=") {
+                            (Cmp::Lte, r)
+                        } else if let Some(r) = one.strip_prefix('>') {
+                            (Cmp::Gt, r)
+                        } else if let Some(r) = one.strip_prefix('<') {
+                            (Cmp::Lt, r)
+                        } else {
+                            self.cell_error(
+                                site,
+                                pos,
+                                format!("text intervals are closed, like `[\"10000\"..\"19999\"]`; found `{one}`"),
+                            );
+                            return None;
+                        };
+                        Op::TextCmp(c, bound(rest))
+                    }
+                } else {
+                    let mut values = Vec::new();
+                    for a in &atoms {
+                        let node = Node { pos, kind: NodeKind::Str(unquote(a)) };
+                        values.push(self.scalar(site, &field, &ty, "in a table cell", &node)?);
+                    }
+                    values.sort_by(|a, b| match (a, b) {
+                        (Scalar::Str(x), Scalar::Str(y)) => x.cmp(y),
+                        _ => std::cmp::Ordering::Equal,
+                    });
+                    values.dedup();
+                    match (values.len(), negate) {
+                        (1, false) => Op::Eq(values.remove(0)),
+                        (1, true) => Op::Ne(values.remove(0)),
+                        (_, false) => Op::In(values),
+                        (_, true) => Op::NotIn(values),
+                    }
+                }
+            }
+        };
+        let key = key_of(&op);
+        match self.push_value(slot, op, label) {
+            Cond::Pred(id) => Some((key, Some(id))),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,718 @@
+//! Decision tables: rows of cells over named input columns, a hit policy,
+//! and an index per column so a table decides without testing every row.
+//!
+//! A table sits in a stage's rule list: each row is also an ordinary rule
+//! (its condition is the conjunction of its cells) so that traces, coverage
+//! and the stage's checks treat rows like rules. Evaluation goes through the
+//! table instead: each column turns the case's value into the set of rows
+//! whose cell accepts it — rows with `-`, rows listing the value (a map from
+//! value to rows), rows whose intervals hold it (the number line cut at
+//! every bound, each piece knowing its rows), and, for the few cells an index
+//! cannot answer (`not(…)`, regexes, text ranges), a test of the cell on
+//! the rows still alive. The sets are intersected column by column; the
+//! hit policy then reads the survivors.
+
+use crate::bits::Bits;
+use crate::cond::{Fact, Op, Pred, Range, test_value};
+use crate::name::Name;
+use crate::rules::RuleMeta;
+use crate::schema::{Schema, Slot};
+use std::collections::BTreeMap;
+
+/// How a table's matching rows make its answer (the DMN hit policies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hit {
+    /// The first matching row, in row order.
+    First,
+    /// At most one row may match; two is a conflict naming both.
+    Unique,
+    /// Matching rows must give the same outputs.
+    Any,
+    /// The matching row whose outputs come first in the declared orders.
+    Priority,
+    /// Every matching row, or one number aggregated over them.
+    Collect(Option<Agg>),
+    /// Every matching row, in row order.
+    RuleOrder,
+}
+
+impl Hit {
+    pub fn name(self) -> &'static str {
+        match self {
+            Hit::First => "first",
+            Hit::Unique => "unique",
+            Hit::Any => "any",
+            Hit::Priority => "priority",
+            Hit::Collect(None) => "collect",
+            Hit::Collect(Some(Agg::Sum)) => "collect sum",
+            Hit::Collect(Some(Agg::Min)) => "collect min",
+            Hit::Collect(Some(Agg::Max)) => "collect max",
+            Hit::Collect(Some(Agg::Count)) => "collect count",
+            Hit::RuleOrder => "rule_order",
+        }
+    }
+
+    /// Whether the policy answers with one row.
+    pub fn single(self) -> bool {
+        matches!(self, Hit::First | Hit::Unique | Hit::Any | Hit::Priority)
+    }
+}
+
+/// How `collect` folds the matching rows' numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Agg {
+    Sum,
+    Min,
+    Max,
+    Count,
+}
+
+/// What a cell accepts, in the shape the column index stores.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum CellKey {
+    /// `-`: every value, missing included.
+    Any,
+    /// One of these lower-cased texts.
+    Text(Vec<String>),
+    /// A list field holding any of these lower-cased items.
+    Items(Vec<String>),
+    Bool(bool),
+    /// A number inside one of the intervals.
+    Ranges(Vec<Range>),
+    /// Anything else: the cell's predicate is tested row by row.
+    Check,
+}
+
+/// An input column: a name authors chose and the field it reads.
+#[derive(Debug)]
+pub(crate) struct Column {
+    pub name: Name,
+    pub slot: Slot,
+    index: ColumnIndex,
+}
+
+#[derive(Debug)]
+struct ColumnIndex {
+    /// Rows whose cell is `-`.
+    any: Bits,
+    keys: Keys,
+    /// Rows whose cell is tested on its own, with its predicate.
+    checks: Vec<(u32, u32)>,
+}
+
+#[derive(Debug)]
+enum Keys {
+    None,
+    Text(BTreeMap<String, Bits>),
+    Items(BTreeMap<String, Bits>),
+    Bool([Bits; 2]),
+    /// The number line cut at `bounds`: piece `2i` lies below `bounds[i]`
+    /// (above the previous bound), piece `2i + 1` is `bounds[i]` itself, the
+    /// last piece lies above every bound. Each piece knows its rows.
+    Num {
+        bounds: Vec<f64>,
+        pieces: Vec<Bits>,
+    },
+}
+
+/// One row: its id, where it is written, its cells and its outputs.
+#[derive(Debug)]
+pub(crate) struct Row {
+    pub id: Name,
+    pub line: u32,
+    /// Per column, the cell's predicate (`None` for `-`).
+    pub cells: Vec<Option<u32>>,
+    /// Per output column, the value (JSON null when the cell is `-`).
+    pub outputs: Vec<serde_json::Value>,
+    /// Rows with equal outputs share a class (`any` compares classes).
+    pub class: u32,
+    /// Per output column, the value's place in the declared order (`priority`).
+    pub rank: Vec<u32>,
+}
+
+/// A compiled decision table.
+#[derive(Debug)]
+pub(crate) struct Table {
+    pub meta: RuleMeta,
+    pub name: Name,
+    pub hit: Hit,
+    /// Index of the first row in the stage's rule list.
+    pub start: usize,
+    pub columns: Vec<Column>,
+    pub outputs: Vec<Name>,
+    pub rows: Vec<Row>,
+}
+
+/// A row as the compiler hands it over.
+#[derive(Debug)]
+pub(crate) struct RowDraft {
+    pub id: Name,
+    pub line: u32,
+    /// Per column: what the cell accepts and its predicate.
+    pub cells: Vec<(CellKey, Option<u32>)>,
+    pub outputs: Vec<serde_json::Value>,
+    pub rank: Vec<u32>,
+}
+
+/// What a table's hit policy made of the matching rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Selection {
+    None,
+    One(usize),
+    /// Two rows that may not both match (`unique`) or disagree (`any`); the
+    /// first is used.
+    Conflict(usize, usize),
+    Many(Vec<usize>),
+}
+
+impl Selection {
+    /// The rows the answer comes from, in row order.
+    pub fn rows(&self) -> &[usize] {
+        match self {
+            Selection::None => &[],
+            Selection::One(r) | Selection::Conflict(r, _) => std::slice::from_ref(r),
+            Selection::Many(rows) => rows,
+        }
+    }
+}
+
+fn piece_of(bounds: &[f64], x: f64) -> Option<usize> {
+    if x.is_nan() {
+        return None;
+    }
+    let i = bounds.partition_point(|b| *b < x);
+    Some(if bounds.get(i) == Some(&x) { 2 * i + 1 } else { 2 * i })
+}
+
+impl ColumnIndex {
+    fn build(n: usize, cells: &[(&CellKey, Option<u32>)]) -> ColumnIndex {
+        let mut any = Bits::new(n);
+        let mut checks = Vec::new();
+        // The column's kind is its first indexable cell's; cells of another
+        // kind (the compiler makes none) would be tested one by one.
+        let kind = cells.iter().find_map(|(k, _)| match k {
+            CellKey::Any | CellKey::Check => None,
+            other => Some(std::mem::discriminant(*other)),
+        });
+        let mut text: BTreeMap<String, Bits> = BTreeMap::new();
+        let mut bools = [Bits::new(n), Bits::new(n)];
+        let mut ranges: Vec<(usize, Range)> = Vec::new();
+        for (r, (key, pred)) in cells.iter().enumerate() {
+            let indexed = kind == Some(std::mem::discriminant(*key));
+            match key {
+                CellKey::Any => any.set(r),
+                CellKey::Text(values) | CellKey::Items(values) if indexed => {
+                    for v in values {
+                        text.entry(v.clone()).or_insert_with(|| Bits::new(n)).set(r);
+                    }
+                }
+                CellKey::Bool(b) if indexed => bools[usize::from(*b)].set(r),
+                CellKey::Ranges(list) if indexed => ranges.extend(list.iter().map(|x| (r, *x))),
+                _ => {
+                    if let Some(p) = pred {
+                        checks.push((u32::try_from(r).unwrap_or(u32::MAX), *p));
+                    }
+                }
+            }
+        }
+        let keys = match cells.iter().map(|(k, _)| *k).find(|k| kind == Some(std::mem::discriminant(*k))) {
+            None => Keys::None,
+            Some(CellKey::Text(_)) => Keys::Text(text),
+            Some(CellKey::Items(_)) => Keys::Items(text),
+            Some(CellKey::Bool(_)) => Keys::Bool(bools),
+            Some(_) => {
+                let mut bounds: Vec<f64> =
+                    ranges.iter().flat_map(|(_, x)| [x.lo, x.hi]).filter(|b| b.is_finite()).collect();
+                bounds.sort_by(f64::total_cmp);
+                bounds.dedup();
+                let mut pieces = vec![Bits::new(n); 2 * bounds.len() + 1];
+                for (r, x) in &ranges {
+                    if x.is_empty() {
+                        continue;
+                    }
+                    let first = if x.lo == f64::NEG_INFINITY {
+                        0
+                    } else {
+                        let i = bounds.partition_point(|b| *b < x.lo);
+                        if x.lo_open { 2 * i + 2 } else { 2 * i + 1 }
+                    };
+                    let last = if x.hi == f64::INFINITY {
+                        2 * bounds.len()
+                    } else {
+                        let j = bounds.partition_point(|b| *b < x.hi);
+                        if x.hi_open { 2 * j } else { 2 * j + 1 }
+                    };
+                    for piece in pieces.iter_mut().take(last + 1).skip(first) {
+                        piece.set(*r);
+                    }
+                }
+                Keys::Num { bounds, pieces }
+            }
+        };
+        ColumnIndex { any, keys, checks }
+    }
+
+    /// Keeps in `alive` only the rows whose cell in this column accepts
+    /// `fact`. `scratch` is a set of the same size, overwritten.
+    fn filter(&self, preds: &[Pred], fact: &Fact<'_>, alive: &mut Bits, scratch: &mut Bits) {
+        scratch.copy_from(&self.any);
+        match (&self.keys, fact) {
+            (Keys::Text(map), Fact::Str { lower, .. }) => {
+                if let Some(rows) = map.get(lower.as_ref()) {
+                    scratch.or_with(rows);
+                }
+            }
+            (Keys::Items(map), Fact::List(have)) => {
+                for item in have.iter() {
+                    if let Some(rows) = map.get(item.as_str()) {
+                        scratch.or_with(rows);
+                    }
+                }
+            }
+            (Keys::Bool(pair), Fact::Bool(b)) => scratch.or_with(&pair[usize::from(*b)]),
+            (Keys::Num { bounds, pieces }, Fact::Num(x)) => {
+                if let Some(rows) = piece_of(bounds, *x).and_then(|i| pieces.get(i)) {
+                    scratch.or_with(rows);
+                }
+            }
+            _ => {}
+        }
+        for &(r, p) in &self.checks {
+            let r = r as usize;
+            if alive.get(r) && preds.get(p as usize).is_some_and(|p| test_value(&p.op, fact)) {
+                scratch.set(r);
+            }
+        }
+        alive.and_with(scratch);
+    }
+}
+
+impl Table {
+    pub fn build(
+        meta: RuleMeta,
+        hit: Hit,
+        start: usize,
+        columns: Vec<(Name, Slot)>,
+        outputs: Vec<Name>,
+        drafts: Vec<RowDraft>,
+    ) -> Table {
+        let n = drafts.len();
+        let columns = columns
+            .into_iter()
+            .enumerate()
+            .map(|(c, (name, slot))| {
+                let cells: Vec<(&CellKey, Option<u32>)> =
+                    drafts.iter().map(|d| d.cells.get(c).map_or((&CellKey::Any, None), |(k, p)| (k, *p))).collect();
+                Column { name, slot, index: ColumnIndex::build(n, &cells) }
+            })
+            .collect();
+        let mut classes: BTreeMap<String, u32> = BTreeMap::new();
+        let rows = drafts
+            .into_iter()
+            .map(|d| {
+                let key = serde_json::Value::Array(d.outputs.clone()).to_string();
+                let next = u32::try_from(classes.len()).unwrap_or(u32::MAX);
+                let class = *classes.entry(key).or_insert(next);
+                Row {
+                    id: d.id,
+                    line: d.line,
+                    cells: d.cells.into_iter().map(|(_, p)| p).collect(),
+                    outputs: d.outputs,
+                    class,
+                    rank: d.rank,
+                }
+            })
+            .collect();
+        let name = Name::from(&meta.id);
+        Table { meta, name, hit, start, columns, outputs, rows }
+    }
+
+    /// The rows every one of whose cells accepts the case's values; `fact`
+    /// gives the value of a column's field.
+    pub fn matching<'f>(&self, preds: &[Pred], fact: impl Fn(Slot) -> &'f Fact<'f>) -> Bits {
+        let mut alive = Bits::full(self.rows.len());
+        let mut scratch = Bits::new(self.rows.len());
+        for col in &self.columns {
+            col.index.filter(preds, fact(col.slot), &mut alive, &mut scratch);
+            if alive.is_empty() {
+                break;
+            }
+        }
+        alive
+    }
+
+    /// For every row, the first column (in column order) whose cell rejects
+    /// the case's values; `None` for matching rows.
+    pub fn failing_columns<'f>(&self, preds: &[Pred], fact: impl Fn(Slot) -> &'f Fact<'f>) -> Vec<Option<u16>> {
+        let mut out = vec![None; self.rows.len()];
+        let mut alive = Bits::full(self.rows.len());
+        let mut before = alive.clone();
+        let mut scratch = Bits::new(self.rows.len());
+        for (c, col) in self.columns.iter().enumerate() {
+            col.index.filter(preds, fact(col.slot), &mut alive, &mut scratch);
+            before.and_not(&alive);
+            for r in before.iter() {
+                out[r] = Some(u16::try_from(c).unwrap_or(u16::MAX));
+            }
+            before.copy_from(&alive);
+        }
+        out
+    }
+
+    /// What the hit policy makes of the matching rows.
+    pub fn select(&self, matched: &Bits) -> Selection {
+        if self.hit == Hit::First {
+            return matched.first().map_or(Selection::None, Selection::One);
+        }
+        let mut rows = matched.iter();
+        let Some(first) = rows.next() else { return Selection::None };
+        match self.hit {
+            Hit::First => Selection::One(first),
+            Hit::Unique => match rows.next() {
+                None => Selection::One(first),
+                Some(other) => Selection::Conflict(first, other),
+            },
+            Hit::Any => {
+                let class = self.rows[first].class;
+                match rows.find(|&r| self.rows[r].class != class) {
+                    None => Selection::One(first),
+                    Some(other) => Selection::Conflict(first, other),
+                }
+            }
+            Hit::Priority => {
+                let best = rows.fold(first, |best, r| if self.rows[r].rank < self.rows[best].rank { r } else { best });
+                Selection::One(best)
+            }
+            Hit::Collect(_) | Hit::RuleOrder => Selection::Many(matched.iter().collect()),
+        }
+    }
+
+    /// The number `collect` with an aggregation gives for output `out`:
+    /// `count` counts rows, the others fold the numbers the rows give.
+    pub fn aggregate(&self, agg: Agg, rows: &[usize], out: usize) -> Option<f64> {
+        if agg == Agg::Count {
+            return Some(rows.len() as f64);
+        }
+        let numbers = rows.iter().filter_map(|&r| self.rows[r].outputs.get(out)?.as_f64());
+        match agg {
+            Agg::Sum => Some(numbers.sum()),
+            Agg::Min => numbers.reduce(f64::min),
+            Agg::Max => numbers.reduce(f64::max),
+            Agg::Count => None,
+        }
+    }
+
+    /// Where row `r` sits in the stage's rule list.
+    pub fn rule_index(&self, r: usize) -> usize {
+        self.start + r
+    }
+
+    /// Whether rule `i` of the stage is one of this table's rows.
+    pub fn holds(&self, i: usize) -> bool {
+        i >= self.start && i < self.start + self.rows.len()
+    }
+}
+
+/// Test-only view of a column's index kind, to check cells land where
+/// the compiler meant them to.
+#[cfg(test)]
+impl Column {
+    pub fn index_kind(&self) -> &'static str {
+        match self.index.keys {
+            Keys::None => "none",
+            Keys::Text(_) => "text",
+            Keys::Items(_) => "items",
+            Keys::Bool(_) => "bool",
+            Keys::Num { .. } => "num",
+        }
+    }
+
+    pub fn checked_rows(&self) -> usize {
+        self.index.checks.len()
+    }
+}
+
+/// The op an index stores for a cell, to decide the cell's `CellKey`.
+pub(crate) fn key_of(op: &Op) -> CellKey {
+    use crate::cond::Scalar;
+    match op {
+        Op::Eq(Scalar::Str(s)) => CellKey::Text(vec![s.clone()]),
+        Op::In(list) if list.iter().all(|v| matches!(v, Scalar::Str(_))) => CellKey::Text(
+            list.iter()
+                .filter_map(|v| match v {
+                    Scalar::Str(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        Op::Eq(Scalar::Bool(b)) => CellKey::Bool(*b),
+        Op::Items { items, all: false } => CellKey::Items(items.clone()),
+        Op::Ranges { ranges, negate: false } => CellKey::Ranges(ranges.clone()),
+        _ => CellKey::Check,
+    }
+}
+
+/// A decision table of a compiled rule set, evaluated on its own: the
+/// inputs are named by field (`{"account.segment": "smb", "priority": "P2"}`,
+/// or nested as `{"account": {"segment": "smb"}}`), the values as the
+/// pipeline would see them (normalized country codes, priorities on the
+/// scale).
+///
+/// ```
+/// use triage_core::compile_sources;
+/// let yaml = r#"
+/// tiers:
+///   - id: tier-matrix
+///     table:
+///       hit: first
+///       inputs: { cat: category, users: affected_users }
+///       outputs: [tier]
+///       rows: |
+///         big:    -               | >= 100 => 3
+///         eng:    outage, bug     | -      => 2
+///                 -               | -      => 1
+/// fields:
+///   affected_users: number
+/// categories:
+///   - id: general
+///     set: { category: general }
+/// "#;
+/// let (rules, diags) = compile_sources(&[("rules.yaml", yaml)]);
+/// assert!(diags.is_empty(), "{diags:?}");
+/// let rules = rules.unwrap();
+/// let table = rules.table("tier-matrix").unwrap();
+/// let hit = table.evaluate(&serde_json::json!({ "category": "bug", "affected_users": 3 })).unwrap();
+/// assert_eq!(hit.row_ids().collect::<Vec<_>>(), ["eng"]);
+/// assert_eq!(hit.output("tier"), Some(serde_json::json!(2)));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionTable<'r> {
+    preds: &'r [Pred],
+    schema: &'r Schema,
+    table: &'r Table,
+    stage: &'static str,
+}
+
+/// A table input of the wrong type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("input `{field}` should be a {expected}, found `{found}`")]
+pub struct TableInputError {
+    /// The field the column reads.
+    pub field: String,
+    /// The field's type.
+    pub expected: &'static str,
+    /// The value given.
+    pub found: String,
+}
+
+/// The rows a table chose for one input, and what they say.
+#[derive(Debug, Clone)]
+pub struct TableMatch<'r> {
+    table: &'r Table,
+    selection: Selection,
+}
+
+/// Why each row of a table did or did not match one input.
+#[derive(Debug, Clone)]
+pub struct TableExplanation<'r> {
+    table: &'r Table,
+    preds: &'r [Pred],
+    /// Per row, the first column whose cell rejected the input.
+    failing: Vec<Option<u16>>,
+    values: Vec<String>,
+    /// The rows the hit policy chose.
+    pub chosen: TableMatch<'r>,
+}
+
+impl<'r> DecisionTable<'r> {
+    pub(crate) fn new(preds: &'r [Pred], schema: &'r Schema, table: &'r Table, stage: &'static str) -> Self {
+        DecisionTable { preds, schema, table, stage }
+    }
+
+    /// The table's id.
+    pub fn id(&self) -> &str {
+        &self.table.name
+    }
+
+    /// The stage whose rules the table holds (`categories`, `tiers`, …).
+    pub fn stage(&self) -> &'static str {
+        self.stage
+    }
+
+    /// The hit policy, as written (`first`, `collect sum`, …).
+    pub fn hit(&self) -> &'static str {
+        self.table.hit.name()
+    }
+
+    /// The line the table's entry starts on, in its rule file.
+    pub fn line(&self) -> u32 {
+        self.table.meta.line
+    }
+
+    /// How many rows the table has.
+    pub fn row_count(&self) -> usize {
+        self.table.rows.len()
+    }
+
+    /// The row ids, in order.
+    pub fn row_ids(&self) -> impl Iterator<Item = &'r str> + use<'r> {
+        self.table.rows.iter().map(|r| &*r.id)
+    }
+
+    /// The output columns, in order.
+    pub fn outputs(&self) -> impl Iterator<Item = &'r str> + use<'r> {
+        self.table.outputs.iter().map(|o| &**o)
+    }
+
+    fn facts<'i>(&self, input: &'i serde_json::Value) -> Result<Vec<Fact<'i>>, TableInputError> {
+        let mut out = Vec::with_capacity(self.table.columns.len());
+        for col in &self.table.columns {
+            let def = &self.schema.fields[col.slot];
+            let value = input.get(&def.name).or_else(|| {
+                def.name.split('.').try_fold(input, |v, part| v.get(part)).filter(|_| def.name.contains('.'))
+            });
+            out.push(match value {
+                None | Some(serde_json::Value::Null) => Fact::Missing,
+                Some(v) => crate::eval::json_fact(v, &def.ty).ok_or_else(|| TableInputError {
+                    field: def.name.clone(),
+                    expected: def.ty.name(),
+                    found: v.to_string(),
+                })?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn fact_of<'a>(&self, facts: &'a [Fact<'a>], slot: Slot) -> &'a Fact<'a> {
+        self.table.columns.iter().position(|c| c.slot == slot).and_then(|i| facts.get(i)).unwrap_or(&MISSING_FACT)
+    }
+}
+
+static MISSING_FACT: Fact<'static> = Fact::Missing;
+
+impl crate::rules::CompiledRules {
+    /// The decision tables of every stage but `territories` (whose rows
+    /// are territories), in pipeline order.
+    pub fn tables(&self) -> impl Iterator<Item = DecisionTable<'_>> {
+        let (preds, schema) = (&self.preds[..], &self.schema);
+        let lists: [(&'static str, &[Table]); 5] = [
+            ("categories", &self.categories.tables),
+            ("priority", &self.adjust_tables),
+            ("tiers", &self.tiers.tables),
+            ("sla", &self.sla.tables),
+            ("assignment", &self.assignment.tables),
+        ];
+        let all: Vec<DecisionTable<'_>> = lists
+            .into_iter()
+            .flat_map(|(stage, tables)| tables.iter().map(move |t| DecisionTable::new(preds, schema, t, stage)))
+            .collect();
+        all.into_iter()
+    }
+
+    /// A decision table by id.
+    pub fn table(&self, id: &str) -> Option<DecisionTable<'_>> {
+        self.tables().find(|t| t.id() == id)
+    }
+}
+
+impl<'r> DecisionTable<'r> {
+    /// The rows the hit policy chooses for `input`, with their outputs.
+    pub fn evaluate(&self, input: &serde_json::Value) -> Result<TableMatch<'r>, TableInputError> {
+        let facts = self.facts(input)?;
+        let matched = self.table.matching(self.preds, |slot| self.fact_of(&facts, slot));
+        Ok(TableMatch { table: self.table, selection: self.table.select(&matched) })
+    }
+
+    /// [`evaluate`](Self::evaluate), and for every row the column that
+    /// rejected the input.
+    pub fn explain(&self, input: &serde_json::Value) -> Result<TableExplanation<'r>, TableInputError> {
+        let facts = self.facts(input)?;
+        let failing = self.table.failing_columns(self.preds, |slot| self.fact_of(&facts, slot));
+        let mut matched = Bits::new(self.table.rows.len());
+        for (r, f) in failing.iter().enumerate() {
+            if f.is_none() {
+                matched.set(r);
+            }
+        }
+        let values = facts.iter().map(describe_fact).collect();
+        let chosen = TableMatch { table: self.table, selection: self.table.select(&matched) };
+        Ok(TableExplanation { table: self.table, preds: self.preds, failing, values, chosen })
+    }
+}
+
+fn describe_fact(f: &Fact<'_>) -> String {
+    match f {
+        Fact::Missing => "missing".to_string(),
+        Fact::Str { raw, .. } => format!("`{raw}`"),
+        Fact::Num(n) => format!("`{n}`"),
+        Fact::Bool(b) => format!("`{b}`"),
+        Fact::List(items) => format!("`[{}]`", items.join(", ")),
+    }
+}
+
+impl<'r> TableMatch<'r> {
+    /// The chosen rows' ids, in row order.
+    pub fn row_ids(&self) -> impl Iterator<Item = &'r str> + '_ {
+        self.selection.rows().iter().map(|&r| &*self.table.rows[r].id)
+    }
+
+    /// The chosen rows' lines in their file.
+    pub fn row_lines(&self) -> impl Iterator<Item = u32> + '_ {
+        self.selection.rows().iter().map(|&r| self.table.rows[r].line)
+    }
+
+    /// Whether no row answered.
+    pub fn is_empty(&self) -> bool {
+        self.selection.rows().is_empty()
+    }
+
+    /// Two rows that broke a `unique` or `any` policy (the first was used).
+    pub fn conflict(&self) -> Option<(&'r str, &'r str)> {
+        match self.selection {
+            Selection::Conflict(a, b) => Some((&self.table.rows[a].id, &self.table.rows[b].id)),
+            _ => None,
+        }
+    }
+
+    /// An output's value: the chosen row's for single-answer policies; for
+    /// `collect` and `rule_order` the list of the rows' values, or the
+    /// aggregated number.
+    pub fn output(&self, name: &str) -> Option<serde_json::Value> {
+        let c = self.table.outputs.iter().position(|o| *o == name)?;
+        let rows = self.selection.rows();
+        match self.table.hit {
+            Hit::Collect(Some(agg)) => {
+                let x = self.table.aggregate(agg, rows, c)?;
+                Some(serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, serde_json::Value::Number))
+            }
+            Hit::Collect(None) | Hit::RuleOrder => {
+                Some(serde_json::Value::Array(rows.iter().map(|&r| self.table.rows[r].outputs[c].clone()).collect()))
+            }
+            _ => rows.first().map(|&r| self.table.rows[r].outputs[c].clone()),
+        }
+    }
+
+    /// Every output, by column name.
+    pub fn outputs(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.table.outputs.iter().filter_map(|o| Some((o.to_string(), self.output(o)?))).collect()
+    }
+}
+
+impl TableExplanation<'_> {
+    /// For every row in order: its id, its line, and `None` if it matched
+    /// or why not (the column, its cell's test and the input's value).
+    pub fn rows(&self) -> impl Iterator<Item = (&str, u32, Option<String>)> + '_ {
+        self.table.rows.iter().zip(&self.failing).map(|(row, f)| {
+            let why = f.map(|c| {
+                let c = usize::from(c);
+                let value = self.values.get(c).map_or("missing", String::as_str);
+                let cell = row.cells.get(c).copied().flatten().and_then(|p| self.preds.get(p as usize));
+                match cell {
+                    Some(p) => format!("`{}` failed: {value}", p.label),
+                    None => format!("column `{}` does not accept {value}", self.table.columns[c].name),
+                }
+            });
+            (&*row.id, row.line, why)
+        })
+    }
+}
