@@ -411,3 +411,128 @@ pub fn assignable_cases(n: usize) -> Vec<Case> {
         })
         .collect()
 }
+
+/// One row of the canonical routing table: each condition `None`/empty
+/// means "any".
+#[derive(Debug, Clone)]
+pub struct RouteRow {
+    /// ISO country codes, any of which matches.
+    pub countries: Vec<&'static str>,
+    /// The customer segment.
+    pub segment: Option<&'static str>,
+    /// The product.
+    pub product: Option<&'static str>,
+    /// Priorities, any of which matches.
+    pub priorities: Vec<&'static str>,
+    /// Affected users, an inclusive range.
+    pub users: Option<(u32, u32)>,
+    /// The team the row routes to.
+    pub team: String,
+}
+
+const COUNTRIES: &[&str] = &[
+    "DE", "FR", "GB", "US", "CA", "BR", "JP", "IN", "AU", "ES", "IT", "NL", "SE", "PL", "MX", "AR", "ZA", "NG", "KR",
+    "CN",
+];
+const SEGMENTS: &[&str] = &["smb", "mid", "enterprise"];
+const PRODUCTS: &[&str] = &["api", "billing", "mobile", "web", "analytics", "sso"];
+const PRIORITIES: &[&str] = &["P1", "P2", "P3", "P4"];
+
+/// The canonical routing table with `n` rows (the last one catches the
+/// rest), the same on every machine for a seed.
+pub fn routing_rows(n: usize, seed: u64) -> Vec<RouteRow> {
+    let mut g = Lcg::new(seed);
+    let mut rows = Vec::with_capacity(n);
+    for i in 0..n.saturating_sub(1) {
+        let mut countries = Vec::new();
+        if g.below(4) != 0 {
+            for _ in 0..=g.below(3) {
+                let c = COUNTRIES[g.below(COUNTRIES.len() as u64) as usize];
+                if !countries.contains(&c) {
+                    countries.push(c);
+                }
+            }
+        }
+        let segment = (g.below(2) == 0).then(|| SEGMENTS[g.below(3) as usize]);
+        let product = (g.below(3) != 0).then(|| PRODUCTS[g.below(PRODUCTS.len() as u64) as usize]);
+        let mut priorities = Vec::new();
+        if g.below(2) == 0 {
+            for _ in 0..=g.below(2) {
+                let p = PRIORITIES[g.below(4) as usize];
+                if !priorities.contains(&p) {
+                    priorities.push(p);
+                }
+            }
+        }
+        let users = (g.below(3) == 0).then(|| {
+            let lo = g.below(500) as u32;
+            (lo, lo + g.below(500) as u32)
+        });
+        rows.push(RouteRow { countries, segment, product, priorities, users, team: format!("team-{}", i % 37) });
+    }
+    rows.push(RouteRow {
+        countries: Vec::new(),
+        segment: None,
+        product: None,
+        priorities: Vec::new(),
+        users: None,
+        team: "fallback".to_string(),
+    });
+    rows
+}
+
+/// The routing table as a triage `assignment` table (plus the declarations
+/// it needs).
+pub fn routing_yaml(rows: &[RouteRow]) -> String {
+    let list = |items: &[&str]| if items.is_empty() { "-".to_string() } else { items.join(", ") };
+    let mut out = String::from(
+        "fields:\n  segment: { type: enum, values: [smb, mid, enterprise] }\n  affected_users: number\ncategories:\n  - id: general\n    set: { category: general }\nassignment:\n  - id: routing\n    table:\n      hit: first\n      inputs: [country, segment, product, priority, affected_users]\n      outputs: [team]\n      rows: |\n",
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let users = r.users.map_or("-".to_string(), |(lo, hi)| format!("[{lo}..{hi}]"));
+        out.push_str(&format!(
+            "        r{i}: {} | {} | {} | {} | {} => {}\n",
+            list(&r.countries),
+            r.segment.unwrap_or("-"),
+            r.product.unwrap_or("-"),
+            list(&r.priorities),
+            users,
+            r.team
+        ));
+    }
+    out
+}
+
+/// A compiled rule set holding only the routing table.
+pub fn routing_rules(rows: &[RouteRow]) -> CompiledRules {
+    compile(&[("routing.yaml", &routing_yaml(rows))])
+}
+
+/// `n` seeded inputs of the routing table, as JSON objects.
+pub fn routing_inputs(n: usize, seed: u64) -> Vec<serde_json::Value> {
+    let mut g = Lcg::new(seed);
+    (0..n)
+        .map(|_| {
+            serde_json::json!({
+                "country": COUNTRIES[g.below(COUNTRIES.len() as u64) as usize],
+                "segment": SEGMENTS[g.below(3) as usize],
+                "product": PRODUCTS[g.below(PRODUCTS.len() as u64) as usize],
+                "priority": PRIORITIES[g.below(4) as usize],
+                "affected_users": g.below(1000),
+            })
+        })
+        .collect()
+}
+
+/// The input that row `k` of `rows` matches with its own values (the
+/// first of each list, the low end of the range, or fixed values for
+/// "any"); earlier rows may match it too.
+pub fn routing_input_for(row: &RouteRow) -> serde_json::Value {
+    serde_json::json!({
+        "country": row.countries.first().copied().unwrap_or("ZZ"),
+        "segment": row.segment.unwrap_or("mid"),
+        "product": row.product.unwrap_or("none"),
+        "priority": row.priorities.first().copied().unwrap_or("P3"),
+        "affected_users": row.users.map_or(0, |(lo, _)| lo),
+    })
+}

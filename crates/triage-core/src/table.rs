@@ -341,22 +341,19 @@ impl Table {
         alive
     }
 
-    /// For every row, the first column (in column order) whose cell rejects
-    /// the case's values; `None` for matching rows.
-    pub fn failing_columns<'f>(&self, preds: &[Pred], fact: impl Fn(Slot) -> &'f Fact<'f>) -> Vec<Option<u16>> {
-        let mut out = vec![None; self.rows.len()];
+    /// The matching rows, and for each column the rows it was the first
+    /// (in column order) to reject.
+    pub fn failing_columns<'f>(&self, preds: &[Pred], fact: impl Fn(Slot) -> &'f Fact<'f>) -> (Bits, Vec<Bits>) {
         let mut alive = Bits::full(self.rows.len());
-        let mut before = alive.clone();
         let mut scratch = Bits::new(self.rows.len());
-        for (c, col) in self.columns.iter().enumerate() {
+        let mut died = Vec::with_capacity(self.columns.len());
+        for col in &self.columns {
+            let mut before = alive.clone();
             col.index.filter(preds, fact(col.slot), &mut alive, &mut scratch);
             before.and_not(&alive);
-            for r in before.iter() {
-                out[r] = Some(u16::try_from(c).unwrap_or(u16::MAX));
-            }
-            before.copy_from(&alive);
+            died.push(before);
         }
-        out
+        (alive, died)
     }
 
     /// What the hit policy makes of the matching rows.
@@ -514,14 +511,15 @@ pub struct TableMatch<'r> {
 
 /// Why each row of a table did or did not match one input.
 #[derive(Debug, Clone)]
-pub struct TableExplanation<'r> {
-    table: &'r Table,
-    preds: &'r [Pred],
-    /// Per row, the first column whose cell rejected the input.
-    failing: Vec<Option<u16>>,
-    values: Vec<String>,
+pub struct TableExplanation<'a> {
+    table: &'a Table,
+    preds: &'a [Pred],
+    /// Per column, the rows it was the first to reject.
+    died: Vec<Bits>,
+    /// Per column, the input's value.
+    facts: Vec<Fact<'a>>,
     /// The rows the hit policy chose.
-    pub chosen: TableMatch<'r>,
+    pub chosen: TableMatch<'a>,
 }
 
 impl<'r> DecisionTable<'r> {
@@ -624,19 +622,16 @@ impl<'r> DecisionTable<'r> {
     }
 
     /// [`evaluate`](Self::evaluate), and for every row the column that
-    /// rejected the input.
-    pub fn explain(&self, input: &serde_json::Value) -> Result<TableExplanation<'r>, TableInputError> {
+    /// rejected the input. The reasons are put into words only when asked
+    /// for ([`TableExplanation::rows`]).
+    pub fn explain<'i>(&self, input: &'i serde_json::Value) -> Result<TableExplanation<'i>, TableInputError>
+    where
+        'r: 'i,
+    {
         let facts = self.facts(input)?;
-        let failing = self.table.failing_columns(self.preds, |slot| self.fact_of(&facts, slot));
-        let mut matched = Bits::new(self.table.rows.len());
-        for (r, f) in failing.iter().enumerate() {
-            if f.is_none() {
-                matched.set(r);
-            }
-        }
-        let values = facts.iter().map(describe_fact).collect();
+        let (matched, died) = self.table.failing_columns(self.preds, |slot| self.fact_of(&facts, slot));
         let chosen = TableMatch { table: self.table, selection: self.table.select(&matched) };
-        Ok(TableExplanation { table: self.table, preds: self.preds, failing, values, chosen })
+        Ok(TableExplanation { table: self.table, preds: self.preds, died, facts, chosen })
     }
 }
 
@@ -700,12 +695,11 @@ impl<'r> TableMatch<'r> {
 
 impl TableExplanation<'_> {
     /// For every row in order: its id, its line, and `None` if it matched
-    /// or why not (the column, its cell's test and the input's value).
+    /// or why not (the failing cell's test and the input's value).
     pub fn rows(&self) -> impl Iterator<Item = (&str, u32, Option<String>)> + '_ {
-        self.table.rows.iter().zip(&self.failing).map(|(row, f)| {
-            let why = f.map(|c| {
-                let c = usize::from(c);
-                let value = self.values.get(c).map_or("missing", String::as_str);
+        self.table.rows.iter().enumerate().map(|(r, row)| {
+            let why = self.died.iter().position(|d| d.get(r)).map(|c| {
+                let value = self.facts.get(c).map_or_else(|| "missing".to_string(), describe_fact);
                 let cell = row.cells.get(c).copied().flatten().and_then(|p| self.preds.get(p as usize));
                 match cell {
                     Some(p) => format!("`{}` failed: {value}", p.label),
