@@ -176,6 +176,8 @@ pub struct TestReport {
     pub outcomes: Vec<TestOutcome>,
     /// Problems reading test files (each counts as a failure).
     pub problems: Vec<String>,
+    /// What the tests exercised of the rule set.
+    pub coverage: Option<triage_core::testing::CoverageReport>,
 }
 
 impl TestReport {
@@ -236,5 +238,6 @@ pub fn run_tests(root: &Path, filter: Option<&str>) -> Result<Result<TestReport,
         let selected = tests.iter().filter(|t: &&RuleTest| filter.is_none_or(|f| t.name.contains(f)));
         report.outcomes.extend(selected.map(|t| t.run(rules, &set.directory)));
     }
+    report.coverage = Some(triage_core::testing::coverage(rules, &report.outcomes));
     Ok(Ok(report))
 }

@@ -78,6 +78,15 @@ enum Command {
         /// List passing tests too.
         #[arg(long, short)]
         verbose: bool,
+        /// Report which rules and table rows the tests exercised.
+        #[arg(long)]
+        coverage: bool,
+        /// With --coverage: fail (exit 1) when coverage is below this percentage.
+        #[arg(long, value_name = "PCT", requires = "coverage", value_parser = percent)]
+        threshold: Option<f64>,
+        /// Output format of the coverage report.
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
     },
     /// Decide one case and print the decision as JSON.
     Eval {
@@ -154,7 +163,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { rules_dir, format } => check(&rules_dir, format),
-        Command::Test { rules_dir, filter, verbose } => test(&rules_dir, filter.as_deref(), verbose),
+        Command::Test { rules_dir, filter, verbose, coverage, threshold, format } => {
+            let cov = coverage.then_some(CoverageArgs { threshold, json: matches!(format, Format::Json) });
+            test(&rules_dir, filter.as_deref(), verbose, cov)
+        }
         Command::Eval { args, trace } => decide(&args, Some(trace)),
         Command::Explain { args } => decide(&args, None),
         Command::Escalate { rules_dir, state, now, directory, trace, report } => {
@@ -219,7 +231,21 @@ fn check(dir: &Path, format: Format) -> Result<Exit, InputError> {
     Ok(if errors > 0 { Exit::Failed } else { Exit::Ok })
 }
 
-fn test(dir: &Path, filter: Option<&str>, verbose: bool) -> Result<Exit, InputError> {
+/// What `test --coverage` was asked for.
+struct CoverageArgs {
+    threshold: Option<f64>,
+    json: bool,
+}
+
+/// A percentage from 0 to 100.
+fn percent(text: &str) -> Result<f64, String> {
+    match text.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(x) if (0.0..=100.0).contains(&x) => Ok(x),
+        _ => Err(format!("`{text}` is not a percentage from 0 to 100")),
+    }
+}
+
+fn test(dir: &Path, filter: Option<&str>, verbose: bool, coverage: Option<CoverageArgs>) -> Result<Exit, InputError> {
     match run_tests(dir, filter)? {
         Err(rendered) => {
             out(&format!("{rendered}\n\nthe rule set does not compile; no test was run\n"))?;
@@ -229,8 +255,29 @@ fn test(dir: &Path, filter: Option<&str>, verbose: bool) -> Result<Exit, InputEr
             if report.outcomes.is_empty() && report.problems.is_empty() {
                 out(&format!("no tests found in {}/**/tests/*.test.yaml\n", dir.display()))?;
             }
-            out(&report.render(verbose))?;
-            Ok(if report.failed() > 0 { Exit::Failed } else { Exit::Ok })
+            let mut exit = if report.failed() > 0 { Exit::Failed } else { Exit::Ok };
+            match (&coverage, &report.coverage) {
+                (Some(args), Some(cov)) => {
+                    if args.json {
+                        // The test summary goes to standard error so the
+                        // JSON on standard output stays parseable.
+                        eprint!("{}", report.render(verbose));
+                        let json = serde_json::to_string_pretty(cov).map_err(|e| InputError(e.to_string()))?;
+                        out(&format!("{json}\n"))?;
+                    } else {
+                        out(&report.render(verbose))?;
+                        out(&format!("\n{}", cov.render()))?;
+                    }
+                    if let Some(min) = args.threshold
+                        && cov.percent < min
+                    {
+                        eprintln!("coverage {:.1} % is below the threshold of {min} %", cov.percent);
+                        exit = Exit::Failed;
+                    }
+                }
+                _ => out(&report.render(verbose))?,
+            }
+            Ok(exit)
         }
     }
 }

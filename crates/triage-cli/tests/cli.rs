@@ -400,3 +400,23 @@ fn check_warns_about_teams_and_skills_the_directory_lacks() {
     assert!(out.contains("warning[unknown-team]: team `dsek` is not in the directory"), "{out}");
     assert!(out.contains("2 warning(s)"), "{out}");
 }
+
+/// The example set's tests exercise every rule and table row; a filtered
+/// run does not, and `--threshold` turns that into exit 1.
+#[test]
+fn test_coverage_reports_rules_and_rows_and_enforces_a_threshold() {
+    let o = triage(&["test", "rules/global-support", "--coverage", "--threshold", "100", "--format", "json"], None);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["percent"], 100.0);
+    let rows: Vec<&serde_json::Value> =
+        report["items"].as_array().unwrap().iter().filter(|i| i["table"] == "entitlement-matrix").collect();
+    assert_eq!(rows.len(), 6);
+
+    let o = triage(&["test", "rules/global-support", "--filter", "postal", "--coverage", "--threshold", "50"], None);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    assert!(stderr.contains("below the threshold of 50 %"), "{stderr}");
+    assert!(stdout.contains("not exercised by any test:") && stdout.contains("10-categories.yaml"), "{stdout}");
+}

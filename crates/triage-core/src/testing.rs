@@ -121,6 +121,9 @@ pub struct TestOutcome {
     pub failures: Vec<String>,
     /// The decision's readable trace, for failing decision tests.
     pub trace: Option<String>,
+    /// The rules (table rows included) that decided or fired in this test,
+    /// for coverage.
+    pub exercised: Vec<String>,
 }
 
 impl TestOutcome {
@@ -478,24 +481,27 @@ impl RuleTest {
                         ));
                     }
                 }
-                TestOutcome { name: self.name.clone(), location, failures, trace: None }
+                TestOutcome { name: self.name.clone(), location, failures, trace: None, exercised: Vec::new() }
             }
             Kind::Calendar { calendar, query, expect } => {
                 let failures = match rules.calendar(calendar) {
                     None => vec![format!("calendar `{calendar}` is not defined in the rules")],
                     Some(cal) => calendar_failures(cal, query, expect),
                 };
-                TestOutcome { name: self.name.clone(), location, failures, trace: None }
+                TestOutcome { name: self.name.clone(), location, failures, trace: None, exercised: Vec::new() }
             }
             Kind::Escalate { state, now, directory: own, expect, not_fired } => {
                 let dir = own.as_ref().unwrap_or(directory);
                 let mut failures = Vec::new();
+                let mut exercised = Vec::new();
                 let trace = match escalate(rules, state, dir, *now, &Options::full_trace()) {
                     Err(e) => {
                         failures.push(format!("the history cannot be replayed: {e}"));
                         None
                     }
                     Ok(esc) => {
+                        exercised.extend(esc.actions.iter().chain(&esc.pending).filter_map(|a| a.rule.clone()));
+                        exercised.extend(decided_rules(&esc.trace));
                         let got = serde_json::to_value(&esc).unwrap_or_default();
                         subset(expect, &got, "", &mut failures);
                         for rule in not_fired {
@@ -523,7 +529,7 @@ impl RuleTest {
                         })
                     }
                 };
-                TestOutcome { name: self.name.clone(), location, failures, trace }
+                TestOutcome { name: self.name.clone(), location, failures, trace, exercised }
             }
             Kind::Decide { case, now, directory: own, expect, because } => {
                 let now = now.or(case.created_at.map(|t| t.with_timezone(&Utc))).unwrap_or_else(default_now);
@@ -548,7 +554,8 @@ impl RuleTest {
                     }
                 }
                 let trace = (!failures.is_empty()).then(|| explain::render(&d));
-                TestOutcome { name: self.name.clone(), location, failures, trace }
+                let exercised = decided_rules(&d.trace);
+                TestOutcome { name: self.name.clone(), location, failures, trace, exercised }
             }
         }
     }
@@ -807,5 +814,156 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
             }
         }
         _ => Some(format!("{key}: cannot be checked")),
+    }
+}
+
+/// The rules a trace says decided or applied.
+fn decided_rules(trace: &[crate::TraceEntry]) -> Vec<String> {
+    trace
+        .iter()
+        .filter(|t| matches!(t.outcome, crate::decision::Outcome::Matched | crate::decision::Outcome::Applied))
+        .filter_map(|t| t.rule.as_ref().map(ToString::to_string))
+        .collect()
+}
+
+/// One rule (or table row) of a rule set, as coverage counts it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CoverageItem {
+    /// The stage's section (`categories`, `tiers`, …).
+    pub stage: &'static str,
+    /// The rule's or row's id.
+    pub id: String,
+    /// The file and line it is written at.
+    pub file: String,
+    /// Its line.
+    pub line: u32,
+    /// The table the row belongs to, for table rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Whether some test made it decide or fire.
+    pub covered: bool,
+}
+
+/// Per file: rules and table rows, and how many tests exercised.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FileCoverage {
+    /// The rule file.
+    pub file: String,
+    /// Rules outside tables.
+    pub rules: usize,
+    /// Of which exercised.
+    pub rules_covered: usize,
+    /// Table rows.
+    pub rows: usize,
+    /// Of which exercised.
+    pub rows_covered: usize,
+}
+
+/// What a test run exercised of a rule set.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CoverageReport {
+    /// Every rule and table row, in file order.
+    pub items: Vec<CoverageItem>,
+    /// Per file totals.
+    pub files: Vec<FileCoverage>,
+    /// Rules and rows exercised, as a percentage of all of them.
+    pub percent: f64,
+}
+
+/// Which rules and table rows the tests' outcomes exercised. Territories
+/// that only group others (no `when`, with children) never decide and are
+/// not counted; neither are risk factors and knowledge articles.
+pub fn coverage(rules: &CompiledRules, outcomes: &[TestOutcome]) -> CoverageReport {
+    let seen: std::collections::BTreeSet<&str> =
+        outcomes.iter().flat_map(|o| o.exercised.iter().map(String::as_str)).collect();
+    let mut items = Vec::new();
+    let file = |i: usize| rules.files.get(i).map_or_else(String::new, ToString::to_string);
+    let mut push = |stage: &'static str, meta: &crate::rules::RuleMeta, table: Option<&str>| {
+        items.push(CoverageItem {
+            stage,
+            id: meta.id.to_string(),
+            file: file(meta.file),
+            line: meta.line,
+            table: table.map(str::to_string),
+            covered: seen.contains(&*meta.id),
+        });
+    };
+    for t in &rules.territories.list {
+        if t.cond.is_some() || t.children.is_empty() {
+            push("territories", &t.meta, None);
+        }
+    }
+    fn list<A>(
+        push: &mut impl FnMut(&'static str, &crate::rules::RuleMeta, Option<&str>),
+        stage: &'static str,
+        rules: &[crate::rules::Rule<A>],
+        tables: &[crate::table::Table],
+    ) {
+        for (i, r) in rules.iter().enumerate() {
+            let table = tables.iter().find(|t| t.holds(i)).map(|t| &*t.name);
+            push(stage, &r.meta, table);
+        }
+    }
+    list(&mut push, "categories", &rules.categories.rules, &rules.categories.tables);
+    list(&mut push, "priority", &rules.adjustments, &rules.adjust_tables);
+    list(&mut push, "tiers", &rules.tiers.rules, &rules.tiers.tables);
+    list(&mut push, "sla", &rules.sla.rules, &rules.sla.tables);
+    list(&mut push, "escalation", &rules.escalation.rules, &[]);
+    list(&mut push, "assignment", &rules.assignment.rules, &rules.assignment.tables);
+    let order = |f: &str| rules.files.iter().position(|x| **x == *f).unwrap_or(usize::MAX);
+    items.sort_by(|a, b| (order(&a.file), a.line).cmp(&(order(&b.file), b.line)));
+    let mut files: Vec<FileCoverage> = Vec::new();
+    for it in &items {
+        if files.last().is_none_or(|f| f.file != it.file) {
+            files.push(FileCoverage { file: it.file.clone(), ..FileCoverage::default() });
+        }
+        if let Some(f) = files.last_mut() {
+            if it.table.is_some() {
+                f.rows += 1;
+                f.rows_covered += usize::from(it.covered);
+            } else {
+                f.rules += 1;
+                f.rules_covered += usize::from(it.covered);
+            }
+        }
+    }
+    let covered = items.iter().filter(|i| i.covered).count();
+    let percent = if items.is_empty() { 100.0 } else { (covered * 1000 / items.len()) as f64 / 10.0 };
+    CoverageReport { items, files, percent }
+}
+
+impl CoverageReport {
+    /// The report for people: per file, then what no test reached.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::from("coverage (rules and table rows a test made decide or fire):\n");
+        for f in &self.files {
+            let pct = |a: usize, b: usize| if b == 0 { 100.0 } else { (a * 1000 / b) as f64 / 10.0 };
+            let _ = write!(
+                out,
+                "  {:<40} rules {:>3}/{:<3} ({:>5.1} %)",
+                f.file,
+                f.rules_covered,
+                f.rules,
+                pct(f.rules_covered, f.rules)
+            );
+            if f.rows > 0 {
+                let _ =
+                    write!(out, "   table rows {}/{} ({:.1} %)", f.rows_covered, f.rows, pct(f.rows_covered, f.rows));
+            }
+            out.push('\n');
+        }
+        let missed: Vec<&CoverageItem> = self.items.iter().filter(|i| !i.covered).collect();
+        if !missed.is_empty() {
+            out.push_str("not exercised by any test:\n");
+            for m in missed {
+                let what =
+                    m.table.as_ref().map_or_else(|| format!("{} rule", m.stage), |t| format!("row of table `{t}`"));
+                let _ = writeln!(out, "  {}:{}  {}  ({what})", m.file, m.line, m.id);
+            }
+        }
+        let covered = self.items.iter().filter(|i| i.covered).count();
+        let _ = writeln!(out, "total: {covered}/{} rules and rows ({:.1} %)", self.items.len(), self.percent);
+        out
     }
 }
