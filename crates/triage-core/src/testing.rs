@@ -911,7 +911,7 @@ pub fn coverage(rules: &CompiledRules, outcomes: &[TestOutcome]) -> CoverageRepo
     list(&mut push, "escalation", &rules.escalation.rules, &[]);
     list(&mut push, "assignment", &rules.assignment.rules, &rules.assignment.tables);
     let order = |f: &str| rules.files.iter().position(|x| **x == *f).unwrap_or(usize::MAX);
-    items.sort_by(|a, b| (order(&a.file), a.line).cmp(&(order(&b.file), b.line)));
+    items.sort_by_key(|a| (order(&a.file), a.line));
     let mut files: Vec<FileCoverage> = Vec::new();
     for it in &items {
         if files.last().is_none_or(|f| f.file != it.file) {
@@ -938,7 +938,7 @@ impl CoverageReport {
         use std::fmt::Write as _;
         let mut out = String::from("coverage (rules and table rows a test made decide or fire):\n");
         for f in &self.files {
-            let pct = |a: usize, b: usize| if b == 0 { 100.0 } else { (a * 1000 / b) as f64 / 10.0 };
+            let pct = |a: usize, b: usize| (a * 1000).checked_div(b).map_or(100.0, |x| x as f64 / 10.0);
             let _ = write!(
                 out,
                 "  {:<40} rules {:>3}/{:<3} ({:>5.1} %)",
