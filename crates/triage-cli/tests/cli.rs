@@ -420,3 +420,46 @@ fn test_coverage_reports_rules_and_rows_and_enforces_a_threshold() {
     assert!(stderr.contains("below the threshold of 50 %"), "{stderr}");
     assert!(stdout.contains("not exercised by any test:") && stdout.contains("10-categories.yaml"), "{stdout}");
 }
+
+/// `diff` reports each changed field with the rule on each side, and counts.
+#[test]
+fn diff_names_changed_fields_and_the_rules_behind_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let new = tmp.path().join("new");
+    std::fs::create_dir(&new).unwrap();
+    for entry in std::fs::read_dir(repo().join("rules/global-support")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, new.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let sla = std::fs::read_to_string(new.join("35-sla.yaml")).unwrap();
+    std::fs::write(new.join("35-sla.yaml"), sla.replace("gold        | P1, P2", "gold        | P1    ")).unwrap();
+    let cases = "{\"id\":\"a\",\"channel\":\"chat\",\"subject\":\"Refund please\",\"account\":\"harman\",\"country\":\"BR\"}\n{\"id\":\"b\",\"subject\":\"hi\"}\nnot json\n";
+    let o = triage(
+        &[
+            "diff",
+            "rules/global-support",
+            new.to_str().unwrap(),
+            "-",
+            "--now",
+            "2026-03-02T10:00:00Z",
+            "--format",
+            "json",
+        ],
+        Some(cases),
+    );
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "a rejected line fails the run: {stderr}");
+    assert!(stderr.contains("-:3:"), "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0]["case_id"], "a");
+    let change = &lines[0]["changes"][0];
+    assert_eq!(
+        (&change["field"], &change["old_rule"], &change["new_rule"]),
+        (&"sla_policy".into(), &"gold-urgent".into(), &"gold".into())
+    );
+    assert_eq!(lines[1]["summary"]["changed"], 1);
+    assert_eq!(lines[1]["summary"]["per_field"]["sla_policy"], 1);
+}
