@@ -37,6 +37,21 @@ pub(crate) enum Hit {
 }
 
 impl Hit {
+    /// Every policy, in the order they are documented.
+    pub const ALL: [Hit; 10] = [
+        Hit::First,
+        Hit::Unique,
+        Hit::Any,
+        Hit::Priority,
+        Hit::Collect(None),
+        Hit::Collect(Some(Agg::Sum)),
+        Hit::Collect(Some(Agg::Min)),
+        Hit::Collect(Some(Agg::Max)),
+        Hit::Collect(Some(Agg::Count)),
+        Hit::RuleOrder,
+    ];
+
+    /// The policy as rule files write it.
     pub fn name(self) -> &'static str {
         match self {
             Hit::First => "first",

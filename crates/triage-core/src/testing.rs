@@ -870,6 +870,12 @@ pub struct CoverageReport {
     pub percent: f64,
 }
 
+/// `part` of `whole` in percent, rounded down to a tenth so that only
+/// everything makes 100; nothing of nothing is 100.
+fn share(part: usize, whole: usize) -> f64 {
+    (part * 1000).checked_div(whole).map_or(100.0, |x| x as f64 / 10.0)
+}
+
 /// Which rules and table rows the tests' outcomes exercised. Territories
 /// that only group others (no `when`, with children) never decide and are
 /// not counted; neither are risk factors and knowledge articles.
@@ -928,7 +934,7 @@ pub fn coverage(rules: &CompiledRules, outcomes: &[TestOutcome]) -> CoverageRepo
         }
     }
     let covered = items.iter().filter(|i| i.covered).count();
-    let percent = if items.is_empty() { 100.0 } else { (covered * 1000 / items.len()) as f64 / 10.0 };
+    let percent = share(covered, items.len());
     CoverageReport { items, files, percent }
 }
 
@@ -938,18 +944,17 @@ impl CoverageReport {
         use std::fmt::Write as _;
         let mut out = String::from("coverage (rules and table rows a test made decide or fire):\n");
         for f in &self.files {
-            let pct = |a: usize, b: usize| (a * 1000).checked_div(b).map_or(100.0, |x| x as f64 / 10.0);
             let _ = write!(
                 out,
                 "  {:<40} rules {:>3}/{:<3} ({:>5.1} %)",
                 f.file,
                 f.rules_covered,
                 f.rules,
-                pct(f.rules_covered, f.rules)
+                share(f.rules_covered, f.rules)
             );
             if f.rows > 0 {
                 let _ =
-                    write!(out, "   table rows {}/{} ({:.1} %)", f.rows_covered, f.rows, pct(f.rows_covered, f.rows));
+                    write!(out, "   table rows {}/{} ({:.1} %)", f.rows_covered, f.rows, share(f.rows_covered, f.rows));
             }
             out.push('\n');
         }

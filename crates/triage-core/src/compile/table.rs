@@ -25,7 +25,7 @@ use crate::name::Name;
 use crate::rules::{Rule, RuleMeta};
 use crate::schema::{FieldType, Slot, Stage};
 use crate::syntax::{Key, Node, NodeKind};
-use crate::table::{Agg, CellKey, Hit, RowDraft, Table, key_of};
+use crate::table::{CellKey, Hit, RowDraft, Table, key_of};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -104,11 +104,11 @@ fn split_top(text: &str, seps: &[&str]) -> Result<Vec<(usize, String, usize)>, S
                 regex = false;
             }
         } else {
-            let before: String = chars[start..i].iter().collect();
-            let lead = before.trim_end();
+            // A `/` opens a regex at the start of a part, or after `(` or `,`.
+            let lead = chars[start..i].iter().rev().find(|c| !c.is_whitespace());
             match c {
                 '"' => quote = true,
-                '/' if lead.is_empty() || lead.ends_with('(') || lead.ends_with(',') => regex = true,
+                '/' if matches!(lead, None | Some('(' | ',')) => regex = true,
                 '(' | '[' => depth += 1,
                 ')' | ']' => depth -= 1,
                 _ => {}
@@ -219,36 +219,19 @@ fn output_node(text: &str, pos: Pos, list: bool) -> Result<Option<Node>, String>
     Ok(Some(Node { pos, kind }))
 }
 
-fn parse_hit(text: &str) -> Option<Hit> {
-    let words: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    Some(match words.as_slice() {
-        ["first"] => Hit::First,
-        ["unique"] => Hit::Unique,
-        ["any"] => Hit::Any,
-        ["priority"] => Hit::Priority,
-        ["collect"] => Hit::Collect(None),
-        ["collect", "sum"] => Hit::Collect(Some(Agg::Sum)),
-        ["collect", "min"] => Hit::Collect(Some(Agg::Min)),
-        ["collect", "max"] => Hit::Collect(Some(Agg::Max)),
-        ["collect", "count"] => Hit::Collect(Some(Agg::Count)),
-        ["rule_order"] => Hit::RuleOrder,
-        _ => return None,
-    })
+/// A cell starting with `>=`, `<=`, `>` or `<`: the comparison and the rest.
+fn comparison(cell: &str) -> Option<(Cmp, &str)> {
+    [(">=", Cmp::Gte), ("<=", Cmp::Lte), (">", Cmp::Gt), ("<", Cmp::Lt)]
+        .into_iter()
+        .find_map(|(op, c)| cell.strip_prefix(op).map(|rest| (c, rest)))
 }
 
-const HITS: &[&str] = &[
-    "first",
-    "unique",
-    "any",
-    "priority",
-    "collect",
-    "collect sum",
-    "collect min",
-    "collect max",
-    "collect count",
-    "rule_order",
-];
+/// A hit policy by its written name, white space and case aside.
+fn parse_hit(text: &str) -> Option<Hit> {
+    let words: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
+    let name = words.join(" ");
+    Hit::ALL.into_iter().find(|h| h.name() == name)
+}
 
 impl Compiler<'_> {
     /// Compiles a `table:` entry of a stage: its rows become rules appended
@@ -280,11 +263,12 @@ impl Compiler<'_> {
                 match parse_hit(&text) {
                     Some(hit) => hit,
                     None => {
+                        let names: Vec<&str> = Hit::ALL.iter().map(|h| h.name()).collect();
                         let d = Diagnostic::invalid_value(
                             self.file(file),
                             h.pos,
                             format!("`{text}` is not a hit policy"),
-                            HITS,
+                            &names,
                             &text,
                         );
                         self.diags.push(d.in_rule(rule));
@@ -722,17 +706,20 @@ impl CondCompiler<'_> {
     fn cell_range(&mut self, site: Site<'_>, field: &str, ty: &FieldType, atom: &str, pos: Pos) -> Option<Range> {
         let a = atom.trim();
         let inf = f64::INFINITY;
-        for (op, c) in [(">=", Cmp::Gte), ("<=", Cmp::Lte), (">", Cmp::Gt), ("<", Cmp::Lt), ("=", Cmp::Gte)] {
-            if let Some(rest) = a.strip_prefix(op) {
-                let x = self.cell_number(site, field, ty, rest, pos)?;
-                return Some(match (op, c) {
-                    ("=", _) => Range { lo: x, lo_open: false, hi: x, hi_open: false },
-                    (_, Cmp::Gte) => Range { lo: x, lo_open: false, hi: inf, hi_open: true },
-                    (_, Cmp::Gt) => Range { lo: x, lo_open: true, hi: inf, hi_open: true },
-                    (_, Cmp::Lte) => Range { lo: -inf, lo_open: true, hi: x, hi_open: false },
-                    (_, Cmp::Lt) => Range { lo: -inf, lo_open: true, hi: x, hi_open: true },
-                });
-            }
+        let compared = match a.strip_prefix('=') {
+            Some(rest) => Some((None, rest)),
+            None => comparison(a).map(|(c, rest)| (Some(c), rest)),
+        };
+        if let Some((c, rest)) = compared {
+            let x = self.cell_number(site, field, ty, rest, pos)?;
+            let (lo, lo_open, hi, hi_open) = match c {
+                Some(Cmp::Gte) => (x, false, inf, true),
+                Some(Cmp::Gt) => (x, true, inf, true),
+                Some(Cmp::Lte) => (-inf, true, x, false),
+                Some(Cmp::Lt) => (-inf, true, x, true),
+                None => (x, false, x, false),
+            };
+            return Some(Range { lo, lo_open, hi, hi_open });
         }
         let first = a.chars().next();
         let last = a.chars().next_back();
@@ -857,15 +844,7 @@ impl CondCompiler<'_> {
                         };
                         Op::TextBetween(bound(lo), bound(hi))
                     } else {
-                        let (c, rest) = if let Some(r) = one.strip_prefix(">=") {
-                            (Cmp::Gte, r)
-                        } else if let Some(r) = one.strip_prefix("<=") {
-                            (Cmp::Lte, r)
-                        } else if let Some(r) = one.strip_prefix('>') {
-                            (Cmp::Gt, r)
-                        } else if let Some(r) = one.strip_prefix('<') {
-                            (Cmp::Lt, r)
-                        } else {
+                        let Some((c, rest)) = comparison(one) else {
                             self.cell_error(
                                 site,
                                 pos,
