@@ -1,5 +1,5 @@
 //! Runs one benchmark workload in a loop, for profilers:
-//! `cargo run --release -p triage-benches --example profile -- keyword|field|example|territory|hierarchy|deflect|escalate|assign|reassign|greedy|optimal|load [iterations]`
+//! `cargo run --release -p triage-benches --example profile -- keyword|field|example|territory|hierarchy|deflect|escalate|assign|reassign|greedy|optimal|load|lint [iterations]`
 //! (`greedy` or `optimal` with 0 iterations compares the two plans' scores)
 
 use triage_benches::{body_with, case, field_case, field_rules, global_support, keyword_rules};
@@ -76,6 +76,25 @@ fn main() {
             for _ in 0..n {
                 sink += run(mode).len();
             }
+        }
+        "lint" => {
+            // The lint over the 500-row routing table.
+            let rules = triage_benches::routing_rules(&triage_benches::routing_rows(500, 7));
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                sink += triage_core::lint(&rules).len();
+            }
+            let found = triage_core::lint(&rules);
+            eprintln!("{} findings, {:?} a run", found.len(), t.elapsed() / u32::try_from(n.max(1)).unwrap_or(1));
+            let mut chosen = std::collections::BTreeSet::new();
+            for input in triage_benches::routing_inputs(200_000, 3) {
+                if let Some(Ok(m)) = rules.table("routing").map(|t| t.evaluate(&input)) {
+                    chosen.extend(m.row_ids().map(str::to_string));
+                }
+            }
+            let unreachable: Vec<&str> = found.iter().filter_map(|f| f.rule.as_deref()).collect();
+            let wrong: Vec<&&str> = unreachable.iter().filter(|r| chosen.contains(**r)).collect();
+            eprintln!("{} rows chosen by 200,000 inputs; lint-unreachable rows chosen: {wrong:?}", chosen.len());
         }
         "load" => {
             let text = triage_benches::directory_text(10_000, 100_000);

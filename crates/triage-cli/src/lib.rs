@@ -123,6 +123,16 @@ pub fn load(root: &Path) -> Result<RuleSet, InputError> {
     Ok(RuleSet { sources, rules, diagnostics, directory })
 }
 
+/// What the lint finds in a compiled rule set, less what the compiler
+/// already said about the same rule under the same code.
+pub fn lint_findings(set: &RuleSet) -> Vec<Diagnostic> {
+    let Some(rules) = &set.rules else { return Vec::new() };
+    triage_core::lint(rules)
+        .into_iter()
+        .filter(|f| !set.diagnostics.iter().any(|d| d.code == f.code && d.rule == f.rule))
+        .collect()
+}
+
 /// Renders a diagnostic for people, with the offending source line.
 pub fn render_diagnostic(d: &Diagnostic, sources: &[(String, String)]) -> String {
     let mut out = format!("{}[{}]: {}", d.severity, d.code, d.message);
@@ -143,6 +153,9 @@ pub fn render_diagnostic(d: &Diagnostic, sources: &[(String, String)]) -> String
     }
     if let Some(help) = &d.help {
         let _ = write!(out, "\n  = help: {help}");
+    }
+    if let Some(example) = &d.example {
+        let _ = write!(out, "\n  = example: {example}");
     }
     out
 }

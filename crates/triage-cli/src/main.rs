@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use triage_cli::{Exit, InputError, load, load_directory, render_diagnostic, run_tests};
+use triage_cli::{Exit, InputError, lint_findings, load, load_directory, render_diagnostic, run_tests};
 use triage_core::{
     BatchMode, Case, CaseState, EscalationRecord, Options, RecordStatus, Severity, TraceLevel, escalate,
     escalation_report, explain, triage,
@@ -62,6 +62,15 @@ struct CaseArgs {
 enum Command {
     /// Compile a rule directory and report every problem.
     Check {
+        /// The rule directory.
+        rules_dir: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// Look for rules no case reaches, conditions that never hold, gaps and
+    /// overlaps in decision tables; exit 1 when anything is found.
+    Lint {
         /// The rule directory.
         rules_dir: PathBuf,
         /// Output format.
@@ -182,7 +191,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { rules_dir, format } => check(&rules_dir, format),
+        Command::Check { rules_dir, format } => check(&rules_dir, format, false),
+        Command::Lint { rules_dir, format } => check(&rules_dir, format, true),
         Command::Test { rules_dir, filter, verbose, coverage, threshold, format } => {
             let cov = coverage.then_some(CoverageArgs { threshold, json: matches!(format, Format::Json) });
             test(&rules_dir, filter.as_deref(), verbose, cov)
@@ -218,8 +228,11 @@ fn out(text: &str) -> Result<(), InputError> {
         .map_err(|e| InputError(format!("cannot write output: {e}")))
 }
 
-fn check(dir: &Path, format: Format) -> Result<Exit, InputError> {
+/// `check`, and `lint` (which fails on warnings too).
+fn check(dir: &Path, format: Format, strict: bool) -> Result<Exit, InputError> {
     let mut set = load(dir)?;
+    let found = lint_findings(&set);
+    set.diagnostics.extend(found);
     // The rules against the default directory: teams, skills, calendars.
     if let Some(rules) = &set.rules {
         let file = dir.join("directory.yaml").display().to_string();
@@ -251,7 +264,7 @@ fn check(dir: &Path, format: Format) -> Result<Exit, InputError> {
             out(&text)?;
         }
     }
-    Ok(if errors > 0 { Exit::Failed } else { Exit::Ok })
+    Ok(if errors > 0 || (strict && warnings > 0) { Exit::Failed } else { Exit::Ok })
 }
 
 /// What `test --coverage` was asked for.

@@ -86,6 +86,71 @@ fn check_reports_every_problem_as_json() {
     assert!(d["file"].as_str().unwrap().ends_with("a.yaml"));
 }
 
+/// A rule set that compiles but says less than its author meant.
+fn lint_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = r#"fields:
+  users: number
+  plan: { type: enum, values: [free, pro, enterprise] }
+categories:
+  - id: odd
+    when: { users: { gt: 5, lt: 3 } }
+    set: { category: odd }
+  - id: general
+    set: { category: general }
+tiers:
+  - id: plans
+    table:
+      hit: unique
+      inputs: [plan, users]
+      outputs: [tier]
+      rows: |
+        free-small: free | < 10 => 1
+        free-big: free | >= 5 => 2
+        pro: pro | - => 2
+  - id: free-rest
+    when: { plan: free }
+    tier: 1
+  - id: pro-rest
+    when: { plan: pro }
+    tier: 1
+  - id: rest
+    tier: 1
+"#;
+    std::fs::write(dir.path().join("rules.yaml"), rules).unwrap();
+    dir
+}
+
+#[test]
+fn lint_reports_contradictions_unreachable_rules_gaps_and_overlaps_with_examples() {
+    let dir = lint_dir();
+    let o = triage(&["lint", dir.path().to_str().unwrap(), "--format", "json"], None);
+    assert_eq!(o.status.code(), Some(1), "lint fails on findings");
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let by = |code: &str| found.iter().filter(|d| d["code"] == code).collect::<Vec<_>>();
+    assert_eq!(by("impossible-condition")[0]["rule"], "odd");
+    let unreachable: Vec<&str> = by("unreachable-rule").iter().map(|d| d["rule"].as_str().unwrap()).collect();
+    assert_eq!(unreachable, ["pro-rest"], "{found:#?}");
+    assert!(by("unreachable-rule")[0]["message"].as_str().unwrap().contains("`pro` (line 19)"), "{found:#?}");
+    let gap = by("table-gap");
+    // Either an enterprise case or a free one without a user count.
+    let example = &gap[0]["example"];
+    assert!(example["plan"] == "enterprise" || example["users"].is_null(), "{found:#?}");
+    let overlap = by("table-overlap");
+    assert_eq!((overlap[0]["rule"].as_str(), overlap[0]["line"].as_u64()), (Some("free-big"), Some(18)));
+    assert_eq!(overlap[0]["example"]["plan"], "free");
+    let users = overlap[0]["example"]["users"].as_f64().unwrap();
+    assert!((5.0..10.0).contains(&users), "{users}");
+    // `check` shows the same findings as warnings and accepts the rules.
+    let o = triage(&["check", dir.path().to_str().unwrap()], None);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("warning[table-overlap]") && out.contains("= example: {\"plan\":\"free\""), "{out}");
+    // The example rules lint clean.
+    let o = triage(&["lint", "rules/global-support"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).0);
+}
+
 #[test]
 fn check_renders_the_offending_line_for_people() {
     let dir = broken_dir();

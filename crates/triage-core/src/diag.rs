@@ -71,6 +71,9 @@ pub struct Diagnostic {
     pub rule: Option<String>,
     /// A suggestion, if one can be made.
     pub help: Option<String>,
+    /// A case (by field name) that shows the problem, when the lint found one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<serde_json::Value>,
 }
 
 impl Diagnostic {
@@ -84,6 +87,7 @@ impl Diagnostic {
             column: pos.column,
             rule: None,
             help: None,
+            example: None,
         }
     }
 
@@ -103,6 +107,12 @@ impl Diagnostic {
     /// Attaches a help line.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Attaches an example case.
+    pub fn with_example(mut self, example: serde_json::Value) -> Self {
+        self.example = Some(example);
         self
     }
 

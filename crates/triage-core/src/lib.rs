@@ -64,6 +64,7 @@ mod escalate;
 mod eval;
 pub mod explain;
 mod flow;
+mod lint;
 mod name;
 mod normalize;
 mod record;
@@ -89,6 +90,7 @@ pub use diag::{Diagnostic, Pos, Severity, suggest};
 pub use directory::{Account, Agent, Directory, DirectoryError, Presence, Strategy, Team, Weights, WindowCap};
 pub use escalate::{Escalation, MAX_CHANNEL_LEN, StateError, escalate, sanitize_channel};
 pub use eval::{assign_batch, reassign, triage};
+pub use lint::lint;
 pub use name::Name;
 pub use normalize::Normalized;
 pub use record::{

@@ -415,3 +415,51 @@ fn table_facts<'a>(rules: &'a CompiledRules, input: &'a serde_json::Value) -> Ve
     }
     facts
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(150))]
+
+    /// The lint against random tables and inputs: a row it calls
+    /// unreachable is never chosen; a gap's or overlap's example shows what
+    /// it says; a table it finds no gap (overlap) in has none for any input.
+    #[test]
+    fn the_lint_agrees_with_evaluation(
+        rows in prop::collection::vec((cell_strategy(0), cell_strategy(1), cell_strategy(2)), 1..25),
+        inputs in prop::collection::vec(input_strategy(), 1..40),
+        unique in any::<bool>(),
+    ) {
+        let text: String = rows.iter().map(|(a, b, c)| format!("{a} | {b} | {c} => 1\n")).collect();
+        let rules = tiers(if unique { "unique" } else { "first" }, "[users, plan, zip]", &text);
+        let table = rules.table("t").unwrap();
+        let found = crate::lint(&rules);
+        let with = |code: &str| found.iter().filter(|d| d.code == code).collect::<Vec<_>>();
+        let matched = |input: &serde_json::Value| -> Vec<String> {
+            table.explain(input).unwrap().rows().filter(|(_, _, why)| why.is_none()).map(|(id, _, _)| id.to_string()).collect()
+        };
+        let unreachable: Vec<&str> = with("unreachable-rule").iter().filter_map(|d| d.rule.as_deref()).collect();
+        for input in &inputs {
+            let hit = matched(input);
+            if !unique {
+                prop_assert!(hit.first().is_none_or(|r| !unreachable.contains(&r.as_str())), "{} chose an unreachable row", input);
+            }
+            if with("table-gap").is_empty() {
+                prop_assert!(!hit.is_empty(), "no gap reported, yet {} matches no row", input);
+            }
+            if unique && with("table-overlap").is_empty() {
+                prop_assert!(hit.len() < 2, "no overlap reported, yet {} matches {:?}", input, hit);
+            }
+        }
+        for d in with("table-gap").into_iter().chain(with("table-overlap")) {
+            let example = d.example.clone().unwrap();
+            if example.get("such that").is_some() {
+                continue;
+            }
+            let hit = matched(&example);
+            if d.code == "table-gap" {
+                prop_assert!(hit.is_empty(), "gap example {} matches {:?}", example, hit);
+            } else {
+                prop_assert!(hit.len() >= 2 && hit.contains(d.rule.as_ref().unwrap()), "overlap example {} matches {:?}", example, hit);
+            }
+        }
+    }
+}
