@@ -43,6 +43,15 @@ enum Trace {
     Full,
 }
 
+impl Trace {
+    fn level(self) -> TraceLevel {
+        match self {
+            Trace::Decisions => TraceLevel::Decisions,
+            Trace::Full => TraceLevel::Full,
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct CaseArgs {
     /// The rule directory.
@@ -171,6 +180,29 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
+    /// Time every decision on a corpus of cases: p50, p99 and the slowest
+    /// decision, and decisions per second on one core.
+    Bench {
+        /// The rule directory.
+        rules_dir: PathBuf,
+        /// Cases as JSON Lines, or `-` for standard input.
+        cases: String,
+        /// A directory file (YAML or JSON); default: RULES_DIR/directory.yaml.
+        #[arg(long)]
+        directory: Option<PathBuf>,
+        /// The instant to decide at (RFC 3339); default: now.
+        #[arg(long)]
+        now: Option<String>,
+        /// Timed passes over the corpus (after one untimed warm-up pass).
+        #[arg(long, default_value = "3", value_parser = clap::value_parser!(u32).range(1..))]
+        rounds: u32,
+        /// Time decisions with the full trace (why every other rule did not match).
+        #[arg(long, value_enum, default_value = "decisions")]
+        trace: Trace,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
     /// Move an escalation record through its lifecycle
     /// (open → active → resolved → closed) and print the new record.
     Record {
@@ -207,6 +239,10 @@ fn main() -> ExitCode {
         }
         Command::Diff { old_rules, new_rules, cases, directory, now, format } => {
             diff(&old_rules, &new_rules, &cases, directory.as_deref(), now.as_deref(), format)
+        }
+        Command::Bench { rules_dir, cases, directory, now, rounds, trace, format } => {
+            let how = BenchArgs { directory, now, rounds, trace, format };
+            bench(&rules_dir, &cases, &how)
         }
         Command::Record { record, to, at, note } => move_record(&record, &to, at.as_deref(), note.as_deref()),
     };
@@ -366,10 +402,7 @@ fn escalate_states(
     let Some(rules) = compiled(&set) else { return Ok(Exit::Failed) };
     let directory = directory_or_default(&set, directory)?;
     let now = parse_now(now)?;
-    let level = match trace {
-        Trace::Decisions => TraceLevel::Decisions,
-        Trace::Full => TraceLevel::Full,
-    };
+    let level = trace.level();
     let text = read_input(state)?;
     // One JSON document, or JSON Lines with a state per line.
     let single = serde_json::from_str::<serde_json::Value>(&text).ok();
@@ -711,6 +744,94 @@ fn move_record(arg: &str, to: &str, at: Option<&str>, note: Option<&str>) -> Res
     }
 }
 
+/// How `bench` was asked to run.
+struct BenchArgs {
+    directory: Option<PathBuf>,
+    now: Option<String>,
+    rounds: u32,
+    trace: Trace,
+    format: Format,
+}
+
+/// The value at quantile `q` (0–1) of sorted durations, in microseconds.
+fn quantile_us(sorted: &[std::time::Duration], q: f64) -> f64 {
+    let Some(last) = sorted.len().checked_sub(1) else { return 0.0 };
+    let i = ((last as f64) * q).round() as usize;
+    sorted[i.min(last)].as_secs_f64() * 1e6
+}
+
+fn bench(dir: &Path, cases: &str, how: &BenchArgs) -> Result<Exit, InputError> {
+    let set = load(dir)?;
+    let Some(rules) = compiled(&set) else { return Ok(Exit::Failed) };
+    let directory = directory_or_default(&set, how.directory.as_deref())?;
+    let now = parse_now(how.now.as_deref())?;
+    let text = read_input(cases)?;
+    let mut corpus = Vec::new();
+    let mut rejected = 0usize;
+    let parsing = std::time::Instant::now();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        match Case::from_json(line) {
+            Ok(c) => corpus.push(c),
+            Err(e) => {
+                rejected += 1;
+                eprintln!("{cases}:{}: {e}", n + 1);
+            }
+        }
+    }
+    let parse_us = parsing.elapsed().as_secs_f64() * 1e6 / (corpus.len() + rejected).max(1) as f64;
+    if corpus.is_empty() {
+        return Err(InputError(format!("`{cases}` holds no case to time")));
+    }
+    let options = Options::with_trace(how.trace.level());
+    // One untimed pass settles caches and lazily built indexes.
+    for case in &corpus {
+        std::hint::black_box(triage(rules, case, &directory, now, &options));
+    }
+    let mut times = Vec::with_capacity(corpus.len() * how.rounds as usize);
+    let total = std::time::Instant::now();
+    for _ in 0..how.rounds {
+        for case in &corpus {
+            let t = std::time::Instant::now();
+            let d = triage(rules, case, &directory, now, &options);
+            times.push(t.elapsed());
+            drop(std::hint::black_box(d));
+        }
+    }
+    let total = total.elapsed().as_secs_f64();
+    times.sort_unstable();
+    let mean_us = times.iter().map(std::time::Duration::as_secs_f64).sum::<f64>() * 1e6 / times.len() as f64;
+    let report = serde_json::json!({
+        "cases": corpus.len(),
+        "rejected": rejected,
+        "rounds": how.rounds,
+        "decisions": times.len(),
+        "p50_us": quantile_us(&times, 0.5),
+        "p90_us": quantile_us(&times, 0.9),
+        "p99_us": quantile_us(&times, 0.99),
+        "max_us": quantile_us(&times, 1.0),
+        "mean_us": mean_us,
+        "decisions_per_second": (times.len() as f64 / total).round(),
+        "parse_us": parse_us,
+    });
+    match how.format {
+        Format::Json => out(&format!("{report}\n"))?,
+        Format::Human => out(&format!(
+            "{} decisions ({} case(s) × {} round(s), one core)\n  p50 {:.2} µs · p90 {:.2} µs · p99 {:.2} µs · slowest {:.2} µs · mean {:.2} µs\n  {:.0} decisions/s; reading a case from JSON: {:.2} µs\n",
+            times.len(),
+            corpus.len(),
+            how.rounds,
+            quantile_us(&times, 0.5),
+            quantile_us(&times, 0.9),
+            quantile_us(&times, 0.99),
+            quantile_us(&times, 1.0),
+            mean_us,
+            times.len() as f64 / total,
+            parse_us,
+        ))?,
+    }
+    Ok(if rejected > 0 { Exit::Failed } else { Exit::Ok })
+}
+
 fn parse_now(now: Option<&str>) -> Result<DateTime<Utc>, InputError> {
     match now {
         // The adapter reads the clock once and hands the instant to the core.
@@ -727,10 +848,7 @@ fn decide(args: &CaseArgs, trace: Option<Trace>) -> Result<Exit, InputError> {
     let directory = directory_or_default(&set, args.directory.as_deref())?;
     let case = read_case(&args.case)?;
     let now = parse_now(args.now.as_deref())?;
-    let level = match trace {
-        Some(Trace::Decisions) => TraceLevel::Decisions,
-        Some(Trace::Full) | None => TraceLevel::Full,
-    };
+    let level = trace.unwrap_or(Trace::Full).level();
     let decision = triage(rules, &case, &directory, now, &Options::with_trace(level));
     match trace {
         Some(_) => {

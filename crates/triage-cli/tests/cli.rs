@@ -488,6 +488,31 @@ fn test_coverage_reports_rules_and_rows_and_enforces_a_threshold() {
 
 /// `diff` reports each changed field with the rule on each side, and counts.
 #[test]
+fn bench_times_each_decision_and_rejects_bad_lines() {
+    let cases = "{\"id\":\"a\",\"subject\":\"Refund please\",\"country\":\"BR\"}\nnot json\n{\"id\":\"b\",\"subject\":\"hi\"}\n";
+    let args =
+        ["bench", "rules/global-support", "-", "--now", "2026-03-02T10:00:00Z", "--rounds", "2", "--format", "json"];
+    let o = triage(&args, Some(cases));
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "a rejected line fails the run: {stderr}");
+    assert!(stderr.contains("-:2:"), "{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((r["cases"].as_u64(), r["rejected"].as_u64(), r["decisions"].as_u64()), (Some(2), Some(1), Some(4)));
+    let (p50, p99, max) = (r["p50_us"].as_f64().unwrap(), r["p99_us"].as_f64().unwrap(), r["max_us"].as_f64().unwrap());
+    assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{r}");
+    assert!(r["decisions_per_second"].as_f64().unwrap() > 0.0);
+    // The bundled corpus, read by people.
+    let o =
+        triage(&["bench", "rules/global-support", "rules/global-support/cases/corpus.jsonl", "--rounds", "1"], None);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.starts_with("1000 decisions (1000 case(s) × 1 round(s), one core)") && stdout.contains("p99"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn diff_names_changed_fields_and_the_rules_behind_them() {
     let tmp = tempfile::tempdir().unwrap();
     let new = tmp.path().join("new");
