@@ -475,6 +475,7 @@ fn test_coverage_reports_rules_and_rows_and_enforces_a_threshold() {
     assert_eq!(o.status.code(), Some(0), "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["percent"], 100.0);
+    assert_eq!(report["conditions_percent"], 100.0, "every condition seen true and false");
     let rows: Vec<&serde_json::Value> =
         report["items"].as_array().unwrap().iter().filter(|i| i["table"] == "entitlement-matrix").collect();
     assert_eq!(rows.len(), 6);
@@ -484,6 +485,8 @@ fn test_coverage_reports_rules_and_rows_and_enforces_a_threshold() {
     assert_eq!(o.status.code(), Some(1), "{stdout}");
     assert!(stderr.contains("below the threshold of 50 %"), "{stderr}");
     assert!(stdout.contains("not exercised by any test:") && stdout.contains("10-categories.yaml"), "{stdout}");
+    // The postal tests never make a case a trial or a free-plan customer.
+    assert!(stdout.contains("trial-users: `is_trial eq true` never true"), "{stdout}");
 }
 
 /// `diff` reports each changed field with the rule on each side, and counts.

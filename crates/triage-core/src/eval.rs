@@ -1118,3 +1118,36 @@ pub(crate) fn json_fact<'a>(v: &'a serde_json::Value, ty: &FieldType) -> Option<
         _ => return None,
     })
 }
+
+/// Each predicate's truth for a decided case, read against the case's
+/// facts with the derived values (territory, category, priority, tier, …)
+/// as the decision ended. Rule tests use it for condition coverage.
+pub(crate) fn condition_truths(
+    rules: &CompiledRules,
+    case: &Case,
+    directory: &Directory,
+    now: DateTime<Utc>,
+    d: &Decision,
+) -> Vec<bool> {
+    let (normalized, _) = rules.normalizer.normalize_case(case, None);
+    let account = case.account.as_deref().map(str::trim).and_then(|id| directory.account(id));
+    let mut facts = vec![Fact::Missing; rules.schema.len()];
+    fill_facts(rules, case, &normalized, account, now, &mut facts, &mut Vec::new());
+    let hits = rules.text.scan(|slot| raw_text(rules, case, &normalized, slot));
+    let s = rules.derived;
+    let lower = |items: &[String]| items.iter().map(|i| i.to_lowercase()).collect::<Vec<_>>();
+    let path: Vec<String> = d.territory_path.iter().map(|t| t.to_lowercase()).collect();
+    facts[s.sentiment] = Fact::Num(d.sentiment.score);
+    facts[s.territory] = d.territory.as_deref().map_or(Fact::Missing, Fact::str);
+    facts[s.territory_path] = Fact::List(Cow::Owned(path));
+    facts[s.category] = Fact::str(&d.category);
+    facts[s.confidence] = Fact::Num(d.confidence);
+    facts[s.skills] = Fact::List(Cow::Owned(lower(&d.skills)));
+    facts[s.tags] = Fact::List(Cow::Owned(lower(&d.tags)));
+    facts[s.product] = d.product.as_deref().map_or(Fact::Missing, Fact::str);
+    if let Some(rank) = rules.priorities.iter().position(|p| *p == *d.priority) {
+        facts[s.priority] = priority_fact(rules, rank);
+    }
+    facts[s.tier] = Fact::Num(f64::from(d.tier));
+    rules.preds.iter().map(|p| crate::cond::test(p, &facts, &hits)).collect()
+}

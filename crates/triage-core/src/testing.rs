@@ -16,6 +16,7 @@
 //! files.
 
 use crate::case::Case;
+use crate::cond::Cond;
 use crate::decision::{Decision, Options};
 use crate::diag::{Diagnostic, Pos, Severity};
 use crate::directory::Directory;
@@ -124,6 +125,8 @@ pub struct TestOutcome {
     /// The rules (table rows included) that decided or fired in this test,
     /// for coverage.
     pub exercised: Vec<String>,
+    /// For decision tests, each predicate's truth (condition coverage).
+    pub(crate) truths: Vec<bool>,
 }
 
 impl TestOutcome {
@@ -481,14 +484,28 @@ impl RuleTest {
                         ));
                     }
                 }
-                TestOutcome { name: self.name.clone(), location, failures, trace: None, exercised: Vec::new() }
+                TestOutcome {
+                    name: self.name.clone(),
+                    location,
+                    failures,
+                    trace: None,
+                    exercised: Vec::new(),
+                    truths: Vec::new(),
+                }
             }
             Kind::Calendar { calendar, query, expect } => {
                 let failures = match rules.calendar(calendar) {
                     None => vec![format!("calendar `{calendar}` is not defined in the rules")],
                     Some(cal) => calendar_failures(cal, query, expect),
                 };
-                TestOutcome { name: self.name.clone(), location, failures, trace: None, exercised: Vec::new() }
+                TestOutcome {
+                    name: self.name.clone(),
+                    location,
+                    failures,
+                    trace: None,
+                    exercised: Vec::new(),
+                    truths: Vec::new(),
+                }
             }
             Kind::Escalate { state, now, directory: own, expect, not_fired } => {
                 let dir = own.as_ref().unwrap_or(directory);
@@ -529,7 +546,7 @@ impl RuleTest {
                         })
                     }
                 };
-                TestOutcome { name: self.name.clone(), location, failures, trace, exercised }
+                TestOutcome { name: self.name.clone(), location, failures, trace, exercised, truths: Vec::new() }
             }
             Kind::Decide { case, now, directory: own, expect, because } => {
                 let now = now.or(case.created_at.map(|t| t.with_timezone(&Utc))).unwrap_or_else(default_now);
@@ -555,7 +572,8 @@ impl RuleTest {
                 }
                 let trace = (!failures.is_empty()).then(|| explain::render(&d));
                 let exercised = decided_rules(&d.trace);
-                TestOutcome { name: self.name.clone(), location, failures, trace, exercised }
+                let truths = crate::eval::condition_truths(rules, case, dir, now, &d);
+                TestOutcome { name: self.name.clone(), location, failures, trace, exercised, truths }
             }
         }
     }
@@ -842,6 +860,13 @@ pub struct CoverageItem {
     pub table: Option<String>,
     /// Whether some test made it decide or fire.
     pub covered: bool,
+    /// The distinct tests (leaves) of its condition, or of its cells.
+    pub conditions: usize,
+    /// Of which some decision test saw true and some saw false.
+    pub conditions_covered: usize,
+    /// The others, as written, with the truth no test gave them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions_missed: Vec<String>,
 }
 
 /// Per file: rules and table rows, and how many tests exercised.
@@ -857,6 +882,10 @@ pub struct FileCoverage {
     pub rows: usize,
     /// Of which exercised.
     pub rows_covered: usize,
+    /// Conditions of its rules and rows.
+    pub conditions: usize,
+    /// Of which seen both true and false.
+    pub conditions_covered: usize,
 }
 
 /// What a test run exercised of a rule set.
@@ -868,6 +897,8 @@ pub struct CoverageReport {
     pub files: Vec<FileCoverage>,
     /// Rules and rows exercised, as a percentage of all of them.
     pub percent: f64,
+    /// Conditions seen both true and false, as a percentage of all of them.
+    pub conditions_percent: f64,
 }
 
 /// `part` of `whole` in percent, rounded down to a tenth so that only
@@ -882,9 +913,37 @@ fn share(part: usize, whole: usize) -> f64 {
 pub fn coverage(rules: &CompiledRules, outcomes: &[TestOutcome]) -> CoverageReport {
     let seen: std::collections::BTreeSet<&str> =
         outcomes.iter().flat_map(|o| o.exercised.iter().map(String::as_str)).collect();
+    // Per predicate: seen true, seen false, by some decision test.
+    let mut both = vec![[false; 2]; rules.preds.len()];
+    for o in outcomes {
+        for (p, t) in o.truths.iter().enumerate() {
+            if let Some(b) = both.get_mut(p) {
+                b[usize::from(*t)] = true;
+            }
+        }
+    }
     let mut items = Vec::new();
     let file = |i: usize| rules.files.get(i).map_or_else(String::new, ToString::to_string);
-    let mut push = |stage: &'static str, meta: &crate::rules::RuleMeta, table: Option<&str>| {
+    let mut push = |stage: &'static str, meta: &crate::rules::RuleMeta, cond: Option<&Cond>, table: Option<&str>| {
+        let mut leaves = Vec::new();
+        if let Some(c) = cond {
+            leaf_preds(c, &mut leaves);
+        }
+        let mut missed = Vec::new();
+        for &p in &leaves {
+            let [f, t] = both.get(p as usize).copied().unwrap_or_default();
+            if !(f && t) {
+                let label = rules.preds.get(p as usize).map_or("?", |x| x.label.as_str());
+                let never = if t {
+                    "never false"
+                } else if f {
+                    "never true"
+                } else {
+                    "never evaluated"
+                };
+                missed.push(format!("`{label}` {never}"));
+            }
+        }
         items.push(CoverageItem {
             stage,
             id: meta.id.to_string(),
@@ -892,22 +951,28 @@ pub fn coverage(rules: &CompiledRules, outcomes: &[TestOutcome]) -> CoverageRepo
             line: meta.line,
             table: table.map(str::to_string),
             covered: seen.contains(&*meta.id),
+            conditions: leaves.len(),
+            conditions_covered: leaves.len() - missed.len(),
+            conditions_missed: missed,
         });
     };
     for t in &rules.territories.list {
         if t.cond.is_some() || t.children.is_empty() {
-            push("territories", &t.meta, None);
+            push("territories", &t.meta, t.cond.as_ref(), None);
         }
     }
     fn list<A>(
-        push: &mut impl FnMut(&'static str, &crate::rules::RuleMeta, Option<&str>),
+        push: &mut impl FnMut(&'static str, &crate::rules::RuleMeta, Option<&Cond>, Option<&str>),
         stage: &'static str,
         rules: &[crate::rules::Rule<A>],
         tables: &[crate::table::Table],
     ) {
+        // Escalation conditions read SLA clocks of a replay, which a
+        // decision test does not have: only their firing is counted.
+        let conditions = stage != "escalation";
         for (i, r) in rules.iter().enumerate() {
             let table = tables.iter().find(|t| t.holds(i)).map(|t| &*t.name);
-            push(stage, &r.meta, table);
+            push(stage, &r.meta, conditions.then_some(&r.cond), table);
         }
     }
     list(&mut push, "categories", &rules.categories.rules, &rules.categories.tables);
@@ -924,6 +989,8 @@ pub fn coverage(rules: &CompiledRules, outcomes: &[TestOutcome]) -> CoverageRepo
             files.push(FileCoverage { file: it.file.clone(), ..FileCoverage::default() });
         }
         if let Some(f) = files.last_mut() {
+            f.conditions += it.conditions;
+            f.conditions_covered += it.conditions_covered;
             if it.table.is_some() {
                 f.rows += 1;
                 f.rows_covered += usize::from(it.covered);
@@ -935,7 +1002,23 @@ pub fn coverage(rules: &CompiledRules, outcomes: &[TestOutcome]) -> CoverageRepo
     }
     let covered = items.iter().filter(|i| i.covered).count();
     let percent = share(covered, items.len());
-    CoverageReport { items, files, percent }
+    let conditions = items.iter().map(|i| i.conditions).sum();
+    let conditions_percent = share(items.iter().map(|i| i.conditions_covered).sum(), conditions);
+    CoverageReport { items, files, percent, conditions_percent }
+}
+
+/// The distinct predicates a condition tests, in order.
+fn leaf_preds(c: &Cond, out: &mut Vec<u32>) {
+    match c {
+        Cond::True => {}
+        Cond::Pred(p) => {
+            if !out.contains(p) {
+                out.push(*p);
+            }
+        }
+        Cond::All(items) | Cond::Any(items) => items.iter().for_each(|c| leaf_preds(c, out)),
+        Cond::Not(inner) => leaf_preds(inner, out),
+    }
 }
 
 impl CoverageReport {
@@ -956,6 +1039,10 @@ impl CoverageReport {
                 let _ =
                     write!(out, "   table rows {}/{} ({:.1} %)", f.rows_covered, f.rows, share(f.rows_covered, f.rows));
             }
+            if f.conditions > 0 {
+                let (c, n) = (f.conditions_covered, f.conditions);
+                let _ = write!(out, "   conditions {c}/{n} ({:.1} %)", share(c, n));
+            }
             out.push('\n');
         }
         let missed: Vec<&CoverageItem> = self.items.iter().filter(|i| !i.covered).collect();
@@ -967,8 +1054,25 @@ impl CoverageReport {
                 let _ = writeln!(out, "  {}:{}  {}  ({what})", m.file, m.line, m.id);
             }
         }
+        let halfway: Vec<&CoverageItem> = self.items.iter().filter(|i| !i.conditions_missed.is_empty()).collect();
+        if !halfway.is_empty() {
+            out.push_str("conditions no test saw both true and false:\n");
+            for m in halfway {
+                let _ = writeln!(out, "  {}:{}  {}: {}", m.file, m.line, m.id, m.conditions_missed.join(", "));
+            }
+        }
         let covered = self.items.iter().filter(|i| i.covered).count();
-        let _ = writeln!(out, "total: {covered}/{} rules and rows ({:.1} %)", self.items.len(), self.percent);
+        let (c, n) = (
+            self.items.iter().map(|i| i.conditions_covered).sum::<usize>(),
+            self.items.iter().map(|i| i.conditions).sum::<usize>(),
+        );
+        let _ = writeln!(
+            out,
+            "total: {covered}/{} rules and rows ({:.1} %); conditions {c}/{n} ({:.1} %)",
+            self.items.len(),
+            self.percent,
+            self.conditions_percent
+        );
         out
     }
 }
