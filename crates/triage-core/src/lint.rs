@@ -510,30 +510,25 @@ impl Search<'_, '_> {
                 let chosen = self.fields[pred.slot]?;
                 Some(test_value(&pred.op, &self.m.domains[pred.slot][usize::from(chosen)]))
             }
-            Tree::All(items) => {
-                let mut open = false;
-                for i in items {
-                    match self.value(i) {
-                        Some(false) => return Some(false),
-                        None => open = true,
-                        Some(true) => {}
-                    }
-                }
-                if open { None } else { Some(true) }
-            }
-            Tree::Any(items) => {
-                let mut open = false;
-                for i in items {
-                    match self.value(i) {
-                        Some(true) => return Some(true),
-                        None => open = true,
-                        Some(false) => {}
-                    }
-                }
-                if open { None } else { Some(false) }
-            }
+            Tree::All(items) => self.junction(items, false),
+            Tree::Any(items) => self.junction(items, true),
             Tree::Not(inner) => self.value(inner).map(|v| !v),
         }
+    }
+
+    /// `all` (decided by any false item) or `any` (by any true item): the
+    /// deciding truth once one item has it, the other once every item is
+    /// decided, `None` before.
+    fn junction(&self, items: &[Tree], decides: bool) -> Option<bool> {
+        let mut open = false;
+        for i in items {
+            match self.value(i) {
+                Some(v) if v == decides => return Some(decides),
+                Some(_) => {}
+                None => open = true,
+            }
+        }
+        if open { None } else { Some(!decides) }
     }
 
     /// An unchosen variable the undecided tree depends on.

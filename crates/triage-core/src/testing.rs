@@ -130,6 +130,18 @@ pub struct TestOutcome {
 }
 
 impl TestOutcome {
+    /// The outcome of a test that decides nothing (diagnostics, calendars).
+    fn plain(name: &str, location: String, failures: Vec<String>) -> Self {
+        TestOutcome {
+            name: name.to_string(),
+            location,
+            failures,
+            trace: None,
+            exercised: Vec::new(),
+            truths: Vec::new(),
+        }
+    }
+
     /// Whether every expectation held.
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
@@ -484,28 +496,14 @@ impl RuleTest {
                         ));
                     }
                 }
-                TestOutcome {
-                    name: self.name.clone(),
-                    location,
-                    failures,
-                    trace: None,
-                    exercised: Vec::new(),
-                    truths: Vec::new(),
-                }
+                TestOutcome::plain(&self.name, location, failures)
             }
             Kind::Calendar { calendar, query, expect } => {
                 let failures = match rules.calendar(calendar) {
                     None => vec![format!("calendar `{calendar}` is not defined in the rules")],
                     Some(cal) => calendar_failures(cal, query, expect),
                 };
-                TestOutcome {
-                    name: self.name.clone(),
-                    location,
-                    failures,
-                    trace: None,
-                    exercised: Vec::new(),
-                    truths: Vec::new(),
-                }
+                TestOutcome::plain(&self.name, location, failures)
             }
             Kind::Escalate { state, now, directory: own, expect, not_fired } => {
                 let dir = own.as_ref().unwrap_or(directory);
