@@ -377,6 +377,26 @@ fn directory_or_default(set: &triage_cli::RuleSet, file: Option<&Path>) -> Resul
     }
 }
 
+/// A rule directory compiled, with the directory and the instant to decide at.
+struct Ready {
+    rules: triage_core::CompiledRules,
+    directory: triage_core::Directory,
+    now: DateTime<Utc>,
+}
+
+/// Loads and compiles `dir`, reads the directory (the file given, else the
+/// rule set's own) and `--now`; `None` when the rules are refused (their
+/// errors are printed).
+fn ready(dir: &Path, directory: Option<&Path>, now: Option<&str>) -> Result<Option<Ready>, InputError> {
+    let mut set = load(dir)?;
+    if compiled(&set).is_none() {
+        return Ok(None);
+    }
+    let directory = directory_or_default(&set, directory)?;
+    let now = parse_now(now)?;
+    Ok(set.rules.take().map(|rules| Ready { rules, directory, now }))
+}
+
 /// The compiled rules, or the errors rendered on standard error.
 fn compiled(set: &triage_cli::RuleSet) -> Option<&triage_core::CompiledRules> {
     if set.rules.is_none() {
@@ -398,10 +418,7 @@ fn escalate_states(
     trace: Trace,
     report: bool,
 ) -> Result<Exit, InputError> {
-    let set = load(dir)?;
-    let Some(rules) = compiled(&set) else { return Ok(Exit::Failed) };
-    let directory = directory_or_default(&set, directory)?;
-    let now = parse_now(now)?;
+    let Some(Ready { rules, directory, now }) = ready(dir, directory, now)? else { return Ok(Exit::Failed) };
     let level = trace.level();
     let text = read_input(state)?;
     // One JSON document, or JSON Lines with a state per line.
@@ -423,7 +440,9 @@ fn escalate_states(
         let result = value
             .map_err(|e| e.to_string())
             .and_then(|v| CaseState::from_value(v).map_err(|e| e.to_string()))
-            .and_then(|s| escalate(rules, &s, &directory, now, &Options::with_trace(level)).map_err(|e| e.to_string()));
+            .and_then(|s| {
+                escalate(&rules, &s, &directory, now, &Options::with_trace(level)).map_err(|e| e.to_string())
+            });
         match result {
             Ok(esc) => {
                 records.extend(esc.actions.iter().filter_map(|a| a.record.as_deref().cloned()));
@@ -453,10 +472,7 @@ fn assign_cases(
     now: Option<&str>,
     mode: Mode,
 ) -> Result<Exit, InputError> {
-    let set = load(dir)?;
-    let Some(rules) = compiled(&set) else { return Ok(Exit::Failed) };
-    let directory = directory_or_default(&set, directory)?;
-    let now = parse_now(now)?;
+    let Some(Ready { rules, directory, now }) = ready(dir, directory, now)? else { return Ok(Exit::Failed) };
     let text = read_input(cases)?;
     let mut batch = Vec::new();
     let mut rejected = 0;
@@ -473,7 +489,7 @@ fn assign_cases(
         Mode::Greedy => BatchMode::Greedy,
         Mode::Optimal => BatchMode::Optimal,
     };
-    let decisions = triage_core::assign_batch(rules, &batch, &directory, now, mode, &Options::default());
+    let decisions = triage_core::assign_batch(&rules, &batch, &directory, now, mode, &Options::default());
     let mut output = String::new();
     // Units taken per team, for the summary.
     let mut per_team: std::collections::BTreeMap<&str, (i64, usize)> = std::collections::BTreeMap::new();
@@ -761,10 +777,9 @@ fn quantile_us(sorted: &[std::time::Duration], q: f64) -> f64 {
 }
 
 fn bench(dir: &Path, cases: &str, how: &BenchArgs) -> Result<Exit, InputError> {
-    let set = load(dir)?;
-    let Some(rules) = compiled(&set) else { return Ok(Exit::Failed) };
-    let directory = directory_or_default(&set, how.directory.as_deref())?;
-    let now = parse_now(how.now.as_deref())?;
+    let Some(Ready { rules, directory, now }) = ready(dir, how.directory.as_deref(), how.now.as_deref())? else {
+        return Ok(Exit::Failed);
+    };
     let text = read_input(cases)?;
     let mut corpus = Vec::new();
     let mut rejected = 0usize;
@@ -785,14 +800,14 @@ fn bench(dir: &Path, cases: &str, how: &BenchArgs) -> Result<Exit, InputError> {
     let options = Options::with_trace(how.trace.level());
     // One untimed pass settles caches and lazily built indexes.
     for case in &corpus {
-        std::hint::black_box(triage(rules, case, &directory, now, &options));
+        std::hint::black_box(triage(&rules, case, &directory, now, &options));
     }
     let mut times = Vec::with_capacity(corpus.len() * how.rounds as usize);
     let total = std::time::Instant::now();
     for _ in 0..how.rounds {
         for case in &corpus {
             let t = std::time::Instant::now();
-            let d = triage(rules, case, &directory, now, &options);
+            let d = triage(&rules, case, &directory, now, &options);
             times.push(t.elapsed());
             drop(std::hint::black_box(d));
         }
@@ -843,13 +858,13 @@ fn parse_now(now: Option<&str>) -> Result<DateTime<Utc>, InputError> {
 }
 
 fn decide(args: &CaseArgs, trace: Option<Trace>) -> Result<Exit, InputError> {
-    let set = load(&args.rules_dir)?;
-    let Some(rules) = compiled(&set) else { return Ok(Exit::Failed) };
-    let directory = directory_or_default(&set, args.directory.as_deref())?;
+    let Some(Ready { rules, directory, now }) = ready(&args.rules_dir, args.directory.as_deref(), args.now.as_deref())?
+    else {
+        return Ok(Exit::Failed);
+    };
     let case = read_case(&args.case)?;
-    let now = parse_now(args.now.as_deref())?;
     let level = trace.unwrap_or(Trace::Full).level();
-    let decision = triage(rules, &case, &directory, now, &Options::with_trace(level));
+    let decision = triage(&rules, &case, &directory, now, &Options::with_trace(level));
     match trace {
         Some(_) => {
             let json = serde_json::to_string_pretty(&decision).map_err(|e| InputError(e.to_string()))?;

@@ -53,11 +53,11 @@ pub fn lint(rules: &CompiledRules) -> Vec<Diagnostic> {
     }
     for t in &rules.territories.list {
         if let Some(cond) = &t.cond {
-            model.never_true(&t.meta, cond, &mut out);
+            model.never_true(&t.meta, &model.tree(cond), &mut out);
         }
     }
     for r in &rules.escalation.rules {
-        model.never_true(&r.meta, &r.cond, &mut out);
+        model.never_true(&r.meta, &model.tree(&r.cond), &mut out);
     }
     out
 }
@@ -274,9 +274,8 @@ impl<'r> Model<'r> {
     }
 
     /// `impossible-condition` when a condition holds for no case at all.
-    fn never_true(&self, meta: &RuleMeta, cond: &Cond, out: &mut Vec<Diagnostic>) -> bool {
-        let t = self.tree(cond);
-        if !matches!(self.solve(&[(&t, true)]), Ok(None)) {
+    fn never_true(&self, meta: &RuleMeta, t: &Tree, out: &mut Vec<Diagnostic>) -> bool {
+        if !matches!(self.solve(&[(t, true)]), Ok(None)) {
             return false;
         }
         let (file, pos) = self.at(meta);
@@ -311,7 +310,7 @@ impl<'r> Model<'r> {
             if earlier.iter().any(|&j| matches!(trees[j], Tree::True)) {
                 continue;
             }
-            if self.never_true(item.meta, item.cond, out) || earlier.is_empty() {
+            if self.never_true(item.meta, &trees[i], out) || earlier.is_empty() {
                 continue;
             }
             let mut goals: Vec<(&Tree, bool)> = vec![(&trees[i], true)];
