@@ -11,7 +11,12 @@
 //! plus rule data; languages to BCP 47 tags from ISO 639 (`isolang`) names,
 //! native names and codes.
 
-mod names;
+mod country_key;
+
+/// The generated country table (see `build.rs`).
+mod country_table {
+    include!(concat!(env!("OUT_DIR"), "/countries.rs"));
+}
 
 use crate::diag::{Diagnostic, Pos};
 use crate::syntax::{Node, NodeKind};
@@ -105,7 +110,9 @@ pub(crate) struct Step {
 /// Lookup tables, built once when rules compile.
 #[derive(Debug)]
 pub(crate) struct Normalizer {
-    countries: BTreeMap<String, (String, &'static str)>,
+    /// The rule set's own country names by [`country_key`]; the built-in
+    /// names are in the generated table.
+    countries: BTreeMap<String, String>,
     /// Rule-data region aliases per country: folded alias → ISO 3166-2 code.
     /// ISO subdivisions themselves are looked up in the ISO data per case.
     region_aliases: BTreeMap<String, BTreeMap<String, String>>,
@@ -136,21 +143,6 @@ impl Normalizer {
             postal: BTreeMap::new(),
             language_countries: BTreeMap::new(),
         };
-        for c in rust_iso3166::ALL {
-            let code = c.alpha2.to_string();
-            n.countries.insert(fold(c.alpha2), (code.clone(), "ISO alpha-2"));
-            n.countries.insert(fold(c.alpha3), (code.clone(), "ISO alpha-3"));
-            n.countries.insert(format!("{:03}", c.numeric), (code.clone(), "ISO numeric"));
-            n.countries.insert(fold(c.name), (code.clone(), "ISO name"));
-            // "Korea (Republic of)" is also written "Republic of Korea".
-            if let Some((head, tail)) = c.name.split_once(" (") {
-                let tail = tail.trim_end_matches(')');
-                n.countries.insert(fold(&format!("{tail} {head}")), (code.clone(), "ISO name"));
-            }
-        }
-        for (name, code) in names::COUNTRY_NAMES {
-            n.countries.insert(fold(name), (code.to_string(), "known name"));
-        }
         for lang in isolang::languages() {
             let Some(code) = lang.to_639_1() else { continue };
             n.languages.insert(fold(code), code.to_string());
@@ -181,7 +173,7 @@ impl Normalizer {
                     for (alias, pos, target) in pairs {
                         match target.scalar_text().and_then(|t| self.country(&t).map(|(c, _)| c)) {
                             Some(code) => {
-                                self.countries.insert(fold(&alias), (code, "rule alias"));
+                                self.countries.insert(country_key::country_key(&alias), code);
                             }
                             None => diags.push(unknown_code(file, target.pos.max(pos), "country", &target.describe())),
                         }
@@ -270,18 +262,38 @@ impl Normalizer {
         }
     }
 
-    /// A country's alpha-2 code and how it was recognised.
+    /// A country's alpha-2 code and how it was recognised: the rule set's
+    /// own names first, then the generated table of codes and names; a name
+    /// written inverted (`Congo, The Democratic Republic of the`) or with a
+    /// parenthesis (`Korea (Republic of)`) is also tried the other way round.
     pub fn country(&self, raw: &str) -> Option<(String, &'static str)> {
-        let mut buf = [0; 48];
-        let key = fold_key(raw, &mut buf);
+        let found = self.country_by_key(raw);
+        if found.is_some() || !raw.contains([',', '(']) {
+            return found;
+        }
+        country_key::country_name_variants(raw).iter().find_map(|(v, _)| self.country_by_key(v))
+    }
+
+    fn country_by_key(&self, raw: &str) -> Option<(String, &'static str)> {
+        let mut buf = [0; 64];
+        let key = match country_key::country_key_ascii(raw, &mut buf) {
+            Some(k) => std::borrow::Cow::Borrowed(k),
+            None => std::borrow::Cow::Owned(country_key::country_key(raw)),
+        };
         if key.is_empty() {
             return None;
         }
         // Numeric codes are three digits; "76" means "076".
-        if key.chars().all(|c| c.is_ascii_digit()) && key.len() < 3 {
-            return self.countries.get(&format!("{key:0>3}")).cloned();
+        if key.len() < 3 && key.bytes().all(|b| b.is_ascii_digit()) {
+            return self.country_by_key(&format!("{key:0>3}"));
         }
-        self.countries.get(&*key).cloned()
+        if let Some(code) = self.countries.get(&*key) {
+            return Some((code.clone(), "rule alias"));
+        }
+        let table = country_table::COUNTRY_KEYS;
+        let i = table.binary_search_by(|(k, _, _)| (*k).cmp(&key)).ok()?;
+        let (_, code, how) = table[i];
+        Some((code.to_string(), country_table::COUNTRY_HOW[usize::from(how)]))
     }
 
     /// A language's BCP 47 tag (`de`, `pt-BR`) and how it was recognised.
@@ -563,32 +575,66 @@ mod tests {
         Normalizer::build(&[], &mut Vec::new())
     }
 
+    /// Rows of a tab-separated test table, comments and blank lines left out.
+    fn rows(text: &str) -> impl Iterator<Item = Vec<&str>> {
+        text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(|l| l.split('\t').collect())
+    }
+
     #[test]
-    fn countries_from_codes_names_and_aliases() {
+    fn every_iso_code_short_and_official_name() {
         let n = normalizer();
-        for (raw, want) in [
-            ("Deutschland", "DE"),
-            ("DEU", "DE"),
-            ("germany ", "DE"),
-            ("276", "DE"),
-            ("U.S.A.", "US"),
-            ("u s a", "US"),
-            ("UK", "GB"),
-            ("Holland", "NL"),
-            ("South Korea", "KR"),
-            ("Republic of Korea", "KR"),
-            ("Österreich", "AT"),
-            ("OSTERREICH", "AT"),
-            ("Türkiye", "TR"),
-            ("日本", "JP"),
-            ("ドイツ", "DE"),
-            ("España", "ES"),
-            ("no", "NO"),
-            ("Brasil", "BR"),
-        ] {
-            assert_eq!(n.country(raw).map(|c| c.0), Some(want.to_string()), "{raw}");
+        let mut failed = Vec::new();
+        let mut checked = 0;
+        for row in rows(include_str!("../../testdata/iso3166-1.tsv")) {
+            let code = row[0];
+            for name in row.iter().filter(|v| !v.is_empty()) {
+                checked += 1;
+                let got = n.country(name).map(|c| c.0);
+                if got.as_deref() != Some(code) {
+                    failed.push(format!("{name:?} → {got:?}, want {code}"));
+                }
+            }
         }
-        assert_eq!(n.country("Atlantis"), None);
+        assert!(checked > 1000, "{checked}");
+        assert!(failed.is_empty(), "{} of {checked} failed:\n{}", failed.len(), failed.join("\n"));
+    }
+
+    #[test]
+    fn alternative_inverted_abbreviated_and_native_names() {
+        let n = normalizer();
+        let mut failed = Vec::new();
+        for row in rows(include_str!("../../testdata/country-names.tsv")) {
+            let got = n.country(row[0]).map(|c| c.0);
+            if got.as_deref() != Some(row[1]) {
+                failed.push(format!("{:?} → {got:?}, want {}", row[0], row[1]));
+            }
+        }
+        assert!(failed.is_empty(), "{}", failed.join("\n"));
+        for not_a_country in ["Atlantis", "the", "", "()"] {
+            assert_eq!(n.country(not_a_country), None, "{not_a_country}");
+        }
+        // The alpha-3 code `AND` is Andorra, not a word to leave out.
+        assert_eq!(n.country("AND").map(|c| c.0).as_deref(), Some("AD"));
+    }
+
+    #[test]
+    fn rule_aliases_come_before_the_built_in_names() {
+        let yaml = "countries: { Georgia: US, Ruritania: AT }";
+        let node = crate::syntax::parse("r.yaml", yaml).unwrap_or_else(|e| panic!("{e:?}"));
+        let mut diags = Vec::new();
+        let n = Normalizer::build(&[("r.yaml", &node)], &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(n.country("georgia"), Some(("US".to_string(), "rule alias")));
+        assert_eq!(n.country("Ruritania").map(|c| c.0).as_deref(), Some("AT"));
+        assert_eq!(normalizer().country("Georgia"), Some(("GE".to_string(), "ISO name")));
+    }
+
+    #[test]
+    fn ascii_keys_agree_with_the_general_key() {
+        for name in ["St. Lucia", "Trinidad & Tobago", "The Gambia", "AND", "U.S.A.", "Congo (Dem. Rep.)", "x", ""] {
+            let mut buf = [0; 64];
+            assert_eq!(country_key::country_key_ascii(name, &mut buf), Some(&*country_key::country_key(name)));
+        }
     }
 
     #[test]

@@ -1,0 +1,148 @@
+//! The lookup key of a country name: the one spelling every way of writing
+//! a name comes down to. The build script keys the country data with it and
+//! normalization keys each case's value with it, so both sides agree by
+//! construction.
+//!
+//! A key is the name's words, lower-cased, accents and punctuation removed,
+//! joined without spaces, where
+//! - `&`, `and` and `the` are left out when the name has more than one word
+//!   (`Trinidad & Tobago`, `The Gambia`, `Democratic Republic of the Congo`);
+//!   a single word is kept, so the alpha-3 code `AND` stays Andorra;
+//! - common abbreviations are written out: `St` → `saint`, `Ste` →
+//!   `sainte`, `Mt` → `mount`, `Rep` → `republic`, `Dem` → `democratic`,
+//!   `Fed` → `federal`, `Is`/`Isl`/`Isls` → `islands` (`St. Lucia`,
+//!   `Congo (Dem. Rep.)`).
+//!
+//! This file is also compiled into the build script (`build.rs`), so it
+//! uses nothing of the crate.
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// Words dropped from names of more than one word.
+const FILLER: [&str; 2] = ["the", "and"];
+
+/// Abbreviations and the words they stand for.
+const ABBREVIATIONS: [(&str, &str); 9] = [
+    ("st", "saint"),
+    ("ste", "sainte"),
+    ("mt", "mount"),
+    ("rep", "republic"),
+    ("dem", "democratic"),
+    ("fed", "federal"),
+    ("is", "islands"),
+    ("isl", "islands"),
+    ("isls", "islands"),
+];
+
+/// The key of `name` (see the module documentation). Empty when the name
+/// has no letters or digits.
+pub fn country_key(name: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let end_word = |word: &mut String, words: &mut Vec<String>| {
+        if !word.is_empty() {
+            words.push(std::mem::take(word));
+        }
+    };
+    if name.is_ascii() {
+        for b in name.bytes() {
+            if b.is_ascii_alphanumeric() {
+                word.push(char::from(b.to_ascii_lowercase()));
+            } else if b != b'\'' && b != b'.' {
+                // An apostrophe or a dot joins (`Côte d'Ivoire`, `U.S.A.`
+                // stay one word); other punctuation and spaces split.
+                end_word(&mut word, &mut words);
+            }
+        }
+    } else {
+        for c in name.nfd() {
+            if is_combining_mark(c) {
+                continue;
+            }
+            if c.is_alphanumeric() {
+                word.extend(c.to_lowercase());
+            } else if c != '\'' && c != '.' && c != '\u{2019}' {
+                end_word(&mut word, &mut words);
+            }
+        }
+    }
+    end_word(&mut word, &mut words);
+    join(&words)
+}
+
+/// [`country_key`] into a caller's buffer when the name is ASCII and the
+/// key fits: every case's country is looked up without allocating.
+pub fn country_key_ascii<'b>(name: &str, buf: &'b mut [u8; 64]) -> Option<&'b str> {
+    if !name.is_ascii() {
+        return None;
+    }
+    let joins = |c: char| c.is_ascii_alphanumeric() || c == '\'' || c == '.';
+    let words = || name.split(move |c: char| !joins(c)).filter(|w| w.bytes().any(|b| b.is_ascii_alphanumeric()));
+    let several = words().nth(1).is_some();
+    // Compares a word's letters and digits with a lower-case word.
+    let is = |w: &str, target: &str| {
+        w.bytes().filter(u8::is_ascii_alphanumeric).map(|b| b.to_ascii_lowercase()).eq(target.bytes())
+    };
+    let mut n = 0;
+    let mut push = |b: u8| -> Option<()> {
+        *buf.get_mut(n)? = b;
+        n += 1;
+        Some(())
+    };
+    for w in words() {
+        if several && FILLER.iter().any(|f| is(w, f)) {
+            continue;
+        }
+        match ABBREVIATIONS.iter().find(|(short, _)| is(w, short)) {
+            Some((_, long)) if several => {
+                for b in long.bytes() {
+                    push(b)?;
+                }
+            }
+            _ => {
+                for b in w.bytes().filter(u8::is_ascii_alphanumeric) {
+                    push(b.to_ascii_lowercase())?;
+                }
+            }
+        }
+    }
+    std::str::from_utf8(&buf[..n]).ok()
+}
+
+/// Joins words into a key: filler left out of names of several words,
+/// abbreviations written out.
+fn join(words: &[String]) -> String {
+    let several = words.len() > 1;
+    let mut out = String::new();
+    for w in words {
+        if several && FILLER.contains(&w.as_str()) {
+            continue;
+        }
+        match ABBREVIATIONS.iter().find(|(short, _)| short == w) {
+            Some((_, long)) if several => out.push_str(long),
+            _ => out.push_str(w),
+        }
+    }
+    out
+}
+
+/// The other orders a name is written in: `Korea, Republic of` and `Korea
+/// (Republic of)` are also `Republic of Korea`; `Bolivia (Plurinational
+/// State of)` is also `Bolivia`. The name itself is not included. A variant
+/// that leaves a qualifier out (`Bolivia`) is flagged `true`: it may name
+/// another country as well (`Congo` from `Congo (Democratic Republic of
+/// the)`), so it counts for less.
+pub fn country_name_variants(name: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    if let Some((head, rest)) = name.split_once('(') {
+        let (inner, after) = rest.split_once(')').unwrap_or((rest, ""));
+        let (head, inner, after) = (head.trim(), inner.trim(), after.trim());
+        out.push((format!("{inner} {head} {after}").trim().to_string(), false));
+        out.push((format!("{head} {after}").trim().to_string(), true));
+    }
+    if let Some((head, tail)) = name.split_once(',') {
+        out.push((format!("{} {}", tail.trim(), head.trim()), false));
+    }
+    out
+}
