@@ -4,7 +4,7 @@
 //! [`triage_cli::Exit`].
 
 use chrono::{DateTime, Utc};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -220,8 +220,20 @@ enum Command {
     },
 }
 
+/// `triage --version`: the program's version and the time zone database
+/// release its calendars use.
+fn version_text() -> String {
+    format!("{} (time zones: IANA tzdb {})", env!("CARGO_PKG_VERSION"), triage_core::TZDB_VERSION)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Leaked once: clap keeps a version text for the life of the program.
+    let version: &'static str = version_text().leak();
+    let matches = Cli::command().version(version).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::Check { rules_dir, format } => check(&rules_dir, format, false),
         Command::Lint { rules_dir, format } => check(&rules_dir, format, true),
@@ -290,10 +302,11 @@ fn check(dir: &Path, format: Format, strict: bool) -> Result<Exit, InputError> {
             }
             match &set.rules {
                 Some(rules) => text.push_str(&format!(
-                    "ok: {} rules in {} files, {warnings} warning(s), version {}\n",
+                    "ok: {} rules in {} files, {warnings} warning(s), version {} (time zones: IANA tzdb {})\n",
                     rules.rule_count(),
                     rules.files().count(),
-                    rules.version()
+                    rules.version(),
+                    rules.tzdb_version()
                 )),
                 None => text.push_str(&format!("{errors} error(s), {warnings} warning(s): the rule set is refused\n")),
             }

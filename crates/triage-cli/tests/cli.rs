@@ -56,6 +56,32 @@ fn check_accepts_the_example_rules() {
     assert!(out.starts_with("ok: "), "{out}");
 }
 
+#[test]
+fn rules_version_does_not_depend_on_how_the_directory_is_typed() {
+    let version = |dir: &str, cwd: &Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_triage")).args(["check", dir]).current_dir(cwd).output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        out.split("version ").nth(1).unwrap().split_whitespace().next().unwrap().to_string()
+    };
+    let root = repo().canonicalize().unwrap();
+    let set = root.join("rules/global-support");
+    let first = version("rules/global-support", &root);
+    assert_eq!(version("./rules/global-support/", &root), first);
+    assert_eq!(version(set.to_str().unwrap(), &root), first);
+    assert_eq!(version(".", &set), first);
+    assert_eq!(version("global-support", &root.join("rules")), first);
+}
+
+#[test]
+fn version_names_the_time_zone_database() {
+    let o = triage(&["--version"], None);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(out.contains(&format!("IANA tzdb {}", triage_core::TZDB_VERSION)), "{out}");
+    assert!(triage_core::TZDB_VERSION.starts_with("2026"), "{}", triage_core::TZDB_VERSION);
+}
+
 fn broken_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

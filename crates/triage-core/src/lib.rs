@@ -79,7 +79,7 @@ pub mod testing;
 mod text;
 
 pub use assign::{Assignment, BatchMode, FILTERS, check_directory};
-pub use calendar::{Calendar, CalendarError};
+pub use calendar::{Calendar, CalendarError, TZDB_VERSION, Zone};
 pub use case::{Case, CaseError, Requester};
 pub use compile::compile_sources;
 pub use decision::{

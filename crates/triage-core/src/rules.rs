@@ -53,9 +53,17 @@ pub struct CompiledRules {
 }
 
 impl CompiledRules {
-    /// A stable hash of the rule sources (names and text, in order).
+    /// A stable hash of the rule sources (names relative to the rule
+    /// directory, and text, in order) and of the time zone database release
+    /// the calendars use.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The IANA time zone database release the calendars use, e.g. `2026f`
+    /// ([`crate::TZDB_VERSION`]).
+    pub fn tzdb_version(&self) -> &'static str {
+        crate::calendar::TZDB_VERSION
     }
 
     /// The rule files, in evaluation order.

@@ -578,7 +578,7 @@ impl RuleTest {
 }
 
 fn calendar_failures(cal: &crate::Calendar, query: &CalendarQuery, expect: &[(String, Node)]) -> Vec<String> {
-    let local = |t: DateTime<Utc>| t.with_timezone(&cal.zone()).to_rfc3339();
+    let local = |t: DateTime<Utc>| t.with_timezone(&cal.zone().utc_offset(t)).to_rfc3339();
     let mut out = Vec::new();
     for (key, want) in expect {
         let problem = match (key.as_str(), query) {

@@ -645,3 +645,27 @@ fn business_hours_across_daylight_saving_changes() {
     let syd = rules.calendar("sydney").unwrap();
     assert!(!syd.is_open(t("2026-12-24T23:00:00Z")), "10:00 on 25 December in Sydney");
 }
+
+#[test]
+fn rules_version_hashes_content_and_paths_inside_the_rule_directory_only() {
+    let a = "categories: [{ id: g, set: { category: general } }]";
+    let b = "priority: []";
+    let version = |names: [&str; 2]| {
+        let (rules, diags) = compile_sources(&[(names[0], a), (names[1], b)]);
+        rules.unwrap_or_else(|| panic!("{diags:?}")).version().to_string()
+    };
+    let typed = version(["rules/10-a.yaml", "rules/20-b.yaml"]);
+    for names in [
+        ["./rules/10-a.yaml", "./rules/20-b.yaml"],
+        ["/srv/support/rules/10-a.yaml", "/srv/support/rules/20-b.yaml"],
+        ["10-a.yaml", "20-b.yaml"],
+        ["./10-a.yaml", "./20-b.yaml"],
+    ] {
+        assert_eq!(version(names), typed, "{names:?}");
+    }
+    // The layout inside the directory and the content still count.
+    assert_ne!(version(["rules/10-a.yaml", "rules/sub/20-b.yaml"]), typed);
+    assert_ne!(version(["rules/10-a.yaml", "rules/21-b.yaml"]), typed);
+    let (changed, _) = compile_sources(&[("rules/10-a.yaml", a), ("rules/20-b.yaml", "priority: [] # note")]);
+    assert_ne!(changed.map(|r| r.version().to_string()), Some(typed));
+}

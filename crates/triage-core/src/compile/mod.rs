@@ -26,7 +26,6 @@ use crate::syntax::{self, Key, Node, NodeKind};
 use crate::table::Table;
 use crate::territory::{Draft, Territories};
 use chrono::NaiveDate;
-use chrono_tz::Tz;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -91,17 +90,35 @@ pub fn compile_sources(sources: &[(&str, &str)]) -> (Option<CompiledRules>, Vec<
     (rules, diags)
 }
 
-/// FNV-1a over names and texts: stable across machines and releases, which
-/// the standard library's hasher does not promise.
+/// FNV-1a over the time zone database's release and each file's name and
+/// text: stable across machines and releases, which the standard library's
+/// hasher does not promise. Names count from the directory all the files
+/// share, so `rules/a.yaml`, `./rules/a.yaml` and `/srv/rules/a.yaml` give
+/// the same version; only content and the layout inside the rule directory
+/// do.
 fn version_hash(sources: &[(&str, &str)]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (name, text) in sources {
+    let shared = shared_dir_len(sources.iter().map(|(n, _)| *n));
+    let inputs = sources.iter().map(|(name, text)| (name.get(shared..).unwrap_or(name), *text));
+    for (name, text) in [("tzdb", crate::calendar::TZDB_VERSION)].into_iter().chain(inputs) {
         for b in name.bytes().chain([0]).chain(text.bytes()).chain([0]) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
     format!("{h:016x}")
+}
+
+/// The length of the directory prefix (up to and including a `/` or `\\`)
+/// that every name shares.
+fn shared_dir_len<'a>(mut names: impl Iterator<Item = &'a str>) -> usize {
+    let Some(first) = names.next() else { return 0 };
+    let mut common = first.rfind(['/', '\\']).map_or(0, |i| i + 1);
+    for name in names {
+        let same = first.bytes().zip(name.bytes()).take(common).take_while(|(a, b)| a == b).count();
+        common = first[..same].rfind(['/', '\\']).map_or(0, |i| i + 1);
+    }
+    common
 }
 
 /// The top-level sections of all files, in file order.
@@ -725,7 +742,7 @@ impl<'f> Compiler<'f> {
         struct Raw {
             id: String,
             file: usize,
-            zone: Tz,
+            zone: crate::calendar::Zone,
             week: [Vec<(u16, u16)>; 7],
             holidays: BTreeMap<NaiveDate, Vec<(u16, u16)>>,
             include: Vec<(String, Pos)>,
@@ -752,11 +769,11 @@ impl<'f> Compiler<'f> {
             let hours = obj.get("hours");
             let always = hours.and_then(Node::as_str).is_some_and(|h| h.trim().eq_ignore_ascii_case("24x7"));
             let zone = match obj.get("timezone") {
-                Some(z) => match z.as_str().map(str::trim).and_then(|name| name.parse::<Tz>().ok()) {
+                Some(z) => match z.as_str().and_then(crate::calendar::Zone::get) {
                     Some(tz) => tz,
                     None => {
                         let wrong = z.scalar_text().unwrap_or_default();
-                        let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()).collect();
+                        let names: Vec<&str> = crate::calendar::Zone::names().collect();
                         let d = Diagnostic::invalid_value(
                             self.file(file),
                             z.pos,
@@ -773,7 +790,7 @@ impl<'f> Compiler<'f> {
                         continue;
                     }
                 },
-                None if always => Tz::UTC,
+                None if always => crate::calendar::Zone::utc(),
                 None => {
                     self.diags.push(
                         Diagnostic::missing_key(self.file(file), obj.pos, "timezone", "a calendar").in_rule(rule),
