@@ -669,3 +669,35 @@ fn rules_version_hashes_content_and_paths_inside_the_rule_directory_only() {
     let (changed, _) = compile_sources(&[("rules/10-a.yaml", a), ("rules/20-b.yaml", "priority: [] # note")]);
     assert_ne!(changed.map(|r| r.version().to_string()), Some(typed));
 }
+
+#[test]
+fn keywords_in_chinese_and_japanese_match_as_rule_authors_write_them() {
+    let yaml = r#"
+categories:
+  - id: outage-ja
+    when: { body: { contains: 障害 } }
+    set: { category: outage }
+  - id: refund-zh
+    when: { body: { contains: 退款 } }
+    set: { category: billing }
+  - id: refund-en
+    when: { body: { contains: refund } }
+    set: { category: billing-en }
+  - id: care
+    when: { body: { contains: car } }
+    set: { category: vehicles }
+  - id: other
+    set: { category: general }
+"#;
+    let rules = compile_sources(&[("r.yaml", yaml)]).0.unwrap();
+    for (body, want) in [
+        ("システム障害が発生しました", "outage"),
+        ("我要申请退款", "billing"),
+        ("请帮我refund这个订单", "billing-en"),
+        ("our daycare booking", "general"),
+    ] {
+        let case = Case { id: "c".into(), body: Some(body.into()), ..Default::default() };
+        let d = triage(&rules, &case, &Directory::new(), now(), &Options::default());
+        assert_eq!(d.category.as_str(), want, "{body}");
+    }
+}

@@ -6,10 +6,23 @@
 //! scans each field once and records which phrases and regexes hit in a
 //! bitset; conditions then only test bits.
 //!
-//! Phrase semantics, as rule authors read them: matching ignores case and
-//! runs of white space, and a phrase matches whole words only (`refund`
-//! does not match `refunded`). A trailing `*` makes the last word a prefix
-//! (`refund*` matches `refunds` and `refunded`).
+//! Phrase semantics, as rule authors read them: matching ignores case, runs
+//! of white space and the width of full-width Latin letters and digits
+//! (`ＲＥＦＵＮＤ` is `refund`), and a phrase matches whole words only
+//! (`refund` does not match `refunded`). A trailing `*` makes the last word
+//! a prefix (`refund*` matches `refunds` and `refunded`).
+//!
+//! Words end where a letter or digit meets anything else, and where Unicode
+//! text segmentation (UAX #29, through `unicode-segmentation`) puts a word
+//! boundary between two letters: each Han ideograph and each Hiragana
+//! character is a word of its own, a run of Katakana is one word, and a
+//! change of script is a boundary. So `障害` matches `システム障害が発生`,
+//! `退款` matches `我要申请退款` and `refund` matches `请帮我refund这个订单`,
+//! while `car` still does not match `daycare`. Hangul syllables join into
+//! words as Latin letters do (Korean is written with spaces; a particle
+//! written onto a word needs `*`, as in `환불*`). Thai, Lao, Khmer and
+//! Burmese have no boundaries without a dictionary, so their phrases match
+//! anywhere, though never inside a character's combining marks.
 
 use crate::bits::Bits;
 use crate::schema::Slot;
@@ -83,7 +96,9 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
             }
             i += 1;
         } else {
-            let Some(c) = text[i..].chars().next() else { break };
+            let Some(raw) = text[i..].chars().next() else { break };
+            i += raw.len_utf8();
+            let c = narrow(raw);
             if c.is_whitespace() {
                 pending_space = pending_space || !out.is_empty();
             } else {
@@ -93,11 +108,19 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
                 }
                 out.extend(c.to_lowercase());
             }
-            i += c.len_utf8();
         }
         run = i;
     }
     flush(out, &mut pending_space, run, bytes.len());
+}
+
+/// A full-width Latin letter, digit or sign (U+FF01–U+FF5E, as East Asian
+/// text writes `ＡＰＩ`) as its ASCII form; any other character as it is.
+fn narrow(c: char) -> char {
+    match u32::from(c) {
+        cp @ 0xFF01..=0xFF5E => char::from_u32(cp - 0xFEE0).unwrap_or(c),
+        _ => c,
+    }
 }
 
 /// The plain definition `normalize_into` must agree with.
@@ -105,7 +128,7 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
 fn normalize_reference(text: &str) -> String {
     let mut out = String::new();
     let mut pending_space = false;
-    for c in text.chars() {
+    for c in text.chars().map(narrow) {
         if c.is_whitespace() {
             pending_space = !out.is_empty();
             continue;
@@ -127,6 +150,35 @@ pub(crate) fn normalize(text: &str) -> String {
 
 fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
+}
+
+/// Whether a phrase may start or end between `before` and `after` (either
+/// may be the text's end): a letter or digit meets something else, or UAX
+/// #29 breaks the word between two non-ASCII letters (see the module
+/// documentation). ASCII letters and digits never break among themselves.
+fn boundary(before: Option<char>, after: Option<char>) -> bool {
+    let (Some(a), Some(b)) = (before, after) else { return true };
+    if !is_word(a) || !is_word(b) {
+        // A combining mark belongs to the letter before it.
+        return !(is_word(a) && is_mark(b));
+    }
+    if a.is_ascii() && b.is_ascii() {
+        return false;
+    }
+    word_break(a, b)
+}
+
+/// Whether UAX #29 puts a word boundary between two adjacent characters.
+fn word_break(a: char, b: char) -> bool {
+    use unicode_segmentation::UnicodeSegmentation;
+    let mut buf = [0u8; 8];
+    let la = a.encode_utf8(&mut buf).len();
+    let lb = b.encode_utf8(&mut buf[la..]).len();
+    std::str::from_utf8(&buf[..la + lb]).is_ok_and(|pair| pair.split_word_bounds().nth(1).is_some())
+}
+
+fn is_mark(c: char) -> bool {
+    unicode_normalization::char::is_combining_mark(c)
 }
 
 /// Above this many bytes of phrases in one field, the automaton is left to
@@ -282,8 +334,10 @@ impl TextIndex {
                         if hits.phrases.get(id as usize) {
                             continue;
                         }
-                        let before_ok = norm[..found.start()].chars().next_back().is_none_or(|c| !is_word(c));
-                        let after_ok = prefix || norm[found.end()..].chars().next().is_none_or(|c| !is_word(c));
+                        let matched = &norm[found.start()..found.end()];
+                        let before_ok = boundary(norm[..found.start()].chars().next_back(), matched.chars().next());
+                        let after_ok =
+                            prefix || boundary(matched.chars().next_back(), norm[found.end()..].chars().next());
                         if before_ok && after_ok {
                             hits.phrases.set(id as usize);
                         }
@@ -324,6 +378,22 @@ mod tests {
     }
 
     #[test]
+    fn phrases_in_scripts_without_spaces_match_at_unicode_word_boundaries() {
+        assert_eq!(hits_for(&["障害"], "システム障害が発生しました"), vec![true]);
+        assert_eq!(hits_for(&["退款"], "我要申请退款"), vec![true]);
+        assert_eq!(hits_for(&["refund"], "请帮我refund这个订单"), vec![true]);
+        assert_eq!(hits_for(&["システム", "ステム"], "システム障害"), vec![true, false], "Katakana runs are one word");
+        assert_eq!(hits_for(&["car", "care"], "daycare"), vec![false, false]);
+        assert_eq!(hits_for(&["ログイン"], "ログインできません"), vec![true]);
+        assert_eq!(hits_for(&["api"], "ＡＰＩが落ちています"), vec![true], "full-width Latin is folded");
+        assert_eq!(hits_for(&["환불"], "환불 요청"), vec![true]);
+        assert_eq!(hits_for(&["환불", "환불*"], "환불을 원합니다"), vec![false, true]);
+        assert_eq!(hits_for(&["คืนเงิน"], "ขอคืนเงินค่ะ"), vec![true], "Thai has no boundaries to find");
+        assert_eq!(hits_for(&["cafe"], "cafe\u{301} au lait"), vec![false], "a combining mark belongs to its letter");
+        assert_eq!(hits_for(&["ärger"], "Ärger!"), vec![true]);
+    }
+
+    #[test]
     fn overlapping_phrases_all_hit() {
         assert_eq!(hits_for(&["service unavailable", "unavailable"], "service unavailable"), vec![true, true]);
     }
@@ -338,7 +408,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn fast_normalize_agrees_with_the_reference(text in "[a-zA-Z0-9 \t\n\x0bÄäß\u{a0}\u{2003}.,İ]{0,40}") {
+        fn fast_normalize_agrees_with_the_reference(text in "[a-zA-Z0-9 \t\n\x0bÄäß\u{a0}\u{2003}.,İＡｚ０\u{3000}障]{0,40}") {
             proptest::prop_assert_eq!(normalize(&text), normalize_reference(&text));
         }
     }
