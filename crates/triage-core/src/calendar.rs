@@ -101,6 +101,12 @@ const LAST_YEAR: i32 = 2199;
 /// for over a year is not going to open.
 const MAX_CLOSED_DAYS: u32 = 400;
 
+/// Whether a Unix instant (seconds) lies in the supported years, 1970 to
+/// the end of 2199.
+pub(crate) fn supported(t: i64) -> bool {
+    DateTime::from_timestamp(t, 0).is_some_and(|t| (1970..=LAST_YEAR).contains(&t.year()))
+}
+
 /// Why business-time arithmetic could not give an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CalendarError {

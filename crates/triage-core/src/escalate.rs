@@ -119,9 +119,21 @@ pub fn escalate(
     let full = options.trace == TraceLevel::Full;
 
     // Check the history before anything else is decided from it.
+    if !crate::calendar::supported(now_s) {
+        return Err(StateError { event: None, message: out_of_range("`now`", &now.to_rfc3339()) });
+    }
+    if let Some(t) = case.created_at.filter(|t| !crate::calendar::supported(t.timestamp())) {
+        return Err(StateError { event: None, message: out_of_range("`case.created_at`", &t.to_rfc3339()) });
+    }
     let mut last = i64::MIN;
     for (i, e) in state.events.iter().enumerate() {
         let at = e.at.timestamp();
+        if !crate::calendar::supported(at) {
+            return Err(StateError {
+                event: Some(i),
+                message: out_of_range(&format!("`{}`", e.kind.name()), &e.at.to_rfc3339()),
+            });
+        }
         if at < last {
             return Err(StateError {
                 event: Some(i),
@@ -135,6 +147,24 @@ pub fn escalate(
         last = at;
         let missing =
             |what: &str| StateError { event: Some(i), message: format!("`{}` needs `{what}`", e.kind.name()) };
+        // A field the kind does not read would be lost without a word;
+        // `status` is read on every kind (a reply that reopens a case).
+        let unread = [
+            ("priority", e.priority.is_some() && e.kind != EventKind::PriorityChanged, "priority_changed"),
+            ("tier", e.tier.is_some() && e.kind != EventKind::TierChanged, "tier_changed"),
+            ("team", e.team.is_some() && e.kind != EventKind::Assigned, "assigned"),
+            ("agent", e.agent.is_some() && e.kind != EventKind::Assigned, "assigned"),
+        ];
+        if let Some((field, _, kind)) = unread.iter().find(|(_, bad, _)| *bad) {
+            let also = if e.kind == EventKind::Created { " or give it on the case" } else { "" };
+            return Err(StateError {
+                event: Some(i),
+                message: format!(
+                    "`{}` does not read `{field}`; send a `{kind}` event at the same instant{also}",
+                    e.kind.name()
+                ),
+            });
+        }
         match e.kind {
             EventKind::StatusChanged if e.status.as_deref().is_none_or(|s| s.trim().is_empty()) => {
                 return Err(missing("status"));
@@ -203,8 +233,7 @@ pub fn escalate(
         .map(|(i, d)| (i, d.source))
         .collect();
 
-    let initial_status =
-        if state.events.iter().any(|e| e.kind == EventKind::StatusChanged) { None } else { case.status.clone() };
+    let initial_status = initial_status(state, &rules.settings.clock.stop_on, &mut warnings);
     let mut run = Run {
         rules,
         case,
@@ -305,6 +334,54 @@ pub fn escalate(
     })
 }
 
+/// The refusal for an instant outside the years business time is computed
+/// for.
+fn out_of_range(what: &str, at: &str) -> String {
+    format!(
+        "{what} {at} is outside the supported years 1970–2199, so no SLA clock can be measured; \
+         fix the date (a database's zero date is not a real one)"
+    )
+}
+
+/// The status a case was opened in: the `created` event's `status`, else
+/// `case.status` — unless the history's status changes end in that very
+/// status, which makes it the status the case has now. A `case.status` the
+/// history contradicts is a warning: one the created event disagrees with,
+/// or a resolving status the history does not end in.
+fn initial_status(state: &CaseState, stop_on: &[String], warnings: &mut Vec<Warning>) -> Option<String> {
+    let given = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let created = state.events.first().filter(|e| e.kind == EventKind::Created).and_then(|e| given(&e.status));
+    let last_change = state.events.iter().rev().filter(|e| e.kind != EventKind::Created).find_map(|e| given(&e.status));
+    let case_status = given(&state.case.status);
+    let mut disagree = |why: String| warnings.push(Warning { code: "status-disagrees-with-history", message: why });
+    match (created, case_status) {
+        (Some(opened), Some(cs)) => {
+            if !same(&opened, &cs) && last_change.as_deref().is_none_or(|l| !same(l, &cs)) {
+                disagree(format!(
+                    "`case.status` is `{cs}` but the case was created `{opened}` and no later event sets `{cs}`; \
+                     the history is followed"
+                ));
+            }
+            Some(opened)
+        }
+        (Some(opened), None) => Some(opened),
+        (None, Some(cs)) => match last_change {
+            None => Some(cs),
+            Some(l) if same(&l, &cs) => None,
+            Some(l) if stop_on.iter().any(|s| same(s, &cs)) => {
+                disagree(format!(
+                    "`case.status` is `{cs}`, which resolves the case, but the history's last status is `{l}`; \
+                     the history is followed"
+                ));
+                None
+            }
+            Some(_) => Some(cs),
+        },
+        (None, None) => None,
+    }
+}
+
 fn rank_of(rules: &CompiledRules, p: &str) -> Option<usize> {
     rules.priorities.iter().position(|q| q.eq_ignore_ascii_case(p.trim()))
 }
@@ -391,17 +468,34 @@ impl<'a> Run<'a> {
         (seg, d)
     }
 
-    /// Applies one event at `at` (`at` is the event's instant).
+    /// A status change at `at`.
+    fn change_status(&mut self, status: &str, clocks: &mut Option<Clocks<'a>>, at: i64) {
+        if let Some(c) = clocks.as_mut() {
+            c.status(status, at);
+        }
+        self.set_status(status);
+        self.status = Some(status.to_string());
+    }
+
+    /// Applies one event at `at` (`at` is the event's instant). A `status`
+    /// on a kind other than `status_changed` (a customer reply that
+    /// reopens the case) takes effect right after the event itself; on
+    /// `created` it is the status the case was opened in.
     fn apply(&mut self, e: &crate::sla::Event, clocks: &mut Option<Clocks<'a>>, at: i64) {
+        self.apply_kind(e, clocks, at);
+        if !matches!(e.kind, EventKind::StatusChanged | EventKind::Created)
+            && let Some(s) = e.status.as_deref().filter(|s| !s.trim().is_empty())
+        {
+            self.change_status(s, clocks, at);
+        }
+    }
+
+    fn apply_kind(&mut self, e: &crate::sla::Event, clocks: &mut Option<Clocks<'a>>, at: i64) {
         match e.kind {
             EventKind::Created | EventKind::Assigned => {}
             EventKind::StatusChanged => {
                 let s = e.status.clone().unwrap_or_default();
-                if let Some(c) = clocks.as_mut() {
-                    c.status(&s, at);
-                }
-                self.set_status(&s);
-                self.status = Some(s);
+                self.change_status(&s, clocks, at);
             }
             EventKind::AgentReplied => {
                 if let Some(c) = clocks.as_mut() {

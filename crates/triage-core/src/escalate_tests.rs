@@ -262,3 +262,167 @@ fn an_untouched_case_climbs_the_whole_ladder() {
     // The milestone an hour after the record opened.
     assert!(e.actions.iter().any(|a| a.key.ends_with("/milestone-1")), "{:?}", e.actions);
 }
+
+// ------------------------------------------- histories as helpdesks record them
+
+const HISTORY_RULES: &str = r#"
+settings:
+  sla_clock: { pause_on: [awaiting_client], stop_on: [solved, closed] }
+sla:
+  - id: around-the-clock
+    targets: { first_response: 4h, next_response: 1h, resolution: 8h, update: 1h }
+categories: [{ id: general, set: { category: general, priority: P3 } }]
+"#;
+
+fn history_rules(extra: &str) -> CompiledRules {
+    let text = format!("{HISTORY_RULES}{extra}");
+    let (rules, diags) = compile_sources(&[("history.yaml", &text)]);
+    rules.unwrap_or_else(|| panic!("{diags:?}"))
+}
+
+fn replay(rules: &CompiledRules, json: &str, now: &str) -> Result<Escalation, crate::StateError> {
+    let state = CaseState::from_json(json).unwrap();
+    escalate(rules, &state, &Directory::new(), now.parse().unwrap(), &Options::default())
+}
+
+fn metric(out: &Escalation, m: crate::Metric) -> crate::MetricState {
+    out.sla.as_ref().and_then(|s| s.metrics.get(m).cloned()).unwrap_or_else(|| panic!("no {m:?} in {out:?}"))
+}
+
+#[test]
+fn a_case_created_waiting_on_the_client_counts_no_time_until_it_opens() {
+    let rules = history_rules("");
+    // The status on the `created` event.
+    let on_event = r#"{"case": {"id": "c"}, "events": [
+        {"at": "2026-03-02T09:00:00Z", "kind": "created", "status": "awaiting_client"},
+        {"at": "2026-03-02T12:00:00Z", "kind": "status_changed", "status": "open"}]}"#;
+    // The case's status together with later status changes.
+    let on_case = r#"{"case": {"id": "c", "status": "awaiting_client", "created_at": "2026-03-02T09:00:00Z"}, "events": [
+        {"at": "2026-03-02T12:00:00Z", "kind": "status_changed", "status": "open"}]}"#;
+    for json in [on_event, on_case] {
+        let out = replay(&rules, json, "2026-03-02T13:00:00Z").unwrap();
+        assert_eq!(metric(&out, crate::Metric::Resolution).elapsed_minutes, 60, "{json}");
+        assert!(out.warnings.iter().all(|w| w.code != "status-disagrees-with-history"), "{:?}", out.warnings);
+    }
+    // A case exported with its current status agrees with its history.
+    let current = r#"{"case": {"id": "c", "status": "open", "created_at": "2026-03-02T09:00:00Z"}, "events": [
+        {"at": "2026-03-02T10:00:00Z", "kind": "status_changed", "status": "awaiting_client"},
+        {"at": "2026-03-02T12:00:00Z", "kind": "status_changed", "status": "open"}]}"#;
+    let out = replay(&rules, current, "2026-03-02T13:00:00Z").unwrap();
+    assert_eq!(metric(&out, crate::Metric::Resolution).elapsed_minutes, 120);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+}
+
+#[test]
+fn a_case_status_the_history_contradicts_is_a_warning() {
+    let rules = history_rules("");
+    let json = r#"{"case": {"id": "c", "status": "solved"}, "events": [
+        {"at": "2026-03-02T09:00:00Z", "kind": "created"},
+        {"at": "2026-03-02T10:00:00Z", "kind": "status_changed", "status": "open"}]}"#;
+    let out = replay(&rules, json, "2026-03-02T11:00:00Z").unwrap();
+    assert!(out.warnings.iter().any(|w| w.code == "status-disagrees-with-history"), "{:?}", out.warnings);
+    // The history is followed: the clocks ran from creation.
+    assert_eq!(metric(&out, crate::Metric::Resolution).elapsed_minutes, 120);
+    let json = r#"{"case": {"id": "c", "status": "open"}, "events": [
+        {"at": "2026-03-02T09:00:00Z", "kind": "created", "status": "awaiting_client"}]}"#;
+    let out = replay(&rules, json, "2026-03-02T11:00:00Z").unwrap();
+    assert!(out.warnings.iter().any(|w| w.code == "status-disagrees-with-history"), "{:?}", out.warnings);
+    assert_eq!(metric(&out, crate::Metric::Resolution).elapsed_minutes, 0);
+}
+
+#[test]
+fn a_status_on_any_event_is_read_and_fields_a_kind_ignores_are_refused() {
+    let rules = history_rules("");
+    // A reply that reopens the case carries the new status.
+    let json = r#"{"case": {"id": "c"}, "events": [
+        {"at": "2026-03-02T09:00:00Z", "kind": "created"},
+        {"at": "2026-03-02T09:10:00Z", "kind": "agent_replied", "status": "awaiting_client"},
+        {"at": "2026-03-02T11:10:00Z", "kind": "customer_replied", "status": "open"}]}"#;
+    let out = replay(&rules, json, "2026-03-02T12:10:00Z").unwrap();
+    assert_eq!(out.status.as_deref(), Some("open"));
+    assert_eq!(metric(&out, crate::Metric::Resolution).elapsed_minutes, 70);
+    for (field, value) in [("priority", r#""P1""#), ("tier", "2"), ("team", r#""desk""#), ("agent", r#""ann""#)] {
+        let json = format!(
+            r#"{{"case": {{"id": "c"}}, "events": [{{"at": "2026-03-02T09:00:00Z", "kind": "created"}},
+            {{"at": "2026-03-02T09:10:00Z", "kind": "customer_replied", "{field}": {value}}}]}}"#
+        );
+        let err = replay(&rules, &json, "2026-03-02T10:00:00Z").unwrap_err();
+        assert_eq!(err.event, Some(1), "{field}");
+        assert!(err.message.contains(&format!("does not read `{field}`")), "{}", err.message);
+    }
+}
+
+#[test]
+fn a_customer_reply_logged_with_the_reopen_of_a_solved_case_starts_a_next_response_cycle() {
+    let rules = history_rules("");
+    for (reply, reopen, started) in [
+        ("09:30:00", "09:30:00", "09:30:00"),
+        ("09:29:58", "09:30:00", "09:29:58"),
+        ("09:00:00", "09:30:00", "09:30:00"),
+    ] {
+        let json = format!(
+            r#"{{"case": {{"id": "c"}}, "events": [
+            {{"at": "2026-03-02T08:00:00Z", "kind": "created"}},
+            {{"at": "2026-03-02T08:10:00Z", "kind": "agent_replied"}},
+            {{"at": "2026-03-02T08:20:00Z", "kind": "status_changed", "status": "solved"}},
+            {{"at": "2026-03-02T{reply}Z", "kind": "customer_replied"}},
+            {{"at": "2026-03-02T{reopen}Z", "kind": "status_changed", "status": "open"}}]}}"#
+        );
+        let out = replay(&rules, &json, "2026-03-02T11:00:00Z").unwrap();
+        let next = metric(&out, crate::Metric::NextResponse);
+        assert_eq!(next.started_at, format!("2026-03-02T{started}Z").parse::<DateTime<Utc>>().unwrap(), "{reply}");
+        assert_eq!(next.state, "breached", "{reply}");
+    }
+    // The reopen first, then the reply at the same instant: the same cycle.
+    let json = r#"{"case": {"id": "c"}, "events": [
+        {"at": "2026-03-02T08:00:00Z", "kind": "created"},
+        {"at": "2026-03-02T08:10:00Z", "kind": "agent_replied"},
+        {"at": "2026-03-02T08:20:00Z", "kind": "status_changed", "status": "solved"},
+        {"at": "2026-03-02T09:30:00Z", "kind": "status_changed", "status": "open"},
+        {"at": "2026-03-02T09:30:00Z", "kind": "customer_replied"}]}"#;
+    let out = replay(&rules, json, "2026-03-02T10:00:00Z").unwrap();
+    assert_eq!(metric(&out, crate::Metric::NextResponse).elapsed_minutes, 30);
+}
+
+#[test]
+fn the_update_clock_starts_at_the_first_agent_reply_unless_told_otherwise() {
+    let json = r#"{"case": {"id": "c"}, "events": [{"at": "2026-03-02T09:00:00Z", "kind": "created"}]}"#;
+    // First response 4h, update 1h: no reply at all after two hours is not
+    // an update breach.
+    let out = replay(&history_rules(""), json, "2026-03-02T11:00:00Z").unwrap();
+    assert!(out.sla.as_ref().unwrap().metrics.update.is_none(), "{out:?}");
+    let replied = r#"{"case": {"id": "c"}, "events": [{"at": "2026-03-02T09:00:00Z", "kind": "created"},
+        {"at": "2026-03-02T09:30:00Z", "kind": "agent_replied"}]}"#;
+    let out = replay(&history_rules(""), replied, "2026-03-02T11:00:00Z").unwrap();
+    let update = metric(&out, crate::Metric::Update);
+    assert_eq!((update.started_at, update.state), ("2026-03-02T09:30:00Z".parse().unwrap(), "breached"));
+    // The old behaviour on request.
+    let old =
+        HISTORY_RULES.replace("stop_on: [solved, closed] }", "stop_on: [solved, closed], update_starts: created }");
+    let (rules, diags) = compile_sources(&[("history.yaml", &old)]);
+    assert!(diags.iter().any(|d| d.code == "update-shorter-than-first-response"), "{diags:?}");
+    let out = replay(&rules.unwrap(), json, "2026-03-02T11:00:00Z").unwrap();
+    assert_eq!(metric(&out, crate::Metric::Update).state, "breached");
+}
+
+#[test]
+fn dates_outside_the_supported_years_are_refused_or_reviewed() {
+    let rules = history_rules("");
+    let zero = r#"{"case": {"id": "c"}, "events": [{"at": "0001-01-01T00:00:00Z", "kind": "created"}]}"#;
+    let err = replay(&rules, zero, "2026-03-02T10:00:00Z").unwrap_err();
+    assert_eq!(err.event, Some(0));
+    assert!(err.message.contains("outside the supported years"), "{}", err.message);
+    let far = r#"{"case": {"id": "c", "created_at": "9999-12-31T00:00:00Z"}}"#;
+    assert!(replay(&rules, far, "2026-03-02T10:00:00Z").unwrap_err().message.contains("created_at"));
+    let fine = r#"{"case": {"id": "c", "created_at": "2026-03-02T09:00:00Z"}}"#;
+    assert!(replay(&rules, fine, "2200-01-01T00:00:00Z").unwrap_err().message.contains("`now`"));
+    // A single decision goes to a person with a warning.
+    for (created, now) in
+        [("0001-01-01T00:00:00Z", "2026-03-02T10:00:00Z"), ("2026-03-02T09:00:00Z", "2200-06-01T00:00:00Z")]
+    {
+        let case = crate::Case { id: "c".into(), created_at: Some(created.parse().unwrap()), ..Default::default() };
+        let d = crate::triage(&rules, &case, &Directory::new(), now.parse().unwrap(), &Options::default());
+        assert!(d.warnings.iter().any(|w| w.code == "date-out-of-range"), "{:?}", d.warnings);
+        assert_eq!(d.manual_review.as_ref().map(|m| m.reason.as_str()), Some("date-out-of-range"));
+    }
+}

@@ -180,6 +180,21 @@ fn decide_with_sla(
     options: &Options,
 ) -> Decision {
     let (mut decision, selected) = decide(rules, case, directory, now, options, Pins::default());
+    // Business time is computed for 1970–2199 only: a date outside (a
+    // database's zero date, a mistyped year) would leave the due times empty
+    // or count clock time on a business calendar, so a person looks first.
+    let outside = [("`now`", Some(now)), ("`created_at`", case.created_at.map(|t| t.with_timezone(&Utc)))]
+        .into_iter()
+        .filter_map(|(what, t)| t.filter(|t| !crate::calendar::supported(t.timestamp())).map(|t| (what, t)))
+        .collect::<Vec<_>>();
+    for (what, t) in &outside {
+        let message =
+            format!("{what} {} is outside the supported years 1970–2199; no SLA due time is given", t.to_rfc3339());
+        decision.warnings.push(Warning { code: "date-out-of-range", message: message.clone() });
+        if decision.manual_review.is_none() {
+            decision.manual_review = Some(ManualReview { reason: "date-out-of-range".to_string(), detail: message });
+        }
+    }
     if let Some(sel) = selected {
         // Without a history the clocks run from the case's creation in the
         // status it has now.

@@ -223,6 +223,11 @@ pub(crate) struct ClockSettings {
     /// When a priority or tier change selects another policy: restart the
     /// unmet clocks at the change (`true`) or keep the original start.
     pub restart_on_change: bool,
+    /// Whether the periodic `update` clock starts when the case is created
+    /// (`update_starts: created`) rather than at the first agent reply
+    /// (`first_reply`, the default: a case owes updates once someone has
+    /// answered, as the common helpdesks define it).
+    pub update_from_creation: bool,
 }
 
 impl Default for ClockSettings {
@@ -231,6 +236,7 @@ impl Default for ClockSettings {
             pause_on: vec!["waiting_on_customer".into(), "on_hold".into()],
             stop_on: vec!["solved".into(), "closed".into()],
             restart_on_change: false,
+            update_from_creation: false,
         }
     }
 }

@@ -212,6 +212,12 @@ pub(crate) fn add(cal: Option<&Calendar>, a: i64, secs: i64) -> Option<i64> {
     }
 }
 
+/// How long before a reopen a customer message written while the case was
+/// resolved still counts as the reply that reopened it, seconds. Helpdesks
+/// log the message and the reopen it causes within moments of each other,
+/// in either order.
+pub(crate) const REOPEN_GRACE: i64 = 300;
+
 #[derive(Debug, Clone)]
 struct Cycle {
     n: u32,
@@ -246,6 +252,10 @@ pub(crate) struct Clocks<'r> {
     paused: bool,
     resolved: bool,
     answered: bool,
+    /// A customer message that came while the case was resolved: it starts
+    /// the next-response cycle if the case reopens within
+    /// [`REOPEN_GRACE`] of it.
+    reply_while_resolved: Option<i64>,
     pub reopen_count: u32,
     cycles: [Option<Cycle>; 4],
     counts: [u32; 4],
@@ -271,12 +281,15 @@ impl<'r> Clocks<'r> {
             paused: false,
             resolved: false,
             answered: false,
+            reply_while_resolved: None,
             reopen_count: 0,
             cycles: Default::default(),
             counts: [0; 4],
         };
-        for m in [Metric::FirstResponse, Metric::Resolution, Metric::Update] {
-            c.begin(m, start);
+        c.begin(Metric::FirstResponse, start);
+        c.begin(Metric::Resolution, start);
+        if settings.update_from_creation {
+            c.begin(Metric::Update, start);
         }
         if let Some(s) = status {
             c.status(s, start);
@@ -349,17 +362,27 @@ impl<'r> Clocks<'r> {
         self.paused = self.settings.pause_on.contains(&s);
         self.resolved = self.settings.stop_on.contains(&s);
         if self.resolved && !was_resolved {
+            self.reply_while_resolved = None;
             for m in Metric::ALL {
                 self.stop(m, at);
             }
         } else if was_resolved && !self.resolved {
             // A reopened case resumes its resolution clock where it stopped
-            // and owes a fresh update.
+            // and owes a fresh update once it has been answered; the
+            // customer's message that reopened it starts a next-response
+            // cycle.
             self.reopen_count += 1;
             if let Some(c) = self.cycles[Metric::Resolution.index()].as_mut() {
                 c.stopped = None;
             }
-            self.begin(Metric::Update, at);
+            if self.answered || self.settings.update_from_creation {
+                self.begin(Metric::Update, at);
+            }
+            if let Some(reply) = self.reply_while_resolved.take()
+                && self.answered
+            {
+                self.begin(Metric::NextResponse, if at - reply <= REOPEN_GRACE { reply } else { at });
+            }
         }
         for m in Metric::ALL {
             self.sync(m, at);
@@ -381,7 +404,12 @@ impl<'r> Clocks<'r> {
     /// The customer wrote: after the first response, the oldest unanswered
     /// message starts a next-response cycle.
     pub fn customer_replied(&mut self, at: i64) {
-        if !self.answered || self.resolved {
+        if self.resolved {
+            // Kept for the reopen that usually follows.
+            self.reply_while_resolved.get_or_insert(at);
+            return;
+        }
+        if !self.answered {
             return;
         }
         let open = self.cycles[Metric::NextResponse.index()].as_ref().is_some_and(|c| c.stopped.is_none());

@@ -36,7 +36,7 @@ impl Compiler<'_> {
     /// what a policy change does to them.
     pub(super) fn clock_settings(&mut self, file: usize, node: &Node) -> ClockSettings {
         let mut out = ClockSettings::default();
-        let keys = ["pause_on", "stop_on", "on_priority_change"];
+        let keys = ["pause_on", "stop_on", "on_priority_change", "update_starts"];
         let Some(obj) = self.obj(file, node, "`sla_clock`", &keys, None) else { return out };
         if let Some(n) = obj.get("pause_on") {
             out.pause_on =
@@ -57,6 +57,22 @@ impl Compiler<'_> {
                         n.pos,
                         format!("`on_priority_change` must be `keep_start` or `restart`, found {}", n.describe()),
                         &["keep_start", "restart"],
+                        &found,
+                    ));
+                }
+            }
+        }
+        if let Some(n) = obj.get("update_starts") {
+            match n.as_str() {
+                Some("first_reply") => out.update_from_creation = false,
+                Some("created") => out.update_from_creation = true,
+                _ => {
+                    let found = n.scalar_text().unwrap_or_default();
+                    self.diags.push(Diagnostic::invalid_value(
+                        self.file(file),
+                        n.pos,
+                        format!("`update_starts` must be `first_reply` or `created`, found {}", n.describe()),
+                        &["first_reply", "created"],
                         &found,
                     ));
                 }
@@ -417,6 +433,29 @@ impl Compiler<'_> {
                     ),
                 )
                 .with_help("its clocks could never run; test a status the case has while it is open");
+                self.diags.push(d.in_rule(Some(&p.meta.id)));
+            }
+            if let (Some(update), Some(first)) = (p.action.update, p.action.first_response)
+                && update < first
+            {
+                let when = if clock.update_from_creation {
+                    "with `update_starts: created` the update clock breaches before the first response is even due"
+                } else {
+                    "updates fall due more often than the first answer"
+                };
+                let d = Diagnostic::custom(
+                    "update-shorter-than-first-response",
+                    Severity::Warning,
+                    file,
+                    pos,
+                    format!(
+                        "policy `{}` asks for updates every {} minutes but a first response only within {} minutes: {when}",
+                        p.meta.id,
+                        update.num_minutes(),
+                        first.num_minutes()
+                    ),
+                )
+                .with_help("make the update target at least the first-response target, or drop it");
                 self.diags.push(d.in_rule(Some(&p.meta.id)));
             }
             let open_ended: Vec<&str> = [("resolution", p.action.resolution), ("update", p.action.update)]
