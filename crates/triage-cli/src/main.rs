@@ -502,7 +502,8 @@ fn assign_cases(
         Mode::Greedy => BatchMode::Greedy,
         Mode::Optimal => BatchMode::Optimal,
     };
-    let decisions = triage_core::assign_batch(&rules, &batch, &directory, now, mode, &Options::default());
+    let plan = triage_core::assign_batch_plan(&rules, &batch, &directory, now, mode, &Options::default());
+    let decisions = plan.decisions;
     let mut output = String::new();
     // Units taken per team, for the summary.
     let mut per_team: std::collections::BTreeMap<&str, (i64, usize)> = std::collections::BTreeMap::new();
@@ -532,6 +533,18 @@ fn assign_cases(
         decisions.len() + rejected,
         mode.name()
     );
+    if let Some(q) = &plan.quality {
+        summary.push_str(&if q.optimal {
+            format!("  plan: proven optimal ({}), no plan scores more than {}\n", q.method, q.bound)
+        } else {
+            format!(
+                "  plan: best found within the solver's budget ({}); no plan scores more than {} ({:.1} % gap)\n",
+                q.method,
+                q.bound,
+                q.gap * 100.0
+            )
+        });
+    }
     for t in directory.teams() {
         let before: i64 =
             directory.agents().iter().filter(|a| a.teams.iter().any(|m| *m == t.id)).map(|a| a.load).sum();

@@ -758,34 +758,124 @@ impl BatchMode {
     }
 }
 
-/// The optimal batch plan: for each case, the agent the minimum-cost flow
-/// gives it, [`Choice::Nobody`] when the flow leaves it out, and
-/// [`Choice::Strategy`] when it has no candidates at all (it will be
-/// queued or go to a person as in a single decision).
+/// How close an optimal batch plan is known to be to the best possible.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PlanQuality {
+    /// How the plan was found: `flow` (every agent's candidate cases cost it
+    /// the same units, where a minimum-cost flow is exact) or `milp` (mixed
+    /// units: a mixed-integer program solved by HiGHS).
+    pub method: &'static str,
+    /// The plan's total match score.
+    pub score: i64,
+    /// No plan scores more than this (the solver's proven bound).
+    pub bound: i64,
+    /// Whether the plan is proven to score the most any plan can.
+    pub optimal: bool,
+    /// `(bound − score) / bound`, 0 when optimal.
+    pub gap: f64,
+}
+
+impl PlanQuality {
+    pub(crate) fn new(method: &'static str, score: i64, bound: i64) -> PlanQuality {
+        let bound = bound.max(score);
+        let gap = if bound > 0 { (bound - score) as f64 / bound as f64 } else { 0.0 };
+        PlanQuality { method, score, bound, optimal: bound == score, gap }
+    }
+}
+
+/// The optimal batch plan: for each case, the agent the plan gives it,
+/// [`Choice::Nobody`] when the plan leaves it out, and [`Choice::Strategy`]
+/// when it has no candidates at all (it will be queued or go to a person as
+/// in a single decision); with the plan's proven bound on the score.
 ///
-/// Each agent's slots are its spare capacity divided by the most units any
-/// of its candidate cases costs it (and at most its window cap's
-/// remainder), so the plan can never overfill anyone.
+/// When every agent's candidate cases cost it the same units, a
+/// minimum-cost flow is exact: each agent's slots are its spare capacity
+/// divided by those units (and at most its window cap's remainder), and
+/// among plans of the best score the flow takes the one that fills agents
+/// evenly (each further slot of an agent costs a little more). Otherwise
+/// capacities with weights make this a generalized assignment problem,
+/// solved as a mixed-integer program ([`crate::gap`]).
 pub(crate) fn optimal_plan(
     rules: &CompiledRules,
     cases: &[crate::Case],
     decided: &[Decision],
     dir: &Directory,
     now: DateTime<Utc>,
-) -> Vec<Choice> {
-    use crate::flow::Network;
+) -> (Vec<Choice>, PlanQuality) {
     let lists: Vec<Vec<Candidate>> =
         cases.iter().zip(decided).map(|(c, d)| candidates(rules, c, d, dir, now)).collect();
+    let mut plan: Vec<Choice> =
+        lists.iter().map(|l| if l.is_empty() { Choice::Strategy } else { Choice::Nobody }).collect();
+    // The units each agent's candidate cases cost it: one value, or mixed.
+    let mut units: Vec<Option<Option<i64>>> = vec![None; dir.agents.len()];
+    for c in lists.iter().flatten() {
+        units[c.agent] = match units[c.agent] {
+            None => Some(Some(c.units)),
+            Some(Some(u)) if u == c.units => Some(Some(u)),
+            _ => Some(None),
+        };
+    }
+    if units.contains(&Some(None)) {
+        let rooms: Vec<crate::gap::Room> = dir
+            .agents
+            .iter()
+            .map(|a| crate::gap::Room {
+                load: a.load,
+                capacity: a.capacity,
+                slots: a.window.map(|w| i64::from(w.max.saturating_sub(w.used))),
+            })
+            .collect();
+        if let Some(solved) = crate::gap::solve(&lists, &rooms) {
+            for (i, k) in solved.pick.iter().enumerate() {
+                if let Some(k) = k {
+                    plan[i] = Choice::Agent(lists[i][*k].agent);
+                }
+            }
+            return (plan, PlanQuality::new("milp", solved.score, solved.bound));
+        }
+    }
+    let score = flow_plan(&lists, dir, &mut plan);
+    (plan, PlanQuality::new("flow", score, score))
+}
+
+/// The minimum-cost flow plan (see [`optimal_plan`]); returns its score.
+fn flow_plan(lists: &[Vec<Candidate>], dir: &Directory, plan: &mut [Choice]) -> i64 {
+    use crate::flow::Network;
+    // Per agent: the most units a candidate case costs it, and how many
+    // cases could come to it.
     let mut heaviest = vec![0i64; dir.agents.len()];
-    let mut top = 1;
+    let mut wanted = vec![0i64; dir.agents.len()];
     for c in lists.iter().flatten() {
         heaviest[c.agent] = heaviest[c.agent].max(c.units);
-        top = top.max(c.score + 1);
+        wanted[c.agent] += 1;
     }
+    let top = lists.iter().flatten().map(|c| c.score + 1).max().unwrap_or(1);
+    // Each agent's slots, and the fill they start from (its load in
+    // slots), for the even-fill tie-break.
+    let slots: Vec<(i64, i64)> = dir
+        .agents
+        .iter()
+        .zip(&heaviest)
+        .map(|(agent, &u)| {
+            if u <= 0 {
+                return (0, 0);
+            }
+            let mut slots = (agent.capacity - agent.load).max(0) / u;
+            if let Some(w) = agent.window {
+                slots = slots.min(i64::from(w.max.saturating_sub(w.used)));
+            }
+            (slots, agent.load.max(0) / u)
+        })
+        .collect();
+    // A slot costs its place in the agent's fill; a unit of score outweighs
+    // any sum of slot costs, so the score comes first.
+    let most_fill = slots.iter().map(|(n, from)| from + n).max().unwrap_or(0) + 1;
+    let weight = most_fill.saturating_mul(lists.len() as i64 + 1).max(1);
     // Nodes: the source, one per case, one per agent who is a candidate
     // for some case, the sink.
     let mut node = vec![usize::MAX; dir.agents.len()];
-    let mut next = 1 + cases.len();
+    let mut next = 1 + lists.len();
     for (a, &u) in heaviest.iter().enumerate() {
         if u > 0 {
             node[a] = next;
@@ -800,30 +890,25 @@ pub(crate) fn optimal_plan(
             g.add(0, 1 + i, 1, 0);
         }
         for c in list {
-            arcs.push((i, c.agent, g.add(1 + i, node[c.agent], 1, top - c.score)));
+            arcs.push((i, c.agent, c.score, g.add(1 + i, node[c.agent], 1, (top - c.score) * weight)));
         }
     }
-    for (a, &u) in heaviest.iter().enumerate() {
-        if u > 0 {
-            let agent = &dir.agents[a];
-            let mut slots = (agent.capacity - agent.load).max(0) / u;
-            if let Some(w) = agent.window {
-                slots = slots.min(i64::from(w.max.saturating_sub(w.used)));
-            }
-            if slots > 0 {
-                g.add(node[a], sink, slots, 0);
-            }
+    for (a, &(n, from)) in slots.iter().enumerate() {
+        // One arc per slot the agent's cases could fill, each a little
+        // dearer than the last.
+        for k in 0..n.min(wanted[a]) {
+            g.add(node[a], sink, 1, from + k);
         }
     }
-    g.min_cost_flow(0, sink, top);
-    let mut plan: Vec<Choice> =
-        lists.iter().map(|l| if l.is_empty() { Choice::Strategy } else { Choice::Nobody }).collect();
-    for (i, a, arc) in arcs {
+    g.min_cost_flow(0, sink, top * weight);
+    let mut score = 0;
+    for (i, a, s, arc) in arcs {
         if g.flow_on(arc) > 0 {
             plan[i] = Choice::Agent(a);
+            score += s;
         }
     }
-    plan
+    score
 }
 
 /// Warnings about a rule set used with a directory: `assignment` rules

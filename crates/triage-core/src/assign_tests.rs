@@ -251,6 +251,100 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// With mixed units (phone cases cost some agents more), the optimal
+    /// plan is the best any assignment within capacities reaches, and says
+    /// it is proven.
+    #[test]
+    fn optimal_with_mixed_units_equals_brute_force(agents in prop::collection::vec(agent_strategy(), 1..=3), n in 1usize..=6, seed in 0u64..5, window in prop::option::of(0u32..3)) {
+        let (teams, mut agents) = roster(agents, crate::Strategy::LeastLoaded);
+        if let Some(max) = window {
+            agents[0].window = Some(crate::WindowCap { max, used: 0 });
+        }
+        let dir = Directory::new().with_roster(teams, agents).unwrap();
+        let cs = cases(n, seed);
+        let plan = crate::assign_batch_plan(rules(), &cs, &dir, now(), BatchMode::Optimal, &Options::default());
+        prop_assert_eq!(within_capacity(&dir, &cs, &plan.decisions), Ok(()));
+        let best = brute_force(&dir, &cs);
+        prop_assert_eq!(total_score(&plan.decisions), best);
+        let quality = plan.quality.unwrap();
+        prop_assert!(quality.optimal, "{:?}", quality);
+        prop_assert_eq!((quality.score, quality.bound), (best, best));
+    }
+}
+
+#[test]
+fn a_phone_case_gives_way_to_two_emails_that_score_more() {
+    // One agent with 3 spare units; a phone case costs 3, an e-mail 1. The
+    // phone case is a billing case (weight and skill raise its score), the
+    // e-mails are not: which plan wins is the scores' sum.
+    let agent = Agent {
+        id: "ann".into(),
+        teams: vec!["desk".into()],
+        skills: BTreeMap::from([("billing".to_string(), 3)]),
+        capacity: 3,
+        channel_units: BTreeMap::from([("phone".to_string(), 3)]),
+        ..Agent::default()
+    };
+    let (teams, agents) = roster(vec![agent], crate::Strategy::LeastLoaded);
+    let dir = Directory::new().with_roster(teams, agents).unwrap();
+    let case = |id: &str, channel: &str, subject: &str| Case {
+        id: id.into(),
+        channel: Some(channel.into()),
+        subject: Some(subject.into()),
+        ..Case::default()
+    };
+    let cs = vec![case("phone", "phone", "hello"), case("mail-1", "email", "hello"), case("mail-2", "email", "hello")];
+    let plan = crate::assign_batch_plan(rules(), &cs, &dir, now(), BatchMode::Optimal, &Options::default());
+    let placed: Vec<Option<&str>> = plan.decisions.iter().map(|d| d.agent.as_deref()).collect();
+    assert_eq!(placed, [None, Some("agent-00"), Some("agent-00")]);
+    assert_eq!(total_score(&plan.decisions), brute_force(&dir, &cs));
+    let quality = plan.quality.unwrap();
+    assert_eq!((quality.method, quality.optimal), ("milp", true));
+}
+
+#[test]
+fn among_equal_optimal_plans_a_least_loaded_team_spreads_the_cases() {
+    let agents = (0..3).map(|_| Agent { teams: vec!["desk".into()], capacity: 6, ..Agent::default() }).collect();
+    let (teams, agents) = roster(agents, crate::Strategy::LeastLoaded);
+    let dir = Directory::new().with_roster(teams, agents).unwrap();
+    let cs: Vec<Case> =
+        (0..6).map(|i| Case { id: format!("c{i}"), channel: Some("email".into()), ..Case::default() }).collect();
+    for mode in [BatchMode::Greedy, BatchMode::Optimal] {
+        let mut per_agent: BTreeMap<String, usize> = BTreeMap::new();
+        for (_, agent, _) in plan_in(&dir, &cs, mode) {
+            *per_agent.entry(agent.unwrap()).or_default() += 1;
+        }
+        assert_eq!(per_agent.values().copied().collect::<Vec<_>>(), [2, 2, 2], "{mode:?}");
+    }
+    // With mixed units the solver's second pass spreads too.
+    let phones: Vec<Case> = (0..6)
+        .map(|i| Case {
+            id: format!("p{i}"),
+            channel: Some(if i < 3 { "phone" } else { "email" }.into()),
+            ..Case::default()
+        })
+        .collect();
+    let agents = (0..3)
+        .map(|_| Agent {
+            teams: vec!["desk".into()],
+            capacity: 9,
+            channel_units: BTreeMap::from([("phone".to_string(), 2)]),
+            ..Agent::default()
+        })
+        .collect();
+    let (teams, agents) = roster(agents, crate::Strategy::LeastLoaded);
+    let dir = Directory::new().with_roster(teams, agents).unwrap();
+    let mut units: BTreeMap<String, i64> = BTreeMap::new();
+    for d in assign_batch(rules(), &phones, &dir, now(), BatchMode::Optimal, &Options::default()) {
+        let a = d.assignment.unwrap();
+        *units.entry(a.agent.unwrap().to_string()).or_default() += a.units;
+    }
+    assert_eq!(units.values().copied().collect::<Vec<_>>(), [3, 3, 3]);
+}
+
 const SHIFTS: &str = r#"
 calendars:
   - id: mornings

@@ -106,8 +106,12 @@ const ASSIGNMENT_REVIEWS: [&str; 2] = ["no-team", "no-eligible-agent"];
 /// case to its team's strategy's pick, updating the agents' loads as it
 /// goes. [`BatchMode::Optimal`] chooses the plan of greatest total match
 /// score (see [`Assignment::score`](crate::Assignment)) over the same
-/// eligibility, capacities and window caps, by minimum-cost flow. Either
-/// way no agent ever goes over capacity.
+/// eligibility, capacities and window caps — by minimum-cost flow when each
+/// agent's cases cost it the same units, else by a mixed-integer program
+/// (HiGHS) within a budget of branch-and-bound nodes — and among plans of
+/// that score the one that fills agents most evenly. Either way no agent
+/// ever goes over capacity. [`assign_batch_plan`] also says how close the
+/// optimal plan is proven to be.
 ///
 /// ```
 /// use triage_core::{assign_batch, compile_sources, BatchMode, Case, Directory, Options};
@@ -127,6 +131,42 @@ pub fn assign_batch(
     mode: BatchMode,
     options: &Options,
 ) -> Vec<Decision> {
+    assign_batch_plan(rules, cases, directory, now, mode, options).decisions
+}
+
+/// A batch's decisions and, for [`BatchMode::Optimal`], how good the plan is
+/// known to be.
+#[non_exhaustive]
+#[derive(Debug, Clone)]
+pub struct BatchPlan {
+    /// The decisions, in input order.
+    pub decisions: Vec<Decision>,
+    /// The optimal plan's method, score, proven bound and gap; `None` for a
+    /// greedy batch.
+    pub quality: Option<crate::assign::PlanQuality>,
+}
+
+/// [`assign_batch`], with the plan's quality.
+///
+/// ```
+/// use triage_core::{assign_batch_plan, compile_sources, BatchMode, Case, Directory, Options};
+/// let rules = compile_sources(&[("r.yaml", "categories: [{ id: g, set: { category: general } }]")]).0.unwrap();
+/// let dir = Directory::from_text("d.yaml", "teams: [{ id: desk }]\nagents: [{ id: ann, teams: [desk], capacity: 1 }]").unwrap();
+/// let cases = [Case { id: "a".into(), ..Default::default() }];
+/// let now = "2026-03-02T09:00:00Z".parse().unwrap();
+/// let plan = assign_batch_plan(&rules, &cases, &dir, now, BatchMode::Optimal, &Options::default());
+/// let quality = plan.quality.unwrap();
+/// assert!(quality.optimal && quality.gap == 0.0);
+/// assert_eq!(plan.decisions[0].agent.as_deref(), Some("ann"));
+/// ```
+pub fn assign_batch_plan(
+    rules: &CompiledRules,
+    cases: &[Case],
+    directory: &Directory,
+    now: DateTime<Utc>,
+    mode: BatchMode,
+    options: &Options,
+) -> BatchPlan {
     let mut decided: Vec<Decision> = cases.iter().map(|c| decide_with_sla(rules, c, directory, now, options)).collect();
     let rank = |d: &Decision| rules.priorities.iter().position(|p| *p == d.priority).unwrap_or(usize::MAX);
     let due = |d: &Decision| {
@@ -146,28 +186,47 @@ pub fn assign_batch(
     match mode {
         BatchMode::Greedy => finish(&mut decided, &|_| Choice::Strategy),
         BatchMode::Optimal => {
-            let choices = crate::assign::optimal_plan(rules, cases, &decided, directory, now);
-            // The flow is exact when each agent's cases cost it the same
-            // units; when they do not, the greedy plan can pack an agent
-            // tighter, so both are made and the better kept.
-            let mut greedy = decided.clone();
-            finish(&mut greedy, &|_| Choice::Strategy);
+            let (choices, plan) = crate::assign::optimal_plan(rules, cases, &decided, directory, now);
             finish(&mut decided, &|i| choices[i]);
             let total = |ds: &[Decision]| ds.iter().filter_map(|d| d.assignment.as_ref()).map(|a| a.score).sum::<i64>();
-            let (optimal_score, greedy_score) = (total(&decided), total(&greedy));
-            if greedy_score > optimal_score {
-                let why = format!(
-                    "the greedy plan scores {greedy_score} against the flow's {optimal_score} (an agent's cases cost \
-                     different units), so the greedy plan is kept"
-                );
-                for d in &mut greedy {
-                    d.trace.push(note("assign", why.clone()));
+            let optimal_score = total(&decided);
+            let mut quality = crate::assign::PlanQuality::new(plan.method, optimal_score, plan.bound);
+            // A plan the solver could not prove within its budget may lose
+            // to the greedy plan; the better one is kept.
+            if !quality.optimal {
+                let mut greedy = decided.clone();
+                finish(&mut greedy, &|_| Choice::Strategy);
+                let greedy_score = total(&greedy);
+                if greedy_score > optimal_score {
+                    let why = format!(
+                        "the greedy plan scores {greedy_score} against the solver's best {optimal_score} within its \
+                         budget, so the greedy plan is kept"
+                    );
+                    for d in &mut greedy {
+                        d.trace.push(note("assign", why.clone()));
+                    }
+                    decided = greedy;
+                    quality = crate::assign::PlanQuality::new(plan.method, greedy_score, plan.bound);
                 }
-                decided = greedy;
             }
+            let why = if quality.optimal {
+                format!("the batch plan ({}) is proven optimal: total match score {}", quality.method, quality.score)
+            } else {
+                format!(
+                    "the batch plan ({}) scores {}; no plan scores more than {} ({:.1} % gap)",
+                    quality.method,
+                    quality.score,
+                    quality.bound,
+                    quality.gap * 100.0
+                )
+            };
+            for d in &mut decided {
+                d.trace.push(note("assign", why.clone()));
+            }
+            return BatchPlan { decisions: decided, quality: Some(quality) };
         }
     }
-    decided
+    BatchPlan { decisions: decided, quality: None }
 }
 
 /// The decision with its SLA clocks at `now` (and, kept in it, the

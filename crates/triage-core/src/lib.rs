@@ -64,6 +64,7 @@ mod escalate;
 mod eval;
 pub mod explain;
 mod flow;
+mod gap;
 mod lint;
 mod name;
 mod normalize;
@@ -78,7 +79,7 @@ mod territory;
 pub mod testing;
 mod text;
 
-pub use assign::{Assignment, BatchMode, FILTERS, check_directory};
+pub use assign::{Assignment, BatchMode, FILTERS, PlanQuality, check_directory};
 pub use calendar::{Calendar, CalendarError, TZDB_VERSION, Zone};
 pub use case::{Case, CaseError, Requester};
 pub use compile::compile_sources;
@@ -89,7 +90,7 @@ pub use decision::{
 pub use diag::{Diagnostic, Pos, Severity, suggest};
 pub use directory::{Account, Agent, Directory, DirectoryError, Presence, Strategy, Team, Weights, WindowCap};
 pub use escalate::{Escalation, MAX_CHANNEL_LEN, StateError, escalate, sanitize_channel};
-pub use eval::{assign_batch, reassign, triage};
+pub use eval::{BatchPlan, assign_batch, assign_batch_plan, reassign, triage};
 pub use lint::lint;
 pub use name::Name;
 pub use normalize::Normalized;
