@@ -1114,9 +1114,13 @@ pub(crate) fn fill_facts<'a>(
             Source::Custom => match case.fields.get(&def.name) {
                 None | Some(serde_json::Value::Null) => Fact::Missing,
                 Some(v) => json_fact(v, &def.ty).unwrap_or_else(|| {
+                    let expected = match &def.ty {
+                        FieldType::Enum(values) => format!("one of {}", values.join(", ")),
+                        ty => format!("a {}", ty.name()),
+                    };
                     warnings.push(Warning {
                         code: "field-type",
-                        message: format!("field `{}` should be a {}, found `{v}`; ignored", def.name, def.ty.name()),
+                        message: format!("field `{}` should be {expected}, found `{v}`; ignored", def.name),
                     });
                     Fact::Missing
                 }),
@@ -1187,8 +1191,18 @@ pub(crate) fn json_fact<'a>(v: &'a serde_json::Value, ty: &FieldType) -> Option<
         (FieldType::DateTime, Value::String(s)) => {
             Fact::Num(chrono::DateTime::parse_from_rfc3339(s.trim()).ok()?.timestamp() as f64)
         }
-        (FieldType::String | FieldType::Enum(_) | FieldType::Priority, Value::String(s)) => Fact::str(s),
-        (FieldType::String | FieldType::Enum(_), Value::Number(n)) => Fact::owned(n.to_string()),
+        // An enum value outside the declared list could never match a rule
+        // and would pass unnoticed; it is a type error like any other.
+        (FieldType::Enum(values), Value::String(s)) => {
+            let s = s.trim();
+            values.iter().any(|v| v.eq_ignore_ascii_case(s)).then(|| Fact::str(s))?
+        }
+        (FieldType::Enum(values), Value::Number(n)) => {
+            let s = n.to_string();
+            values.iter().any(|v| *v == s).then(|| Fact::owned(s))?
+        }
+        (FieldType::String | FieldType::Priority, Value::String(s)) => Fact::str(s),
+        (FieldType::String, Value::Number(n)) => Fact::owned(n.to_string()),
         _ => return None,
     })
 }

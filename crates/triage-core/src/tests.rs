@@ -701,3 +701,30 @@ categories:
         assert_eq!(d.category.as_str(), want, "{body}");
     }
 }
+
+#[test]
+fn an_enum_value_outside_the_declared_list_is_a_field_type_warning() {
+    let yaml = r#"
+fields:
+  severity: { type: enum, values: [sev1, sev2, sev3, sev4] }
+categories:
+  - id: sev1
+    when: { severity: sev1 }
+    set: { category: incident }
+  - id: other
+    set: { category: general }
+"#;
+    let rules = compile_sources(&[("r.yaml", yaml)]).0.unwrap();
+    let decide = |value: serde_json::Value| {
+        let case = Case { id: "c".into(), fields: [("severity".to_string(), value)].into_iter().collect(), ..Default::default() };
+        triage(&rules, &case, &Directory::new(), now(), &Options::default())
+    };
+    let d = decide(serde_json::json!("sev9"));
+    let w = d.warnings.iter().find(|w| w.code == "field-type").unwrap_or_else(|| panic!("{:?}", d.warnings));
+    assert!(w.message.contains("one of sev1, sev2, sev3, sev4") && w.message.contains("sev9"), "{}", w.message);
+    assert_eq!(d.category.as_str(), "general");
+    let d = decide(serde_json::json!(" SEV1 "));
+    assert!(d.warnings.iter().all(|w| w.code != "field-type"), "{:?}", d.warnings);
+    assert_eq!(d.category.as_str(), "incident");
+    assert!(decide(serde_json::json!(3)).warnings.iter().any(|w| w.code == "field-type"));
+}
