@@ -82,7 +82,8 @@ fn readme_commands_print_what_the_readme_says() {
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let mut failures = Vec::new();
     for ex in &list {
-        let out = Command::new("sh").arg("-c").arg(&ex.command).current_dir(repo()).env("PATH", &path).output().unwrap();
+        let out =
+            Command::new("sh").arg("-c").arg(&ex.command).current_dir(repo()).env("PATH", &path).output().unwrap();
         let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         let lines: Vec<&str> = printed.lines().collect();
         if !fits(&ex.expected, &lines) {

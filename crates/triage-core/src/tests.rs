@@ -716,7 +716,11 @@ categories:
 "#;
     let rules = compile_sources(&[("r.yaml", yaml)]).0.unwrap();
     let decide = |value: serde_json::Value| {
-        let case = Case { id: "c".into(), fields: [("severity".to_string(), value)].into_iter().collect(), ..Default::default() };
+        let case = Case {
+            id: "c".into(),
+            fields: [("severity".to_string(), value)].into_iter().collect(),
+            ..Default::default()
+        };
         triage(&rules, &case, &Directory::new(), now(), &Options::default())
     };
     let d = decide(serde_json::json!("sev9"));

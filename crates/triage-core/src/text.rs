@@ -98,7 +98,14 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
         } else {
             let Some(raw) = text[i..].chars().next() else { break };
             i += raw.len_utf8();
-            let c = narrow(raw);
+            let mut c = narrow(raw);
+            // A half-width voiced mark joins the kana before it (ｶﾞ → ガ).
+            if let Some(mark) = text[i..].chars().next().and_then(voicing)
+                && let Some(joined) = unicode_normalization::char::compose(c, mark)
+            {
+                c = joined;
+                i += 3;
+            }
             if c.is_whitespace() {
                 pending_space = pending_space || !out.is_empty();
             } else {
@@ -115,11 +122,28 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
 }
 
 /// A full-width Latin letter, digit or sign (U+FF01–U+FF5E, as East Asian
-/// text writes `ＡＰＩ`) as its ASCII form; any other character as it is.
+/// text writes `ＡＰＩ`) as its ASCII form, a half-width Katakana character
+/// (U+FF61–U+FF9F, `ｼｽﾃﾑ`) as its usual full-width form (its Unicode
+/// compatibility mapping); any other character as it is.
 fn narrow(c: char) -> char {
     match u32::from(c) {
         cp @ 0xFF01..=0xFF5E => char::from_u32(cp - 0xFEE0).unwrap_or(c),
+        0xFF61..=0xFF9F => {
+            let mut out = c;
+            unicode_normalization::char::decompose_compatible(c, |d| out = d);
+            out
+        }
         _ => c,
+    }
+}
+
+/// The combining voiced or semi-voiced mark a half-width mark stands for
+/// after a kana (U+FF9E ﾞ, U+FF9F ﾟ).
+fn voicing(c: char) -> Option<char> {
+    match c {
+        '\u{FF9E}' => Some('\u{3099}'),
+        '\u{FF9F}' => Some('\u{309A}'),
+        _ => None,
     }
 }
 
@@ -128,7 +152,17 @@ fn narrow(c: char) -> char {
 fn normalize_reference(text: &str) -> String {
     let mut out = String::new();
     let mut pending_space = false;
-    for c in text.chars().map(narrow) {
+    let chars: Vec<char> = text.chars().collect();
+    let mut k = 0;
+    while k < chars.len() {
+        let mut c = narrow(chars[k]);
+        k += 1;
+        if let Some(joined) =
+            chars.get(k).and_then(|&m| voicing(m)).and_then(|m| unicode_normalization::char::compose(c, m))
+        {
+            c = joined;
+            k += 1;
+        }
         if c.is_whitespace() {
             pending_space = !out.is_empty();
             continue;
@@ -386,6 +420,11 @@ mod tests {
         assert_eq!(hits_for(&["car", "care"], "daycare"), vec![false, false]);
         assert_eq!(hits_for(&["ログイン"], "ログインできません"), vec![true]);
         assert_eq!(hits_for(&["api"], "ＡＰＩが落ちています"), vec![true], "full-width Latin is folded");
+        assert_eq!(
+            hits_for(&["システム", "ガイド"], "ｼｽﾃﾑ障害、ｶﾞｲﾄﾞ"),
+            vec![true, true],
+            "half-width Katakana is folded"
+        );
         assert_eq!(hits_for(&["환불"], "환불 요청"), vec![true]);
         assert_eq!(hits_for(&["환불", "환불*"], "환불을 원합니다"), vec![false, true]);
         assert_eq!(hits_for(&["คืนเงิน"], "ขอคืนเงินค่ะ"), vec![true], "Thai has no boundaries to find");
@@ -408,7 +447,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn fast_normalize_agrees_with_the_reference(text in "[a-zA-Z0-9 \t\n\x0bÄäß\u{a0}\u{2003}.,İＡｚ０\u{3000}障]{0,40}") {
+        fn fast_normalize_agrees_with_the_reference(text in "[a-zA-Z0-9 \t\n\x0bÄäß\u{a0}\u{2003}.,İＡｚ０\u{3000}障ｶｼﾞﾟ]{0,40}") {
             proptest::prop_assert_eq!(normalize(&text), normalize_reference(&text));
         }
     }

@@ -24,6 +24,13 @@ pub const COUNTRY_ALIASES: &[(&str, &str)] = &[
     ("Republic of Rwanda", "RW"),
     ("Oriental Republic of Uruguay", "UY"),
     ("Eastern Republic of Uruguay", "UY"),
+    // World Bank spellings the key cannot derive.
+    ("Venezuela, RB", "VE"),
+    ("Hong Kong SAR, China", "HK"),
+    ("Macao SAR, China", "MO"),
+    ("Hong Kong SAR", "HK"),
+    ("Macao SAR", "MO"),
+    ("West Bank and Gaza", "PS"),
     // Initialisms.
     ("U.S.", "US"),
     ("U.S.A.", "US"),

@@ -5,13 +5,15 @@
 //!
 //! A key is the name's words, lower-cased, accents and punctuation removed,
 //! joined without spaces, where
-//! - `&`, `and` and `the` are left out when the name has more than one word
-//!   (`Trinidad & Tobago`, `The Gambia`, `Democratic Republic of the Congo`);
-//!   a single word is kept, so the alpha-3 code `AND` stays Andorra;
+//! - `&`, `and`, `the` and `of` are left out when the name has more than
+//!   one word (`Trinidad & Tobago`, `The Gambia`, `Democratic Republic of
+//!   the Congo`, `Korea, Rep.` as `Rep. Korea` = `Republic of Korea`); a
+//!   single word is kept, so the alpha-3 code `AND` stays Andorra;
 //! - common abbreviations are written out: `St` → `saint`, `Ste` →
 //!   `sainte`, `Mt` → `mount`, `Rep` → `republic`, `Dem` → `democratic`,
-//!   `Fed` → `federal`, `Is`/`Isl`/`Isls` → `islands` (`St. Lucia`,
-//!   `Congo (Dem. Rep.)`).
+//!   `Fed` and `Federated` → `federal`, `Sts` → `states`, `PDR` → `people's
+//!   democratic republic`, `Is`/`Isl`/`Isls` → `islands` (`St. Lucia`,
+//!   `Congo (Dem. Rep.)`, `Micronesia, Fed. Sts.`, `Lao PDR`).
 //!
 //! This file is also compiled into the build script (`build.rs`), so it
 //! uses nothing of the crate.
@@ -20,16 +22,19 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
 /// Words dropped from names of more than one word.
-const FILLER: [&str; 2] = ["the", "and"];
+const FILLER: [&str; 3] = ["the", "and", "of"];
 
 /// Abbreviations and the words they stand for.
-const ABBREVIATIONS: [(&str, &str); 9] = [
+const ABBREVIATIONS: [(&str, &str); 12] = [
     ("st", "saint"),
     ("ste", "sainte"),
     ("mt", "mount"),
     ("rep", "republic"),
     ("dem", "democratic"),
     ("fed", "federal"),
+    ("federated", "federal"),
+    ("sts", "states"),
+    ("pdr", "peoplesdemocraticrepublic"),
     ("is", "islands"),
     ("isl", "islands"),
     ("isls", "islands"),
