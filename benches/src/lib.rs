@@ -338,6 +338,28 @@ pub fn roster_with_capacity(agents: usize, capacity: i64) -> Directory {
     Directory::new().with_roster(teams, agents).unwrap_or_else(|e| panic_free_abort(&e.to_string()))
 }
 
+/// The same roster with every agent at `capacity` units, no load, and a
+/// phone case costing 3 units: the setting where the optimal plan is a
+/// generalized assignment problem.
+pub fn roster_with_phone_units(agents: usize, capacity: i64) -> Directory {
+    let (teams, mut agents) = roster_parts(agents);
+    for a in &mut agents {
+        a.capacity = capacity;
+        a.load = 0;
+        a.channel_units = std::collections::BTreeMap::from([("phone".to_string(), 3)]);
+    }
+    Directory::new().with_roster(teams, agents).unwrap_or_else(|e| panic_free_abort(&e.to_string()))
+}
+
+/// [`assignable_cases`] with every third case by phone.
+pub fn assignable_cases_mixed(n: usize) -> Vec<Case> {
+    let mut cases = assignable_cases(n);
+    for c in cases.iter_mut().step_by(3) {
+        c.channel = Some("phone".into());
+    }
+    cases
+}
+
 fn roster_parts(agents: usize) -> (Vec<triage_core::Team>, Vec<triage_core::Agent>) {
     const TERRITORIES: [&str; 5] = ["amer", "emea", "apac", "latam", "dach"];
     const LANGS: [&str; 6] = ["en", "de", "fr", "es", "ja", "pt"];

@@ -1199,7 +1199,7 @@ pub(crate) fn json_fact<'a>(v: &'a serde_json::Value, ty: &FieldType) -> Option<
         }
         (FieldType::Enum(values), Value::Number(n)) => {
             let s = n.to_string();
-            values.iter().any(|v| *v == s).then(|| Fact::owned(s))?
+            values.contains(&s).then(|| Fact::owned(s))?
         }
         (FieldType::String | FieldType::Priority, Value::String(s)) => Fact::str(s),
         (FieldType::String, Value::Number(n)) => Fact::owned(n.to_string()),

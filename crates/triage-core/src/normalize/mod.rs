@@ -293,7 +293,7 @@ impl Normalizer {
         let table = country_table::COUNTRY_KEYS;
         let i = table.binary_search_by(|(k, _, _)| (*k).cmp(&key)).ok()?;
         let (_, code, how) = table[i];
-        Some((code.to_string(), country_table::COUNTRY_HOW[usize::from(how)]))
+        Some((String::from_utf8_lossy(&code).into_owned(), country_table::COUNTRY_HOW[usize::from(how)]))
     }
 
     /// A language's BCP 47 tag (`de`, `pt-BR`) and how it was recognised.
