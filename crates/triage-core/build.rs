@@ -1,20 +1,24 @@
 //! Generates the country name table normalization looks names up in.
 //!
-//! The data comes from two maintained sources, never from a hand-kept list:
+//! The data comes from maintained sources, never from a hand-kept list:
 //! `keshvar` (the ISO 3166-1 codes, ISO short and official names, the
 //! alternative names and the names in over a hundred languages of the
-//! `countries` data set, which takes them from CLDR) and `rust_iso3166`
-//! (the ISO short names as ISO writes them). Each name is keyed with the
+//! `countries` data set), `rust_iso3166` (the ISO short names as ISO writes
+//! them) and Unicode CLDR's names of every country in every modern locale,
+//! short and variant forms included (`data/cldr-country-names.tsv`,
+//! generated from CLDR's JSON release by `data/generate-cldr-names.py`).
+//! Codes and names go into two tables, so that a name is never read as
+//! the code it happens to spell. Each name is keyed with the
 //! same function normalization uses at run time (`country_key.rs`), the
 //! table is sorted by key and written to `$OUT_DIR/countries.rs`, so a case's
 //! country costs one binary search and the program builds nothing at
 //! start-up.
 //!
-//! When two countries share a key, the key goes to the better source (codes,
+//! When two countries share a key, an authoritative source decides (codes,
 //! then ISO names, then official names, then the aliases in
-//! `src/normalize/aliases.rs`, then alternative names, then English, then
-//! other languages); a key two countries share at the same level is left
-//! out, since it names neither for sure.
+//! `src/normalize/aliases.rs`), unless two countries share it at the same
+//! level; a key that only alternative or translated names give to two
+//! countries is left out, since it names neither for sure.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -42,6 +46,21 @@ const HOW: [&str; 9] = [
     "name in another language",
 ];
 
+/// Ranks up to this one (codes, ISO names, official names, our aliases)
+/// are authoritative: the best of them names the country outright.
+const AUTHORITATIVE: u8 = 5;
+
+/// The country a key names, given every claim on it: the best
+/// authoritative claim unless another country claims the key at the same
+/// rank; otherwise only a key that every claim gives to one country.
+fn resolve(claims: &[(u8, String)]) -> Option<(u8, &str)> {
+    let best = claims.iter().map(|(r, _)| *r).min()?;
+    let winner = claims.iter().find(|(r, _)| *r == best).map(|(_, c)| c.as_str())?;
+    let rivals = |pred: &dyn Fn(u8) -> bool| claims.iter().any(|(r, c)| pred(*r) && c != winner);
+    let clear = if best <= AUTHORITATIVE { !rivals(&|r| r == best) } else { !rivals(&|_| true) };
+    clear.then_some((best, winner))
+}
+
 #[expect(
     clippy::disallowed_methods,
     reason = "the build script writes the generated table; the crate's own code does no I/O"
@@ -50,29 +69,25 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/normalize/country_key.rs");
     println!("cargo:rerun-if-changed=src/normalize/aliases.rs");
+    println!("cargo:rerun-if-changed=data/cldr-country-names.tsv");
 
-    // key → (rank, alpha-2 codes at that rank)
-    let mut table: BTreeMap<String, (u8, Vec<String>)> = BTreeMap::new();
+    // key → every (rank, alpha-2) that claims it; codes and names apart.
+    let mut codes: BTreeMap<String, Vec<(u8, String)>> = BTreeMap::new();
+    let mut names: BTreeMap<String, Vec<(u8, String)>> = BTreeMap::new();
     let mut add = |name: &str, code: &str, rank: u8, variants: bool| {
-        let mut names = vec![(name.to_string(), rank)];
+        let table = if rank <= 2 { &mut codes } else { &mut names };
+        let mut spellings = vec![(name.to_string(), rank)];
         if variants {
             // A name shortened by leaving a qualifier out is only an
             // alternative name.
-            names.extend(
+            spellings.extend(
                 country_name_variants(name).into_iter().map(|(n, short)| (n, if short { rank.max(6) } else { rank })),
             );
         }
-        for (n, rank) in names {
+        for (n, rank) in spellings {
             let key = country_key(&n);
-            if key.is_empty() {
-                continue;
-            }
-            let entry = table.entry(key).or_insert_with(|| (rank, Vec::new()));
-            if rank < entry.0 {
-                *entry = (rank, Vec::new());
-            }
-            if rank == entry.0 && !entry.1.iter().any(|c| c == code) {
-                entry.1.push(code.to_string());
+            if !key.is_empty() {
+                table.entry(key).or_default().push((rank, code.to_string()));
             }
         }
     };
@@ -104,23 +119,34 @@ fn main() {
     for (name, code) in aliases::COUNTRY_ALIASES {
         add(name, code, 5, true);
     }
-
-    let mut out = String::new();
-    out.push_str("/// How a country key was recognised, by the index stored in [`COUNTRY_KEYS`].\n");
-    let _ = writeln!(out, "pub(crate) static COUNTRY_HOW: [&str; {}] = {HOW:?};", HOW.len());
-    out.push_str("/// `(key, ISO 3166-1 alpha-2, how)`, sorted by key; generated by `build.rs`.\n");
-    out.push_str("pub(crate) static COUNTRY_KEYS: &[(&str, [u8; 2], u8)] = &[\n");
-    let mut ambiguous = 0;
-    for (key, (rank, codes)) in &table {
-        match codes.as_slice() {
-            [code] => {
-                let _ = writeln!(out, "    ({key:?}, *b{code:?}, {rank}),");
-            }
-            _ => ambiguous += 1,
+    // Every country's name in every modern CLDR locale, short and variant
+    // forms included (data/cldr-country-names.tsv, generated from CLDR).
+    let cldr = include_str!("data/cldr-country-names.tsv");
+    for line in cldr.lines().filter(|l| !l.starts_with('#')) {
+        let mut cells = line.split('\t');
+        if let (Some(name), Some(code), Some(locale)) = (cells.next(), cells.next(), cells.next()) {
+            add(name, code, if locale == "en" || locale.starts_with("en-") { 7 } else { 8 }, false);
         }
     }
-    out.push_str("];\n");
-    let _ = writeln!(out, "/// Keys left out because two countries share them at the same level.");
+
+    let mut out = String::new();
+    out.push_str("/// How a country key was recognised, by the index stored in the tables.\n");
+    let _ = writeln!(out, "pub(crate) static COUNTRY_HOW: [&str; {}] = {HOW:?};", HOW.len());
+    let mut ambiguous = 0;
+    for (name, table) in [("COUNTRY_CODES", &codes), ("COUNTRY_NAMES", &names)] {
+        let _ = writeln!(out, "/// `(key, ISO 3166-1 alpha-2, how)`, sorted by key; generated by `build.rs`.");
+        let _ = writeln!(out, "pub(crate) static {name}: &[(&str, [u8; 2], u8)] = &[");
+        for (key, claims) in table {
+            match resolve(claims) {
+                Some((rank, code)) => {
+                    let _ = writeln!(out, "    ({key:?}, *b{code:?}, {rank}),");
+                }
+                None => ambiguous += 1,
+            }
+        }
+        out.push_str("];\n");
+    }
+    let _ = writeln!(out, "/// Keys left out because they name more than one country.");
     let _ = writeln!(out, "#[allow(dead_code)]\npub(crate) const AMBIGUOUS_COUNTRY_KEYS: usize = {ambiguous};");
     let dir = std::env::var("OUT_DIR").unwrap_or_else(|_| ".".to_string());
     if let Err(e) = std::fs::write(std::path::Path::new(&dir).join("countries.rs"), out) {

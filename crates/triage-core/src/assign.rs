@@ -853,25 +853,32 @@ fn flow_plan(lists: &[Vec<Candidate>], dir: &Directory, plan: &mut [Choice]) -> 
     let top = lists.iter().flatten().map(|c| c.score + 1).max().unwrap_or(1);
     // Each agent's slots, and the fill they start from (its load in
     // slots), for the even-fill tie-break.
-    let slots: Vec<(i64, i64)> = dir
+    // Each agent's slots, the fill it starts from and its whole capacity,
+    // in slots, for the even-fill tie-break.
+    let slots: Vec<(i64, i64, i64)> = dir
         .agents
         .iter()
         .zip(&heaviest)
         .map(|(agent, &u)| {
             if u <= 0 {
-                return (0, 0);
+                return (0, 0, 1);
             }
             let mut slots = (agent.capacity - agent.load).max(0) / u;
             if let Some(w) = agent.window {
                 slots = slots.min(i64::from(w.max.saturating_sub(w.used)));
             }
-            (slots, agent.load.max(0) / u)
+            (slots, agent.load.max(0) / u, (agent.capacity / u).max(1))
         })
         .collect();
-    // A slot costs its place in the agent's fill; a unit of score outweighs
-    // any sum of slot costs, so the score comes first.
-    let most_fill = slots.iter().map(|(n, from)| from + n).max().unwrap_or(0) + 1;
-    let weight = most_fill.saturating_mul(lists.len() as i64 + 1).max(1);
+    // The k-th slot costs what it adds to the agent's squared load share,
+    // `(2·fill + 1) / capacity` (scaled to whole numbers), so the cheapest
+    // plan of a score fills every agent to the same share of its capacity,
+    // as `least_loaded` does. A unit of score outweighs any sum of slot
+    // costs, so the score comes first.
+    const SCALE: i64 = 1024;
+    let slot_cost = |fill: i64, capacity: i64| (2 * fill + 1) * SCALE / capacity;
+    let dearest = slots.iter().map(|&(n, from, cap)| slot_cost(from + n, cap)).max().unwrap_or(0) + 1;
+    let weight = dearest.saturating_mul(lists.len() as i64 + 1).max(1);
     // Nodes: the source, one per case, one per agent who is a candidate
     // for some case, the sink.
     let mut node = vec![usize::MAX; dir.agents.len()];
@@ -893,11 +900,11 @@ fn flow_plan(lists: &[Vec<Candidate>], dir: &Directory, plan: &mut [Choice]) -> 
             arcs.push((i, c.agent, c.score, g.add(1 + i, node[c.agent], 1, (top - c.score) * weight)));
         }
     }
-    for (a, &(n, from)) in slots.iter().enumerate() {
+    for (a, &(n, from, cap)) in slots.iter().enumerate() {
         // One arc per slot the agent's cases could fill, each a little
         // dearer than the last.
         for k in 0..n.min(wanted[a]) {
-            g.add(node[a], sink, 1, from + k);
+            g.add(node[a], sink, 1, slot_cost(from + k, cap));
         }
     }
     g.min_cost_flow(0, sink, top * weight);

@@ -343,6 +343,23 @@ fn among_equal_optimal_plans_a_least_loaded_team_spreads_the_cases() {
         *units.entry(a.agent.unwrap().to_string()).or_default() += a.units;
     }
     assert_eq!(units.values().copied().collect::<Vec<_>>(), [3, 3, 3]);
+    // Unequal capacities: the same share of each, as greedy least_loaded
+    // gives (four agents of 10 units and one of 20, twelve cases).
+    let agents = [10, 10, 10, 10, 20]
+        .into_iter()
+        .map(|capacity| Agent { teams: vec!["desk".into()], capacity, ..Agent::default() })
+        .collect();
+    let (teams, agents) = roster(agents, crate::Strategy::LeastLoaded);
+    let dir = Directory::new().with_roster(teams, agents).unwrap();
+    let cs: Vec<Case> =
+        (0..12).map(|i| Case { id: format!("s{i:02}"), channel: Some("email".into()), ..Case::default() }).collect();
+    for mode in [BatchMode::Greedy, BatchMode::Optimal] {
+        let mut per_agent: BTreeMap<String, usize> = BTreeMap::new();
+        for (_, agent, _) in plan_in(&dir, &cs, mode) {
+            *per_agent.entry(agent.unwrap()).or_default() += 1;
+        }
+        assert_eq!(per_agent.values().copied().collect::<Vec<_>>(), [2, 2, 2, 2, 4], "{mode:?}");
+    }
 }
 
 const SHIFTS: &str = r#"

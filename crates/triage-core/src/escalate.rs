@@ -317,6 +317,9 @@ pub fn escalate(
         (Some(sel), Some(c)) => Some(eval::sla_output(rules, &sel, c, start, now_s)),
         _ => None,
     };
+    if let Some(w) = sla.as_ref().and_then(eval::due_beyond_range) {
+        warnings.push(w);
+    }
     Ok(Escalation {
         case_id: case.id.clone(),
         now,
@@ -367,6 +370,17 @@ fn initial_status(state: &CaseState, stop_on: &[String], warnings: &mut Vec<Warn
         }
         (Some(opened), None) => Some(opened),
         (None, Some(cs)) => match last_change {
+            // A resolving status with a history of work after creation is
+            // the status the case has now, not the one it was opened in.
+            None if stop_on.iter().any(|s| same(s, &cs))
+                && state.events.iter().any(|e| e.kind != EventKind::Created) =>
+            {
+                disagree(format!(
+                    "`case.status` is `{cs}`, which resolves the case, but no event of the history resolves it; \
+                     it is read as the current status and the history is followed"
+                ));
+                None
+            }
             None => Some(cs),
             Some(l) if same(&l, &cs) => None,
             Some(l) if stop_on.iter().any(|s| same(s, &cs)) => {

@@ -424,5 +424,47 @@ fn dates_outside_the_supported_years_are_refused_or_reviewed() {
         let d = crate::triage(&rules, &case, &Directory::new(), now.parse().unwrap(), &Options::default());
         assert!(d.warnings.iter().any(|w| w.code == "date-out-of-range"), "{:?}", d.warnings);
         assert_eq!(d.manual_review.as_ref().map(|m| m.reason.as_str()), Some("date-out-of-range"));
+        assert!(d.sla.is_none(), "no clock rather than a wrong one: {:?}", d.sla);
     }
+    // A clock that falls due after 2199 says so instead of going quiet: a
+    // resolution target of 8 business hours from Tuesday 31 December 2199,
+    // 15:00, ends in 2200.
+    let text = format!(
+        "{}calendars: [{{ id: office, timezone: UTC, hours: {{ mon-fri: [\"09:00-17:00\"] }} }}]\n",
+        HISTORY_RULES.replace("  - id: around-the-clock\n", "  - id: around-the-clock\n    calendar: office\n")
+    );
+    let office = compile_sources(&[("h.yaml", &text)]).0.unwrap();
+    let late = r#"{"case": {"id": "c", "created_at": "2199-12-31T15:00:00Z"}}"#;
+    let out = replay(&office, late, "2199-12-31T16:00:00Z").unwrap();
+    assert!(out.warnings.iter().any(|w| w.code == "date-out-of-range"), "{:?}", out.warnings);
+    let case =
+        crate::Case { id: "c".into(), created_at: Some("2199-12-31T15:00:00Z".parse().unwrap()), ..Default::default() };
+    let d =
+        crate::triage(&office, &case, &Directory::new(), "2199-12-31T16:00:00Z".parse().unwrap(), &Options::default());
+    assert_eq!(d.manual_review.as_ref().map(|m| m.reason.as_str()), Some("date-out-of-range"));
+}
+
+#[test]
+fn solving_a_case_nobody_answered_pauses_its_first_response_until_a_reopen() {
+    let rules = history_rules("");
+    let json = r#"{"case": {"id": "c"}, "events": [
+        {"at": "2026-03-02T09:00:00Z", "kind": "created"},
+        {"at": "2026-03-02T09:30:00Z", "kind": "status_changed", "status": "solved"},
+        {"at": "2026-03-02T10:00:00Z", "kind": "status_changed", "status": "open"}]}"#;
+    let out = replay(&rules, json, "2026-03-02T11:00:00Z").unwrap();
+    let first = metric(&out, crate::Metric::FirstResponse);
+    assert_eq!((first.state, first.elapsed_minutes), ("running", 90));
+    assert!(out.sla.as_ref().unwrap().metrics.update.is_none());
+}
+
+#[test]
+fn a_resolving_case_status_without_a_resolving_event_is_the_current_status() {
+    let rules = history_rules("");
+    let json = r#"{"case": {"id": "c", "status": "solved"}, "events": [
+        {"at": "2026-03-02T09:00:00Z", "kind": "created"},
+        {"at": "2026-03-02T09:40:00Z", "kind": "agent_replied"}]}"#;
+    let out = replay(&rules, json, "2026-03-02T10:00:00Z").unwrap();
+    assert!(out.warnings.iter().any(|w| w.code == "status-disagrees-with-history"), "{:?}", out.warnings);
+    let first = metric(&out, crate::Metric::FirstResponse);
+    assert_eq!((first.state, first.elapsed_minutes), ("met", 40));
 }

@@ -268,9 +268,38 @@ fn decide_with_sla(
         let policy = &rules.sla.rules[sel.policy].action;
         let cal = sel.calendar.and_then(|c| rules.calendars.get(c));
         let clocks = Clocks::start(&rules.settings.clock, cal, policy, start, case.status.as_deref());
-        decision.sla = Some(sla_output(rules, &sel, &clocks, start, now.timestamp()));
+        // No clock at all rather than one measured in the wrong time.
+        if outside.is_empty() {
+            let sla = sla_output(rules, &sel, &clocks, start, now.timestamp());
+            if let Some(w) = due_beyond_range(&sla) {
+                if decision.manual_review.is_none() {
+                    decision.manual_review =
+                        Some(ManualReview { reason: "date-out-of-range".to_string(), detail: w.message.clone() });
+                }
+                decision.warnings.push(w);
+            }
+            decision.sla = Some(sla);
+        }
     }
     decision
+}
+
+/// A warning when a running clock falls due after 2199, past the years
+/// business time is computed for: its due time is unknown, and a scheduler
+/// would never ask again.
+pub(crate) fn due_beyond_range(sla: &Sla) -> Option<Warning> {
+    let late: Vec<&str> = Metric::ALL
+        .into_iter()
+        .filter(|&m| sla.metrics.get(m).is_some_and(|s| s.state == "running" && s.due_at.is_none()))
+        .map(Metric::name)
+        .collect();
+    (!late.is_empty()).then(|| Warning {
+        code: "date-out-of-range",
+        message: format!(
+            "the {} clock falls due after 2199, outside the supported years; no due time is given",
+            late.join(" and ")
+        ),
+    })
 }
 
 /// Runs the assignment stage and copies its outcome to the decision's
@@ -766,14 +795,16 @@ fn describe_place(n: &Normalized, case: &Case) -> String {
     let mut parts = Vec::new();
     match (&n.country, &case.country) {
         (Some(c), _) => parts.push(format!("country `{c}`")),
-        (None, Some(raw)) if !raw.trim().is_empty() => parts.push(format!("country `{}` (unrecognised)", raw.trim())),
+        (None, Some(raw)) if !raw.trim().is_empty() => {
+            parts.push(format!("country `{}` (unrecognised)", crate::normalize::shown(raw.trim())))
+        }
         _ => parts.push("a case without a country".to_string()),
     }
     if let Some(r) = &n.region {
         parts.push(format!("region `{r}`"));
     }
     if let Some(p) = &n.postal_code {
-        parts.push(format!("postal code `{p}`"));
+        parts.push(format!("postal code `{}`", crate::normalize::shown(p)));
     }
     parts.join(", ")
 }

@@ -375,6 +375,13 @@ impl<'r> Clocks<'r> {
             if let Some(c) = self.cycles[Metric::Resolution.index()].as_mut() {
                 c.stopped = None;
             }
+            // Solving a case nobody answered paused its first response; a
+            // reopen owes it still.
+            if !self.answered
+                && let Some(c) = self.cycles[Metric::FirstResponse.index()].as_mut()
+            {
+                c.stopped = None;
+            }
             if self.answered || self.settings.update_from_creation {
                 self.begin(Metric::Update, at);
             }

@@ -29,6 +29,7 @@ use crate::schema::Slot;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::{RegexSet, RegexSetBuilder};
 use std::collections::BTreeMap;
+use unicode_normalization::UnicodeNormalization;
 
 /// ASCII white space as `char::is_whitespace` sees it (which includes the
 /// vertical tab, unlike `u8::is_ascii_whitespace`).
@@ -53,6 +54,21 @@ pub(crate) fn trim(s: &str) -> &str {
 /// upper-case letters, other white space and non-ASCII characters are
 /// handled one at a time.
 pub(crate) fn normalize_into(text: &str, out: &mut String) {
+    // Compatibility forms (full-width Latin, half-width Katakana with its
+    // voiced marks, ligatures) and decomposed accents or Hangul jamo are
+    // brought to one form first (NFKC); plain ASCII needs nothing.
+    if !text.is_ascii()
+        && unicode_normalization::is_nfkc_quick(text.chars()) != unicode_normalization::IsNormalized::Yes
+    {
+        let composed: String = text.nfkc().collect();
+        normalize_nfkc_into(&composed, out);
+    } else {
+        normalize_nfkc_into(text, out);
+    }
+}
+
+/// [`normalize_into`] of text already in NFKC.
+fn normalize_nfkc_into(text: &str, out: &mut String) {
     out.clear();
     out.reserve(text.len());
     let bytes = text.as_bytes();
@@ -96,16 +112,8 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
             }
             i += 1;
         } else {
-            let Some(raw) = text[i..].chars().next() else { break };
-            i += raw.len_utf8();
-            let mut c = narrow(raw);
-            // A half-width voiced mark joins the kana before it (ｶﾞ → ガ).
-            if let Some(mark) = text[i..].chars().next().and_then(voicing)
-                && let Some(joined) = unicode_normalization::char::compose(c, mark)
-            {
-                c = joined;
-                i += 3;
-            }
+            let Some(c) = text[i..].chars().next() else { break };
+            i += c.len_utf8();
             if c.is_whitespace() {
                 pending_space = pending_space || !out.is_empty();
             } else {
@@ -113,7 +121,7 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
                     out.push(' ');
                     pending_space = false;
                 }
-                out.extend(c.to_lowercase());
+                push_folded(c, out);
             }
         }
         run = i;
@@ -121,29 +129,21 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
     flush(out, &mut pending_space, run, bytes.len());
 }
 
-/// A full-width Latin letter, digit or sign (U+FF01–U+FF5E, as East Asian
-/// text writes `ＡＰＩ`) as its ASCII form, a half-width Katakana character
-/// (U+FF61–U+FF9F, `ｼｽﾃﾑ`) as its usual full-width form (its Unicode
-/// compatibility mapping); any other character as it is.
-fn narrow(c: char) -> char {
-    match u32::from(c) {
-        cp @ 0xFF01..=0xFF5E => char::from_u32(cp - 0xFEE0).unwrap_or(c),
-        0xFF61..=0xFF9F => {
-            let mut out = c;
-            unicode_normalization::char::decompose_compatible(c, |d| out = d);
-            out
-        }
-        _ => c,
-    }
-}
-
-/// The combining voiced or semi-voiced mark a half-width mark stands for
-/// after a kana (U+FF9E ﾞ, U+FF9F ﾟ).
-fn voicing(c: char) -> Option<char> {
+/// Lower-cases one character, folding together the forms that spell the
+/// same word: final sigma as sigma (`ΣΟΦΟΣ` is `σοφος`), `ß` as `ss`
+/// (`STRASSE` is `straße`), dotted capital I as `i` (`İSTANBUL` is
+/// `istanbul`), and the typographic apostrophe as `'` (`don’t`).
+fn push_folded(c: char, out: &mut String) {
     match c {
-        '\u{FF9E}' => Some('\u{3099}'),
-        '\u{FF9F}' => Some('\u{309A}'),
-        _ => None,
+        'ς' => out.push('σ'),
+        'ß' | 'ẞ' => out.push_str("ss"),
+        'İ' => out.push('i'),
+        '\u{2019}' | '\u{2018}' | '\u{02BC}' => out.push('\''),
+        _ => {
+            for l in c.to_lowercase() {
+                out.push(if l == 'ς' { 'σ' } else { l });
+            }
+        }
     }
 }
 
@@ -152,17 +152,7 @@ fn voicing(c: char) -> Option<char> {
 fn normalize_reference(text: &str) -> String {
     let mut out = String::new();
     let mut pending_space = false;
-    let chars: Vec<char> = text.chars().collect();
-    let mut k = 0;
-    while k < chars.len() {
-        let mut c = narrow(chars[k]);
-        k += 1;
-        if let Some(joined) =
-            chars.get(k).and_then(|&m| voicing(m)).and_then(|m| unicode_normalization::char::compose(c, m))
-        {
-            c = joined;
-            k += 1;
-        }
+    for c in text.nfkc() {
         if c.is_whitespace() {
             pending_space = !out.is_empty();
             continue;
@@ -171,7 +161,7 @@ fn normalize_reference(text: &str) -> String {
             out.push(' ');
             pending_space = false;
         }
-        out.extend(c.to_lowercase());
+        push_folded(c, &mut out);
     }
     out
 }
@@ -199,7 +189,16 @@ fn boundary(before: Option<char>, after: Option<char>) -> bool {
     if a.is_ascii() && b.is_ascii() {
         return false;
     }
+    // Korean writes Latin letters and digits straight onto Hangul
+    // (`API오류`, `오류500`); UAX #29 joins them, a reader does not.
+    if is_hangul(a) != is_hangul(b) {
+        return true;
+    }
     word_break(a, b)
+}
+
+fn is_hangul(c: char) -> bool {
+    matches!(u32::from(c), 0xAC00..=0xD7A3 | 0x1100..=0x11FF | 0x3130..=0x318F | 0xA960..=0xA97F | 0xD7B0..=0xD7FF)
 }
 
 /// Whether UAX #29 puts a word boundary between two adjacent characters.
@@ -430,6 +429,20 @@ mod tests {
         assert_eq!(hits_for(&["คืนเงิน"], "ขอคืนเงินค่ะ"), vec![true], "Thai has no boundaries to find");
         assert_eq!(hits_for(&["cafe"], "cafe\u{301} au lait"), vec![false], "a combining mark belongs to its letter");
         assert_eq!(hits_for(&["ärger"], "Ärger!"), vec![true]);
+        assert_eq!(hits_for(&["σοφος", "straße", "istanbul", "don't"], "ΣΟΦΟΣ STRASSE İSTANBUL don’t"), vec![true; 4]);
+        assert_eq!(
+            hits_for(
+                &["café", "file", "환불"],
+                "cafe\u{301} \u{FB01}le \u{1112}\u{116A}\u{11AB}\u{1107}\u{116E}\u{11AF}"
+            ),
+            vec![true; 3]
+        );
+        assert_eq!(
+            hits_for(&["api", "오류", "500"], "API오류가 발생 오류500"),
+            vec![true, true, true],
+            "Latin and digits meet Hangul"
+        );
+        assert_eq!(hits_for(&["バグ", "ラーメン"], "ﾊﾞｸﾞとﾗｰﾒﾝ"), vec![true, true]);
     }
 
     #[test]
@@ -447,7 +460,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn fast_normalize_agrees_with_the_reference(text in "[a-zA-Z0-9 \t\n\x0bÄäß\u{a0}\u{2003}.,İＡｚ０\u{3000}障ｶｼﾞﾟ]{0,40}") {
+        fn fast_normalize_agrees_with_the_reference(text in "[a-zA-Z0-9 \t\n\x0bÄäß\u{a0}\u{2003}.,İＡｚ０\u{3000}障ｶｼﾞﾟςΣß\u{301}ﬁ’]{0,40}") {
             proptest::prop_assert_eq!(normalize(&text), normalize_reference(&text));
         }
     }

@@ -31,6 +31,7 @@ pub const COUNTRY_ALIASES: &[(&str, &str)] = &[
     ("Hong Kong SAR", "HK"),
     ("Macao SAR", "MO"),
     ("West Bank and Gaza", "PS"),
+    ("Taiwan, China", "TW"),
     // Initialisms.
     ("U.S.", "US"),
     ("U.S.A.", "US"),

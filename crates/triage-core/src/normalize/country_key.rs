@@ -21,6 +21,28 @@
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
+/// Whether a combining mark is a diacritic that names are written with or
+/// without (Latin, Greek and Cyrillic accents, Arabic short vowels, Hebrew
+/// points), rather than part of the spelling: Indic, Southeast Asian and
+/// other vowel signs change the word and are kept (`கினியா` is not
+/// `கென்யா`).
+pub fn is_diacritic(c: char) -> bool {
+    matches!(u32::from(c),
+        0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F
+        | 0x0483..=0x0489 | 0x0591..=0x05C7 | 0x064B..=0x065F | 0x0670 | 0x06D6..=0x06ED)
+}
+
+/// Lower-case letters, with the forms that spell the same word folded
+/// together: final sigma as sigma, `ß` as `ss`, dotted capital I as `i`.
+fn push_lower(c: char, word: &mut String) {
+    match c {
+        'ς' => word.push('σ'),
+        'ß' | 'ẞ' => word.push_str("ss"),
+        'İ' => word.push('i'),
+        _ => word.extend(c.to_lowercase().map(|l| if l == 'ς' { 'σ' } else { l })),
+    }
+}
+
 /// Words dropped from names of more than one word.
 const FILLER: [&str; 3] = ["the", "and", "of"];
 
@@ -61,12 +83,16 @@ pub fn country_key(name: &str) -> String {
             }
         }
     } else {
-        for c in name.nfd() {
+        // Compatibility forms too: full-width letters, ligatures.
+        for c in name.nfkd() {
             if is_combining_mark(c) {
+                if !is_diacritic(c) {
+                    word.push(c);
+                }
                 continue;
             }
             if c.is_alphanumeric() {
-                word.extend(c.to_lowercase());
+                push_lower(c, &mut word);
             } else if c != '\'' && c != '.' && c != '\u{2019}' {
                 end_word(&mut word, &mut words);
             }
