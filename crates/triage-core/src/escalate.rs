@@ -377,7 +377,7 @@ fn initial_status(state: &CaseState, stop_on: &[String], warnings: &mut Vec<Warn
             {
                 disagree(format!(
                     "`case.status` is `{cs}`, which resolves the case, but no event of the history resolves it; \
-                     it is read as the current status and the history is followed"
+                     the history is followed"
                 ));
                 None
             }

@@ -209,17 +209,7 @@ pub fn assign_batch_plan(
                     quality = crate::assign::PlanQuality::new(plan.method, greedy_score, plan.bound);
                 }
             }
-            let why = if quality.optimal {
-                format!("the batch plan ({}) is proven optimal: total match score {}", quality.method, quality.score)
-            } else {
-                format!(
-                    "the batch plan ({}) scores {}; no plan scores more than {} ({:.1} % gap)",
-                    quality.method,
-                    quality.score,
-                    quality.bound,
-                    quality.gap * 100.0
-                )
-            };
+            let why = format!("the batch plan is {quality}");
             for d in &mut decided {
                 d.trace.push(note("assign", why.clone()));
             }

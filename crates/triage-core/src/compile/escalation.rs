@@ -46,37 +46,14 @@ impl Compiler<'_> {
             out.stop_on =
                 self.text_list(file, n, "`stop_on`", None).into_iter().map(|(s, _)| s.to_lowercase()).collect();
         }
-        if let Some(n) = obj.get("on_priority_change") {
-            match n.as_str() {
-                Some("keep_start") => out.restart_on_change = false,
-                Some("restart") => out.restart_on_change = true,
-                _ => {
-                    let found = n.scalar_text().unwrap_or_default();
-                    self.diags.push(Diagnostic::invalid_value(
-                        self.file(file),
-                        n.pos,
-                        format!("`on_priority_change` must be `keep_start` or `restart`, found {}", n.describe()),
-                        &["keep_start", "restart"],
-                        &found,
-                    ));
-                }
-            }
+        if let Some(restart) =
+            self.either(file, obj.get("on_priority_change"), "on_priority_change", ["keep_start", "restart"])
+        {
+            out.restart_on_change = restart;
         }
-        if let Some(n) = obj.get("update_starts") {
-            match n.as_str() {
-                Some("first_reply") => out.update_from_creation = false,
-                Some("created") => out.update_from_creation = true,
-                _ => {
-                    let found = n.scalar_text().unwrap_or_default();
-                    self.diags.push(Diagnostic::invalid_value(
-                        self.file(file),
-                        n.pos,
-                        format!("`update_starts` must be `first_reply` or `created`, found {}", n.describe()),
-                        &["first_reply", "created"],
-                        &found,
-                    ));
-                }
-            }
+        if let Some(created) = self.either(file, obj.get("update_starts"), "update_starts", ["first_reply", "created"])
+        {
+            out.update_from_creation = created;
         }
         for status in out.pause_on.iter().filter(|s| out.stop_on.contains(s)) {
             self.diags.push(
@@ -91,6 +68,28 @@ impl Compiler<'_> {
             );
         }
         out
+    }
+
+    /// A setting that is one of two words: `Some(false)` for the first,
+    /// `Some(true)` for the second, `None` (and a diagnostic) for anything
+    /// else or when the key is absent.
+    fn either(&mut self, file: usize, node: Option<&Node>, key: &str, words: [&str; 2]) -> Option<bool> {
+        let n = node?;
+        match n.as_str() {
+            Some(w) if w == words[0] => Some(false),
+            Some(w) if w == words[1] => Some(true),
+            _ => {
+                let found = n.scalar_text().unwrap_or_default();
+                self.diags.push(Diagnostic::invalid_value(
+                    self.file(file),
+                    n.pos,
+                    format!("`{key}` must be `{}` or `{}`, found {}", words[0], words[1], n.describe()),
+                    &words,
+                    &found,
+                ));
+                None
+            }
+        }
     }
 
     /// What an `escalation` rule does: its level and its `do` list.

@@ -33,6 +33,8 @@ pub const COUNTRY_ALIASES: &[(&str, &str)] = &[
     ("West Bank and Gaza", "PS"),
     ("Taiwan, China", "TW"),
     // Initialisms.
+    ("ABD", "US"),
+    ("EUA", "US"),
     ("U.S.", "US"),
     ("U.S.A.", "US"),
     ("UAE", "AE"),

@@ -26,10 +26,24 @@ use unicode_normalization::char::is_combining_mark;
 /// points), rather than part of the spelling: Indic, Southeast Asian and
 /// other vowel signs change the word and are kept (`கினியா` is not
 /// `கென்யா`).
+/// The nukta and the virama (halant) of Indic scripts are left out too:
+/// people type them inconsistently (`ब्राजील` and `ब्राज़ील` are one name),
+/// and without them the vowel signs still tell names apart.
 pub fn is_diacritic(c: char) -> bool {
     matches!(u32::from(c),
         0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F
-        | 0x0483..=0x0489 | 0x0591..=0x05C7 | 0x064B..=0x065F | 0x0670 | 0x06D6..=0x06ED)
+        | 0x0483..=0x0489 | 0x0591..=0x05C7 | 0x064B..=0x065F | 0x0670 | 0x06D6..=0x06ED
+        // Nukta.
+        | 0x093C | 0x09BC | 0x0A3C | 0x0ABC | 0x0B3C | 0x0CBC | 0x1B34
+        // Virama, halant, coeng.
+        | 0x094D | 0x09CD | 0x0A4D | 0x0ACD | 0x0B4D | 0x0BCD | 0x0C4D | 0x0CCD | 0x0D4D | 0x0DCA
+        | 0x0E3A | 0x0F84 | 0x1039 | 0x103A | 0x17D2 | 0x1B44)
+}
+
+/// Characters that are invisible in a name and join rather than split it:
+/// zero-width joiners and spaces, the byte-order mark.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
 /// Lower-case letters, with the forms that spell the same word folded
@@ -93,7 +107,7 @@ pub fn country_key(name: &str) -> String {
             }
             if c.is_alphanumeric() {
                 push_lower(c, &mut word);
-            } else if c != '\'' && c != '.' && c != '\u{2019}' {
+            } else if c != '\'' && c != '.' && c != '\u{2019}' && !is_invisible(c) {
                 end_word(&mut word, &mut words);
             }
         }

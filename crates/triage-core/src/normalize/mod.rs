@@ -278,21 +278,34 @@ impl Normalizer {
     pub fn country(&self, raw: &str) -> Option<(String, &'static str)> {
         let raw = crate::text::trim(raw);
         if let Some(code) = flag_code(raw) {
-            return self.country_by_key(&code, Lookup::Code);
+            return self.country_by_key(&code, Lookup::Code).map(|(c, how, _)| (c, how));
         }
         let first = self.country_by_key(raw, Lookup::Any);
         if first.is_some() || !raw.contains([',', '(']) {
-            return first;
+            return first.map(|(code, how, _)| (code, how));
         }
-        // Reordered only: leaving a qualifier out could name a neighbour
-        // (`Saint Martin (Dutch part)` is not `Saint Martin`).
-        country_key::country_name_variants(raw)
-            .iter()
-            .filter(|(_, shortened)| !shortened)
-            .find_map(|(v, _)| self.country_by_key(v, Lookup::Any))
+        let variants = country_key::country_name_variants(raw);
+        if let Some((code, how, _)) =
+            variants.iter().filter(|(_, shortened)| !shortened).find_map(|(v, _)| self.country_by_key(v, Lookup::Any))
+        {
+            return Some((code, how));
+        }
+        // A qualifier is left out only when it cannot change the answer:
+        // it names the same country (`Brasil (BR)`), or it is one word and
+        // the rest is an ISO name, official name or alias (`Germany
+        // (DE)`, `Hong Kong (China)`). `Saint Martin (Dutch part)` is not
+        // `Saint Martin`.
+        let (head, _) = variants.iter().find(|(_, shortened)| *shortened)?;
+        let (code, how, rank) = self.country_by_key(head, Lookup::Any)?;
+        let qualifier = raw.split_once('(').and_then(|(_, q)| q.split_once(')')).map_or("", |(q, _)| q);
+        let same = self.country_by_key(qualifier, Lookup::Any).is_some_and(|(c, _, _)| c == code);
+        let one_word = qualifier.split_whitespace().count() == 1;
+        (same || (rank <= AUTHORITATIVE && one_word)).then_some((code, how))
     }
 
-    fn country_by_key(&self, raw: &str, lookup: Lookup) -> Option<(String, &'static str)> {
+    /// The code, how it was recognised, and the rank of the source (see
+    /// `build.rs`; rule aliases count as authoritative).
+    fn country_by_key(&self, raw: &str, lookup: Lookup) -> Option<(String, &'static str, u8)> {
         let mut buf = [0; 64];
         let key = match country_key::country_key_ascii(raw, &mut buf) {
             Some(k) => std::borrow::Cow::Borrowed(k),
@@ -306,22 +319,23 @@ impl Normalizer {
             return self.country_by_key(&format!("{key:0>3}"), Lookup::Code);
         }
         if let Some(code) = self.countries.get(&*key) {
-            return Some((code.clone(), "rule alias"));
+            return Some((code.clone(), "rule alias", AUTHORITATIVE));
         }
         let find = |table: &[(&str, [u8; 2], u8)]| {
             let i = table.binary_search_by(|(k, _, _)| (*k).cmp(&key)).ok()?;
             let (_, code, how) = table[i];
-            Some((String::from_utf8_lossy(&code).into_owned(), country_table::COUNTRY_HOW[usize::from(how)]))
+            Some((String::from_utf8_lossy(&code).into_owned(), country_table::COUNTRY_HOW[usize::from(how)], how))
         };
+        // Only authoritative names (ISO names, official names, aliases)
+        // for a short ASCII word: `EU`, `Sin` or `Nga` is not the foreign
+        // name it happens to spell.
+        let authoritative = |found: Option<(String, &'static str, u8)>| found.filter(|f| f.2 <= AUTHORITATIVE);
         let (codes, names) = (country_table::COUNTRY_CODES, country_table::COUNTRY_NAMES);
         // Full-width `ＤＥ` is written in ASCII as far as codes go.
         let ascii = raw.is_ascii() || raw.nfkc().all(|c| c.is_ascii());
-        let letters = raw.bytes().filter(u8::is_ascii_alphanumeric);
-        let one_case =
-            letters.clone().all(|b| !b.is_ascii_lowercase()) || letters.clone().all(|b| !b.is_ascii_uppercase());
         match lookup {
             Lookup::Code => find(codes),
-            Lookup::Any if ascii && key.len() <= 3 && one_case => find(codes).or_else(|| find(names)),
+            Lookup::Any if ascii && key.len() <= 3 => find(codes).or_else(|| authoritative(find(names))),
             Lookup::Any if ascii => find(names).or_else(|| find(codes)),
             Lookup::Any => find(names),
         }
@@ -578,6 +592,10 @@ pub(crate) fn shown(raw: &str) -> String {
     }
 }
 
+/// Sources up to this rank (codes, ISO names, official names, aliases) are
+/// authoritative (see `build.rs`).
+const AUTHORITATIVE: u8 = 5;
+
 /// How a key may be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lookup {
@@ -679,7 +697,10 @@ mod tests {
         // Names that are ambiguous or missing from the data may stay
         // unknown, but must never name another country.
         for (name, code) in [
-            ("St. Martin", "MF"),
+            ("EU", "XX"),
+            ("Sin", "SG"),
+            ("Mon", "MC"),
+            ("Canary Islands", "ES"),
             ("Saint Martin (Dutch part)", "SX"),
             ("Sint-Maarten (Frans deel)", "MF"),
             ("Конго (Киншаса)", "CD"),
