@@ -507,17 +507,16 @@ fn assign_cases(
     let mut output = String::new();
     // Units taken per team, for the summary.
     let mut per_team: std::collections::BTreeMap<&str, (i64, usize)> = std::collections::BTreeMap::new();
-    let (mut assigned, mut queued, mut review, mut score) = (0, 0, 0, 0);
+    // Every case lands in exactly one count, so they add up.
+    let (mut assigned, mut queued, mut review, mut unrouted, mut score) = (0, 0, 0, 0, 0);
     for d in &decisions {
         output.push_str(&serde_json::to_string(d).map_err(|e| InputError(e.to_string()))?);
         output.push('\n');
-        match (&d.agent, &d.queue) {
-            (Some(_), _) => assigned += 1,
-            (None, Some(_)) => queued += 1,
-            _ => {}
-        }
-        if d.manual_review.is_some() {
-            review += 1;
+        match (&d.agent, &d.queue, &d.manual_review) {
+            (Some(_), _, _) => assigned += 1,
+            (None, Some(_), _) => queued += 1,
+            (None, None, Some(_)) => review += 1,
+            (None, None, None) => unrouted += 1,
         }
         if let Some(a) = &d.assignment {
             score += a.score;
@@ -528,8 +527,8 @@ fn assign_cases(
     }
     out(&output)?;
     let mut summary = format!(
-        "{} case(s): {assigned} assigned, {queued} queued, {review} for manual review, {rejected} rejected; \
-         {} plan, total match score {score}\n",
+        "{} case(s): {assigned} assigned, {queued} queued, {review} for manual review, {unrouted} not routed \
+         (self-service or no team), {rejected} rejected; {} plan, total match score {score}\n",
         decisions.len() + rejected,
         mode.name()
     );

@@ -57,6 +57,20 @@ fn check_accepts_the_example_rules() {
 }
 
 #[test]
+fn assign_counts_every_case_once() {
+    let cases = "{\"id\":\"a\",\"subject\":\"API is down\"}\n{\"id\":\"b\",\"subject\":\"hello\"}\nnot json\n";
+    let o =
+        triage(&["assign", "examples/tour/my-support", "--cases", "-", "--now", "2026-03-02T10:00:00Z"], Some(cases));
+    let (_, err) = text(&o);
+    assert!(
+        err.contains(
+            "3 case(s): 0 assigned, 0 queued, 1 for manual review, 1 not routed (self-service or no team), 1 rejected"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn rules_version_does_not_depend_on_how_the_directory_is_typed() {
     let version = |dir: &str, cwd: &Path| {
         let o = Command::new(env!("CARGO_BIN_EXE_triage")).args(["check", dir]).current_dir(cwd).output().unwrap();

@@ -69,6 +69,10 @@ pub const COUNTRY_ALIASES: &[(&str, &str)] = &[
     ("Macedonia", "MK"),
     ("Zaire", "CD"),
     ("Czechia", "CZ"),
+    ("Republic of Ireland", "IE"),
+    ("S. Korea", "KR"),
+    ("N. Korea", "KP"),
+    ("S. Africa", "ZA"),
     ("Kosovo", "XK"),
     ("Falklands", "FK"),
 ];

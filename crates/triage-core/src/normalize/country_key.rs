@@ -155,6 +155,15 @@ pub fn country_key_ascii<'b>(name: &str, buf: &'b mut [u8; 64]) -> Option<&'b st
     std::str::from_utf8(&buf[..n]).ok()
 }
 
+/// The key without any combining marks: the consonant skeleton of a name
+/// in an Indic or other script whose vowel signs people spell in more than
+/// one way (`ଚିଲି`, `ଚିଲ୍ଲୀ`). Only a fallback, since skeletons of different
+/// names can meet; `None` when it is the key itself.
+pub fn skeleton(key: &str) -> Option<String> {
+    let bare: String = key.chars().filter(|&c| !is_combining_mark(c)).collect();
+    (bare.len() != key.len()).then_some(bare)
+}
+
 /// Joins words into a key: filler left out of names of several words,
 /// abbreviations written out.
 fn join(words: &[String]) -> String {

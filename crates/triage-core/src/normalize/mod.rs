@@ -337,7 +337,15 @@ impl Normalizer {
             Lookup::Code => find(codes),
             Lookup::Any if ascii && key.len() <= 3 => find(codes).or_else(|| authoritative(find(names))),
             Lookup::Any if ascii => find(names).or_else(|| find(codes)),
-            Lookup::Any => find(names),
+            Lookup::Any => find(names).or_else(|| {
+                // A spelling of the vowel signs the data does not have, if
+                // its skeleton names one country only.
+                let bare = country_key::skeleton(&key)?;
+                let table = country_table::COUNTRY_SKELETONS;
+                let i = table.binary_search_by(|(k, _, _)| (*k).cmp(bare.as_str())).ok()?;
+                let (_, code, _) = table[i];
+                Some((String::from_utf8_lossy(&code).into_owned(), "name spelled another way", 8))
+            }),
         }
     }
 
