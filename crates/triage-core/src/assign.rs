@@ -439,7 +439,7 @@ fn place(
 }
 
 /// A place the optimal batch plan may give a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Candidate {
     /// Index into the directory's agents.
     pub agent: usize,
@@ -816,15 +816,45 @@ impl PlanQuality {
 /// evenly (each further slot of an agent costs a little more). Otherwise
 /// capacities with weights make this a generalized assignment problem,
 /// solved as a mixed-integer program ([`crate::gap`]).
+///
+/// `urgency[i]` is case `i`'s place in the greedy order (most urgent
+/// first): among cases with the same candidates, which ones a plan serves
+/// does not change its score or its fill, so the most urgent are served.
 pub(crate) fn optimal_plan(
     rules: &CompiledRules,
     cases: &[crate::Case],
     decided: &[Decision],
     dir: &Directory,
     now: DateTime<Utc>,
+    urgency: &[usize],
 ) -> (Vec<Choice>, PlanQuality) {
     let lists: Vec<Vec<Candidate>> =
         cases.iter().zip(decided).map(|(c, d)| candidates(rules, c, d, dir, now)).collect();
+    let (mut plan, quality) = best_plan(&lists, dir);
+    serve_most_urgent(&lists, urgency, &mut plan);
+    (plan, quality)
+}
+
+/// Within each set of cases with the same candidates (same agents, units
+/// and scores), gives the places the plan chose to the most urgent of
+/// them: the same agents are used, so score, capacity and fill are kept.
+fn serve_most_urgent(lists: &[Vec<Candidate>], urgency: &[usize], plan: &mut [Choice]) {
+    let mut alike: std::collections::BTreeMap<&[Candidate], Vec<usize>> = std::collections::BTreeMap::new();
+    for (i, list) in lists.iter().enumerate().filter(|(_, l)| !l.is_empty()) {
+        alike.entry(list.as_slice()).or_default().push(i);
+    }
+    for members in alike.values_mut().filter(|m| m.len() > 1) {
+        let places: Vec<Choice> = members.iter().map(|&i| plan[i]).filter(|c| matches!(c, Choice::Agent(_))).collect();
+        members.sort_by_key(|&i| urgency.get(i).copied().unwrap_or(usize::MAX));
+        for (k, &i) in members.iter().enumerate() {
+            plan[i] = places.get(k).copied().unwrap_or(Choice::Nobody);
+        }
+    }
+}
+
+/// The plan of best score (see [`optimal_plan`]), before urgency is
+/// applied.
+fn best_plan(lists: &[Vec<Candidate>], dir: &Directory) -> (Vec<Choice>, PlanQuality) {
     let mut plan: Vec<Choice> =
         lists.iter().map(|l| if l.is_empty() { Choice::Strategy } else { Choice::Nobody }).collect();
     // The units each agent's candidate cases cost it: one value, or mixed.
@@ -846,7 +876,7 @@ pub(crate) fn optimal_plan(
                 slots: a.window.map(|w| i64::from(w.max.saturating_sub(w.used))),
             })
             .collect();
-        if let Some(solved) = crate::gap::solve(&lists, &rooms) {
+        if let Some(solved) = crate::gap::solve(lists, &rooms) {
             for (i, k) in solved.pick.iter().enumerate() {
                 if let Some(k) = k {
                     plan[i] = Choice::Agent(lists[i][*k].agent);
@@ -855,7 +885,7 @@ pub(crate) fn optimal_plan(
             return (plan, PlanQuality::new("milp", solved.score, solved.bound));
         }
     }
-    let score = flow_plan(&lists, dir, &mut plan);
+    let score = flow_plan(lists, dir, &mut plan);
     (plan, PlanQuality::new("flow", score, score))
 }
 

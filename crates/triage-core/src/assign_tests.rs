@@ -306,6 +306,32 @@ fn a_phone_case_gives_way_to_two_emails_that_score_more() {
 }
 
 #[test]
+fn among_identical_cases_the_optimal_plan_serves_the_most_urgent() {
+    // Room for one phone case (3 units) and one e-mail; three identical
+    // phone cases: the oldest is served.
+    let agent = Agent {
+        teams: vec!["desk".into()],
+        capacity: 4,
+        channel_units: BTreeMap::from([("phone".to_string(), 3)]),
+        ..Agent::default()
+    };
+    let (teams, agents) = roster(vec![agent], crate::Strategy::LeastLoaded);
+    let dir = Directory::new().with_roster(teams, agents).unwrap();
+    let case = |id: &str, channel: &str, minute: u32| Case {
+        id: id.into(),
+        channel: Some(channel.into()),
+        created_at: Some(format!("2026-03-02T09:{minute:02}:00Z").parse().unwrap()),
+        ..Case::default()
+    };
+    // Input order is not age order.
+    let cs = vec![case("p3", "phone", 30), case("p1", "phone", 10), case("p2", "phone", 15), case("m1", "email", 5)];
+    let plan = crate::assign_batch_plan(rules(), &cs, &dir, now(), BatchMode::Optimal, &Options::default());
+    let served: Vec<&str> = plan.decisions.iter().filter(|d| d.agent.is_some()).map(|d| d.case_id.as_str()).collect();
+    assert_eq!(served, ["p1", "m1"]);
+    assert!(plan.quality.unwrap().optimal);
+}
+
+#[test]
 fn among_equal_optimal_plans_a_least_loaded_team_spreads_the_cases() {
     let agents = (0..3).map(|_| Agent { teams: vec!["desk".into()], capacity: 6, ..Agent::default() }).collect();
     let (teams, agents) = roster(agents, crate::Strategy::LeastLoaded);

@@ -186,7 +186,11 @@ pub fn assign_batch_plan(
     match mode {
         BatchMode::Greedy => finish(&mut decided, &|_| Choice::Strategy),
         BatchMode::Optimal => {
-            let (choices, plan) = crate::assign::optimal_plan(rules, cases, &decided, directory, now);
+            let mut urgency = vec![0; cases.len()];
+            for (place, &i) in order.iter().enumerate() {
+                urgency[i] = place;
+            }
+            let (choices, plan) = crate::assign::optimal_plan(rules, cases, &decided, directory, now, &urgency);
             finish(&mut decided, &|i| choices[i]);
             let total = |ds: &[Decision]| ds.iter().filter_map(|d| d.assignment.as_ref()).map(|a| a.score).sum::<i64>();
             let optimal_score = total(&decided);
