@@ -43,23 +43,78 @@ pub struct RuleSet {
     pub directory: Directory,
 }
 
+/// The largest rule, test or directory file read, bytes. Real rule sets are
+/// kilobytes; a directory of 100,000 accounts is a few megabytes.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// Reads a rule, test or directory file: a regular file (after following
+/// symlinks) of at most [`MAX_FILE_BYTES`], in UTF-8. A FIFO, a device
+/// (`/dev/zero`) or a socket is refused before it is opened, so nothing
+/// blocks or reads without end.
 fn read(path: &Path) -> Result<String, InputError> {
-    std::fs::read_to_string(path).map_err(|e| InputError(format!("cannot read `{}`: {e}", path.display())))
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| InputError(format!("cannot read `{}`: {e}", path.display()));
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(InputError(format!(
+            "`{}` is not a regular file (a directory, FIFO, device or socket); rule, test and directory files must be \
+             regular files",
+            path.display()
+        )));
+    }
+    let too_big = || {
+        InputError(format!("`{}` is larger than {} MiB, the limit for one file", path.display(), MAX_FILE_BYTES >> 20))
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).map_err(cannot)?.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        InputError(format!(
+            "`{}` is not UTF-8 text (byte {} is not valid)",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
+/// Every file below `dir`. Symlinks are followed, but a directory (by its
+/// canonical path) is entered once only, so a link back to a parent can
+/// neither loop nor read a file twice through two paths.
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| InputError(format!("cannot read directory `{}`: {e}", dir.display())))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| InputError(format!("cannot read directory `{}`: {e}", dir.display())))?;
-        let path = entry.path();
+    let mut seen = std::collections::BTreeSet::new();
+    walk_once(dir, out, &mut seen)
+}
+
+fn walk_once(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    seen: &mut std::collections::BTreeSet<PathBuf>,
+) -> Result<(), InputError> {
+    let cannot = |e: std::io::Error| InputError(format!("cannot read directory `{}`: {e}", dir.display()));
+    if !seen.insert(dir.canonicalize().map_err(cannot)?) {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir).map_err(cannot)? {
+        let path = entry.map_err(cannot)?.path();
         if path.is_dir() {
-            walk(&path, out)?;
+            walk_once(&path, out, seen)?;
         } else {
             out.push(path);
         }
     }
     Ok(())
+}
+
+/// Keeps the first path (in sorted order) of each file reached through
+/// several (a symlink to a file beside it).
+fn distinct_files(files: &mut Vec<PathBuf>) {
+    let mut seen = std::collections::BTreeSet::new();
+    files.retain(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())));
 }
 
 fn is_yaml(p: &Path) -> bool {
@@ -87,6 +142,7 @@ pub fn rule_files(root: &Path) -> Result<Vec<PathBuf>, InputError> {
         .filter(|p| p.parent() != Some(root) || p.file_name().is_none_or(|n| n != "directory.yaml"))
         .collect();
     files.sort();
+    distinct_files(&mut files);
     Ok(files)
 }
 
@@ -97,6 +153,7 @@ pub fn test_files(root: &Path) -> Result<Vec<PathBuf>, InputError> {
     let mut files: Vec<PathBuf> =
         all.into_iter().filter(|p| in_tests_dir(root, p) && p.to_string_lossy().ends_with(".test.yaml")).collect();
     files.sort();
+    distinct_files(&mut files);
     Ok(files)
 }
 

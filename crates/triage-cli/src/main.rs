@@ -337,10 +337,17 @@ fn test(dir: &Path, filter: Option<&str>, verbose: bool, coverage: Option<Covera
             Ok(Exit::Failed)
         }
         Ok(report) => {
-            if report.outcomes.is_empty() && report.problems.is_empty() {
-                out(&format!("no tests found in {}/**/tests/*.test.yaml\n", dir.display()))?;
+            // Running nothing is a failure: a misnamed `test/` folder or a
+            // mistyped filter must not pass a CI gate.
+            let nothing = report.outcomes.is_empty() && report.problems.is_empty();
+            if nothing {
+                let why = match filter {
+                    Some(f) => format!("no test name contains `{f}`"),
+                    None => "no tests found".to_string(),
+                };
+                out(&format!("{why}: looked in {}/**/tests/*.test.yaml\n", dir.display()))?;
             }
-            let mut exit = if report.failed() > 0 { Exit::Failed } else { Exit::Ok };
+            let mut exit = if report.failed() > 0 || nothing { Exit::Failed } else { Exit::Ok };
             match (&coverage, &report.coverage) {
                 (Some(args), Some(cov)) => {
                     if args.json {

@@ -56,6 +56,74 @@ fn check_accepts_the_example_rules() {
     assert!(out.starts_with("ok: "), "{out}");
 }
 
+/// A copy of the tour's rules in a temporary directory.
+fn tour_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("examples/tour/my-support/categories.yaml")).unwrap();
+    std::fs::write(dir.path().join("categories.yaml"), text).unwrap();
+    dir
+}
+
+#[test]
+fn symlinks_back_into_the_rule_directory_are_followed_once() {
+    let dir = tour_copy();
+    let root = dir.path();
+    std::os::unix::fs::symlink(".", root.join("loop-a")).unwrap();
+    std::os::unix::fs::symlink(root, root.join("loop-b")).unwrap();
+    std::fs::create_dir(root.join("sub")).unwrap();
+    std::os::unix::fs::symlink("..", root.join("sub/up")).unwrap();
+    std::os::unix::fs::symlink("categories.yaml", root.join("same.yaml")).unwrap();
+    let o = triage(&["check", root.to_str().unwrap()], None);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.starts_with("ok: 2 rules in 1 files"), "{out}");
+}
+
+#[test]
+fn a_rule_file_that_is_not_a_regular_file_or_too_big_is_refused() {
+    for (name, make) in [
+        ("zero.yaml", "ln -s /dev/zero zero.yaml"),
+        ("pipe.yaml", "mkfifo pipe.yaml"),
+        ("huge.yaml", "head -c 70000000 /dev/zero | tr '\\0' '#' > huge.yaml"),
+    ] {
+        let dir = tour_copy();
+        let made = Command::new("sh").arg("-c").arg(make).current_dir(dir.path()).status().unwrap();
+        assert!(made.success(), "{make}");
+        let o = triage(&["check", dir.path().to_str().unwrap()], None);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {out}{err}");
+        let why = if name == "huge.yaml" { "larger than 64 MiB" } else { "not a regular file" };
+        assert!(err.contains(name) && err.contains(why), "{name}: {err}");
+    }
+}
+
+#[test]
+fn test_without_tests_fails_and_says_where_it_looked() {
+    let dir = tour_copy();
+    std::fs::create_dir(dir.path().join("test")).unwrap();
+    std::fs::write(
+        dir.path().join("test/a.test.yaml"),
+        "- name: x\n  case: { id: c }\n  expect: { category: general }\n",
+    )
+    .unwrap();
+    let o = triage(&["test", dir.path().to_str().unwrap()], None);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("no tests found: looked in") && out.contains("/**/tests/*.test.yaml"), "{out}");
+    let o = triage(&["test", "rules/global-support", "--filter", "no such test"], None);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("no test name contains `no such test`"), "{out}");
+}
+
+#[test]
+fn a_case_file_holding_more_than_one_case_is_refused() {
+    let o = triage(&["eval", "rules/global-support", "--case", "rules/global-support/cases/corpus.jsonl"], None);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(err.contains("more after the case at line 2, column 1"), "{err}");
+}
+
 #[test]
 fn assign_counts_every_case_once() {
     let cases = "{\"id\":\"a\",\"subject\":\"API is down\"}\n{\"id\":\"b\",\"subject\":\"hello\"}\nnot json\n";

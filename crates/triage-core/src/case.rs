@@ -90,14 +90,31 @@ pub struct CaseError {
 impl Case {
     /// Reads a case from JSON text; a wrong type names the field.
     pub fn from_json(text: &str) -> Result<Case, CaseError> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| path_error(&e))
+        one_document(text, "case")
     }
 
     /// Reads a case from an already-parsed JSON value.
     pub fn from_value(value: serde_json::Value) -> Result<Case, CaseError> {
         serde_path_to_error::deserialize(value).map_err(|e| path_error(&e))
     }
+}
+
+/// Reads one JSON document of `what`; anything after it but white space
+/// (a second case on the same line, the rest of a JSON Lines file) is an
+/// error rather than silently ignored.
+pub(crate) fn one_document<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, CaseError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| path_error(&e))?;
+    de.end().map_err(|e| CaseError {
+        path: ".".to_string(),
+        message: format!(
+            "more after the {what} at line {}, column {}: one {what} per document (commands that take many read \
+             JSON Lines, one per line)",
+            e.line(),
+            e.column()
+        ),
+    })?;
+    Ok(value)
 }
 
 pub(crate) fn path_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> CaseError {
@@ -110,6 +127,15 @@ pub(crate) fn path_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_after_the_case_is_an_error() {
+        let e = Case::from_json("{\"id\": \"a\"} {\"id\": \"b\"}").unwrap_err();
+        assert!(e.message.contains("more after the case at line 1, column"), "{}", e.message);
+        let e = Case::from_json("{\"id\": \"a\"}\n{\"id\": \"b\"}\n").unwrap_err();
+        assert!(e.message.contains("line 2"), "{}", e.message);
+        assert!(Case::from_json("{\"id\": \"a\"}\n\n").is_ok());
+    }
 
     #[test]
     fn wrong_type_names_the_field() {

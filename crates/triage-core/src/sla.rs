@@ -96,8 +96,7 @@ impl EventKind {
 impl CaseState {
     /// Reads a case state from JSON text; a wrong type names the field.
     pub fn from_json(text: &str) -> Result<CaseState, CaseError> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| crate::case::path_error(&e))
+        crate::case::one_document(text, "case state")
     }
 
     /// Reads a case state from an already-parsed JSON value.
