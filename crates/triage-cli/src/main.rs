@@ -376,13 +376,55 @@ fn test(dir: &Path, filter: Option<&str>, verbose: bool, coverage: Option<Covera
 
 /// A file's text, or standard input for `-`.
 fn read_input(arg: &str) -> Result<String, InputError> {
+    let bytes = read_bytes(arg)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        InputError(format!("{arg}:{line}: not UTF-8 text (an invalid byte at offset {at})"))
+    })
+}
+
+fn read_bytes(arg: &str) -> Result<Vec<u8>, InputError> {
+    let mut bytes = Vec::new();
     if arg == "-" {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| InputError(format!("cannot read standard input: {e}")))?;
-        Ok(s)
+        std::io::stdin().read_to_end(&mut bytes).map_err(|e| InputError(format!("cannot read standard input: {e}")))?;
     } else {
-        std::fs::read_to_string(arg).map_err(|e| InputError(format!("cannot read `{arg}`: {e}")))
+        bytes = std::fs::read(arg).map_err(|e| InputError(format!("cannot read `{arg}`: {e}")))?;
     }
+    Ok(bytes)
+}
+
+/// The non-blank lines of a JSON Lines input with their numbers (from 1):
+/// each line's text, or why it cannot be read (a line that is not UTF-8
+/// is rejected alone, with its number; the rest go on).
+/// Numbered lines, each its text or why it cannot be read.
+type Lines<T> = Vec<(usize, Result<T, String>)>;
+
+fn read_lines(arg: &str) -> Result<Lines<String>, InputError> {
+    Ok(split_lines(&read_bytes(arg)?))
+}
+
+fn split_lines(bytes: &[u8]) -> Lines<String> {
+    let mut out = Vec::new();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let line = match std::str::from_utf8(raw) {
+            Ok(l) if l.trim().is_empty() => continue,
+            Ok(l) => Ok(l.to_string()),
+            Err(e) => Err(format!("not UTF-8 text (an invalid byte at column {})", e.valid_up_to() + 1)),
+        };
+        out.push((i + 1, line));
+    }
+    out
+}
+
+/// A JSON Lines input read as cases: each line a case or, with its
+/// number, the reason it is not one.
+fn case_lines(arg: &str) -> Result<Lines<Case>, InputError> {
+    Ok(read_lines(arg)?
+        .into_iter()
+        .map(|(n, line)| (n, line.and_then(|l| Case::from_json(&l).map_err(|e| e.to_string()))))
+        .collect())
 }
 
 fn read_case(arg: &str) -> Result<Case, InputError> {
@@ -440,16 +482,15 @@ fn escalate_states(
 ) -> Result<Exit, InputError> {
     let Some(Ready { rules, directory, now }) = ready(dir, directory, now)? else { return Ok(Exit::Failed) };
     let level = trace.level();
-    let text = read_input(state)?;
-    // One JSON document, or JSON Lines with a state per line.
-    let single = serde_json::from_str::<serde_json::Value>(&text).ok();
-    let lines: Vec<(usize, serde_json::Result<serde_json::Value>)> = match single {
+    let bytes = read_bytes(state)?;
+    // One JSON document, or JSON Lines with a state per line (a line that
+    // is not UTF-8 is rejected alone).
+    let single = std::str::from_utf8(&bytes).ok().and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
+    let lines: Vec<(usize, Result<serde_json::Value, String>)> = match single {
         Some(v) => vec![(1, Ok(v))],
-        None => text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| (i + 1, serde_json::from_str(l)))
+        None => split_lines(&bytes)
+            .into_iter()
+            .map(|(n, l)| (n, l.and_then(|l| serde_json::from_str(&l).map_err(|e| e.to_string()))))
             .collect(),
     };
     let many = lines.len() > 1;
@@ -457,12 +498,9 @@ fn escalate_states(
     let mut output = String::new();
     let mut records = Vec::new();
     for (line, value) in lines {
-        let result = value
-            .map_err(|e| e.to_string())
-            .and_then(|v| CaseState::from_value(v).map_err(|e| e.to_string()))
-            .and_then(|s| {
-                escalate(&rules, &s, &directory, now, &Options::with_trace(level)).map_err(|e| e.to_string())
-            });
+        let result = value.and_then(|v| CaseState::from_value(v).map_err(|e| e.to_string())).and_then(|s| {
+            escalate(&rules, &s, &directory, now, &Options::with_trace(level)).map_err(|e| e.to_string())
+        });
         match result {
             Ok(esc) => {
                 records.extend(esc.actions.iter().filter_map(|a| a.record.as_deref().cloned()));
@@ -493,15 +531,14 @@ fn assign_cases(
     mode: Mode,
 ) -> Result<Exit, InputError> {
     let Some(Ready { rules, directory, now }) = ready(dir, directory, now)? else { return Ok(Exit::Failed) };
-    let text = read_input(cases)?;
     let mut batch = Vec::new();
     let mut rejected = 0;
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        match Case::from_json(line) {
+    for (n, case) in case_lines(cases)? {
+        match case {
             Ok(c) => batch.push(c),
             Err(e) => {
                 rejected += 1;
-                eprintln!("{cases}:{}: {e}", i + 1);
+                eprintln!("{cases}:{n}: {e}");
             }
         }
     }
@@ -631,8 +668,7 @@ fn diff(
     let old_directory = directory_or_default(&old_set, directory)?;
     let new_directory = directory_or_default(&new_set, directory)?;
     let now = parse_now(now)?;
-    let text = read_input(cases)?;
-    let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
+    let lines = case_lines(cases)?;
     let bar =
         indicatif::ProgressBar::with_draw_target(Some(lines.len() as u64), indicatif::ProgressDrawTarget::stderr());
     let options = Options::default();
@@ -641,20 +677,20 @@ fn diff(
     let mut per_field: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     let mut per_rule: std::collections::BTreeMap<(String, String), usize> = std::collections::BTreeMap::new();
     let started = std::time::Instant::now();
-    for (i, (n, line)) in lines.iter().enumerate() {
+    for (i, (n, case)) in lines.iter().enumerate() {
         if i % 4096 == 0 {
             bar.set_position(i as u64);
         }
-        let case = match Case::from_json(line) {
+        let case = match case {
             Ok(c) => c,
             Err(e) => {
                 rejected += 1;
-                bar.suspend(|| eprintln!("{cases}:{}: {e}", n + 1));
+                bar.suspend(|| eprintln!("{cases}:{n}: {e}"));
                 continue;
             }
         };
-        let a = triage(old, &case, &old_directory, now, &options);
-        let b = triage(new, &case, &new_directory, now, &options);
+        let a = triage(old, case, &old_directory, now, &options);
+        let b = triage(new, case, &new_directory, now, &options);
         let mut changes = Vec::new();
         for (field, stage) in DIFF_FIELDS {
             if same_field(&a, &b, field) {
@@ -803,16 +839,15 @@ fn bench(dir: &Path, cases: &str, how: &BenchArgs) -> Result<Exit, InputError> {
     let Some(Ready { rules, directory, now }) = ready(dir, how.directory.as_deref(), how.now.as_deref())? else {
         return Ok(Exit::Failed);
     };
-    let text = read_input(cases)?;
     let mut corpus = Vec::new();
     let mut rejected = 0usize;
     let parsing = std::time::Instant::now();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        match Case::from_json(line) {
+    for (n, case) in case_lines(cases)? {
+        match case {
             Ok(c) => corpus.push(c),
             Err(e) => {
                 rejected += 1;
-                eprintln!("{cases}:{}: {e}", n + 1);
+                eprintln!("{cases}:{n}: {e}");
             }
         }
     }
@@ -874,9 +909,9 @@ fn parse_now(now: Option<&str>) -> Result<DateTime<Utc>, InputError> {
     match now {
         // The adapter reads the clock once and hands the instant to the core.
         None => Ok(Utc::now()),
-        Some(s) => DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| InputError(format!("--now `{s}` is not an RFC 3339 instant: {e}"))),
+        Some(s) => DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|e| {
+            InputError(format!("--now `{s}` is not an RFC 3339 instant: {e}; {}", triage_core::OFFSET_HINT))
+        }),
     }
 }
 

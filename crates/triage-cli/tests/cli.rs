@@ -125,6 +125,35 @@ fn a_case_file_holding_more_than_one_case_is_refused() {
 }
 
 #[test]
+fn a_line_that_is_not_utf8_is_rejected_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.jsonl");
+    let mut bytes = b"{\"id\":\"a\",\"subject\":\"hello\"}\n{\"id\":\"b\",\"subject\":\"bad \xff byte\"}\n".to_vec();
+    bytes.extend_from_slice(b"{\"id\":\"c\",\"subject\":\"hello\"}\n");
+    std::fs::write(&cases, &bytes).unwrap();
+    let path = cases.to_str().unwrap();
+    let now = "2026-03-02T09:00:00Z";
+    for args in [
+        vec!["assign", "rules/global-support", "--cases", path, "--now", now],
+        vec!["diff", "rules/global-support", "rules/global-support", path, "--now", now],
+        vec!["bench", "rules/global-support", path, "--now", now, "--rounds", "1"],
+        vec!["escalate", "rules/global-support", "--state", path, "--now", now],
+    ] {
+        let o = triage(&args, None);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {out}{err}");
+        assert!(
+            err.contains(&format!("{path}:2: not UTF-8 text")) || err.contains("line 2: not UTF-8"),
+            "{args:?}: {err}"
+        );
+        if args[0] == "assign" {
+            assert!(err.contains("3 case(s):") && err.contains("1 rejected"), "{err}");
+            assert_eq!(out.lines().count(), 2, "{out}");
+        }
+    }
+}
+
+#[test]
 fn assign_counts_every_case_once() {
     let cases = "{\"id\":\"a\",\"subject\":\"API is down\"}\n{\"id\":\"b\",\"subject\":\"hello\"}\nnot json\n";
     let o =
@@ -338,6 +367,10 @@ fn a_bad_now_is_an_input_error() {
     let o = triage(&["eval", "rules/global-support", "--case", "-", "--now", "yesterday"], Some(r#"{"id": "x"}"#));
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("RFC 3339"));
+    let o =
+        triage(&["eval", "rules/global-support", "--case", "-", "--now", "2026-03-02T09:00"], Some(r#"{"id": "x"}"#));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("needs a UTC offset or `Z`"), "{}", text(&o).1);
 }
 
 #[test]

@@ -120,13 +120,41 @@ pub(crate) fn one_document<T: serde::de::DeserializeOwned>(text: &str, what: &st
 pub(crate) fn path_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> CaseError {
     let path = e.path().to_string();
     let inner = e.inner().to_string();
-    let message = if path == "." { inner } else { format!("field `{path}`: {inner}") };
+    // The date-time parser's own words say nothing of what is missing.
+    let inner = if inner.starts_with("premature end of input") || inner.starts_with("input contains invalid characters")
+    {
+        format!("{inner}; {OFFSET_HINT}")
+    } else {
+        inner
+    };
+    let message = if path.starts_with('[') {
+        format!(
+            "the input is a JSON array, where one object is expected; commands that take many cases read JSON Lines, \
+             one case per line ({inner})"
+        )
+    } else if path == "." {
+        inner
+    } else {
+        format!("field `{path}`: {inner}")
+    };
     CaseError { path, message }
 }
+
+/// What a date-time needs, for messages: RFC 3339 with an offset.
+pub const OFFSET_HINT: &str =
+    "a date-time needs a UTC offset or `Z`, as in `2026-03-02T09:00:00Z` or `2026-03-02T09:00:00+01:00`";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_say_what_is_wrong() {
+        let e = Case::from_json(r#"{"id": "a", "created_at": "2026-03-02T09:00:00"}"#).unwrap_err();
+        assert!(e.message.contains("needs a UTC offset or `Z`"), "{}", e.message);
+        let e = Case::from_json(r#"[{"id": "a"}]"#).unwrap_err();
+        assert!(e.message.contains("is a JSON array") && e.message.contains("JSON Lines"), "{}", e.message);
+    }
 
     #[test]
     fn content_after_the_case_is_an_error() {

@@ -81,7 +81,7 @@ mod text;
 
 pub use assign::{Assignment, BatchMode, FILTERS, PlanQuality, check_directory};
 pub use calendar::{Calendar, CalendarError, TZDB_VERSION, Zone};
-pub use case::{Case, CaseError, Requester};
+pub use case::{Case, CaseError, OFFSET_HINT, Requester};
 pub use compile::compile_sources;
 pub use decision::{
     Action, Decision, Deflection, ManualReview, Options, Outcome, Sentiment, Sla, SlaTargets, TraceEntry, TraceLevel,
