@@ -154,6 +154,21 @@ fn a_line_that_is_not_utf8_is_rejected_alone() {
 }
 
 #[test]
+fn a_directory_number_too_large_is_refused_at_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("d.yaml");
+    std::fs::write(&file, "teams: [{ id: desk }]\nagents:\n  - { id: big, teams: [desk], capacity: 99999999999999 }\n")
+        .unwrap();
+    let o = triage(
+        &["assign", "rules/global-support", "--cases", "-", "--directory", file.to_str().unwrap()],
+        Some("{\"id\":\"a\"}"),
+    );
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(err.contains("d.yaml:3:") && err.contains("number-out-of-range"), "{err}");
+}
+
+#[test]
 fn assign_counts_every_case_once() {
     let cases = "{\"id\":\"a\",\"subject\":\"API is down\"}\n{\"id\":\"b\",\"subject\":\"hello\"}\nnot json\n";
     let o =

@@ -484,6 +484,9 @@ fn directory_errors_name_the_team_or_agent() {
     };
     let agent =
         |id: &str, team: &str| Agent { id: id.into(), teams: vec![team.into()], capacity: 1, ..Agent::default() };
+    let huge = Agent { capacity: i64::MAX, load: i64::MAX - 1, ..agent("big", "desk") };
+    let e = Directory::new().with_roster(vec![team("desk", None)], vec![huge]).unwrap_err().to_string();
+    assert!(e.contains("number-out-of-range") && e.contains("capacity is 9223372036854775807"), "{e}");
     let e = Directory::new().with_roster(vec![team("a", Some("b")), team("b", Some("a"))], vec![]).unwrap_err();
     assert!(e.to_string().contains("teams overflow in a loop: a → b → a"), "{e}");
     let e = Directory::new().with_roster(vec![team("desk", None)], vec![agent("x", "dessk")]).unwrap_err();

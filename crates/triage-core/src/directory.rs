@@ -462,6 +462,10 @@ fn roster_problems(teams: &[Team], agents: &[Agent], skills: Option<&[String]>) 
             if value < 0 {
                 let message = format!("agent `{}`: {field} is {value}; it cannot be negative", a.id);
                 out.push(problem(key(field), "negative-capacity", message));
+            } else if value > MAX_UNITS {
+                // Sums over every agent must stay far inside the integers.
+                let message = format!("agent `{}`: {field} is {value}; at most {MAX_UNITS} units", a.id);
+                out.push(problem(key(field), "number-out-of-range", message));
             }
         }
         for (skill, level) in &a.skills {
@@ -480,8 +484,9 @@ fn roster_problems(teams: &[Team], agents: &[Agent], skills: Option<&[String]>) 
             }
         }
         for (channel, units) in &a.channel_units {
-            if *units < 1 {
-                let message = format!("agent `{}`: a `{channel}` case must cost at least 1 unit, not {units}", a.id);
+            if *units < 1 || *units > MAX_UNITS {
+                let message =
+                    format!("agent `{}`: a `{channel}` case must cost from 1 to {MAX_UNITS} units, not {units}", a.id);
                 let path = vec![Seg::Key("channel_units".into()), Seg::Key(channel.clone())];
                 out.push(problem(path, "bad-units", message));
             }
@@ -489,6 +494,11 @@ fn roster_problems(teams: &[Team], agents: &[Agent], skills: Option<&[String]>) 
     }
     out
 }
+
+/// The most units an agent's capacity, load or one case's cost may be: far
+/// beyond any real desk, and small enough that sums over a million agents
+/// cannot overflow.
+pub const MAX_UNITS: i64 = 1_000_000;
 
 impl Directory {
     /// An empty directory.
