@@ -18,7 +18,10 @@
 //! then ISO names, then official names, then the aliases in
 //! `src/normalize/aliases.rs`), unless two countries share it at the same
 //! level; a key that only alternative or translated names give to two
-//! countries is left out, since it names neither for sure.
+//! countries goes to the one with more than twice the other's claims, and
+//! is otherwise left out, since it names neither for sure (see `resolve`).
+//! A third table holds the consonant skeletons of names in scripts with
+//! vowel signs, where one country alone has the skeleton.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -157,13 +160,7 @@ fn main() {
             skeletons.entry(bare).or_default().extend(claims.iter().map(|(_, c)| (8, c.clone())));
         }
     }
-    skeletons.retain(|_, claims| claims.iter().all(|(_, c)| *c == claims[0].1));
-    for (bare, claims) in &mut skeletons {
-        if names.contains_key(bare) {
-            claims.clear();
-        }
-    }
-    skeletons.retain(|_, claims| !claims.is_empty());
+    skeletons.retain(|bare, claims| !names.contains_key(bare) && claims.iter().all(|(_, c)| *c == claims[0].1));
 
     let mut out = String::new();
     out.push_str("/// How a country key was recognised, by the index stored in the tables.\n");
@@ -182,8 +179,7 @@ fn main() {
         }
         out.push_str("];\n");
     }
-    let _ = writeln!(out, "/// Keys left out because they name more than one country.");
-    let _ = writeln!(out, "#[allow(dead_code)]\npub(crate) const AMBIGUOUS_COUNTRY_KEYS: usize = {ambiguous};");
+    let _ = writeln!(out, "// {ambiguous} keys were left out because they name more than one country.");
     let dir = std::env::var("OUT_DIR").unwrap_or_else(|_| ".".to_string());
     if let Err(e) = std::fs::write(std::path::Path::new(&dir).join("countries.rs"), out) {
         println!("cargo:warning=cannot write the country table: {e}");

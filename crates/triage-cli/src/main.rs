@@ -384,22 +384,24 @@ fn read_input(arg: &str) -> Result<String, InputError> {
     })
 }
 
+/// A file's bytes, or standard input's for `-`.
 fn read_bytes(arg: &str) -> Result<Vec<u8>, InputError> {
-    let mut bytes = Vec::new();
     if arg == "-" {
+        let mut bytes = Vec::new();
         std::io::stdin().read_to_end(&mut bytes).map_err(|e| InputError(format!("cannot read standard input: {e}")))?;
+        Ok(bytes)
     } else {
-        bytes = std::fs::read(arg).map_err(|e| InputError(format!("cannot read `{arg}`: {e}")))?;
+        std::fs::read(arg).map_err(|e| InputError(format!("cannot read `{arg}`: {e}")))
     }
-    Ok(bytes)
 }
+
+/// Numbered lines, each its text (or what was read from it) or why it
+/// cannot be read.
+type Lines<T> = Vec<(usize, Result<T, String>)>;
 
 /// The non-blank lines of a JSON Lines input with their numbers (from 1):
 /// each line's text, or why it cannot be read (a line that is not UTF-8
 /// is rejected alone, with its number; the rest go on).
-/// Numbered lines, each its text or why it cannot be read.
-type Lines<T> = Vec<(usize, Result<T, String>)>;
-
 fn read_lines(arg: &str) -> Result<Lines<String>, InputError> {
     Ok(split_lines(&read_bytes(arg)?))
 }

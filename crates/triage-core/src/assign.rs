@@ -901,8 +901,6 @@ fn flow_plan(lists: &[Vec<Candidate>], dir: &Directory, plan: &mut [Choice]) -> 
         wanted[c.agent] += 1;
     }
     let top = lists.iter().flatten().map(|c| c.score + 1).max().unwrap_or(1);
-    // Each agent's slots, and the fill they start from (its load in
-    // slots), for the even-fill tie-break.
     // Each agent's slots, the fill it starts from and its whole capacity,
     // in slots, for the even-fill tie-break.
     let slots: Vec<(i64, i64, i64)> = dir

@@ -274,9 +274,8 @@ sla:
 categories: [{ id: general, set: { category: general, priority: P3 } }]
 "#;
 
-fn history_rules(extra: &str) -> CompiledRules {
-    let text = format!("{HISTORY_RULES}{extra}");
-    let (rules, diags) = compile_sources(&[("history.yaml", &text)]);
+fn history_rules() -> CompiledRules {
+    let (rules, diags) = compile_sources(&[("history.yaml", HISTORY_RULES)]);
     rules.unwrap_or_else(|| panic!("{diags:?}"))
 }
 
@@ -291,7 +290,7 @@ fn metric(out: &Escalation, m: crate::Metric) -> crate::MetricState {
 
 #[test]
 fn a_case_created_waiting_on_the_client_counts_no_time_until_it_opens() {
-    let rules = history_rules("");
+    let rules = history_rules();
     // The status on the `created` event.
     let on_event = r#"{"case": {"id": "c"}, "events": [
         {"at": "2026-03-02T09:00:00Z", "kind": "created", "status": "awaiting_client"},
@@ -315,7 +314,7 @@ fn a_case_created_waiting_on_the_client_counts_no_time_until_it_opens() {
 
 #[test]
 fn a_case_status_the_history_contradicts_is_a_warning() {
-    let rules = history_rules("");
+    let rules = history_rules();
     let json = r#"{"case": {"id": "c", "status": "solved"}, "events": [
         {"at": "2026-03-02T09:00:00Z", "kind": "created"},
         {"at": "2026-03-02T10:00:00Z", "kind": "status_changed", "status": "open"}]}"#;
@@ -332,7 +331,7 @@ fn a_case_status_the_history_contradicts_is_a_warning() {
 
 #[test]
 fn a_status_on_any_event_is_read_and_fields_a_kind_ignores_are_refused() {
-    let rules = history_rules("");
+    let rules = history_rules();
     // A reply that reopens the case carries the new status.
     let json = r#"{"case": {"id": "c"}, "events": [
         {"at": "2026-03-02T09:00:00Z", "kind": "created"},
@@ -354,7 +353,7 @@ fn a_status_on_any_event_is_read_and_fields_a_kind_ignores_are_refused() {
 
 #[test]
 fn a_customer_reply_logged_with_the_reopen_of_a_solved_case_starts_a_next_response_cycle() {
-    let rules = history_rules("");
+    let rules = history_rules();
     for (reply, reopen, started) in [
         ("09:30:00", "09:30:00", "09:30:00"),
         ("09:29:58", "09:30:00", "09:29:58"),
@@ -389,11 +388,11 @@ fn the_update_clock_starts_at_the_first_agent_reply_unless_told_otherwise() {
     let json = r#"{"case": {"id": "c"}, "events": [{"at": "2026-03-02T09:00:00Z", "kind": "created"}]}"#;
     // First response 4h, update 1h: no reply at all after two hours is not
     // an update breach.
-    let out = replay(&history_rules(""), json, "2026-03-02T11:00:00Z").unwrap();
+    let out = replay(&history_rules(), json, "2026-03-02T11:00:00Z").unwrap();
     assert!(out.sla.as_ref().unwrap().metrics.update.is_none(), "{out:?}");
     let replied = r#"{"case": {"id": "c"}, "events": [{"at": "2026-03-02T09:00:00Z", "kind": "created"},
         {"at": "2026-03-02T09:30:00Z", "kind": "agent_replied"}]}"#;
-    let out = replay(&history_rules(""), replied, "2026-03-02T11:00:00Z").unwrap();
+    let out = replay(&history_rules(), replied, "2026-03-02T11:00:00Z").unwrap();
     let update = metric(&out, crate::Metric::Update);
     assert_eq!((update.started_at, update.state), ("2026-03-02T09:30:00Z".parse().unwrap(), "breached"));
     // The old behaviour on request.
@@ -407,7 +406,7 @@ fn the_update_clock_starts_at_the_first_agent_reply_unless_told_otherwise() {
 
 #[test]
 fn dates_outside_the_supported_years_are_refused_or_reviewed() {
-    let rules = history_rules("");
+    let rules = history_rules();
     let zero = r#"{"case": {"id": "c"}, "events": [{"at": "0001-01-01T00:00:00Z", "kind": "created"}]}"#;
     let err = replay(&rules, zero, "2026-03-02T10:00:00Z").unwrap_err();
     assert_eq!(err.event, Some(0));
@@ -446,7 +445,7 @@ fn dates_outside_the_supported_years_are_refused_or_reviewed() {
 
 #[test]
 fn solving_a_case_nobody_answered_pauses_its_first_response_until_a_reopen() {
-    let rules = history_rules("");
+    let rules = history_rules();
     let json = r#"{"case": {"id": "c"}, "events": [
         {"at": "2026-03-02T09:00:00Z", "kind": "created"},
         {"at": "2026-03-02T09:30:00Z", "kind": "status_changed", "status": "solved"},
@@ -459,7 +458,7 @@ fn solving_a_case_nobody_answered_pauses_its_first_response_until_a_reopen() {
 
 #[test]
 fn a_resolving_case_status_without_a_resolving_event_is_the_current_status() {
-    let rules = history_rules("");
+    let rules = history_rules();
     let json = r#"{"case": {"id": "c", "status": "solved"}, "events": [
         {"at": "2026-03-02T09:00:00Z", "kind": "created"},
         {"at": "2026-03-02T09:40:00Z", "kind": "agent_replied"}]}"#;

@@ -236,19 +236,17 @@ fn decide_with_sla(
     // Business time is computed for 1970–2199 only: a date outside (a
     // database's zero date, a mistyped year) would leave the due times empty
     // or count clock time on a business calendar, so a person looks first.
-    let outside = [("`now`", Some(now)), ("`created_at`", case.created_at.map(|t| t.with_timezone(&Utc)))]
-        .into_iter()
-        .filter_map(|(what, t)| t.filter(|t| !crate::calendar::supported(t.timestamp())).map(|t| (what, t)))
-        .collect::<Vec<_>>();
-    for (what, t) in &outside {
-        let message =
-            format!("{what} {} is outside the supported years 1970–2199; no SLA due time is given", t.to_rfc3339());
-        decision.warnings.push(Warning { code: "date-out-of-range", message: message.clone() });
-        if decision.manual_review.is_none() {
-            decision.manual_review = Some(ManualReview { reason: "date-out-of-range".to_string(), detail: message });
+    let mut outside = false;
+    for (what, t) in [("`now`", Some(now)), ("`created_at`", case.created_at.map(|t| t.with_timezone(&Utc)))] {
+        if let Some(t) = t.filter(|t| !crate::calendar::supported(t.timestamp())) {
+            let message =
+                format!("{what} {} is outside the supported years 1970–2199; no SLA due time is given", t.to_rfc3339());
+            review_date(&mut decision, Warning { code: "date-out-of-range", message });
+            outside = true;
         }
     }
-    if let Some(sel) = selected {
+    // No clock at all rather than one measured in the wrong time.
+    if let Some(sel) = selected.filter(|_| !outside) {
         // Without a history the clocks run from the case's creation in the
         // status it has now.
         let start = match case.created_at {
@@ -262,20 +260,23 @@ fn decide_with_sla(
         let policy = &rules.sla.rules[sel.policy].action;
         let cal = sel.calendar.and_then(|c| rules.calendars.get(c));
         let clocks = Clocks::start(&rules.settings.clock, cal, policy, start, case.status.as_deref());
-        // No clock at all rather than one measured in the wrong time.
-        if outside.is_empty() {
-            let sla = sla_output(rules, &sel, &clocks, start, now.timestamp());
-            if let Some(w) = due_beyond_range(&sla) {
-                if decision.manual_review.is_none() {
-                    decision.manual_review =
-                        Some(ManualReview { reason: "date-out-of-range".to_string(), detail: w.message.clone() });
-                }
-                decision.warnings.push(w);
-            }
-            decision.sla = Some(sla);
+        let sla = sla_output(rules, &sel, &clocks, start, now.timestamp());
+        if let Some(w) = due_beyond_range(&sla) {
+            review_date(&mut decision, w);
         }
+        decision.sla = Some(sla);
     }
     decision
+}
+
+/// A date problem: the warning, and manual review with its message unless
+/// something else already sent the case to a person.
+fn review_date(decision: &mut Decision, warning: Warning) {
+    if decision.manual_review.is_none() {
+        decision.manual_review =
+            Some(ManualReview { reason: "date-out-of-range".to_string(), detail: warning.message.clone() });
+    }
+    decision.warnings.push(warning);
 }
 
 /// A warning when a running clock falls due after 2199, past the years

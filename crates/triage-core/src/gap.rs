@@ -55,10 +55,8 @@ pub(crate) fn solve(lists: &[Vec<Candidate>], rooms: &[Room]) -> Option<Plan> {
     if vars.is_empty() {
         return Some(Plan { pick: vec![None; lists.len()], score: 0, bound: 0, proven: true });
     }
-    let first = build(lists, rooms, &vars, None);
     // Scores are whole numbers: a gap under one point proves the best.
-    let solved = run(first, 0.5)?;
-    let (columns, status, bound) = solved;
+    let (columns, status, bound) = run(build(lists, rooms, &vars, None), 0.5)?;
     let pick = picks(lists, &vars, &columns);
     let score = total(lists, &pick);
     let proven = status == HighsModelStatus::Optimal;

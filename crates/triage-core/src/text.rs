@@ -7,8 +7,9 @@
 //! bitset; conditions then only test bits.
 //!
 //! Phrase semantics, as rule authors read them: matching ignores case, runs
-//! of white space and the width of full-width Latin letters and digits
-//! (`ＲＥＦＵＮＤ` is `refund`), and a phrase matches whole words only
+//! of white space and Unicode compatibility forms (text and phrases are
+//! compared in NFKC, so `ＲＥＦＵＮＤ` is `refund` and `ｼｽﾃﾑ` is `システム`;
+//! final sigma, `ß` and dotted capital I fold too), and a phrase matches whole words only
 //! (`refund` does not match `refunded`). A trailing `*` makes the last word
 //! a prefix (`refund*` matches `refunds` and `refunded`).
 //!
@@ -129,21 +130,15 @@ fn normalize_nfkc_into(text: &str, out: &mut String) {
     flush(out, &mut pending_space, run, bytes.len());
 }
 
-/// Lower-cases one character, folding together the forms that spell the
-/// same word: final sigma as sigma (`ΣΟΦΟΣ` is `σοφος`), `ß` as `ss`
-/// (`STRASSE` is `straße`), dotted capital I as `i` (`İSTANBUL` is
-/// `istanbul`), and the typographic apostrophe as `'` (`don’t`).
+/// Lower-cases one character as [`push_lower`] does for country names
+/// (final sigma, `ß`, dotted capital I folded), with the typographic
+/// apostrophe as `'` (`don’t`).
+///
+/// [`push_lower`]: crate::normalize::country_key::push_lower
 fn push_folded(c: char, out: &mut String) {
     match c {
-        'ς' => out.push('σ'),
-        'ß' | 'ẞ' => out.push_str("ss"),
-        'İ' => out.push('i'),
         '\u{2019}' | '\u{2018}' | '\u{02BC}' => out.push('\''),
-        _ => {
-            for l in c.to_lowercase() {
-                out.push(if l == 'ς' { 'σ' } else { l });
-            }
-        }
+        _ => crate::normalize::country_key::push_lower(c, out),
     }
 }
 

@@ -26,6 +26,7 @@ use unicode_normalization::char::is_combining_mark;
 /// points), rather than part of the spelling: Indic, Southeast Asian and
 /// other vowel signs change the word and are kept (`கினியா` is not
 /// `கென்யா`).
+///
 /// The nukta and the virama (halant) of Indic scripts are left out too:
 /// people type them inconsistently (`ब्राजील` and `ब्राज़ील` are one name),
 /// and without them the vowel signs still tell names apart.
@@ -46,9 +47,11 @@ fn is_invisible(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
-/// Lower-case letters, with the forms that spell the same word folded
-/// together: final sigma as sigma, `ß` as `ss`, dotted capital I as `i`.
-fn push_lower(c: char, word: &mut String) {
+/// Lower-cases one letter into `word`, with the forms that spell the same
+/// word folded together: final sigma as sigma (`ΣΟΦΟΣ` is `σοφος`), `ß` as
+/// `ss` (`STRASSE` is `straße`), dotted capital I as `i` (`İSTANBUL` is
+/// `istanbul`). Country keys and phrase matching both fold this way.
+pub fn push_lower(c: char, word: &mut String) {
     match c {
         'ς' => word.push('σ'),
         'ß' | 'ẞ' => word.push_str("ss"),

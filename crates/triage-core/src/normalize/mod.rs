@@ -11,7 +11,7 @@
 //! plus rule data; languages to BCP 47 tags from ISO 639 (`isolang`) names,
 //! native names and codes.
 
-mod country_key;
+pub(crate) mod country_key;
 
 /// The generated country table (see `build.rs`).
 mod country_table {
@@ -321,11 +321,12 @@ impl Normalizer {
         if let Some(code) = self.countries.get(&*key) {
             return Some((code.clone(), "rule alias", AUTHORITATIVE));
         }
-        let find = |table: &[(&str, [u8; 2], u8)]| {
-            let i = table.binary_search_by(|(k, _, _)| (*k).cmp(&key)).ok()?;
+        let find_key = |table: &[(&str, [u8; 2], u8)], key: &str| {
+            let i = table.binary_search_by(|(k, _, _)| (*k).cmp(key)).ok()?;
             let (_, code, how) = table[i];
             Some((String::from_utf8_lossy(&code).into_owned(), country_table::COUNTRY_HOW[usize::from(how)], how))
         };
+        let find = |table: &[(&str, [u8; 2], u8)]| find_key(table, &key);
         // Only authoritative names (ISO names, official names, aliases)
         // for a short ASCII word: `EU`, `Sin` or `Nga` is not the foreign
         // name it happens to spell.
@@ -337,14 +338,11 @@ impl Normalizer {
             Lookup::Code => find(codes),
             Lookup::Any if ascii && key.len() <= 3 => find(codes).or_else(|| authoritative(find(names))),
             Lookup::Any if ascii => find(names).or_else(|| find(codes)),
+            // A spelling of the vowel signs the data does not have, if its
+            // skeleton names one country only.
             Lookup::Any => find(names).or_else(|| {
-                // A spelling of the vowel signs the data does not have, if
-                // its skeleton names one country only.
-                let bare = country_key::skeleton(&key)?;
-                let table = country_table::COUNTRY_SKELETONS;
-                let i = table.binary_search_by(|(k, _, _)| (*k).cmp(bare.as_str())).ok()?;
-                let (_, code, _) = table[i];
-                Some((String::from_utf8_lossy(&code).into_owned(), "name spelled another way", 8))
+                find_key(country_table::COUNTRY_SKELETONS, &country_key::skeleton(&key)?)
+                    .map(|(code, _, rank)| (code, "name spelled another way", rank))
             }),
         }
     }
