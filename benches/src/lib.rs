@@ -558,3 +558,50 @@ pub fn routing_input_for(row: &RouteRow) -> serde_json::Value {
         "affected_users": row.users.map_or(0, |(lo, _)| lo),
     })
 }
+
+/// Rule sets and histories that once took tens of seconds, for the
+/// `hostile` benchmark: each is a file name and its YAML text.
+pub mod hostile {
+    /// One `contains_any` of `n` keywords that extend one another
+    /// (`kw1, kw10, kw100…` among them), and a default rule.
+    pub fn prefix_keywords(n: usize) -> String {
+        let words: Vec<String> = (1..=n).map(|i| format!("kw{i}")).collect();
+        categories(&format!("subject: {{ contains_any: [{}] }}", words.join(", ")))
+    }
+
+    /// One phrase of `bytes` bytes repeating `ab `.
+    pub fn periodic_phrase(bytes: usize) -> String {
+        let phrase = "ab ".repeat(bytes / 3);
+        categories(&format!("subject: {{ contains: \"{}\" }}", phrase.trim()))
+    }
+
+    fn categories(when: &str) -> String {
+        format!(
+            "categories:\n  - id: hostile\n    when: {{ {when} }}\n    set: {{ category: hostile }}\n  - id: general\n    set: {{ category: general }}\n"
+        )
+    }
+
+    /// A history of one case of the example rule set whose priority moves
+    /// between P1 and P3 `changes` times (each change selects another SLA
+    /// policy), ten seconds apart.
+    pub fn policy_changes(changes: usize) -> triage_core::CaseState {
+        let start: i64 = 1_772_438_400;
+        let mut events = vec![format!(r#"{{"at": "{}", "kind": "created"}}"#, super::rfc3339(start))];
+        for i in 0..changes {
+            let p = if i % 2 == 0 { "P1" } else { "P3" };
+            let at = super::rfc3339(start + 10 * (i as i64 + 1));
+            events.push(format!(r#"{{"at": "{at}", "kind": "priority_changed", "priority": "{p}"}}"#));
+        }
+        let json = format!(
+            r#"{{"case": {{"id": "h1", "created_at": "{}", "subject": "API is down", "country": "DE", "account": "acme-de", "product": "api"}}, "events": [{}]}}"#,
+            super::rfc3339(start),
+            events.join(", ")
+        );
+        triage_core::CaseState::from_json(&json).unwrap_or_else(|e| super::panic_free_abort(&e.to_string()))
+    }
+
+    /// Compiles one file, stopping the benchmark when it does not compile.
+    pub fn compile(yaml: &str) -> triage_core::CompiledRules {
+        super::compile(&[("hostile.yaml", yaml)])
+    }
+}

@@ -11,8 +11,10 @@
 //! The model admits every real case and some impossible ones (two phrases
 //! that overlap are independent here), so "no case" is a proof — a rule
 //! found unreachable is unreachable — while an example that leans on text
-//! atoms may need its wording adjusted. A search that runs out of steps
-//! reports nothing.
+//! atoms may need its wording adjusted. A search that runs out of steps or
+//! work (each question, and the whole lint, may evaluate only so many
+//! condition nodes, so lint time is bounded whatever the rule set) reports
+//! nothing.
 
 use crate::cond::{Cond, Fact, Op, Pred, Scalar, test_value};
 use crate::diag::{Diagnostic, Pos, Severity};
@@ -24,6 +26,15 @@ use std::collections::BTreeMap;
 
 /// Steps one question may take before the search gives up.
 const BUDGET: u32 = 50_000;
+
+/// Condition nodes one question may evaluate before the search gives up:
+/// each step re-reads the goals, so steps alone do not bound the time of a
+/// condition with 100,000 items (that took 30 s).
+const WORK_PER_QUESTION: u64 = 4_000_000;
+
+/// Condition nodes a whole lint may evaluate (about a second on a 2020s
+/// core); questions asked after that are left unanswered and report nothing.
+const WORK_PER_LINT: u64 = 200_000_000;
 
 /// Lints a compiled rule set: rules no case can reach, conditions that can
 /// never hold, gaps and overlaps in decision tables, table columns that
@@ -113,6 +124,8 @@ struct Model<'r> {
     atoms: Vec<AtomShow>,
     /// Per predicate, its tree.
     preds: Vec<Tree>,
+    /// Condition nodes the lint may still evaluate ([`WORK_PER_LINT`]).
+    work_left: std::cell::Cell<u64>,
 }
 
 fn num_reps(bounds: &mut Vec<f64>) -> Vec<f64> {
@@ -234,7 +247,7 @@ impl<'r> Model<'r> {
                 d
             })
             .collect();
-        Model { rules, domains, atoms, preds }
+        Model { rules, domains, atoms, preds, work_left: std::cell::Cell::new(WORK_PER_LINT) }
     }
 
     fn tree(&self, c: &Cond) -> Tree {
@@ -259,14 +272,21 @@ impl<'r> Model<'r> {
     /// together: `Some(example)` when they can, `None` when they cannot,
     /// `Err` when the search gave up.
     fn solve(&self, goals: &[(&Tree, bool)]) -> Result<Option<Value>, ()> {
+        let allowed = self.work_left.get().min(WORK_PER_QUESTION);
+        if allowed == 0 {
+            return Err(());
+        }
         let mut s = Search {
             m: self,
             fields: vec![None; self.domains.len()],
             atoms: vec![None; self.atoms.len()],
             steps: BUDGET,
+            work: std::cell::Cell::new(allowed),
             unsure: false,
         };
-        match s.dfs(goals) {
+        let found = s.dfs(goals);
+        self.work_left.set(self.work_left.get() - (allowed - s.work.get()));
+        match found {
             Some(true) => Ok(Some(s.example())),
             Some(false) if !s.unsure => Ok(None),
             _ => Err(()),
@@ -494,6 +514,8 @@ struct Search<'m, 'r> {
     fields: Vec<Option<u16>>,
     atoms: Vec<Option<bool>>,
     steps: u32,
+    /// Condition nodes this question may still evaluate.
+    work: std::cell::Cell<u64>,
     /// A model-only answer was set aside.
     unsure: bool,
 }
@@ -501,6 +523,7 @@ struct Search<'m, 'r> {
 impl Search<'_, '_> {
     /// The tree's truth under the choices so far, `None` while undecided.
     fn value(&self, t: &Tree) -> Option<bool> {
+        self.work.set(self.work.get().saturating_sub(1));
         match t {
             Tree::True => Some(true),
             Tree::Atom(a) => self.atoms[*a as usize],
@@ -549,7 +572,7 @@ impl Search<'_, '_> {
     /// `Some(true)`: the goals hold under the choices now made; `Some(false)`:
     /// no choice makes them hold; `None`: out of steps.
     fn dfs(&mut self, goals: &[(&Tree, bool)]) -> Option<bool> {
-        if self.steps == 0 {
+        if self.steps == 0 || self.work.get() == 0 {
             return None;
         }
         self.steps -= 1;

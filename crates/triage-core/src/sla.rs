@@ -218,11 +218,17 @@ pub(crate) fn add(cal: Option<&Calendar>, a: i64, secs: i64) -> Option<i64> {
 pub(crate) const REOPEN_GRACE: i64 = 300;
 
 #[derive(Debug, Clone)]
-struct Cycle {
+struct Cycle<'r> {
     n: u32,
     started: i64,
     /// Closed running intervals.
     runs: Vec<(i64, i64)>,
+    /// Per calendar the runs were measured on (`None`: wall-clock time),
+    /// running totals: entry `k` is the business seconds of `runs[..=k]`.
+    /// Extended as runs are added, so a policy change re-measures only the
+    /// runs since the last change to the same calendar and a replay stays
+    /// linear in the history however often the policy changes.
+    measured: Vec<(Option<&'r Calendar>, Vec<i64>)>,
     /// Running since, while the clock runs.
     open: Option<i64>,
     /// Business seconds of `runs` on the current calendar.
@@ -231,13 +237,51 @@ struct Cycle {
     breached_at: Option<i64>,
 }
 
-impl Cycle {
+impl<'r> Cycle<'r> {
     /// Ends the running interval, if any, at `at`, adding its business time.
     fn close(&mut self, cal: Option<&Calendar>, at: i64) {
         if let Some(a) = self.open.take() {
             self.runs.push((a, at));
             self.closed += between(cal, a, at);
         }
+    }
+
+    /// The running totals of the runs on `cal` (see `measured`).
+    fn totals(&mut self, cal: Option<&'r Calendar>) -> &[i64] {
+        let same = |c: &Option<&Calendar>| match (c, cal) {
+            (None, None) => true,
+            (Some(x), Some(y)) => std::ptr::eq(*x, y),
+            _ => false,
+        };
+        let k = match self.measured.iter().position(|(c, _)| same(c)) {
+            Some(k) => k,
+            None => {
+                self.measured.push((cal, Vec::new()));
+                self.measured.len() - 1
+            }
+        };
+        let sums = &mut self.measured[k].1;
+        let mut total = sums.last().copied().unwrap_or(0);
+        for &(a, b) in &self.runs[sums.len()..] {
+            total += between(cal, a, b);
+            sums.push(total);
+        }
+        sums
+    }
+
+    /// Re-measures the closed runs on `cal` and finds where `target`
+    /// business seconds were reached in them, by binary search.
+    fn remeasure(&mut self, cal: Option<&'r Calendar>, target: Option<i64>) {
+        let sums = self.totals(cal);
+        let closed = sums.last().copied().unwrap_or(0);
+        let reached = target.map(|t| (t, sums.partition_point(|&s| s < t)));
+        let before = |k: usize| if k == 0 { 0 } else { sums[k - 1] };
+        let breached_at = reached.filter(|&(_, k)| k < sums.len()).map(|(t, k)| (t - before(k), k));
+        self.closed = closed;
+        self.breached_at = breached_at.and_then(|(rest, k)| {
+            let (a, b) = self.runs[k];
+            add(cal, a, rest).map(|t| t.min(b))
+        });
     }
 }
 
@@ -256,7 +300,7 @@ pub(crate) struct Clocks<'r> {
     /// [`REOPEN_GRACE`] of it.
     reply_while_resolved: Option<i64>,
     pub reopen_count: u32,
-    cycles: [Option<Cycle>; 4],
+    cycles: [Option<Cycle<'r>>; 4],
     counts: [u32; 4],
 }
 
@@ -303,6 +347,7 @@ impl<'r> Clocks<'r> {
             n: self.counts[i],
             started: at,
             runs: Vec::new(),
+            measured: Vec::new(),
             open: None,
             closed: 0,
             stopped: None,
@@ -442,9 +487,8 @@ impl<'r> Clocks<'r> {
             let target = self.targets[i];
             let Some(c) = self.cycles[i].as_mut() else { continue };
             // Keep the original start: re-measure on the new calendar and
-            // find where the new target was (or will be) crossed.
-            c.closed = c.runs.iter().map(|&(a, b)| between(cal, a, b)).sum();
-            c.breached_at = target.and_then(|t| crossing(cal, &c.runs, t));
+            // find where the new target was crossed.
+            c.remeasure(cal, target);
         }
         for m in Metric::ALL {
             self.sync(m, at);
@@ -581,19 +625,69 @@ impl<'r> Clocks<'r> {
     }
 }
 
-/// Where cumulative business time over `runs` first reaches `target`.
-fn crossing(cal: Option<&Calendar>, runs: &[(i64, i64)], target: i64) -> Option<i64> {
-    let mut used = 0;
-    for &(a, b) in runs {
-        let len = between(cal, a, b);
-        if used + len >= target {
-            return add(cal, a, target - used).map(|t| t.min(b));
-        }
-        used += len;
-    }
-    None
-}
-
 pub(crate) fn utc(t: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(t, 0).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Where `target` business seconds are reached walking `runs` from the
+    /// start: the plain reading `Cycle::remeasure` must agree with.
+    fn reference(cal: Option<&Calendar>, runs: &[(i64, i64)], target: i64) -> (i64, Option<i64>) {
+        let mut used = 0;
+        let mut at = None;
+        for &(a, b) in runs {
+            let len = between(cal, a, b);
+            if at.is_none() && used + len >= target {
+                at = add(cal, a, target - used).map(|t| t.min(b));
+            }
+            used += len;
+        }
+        (used, at)
+    }
+
+    fn office() -> Calendar {
+        let mut week: [Vec<(u16, u16)>; 7] = Default::default();
+        for day in week.iter_mut().take(5) {
+            day.push((9 * 60, 17 * 60));
+        }
+        Calendar::new("office".into(), crate::calendar::Zone::utc(), week, BTreeMap::new())
+    }
+
+    fn cycle<'r>(runs: Vec<(i64, i64)>) -> Cycle<'r> {
+        Cycle { n: 1, started: 0, runs, measured: Vec::new(), open: None, closed: 0, stopped: None, breached_at: None }
+    }
+
+    proptest::proptest! {
+        /// Re-measuring after each of many policy changes, on alternating
+        /// calendars, gives what walking every run from the start gives.
+        #[test]
+        fn remeasuring_by_running_totals_agrees_with_walking_the_runs(
+            gaps in proptest::collection::vec((0i64..200_000, 1i64..200_000), 1..40),
+            changes in proptest::collection::vec((proptest::bool::ANY, 0i64..2_000_000), 1..12),
+        ) {
+            let office = office();
+            let mut t = 1_772_438_400; // 2026-03-02, a Monday
+            let mut runs = Vec::new();
+            for (pause, run) in gaps {
+                t += pause;
+                runs.push((t, t + run));
+                t += run;
+            }
+            let mut c = cycle(Vec::new());
+            let step = runs.len().div_ceil(changes.len());
+            for (i, (on_office, target)) in changes.into_iter().enumerate() {
+                // Runs arrive between policy changes, as a replay adds them.
+                c.runs = runs[..runs.len().min((i + 1) * step)].to_vec();
+                let cal = on_office.then_some(&office);
+                c.remeasure(cal, Some(target));
+                let (closed, at) = reference(cal, &c.runs, target);
+                proptest::prop_assert_eq!(c.closed, closed);
+                proptest::prop_assert_eq!(c.breached_at, at);
+            }
+        }
+    }
 }

@@ -732,3 +732,34 @@ categories:
     assert_eq!(d.category.as_str(), "incident");
     assert!(decide(serde_json::json!(3)).warnings.iter().any(|w| w.code == "field-type"));
 }
+
+// ------------------------------------------------------- hostile rule sets
+
+/// Rule sets that once took tens of seconds (see the `hostile` benchmark
+/// for their time): they compile, decide and lint correctly.
+#[test]
+fn hostile_rule_sets_compile_decide_and_lint() {
+    let keywords: Vec<String> = (1..=20_000).map(|i| format!("kw{i}")).collect();
+    let periodic = "ab ".repeat(10_000);
+    let yaml = format!(
+        "categories:\n  - id: many\n    when: {{ subject: {{ contains_any: [{}] }} }}\n    set: {{ category: many }}\n  - id: periodic\n    when: {{ body: {{ contains: \"{}\" }} }}\n    set: {{ category: periodic }}\n  - id: refund\n    when: {{ subject: {{ contains: refund }} }}\n    set: {{ category: billing }}\n  - id: refund-again\n    when: {{ subject: {{ contains: refund }} }}\n    set: {{ category: other }}\n  - id: general\n    set: {{ category: general }}\n",
+        keywords.join(", "),
+        periodic.trim()
+    );
+    let (rules, diags) = compile_sources(&[("hostile.yaml", &yaml)]);
+    let rules = rules.unwrap_or_else(|| panic!("{diags:?}"));
+    let category = |subject: &str, body: &str| {
+        let case =
+            Case::from_json(&serde_json::json!({"id": "c", "subject": subject, "body": body}).to_string()).unwrap();
+        triage(&rules, &case, &Directory::default(), now(), &Options::default()).category.to_string()
+    };
+    assert_eq!(category("about kw19999 again", ""), "many");
+    assert_eq!(category("about kw200000", &periodic), "periodic");
+    assert_eq!(category("a refund", "ab ab"), "billing");
+    // The lint's time is bounded, and the big `any` leaves it budget for
+    // the rest: the copy of `refund` is still found unreachable.
+    let found = crate::lint(&rules);
+    let unreachable: Vec<_> =
+        found.iter().filter(|d| d.code == "unreachable-rule").filter_map(|d| d.rule.clone()).collect();
+    assert_eq!(unreachable, ["refund-again"]);
+}

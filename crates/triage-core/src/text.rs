@@ -209,9 +209,35 @@ fn is_mark(c: char) -> bool {
     unicode_normalization::char::is_combining_mark(c)
 }
 
-/// Above this many bytes of phrases in one field, the automaton is left to
-/// choose its own (smaller, slower) representation.
+/// Above this many bytes of phrases in one field, the automaton is a
+/// contiguous NFA (smaller, a little slower to scan) instead of a full DFA.
 const DFA_MAX_PATTERN_BYTES: usize = 64 * 1024;
+
+/// Above this many bytes in its longest phrase, a field's automaton is a
+/// contiguous NFA too: aho-corasick 1.1.5 fills each DFA state's missing
+/// transitions by walking the failure chain in the NFA, so building the DFA
+/// of a periodic phrase (`ab ab ab …`) costs the square of its length
+/// (100 KB took 40 s). The NFA scans in linear time all the same.
+const DFA_MAX_PHRASE_BYTES: usize = 256;
+
+/// How many phrases make one guard state (see [`guard_pattern`]).
+const PHRASES_PER_GUARD_STATE: usize = 16;
+
+/// A pattern that never matches normalized text (it is made of `0xFF`
+/// bytes, which UTF-8 never contains), put first in every automaton of
+/// more than a few hundred phrases, one byte per 16 phrases.
+///
+/// Why: aho-corasick 1.1.5 moves match states ahead of the others after
+/// building its trie, and its `Remapper::remap` then follows every chain of
+/// moves from each of its members, which is quadratic when a few non-match
+/// states are moved past many match states. That is the case for keywords
+/// that extend one another (`kw1, kw10, kw100…`): 100,000 of them took 17 s
+/// to compile. The guard's non-match states, created first, share the moves
+/// so that no chain is longer than about 16 states, and the work is linear
+/// in the number of phrases again.
+fn guard_pattern(phrases: usize) -> Option<Vec<u8>> {
+    (phrases > 256).then(|| vec![0xFF; phrases / PHRASES_PER_GUARD_STATE + 1])
+}
 
 /// Collects phrases and regexes per field while rules compile.
 #[derive(Debug, Default)]
@@ -292,17 +318,29 @@ impl TextBuilder {
     pub fn build(self) -> Result<TextIndex, String> {
         let mut fields: BTreeMap<Slot, FieldMatcher> = BTreeMap::new();
         for (slot, list) in &self.phrases {
-            let patterns: Vec<&str> = list.iter().map(|(p, _, _)| p.as_str()).collect();
+            let guard = guard_pattern(list.len());
+            let patterns: Vec<&[u8]> =
+                guard.iter().map(Vec::as_slice).chain(list.iter().map(|(p, _, _)| p.as_bytes())).collect();
             // A full DFA scans fastest; its size grows with the patterns'
-            // total length, so very large keyword sets keep the default.
-            let total: usize = patterns.iter().map(|p| p.len()).sum();
-            let kind = (total <= DFA_MAX_PATTERN_BYTES).then_some(AhoCorasickKind::DFA);
+            // total length and its build time with the longest one.
+            let total: usize = list.iter().map(|(p, _, _)| p.len()).sum();
+            let longest = list.iter().map(|(p, _, _)| p.len()).max().unwrap_or(0);
+            let kind = if total <= DFA_MAX_PATTERN_BYTES && longest <= DFA_MAX_PHRASE_BYTES {
+                AhoCorasickKind::DFA
+            } else {
+                AhoCorasickKind::ContiguousNFA
+            };
             let ac = AhoCorasickBuilder::new()
                 .match_kind(MatchKind::Standard)
-                .kind(kind)
+                .kind(Some(kind))
                 .build(&patterns)
                 .map_err(|e| e.to_string())?;
-            let meta = list.iter().map(|(_, prefix, id)| (*id, *prefix)).collect();
+            // The guard's entry is never read: a `str` holds no 0xFF byte.
+            let meta = guard
+                .iter()
+                .map(|_| (u32::MAX, true))
+                .chain(list.iter().map(|(_, prefix, id)| (*id, *prefix)))
+                .collect();
             fields.entry(*slot).or_default().phrases = Some((ac, meta));
         }
         for (slot, list) in &self.regexes {
@@ -438,6 +476,27 @@ mod tests {
             "Latin and digits meet Hangul"
         );
         assert_eq!(hits_for(&["バグ", "ラーメン"], "ﾊﾞｸﾞとﾗｰﾒﾝ"), vec![true, true]);
+    }
+
+    #[test]
+    fn keywords_that_extend_one_another_match_past_the_guard() {
+        // Enough phrases for the guard pattern to go first in the automaton.
+        let words: Vec<String> = (1..=2_000).map(|i| format!("kw{i}")).collect();
+        let mut b = TextBuilder::default();
+        let ids: Vec<u32> = words.iter().map(|w| b.phrase(0, w).unwrap()).collect();
+        let idx = b.build().unwrap();
+        let h = idx.scan(|_| [Some("see KW10 and kw1999, not kw20000"), None]);
+        let hit: Vec<&str> =
+            ids.iter().zip(&words).filter(|(i, _)| h.phrases.get(**i as usize)).map(|(_, w)| w.as_str()).collect();
+        assert_eq!(hit, ["kw10", "kw1999"]);
+    }
+
+    #[test]
+    fn a_long_periodic_phrase_matches_whole_words() {
+        let phrase = "ab ".repeat(400);
+        let text = format!("x {phrase}y");
+        assert_eq!(hits_for(&[phrase.trim(), "ab ab"], &text), vec![true, true]);
+        assert_eq!(hits_for(&[phrase.trim()], &"ab ".repeat(399)), vec![false]);
     }
 
     #[test]
