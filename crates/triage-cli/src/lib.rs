@@ -30,11 +30,38 @@ impl std::fmt::Display for InputError {
     }
 }
 
+/// A rule, test or directory file's text, with where each line starts so
+/// that showing the line of each of many diagnostics stays linear.
+#[derive(Debug)]
+pub struct Source {
+    /// The file's name as diagnostics give it.
+    pub name: String,
+    /// The whole text.
+    pub text: String,
+    /// Byte offset of each line's start.
+    line_starts: Vec<usize>,
+}
+
+impl Source {
+    /// Indexes `text`'s lines.
+    pub fn new(name: String, text: String) -> Self {
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        Source { name, text, line_starts }
+    }
+
+    /// Line `n` (from 1) without its line break, as `str::lines` gives it.
+    pub fn line(&self, n: usize) -> Option<&str> {
+        let start = *self.line_starts.get(n.checked_sub(1)?)?;
+        let end = self.line_starts.get(n).map_or(self.text.len(), |&next| next - 1);
+        (start < self.text.len()).then(|| self.text[start..end].strip_suffix('\r').unwrap_or(&self.text[start..end]))
+    }
+}
+
 /// A rule directory read from disk.
 #[derive(Debug)]
 pub struct RuleSet {
-    /// `(display name, text)` of each rule file, in evaluation order.
-    pub sources: Vec<(String, String)>,
+    /// Each rule file, in evaluation order.
+    pub sources: Vec<Source>,
     /// The compiled rules, when there were no errors.
     pub rules: Option<CompiledRules>,
     /// Every diagnostic.
@@ -168,12 +195,12 @@ pub fn load_directory(path: &Path) -> Result<Directory, InputError> {
 pub fn load(root: &Path) -> Result<RuleSet, InputError> {
     let mut sources = Vec::new();
     for path in rule_files(root)? {
-        sources.push((path.display().to_string(), read(&path)?));
+        sources.push(Source::new(path.display().to_string(), read(&path)?));
     }
     if sources.is_empty() {
         return Err(InputError(format!("no `*.yaml` rule files in `{}`", root.display())));
     }
-    let pairs: Vec<(&str, &str)> = sources.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = sources.iter().map(|s| (s.name.as_str(), s.text.as_str())).collect();
     let (rules, diagnostics) = compile_sources(&pairs);
     let dir_file = root.join("directory.yaml");
     let directory = if dir_file.is_file() { load_directory(&dir_file)? } else { Directory::new() };
@@ -191,16 +218,13 @@ pub fn lint_findings(set: &RuleSet) -> Vec<Diagnostic> {
 }
 
 /// Renders a diagnostic for people, with the offending source line.
-pub fn render_diagnostic(d: &Diagnostic, sources: &[(String, String)]) -> String {
+pub fn render_diagnostic(d: &Diagnostic, sources: &[Source]) -> String {
     let mut out = format!("{}[{}]: {}", d.severity, d.code, d.message);
     let _ = write!(out, "\n  --> {}:{}:{}", d.file, d.line, d.column);
     if let Some(rule) = &d.rule {
         let _ = write!(out, " (rule `{rule}`)");
     }
-    let line = sources
-        .iter()
-        .find(|(n, _)| *n == d.file)
-        .and_then(|(_, text)| text.lines().nth(d.line.saturating_sub(1) as usize));
+    let line = sources.iter().find(|s| s.name == d.file).and_then(|s| s.line(d.line as usize));
     if let Some(line) = line {
         let (shown, col) = window(line, d.column.saturating_sub(1) as usize);
         let num = d.line.to_string();
@@ -301,9 +325,9 @@ pub fn run_tests(root: &Path, filter: Option<&str>) -> Result<Result<TestReport,
     let mut report = TestReport::default();
     for path in test_files(root)? {
         let name = path.display().to_string();
-        let text = read(&path)?;
-        let (tests, diags) = parse_tests(&name, &text);
-        let sources = vec![(name.clone(), text.clone())];
+        let source = Source::new(name, read(&path)?);
+        let (tests, diags) = parse_tests(&source.name, &source.text);
+        let sources = [source];
         report.problems.extend(diags.iter().map(|d| render_diagnostic(d, &sources)));
         let selected = tests.iter().filter(|t: &&RuleTest| filter.is_none_or(|f| t.name.contains(f)));
         report.outcomes.extend(selected.map(|t| t.run(rules, &set.directory)));

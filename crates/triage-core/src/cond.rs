@@ -443,15 +443,7 @@ impl<'s> CondCompiler<'s> {
                 for item in self.items(site, &field, op, value)? {
                     out.push(self.scalar(site, &field, &ty, op, item)?);
                 }
-                // Text values sorted, so long lists (countries) can be
-                // binary-searched.
-                if out.iter().all(|v| matches!(v, Scalar::Str(_))) {
-                    out.sort_by(|a, b| match (a, b) {
-                        (Scalar::Str(x), Scalar::Str(y)) => x.cmp(y),
-                        _ => std::cmp::Ordering::Equal,
-                    });
-                    out.dedup();
-                }
+                sort_scalars(&mut out);
                 if op == "in" { Op::In(out) } else { Op::NotIn(out) }
             }
             "gt" | "gte" | "lt" | "lte" => {
@@ -762,14 +754,27 @@ fn scalar_eq(fact: &Fact<'_>, s: &Scalar) -> bool {
     }
 }
 
-/// Membership: text lists are sorted at compile time, so long ones are
-/// binary-searched.
+/// Puts a value list in the order [`in_list`] searches: text first, sorted
+/// and without repeats, then numbers and booleans as written.
+pub(crate) fn sort_scalars(list: &mut Vec<Scalar>) {
+    list.sort_by(|a, b| match (a, b) {
+        (Scalar::Str(x), Scalar::Str(y)) => x.cmp(y),
+        (Scalar::Str(_), _) => std::cmp::Ordering::Less,
+        (_, Scalar::Str(_)) => std::cmp::Ordering::Greater,
+        _ => std::cmp::Ordering::Equal,
+    });
+    list.dedup();
+}
+
+/// Membership. Lists are in [`sort_scalars`] order, so text is found by
+/// binary search however long the list (100,000 accounts cost no more
+/// than a few comparisons).
 fn in_list(fact: &Fact<'_>, list: &[Scalar]) -> bool {
     match fact {
-        Fact::Str { lower, .. } if list.len() > 8 && list.iter().all(|v| matches!(v, Scalar::Str(_))) => list
+        Fact::Str { lower, .. } => list
             .binary_search_by(|v| match v {
                 Scalar::Str(x) => x.as_str().cmp(lower.as_ref()),
-                _ => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
             })
             .is_ok(),
         _ => list.iter().any(|s| scalar_eq(fact, s)),

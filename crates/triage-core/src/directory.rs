@@ -739,6 +739,23 @@ impl Directory {
 
 /// Each entry of a directory list, read on its own so that one bad entry
 /// does not hide the problems of the others.
+/// A deserializer's message with Rust's number types said in words
+/// (`expected i64` → `expected a whole number`).
+fn plain_types(message: &str) -> String {
+    const WORDS: [(&str, &str); 9] = [
+        ("expected i64", "expected a whole number"),
+        ("expected i32", "expected a whole number"),
+        ("expected u64", "expected a whole number of at least 0"),
+        ("expected u32", "expected a whole number of at least 0"),
+        ("expected u16", "expected a whole number of at least 0"),
+        ("expected u8", "expected a whole number of at least 0"),
+        ("expected usize", "expected a whole number of at least 0"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+    ];
+    WORDS.iter().fold(message.to_string(), |m, (rust, words)| m.replace(rust, words))
+}
+
 fn entries_of<T: serde::de::DeserializeOwned>(
     file: &str,
     list: Option<&Node>,
@@ -771,11 +788,9 @@ fn entries_of<T: serde::de::DeserializeOwned>(
                 let id = locate_key(item, "id").and_then(Node::scalar_text);
                 let name = id.map_or_else(|| format!("{what} #{}", i + 1), |id| format!("{what} `{id}`"));
                 let field = e.path().to_string();
-                let message = if field == "." || field.is_empty() {
-                    format!("{name}: {}", e.inner())
-                } else {
-                    format!("{name}: `{field}`: {}", e.inner())
-                };
+                let why = plain_types(&e.inner().to_string());
+                let message =
+                    if field == "." || field.is_empty() { format!("{name}: {why}") } else { format!("{name}: `{field}`: {why}") };
                 let pos = locate(item, &path);
                 diags.push(Diagnostic::custom("invalid-entry", Severity::Error, file, pos, message));
             }
@@ -843,6 +858,32 @@ mod tests {
         assert_eq!(r.account.entitlement.as_deref(), Some("platinum"));
         assert_eq!(r.account.strategic, Some(true));
         assert_eq!(r.path.iter().map(|p| &**p).collect::<Vec<_>>(), vec!["harman", "jbl", "jbl-pro"]);
+    }
+
+    #[test]
+    fn large_directories_load_and_a_bad_agent_is_named_where_it_is() {
+        let agent = |i: usize| {
+            format!("  - {{ id: a{i}, teams: [t1], languages: [en, de], skills: {{ api: {}, billing: 2, mobile: 4 }}, capacity: 10, load: {}, presence: online }}\n", i % 9 + 1, i % 10)
+        };
+        let yaml = format!(
+            "teams:\n  - {{ id: t1, territories: [amer], tiers: [1], languages: [en] }}\nagents:\n{}",
+            (0..8_700).map(agent).collect::<String>()
+        );
+        let dir = Directory::from_text("big.yaml", &yaml).unwrap();
+        assert_eq!(dir.agent_count(), 8_700);
+        let agents: Vec<String> = (0..3_000)
+            .map(|i| {
+                let capacity = if i == 2_345 { "\"ten\"".to_string() } else { "10".to_string() };
+                format!("{{\"id\": \"a{i}\", \"teams\": [\"t1\"],\n \"capacity\": {capacity}}}")
+            })
+            .collect();
+        let json = format!(
+            "{{\"teams\": [{{\"id\": \"t1\", \"territories\": [\"amer\"], \"tiers\": [1]}}],\n\"agents\": [\n{}\n]}}",
+            agents.join(",\n")
+        );
+        let e = Directory::from_text("big.json", &json).unwrap_err().to_string();
+        assert!(e.contains("agent `a2345`: `capacity`: invalid type: string \"ten\", expected a whole number"), "{e}");
+        assert!(e.starts_with("big.json:4694:14: "), "{e}");
     }
 
     #[test]

@@ -34,7 +34,7 @@ const WORK_PER_QUESTION: u64 = 4_000_000;
 
 /// Condition nodes a whole lint may evaluate (about a second on a 2020s
 /// core); questions asked after that are left unanswered and report nothing.
-const WORK_PER_LINT: u64 = 200_000_000;
+const WORK_PER_LINT: u64 = 100_000_000;
 
 /// Lints a compiled rule set: rules no case can reach, conditions that can
 /// never hold, gaps and overlaps in decision tables, table columns that
@@ -293,6 +293,14 @@ impl<'r> Model<'r> {
         }
     }
 
+    /// Charges `n` condition nodes' worth of other work to the lint's
+    /// budget; `false` once the budget is spent.
+    fn spend(&self, n: usize) -> bool {
+        let left = self.work_left.get();
+        self.work_left.set(left.saturating_sub(n as u64));
+        left > 0
+    }
+
     /// `impossible-condition` when a condition holds for no case at all.
     fn never_true(&self, meta: &RuleMeta, t: &Tree, out: &mut Vec<Diagnostic>) -> bool {
         if !matches!(self.solve(&[(t, true)]), Ok(None)) {
@@ -312,19 +320,26 @@ impl<'r> Model<'r> {
     }
 
     fn stage(&self, stage: &str, list: &[Item<'_>], tables: &[Table], first: bool, out: &mut Vec<Diagnostic>) {
-        let table_of = |i: usize| tables.iter().position(|t| i >= t.start && i < t.start + t.rows.len());
+        let table_of: Vec<Option<usize>> = (0..list.len())
+            .map(|i| tables.iter().position(|t| i >= t.start && i < t.start + t.rows.len()))
+            .collect();
         let trees: Vec<Tree> = list.iter().map(|it| self.tree(it.cond)).collect();
         // Which earlier rules take a case before rule `i` sees it.
         let before = |i: usize| -> Vec<usize> {
-            let ti = table_of(i);
+            let ti = table_of[i];
             (0..i)
-                .filter(|&j| match (ti, table_of(j)) {
+                .filter(|&j| match (ti, table_of[j]) {
                     (Some(a), Some(b)) if a == b => tables[a].hit == Hit::First,
                     _ => first || list[j].stops,
                 })
                 .collect()
         };
         for (i, item) in list.iter().enumerate() {
+            // Listing the rules before it is work too (50,000 rules would
+            // list a billion).
+            if !self.spend(i) {
+                break;
+            }
             let earlier = before(i);
             // After a catch-all the compiler already reports `shadowed-rule`.
             if earlier.iter().any(|&j| matches!(trees[j], Tree::True)) {
@@ -416,11 +431,14 @@ impl<'r> Model<'r> {
         }
         // Overlaps under `unique`, disagreements under `any`.
         if matches!(table.hit, Hit::Unique | Hit::Any) {
-            for (a, &ra) in rows.iter().enumerate() {
+            'pairs: for (a, &ra) in rows.iter().enumerate() {
                 for (b, &rb) in rows.iter().enumerate().skip(a + 1) {
                     let (row_a, row_b) = (&table.rows[a], &table.rows[b]);
                     if table.hit == Hit::Any && row_a.class == row_b.class {
                         continue;
+                    }
+                    if !self.spend(outside.len() + 2) {
+                        break 'pairs;
                     }
                     let mut goals = outside.clone();
                     goals.extend([(&trees[ra], true), (&trees[rb], true)]);

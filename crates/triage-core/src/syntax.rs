@@ -6,8 +6,10 @@
 //! interpret them against the schema. YAML 1.2 core rules apply: `NO`, `on`
 //! and `yes` stay strings (only `true`/`false` are booleans), `01234` stays
 //! the string `"01234"`, duplicate keys are an error, nesting is capped at 32
-//! levels and alias expansion at 200,000 nodes, so a hostile file is refused
-//! quickly rather than exhausting memory or the stack.
+//! levels, and a document may hold at most 200,000 nodes more than it has
+//! bytes: no file is too large for what it spells out, while aliases that
+//! expand it beyond that (a "billion laughs" file) are refused quickly
+//! rather than exhausting memory or the stack.
 
 use crate::diag::{Diagnostic, Pos};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -17,8 +19,11 @@ use std::fmt;
 /// Deepest nesting a rule file may use. Kept low enough that parsing fits a
 /// 2 MiB thread stack in a debug build.
 const MAX_DEPTH: usize = 32;
-/// Most nodes a document may expand to, aliases included.
-const MAX_NODES: usize = 200_000;
+/// Nodes a document may expand to beyond its length in bytes, aliases
+/// included. A node takes at least one byte to write, so only aliases can
+/// reach the limit: the budget scales with the input and refuses expansion,
+/// not size.
+const MAX_EXPANSION: usize = 200_000;
 
 /// A YAML value with its position.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,7 +121,14 @@ pub fn parse(file: &str, text: &str) -> Result<Node, Box<Diagnostic>> {
     options.with_snippet = false;
     let mut budget = serde_saphyr::Budget::default();
     budget.max_depth = MAX_DEPTH;
-    budget.max_nodes = MAX_NODES;
+    budget.max_nodes = text.len().saturating_add(MAX_EXPANSION);
+    // Each node is two events at most (a collection's start and end), and
+    // each comment an event; the library's own limits (one million events,
+    // 32 comment lines in a row before a nested value) refuse long but
+    // ordinary files.
+    budget.max_events = text.len().saturating_mul(2).saturating_add(2 * MAX_EXPANSION);
+    budget.max_buffered_comment_events = text.len();
+    budget.max_total_scalar_bytes = text.len().saturating_add(64 << 20);
     options.budget = Some(budget);
     if text.trim().is_empty() {
         return Ok(Node { pos: Pos::new(1, 1), kind: NodeKind::Map(Vec::new()) });
@@ -312,6 +324,19 @@ mod tests {
         }
         let d = parse("bomb.yaml", &text).unwrap_err();
         assert_eq!(d.code, "yaml-too-large");
+    }
+
+    #[test]
+    fn long_comment_runs_and_large_documents_are_read() {
+        // The YAML library refuses more than 32 comment lines in a row
+        // before a nested value by default.
+        let comments: String = (0..40).map(|i| format!("  # note {i}\n")).collect();
+        let n = parse("t.yaml", &format!("a:\n{comments}  b: 1\n")).unwrap();
+        assert_eq!(get(get(&n, "a"), "b").kind, NodeKind::Int(1));
+        // 250,000 nodes written out (more than a fixed budget allowed).
+        let items = vec!["x"; 250_000].join(", ");
+        let n = parse("big.yaml", &format!("list: [{items}]\n")).unwrap();
+        assert!(matches!(&get(&n, "list").kind, NodeKind::Seq(v) if v.len() == 250_000));
     }
 
     #[test]

@@ -860,11 +860,7 @@ impl CondCompiler<'_> {
                         let node = Node { pos, kind: NodeKind::Str(unquote(a)) };
                         values.push(self.scalar(site, &field, &ty, "in a table cell", &node)?);
                     }
-                    values.sort_by(|a, b| match (a, b) {
-                        (Scalar::Str(x), Scalar::Str(y)) => x.cmp(y),
-                        _ => std::cmp::Ordering::Equal,
-                    });
-                    values.dedup();
+                    crate::cond::sort_scalars(&mut values);
                     match (values.len(), negate) {
                         (1, false) => Op::Eq(values.remove(0)),
                         (1, true) => Op::Ne(values.remove(0)),
