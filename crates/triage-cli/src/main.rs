@@ -474,6 +474,13 @@ fn compiled(set: &triage_cli::RuleSet) -> Option<&triage_core::CompiledRules> {
     set.rules.as_ref()
 }
 
+/// A pretty-printed state document that did not parse as JSON: its error,
+/// which names the field, line and column.
+fn one_state_document(text: &str) -> Result<serde_json::Value, String> {
+    CaseState::from_json(text).map_err(|e| e.to_string())?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
 fn escalate_states(
     dir: &Path,
     state: &str,
@@ -486,11 +493,17 @@ fn escalate_states(
     let level = trace.level();
     let bytes = read_bytes(state)?;
     // One JSON document, or JSON Lines with a state per line (a line that
-    // is not UTF-8 is rejected alone).
-    let single = std::str::from_utf8(&bytes).ok().and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
-    let lines: Vec<(usize, Result<serde_json::Value, String>)> = match single {
-        Some(v) => vec![(1, Ok(v))],
-        None => split_lines(&bytes)
+    // is not UTF-8 is rejected alone). A text that opens with `{` or `[`
+    // alone on its first line is pretty-printed JSON, never JSON Lines: its
+    // syntax error is reported with line and column rather than line by line.
+    let text = std::str::from_utf8(&bytes).ok();
+    let single = text.and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
+    let pretty = text.filter(|t| matches!(t.lines().map(str::trim).find(|l| !l.is_empty()), Some("{" | "[")));
+    let by_line = single.is_none() && pretty.is_none();
+    let lines: Vec<(usize, Result<serde_json::Value, String>)> = match (single, pretty) {
+        (Some(v), _) => vec![(1, Ok(v))],
+        (None, Some(text)) => vec![(1, one_state_document(text))],
+        (None, None) => split_lines(&bytes)
             .into_iter()
             .map(|(n, l)| (n, l.and_then(|l| serde_json::from_str(&l).map_err(|e| e.to_string()))))
             .collect(),
@@ -512,9 +525,13 @@ fn escalate_states(
                     output.push('\n');
                 }
             }
-            Err(e) => {
+            Err(e) if by_line => {
                 rejected += 1;
                 eprintln!("{state}:{line}: {e}");
+            }
+            Err(e) => {
+                rejected += 1;
+                eprintln!("{state}: {e}");
             }
         }
     }
@@ -551,46 +568,61 @@ fn assign_cases(
     let plan = triage_core::assign_batch_plan(&rules, &batch, &directory, now, mode, &Options::default());
     let decisions = plan.decisions;
     let mut output = String::new();
-    // Units taken per team, for the summary.
-    let mut per_team: std::collections::BTreeMap<&str, (i64, usize)> = std::collections::BTreeMap::new();
-    // Every case lands in exactly one count, so they add up.
-    let (mut assigned, mut queued, mut review, mut unrouted, mut score) = (0, 0, 0, 0, 0);
+    // Cases assigned through each team, and units each agent took, for
+    // the summary.
+    let mut cases_of_team: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    let mut units_of_agent: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    // Every decided case lands in exactly one count, so they add up.
+    let (mut assigned, mut queued, mut review, mut deflected, mut unrouted, mut score) = (0, 0, 0, 0, 0, 0);
     for d in &decisions {
         output.push_str(&serde_json::to_string(d).map_err(|e| InputError(e.to_string()))?);
         output.push('\n');
-        match (&d.agent, &d.queue, &d.manual_review) {
-            (Some(_), _, _) => assigned += 1,
-            (None, Some(_), _) => queued += 1,
-            (None, None, Some(_)) => review += 1,
-            (None, None, None) => unrouted += 1,
+        if d.agent.is_some() {
+            assigned += 1;
+        } else if d.manual_review.is_some() {
+            review += 1;
+        } else if d.queue.is_some() {
+            queued += 1;
+        } else if d.tier == 0 {
+            deflected += 1;
+        } else {
+            unrouted += 1;
         }
         if let Some(a) = &d.assignment {
             score += a.score;
-            let e = per_team.entry(a.team.as_str()).or_default();
-            e.0 += a.units;
-            e.1 += usize::from(a.agent.is_some());
+            if let Some(agent) = &a.agent {
+                *cases_of_team.entry(a.team.as_str()).or_default() += 1;
+                *units_of_agent.entry(agent.as_str()).or_default() += a.units;
+            }
         }
     }
     out(&output)?;
     let mut summary = format!(
-        "{} case(s): {assigned} assigned, {queued} queued, {review} for manual review, {unrouted} not routed \
-         (self-service or no team), {rejected} rejected; {} plan, total match score {score}\n",
+        "{} case(s) read: {} decided ({assigned} assigned, {queued} queued, {review} for manual review, {deflected} \
+         deflected to self-service, {unrouted} with no team), {rejected} rejected; {} plan, total match score \
+         {score}\n",
         decisions.len() + rejected,
+        decisions.len(),
         mode.name()
     );
     if let Some(q) = &plan.quality {
         summary.push_str(&format!("  plan: {q}\n"));
     }
+    // A team's load is its members' load, so an agent in two teams shows
+    // the units they took in both.
     for t in directory.teams() {
-        let before: i64 =
-            directory.agents().iter().filter(|a| a.teams.iter().any(|m| *m == t.id)).map(|a| a.load).sum();
-        let capacity: i64 =
-            directory.agents().iter().filter(|a| a.teams.iter().any(|m| *m == t.id)).map(|a| a.capacity).sum();
-        let (units, cases) = per_team.get(t.id.as_str()).copied().unwrap_or_default();
+        let members = directory.agents().iter().filter(|a| a.teams.iter().any(|m| *m == t.id));
+        let (mut before, mut after, mut capacity) = (0i64, 0i64, 0i64);
+        for a in members {
+            before = before.saturating_add(a.load);
+            after =
+                after.saturating_add(a.load).saturating_add(units_of_agent.get(a.id.as_str()).copied().unwrap_or(0));
+            capacity = capacity.saturating_add(a.capacity);
+        }
+        let cases = cases_of_team.get(t.id.as_str()).copied().unwrap_or(0);
         summary.push_str(&format!(
-            "  {:<16} load {before} → {} of {capacity} units ({cases} case(s))\n",
-            t.id,
-            before + units
+            "  {:<16} load {before} → {after} of {capacity} units ({cases} case(s) assigned through it)\n",
+            t.id
         ));
     }
     eprint!("{summary}");

@@ -147,7 +147,7 @@ fn a_line_that_is_not_utf8_is_rejected_alone() {
             "{args:?}: {err}"
         );
         if args[0] == "assign" {
-            assert!(err.contains("3 case(s):") && err.contains("1 rejected"), "{err}");
+            assert!(err.contains("3 case(s) read: 2 decided") && err.contains("1 rejected"), "{err}");
             assert_eq!(out.lines().count(), 2, "{out}");
         }
     }
@@ -176,10 +176,71 @@ fn assign_counts_every_case_once() {
     let (_, err) = text(&o);
     assert!(
         err.contains(
-            "3 case(s): 0 assigned, 0 queued, 1 for manual review, 1 not routed (self-service or no team), 1 rejected"
+            "3 case(s) read: 2 decided (0 assigned, 0 queued, 1 for manual review, 0 deflected to self-service, 1 with \
+             no team), 1 rejected"
         ),
         "{err}"
     );
+}
+
+/// The bundled corpus: every case decided lands in one count (126 are
+/// deflected at tier 0), and an agent in two teams adds the units taken to
+/// both teams' load.
+#[test]
+fn assign_summary_adds_up_and_counts_shared_agents_in_each_team() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(repo().join("rules/global-support/directory.yaml")).unwrap();
+    let shared = original.replace("teams: [emea-t1]", "teams: [emea-t1, emea-t2]");
+    assert_ne!(shared, original);
+    let file = dir.path().join("directory.yaml");
+    std::fs::write(&file, &shared).unwrap();
+    let o = triage(
+        &[
+            "assign",
+            "rules/global-support",
+            "--cases",
+            "rules/global-support/cases/corpus.jsonl",
+            "--directory",
+            file.to_str().unwrap(),
+            "--now",
+            "2026-03-02T09:00:00Z",
+        ],
+        None,
+    );
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let first = err.lines().next().unwrap();
+    let numbers: Vec<usize> =
+        first.split(|c: char| !c.is_ascii_digit()).filter(|w| !w.is_empty()).map(|w| w.parse().unwrap()).collect();
+    // read, decided, assigned, queued, review, deflected, no team, rejected
+    assert_eq!(numbers[0], 1000, "{first}");
+    assert_eq!(numbers[1], numbers[2..7].iter().sum::<usize>(), "{first}");
+    assert_eq!(numbers[5], 126, "{first}");
+    assert_eq!(numbers[0], numbers[1] + numbers[7], "{first}");
+    // Units each agent took, from the decisions.
+    let mut took: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    for line in out.lines() {
+        let d: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let (Some(agent), Some(units)) = (d["agent"].as_str(), d["assignment"]["units"].as_i64()) {
+            *took.entry(agent.to_string()).or_default() += units;
+        }
+    }
+    for team in ["emea-t1", "emea-t2"] {
+        let members: Vec<&str> = shared
+            .lines()
+            .filter(|l| {
+                l.contains("teams: [") && l.split("teams: [").nth(1).unwrap().split(']').next().unwrap().contains(team)
+            })
+            .map(|l| l.split("id: ").nth(1).unwrap().split(',').next().unwrap())
+            .collect();
+        let added: i64 = members.iter().map(|m| took.get(*m).copied().unwrap_or(0)).sum();
+        let row = err.lines().find(|l| l.trim_start().starts_with(&format!("{team} "))).unwrap();
+        let loads: Vec<i64> =
+            row.split(|c: char| !c.is_ascii_digit()).filter(|w| !w.is_empty()).map(|w| w.parse().unwrap()).collect();
+        // The team's name holds a digit: "emea-t1 load B → A of C units (N …)".
+        assert_eq!(loads[2] - loads[1], added, "{row}");
+        assert!(added > 0, "{row}");
+    }
 }
 
 #[test]
@@ -535,8 +596,9 @@ fn assign_reads_json_lines_assigns_greedily_and_summarizes_loads() {
     // 15:00 UTC is night in Sydney: the APAC case waits in its queue.
     assert_eq!(agents, ["ana", "-"], "{out}");
     assert!(err.contains("-:2: invalid case"), "{err}");
-    assert!(err.contains("3 case(s): 1 assigned, 1 queued"), "{err}");
-    assert!(err.contains("amer-t1          load 25 → 26 of 64 units (1 case(s))"), "{err}");
+    // Queued for manual review: counted once, as manual review.
+    assert!(err.contains("3 case(s) read: 2 decided (1 assigned, 0 queued, 1 for manual review"), "{err}");
+    assert!(err.contains("amer-t1          load 25 → 26 of 64 units (1 case(s) assigned through it)"), "{err}");
 }
 
 /// Greedy serves the urgent general case first and gives it the only

@@ -1,5 +1,6 @@
 //! The case: what arrives from a channel, as the caller hands it over.
 
+use crate::object::Object;
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -31,7 +32,7 @@ pub struct Case {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     /// Who wrote in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::optional", skip_serializing_if = "Option::is_none")]
     pub requester: Option<Requester>,
     /// Country as given (any spelling).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,7 +96,7 @@ impl Case {
 
     /// Reads a case from an already-parsed JSON value.
     pub fn from_value(value: serde_json::Value) -> Result<Case, CaseError> {
-        serde_path_to_error::deserialize(value).map_err(|e| path_error(&e))
+        from_value(value)
     }
 }
 
@@ -104,7 +105,7 @@ impl Case {
 /// error rather than silently ignored.
 pub(crate) fn one_document<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, CaseError> {
     let de = &mut serde_json::Deserializer::from_str(text);
-    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| path_error(&e))?;
+    let Object(value) = serde_path_to_error::deserialize(&mut *de).map_err(|e| path_error(&e))?;
     de.end().map_err(|e| CaseError {
         path: ".".to_string(),
         message: format!(
@@ -117,6 +118,11 @@ pub(crate) fn one_document<T: serde::de::DeserializeOwned>(text: &str, what: &st
     Ok(value)
 }
 
+/// Reads one object of `T` from an already-parsed JSON value.
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, CaseError> {
+    serde_path_to_error::deserialize(value).map(|Object(v)| v).map_err(|e| path_error(&e))
+}
+
 pub(crate) fn path_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> CaseError {
     let path = e.path().to_string();
     let inner = e.inner().to_string();
@@ -127,7 +133,7 @@ pub(crate) fn path_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>
     } else {
         inner
     };
-    let message = if path.starts_with('[') {
+    let message = if path.starts_with('[') || (path == "." && inner.starts_with("invalid type: sequence")) {
         format!(
             "the input is a JSON array, where one object is expected; commands that take many cases read JSON Lines, \
              one case per line ({inner})"
@@ -170,6 +176,25 @@ mod tests {
         let e = Case::from_json(r#"{"id": "1", "requester": {"email": 5}}"#).unwrap_err();
         assert_eq!(e.path, "requester.email");
         assert!(e.message.contains("requester.email"), "{}", e.message);
+    }
+
+    #[test]
+    fn structs_written_as_lists_are_refused() {
+        let e = Case::from_json(r#"{"id": "1", "requester": ["ann@example.com", "Ann"]}"#).unwrap_err();
+        assert_eq!(e.path, "requester");
+        assert!(e.message.contains("invalid type: sequence, expected an object"), "{}", e.message);
+        assert!(Case::from_json(r#"["1"]"#).is_err());
+        let state = r#"{"case": {"id": "1"}, "events": [["2026-03-02T09:00:00Z", "created"]]}"#;
+        let e = crate::CaseState::from_json(state).unwrap_err();
+        assert_eq!(e.path, "events[0]");
+        let e = crate::CaseState::from_json(r#"{"case": ["1"]}"#).unwrap_err();
+        assert_eq!(e.path, "case");
+        let e = crate::CaseState::from_json(r#"[{"id": "1"}, []]"#).unwrap_err();
+        assert!(e.message.contains("is a JSON array"), "{}", e.message);
+        let dir = "agents:\n  - [ann, [desk]]\n  - { id: bo, window: [6, 4] }\n";
+        let e = crate::Directory::from_text("d.yaml", dir).unwrap_err().to_string();
+        assert!(e.contains("d.yaml:2:5") && e.contains("agent #1: invalid type: sequence"), "{e}");
+        assert!(e.contains("d.yaml:3:") && e.contains("agent `bo`: `window`: invalid type: sequence"), "{e}");
     }
 
     #[test]

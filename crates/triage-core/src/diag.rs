@@ -135,7 +135,10 @@ impl Diagnostic {
             pos,
             format!("refused: the document expands beyond a safe size or depth ({message})"),
         )
-        .with_help("rule files may nest at most 32 levels and expand to at most 200,000 nodes; avoid deep alias chains")
+        .with_help(
+            "rule files may nest at most 32 levels, and aliases may add at most 200,000 nodes to what the file spells \
+             out; avoid deep alias chains",
+        )
     }
 
     pub(crate) fn duplicate_key(file: &str, pos: Pos, key: &str) -> Self {

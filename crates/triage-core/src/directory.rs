@@ -160,7 +160,7 @@ pub struct Team {
     #[serde(default)]
     pub strategy: Strategy,
     /// For `weighted`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::optional", skip_serializing_if = "Option::is_none")]
     pub weights: Option<Weights>,
 }
 
@@ -227,7 +227,7 @@ pub struct Agent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_assigned_at: Option<chrono::DateTime<chrono::FixedOffset>>,
     /// An optional cap per window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::optional", skip_serializing_if = "Option::is_none")]
     pub window: Option<WindowCap>,
 }
 
@@ -288,11 +288,11 @@ fn render(diags: &[Diagnostic]) -> String {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DirectoryFile {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::list")]
     accounts: Vec<Account>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::list")]
     teams: Vec<Team>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::list")]
     agents: Vec<Agent>,
     #[serde(default)]
     skills: Option<Vec<String>>,
@@ -773,8 +773,8 @@ fn entries_of<T: serde::de::DeserializeOwned>(
     };
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        match serde_path_to_error::deserialize::<_, T>(item.to_json()) {
-            Ok(v) => out.push(v),
+        match serde_path_to_error::deserialize::<_, crate::object::Object<T>>(item.to_json()) {
+            Ok(v) => out.push(v.0),
             Err(e) => {
                 let path: Vec<Seg> = e
                     .path()
@@ -789,8 +789,11 @@ fn entries_of<T: serde::de::DeserializeOwned>(
                 let name = id.map_or_else(|| format!("{what} #{}", i + 1), |id| format!("{what} `{id}`"));
                 let field = e.path().to_string();
                 let why = plain_types(&e.inner().to_string());
-                let message =
-                    if field == "." || field.is_empty() { format!("{name}: {why}") } else { format!("{name}: `{field}`: {why}") };
+                let message = if field == "." || field.is_empty() {
+                    format!("{name}: {why}")
+                } else {
+                    format!("{name}: `{field}`: {why}")
+                };
                 let pos = locate(item, &path);
                 diags.push(Diagnostic::custom("invalid-entry", Severity::Error, file, pos, message));
             }
@@ -863,7 +866,11 @@ mod tests {
     #[test]
     fn large_directories_load_and_a_bad_agent_is_named_where_it_is() {
         let agent = |i: usize| {
-            format!("  - {{ id: a{i}, teams: [t1], languages: [en, de], skills: {{ api: {}, billing: 2, mobile: 4 }}, capacity: 10, load: {}, presence: online }}\n", i % 9 + 1, i % 10)
+            format!(
+                "  - {{ id: a{i}, teams: [t1], languages: [en, de], skills: {{ api: {}, billing: 2, mobile: 4 }}, capacity: 10, load: {}, presence: online }}\n",
+                i % 9 + 1,
+                i % 10
+            )
         };
         let yaml = format!(
             "teams:\n  - {{ id: t1, territories: [amer], tiers: [1], languages: [en] }}\nagents:\n{}",

@@ -68,6 +68,7 @@ mod gap;
 mod lint;
 mod name;
 mod normalize;
+mod object;
 mod record;
 mod roster;
 mod rules;

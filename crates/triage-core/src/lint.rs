@@ -320,9 +320,8 @@ impl<'r> Model<'r> {
     }
 
     fn stage(&self, stage: &str, list: &[Item<'_>], tables: &[Table], first: bool, out: &mut Vec<Diagnostic>) {
-        let table_of: Vec<Option<usize>> = (0..list.len())
-            .map(|i| tables.iter().position(|t| i >= t.start && i < t.start + t.rows.len()))
-            .collect();
+        let table_of: Vec<Option<usize>> =
+            (0..list.len()).map(|i| tables.iter().position(|t| i >= t.start && i < t.start + t.rows.len())).collect();
         let trees: Vec<Tree> = list.iter().map(|it| self.tree(it.cond)).collect();
         // Which earlier rules take a case before rule `i` sees it.
         let before = |i: usize| -> Vec<usize> {

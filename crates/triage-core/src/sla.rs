@@ -27,9 +27,10 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct CaseState {
     /// The case as it was opened.
+    #[serde(deserialize_with = "crate::object::required")]
     pub case: Case,
     /// What happened since, oldest first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::list")]
     pub events: Vec<Event>,
 }
 
@@ -101,7 +102,7 @@ impl CaseState {
 
     /// Reads a case state from an already-parsed JSON value.
     pub fn from_value(value: serde_json::Value) -> Result<CaseState, CaseError> {
-        serde_path_to_error::deserialize(value).map_err(|e| crate::case::path_error(&e))
+        crate::case::from_value(value)
     }
 }
 

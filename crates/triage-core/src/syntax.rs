@@ -135,11 +135,11 @@ pub fn parse(file: &str, text: &str) -> Result<Node, Box<Diagnostic>> {
     }
     match serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options) {
         Ok(root) => Ok(convert(root)),
-        Err(e) => Err(Box::new(to_diagnostic(file, &e))),
+        Err(e) => Err(Box::new(to_diagnostic(file, text, &e))),
     }
 }
 
-fn to_diagnostic(file: &str, e: &serde_saphyr::Error) -> Diagnostic {
+fn to_diagnostic(file: &str, text: &str, e: &serde_saphyr::Error) -> Diagnostic {
     let pos = e.location().map(|l| Pos::new(clamp(l.line()), clamp(l.column()))).unwrap_or(Pos::new(1, 1));
     let full = e.to_string();
     // The library appends " at line L, column C" and sometimes more; the
@@ -151,11 +151,36 @@ fn to_diagnostic(file: &str, e: &serde_saphyr::Error) -> Diagnostic {
     {
         return Diagnostic::yaml_limit(file, pos, &message);
     }
+    if message.contains("multiple YAML documents") {
+        return second_document(file, text, pos);
+    }
     if let Some(key) = message.strip_prefix("duplicate mapping key: ") {
         let key = key.split(',').next().unwrap_or(key);
         return Diagnostic::duplicate_key(file, pos, key);
     }
     Diagnostic::yaml_syntax(file, pos, &message)
+}
+
+/// A file with a second YAML document, reported at the `---` that starts it.
+fn second_document(file: &str, text: &str, content: Pos) -> Diagnostic {
+    // The library points at the second document's first content; the
+    // `---` that opened it is the last one before that.
+    let marker = text
+        .lines()
+        .take(content.line as usize)
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("---"))
+        .map(|(i, _)| i + 1)
+        .last();
+    let at = marker.map_or(content, |line| Pos::new(u32::try_from(line).unwrap_or(u32::MAX), 1));
+    Diagnostic::custom(
+        "multiple-documents",
+        crate::diag::Severity::Error,
+        file,
+        at,
+        format!("a second YAML document begins at line {}: a rule file holds one document", at.line),
+    )
+    .with_help("move what follows this `---` into a file of its own, or delete the `---` to merge the two")
 }
 
 fn clamp(v: u64) -> u32 {
@@ -337,6 +362,17 @@ mod tests {
         let items = vec!["x"; 250_000].join(", ");
         let n = parse("big.yaml", &format!("list: [{items}]\n")).unwrap();
         assert!(matches!(&get(&n, "list").kind, NodeKind::Seq(v) if v.len() == 250_000));
+    }
+
+    #[test]
+    fn a_second_document_is_named_where_it_begins() {
+        let d = parse("t.yaml", "a: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!((d.code, d.line, d.column), ("multiple-documents", 2, 1));
+        assert!(d.message.contains("a second YAML document begins at line 2"), "{}", d.message);
+        let d = parse("t.yaml", "---\na: 1\n# note\n---\n\nb: 2\n").unwrap_err();
+        assert_eq!((d.code, d.line), ("multiple-documents", 4));
+        assert!(!d.message.contains("from_str"), "{}", d.message);
+        assert!(parse("t.yaml", "---\na: 1\n").is_ok());
     }
 
     #[test]
