@@ -30,6 +30,37 @@ impl std::fmt::Display for InputError {
     }
 }
 
+/// Numbered lines (from 1), each its text (or what was read from it) or
+/// why it cannot be read.
+pub type Lines<T> = Vec<(usize, Result<T, String>)>;
+
+/// The non-blank lines of a JSON Lines input with their numbers: each
+/// line's text, or why it cannot be read. A line that is not UTF-8 is
+/// rejected alone, with its number; the rest go on. A `\r` before the line
+/// break is dropped.
+pub fn split_lines(bytes: &[u8]) -> Lines<String> {
+    let mut out = Vec::new();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let line = match std::str::from_utf8(raw) {
+            Ok(l) if l.trim().is_empty() => continue,
+            Ok(l) => Ok(l.to_string()),
+            Err(e) => Err(format!("not UTF-8 text (an invalid byte at column {})", e.valid_up_to() + 1)),
+        };
+        out.push((i + 1, line));
+    }
+    out
+}
+
+/// A JSON Lines input read as cases: each non-blank line a case or, with
+/// its number, the reason it is not one.
+pub fn parse_case_lines(bytes: &[u8]) -> Lines<triage_core::Case> {
+    split_lines(bytes)
+        .into_iter()
+        .map(|(n, line)| (n, line.and_then(|l| triage_core::Case::from_json(&l).map_err(|e| e.to_string()))))
+        .collect()
+}
+
 /// A rule, test or directory file's text, with where each line starts so
 /// that showing the line of each of many diagnostics stays linear.
 #[derive(Debug)]
@@ -52,8 +83,14 @@ impl Source {
     /// Line `n` (from 1) without its line break, as `str::lines` gives it.
     pub fn line(&self, n: usize) -> Option<&str> {
         let start = *self.line_starts.get(n.checked_sub(1)?)?;
-        let end = self.line_starts.get(n).map_or(self.text.len(), |&next| next - 1);
-        (start < self.text.len()).then(|| self.text[start..end].strip_suffix('\r').unwrap_or(&self.text[start..end]))
+        if start >= self.text.len() {
+            return None;
+        }
+        Some(match self.line_starts.get(n) {
+            // A `\r\n` line break is dropped whole.
+            Some(&next) => self.text[start..next - 1].strip_suffix('\r').unwrap_or(&self.text[start..next - 1]),
+            None => &self.text[start..],
+        })
     }
 }
 

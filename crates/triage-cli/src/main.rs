@@ -8,7 +8,10 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use triage_cli::{Exit, InputError, lint_findings, load, load_directory, render_diagnostic, run_tests};
+use triage_cli::{
+    Exit, InputError, Lines, lint_findings, load, load_directory, parse_case_lines, render_diagnostic, run_tests,
+    split_lines,
+};
 use triage_core::{
     BatchMode, Case, CaseState, EscalationRecord, Options, RecordStatus, Severity, TraceLevel, escalate,
     escalation_report, explain, triage,
@@ -395,38 +398,9 @@ fn read_bytes(arg: &str) -> Result<Vec<u8>, InputError> {
     }
 }
 
-/// Numbered lines, each its text (or what was read from it) or why it
-/// cannot be read.
-type Lines<T> = Vec<(usize, Result<T, String>)>;
-
-/// The non-blank lines of a JSON Lines input with their numbers (from 1):
-/// each line's text, or why it cannot be read (a line that is not UTF-8
-/// is rejected alone, with its number; the rest go on).
-fn read_lines(arg: &str) -> Result<Lines<String>, InputError> {
-    Ok(split_lines(&read_bytes(arg)?))
-}
-
-fn split_lines(bytes: &[u8]) -> Lines<String> {
-    let mut out = Vec::new();
-    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let line = match std::str::from_utf8(raw) {
-            Ok(l) if l.trim().is_empty() => continue,
-            Ok(l) => Ok(l.to_string()),
-            Err(e) => Err(format!("not UTF-8 text (an invalid byte at column {})", e.valid_up_to() + 1)),
-        };
-        out.push((i + 1, line));
-    }
-    out
-}
-
-/// A JSON Lines input read as cases: each line a case or, with its
-/// number, the reason it is not one.
+/// A JSON Lines input read as cases.
 fn case_lines(arg: &str) -> Result<Lines<Case>, InputError> {
-    Ok(read_lines(arg)?
-        .into_iter()
-        .map(|(n, line)| (n, line.and_then(|l| Case::from_json(&l).map_err(|e| e.to_string()))))
-        .collect())
+    Ok(parse_case_lines(&read_bytes(arg)?))
 }
 
 fn read_case(arg: &str) -> Result<Case, InputError> {

@@ -108,6 +108,8 @@ mod assign_tests;
 #[cfg(test)]
 mod escalate_tests;
 #[cfg(test)]
+mod reader_tests;
+#[cfg(test)]
 mod table_tests;
 #[cfg(test)]
 mod tests;
