@@ -565,7 +565,8 @@ impl<'a> Run<'a> {
                 let percents = self.rules.escalation.used_thresholds[m.index()].iter().copied().chain([100.0]);
                 for p in percents {
                     let x = p * target as f64 / 100.0;
-                    for need in [x.ceil() as i64, x.floor() as i64 + 1] {
+                    // `as` saturates; a threshold beyond any clock is never reached.
+                    for need in [x.ceil() as i64, (x.floor() as i64).saturating_add(1)] {
                         out.extend(c.reaches(m, need).filter(|&t| t > from));
                     }
                 }
@@ -575,8 +576,8 @@ impl<'a> Run<'a> {
         // history, as `refresh` measures it.
         let created = self.case.created_at.map_or(self.start, |t| t.timestamp());
         for &v in &self.rules.escalation.age_thresholds {
-            for minutes in [v.ceil() as i64, v.floor() as i64 + 1] {
-                out.extend(created.checked_add(minutes * 60).filter(|&t| t > from));
+            for minutes in [v.ceil() as i64, (v.floor() as i64).saturating_add(1)] {
+                out.extend(minutes.checked_mul(60).and_then(|s| created.checked_add(s)).filter(|&t| t > from));
             }
         }
         out.sort_unstable();

@@ -135,15 +135,26 @@ fn num_reps(bounds: &mut Vec<f64>) -> Vec<f64> {
     let Some((&lo, &hi)) = bounds.first().zip(bounds.last()) else {
         return vec![0.0];
     };
-    let mut out = vec![lo - 1.0];
+    // Beyond each end by one, or by the least step where one is lost to
+    // rounding (1e300 + 1 is 1e300): "no value" must stay a proof.
+    let below = if lo - 1.0 < lo { lo - 1.0 } else { lo.next_down() };
+    let above = if hi + 1.0 > hi { hi + 1.0 } else { hi.next_up() };
+    let mut out = vec![below];
     for w in bounds.windows(2) {
         out.push(w[0]);
         // A whole number between when there is one, for readable examples.
         let mid = (w[0] + 1.0).floor();
-        out.push(if mid < w[1] && mid > w[0] { mid } else { (w[0] + w[1]) / 2.0 });
+        let half = (w[0] + w[1]) / 2.0;
+        out.push(if mid < w[1] && mid > w[0] {
+            mid
+        } else if half > w[0] && half < w[1] {
+            half
+        } else {
+            w[0].next_up()
+        });
     }
     out.push(hi);
-    out.push(hi + 1.0);
+    out.push(above);
     out
 }
 
@@ -712,5 +723,27 @@ impl Search<'_, '_> {
             out.insert("such that".to_string(), Value::Array(holding));
         }
         Value::Object(out.into_iter().collect::<Map<String, Value>>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::num_reps;
+
+    /// Representatives beyond, between and at every bound exist even where
+    /// adding one is lost to rounding, so "no value satisfies" stays true.
+    #[test]
+    fn number_representatives_survive_rounding() {
+        for bounds in [vec![1e300], vec![-1e300, 1e300], vec![1.0, 1.0f64.next_up()], vec![9e15, 9e15 + 2.0]] {
+            let reps = num_reps(&mut bounds.clone());
+            let (lo, hi) = (bounds[0], bounds[bounds.len() - 1]);
+            assert!(reps.iter().any(|&r| r > hi), "{bounds:?}: {reps:?}");
+            assert!(reps.iter().any(|&r| r < lo), "{bounds:?}: {reps:?}");
+            for w in bounds.windows(2) {
+                if w[0].next_up() < w[1] {
+                    assert!(reps.iter().any(|&r| r > w[0] && r < w[1]), "{bounds:?}: {reps:?}");
+                }
+            }
+        }
     }
 }

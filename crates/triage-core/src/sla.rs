@@ -207,7 +207,7 @@ pub(crate) fn between(cal: Option<&Calendar>, a: i64, b: i64) -> i64 {
 pub(crate) fn add(cal: Option<&Calendar>, a: i64, secs: i64) -> Option<i64> {
     let start = DateTime::from_timestamp(a, 0)?;
     match cal {
-        Some(c) => c.add(start, chrono::Duration::seconds(secs)).ok().map(|t| t.timestamp()),
+        Some(c) => c.add(start, chrono::Duration::try_seconds(secs)?).ok().map(|t| t.timestamp()),
         None => a.checked_add(secs),
     }
 }

@@ -76,7 +76,12 @@ enum CalendarQuery {
     At { at: DateTime<Utc> },
 }
 
-/// `4h`, `90m`, `1h30m`, `2h 15m 30s`: a duration of business time.
+/// The longest duration rules may write: 100 years of 365 days (1,000
+/// years of business time does not fit a calendar that ends in 2199).
+pub(crate) const MAX_DURATION_HOURS: i64 = 100 * 365 * 24;
+
+/// `4h`, `90m`, `1h30m`, `2h 15m 30s`: a duration of business time, of at
+/// most [`MAX_DURATION_HOURS`]; `None` when malformed or longer.
 pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     let mut total = Duration::zero();
     let mut number = String::new();
@@ -88,15 +93,16 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
         }
         let n: i64 = number.parse().ok()?;
         number.clear();
-        total += match c {
-            'h' => Duration::hours(n),
-            'm' => Duration::minutes(n),
-            's' => Duration::seconds(n),
+        let part = match c {
+            'h' => Duration::try_hours(n),
+            'm' => Duration::try_minutes(n),
+            's' => Duration::try_seconds(n),
             _ => return None,
-        };
+        }?;
+        total = total.checked_add(&part)?;
         any = true;
     }
-    (any && number.is_empty()).then_some(total)
+    (any && number.is_empty() && total <= Duration::hours(MAX_DURATION_HOURS)).then_some(total)
 }
 
 fn instant(node: &Node) -> Option<DateTime<Utc>> {

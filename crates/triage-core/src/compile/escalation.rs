@@ -264,7 +264,7 @@ impl Compiler<'_> {
                 self.file(file),
                 node.pos,
                 what,
-                "a duration like `4h`, `30m` or `1h30m` (business time for SLA targets)",
+                "a duration like `4h`, `30m` or `1h30m` (business time for SLA targets), of at most 876000h (100 years)",
                 &node.describe(),
             );
             self.diags.push(d.in_rule(Some(rule)));
