@@ -3,6 +3,8 @@
 //! people. `cargo test` uses the same functions to run the example rule
 //! sets' tests, so both runners see the same files.
 
+pub mod serve;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use triage_core::testing::{RuleTest, TestOutcome, parse_tests};

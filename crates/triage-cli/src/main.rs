@@ -208,6 +208,41 @@ enum Command {
     },
     /// Move an escalation record through its lifecycle
     /// (open → active → resolved → closed) and print the new record.
+    /// Serve decisions over HTTP: triage, explain, escalate, assign and
+    /// check, with hot reload, limits, metrics and an OpenAPI document
+    Serve {
+        /// The rule directory.
+        rules_dir: PathBuf,
+        /// A directory file (YAML or JSON) instead of RULES_DIR/directory.yaml.
+        #[arg(long)]
+        directory: Option<PathBuf>,
+        /// Address to listen on (port 0: any free port, printed at start).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Reload when the rule directory or the directory file changes.
+        #[arg(long)]
+        watch: bool,
+        /// A file holding the token `POST /v1/rules/reload` requires
+        /// (`Authorization: Bearer …`, at least 16 characters); without it
+        /// that endpoint always answers 401.
+        #[arg(long)]
+        admin_token_file: Option<PathBuf>,
+        /// Log as JSON lines (one object per event) instead of text.
+        #[arg(long)]
+        json_logs: bool,
+        /// Largest body of a one-case request, bytes.
+        #[arg(long, default_value_t = 1 << 20)]
+        max_body: usize,
+        /// Largest body of a batch, assign or check request, bytes.
+        #[arg(long, default_value_t = 64 << 20)]
+        max_batch_body: usize,
+        /// Longest a request may run, seconds (then 503 `timeout`).
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Requests in progress at once; more are answered 503 `overloaded`.
+        #[arg(long, default_value_t = 512)]
+        concurrency: usize,
+    },
     Record {
         /// The record as JSON (from an `open_escalation` action), or `-`.
         record: String,
@@ -260,6 +295,31 @@ fn main() -> ExitCode {
             bench(&rules_dir, &cases, &how)
         }
         Command::Record { record, to, at, note } => move_record(&record, &to, at.as_deref(), note.as_deref()),
+        Command::Serve {
+            rules_dir,
+            directory,
+            listen,
+            watch,
+            admin_token_file,
+            json_logs,
+            max_body,
+            max_batch_body,
+            timeout,
+            concurrency,
+        } => triage_cli::serve::serve(triage_cli::serve::ServeArgs {
+            rules_dir,
+            directory,
+            listen,
+            watch,
+            admin_token_file,
+            json_logs,
+            limits: triage_http::Limits {
+                body_bytes: max_body,
+                batch_body_bytes: max_batch_body,
+                timeout: std::time::Duration::from_secs(timeout.max(1)),
+                concurrency,
+            },
+        }),
     };
     let code = match result {
         Ok(exit) => exit,

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 /// assert_eq!(case.subject.as_deref(), Some("API is down"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Case {
     /// The caller's id for the case.
@@ -65,6 +66,7 @@ pub struct Case {
 
 /// The person who opened the case.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Requester {
     /// E-mail address.

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(state.events.len(), 1);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CaseState {
     /// The case as it was opened.
@@ -36,6 +37,7 @@ pub struct CaseState {
 
 /// One entry of a case's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Event {
     /// When it happened.
@@ -61,6 +63,7 @@ pub struct Event {
 
 /// The kinds of event a history holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// The case was opened; the clocks start.

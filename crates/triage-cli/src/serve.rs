@@ -1,0 +1,122 @@
+//! `triage serve`: the decision service over a rule directory on disk.
+
+use crate::{Exit, InputError, load, load_directory, render_diagnostic};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use triage_http::{AppState, Limits, Loader, Refused, Snapshot};
+
+/// What `triage serve` was asked for.
+#[derive(Debug, Clone)]
+pub struct ServeArgs {
+    /// The rule directory.
+    pub rules_dir: PathBuf,
+    /// A directory file instead of `RULES_DIR/directory.yaml`.
+    pub directory: Option<PathBuf>,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Reload when the files change.
+    pub watch: bool,
+    /// A file holding the admin token for `POST /v1/rules/reload`.
+    pub admin_token_file: Option<PathBuf>,
+    /// Logs as JSON lines instead of text.
+    pub json_logs: bool,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+/// Reads and compiles the rules and directory into a snapshot; a rule set
+/// with errors (or a directory the rules do not fit) is refused with its
+/// diagnostics.
+fn load_snapshot(rules_dir: &Path, directory: Option<&Path>) -> Result<Snapshot, Refused> {
+    let refused = |message: String| Refused { message, diagnostics: Vec::new() };
+    let set = load(rules_dir).map_err(|e| refused(e.0))?;
+    let files: Vec<String> = set.sources.iter().map(|s| s.name.clone()).collect();
+    let Some(rules) = set.rules else {
+        let errors = set.diagnostics.iter().filter(|d| d.severity == triage_core::Severity::Error).count();
+        return Err(Refused { message: format!("the rule set has {errors} error(s)"), diagnostics: set.diagnostics });
+    };
+    let (dir, dir_file) = match directory {
+        Some(file) => (load_directory(file).map_err(|e| refused(e.0))?, file.display().to_string()),
+        None => (set.directory, rules_dir.join("directory.yaml").display().to_string()),
+    };
+    let problems = triage_core::check_directory(&rules, &dir, &dir_file);
+    if problems.iter().any(|d| d.severity == triage_core::Severity::Error) {
+        return Err(Refused { message: "the directory does not fit the rules".into(), diagnostics: problems });
+    }
+    Ok(Snapshot::new(rules, dir, files))
+}
+
+/// Runs the service until SIGINT or SIGTERM.
+///
+/// # Errors
+/// When the first load is refused, the token file cannot be read, or the
+/// address cannot be bound.
+pub fn serve(args: ServeArgs) -> Result<Exit, InputError> {
+    init_logs(args.json_logs);
+    let token = match &args.admin_token_file {
+        Some(f) => {
+            let t =
+                std::fs::read_to_string(f).map_err(|e| InputError(format!("cannot read `{}`: {e}", f.display())))?;
+            let t = t.trim().to_string();
+            if t.len() < 16 {
+                return Err(InputError(format!("the admin token in `{}` must be at least 16 characters", f.display())));
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    let first = match load_snapshot(&args.rules_dir, args.directory.as_deref()) {
+        Ok(s) => s,
+        Err(refused) => {
+            let sources: Vec<crate::Source> = Vec::new();
+            for d in &refused.diagnostics {
+                eprintln!("{}\n", render_diagnostic(d, &sources));
+            }
+            eprintln!("error: not serving: {}", refused.message);
+            return Ok(Exit::Failed);
+        }
+    };
+    let (rules_dir, directory) = (args.rules_dir.clone(), args.directory.clone());
+    let loader: Loader = Arc::new(move || load_snapshot(&rules_dir, directory.as_deref()));
+    let version = first.rules.version().to_string();
+    let state = AppState::new(Some(first), Some(loader), token, args.limits.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| InputError(format!("cannot start the service: {e}")))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| InputError(format!("cannot listen on {}: {e}", args.listen)))?;
+        let addr = listener.local_addr().map_err(|e| InputError(e.to_string()))?;
+        let _watcher = if args.watch {
+            let mut paths = vec![args.rules_dir.clone()];
+            paths.extend(args.directory.clone());
+            Some(
+                triage_http::watch(state.clone(), paths)
+                    .map_err(|e| InputError(format!("cannot watch the files: {e}")))?,
+            )
+        } else {
+            None
+        };
+        eprintln!(
+            "triage: serving rules {version} on http://{addr}{}",
+            if args.watch { " (watching for changes)" } else { "" }
+        );
+        triage_http::serve(listener, state, triage_http::shutdown_signal())
+            .await
+            .map_err(|e| InputError(format!("the service stopped: {e}")))?;
+        // Give the log line for a clean stop a moment to be written.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Ok(Exit::Ok)
+    })
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRIAGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}

@@ -1,0 +1,265 @@
+//! The decision service: triage over HTTP.
+//!
+//! [`app`] builds an axum [`Router`] over an [`AppState`] (mount it in your
+//! own axum service, or run it with [`serve`]); the `triage serve` command
+//! is this crate with the rule directory read from disk. The core stays
+//! pure: each request reads the clock once (or takes `now` from the query)
+//! and hands it down.
+//!
+//! The live rules and directory are one immutable [`Snapshot`] behind an
+//! atomic pointer ([`arc_swap`]). A reload loads and compiles a new
+//! snapshot completely, off the async threads, and swaps it in only when it
+//! compiled without errors; a refused reload leaves the old snapshot
+//! serving and is reported at `GET /v1/rules` and in `/metrics`. A request
+//! takes the pointer once, so every answer comes from one rule set, whose
+//! `rules_version` it names (in the body and in the `triage-rules-version`
+//! header).
+//!
+//! Errors are `application/problem+json` (RFC 9457) with a stable `code`;
+//! see [`problem`].
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use triage_http::{AppState, Limits, Snapshot};
+//! let (rules, _) = triage_core::compile_sources(&[("r.yaml", "categories: [{ id: g, set: { category: general } }]")]);
+//! let snapshot = Snapshot::new(rules.expect("compiles"), triage_core::Directory::new(), vec!["r.yaml".into()]);
+//! let state = AppState::new(Some(snapshot), None, None, Limits::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! triage_http::serve(listener, state, std::future::pending()).await
+//! # }
+//! ```
+
+mod metrics;
+mod openapi;
+pub mod problem;
+mod routes;
+mod watch;
+
+pub use openapi::openapi;
+pub use routes::ROUTES;
+pub use watch::watch;
+
+use arc_swap::ArcSwapOption;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use triage_core::{CompiledRules, Diagnostic, Directory};
+
+/// A rule set and directory that serve together, with what they came from.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The compiled rules.
+    pub rules: CompiledRules,
+    /// The directory (accounts, teams, agents) decisions and plans use.
+    pub directory: Directory,
+    /// The rule files, in evaluation order, as their names should be shown.
+    pub files: Vec<String>,
+    /// When this snapshot was loaded.
+    pub loaded_at: DateTime<Utc>,
+}
+
+impl Snapshot {
+    /// A snapshot loaded now.
+    pub fn new(rules: CompiledRules, directory: Directory, files: Vec<String>) -> Self {
+        Snapshot { rules, directory, files, loaded_at: Utc::now() }
+    }
+}
+
+/// Why a load was refused: the rule set's diagnostics (errors and the
+/// warnings beside them), or a message when the files could not be read.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Refused {
+    /// What went wrong, in a sentence.
+    pub message: String,
+    /// Every diagnostic of the refused rule set.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Loads a fresh snapshot (reads and compiles the rules and directory).
+/// Called off the async threads; it may take as long as a compile does.
+pub type Loader = Arc<dyn Fn() -> Result<Snapshot, Refused> + Send + Sync>;
+
+/// Request limits. Every limit answers with a problem, never a hang.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest body of a one-case request (`/v1/triage`, `/v1/explain`,
+    /// `/v1/escalate`), bytes. Default 1 MiB.
+    pub body_bytes: usize,
+    /// Largest body of a many-case or many-file request (`/v1/triage/batch`,
+    /// `/v1/assign`, `/v1/check`), bytes. Default 64 MiB.
+    pub batch_body_bytes: usize,
+    /// Longest a request may take before it is answered 503 `timeout`.
+    /// Default 30 s.
+    pub timeout: Duration,
+    /// Requests in progress at once; beyond it requests are answered 503
+    /// `overloaded` at once rather than queued. Default 512.
+    pub concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { body_bytes: 1 << 20, batch_body_bytes: 64 << 20, timeout: Duration::from_secs(30), concurrency: 512 }
+    }
+}
+
+/// The last reload attempt, as `GET /v1/rules` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadAttempt {
+    /// When it was tried.
+    pub at: DateTime<Utc>,
+    /// Whether the new rule set went live.
+    pub ok: bool,
+    /// The version that went live, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Why it was refused, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Refused>,
+}
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    live: ArcSwapOption<Snapshot>,
+    loader: Option<Loader>,
+    /// One reload at a time; later ones wait and then load again.
+    reloading: tokio::sync::Mutex<()>,
+    last_reload: Mutex<Option<ReloadAttempt>>,
+    admin_token: Option<String>,
+    limits: Limits,
+    metrics: metrics::Metrics,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("version", &self.snapshot().map(|s| s.rules.version().to_string()))
+            .field("limits", &self.inner.limits)
+            .field("reloads", &self.inner.loader.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// The state of a service: the first snapshot (`None` until one loads:
+    /// `/readyz` answers 503 and decisions 503 `not-ready`), the loader
+    /// reloads use (`None`: reloading is refused), the admin token that
+    /// `POST /v1/rules/reload` requires (`None`: the endpoint is refused
+    /// with 401 whatever is sent), and the limits.
+    pub fn new(first: Option<Snapshot>, loader: Option<Loader>, admin_token: Option<String>, limits: Limits) -> Self {
+        let metrics = metrics::Metrics::new();
+        if let Some(s) = &first {
+            metrics.rules_loaded(s.rules.version());
+        }
+        AppState {
+            inner: Arc::new(Inner {
+                live: ArcSwapOption::new(first.map(Arc::new)),
+                loader,
+                reloading: tokio::sync::Mutex::new(()),
+                last_reload: Mutex::new(None),
+                admin_token: admin_token.filter(|t| !t.is_empty()),
+                limits,
+                metrics,
+            }),
+        }
+    }
+
+    /// The snapshot serving now.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.inner.live.load_full()
+    }
+
+    /// Loads and compiles a new snapshot and, when it has no errors, makes
+    /// it live; otherwise the old one keeps serving. Either way the attempt
+    /// is recorded for `GET /v1/rules`, logged and counted.
+    pub async fn reload(&self) -> ReloadAttempt {
+        let _one_at_a_time = self.inner.reloading.lock().await;
+        let attempt = match self.inner.loader.clone() {
+            None => {
+                Err(Refused { message: "this service has no rule source to reload from".into(), ..Refused::default() })
+            }
+            Some(load) => match tokio::task::spawn_blocking(move || load()).await {
+                Ok(result) => result,
+                Err(e) => Err(Refused { message: format!("the reload failed: {e}"), ..Refused::default() }),
+            },
+        };
+        let at = Utc::now();
+        let attempt = match attempt {
+            Ok(snapshot) => {
+                let version = snapshot.rules.version().to_string();
+                self.inner.live.store(Some(Arc::new(snapshot)));
+                self.inner.metrics.rules_loaded(&version);
+                self.inner.metrics.reload(true);
+                tracing::info!(version = %version, "rules reloaded");
+                ReloadAttempt { at, ok: true, version: Some(version), refused: None }
+            }
+            Err(refused) => {
+                self.inner.metrics.reload(false);
+                tracing::warn!(reason = %refused.message, diagnostics = refused.diagnostics.len(), "reload refused; the previous rules keep serving");
+                for d in &refused.diagnostics {
+                    tracing::warn!(code = %d.code, file = %d.file, line = d.line, column = d.column, "{}", d.message);
+                }
+                ReloadAttempt { at, ok: false, version: None, refused: Some(refused) }
+            }
+        };
+        if let Ok(mut last) = self.inner.last_reload.lock() {
+            *last = Some(attempt.clone());
+        }
+        attempt
+    }
+
+    fn last_reload(&self) -> Option<ReloadAttempt> {
+        self.inner.last_reload.lock().ok().and_then(|l| l.clone())
+    }
+}
+
+/// The service's routes, limits and middleware over `state`.
+pub fn app(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes; requests in
+/// flight then finish, and new connections are refused.
+///
+/// # Errors
+/// When the listener fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM: the usual
+/// `shutdown` for [`serve`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}

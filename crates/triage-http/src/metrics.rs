@@ -1,0 +1,85 @@
+//! The service's metrics, kept by a Prometheus recorder of its own (not the
+//! process-wide one, so two services in one process, or many tests, keep
+//! apart) and rendered at `GET /metrics` in the Prometheus text format.
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `triage_http_requests_total` | counter | `route`, `status` |
+//! | `triage_http_request_duration_seconds` | histogram | `route` |
+//! | `triage_decision_duration_seconds` | histogram | — (the core's work alone) |
+//! | `triage_decisions_total` | counter | `category`, `tier`, `team` (`none` when unrouted) |
+//! | `triage_manual_reviews_total` | counter | `reason` |
+//! | `triage_reloads_total` | counter | `outcome` (`ok`, `refused`) |
+//! | `triage_rules_info` | gauge, 1 for the live version | `version` |
+
+use metrics::{counter, gauge, histogram, with_local_recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Latency buckets, seconds: 50 µs to 5 s.
+const BUCKETS: &[f64] =
+    &[0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+#[derive(Clone)]
+pub(crate) struct Metrics {
+    recorder: Arc<PrometheusRecorder>,
+    handle: PrometheusHandle,
+    version: Arc<Mutex<Option<String>>>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        // Only an empty bucket list is refused, and ours is not empty; were it
+        // refused, histograms would be summaries instead.
+        let builder = PrometheusBuilder::new().set_buckets(BUCKETS).unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        Metrics { recorder: Arc::new(recorder), handle, version: Arc::new(Mutex::new(None)) }
+    }
+
+    fn with(&self, f: impl FnOnce()) {
+        with_local_recorder(self.recorder.as_ref(), f);
+    }
+
+    pub fn request(&self, route: &str, status: u16, took: Duration) {
+        let (route, status) = (route.to_string(), status.to_string());
+        self.with(|| {
+            counter!("triage_http_requests_total", "route" => route.clone(), "status" => status).increment(1);
+            histogram!("triage_http_request_duration_seconds", "route" => route).record(took.as_secs_f64());
+        });
+    }
+
+    pub fn decision(&self, d: &triage_core::Decision, took: Duration) {
+        let team = d.team.as_ref().map_or_else(|| "none".to_string(), ToString::to_string);
+        let (category, tier) = (d.category.to_string(), d.tier.to_string());
+        let review = d.manual_review.as_ref().map(|r| r.reason.clone());
+        self.with(|| {
+            histogram!("triage_decision_duration_seconds").record(took.as_secs_f64());
+            counter!("triage_decisions_total", "category" => category, "tier" => tier, "team" => team).increment(1);
+            if let Some(reason) = review {
+                counter!("triage_manual_reviews_total", "reason" => reason).increment(1);
+            }
+        });
+    }
+
+    pub fn reload(&self, ok: bool) {
+        self.with(|| counter!("triage_reloads_total", "outcome" => if ok { "ok" } else { "refused" }).increment(1));
+    }
+
+    /// Marks `version` live (1) and the one before it no longer (0).
+    pub fn rules_loaded(&self, version: &str) {
+        let previous = self.version.lock().ok().and_then(|mut v| v.replace(version.to_string()));
+        let version = version.to_string();
+        self.with(|| {
+            if let Some(old) = previous.filter(|old| *old != version) {
+                gauge!("triage_rules_info", "version" => old).set(0.0);
+            }
+            gauge!("triage_rules_info", "version" => version).set(1.0);
+        });
+    }
+
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+}

@@ -1,0 +1,173 @@
+//! The OpenAPI 3.1 document of the service, served at `GET /openapi.json`.
+//!
+//! Request bodies are generated from the core's input types (`Case`,
+//! `CaseState`, with every field and its doc comment); answers that are
+//! large trees (a decision, an escalation, a plan) are described as
+//! objects with their fields named in the description. A test checks that
+//! the document's paths are exactly the router's [`crate::ROUTES`].
+
+#![allow(dead_code, reason = "the functions below exist only to carry their OpenAPI attributes")]
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "triage decision service",
+        description = "Decides each support case's territory, category, priority, tier, SLA, team and agent, \
+                       replays case histories for the escalations due, plans batch assignments, and checks \
+                       rule files. Every answer names the `rules_version` it was decided with; every error is \
+                       `application/problem+json` with a stable `code`."
+    ),
+    paths(triage, triage_batch, explain, escalate, assign, check, rules, reload, healthz, readyz, metrics, openapi_json),
+    components(schemas(ProblemSchema, triage_core::Case, triage_core::Requester, triage_core::CaseState, triage_core::Event, triage_core::EventKind)),
+    modifiers(&AdminToken)
+)]
+struct Doc;
+
+/// The admin token: `Authorization: Bearer <token>`.
+struct AdminToken;
+
+impl Modify for AdminToken {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let scheme = SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
+        doc.components.get_or_insert_with(Default::default).add_security_scheme("admin_token", scheme);
+    }
+}
+
+/// The document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    Doc::openapi()
+}
+
+/// An error (RFC 9457).
+#[derive(utoipa::ToSchema)]
+#[schema(as = Problem)]
+struct ProblemSchema {
+    /// `https://triage.invalid/problems/` followed by `code`.
+    #[schema(rename = "type")]
+    kind: String,
+    /// A short summary of the kind of problem.
+    title: String,
+    /// The HTTP status.
+    status: u16,
+    /// The stable code clients branch on: `invalid-json`, `invalid-case`, `invalid-case-state`,
+    /// `invalid-history`, `invalid-query`, `invalid-check`, `body-too-large`, `unreadable-body`,
+    /// `not-ready`, `unauthorized`, `reload-refused`, `not-found`, `method-not-allowed`,
+    /// `timeout`, `overloaded`, `internal`.
+    code: String,
+    /// What went wrong with this request.
+    detail: String,
+    /// The JSON path of the offending field.
+    field: Option<String>,
+    /// Rule diagnostics (a refused reload).
+    diagnostics: Option<Vec<serde_json::Value>>,
+}
+
+/// Decide one case.
+#[utoipa::path(post, path = "/v1/triage", tag = "decide",
+    params(
+        ("trace" = Option<String>, Query, description = "`decisions` (default): the rule behind each step; `full`: also why every other rule did not match"),
+        ("now" = Option<String>, Query, description = "the instant to decide at, RFC 3339 with an offset; default: the service's clock"),
+    ),
+    request_body(content = triage_core::Case, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The decision: `case_id`, `normalized`, `territory`, `category`, `priority`, `tier`, `deflect`, `sla`, `skills`, `team`, `agent`, `queue`, `assignment`, `manual_review`, `actions`, `warnings`, `rules_version`, `trace`", body = Object),
+        (status = 400, description = "Not JSON, or a bad query parameter", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the limit", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 422, description = "JSON, but not a case (the field is named)", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 503, description = "No rule set loaded, overloaded, or too slow", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
+fn triage() {}
+
+/// Decide many cases: a JSON array or one case per line; one line out per
+/// case, in input order; a bad case is answered on its line with
+/// `{"index", "line", "error"}` and the rest go on.
+#[utoipa::path(post, path = "/v1/triage/batch", tag = "decide",
+    params(("trace" = Option<String>, Query, description = "as for /v1/triage"), ("now" = Option<String>, Query, description = "as for /v1/triage")),
+    request_body(content = Vec<triage_core::Case>, content_type = "application/json", description = "a JSON array of cases, or JSON Lines (`application/x-ndjson`)"),
+    responses(
+        (status = 200, description = "JSON Lines: a decision or `{\"index\", \"line\", \"error\": Problem}` per case", content_type = "application/x-ndjson", body = String),
+        (status = 400, description = "A JSON array that is not valid JSON", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the batch limit", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
+fn triage_batch() {}
+
+/// Decide one case and explain the decision as text.
+#[utoipa::path(post, path = "/v1/explain", tag = "decide",
+    params(("now" = Option<String>, Query, description = "as for /v1/triage")),
+    request_body(content = triage_core::Case, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The decision, step by step, with why other rules did not match", content_type = "text/plain", body = String),
+        (status = 422, description = "Not a case", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
+fn explain() {}
+
+/// Replay a case's history: the escalation actions due (each with its
+/// idempotency key), the SLA state and when to ask again.
+#[utoipa::path(post, path = "/v1/escalate", tag = "decide",
+    params(("trace" = Option<String>, Query, description = "as for /v1/triage"), ("now" = Option<String>, Query, description = "the instant to replay to")),
+    request_body(content = triage_core::CaseState, content_type = "application/json"),
+    responses(
+        (status = 200, description = "`case_id`, `now`, `priority`, `tier`, `sla`, `actions` (with `idempotency_key`), `next_check_at`, `rules_version`, `trace`", body = Object),
+        (status = 422, description = "Not a case state, or a history that cannot be replayed", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
+fn escalate() {}
+
+/// Decide a batch and plan its assignment over the served directory.
+#[utoipa::path(post, path = "/v1/assign", tag = "decide",
+    params(
+        ("mode" = Option<String>, Query, description = "`greedy` (default: most urgent first) or `optimal` (greatest total match score)"),
+        ("now" = Option<String>, Query, description = "as for /v1/triage"),
+    ),
+    request_body(content = Vec<triage_core::Case>, content_type = "application/json", description = "a JSON array of cases, or JSON Lines"),
+    responses(
+        (status = 200, description = "`rules_version`, `mode`, `summary` (`read = decided + rejected`; `assigned + queued + manual_review + deflected + no_team = decided`), `quality` (optimal plans), `decisions`, `rejected` (`index`, `line`, `error`)", body = Object),
+    ))]
+fn assign() {}
+
+/// Compile and lint rule files sent in the body, as `triage check --format json`.
+#[utoipa::path(post, path = "/v1/check", tag = "rules",
+    request_body(content = Object, content_type = "application/json", description = "`{\"files\": {\"name.yaml\": \"text\", …}}`; files are read in name order"),
+    responses(
+        (status = 200, description = "`ok`, `rules_version`, `errors`, `warnings`, `diagnostics` (each with file, line, column, rule, message, help)", body = Object),
+        (status = 422, description = "Not a set of files", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
+fn check() {}
+
+/// The live rule set and the last reload attempt.
+#[utoipa::path(get, path = "/v1/rules", tag = "rules",
+    responses((status = 200, description = "`ready`, `version`, `tzdb`, `rule_count`, `files`, `loaded_at`, `agents`, `last_reload` (`at`, `ok`, `version` or `refused` with its diagnostics)", body = Object)))]
+fn rules() {}
+
+/// Reload the rules and directory now (needs the admin token).
+#[utoipa::path(post, path = "/v1/rules/reload", tag = "rules",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "`ok`, `version`, `at`: the new rules are live", body = Object),
+        (status = 401, description = "No or wrong admin token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 422, description = "`reload-refused`: the new rules did not compile; the previous rules keep serving", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
+fn reload() {}
+
+/// Alive.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)))]
+fn healthz() {}
+
+/// Ready: a rule set is loaded.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "`status`, `version`", body = Object),
+        (status = 503, description = "No rule set loaded yet", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
+fn readyz() {}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format: `triage_http_requests_total`, `triage_http_request_duration_seconds`, `triage_decision_duration_seconds`, `triage_decisions_total`, `triage_manual_reviews_total`, `triage_reloads_total`, `triage_rules_info`", content_type = "text/plain", body = String)))]
+fn metrics() {}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
+fn openapi_json() {}

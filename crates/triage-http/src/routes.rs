@@ -1,0 +1,529 @@
+//! The endpoints, their limits and the middleware around them.
+
+use crate::problem::Problem;
+use crate::{AppState, Snapshot};
+use axum::Router;
+use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use tower::{BoxError, ServiceBuilder};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use triage_core::{BatchMode, Case, CaseState, Options, TraceLevel};
+
+/// Every route the service answers, as `(method, path)`; the OpenAPI
+/// document describes exactly these (a test checks it).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/triage"),
+    ("POST", "/v1/triage/batch"),
+    ("POST", "/v1/explain"),
+    ("POST", "/v1/escalate"),
+    ("POST", "/v1/assign"),
+    ("POST", "/v1/check"),
+    ("GET", "/v1/rules"),
+    ("POST", "/v1/rules/reload"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+];
+
+/// The header naming the rule set an answer was decided with.
+pub const VERSION_HEADER: &str = "triage-rules-version";
+
+type Answer = Result<Response, Problem>;
+
+pub(crate) fn router(state: AppState) -> Router {
+    let limits = state.inner.limits.clone();
+    let one = DefaultBodyLimit::max(limits.body_bytes);
+    let many = DefaultBodyLimit::max(limits.batch_body_bytes);
+    Router::new()
+        .route("/v1/triage", post(triage_one).layer(one))
+        .route("/v1/triage/batch", post(triage_batch).layer(many))
+        .route("/v1/explain", post(explain).layer(one))
+        .route("/v1/escalate", post(escalate).layer(one))
+        .route("/v1/assign", post(assign).layer(many))
+        .route("/v1/check", post(check).layer(many))
+        .route("/v1/rules", get(rules))
+        .route("/v1/rules/reload", post(reload).layer(one))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(limit_problem))
+                .load_shed()
+                .concurrency_limit(limits.concurrency.max(1))
+                .timeout(limits.timeout),
+        )
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked; answered 500");
+            Problem::internal().into_response()
+        }))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(Sequence::default()))
+        .layer(CompressionLayer::new())
+        .with_state(state)
+}
+
+/// Request ids for requests that come without one: a per-process sequence.
+#[derive(Clone, Default)]
+struct Sequence(Arc<AtomicU64>);
+
+impl MakeRequestId for Sequence {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{n:016x}")).ok().map(RequestId::new)
+    }
+}
+
+/// Counts and times every request by route and status.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state.inner.metrics.request(&route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// The answer to a request the limits turned away.
+async fn limit_problem(e: BoxError) -> Problem {
+    if e.is::<tower::timeout::error::Elapsed>() {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "The request took too long",
+            "it was stopped at the service's time limit",
+        )
+    } else if e.is::<tower::load_shed::error::Overloaded>() {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "The service is at its limit of requests in progress",
+            "retry shortly; requests beyond the limit are turned away at once rather than queued",
+        )
+    } else {
+        tracing::error!(error = %e, "middleware error");
+        Problem::internal()
+    }
+}
+
+async fn not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "not-found", "No such endpoint", "see GET /openapi.json for the endpoints")
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "This endpoint does not take that method",
+        "see GET /openapi.json for each endpoint's method",
+    )
+}
+
+// ---------------------------------------------------------------- inputs
+
+/// `?trace=decisions|full&now=RFC3339&mode=greedy|optimal`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    trace: Option<String>,
+    now: Option<String>,
+    mode: Option<String>,
+}
+
+impl Params {
+    fn read(q: Result<Query<Params>, QueryRejection>) -> Result<Params, Problem> {
+        q.map(|Query(p)| p).map_err(|e| Problem::invalid_query(e.body_text()))
+    }
+
+    fn now(&self) -> Result<DateTime<Utc>, Problem> {
+        match &self.now {
+            None => Ok(Utc::now()),
+            Some(s) => DateTime::parse_from_rfc3339(s.trim())
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| Problem::invalid_query(format!("`now`: {e}; {}", triage_core::OFFSET_HINT)).at("now")),
+        }
+    }
+
+    fn options(&self) -> Result<Options, Problem> {
+        match self.trace.as_deref() {
+            None | Some("decisions") => Ok(Options::default()),
+            Some("full") => Ok(Options::with_trace(TraceLevel::Full)),
+            Some(other) => {
+                Err(Problem::invalid_query(format!("`trace` is `decisions` or `full`, not `{other}`")).at("trace"))
+            }
+        }
+    }
+
+    fn mode(&self) -> Result<BatchMode, Problem> {
+        match self.mode.as_deref() {
+            None | Some("greedy") => Ok(BatchMode::Greedy),
+            Some("optimal") => Ok(BatchMode::Optimal),
+            Some(other) => {
+                Err(Problem::invalid_query(format!("`mode` is `greedy` or `optimal`, not `{other}`")).at("mode"))
+            }
+        }
+    }
+}
+
+fn body(b: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, Problem> {
+    b.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::too_large(limit)
+        } else {
+            Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", "The body could not be read", e.body_text())
+        }
+    })
+}
+
+/// The body as one JSON value (serde_json refuses nesting deeper than 128).
+fn json_value(bytes: &[u8]) -> Result<Value, Problem> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        Problem::invalid_json(format!("the body is not UTF-8 text (an invalid byte at offset {})", e.valid_up_to()))
+    })?;
+    serde_json::from_str(text).map_err(|e| Problem::invalid_json(e.to_string()))
+}
+
+fn case_of(value: Value) -> Result<Case, Problem> {
+    Case::from_value(value).map_err(|e| Problem::invalid_input("invalid-case", "The body is not a valid case", &e))
+}
+
+/// One input of many: its index (from 0), its line for JSON Lines (from
+/// 1), and its value or the problem with it.
+type Item = (usize, Option<usize>, Result<Value, Problem>);
+
+/// Many inputs: a JSON array, or JSON Lines (one per non-blank line).
+/// Each item is its index and its value, or the problem with it (a line
+/// that is not JSON is that line's problem; an array that is not JSON is
+/// the whole request's).
+fn items(bytes: &[u8]) -> Result<Vec<Item>, Problem> {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    if start.is_some_and(|i| bytes[i] == b'[') {
+        let list: Vec<Value> = match json_value(bytes)? {
+            Value::Array(list) => list,
+            _ => return Err(Problem::invalid_json("expected a JSON array of cases, or one case per line")),
+        };
+        return Ok(list.into_iter().enumerate().map(|(i, v)| (i, None, Ok(v))).collect());
+    }
+    let mut out = Vec::new();
+    for (n, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        out.push((out.len(), Some(n + 1), json_value(raw)));
+    }
+    Ok(out)
+}
+
+fn live(state: &AppState) -> Result<Arc<Snapshot>, Problem> {
+    state.snapshot().ok_or_else(Problem::not_ready)
+}
+
+/// A JSON answer that names the rule set it came from.
+fn answer(snapshot: &Snapshot, body: Vec<u8>, content_type: &'static str) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(snapshot.rules.version()) {
+        headers.insert(VERSION_HEADER, v);
+    }
+    response
+}
+
+fn json_answer(snapshot: &Snapshot, value: &impl Serialize) -> Answer {
+    let body = serde_json::to_vec(value).map_err(|_| Problem::internal())?;
+    Ok(answer(snapshot, body, "application/json"))
+}
+
+/// Runs CPU-heavy work (batches, plans, compiles) off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!(error = %e, "a blocking task failed");
+        Problem::internal()
+    })
+}
+
+// ---------------------------------------------------------------- decisions
+
+async fn triage_one(
+    State(state): State<AppState>,
+    q: Result<Query<Params>, QueryRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let snapshot = live(&state)?;
+    let q = Params::read(q)?;
+    let (now, options) = (q.now()?, q.options()?);
+    let case = case_of(json_value(&body(b, state.inner.limits.body_bytes)?)?)?;
+    let started = Instant::now();
+    let decision = triage_core::triage(&snapshot.rules, &case, &snapshot.directory, now, &options);
+    state.inner.metrics.decision(&decision, started.elapsed());
+    json_answer(&snapshot, &decision)
+}
+
+async fn explain(
+    State(state): State<AppState>,
+    q: Result<Query<Params>, QueryRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let snapshot = live(&state)?;
+    let q = Params::read(q)?;
+    let now = q.now()?;
+    let case = case_of(json_value(&body(b, state.inner.limits.body_bytes)?)?)?;
+    let started = Instant::now();
+    let decision = triage_core::triage(&snapshot.rules, &case, &snapshot.directory, now, &Options::full_trace());
+    state.inner.metrics.decision(&decision, started.elapsed());
+    let text = triage_core::explain::render(&decision);
+    Ok(answer(&snapshot, text.into_bytes(), "text/plain; charset=utf-8"))
+}
+
+async fn triage_batch(
+    State(state): State<AppState>,
+    q: Result<Query<Params>, QueryRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let snapshot = live(&state)?;
+    let q = Params::read(q)?;
+    let (now, options) = (q.now()?, q.options()?);
+    let bytes = body(b, state.inner.limits.batch_body_bytes)?;
+    let metrics = state.inner.metrics.clone();
+    let decided = snapshot.clone();
+    let out = blocking(move || -> Result<Vec<u8>, Problem> {
+        let mut out = Vec::new();
+        for (index, line, item) in items(&bytes)? {
+            let line_out = match item.and_then(case_of) {
+                Ok(case) => {
+                    let started = Instant::now();
+                    let d = triage_core::triage(&decided.rules, &case, &decided.directory, now, &options);
+                    metrics.decision(&d, started.elapsed());
+                    serde_json::to_vec(&d)
+                }
+                Err(p) => serde_json::to_vec(&json!({ "index": index, "line": line, "error": p })),
+            };
+            out.extend(line_out.map_err(|_| Problem::internal())?);
+            out.push(b'\n');
+        }
+        Ok(out)
+    })
+    .await??;
+    Ok(answer(&snapshot, out, "application/x-ndjson"))
+}
+
+async fn escalate(
+    State(state): State<AppState>,
+    q: Result<Query<Params>, QueryRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let snapshot = live(&state)?;
+    let q = Params::read(q)?;
+    let (now, options) = (q.now()?, q.options()?);
+    let value = json_value(&body(b, state.inner.limits.body_bytes)?)?;
+    let history = CaseState::from_value(value)
+        .map_err(|e| Problem::invalid_input("invalid-case-state", "The body is not a valid case state", &e))?;
+    let escalation =
+        triage_core::escalate(&snapshot.rules, &history, &snapshot.directory, now, &options).map_err(|e| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-history",
+                "The case history cannot be replayed",
+                e.to_string(),
+            )
+        })?;
+    json_answer(&snapshot, &escalation)
+}
+
+/// `/v1/assign`'s answer.
+#[derive(Serialize)]
+struct Plan {
+    rules_version: String,
+    mode: &'static str,
+    /// `read = decided + rejected`; the five outcomes add up to `decided`.
+    summary: Summary,
+    quality: Option<triage_core::PlanQuality>,
+    decisions: Vec<triage_core::Decision>,
+    rejected: Vec<Value>,
+}
+
+#[derive(Default, Serialize)]
+struct Summary {
+    read: usize,
+    decided: usize,
+    assigned: usize,
+    queued: usize,
+    manual_review: usize,
+    deflected: usize,
+    no_team: usize,
+    rejected: usize,
+}
+
+async fn assign(
+    State(state): State<AppState>,
+    q: Result<Query<Params>, QueryRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let snapshot = live(&state)?;
+    let q = Params::read(q)?;
+    let (now, mode) = (q.now()?, q.mode()?);
+    let bytes = body(b, state.inner.limits.batch_body_bytes)?;
+    let planned = snapshot.clone();
+    let plan = blocking(move || -> Result<Plan, Problem> {
+        let mut cases = Vec::new();
+        let mut rejected = Vec::new();
+        for (index, line, item) in items(&bytes)? {
+            match item.and_then(case_of) {
+                Ok(c) => cases.push(c),
+                Err(p) => rejected.push(json!({ "index": index, "line": line, "error": p })),
+            }
+        }
+        let plan =
+            triage_core::assign_batch_plan(&planned.rules, &cases, &planned.directory, now, mode, &Options::default());
+        let mut s = Summary {
+            read: cases.len() + rejected.len(),
+            decided: cases.len(),
+            rejected: rejected.len(),
+            ..Summary::default()
+        };
+        for d in &plan.decisions {
+            let count = if d.agent.is_some() {
+                &mut s.assigned
+            } else if d.manual_review.is_some() {
+                &mut s.manual_review
+            } else if d.queue.is_some() {
+                &mut s.queued
+            } else if d.tier == 0 {
+                &mut s.deflected
+            } else {
+                &mut s.no_team
+            };
+            *count += 1;
+        }
+        Ok(Plan {
+            rules_version: planned.rules.version().to_string(),
+            mode: if mode == BatchMode::Optimal { "optimal" } else { "greedy" },
+            summary: s,
+            quality: plan.quality,
+            decisions: plan.decisions,
+            rejected,
+        })
+    })
+    .await??;
+    json_answer(&snapshot, &plan)
+}
+
+// ---------------------------------------------------------------- rules
+
+/// `/v1/check`'s body: rule files by name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckBody {
+    files: std::collections::BTreeMap<String, String>,
+}
+
+async fn check(State(state): State<AppState>, b: Result<Bytes, BytesRejection>) -> Answer {
+    let value = json_value(&body(b, state.inner.limits.batch_body_bytes)?)?;
+    let files: CheckBody = serde_json::from_value(value).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-check",
+            "The body is not a set of rule files",
+            format!("expected `{{\"files\": {{\"name.yaml\": \"text\", …}}}}`: {e}"),
+        )
+    })?;
+    let report = blocking(move || {
+        let sources: Vec<(&str, &str)> = files.files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+        let (rules, mut diagnostics) = triage_core::compile_sources(&sources);
+        if let Some(r) = &rules {
+            diagnostics.extend(triage_core::lint(r));
+        }
+        let errors = diagnostics.iter().filter(|d| d.severity == triage_core::Severity::Error).count();
+        json!({
+            "ok": rules.is_some(),
+            "rules_version": rules.as_ref().map(|r| r.version().to_string()),
+            "errors": errors,
+            "warnings": diagnostics.len() - errors,
+            "diagnostics": diagnostics,
+        })
+    })
+    .await?;
+    let body = serde_json::to_vec(&report).map_err(|_| Problem::internal())?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+async fn rules(State(state): State<AppState>) -> Response {
+    let snapshot = state.snapshot();
+    let body = json!({
+        "ready": snapshot.is_some(),
+        "version": snapshot.as_ref().map(|s| s.rules.version().to_string()),
+        "tzdb": triage_core::TZDB_VERSION,
+        "rule_count": snapshot.as_ref().map(|s| s.rules.rule_count()),
+        "files": snapshot.as_ref().map(|s| s.files.clone()),
+        "loaded_at": snapshot.as_ref().map(|s| s.loaded_at),
+        "agents": snapshot.as_ref().map(|s| s.directory.agent_count()),
+        "last_reload": state.last_reload(),
+    });
+    axum::Json(body).into_response()
+}
+
+async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+    let Some(token) = &state.inner.admin_token else { return Err(Problem::unauthorized()) };
+    let sent = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), token.as_bytes())) {
+        return Err(Problem::unauthorized());
+    }
+    let attempt = state.reload().await;
+    match attempt.refused {
+        None => Ok(axum::Json(json!({ "ok": true, "version": attempt.version, "at": attempt.at })).into_response()),
+        Some(refused) => {
+            let mut p = Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "reload-refused",
+                "The new rules were refused; the previous rules keep serving",
+                refused.message,
+            );
+            p.diagnostics = Some(refused.diagnostics);
+            Err(p)
+        }
+    }
+}
+
+// ---------------------------------------------------------------- operations
+
+async fn healthz() -> Response {
+    axum::Json(json!({ "status": "ok" })).into_response()
+}
+
+async fn readyz(State(state): State<AppState>) -> Answer {
+    let snapshot = live(&state)?;
+    Ok(axum::Json(json!({ "status": "ready", "version": snapshot.rules.version() })).into_response())
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.inner.metrics.render()).into_response()
+}
+
+async fn openapi() -> Response {
+    axum::Json(crate::openapi()).into_response()
+}
