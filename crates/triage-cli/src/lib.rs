@@ -36,16 +36,26 @@ impl std::fmt::Display for InputError {
 /// why it cannot be read.
 pub type Lines<T> = Vec<(usize, Result<T, String>)>;
 
+/// Whether a line holds only JSON's white space (space, tab, CR): such a
+/// line is skipped. Any other character, Unicode spaces included, makes a
+/// line that is read, and rejected if it is not a case.
+pub fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r'))
+}
+
 /// The non-blank lines of a JSON Lines input with their numbers: each
 /// line's text, or why it cannot be read. A line that is not UTF-8 is
 /// rejected alone, with its number; the rest go on. A `\r` before the line
-/// break is dropped.
+/// break is dropped, and so is a byte-order mark at the start of the input.
 pub fn split_lines(bytes: &[u8]) -> Lines<String> {
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
     let mut out = Vec::new();
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if is_blank(raw) {
+            continue;
+        }
         let line = match std::str::from_utf8(raw) {
-            Ok(l) if l.trim().is_empty() => continue,
             Ok(l) => Ok(l.to_string()),
             Err(e) => Err(format!("not UTF-8 text (an invalid byte at column {})", e.valid_up_to() + 1)),
         };
@@ -184,7 +194,9 @@ fn distinct_files(files: &mut Vec<PathBuf>) {
 }
 
 fn is_yaml(p: &Path) -> bool {
-    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
 }
 
 fn in_tests_dir(root: &Path, p: &Path) -> bool {

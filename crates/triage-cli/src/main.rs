@@ -196,8 +196,9 @@ enum Command {
         /// The instant to decide at (RFC 3339); default: now.
         #[arg(long)]
         now: Option<String>,
-        /// Timed passes over the corpus (after one untimed warm-up pass).
-        #[arg(long, default_value = "3", value_parser = clap::value_parser!(u32).range(1..))]
+        /// Timed passes over the corpus (after one untimed warm-up pass), 1
+        /// to 1000; cases × rounds is at most 50 million.
+        #[arg(long, default_value = "3", value_parser = clap::value_parser!(u32).range(1..=1000))]
         rounds: u32,
         /// Time decisions with the full trace (why every other rule did not match).
         #[arg(long, value_enum, default_value = "decisions")]
@@ -439,7 +440,7 @@ fn test(dir: &Path, filter: Option<&str>, verbose: bool, coverage: Option<Covera
 
 /// A file's text, or standard input for `-`.
 fn read_input(arg: &str) -> Result<String, InputError> {
-    let bytes = read_bytes(arg)?;
+    let bytes = read_bytes(arg, triage_cli::MAX_FILE_BYTES)?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
@@ -447,20 +448,45 @@ fn read_input(arg: &str) -> Result<String, InputError> {
     })
 }
 
-/// A file's bytes, or standard input's for `-`.
-fn read_bytes(arg: &str) -> Result<Vec<u8>, InputError> {
+/// Most bytes a JSON Lines input may hold (1 GiB): it is read whole, so
+/// larger inputs must be split.
+const MAX_LINES_BYTES: u64 = 1 << 30;
+
+/// A file's bytes, or standard input's for `-`, at most `limit` of them. A
+/// named input must be a regular file or a pipe: a device such as
+/// `/dev/zero` is refused before it is read, and anything longer than the
+/// limit is refused rather than read without end.
+fn read_bytes(arg: &str, limit: u64) -> Result<Vec<u8>, InputError> {
+    let too_long =
+        || InputError(format!("`{arg}` is longer than {} MiB, the limit for this input; split it", limit >> 20));
+    let mut bytes = Vec::new();
     if arg == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes).map_err(|e| InputError(format!("cannot read standard input: {e}")))?;
-        Ok(bytes)
+        std::io::stdin()
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| InputError(format!("cannot read standard input: {e}")))?;
     } else {
-        std::fs::read(arg).map_err(|e| InputError(format!("cannot read `{arg}`: {e}")))
+        let kind = std::fs::metadata(arg).map_err(|e| InputError(format!("cannot read `{arg}`: {e}")))?.file_type();
+        #[cfg(unix)]
+        let pipe = std::os::unix::fs::FileTypeExt::is_fifo(&kind);
+        #[cfg(not(unix))]
+        let pipe = false;
+        if !kind.is_file() && !pipe {
+            return Err(InputError(format!("`{arg}` is not a regular file or a pipe")));
+        }
+        std::fs::File::open(arg)
+            .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+            .map_err(|e| InputError(format!("cannot read `{arg}`: {e}")))?;
     }
+    if bytes.len() as u64 > limit {
+        return Err(too_long());
+    }
+    Ok(bytes)
 }
 
 /// A JSON Lines input read as cases.
 fn case_lines(arg: &str) -> Result<Lines<Case>, InputError> {
-    Ok(parse_case_lines(&read_bytes(arg)?))
+    Ok(parse_case_lines(&read_bytes(arg, MAX_LINES_BYTES)?))
 }
 
 fn read_case(arg: &str) -> Result<Case, InputError> {
@@ -525,7 +551,7 @@ fn escalate_states(
 ) -> Result<Exit, InputError> {
     let Some(Ready { rules, directory, now }) = ready(dir, directory, now)? else { return Ok(Exit::Failed) };
     let level = trace.level();
-    let bytes = read_bytes(state)?;
+    let bytes = read_bytes(state, MAX_LINES_BYTES)?;
     // One JSON document, or JSON Lines with a state per line (a line that
     // is not UTF-8 is rejected alone). A text that opens with `{` or `[`
     // alone on its first line is pretty-printed JSON, never JSON Lines: its
@@ -542,6 +568,9 @@ fn escalate_states(
             .map(|(n, l)| (n, l.and_then(|l| serde_json::from_str(&l).map_err(|e| e.to_string()))))
             .collect(),
     };
+    if lines.is_empty() {
+        return Err(InputError(format!("{state}: no case state in the input (it is empty or blank)")));
+    }
     let many = lines.len() > 1;
     let mut rejected = 0;
     let mut output = String::new();
@@ -611,16 +640,12 @@ fn assign_cases(
     for d in &decisions {
         output.push_str(&serde_json::to_string(d).map_err(|e| InputError(e.to_string()))?);
         output.push('\n');
-        if d.agent.is_some() {
-            assigned += 1;
-        } else if d.manual_review.is_some() {
-            review += 1;
-        } else if d.queue.is_some() {
-            queued += 1;
-        } else if d.tier == 0 {
-            deflected += 1;
-        } else {
-            unrouted += 1;
+        match d.routing() {
+            triage_core::Routing::ManualReview => review += 1,
+            triage_core::Routing::Assigned => assigned += 1,
+            triage_core::Routing::Queued => queued += 1,
+            triage_core::Routing::Deflected => deflected += 1,
+            triage_core::Routing::NoTeam => unrouted += 1,
         }
         if let Some(a) = &d.assignment {
             score += a.score;
@@ -779,12 +804,12 @@ fn diff(
         changed += 1;
         match format {
             Format::Json => {
-                let row = serde_json::json!({ "line": n + 1, "case_id": case.id, "changes": changes });
+                let row = serde_json::json!({ "line": n, "case_id": case.id, "changes": changes });
                 output.push_str(&row.to_string());
                 output.push('\n');
             }
             Format::Human => {
-                output.push_str(&format!("{}:{} case `{}`\n", cases, n + 1, case.id));
+                output.push_str(&format!("{}:{} case `{}`\n", cases, n, case.id));
                 for c in &changes {
                     output.push_str(&format!(
                         "  {:<13} {} → {}   ({} → {})\n",
@@ -922,6 +947,15 @@ fn bench(dir: &Path, cases: &str, how: &BenchArgs) -> Result<Exit, InputError> {
     let parse_us = parsing.elapsed().as_secs_f64() * 1e6 / (corpus.len() + rejected).max(1) as f64;
     if corpus.is_empty() {
         return Err(InputError(format!("`{cases}` holds no case to time")));
+    }
+    // Each timed decision keeps its time (16 bytes) for the percentiles.
+    const MAX_TIMED: usize = 50_000_000;
+    if corpus.len().saturating_mul(how.rounds as usize) > MAX_TIMED {
+        return Err(InputError(format!(
+            "{} case(s) × {} round(s) is more than {MAX_TIMED} timed decisions; use fewer rounds",
+            corpus.len(),
+            how.rounds
+        )));
     }
     let options = Options::with_trace(how.trace.level());
     // One untimed pass settles caches and lazily built indexes.

@@ -94,7 +94,7 @@ fn every_hostile_input_of_the_corpus_gets_its_answer() {
             assert_eq!(n[1], n[2..7].iter().sum::<usize>(), "{name}: the outcomes add up to decided: {err}");
             assert_eq!(out.lines().count(), n[1], "{name}: one decision line per decided case");
             let file = std::fs::read(&args[3]).unwrap();
-            let lines = file.split(|&b| b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)).count();
+            let lines = file.split(|&b| b == b'\n').filter(|l| !triage_cli::is_blank(l)).count();
             assert_eq!(n[0], lines, "{name}: every non-blank line is read: {err}");
         }
         ran += 1;
@@ -172,6 +172,80 @@ fn generated_pathological_inputs_are_handled() {
         ),
     )
     .unwrap();
+    // A first-hit table of 30,000 rows with their own bounds, and a
+    // `unique` table of 5,000 identical rows: compiled in linear memory,
+    // linted with at most 20 overlap findings and a note that there are more.
+    let rows: String = (0..30_000).map(|i| format!("        r{i}: [{}..{}] => c{i}\n", i * 10, i * 10 + 15)).collect();
+    let wide = rule_dir(
+        tmp.path(),
+        "wide-table",
+        &format!(
+            "fields:\n  users: number\ncategories:\n  - id: t\n    table:\n      hit: first\n      inputs: [users]\n      outputs: [category]\n      rows: |\n{rows}        dflt: - => general\n  - id: d\n    set: {{ category: general }}\n"
+        ),
+    );
+    let case = tmp.path().join("users.json");
+    std::fs::write(&case, r#"{"id": "u", "fields": {"users": 299995}}"#).unwrap();
+    let o = run(&["eval".into(), wide, "--case".into(), case.to_string_lossy().into_owned()]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("\"category\": \"c29998\""),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let same: String = (0..5_000).map(|i| format!("        r{i}: - => c\n")).collect();
+    let same = rule_dir(
+        tmp.path(),
+        "same-rows",
+        &format!(
+            "fields:\n  users: number\ncategories:\n  - id: t\n    table:\n      hit: unique\n      inputs: [users]\n      outputs: [category]\n      rows: |\n{same}\n  - id: d\n    set: {{ category: general }}\n"
+        ),
+    );
+    let o = run(&["lint".into(), same]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.matches("warning[table-overlap]").count(), 21, "{}", &out[..out.len().min(2000)]);
+    assert!(out.contains("has more pairs of rows that overlap than the 20 shown"));
+
+    // 3,000 teams each overflowing to the next, and accounts 100,000 deep.
+    let teams: Vec<String> = (0..3_000)
+        .map(|i| {
+            format!(
+                r#"{{"id": "t{i}", "queue": "q{i}"{}}}"#,
+                if i < 2_999 { format!(r#", "overflow": "t{}""#, i + 1) } else { String::new() }
+            )
+        })
+        .collect();
+    let chain = tmp.path().join("chain.json");
+    std::fs::write(
+        &chain,
+        format!(r#"{{"teams": [{}], "agents": [{{"id": "a", "teams": ["t0"], "capacity": 5}}]}}"#, teams.join(", ")),
+    )
+    .unwrap();
+    let o = run(&[
+        "eval".into(),
+        "rules/global-support".into(),
+        "--case".into(),
+        case.to_string_lossy().into_owned(),
+        "--directory".into(),
+        chain.to_string_lossy().into_owned(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let accounts: Vec<String> = (0..100_000)
+        .map(|i| {
+            if i == 0 { r#"{"id": "x0"}"#.to_string() } else { format!(r#"{{"id": "x{i}", "parent": "x{}"}}"#, i - 1) }
+        })
+        .collect();
+    let deep = tmp.path().join("deep.json");
+    std::fs::write(&deep, format!(r#"{{"accounts": [{}]}}"#, accounts.join(", "))).unwrap();
+    let o = run(&[
+        "eval".into(),
+        "rules/global-support".into(),
+        "--case".into(),
+        case.to_string_lossy().into_owned(),
+        "--directory".into(),
+        deep.to_string_lossy().into_owned(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("an account hierarchy may be at most 64 levels deep"));
+
     let o = run(&[
         "escalate".into(),
         "rules/global-support".into(),
@@ -202,6 +276,9 @@ const LINE_PIECES: &[&[u8]] = &[
     b"not json",
     br#"{"id": "g", "created_at": "2026-03-02T09:00:00"}"#,
     "{\"id\": \"h\", \"subject\": \"障害\u{feff}\"}".as_bytes(),
+    "\u{a0}".as_bytes(),
+    "\u{3000}\u{2028}".as_bytes(),
+    b"\x0b\x0c",
 ];
 
 proptest::proptest! {
@@ -221,12 +298,11 @@ proptest::proptest! {
         }
         bytes.extend_from_slice(&tail);
         let expected: Vec<usize> = bytes
+            .strip_prefix("\u{feff}".as_bytes())
+            .unwrap_or(&bytes)
             .split(|&b| b == b'\n')
             .enumerate()
-            .filter(|(_, l)| {
-                let l = l.strip_suffix(b"\r").unwrap_or(l);
-                std::str::from_utf8(l).map_or(true, |t| !t.trim().is_empty())
-            })
+            .filter(|(_, l)| !l.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')))
             .map(|(n, _)| n + 1)
             .collect();
         let read = triage_cli::parse_case_lines(&bytes);

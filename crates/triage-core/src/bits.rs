@@ -108,6 +108,60 @@ impl Bits {
     }
 }
 
+/// Below this many rows in all, a row set is always a bitset.
+const LIST_MIN_ROWS: usize = 4096;
+
+/// A set of rows in an index: a bitset, or, when it holds few of many rows
+/// (under 1 in 32 of at least [`LIST_MIN_ROWS`]), the list of its rows. An
+/// index with a set per distinct value then takes memory linear in its
+/// entries: 50,000 rules or rows each naming its own value once took
+/// gigabytes as 50,000 bitsets of 50,000 bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RowSet {
+    /// Every row, as bits.
+    Bits(Bits),
+    /// The rows, ascending.
+    List(Vec<u32>),
+}
+
+impl RowSet {
+    /// The set of `rows` (ascending) out of `n`.
+    pub fn of(rows: Vec<u32>, n: usize) -> RowSet {
+        if n >= LIST_MIN_ROWS && rows.len().saturating_mul(32) < n {
+            RowSet::List(rows)
+        } else {
+            let mut bits = Bits::new(n);
+            for r in rows {
+                bits.set(r as usize);
+            }
+            RowSet::Bits(bits)
+        }
+    }
+
+    /// Adds the set's rows to `out`.
+    pub fn or_into(&self, out: &mut Bits) {
+        match self {
+            RowSet::Bits(b) => out.or_with(b),
+            RowSet::List(rows) => rows.iter().for_each(|&r| out.set(r as usize)),
+        }
+    }
+}
+
+impl Bits {
+    /// [`Bits::and_with_union`] with a row set.
+    pub fn and_with_union_set(&mut self, a: &Bits, b: Option<&RowSet>) {
+        match b {
+            None => self.and_with(a),
+            Some(RowSet::Bits(b)) => self.and_with_union(a, Some(b)),
+            Some(RowSet::List(rows)) => {
+                let kept: Vec<u32> = rows.iter().copied().filter(|&r| self.get(r as usize)).collect();
+                self.and_with(a);
+                kept.iter().for_each(|&r| self.set(r as usize));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +180,23 @@ mod tests {
         assert_eq!(a.iter().collect::<Vec<_>>(), vec![64]);
         assert!(!a.get(200));
         assert_eq!(Bits::full(3).iter().count(), 3);
+    }
+
+    #[test]
+    fn row_sets_act_alike_as_lists_and_bits() {
+        for n in [100, 10_000] {
+            let rows = vec![3, 70, 99];
+            let set = RowSet::of(rows.clone(), n);
+            assert_eq!(matches!(set, RowSet::List(_)), n == 10_000);
+            let mut out = Bits::new(n);
+            set.or_into(&mut out);
+            assert_eq!(out.iter().collect::<Vec<_>>(), [3, 70, 99]);
+            let mut kept = Bits::full(n);
+            kept.clear(70);
+            let mut base = Bits::new(n);
+            base.set(5);
+            kept.and_with_union_set(&base, Some(&set));
+            assert_eq!(kept.iter().collect::<Vec<_>>(), [3, 5, 99]);
+        }
     }
 }

@@ -106,6 +106,8 @@ impl Case {
 /// (a second case on the same line, the rest of a JSON Lines file) is an
 /// error rather than silently ignored.
 pub(crate) fn one_document<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, CaseError> {
+    // A byte-order mark (as Windows editors write) is not part of the JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let de = &mut serde_json::Deserializer::from_str(text);
     let Object(value) = serde_path_to_error::deserialize(&mut *de).map_err(|e| path_error(&e))?;
     de.end().map_err(|e| CaseError {
@@ -127,9 +129,22 @@ pub(crate) fn from_value<T: serde::de::DeserializeOwned>(value: serde_json::Valu
 
 pub(crate) fn path_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> CaseError {
     let path = e.path().to_string();
-    let inner = e.inner().to_string();
-    // The date-time parser's own words say nothing of what is missing.
-    let inner = if inner.starts_with("premature end of input") || inner.starts_with("input contains invalid characters")
+    // `?` is where the input ended before a field could be named.
+    let path = if path == "?" { ".".to_string() } else { path };
+    // A path through 100,000 nested lists is not worth printing whole.
+    let path = if path.len() > 200 {
+        let cut = (0..=200).rev().find(|&i| path.is_char_boundary(i)).unwrap_or(0);
+        format!("{}…", &path[..cut])
+    } else {
+        path
+    };
+    let inner = plain_types(&e.inner().to_string());
+    // The date-time parser's own words say nothing of what is wrong.
+    let inner = if inner.starts_with("premature end of input")
+        || inner.starts_with("input contains invalid characters")
+        || inner.starts_with("input is out of range")
+        || inner.starts_with("input is not enough for unique date and time")
+        || inner.starts_with("trailing input")
     {
         format!("{inner}; {OFFSET_HINT}")
     } else {
@@ -149,8 +164,25 @@ pub(crate) fn path_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>
 }
 
 /// What a date-time needs, for messages: RFC 3339 with an offset.
-pub const OFFSET_HINT: &str =
-    "a date-time needs a UTC offset or `Z`, as in `2026-03-02T09:00:00Z` or `2026-03-02T09:00:00+01:00`";
+pub const OFFSET_HINT: &str = "a date-time needs a UTC offset or `Z`, as in `2026-03-02T09:00:00Z` or \
+                               `2026-03-02T09:00:00+01:00`, and must be a real date and time (no February 30, no 24:00)";
+
+/// A deserializer's message with Rust's number types said in words
+/// (`expected i64` → `expected a whole number`).
+pub(crate) fn plain_types(message: &str) -> String {
+    const WORDS: [(&str, &str); 9] = [
+        ("expected i64", "expected a whole number"),
+        ("expected i32", "expected a whole number"),
+        ("expected u64", "expected a whole number of at least 0"),
+        ("expected u32", "expected a whole number of at least 0"),
+        ("expected u16", "expected a whole number of at least 0"),
+        ("expected usize", "expected a whole number of at least 0"),
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+    ];
+    WORDS.iter().fold(message.to_string(), |m, (rust, words)| m.replace(rust, words))
+}
 
 #[cfg(test)]
 mod tests {

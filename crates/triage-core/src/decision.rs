@@ -98,6 +98,42 @@ pub struct Decision {
     pub(crate) before_assign: Option<(usize, usize)>,
 }
 
+/// Where a decided case went, for counts that add up: every decision is
+/// exactly one of these, in this order of precedence (a case flagged for
+/// manual review counts there even when it also got an agent or a queue,
+/// so the count does not depend on how a batch was planned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Routing {
+    /// `manual_review` is set.
+    ManualReview,
+    /// An agent was assigned.
+    Assigned,
+    /// Waiting in a team's queue.
+    Queued,
+    /// Tier 0: offered self-service, no team.
+    Deflected,
+    /// No team took it.
+    NoTeam,
+}
+
+impl Decision {
+    /// Where the case went (see [`Routing`]).
+    pub fn routing(&self) -> Routing {
+        if self.manual_review.is_some() {
+            Routing::ManualReview
+        } else if self.agent.is_some() {
+            Routing::Assigned
+        } else if self.queue.is_some() {
+            Routing::Queued
+        } else if self.tier == 0 {
+            Routing::Deflected
+        } else {
+            Routing::NoTeam
+        }
+    }
+}
+
 /// The SLA policy in effect for a case and each metric's clock.
 ///
 /// Deadlines count business time on the calendar from `started_at` (the

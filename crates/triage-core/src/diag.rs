@@ -133,7 +133,7 @@ impl Diagnostic {
             Severity::Error,
             file,
             pos,
-            format!("refused: the document expands beyond a safe size or depth ({message})"),
+            format!("refused: the document is beyond a safe size or depth: {message}"),
         )
         .with_help(
             "rule files may nest at most 32 levels, and aliases may add at most 200,000 nodes to what the file spells \

@@ -247,6 +247,21 @@ impl Agent {
 }
 
 /// A directory that cannot be used, naming what is wrong.
+/// Deepest account hierarchy: an account at most this many levels below
+/// its root. Each account keeps its path from the root, so a chain of
+/// 100,000 accounts would keep five billion names.
+pub const MAX_ACCOUNT_DEPTH: usize = 64;
+
+/// A chain of ids as `a → b → c`, its middle left out when it is long.
+fn chain_text(ids: &[String]) -> String {
+    if ids.len() <= 12 {
+        return ids.join(" → ");
+    }
+    let head = ids[..6].join(" → ");
+    let tail = ids[ids.len() - 5..].join(" → ");
+    format!("{head} → … ({} more) … → {tail}", ids.len() - 11)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DirectoryError {
     /// Two accounts share an id.
@@ -261,8 +276,20 @@ pub enum DirectoryError {
         parent: String,
     },
     /// Parents loop back.
-    #[error("accounts form a cycle: {}", .0.join(" → "))]
+    #[error("accounts form a cycle: {}", chain_text(.0))]
     Cycle(Vec<String>),
+    /// An account sits deeper below its root than [`MAX_ACCOUNT_DEPTH`].
+    #[error(
+        "account `{account}` is more than {MAX_ACCOUNT_DEPTH} levels below its root account (its parents: {}); \
+         an account hierarchy may be at most {MAX_ACCOUNT_DEPTH} levels deep",
+        chain_text(.chain)
+    )]
+    TooDeep {
+        /// The account.
+        account: String,
+        /// Its ancestors, root first.
+        chain: Vec<String>,
+    },
     /// Teams, agents or a directory file with problems: every one of
     /// them, each with its position when the directory came from a file.
     #[error("{}", render(.0))]
@@ -421,25 +448,40 @@ fn roster_problems(teams: &[Team], agents: &[Agent], skills: Option<&[String]>) 
         }
     }
     // Overflow chains must end; each loop is reported once, at its
-    // smallest team id.
-    for (i, t) in teams.iter().enumerate() {
-        let mut chain = vec![t.id.as_str()];
-        let mut cur = t.overflow.as_deref();
-        while let Some(next) = cur.filter(|n| team_ids.contains_key(n)) {
-            if next == t.id {
-                if chain.iter().all(|c| t.id.as_str() <= *c) {
-                    chain.push(next);
-                    let message = format!("teams overflow in a loop: {}", chain.join(" → "));
-                    out.push(Problem::new("teams", i, key("overflow"), "overflow-loop", message));
+    // smallest team id. Each team is walked once (a team leads to at most
+    // one other), so a chain of thousands of teams costs no more than its
+    // length.
+    let mut walked = vec![0u8; teams.len()]; // 0 not yet, 1 on this walk, 2 done
+    let mut loops: Vec<(usize, String)> = Vec::new();
+    for start in 0..teams.len() {
+        let mut walk: Vec<usize> = Vec::new();
+        let mut cur = Some(start);
+        while let Some(i) = cur {
+            match walked[i] {
+                0 => {
+                    walked[i] = 1;
+                    walk.push(i);
+                    cur = teams[i].overflow.as_deref().and_then(|o| team_ids.get(o).copied());
                 }
-                break;
+                1 => {
+                    let from = walk.iter().position(|&w| w == i).unwrap_or(0);
+                    let cycle = &walk[from..];
+                    let first =
+                        (0..cycle.len()).min_by(|&a, &b| teams[cycle[a]].id.cmp(&teams[cycle[b]].id)).unwrap_or(0);
+                    let mut names: Vec<&str> =
+                        cycle[first..].iter().chain(&cycle[..first]).map(|&c| teams[c].id.as_str()).collect();
+                    names.push(names[0]);
+                    loops.push((cycle[first], format!("teams overflow in a loop: {}", names.join(" → "))));
+                    break;
+                }
+                _ => break,
             }
-            if chain.contains(&next) {
-                break;
-            }
-            chain.push(next);
-            cur = teams[team_ids[next]].overflow.as_deref();
         }
+        walk.iter().for_each(|&w| walked[w] = 2);
+    }
+    loops.sort();
+    for (i, message) in loops {
+        out.push(Problem::new("teams", i, key("overflow"), "overflow-loop", message));
     }
     let mut agent_ids: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, a) in agents.iter().enumerate() {
@@ -451,11 +493,16 @@ fn roster_problems(teams: &[Team], agents: &[Agent], skills: Option<&[String]>) 
         if a.teams.is_empty() {
             out.push(problem(key("teams"), "no-team", format!("agent `{}` belongs to no team", a.id)));
         }
+        let mut listed = std::collections::BTreeSet::new();
         for (j, t) in a.teams.iter().enumerate() {
+            let path = vec![Seg::Key("teams".into()), Seg::Item(j)];
             if !team_ids.contains_key(t.as_str()) {
                 let message = format!("agent `{}` names unknown team `{t}`", a.id);
-                let path = vec![Seg::Key("teams".into()), Seg::Item(j)];
                 out.push(problem(path, "unknown-team", message).suggesting(t, &known));
+            } else if !listed.insert(t.as_str()) {
+                // Listed twice, the agent would count twice in the team.
+                let message = format!("agent `{}` lists team `{t}` twice", a.id);
+                out.push(problem(path, "duplicate-team", message));
             }
         }
         for (field, value) in [("capacity", a.capacity), ("load", a.load)] {
@@ -554,6 +601,10 @@ impl Directory {
                     path.extend(parent.path.iter().cloned());
                 }
                 path.push(std::sync::Arc::from(merged.id.as_str()));
+                if path.len() > MAX_ACCOUNT_DEPTH + 1 {
+                    let chain = path.iter().take(path.len() - 1).map(|p| p.to_string()).collect();
+                    return Err(DirectoryError::TooDeep { account: merged.id, chain });
+                }
                 resolved[i] = Some(ResolvedAccount { account: merged, path });
             }
         }
@@ -654,6 +705,27 @@ impl Directory {
             dir.skills = parsed.skills;
             return Ok(dir.build_roster(parsed.teams, parsed.agents));
         }
+        // A JSON file whose JSON is broken is told so in JSON's terms (YAML
+        // would accept a trailing comma and report other things). JSON is a
+        // `.json` file, or one that opens with `{"` (a YAML flow mapping
+        // such as `{teams: …}` stays YAML).
+        let body = text.trim_start().strip_prefix('{').map(str::trim_start);
+        let json = file.to_ascii_lowercase().ends_with(".json") || body.is_some_and(|b| b.starts_with('"'));
+        if json
+            && text.trim_start().starts_with('{')
+            && let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text)
+            && matches!(e.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof)
+        {
+            let message = e.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message);
+            let pos = crate::diag::Pos::new(
+                u32::try_from(e.line()).unwrap_or(u32::MAX),
+                u32::try_from(e.column()).unwrap_or(u32::MAX),
+            );
+            let d = Diagnostic::custom("json-syntax", Severity::Error, file, pos, format!("invalid JSON: {message}"))
+                .with_help("a directory file is JSON (starting with `{`) or YAML");
+            return Err(DirectoryError::Invalid(vec![d]));
+        }
         let node = syntax::parse(file, text).map_err(|d| DirectoryError::Invalid(vec![*d]))?;
         Directory::from_node(file, &node)
     }
@@ -739,23 +811,6 @@ impl Directory {
 
 /// Each entry of a directory list, read on its own so that one bad entry
 /// does not hide the problems of the others.
-/// A deserializer's message with Rust's number types said in words
-/// (`expected i64` → `expected a whole number`).
-fn plain_types(message: &str) -> String {
-    const WORDS: [(&str, &str); 9] = [
-        ("expected i64", "expected a whole number"),
-        ("expected i32", "expected a whole number"),
-        ("expected u64", "expected a whole number of at least 0"),
-        ("expected u32", "expected a whole number of at least 0"),
-        ("expected u16", "expected a whole number of at least 0"),
-        ("expected u8", "expected a whole number of at least 0"),
-        ("expected usize", "expected a whole number of at least 0"),
-        ("expected f64", "expected a number"),
-        ("expected f32", "expected a number"),
-    ];
-    WORDS.iter().fold(message.to_string(), |m, (rust, words)| m.replace(rust, words))
-}
-
 fn entries_of<T: serde::de::DeserializeOwned>(
     file: &str,
     list: Option<&Node>,
@@ -788,7 +843,7 @@ fn entries_of<T: serde::de::DeserializeOwned>(
                 let id = locate_key(item, "id").and_then(Node::scalar_text);
                 let name = id.map_or_else(|| format!("{what} #{}", i + 1), |id| format!("{what} `{id}`"));
                 let field = e.path().to_string();
-                let why = plain_types(&e.inner().to_string());
+                let why = crate::case::plain_types(&e.inner().to_string());
                 let message = if field == "." || field.is_empty() {
                     format!("{name}: {why}")
                 } else {

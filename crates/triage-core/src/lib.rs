@@ -85,11 +85,13 @@ pub use calendar::{Calendar, CalendarError, TZDB_VERSION, Zone};
 pub use case::{Case, CaseError, OFFSET_HINT, Requester};
 pub use compile::compile_sources;
 pub use decision::{
-    Action, Decision, Deflection, ManualReview, Options, Outcome, Sentiment, Sla, SlaTargets, TraceEntry, TraceLevel,
-    Warning,
+    Action, Decision, Deflection, ManualReview, Options, Outcome, Routing, Sentiment, Sla, SlaTargets, TraceEntry,
+    TraceLevel, Warning,
 };
 pub use diag::{Diagnostic, Pos, Severity, suggest};
-pub use directory::{Account, Agent, Directory, DirectoryError, Presence, Strategy, Team, Weights, WindowCap};
+pub use directory::{
+    Account, Agent, Directory, DirectoryError, MAX_ACCOUNT_DEPTH, Presence, Strategy, Team, Weights, WindowCap,
+};
 pub use escalate::{Escalation, MAX_CHANNEL_LEN, StateError, escalate, sanitize_channel};
 pub use eval::{BatchPlan, assign_batch, assign_batch_plan, reassign, triage};
 pub use lint::lint;

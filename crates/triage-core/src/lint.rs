@@ -24,6 +24,11 @@ use crate::table::{Hit, Table};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// Pairs of overlapping (`unique`) or disagreeing (`any`) rows reported per
+/// table; past it one more finding says there are more (5,000 identical
+/// rows would otherwise be 12.5 million warnings).
+const MAX_PAIRS_PER_TABLE: usize = 20;
+
 /// Steps one question may take before the search gives up.
 const BUDGET: u32 = 50_000;
 
@@ -441,6 +446,7 @@ impl<'r> Model<'r> {
         }
         // Overlaps under `unique`, disagreements under `any`.
         if matches!(table.hit, Hit::Unique | Hit::Any) {
+            let mut found = 0;
             'pairs: for (a, &ra) in rows.iter().enumerate() {
                 for (b, &rb) in rows.iter().enumerate().skip(a + 1) {
                     let (row_a, row_b) = (&table.rows[a], &table.rows[b]);
@@ -453,6 +459,23 @@ impl<'r> Model<'r> {
                     let mut goals = outside.clone();
                     goals.extend([(&trees[ra], true), (&trees[rb], true)]);
                     let Ok(Some(example)) = self.solve(&goals) else { continue };
+                    if found == MAX_PAIRS_PER_TABLE {
+                        let d = Diagnostic::custom(
+                            if table.hit == Hit::Unique { "table-overlap" } else { "table-conflict" },
+                            Severity::Warning,
+                            file,
+                            here(table.meta.line),
+                            format!(
+                                "table `{}` has more pairs of rows that {} than the {MAX_PAIRS_PER_TABLE} shown",
+                                table.meta.id,
+                                if table.hit == Hit::Unique { "overlap" } else { "disagree" }
+                            ),
+                        )
+                        .with_help("fix the pairs shown and lint again");
+                        out.push(d.in_rule(Some(&table.meta.id)));
+                        break 'pairs;
+                    }
+                    found += 1;
                     let (code, what) = if table.hit == Hit::Unique {
                         ("table-overlap", "both match some cases, but the hit policy is `unique`")
                     } else {

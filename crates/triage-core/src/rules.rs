@@ -4,7 +4,7 @@
 //! pattern ids, priorities are ranks, knowledge articles are indices. After
 //! compiling there are no authoring errors left for evaluation to hit.
 
-use crate::bits::Bits;
+use crate::bits::{Bits, RowSet};
 use crate::calendar::Calendar;
 use crate::cond::{Cond, Fact, Op, Pred, Scalar};
 use crate::name::Name;
@@ -426,9 +426,15 @@ struct FieldIndex {
 
 #[derive(Debug)]
 enum Keys {
-    Str(BTreeMap<String, Bits>),
-    Num(Vec<(f64, Bits)>),
-    Bool([Bits; 2]),
+    Str(BTreeMap<String, RowSet>),
+    /// By the number's bits (`-0` read as `0`), so a lookup is a search.
+    Num(BTreeMap<u64, RowSet>),
+    Bool([RowSet; 2]),
+}
+
+/// A number as an index key: equal numbers, equal keys.
+fn num_key(x: f64) -> u64 {
+    if x == 0.0 { 0.0f64.to_bits() } else { x.to_bits() }
 }
 
 #[derive(Debug)]
@@ -498,32 +504,35 @@ impl RuleIndex {
         ranked.truncate(INDEX_MAX_FIELDS);
         let mut fields = Vec::new();
         for (slot, constrained) in ranked {
-            let mut keys = match schema.fields[slot].ty {
-                crate::schema::FieldType::Number => Keys::Num(Vec::new()),
-                crate::schema::FieldType::Bool => Keys::Bool([Bits::new(n), Bits::new(n)]),
-                _ => Keys::Str(BTreeMap::new()),
-            };
+            // Rows by value first (rules come in order, so each list is
+            // ascending), then each list as a row set.
+            let mut strs: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+            let mut nums: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+            let mut bools: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
             let mut unconstrained = Bits::full(n);
             for (r, values) in &constrained {
                 unconstrained.clear(*r);
+                let rule = u32::try_from(*r).unwrap_or(u32::MAX);
                 for v in values {
-                    match (&mut keys, v) {
-                        (Keys::Str(map), Scalar::Str(s)) => {
-                            map.entry(s.clone()).or_insert_with(|| Bits::new(n)).set(*r)
-                        }
-                        (Keys::Num(list), Scalar::Num(x)) => match list.iter_mut().find(|(k, _)| k == x) {
-                            Some((_, b)) => b.set(*r),
-                            None => {
-                                let mut b = Bits::new(n);
-                                b.set(*r);
-                                list.push((*x, b));
-                            }
-                        },
-                        (Keys::Bool(pair), Scalar::Bool(b)) => pair[usize::from(*b)].set(*r),
-                        _ => {}
+                    let list = match v {
+                        Scalar::Str(s) => strs.entry(s.clone()).or_default(),
+                        Scalar::Num(x) => nums.entry(num_key(*x)).or_default(),
+                        Scalar::Bool(b) => &mut bools[usize::from(*b)],
+                    };
+                    if list.last() != Some(&rule) {
+                        list.push(rule);
                     }
                 }
             }
+            let set = |rows: Vec<u32>| RowSet::of(rows, n);
+            let keys = match schema.fields[slot].ty {
+                crate::schema::FieldType::Number => Keys::Num(nums.into_iter().map(|(k, v)| (k, set(v))).collect()),
+                crate::schema::FieldType::Bool => {
+                    let [f, t] = bools;
+                    Keys::Bool([set(f), set(t)])
+                }
+                _ => Keys::Str(strs.into_iter().map(|(k, v)| (k, set(v))).collect()),
+            };
             fields.push(FieldIndex { slot, unconstrained, keys });
         }
         let mut text = TextFilter {
@@ -564,11 +573,11 @@ impl RuleIndex {
             let fact = facts.get(f.slot).unwrap_or(&Fact::Missing);
             let extra = match (&f.keys, fact) {
                 (Keys::Str(map), Fact::Str { lower, .. }) => map.get(lower.as_ref()),
-                (Keys::Num(list), Fact::Num(x)) => list.iter().find(|(k, _)| k == x).map(|(_, b)| b),
+                (Keys::Num(map), Fact::Num(x)) => map.get(&num_key(*x)),
                 (Keys::Bool(pair), Fact::Bool(b)) => Some(&pair[usize::from(*b)]),
                 _ => None,
             };
-            out.and_with_union(&f.unconstrained, extra);
+            out.and_with_union_set(&f.unconstrained, extra);
         }
         if let Some(t) = &self.text {
             let mut allowed = t.free.clone();

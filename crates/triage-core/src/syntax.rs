@@ -134,6 +134,10 @@ pub fn parse(file: &str, text: &str) -> Result<Node, Box<Diagnostic>> {
         return Ok(Node { pos: Pos::new(1, 1), kind: NodeKind::Map(Vec::new()) });
     }
     match serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options) {
+        // Only comments (or `~`): an empty file, as one with nothing in it.
+        Ok(root) if matches!(root.value, Raw::Null) => {
+            Ok(Node { pos: Pos::new(1, 1), kind: NodeKind::Map(Vec::new()) })
+        }
         Ok(root) => Ok(convert(root)),
         Err(e) => Err(Box::new(to_diagnostic(file, text, &e))),
     }
@@ -149,7 +153,7 @@ fn to_diagnostic(file: &str, text: &str, e: &serde_saphyr::Error) -> Diagnostic 
         || message.contains("recursion limit")
         || message.contains("nesting limit")
     {
-        return Diagnostic::yaml_limit(file, pos, &message);
+        return Diagnostic::yaml_limit(file, pos, limit_words(&message));
     }
     if message.contains("multiple YAML documents") {
         return second_document(file, text, pos);
@@ -159,6 +163,19 @@ fn to_diagnostic(file: &str, text: &str, e: &serde_saphyr::Error) -> Diagnostic 
         return Diagnostic::duplicate_key(file, pos, key);
     }
     Diagnostic::yaml_syntax(file, pos, &message)
+}
+
+/// Which of the YAML library's limits was reached, in words.
+fn limit_words(message: &str) -> &'static str {
+    if message.contains("Depth") || message.contains("recursion") || message.contains("nesting") {
+        "it nests deeper than 32 levels"
+    } else if message.contains("Nodes") {
+        "its aliases expand it by more than 200,000 nodes"
+    } else if message.contains("Alias") || message.contains("Anchor") || message.contains("Merge") {
+        "it uses aliases and anchors beyond the limits (50,000 aliases, 50,000 anchors, a million copied parts)"
+    } else {
+        "it is larger than the YAML reader's limits allow"
+    }
 }
 
 /// A file with a second YAML document, reported at the `---` that starts it.
@@ -178,7 +195,7 @@ fn second_document(file: &str, text: &str, content: Pos) -> Diagnostic {
         crate::diag::Severity::Error,
         file,
         at,
-        format!("a second YAML document begins at line {}: a rule file holds one document", at.line),
+        format!("a second YAML document begins at line {}: a file holds one document", at.line),
     )
     .with_help("move what follows this `---` into a file of its own, or delete the `---` to merge the two")
 }

@@ -12,7 +12,7 @@
 //! the rows still alive. The sets are intersected column by column; the
 //! hit policy then reads the survivors.
 
-use crate::bits::Bits;
+use crate::bits::{Bits, RowSet};
 use crate::cond::{Fact, Op, Pred, Range, test_value};
 use crate::name::Name;
 use crate::rules::RuleMeta;
@@ -118,8 +118,8 @@ struct ColumnIndex {
 #[derive(Debug)]
 enum Keys {
     None,
-    Text(BTreeMap<String, Bits>),
-    Items(BTreeMap<String, Bits>),
+    Text(BTreeMap<String, RowSet>),
+    Items(BTreeMap<String, RowSet>),
     Bool([Bits; 2]),
     /// The number line cut at `bounds`: piece `2i` lies below `bounds[i]`
     /// (above the previous bound), piece `2i + 1` is `bounds[i]` itself, the
@@ -199,6 +199,10 @@ fn piece_of(bounds: &[f64], x: f64) -> Option<usize> {
     Some(if bounds.get(i) == Some(&x) { 2 * i + 1 } else { 2 * i })
 }
 
+/// Most bits a column's number-line index may take (16 MiB); see
+/// `ColumnIndex::build`.
+const MAX_PIECE_BITS: usize = 1 << 27;
+
 impl ColumnIndex {
     fn build(n: usize, cells: &[(&CellKey, Option<u32>)]) -> ColumnIndex {
         let mut any = Bits::new(n);
@@ -209,7 +213,7 @@ impl ColumnIndex {
             CellKey::Any | CellKey::Check => None,
             other => Some(std::mem::discriminant(*other)),
         });
-        let mut text: BTreeMap<String, Bits> = BTreeMap::new();
+        let mut text: BTreeMap<String, Vec<u32>> = BTreeMap::new();
         let mut bools = [Bits::new(n), Bits::new(n)];
         let mut ranges: Vec<(usize, Range)> = Vec::new();
         for (r, (key, pred)) in cells.iter().enumerate() {
@@ -217,8 +221,12 @@ impl ColumnIndex {
             match key {
                 CellKey::Any => any.set(r),
                 CellKey::Text(values) | CellKey::Items(values) if indexed => {
+                    let row = u32::try_from(r).unwrap_or(u32::MAX);
                     for v in values {
-                        text.entry(v.clone()).or_insert_with(|| Bits::new(n)).set(r);
+                        let rows = text.entry(v.clone()).or_default();
+                        if rows.last() != Some(&row) {
+                            rows.push(row);
+                        }
                     }
                 }
                 CellKey::Bool(b) if indexed => bools[usize::from(*b)].set(r),
@@ -232,14 +240,25 @@ impl ColumnIndex {
         }
         let keys = match cells.iter().map(|(k, _)| *k).find(|k| kind == Some(std::mem::discriminant(*k))) {
             None => Keys::None,
-            Some(CellKey::Text(_)) => Keys::Text(text),
-            Some(CellKey::Items(_)) => Keys::Items(text),
+            Some(CellKey::Text(_)) => Keys::Text(text.into_iter().map(|(k, v)| (k, RowSet::of(v, n))).collect()),
+            Some(CellKey::Items(_)) => Keys::Items(text.into_iter().map(|(k, v)| (k, RowSet::of(v, n))).collect()),
             Some(CellKey::Bool(_)) => Keys::Bool(bools),
             Some(_) => {
                 let mut bounds: Vec<f64> =
                     ranges.iter().flat_map(|(_, x)| [x.lo, x.hi]).filter(|b| b.is_finite()).collect();
                 bounds.sort_by(f64::total_cmp);
                 bounds.dedup();
+                // A bitset of every row per piece of the number line is
+                // quadratic in the rows when each row has its own bounds;
+                // past a budget, the column's ranges are tested row by row.
+                if (2 * bounds.len() + 1).saturating_mul(n) > MAX_PIECE_BITS {
+                    for (r, (key, pred)) in cells.iter().enumerate() {
+                        if let (CellKey::Ranges(_), Some(p)) = (key, pred) {
+                            checks.push((u32::try_from(r).unwrap_or(u32::MAX), *p));
+                        }
+                    }
+                    return ColumnIndex { any, keys: Keys::None, checks };
+                }
                 let mut pieces = vec![Bits::new(n); 2 * bounds.len() + 1];
                 for (r, x) in &ranges {
                     if x.is_empty() {
@@ -274,13 +293,13 @@ impl ColumnIndex {
         match (&self.keys, fact) {
             (Keys::Text(map), Fact::Str { lower, .. }) => {
                 if let Some(rows) = map.get(lower.as_ref()) {
-                    scratch.or_with(rows);
+                    rows.or_into(scratch);
                 }
             }
             (Keys::Items(map), Fact::List(have)) => {
                 for item in have.iter() {
                     if let Some(rows) = map.get(item.as_str()) {
-                        scratch.or_with(rows);
+                        rows.or_into(scratch);
                     }
                 }
             }

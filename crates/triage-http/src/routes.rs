@@ -227,7 +227,9 @@ fn items(bytes: &[u8]) -> Result<Vec<Item>, Problem> {
     let mut out = Vec::new();
     for (n, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.iter().all(u8::is_ascii_whitespace) {
+        // Only JSON's own white space makes a blank line; a line of other
+        // spaces is an item, and a problem.
+        if raw.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
             continue;
         }
         out.push((out.len(), Some(n + 1), json_value(raw)));
@@ -403,16 +405,12 @@ async fn assign(
             ..Summary::default()
         };
         for d in &plan.decisions {
-            let count = if d.agent.is_some() {
-                &mut s.assigned
-            } else if d.manual_review.is_some() {
-                &mut s.manual_review
-            } else if d.queue.is_some() {
-                &mut s.queued
-            } else if d.tier == 0 {
-                &mut s.deflected
-            } else {
-                &mut s.no_team
+            let count = match d.routing() {
+                triage_core::Routing::ManualReview => &mut s.manual_review,
+                triage_core::Routing::Assigned => &mut s.assigned,
+                triage_core::Routing::Queued => &mut s.queued,
+                triage_core::Routing::Deflected => &mut s.deflected,
+                triage_core::Routing::NoTeam => &mut s.no_team,
             };
             *count += 1;
         }

@@ -512,7 +512,7 @@ impl Compiler<'_> {
         let start = out.len();
         let mut drafts: Vec<RowDraft> = Vec::new();
         let mut row_shapes: Vec<Shape> = Vec::new();
-        let mut row_ids: Vec<String> = Vec::new();
+        let mut row_ids: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         for (text, pos) in raw_rows {
             let row = match split_row(&text, pos) {
                 Ok(r) => r,
@@ -574,7 +574,7 @@ impl Compiler<'_> {
                 }
                 None => format!("{table_id}#{}", row.pos.line),
             };
-            row_ids.push(row_id.clone());
+            row_ids.insert(row_id.clone());
             let row_site = Site { file: self.file(file), rule: Some(&row_id), stage };
 
             // Cells.
