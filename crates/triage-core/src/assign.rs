@@ -763,8 +763,11 @@ impl BatchMode {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PlanQuality {
     /// How the plan was found: `flow` (every agent's candidate cases cost it
-    /// the same units, where a minimum-cost flow is exact) or `milp` (mixed
-    /// units: a mixed-integer program solved by HiGHS).
+    /// the same units, where a minimum-cost flow is exact), `milp` (mixed
+    /// units: a mixed-integer program solved by HiGHS) or
+    /// `flow-heaviest-units` (mixed units in a batch of more than 10,000
+    /// case–agent pairs: the flow with each agent's heaviest units, a plan
+    /// that fits, bounded by every case's best candidate).
     pub method: &'static str,
     /// The plan's total match score.
     pub score: i64,
@@ -782,6 +785,16 @@ impl std::fmt::Display for PlanQuality {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.optimal {
             write!(f, "proven optimal ({}), total match score {}", self.method, self.score)
+        } else if self.method == "flow-heaviest-units" {
+            write!(
+                f,
+                "too large for the exact solver (over {} case–agent pairs of mixed units): a plan by flow with each \
+                 agent's heaviest units, total match score {}, no plan scores more than {} ({:.1} % gap)",
+                crate::gap::MAX_VARS,
+                self.score,
+                self.bound,
+                self.gap * 100.0
+            )
         } else {
             write!(
                 f,
@@ -884,6 +897,12 @@ fn best_plan(lists: &[Vec<Candidate>], dir: &Directory) -> (Vec<Choice>, PlanQua
             }
             return (plan, PlanQuality::new("milp", solved.score, solved.bound));
         }
+        // Too large for the solver (or it failed): the flow with each
+        // agent's heaviest units is feasible; its bound is every case's
+        // best candidate.
+        let score = flow_plan(lists, dir, &mut plan);
+        let bound = lists.iter().map(|l| l.iter().map(|c| c.score).max().unwrap_or(0)).sum();
+        return (plan, PlanQuality::new("flow-heaviest-units", score, bound));
     }
     let score = flow_plan(lists, dir, &mut plan);
     (plan, PlanQuality::new("flow", score, score))

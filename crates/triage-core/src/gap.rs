@@ -19,8 +19,23 @@
 use crate::assign::Candidate;
 use highs::{HighsModelStatus, RowProblem, Sense};
 
-/// Branch-and-bound nodes each solve may explore.
+/// Branch-and-bound nodes each solve may explore, for small programs; a
+/// program of `v` variables gets at most `WORK_BUDGET / v` nodes, since
+/// each node solves a linear program about that large.
 pub(crate) const NODE_BUDGET: i32 = 20_000;
+
+/// Nodes × variables one solve may take (see [`NODE_BUDGET`]).
+const WORK_BUDGET: usize = 20_000_000;
+
+/// Most (case, agent) pairs the solver takes on: beyond, the caller plans
+/// by minimum-cost flow with each agent's heaviest units (a feasible plan,
+/// not proven best). 1,000 cases over 200 agents of mixed units (200,000
+/// pairs) took a minute and half a gigabyte; 300 over 60 (18,000) took 2.5 s.
+pub(crate) const MAX_VARS: usize = 10_000;
+
+/// Most pairs for the second solve (spreading load among plans of the best
+/// score): it adds up to 64 rows per agent.
+const MAX_SPREAD_VARS: usize = 5_000;
 
 /// What the solver may give each agent.
 #[derive(Debug, Clone, Copy)]
@@ -55,16 +70,20 @@ pub(crate) fn solve(lists: &[Vec<Candidate>], rooms: &[Room]) -> Option<Plan> {
     if vars.is_empty() {
         return Some(Plan { pick: vec![None; lists.len()], score: 0, bound: 0, proven: true });
     }
+    if vars.len() > MAX_VARS {
+        return None;
+    }
+    let nodes = i32::try_from(WORK_BUDGET / vars.len()).unwrap_or(NODE_BUDGET).clamp(1, NODE_BUDGET);
     // Scores are whole numbers: a gap under one point proves the best.
-    let (columns, status, bound) = run(build(lists, rooms, &vars, None), 0.5)?;
+    let (columns, status, bound) = run(build(lists, rooms, &vars, None), 0.5, nodes)?;
     let pick = picks(lists, &vars, &columns);
     let score = total(lists, &pick);
     let proven = status == HighsModelStatus::Optimal;
     let bound = if proven { score } else { bound.floor() as i64 }.max(score);
     let mut plan = Plan { pick, score, bound, proven };
-    if proven && lists.iter().filter(|l| !l.is_empty()).count() > 1 {
+    if proven && vars.len() <= MAX_SPREAD_VARS && lists.iter().filter(|l| !l.is_empty()).count() > 1 {
         // The same score, spread as evenly as the capacities allow.
-        if let Some((columns, _, _)) = run(build(lists, rooms, &vars, Some(score)), 1e-9) {
+        if let Some((columns, _, _)) = run(build(lists, rooms, &vars, Some(score)), 1e-9, nodes) {
             let pick = picks(lists, &vars, &columns);
             if total(lists, &pick) == score && fits(lists, rooms, &pick) {
                 plan.pick = pick;
@@ -147,11 +166,11 @@ fn spread(pb: &mut RowProblem, room: &Room, row: &[(highs::Col, f64)]) {
 /// Runs one program, stopping when the best plan is within `abs_gap` of
 /// the bound: the columns of the best plan found, the model status and the
 /// proven bound on the objective.
-fn run(pb: RowProblem, abs_gap: f64) -> Option<(Vec<f64>, HighsModelStatus, f64)> {
+fn run(pb: RowProblem, abs_gap: f64, nodes: i32) -> Option<(Vec<f64>, HighsModelStatus, f64)> {
     let mut model = pb.optimise(Sense::Maximise);
     model.make_quiet();
     model.set_threads(std::num::NonZeroU32::MIN);
-    model.set_option("mip_max_nodes", NODE_BUDGET);
+    model.set_option("mip_max_nodes", nodes);
     model.set_option("mip_rel_gap", 0.0);
     model.set_option("mip_abs_gap", abs_gap);
     model.set_option("random_seed", 0);
