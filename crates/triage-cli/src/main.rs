@@ -809,7 +809,7 @@ fn diff(
                 output.push('\n');
             }
             Format::Human => {
-                output.push_str(&format!("{}:{} case `{}`\n", cases, n, case.id));
+                output.push_str(&format!("{}:{} case `{}`\n", cases, n, triage_core::explain::printable(&case.id)));
                 for c in &changes {
                     output.push_str(&format!(
                         "  {:<13} {} → {}   ({} → {})\n",
@@ -883,8 +883,8 @@ fn render_report(records: &[EscalationRecord]) -> String {
             r.risk.score,
             r.severity,
             r.status.name(),
-            r.case_id,
-            r.owner,
+            triage_core::explain::printable(&r.case_id),
+            triage_core::explain::printable(&r.owner),
             r.opened_at.format("%Y-%m-%dT%H:%MZ"),
             r.rule
         ));

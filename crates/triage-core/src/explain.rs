@@ -4,6 +4,30 @@
 use crate::decision::{Decision, Outcome};
 use std::fmt::Write as _;
 
+/// Text from a case as it may be shown on a terminal: control characters
+/// (line breaks, escape sequences, NUL) and bidirectional overrides are
+/// written as `\u{…}`, so a case id cannot forge a line or recolour a
+/// terminal.
+///
+/// ```
+/// assert_eq!(triage_core::explain::printable("a\nb\u{1b}[31m"), "a\\u{a}b\\u{1b}[31m");
+/// ```
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Renders a decision and its trace as plain text.
 ///
 /// ```
@@ -16,7 +40,14 @@ use std::fmt::Write as _;
 /// ```
 pub fn render(d: &Decision) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "case `{}`: category `{}`, priority {}, tier {}", d.case_id, d.category, d.priority, d.tier);
+    let _ = writeln!(
+        out,
+        "case `{}`: category `{}`, priority {}, tier {}",
+        printable(&d.case_id),
+        d.category,
+        d.priority,
+        d.tier
+    );
     let n = &d.normalized;
     let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
     let _ = writeln!(
