@@ -461,7 +461,7 @@ impl<'r> Model<'r> {
                     let Ok(Some(example)) = self.solve(&goals) else { continue };
                     if found == MAX_PAIRS_PER_TABLE {
                         let d = Diagnostic::custom(
-                            if table.hit == Hit::Unique { "table-overlap" } else { "table-conflict" },
+                            "too-many-findings",
                             Severity::Warning,
                             file,
                             here(table.meta.line),

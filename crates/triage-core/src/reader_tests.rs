@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use std::sync::OnceLock;
 
 /// The example rule set, file by file.
-const RULE_FILES: &[(&str, &str)] = &[
+pub(crate) const RULE_FILES: &[(&str, &str)] = &[
     ("00-settings.yaml", include_str!("../../../rules/global-support/00-settings.yaml")),
     ("01-normalize.yaml", include_str!("../../../rules/global-support/01-normalize.yaml")),
     ("04-calendars.yaml", include_str!("../../../rules/global-support/04-calendars.yaml")),
