@@ -134,6 +134,8 @@ struct Inner {
     last_reload: Mutex<Option<ReloadAttempt>>,
     admin_token: Option<String>,
     limits: Limits,
+    /// Requests in progress (see [`Limits::concurrency`]).
+    in_progress: Arc<tokio::sync::Semaphore>,
     metrics: metrics::Metrics,
 }
 
@@ -165,6 +167,7 @@ impl AppState {
                 reloading: tokio::sync::Mutex::new(()),
                 last_reload: Mutex::new(None),
                 admin_token: admin_token.filter(|t| !t.is_empty()),
+                in_progress: Arc::new(tokio::sync::Semaphore::new(limits.concurrency.max(1))),
                 limits,
                 metrics,
             }),

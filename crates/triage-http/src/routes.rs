@@ -48,6 +48,10 @@ type Answer = Result<Response, Problem>;
 
 pub(crate) fn router(state: AppState) -> Router {
     let limits = state.inner.limits.clone();
+    // One limit over all routes (axum gives each route its own copy of a
+    // layer, and a plain concurrency limit would then be per route), kept
+    // in the state so every router over it shares it.
+    let in_progress = tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(state.inner.in_progress.clone());
     let one = DefaultBodyLimit::max(limits.body_bytes);
     let many = DefaultBodyLimit::max(limits.batch_body_bytes);
     Router::new()
@@ -70,7 +74,7 @@ pub(crate) fn router(state: AppState) -> Router {
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(limit_problem))
                 .load_shed()
-                .concurrency_limit(limits.concurrency.max(1))
+                .layer(in_progress)
                 .timeout(limits.timeout),
         )
         .layer(CatchPanicLayer::custom(|_| {

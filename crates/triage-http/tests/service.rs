@@ -1,0 +1,387 @@
+//! The service in process, through `app()` with `tower::ServiceExt::oneshot`:
+//! every endpoint, every error path, reloads, limits and the OpenAPI
+//! document against the routes.
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used, reason = "tests fail loudly")]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+use tower::ServiceExt as _;
+use triage_http::{AppState, Limits, Loader, Refused, Snapshot, app};
+
+const NOW: &str = "2026-03-02T09:00:00Z";
+const TOKEN: &str = "an-admin-token-of-some-length";
+
+fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/global-support")
+}
+
+/// The example rules and directory, read the way `triage serve` reads them.
+fn example() -> Snapshot {
+    let root = example_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml") && p.file_name().is_some_and(|n| n != "directory.yaml"))
+        .collect();
+    files.sort();
+    let texts: Vec<(String, String)> = files
+        .iter()
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(p).unwrap()))
+        .collect();
+    let pairs: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let (rules, diags) = triage_core::compile_sources(&pairs);
+    let rules = rules.unwrap_or_else(|| panic!("{diags:?}"));
+    let dir = std::fs::read_to_string(root.join("directory.yaml")).unwrap();
+    let directory = triage_core::Directory::from_text("directory.yaml", &dir).unwrap();
+    Snapshot::new(rules, directory, texts.into_iter().map(|(n, _)| n).collect())
+}
+
+/// Rules of one file: `general` for every case, under `version`.
+fn tiny(category: &str) -> Snapshot {
+    let yaml = format!("categories:\n  - id: all\n    set: {{ category: {category} }}\n");
+    let rules = triage_core::compile_sources(&[("r.yaml", &yaml)]).0.unwrap();
+    Snapshot::new(rules, triage_core::Directory::new(), vec!["r.yaml".into()])
+}
+
+fn state_with(first: Option<Snapshot>, loader: Option<Loader>, limits: Limits) -> AppState {
+    AppState::new(first, loader, Some(TOKEN.into()), limits)
+}
+
+fn state() -> AppState {
+    state_with(Some(example()), None, Limits::default())
+}
+
+async fn call(state: &AppState, method: &str, uri: &str, body: impl Into<Body>) -> (StatusCode, String, String) {
+    call_with(state, Request::builder().method(method).uri(uri).body(body.into()).unwrap()).await
+}
+
+async fn call_with(state: &AppState, request: Request<Body>) -> (StatusCode, String, String) {
+    let response = app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let kind =
+        response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, kind, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn problem(status: StatusCode, kind: &str, body: &str) -> Value {
+    assert_eq!(kind, "application/problem+json", "{status} {body}");
+    let v: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["status"], status.as_u16());
+    assert_eq!(v["type"], format!("https://triage.invalid/problems/{}", v["code"].as_str().unwrap()));
+    v
+}
+
+const CASE: &str = r#"{"id": "c1", "subject": "API is down for all our users", "country": "Deutschland", "account": "acme-de", "created_at": "2026-03-02T08:55:00+01:00"}"#;
+
+#[tokio::test]
+async fn triage_decides_and_names_its_rules_version() {
+    let s = state();
+    let version = s.snapshot().unwrap().rules.version().to_string();
+    let response = app(s.clone())
+        .oneshot(Request::post(format!("/v1/triage?now={NOW}")).body(Body::from(CASE)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["triage-rules-version"], version.as_str());
+    assert!(response.headers().contains_key("x-request-id"));
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let d: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(d["case_id"], "c1");
+    assert_eq!(d["category"], "outage");
+    assert_eq!(d["rules_version"], version.as_str());
+    let (_, _, full) = call(&s, "POST", &format!("/v1/triage?trace=full&now={NOW}"), CASE).await;
+    let full: Value = serde_json::from_str(&full).unwrap();
+    assert!(full["trace"].as_array().unwrap().len() > d["trace"].as_array().unwrap().len());
+}
+
+#[tokio::test]
+async fn bad_requests_get_problems_that_name_what_is_wrong() {
+    let s = state();
+    let (st, kind, body) = call(&s, "POST", "/v1/triage", "{\"id\": ").await;
+    assert_eq!(problem(st, &kind, &body)["code"], "invalid-json");
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, kind, body) = call(&s, "POST", "/v1/triage", r#"{"id": "x", "requester": {"email": 5}}"#).await;
+    let p = problem(st, &kind, &body);
+    assert_eq!(
+        (st, p["code"].as_str(), p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-case"), Some("requester.email"))
+    );
+    let (st, kind, body) = call(&s, "POST", "/v1/triage", r#"{"id": "x", "requester": ["a@b.c"]}"#).await;
+    assert_eq!(problem(st, &kind, &body)["field"], "requester");
+    let (st, kind, body) = call(&s, "POST", "/v1/triage?now=2026-03-02T09:00", CASE).await;
+    let p = problem(st, &kind, &body);
+    assert_eq!((st, p["field"].as_str()), (StatusCode::BAD_REQUEST, Some("now")));
+    assert!(p["detail"].as_str().unwrap().contains("UTC offset"));
+    let (st, kind, body) = call(&s, "POST", "/v1/triage?trace=all", CASE).await;
+    assert_eq!(problem(st, &kind, &body)["code"], "invalid-query");
+    let (st, kind, body) = call(&s, "POST", "/v1/triage?colour=red", CASE).await;
+    assert_eq!(problem(st, &kind, &body)["code"], "invalid-query");
+    let (st, kind, body) = call(&s, "POST", "/v1/triage", vec![b'{', 0xff, b'}']).await;
+    assert_eq!(problem(st, &kind, &body)["code"], "invalid-json");
+    let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+    let (st, kind, body) = call(&s, "POST", "/v1/triage", deep).await;
+    assert_eq!((st, problem(st, &kind, &body)["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid-json")));
+    let (st, kind, body) = call(&s, "GET", "/v1/nothing", Body::empty()).await;
+    assert_eq!((st, problem(st, &kind, &body)["code"].as_str()), (StatusCode::NOT_FOUND, Some("not-found")));
+    let (st, kind, body) = call(&s, "GET", "/v1/triage", Body::empty()).await;
+    assert_eq!(
+        (st, problem(st, &kind, &body)["code"].as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("method-not-allowed"))
+    );
+    // No problem names a path on the server.
+    assert!(!body.contains(&*example_dir().to_string_lossy()));
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused() {
+    let s = state_with(Some(example()), None, Limits { body_bytes: 64, ..Limits::default() });
+    let (st, kind, body) = call(&s, "POST", "/v1/triage", CASE).await;
+    let p = problem(st, &kind, &body);
+    assert_eq!((st, p["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body-too-large")));
+    assert!(p["detail"].as_str().unwrap().contains("at most 64 bytes"));
+    // The batch endpoint has its own, larger limit.
+    let (st, _, _) = call(&s, "POST", "/v1/triage/batch", format!("[{CASE}]")).await;
+    assert_eq!(st, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_batch_answers_every_case_in_order_and_each_bad_one_on_its_line() {
+    let s = state();
+    let ndjson = format!("{CASE}\n\nnot json\n{{\"id\": 5}}\n{}\n", CASE.replace("c1", "c2"));
+    let (st, kind, body) = call(&s, "POST", &format!("/v1/triage/batch?now={NOW}"), ndjson).await;
+    assert_eq!((st, kind.as_str()), (StatusCode::OK, "application/x-ndjson"));
+    let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["case_id"], "c1");
+    assert_eq!((lines[1]["index"].as_u64(), lines[1]["line"].as_u64()), (Some(1), Some(3)));
+    assert_eq!(lines[1]["error"]["code"], "invalid-json");
+    assert_eq!(lines[2]["error"]["code"], "invalid-case");
+    assert_eq!(lines[3]["case_id"], "c2");
+    let (st, _, body) = call(&s, "POST", "/v1/triage/batch", format!("[{CASE}, 7]")).await;
+    assert_eq!(st, StatusCode::OK);
+    let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!((lines[0]["case_id"].as_str(), lines[1]["index"].as_u64()), (Some("c1"), Some(1)));
+    let (st, kind, body) = call(&s, "POST", "/v1/triage/batch", format!("[{CASE},")).await;
+    assert_eq!(problem(st, &kind, &body)["code"], "invalid-json");
+}
+
+#[tokio::test]
+async fn explain_escalate_assign_and_check_answer() {
+    let s = state();
+    let (st, kind, text) = call(&s, "POST", &format!("/v1/explain?now={NOW}"), CASE).await;
+    assert_eq!((st, kind.as_str()), (StatusCode::OK, "text/plain; charset=utf-8"));
+    assert!(text.starts_with("case `c1`: category `outage`"), "{text}");
+
+    let history = std::fs::read_to_string(example_dir().join("states/outage-acme-de.json")).unwrap();
+    let (st, _, body) = call(&s, "POST", "/v1/escalate?now=2026-03-03T09:00:00Z", history).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let e: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(e["case_id"], "case-27343");
+    let actions = e["actions"].as_array().unwrap();
+    assert!(!actions.is_empty() && actions.iter().all(|a| a["key"].is_string()), "{body}");
+    let bad = r#"{"case": {"id": "h"}, "events": [{"at": "2026-03-02T10:00:00Z", "kind": "created"}, {"at": "2026-03-02T09:00:00Z", "kind": "agent_replied"}]}"#;
+    let (st, kind, body) = call(&s, "POST", "/v1/escalate", bad).await;
+    assert_eq!(problem(st, &kind, &body)["code"], "invalid-history");
+
+    let corpus = std::fs::read_to_string(example_dir().join("cases/corpus.jsonl")).unwrap();
+    let first: String = corpus.lines().take(40).collect::<Vec<_>>().join("\n") + "\nnot a case\n";
+    let (st, _, body) = call(&s, "POST", &format!("/v1/assign?mode=optimal&now={NOW}"), first).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let plan: Value = serde_json::from_str(&body).unwrap();
+    let sum = &plan["summary"];
+    let n = |k: &str| sum[k].as_u64().unwrap();
+    assert_eq!((n("read"), n("decided"), n("rejected")), (41, 40, 1));
+    assert_eq!(n("assigned") + n("queued") + n("manual_review") + n("deflected") + n("no_team"), 40);
+    assert_eq!(plan["decisions"].as_array().unwrap().len(), 40);
+    assert_eq!(plan["rejected"][0]["line"], 41);
+    assert_eq!(plan["mode"], "optimal");
+
+    let files = json!({"files": {"a.yaml": "categories:\n  - id: x\n    when: { subjct: { contains: a } }\n    set: { category: x }\n"}});
+    let (st, _, body) = call(&s, "POST", "/v1/check", files.to_string()).await;
+    assert_eq!(st, StatusCode::OK);
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["ok"], false);
+    let d = report["diagnostics"].as_array().unwrap().iter().find(|d| d["code"] == "unknown-field").unwrap();
+    assert_eq!((d["file"].as_str(), d["line"].as_u64(), d["rule"].as_str()), (Some("a.yaml"), Some(3), Some("x")));
+    let good = json!({"files": {"a.yaml": "categories:\n  - id: g\n    set: { category: general }\n"}});
+    let (_, _, body) = call(&s, "POST", "/v1/check", good.to_string()).await;
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["ok"], true);
+    let (st, kind, body) = call(&s, "POST", "/v1/check", r#"{"a.yaml": "x"}"#).await;
+    assert_eq!(problem(st, &kind, &body)["code"], "invalid-check");
+}
+
+/// What the next reload will load.
+type Next = Arc<Mutex<Option<Result<Snapshot, Refused>>>>;
+
+/// A loader that serves what the test puts in it.
+fn swappable(first: Snapshot) -> (AppState, Next) {
+    let next: Next = Arc::new(Mutex::new(None));
+    let source = next.clone();
+    let loader: Loader = Arc::new(move || source.lock().unwrap().take().unwrap_or_else(|| Err(Refused::default())));
+    (state_with(Some(first), Some(loader), Limits::default()), next)
+}
+
+#[tokio::test]
+async fn reloads_need_the_token_and_a_refused_one_keeps_the_old_rules() {
+    let (s, next) = swappable(tiny("first"));
+    let old = s.snapshot().unwrap().rules.version().to_string();
+    let reload = |token: Option<&str>| {
+        let mut r = Request::post("/v1/rules/reload");
+        if let Some(t) = token {
+            r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    for token in [None, Some("wrong"), Some("an-admin-token-of-some-lengtH")] {
+        let (st, kind, body) = call_with(&s, reload(token)).await;
+        assert_eq!((st, problem(st, &kind, &body)["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    }
+    // A broken set is refused; the old rules keep answering.
+    let broken = triage_core::compile_sources(&[("r.yaml", "categories: [{ id: x, when: { nope: 1 } }]")]).1;
+    *next.lock().unwrap() = Some(Err(Refused { message: "the rule set has 1 error(s)".into(), diagnostics: broken }));
+    let (st, kind, body) = call_with(&s, reload(Some(TOKEN))).await;
+    let p = problem(st, &kind, &body);
+    assert_eq!((st, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reload-refused")));
+    assert!(!p["diagnostics"].as_array().unwrap().is_empty());
+    let (_, _, body) = call(&s, "POST", "/v1/triage", r#"{"id": "a"}"#).await;
+    let d: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((d["category"].as_str(), d["rules_version"].as_str()), (Some("first"), Some(old.as_str())));
+    let (_, _, body) = call(&s, "GET", "/v1/rules", Body::empty()).await;
+    let rules: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((rules["version"].as_str(), rules["last_reload"]["ok"].as_bool()), (Some(old.as_str()), Some(false)));
+    // A good set goes live at once.
+    *next.lock().unwrap() = Some(Ok(tiny("second")));
+    let (st, _, body) = call_with(&s, reload(Some(TOKEN))).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let (_, _, body) = call(&s, "POST", "/v1/triage", r#"{"id": "a"}"#).await;
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["category"], "second");
+    let (_, _, metrics) = call(&s, "GET", "/metrics", Body::empty()).await;
+    assert!(metrics.contains(r#"triage_reloads_total{outcome="refused"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"triage_reloads_total{outcome="ok"} 1"#), "{metrics}");
+    assert!(metrics.contains(&format!(r#"triage_rules_info{{version="{old}"}} 0"#)), "{metrics}");
+    // Without a token configured, reloading is refused whatever is sent.
+    let s = AppState::new(Some(tiny("x")), None, None, Limits::default());
+    let (st, _, _) = call_with(&s, reload(Some(""))).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn health_readiness_metrics_and_the_document() {
+    let s = state();
+    let (st, _, _) = call(&s, "GET", "/healthz", Body::empty()).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _, body) = call(&s, "GET", "/readyz", Body::empty()).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    call(&s, "POST", &format!("/v1/triage?now={NOW}"), CASE).await;
+    let (st, kind, metrics) = call(&s, "GET", "/metrics", Body::empty()).await;
+    assert_eq!((st, kind.as_str()), (StatusCode::OK, "text/plain; version=0.0.4"));
+    for needle in [
+        r#"triage_http_requests_total{route="/v1/triage",status="200"} 1"#,
+        r#"triage_decisions_total{category="outage",tier="3",team="engineering"} 1"#,
+        "triage_decision_duration_seconds_bucket",
+        "triage_rules_info{version=",
+    ] {
+        assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
+    }
+    let not_ready = AppState::new(None, None, None, Limits::default());
+    let (st, kind, body) = call(&not_ready, "GET", "/readyz", Body::empty()).await;
+    assert_eq!((st, problem(st, &kind, &body)["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("not-ready")));
+    let (st, _, _) = call(&not_ready, "POST", "/v1/triage", CASE).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+
+    let (st, _, body) = call(&s, "GET", "/openapi.json", Body::empty()).await;
+    assert_eq!(st, StatusCode::OK);
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| (m.to_uppercase(), path.clone())))
+        .collect();
+    documented.sort();
+    let mut routes: Vec<(String, String)> =
+        triage_http::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    routes.sort();
+    assert_eq!(documented, routes);
+    assert!(doc["components"]["schemas"]["Case"]["properties"]["requester"].is_object());
+    // Every documented route answers something other than 404.
+    for (method, path) in &routes {
+        let (st, _, _) = call(&s, method, path, Body::empty()).await;
+        assert_ne!(st, StatusCode::NOT_FOUND, "{method} {path}");
+    }
+}
+
+/// A loader that waits for the test, so a reload stays in flight.
+fn held() -> (AppState, mpsc::Receiver<()>, mpsc::Sender<()>) {
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let started_tx = Mutex::new(started_tx);
+    let loader: Loader = Arc::new(move || {
+        started_tx.lock().unwrap().send(()).unwrap();
+        let _ = release_rx.lock().unwrap().recv_timeout(Duration::from_secs(20));
+        Ok(tiny("later"))
+    });
+    let limits = Limits { concurrency: 1, timeout: Duration::from_secs(10), ..Limits::default() };
+    (state_with(Some(tiny("now")), Some(loader), limits), started_rx, release_tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_the_concurrency_limit_are_shed_not_queued() {
+    let (s, started, release) = held();
+    let in_flight = tokio::spawn({
+        let s = s.clone();
+        async move {
+            let r = Request::post("/v1/rules/reload").header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+            call_with(&s, r.body(Body::empty()).unwrap()).await
+        }
+    });
+    tokio::task::spawn_blocking(move || started.recv_timeout(Duration::from_secs(10)).unwrap()).await.unwrap();
+    let (st, kind, body) = call(&s, "POST", "/v1/triage", r#"{"id": "a"}"#).await;
+    assert_eq!((st, problem(st, &kind, &body)["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("overloaded")));
+    release.send(()).unwrap();
+    assert_eq!(in_flight.await.unwrap().0, StatusCode::OK);
+    let (st, _, _) = call(&s, "POST", "/v1/triage", r#"{"id": "a"}"#).await;
+    assert_eq!(st, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_the_time_limit_is_answered_503() {
+    let loader: Loader = Arc::new(|| {
+        std::thread::sleep(Duration::from_millis(600));
+        Ok(tiny("later"))
+    });
+    let limits = Limits { timeout: Duration::from_millis(100), ..Limits::default() };
+    let s = state_with(Some(tiny("now")), Some(loader), limits);
+    let r = Request::post("/v1/rules/reload").header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+    let (st, kind, body) = call_with(&s, r.body(Body::empty()).unwrap()).await;
+    assert_eq!((st, problem(st, &kind, &body)["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("timeout")));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// Nothing a client sends as a body gives a 5xx.
+    #[test]
+    fn arbitrary_bodies_never_give_a_server_error(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        route in 0usize..6,
+    ) {
+        let paths = ["/v1/triage", "/v1/triage/batch", "/v1/explain", "/v1/escalate", "/v1/assign", "/v1/check"];
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let s = shared_state();
+        let status = runtime.block_on(async { call(&s, "POST", paths[route], bytes.clone()).await.0 });
+        proptest::prop_assert!(!status.is_server_error(), "{} gave {}", paths[route], status);
+    }
+}
+
+fn shared_state() -> AppState {
+    static STATE: std::sync::OnceLock<AppState> = std::sync::OnceLock::new();
+    STATE.get_or_init(state).clone()
+}
