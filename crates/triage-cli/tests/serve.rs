@@ -1,0 +1,148 @@
+//! `triage serve` end to end: the real binary on a free port, called with a
+//! real HTTP client, reloaded by endpoint and by watching the files while a
+//! client keeps asking, then stopped with SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::panic, reason = "a test that cannot set up its service should fail loudly")]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "a-token-for-the-end-to-end-test";
+const CASE: &str = r#"{"id": "e1", "subject": "API is down for all our users", "country": "DE", "created_at": "2026-03-02T08:55:00Z"}"#;
+
+fn repo() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Copies the example rule files (not tests or cases) into `to`.
+fn copy_rules(to: &Path) {
+    for entry in std::fs::read_dir(repo().join("rules/global-support")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+/// Starts the service and returns it with its base URL.
+fn start(rules: &Path, token: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args(["serve", rules.to_str().unwrap(), "--listen", "127.0.0.1:0", "--watch", "--admin-token-file"])
+        .arg(token)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().unwrap_or_else(|| panic!("the service stopped before serving")).unwrap();
+        if let Some(rest) = line.split(" on http://").nth(1) {
+            break format!("http://{}", rest.split_whitespace().next().unwrap());
+        }
+    };
+    // Keep draining the logs so the service never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, url)
+}
+
+/// When an answer came, and its status and rules version (or why none came).
+type Answer = (Instant, Result<(u16, String), String>);
+
+fn triage(client: &reqwest::blocking::Client, url: &str) -> Result<(u16, String), String> {
+    let r = client
+        .post(format!("{url}/v1/triage?now=2026-03-02T09:00:00Z"))
+        .body(CASE)
+        .send()
+        .map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let version = r.headers().get("triage-rules-version").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    Ok((status, version))
+}
+
+#[test]
+fn serve_reload_under_load_and_stop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    copy_rules(&rules);
+    let token = tmp.path().join("token");
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    let (mut child, url) = start(&rules, &token);
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+
+    let (status, first) = triage(&client, &url).unwrap();
+    assert_eq!(status, 200);
+    let body = client.get(format!("{url}/v1/rules")).send().unwrap().text().unwrap();
+    assert!(body.contains(&first), "{body}");
+    let problem = client.post(format!("{url}/v1/triage")).body("{").send().unwrap();
+    assert_eq!(problem.status().as_u16(), 400);
+    assert_eq!(problem.headers()["content-type"], "application/problem+json");
+    let unauthorized = client.post(format!("{url}/v1/rules/reload")).send().unwrap();
+    assert_eq!(unauthorized.status().as_u16(), 401);
+
+    // A client keeps asking while the rules are broken, then replaced.
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen: Arc<Mutex<Vec<Answer>>> = Arc::new(Mutex::new(Vec::new()));
+    let asker = std::thread::spawn({
+        let (stop, seen, url, client) = (stop.clone(), seen.clone(), url.clone(), client.clone());
+        move || {
+            while !stop.load(Ordering::Relaxed) {
+                let answer = triage(&client, &url);
+                seen.lock().unwrap().push((Instant::now(), answer));
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let categories = rules.join("10-categories.yaml");
+    let good = std::fs::read_to_string(&categories).unwrap();
+    std::fs::write(&categories, good.replacen("categories:", "categories:\n  - id: broken\n    when: { nope: 1 }", 1))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let refused = client.post(format!("{url}/v1/rules/reload")).bearer_auth(TOKEN).send().unwrap();
+    assert_eq!(refused.status().as_u16(), 422);
+    let changed = good.clone() + "\n# a comment changes the version\n";
+    let landed = Instant::now();
+    std::fs::write(&categories, changed).unwrap();
+    let mut new_version = None;
+    while landed.elapsed() < Duration::from_secs(10) && new_version.is_none() {
+        std::thread::sleep(Duration::from_millis(50));
+        new_version = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(at, a)| *at > landed && a.as_ref().is_ok_and(|(_, v)| *v != first))
+            .map(|(at, a)| (at.duration_since(landed), a.clone().unwrap().1));
+    }
+    stop.store(true, Ordering::Relaxed);
+    asker.join().unwrap();
+    let (after, second) = new_version.unwrap_or_else(|| panic!("the new rules were never served"));
+    eprintln!("the new version answered {} ms after its file landed", after.as_millis());
+    let seen = seen.lock().unwrap();
+    assert!(seen.len() > 10, "only {} requests", seen.len());
+    for (_, answer) in seen.iter() {
+        let (status, version) = answer.as_ref().unwrap_or_else(|e| panic!("a request failed: {e}"));
+        assert_eq!(*status, 200);
+        assert!(*version == first || *version == second, "{version}");
+    }
+    drop(seen);
+
+    // SIGTERM: the service stops cleanly.
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("the service did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}
