@@ -207,8 +207,6 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
-    /// Move an escalation record through its lifecycle
-    /// (open → active → resolved → closed) and print the new record.
     /// Serve decisions over HTTP: triage, explain, escalate, assign and
     /// check, with hot reload, limits, metrics and an OpenAPI document
     Serve {
@@ -244,6 +242,8 @@ enum Command {
         #[arg(long, default_value_t = 512)]
         concurrency: usize,
     },
+    /// Move an escalation record through its lifecycle
+    /// (open → active → resolved → closed) and print the new record.
     Record {
         /// The record as JSON (from an `open_escalation` action), or `-`.
         record: String,

@@ -30,20 +30,46 @@ pub struct ServeArgs {
 /// with errors (or a directory the rules do not fit) is refused with its
 /// diagnostics.
 fn load_snapshot(rules_dir: &Path, directory: Option<&Path>) -> Result<Snapshot, Refused> {
-    let refused = |message: String| Refused { message, diagnostics: Vec::new() };
+    // What the service shows names files relative to the rule directory:
+    // clients need not learn where it lives on the server.
+    let root = rules_dir.display().to_string();
+    let local = |name: &str| -> String {
+        name.strip_prefix(&root).map_or(name, |rest| rest.trim_start_matches(std::path::MAIN_SEPARATOR)).to_string()
+    };
+    let refused =
+        |message: String| Refused { message: message.replace(&root, "the rule directory"), diagnostics: Vec::new() };
     let set = load(rules_dir).map_err(|e| refused(e.0))?;
-    let files: Vec<String> = set.sources.iter().map(|s| s.name.clone()).collect();
+    let files: Vec<String> = set.sources.iter().map(|s| local(&s.name)).collect();
     let Some(rules) = set.rules else {
         let errors = set.diagnostics.iter().filter(|d| d.severity == triage_core::Severity::Error).count();
-        return Err(Refused { message: format!("the rule set has {errors} error(s)"), diagnostics: set.diagnostics });
+        let diagnostics = set.diagnostics.into_iter().map(|mut d| {
+            d.file = local(&d.file);
+            d
+        });
+        return Err(Refused {
+            message: format!("the rule set has {errors} error(s)"),
+            diagnostics: diagnostics.collect(),
+        });
     };
     let (dir, dir_file) = match directory {
-        Some(file) => (load_directory(file).map_err(|e| refused(e.0))?, file.display().to_string()),
-        None => (set.directory, rules_dir.join("directory.yaml").display().to_string()),
+        Some(file) => {
+            let shown =
+                file.file_name().map_or_else(|| "the directory file".to_string(), |n| n.to_string_lossy().into_owned());
+            let dir = load_directory(file).map_err(|e| refused(e.0.replace(&file.display().to_string(), &shown)))?;
+            (dir, shown)
+        }
+        None => (set.directory, "directory.yaml".to_string()),
     };
     let problems = triage_core::check_directory(&rules, &dir, &dir_file);
     if problems.iter().any(|d| d.severity == triage_core::Severity::Error) {
-        return Err(Refused { message: "the directory does not fit the rules".into(), diagnostics: problems });
+        let diagnostics = problems.into_iter().map(|mut d| {
+            d.file = local(&d.file);
+            d
+        });
+        return Err(Refused {
+            message: "the directory does not fit the rules".into(),
+            diagnostics: diagnostics.collect(),
+        });
     }
     Ok(Snapshot::new(rules, dir, files))
 }
@@ -117,6 +143,7 @@ pub fn serve(args: ServeArgs) -> Result<Exit, InputError> {
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRIAGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }

@@ -10,9 +10,9 @@
 //! | `triage_decisions_total` | counter | `category`, `tier`, `team` (`none` when unrouted) |
 //! | `triage_manual_reviews_total` | counter | `reason` |
 //! | `triage_reloads_total` | counter | `outcome` (`ok`, `refused`) |
-//! | `triage_rules_info` | gauge, 1 for the live version | `version` |
+//! | `triage_rules_info` | gauge, 1, for the live version only | `version` |
 
-use metrics::{counter, gauge, histogram, with_local_recorder};
+use metrics::{counter, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -67,19 +67,23 @@ impl Metrics {
         self.with(|| counter!("triage_reloads_total", "outcome" => if ok { "ok" } else { "refused" }).increment(1));
     }
 
-    /// Marks `version` live (1) and the one before it no longer (0).
+    /// Makes `version` the one `triage_rules_info` names.
     pub fn rules_loaded(&self, version: &str) {
-        let previous = self.version.lock().ok().and_then(|mut v| v.replace(version.to_string()));
-        let version = version.to_string();
-        self.with(|| {
-            if let Some(old) = previous.filter(|old| *old != version) {
-                gauge!("triage_rules_info", "version" => old).set(0.0);
-            }
-            gauge!("triage_rules_info", "version" => version).set(1.0);
-        });
+        if let Ok(mut v) = self.version.lock() {
+            *v = Some(version.to_string());
+        }
     }
 
+    /// The metrics, and `triage_rules_info` for the live version only
+    /// (written here rather than kept by the recorder, which would keep a
+    /// series for every version ever loaded).
     pub fn render(&self) -> String {
-        self.handle.render()
+        let mut text = self.handle.render();
+        if let Some(v) = self.version.lock().ok().and_then(|v| v.clone()) {
+            text.push_str(&format!(
+                "# HELP triage_rules_info The rule set serving now.\n# TYPE triage_rules_info gauge\ntriage_rules_info{{version=\"{v}\"}} 1\n"
+            ));
+        }
+        text
     }
 }

@@ -54,6 +54,13 @@ pub(crate) fn router(state: AppState) -> Router {
     let in_progress = tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(state.inner.in_progress.clone());
     let one = DefaultBodyLimit::max(limits.body_bytes);
     let many = DefaultBodyLimit::max(limits.batch_body_bytes);
+    // Health, readiness, metrics and the document answer whatever load the
+    // decision routes are under, so probes never see `overloaded`.
+    let operations = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi));
     Router::new()
         .route("/v1/triage", post(triage_one).layer(one))
         .route("/v1/triage/batch", post(triage_batch).layer(many))
@@ -63,13 +70,6 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/check", post(check).layer(many))
         .route("/v1/rules", get(rules))
         .route("/v1/rules/reload", post(reload).layer(one))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(limit_problem))
@@ -77,6 +77,11 @@ pub(crate) fn router(state: AppState) -> Router {
                 .layer(in_progress)
                 .timeout(limits.timeout),
         )
+        .merge(operations)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Outside the limits, so shed and timed-out requests are counted.
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked; answered 500");
             Problem::internal().into_response()
@@ -155,8 +160,17 @@ struct Params {
 }
 
 impl Params {
-    fn read(q: Result<Query<Params>, QueryRejection>) -> Result<Params, Problem> {
-        q.map(|Query(p)| p).map_err(|e| Problem::invalid_query(e.body_text()))
+    /// The query, refusing parameters the endpoint does not take.
+    fn read(q: Result<Query<Params>, QueryRejection>, takes: &[&str]) -> Result<Params, Problem> {
+        let p = q.map(|Query(p)| p).map_err(|e| Problem::invalid_query(e.body_text()))?;
+        let given = [("trace", p.trace.is_some()), ("now", p.now.is_some()), ("mode", p.mode.is_some())];
+        if let Some((name, _)) = given.iter().find(|(name, set)| *set && !takes.contains(name)) {
+            let takes = if takes.is_empty() { "none".to_string() } else { takes.join(", ") };
+            return Err(
+                Problem::invalid_query(format!("this endpoint does not take `{name}` (it takes: {takes})")).at(*name)
+            );
+        }
+        Ok(p)
     }
 
     fn now(&self) -> Result<DateTime<Utc>, Problem> {
@@ -204,6 +218,7 @@ fn json_value(bytes: &[u8]) -> Result<Value, Problem> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Problem::invalid_json(format!("the body is not UTF-8 text (an invalid byte at offset {})", e.valid_up_to()))
     })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     serde_json::from_str(text).map_err(|e| Problem::invalid_json(e.to_string()))
 }
 
@@ -277,7 +292,7 @@ async fn triage_one(
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let snapshot = live(&state)?;
-    let q = Params::read(q)?;
+    let q = Params::read(q, &["trace", "now"])?;
     let (now, options) = (q.now()?, q.options()?);
     let case = case_of(json_value(&body(b, state.inner.limits.body_bytes)?)?)?;
     let started = Instant::now();
@@ -292,7 +307,7 @@ async fn explain(
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let snapshot = live(&state)?;
-    let q = Params::read(q)?;
+    let q = Params::read(q, &["now"])?;
     let now = q.now()?;
     let case = case_of(json_value(&body(b, state.inner.limits.body_bytes)?)?)?;
     let started = Instant::now();
@@ -308,7 +323,7 @@ async fn triage_batch(
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let snapshot = live(&state)?;
-    let q = Params::read(q)?;
+    let q = Params::read(q, &["trace", "now"])?;
     let (now, options) = (q.now()?, q.options()?);
     let bytes = body(b, state.inner.limits.batch_body_bytes)?;
     let metrics = state.inner.metrics.clone();
@@ -340,7 +355,7 @@ async fn escalate(
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let snapshot = live(&state)?;
-    let q = Params::read(q)?;
+    let q = Params::read(q, &["trace", "now"])?;
     let (now, options) = (q.now()?, q.options()?);
     let value = json_value(&body(b, state.inner.limits.body_bytes)?)?;
     let history = CaseState::from_value(value)
@@ -387,7 +402,7 @@ async fn assign(
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let snapshot = live(&state)?;
-    let q = Params::read(q)?;
+    let q = Params::read(q, &["mode", "now"])?;
     let (now, mode) = (q.now()?, q.mode()?);
     let bytes = body(b, state.inner.limits.batch_body_bytes)?;
     let planned = snapshot.clone();

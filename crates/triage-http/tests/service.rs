@@ -122,6 +122,10 @@ async fn bad_requests_get_problems_that_name_what_is_wrong() {
     assert_eq!(problem(st, &kind, &body)["code"], "invalid-query");
     let (st, kind, body) = call(&s, "POST", "/v1/triage?colour=red", CASE).await;
     assert_eq!(problem(st, &kind, &body)["code"], "invalid-query");
+    let (st, kind, body) = call(&s, "POST", "/v1/triage?mode=optimal", CASE).await;
+    assert_eq!(problem(st, &kind, &body)["field"], "mode");
+    let (st, _, _) = call(&s, "POST", &format!("/v1/triage?now={NOW}"), format!("\u{feff}{CASE}")).await;
+    assert_eq!(st, StatusCode::OK, "a byte-order mark is not part of the JSON");
     let (st, kind, body) = call(&s, "POST", "/v1/triage", vec![b'{', 0xff, b'}']).await;
     assert_eq!(problem(st, &kind, &body)["code"], "invalid-json");
     let deep = "[".repeat(10_000) + &"]".repeat(10_000);
@@ -264,7 +268,8 @@ async fn reloads_need_the_token_and_a_refused_one_keeps_the_old_rules() {
     let (_, _, metrics) = call(&s, "GET", "/metrics", Body::empty()).await;
     assert!(metrics.contains(r#"triage_reloads_total{outcome="refused"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"triage_reloads_total{outcome="ok"} 1"#), "{metrics}");
-    assert!(metrics.contains(&format!(r#"triage_rules_info{{version="{old}"}} 0"#)), "{metrics}");
+    assert!(!metrics.contains(&format!(r#"triage_rules_info{{version="{old}"}}"#)), "{metrics}");
+    assert_eq!(metrics.matches("triage_rules_info{").count(), 1, "{metrics}");
     // Without a token configured, reloading is refused whatever is sent.
     let s = AppState::new(Some(tiny("x")), None, None, Limits::default());
     let (st, _, _) = call_with(&s, reload(Some(""))).await;
@@ -345,6 +350,11 @@ async fn requests_past_the_concurrency_limit_are_shed_not_queued() {
     tokio::task::spawn_blocking(move || started.recv_timeout(Duration::from_secs(10)).unwrap()).await.unwrap();
     let (st, kind, body) = call(&s, "POST", "/v1/triage", r#"{"id": "a"}"#).await;
     assert_eq!((st, problem(st, &kind, &body)["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("overloaded")));
+    // Probes and metrics answer whatever the load, and count what was shed.
+    assert_eq!(call(&s, "GET", "/healthz", Body::empty()).await.0, StatusCode::OK);
+    assert_eq!(call(&s, "GET", "/readyz", Body::empty()).await.0, StatusCode::OK);
+    let (_, _, metrics) = call(&s, "GET", "/metrics", Body::empty()).await;
+    assert!(metrics.contains(r#"triage_http_requests_total{route="/v1/triage",status="503"} 1"#), "{metrics}");
     release.send(()).unwrap();
     assert_eq!(in_flight.await.unwrap().0, StatusCode::OK);
     let (st, _, _) = call(&s, "POST", "/v1/triage", r#"{"id": "a"}"#).await;
