@@ -130,6 +130,20 @@ fn serve_reload_under_load_and_stop() {
     }
     drop(seen);
 
+    // A client that stops in the middle of its headers is disconnected
+    // (after the 10 s header timeout), so it cannot hold the service.
+    let mut stalled = std::net::TcpStream::connect(url.trim_start_matches("http://")).unwrap();
+    std::io::Write::write_all(&mut stalled, b"GET /heal").unwrap();
+    stalled.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut buf = [0u8; 256];
+    let closed = std::io::Read::read(&mut stalled, &mut buf);
+    // Our read timing out would mean the service kept the connection open.
+    let timed_out = closed
+        .as_ref()
+        .is_err_and(|e| matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut));
+    assert!(!timed_out, "the stalled connection was kept open");
+    assert!(matches!(closed, Ok(0) | Err(_)) || buf.starts_with(b"HTTP/1.1 408"), "{closed:?}");
+
     // SIGTERM: the service stops cleanly.
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());

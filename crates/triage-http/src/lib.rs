@@ -228,17 +228,60 @@ pub fn app(state: AppState) -> Router {
     routes::router(state)
 }
 
-/// Serves `state` on `listener` until `shutdown` completes; requests in
-/// flight then finish, and new connections are refused.
+/// How long a client may take to send a request's headers, and how long an
+/// idle kept-alive connection stays open: a client that stops mid-headers
+/// (or never sends any) is disconnected, not waited for.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `state` on `listener` (HTTP/1.1) until `shutdown` completes;
+/// then new connections are refused and requests in flight finish, for at
+/// most the request timeout and five seconds more, after which the
+/// remaining connections are dropped.
 ///
 /// # Errors
-/// When the listener fails.
+/// Never at present: a failed `accept` (too many open files, say) is
+/// logged and retried after a pause.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let grace = state.inner.limits.timeout + Duration::from_secs(5);
+    let router = app(state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let shutdown = std::pin::pin!(shutdown);
+    let mut shutdown = shutdown;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let service = hyper_util::service::TowerToHyperService::new(router.clone());
+                let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => tracing::warn!("connections still open after the grace period were dropped"),
+    }
+    Ok(())
 }
 
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM: the usual
