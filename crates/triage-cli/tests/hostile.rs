@@ -102,6 +102,12 @@ fn every_hostile_input_of_the_corpus_gets_its_answer() {
     assert!(ran >= 15, "only {ran} corpus entries ran");
 }
 
+/// `triage eval` of the example rules on `case` with the directory `file`.
+fn eval_with_directory(case: &Path, file: &Path) -> Output {
+    let arg = |p: &Path| p.to_string_lossy().into_owned();
+    run(&["eval".into(), "rules/global-support".into(), "--case".into(), arg(case), "--directory".into(), arg(file)])
+}
+
 /// Writes a rule directory holding one file.
 fn rule_dir(root: &Path, name: &str, yaml: &str) -> String {
     let dir = root.join(name);
@@ -221,14 +227,7 @@ fn generated_pathological_inputs_are_handled() {
         format!(r#"{{"teams": [{}], "agents": [{{"id": "a", "teams": ["t0"], "capacity": 5}}]}}"#, teams.join(", ")),
     )
     .unwrap();
-    let o = run(&[
-        "eval".into(),
-        "rules/global-support".into(),
-        "--case".into(),
-        case.to_string_lossy().into_owned(),
-        "--directory".into(),
-        chain.to_string_lossy().into_owned(),
-    ]);
+    let o = eval_with_directory(&case, &chain);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let accounts: Vec<String> = (0..100_000)
         .map(|i| {
@@ -237,14 +236,7 @@ fn generated_pathological_inputs_are_handled() {
         .collect();
     let deep = tmp.path().join("deep.json");
     std::fs::write(&deep, format!(r#"{{"accounts": [{}]}}"#, accounts.join(", "))).unwrap();
-    let o = run(&[
-        "eval".into(),
-        "rules/global-support".into(),
-        "--case".into(),
-        case.to_string_lossy().into_owned(),
-        "--directory".into(),
-        deep.to_string_lossy().into_owned(),
-    ]);
+    let o = eval_with_directory(&case, &deep);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("an account hierarchy may be at most 64 levels deep"));
 

@@ -286,19 +286,47 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 // ---------------------------------------------------------------- decisions
 
+/// What every decision endpoint starts from: the live rules, the query
+/// (refusing parameters the endpoint does not `take`) and the body within
+/// `limit` bytes.
+fn inputs(
+    state: &AppState,
+    q: Result<Query<Params>, QueryRejection>,
+    b: Result<Bytes, BytesRejection>,
+    takes: &[&str],
+    limit: usize,
+) -> Result<(Arc<Snapshot>, Params, Bytes), Problem> {
+    Ok((live(state)?, Params::read(q, takes)?, body(b, limit)?))
+}
+
+/// Decides one case on `snapshot`, counting it in the metrics.
+fn decide(
+    snapshot: &Snapshot,
+    metrics: &crate::metrics::Metrics,
+    case: &Case,
+    now: DateTime<Utc>,
+    options: &Options,
+) -> triage_core::Decision {
+    let started = Instant::now();
+    let decision = triage_core::triage(&snapshot.rules, case, &snapshot.directory, now, options);
+    metrics.decision(&decision, started.elapsed());
+    decision
+}
+
+/// The answer for an item of many that could not be read.
+fn rejected(index: usize, line: Option<usize>, problem: Problem) -> Value {
+    json!({ "index": index, "line": line, "error": problem })
+}
+
 async fn triage_one(
     State(state): State<AppState>,
     q: Result<Query<Params>, QueryRejection>,
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let snapshot = live(&state)?;
-    let q = Params::read(q, &["trace", "now"])?;
+    let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"], state.inner.limits.body_bytes)?;
     let (now, options) = (q.now()?, q.options()?);
-    let case = case_of(json_value(&body(b, state.inner.limits.body_bytes)?)?)?;
-    let started = Instant::now();
-    let decision = triage_core::triage(&snapshot.rules, &case, &snapshot.directory, now, &options);
-    state.inner.metrics.decision(&decision, started.elapsed());
-    json_answer(&snapshot, &decision)
+    let case = case_of(json_value(&bytes)?)?;
+    json_answer(&snapshot, &decide(&snapshot, &state.inner.metrics, &case, now, &options))
 }
 
 async fn explain(
@@ -306,13 +334,9 @@ async fn explain(
     q: Result<Query<Params>, QueryRejection>,
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let snapshot = live(&state)?;
-    let q = Params::read(q, &["now"])?;
-    let now = q.now()?;
-    let case = case_of(json_value(&body(b, state.inner.limits.body_bytes)?)?)?;
-    let started = Instant::now();
-    let decision = triage_core::triage(&snapshot.rules, &case, &snapshot.directory, now, &Options::full_trace());
-    state.inner.metrics.decision(&decision, started.elapsed());
+    let (snapshot, q, bytes) = inputs(&state, q, b, &["now"], state.inner.limits.body_bytes)?;
+    let case = case_of(json_value(&bytes)?)?;
+    let decision = decide(&snapshot, &state.inner.metrics, &case, q.now()?, &Options::full_trace());
     let text = triage_core::explain::render(&decision);
     Ok(answer(&snapshot, text.into_bytes(), "text/plain; charset=utf-8"))
 }
@@ -322,23 +346,16 @@ async fn triage_batch(
     q: Result<Query<Params>, QueryRejection>,
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let snapshot = live(&state)?;
-    let q = Params::read(q, &["trace", "now"])?;
+    let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"], state.inner.limits.batch_body_bytes)?;
     let (now, options) = (q.now()?, q.options()?);
-    let bytes = body(b, state.inner.limits.batch_body_bytes)?;
     let metrics = state.inner.metrics.clone();
     let decided = snapshot.clone();
     let out = blocking(move || -> Result<Vec<u8>, Problem> {
         let mut out = Vec::new();
         for (index, line, item) in items(&bytes)? {
             let line_out = match item.and_then(case_of) {
-                Ok(case) => {
-                    let started = Instant::now();
-                    let d = triage_core::triage(&decided.rules, &case, &decided.directory, now, &options);
-                    metrics.decision(&d, started.elapsed());
-                    serde_json::to_vec(&d)
-                }
-                Err(p) => serde_json::to_vec(&json!({ "index": index, "line": line, "error": p })),
+                Ok(case) => serde_json::to_vec(&decide(&decided, &metrics, &case, now, &options)),
+                Err(p) => serde_json::to_vec(&rejected(index, line, p)),
             };
             out.extend(line_out.map_err(|_| Problem::internal())?);
             out.push(b'\n');
@@ -354,11 +371,9 @@ async fn escalate(
     q: Result<Query<Params>, QueryRejection>,
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let snapshot = live(&state)?;
-    let q = Params::read(q, &["trace", "now"])?;
+    let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"], state.inner.limits.body_bytes)?;
     let (now, options) = (q.now()?, q.options()?);
-    let value = json_value(&body(b, state.inner.limits.body_bytes)?)?;
-    let history = CaseState::from_value(value)
+    let history = CaseState::from_value(json_value(&bytes)?)
         .map_err(|e| Problem::invalid_input("invalid-case-state", "The body is not a valid case state", &e))?;
     let escalation =
         triage_core::escalate(&snapshot.rules, &history, &snapshot.directory, now, &options).map_err(|e| {
@@ -401,26 +416,24 @@ async fn assign(
     q: Result<Query<Params>, QueryRejection>,
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let snapshot = live(&state)?;
-    let q = Params::read(q, &["mode", "now"])?;
+    let (snapshot, q, bytes) = inputs(&state, q, b, &["mode", "now"], state.inner.limits.batch_body_bytes)?;
     let (now, mode) = (q.now()?, q.mode()?);
-    let bytes = body(b, state.inner.limits.batch_body_bytes)?;
     let planned = snapshot.clone();
     let plan = blocking(move || -> Result<Plan, Problem> {
         let mut cases = Vec::new();
-        let mut rejected = Vec::new();
+        let mut refused = Vec::new();
         for (index, line, item) in items(&bytes)? {
             match item.and_then(case_of) {
                 Ok(c) => cases.push(c),
-                Err(p) => rejected.push(json!({ "index": index, "line": line, "error": p })),
+                Err(p) => refused.push(rejected(index, line, p)),
             }
         }
         let plan =
             triage_core::assign_batch_plan(&planned.rules, &cases, &planned.directory, now, mode, &Options::default());
         let mut s = Summary {
-            read: cases.len() + rejected.len(),
+            read: cases.len() + refused.len(),
             decided: cases.len(),
-            rejected: rejected.len(),
+            rejected: refused.len(),
             ..Summary::default()
         };
         for d in &plan.decisions {
@@ -439,7 +452,7 @@ async fn assign(
             summary: s,
             quality: plan.quality,
             decisions: plan.decisions,
-            rejected,
+            rejected: refused,
         })
     })
     .await??;
