@@ -244,9 +244,23 @@ pub fn load_directory(path: &Path) -> Result<Directory, InputError> {
 
 /// Reads and compiles a rule directory.
 pub fn load(root: &Path) -> Result<RuleSet, InputError> {
+    load_named(root, |path| path.display().to_string())
+}
+
+/// As [`load`], with each file named relative to `root` (`10-categories.yaml`,
+/// `teams/emea.yaml`) in diagnostics and decision traces: what a service
+/// shows its clients, who need not learn where the rules live on the server.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_relative(root: &Path) -> Result<RuleSet, InputError> {
+    load_named(root, |path| path.strip_prefix(root).unwrap_or(path).display().to_string())
+}
+
+fn load_named(root: &Path, name: impl Fn(&Path) -> String) -> Result<RuleSet, InputError> {
     let mut sources = Vec::new();
     for path in rule_files(root)? {
-        sources.push(Source::new(path.display().to_string(), read(&path)?));
+        sources.push(Source::new(name(&path), read(&path)?));
     }
     if sources.is_empty() {
         return Err(InputError(format!("no `*.yaml` rule files in `{}`", root.display())));

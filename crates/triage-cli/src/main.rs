@@ -17,6 +17,9 @@ use triage_core::{
     escalation_report, explain, triage,
 };
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "triage", version, about = "Decide, test and explain how support cases are triaged")]
 struct Cli {

@@ -1,6 +1,6 @@
 //! `triage serve`: the decision service over a rule directory on disk.
 
-use crate::{Exit, InputError, load, load_directory, render_diagnostic};
+use crate::{Exit, InputError, load_directory, load_relative, render_diagnostic};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,26 +30,17 @@ pub struct ServeArgs {
 /// with errors (or a directory the rules do not fit) is refused with its
 /// diagnostics.
 fn load_snapshot(rules_dir: &Path, directory: Option<&Path>) -> Result<Snapshot, Refused> {
-    // What the service shows names files relative to the rule directory:
-    // clients need not learn where it lives on the server.
+    // What the service shows (diagnostics, decision traces, messages) names
+    // files relative to the rule directory: clients need not learn where
+    // it lives on the server.
     let root = rules_dir.display().to_string();
-    let local = |name: &str| -> String {
-        name.strip_prefix(&root).map_or(name, |rest| rest.trim_start_matches(std::path::MAIN_SEPARATOR)).to_string()
-    };
     let refused =
         |message: String| Refused { message: message.replace(&root, "the rule directory"), diagnostics: Vec::new() };
-    let set = load(rules_dir).map_err(|e| refused(e.0))?;
-    let files: Vec<String> = set.sources.iter().map(|s| local(&s.name)).collect();
+    let set = load_relative(rules_dir).map_err(|e| refused(e.0))?;
+    let files: Vec<String> = set.sources.iter().map(|s| s.name.clone()).collect();
     let Some(rules) = set.rules else {
         let errors = set.diagnostics.iter().filter(|d| d.severity == triage_core::Severity::Error).count();
-        let diagnostics = set.diagnostics.into_iter().map(|mut d| {
-            d.file = local(&d.file);
-            d
-        });
-        return Err(Refused {
-            message: format!("the rule set has {errors} error(s)"),
-            diagnostics: diagnostics.collect(),
-        });
+        return Err(Refused { message: format!("the rule set has {errors} error(s)"), diagnostics: set.diagnostics });
     };
     let (dir, dir_file) = match directory {
         Some(file) => {
@@ -62,14 +53,7 @@ fn load_snapshot(rules_dir: &Path, directory: Option<&Path>) -> Result<Snapshot,
     };
     let problems = triage_core::check_directory(&rules, &dir, &dir_file);
     if problems.iter().any(|d| d.severity == triage_core::Severity::Error) {
-        let diagnostics = problems.into_iter().map(|mut d| {
-            d.file = local(&d.file);
-            d
-        });
-        return Err(Refused {
-            message: "the directory does not fit the rules".into(),
-            diagnostics: diagnostics.collect(),
-        });
+        return Err(Refused { message: "the directory does not fit the rules".into(), diagnostics: problems });
     }
     Ok(Snapshot::new(rules, dir, files))
 }

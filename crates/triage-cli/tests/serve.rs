@@ -78,6 +78,13 @@ fn serve_reload_under_load_and_stop() {
     assert_eq!(status, 200);
     let body = client.get(format!("{url}/v1/rules")).send().unwrap().text().unwrap();
     assert!(body.contains(&first), "{body}");
+    // Neither the rules nor a decision's trace names where the rules live.
+    let server_path = tmp.path().display().to_string();
+    assert!(!body.contains(&server_path), "{body}");
+    let case = std::fs::read_to_string(repo().join("rules/global-support/cases/outage-acme-de.json")).unwrap();
+    let traced = client.post(format!("{url}/v1/triage?trace=full")).body(case).send().unwrap().text().unwrap();
+    assert!(traced.contains("\"file\":\"10-categories.yaml\""), "{traced}");
+    assert!(!traced.contains(&server_path), "{traced}");
     let problem = client.post(format!("{url}/v1/triage")).body("{").send().unwrap();
     assert_eq!(problem.status().as_u16(), 400);
     assert_eq!(problem.headers()["content-type"], "application/problem+json");

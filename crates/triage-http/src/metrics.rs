@@ -42,10 +42,10 @@ impl Metrics {
         with_local_recorder(self.recorder.as_ref(), f);
     }
 
-    pub fn request(&self, route: &str, status: u16, took: Duration) {
-        let (route, status) = (route.to_string(), status.to_string());
+    pub fn request(&self, route: &'static str, status: u16, took: Duration) {
+        let status = status.to_string();
         self.with(|| {
-            counter!("triage_http_requests_total", "route" => route.clone(), "status" => status).increment(1);
+            counter!("triage_http_requests_total", "route" => route, "status" => status).increment(1);
             histogram!("triage_http_request_duration_seconds", "route" => route).record(took.as_secs_f64());
         });
     }

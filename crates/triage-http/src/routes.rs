@@ -6,7 +6,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tower::{BoxError, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use triage_core::{BatchMode, Case, CaseState, Options, TraceLevel};
@@ -61,7 +62,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi));
-    Router::new()
+    let decisions = Router::new()
         .route("/v1/triage", post(triage_one).layer(one))
         .route("/v1/triage/batch", post(triage_batch).layer(many))
         .route("/v1/explain", post(explain).layer(one))
@@ -72,26 +73,43 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/rules/reload", post(reload).layer(one))
         .layer(
             ServiceBuilder::new()
+                .layer(middleware::from_fn(identity_bodies_only))
                 .layer(HandleErrorLayer::new(limit_problem))
                 .load_shed()
                 .layer(in_progress)
                 .timeout(limits.timeout),
-        )
+        );
+    let routes = decisions
         .merge(operations)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // Outside the limits, so shed and timed-out requests are counted.
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state.clone());
+    // The middleware every request passes wraps the routes once, as one
+    // stack (`Router::layer` would wrap each route apart, and each wrapper
+    // is cloned for every request).
+    let around = ServiceBuilder::new()
+        .layer(
+            CompressionLayer::new()
+                .quality(CompressionLevel::Fastest)
+                .compress_when(DefaultPredicate::new().and(SizeAbove::new(COMPRESS_ABOVE))),
+        )
+        .layer(SetRequestIdLayer::x_request_id(Sequence::default()))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked; answered 500");
             Problem::internal().into_response()
         }))
-        .layer(TraceLayer::new_for_http())
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(Sequence::default()))
-        .layer(CompressionLayer::new())
-        .with_state(state)
+        // Outside the limits, so shed and timed-out requests are counted.
+        .layer(middleware::from_fn_with_state(state, observe))
+        .service(routes);
+    Router::new().fallback_service(around)
 }
+
+/// Answers at least this long (bytes) are compressed when the client
+/// accepts gzip; a single decision (about 3 KB) is not: deflating it took
+/// more of the service's time than deciding it (`benches/http/`).
+pub const COMPRESS_ABOVE: u16 = 16 * 1024;
 
 /// Request ids for requests that come without one: a per-process sequence.
 #[derive(Clone, Default)]
@@ -106,11 +124,28 @@ impl MakeRequestId for Sequence {
 
 /// Counts and times every request by route and status.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
+    let path = request.uri().path();
+    let route = ROUTES.iter().find(|(_, p)| *p == path).map_or("unmatched", |(_, p)| p);
     let started = Instant::now();
     let response = next.run(request).await;
-    state.inner.metrics.request(&route, response.status().as_u16(), started.elapsed());
+    state.inner.metrics.request(route, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// Refuses a compressed body (`Content-Encoding` other than `identity`)
+/// with 415 `unsupported-encoding`, rather than reading gzip bytes as JSON.
+async fn identity_bodies_only(request: Request, next: Next) -> Response {
+    let encoding = request.headers().get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_string());
+    match encoding {
+        Some(e) if !e.is_empty() && !e.eq_ignore_ascii_case("identity") => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-encoding",
+            "The body's content encoding is not supported",
+            format!("send the body uncompressed (`Content-Encoding: {}` is not taken)", e.chars().take(40).collect::<String>()),
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    }
 }
 
 /// The answer to a request the limits turned away.
@@ -272,7 +307,9 @@ fn answer(snapshot: &Snapshot, body: Vec<u8>, content_type: &'static str) -> Res
 }
 
 fn json_answer(snapshot: &Snapshot, value: &impl Serialize) -> Answer {
-    let body = serde_json::to_vec(value).map_err(|_| Problem::internal())?;
+    // A decision is about 3 KB: start there rather than grow by doubling.
+    let mut body = Vec::with_capacity(4096);
+    serde_json::to_writer(&mut body, value).map_err(|_| Problem::internal())?;
     Ok(answer(snapshot, body, "application/json"))
 }
 

@@ -95,6 +95,22 @@ async fn triage_decides_and_names_its_rules_version() {
     assert_eq!(d["case_id"], "c1");
     assert_eq!(d["category"], "outage");
     assert_eq!(d["rules_version"], version.as_str());
+    // One decision goes uncompressed even to a client that takes gzip; a
+    // large answer is compressed.
+    let one = Request::post(format!("/v1/triage?now={NOW}"))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::from(CASE))
+        .unwrap();
+    let response = app(s.clone()).oneshot(one).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(!response.headers().contains_key(header::CONTENT_ENCODING));
+    let many = format!("[{}]", vec![CASE; 20].join(","));
+    let many = Request::post(format!("/v1/triage/batch?now={NOW}"))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::from(many))
+        .unwrap();
+    let response = app(s.clone()).oneshot(many).await.unwrap();
+    assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
     let (_, _, full) = call(&s, "POST", &format!("/v1/triage?trace=full&now={NOW}"), CASE).await;
     let full: Value = serde_json::from_str(&full).unwrap();
     assert!(full["trace"].as_array().unwrap().len() > d["trace"].as_array().unwrap().len());
@@ -140,6 +156,18 @@ async fn bad_requests_get_problems_that_name_what_is_wrong() {
     );
     // No problem names a path on the server.
     assert!(!body.contains(&*example_dir().to_string_lossy()));
+    // A compressed body is refused, not read as JSON.
+    let gzip = Request::post("/v1/triage").header(header::CONTENT_ENCODING, "gzip").body(Body::from(CASE)).unwrap();
+    let (st, kind, body) = call_with(&s, gzip).await;
+    assert_eq!(
+        (st, problem(st, &kind, &body)["code"].as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported-encoding"))
+    );
+    let plain = Request::post(format!("/v1/triage?now={NOW}"))
+        .header(header::CONTENT_ENCODING, "identity")
+        .body(Body::from(CASE))
+        .unwrap();
+    assert_eq!(call_with(&s, plain).await.0, StatusCode::OK);
 }
 
 #[tokio::test]
