@@ -322,6 +322,7 @@ fn main() -> ExitCode {
                 batch_body_bytes: max_batch_body,
                 timeout: std::time::Duration::from_secs(timeout.max(1)),
                 concurrency,
+                ..triage_http::Limits::default()
             },
         }),
     };

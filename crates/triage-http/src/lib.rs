@@ -97,11 +97,22 @@ pub struct Limits {
     /// Requests in progress at once; beyond it requests are answered 503
     /// `overloaded` at once rather than queued. Default 512.
     pub concurrency: usize,
+    /// Longest a client may take to send a request's body once its headers
+    /// are in; a slower one is answered 408 `body-timeout`. Bodies are read
+    /// before a request counts against `concurrency`, so a slow sender
+    /// holds no place. Default 20 s.
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { body_bytes: 1 << 20, batch_body_bytes: 64 << 20, timeout: Duration::from_secs(30), concurrency: 512 }
+        Limits {
+            body_bytes: 1 << 20,
+            batch_body_bytes: 64 << 20,
+            timeout: Duration::from_secs(30),
+            concurrency: 512,
+            body_timeout: Duration::from_secs(20),
+        }
     }
 }
 

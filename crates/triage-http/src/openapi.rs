@@ -53,7 +53,7 @@ struct ProblemSchema {
     /// The HTTP status.
     status: u16,
     /// The stable code clients branch on: `invalid-json`, `invalid-case`, `invalid-case-state`,
-    /// `invalid-history`, `invalid-query`, `invalid-check`, `body-too-large`, `unsupported-encoding`,
+    /// `invalid-history`, `invalid-query`, `invalid-check`, `body-too-large`, `body-timeout`, `unsupported-encoding`,
     /// `unreadable-body`,
     /// `not-ready`, `unauthorized`, `reload-refused`, `not-found`, `method-not-allowed`,
     /// `timeout`, `overloaded`, `internal`.

@@ -3,7 +3,7 @@
 use crate::problem::Problem;
 use crate::{AppState, Snapshot};
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
@@ -73,7 +73,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/rules/reload", post(reload).layer(one))
         .layer(
             ServiceBuilder::new()
-                .layer(middleware::from_fn(identity_bodies_only))
+                .layer(middleware::from_fn_with_state(state.clone(), read_body))
                 .layer(HandleErrorLayer::new(limit_problem))
                 .load_shed()
                 .layer(in_progress)
@@ -132,19 +132,57 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     response
 }
 
-/// Refuses a compressed body (`Content-Encoding` other than `identity`)
-/// with 415 `unsupported-encoding`, rather than reading gzip bytes as JSON.
-async fn identity_bodies_only(request: Request, next: Next) -> Response {
-    let encoding = request.headers().get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_string());
-    match encoding {
-        Some(e) if !e.is_empty() && !e.eq_ignore_ascii_case("identity") => Problem::new(
+/// Routes whose body is one case (or nothing): the smaller body limit.
+const ONE_CASE_ROUTES: &[&str] = &["/v1/triage", "/v1/explain", "/v1/escalate", "/v1/rules/reload"];
+
+/// Reads a decision route's body before the request takes a place among
+/// those in progress: refuses a compressed body (`Content-Encoding` other
+/// than `identity`) with 415 `unsupported-encoding` rather than reading
+/// gzip as JSON, a declared `Content-Length` over the route's limit with
+/// 413 at once, a body that grows past it with 413, and a client that takes
+/// longer than [`crate::Limits::body_timeout`] to send it with 408
+/// `body-timeout`.
+async fn read_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limits = &state.inner.limits;
+    let encoding =
+        request.headers().get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_string());
+    if let Some(e) = encoding.filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity")) {
+        return Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-encoding",
             "The body's content encoding is not supported",
-            format!("send the body uncompressed (`Content-Encoding: {}` is not taken)", e.chars().take(40).collect::<String>()),
+            format!(
+                "send the body uncompressed (`Content-Encoding: {}` is not taken)",
+                e.chars().take(40).collect::<String>()
+            ),
+        )
+        .into_response();
+    }
+    let limit =
+        if ONE_CASE_ROUTES.contains(&request.uri().path()) { limits.body_bytes } else { limits.batch_body_bytes };
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Problem::too_large(limit).into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(
+        limits.body_timeout,
+        http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit)),
+    );
+    match read.await {
+        Err(_) => Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body-timeout",
+            "The body was not sent in time",
+            format!("the whole body must arrive within {} s of the headers", limits.body_timeout.as_secs_f64()),
         )
         .into_response(),
-        _ => next.run(request).await,
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Problem::too_large(limit).into_response(),
+        Ok(Err(e)) => {
+            Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", "The body could not be read", e.to_string())
+                .into_response()
+        }
+        Ok(Ok(collected)) => next.run(Request::from_parts(parts, Body::from(collected.to_bytes()))).await,
     }
 }
 

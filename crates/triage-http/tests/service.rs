@@ -180,6 +180,43 @@ async fn bodies_over_the_limit_are_refused() {
     // The batch endpoint has its own, larger limit.
     let (st, _, _) = call(&s, "POST", "/v1/triage/batch", format!("[{CASE}]")).await;
     assert_eq!(st, StatusCode::OK);
+    // A declared length over the limit is refused before any byte is read
+    // (this body would never end).
+    let declared =
+        Request::post("/v1/triage").header(header::CONTENT_LENGTH, "1000000").body(Body::new(Stalled)).unwrap();
+    let (st, kind, body) = tokio::time::timeout(Duration::from_secs(5), call_with(&s, declared)).await.unwrap();
+    assert_eq!(problem(st, &kind, &body)["code"], "body-too-large");
+}
+
+/// A body whose sender has stopped sending.
+struct Stalled;
+
+impl axum::body::HttpBody for Stalled {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test]
+async fn a_body_not_sent_in_time_is_answered_408_and_holds_no_place() {
+    let limits = Limits { body_timeout: Duration::from_millis(200), concurrency: 1, ..Limits::default() };
+    let s = state_with(Some(example()), None, limits);
+    let stalled = tokio::spawn({
+        let s = s.clone();
+        async move { call_with(&s, Request::post("/v1/triage").body(Body::new(Stalled)).unwrap()).await }
+    });
+    // While it stalls, the one place in progress is free for others.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (st, _, _) = call(&s, "POST", &format!("/v1/triage?now={NOW}"), CASE).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, kind, body) = tokio::time::timeout(Duration::from_secs(5), stalled).await.unwrap().unwrap();
+    let p = problem(st, &kind, &body);
+    assert_eq!((st, p["code"].as_str()), (StatusCode::REQUEST_TIMEOUT, Some("body-timeout")));
 }
 
 #[tokio::test]
