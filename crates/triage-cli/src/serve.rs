@@ -29,13 +29,22 @@ pub struct ServeArgs {
 /// Reads and compiles the rules and directory into a snapshot; a rule set
 /// with errors (or a directory the rules do not fit) is refused with its
 /// diagnostics.
-fn load_snapshot(rules_dir: &Path, directory: Option<&Path>) -> Result<Snapshot, Refused> {
+/// `keep_directory_file`: the service started with `RULES_DIR/directory.yaml`,
+/// so a reload that finds it gone (an editor mid-save, a bad checkout) is
+/// refused rather than serving with no agents or accounts.
+fn load_snapshot(rules_dir: &Path, directory: Option<&Path>, keep_directory_file: bool) -> Result<Snapshot, Refused> {
     // What the service shows (diagnostics, decision traces, messages) names
     // files relative to the rule directory: clients need not learn where
     // it lives on the server.
     let root = rules_dir.display().to_string();
     let refused =
         |message: String| Refused { message: message.replace(&root, "the rule directory"), diagnostics: Vec::new() };
+    if keep_directory_file && directory.is_none() && !rules_dir.join("directory.yaml").is_file() {
+        return Err(refused(
+            "directory.yaml is gone from the rule directory; restore it, or restart the service to serve without one"
+                .into(),
+        ));
+    }
     let set = load_relative(rules_dir).map_err(|e| refused(e.0))?;
     let files: Vec<String> = set.sources.iter().map(|s| s.name.clone()).collect();
     let Some(rules) = set.rules else {
@@ -77,7 +86,8 @@ pub fn serve(args: ServeArgs) -> Result<Exit, InputError> {
         }
         None => None,
     };
-    let first = match load_snapshot(&args.rules_dir, args.directory.as_deref()) {
+    let had_directory_file = args.rules_dir.join("directory.yaml").is_file();
+    let first = match load_snapshot(&args.rules_dir, args.directory.as_deref(), false) {
         Ok(s) => s,
         Err(refused) => {
             let sources: Vec<crate::Source> = Vec::new();
@@ -89,7 +99,7 @@ pub fn serve(args: ServeArgs) -> Result<Exit, InputError> {
         }
     };
     let (rules_dir, directory) = (args.rules_dir.clone(), args.directory.clone());
-    let loader: Loader = Arc::new(move || load_snapshot(&rules_dir, directory.as_deref()));
+    let loader: Loader = Arc::new(move || load_snapshot(&rules_dir, directory.as_deref(), had_directory_file));
     let version = first.rules.version().to_string();
     let state = AppState::new(Some(first), Some(loader), token, args.limits.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -137,6 +137,14 @@ fn serve_reload_under_load_and_stop() {
     }
     drop(seen);
 
+    // directory.yaml vanishing (an editor mid-save) is refused, not served
+    // as an empty directory.
+    std::fs::rename(rules.join("directory.yaml"), tmp.path().join("directory.yaml")).unwrap();
+    let gone = client.post(format!("{url}/v1/rules/reload")).bearer_auth(TOKEN).send().unwrap();
+    assert_eq!(gone.status().as_u16(), 422);
+    assert!(gone.text().unwrap().contains("directory.yaml is gone"));
+    std::fs::rename(tmp.path().join("directory.yaml"), rules.join("directory.yaml")).unwrap();
+
     // A client that stops in the middle of its headers is disconnected
     // (after the 10 s header timeout), so it cannot hold the service.
     let mut stalled = std::net::TcpStream::connect(url.trim_start_matches("http://")).unwrap();

@@ -100,7 +100,10 @@ impl Problem {
             StatusCode::PAYLOAD_TOO_LARGE,
             "body-too-large",
             "The body is larger than this endpoint accepts",
-            format!("at most {limit} bytes; send many cases to /v1/triage/batch, in several requests if need be"),
+            format!(
+                "this endpoint takes at most {limit} bytes; send one case to /v1/triage, many to /v1/triage/batch, \
+                 in several requests if need be"
+            ),
         )
     }
 

@@ -22,7 +22,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use triage_core::{BatchMode, Case, CaseState, Options, TraceLevel};
 
 /// Every route the service answers, as `(method, path)`; the OpenAPI
@@ -95,7 +95,9 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::x_request_id(Sequence::default()))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http())
+        // 5xx answers are counted in the metrics; a burst of `overloaded`
+        // must not flood the log at ERROR.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked; answered 500");
             Problem::internal().into_response()
@@ -186,14 +188,15 @@ async fn read_body(State(state): State<AppState>, request: Request, next: Next) 
     }
 }
 
-/// The answer to a request the limits turned away.
-async fn limit_problem(e: BoxError) -> Problem {
-    if e.is::<tower::timeout::error::Elapsed>() {
+/// The answer to a request the limits turned away: 503 with `Retry-After`.
+async fn limit_problem(e: BoxError) -> Response {
+    let problem = if e.is::<tower::timeout::error::Elapsed>() {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "timeout",
             "The request took too long",
-            "it was stopped at the service's time limit",
+            "it was abandoned at the service's time limit (a batch stops at the case it had reached); \
+             send fewer cases per request",
         )
     } else if e.is::<tower::load_shed::error::Overloaded>() {
         Problem::new(
@@ -204,8 +207,9 @@ async fn limit_problem(e: BoxError) -> Problem {
         )
     } else {
         tracing::error!(error = %e, "middleware error");
-        Problem::internal()
-    }
+        return Problem::internal().into_response();
+    };
+    ([(header::RETRY_AFTER, HeaderValue::from_static("1"))], problem).into_response()
 }
 
 async fn not_found() -> Problem {
@@ -425,9 +429,16 @@ async fn triage_batch(
     let (now, options) = (q.now()?, q.options()?);
     let metrics = state.inner.metrics.clone();
     let decided = snapshot.clone();
+    // When this request is abandoned (its time limit passed, or the client
+    // left), the guard is dropped and the work stops at the next case.
+    let guard = Abandoned::guard();
+    let abandoned = guard.0.clone();
     let out = blocking(move || -> Result<Vec<u8>, Problem> {
         let mut out = Vec::new();
         for (index, line, item) in items(&bytes)? {
+            if abandoned.load(Ordering::Relaxed) {
+                return Err(Problem::internal());
+            }
             let line_out = match item.and_then(case_of) {
                 Ok(case) => serde_json::to_vec(&decide(&decided, &metrics, &case, now, &options)),
                 Err(p) => serde_json::to_vec(&rejected(index, line, p)),
@@ -438,7 +449,24 @@ async fn triage_batch(
         Ok(out)
     })
     .await??;
+    drop(guard);
     Ok(answer(&snapshot, out, "application/x-ndjson"))
+}
+
+/// Raises its flag when dropped: blocking work watches the flag and stops
+/// when the request that started it is gone.
+struct Abandoned(Arc<std::sync::atomic::AtomicBool>);
+
+impl Abandoned {
+    fn guard() -> Abandoned {
+        Abandoned(Arc::new(std::sync::atomic::AtomicBool::new(false)))
+    }
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 async fn escalate(
@@ -593,8 +621,9 @@ async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Answer {
     let sent = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+        // The scheme name is case-insensitive (RFC 9110 §11.1).
+        .and_then(|v| v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")))
+        .map_or("", |(_, token)| token.trim());
     if !bool::from(subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), token.as_bytes())) {
         return Err(Problem::unauthorized());
     }

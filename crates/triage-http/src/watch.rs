@@ -7,22 +7,31 @@
 
 use crate::AppState;
 use notify::{RecursiveMode, Watcher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How long the files must stay unchanged before a reload.
 pub const QUIET: Duration = Duration::from_millis(250);
 
 /// Watches `paths` (directories recursively; a file through its parent
-/// directory) and reloads `state` after each burst of changes. Runs until
-/// the returned watcher is dropped.
+/// directory) and reloads `state` after each burst of changes that touch
+/// a `*.yaml` file under a watched directory, a subdirectory, or a watched
+/// file itself (other files beside them, logs, notes, editor swap files,
+/// are ignored). Runs until the returned watcher is dropped.
 ///
 /// # Errors
 /// When the operating system refuses to watch a path.
 pub fn watch(state: AppState, paths: Vec<PathBuf>) -> notify::Result<notify::RecommendedWatcher> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let files: Vec<PathBuf> = paths.iter().filter(|p| !p.is_dir()).cloned().collect();
+    let dirs: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
+    let relevant = move |path: &Path| {
+        files.iter().any(|f| f == path || f.file_name() == path.file_name() && f.parent() == path.parent())
+            || dirs.iter().any(|d| path.starts_with(d))
+                && (path.extension().is_some_and(|e| e == "yaml") || path.is_dir())
+    };
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| !e.kind.is_access()) {
+        if event.is_ok_and(|e| !e.kind.is_access() && e.paths.iter().any(|p| relevant(p))) {
             let _ = tx.send(());
         }
     })?;

@@ -324,9 +324,10 @@ async fn reloads_need_the_token_and_a_refused_one_keeps_the_old_rules() {
     let (_, _, body) = call(&s, "GET", "/v1/rules", Body::empty()).await;
     let rules: Value = serde_json::from_str(&body).unwrap();
     assert_eq!((rules["version"].as_str(), rules["last_reload"]["ok"].as_bool()), (Some(old.as_str()), Some(false)));
-    // A good set goes live at once.
+    // A good set goes live at once (the scheme's case does not matter).
     *next.lock().unwrap() = Some(Ok(tiny("second")));
-    let (st, _, body) = call_with(&s, reload(Some(TOKEN))).await;
+    let lower = Request::post("/v1/rules/reload").header(header::AUTHORIZATION, format!("bearer {TOKEN}"));
+    let (st, _, body) = call_with(&s, lower.body(Body::empty()).unwrap()).await;
     assert_eq!(st, StatusCode::OK, "{body}");
     let (_, _, body) = call(&s, "POST", "/v1/triage", r#"{"id": "a"}"#).await;
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["category"], "second");
@@ -437,6 +438,29 @@ async fn a_request_past_the_time_limit_is_answered_503() {
     let r = Request::post("/v1/rules/reload").header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
     let (st, kind, body) = call_with(&s, r.body(Body::empty()).unwrap()).await;
     assert_eq!((st, problem(st, &kind, &body)["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("timeout")));
+    // A batch past the limit stops deciding: the work does not go on
+    // without the request (and outside the concurrency limit).
+    let s = state_with(Some(example()), None, Limits { timeout: Duration::from_millis(100), ..Limits::default() });
+    let batch = vec![CASE; 50_000].join("\n");
+    let response =
+        app(s.clone()).oneshot(Request::post(format!("/v1/triage/batch?now={NOW}")).body(Body::from(batch)).unwrap());
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    let decided = || async {
+        let (_, _, metrics) = call(&s, "GET", "/metrics", Body::empty()).await;
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("triage_decisions_total"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum::<f64>()
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let soon = decided().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let later = decided().await;
+    assert_eq!(soon, later, "the abandoned batch kept deciding");
+    assert!(later < 50_000.0, "{later}");
 }
 
 proptest::proptest! {
