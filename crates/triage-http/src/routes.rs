@@ -146,9 +146,16 @@ const ONE_CASE_ROUTES: &[&str] = &["/v1/triage", "/v1/explain", "/v1/escalate", 
 /// `body-timeout`.
 async fn read_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let limits = &state.inner.limits;
-    let encoding =
-        request.headers().get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_string());
-    if let Some(e) = encoding.filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity")) {
+    // Every Content-Encoding header, and every coding listed in each.
+    let encoding = request
+        .headers()
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .find(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))
+        .map(str::to_string);
+    if let Some(e) = encoding {
         return Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-encoding",

@@ -163,6 +163,12 @@ async fn bad_requests_get_problems_that_name_what_is_wrong() {
         (st, problem(st, &kind, &body)["code"].as_str()),
         (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported-encoding"))
     );
+    let twice = Request::post("/v1/triage")
+        .header(header::CONTENT_ENCODING, "identity")
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from(CASE))
+        .unwrap();
+    assert_eq!(call_with(&s, twice).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let plain = Request::post(format!("/v1/triage?now={NOW}"))
         .header(header::CONTENT_ENCODING, "identity")
         .body(Body::from(CASE))
