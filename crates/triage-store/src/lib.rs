@@ -141,23 +141,13 @@ impl Delivery {
     }
 }
 
-/// An outbox entry.
+/// An outbox entry: the action as stored, and its delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
-    /// The idempotency key.
-    pub key: String,
-    /// The case.
-    pub case_id: String,
+    /// The action, as enqueued.
+    pub action: NewAction,
     /// Its place among the case's actions, from 1.
     pub seq: i64,
-    /// Kind, as given.
-    pub kind: String,
-    /// Target, as given.
-    pub target: String,
-    /// Due instant.
-    pub due: Millis,
-    /// The action as JSON.
-    pub payload_json: String,
     /// Delivery state.
     pub state: Delivery,
     /// Delivery attempts made.
@@ -536,7 +526,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         let mut entries = rows.iter().map(outbox_entry).collect::<Result<Vec<_>, _>>()?;
-        entries.sort_by(|a, b| (a.due, &a.case_id, a.seq).cmp(&(b.due, &b.case_id, b.seq)));
+        entries.sort_by(|a, b| (a.action.due, &a.action.case_id, a.seq).cmp(&(b.action.due, &b.action.case_id, b.seq)));
         Ok(entries)
     }
 
@@ -782,13 +772,15 @@ const OUTBOX_COLUMNS: &str = "action_key, case_id, seq, kind, target, due_ms, pa
 
 fn outbox_entry(r: &AnyRow) -> Result<OutboxEntry, sqlx::Error> {
     Ok(OutboxEntry {
-        key: r.try_get("action_key")?,
-        case_id: r.try_get("case_id")?,
+        action: NewAction {
+            key: r.try_get("action_key")?,
+            case_id: r.try_get("case_id")?,
+            kind: r.try_get("kind")?,
+            target: r.try_get("target")?,
+            due: r.try_get("due_ms")?,
+            payload_json: r.try_get("payload_json")?,
+        },
         seq: r.try_get("seq")?,
-        kind: r.try_get("kind")?,
-        target: r.try_get("target")?,
-        due: r.try_get("due_ms")?,
-        payload_json: r.try_get("payload_json")?,
         state: Delivery::parse(&r.try_get::<String, _>("state")?),
         attempts: r.try_get("attempts")?,
         next_attempt: r.try_get("next_attempt_ms")?,

@@ -117,21 +117,21 @@ async fn an_action_is_stored_once_and_delivered_in_order_per_case(store: Store) 
 
     // Only the first of c1's is ready; c2's is not due.
     let ready = store.claim_deliveries("r1", 1_000, 30_000, 10).await.unwrap();
-    assert_eq!(ready.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["c1-a"]);
+    assert_eq!(ready.iter().map(|e| e.action.key.as_str()).collect::<Vec<_>>(), ["c1-a"]);
     // It fails twice (retried after its backoff), then is delivered.
     assert_eq!(store.failed("c1-a", "r1", "503 from sink", 2_000, 5).await.unwrap(), Some(Delivery::Pending));
     assert!(store.claim_deliveries("r1", 1_500, 30_000, 10).await.unwrap().is_empty(), "retried before its time");
     let ready = store.claim_deliveries("r1", 2_000, 30_000, 10).await.unwrap();
-    assert_eq!(ready[0].key, "c1-a");
+    assert_eq!(ready[0].action.key, "c1-a");
     assert_eq!(ready[0].last_error.as_deref(), Some("503 from sink"));
     // The lease runs out: r2 takes it, and r1's late report is not counted.
     let taken = store.claim_deliveries("r2", 40_000, 30_000, 10).await.unwrap();
-    assert_eq!(taken[0].key, "c1-a");
+    assert_eq!(taken[0].action.key, "c1-a");
     assert!(!store.delivered("c1-a", "r1", 40_001).await.unwrap());
     assert!(store.delivered("c1-a", "r2", 40_002).await.unwrap());
     // Now c1-b is first in its case; c2-a comes when due.
     let ready = store.claim_deliveries("r2", 41_000, 30_000, 10).await.unwrap();
-    assert_eq!(ready.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["c1-b"]);
+    assert_eq!(ready.iter().map(|e| e.action.key.as_str()).collect::<Vec<_>>(), ["c1-b"]);
     for attempt in 1..=3 {
         let left = store.failed("c1-b", "r2", "timeout", 0, 3).await.unwrap();
         let expected = if attempt == 3 { Delivery::Dead } else { Delivery::Pending };
@@ -140,11 +140,11 @@ async fn an_action_is_stored_once_and_delivered_in_order_per_case(store: Store) 
     }
     assert_eq!(store.outbox(Delivery::Dead, 10).await.unwrap()[0].attempts, 3);
     let ready = store.claim_deliveries("r2", 50_000, 30_000, 10).await.unwrap();
-    assert_eq!(ready.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["c2-a"]);
+    assert_eq!(ready.iter().map(|e| e.action.key.as_str()).collect::<Vec<_>>(), ["c2-a"]);
     assert!(store.delivered("c2-a", "r2", 50_001).await.unwrap());
     assert_eq!(store.outbox_counts().await.unwrap(), (0, 2, 1));
     let record = store.case("c1").await.unwrap().unwrap();
-    let states: Vec<_> = record.actions.iter().map(|a| (a.key.as_str(), a.state)).collect();
+    let states: Vec<_> = record.actions.iter().map(|a| (a.action.key.as_str(), a.state)).collect();
     assert_eq!(states, [("c1-a", Delivery::Delivered), ("c1-b", Delivery::Dead)]);
 }
 
