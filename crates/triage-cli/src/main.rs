@@ -238,6 +238,10 @@ enum Command {
         /// Largest body of a batch, assign or check request, bytes.
         #[arg(long, default_value_t = 64 << 20)]
         max_batch_body: usize,
+        /// Request body bytes held in memory at once over all requests
+        /// (then 503 `overloaded`); at least --max-batch-body.
+        #[arg(long, default_value_t = 256 << 20)]
+        max_buffered: usize,
         /// Longest a request may run, seconds (then 503 `timeout`).
         #[arg(long, default_value_t = 30)]
         timeout: u64,
@@ -308,6 +312,7 @@ fn main() -> ExitCode {
             json_logs,
             max_body,
             max_batch_body,
+            max_buffered,
             timeout,
             concurrency,
         } => triage_cli::serve::serve(triage_cli::serve::ServeArgs {
@@ -322,6 +327,7 @@ fn main() -> ExitCode {
                 batch_body_bytes: max_batch_body,
                 timeout: std::time::Duration::from_secs(timeout.max(1)),
                 concurrency,
+                buffered_bytes: max_buffered.max(max_batch_body),
                 ..triage_http::Limits::default()
             },
         }),

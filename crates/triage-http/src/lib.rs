@@ -102,6 +102,11 @@ pub struct Limits {
     /// before a request counts against `concurrency`, so a slow sender
     /// holds no place. Default 20 s.
     pub body_timeout: Duration,
+    /// Bytes of request bodies the service holds in memory at once, over
+    /// all requests (bodies are read whole before they are decided); a
+    /// body that would go past it is answered 503 `overloaded`. Default
+    /// 256 MiB.
+    pub buffered_bytes: usize,
 }
 
 impl Default for Limits {
@@ -112,6 +117,7 @@ impl Default for Limits {
             timeout: Duration::from_secs(30),
             concurrency: 512,
             body_timeout: Duration::from_secs(20),
+            buffered_bytes: 256 << 20,
         }
     }
 }
@@ -147,6 +153,8 @@ struct Inner {
     limits: Limits,
     /// Requests in progress (see [`Limits::concurrency`]).
     in_progress: Arc<tokio::sync::Semaphore>,
+    /// Request body bytes held, in 64 KiB units (see [`Limits::buffered_bytes`]).
+    buffered: tokio::sync::Semaphore,
     metrics: metrics::Metrics,
 }
 
@@ -179,6 +187,9 @@ impl AppState {
                 last_reload: Mutex::new(None),
                 admin_token: admin_token.filter(|t| !t.is_empty()),
                 in_progress: Arc::new(tokio::sync::Semaphore::new(limits.concurrency.max(1))),
+                buffered: tokio::sync::Semaphore::new(
+                    limits.buffered_bytes.div_ceil(64 * 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+                ),
                 limits,
                 metrics,
             }),

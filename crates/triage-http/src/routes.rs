@@ -174,10 +174,8 @@ async fn read_body(State(state): State<AppState>, request: Request, next: Next) 
         return Problem::too_large(limit).into_response();
     }
     let (parts, body) = request.into_parts();
-    let read = tokio::time::timeout(
-        limits.body_timeout,
-        http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit)),
-    );
+    let budget = &state.inner.buffered;
+    let read = tokio::time::timeout(limits.body_timeout, collect_within(body, limit, declared, budget));
     match read.await {
         Err(_) => Problem::new(
             StatusCode::REQUEST_TIMEOUT,
@@ -186,13 +184,65 @@ async fn read_body(State(state): State<AppState>, request: Request, next: Next) 
             format!("the whole body must arrive within {} s of the headers", limits.body_timeout.as_secs_f64()),
         )
         .into_response(),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Problem::too_large(limit).into_response(),
-        Ok(Err(e)) => {
-            Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", "The body could not be read", e.to_string())
-                .into_response()
-        }
-        Ok(Ok(collected)) => next.run(Request::from_parts(parts, Body::from(collected.to_bytes()))).await,
+        Ok(Err(problem)) => problem.into_response(),
+        // The permit is held until the answer is made: the body lives
+        // that long.
+        Ok(Ok((bytes, _held))) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
     }
+}
+
+/// Bytes of request bodies held at once are counted in units this large.
+const BUFFER_UNIT: usize = 64 * 1024;
+
+/// Reads a body of at most `limit` bytes, taking its size from the
+/// service's budget of buffered bytes as it arrives (all at once for a
+/// declared length): when the budget is spent, the request is answered
+/// 503 `overloaded` rather than held in memory.
+async fn collect_within<'a>(
+    mut body: Body,
+    limit: usize,
+    declared: Option<u64>,
+    budget: &'a tokio::sync::Semaphore,
+) -> Result<(Bytes, Option<tokio::sync::SemaphorePermit<'a>>), Problem> {
+    use http_body_util::BodyExt as _;
+    let spent = || {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "The service holds as many request bodies as it may",
+            "retry shortly; request bodies in memory at once are limited (--max-buffered)",
+        )
+    };
+    let units = |bytes: usize| u32::try_from(bytes.div_ceil(BUFFER_UNIT)).unwrap_or(u32::MAX);
+    let mut held: Option<tokio::sync::SemaphorePermit<'a>> = None;
+    let take = |bytes: usize, held: &mut Option<tokio::sync::SemaphorePermit<'a>>| -> Result<(), Problem> {
+        let have = held.as_ref().map_or(0, |p| p.num_permits());
+        let need = (units(bytes) as usize).saturating_sub(have);
+        if need > 0 {
+            let more = budget.try_acquire_many(u32::try_from(need).unwrap_or(u32::MAX)).map_err(|_| spent())?;
+            match held {
+                Some(p) => p.merge(more),
+                None => *held = Some(more),
+            }
+        }
+        Ok(())
+    };
+    let expected = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)).min(limit);
+    take(expected, &mut held)?;
+    let mut buf = Vec::with_capacity(expected);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", "The body could not be read", e.to_string())
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(Problem::too_large(limit));
+            }
+            take(buf.len() + data.len(), &mut held)?;
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok((Bytes::from(buf), held))
 }
 
 /// The answer to a request the limits turned away: 503 with `Retry-After`.

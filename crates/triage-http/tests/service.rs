@@ -209,6 +209,30 @@ impl axum::body::HttpBody for Stalled {
 }
 
 #[tokio::test]
+async fn bodies_held_at_once_are_limited_over_all_requests() {
+    // Room for one body of 64 KiB at a time.
+    let s = state_with(Some(example()), None, Limits { buffered_bytes: 64 * 1024, ..Limits::default() });
+    // One body declared at the whole budget is held (it never ends) …
+    let holder = tokio::spawn({
+        let s = s.clone();
+        async move {
+            let r = Request::post("/v1/triage/batch").header(header::CONTENT_LENGTH, "65536");
+            call_with(&s, r.body(Body::new(Stalled)).unwrap()).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // … so another is turned away, not buffered.
+    let (st, kind, body) = call(&s, "POST", &format!("/v1/triage?now={NOW}"), CASE).await;
+    let p = problem(st, &kind, &body);
+    assert_eq!((st, p["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("overloaded")));
+    holder.abort();
+    let _ = holder.await;
+    // The budget comes back when the holder goes.
+    let (st, _, _) = call(&s, "POST", &format!("/v1/triage?now={NOW}"), CASE).await;
+    assert_eq!(st, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_body_not_sent_in_time_is_answered_408_and_holds_no_place() {
     let limits = Limits { body_timeout: Duration::from_millis(200), concurrency: 1, ..Limits::default() };
     let s = state_with(Some(example()), None, limits);
