@@ -395,8 +395,8 @@ fn live(state: &AppState) -> Result<Arc<Snapshot>, Problem> {
 }
 
 /// A JSON answer that names the rule set it came from.
-fn answer(snapshot: &Snapshot, body: Vec<u8>, content_type: &'static str) -> Response {
-    let mut response = (StatusCode::OK, body).into_response();
+fn answer(snapshot: &Snapshot, body: impl Into<Body>, content_type: &'static str) -> Response {
+    let mut response = (StatusCode::OK, body.into()).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(snapshot.rules.version()) {
@@ -484,47 +484,57 @@ async fn triage_batch(
 ) -> Answer {
     let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"], state.inner.limits.batch_body_bytes)?;
     let (now, options) = (q.now()?, q.options()?);
-    let metrics = state.inner.metrics.clone();
-    let decided = snapshot.clone();
-    // When this request is abandoned (its time limit passed, or the client
-    // left), the guard is dropped and the work stops at the next case.
-    let guard = Abandoned::guard();
-    let abandoned = guard.0.clone();
-    let out = blocking(move || -> Result<Vec<u8>, Problem> {
-        let mut out = Vec::new();
-        for (index, line, item) in items(&bytes)? {
-            if abandoned.load(Ordering::Relaxed) {
-                return Err(Problem::internal());
-            }
-            let line_out = match item.and_then(case_of) {
-                Ok(case) => serde_json::to_vec(&decide(&decided, &metrics, &case, now, &options)),
-                Err(p) => serde_json::to_vec(&rejected(index, line, p)),
+    let items = blocking(move || items(&bytes)).await??;
+    // The answer streams: lines go out in chunks as they are decided, so a
+    // batch's answer is never held whole. The work keeps a place among the
+    // requests in progress while it runs, stops at the service's time
+    // limit with a last line saying where (send the rest again), and stops
+    // when the client goes.
+    let place = state.inner.in_progress.clone().try_acquire_owned().ok();
+    let deadline = Instant::now() + state.inner.limits.timeout;
+    let (metrics, decided) = (state.inner.metrics.clone(), snapshot.clone());
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let _place = place;
+        let mut chunk = Vec::with_capacity(STREAM_CHUNK + 8192);
+        for (index, line, item) in items {
+            let late = Instant::now() > deadline;
+            let out = if late {
+                let stop = Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "timeout",
+                    "The batch stopped at the service's time limit",
+                    format!("this case and those after it were not decided; send them again from index {index}"),
+                );
+                serde_json::to_writer(&mut chunk, &rejected(index, line, stop))
+            } else {
+                match item.and_then(case_of) {
+                    Ok(case) => serde_json::to_writer(&mut chunk, &decide(&decided, &metrics, &case, now, &options)),
+                    Err(p) => serde_json::to_writer(&mut chunk, &rejected(index, line, p)),
+                }
             };
-            out.extend(line_out.map_err(|_| Problem::internal())?);
-            out.push(b'\n');
+            if out.is_err() {
+                tracing::error!("a batch line could not be written");
+                return;
+            }
+            chunk.push(b'\n');
+            if late {
+                break;
+            }
+            if chunk.len() >= STREAM_CHUNK && tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_err() {
+                return; // the client went away
+            }
         }
-        Ok(out)
-    })
-    .await??;
-    drop(guard);
-    Ok(answer(&snapshot, out, "application/x-ndjson"))
+        if !chunk.is_empty() {
+            let _ = tx.blocking_send(Ok(Bytes::from(chunk)));
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    Ok(answer(&snapshot, body, "application/x-ndjson"))
 }
 
-/// Raises its flag when dropped: blocking work watches the flag and stops
-/// when the request that started it is gone.
-struct Abandoned(Arc<std::sync::atomic::AtomicBool>);
-
-impl Abandoned {
-    fn guard() -> Abandoned {
-        Abandoned(Arc::new(std::sync::atomic::AtomicBool::new(false)))
-    }
-}
-
-impl Drop for Abandoned {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
+/// Bytes of a streamed answer sent at a time.
+const STREAM_CHUNK: usize = 64 * 1024;
 
 async fn escalate(
     State(state): State<AppState>,
