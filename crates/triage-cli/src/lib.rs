@@ -117,6 +117,9 @@ pub struct RuleSet {
     pub diagnostics: Vec<Diagnostic>,
     /// `directory.yaml` beside the rules, or an empty directory.
     pub directory: Directory,
+    /// The version of `directory.yaml`'s text (`triage_core::content_version`),
+    /// when there is one.
+    pub directory_version: Option<String>,
 }
 
 /// The largest rule, test or directory file read, bytes. Real rule sets are
@@ -237,9 +240,16 @@ pub fn test_files(root: &Path) -> Result<Vec<PathBuf>, InputError> {
 
 /// Reads a directory file (YAML or JSON).
 pub fn load_directory(path: &Path) -> Result<Directory, InputError> {
+    load_directory_versioned(path).map(|(directory, _)| directory)
+}
+
+/// Reads a directory file, with the version of the text it was read from
+/// (`triage_core::content_version`).
+pub fn load_directory_versioned(path: &Path) -> Result<(Directory, String), InputError> {
     let text = read(path)?;
     // Problems already name the file, line and column.
-    Directory::from_text(&path.display().to_string(), &text).map_err(|e| InputError(e.to_string()))
+    let directory = Directory::from_text(&path.display().to_string(), &text).map_err(|e| InputError(e.to_string()))?;
+    Ok((directory, triage_core::content_version(&[("directory", &text)])))
 }
 
 /// Reads and compiles a rule directory.
@@ -268,8 +278,13 @@ fn load_named(root: &Path, name: impl Fn(&Path) -> String) -> Result<RuleSet, In
     let pairs: Vec<(&str, &str)> = sources.iter().map(|s| (s.name.as_str(), s.text.as_str())).collect();
     let (rules, diagnostics) = compile_sources(&pairs);
     let dir_file = root.join("directory.yaml");
-    let directory = if dir_file.is_file() { load_directory(&dir_file)? } else { Directory::new() };
-    Ok(RuleSet { sources, rules, diagnostics, directory })
+    let (directory, directory_version) = if dir_file.is_file() {
+        let (directory, version) = load_directory_versioned(&dir_file)?;
+        (directory, Some(version))
+    } else {
+        (Directory::new(), None)
+    };
+    Ok(RuleSet { sources, rules, diagnostics, directory, directory_version })
 }
 
 /// What the lint finds in a compiled rule set, less what the compiler

@@ -1,6 +1,6 @@
 //! `triage serve`: the decision service over a rule directory on disk.
 
-use crate::{Exit, InputError, load_directory, load_relative, render_diagnostic};
+use crate::{Exit, InputError, load_directory_versioned, load_relative, render_diagnostic};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,20 +51,25 @@ fn load_snapshot(rules_dir: &Path, directory: Option<&Path>, keep_directory_file
         let errors = set.diagnostics.iter().filter(|d| d.severity == triage_core::Severity::Error).count();
         return Err(Refused { message: format!("the rule set has {errors} error(s)"), diagnostics: set.diagnostics });
     };
-    let (dir, dir_file) = match directory {
+    let (dir, dir_file, dir_version) = match directory {
         Some(file) => {
             let shown =
                 file.file_name().map_or_else(|| "the directory file".to_string(), |n| n.to_string_lossy().into_owned());
-            let dir = load_directory(file).map_err(|e| refused(e.0.replace(&file.display().to_string(), &shown)))?;
-            (dir, shown)
+            let (dir, version) = load_directory_versioned(file)
+                .map_err(|e| refused(e.0.replace(&file.display().to_string(), &shown)))?;
+            (dir, shown, Some(version))
         }
-        None => (set.directory, "directory.yaml".to_string()),
+        None => (set.directory, "directory.yaml".to_string(), set.directory_version),
     };
     let problems = triage_core::check_directory(&rules, &dir, &dir_file);
     if problems.iter().any(|d| d.severity == triage_core::Severity::Error) {
         return Err(Refused { message: "the directory does not fit the rules".into(), diagnostics: problems });
     }
-    Ok(Snapshot::new(rules, dir, files))
+    let snapshot = Snapshot::new(rules, dir, files);
+    Ok(match dir_version {
+        Some(v) => snapshot.with_directory_version(v),
+        None => snapshot,
+    })
 }
 
 /// Runs the service until SIGINT or SIGTERM.

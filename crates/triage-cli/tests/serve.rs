@@ -144,6 +144,21 @@ fn serve_reload_under_load_and_stop() {
     assert_eq!(gone.status().as_u16(), 422);
     assert!(gone.text().unwrap().contains("directory.yaml is gone"));
     std::fs::rename(tmp.path().join("directory.yaml"), rules.join("directory.yaml")).unwrap();
+    // A directory change shows in the answers' directory version, not the
+    // rules version.
+    let versions = |client: &reqwest::blocking::Client| {
+        let r = client.post(format!("{url}/v1/triage")).body(r#"{"id": "v"}"#).send().unwrap();
+        let header = |name: &str| r.headers()[name].to_str().unwrap().to_string();
+        (header("triage-rules-version"), header("triage-directory-version"))
+    };
+    let before = versions(&client);
+    let mut directory = std::fs::read_to_string(rules.join("directory.yaml")).unwrap();
+    directory.push_str("\n# an agent changed\n");
+    std::fs::write(rules.join("directory.yaml"), directory).unwrap();
+    assert_eq!(client.post(format!("{url}/v1/rules/reload")).bearer_auth(TOKEN).send().unwrap().status().as_u16(), 200);
+    let after = versions(&client);
+    assert_eq!(before.0, after.0);
+    assert_ne!(before.1, after.1);
 
     // A client that stops in the middle of its headers is disconnected
     // (after the 10 s header timeout), so it cannot hold the service.

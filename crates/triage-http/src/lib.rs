@@ -59,12 +59,25 @@ pub struct Snapshot {
     pub files: Vec<String>,
     /// When this snapshot was loaded.
     pub loaded_at: DateTime<Utc>,
+    /// The version of the directory's source (`triage_core::content_version`
+    /// of its file), shown in the `triage-directory-version` header of every
+    /// answer and at `GET /v1/rules`: the same case can be answered
+    /// differently under one `rules_version` when an agent's presence or
+    /// load changed, and this says so.
+    pub directory_version: Option<String>,
 }
 
 impl Snapshot {
     /// A snapshot loaded now.
     pub fn new(rules: CompiledRules, directory: Directory, files: Vec<String>) -> Self {
-        Snapshot { rules, directory, files, loaded_at: Utc::now() }
+        Snapshot { rules, directory, files, loaded_at: Utc::now(), directory_version: None }
+    }
+
+    /// The same, naming the version of the directory's source.
+    #[must_use]
+    pub fn with_directory_version(mut self, version: impl Into<String>) -> Self {
+        self.directory_version = Some(version.into());
+        self
     }
 }
 

@@ -17,7 +17,8 @@ use utoipa::{Modify, OpenApi};
         title = "triage decision service",
         description = "Decides each support case's territory, category, priority, tier, SLA, team and agent, \
                        replays case histories for the escalations due, plans batch assignments, and checks \
-                       rule files. Every answer names the `rules_version` it was decided with; every error is \
+                       rule files. Every answer names the `rules_version` it was decided with (and the \
+                       `triage-rules-version` and `triage-directory-version` headers); every error is \
                        `application/problem+json` with a stable `code`."
     ),
     paths(triage, triage_batch, explain, escalate, assign, check, rules, reload, healthz, readyz, metrics, openapi_json),

@@ -45,6 +45,9 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// The header naming the rule set an answer was decided with.
 pub const VERSION_HEADER: &str = "triage-rules-version";
 
+/// The header naming the directory an answer was decided with.
+pub const DIRECTORY_VERSION_HEADER: &str = "triage-directory-version";
+
 type Answer = Result<Response, Problem>;
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -402,6 +405,9 @@ fn answer(snapshot: &Snapshot, body: impl Into<Body>, content_type: &'static str
     if let Ok(v) = HeaderValue::from_str(snapshot.rules.version()) {
         headers.insert(VERSION_HEADER, v);
     }
+    if let Some(v) = snapshot.directory_version.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+        headers.insert(DIRECTORY_VERSION_HEADER, v);
+    }
     response
 }
 
@@ -678,6 +684,7 @@ async fn rules(State(state): State<AppState>) -> Response {
         "files": snapshot.as_ref().map(|s| s.files.clone()),
         "loaded_at": snapshot.as_ref().map(|s| s.loaded_at),
         "agents": snapshot.as_ref().map(|s| s.directory.agent_count()),
+        "directory_version": snapshot.as_ref().and_then(|s| s.directory_version.clone()),
         "last_reload": state.last_reload(),
     });
     axum::Json(body).into_response()

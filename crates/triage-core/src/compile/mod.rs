@@ -97,10 +97,22 @@ pub fn compile_sources(sources: &[(&str, &str)]) -> (Option<CompiledRules>, Vec<
 /// the same version; only content and the layout inside the rule directory
 /// do.
 fn version_hash(sources: &[(&str, &str)]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let shared = shared_dir_len(sources.iter().map(|(n, _)| *n));
     let inputs = sources.iter().map(|(name, text)| (name.get(shared..).unwrap_or(name), *text));
-    for (name, text) in [("tzdb", crate::calendar::TZDB_VERSION)].into_iter().chain(inputs) {
+    fnv1a([("tzdb", crate::calendar::TZDB_VERSION)].into_iter().chain(inputs))
+}
+
+/// A version for any named texts, as rule sets get theirs: FNV-1a over
+/// each name and text, 16 hex digits. The service names the directory it
+/// decides with this way (`content_version(&[("directory", text)])`), so
+/// an answer that changed because an agent went offline says so.
+pub fn content_version(parts: &[(&str, &str)]) -> String {
+    fnv1a(parts.iter().copied())
+}
+
+fn fnv1a<'a>(parts: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (name, text) in parts {
         for b in name.bytes().chain([0]).chain(text.bytes()).chain([0]) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
