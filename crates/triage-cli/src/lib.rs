@@ -180,6 +180,12 @@ fn walk_once(
     }
     for entry in std::fs::read_dir(dir).map_err(cannot)? {
         let path = entry.map_err(cannot)?.path();
+        // Hidden entries are not the author's: `.git`, editor swap files,
+        // the `..data` folders of a Kubernetes ConfigMap (whose files are
+        // reached through the links beside them).
+        if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+            continue;
+        }
         if path.is_dir() {
             walk_once(&path, out, seen)?;
         } else {
@@ -206,8 +212,9 @@ fn in_tests_dir(root: &Path, p: &Path) -> bool {
     p.strip_prefix(root).ok().is_some_and(|rel| rel.components().any(|c| c.as_os_str() == "tests"))
 }
 
-/// Rule files of a rule directory: every `*.yaml` below it except test
-/// directories, `*.test.yaml` and the top-level `directory.yaml`, sorted by
+/// Rule files of a rule directory: every `*.yaml` below it except hidden
+/// entries (names starting with `.`), test directories, `*.test.yaml` and
+/// the top-level `directory.yaml`, sorted by
 /// path so the order is the same on every machine.
 pub fn rule_files(root: &Path) -> Result<Vec<PathBuf>, InputError> {
     if !root.is_dir() {

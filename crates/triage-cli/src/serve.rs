@@ -118,6 +118,7 @@ pub fn serve(args: ServeArgs) -> Result<Exit, InputError> {
         let addr = listener.local_addr().map_err(|e| InputError(e.to_string()))?;
         let _watcher = if args.watch {
             let mut paths = vec![args.rules_dir.clone()];
+            paths.extend(linked_dirs(&args.rules_dir));
             paths.extend(args.directory.clone());
             Some(
                 triage_http::watch(state.clone(), paths)
@@ -137,6 +138,32 @@ pub fn serve(args: ServeArgs) -> Result<Exit, InputError> {
         tokio::time::sleep(Duration::from_millis(10)).await;
         Ok(Exit::Ok)
     })
+}
+
+/// Folders outside `root` that rule files are read through (symlinked
+/// subfolders): watched too, since a watch does not follow links. Hidden
+/// entries are skipped, as the rule loader skips them.
+fn linked_dirs(root: &Path) -> Vec<PathBuf> {
+    let Ok(root_real) = root.canonicalize() else { return Vec::new() };
+    let mut seen = std::collections::BTreeSet::from([root_real.clone()]);
+    let (mut pending, mut linked) = (vec![root.to_path_buf()], Vec::new());
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) || !path.is_dir() {
+                continue;
+            }
+            let Ok(real) = path.canonicalize() else { continue };
+            if !seen.insert(real.clone()) {
+                continue;
+            }
+            if !real.starts_with(&root_real) {
+                linked.push(real);
+            }
+            pending.push(path);
+        }
+    }
+    linked
 }
 
 fn init_logs(json: bool) {

@@ -80,6 +80,25 @@ fn symlinks_back_into_the_rule_directory_are_followed_once() {
 }
 
 #[test]
+fn hidden_entries_are_skipped_as_in_a_kubernetes_config_map() {
+    // A ConfigMap mounts `..2026_11_30/` with the files, `..data` linking to
+    // it, and each file as a link through `..data`.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("..2026_11_30")).unwrap();
+    let rules = std::fs::read_to_string(repo().join("examples/tour/my-support/categories.yaml")).unwrap();
+    std::fs::write(root.join("..2026_11_30/categories.yaml"), rules).unwrap();
+    std::fs::write(root.join("..2026_11_30/broken.yaml"), "nope: [").unwrap();
+    std::os::unix::fs::symlink("..2026_11_30", root.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/categories.yaml", root.join("categories.yaml")).unwrap();
+    std::fs::write(root.join(".categories.yaml.swp"), "\0\0binary").unwrap();
+    let o = triage(&["check", root.to_str().unwrap()], None);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.starts_with("ok: 2 rules in 1 files"), "{out}");
+}
+
+#[test]
 fn a_rule_file_that_is_not_a_regular_file_or_too_big_is_refused() {
     for (name, make) in [
         ("zero.yaml", "ln -s /dev/zero zero.yaml"),
