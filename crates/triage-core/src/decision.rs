@@ -149,14 +149,19 @@ pub struct Sla {
     /// The calendar the deadlines are measured on; `None` is clock time.
     pub calendar: Option<Name>,
     /// When the clocks started.
+    #[serde(serialize_with = "crate::instant::utc")]
     pub started_at: DateTime<Utc>,
     /// First response due.
+    #[serde(serialize_with = "crate::instant::utc_opt")]
     pub first_response_due: Option<DateTime<Utc>>,
     /// Next response due (from the event history; not set at triage).
+    #[serde(serialize_with = "crate::instant::utc_opt")]
     pub next_response_due: Option<DateTime<Utc>>,
     /// Resolution due.
+    #[serde(serialize_with = "crate::instant::utc_opt")]
     pub resolution_due: Option<DateTime<Utc>>,
     /// First periodic update due.
+    #[serde(serialize_with = "crate::instant::utc_opt")]
     pub update_due: Option<DateTime<Utc>>,
     /// The policy's targets, in business minutes.
     pub targets: SlaTargets,
@@ -236,10 +241,12 @@ pub struct Action {
     pub level: Option<u32>,
     /// When the condition started to hold.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::instant::utc_opt")]
     pub fired_at: Option<DateTime<Utc>>,
     /// When to carry it out (later than `fired_at` when it waits for
     /// business hours).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::instant::utc_opt")]
     pub due_at: Option<DateTime<Utc>>,
     /// Who or where: the recipient, team, queue or swarm workspace.
     #[serde(skip_serializing_if = "Option::is_none")]

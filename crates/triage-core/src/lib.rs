@@ -65,6 +65,7 @@ mod eval;
 pub mod explain;
 mod flow;
 mod gap;
+mod instant;
 mod lint;
 mod name;
 mod normalize;

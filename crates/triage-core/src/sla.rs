@@ -116,6 +116,7 @@ pub struct MetricState {
     /// Which cycle of the metric this is, from 1.
     pub cycle: u32,
     /// When this cycle's clock started.
+    #[serde(serialize_with = "crate::instant::utc")]
     pub started_at: DateTime<Utc>,
     /// The policy's target, business minutes.
     pub target_minutes: i64,
@@ -128,10 +129,13 @@ pub struct MetricState {
     /// `running`, `paused`, `met` or `breached`.
     pub state: &'static str,
     /// When the target falls due, while the clock runs.
+    #[serde(serialize_with = "crate::instant::utc_opt")]
     pub due_at: Option<DateTime<Utc>>,
     /// When the clock stopped (an agent replied, the case was resolved).
+    #[serde(serialize_with = "crate::instant::utc_opt")]
     pub met_at: Option<DateTime<Utc>>,
     /// When the target was missed.
+    #[serde(serialize_with = "crate::instant::utc_opt")]
     pub breached_at: Option<DateTime<Utc>>,
 }
 
