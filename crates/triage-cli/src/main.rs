@@ -248,6 +248,14 @@ enum Command {
         /// Requests in progress at once; more are answered 503 `overloaded`.
         #[arg(long, default_value_t = 512)]
         concurrency: usize,
+        /// Keep case histories and the outbox of actions (`/v1/cases/…`) in
+        /// an embedded database in this folder (DIR/triage.db).
+        #[arg(long, conflicts_with = "database")]
+        data: Option<PathBuf>,
+        /// Keep them in PostgreSQL instead (postgres://user@host/db),
+        /// shared by several replicas.
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Move an escalation record through its lifecycle
     /// (open → active → resolved → closed) and print the new record.
@@ -315,6 +323,8 @@ fn main() -> ExitCode {
             max_buffered,
             timeout,
             concurrency,
+            data,
+            database,
         } => triage_cli::serve::serve(triage_cli::serve::ServeArgs {
             rules_dir,
             directory,
@@ -322,6 +332,11 @@ fn main() -> ExitCode {
             watch,
             admin_token_file,
             json_logs,
+            store: match (data, database) {
+                (Some(dir), _) => Some(triage_cli::serve::StoreAt::Dir(dir)),
+                (None, Some(url)) => Some(triage_cli::serve::StoreAt::Url(url)),
+                (None, None) => None,
+            },
             limits: triage_http::Limits {
                 body_bytes: max_body,
                 batch_body_bytes: max_batch_body,

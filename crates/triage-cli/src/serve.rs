@@ -24,6 +24,17 @@ pub struct ServeArgs {
     pub json_logs: bool,
     /// Request limits.
     pub limits: Limits,
+    /// Where case histories and the outbox are kept, if anywhere.
+    pub store: Option<StoreAt>,
+}
+
+/// Where the service keeps its state.
+#[derive(Debug, Clone)]
+pub enum StoreAt {
+    /// An embedded SQLite database in this folder.
+    Dir(PathBuf),
+    /// A database URL (`postgres://…`, or `sqlite:…`).
+    Url(String),
 }
 
 /// Reads and compiles the rules and directory into a snapshot; a rule set
@@ -116,6 +127,14 @@ pub fn serve(args: ServeArgs) -> Result<Exit, InputError> {
             .await
             .map_err(|e| InputError(format!("cannot listen on {}: {e}", args.listen)))?;
         let addr = listener.local_addr().map_err(|e| InputError(e.to_string()))?;
+        if let Some(at) = &args.store {
+            let store = match at {
+                StoreAt::Dir(dir) => triage_store::Store::open_dir(dir).await,
+                StoreAt::Url(url) => triage_store::Store::connect(url).await,
+            }
+            .map_err(|e| InputError(format!("cannot open the case store: {e}")))?;
+            state.set_store(store);
+        }
         let _watcher = if args.watch {
             let mut paths = vec![args.rules_dir.clone()];
             paths.extend(linked_dirs(&args.rules_dir));

@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+mod cases;
 mod metrics;
 mod openapi;
 pub mod problem;
@@ -164,6 +165,9 @@ struct Inner {
     last_reload: Mutex<Option<ReloadAttempt>>,
     admin_token: Option<String>,
     limits: Limits,
+    /// Case histories, the outbox and agent capacity, when the service
+    /// keeps them (`--data`, `--database`).
+    store: std::sync::OnceLock<triage_store::Store>,
     /// Requests in progress (see [`Limits::concurrency`]).
     in_progress: Arc<tokio::sync::Semaphore>,
     /// Request body bytes held, in 64 KiB units (see [`Limits::buffered_bytes`]).
@@ -205,8 +209,21 @@ impl AppState {
                 ),
                 limits,
                 metrics,
+                store: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Gives the service a store: `/v1/cases/…` keep case histories and
+    /// the outbox in it. Returns `false` (and keeps the first) when it has
+    /// one already.
+    pub fn set_store(&self, store: triage_store::Store) -> bool {
+        self.inner.store.set(store).is_ok()
+    }
+
+    /// The store, when the service keeps one.
+    pub fn store(&self) -> Option<&triage_store::Store> {
+        self.inner.store.get()
     }
 
     /// The snapshot serving now.

@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
                        `triage-rules-version` and `triage-directory-version` headers); every error is \
                        `application/problem+json` with a stable `code`."
     ),
-    paths(triage, triage_batch, explain, escalate, assign, check, rules, reload, healthz, readyz, metrics, openapi_json),
+    paths(triage, triage_batch, explain, escalate, assign, check, case_events, case, rules, reload, healthz, readyz, metrics, openapi_json),
     components(schemas(ProblemSchema, triage_core::Case, triage_core::Requester, triage_core::CaseState, triage_core::Event, triage_core::EventKind)),
     modifiers(&AdminToken)
 )]
@@ -56,7 +56,8 @@ struct ProblemSchema {
     /// The stable code clients branch on: `invalid-json`, `invalid-case`, `invalid-case-state`,
     /// `invalid-history`, `invalid-query`, `invalid-check`, `body-too-large`, `body-timeout`, `unsupported-encoding`,
     /// `unreadable-body`,
-    /// `not-ready`, `unauthorized`, `reload-refused`, `not-found`, `method-not-allowed`,
+    /// `not-ready`, `unauthorized`, `reload-refused`, `not-found`, `method-not-allowed`, `no-store`,
+    /// `unknown-case`, `invalid-events`, `store-unavailable`,
     /// `timeout`, `overloaded`, `internal`.
     code: String,
     /// What went wrong with this request.
@@ -116,6 +117,34 @@ fn explain() {}
         (status = 422, description = "Not a case state, or a history that cannot be replayed", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 fn escalate() {}
+
+/// Append events to a tracked case (send the case itself the first time),
+/// replay its history and put the actions due in the outbox, each stored
+/// once by its idempotency key. Needs a store (`--data`, `--database`).
+#[utoipa::path(post, path = "/v1/cases/{id}/events", tag = "cases",
+    params(
+        ("id" = String, Path, description = "the case id"),
+        ("trace" = Option<String>, Query, description = "as for /v1/triage"),
+        ("now" = Option<String>, Query, description = "the instant to replay to"),
+    ),
+    request_body(content = Object, content_type = "application/json", description = "`{\"case\": Case (first time), \"events\": [Event with an `id`, …]}`; an event id the case has already is left out"),
+    responses(
+        (status = 200, description = "`case_id`, `appended`, `repeated` (event ids), `enqueued` (action keys new to the outbox), `next_check_at`, `escalation`", body = Object),
+        (status = 404, description = "`unknown-case`: send the case with its first events", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid-events`, `invalid-case`, `invalid-history`", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 501, description = "`no-store`: the service keeps no case state", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
+fn case_events() {}
+
+/// A tracked case: its history, actions and their delivery, assignment.
+#[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases",
+    params(("id" = String, Path, description = "the case id")),
+    responses(
+        (status = 200, description = "`case_id`, `case`, `opened_at`, `next_check_at`, `events` (with `id`, `seq`), `actions` (`key`, `kind`, `target`, `due_at`, `delivery`: pending/delivered/dead, `attempts`, `next_attempt_at`, `last_error`, `delivered_at`, `action`), `assignment`", body = Object),
+        (status = 404, description = "`unknown-case`", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 501, description = "`no-store`", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
+fn case() {}
 
 /// Decide a batch and plan its assignment over the served directory.
 #[utoipa::path(post, path = "/v1/assign", tag = "decide",

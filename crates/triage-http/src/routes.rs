@@ -34,6 +34,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/escalate"),
     ("POST", "/v1/assign"),
     ("POST", "/v1/check"),
+    ("POST", "/v1/cases/{id}/events"),
+    ("GET", "/v1/cases/{id}"),
     ("GET", "/v1/rules"),
     ("POST", "/v1/rules/reload"),
     ("GET", "/healthz"),
@@ -48,7 +50,7 @@ pub const VERSION_HEADER: &str = "triage-rules-version";
 /// The header naming the directory an answer was decided with.
 pub const DIRECTORY_VERSION_HEADER: &str = "triage-directory-version";
 
-type Answer = Result<Response, Problem>;
+pub(crate) type Answer = Result<Response, Problem>;
 
 pub(crate) fn router(state: AppState) -> Router {
     let limits = state.inner.limits.clone();
@@ -72,6 +74,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/escalate", post(escalate).layer(one))
         .route("/v1/assign", post(assign).layer(many))
         .route("/v1/check", post(check).layer(many))
+        .route("/v1/cases/{id}/events", post(crate::cases::append_events).layer(one))
+        .route("/v1/cases/{id}", get(crate::cases::case))
         .route("/v1/rules", get(rules))
         .route("/v1/rules/reload", post(reload).layer(one))
         .layer(
@@ -129,8 +133,7 @@ impl MakeRequestId for Sequence {
 
 /// Counts and times every request by route and status.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let route = ROUTES.iter().find(|(_, p)| *p == path).map_or("unmatched", |(_, p)| p);
+    let route = route_of(request.uri().path()).unwrap_or("unmatched");
     let started = Instant::now();
     let response = next.run(request).await;
     state.inner.metrics.request(route, response.status().as_u16(), started.elapsed());
@@ -138,7 +141,22 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
 }
 
 /// Routes whose body is one case (or nothing): the smaller body limit.
-const ONE_CASE_ROUTES: &[&str] = &["/v1/triage", "/v1/explain", "/v1/escalate", "/v1/rules/reload"];
+const ONE_CASE_ROUTES: &[&str] =
+    &["/v1/triage", "/v1/explain", "/v1/escalate", "/v1/rules/reload", "/v1/cases/{id}/events", "/v1/cases/{id}"];
+
+/// The route of [`ROUTES`] a path falls under (`{id}` takes one segment).
+fn route_of(path: &str) -> Option<&'static str> {
+    ROUTES.iter().map(|(_, route)| *route).find(|route| {
+        let (mut a, mut b) = (route.split('/'), path.split('/'));
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return true,
+                (Some(r), Some(p)) if r == p || (r.starts_with('{') && !p.is_empty()) => continue,
+                _ => return false,
+            }
+        }
+    })
+}
 
 /// Reads a decision route's body before the request takes a place among
 /// those in progress: refuses a compressed body (`Content-Encoding` other
@@ -170,8 +188,8 @@ async fn read_body(State(state): State<AppState>, request: Request, next: Next) 
         )
         .into_response();
     }
-    let limit =
-        if ONE_CASE_ROUTES.contains(&request.uri().path()) { limits.body_bytes } else { limits.batch_body_bytes };
+    let one = route_of(request.uri().path()).is_some_and(|r| ONE_CASE_ROUTES.contains(&r));
+    let limit = if one { limits.body_bytes } else { limits.batch_body_bytes };
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Problem::too_large(limit).into_response();
@@ -290,7 +308,7 @@ async fn method_not_allowed() -> Problem {
 /// `?trace=decisions|full&now=RFC3339&mode=greedy|optimal`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(crate) struct Params {
     trace: Option<String>,
     now: Option<String>,
     mode: Option<String>,
@@ -298,7 +316,7 @@ struct Params {
 
 impl Params {
     /// The query, refusing parameters the endpoint does not take.
-    fn read(q: Result<Query<Params>, QueryRejection>, takes: &[&str]) -> Result<Params, Problem> {
+    pub(crate) fn read(q: Result<Query<Params>, QueryRejection>, takes: &[&str]) -> Result<Params, Problem> {
         let p = q.map(|Query(p)| p).map_err(|e| Problem::invalid_query(e.body_text()))?;
         let given = [("trace", p.trace.is_some()), ("now", p.now.is_some()), ("mode", p.mode.is_some())];
         if let Some((name, _)) = given.iter().find(|(name, set)| *set && !takes.contains(name)) {
@@ -310,7 +328,7 @@ impl Params {
         Ok(p)
     }
 
-    fn now(&self) -> Result<DateTime<Utc>, Problem> {
+    pub(crate) fn now(&self) -> Result<DateTime<Utc>, Problem> {
         match &self.now {
             None => Ok(Utc::now()),
             Some(s) => DateTime::parse_from_rfc3339(s.trim())
@@ -319,7 +337,7 @@ impl Params {
         }
     }
 
-    fn options(&self) -> Result<Options, Problem> {
+    pub(crate) fn options(&self) -> Result<Options, Problem> {
         match self.trace.as_deref() {
             None | Some("decisions") => Ok(Options::default()),
             Some("full") => Ok(Options::with_trace(TraceLevel::Full)),
@@ -351,7 +369,7 @@ fn body(b: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, Problem
 }
 
 /// The body as one JSON value (serde_json refuses nesting deeper than 128).
-fn json_value(bytes: &[u8]) -> Result<Value, Problem> {
+pub(crate) fn json_value(bytes: &[u8]) -> Result<Value, Problem> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Problem::invalid_json(format!("the body is not UTF-8 text (an invalid byte at offset {})", e.valid_up_to()))
     })?;
@@ -359,7 +377,7 @@ fn json_value(bytes: &[u8]) -> Result<Value, Problem> {
     serde_json::from_str(text).map_err(|e| Problem::invalid_json(e.to_string()))
 }
 
-fn case_of(value: Value) -> Result<Case, Problem> {
+pub(crate) fn case_of(value: Value) -> Result<Case, Problem> {
     Case::from_value(value).map_err(|e| Problem::invalid_input("invalid-case", "The body is not a valid case", &e))
 }
 
@@ -393,7 +411,7 @@ fn items(bytes: &[u8]) -> Result<Vec<Item>, Problem> {
     Ok(out)
 }
 
-fn live(state: &AppState) -> Result<Arc<Snapshot>, Problem> {
+pub(crate) fn live(state: &AppState) -> Result<Arc<Snapshot>, Problem> {
     state.snapshot().ok_or_else(Problem::not_ready)
 }
 
@@ -411,7 +429,7 @@ fn answer(snapshot: &Snapshot, body: impl Into<Body>, content_type: &'static str
     response
 }
 
-fn json_answer(snapshot: &Snapshot, value: &impl Serialize) -> Answer {
+pub(crate) fn json_answer(snapshot: &Snapshot, value: &impl Serialize) -> Answer {
     // A decision is about 3 KB: start there rather than grow by doubling.
     let mut body = Vec::with_capacity(4096);
     serde_json::to_writer(&mut body, value).map_err(|_| Problem::internal())?;
@@ -431,7 +449,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// What every decision endpoint starts from: the live rules, the query
 /// (refusing parameters the endpoint does not `take`) and the body within
 /// `limit` bytes.
-fn inputs(
+pub(crate) fn inputs(
     state: &AppState,
     q: Result<Query<Params>, QueryRejection>,
     b: Result<Bytes, BytesRejection>,

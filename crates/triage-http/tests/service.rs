@@ -530,3 +530,72 @@ fn shared_state() -> AppState {
     static STATE: std::sync::OnceLock<AppState> = std::sync::OnceLock::new();
     STATE.get_or_init(state).clone()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracked_case_keeps_its_history_and_stores_each_action_once() {
+    let s = state();
+    // Without a store the endpoints say so.
+    let (st, kind, body) = call(&s, "GET", "/v1/cases/x", Body::empty()).await;
+    assert_eq!((st, problem(st, &kind, &body)["code"].as_str()), (StatusCode::NOT_IMPLEMENTED, Some("no-store")));
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = state();
+    assert!(s.set_store(triage_store::Store::open_dir(dir.path()).await.unwrap()));
+    let history: Value =
+        serde_json::from_str(&std::fs::read_to_string(example_dir().join("states/outage-acme-de.json")).unwrap())
+            .unwrap();
+    let events: Vec<Value> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut e = e.clone();
+            e["id"] = json!(format!("e{i}"));
+            e
+        })
+        .collect();
+    let url = "/v1/cases/case-27343/events?now=2026-03-03T09:00:00Z";
+    // Events for a case never sent are refused, naming what to send.
+    let (st, kind, body) = call(&s, "POST", url, json!({"events": events[..1]}).to_string()).await;
+    assert_eq!((st, problem(st, &kind, &body)["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown-case")));
+    let first = json!({"case": history["case"], "events": events[..3]}).to_string();
+    let (st, _, body) = call(&s, "POST", url, first.clone()).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["appended"], json!(["e0", "e1", "e2"]));
+    let enqueued = answer["enqueued"].as_array().unwrap().clone();
+    assert!(!enqueued.is_empty(), "{body}");
+    // The same request again adds no event and no action.
+    let (_, _, body) = call(&s, "POST", url, first).await;
+    let again: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((again["appended"].as_array().unwrap().len(), again["repeated"].as_array().unwrap().len()), (0, 3));
+    assert_eq!(again["enqueued"], json!([]));
+    // The rest of the history, later.
+    let rest = json!({"events": events[3..]}).to_string();
+    let (st, _, body) = call(&s, "POST", url, rest).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let (st, _, body) = call(&s, "GET", "/v1/cases/case-27343", Body::empty()).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let case: Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = case["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["e0", "e1", "e2", "e3", "e4", "e5"]);
+    let actions = case["actions"].as_array().unwrap();
+    assert!(actions.len() >= enqueued.len());
+    assert!(actions.iter().all(|a| a["delivery"] == "pending" && a["action"]["key"] == a["key"]), "{body}");
+    let mut keys: Vec<&str> = actions.iter().map(|a| a["key"].as_str().unwrap()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), actions.len(), "an action stored twice");
+    // Bad bodies name the field.
+    for (body, field) in [
+        (json!({"events": [{"at": "2026-03-02T10:00:00Z", "kind": "created"}]}), "events[0].id"),
+        (json!({"events": [{"id": "x", "at": "2026-03-02T10:00:00Z", "kind": "exploded"}]}), "events[0]"),
+        (json!({"case": {"id": "other"}}), "case.id"),
+        (json!({"evnts": []}), "evnts"),
+    ] {
+        let (st, kind, text) = call(&s, "POST", url, body.to_string()).await;
+        let p = problem(st, &kind, &text);
+        assert_eq!((st, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{text}");
+    }
+}

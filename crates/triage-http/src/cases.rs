@@ -1,0 +1,241 @@
+//! Live cases, kept in the store (`--data DIR` or `--database URL`):
+//! `POST /v1/cases/{id}/events` appends to a case's history, replays it and
+//! puts the actions due in the outbox; `GET /v1/cases/{id}` shows the
+//! history, the actions and their delivery.
+
+use crate::AppState;
+use crate::problem::Problem;
+use crate::routes::{Answer, Params, case_of, inputs, json_answer, json_value};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use triage_core::CaseState;
+use triage_store::{NewAction, NewEvent, Store, StoreError};
+
+/// Longest event id taken, bytes.
+const MAX_EVENT_ID: usize = 200;
+
+fn store(state: &AppState) -> Result<&Store, Problem> {
+    state.store().ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "no-store",
+            "This service keeps no case state",
+            "start it with --data DIR (an embedded database) or --database postgres://…",
+        )
+    })
+}
+
+fn case_id(p: Result<Path<String>, PathRejection>) -> Result<String, Problem> {
+    let Path(id) = p.map_err(|e| Problem::invalid_query(e.body_text()))?;
+    if id.trim().is_empty() || id.len() > MAX_EVENT_ID {
+        return Err(Problem::invalid_query(format!("a case id is 1 to {MAX_EVENT_ID} bytes")).at("id"));
+    }
+    Ok(id)
+}
+
+/// A store failure: logged, and answered without internal detail.
+fn failed(e: StoreError) -> Problem {
+    match e {
+        StoreError::UnknownCase(id) => unknown(&id),
+        other => {
+            tracing::error!(error = %other, "the store failed");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "The case store could not be used",
+                "retry shortly; nothing of this request was stored",
+            )
+        }
+    }
+}
+
+fn unknown(id: &str) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "unknown-case",
+        "The service does not track this case",
+        format!("send case `{id}` itself with its first events: {{\"case\": {{…}}, \"events\": […]}}"),
+    )
+}
+
+fn invalid(detail: impl Into<String>, field: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-events", "The events are not valid", detail).at(field)
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn instant(ms: i64) -> Value {
+    DateTime::<Utc>::from_timestamp_millis(ms).map_or(Value::Null, |t| json!(t))
+}
+
+/// The body: `{"case": {…}?, "events": [{"id": "…", "at": "…", "kind": "…", …}]}`.
+/// Each event is checked as a `CaseState` event; its `id` makes a retry
+/// add nothing.
+fn read_events(body: Value, id: &str) -> Result<(Option<Value>, Vec<NewEvent>), Problem> {
+    let Value::Object(mut body) = body else {
+        return Err(invalid("expected an object with `events` (and `case` the first time)", ""));
+    };
+    let case = body.remove("case");
+    let events = match body.remove("events") {
+        None => Vec::new(),
+        Some(Value::Array(events)) => events,
+        Some(_) => return Err(invalid("`events` is a list", "events")),
+    };
+    if let Some(key) = body.keys().next() {
+        return Err(invalid(format!("unknown field `{key}`, expected `case` or `events`"), key.clone()));
+    }
+    if let Some(case) = &case {
+        let parsed = case_of(case.clone())?;
+        if parsed.id != id {
+            return Err(invalid(format!("the case's id is `{}`, not `{id}` as in the path", parsed.id), "case.id"));
+        }
+    }
+    let mut out = Vec::with_capacity(events.len());
+    for (i, event) in events.into_iter().enumerate() {
+        let Value::Object(mut event) = event else {
+            return Err(invalid("an event is an object", format!("events[{i}]")));
+        };
+        let event_id = match event.remove("id") {
+            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= MAX_EVENT_ID => s,
+            _ => {
+                return Err(invalid(
+                    format!(
+                        "each event needs an `id` (1 to {MAX_EVENT_ID} bytes): a retry with the same id adds nothing"
+                    ),
+                    format!("events[{i}].id"),
+                ));
+            }
+        };
+        let checked = Value::Object(event);
+        if let Err(e) = serde_json::from_value::<triage_core::Event>(checked.clone()) {
+            return Err(invalid(e.to_string(), format!("events[{i}]")));
+        }
+        out.push(NewEvent { id: event_id, json: checked.to_string() });
+    }
+    Ok((case, out))
+}
+
+/// `POST /v1/cases/{id}/events`.
+pub(crate) async fn append_events(
+    State(state): State<AppState>,
+    p: Result<Path<String>, PathRejection>,
+    q: Result<Query<Params>, QueryRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let id = case_id(p)?;
+    let store = store(&state)?.clone();
+    let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"], state.inner.limits.body_bytes)?;
+    let (now, options) = (q.now()?, q.options()?);
+    let (case, events) = read_events(json_value(&bytes)?, &id)?;
+    let at = millis(now);
+    if let Some(case) = case {
+        // A case already tracked keeps what it was opened with.
+        store.open_case(&id, &case.to_string(), at).await.map_err(failed)?;
+    }
+    let appended = store.append_events(&id, &events, at).await.map_err(failed)?;
+    let record = store.case(&id).await.map_err(failed)?.ok_or_else(|| unknown(&id))?;
+    let mut history = Map::new();
+    history.insert("case".into(), serde_json::from_str(&record.case_json).unwrap_or(Value::Null));
+    let stored_events: Vec<Value> =
+        record.events.iter().map(|e| serde_json::from_str(&e.json).unwrap_or(Value::Null)).collect();
+    history.insert("events".into(), Value::Array(stored_events));
+    let history = CaseState::from_value(Value::Object(history))
+        .map_err(|e| Problem::invalid_input("invalid-case-state", "The stored history is not valid", &e))?;
+    let escalation =
+        triage_core::escalate(&snapshot.rules, &history, &snapshot.directory, now, &options).map_err(|e| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-history",
+                "The case history cannot be replayed",
+                e.to_string(),
+            )
+        })?;
+    let actions: Vec<NewAction> = escalation
+        .actions
+        .iter()
+        .chain(&escalation.pending)
+        .map(|a| NewAction {
+            key: a.key.clone(),
+            case_id: id.clone(),
+            kind: a.kind.to_string(),
+            target: a.target.clone().unwrap_or_default(),
+            due: millis(a.due_at.unwrap_or(now)),
+            payload_json: serde_json::to_string(a).unwrap_or_default(),
+        })
+        .collect();
+    let enqueued = store.enqueue(&actions, at).await.map_err(failed)?;
+    store.set_next_check(&id, escalation.next_check_at.map(millis), at).await.map_err(failed)?;
+    json_answer(
+        &snapshot,
+        &json!({
+            "case_id": id,
+            "appended": appended.added,
+            "repeated": appended.repeated,
+            "enqueued": enqueued,
+            "next_check_at": escalation.next_check_at,
+            "escalation": escalation,
+        }),
+    )
+}
+
+/// `GET /v1/cases/{id}`.
+pub(crate) async fn case(
+    State(state): State<AppState>,
+    p: Result<Path<String>, PathRejection>,
+    q: Result<Query<Params>, QueryRejection>,
+) -> Answer {
+    let id = case_id(p)?;
+    Params::read(q, &[])?;
+    let store = store(&state)?;
+    let record = store.case(&id).await.map_err(failed)?.ok_or_else(|| unknown(&id))?;
+    let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+    let events: Vec<Value> = record
+        .events
+        .iter()
+        .map(|e| {
+            let mut v = parse(&e.json);
+            if let Value::Object(m) = &mut v {
+                m.insert("id".into(), json!(e.id));
+                m.insert("seq".into(), json!(e.seq));
+            }
+            v
+        })
+        .collect();
+    let actions: Vec<Value> = record
+        .actions
+        .iter()
+        .map(|a| {
+            json!({
+                "key": a.action.key,
+                "kind": a.action.kind,
+                "target": a.action.target,
+                "due_at": instant(a.action.due),
+                "delivery": a.state.name(),
+                "attempts": a.attempts,
+                "next_attempt_at": instant(a.next_attempt),
+                "last_error": a.last_error,
+                "delivered_at": a.delivered.map(instant),
+                "action": parse(&a.action.payload_json),
+            })
+        })
+        .collect();
+    let assignment =
+        record.assignment.as_ref().map(|a| json!({ "agent": a.agent_id, "units": a.units, "at": instant(a.at) }));
+    let body = json!({
+        "case_id": record.id,
+        "case": parse(&record.case_json),
+        "opened_at": instant(record.opened),
+        "next_check_at": record.next_check.map(instant),
+        "events": events,
+        "actions": actions,
+        "assignment": assignment,
+    });
+    Ok(axum::Json(body).into_response())
+}
