@@ -134,6 +134,8 @@ pub fn serve(args: ServeArgs) -> Result<Exit, InputError> {
             }
             .map_err(|e| InputError(format!("cannot open the case store: {e}")))?;
             state.set_store(store);
+            let owner = format!("{addr}/{}", std::process::id());
+            tokio::spawn(triage_http::run_scheduler(state.clone(), Arc::new(triage_http::SystemClock), owner));
         }
         let _watcher = if args.watch {
             let mut paths = vec![args.rules_dir.clone()];

@@ -140,7 +140,35 @@ pub(crate) async fn append_events(
         store.open_case(&id, &case.to_string(), at).await.map_err(failed)?;
     }
     let appended = store.append_events(&id, &events, at).await.map_err(failed)?;
-    let record = store.case(&id).await.map_err(failed)?.ok_or_else(|| unknown(&id))?;
+    let (escalation, enqueued) = replay(&store, &snapshot, &id, now, &options).await?;
+    // The next check may now be earlier than the scheduler's wake-up.
+    state.inner.wake.notify_one();
+    json_answer(
+        &snapshot,
+        &json!({
+            "case_id": id,
+            "appended": appended.added,
+            "repeated": appended.repeated,
+            "enqueued": enqueued,
+            "next_check_at": escalation.next_check_at,
+            "escalation": escalation,
+        }),
+    )
+}
+
+/// Replays a tracked case's stored history at `now` on `snapshot`, puts
+/// the actions due (and those waiting for business hours) in the outbox,
+/// each once by its key, and stores the next check. Returns the
+/// escalation and the keys new to the outbox.
+pub(crate) async fn replay(
+    store: &Store,
+    snapshot: &crate::Snapshot,
+    id: &str,
+    now: DateTime<Utc>,
+    options: &triage_core::Options,
+) -> Result<(triage_core::Escalation, Vec<String>), Problem> {
+    let at = millis(now);
+    let record = store.case(id).await.map_err(failed)?.ok_or_else(|| unknown(id))?;
     let mut history = Map::new();
     history.insert("case".into(), serde_json::from_str(&record.case_json).unwrap_or(Value::Null));
     let stored_events: Vec<Value> =
@@ -149,7 +177,7 @@ pub(crate) async fn append_events(
     let history = CaseState::from_value(Value::Object(history))
         .map_err(|e| Problem::invalid_input("invalid-case-state", "The stored history is not valid", &e))?;
     let escalation =
-        triage_core::escalate(&snapshot.rules, &history, &snapshot.directory, now, &options).map_err(|e| {
+        triage_core::escalate(&snapshot.rules, &history, &snapshot.directory, now, options).map_err(|e| {
             Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-history",
@@ -163,7 +191,7 @@ pub(crate) async fn append_events(
         .chain(&escalation.pending)
         .map(|a| NewAction {
             key: a.key.clone(),
-            case_id: id.clone(),
+            case_id: id.to_string(),
             kind: a.kind.to_string(),
             target: a.target.clone().unwrap_or_default(),
             due: millis(a.due_at.unwrap_or(now)),
@@ -171,18 +199,8 @@ pub(crate) async fn append_events(
         })
         .collect();
     let enqueued = store.enqueue(&actions, at).await.map_err(failed)?;
-    store.set_next_check(&id, escalation.next_check_at.map(millis), at).await.map_err(failed)?;
-    json_answer(
-        &snapshot,
-        &json!({
-            "case_id": id,
-            "appended": appended.added,
-            "repeated": appended.repeated,
-            "enqueued": enqueued,
-            "next_check_at": escalation.next_check_at,
-            "escalation": escalation,
-        }),
-    )
+    store.set_next_check(id, escalation.next_check_at.map(millis), at).await.map_err(failed)?;
+    Ok((escalation, enqueued))
 }
 
 /// `GET /v1/cases/{id}`.

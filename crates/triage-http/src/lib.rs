@@ -34,10 +34,12 @@ mod metrics;
 mod openapi;
 pub mod problem;
 mod routes;
+mod scheduler;
 mod watch;
 
 pub use openapi::openapi;
 pub use routes::ROUTES;
+pub use scheduler::{Clock, IDLE, LEASE, SystemClock, TestClock, run_scheduler};
 pub use watch::watch;
 
 use arc_swap::ArcSwapOption;
@@ -168,6 +170,8 @@ struct Inner {
     /// Case histories, the outbox and agent capacity, when the service
     /// keeps them (`--data`, `--database`).
     store: std::sync::OnceLock<triage_store::Store>,
+    /// Wakes the scheduler when a request changed a case.
+    wake: tokio::sync::Notify,
     /// Requests in progress (see [`Limits::concurrency`]).
     in_progress: Arc<tokio::sync::Semaphore>,
     /// Request body bytes held, in 64 KiB units (see [`Limits::buffered_bytes`]).
@@ -210,6 +214,7 @@ impl AppState {
                 limits,
                 metrics,
                 store: std::sync::OnceLock::new(),
+                wake: tokio::sync::Notify::new(),
             }),
         }
     }

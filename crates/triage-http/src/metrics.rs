@@ -10,6 +10,8 @@
 //! | `triage_decisions_total` | counter | `category`, `tier`, `team` (`none` when unrouted) |
 //! | `triage_manual_reviews_total` | counter | `reason` |
 //! | `triage_reloads_total` | counter | `outcome` (`ok`, `refused`) |
+//! | `triage_scheduler_replays_total` | counter | — (cases the scheduler replayed) |
+//! | `triage_outbox_enqueued_total` | counter | — (actions the scheduler put in the outbox) |
 //! | `triage_rules_info` | gauge, 1, for the live version only | `version` |
 
 use metrics::{counter, histogram, with_local_recorder};
@@ -60,6 +62,14 @@ impl Metrics {
             if let Some(reason) = review {
                 counter!("triage_manual_reviews_total", "reason" => reason).increment(1);
             }
+        });
+    }
+
+    /// A case the scheduler replayed, and the actions it put in the outbox.
+    pub fn scheduled(&self, enqueued: usize) {
+        self.with(|| {
+            counter!("triage_scheduler_replays_total").increment(1);
+            counter!("triage_outbox_enqueued_total").increment(enqueued as u64);
         });
     }
 

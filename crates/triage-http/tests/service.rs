@@ -599,3 +599,44 @@ async fn a_tracked_case_keeps_its_history_and_stores_each_action_once() {
         assert_eq!((st, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_replays_a_case_when_its_check_falls_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state();
+    let store = triage_store::Store::open_dir(dir.path()).await.unwrap();
+    assert!(s.set_store(store.clone()));
+    let t0: chrono::DateTime<chrono::Utc> = "2026-03-02T07:56:00Z".parse().unwrap();
+    let clock = triage_http::TestClock::new(t0);
+    let scheduler = tokio::spawn(triage_http::run_scheduler(s.clone(), Arc::new(clock.clone()), "r1".into()));
+    let history: Value =
+        serde_json::from_str(&std::fs::read_to_string(example_dir().join("states/outage-acme-de.json")).unwrap())
+            .unwrap();
+    let created = json!({"case": history["case"], "events": [{"id": "e0", "at": "2026-03-02T08:55:00+01:00", "kind": "created"}]});
+    let url = "/v1/cases/case-27343/events?now=2026-03-02T07:56:00Z";
+    let (st, _, body) = call(&s, "POST", url, created.to_string()).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    let at_first = answer["enqueued"].as_array().unwrap().len();
+    let next: chrono::DateTime<chrono::Utc> = answer["next_check_at"].as_str().unwrap().parse().unwrap();
+    assert!(next > t0);
+    // Nothing happens before the check falls due …
+    clock.set(next - chrono::Duration::seconds(1));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(store.case("case-27343").await.unwrap().unwrap().actions.len(), at_first);
+    // … and at it, the scheduler replays the case by itself.
+    clock.set(next);
+    let mut actions = Vec::new();
+    for _ in 0..100 {
+        actions = store.case("case-27343").await.unwrap().unwrap().actions;
+        if actions.len() > at_first {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(actions.len() > at_first, "nothing fell due at {next}");
+    assert!(actions.iter().all(|a| a.action.due <= next.timestamp_millis()));
+    let later = store.case("case-27343").await.unwrap().unwrap().next_check.unwrap();
+    assert!(later > next.timestamp_millis(), "the next check moved on");
+    scheduler.abort();
+}
