@@ -176,15 +176,7 @@ pub(crate) async fn replay(
     history.insert("events".into(), Value::Array(stored_events));
     let history = CaseState::from_value(Value::Object(history))
         .map_err(|e| Problem::invalid_input("invalid-case-state", "The stored history is not valid", &e))?;
-    let escalation =
-        triage_core::escalate(&snapshot.rules, &history, &snapshot.directory, now, options).map_err(|e| {
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-history",
-                "The case history cannot be replayed",
-                e.to_string(),
-            )
-        })?;
+    let escalation = crate::routes::escalate_on(snapshot, &history, now, options)?;
     let actions: Vec<NewAction> = escalation
         .actions
         .iter()

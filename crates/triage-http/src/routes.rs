@@ -569,16 +569,25 @@ async fn escalate(
     let (now, options) = (q.now()?, q.options()?);
     let history = CaseState::from_value(json_value(&bytes)?)
         .map_err(|e| Problem::invalid_input("invalid-case-state", "The body is not a valid case state", &e))?;
-    let escalation =
-        triage_core::escalate(&snapshot.rules, &history, &snapshot.directory, now, &options).map_err(|e| {
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-history",
-                "The case history cannot be replayed",
-                e.to_string(),
-            )
-        })?;
-    json_answer(&snapshot, &escalation)
+    json_answer(&snapshot, &escalate_on(&snapshot, &history, now, &options)?)
+}
+
+/// Replays `history` on `snapshot` at `now`; a history that cannot be
+/// replayed is 422 `invalid-history`.
+pub(crate) fn escalate_on(
+    snapshot: &Snapshot,
+    history: &CaseState,
+    now: DateTime<Utc>,
+    options: &Options,
+) -> Result<triage_core::Escalation, Problem> {
+    triage_core::escalate(&snapshot.rules, history, &snapshot.directory, now, options).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-history",
+            "The case history cannot be replayed",
+            e.to_string(),
+        )
+    })
 }
 
 /// `/v1/assign`'s answer.
