@@ -123,10 +123,6 @@ pub fn serve(args: ServeArgs) -> Result<Exit, InputError> {
         .build()
         .map_err(|e| InputError(format!("cannot start the service: {e}")))?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| InputError(format!("cannot listen on {}: {e}", args.listen)))?;
-        let addr = listener.local_addr().map_err(|e| InputError(e.to_string()))?;
         if let Some(at) = &args.store {
             let store = match at {
                 StoreAt::Dir(dir) => triage_store::Store::open_dir(dir).await,
@@ -134,9 +130,13 @@ pub fn serve(args: ServeArgs) -> Result<Exit, InputError> {
             }
             .map_err(|e| InputError(format!("cannot open the case store: {e}")))?;
             state.set_store(store);
-            let owner = format!("{addr}/{}", std::process::id());
+            let owner = format!("{}/{}", args.listen, std::process::id());
             tokio::spawn(triage_http::run_scheduler(state.clone(), Arc::new(triage_http::SystemClock), owner));
         }
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| InputError(format!("cannot listen on {}: {e}", args.listen)))?;
+        let addr = listener.local_addr().map_err(|e| InputError(e.to_string()))?;
         let _watcher = if args.watch {
             let mut paths = vec![args.rules_dir.clone()];
             paths.extend(linked_dirs(&args.rules_dir));

@@ -31,9 +31,13 @@ fn store(state: &AppState) -> Result<&Store, Problem> {
 }
 
 fn case_id(p: Result<Path<String>, PathRejection>) -> Result<String, Problem> {
-    let Path(id) = p.map_err(|e| Problem::invalid_query(e.body_text()))?;
-    if id.trim().is_empty() || id.len() > MAX_EVENT_ID {
-        return Err(Problem::invalid_query(format!("a case id is 1 to {MAX_EVENT_ID} bytes")).at("id"));
+    let bad = |detail: String| {
+        Problem::new(StatusCode::BAD_REQUEST, "invalid-case-id", "The case id in the path is not valid", detail)
+            .at("id")
+    };
+    let Path(id) = p.map_err(|e| bad(e.body_text()))?;
+    if id.trim().is_empty() || id.len() > MAX_EVENT_ID || id.chars().any(char::is_control) {
+        return Err(bad(format!("a case id is 1 to {MAX_EVENT_ID} bytes, without control characters")));
     }
     Ok(id)
 }
@@ -48,7 +52,7 @@ fn failed(e: StoreError) -> Problem {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store-unavailable",
                 "The case store could not be used",
-                "retry shortly; nothing of this request was stored",
+                "retry shortly with the same event ids: what this request stored is not stored twice",
             )
         }
     }
@@ -103,7 +107,11 @@ fn read_events(body: Value, id: &str) -> Result<(Option<Value>, Vec<NewEvent>), 
             return Err(invalid("an event is an object", format!("events[{i}]")));
         };
         let event_id = match event.remove("id") {
-            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= MAX_EVENT_ID => s,
+            Some(Value::String(s))
+                if !s.trim().is_empty() && s.len() <= MAX_EVENT_ID && !s.chars().any(char::is_control) =>
+            {
+                s
+            }
             _ => {
                 return Err(invalid(
                     format!(
@@ -135,6 +143,31 @@ pub(crate) async fn append_events(
     let (now, options) = (q.now()?, q.options()?);
     let (case, events) = read_events(json_value(&bytes)?, &id)?;
     let at = millis(now);
+    // The history as it would be, replayed before anything is stored: a
+    // request refused here stores nothing, so a bad event cannot break the
+    // case for the requests after it.
+    let record = store.case(&id).await.map_err(failed)?;
+    let (case_value, mut candidate, mut known) = match (&record, &case) {
+        (Some(r), _) => (
+            serde_json::from_str(&r.case_json).unwrap_or(Value::Null),
+            r.events.iter().map(|e| serde_json::from_str(&e.json).unwrap_or(Value::Null)).collect::<Vec<Value>>(),
+            r.events.iter().map(|e| e.id.clone()).collect::<std::collections::BTreeSet<String>>(),
+        ),
+        (None, Some(c)) => (c.clone(), Vec::new(), std::collections::BTreeSet::new()),
+        (None, None) => return Err(unknown(&id)),
+    };
+    for e in &events {
+        if known.insert(e.id.clone()) {
+            candidate.push(serde_json::from_str(&e.json).unwrap_or(Value::Null));
+        }
+    }
+    if candidate.len() > MAX_EVENTS_PER_CASE {
+        return Err(invalid(
+            format!("a case holds at most {MAX_EVENTS_PER_CASE} events; this would make {}", candidate.len()),
+            "events",
+        ));
+    }
+    crate::routes::escalate_on(&snapshot, &history(case_value, candidate)?, now, &options)?;
     if let Some(case) = case {
         // A case already tracked keeps what it was opened with.
         store.open_case(&id, &case.to_string(), at).await.map_err(failed)?;
@@ -156,6 +189,24 @@ pub(crate) async fn append_events(
     )
 }
 
+/// Most events a case may hold: a longer history is refused, so one case
+/// cannot make every write slow.
+pub const MAX_EVENTS_PER_CASE: usize = 10_000;
+
+/// A case state from a case and its events, the events in time order
+/// (stable for equal instants): events that arrive out of order (webhooks
+/// do) are replayed in the order they happened.
+fn history(case: Value, mut events: Vec<Value>) -> Result<CaseState, Problem> {
+    let at =
+        |e: &Value| e["at"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp_millis());
+    events.sort_by_key(|e| at(e));
+    let mut state = Map::new();
+    state.insert("case".into(), case);
+    state.insert("events".into(), Value::Array(events));
+    CaseState::from_value(Value::Object(state))
+        .map_err(|e| Problem::invalid_input("invalid-case-state", "The history is not valid", &e))
+}
+
 /// Replays a tracked case's stored history at `now` on `snapshot`, puts
 /// the actions due (and those waiting for business hours) in the outbox,
 /// each once by its key, and stores the next check. Returns the
@@ -169,13 +220,8 @@ pub(crate) async fn replay(
 ) -> Result<(triage_core::Escalation, Vec<String>), Problem> {
     let at = millis(now);
     let record = store.case(id).await.map_err(failed)?.ok_or_else(|| unknown(id))?;
-    let mut history = Map::new();
-    history.insert("case".into(), serde_json::from_str(&record.case_json).unwrap_or(Value::Null));
-    let stored_events: Vec<Value> =
-        record.events.iter().map(|e| serde_json::from_str(&e.json).unwrap_or(Value::Null)).collect();
-    history.insert("events".into(), Value::Array(stored_events));
-    let history = CaseState::from_value(Value::Object(history))
-        .map_err(|e| Problem::invalid_input("invalid-case-state", "The stored history is not valid", &e))?;
+    let events = record.events.iter().map(|e| serde_json::from_str(&e.json).unwrap_or(Value::Null)).collect();
+    let history = history(serde_json::from_str(&record.case_json).unwrap_or(Value::Null), events)?;
     let escalation = crate::routes::escalate_on(snapshot, &history, now, options)?;
     let actions: Vec<NewAction> = escalation
         .actions

@@ -587,6 +587,26 @@ async fn a_tracked_case_keeps_its_history_and_stores_each_action_once() {
     keys.sort_unstable();
     keys.dedup();
     assert_eq!(keys.len(), actions.len(), "an action stored twice");
+    // A request whose history cannot be replayed stores nothing, and the
+    // case goes on taking events; events arriving out of order are
+    // replayed in the order they happened.
+    let bad = json!({"events": [{"id": "b1", "at": "2026-03-02T06:00:00Z", "kind": "created"}]});
+    let (st, kind, text) = call(&s, "POST", url, bad.to_string()).await;
+    assert_eq!(
+        (st, problem(st, &kind, &text)["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-history")),
+        "{text}"
+    );
+    let late = json!({"events": [
+        {"id": "o2", "at": "2026-03-02T12:00:00+01:00", "kind": "agent_replied"},
+        {"id": "o1", "at": "2026-03-02T11:00:00+01:00", "kind": "customer_replied"},
+    ]});
+    let (st, _, text) = call(&s, "POST", url, late.to_string()).await;
+    assert_eq!(st, StatusCode::OK, "{text}");
+    let (_, _, body) = call(&s, "GET", "/v1/cases/case-27343", Body::empty()).await;
+    let case: Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = case["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["e0", "e1", "e2", "e3", "e4", "e5", "o2", "o1"], "b1 was stored");
     // Bad bodies name the field.
     for (body, field) in [
         (json!({"events": [{"at": "2026-03-02T10:00:00Z", "kind": "created"}]}), "events[0].id"),

@@ -258,6 +258,18 @@ impl Store {
             }),
             Backend::Postgres => AnyPoolOptions::new().max_connections(16),
         };
+        if backend == Backend::Sqlite {
+            // One plain connection first: a file that is not a database is
+            // named at once, not after the pool's retries.
+            use sqlx::Connection as _;
+            let mut probe = sqlx::AnyConnection::connect(url).await.map_err(|e| StoreError::Open(e.to_string()))?;
+            sqlx::query("SELECT COUNT(*) FROM sqlite_master")
+                .execute(&mut probe)
+                .await
+                .map_err(|e| StoreError::Open(e.to_string()))?;
+            let _ = probe.close().await;
+        }
+        let options = options.acquire_timeout(std::time::Duration::from_secs(10));
         let pool = options.connect(url).await.map_err(|e| StoreError::Open(e.to_string()))?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Migrate(e.to_string()))?;
         Ok(Store { pool, backend })
@@ -271,6 +283,16 @@ impl Store {
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so another process holding the file makes it
+    /// wait (busy timeout 10 s) rather than fail mid-transaction.
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 
     /// `FOR UPDATE` on PostgreSQL (row locks); nothing on SQLite, whose one
@@ -309,7 +331,7 @@ impl Store {
     /// [`StoreError::UnknownCase`] when the case is not tracked; a database
     /// failure.
     pub async fn append_events(&self, case_id: &str, events: &[NewEvent], now: Millis) -> Result<Appended, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let lock = format!("SELECT id FROM cases WHERE id = $1{}", self.for_update(false));
         if sqlx::query(&lock).bind(case_id).fetch_optional(&mut *tx).await?.is_none() {
             return Err(StoreError::UnknownCase(case_id.to_string()));
@@ -458,7 +480,7 @@ impl Store {
     /// [`StoreError::UnknownCase`] when an action's case is not tracked; a
     /// database failure (then nothing is stored).
     pub async fn enqueue(&self, actions: &[NewAction], now: Millis) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let lock = format!("SELECT id FROM cases WHERE id = $1{}", self.for_update(false));
         let mut stored = Vec::new();
         for action in actions {
@@ -685,7 +707,7 @@ impl Store {
         if let Some(existing) = self.assignment(case_id).await? {
             return Ok(Reservation::AlreadyAssigned(existing));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let taken = sqlx::query(
             "UPDATE agents SET load_units = load_units + $2, updated_ms = $3 \
              WHERE id = $1 AND load_units + $2 <= capacity",
@@ -727,7 +749,7 @@ impl Store {
     /// # Errors
     /// On a database failure (then nothing changed).
     pub async fn release(&self, case_id: &str, now: Millis) -> Result<Option<Assignment>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let Some(row) =
             sqlx::query("DELETE FROM assignments WHERE case_id = $1 RETURNING case_id, agent_id, units, at_ms")
                 .bind(case_id)
