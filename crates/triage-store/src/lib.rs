@@ -62,6 +62,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The data directory's lock (`open_dir`), held while the store lives.
+    _lock: Option<std::sync::Arc<std::fs::File>>,
 }
 
 /// An event to append: the caller's id for it (what makes a retry add
@@ -225,8 +227,24 @@ impl Store {
     /// schema cannot be migrated.
     pub async fn open_dir(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+        // One process per data directory: a second would contend for the
+        // file's write lock on every request.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("triage.lock"))
+            .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Open(format!(
+                "another process is using the data directory {} (one service per directory; use PostgreSQL for several)",
+                dir.display()
+            )));
+        }
         let file = dir.join("triage.db");
-        Store::connect(&format!("sqlite://{}?mode=rwc", file.display())).await
+        let mut store = Store::connect(&format!("sqlite://{}?mode=rwc", file.display())).await?;
+        store._lock = Some(std::sync::Arc::new(lock));
+        Ok(store)
     }
 
     /// Connects to `url` (`sqlite:PATH…` or `postgres://…`) and brings its
@@ -272,7 +290,7 @@ impl Store {
         let options = options.acquire_timeout(std::time::Duration::from_secs(10));
         let pool = options.connect(url).await.map_err(|e| StoreError::Open(e.to_string()))?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Migrate(e.to_string()))?;
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, _lock: None })
     }
 
     /// Which database this is.
