@@ -139,7 +139,7 @@ pub(crate) async fn append_events(
 ) -> Answer {
     let id = case_id(p)?;
     let store = store(&state)?.clone();
-    let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"], state.inner.limits.body_bytes)?;
+    let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"])?;
     let (now, options) = (q.now()?, q.options()?);
     let (case, events) = read_events(json_value(&bytes)?, &id)?;
     let at = millis(now);

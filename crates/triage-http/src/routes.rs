@@ -58,8 +58,6 @@ pub(crate) fn router(state: AppState) -> Router {
     // layer, and a plain concurrency limit would then be per route), kept
     // in the state so every router over it shares it.
     let in_progress = tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(state.inner.in_progress.clone());
-    let one = DefaultBodyLimit::max(limits.body_bytes);
-    let many = DefaultBodyLimit::max(limits.batch_body_bytes);
     // Health, readiness, metrics and the document answer whatever load the
     // decision routes are under, so probes never see `overloaded`.
     let operations = Router::new()
@@ -68,16 +66,19 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi));
     let decisions = Router::new()
-        .route("/v1/triage", post(triage_one).layer(one))
-        .route("/v1/triage/batch", post(triage_batch).layer(many))
-        .route("/v1/explain", post(explain).layer(one))
-        .route("/v1/escalate", post(escalate).layer(one))
-        .route("/v1/assign", post(assign).layer(many))
-        .route("/v1/check", post(check).layer(many))
-        .route("/v1/cases/{id}/events", post(crate::cases::append_events).layer(one))
+        .route("/v1/triage", post(triage_one))
+        .route("/v1/triage/batch", post(triage_batch))
+        .route("/v1/explain", post(explain))
+        .route("/v1/escalate", post(escalate))
+        .route("/v1/assign", post(assign))
+        .route("/v1/check", post(check))
+        .route("/v1/cases/{id}/events", post(crate::cases::append_events))
         .route("/v1/cases/{id}", get(crate::cases::case))
         .route("/v1/rules", get(rules))
-        .route("/v1/rules/reload", post(reload).layer(one))
+        .route("/v1/rules/reload", post(reload))
+        // `read_body` reads every body within its route's limit before the
+        // handler runs; the extractors need no limit of their own.
+        .layer(DefaultBodyLimit::disable())
         .layer(
             ServiceBuilder::new()
                 .layer(middleware::from_fn_with_state(state.clone(), read_body))
@@ -358,14 +359,9 @@ impl Params {
     }
 }
 
-fn body(b: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, Problem> {
-    b.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::too_large(limit)
-        } else {
-            Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", "The body could not be read", e.body_text())
-        }
-    })
+/// The body `read_body` has read (within its route's limit).
+fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem> {
+    b.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", "The body could not be read", e.body_text()))
 }
 
 /// The body as one JSON value (serde_json refuses nesting deeper than 128).
@@ -447,16 +443,14 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 // ---------------------------------------------------------------- decisions
 
 /// What every decision endpoint starts from: the live rules, the query
-/// (refusing parameters the endpoint does not `take`) and the body within
-/// `limit` bytes.
+/// (refusing parameters the endpoint does not `take`) and the body.
 pub(crate) fn inputs(
     state: &AppState,
     q: Result<Query<Params>, QueryRejection>,
     b: Result<Bytes, BytesRejection>,
     takes: &[&str],
-    limit: usize,
 ) -> Result<(Arc<Snapshot>, Params, Bytes), Problem> {
-    Ok((live(state)?, Params::read(q, takes)?, body(b, limit)?))
+    Ok((live(state)?, Params::read(q, takes)?, body(b)?))
 }
 
 /// Decides one case on `snapshot`, counting it in the metrics.
@@ -483,7 +477,7 @@ async fn triage_one(
     q: Result<Query<Params>, QueryRejection>,
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"], state.inner.limits.body_bytes)?;
+    let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"])?;
     let (now, options) = (q.now()?, q.options()?);
     let case = case_of(json_value(&bytes)?)?;
     json_answer(&snapshot, &decide(&snapshot, &state.inner.metrics, &case, now, &options))
@@ -494,7 +488,7 @@ async fn explain(
     q: Result<Query<Params>, QueryRejection>,
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let (snapshot, q, bytes) = inputs(&state, q, b, &["now"], state.inner.limits.body_bytes)?;
+    let (snapshot, q, bytes) = inputs(&state, q, b, &["now"])?;
     let case = case_of(json_value(&bytes)?)?;
     let decision = decide(&snapshot, &state.inner.metrics, &case, q.now()?, &Options::full_trace());
     let text = triage_core::explain::render(&decision);
@@ -506,7 +500,7 @@ async fn triage_batch(
     q: Result<Query<Params>, QueryRejection>,
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"], state.inner.limits.batch_body_bytes)?;
+    let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"])?;
     let (now, options) = (q.now()?, q.options()?);
     let items = blocking(move || items(&bytes)).await??;
     // The answer streams: lines go out in chunks as they are decided, so a
@@ -565,7 +559,7 @@ async fn escalate(
     q: Result<Query<Params>, QueryRejection>,
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"], state.inner.limits.body_bytes)?;
+    let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"])?;
     let (now, options) = (q.now()?, q.options()?);
     let history = CaseState::from_value(json_value(&bytes)?)
         .map_err(|e| Problem::invalid_input("invalid-case-state", "The body is not a valid case state", &e))?;
@@ -619,7 +613,7 @@ async fn assign(
     q: Result<Query<Params>, QueryRejection>,
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let (snapshot, q, bytes) = inputs(&state, q, b, &["mode", "now"], state.inner.limits.batch_body_bytes)?;
+    let (snapshot, q, bytes) = inputs(&state, q, b, &["mode", "now"])?;
     let (now, mode) = (q.now()?, q.mode()?);
     let planned = snapshot.clone();
     let plan = blocking(move || -> Result<Plan, Problem> {
@@ -671,8 +665,8 @@ struct CheckBody {
     files: std::collections::BTreeMap<String, String>,
 }
 
-async fn check(State(state): State<AppState>, b: Result<Bytes, BytesRejection>) -> Answer {
-    let value = json_value(&body(b, state.inner.limits.batch_body_bytes)?)?;
+async fn check(b: Result<Bytes, BytesRejection>) -> Answer {
+    let value = json_value(&body(b)?)?;
     let files: CheckBody = serde_json::from_value(value).map_err(|e| {
         Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -313,6 +313,22 @@ impl Store {
         }
     }
 
+    /// Locks a tracked case's row in `tx` and reads the last `seq` of its
+    /// rows in `table` (`events` or `outbox`; 0 when none).
+    async fn last_seq(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        table: &'static str,
+        case_id: &str,
+    ) -> Result<i64, StoreError> {
+        let lock = format!("SELECT id FROM cases WHERE id = $1{}", self.for_update(false));
+        if sqlx::query(&lock).bind(case_id).fetch_optional(&mut **tx).await?.is_none() {
+            return Err(StoreError::UnknownCase(case_id.to_string()));
+        }
+        let last = format!("SELECT COALESCE(MAX(seq), 0) AS last FROM {table} WHERE case_id = $1");
+        Ok(sqlx::query(&last).bind(case_id).fetch_one(&mut **tx).await?.try_get("last")?)
+    }
+
     /// `FOR UPDATE` on PostgreSQL (row locks); nothing on SQLite, whose one
     /// connection already runs one transaction at a time.
     fn for_update(&self, skip_locked: bool) -> &'static str {
@@ -350,16 +366,7 @@ impl Store {
     /// failure.
     pub async fn append_events(&self, case_id: &str, events: &[NewEvent], now: Millis) -> Result<Appended, StoreError> {
         let mut tx = self.write().await?;
-        let lock = format!("SELECT id FROM cases WHERE id = $1{}", self.for_update(false));
-        if sqlx::query(&lock).bind(case_id).fetch_optional(&mut *tx).await?.is_none() {
-            return Err(StoreError::UnknownCase(case_id.to_string()));
-        }
-        let last: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM events WHERE case_id = $1")
-            .bind(case_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("last")?;
-        let mut seq = last;
+        let mut seq = self.last_seq(&mut tx, "events", case_id).await?;
         let mut appended = Appended::default();
         for event in events {
             let done = sqlx::query(
@@ -499,17 +506,14 @@ impl Store {
     /// database failure (then nothing is stored).
     pub async fn enqueue(&self, actions: &[NewAction], now: Millis) -> Result<Vec<String>, StoreError> {
         let mut tx = self.write().await?;
-        let lock = format!("SELECT id FROM cases WHERE id = $1{}", self.for_update(false));
         let mut stored = Vec::new();
+        // Each case's last place, read (and the case locked) once.
+        let mut last_of = std::collections::BTreeMap::<&str, i64>::new();
         for action in actions {
-            if sqlx::query(&lock).bind(&action.case_id).fetch_optional(&mut *tx).await?.is_none() {
-                return Err(StoreError::UnknownCase(action.case_id.clone()));
-            }
-            let last: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM outbox WHERE case_id = $1")
-                .bind(&action.case_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("last")?;
+            let last = match last_of.get(action.case_id.as_str()) {
+                Some(last) => *last,
+                None => self.last_seq(&mut tx, "outbox", &action.case_id).await?,
+            };
             let done = sqlx::query(
                 "INSERT INTO outbox (action_key, case_id, seq, kind, target, due_ms, payload_json, state, attempts, \
                  next_attempt_ms, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $6, $8) \
@@ -525,9 +529,11 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            if done.rows_affected() == 1 {
+            let placed = done.rows_affected() == 1;
+            if placed {
                 stored.push(action.key.clone());
             }
+            last_of.insert(&action.case_id, last + i64::from(placed));
         }
         tx.commit().await?;
         Ok(stored)
