@@ -68,7 +68,9 @@ pub(crate) struct ResolvedAccount {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Directory {
-    accounts: BTreeMap<String, ResolvedAccount>,
+    /// Shared: a directory with live agent state (see
+    /// [`Directory::with_agent_state`]) reuses the accounts it was built from.
+    accounts: std::sync::Arc<BTreeMap<String, ResolvedAccount>>,
     /// Teams, sorted by id.
     pub(crate) teams: Vec<Team>,
     /// Agents, sorted by id.
@@ -610,7 +612,7 @@ impl Directory {
         }
         // Already in id order: the map is built in one pass.
         let accounts = resolved.into_iter().flatten().map(|r| (r.account.id.clone(), r)).collect();
-        Ok(Directory { accounts, ..Directory::default() })
+        Ok(Directory { accounts: std::sync::Arc::new(accounts), ..Directory::default() })
     }
 
     /// The directory with these teams and agents. Every problem —
@@ -660,6 +662,37 @@ impl Directory {
         self.members = members;
         self.overflow = overflow;
         self
+    }
+
+    /// The directory as it is now: each agent's load (units in use) and
+    /// presence replaced by what `live` says of it (`None`: as the
+    /// directory file says). The accounts are shared, not copied; the
+    /// teams' indexes are rebuilt, so this costs time in the number of
+    /// agents. A service that keeps agents' live state in a store decides
+    /// on this.
+    pub fn with_agent_state(&self, mut live: impl FnMut(&Agent) -> Option<(i64, Presence)>) -> Directory {
+        let mut agents = self.agents.clone();
+        for a in &mut agents {
+            if let Some((load, presence)) = live(a) {
+                a.load = load.max(0);
+                a.presence = presence;
+            }
+        }
+        let index = self.teams.iter().zip(&self.members).map(|(t, m)| TeamIndex::build(t, &agents, m)).collect();
+        Directory { agents, index, ..self.clone_without_agents() }
+    }
+
+    /// A copy sharing the accounts, without agents or team indexes.
+    fn clone_without_agents(&self) -> Directory {
+        Directory {
+            accounts: self.accounts.clone(),
+            teams: self.teams.clone(),
+            agents: Vec::new(),
+            members: self.members.clone(),
+            overflow: self.overflow.clone(),
+            index: Vec::new(),
+            skills: self.skills.clone(),
+        }
     }
 
     /// The number of agents.

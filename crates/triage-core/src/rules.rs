@@ -53,6 +53,13 @@ pub struct CompiledRules {
 }
 
 impl CompiledRules {
+    /// Whether `status` stops the SLA clocks (`settings.sla_clock.stop_on`,
+    /// by default `solved` and `closed`; compared without regard to ASCII
+    /// case): the case is resolved, and a service frees what it held.
+    pub fn stops_clock(&self, status: &str) -> bool {
+        self.settings.clock.stop_on.iter().any(|s| s.eq_ignore_ascii_case(status.trim()))
+    }
+
     /// A stable hash of the rule sources (names relative to the rule
     /// directory, and text, in order) and of the time zone database release
     /// the calendars use.

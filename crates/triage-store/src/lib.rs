@@ -629,6 +629,39 @@ impl Store {
         })
     }
 
+    /// When the next pending action can be delivered: for each action first
+    /// in its case (as [`Store::claim_deliveries`] takes them), the latest
+    /// of its due time, its retry time and the end of another owner's
+    /// lease; the earliest of those. The delivery loop sleeps until then.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn next_delivery(&self) -> Result<Option<Millis>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(CASE WHEN w.ready > COALESCE(w.lease_until_ms, 0) THEN w.ready \
+                        ELSE w.lease_until_ms END) AS next FROM (\
+               SELECT CASE WHEN o.next_attempt_ms > o.due_ms THEN o.next_attempt_ms ELSE o.due_ms END AS ready, \
+                      o.lease_until_ms FROM outbox o WHERE o.state = 'pending' \
+               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.case_id = o.case_id AND p.state = 'pending' \
+                 AND (p.due_ms < o.due_ms OR (p.due_ms = o.due_ms AND p.seq < o.seq)))) w",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("next")?)
+    }
+
+    /// Every outbox entry of `kind` (say `open_escalation`), in any state,
+    /// oldest due first, at most `limit`.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn outbox_of_kind(&self, kind: &str, limit: i64) -> Result<Vec<OutboxEntry>, StoreError> {
+        let sql =
+            format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE kind = $1 ORDER BY due_ms, case_id, seq LIMIT $2");
+        let rows = sqlx::query(&sql).bind(kind).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(outbox_entry).collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// Outbox entries in `state`, oldest due first, at most `limit`.
     ///
     /// # Errors
@@ -661,18 +694,19 @@ impl Store {
     // ------------------------------------------------------------ agents
 
     /// Makes the store know an agent with `capacity` (from the directory):
-    /// added online with no load, or its capacity updated (load and
-    /// presence kept).
+    /// added with no load and `presence` (the directory's), or its capacity
+    /// updated (load and live presence kept).
     ///
     /// # Errors
     /// On a database failure.
-    pub async fn sync_agent(&self, id: &str, capacity: i64, now: Millis) -> Result<(), StoreError> {
+    pub async fn sync_agent(&self, id: &str, capacity: i64, presence: &str, now: Millis) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO agents (id, capacity, load_units, presence, updated_ms) VALUES ($1, $2, 0, 'online', $3) \
+            "INSERT INTO agents (id, capacity, load_units, presence, updated_ms) VALUES ($1, $2, 0, $3, $4) \
              ON CONFLICT (id) DO UPDATE SET capacity = excluded.capacity, updated_ms = excluded.updated_ms",
         )
         .bind(id)
         .bind(capacity)
+        .bind(presence)
         .bind(now)
         .execute(&self.pool)
         .await?;

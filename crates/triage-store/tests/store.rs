@@ -115,12 +115,17 @@ async fn an_action_is_stored_once_and_delivered_in_order_per_case(store: Store) 
     assert!(store.enqueue(&[action("c1-a", "c1", 100), action("c2-a", "c2", 50_000)], 20).await.unwrap().is_empty());
     assert!(matches!(store.enqueue(&[action("x", "nope", 0)], 0).await, Err(StoreError::UnknownCase(_))));
 
+    assert_eq!(store.next_delivery().await.unwrap(), Some(100));
+    assert_eq!(store.outbox_of_kind("notify", 10).await.unwrap().len(), 3);
+    assert!(store.outbox_of_kind("swarm", 10).await.unwrap().is_empty());
     // Only the first of c1's is ready; c2's is not due.
     let ready = store.claim_deliveries("r1", 1_000, 30_000, 10).await.unwrap();
     assert_eq!(ready.iter().map(|e| e.action.key.as_str()).collect::<Vec<_>>(), ["c1-a"]);
     // It fails twice (retried after its backoff), then is delivered.
     assert_eq!(store.failed("c1-a", "r1", "503 from sink", 2_000, 5).await.unwrap(), Some(Delivery::Pending));
     assert!(store.claim_deliveries("r1", 1_500, 30_000, 10).await.unwrap().is_empty(), "retried before its time");
+    // c1-b waits behind c1-a: the next delivery is c1-a's retry.
+    assert_eq!(store.next_delivery().await.unwrap(), Some(2_000));
     let ready = store.claim_deliveries("r1", 2_000, 30_000, 10).await.unwrap();
     assert_eq!(ready[0].action.key, "c1-a");
     assert_eq!(ready[0].last_error.as_deref(), Some("503 from sink"));
@@ -151,7 +156,7 @@ async fn an_action_is_stored_once_and_delivered_in_order_per_case(store: Store) 
 both!(reservations_never_take_more_than_an_agents_capacity);
 async fn reservations_never_take_more_than_an_agents_capacity(store: Store) {
     for id in ["ana", "ben", "chen"] {
-        store.sync_agent(id, 5, 0).await.unwrap();
+        store.sync_agent(id, 5, "online", 0).await.unwrap();
     }
     // 60 cases race for 15 units, each trying the agents in turn.
     let mut tasks = Vec::new();
@@ -195,7 +200,7 @@ async fn reservations_never_take_more_than_an_agents_capacity(store: Store) {
     assert_eq!(store.reserve("late", &ended.agent_id, 1, 102).await.unwrap(), Reservation::Reserved);
     assert_eq!(store.reserve("later", &ended.agent_id, 1, 103).await.unwrap(), Reservation::NoRoom);
     // Capacity follows the directory; load and presence stay.
-    store.sync_agent("ana", 7, 104).await.unwrap();
+    store.sync_agent("ana", 7, "online", 104).await.unwrap();
     assert!(store.set_presence("ana", "away", 105).await.unwrap());
     assert!(!store.set_presence("nobody", "away", 105).await.unwrap());
     let ana = store.agents().await.unwrap().into_iter().find(|a| a.id == "ana").unwrap();
