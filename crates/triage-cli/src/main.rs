@@ -256,6 +256,15 @@ enum Command {
         /// shared by several replicas.
         #[arg(long)]
         database: Option<String>,
+        /// Deliver the outbox to the webhook and chat sinks in this YAML
+        /// file (needs --data or --database); without it actions stay in
+        /// the outbox for clients to read.
+        #[arg(long)]
+        sinks: Option<PathBuf>,
+        /// Seconds a replica holds the cases and actions it claimed; after
+        /// it dies, another takes them over when this runs out.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=3600))]
+        lease: u64,
     },
     /// Move an escalation record through its lifecycle
     /// (open → active → resolved → closed) and print the new record.
@@ -325,7 +334,11 @@ fn main() -> ExitCode {
             concurrency,
             data,
             database,
+            sinks,
+            lease,
         } => triage_cli::serve::serve(triage_cli::serve::ServeArgs {
+            sinks,
+            lease: std::time::Duration::from_secs(lease),
             rules_dir,
             directory,
             listen,

@@ -26,6 +26,10 @@ pub struct ServeArgs {
     pub limits: Limits,
     /// Where case histories and the outbox are kept, if anywhere.
     pub store: Option<StoreAt>,
+    /// The sinks file: where the outbox is delivered.
+    pub sinks: Option<PathBuf>,
+    /// How long a replica holds what it claimed.
+    pub lease: Duration,
 }
 
 /// Where the service keeps its state.
@@ -116,6 +120,27 @@ pub fn serve(args: ServeArgs) -> Result<Exit, InputError> {
     };
     let (rules_dir, directory) = (args.rules_dir.clone(), args.directory.clone());
     let loader: Loader = Arc::new(move || load_snapshot(&rules_dir, directory.as_deref(), had_directory_file));
+    let sinks = match &args.sinks {
+        Some(_) if args.store.is_none() => {
+            return Err(InputError(
+                "--sinks delivers the outbox of live cases; give --data DIR or --database URL too".into(),
+            ));
+        }
+        Some(file) => {
+            let sinks = triage_http::Sinks::from_file(file).map_err(InputError)?;
+            if sinks.settings.timeout >= args.lease {
+                return Err(InputError(format!(
+                    "{}: delivery.timeout ({:?}) must be shorter than --lease ({:?}), or another replica would \
+                     take over an attempt still running",
+                    file.display(),
+                    sinks.settings.timeout,
+                    args.lease
+                )));
+            }
+            Some(sinks)
+        }
+        None => None,
+    };
     let version = first.rules.version().to_string();
     let state = AppState::new(Some(first), Some(loader), token, args.limits.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -130,8 +155,12 @@ pub fn serve(args: ServeArgs) -> Result<Exit, InputError> {
             }
             .map_err(|e| InputError(format!("cannot open the case store: {e}")))?;
             state.set_store(store);
-            let owner = format!("{}/{}", args.listen, std::process::id());
-            tokio::spawn(triage_http::run_scheduler(state.clone(), Arc::new(triage_http::SystemClock), owner));
+            let owner = format!("{}/{}/{:08x}", args.listen, std::process::id(), fastrand::u32(..));
+            let clock: Arc<dyn triage_http::Clock> = Arc::new(triage_http::SystemClock);
+            tokio::spawn(triage_http::run_scheduler(state.clone(), clock.clone(), owner.clone(), args.lease));
+            if let Some(sinks) = sinks {
+                tokio::spawn(triage_http::run_delivery(state.clone(), clock, owner, Arc::new(sinks), args.lease));
+            }
         }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

@@ -19,7 +19,7 @@ use triage_store::{NewAction, NewEvent, Store, StoreError};
 /// Longest event id taken, bytes.
 const MAX_EVENT_ID: usize = 200;
 
-fn store(state: &AppState) -> Result<&Store, Problem> {
+pub(crate) fn store(state: &AppState) -> Result<&Store, Problem> {
     state.store().ok_or_else(|| {
         Problem::new(
             StatusCode::NOT_IMPLEMENTED,
@@ -30,20 +30,28 @@ fn store(state: &AppState) -> Result<&Store, Problem> {
     })
 }
 
-fn case_id(p: Result<Path<String>, PathRejection>) -> Result<String, Problem> {
-    let bad = |detail: String| {
-        Problem::new(StatusCode::BAD_REQUEST, "invalid-case-id", "The case id in the path is not valid", detail)
-            .at("id")
-    };
+pub(crate) fn case_id(p: Result<Path<String>, PathRejection>) -> Result<String, Problem> {
+    path_id(p, "invalid-case-id", "The case id in the path is not valid", "case")
+}
+
+/// The id in the path: 1 to [`MAX_EVENT_ID`] bytes without control
+/// characters, else 400 with `code`.
+pub(crate) fn path_id(
+    p: Result<Path<String>, PathRejection>,
+    code: &'static str,
+    title: &'static str,
+    what: &str,
+) -> Result<String, Problem> {
+    let bad = |detail: String| Problem::new(StatusCode::BAD_REQUEST, code, title, detail).at("id");
     let Path(id) = p.map_err(|e| bad(e.body_text()))?;
     if id.trim().is_empty() || id.len() > MAX_EVENT_ID || id.chars().any(char::is_control) {
-        return Err(bad(format!("a case id is 1 to {MAX_EVENT_ID} bytes, without control characters")));
+        return Err(bad(format!("a {what} id is 1 to {MAX_EVENT_ID} bytes, without control characters")));
     }
     Ok(id)
 }
 
 /// A store failure: logged, and answered without internal detail.
-fn failed(e: StoreError) -> Problem {
+pub(crate) fn failed(e: StoreError) -> Problem {
     match e {
         StoreError::UnknownCase(id) => unknown(&id),
         other => {
@@ -58,7 +66,7 @@ fn failed(e: StoreError) -> Problem {
     }
 }
 
-fn unknown(id: &str) -> Problem {
+pub(crate) fn unknown(id: &str) -> Problem {
     Problem::new(
         StatusCode::NOT_FOUND,
         "unknown-case",
@@ -176,6 +184,14 @@ pub(crate) async fn append_events(
     let (escalation, enqueued) = replay(&store, &snapshot, &id, now, &options).await?;
     // The next check may now be earlier than the scheduler's wake-up.
     state.inner.wake.notify_one();
+    if !enqueued.is_empty() {
+        state.inner.deliver.notify_one();
+    }
+    // A stop status (`solved`, `closed`) ends the case's hold on capacity.
+    let released = match &escalation.status {
+        Some(s) if snapshot.rules.stops_clock(s) => store.release(&id, at).await.map_err(failed)?,
+        _ => None,
+    };
     json_answer(
         &snapshot,
         &json!({
@@ -184,6 +200,7 @@ pub(crate) async fn append_events(
             "repeated": appended.repeated,
             "enqueued": enqueued,
             "next_check_at": escalation.next_check_at,
+            "released": released.map(|a| json!({ "agent": a.agent_id, "units": a.units })),
             "escalation": escalation,
         }),
     )
@@ -233,7 +250,7 @@ pub(crate) async fn replay(
             kind: a.kind.to_string(),
             target: a.target.clone().unwrap_or_default(),
             due: millis(a.due_at.unwrap_or(now)),
-            payload_json: serde_json::to_string(a).unwrap_or_default(),
+            payload_json: crate::delivery::envelope(&escalation, a),
         })
         .collect();
     let enqueued = store.enqueue(&actions, at).await.map_err(failed)?;
@@ -278,7 +295,7 @@ pub(crate) async fn case(
                 "next_attempt_at": instant(a.next_attempt),
                 "last_error": a.last_error,
                 "delivered_at": a.delivered.map(instant),
-                "action": parse(&a.action.payload_json),
+                "action": parse(&a.action.payload_json)["action"],
             })
         })
         .collect();

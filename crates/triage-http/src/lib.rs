@@ -29,7 +29,9 @@
 //! # }
 //! ```
 
+mod agents;
 mod cases;
+mod delivery;
 mod metrics;
 mod openapi;
 pub mod problem;
@@ -37,6 +39,7 @@ mod routes;
 mod scheduler;
 mod watch;
 
+pub use delivery::{ACTION_KINDS, DeliverySettings, Sink, SinkKind, Sinks, backoff, run_delivery, signature};
 pub use openapi::openapi;
 pub use routes::ROUTES;
 pub use scheduler::{Clock, IDLE, LEASE, SystemClock, TestClock, run_scheduler};
@@ -172,6 +175,8 @@ struct Inner {
     store: std::sync::OnceLock<triage_store::Store>,
     /// Wakes the scheduler when a request changed a case.
     wake: tokio::sync::Notify,
+    /// Wakes delivery when actions entered the outbox.
+    deliver: tokio::sync::Notify,
     /// Requests in progress (see [`Limits::concurrency`]).
     in_progress: Arc<tokio::sync::Semaphore>,
     /// Request body bytes held, in 64 KiB units (see [`Limits::buffered_bytes`]).
@@ -215,6 +220,7 @@ impl AppState {
                 metrics,
                 store: std::sync::OnceLock::new(),
                 wake: tokio::sync::Notify::new(),
+                deliver: tokio::sync::Notify::new(),
             }),
         }
     }

@@ -12,9 +12,12 @@
 //! | `triage_reloads_total` | counter | `outcome` (`ok`, `refused`) |
 //! | `triage_scheduler_replays_total` | counter | — (cases the scheduler replayed) |
 //! | `triage_outbox_enqueued_total` | counter | — (actions the scheduler put in the outbox) |
+//! | `triage_deliveries_total` | counter | `sink`, `outcome` (`delivered`, `retry`, `dead`) |
+//! | `triage_delivery_lateness_seconds` | histogram | `sink` (delivered instant minus due instant) |
+//! | `triage_outbox_actions` | gauge | `state` (`pending`, `delivered`, `dead`; refreshed every 5 s by delivery) |
 //! | `triage_rules_info` | gauge, 1, for the live version only | `version` |
 
-use metrics::{counter, histogram, with_local_recorder};
+use metrics::{counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -70,6 +73,27 @@ impl Metrics {
         self.with(|| {
             counter!("triage_scheduler_replays_total").increment(1);
             counter!("triage_outbox_enqueued_total").increment(enqueued as u64);
+        });
+    }
+
+    /// An attempt to deliver an action to `sink`, and how late a delivery
+    /// was after the action's due instant, seconds.
+    pub fn delivery(&self, sink: &str, outcome: &'static str, late: Option<f64>) {
+        let sink = sink.to_string();
+        self.with(|| {
+            counter!("triage_deliveries_total", "sink" => sink.clone(), "outcome" => outcome).increment(1);
+            if let Some(late) = late {
+                histogram!("triage_delivery_lateness_seconds", "sink" => sink).record(late);
+            }
+        });
+    }
+
+    /// The outbox's entries by state: `(pending, delivered, dead)`.
+    pub fn outbox(&self, (pending, delivered, dead): (i64, i64, i64)) {
+        self.with(|| {
+            gauge!("triage_outbox_actions", "state" => "pending").set(pending as f64);
+            gauge!("triage_outbox_actions", "state" => "delivered").set(delivered as f64);
+            gauge!("triage_outbox_actions", "state" => "dead").set(dead as f64);
         });
     }
 

@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
                        `triage-rules-version` and `triage-directory-version` headers); every error is \
                        `application/problem+json` with a stable `code`."
     ),
-    paths(triage, triage_batch, explain, escalate, assign, check, case_events, case, rules, reload, healthz, readyz, metrics, openapi_json),
+    paths(triage, triage_batch, explain, escalate, assign, check, case_events, case, case_assign, case_release, agents, agent_presence, escalations, rules, reload, healthz, readyz, metrics, openapi_json),
     components(schemas(ProblemSchema, triage_core::Case, triage_core::Requester, triage_core::CaseState, triage_core::Event, triage_core::EventKind)),
     modifiers(&AdminToken)
 )]
@@ -145,6 +145,50 @@ fn case_events() {}
         (status = 501, description = "`no-store`", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 fn case() {}
+
+/// Decide a tracked case on the agents' live load and presence and reserve
+/// the units: an agent's load goes up only while it stays within capacity
+/// (one conditional update), so replicas never over-fill an agent.
+#[utoipa::path(post, path = "/v1/cases/{id}/assign", tag = "cases",
+    params(("id" = String, Path, description = "the case id"), ("now" = Option<String>, Query, description = "as for /v1/triage")),
+    responses(
+        (status = 200, description = "`case_id`, `outcome` (`assigned`, `already_assigned`, `queued`, `manual_review`, `deflected`, `no_team`), `assignment` (`agent`, `units`, `team`, `at`), `full` (agents that filled up meanwhile), `decision`", body = Object),
+        (status = 404, description = "`unknown-case`", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "`assignment-contended`: agents kept filling up; retry", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 501, description = "`no-store`", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
+fn case_assign() {}
+
+/// End a case's assignment and give its units back (a stop status such as
+/// `solved` does it too).
+#[utoipa::path(delete, path = "/v1/cases/{id}/assignment", tag = "cases",
+    params(("id" = String, Path, description = "the case id")),
+    responses(
+        (status = 200, description = "`case_id`, `released` (`agent`, `units`, `at`, or null when the case held none)", body = Object),
+        (status = 404, description = "`unknown-case`", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
+fn case_release() {}
+
+/// Every agent of the served directory with its live presence, load and capacity.
+#[utoipa::path(get, path = "/v1/agents", tag = "cases",
+    responses((status = 200, description = "`agents`: `agent_id`, `presence`, `load`, `capacity`", body = Object)))]
+fn agents() {}
+
+/// Set an agent's presence: `online` agents take cases, `away` and `offline` do not.
+#[utoipa::path(put, path = "/v1/agents/{id}/presence", tag = "cases",
+    params(("id" = String, Path, description = "the agent id, as in the directory")),
+    request_body(content = Object, content_type = "application/json", description = "`{\"presence\": \"online\" | \"away\" | \"offline\"}`"),
+    responses(
+        (status = 200, description = "`agent_id`, `presence`, `load`, `capacity`", body = Object),
+        (status = 404, description = "`unknown-agent`", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid-presence`", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
+fn agent_presence() {}
+
+/// The escalation records opened for tracked cases and not closed, highest risk first.
+#[utoipa::path(get, path = "/v1/escalations", tag = "cases",
+    responses((status = 200, description = "`count`, `records` (as `triage escalate --report`)", body = Object)))]
+fn escalations() {}
 
 /// Decide a batch and plan its assignment over the served directory.
 #[utoipa::path(post, path = "/v1/assign", tag = "decide",

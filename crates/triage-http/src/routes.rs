@@ -36,6 +36,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/check"),
     ("POST", "/v1/cases/{id}/events"),
     ("GET", "/v1/cases/{id}"),
+    ("POST", "/v1/cases/{id}/assign"),
+    ("DELETE", "/v1/cases/{id}/assignment"),
+    ("GET", "/v1/agents"),
+    ("PUT", "/v1/agents/{id}/presence"),
+    ("GET", "/v1/escalations"),
     ("GET", "/v1/rules"),
     ("POST", "/v1/rules/reload"),
     ("GET", "/healthz"),
@@ -74,6 +79,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/check", post(check))
         .route("/v1/cases/{id}/events", post(crate::cases::append_events))
         .route("/v1/cases/{id}", get(crate::cases::case))
+        .route("/v1/cases/{id}/assign", post(crate::agents::assign_case))
+        .route("/v1/cases/{id}/assignment", axum::routing::delete(crate::agents::release_case))
+        .route("/v1/agents", get(crate::agents::agents))
+        .route("/v1/agents/{id}/presence", axum::routing::put(crate::agents::set_presence))
+        .route("/v1/escalations", get(crate::agents::escalations))
         .route("/v1/rules", get(rules))
         .route("/v1/rules/reload", post(reload))
         // `read_body` reads every body within its route's limit before the

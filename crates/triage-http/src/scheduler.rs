@@ -89,11 +89,12 @@ pub const IDLE: Duration = Duration::from_secs(5);
 /// Cases claimed at a time.
 const CLAIM: i64 = 100;
 
-/// Runs the scheduler of `state` as replica `owner` until the task is
-/// dropped; returns at once when the service keeps no store.
-pub async fn run_scheduler(state: AppState, clock: Arc<dyn Clock>, owner: String) {
+/// Runs the scheduler of `state` as replica `owner`, holding what it claims
+/// for `lease` ([`LEASE`] by default), until the task is dropped; returns at
+/// once when the service keeps no store.
+pub async fn run_scheduler(state: AppState, clock: Arc<dyn Clock>, owner: String, lease: Duration) {
     let Some(store) = state.store().cloned() else { return };
-    let lease = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+    let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
     let idle = chrono::Duration::from_std(IDLE).unwrap_or_default();
     loop {
         let now = clock.now();
@@ -112,6 +113,7 @@ pub async fn run_scheduler(state: AppState, clock: Arc<dyn Clock>, owner: String
                     Ok((_, enqueued)) => {
                         state.inner.metrics.scheduled(enqueued.len());
                         if !enqueued.is_empty() {
+                            state.inner.deliver.notify_one();
                             tracing::info!(case = %id, actions = enqueued.len(), "actions fell due");
                         }
                     }

@@ -628,7 +628,8 @@ async fn the_scheduler_replays_a_case_when_its_check_falls_due() {
     assert!(s.set_store(store.clone()));
     let t0: chrono::DateTime<chrono::Utc> = "2026-03-02T07:56:00Z".parse().unwrap();
     let clock = triage_http::TestClock::new(t0);
-    let scheduler = tokio::spawn(triage_http::run_scheduler(s.clone(), Arc::new(clock.clone()), "r1".into()));
+    let scheduler =
+        tokio::spawn(triage_http::run_scheduler(s.clone(), Arc::new(clock.clone()), "r1".into(), triage_http::LEASE));
     let history: Value =
         serde_json::from_str(&std::fs::read_to_string(example_dir().join("states/outage-acme-de.json")).unwrap())
             .unwrap();

@@ -244,6 +244,16 @@ impl Store {
         let file = dir.join("triage.db");
         let mut store = Store::connect(&format!("sqlite://{}?mode=rwc", file.display())).await?;
         store._lock = Some(std::sync::Arc::new(lock));
+        // This process alone uses the directory: leases left by one that
+        // died (SIGKILL mid-delivery) are its own to take back at once,
+        // not after they run out.
+        for table in ["cases", "outbox"] {
+            sqlx::query(&format!(
+                "UPDATE {table} SET lease_owner = NULL, lease_until_ms = NULL WHERE lease_owner IS NOT NULL"
+            ))
+            .execute(&store.pool)
+            .await?;
+        }
         Ok(store)
     }
 
@@ -656,8 +666,7 @@ impl Store {
     /// # Errors
     /// On a database failure.
     pub async fn outbox_of_kind(&self, kind: &str, limit: i64) -> Result<Vec<OutboxEntry>, StoreError> {
-        let sql =
-            format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE kind = $1 ORDER BY due_ms, case_id, seq LIMIT $2");
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE kind = $1 ORDER BY due_ms, case_id, seq LIMIT $2");
         let rows = sqlx::query(&sql).bind(kind).bind(limit).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(outbox_entry).collect::<Result<Vec<_>, _>>()?)
     }
