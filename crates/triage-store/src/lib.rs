@@ -303,6 +303,27 @@ impl Store {
         Ok(Store { pool, backend, _lock: None })
     }
 
+    /// Creates an empty PostgreSQL database `name` (dropping one of that
+    /// name first) on the server `url` points at, and returns its URL:
+    /// for tests and benchmarks that each want a database of their own.
+    ///
+    /// # Errors
+    /// When `name` is not a plain identifier (letters, digits, `_`), or the
+    /// server refuses.
+    pub async fn create_database(url: &str, name: &str) -> Result<String, StoreError> {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(StoreError::Url(format!("database name `{name}`")));
+        }
+        sqlx::any::install_default_drivers();
+        let admin = AnyPool::connect(url).await.map_err(|e| StoreError::Open(e.to_string()))?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&admin).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await?;
+        admin.close().await;
+        let base = url.split('?').next().unwrap_or(url);
+        let (server, _) = base.rsplit_once('/').unwrap_or((base, ""));
+        Ok(format!("{server}/{name}"))
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
