@@ -22,8 +22,9 @@ use triage_core::{Presence, Routing};
 use triage_store::{AgentState, Reservation, Store};
 
 /// Most agents tried for one case: each refusal (another request took the
-/// last units first) rules that agent out and decides again.
-const MAX_TRIES: usize = 16;
+/// last units first) reads the agents' loads again, rules that agent out
+/// and decides again.
+const MAX_TRIES: usize = 64;
 
 fn presence_name(p: Presence) -> &'static str {
     match p {
@@ -150,11 +151,15 @@ pub(crate) async fn assign_case(
             }
             Reservation::NoRoom => {
                 // Another request (here or on another replica) took the
-                // room first: this agent is full as far as this case goes.
-                if let Some(s) = live.get_mut(agent.as_str()) {
-                    s.load = s.capacity;
-                }
+                // room first: the loads have moved on, and this agent is
+                // full as far as this case goes.
                 full.push(agent.to_string());
+                live = live_agents(&store, &snapshot, at).await?;
+                for id in &full {
+                    if let Some(s) = live.get_mut(id.as_str()) {
+                        s.load = s.capacity;
+                    }
+                }
             }
         }
     }
