@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -59,8 +59,28 @@ fn rules_dir(root: &Path, agents: usize, capacity: usize) -> std::path::PathBuf 
     dir
 }
 
+/// A service that is killed when dropped, so a failing test leaves no
+/// process behind.
+struct Service(Child);
+
+impl Service {
+    fn kill(&mut self) -> std::io::Result<()> {
+        self.0.kill()
+    }
+    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.0.wait()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `triage serve` with `args` and returns it with its base URL.
-fn start(rules: &Path, args: &[&str]) -> (Child, String) {
+fn start(rules: &Path, args: &[&str]) -> (Service, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_triage"))
         .args(["serve", rules.to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .args(args)
@@ -77,7 +97,7 @@ fn start(rules: &Path, args: &[&str]) -> (Child, String) {
         }
     };
     std::thread::spawn(move || lines.for_each(drop));
-    (child, url)
+    (Service(child), url)
 }
 
 /// A webhook receiver on loopback (plain std, one thread per connection):
@@ -272,7 +292,7 @@ fn postgres_three_replicas_never_over_fill_an_agent() {
     let (agents, capacity, cases) = (40usize, 25usize, 5_000usize);
     let rules = rules_dir(tmp.path(), agents, capacity);
     let args = ["--database", db.as_str()];
-    let replicas: Vec<(Child, String)> = (0..3).map(|_| start(&rules, &args)).collect();
+    let replicas: Vec<(Service, String)> = (0..3).map(|_| start(&rules, &args)).collect();
     let urls: Vec<String> = replicas.iter().map(|(_, u)| u.clone()).collect();
     let client = client();
     let created = "2026-03-02T09:00:00Z";

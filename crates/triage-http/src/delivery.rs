@@ -536,12 +536,15 @@ pub async fn run_delivery(state: AppState, clock: Arc<dyn Clock>, owner: String,
             continue;
         }
         let next = store.next_delivery().await.ok().flatten().and_then(DateTime::<Utc>::from_timestamp_millis);
+        let after = clock.now();
         let wake_at = match next {
-            Some(t) if t > now => t.min(now + idle),
+            Some(t) if t > after => t.min(after + idle),
+            // Fell due after the claim looked: at once.
+            Some(t) if t > now => continue,
             // Due but not claimable (leased elsewhere a moment ago): look
             // again shortly.
-            Some(_) => now + chrono::Duration::milliseconds(200),
-            None => now + idle,
+            Some(_) => after + chrono::Duration::milliseconds(200),
+            None => after + idle,
         };
         tokio::select! {
             () = clock.sleep_until(wake_at) => {}

@@ -130,12 +130,16 @@ pub async fn run_scheduler(state: AppState, clock: Arc<dyn Clock>, owner: String
             continue;
         }
         let next = store.next_check().await.ok().flatten().and_then(DateTime::<Utc>::from_timestamp_millis);
-        // A due case leased to another replica waits for its lease: look
-        // again a second later, not at once.
+        let after = clock.now();
         let wake_at = match next {
-            Some(t) if t > now => t.min(now + idle),
-            Some(_) => now + chrono::Duration::seconds(1),
-            None => now + idle,
+            Some(t) if t > after => t.min(after + idle),
+            // Fell due while this pass ran, or after the claim looked:
+            // at once.
+            Some(t) if t > now || !claimed.is_empty() => continue,
+            // Due, but leased to another replica: look again a second
+            // later, not at once.
+            Some(_) => after + chrono::Duration::seconds(1),
+            None => after + idle,
         };
         tokio::select! {
             () = clock.sleep_until(wake_at) => {}
