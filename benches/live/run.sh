@@ -55,6 +55,7 @@ srow() { # JSON
 import json, sys
 r = json.loads(sys.argv[1])
 print(f"| {r['backend']} | {r['cases']:,} | {r['seeding_s']:.0f} s | {r['backlog_cases']:,} in {r['backlog_pass_s']:.1f} s ({r['backlog_cases_per_s']:.0f}/s) "
+      f"| {r['backlog_delivered_s']:.1f} s "
       f"| {r['on_time_actions']:,} | {r['late_p50_ms']} ms | {r['late_p99_ms']} ms | {r['late_max_ms']} ms |")
 PY
 }
@@ -99,11 +100,12 @@ SROWS+=("$(srow "$("$SCHED" "$PGURL_BASE/bench_sched" "$CASES")")")
   echo "The scheduler and delivery (\`scheduler_load\`): open cases seeded into the store, a tenth overdue"
   echo "(the backlog a service finds after being down), 2 % falling due over 30 s (SLA clocks of seconds),"
   echo "the rest tomorrow; the service's scheduler and delivery on the system clock, to a webhook sink on"
-  echo "loopback. Lateness: delivered instant minus due instant, for the actions that fell due during the run"
-  echo "(while the backlog was being worked off too)."
+  echo "loopback. The backlog pass replays the overdue cases; their 30,000 actions are then delivered."
+  echo "Lateness (steady state, after the backlog): delivered instant minus due instant for the actions of"
+  echo "the 2 % of cases, which fall due over 30 s."
   echo
-  echo "| store | open cases | seeding | backlog pass | actions due during the run | late p50 | late p99 | late max |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| store | open cases | seeding | backlog pass | backlog delivered | actions due | late p50 | late p99 | late max |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${SROWS[@]}"
 } > benches/live/RESULTS.md
 cat benches/live/RESULTS.md

@@ -61,7 +61,7 @@ fn rules_dir(root: &Path, agents: usize, capacity: usize) -> std::path::PathBuf 
 
 /// A service that is killed when dropped, so a failing test leaves no
 /// process behind.
-struct Service(Child);
+struct Service(std::process::Child);
 
 impl Service {
     fn kill(&mut self) -> std::io::Result<()> {

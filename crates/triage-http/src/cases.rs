@@ -164,7 +164,38 @@ pub(crate) async fn append_events(
         (None, Some(c)) => (c.clone(), Vec::new(), std::collections::BTreeSet::new()),
         (None, None) => return Err(unknown(&id)),
     };
-    for e in &events {
+    // An event id is the event: the same id with other content is a
+    // client bug (two events given one id), not a retry.
+    if let Some(r) = &record {
+        let stored: std::collections::BTreeMap<&str, &str> =
+            r.events.iter().map(|e| (e.id.as_str(), e.json.as_str())).collect();
+        if let Some((i, e)) =
+            events.iter().enumerate().find(|(_, e)| stored.get(e.id.as_str()).is_some_and(|j| *j != e.json))
+        {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "event-id-reused",
+                "An event id was reused for another event",
+                format!(
+                    "the case already has an event `{}` with other content; a retry sends the same event, \
+                     a new event needs a new id",
+                    e.id
+                ),
+            )
+            .at(format!("events[{i}].id")));
+        }
+    }
+    let mut batch = std::collections::BTreeMap::<&str, &str>::new();
+    for (i, e) in events.iter().enumerate() {
+        if batch.insert(&e.id, &e.json).is_some_and(|j| j != e.json) {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "event-id-reused",
+                "An event id was reused for another event",
+                format!("two events of this request have the id `{}`; give each its own", e.id),
+            )
+            .at(format!("events[{i}].id")));
+        }
         if known.insert(e.id.clone()) {
             candidate.push(serde_json::from_str(&e.json).unwrap_or(Value::Null));
         }
@@ -311,4 +342,23 @@ pub(crate) async fn case(
         "assignment": assignment,
     });
     Ok(axum::Json(body).into_response())
+}
+
+/// `POST /v1/outbox/redeliver[?case=ID]` (admin token): dead letters (of
+/// one case, or all) go back to pending with their attempts reset, for
+/// after a sink is fixed. Answers `{"redelivering": N}`.
+pub(crate) async fn redeliver(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    q: Result<Query<Params>, QueryRejection>,
+) -> Answer {
+    crate::routes::admin(&state, &headers)?;
+    let q = Params::read(q, &["case", "now"])?;
+    let store = store(&state)?;
+    let n = store.redeliver_dead(q.case.as_deref(), millis(q.now()?)).await.map_err(failed)?;
+    if n > 0 {
+        state.inner.deliver.notify_one();
+    }
+    tracing::info!(case = ?q.case, actions = n, "dead letters sent back for delivery");
+    Ok(axum::Json(json!({ "redelivering": n })).into_response())
 }

@@ -507,7 +507,10 @@ pub async fn run_delivery(state: AppState, clock: Arc<dyn Clock>, owner: String,
     };
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
     let idle = chrono::Duration::from_std(crate::IDLE).unwrap_or_default();
-    let limit = i64::try_from(sinks.settings.concurrency).unwrap_or(16);
+    // Claimed a few rounds' worth at a time (one claim query for many
+    // deliveries), delivered `concurrency` at once.
+    let at_once = sinks.settings.concurrency.max(1);
+    let limit = i64::try_from(at_once.saturating_mul(8)).unwrap_or(128);
     let mut counted_at: Option<DateTime<Utc>> = None;
     loop {
         let now = clock.now();
@@ -527,6 +530,9 @@ pub async fn run_delivery(state: AppState, clock: Arc<dyn Clock>, owner: String,
         };
         let mut running = tokio::task::JoinSet::new();
         for entry in claimed.iter().cloned() {
+            if running.len() >= at_once {
+                running.join_next().await;
+            }
             let (store, state, client, sinks, clock, owner) =
                 (store.clone(), state.clone(), client.clone(), sinks.clone(), clock.clone(), owner.clone());
             running.spawn(async move { deliver(&store, &state, &client, &sinks, clock.as_ref(), &owner, entry).await });
@@ -607,6 +613,7 @@ async fn deliver(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
 
@@ -655,6 +662,19 @@ mod tests {
         assert_ne!(signature(b"Jefe", 1, b"x"), signature(b"Jefe", 2, b"x"));
         // HMAC-SHA256("key", "1.body"), computed with Python's hmac module.
         assert_eq!(signature(b"key", 1, b"body"), "91b5374b153842ad05b2c4eab9349b8321b14703165bd3fb8b034dfb8be98ae5");
+    }
+
+    #[test]
+    fn the_example_sinks_file_reads() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/sinks.example.yaml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let sinks =
+            Sinks::from_text("sinks.example.yaml", &text, Path::new("."), |_| Some("http://127.0.0.1:9/x".into()))
+                .unwrap();
+        assert_eq!(sinks.route("swarm", "#swarm-platform").unwrap().name, "swarm-chat");
+        assert_eq!(sinks.route("notify", "#support").unwrap().name, "channels");
+        assert_eq!(sinks.route("notify", "leadership").unwrap().name, "helpdesk");
+        assert_eq!(sinks.settings.max_attempts, 8);
     }
 
     #[test]

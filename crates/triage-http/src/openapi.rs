@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
                        `triage-rules-version` and `triage-directory-version` headers); every error is \
                        `application/problem+json` with a stable `code`."
     ),
-    paths(triage, triage_batch, explain, escalate, assign, check, case_events, case, case_assign, case_release, agents, agent_presence, escalations, rules, reload, healthz, readyz, metrics, openapi_json),
+    paths(triage, triage_batch, explain, escalate, assign, check, case_events, case, case_assign, case_release, agents, agent_presence, escalations, redeliver, rules, reload, healthz, readyz, metrics, openapi_json),
     components(schemas(ProblemSchema, triage_core::Case, triage_core::Requester, triage_core::CaseState, triage_core::Event, triage_core::EventKind)),
     modifiers(&AdminToken)
 )]
@@ -189,6 +189,16 @@ fn agent_presence() {}
 #[utoipa::path(get, path = "/v1/escalations", tag = "cases",
     responses((status = 200, description = "`count`, `records` (as `triage escalate --report`)", body = Object)))]
 fn escalations() {}
+
+/// Send dead letters back for delivery (after a sink is fixed): all, or one case's.
+#[utoipa::path(post, path = "/v1/outbox/redeliver", tag = "cases",
+    security(("admin_token" = [])),
+    params(("case" = Option<String>, Query, description = "only this case's dead letters")),
+    responses(
+        (status = 200, description = "`redelivering`: how many went back to pending, attempts reset", body = Object),
+        (status = 401, description = "No or wrong admin token", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
+fn redeliver() {}
 
 /// Decide a batch and plan its assignment over the served directory.
 #[utoipa::path(post, path = "/v1/assign", tag = "decide",

@@ -41,6 +41,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/agents"),
     ("PUT", "/v1/agents/{id}/presence"),
     ("GET", "/v1/escalations"),
+    ("POST", "/v1/outbox/redeliver"),
     ("GET", "/v1/rules"),
     ("POST", "/v1/rules/reload"),
     ("GET", "/healthz"),
@@ -84,6 +85,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/agents", get(crate::agents::agents))
         .route("/v1/agents/{id}/presence", axum::routing::put(crate::agents::set_presence))
         .route("/v1/escalations", get(crate::agents::escalations))
+        .route("/v1/outbox/redeliver", post(crate::cases::redeliver))
         .route("/v1/rules", get(rules))
         .route("/v1/rules/reload", post(reload))
         // `read_body` reads every body within its route's limit before the
@@ -298,7 +300,8 @@ async fn limit_problem(e: BoxError) -> Response {
         tracing::error!(error = %e, "middleware error");
         return Problem::internal().into_response();
     };
-    ([(header::RETRY_AFTER, HeaderValue::from_static("1"))], problem).into_response()
+    // A 503 problem carries `Retry-After` itself.
+    problem.into_response()
 }
 
 async fn not_found() -> Problem {
@@ -323,13 +326,20 @@ pub(crate) struct Params {
     trace: Option<String>,
     now: Option<String>,
     mode: Option<String>,
+    /// `/v1/outbox/redeliver`: only this case's dead letters.
+    pub(crate) case: Option<String>,
 }
 
 impl Params {
     /// The query, refusing parameters the endpoint does not take.
     pub(crate) fn read(q: Result<Query<Params>, QueryRejection>, takes: &[&str]) -> Result<Params, Problem> {
         let p = q.map(|Query(p)| p).map_err(|e| Problem::invalid_query(e.body_text()))?;
-        let given = [("trace", p.trace.is_some()), ("now", p.now.is_some()), ("mode", p.mode.is_some())];
+        let given = [
+            ("trace", p.trace.is_some()),
+            ("now", p.now.is_some()),
+            ("mode", p.mode.is_some()),
+            ("case", p.case.is_some()),
+        ];
         if let Some((name, _)) = given.iter().find(|(name, set)| *set && !takes.contains(name)) {
             let takes = if takes.is_empty() { "none".to_string() } else { takes.join(", ") };
             return Err(
@@ -721,7 +731,9 @@ async fn rules(State(state): State<AppState>) -> Response {
     axum::Json(body).into_response()
 }
 
-async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+/// Refuses a request without the admin token (`Authorization: Bearer …`,
+/// compared in constant time) with 401.
+pub(crate) fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), Problem> {
     let Some(token) = &state.inner.admin_token else { return Err(Problem::unauthorized()) };
     let sent = headers
         .get(header::AUTHORIZATION)
@@ -732,6 +744,11 @@ async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Answer {
     if !bool::from(subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), token.as_bytes())) {
         return Err(Problem::unauthorized());
     }
+    Ok(())
+}
+
+async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+    admin(&state, &headers)?;
     let attempt = state.reload().await;
     match attempt.refused {
         None => Ok(axum::Json(json!({ "ok": true, "version": attempt.version, "at": attempt.at })).into_response()),

@@ -89,6 +89,9 @@ pub const IDLE: Duration = Duration::from_secs(5);
 /// Cases claimed at a time.
 const CLAIM: i64 = 100;
 
+/// Claimed cases replayed at once.
+const REPLAYS_AT_ONCE: usize = 8;
+
 /// Runs the scheduler of `state` as replica `owner`, holding what it claims
 /// for `lease` ([`LEASE`] by default), until the task is dropped; returns at
 /// once when the service keeps no store.
@@ -107,24 +110,34 @@ pub async fn run_scheduler(state: AppState, clock: Arc<dyn Clock>, owner: String
             }
         };
         if let Some(snapshot) = state.snapshot() {
-            let options = triage_core::Options::default();
-            for id in &claimed {
-                match crate::cases::replay(&store, &snapshot, id, now, &options).await {
-                    Ok((_, enqueued)) => {
-                        state.inner.metrics.scheduled(enqueued.len());
-                        if !enqueued.is_empty() {
-                            state.inner.deliver.notify_one();
-                            tracing::info!(case = %id, actions = enqueued.len(), "actions fell due");
+            // Cases replay independently: several at once (on PostgreSQL
+            // each waits mostly on the database).
+            let mut running = tokio::task::JoinSet::new();
+            for id in claimed.clone() {
+                if running.len() >= REPLAYS_AT_ONCE {
+                    running.join_next().await;
+                }
+                let (store, snapshot, state) = (store.clone(), snapshot.clone(), state.clone());
+                running.spawn(async move {
+                    let options = triage_core::Options::default();
+                    match crate::cases::replay(&store, &snapshot, &id, now, &options).await {
+                        Ok((_, enqueued)) => {
+                            state.inner.metrics.scheduled(enqueued.len());
+                            if !enqueued.is_empty() {
+                                state.inner.deliver.notify_one();
+                                tracing::info!(case = %id, actions = enqueued.len(), "actions fell due");
+                            }
+                        }
+                        Err(problem) => {
+                            // Not retried until the case changes: a history the
+                            // rules cannot replay would otherwise spin.
+                            tracing::warn!(case = %id, code = problem.code, "{}", problem.detail);
+                            let _ = store.set_next_check(&id, None, now.timestamp_millis()).await;
                         }
                     }
-                    Err(problem) => {
-                        // Not retried until the case changes: a history the
-                        // rules cannot replay would otherwise spin.
-                        tracing::warn!(case = %id, code = problem.code, "{}", problem.detail);
-                        let _ = store.set_next_check(id, None, now.timestamp_millis()).await;
-                    }
-                }
+                });
             }
+            while running.join_next().await.is_some() {}
         }
         if i64::try_from(claimed.len()).unwrap_or(i64::MAX) >= CLAIM {
             continue;

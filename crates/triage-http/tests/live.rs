@@ -119,7 +119,7 @@ async fn sink(clock: TestClock) -> (String, Arc<Mutex<Vec<Received>>>) {
 async fn delivery_is_signed_ordered_retried_and_dead_lettered(postgres: bool) {
     let dir = tempfile::tempdir().unwrap();
     let Some(store) = store(postgres, dir.path()).await else { return };
-    let s = AppState::new(Some(snapshot(&example_dir())), None, None, Limits::default());
+    let s = AppState::new(Some(snapshot(&example_dir())), None, Some("admin-token".into()), Limits::default());
     s.set_store(store.clone());
     let t0: DateTime<Utc> = "2026-03-02T07:56:00Z".parse().unwrap();
     let clock = TestClock::new(t0);
@@ -211,9 +211,24 @@ async fn delivery_is_signed_ordered_retried_and_dead_lettered(postgres: bool) {
             pair[0].action.key
         );
     }
-    // The dead letter shows in the case.
+    // The dead letter shows in the case, and goes back for delivery when
+    // the operator asks (with the admin token).
     let (_, case) = call(&s, "GET", "/v1/cases/case-27343", Body::empty()).await;
     assert!(case["actions"].as_array().unwrap().iter().any(|a| a["delivery"] == "dead"), "{case}");
+    let (st, _) = call(&s, "POST", "/v1/outbox/redeliver?case=case-27343", Body::empty()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let request = Request::builder()
+        .method("POST")
+        .uri("/v1/outbox/redeliver?case=case-27343")
+        .header("authorization", "Bearer admin-token")
+        .body(Body::empty())
+        .unwrap();
+    let response = app(s.clone()).oneshot(request).await.unwrap();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), json!({"redelivering": 1}));
+    assert_eq!(store.outbox(triage_store::Delivery::Dead, 10).await.unwrap().len(), 0);
+    let revived = store.outbox(triage_store::Delivery::Pending, 10).await.unwrap();
+    assert_eq!((revived.len(), revived[0].attempts, revived[0].action.target.as_str()), (1, 0, "leadership"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,6 +365,18 @@ async fn the_escalation_report_lists_open_records_by_risk() {
     let body = json!({"case": history["case"], "events": events});
     let (st, _) = call(&s, "POST", "/v1/cases/case-27343/events?now=2026-03-03T12:00:00Z", body.to_string()).await;
     assert_eq!(st, StatusCode::OK);
+    // The same event id with other content is refused, naming the event;
+    // the same event again is a retry.
+    let reused = json!({"events": [{"id": "e0", "at": "2026-03-02T10:00:00Z", "kind": "agent_replied"}]});
+    let (st, p) = call(&s, "POST", "/v1/cases/case-27343/events?now=2026-03-03T12:00:00Z", reused.to_string()).await;
+    assert_eq!(
+        (st, p["code"].as_str(), p["field"].as_str()),
+        (StatusCode::CONFLICT, Some("event-id-reused"), Some("events[0].id")),
+        "{p}"
+    );
+    let again = json!({"events": [events[0]]});
+    let (st, a) = call(&s, "POST", "/v1/cases/case-27343/events?now=2026-03-03T12:00:00Z", again.to_string()).await;
+    assert_eq!((st, a["repeated"].clone()), (StatusCode::OK, json!(["e0"])), "{a}");
     let (st, report) = call(&s, "GET", "/v1/escalations", Body::empty()).await;
     assert_eq!(st, StatusCode::OK, "{report}");
     assert_eq!(report["count"], 1, "{report}");

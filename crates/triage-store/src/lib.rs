@@ -681,6 +681,24 @@ impl Store {
         Ok(row.try_get("next")?)
     }
 
+    /// Sends dead letters (of `case_id`, or all) back to pending with no
+    /// attempts, to be delivered from `now`: after a broken sink is fixed.
+    /// Returns how many.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn redeliver_dead(&self, case_id: Option<&str>, now: Millis) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_ms = $1, lease_owner = NULL, \
+             lease_until_ms = NULL WHERE state = 'dead' AND ($2 = '' OR case_id = $2)",
+        )
+        .bind(now)
+        .bind(case_id.unwrap_or(""))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Every outbox entry of `kind` (say `open_escalation`), in any state,
     /// oldest due first, at most `limit`.
     ///
