@@ -267,9 +267,9 @@ pub(crate) async fn replay(
     options: &triage_core::Options,
 ) -> Result<(triage_core::Escalation, Vec<String>), Problem> {
     let at = millis(now);
-    let record = store.case(id).await.map_err(failed)?.ok_or_else(|| unknown(id))?;
-    let events = record.events.iter().map(|e| serde_json::from_str(&e.json).unwrap_or(Value::Null)).collect();
-    let history = history(serde_json::from_str(&record.case_json).unwrap_or(Value::Null), events)?;
+    let (case_json, stored) = store.history(id).await.map_err(failed)?.ok_or_else(|| unknown(id))?;
+    let events = stored.iter().map(|e| serde_json::from_str(&e.json).unwrap_or(Value::Null)).collect();
+    let history = history(serde_json::from_str(&case_json).unwrap_or(Value::Null), events)?;
     let escalation = crate::routes::escalate_on(snapshot, &history, now, options)?;
     let actions: Vec<NewAction> = escalation
         .actions
@@ -284,8 +284,7 @@ pub(crate) async fn replay(
             payload_json: crate::delivery::envelope(&escalation, a),
         })
         .collect();
-    let enqueued = store.enqueue(&actions, at).await.map_err(failed)?;
-    store.set_next_check(id, escalation.next_check_at.map(millis), at).await.map_err(failed)?;
+    let enqueued = store.record_replay(id, &actions, escalation.next_check_at.map(millis), at).await.map_err(failed)?;
     Ok((escalation, enqueued))
 }
 

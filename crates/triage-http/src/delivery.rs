@@ -512,6 +512,7 @@ pub async fn run_delivery(state: AppState, clock: Arc<dyn Clock>, owner: String,
     let at_once = sinks.settings.concurrency.max(1);
     let limit = i64::try_from(at_once.saturating_mul(8)).unwrap_or(128);
     let mut counted_at: Option<DateTime<Utc>> = None;
+    let mut empty_before = false;
     loop {
         let now = clock.now();
         if counted_at.is_none_or(|t| now - t >= chrono::Duration::seconds(5) || now < t) {
@@ -539,19 +540,27 @@ pub async fn run_delivery(state: AppState, clock: Arc<dyn Clock>, owner: String,
         }
         while running.join_next().await.is_some() {}
         if !claimed.is_empty() {
+            empty_before = false;
             continue;
         }
         let next = store.next_delivery().await.ok().flatten().and_then(DateTime::<Utc>::from_timestamp_millis);
         let after = clock.now();
         let wake_at = match next {
             Some(t) if t > after => t.min(after + idle),
-            // Fell due after the claim looked: at once.
-            Some(t) if t > now => continue,
-            // Due but not claimable (leased elsewhere a moment ago): look
-            // again shortly.
-            Some(_) => after + chrono::Duration::milliseconds(200),
+            // Claimable now but not when the claim looked: put in the
+            // outbox meanwhile (the scheduler enqueues actions once they
+            // are due, so their due instant is already past). At once,
+            // the first time; a second empty claim in a row waits a
+            // moment, so a disagreement between the two queries cannot
+            // spin.
+            Some(_) if !empty_before => {
+                empty_before = true;
+                continue;
+            }
+            Some(_) => after + chrono::Duration::milliseconds(50),
             None => after + idle,
         };
+        empty_before = false;
         tokio::select! {
             () = clock.sleep_until(wake_at) => {}
             () = state.inner.deliver.notified() => {}

@@ -463,6 +463,30 @@ impl Store {
         }))
     }
 
+    /// A tracked case's history: the case as opened and its events in the
+    /// order they were appended (`None`: not tracked). Lighter than
+    /// [`Store::case`], which reads the outbox and assignment too.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn history(&self, id: &str) -> Result<Option<(String, Vec<StoredEvent>)>, StoreError> {
+        let Some(row) =
+            sqlx::query("SELECT case_json FROM cases WHERE id = $1").bind(id).fetch_optional(&self.pool).await?
+        else {
+            return Ok(None);
+        };
+        let events = sqlx::query("SELECT event_id, seq, event_json FROM events WHERE case_id = $1 ORDER BY seq")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(StoredEvent { id: r.try_get("event_id")?, seq: r.try_get("seq")?, json: r.try_get("event_json")? })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Some((row.try_get("case_json")?, events)))
+    }
+
     /// Sets when the scheduler replays the case next (`None`: never) and
     /// ends any lease on it.
     ///
@@ -537,13 +561,56 @@ impl Store {
     /// database failure (then nothing is stored).
     pub async fn enqueue(&self, actions: &[NewAction], now: Millis) -> Result<Vec<String>, StoreError> {
         let mut tx = self.write().await?;
+        let stored = self.enqueue_in(&mut tx, actions, now).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// What a replay of case `id` gave, stored in one transaction: its
+    /// actions put in the outbox (as [`Store::enqueue`]) and its next check
+    /// set, ending any lease (as [`Store::set_next_check`]). Returns the
+    /// keys new to the outbox.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownCase`]; a database failure (then nothing is
+    /// stored).
+    pub async fn record_replay(
+        &self,
+        id: &str,
+        actions: &[NewAction],
+        next: Option<Millis>,
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.write().await?;
+        let stored = self.enqueue_in(&mut tx, actions, now).await?;
+        let done = sqlx::query(
+            "UPDATE cases SET next_check_ms = $2, lease_owner = NULL, lease_until_ms = NULL, updated_ms = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(next)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownCase(id.to_string()));
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn enqueue_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        actions: &[NewAction],
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError> {
         let mut stored = Vec::new();
         // Each case's last place, read (and the case locked) once.
         let mut last_of = std::collections::BTreeMap::<&str, i64>::new();
         for action in actions {
             let last = match last_of.get(action.case_id.as_str()) {
                 Some(last) => *last,
-                None => self.last_seq(&mut tx, "outbox", &action.case_id).await?,
+                None => self.last_seq(tx, "outbox", &action.case_id).await?,
             };
             let done = sqlx::query(
                 "INSERT INTO outbox (action_key, case_id, seq, kind, target, due_ms, payload_json, state, attempts, \
@@ -558,7 +625,7 @@ impl Store {
             .bind(action.due)
             .bind(&action.payload_json)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             let placed = done.rows_affected() == 1;
             if placed {
@@ -566,7 +633,6 @@ impl Store {
             }
             last_of.insert(&action.case_id, last + i64::from(placed));
         }
-        tx.commit().await?;
         Ok(stored)
     }
 

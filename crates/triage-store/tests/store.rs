@@ -84,6 +84,17 @@ async fn a_retried_append_adds_nothing_and_the_history_keeps_its_order(store: St
         Err(StoreError::UnknownCase(id)) if id == "nope"
     ));
     assert!(store.case("nope").await.unwrap().is_none());
+    let (case_json, events) = store.history("c1").await.unwrap().unwrap();
+    assert_eq!((case_json.as_str(), events.len()), (r#"{"id": "c1"}"#, 3));
+    assert!(store.history("nope").await.unwrap().is_none());
+    // A replay's actions and next check land together, or not at all.
+    assert_eq!(store.record_replay("c1", &[action("k1", "c1", 5)], Some(9_000), 5_000).await.unwrap(), ["k1"]);
+    assert_eq!(store.next_check().await.unwrap(), Some(9_000));
+    assert!(store.record_replay("c1", &[action("k1", "c1", 5)], None, 6_000).await.unwrap().is_empty());
+    assert!(matches!(
+        store.record_replay("nope", &[], Some(1), 7_000).await,
+        Err(StoreError::UnknownCase(id)) if id == "nope"
+    ));
 }
 
 both!(due_cases_are_claimed_once_until_their_lease_runs_out);
