@@ -21,26 +21,7 @@ use std::time::{Duration, Instant};
 /// Rules with SLA clocks of seconds, so escalations fall due while the test
 /// runs: a warning at half the first-response target (10 s), a breach at
 /// 20 s, a resolution breach at 40 s. Every case goes to one desk.
-const RULES: &str = r#"
-categories: [{ id: general, set: { category: general, priority: P3 } }]
-sla:
-  - id: fast
-    targets: { first_response: 20s, resolution: 40s }
-escalation:
-  - id: warn
-    level: 1
-    when: { sla.first_response.used: { gte: 50% }, sla.first_response.state: running }
-    do: [{ notify: team_lead }]
-  - id: breach
-    level: 2
-    when: { sla.first_response.breached: true }
-    do: [{ notify: manager }]
-  - id: late
-    level: 3
-    when: { sla.resolution.breached: true }
-    do: [{ notify: leadership }]
-assignment: [{ id: rest, team: desk }]
-"#;
+const RULES: &str = include_str!("../../triage-http/examples/fast_sla.yaml");
 
 /// A rule directory with `RULES` and a desk of `agents` agents of
 /// `capacity` units each.

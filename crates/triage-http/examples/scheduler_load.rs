@@ -22,27 +22,8 @@ use std::time::{Duration, Instant};
 use triage_http::{AppState, Limits, Sinks, Snapshot};
 use triage_store::{Delivery, NewEvent, Store};
 
-/// First response 20 s, resolution 40 s: a warning 10 s after creation, a
-/// breach at 20 s, a resolution breach at 40 s.
-const RULES: &str = r#"
-categories: [{ id: general, set: { category: general, priority: P3 } }]
-sla:
-  - id: fast
-    targets: { first_response: 20s, resolution: 40s }
-escalation:
-  - id: warn
-    level: 1
-    when: { sla.first_response.used: { gte: 50% }, sla.first_response.state: running }
-    do: [{ notify: team_lead }]
-  - id: breach
-    level: 2
-    when: { sla.first_response.breached: true }
-    do: [{ notify: manager }]
-  - id: late
-    level: 3
-    when: { sla.resolution.breached: true }
-    do: [{ notify: leadership }]
-"#;
+/// Rules with SLA clocks of seconds (`fast_sla.yaml`).
+const RULES: &str = include_str!("fast_sla.yaml");
 
 /// Seeds the cases `live` picks (the 2 % falling due soon, seeded once the
 /// backlog is done; or the rest),

@@ -435,15 +435,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let events = sqlx::query("SELECT event_id, seq, event_json FROM events WHERE case_id = $1 ORDER BY seq")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(StoredEvent { id: r.try_get("event_id")?, seq: r.try_get("seq")?, json: r.try_get("event_json")? })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let events = self.events_of(id).await?;
         let actions = sqlx::query(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE case_id = $1 ORDER BY seq"))
             .bind(id)
             .fetch_all(&self.pool)
@@ -463,6 +455,19 @@ impl Store {
         }))
     }
 
+    /// A case's events in the order they were appended.
+    async fn events_of(&self, id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        Ok(sqlx::query("SELECT event_id, seq, event_json FROM events WHERE case_id = $1 ORDER BY seq")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(StoredEvent { id: r.try_get("event_id")?, seq: r.try_get("seq")?, json: r.try_get("event_json")? })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?)
+    }
+
     /// A tracked case's history: the case as opened and its events in the
     /// order they were appended (`None`: not tracked). Lighter than
     /// [`Store::case`], which reads the outbox and assignment too.
@@ -475,15 +480,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let events = sqlx::query("SELECT event_id, seq, event_json FROM events WHERE case_id = $1 ORDER BY seq")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(StoredEvent { id: r.try_get("event_id")?, seq: r.try_get("seq")?, json: r.try_get("event_json")? })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let events = self.events_of(id).await?;
         Ok(Some((row.try_get("case_json")?, events)))
     }
 
