@@ -8,7 +8,7 @@
 //! escalation records by risk.
 
 use crate::AppState;
-use crate::cases::{case_id, failed, path_id, store, unknown};
+use crate::cases::{case_id, failed, path_id, resolved, store, unknown};
 use crate::problem::Problem;
 use crate::routes::{Answer, Params, case_of, inputs, json_answer, json_value};
 use axum::body::Bytes;
@@ -105,6 +105,17 @@ pub(crate) async fn assign_case(
             }),
         );
     }
+    let refuse_resolved = |status: String| {
+        Problem::new(
+            StatusCode::CONFLICT,
+            "case-resolved",
+            "The case is resolved",
+            format!("case `{id}` is `{status}`: a resolved case holds no capacity; reopen it first"),
+        )
+    };
+    if let Some(status) = resolved(&store, &snapshot, &id, now).await? {
+        return Err(refuse_resolved(status));
+    }
     let case = case_of(serde_json::from_str(&record.case_json).unwrap_or(Value::Null))?;
     let mut live = live_agents(&store, &snapshot, at).await?;
     let mut full = Vec::new();
@@ -128,6 +139,15 @@ pub(crate) async fn assign_case(
         };
         match store.reserve(&id, agent.as_str(), plan.units, at).await.map_err(failed)? {
             Reservation::Reserved => {
+                // A stop status that landed while this was decided: its
+                // request released before these units were held, so give
+                // them back here (the events are stored before the release,
+                // and read again after the reservation, so one of the two
+                // sees the other).
+                if let Some(status) = resolved(&store, &snapshot, &id, now).await? {
+                    store.release(&id, at).await.map_err(failed)?;
+                    return Err(refuse_resolved(status));
+                }
                 return json_answer(
                     &snapshot,
                     &json!({

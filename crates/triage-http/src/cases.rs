@@ -108,6 +108,12 @@ fn read_events(body: Value, id: &str) -> Result<(Option<Value>, Vec<NewEvent>), 
         if parsed.id != id {
             return Err(invalid(format!("the case's id is `{}`, not `{id}` as in the path", parsed.id), "case.id"));
         }
+        if parsed.created_at.is_none() {
+            return Err(invalid(
+                "a tracked case needs `created_at` (RFC 3339 with an offset): its SLA clocks start there",
+                "case.created_at",
+            ));
+        }
     }
     let mut out = Vec::with_capacity(events.len());
     for (i, event) in events.into_iter().enumerate() {
@@ -149,12 +155,31 @@ pub(crate) async fn append_events(
     let store = store(&state)?.clone();
     let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"])?;
     let (now, options) = (q.now()?, q.options()?);
+    if now > Utc::now() + chrono::Duration::minutes(1) {
+        return Err(Problem::invalid_query(
+            "`now` is later than the service's clock: this endpoint stores the actions that fire, so it cannot \
+             look ahead; ask /v1/escalate for what would fire later",
+        )
+        .at("now"));
+    }
     let (case, events) = read_events(json_value(&bytes)?, &id)?;
     let at = millis(now);
     // The history as it would be, replayed before anything is stored: a
     // request refused here stores nothing, so a bad event cannot break the
     // case for the requests after it.
     let record = store.case(&id).await.map_err(failed)?;
+    if let (Some(r), Some(sent)) = (&record, &case)
+        && serde_json::from_str::<Value>(&r.case_json).ok().as_ref() != Some(sent)
+    {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "case-changed",
+            "The case is tracked already, with other fields",
+            "a tracked case keeps the case it was opened with; send changes as events (`status_changed`, \
+             `priority_changed`, `tier_changed`, `reassigned`…), or leave `case` out after the first request",
+        )
+        .at("case"));
+    }
     let (case_value, mut candidate, mut known) = match (&record, &case) {
         (Some(r), _) => (
             serde_json::from_str(&r.case_json).unwrap_or(Value::Null),
@@ -170,7 +195,7 @@ pub(crate) async fn append_events(
         let stored: std::collections::BTreeMap<&str, &str> =
             r.events.iter().map(|e| (e.id.as_str(), e.json.as_str())).collect();
         if let Some((i, e)) =
-            events.iter().enumerate().find(|(_, e)| stored.get(e.id.as_str()).is_some_and(|j| *j != e.json))
+            events.iter().enumerate().find(|(_, e)| stored.get(e.id.as_str()).is_some_and(|j| !same_event(j, &e.json)))
         {
             return Err(Problem::new(
                 StatusCode::CONFLICT,
@@ -187,7 +212,7 @@ pub(crate) async fn append_events(
     }
     let mut batch = std::collections::BTreeMap::<&str, &str>::new();
     for (i, e) in events.iter().enumerate() {
-        if batch.insert(&e.id, &e.json).is_some_and(|j| j != e.json) {
+        if batch.insert(&e.id, &e.json).is_some_and(|j| !same_event(j, &e.json)) {
             return Err(Problem::new(
                 StatusCode::CONFLICT,
                 "event-id-reused",
@@ -215,6 +240,7 @@ pub(crate) async fn append_events(
     let (escalation, enqueued) = replay(&store, &snapshot, &id, now, &options).await?;
     // The next check may now be earlier than the scheduler's wake-up.
     state.inner.wake.notify_one();
+    state.inner.metrics.enqueued(enqueued.len());
     if !enqueued.is_empty() {
         state.inner.deliver.notify_one();
     }
@@ -235,6 +261,16 @@ pub(crate) async fn append_events(
             "escalation": escalation,
         }),
     )
+}
+
+/// Whether two stored event texts are the same event: equal once read
+/// (`Z` and `+00:00`, `.000`, a `null` field and a missing one are the same).
+fn same_event(a: &str, b: &str) -> bool {
+    a == b
+        || matches!(
+            (serde_json::from_str::<triage_core::Event>(a), serde_json::from_str::<triage_core::Event>(b)),
+            (Ok(x), Ok(y)) if x == y
+        )
 }
 
 /// Most events a case may hold: a longer history is refused, so one case
@@ -288,6 +324,30 @@ pub(crate) async fn replay(
     Ok((escalation, enqueued))
 }
 
+/// Whether the tracked case is resolved at `now`: its history's status in
+/// effect stops the SLA clocks (`solved`, `closed`…); that status, or
+/// `None`.
+pub(crate) async fn resolved(
+    store: &Store,
+    snapshot: &crate::Snapshot,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, Problem> {
+    let (case_json, stored) = store.history(id).await.map_err(failed)?.ok_or_else(|| unknown(id))?;
+    let events: Vec<Value> = stored.iter().map(|e| serde_json::from_str(&e.json).unwrap_or(Value::Null)).collect();
+    // At `now`, or at the last event when it is later: a status event
+    // stamped after the asking instant counts too.
+    let last = events
+        .iter()
+        .filter_map(|e| e["at"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()))
+        .map(|t| t.with_timezone(&Utc))
+        .max();
+    let at = last.map_or(now, |l| l.max(now));
+    let history = history(serde_json::from_str(&case_json).unwrap_or(Value::Null), events)?;
+    let escalation = crate::routes::escalate_on(snapshot, &history, at, &triage_core::Options::default())?;
+    Ok(escalation.status.filter(|s| snapshot.rules.stops_clock(s)))
+}
+
 /// `GET /v1/cases/{id}`.
 pub(crate) async fn case(
     State(state): State<AppState>,
@@ -322,7 +382,7 @@ pub(crate) async fn case(
                 "due_at": instant(a.action.due),
                 "delivery": a.state.name(),
                 "attempts": a.attempts,
-                "next_attempt_at": instant(a.next_attempt),
+                "next_attempt_at": (a.state == triage_store::Delivery::Pending).then(|| instant(a.next_attempt)),
                 "last_error": a.last_error,
                 "delivered_at": a.delivered.map(instant),
                 "action": parse(&a.action.payload_json)["action"],
@@ -354,6 +414,11 @@ pub(crate) async fn redeliver(
     crate::routes::admin(&state, &headers)?;
     let q = Params::read(q, &["case", "now"])?;
     let store = store(&state)?;
+    if let Some(id) = &q.case
+        && store.history(id).await.map_err(failed)?.is_none()
+    {
+        return Err(unknown(id));
+    }
     let n = store.redeliver_dead(q.case.as_deref(), millis(q.now()?)).await.map_err(failed)?;
     if n > 0 {
         state.inner.deliver.notify_one();

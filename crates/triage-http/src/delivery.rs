@@ -248,13 +248,23 @@ impl Sinks {
         if let Some(d) = parsed.delivery {
             let time = |field: &str, v: Option<String>, default: Duration| match v {
                 None => Ok(default),
-                Some(v) => duration(&v).filter(|d| !d.is_zero()).ok_or_else(|| {
-                    format!("{file}: delivery.{field}: `{v}` is not a duration; write e.g. `500ms`, `5s`, `10m`, `1h`")
-                }),
+                Some(v) => match duration(&v) {
+                    Some(d) if d.is_zero() => Err(format!("{file}: delivery.{field}: give more than zero")),
+                    Some(d) => Ok(d),
+                    None => Err(format!(
+                        "{file}: delivery.{field}: `{v}` is not a duration; write e.g. `500ms`, `5s`, `10m`, `1h`"
+                    )),
+                },
             };
             settings.first_retry = time("first_retry", d.first_retry, settings.first_retry)?;
             settings.max_retry = time("max_retry", d.max_retry, settings.max_retry)?;
             settings.timeout = time("timeout", d.timeout, settings.timeout)?;
+            if settings.max_retry < settings.first_retry {
+                return Err(format!(
+                    "{file}: delivery.max_retry ({:?}) is shorter than first_retry ({:?}); the wait only grows",
+                    settings.max_retry, settings.first_retry
+                ));
+            }
             if let Some(n) = d.max_attempts {
                 if !(1..=100).contains(&n) {
                     return Err(format!("{file}: delivery.max_attempts: {n}; give 1 to 100"));
@@ -314,8 +324,19 @@ impl Sinks {
             }
             .map(|s| s.trim().as_bytes().to_vec());
             if s.kind == SinkKind::Webhook && secret.as_ref().is_none_or(Vec::is_empty) {
+                return Err(if secret.is_some() {
+                    format!("{at}: the shared secret is empty; put the secret in the variable or file named")
+                } else {
+                    format!(
+                        "{at}: a webhook sink signs what it sends; give `secret_env` or `secret_file` (a shared secret)"
+                    )
+                });
+            }
+            if let Some(before) = sinks.iter().find(|o: &&Sink| o.kinds.is_empty() && o.targets.is_empty()) {
                 return Err(format!(
-                    "{at}: a webhook sink signs what it sends; give `secret_env` or `secret_file` (a shared secret)"
+                    "{at}: sink `{}` before it takes every action, so this one would never get any; \
+                     order the sinks from the most specific to the catch-all",
+                    before.name
                 ));
             }
             if let Some(c) = &s.case_url
@@ -333,6 +354,12 @@ impl Sinks {
                 case_url: s.case_url,
                 channel: s.channel,
             });
+        }
+        if sinks.is_empty() {
+            return Err(format!(
+                "{file}: no sinks: every action would be a dead letter; list at least one under `sinks` \
+                 (a `discard` sink drops actions on purpose)"
+            ));
         }
         Ok(Sinks { sinks, settings })
     }
@@ -435,7 +462,33 @@ enum Attempt {
     Failed(String, Option<Duration>),
 }
 
-async fn attempt(client: &reqwest::Client, sink: &Sink, entry: &OutboxEntry, now: DateTime<Utc>) -> Attempt {
+/// What went wrong on the way, without the URL (a chat webhook's URL is a
+/// credential): the kind first, then the causes.
+fn transport_error(e: reqwest::Error, timeout: Duration) -> String {
+    let kind = if e.is_timeout() {
+        format!("no answer within {timeout:?}")
+    } else if e.is_connect() {
+        "could not connect".to_string()
+    } else {
+        "the request failed".to_string()
+    };
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    causes.dedup();
+    if causes.is_empty() { kind } else { format!("{kind}: {}", causes.join(": ")) }
+}
+
+async fn attempt(
+    client: &reqwest::Client,
+    sink: &Sink,
+    entry: &OutboxEntry,
+    now: DateTime<Utc>,
+    timeout: Duration,
+) -> Attempt {
     let Some(url) = &sink.url else { return Attempt::Delivered };
     let body_text = entry.action.payload_json.as_bytes().to_vec();
     let request = match sink.kind {
@@ -474,8 +527,7 @@ async fn attempt(client: &reqwest::Client, sink: &Sink, entry: &OutboxEntry, now
                 .map(Duration::from_secs);
             Attempt::Failed(format!("sink `{}` answered {status}", sink.name), after)
         }
-        // Without the URL: a chat webhook's URL is a credential.
-        Err(e) => Attempt::Failed(format!("sink `{}`: {}", sink.name, e.without_url()), None),
+        Err(e) => Attempt::Failed(format!("sink `{}`: {}", sink.name, transport_error(e, timeout)), None),
     }
 }
 
@@ -590,7 +642,7 @@ async fn deliver(
         state.inner.metrics.delivery("none", "dead", None);
         return;
     };
-    let outcome = attempt(client, sink, &entry, clock.now()).await;
+    let outcome = attempt(client, sink, &entry, clock.now(), sinks.settings.timeout).await;
     let now = clock.now();
     let at = now.timestamp_millis();
     match outcome {
@@ -688,7 +740,11 @@ mod tests {
 
     #[test]
     fn sinks_files_are_checked() {
-        let env = |v: &str| (v == "S").then(|| "s3cret".to_string());
+        let env = |v: &str| match v {
+            "S" => Some("s3cret".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
         let base = Path::new(".");
         let ok = "sinks:\n  - { name: chat, type: chat, url: 'http://127.0.0.1:1/x', kinds: [swarm] }\n  - { name: hook, type: webhook, url: 'http://127.0.0.1:1/y', secret_env: S, targets: ['#*'] }\n  - { name: rest, type: discard }\n";
         let sinks = Sinks::from_text("s.yaml", ok, base, env).unwrap();
@@ -703,6 +759,11 @@ mod tests {
             ("sinks: [{ name: h, type: chat }]", "exactly one of `url` or `url_env`"),
             ("sinks: [{ name: h, type: pager, url: 'http://x/' }]", "s.yaml"),
             ("delivery: { first_retry: soon }\nsinks: []", "delivery.first_retry"),
+            ("delivery: { timeout: 0s }\nsinks: []", "more than zero"),
+            ("delivery: { first_retry: 1h, max_retry: 1ms }\nsinks: []", "shorter than first_retry"),
+            ("sinks: []", "no sinks"),
+            ("sinks: [{ name: all, type: discard }, { name: h, type: discard, kinds: [swarm] }]", "never get any"),
+            ("sinks: [{ name: h, type: webhook, url: 'http://x/', secret_env: EMPTY }]", "secret is empty"),
             ("sinks: [{ name: h, type: chat, url: 'http://x/', case_url: 'http://d/' }]", "{case_id}"),
             ("sinks: [{ name: h, type: discard }, { name: h, type: discard }]", "two sinks are named"),
         ] {

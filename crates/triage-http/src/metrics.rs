@@ -11,14 +11,15 @@
 //! | `triage_manual_reviews_total` | counter | `reason` |
 //! | `triage_reloads_total` | counter | `outcome` (`ok`, `refused`) |
 //! | `triage_scheduler_replays_total` | counter | — (cases the scheduler replayed) |
-//! | `triage_outbox_enqueued_total` | counter | — (actions the scheduler put in the outbox) |
+//! | `triage_outbox_enqueued_total` | counter | — (actions put in the outbox, by requests and the scheduler) |
 //! | `triage_deliveries_total` | counter | `sink`, `outcome` (`delivered`, `retry`, `dead`) |
 //! | `triage_delivery_lateness_seconds` | histogram | `sink` (delivered instant minus due instant) |
 //! | `triage_outbox_actions` | gauge | `state` (`pending`, `delivered`, `dead`; refreshed every 5 s by delivery) |
 //! | `triage_rules_info` | gauge, 1, for the live version only | `version` |
 
-use metrics::{counter, gauge, histogram, with_local_recorder};
+use metrics::{Counter, Histogram, counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,11 +27,22 @@ use std::time::Duration;
 const BUCKETS: &[f64] =
     &[0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
+/// Request counter and duration histogram by route and status.
+type RequestSeries = HashMap<(&'static str, u16), (Counter, Histogram)>;
+
+/// Decision counters by category, tier and team.
+type DecisionSeries = HashMap<(String, u8, Option<String>), Counter>;
+
 #[derive(Clone)]
 pub(crate) struct Metrics {
     recorder: Arc<PrometheusRecorder>,
     handle: PrometheusHandle,
     version: Arc<Mutex<Option<String>>>,
+    /// Handles of the per-request series, found once by their labels
+    /// (a registry lookup builds and hashes the labels every time).
+    requests: Arc<Mutex<RequestSeries>>,
+    decisions: Arc<Mutex<DecisionSeries>>,
+    decision_duration: Histogram,
 }
 
 impl Metrics {
@@ -38,9 +50,25 @@ impl Metrics {
         // Only an empty bucket list is refused, and ours is not empty; were it
         // refused, histograms would be summaries instead.
         let builder = PrometheusBuilder::new().set_buckets(BUCKETS).unwrap_or_else(|_| PrometheusBuilder::new());
+        // Delivery lateness: 10 ms to a day (a backfilled case is months late).
+        let lateness = metrics_exporter_prometheus::Matcher::Full("triage_delivery_lateness_seconds".into());
+        let builder = builder
+            .set_buckets_for_metric(
+                lateness,
+                &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 3600.0, 86_400.0],
+            )
+            .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
-        Metrics { recorder: Arc::new(recorder), handle, version: Arc::new(Mutex::new(None)) }
+        let decision_duration = with_local_recorder(&recorder, || histogram!("triage_decision_duration_seconds"));
+        Metrics {
+            recorder: Arc::new(recorder),
+            handle,
+            version: Arc::new(Mutex::new(None)),
+            requests: Arc::default(),
+            decisions: Arc::default(),
+            decision_duration,
+        }
     }
 
     fn with(&self, f: impl FnOnce()) {
@@ -48,32 +76,49 @@ impl Metrics {
     }
 
     pub fn request(&self, route: &'static str, status: u16, took: Duration) {
-        let status = status.to_string();
-        self.with(|| {
-            counter!("triage_http_requests_total", "route" => route, "status" => status).increment(1);
-            histogram!("triage_http_request_duration_seconds", "route" => route).record(took.as_secs_f64());
+        let Ok(mut known) = self.requests.lock() else { return };
+        let (count, duration) = known.entry((route, status)).or_insert_with(|| {
+            let status = status.to_string();
+            with_local_recorder(self.recorder.as_ref(), || {
+                (
+                    counter!("triage_http_requests_total", "route" => route, "status" => status),
+                    histogram!("triage_http_request_duration_seconds", "route" => route),
+                )
+            })
         });
+        count.increment(1);
+        duration.record(took.as_secs_f64());
     }
 
     pub fn decision(&self, d: &triage_core::Decision, took: Duration) {
-        let team = d.team.as_ref().map_or_else(|| "none".to_string(), ToString::to_string);
-        let (category, tier) = (d.category.to_string(), d.tier.to_string());
-        let review = d.manual_review.as_ref().map(|r| r.reason.clone());
-        self.with(|| {
-            histogram!("triage_decision_duration_seconds").record(took.as_secs_f64());
-            counter!("triage_decisions_total", "category" => category, "tier" => tier, "team" => team).increment(1);
-            if let Some(reason) = review {
-                counter!("triage_manual_reviews_total", "reason" => reason).increment(1);
-            }
-        });
+        self.decision_duration.record(took.as_secs_f64());
+        if let Ok(mut known) = self.decisions.lock() {
+            let key = (d.category.to_string(), d.tier, d.team.as_ref().map(ToString::to_string));
+            let count = known.entry(key).or_insert_with_key(|(category, tier, team)| {
+                let (category, tier) = (category.clone(), tier.to_string());
+                let team = team.clone().unwrap_or_else(|| "none".to_string());
+                with_local_recorder(
+                    self.recorder.as_ref(),
+                    || counter!("triage_decisions_total", "category" => category, "tier" => tier, "team" => team),
+                )
+            });
+            count.increment(1);
+        }
+        if let Some(r) = &d.manual_review {
+            let reason = r.reason.clone();
+            self.with(|| counter!("triage_manual_reviews_total", "reason" => reason).increment(1));
+        }
     }
 
     /// A case the scheduler replayed, and the actions it put in the outbox.
     pub fn scheduled(&self, enqueued: usize) {
-        self.with(|| {
-            counter!("triage_scheduler_replays_total").increment(1);
-            counter!("triage_outbox_enqueued_total").increment(enqueued as u64);
-        });
+        self.with(|| counter!("triage_scheduler_replays_total").increment(1));
+        self.enqueued(enqueued);
+    }
+
+    /// Actions put in the outbox (by a request or the scheduler).
+    pub fn enqueued(&self, n: usize) {
+        self.with(|| counter!("triage_outbox_enqueued_total").increment(n as u64));
     }
 
     /// An attempt to deliver an action to `sink`, and how late a delivery

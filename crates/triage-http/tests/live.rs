@@ -319,6 +319,9 @@ async fn reservations_never_over_fill_an_agent(postgres: bool) {
     assert_eq!((st, a["released"]["units"].as_i64()), (StatusCode::OK, Some(1)), "{a}");
     let total: i64 = store.agents().await.unwrap().iter().map(|a| a.load).sum();
     assert_eq!(total, 7);
+    // A resolved case takes no capacity.
+    let (st, a) = call(&s, "POST", &format!("/v1/cases/{}/assign?{now}", held[0]), Body::empty()).await;
+    assert_eq!((st, a["code"].as_str()), (StatusCode::CONFLICT, Some("case-resolved")), "{a}");
     // The freed units go to the next case asked for.
     let (_, a) = call(&s, "POST", &format!("/v1/cases/{}/assign?{now}", "c29"), Body::empty()).await;
     assert!(matches!(a["outcome"].as_str(), Some("assigned" | "already_assigned")), "{a}");
@@ -365,6 +368,35 @@ async fn the_escalation_report_lists_open_records_by_risk() {
     let body = json!({"case": history["case"], "events": events});
     let (st, _) = call(&s, "POST", "/v1/cases/case-27343/events?now=2026-03-03T12:00:00Z", body.to_string()).await;
     assert_eq!(st, StatusCode::OK);
+    // A tracked case keeps the case it was opened with; a case without
+    // `created_at` (its clocks' start) is refused; `now` cannot run ahead
+    // of the service's clock on an endpoint that stores what fires.
+    let mut changed = history["case"].clone();
+    changed["subject"] = json!("something else");
+    let (st, p) =
+        call(&s, "POST", "/v1/cases/case-27343/events?now=2026-03-03T12:00:00Z", json!({"case": changed}).to_string())
+            .await;
+    assert_eq!((st, p["code"].as_str()), (StatusCode::CONFLICT, Some("case-changed")), "{p}");
+    let same = json!({"case": history["case"]});
+    let (st, p) = call(&s, "POST", "/v1/cases/case-27343/events?now=2026-03-03T12:00:00Z", same.to_string()).await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    let bare = json!({"case": {"id": "n1", "subject": "x"}, "events": []});
+    let (st, p) = call(&s, "POST", "/v1/cases/n1/events", bare.to_string()).await;
+    assert_eq!((st, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("case.created_at")), "{p}");
+    let (st, p) = call(&s, "POST", "/v1/cases/case-27343/events?now=2099-01-01T00:00:00Z", "{}").await;
+    assert_eq!((st, p["field"].as_str()), (StatusCode::BAD_REQUEST, Some("now")), "{p}");
+    // The same event written another way is the same event.
+    let mut rewritten = events[0].clone();
+    assert_eq!(rewritten["at"], "2026-03-02T08:55:00+01:00");
+    rewritten["at"] = json!("2026-03-02T07:55:00.000Z");
+    let (st, p) = call(
+        &s,
+        "POST",
+        "/v1/cases/case-27343/events?now=2026-03-03T12:00:00Z",
+        json!({"events": [rewritten]}).to_string(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
     // The same event id with other content is refused, naming the event;
     // the same event again is a retry.
     let reused = json!({"events": [{"id": "e0", "at": "2026-03-02T10:00:00Z", "kind": "agent_replied"}]});

@@ -227,34 +227,8 @@ impl Store {
     /// schema cannot be migrated.
     pub async fn open_dir(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
-        // One process per data directory: a second would contend for the
-        // file's write lock on every request.
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("triage.lock"))
-            .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
-        if lock.try_lock().is_err() {
-            return Err(StoreError::Open(format!(
-                "another process is using the data directory {} (one service per directory; use PostgreSQL for several)",
-                dir.display()
-            )));
-        }
         let file = dir.join("triage.db");
-        let mut store = Store::connect(&format!("sqlite://{}?mode=rwc", file.display())).await?;
-        store._lock = Some(std::sync::Arc::new(lock));
-        // This process alone uses the directory: leases left by one that
-        // died (SIGKILL mid-delivery) are its own to take back at once,
-        // not after they run out.
-        for table in ["cases", "outbox"] {
-            sqlx::query(&format!(
-                "UPDATE {table} SET lease_owner = NULL, lease_until_ms = NULL WHERE lease_owner IS NOT NULL"
-            ))
-            .execute(&store.pool)
-            .await?;
-        }
-        Ok(store)
+        Store::connect(&format!("sqlite://{}?mode=rwc", file.display())).await
     }
 
     /// Connects to `url` (`sqlite:PATH…` or `postgres://…`) and brings its
@@ -286,7 +260,32 @@ impl Store {
             }),
             Backend::Postgres => AnyPoolOptions::new().max_connections(16),
         };
+        let mut lock = None;
         if backend == Backend::Sqlite {
+            // One process per database file: a second would contend for its
+            // write lock on every request, and each would take back the
+            // other's leases at start.
+            let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or(path);
+            if !path.is_empty() && !path.contains(":memory:") {
+                if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| StoreError::Open(format!("{}: {e}", parent.display())))?;
+                }
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(format!("{path}.lock"))
+                    .map_err(|e| StoreError::Open(format!("{path}.lock: {e}")))?;
+                if file.try_lock().is_err() {
+                    return Err(StoreError::Open(format!(
+                        "another process is using the database {path} (one service per SQLite file; use PostgreSQL \
+                         for several)"
+                    )));
+                }
+                lock = Some(std::sync::Arc::new(file));
+            }
             // One plain connection first: a file that is not a database is
             // named at once, not after the pool's retries.
             use sqlx::Connection as _;
@@ -300,7 +299,19 @@ impl Store {
         let options = options.acquire_timeout(std::time::Duration::from_secs(10));
         let pool = options.connect(url).await.map_err(|e| StoreError::Open(e.to_string()))?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Migrate(e.to_string()))?;
-        Ok(Store { pool, backend, _lock: None })
+        if lock.is_some() {
+            // This process alone uses the file: leases left by one that
+            // died (SIGKILL mid-delivery) are its own to take back at once,
+            // not after they run out.
+            for table in ["cases", "outbox"] {
+                sqlx::query(&format!(
+                    "UPDATE {table} SET lease_owner = NULL, lease_until_ms = NULL WHERE lease_owner IS NOT NULL"
+                ))
+                .execute(&pool)
+                .await?;
+            }
+        }
+        Ok(Store { pool, backend, _lock: lock })
     }
 
     /// Creates an empty PostgreSQL database `name` (dropping one of that

@@ -231,7 +231,9 @@ async fn the_embedded_store_keeps_everything_across_a_restart() {
     let store = Store::open_dir(dir.path()).await.unwrap();
     // One process (one store) per data directory.
     let second = Store::open_dir(dir.path()).await.unwrap_err();
-    assert!(second.to_string().contains("another process is using the data directory"), "{second}");
+    assert!(second.to_string().contains("another process is using the database"), "{second}");
+    let by_url = Store::connect(&format!("sqlite://{}", dir.path().join("triage.db").display())).await.unwrap_err();
+    assert!(by_url.to_string().contains("another process is using the database"), "{by_url}");
     let record = store.case("c1").await.unwrap().unwrap();
     assert_eq!((record.events.len(), record.actions.len()), (1, 1));
     assert!(dir.path().join("triage.db").is_file());
