@@ -133,14 +133,22 @@ pub(crate) fn router(state: AppState) -> Router {
 /// more of the service's time than deciding it (`benches/http/`).
 pub const COMPRESS_ABOVE: u16 = 16 * 1024;
 
-/// Request ids for requests that come without one: a per-process sequence.
-#[derive(Clone, Default)]
-struct Sequence(Arc<AtomicU64>);
+/// Request ids for requests that come without one: a random tag drawn
+/// when the router is built, then a sequence (`3f09a1c2-000000000001`), so
+/// ids differ across replicas and restarts and still sort within one.
+#[derive(Clone)]
+struct Sequence(Arc<AtomicU64>, u32);
+
+impl Default for Sequence {
+    fn default() -> Self {
+        Sequence(Arc::default(), fastrand::u32(..))
+    }
+}
 
 impl MakeRequestId for Sequence {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
         let n = self.0.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{n:016x}")).ok().map(RequestId::new)
+        HeaderValue::from_str(&format!("{:08x}-{n:012x}", self.1)).ok().map(RequestId::new)
     }
 }
 
@@ -333,7 +341,18 @@ pub(crate) struct Params {
 impl Params {
     /// The query, refusing parameters the endpoint does not take.
     pub(crate) fn read(q: Result<Query<Params>, QueryRejection>, takes: &[&str]) -> Result<Params, Problem> {
-        let p = q.map(|Query(p)| p).map_err(|e| Problem::invalid_query(e.body_text()))?;
+        let takes_text = || if takes.is_empty() { "none".to_string() } else { takes.join(", ") };
+        let p = q.map(|Query(p)| p).map_err(|e| {
+            let text = e.body_text();
+            // serde names every parameter any endpoint takes; say this one's.
+            match text.split("unknown field `").nth(1).and_then(|rest| rest.split('`').next()) {
+                Some(name) => {
+                    Problem::invalid_query(format!("this endpoint does not take `{name}` (it takes: {})", takes_text()))
+                        .at(name.to_string())
+                }
+                None => Problem::invalid_query(text),
+            }
+        })?;
         let given = [
             ("trace", p.trace.is_some()),
             ("now", p.now.is_some()),
@@ -341,10 +360,11 @@ impl Params {
             ("case", p.case.is_some()),
         ];
         if let Some((name, _)) = given.iter().find(|(name, set)| *set && !takes.contains(name)) {
-            let takes = if takes.is_empty() { "none".to_string() } else { takes.join(", ") };
-            return Err(
-                Problem::invalid_query(format!("this endpoint does not take `{name}` (it takes: {takes})")).at(*name)
-            );
+            return Err(Problem::invalid_query(format!(
+                "this endpoint does not take `{name}` (it takes: {})",
+                takes_text()
+            ))
+            .at(*name));
         }
         Ok(p)
     }

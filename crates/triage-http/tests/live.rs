@@ -330,6 +330,9 @@ async fn reservations_never_over_fill_an_agent(postgres: bool) {
     assert_eq!((st, a["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown-case")));
     let (st, a) = call(&s, "PUT", "/v1/agents/agent-9/presence", r#"{"presence": "away"}"#).await;
     assert_eq!((st, a["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown-agent")));
+    let (st, a) = call(&s, "PUT", "/v1/agents/agent-1/presence?foo=1", r#"{"presence": "away"}"#).await;
+    assert_eq!((st, a["field"].as_str()), (StatusCode::BAD_REQUEST, Some("foo")), "{a}");
+    assert!(a["detail"].as_str().unwrap().ends_with("(it takes: now)"), "{a}");
     let (st, a) = call(&s, "PUT", "/v1/agents/agent-1/presence", r#"{"presence": "asleep"}"#).await;
     assert_eq!((st, a["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-presence")));
     let (st, a) = call(&s, "POST", &format!("/v1/cases/c1/assign?{now}"), r#"{"agent": "x"}"#).await;

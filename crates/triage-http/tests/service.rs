@@ -89,7 +89,9 @@ async fn triage_decides_and_names_its_rules_version() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["triage-rules-version"], version.as_str());
-    assert!(response.headers().contains_key("x-request-id"));
+    // A request id of the service's own: a random tag, then a sequence.
+    let id = response.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(id.len() == 21 && id.as_bytes()[8] == b'-', "{id}");
     let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     let d: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(d["case_id"], "c1");
