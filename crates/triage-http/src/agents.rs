@@ -8,14 +8,14 @@
 //! escalation records by risk.
 
 use crate::AppState;
-use crate::cases::{case_id, failed, path_id, resolved, store, unknown};
+use crate::cases::{case_id, failed, instant, path_id, resolved, store, unknown};
 use crate::problem::Problem;
 use crate::routes::{Answer, Params, case_of, inputs, json_answer, json_value};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use triage_core::{Presence, Routing};
@@ -43,8 +43,16 @@ fn presence_of(name: &str) -> Option<Presence> {
     }
 }
 
-fn instant(ms: i64) -> Value {
-    DateTime::<Utc>::from_timestamp_millis(ms).map_or(Value::Null, |t| json!(t))
+/// The answer for a case that holds an assignment already.
+fn already_assigned(snapshot: &crate::Snapshot, id: &str, held: &triage_store::Assignment) -> Answer {
+    json_answer(
+        snapshot,
+        &json!({
+            "case_id": id,
+            "outcome": "already_assigned",
+            "assignment": { "agent": held.agent_id, "units": held.units, "at": instant(held.at) },
+        }),
+    )
 }
 
 /// Every agent of the served directory in the store (added with the
@@ -96,14 +104,7 @@ pub(crate) async fn assign_case(
     let at = now.timestamp_millis();
     let record = store.case(&id).await.map_err(failed)?.ok_or_else(|| unknown(&id))?;
     if let Some(held) = &record.assignment {
-        return json_answer(
-            &snapshot,
-            &json!({
-                "case_id": id,
-                "outcome": "already_assigned",
-                "assignment": { "agent": held.agent_id, "units": held.units, "at": instant(held.at) },
-            }),
-        );
+        return already_assigned(&snapshot, &id, held);
     }
     let refuse_resolved = |status: String| {
         Problem::new(
@@ -159,16 +160,7 @@ pub(crate) async fn assign_case(
                     }),
                 );
             }
-            Reservation::AlreadyAssigned(held) => {
-                return json_answer(
-                    &snapshot,
-                    &json!({
-                        "case_id": id,
-                        "outcome": "already_assigned",
-                        "assignment": { "agent": held.agent_id, "units": held.units, "at": instant(held.at) },
-                    }),
-                );
-            }
+            Reservation::AlreadyAssigned(held) => return already_assigned(&snapshot, &id, &held),
             Reservation::NoRoom => {
                 // Another request (here or on another replica) took the
                 // room first: the loads have moved on, and this agent is
@@ -201,7 +193,7 @@ pub(crate) async fn release_case(
     let q = Params::read(q, &["now"])?;
     let store = store(&state)?;
     let snapshot = crate::routes::live(&state)?;
-    if store.case(&id).await.map_err(failed)?.is_none() {
+    if store.history(&id).await.map_err(failed)?.is_none() {
         return Err(unknown(&id));
     }
     let released = store.release(&id, q.now()?.timestamp_millis()).await.map_err(failed)?;
@@ -245,10 +237,13 @@ pub(crate) async fn set_presence(
         ));
     }
     let at = q.now()?.timestamp_millis();
-    live_agents(&store, &snapshot, at).await?;
+    // Brings the agent into the store first, then sets what it shows.
+    let mut live = live_agents(&store, &snapshot, at).await?;
     store.set_presence(&id, presence_name(p), at).await.map_err(failed)?;
-    let live = live_agents(&store, &snapshot, at).await?;
-    let agent = live.get(&id).map(agent_json).unwrap_or(Value::Null);
+    let agent = live.get_mut(&id).map_or(Value::Null, |a| {
+        a.presence = presence_name(p).to_string();
+        agent_json(a)
+    });
     json_answer(&snapshot, &agent)
 }
 

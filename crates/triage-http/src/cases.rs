@@ -83,7 +83,7 @@ fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn instant(ms: i64) -> Value {
+pub(crate) fn instant(ms: i64) -> Value {
     DateTime::<Utc>::from_timestamp_millis(ms).map_or(Value::Null, |t| json!(t))
 }
 
@@ -167,9 +167,9 @@ pub(crate) async fn append_events(
     // The history as it would be, replayed before anything is stored: a
     // request refused here stores nothing, so a bad event cannot break the
     // case for the requests after it.
-    let record = store.case(&id).await.map_err(failed)?;
-    if let (Some(r), Some(sent)) = (&record, &case)
-        && serde_json::from_str::<Value>(&r.case_json).ok().as_ref() != Some(sent)
+    let record = store.history(&id).await.map_err(failed)?;
+    if let (Some((case_json, _)), Some(sent)) = (&record, &case)
+        && serde_json::from_str::<Value>(case_json).ok().as_ref() != Some(sent)
     {
         return Err(Problem::new(
             StatusCode::CONFLICT,
@@ -181,45 +181,40 @@ pub(crate) async fn append_events(
         .at("case"));
     }
     let (case_value, mut candidate, mut known) = match (&record, &case) {
-        (Some(r), _) => (
-            serde_json::from_str(&r.case_json).unwrap_or(Value::Null),
-            r.events.iter().map(|e| serde_json::from_str(&e.json).unwrap_or(Value::Null)).collect::<Vec<Value>>(),
-            r.events.iter().map(|e| e.id.clone()).collect::<std::collections::BTreeSet<String>>(),
+        (Some((case_json, stored)), _) => (
+            serde_json::from_str(case_json).unwrap_or(Value::Null),
+            stored.iter().map(|e| serde_json::from_str(&e.json).unwrap_or(Value::Null)).collect::<Vec<Value>>(),
+            stored.iter().map(|e| e.id.clone()).collect::<std::collections::BTreeSet<String>>(),
         ),
         (None, Some(c)) => (c.clone(), Vec::new(), std::collections::BTreeSet::new()),
         (None, None) => return Err(unknown(&id)),
     };
     // An event id is the event: the same id with other content is a
     // client bug (two events given one id), not a retry.
-    if let Some(r) = &record {
+    let reused = |i: usize, detail: String| {
+        Problem::new(StatusCode::CONFLICT, "event-id-reused", "An event id was reused for another event", detail)
+            .at(format!("events[{i}].id"))
+    };
+    if let Some((_, stored)) = &record {
         let stored: std::collections::BTreeMap<&str, &str> =
-            r.events.iter().map(|e| (e.id.as_str(), e.json.as_str())).collect();
+            stored.iter().map(|e| (e.id.as_str(), e.json.as_str())).collect();
         if let Some((i, e)) =
             events.iter().enumerate().find(|(_, e)| stored.get(e.id.as_str()).is_some_and(|j| !same_event(j, &e.json)))
         {
-            return Err(Problem::new(
-                StatusCode::CONFLICT,
-                "event-id-reused",
-                "An event id was reused for another event",
+            return Err(reused(
+                i,
                 format!(
                     "the case already has an event `{}` with other content; a retry sends the same event, \
                      a new event needs a new id",
                     e.id
                 ),
-            )
-            .at(format!("events[{i}].id")));
+            ));
         }
     }
     let mut batch = std::collections::BTreeMap::<&str, &str>::new();
     for (i, e) in events.iter().enumerate() {
         if batch.insert(&e.id, &e.json).is_some_and(|j| !same_event(j, &e.json)) {
-            return Err(Problem::new(
-                StatusCode::CONFLICT,
-                "event-id-reused",
-                "An event id was reused for another event",
-                format!("two events of this request have the id `{}`; give each its own", e.id),
-            )
-            .at(format!("events[{i}].id")));
+            return Err(reused(i, format!("two events of this request have the id `{}`; give each its own", e.id)));
         }
         if known.insert(e.id.clone()) {
             candidate.push(serde_json::from_str(&e.json).unwrap_or(Value::Null));
@@ -291,6 +286,16 @@ fn history(case: Value, mut events: Vec<Value>) -> Result<CaseState, Problem> {
         .map_err(|e| Problem::invalid_input("invalid-case-state", "The history is not valid", &e))
 }
 
+/// A tracked case's stored history as a case state, and the instant of its
+/// latest event.
+async fn stored_history(store: &Store, id: &str) -> Result<(CaseState, Option<DateTime<Utc>>), Problem> {
+    let (case_json, stored) = store.history(id).await.map_err(failed)?.ok_or_else(|| unknown(id))?;
+    let events: Vec<Value> = stored.iter().map(|e| serde_json::from_str(&e.json).unwrap_or(Value::Null)).collect();
+    let history = history(serde_json::from_str(&case_json).unwrap_or(Value::Null), events)?;
+    let last = history.events.iter().map(|e| e.at.with_timezone(&Utc)).max();
+    Ok((history, last))
+}
+
 /// Replays a tracked case's stored history at `now` on `snapshot`, puts
 /// the actions due (and those waiting for business hours) in the outbox,
 /// each once by its key, and stores the next check. Returns the
@@ -303,9 +308,7 @@ pub(crate) async fn replay(
     options: &triage_core::Options,
 ) -> Result<(triage_core::Escalation, Vec<String>), Problem> {
     let at = millis(now);
-    let (case_json, stored) = store.history(id).await.map_err(failed)?.ok_or_else(|| unknown(id))?;
-    let events = stored.iter().map(|e| serde_json::from_str(&e.json).unwrap_or(Value::Null)).collect();
-    let history = history(serde_json::from_str(&case_json).unwrap_or(Value::Null), events)?;
+    let (history, _) = stored_history(store, id).await?;
     let escalation = crate::routes::escalate_on(snapshot, &history, now, options)?;
     let actions: Vec<NewAction> = escalation
         .actions
@@ -333,17 +336,10 @@ pub(crate) async fn resolved(
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, Problem> {
-    let (case_json, stored) = store.history(id).await.map_err(failed)?.ok_or_else(|| unknown(id))?;
-    let events: Vec<Value> = stored.iter().map(|e| serde_json::from_str(&e.json).unwrap_or(Value::Null)).collect();
+    let (history, last) = stored_history(store, id).await?;
     // At `now`, or at the last event when it is later: a status event
     // stamped after the asking instant counts too.
-    let last = events
-        .iter()
-        .filter_map(|e| e["at"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()))
-        .map(|t| t.with_timezone(&Utc))
-        .max();
     let at = last.map_or(now, |l| l.max(now));
-    let history = history(serde_json::from_str(&case_json).unwrap_or(Value::Null), events)?;
     let escalation = crate::routes::escalate_on(snapshot, &history, at, &triage_core::Options::default())?;
     Ok(escalation.status.filter(|s| snapshot.rules.stops_clock(s)))
 }
