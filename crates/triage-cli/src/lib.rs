@@ -3,6 +3,7 @@
 //! people. `cargo test` uses the same functions to run the example rule
 //! sets' tests, so both runners see the same files.
 
+pub mod batch;
 pub mod serve;
 
 use std::fmt::Write as _;

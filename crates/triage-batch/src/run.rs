@@ -1,0 +1,750 @@
+//! The runner: read in chunks on one thread, decide each chunk in
+//! parallel, write in input order; and where an interrupted run resumes.
+
+use crate::input::{self, InputFormat, InputSpec, Item, MAX_RAW_BYTES, Payload, Position};
+use crate::mail::{self, MailOptions};
+use crate::output::{CSV_COLUMNS, LeanDecision, OutputFormat, Reject, Source};
+use crate::{BatchError, ColumnMap};
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+use triage_core::{Case, CaseState, CompiledRules, Directory, Options};
+
+/// The instant cases are decided at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// Every case at this instant; histories are replayed up to it.
+    Now(DateTime<Utc>),
+    /// Each case at its own `created_at` (a case without one is rejected);
+    /// a history is replayed up to its last event.
+    Creation,
+}
+
+/// How much of each decision is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// [`LeanDecision`]: what was decided, no trace.
+    Lean,
+    /// `{"record", "source", "decision", "escalation"}` with the whole
+    /// decision and trace (JSON Lines only).
+    Full,
+}
+
+/// Everything a run needs besides the rules, directory and files.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The inputs, read in this order (all mail inputs are threaded
+    /// together, at the place of the first).
+    pub inputs: Vec<InputSpec>,
+    /// How decisions are written.
+    pub format: OutputFormat,
+    /// How much of each.
+    pub detail: Detail,
+    /// When cases are decided.
+    pub at: At,
+    /// Threads deciding (0: one per core).
+    pub threads: usize,
+    /// CSV column mapping.
+    pub columns: ColumnMap,
+    /// How mail becomes cases.
+    pub mail: MailOptions,
+    /// Records per chunk (read, decided and written together).
+    pub chunk: usize,
+    /// Where to start: from [`resume_point`], or the default (nothing done).
+    pub resume: Resume,
+}
+
+/// Counts for one input. `read = decided + rejected` (for mail, counted in
+/// messages: a thread's messages are decided or rejected with it).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InputCounts {
+    /// The input as named.
+    pub input: String,
+    /// Records (lines, rows, elements, messages) read.
+    pub read: u64,
+    /// Of those, decided.
+    pub decided: u64,
+    /// Of those, in the rejects file.
+    pub rejected: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Per input, in order.
+    pub inputs: Vec<InputCounts>,
+    /// Records of the run (a mail thread is one record).
+    pub records: u64,
+    /// Cases decided (one per record written to the output).
+    pub decided: u64,
+    /// Records rejected.
+    pub rejected: u64,
+    /// Records skipped because an earlier run wrote them (`--resume`).
+    pub resumed_after: u64,
+    /// Things worth saying once (CSV columns no field takes, …).
+    pub notes: Vec<String>,
+}
+
+impl Summary {
+    /// Whether every input's counts add up.
+    pub fn adds_up(&self) -> bool {
+        self.inputs.iter().all(|c| c.read == c.decided + c.rejected)
+    }
+}
+
+/// Where a run starts: what an earlier, interrupted run already wrote.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    /// Records `0..skip` are done (decided or rejected).
+    pub skip: u64,
+    /// Of those, the ones in the rejects file (sorted).
+    pub rejected: Vec<u64>,
+    /// Whether the CSV output already has its header row.
+    pub header_written: bool,
+}
+
+/// A decided or rejected record, ready to write.
+struct Outcome {
+    /// Whether the record is rejected (its line is in `reject`, empty for
+    /// a record an earlier run rejected).
+    rejected: bool,
+    output: Option<Written>,
+    reject: Option<Vec<u8>>,
+    /// Per input: how many of its records this outcome settles.
+    inputs: Vec<(usize, u64)>,
+}
+
+enum Written {
+    Line(Vec<u8>),
+    Row(Vec<String>),
+}
+
+/// What deciding needs, shared by the threads.
+struct Ctx<'a> {
+    rules: &'a CompiledRules,
+    directory: &'a Directory,
+    config: &'a RunConfig,
+    options: Options,
+    /// Per input: the field each CSV column fills, and the header.
+    columns: Vec<Option<(Vec<Option<String>>, Vec<String>)>>,
+}
+
+/// Decides every record of the inputs and writes decisions to `out` and
+/// rejects (JSON Lines) to `rejects`, in input order. `progress` is called
+/// after each chunk with the records done so far.
+///
+/// # Errors
+/// An input that cannot be opened, a CSV header the mapping does not fit,
+/// or output that cannot be written. Records that cannot be read or
+/// decided are not errors: they are rejected and counted.
+pub fn run(
+    rules: &CompiledRules,
+    directory: &Directory,
+    config: &RunConfig,
+    out: &mut dyn Write,
+    rejects: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Summary, BatchError> {
+    if config.detail == Detail::Full && config.format == OutputFormat::Csv {
+        return Err(BatchError("--detail full writes JSON Lines; it cannot be written as CSV".to_string()));
+    }
+    let mut summary = Summary {
+        inputs: config.inputs.iter().map(|s| InputCounts { input: s.name.clone(), ..InputCounts::default() }).collect(),
+        resumed_after: config.resume.skip,
+        ..Summary::default()
+    };
+    let mut columns = Vec::with_capacity(config.inputs.len());
+    for spec in &config.inputs {
+        if spec.format != InputFormat::Csv {
+            columns.push(None);
+            continue;
+        }
+        let header = csv_header(spec)?;
+        let (fields, unused) = config.columns.resolve(&header, &spec.name)?;
+        if !unused.is_empty() {
+            summary.notes.push(format!(
+                "{}: column(s) {} fill no case field and were ignored (map them with --map COLUMN=FIELD)",
+                spec.name,
+                unused.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        columns.push(Some((fields, header)));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads)
+        .thread_name(|i| format!("triage-run-{i}"))
+        .build()
+        .map_err(|e| BatchError(format!("cannot start the deciding threads: {e}")))?;
+    let ctx = Ctx { rules, directory, config, options: Options::default(), columns };
+    let csv_rows = |rows: &[Vec<String>]| -> Result<Vec<u8>, BatchError> {
+        let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+        for r in rows {
+            w.write_record(r).map_err(|e| BatchError(format!("cannot write the output: {e}")))?;
+        }
+        w.into_inner().map_err(|e| BatchError(format!("cannot write the output: {e}")))
+    };
+    if config.format == OutputFormat::Csv && !config.resume.header_written {
+        let header: Vec<String> = CSV_COLUMNS.iter().map(|c| (*c).to_string()).collect();
+        let bytes = csv_rows(&[header])?;
+        out.write_all(&bytes).and_then(|()| out.flush()).map_err(|e| BatchError::io("cannot write the output", &e))?;
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Item>, BatchError>>(2);
+    std::thread::scope(|scope| -> Result<(), BatchError> {
+        let reader_pool = &pool;
+        scope.spawn(move || read_all(config, reader_pool, &tx));
+        let mut done = 0u64;
+        for chunk in rx {
+            let chunk = chunk?;
+            let outcomes: Vec<Outcome> = pool.install(|| chunk.par_iter().map(|item| settle(&ctx, item)).collect());
+            let mut reject_bytes = Vec::new();
+            let mut out_bytes = Vec::new();
+            let mut rows = Vec::new();
+            for o in outcomes {
+                summary.records += 1;
+                let rejected = o.rejected;
+                if rejected {
+                    summary.rejected += 1;
+                } else {
+                    summary.decided += 1;
+                }
+                for (input, n) in &o.inputs {
+                    let c = &mut summary.inputs[*input];
+                    c.read += n;
+                    if rejected {
+                        c.rejected += n;
+                    } else {
+                        c.decided += n;
+                    }
+                }
+                if let Some(r) = o.reject {
+                    reject_bytes.extend_from_slice(&r);
+                }
+                match o.output {
+                    Some(Written::Line(l)) => {
+                        out_bytes.extend_from_slice(&l);
+                    }
+                    Some(Written::Row(r)) => rows.push(r),
+                    None => {}
+                }
+                done += 1;
+            }
+            if !rows.is_empty() {
+                out_bytes.extend_from_slice(&csv_rows(&rows)?);
+            }
+            // Rejects first: a resumed run trusts the output, and drops
+            // rejects past its last record.
+            rejects
+                .write_all(&reject_bytes)
+                .and_then(|()| rejects.flush())
+                .map_err(|e| BatchError::io("cannot write the rejects file", &e))?;
+            out.write_all(&out_bytes)
+                .and_then(|()| out.flush())
+                .map_err(|e| BatchError::io("cannot write the output", &e))?;
+            progress(done);
+        }
+        Ok(())
+    })?;
+    Ok(summary)
+}
+
+/// A CSV input's header row.
+fn csv_header(spec: &InputSpec) -> Result<Vec<String>, BatchError> {
+    let mut reader = csv_reader(spec)?;
+    let header =
+        reader.byte_headers().map_err(|e| BatchError(format!("{}: cannot read the header row: {e}", spec.name)))?;
+    Ok(header.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect())
+}
+
+/// A CSV reader with the separator the header uses most.
+fn csv_reader(spec: &InputSpec) -> Result<csv::Reader<Box<dyn std::io::BufRead + Send>>, BatchError> {
+    let mut file = input::open(spec)?;
+    let head = file.fill_buf().map_err(|e| BatchError::io(format!("cannot read `{}`", spec.name), &e))?;
+    let first = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let count = |sep: u8| first.iter().filter(|&&b| b == sep).count();
+    let delimiter = [b',', b';', b'\t'].into_iter().max_by_key(|&s| (count(s), s == b',')).unwrap_or(b',');
+    Ok(csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(file))
+}
+
+/// The reader thread: every input's records, in chunks, numbered in order.
+fn read_all(
+    config: &RunConfig,
+    pool: &rayon::ThreadPool,
+    tx: &std::sync::mpsc::SyncSender<Result<Vec<Item>, BatchError>>,
+) {
+    let chunk_len = config.chunk.max(1);
+    let mut chunk = Vec::with_capacity(chunk_len);
+    let mut record = 0u64;
+    let mut mail_done = false;
+    // false once the receiver is gone (the run failed writing).
+    let push = |chunk: &mut Vec<Item>, item: Item| -> bool {
+        chunk.push(item);
+        if chunk.len() >= chunk_len {
+            let full = std::mem::replace(chunk, Vec::with_capacity(chunk_len));
+            return tx.send(Ok(full)).is_ok();
+        }
+        true
+    };
+    for (i, spec) in config.inputs.iter().enumerate() {
+        let mut emit = |position: Position, payload: Payload| {
+            let item = Item { record, input: i, position, payload };
+            record += 1;
+            push(&mut chunk, item)
+        };
+        let result = match spec.format {
+            InputFormat::Jsonl => input::open(spec).and_then(|r| input::read_jsonl(r, &mut emit, &spec.name)),
+            InputFormat::Json => input::open(spec).and_then(|r| input::read_json(r, &mut emit, &spec.name)),
+            InputFormat::Csv => read_csv(spec, &mut emit),
+            InputFormat::Mbox | InputFormat::Eml if mail_done => Ok(()),
+            InputFormat::Mbox | InputFormat::Eml => {
+                mail_done = true;
+                read_mail(config, pool, &mut emit)
+            }
+        };
+        if let Err(e) = result {
+            let _ = tx.send(Err(e));
+            return;
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = tx.send(Ok(chunk));
+    }
+}
+
+fn read_csv(spec: &InputSpec, emit: &mut dyn FnMut(Position, Payload) -> bool) -> Result<(), BatchError> {
+    let mut reader = csv_reader(spec)?;
+    let mut row = 0u64;
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let line = reader.position().line();
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {
+                row += 1;
+                let line = record.position().map_or(line, csv::Position::line);
+                if !emit(Position::Row { row, line }, Payload::Row(record.clone())) {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                if let csv::ErrorKind::Io(io) = e.kind() {
+                    return Err(BatchError::io(format!("cannot read `{}`", spec.name), io));
+                }
+                row += 1;
+                let line = e.position().map_or(line, csv::Position::line);
+                let payload = Payload::Unreadable { reason: format!("not a CSV row: {e}"), raw: Vec::new() };
+                if !emit(Position::Row { row, line }, payload) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Every mail input, threaded together: threads and unreadable messages in
+/// the order of their first message's place in the inputs.
+fn read_mail(
+    config: &RunConfig,
+    pool: &rayon::ThreadPool,
+    emit: &mut dyn FnMut(Position, Payload) -> bool,
+) -> Result<(), BatchError> {
+    let mut raws = Vec::new();
+    for (i, spec) in config.inputs.iter().enumerate() {
+        match spec.format {
+            InputFormat::Mbox => {
+                let reader = input::open(spec)?;
+                mail::split_mbox(reader, |message, offset, bytes| {
+                    raws.push(mail::Raw {
+                        input: i,
+                        input_name: spec.name.clone(),
+                        position: Position::Message { message, offset },
+                        bytes,
+                    });
+                })
+                .map_err(|e| BatchError::io(format!("cannot read `{}`", spec.name), &e))?;
+            }
+            InputFormat::Eml => {
+                for (file, path) in eml_files(&spec.path)? {
+                    let bytes = std::fs::read(&path)
+                        .map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
+                    raws.push(mail::Raw {
+                        input: i,
+                        input_name: spec.name.clone(),
+                        position: Position::File { file },
+                        bytes,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    let parsed: Vec<Result<mail::Message, mail::Unreadable>> =
+        pool.install(|| raws.into_par_iter().map(|raw| mail::parse(raw, &config.mail)).collect());
+    let mut messages = Vec::new();
+    let mut entries: Vec<((usize, u64, String), Payload, usize, Position)> = Vec::new();
+    for p in parsed {
+        match p {
+            Ok(m) => messages.push(m),
+            Err(u) => {
+                let key = order_key(u.input, &u.position);
+                entries.push((key, Payload::Unreadable { reason: u.reason, raw: u.raw }, u.input, u.position));
+            }
+        }
+    }
+    for t in mail::thread(messages, &config.mail) {
+        let Some(first) = t.messages.iter().min_by_key(|m| order_key(m.input, &m.position)) else { continue };
+        let (key, input, position) = (order_key(first.input, &first.position), first.input, first.position.clone());
+        entries.push((key, Payload::Thread(Box::new(t)), input, position));
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, payload, _, position) in entries {
+        if !emit(position, payload) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn order_key(input: usize, p: &Position) -> (usize, u64, String) {
+    match p {
+        Position::Message { offset, .. } | Position::Offset { offset } => (input, *offset, String::new()),
+        Position::File { file } => (input, 0, file.clone()),
+        Position::Line { line } | Position::Row { line, .. } | Position::Element { line, .. } => {
+            (input, *line, String::new())
+        }
+    }
+}
+
+/// The `.eml` files of an input: the file itself, or a directory's, in
+/// name order (sub-directories included, hidden entries skipped), each
+/// with its name relative to the input.
+fn eml_files(root: &Path) -> Result<Vec<(String, std::path::PathBuf)>, BatchError> {
+    if root.is_file() {
+        return Ok(vec![(root.display().to_string(), root.to_path_buf())]);
+    }
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| BatchError::io(format!("cannot read `{}`", dir.display()), &e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| BatchError::io(format!("cannot read `{}`", dir.display()), &e))?;
+            let path = entry.path();
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if hidden {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("eml")) {
+                let name = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+                found.push((name, path));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Decides or rejects one record.
+fn settle(ctx: &Ctx, item: &Item) -> Outcome {
+    let inputs = match &item.payload {
+        Payload::Thread(t) => {
+            let mut per: Vec<(usize, u64)> = Vec::new();
+            for m in &t.messages {
+                match per.iter_mut().find(|(i, _)| *i == m.input) {
+                    Some((_, n)) => *n += 1,
+                    None => per.push((m.input, 1)),
+                }
+            }
+            per
+        }
+        _ => vec![(item.input, 1)],
+    };
+    let name = &ctx.config.inputs[item.input].name;
+    let source = Source { input: name, position: &item.position };
+    if item.record < ctx.config.resume.skip {
+        // Written by the run being resumed: counted, not decided again.
+        let rejected = ctx.config.resume.rejected.binary_search(&item.record).is_ok();
+        return Outcome { rejected, output: None, reject: None, inputs };
+    }
+    let rejected = |reason: &str, raw: &[u8], thread: Option<&[mail::Message]>| {
+        let mut r = Reject::new(item.record, source.clone(), reason, raw);
+        r.thread = thread;
+        let mut line = serde_json::to_vec(&r).unwrap_or_default();
+        line.push(b'\n');
+        Outcome { rejected: true, output: None, reject: Some(line), inputs: inputs.clone() }
+    };
+    match &item.payload {
+        Payload::Unreadable { reason, raw } => rejected(reason, raw, None),
+        Payload::Json(bytes) => match read_json_record(bytes) {
+            Ok((case, events)) => match decide(ctx, item, source.clone(), case, events, None) {
+                Ok(w) => Outcome { rejected: false, output: Some(w), reject: None, inputs },
+                Err(e) => rejected(&e, bytes, None),
+            },
+            Err(e) => rejected(&e, bytes, None),
+        },
+        Payload::Row(row) => {
+            let raw = csv_text(row);
+            let Some((fields, header)) = ctx.columns.get(item.input).and_then(Option::as_ref) else {
+                return rejected("internal: a CSV row of an input with no header", &raw, None);
+            };
+            let cells: Result<Vec<&str>, _> = row.iter().map(std::str::from_utf8).collect();
+            let cells = match cells {
+                Ok(c) => c,
+                Err(e) => return rejected(&format!("not UTF-8 text: {e}; save the export as UTF-8"), &raw, None),
+            };
+            if cells.len() != header.len() {
+                let why = format!("the row has {} field(s) where the header has {}", cells.len(), header.len());
+                return rejected(&why, &raw, None);
+            }
+            let case = crate::csvmap::row_to_json(fields, header, &cells)
+                .and_then(|v| Case::from_value(v).map_err(|e| e.to_string()));
+            match case.and_then(|c| decide(ctx, item, source.clone(), c, None, None)) {
+                Ok(w) => Outcome { rejected: false, output: Some(w), reject: None, inputs },
+                Err(e) => rejected(&e, &raw, None),
+            }
+        }
+        Payload::Thread(t) => {
+            match decide(
+                ctx,
+                item,
+                source.clone(),
+                t.state.case.clone(),
+                Some(t.state.events.clone()),
+                Some(&t.messages),
+            ) {
+                Ok(w) => Outcome { rejected: false, output: Some(w), reject: None, inputs },
+                Err(e) => rejected(&e, &[], Some(&t.messages)),
+            }
+        }
+    }
+}
+
+/// A CSV row written back as CSV text, for its reject.
+fn csv_text(row: &csv::ByteRecord) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    let _ = w.write_byte_record(row);
+    let mut bytes = w.into_inner().unwrap_or_default();
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    bytes.truncate(MAX_RAW_BYTES);
+    bytes
+}
+
+/// A JSON record as a case, or a case state (`{"case", "events"}`).
+fn read_json_record(bytes: &[u8]) -> Result<(Case, Option<Vec<triage_core::Event>>), String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8 text (an invalid byte at column {})", e.valid_up_to() + 1))?;
+    match Case::from_json(text) {
+        Ok(case) => Ok((case, None)),
+        Err(e) => {
+            // A case state has a `case`; a case has none.
+            let state = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+                .is_ok_and(|o| o.contains_key("case") && !o.contains_key("id"));
+            if !state {
+                return Err(e.to_string());
+            }
+            let s = CaseState::from_json(text).map_err(|e| format!("case state: {e}"))?;
+            Ok((s.case, Some(s.events)))
+        }
+    }
+}
+
+/// Decides a case (and replays its history) and serializes the result.
+fn decide(
+    ctx: &Ctx,
+    item: &Item,
+    source: Source,
+    case: Case,
+    events: Option<Vec<triage_core::Event>>,
+    thread: Option<&[mail::Message]>,
+) -> Result<Written, String> {
+    let at = match ctx.config.at {
+        At::Now(t) => t,
+        At::Creation => match case.created_at {
+            Some(t) => t.with_timezone(&Utc),
+            None => {
+                return Err("the case has no `created_at`: with --as-of-creation each case is decided at its own \
+                            created_at (give it one, or decide at one instant with --now)"
+                    .to_string());
+            }
+        },
+    };
+    let decision = triage_core::triage(ctx.rules, &case, ctx.directory, at, &ctx.options);
+    let created_at = case.created_at.map(|t| t.to_rfc3339());
+    let (escalation, count) = match events {
+        Some(events) => {
+            let replay_at = match ctx.config.at {
+                At::Now(t) => t,
+                At::Creation => events.iter().map(|e| e.at.with_timezone(&Utc)).max().map_or(at, |last| last.max(at)),
+            };
+            let count = events.len();
+            let state = CaseState { case, events };
+            let esc = triage_core::escalate(ctx.rules, &state, ctx.directory, replay_at, &ctx.options)
+                .map_err(|e| format!("the history cannot be replayed: {e}"))?;
+            (Some(esc), count)
+        }
+        None => (None, 0),
+    };
+    let lean = || {
+        LeanDecision::new(
+            item.record,
+            source.clone(),
+            &decision,
+            created_at.clone(),
+            at,
+            escalation.as_ref(),
+            count,
+            thread,
+        )
+    };
+    let written = match (ctx.config.format, ctx.config.detail) {
+        (OutputFormat::Csv, _) => Written::Row(lean().csv_row()),
+        (OutputFormat::Jsonl, Detail::Lean) => {
+            let mut line = serde_json::to_vec(&lean()).map_err(|e| format!("cannot write the decision: {e}"))?;
+            line.push(b'\n');
+            Written::Line(line)
+        }
+        (OutputFormat::Jsonl, Detail::Full) => {
+            let full = serde_json::json!({
+                "record": item.record,
+                "source": source,
+                "decision": decision,
+                "escalation": escalation,
+                "thread": thread,
+            });
+            let mut line = serde_json::to_vec(&full).map_err(|e| format!("cannot write the decision: {e}"))?;
+            line.push(b'\n');
+            Written::Line(line)
+        }
+    };
+    Ok(written)
+}
+
+/// Where a run writing `output` (and `rejects`) resumes: truncates both
+/// files after the last complete record of the output (and drops rejects
+/// from that record on), and says how many records are done.
+///
+/// # Errors
+/// When the files cannot be read or truncated, or the output's last line is
+/// not one this program wrote.
+pub fn resume_point(output: &Path, rejects: &Path, format: OutputFormat) -> Result<Resume, BatchError> {
+    let (skip, header_written) = match format {
+        OutputFormat::Jsonl => (jsonl_resume(output)?, false),
+        OutputFormat::Csv => csv_resume(output)?,
+    };
+    let rejected = rejects_resume(rejects, skip)?;
+    Ok(Resume { skip, rejected, header_written })
+}
+
+fn open_rw(path: &Path) -> Result<std::fs::File, BatchError> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| BatchError::io(format!("cannot resume from `{}`", path.display()), &e))
+}
+
+/// The record after the last complete line of a JSON Lines output, the
+/// file cut after that line.
+fn jsonl_resume(path: &Path) -> Result<u64, BatchError> {
+    if !path.exists() {
+        return Ok(0);
+    }
+    let mut file = open_rw(path)?;
+    let len = file.metadata().map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?.len();
+    // The last complete line is within the last 2 × 16 MiB.
+    let window = len.min(2 * input::MAX_RECORD_BYTES as u64 + 2);
+    let start = len - window;
+    let mut tail = Vec::with_capacity(window as usize);
+    file.seek(std::io::SeekFrom::Start(start))
+        .and_then(|_| (&mut file).take(window).read_to_end(&mut tail))
+        .map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
+    let Some(end) = tail.iter().rposition(|&b| b == b'\n') else {
+        file.set_len(0).map_err(|e| BatchError::io(format!("cannot truncate `{}`", path.display()), &e))?;
+        return Ok(0);
+    };
+    let begin = tail[..end].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let record = serde_json::from_slice::<serde_json::Value>(&tail[begin..end])
+        .ok()
+        .and_then(|v| v.get("record").and_then(serde_json::Value::as_u64))
+        .ok_or_else(|| {
+            BatchError(format!(
+                "cannot resume: the last line of `{}` is not a decision this program wrote (no `record`)",
+                path.display()
+            ))
+        })?;
+    file.set_len(start + end as u64 + 1)
+        .map_err(|e| BatchError::io(format!("cannot truncate `{}`", path.display()), &e))?;
+    Ok(record + 1)
+}
+
+/// The same for a CSV output: the record after the last complete row, and
+/// whether the header is there.
+fn csv_resume(path: &Path) -> Result<(u64, bool), BatchError> {
+    if !path.exists() {
+        return Ok((0, false));
+    }
+    let bytes = std::fs::read(path).map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&bytes[..]);
+    let (mut keep, mut next, mut header) = (0u64, 0u64, false);
+    let mut row = csv::ByteRecord::new();
+    while let Ok(true) = reader.read_byte_record(&mut row) {
+        let end = reader.position().byte();
+        let complete = row.len() == CSV_COLUMNS.len() && end > 0 && bytes.get(end as usize - 1) == Some(&b'\n');
+        if !complete {
+            break;
+        }
+        if !header {
+            if row.get(0) != Some(b"record") {
+                return Err(BatchError(format!(
+                    "cannot resume: `{}` does not start with this program's header row",
+                    path.display()
+                )));
+            }
+            header = true;
+        } else {
+            let r = std::str::from_utf8(row.get(0).unwrap_or_default()).ok().and_then(|s| s.parse::<u64>().ok());
+            match r {
+                Some(r) => next = r + 1,
+                None => break,
+            }
+        }
+        keep = end;
+    }
+    let file = open_rw(path)?;
+    file.set_len(keep).map_err(|e| BatchError::io(format!("cannot truncate `{}`", path.display()), &e))?;
+    Ok((next, header))
+}
+
+/// Keeps the rejects of records before `skip` (complete lines only) and
+/// returns their record numbers.
+fn rejects_resume(path: &Path, skip: u64) -> Result<Vec<u64>, BatchError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let bytes = std::fs::read(path).map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
+    let (mut keep, mut kept) = (0usize, Vec::new());
+    let mut at = 0usize;
+    while let Some(nl) = memchr::memchr(b'\n', &bytes[at..]) {
+        let line = &bytes[at..at + nl];
+        let record = serde_json::from_slice::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("record").and_then(serde_json::Value::as_u64));
+        match record {
+            Some(r) if r < skip => {
+                kept.push(r);
+                keep = at + nl + 1;
+            }
+            _ => break,
+        }
+        at += nl + 1;
+    }
+    let file = open_rw(path)?;
+    file.set_len(keep as u64).map_err(|e| BatchError::io(format!("cannot truncate `{}`", path.display()), &e))?;
+    kept.sort_unstable();
+    Ok(kept)
+}
