@@ -609,7 +609,7 @@ mod tests {
         split_mbox(&mbox[..], |i, off, bytes| got.push((i, off, String::from_utf8(bytes).unwrap()))).unwrap();
         assert_eq!(got.len(), 2);
         assert!(got[0].2.contains("From here on\nFrom quoted\n"), "{}", got[0].2);
-        assert_eq!(got[1].1, 78);
+        assert_eq!(got[1].1, 75);
     }
 
     #[test]

@@ -287,11 +287,12 @@ fn read_all(
         true
     };
     for (i, spec) in config.inputs.iter().enumerate() {
-        let mut emit = |position: Position, payload: Payload| {
-            let item = Item { record, input: i, position, payload };
+        let mut emit_from = |input: usize, position: Position, payload: Payload| {
+            let item = Item { record, input, position, payload };
             record += 1;
             push(&mut chunk, item)
         };
+        let mut emit = |position: Position, payload: Payload| emit_from(i, position, payload);
         let result = match spec.format {
             InputFormat::Jsonl => input::open(spec).and_then(|r| input::read_jsonl(r, &mut emit, &spec.name)),
             InputFormat::Json => input::open(spec).and_then(|r| input::read_json(r, &mut emit, &spec.name)),
@@ -299,7 +300,7 @@ fn read_all(
             InputFormat::Mbox | InputFormat::Eml if mail_done => Ok(()),
             InputFormat::Mbox | InputFormat::Eml => {
                 mail_done = true;
-                read_mail(config, pool, &mut emit)
+                read_mail(config, pool, &mut emit_from)
             }
         };
         if let Err(e) = result {
@@ -347,7 +348,7 @@ fn read_csv(spec: &InputSpec, emit: &mut dyn FnMut(Position, Payload) -> bool) -
 fn read_mail(
     config: &RunConfig,
     pool: &rayon::ThreadPool,
-    emit: &mut dyn FnMut(Position, Payload) -> bool,
+    emit: &mut dyn FnMut(usize, Position, Payload) -> bool,
 ) -> Result<(), BatchError> {
     let mut raws = Vec::new();
     for (i, spec) in config.inputs.iter().enumerate() {
@@ -398,8 +399,8 @@ fn read_mail(
         entries.push((key, Payload::Thread(Box::new(t)), input, position));
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
-    for (_, payload, _, position) in entries {
-        if !emit(position, payload) {
+    for (_, payload, input, position) in entries {
+        if !emit(input, position, payload) {
             break;
         }
     }

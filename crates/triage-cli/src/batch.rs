@@ -212,3 +212,72 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
     eprint!("{text}");
     Ok(if summary.rejected > 0 { Exit::Failed } else { Exit::Ok })
 }
+
+/// What `triage report` was asked for.
+#[derive(Debug, Clone)]
+pub struct ReportArgs {
+    /// The decisions (`triage run`'s lean output).
+    pub decisions: PathBuf,
+    /// Escalation states (`triage escalate`'s output) that replace the
+    /// run's replay of those cases.
+    pub states: Vec<PathBuf>,
+    /// Where the report goes (standard output without).
+    pub out: Option<PathBuf>,
+    /// `html` or `json` (default: json when --out ends in .json).
+    pub format: Option<String>,
+    /// A directory file, for agents' capacities.
+    pub directory: Option<PathBuf>,
+}
+
+/// Runs `triage report`: exit 0, or 1 when some lines were not decisions
+/// (the report is still written, and says so).
+///
+/// # Errors
+/// Usage and I/O errors (exit 2).
+pub fn report(args: &ReportArgs) -> Result<Exit, InputError> {
+    let json = match args.format.as_deref() {
+        Some("json") => true,
+        Some("html") => false,
+        Some(other) => return Err(InputError(format!("--format `{other}` is not html or json"))),
+        None => args.out.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))),
+    };
+    let capacity = match &args.directory {
+        Some(p) => load_directory(p)?.agents().iter().map(|a| (a.id.to_string(), a.capacity)).collect(),
+        None => std::collections::BTreeMap::new(),
+    };
+    let started = std::time::Instant::now();
+    let report = triage_batch::report::build(std::slice::from_ref(&args.decisions), &args.states, &capacity)
+        .map_err(|e| InputError(e.0))?;
+    let text = if json {
+        let mut t = serde_json::to_string_pretty(&report).map_err(|e| InputError(e.to_string()))?;
+        t.push('\n');
+        t
+    } else {
+        triage_batch::report::html(&report)
+    };
+    match &args.out {
+        Some(p) => std::fs::write(p, text).map_err(|e| InputError(format!("cannot write `{}`: {e}", p.display())))?,
+        None => {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|e| InputError(format!("cannot write output: {e}")))?;
+        }
+    }
+    eprintln!(
+        "{} case(s) in the report{}; {:.2} s",
+        report.cases,
+        if report.unreadable > 0 {
+            format!(", {} line(s) left out (not lean decisions)", report.unreadable)
+        } else {
+            String::new()
+        },
+        started.elapsed().as_secs_f64()
+    );
+    for e in &report.unreadable_examples {
+        eprintln!("  {e}");
+    }
+    Ok(if report.unreadable > 0 { Exit::Failed } else { Exit::Ok })
+}

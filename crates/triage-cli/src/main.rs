@@ -324,6 +324,25 @@ enum Command {
         #[arg(long, default_value_t = 4096, hide = true)]
         chunk: usize,
     },
+    /// A report for managers from `triage run`'s decisions: workload, tier
+    /// mix, SLA compliance, manual reviews and cases over time, as one
+    /// self-contained HTML page (or JSON)
+    Report {
+        /// The decisions `triage run` wrote (JSON Lines, lean).
+        decisions: PathBuf,
+        /// Escalation states (`triage escalate`'s output) that replace the
+        /// run's replay of those cases' SLA clocks.
+        states: Vec<PathBuf>,
+        /// Write the report here (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// html or json (default: json when --out ends in .json, else html).
+        #[arg(long)]
+        format: Option<String>,
+        /// A directory file: agents' capacities to measure their load against.
+        #[arg(long)]
+        directory: Option<PathBuf>,
+    },
     /// Move an escalation record through its lifecycle
     /// (open → active → resolved → closed) and print the new record.
     Record {
@@ -414,6 +433,9 @@ fn main() -> ExitCode {
             thread_window_days,
             chunk,
         }),
+        Command::Report { decisions, states, out, format, directory } => {
+            triage_cli::batch::report(&triage_cli::batch::ReportArgs { decisions, states, out, format, directory })
+        }
         Command::Record { record, to, at, note } => move_record(&record, &to, at.as_deref(), note.as_deref()),
         Command::Serve {
             rules_dir,

@@ -1,0 +1,310 @@
+//! Batch runs on real-world-shaped inputs: CSV exports, mbox and .eml
+//! mail, corrupted records; output independent of threads; resume after a
+//! kill at any record.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use proptest::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use triage_batch::run::Resume;
+use triage_batch::{At, ColumnMap, Detail, InputFormat, InputSpec, MailOptions, OutputFormat, RunConfig, Summary};
+use triage_core::{CompiledRules, Directory};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+/// The example rules and directory, compiled once.
+fn rules() -> &'static (CompiledRules, Directory) {
+    static RULES: OnceLock<(CompiledRules, Directory)> = OnceLock::new();
+    RULES.get_or_init(|| {
+        let dir = root().join("rules/global-support");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml") && !p.ends_with("directory.yaml"))
+            .collect();
+        files.sort();
+        let texts: Vec<(String, String)> =
+            files.iter().map(|p| (p.display().to_string(), std::fs::read_to_string(p).unwrap())).collect();
+        let sources: Vec<(&str, &str)> = texts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let (compiled, diags) = triage_core::compile_sources(&sources);
+        let rules = compiled.unwrap_or_else(|| panic!("{diags:?}"));
+        let text = std::fs::read_to_string(dir.join("directory.yaml")).unwrap();
+        (rules, Directory::from_text("directory.yaml", &text).unwrap())
+    })
+}
+
+fn config(inputs: Vec<InputSpec>) -> RunConfig {
+    RunConfig {
+        inputs,
+        format: OutputFormat::Jsonl,
+        detail: Detail::Lean,
+        at: At::Now("2026-03-02T09:00:00Z".parse().unwrap()),
+        threads: 2,
+        columns: ColumnMap::default(),
+        mail: MailOptions { support: vec!["*@acme-help.example".into()], ..MailOptions::default() },
+        chunk: 64,
+        resume: Resume::default(),
+    }
+}
+
+fn spec(path: PathBuf) -> InputSpec {
+    InputSpec::new(path, None).unwrap()
+}
+
+/// Runs and returns (decisions, rejects, summary).
+fn run(config: &RunConfig) -> (Vec<u8>, Vec<u8>, Summary) {
+    let (rules, directory) = rules();
+    let (mut out, mut rejects) = (Vec::new(), Vec::new());
+    let summary = triage_batch::run(rules, directory, config, &mut out, &mut rejects, &mut |_| {}).unwrap();
+    assert!(summary.adds_up(), "{summary:?}");
+    assert_eq!(summary.records - summary.resumed_after.min(summary.records), summary.records - summary.resumed_after);
+    (out, rejects, summary)
+}
+
+fn lines(bytes: &[u8]) -> Vec<serde_json::Value> {
+    std::str::from_utf8(bytes).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn csv_with_a_bom_semicolons_and_quoted_newlines() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "\u{feff}Ticket ID;Subject;Body;Requester Email;Created At;Country\n\
+               T-1;\"API is down\";\"Since 08:40\nevery request returns 503; all users\";ops@acme.example;2026-03-02 08:55:00 +0100;Deutschland\n\
+               T-2;Refund please;\"He said \"\"twice\"\"\";a@b.example;yesterday;DE\n\
+               T-3;Short row\n\
+               T-4;Invoice missing;;kim@globex.example;2026-03-02T09:00:00Z;UK\n";
+    let path = write(dir.path(), "export.csv", csv.as_bytes());
+    let mut c = config(vec![spec(path)]);
+    c.columns.add_pairs(["Ticket ID=id"]).unwrap();
+    let (out, rejects, summary) = run(&c);
+    let out = lines(&out);
+    let rejects = lines(&rejects);
+    assert_eq!(summary.inputs[0].read, 4);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[0]["case_id"], "T-1");
+    assert_eq!(out[0]["category"], "outage");
+    assert_eq!(out[0]["source"]["row"], 1);
+    assert_eq!(out[1]["case_id"], "T-4");
+    assert_eq!(out[1]["source"]["line"], 6, "a row's line counts the quoted newline before it");
+    assert_eq!(rejects.len(), 2);
+    assert!(rejects[0]["reason"].as_str().unwrap().contains("Created At"), "{:?}", rejects[0]);
+    assert_eq!(rejects[0]["source"]["row"], 2);
+    assert!(rejects[0]["raw"].as_str().unwrap().contains("\"\"twice\"\""));
+    assert!(rejects[1]["reason"].as_str().unwrap().contains("2 field(s) where the header has 6"));
+}
+
+#[test]
+fn csv_output_is_one_flat_row_per_case() {
+    let mut c = config(vec![spec(root().join("rules/global-support/cases/corpus.jsonl"))]);
+    c.format = OutputFormat::Csv;
+    let (out, _, summary) = run(&c);
+    let mut reader = csv::Reader::from_reader(&out[..]);
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(header.iter().collect::<Vec<_>>(), triage_batch::output::CSV_COLUMNS);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len() as u64, summary.decided);
+    assert_eq!(&rows[0][3], "c0");
+    assert_eq!(&rows[0][2], "line=1");
+}
+
+#[test]
+fn mail_becomes_threaded_cases_with_histories() {
+    let c = config(vec![spec(data("inbox.mbox")), spec(data("sent.mbox")), spec(data("eml"))]);
+    let (out, rejects, summary) = run(&c);
+    let out = lines(&out);
+    let rejects = lines(&rejects);
+    // 7 messages in the inbox, 1 sent, 2 .eml files: 10 read.
+    let read: Vec<u64> = summary.inputs.iter().map(|c| c.read).collect();
+    assert_eq!(read, vec![7, 1, 2]);
+    assert_eq!(out.len(), 4, "{out:#?}");
+    // The outage thread: 2 inbox messages linked by References, one by
+    // subject (`AW:`) and participants, and the agent's reply from the sent
+    // folder (another file).
+    let outage = &out[0];
+    assert_eq!(outage["category"], "outage");
+    let thread = outage["thread"].as_array().unwrap();
+    assert_eq!(thread.len(), 4);
+    assert_eq!(thread[3]["input_name"].as_str().unwrap(), data("sent.mbox").display().to_string());
+    assert_eq!(outage["history"]["events"], 4, "created, agent, customer, agent");
+    assert_eq!(outage["history"]["metrics"]["first_response"]["state"], "met");
+    // The body the rules saw had no signature; the original keeps it.
+    assert!(thread[0]["original"].as_str().unwrap().contains("Dana Ops\nACME"));
+    // `From ` in a body did not split the message; `>From ` was unquoted.
+    assert!(thread[0]["original"].as_str().unwrap().contains("\nFrom what we see"));
+    assert!(thread[0]["original"].as_str().unwrap().contains("\nFrom the logs"));
+    // HTML-only Windows-1252 mail, and its reply from an .eml file.
+    assert_eq!(out[1]["category"], "billing");
+    assert!(out[1]["thread"][0]["original"].as_str().unwrap().contains("wrong charge – please refund"));
+    assert_eq!(out[1]["thread"].as_array().unwrap().len(), 2);
+    // Shift-JIS, with an RFC 2047 subject.
+    assert_eq!(out[2]["thread"][0]["subject"], "ログインできません");
+    // Broken MIME still yields its text.
+    assert_eq!(out[3]["category"], "bug");
+    // No Date, and not mail at all: rejected with where they were.
+    assert_eq!(rejects.len(), 2);
+    assert_eq!(rejects[0]["source"]["message"], 6);
+    assert!(rejects[0]["reason"].as_str().unwrap().contains("no Date header"));
+    assert_eq!(rejects[1]["source"]["file"], "0002.eml");
+    assert_eq!(summary.inputs[2].rejected, 1);
+}
+
+#[test]
+fn as_of_creation_decides_each_case_at_its_own_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "{\"id\": \"a\", \"created_at\": \"2026-03-07T10:00:00+01:00\"}\n{\"id\": \"b\"}\n";
+    let mut c = config(vec![spec(write(dir.path(), "c.jsonl", text.as_bytes()))]);
+    c.at = At::Creation;
+    let (out, rejects, _) = run(&c);
+    assert_eq!(lines(&out)[0]["decided_at"], "2026-03-07T09:00:00Z");
+    assert!(lines(&rejects)[0]["reason"].as_str().unwrap().contains("no `created_at`"));
+}
+
+/// A JSON Lines corpus of `n` cases with about 1 % of them corrupted in
+/// different ways; the corrupted lines' numbers.
+fn corrupted_corpus(n: usize, seed: u64) -> (Vec<u8>, Vec<u64>) {
+    let base: Vec<String> = std::fs::read_to_string(root().join("rules/global-support/cases/corpus.jsonl"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut rng = seed;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut bytes = Vec::new();
+    let mut bad = Vec::new();
+    for i in 0..n {
+        let line = base[i % base.len()].replace("\"id\": \"c", &format!("\"id\": \"{i}-c"));
+        if next() % 100 == 0 {
+            bad.push(i as u64 + 1);
+            match next() % 5 {
+                0 => bytes.extend_from_slice(&line.as_bytes()[..line.len() / 2]),
+                1 => bytes.extend_from_slice(b"\xff\xfe not utf-8"),
+                2 => bytes.extend_from_slice(line.replace("\"id\": \"", "\"id\": 7, \"x\": \"").as_bytes()),
+                3 => bytes.extend_from_slice(b"[1, 2, 3]"),
+                _ => bytes.extend_from_slice(line.replace("\"created_at\": \"", "\"created_at\": \"not ").as_bytes()),
+            }
+        } else {
+            bytes.extend_from_slice(line.as_bytes());
+        }
+        bytes.push(b'\n');
+    }
+    (bytes, bad)
+}
+
+#[test]
+fn one_percent_corrupted_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, bad) = corrupted_corpus(20_000, 0x9e37_79b9);
+    let path = write(dir.path(), "big.jsonl", &bytes);
+    let (out, rejects, summary) = run(&config(vec![spec(path)]));
+    let out = lines(&out);
+    let rejects = lines(&rejects);
+    assert!(bad.len() > 100, "{}", bad.len());
+    assert_eq!(summary.inputs[0].read, 20_000);
+    assert_eq!(rejects.len(), bad.len());
+    assert_eq!(out.len() + rejects.len(), 20_000);
+    let reject_lines: Vec<u64> = rejects.iter().map(|r| r["source"]["line"].as_u64().unwrap()).collect();
+    assert_eq!(reject_lines, bad);
+    assert!(rejects.iter().all(|r| r["raw"].is_string() || r["raw_base64"].is_string()));
+    // Records are numbered in input order across decisions and rejects.
+    let mut records: Vec<u64> = out.iter().chain(&rejects).map(|r| r["record"].as_u64().unwrap()).collect();
+    records.sort_unstable();
+    assert_eq!(records, (0..20_000).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_json_array_and_a_stream_of_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let array = "[\n {\"id\": \"a\"},\n {\"id\": \"b\", \"subject\": 5},\n {\"id\": \"c\"}\n]\n";
+    let stream = "{\n \"id\": \"d\"\n}\n{\"id\": \"e\"} {\"id\": oops";
+    let c = config(vec![
+        InputSpec::new(write(dir.path(), "a.json", array.as_bytes()), Some(InputFormat::Json)).unwrap(),
+        InputSpec::new(write(dir.path(), "s.json", stream.as_bytes()), Some(InputFormat::Json)).unwrap(),
+    ]);
+    let (out, rejects, summary) = run(&c);
+    let ids: Vec<String> = lines(&out).iter().map(|d| d["case_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, vec!["a", "c", "d", "e"]);
+    let rejects = lines(&rejects);
+    assert_eq!(rejects[0]["source"]["element"], 1);
+    assert_eq!(rejects[0]["source"]["line"], 3);
+    assert_eq!(rejects[1]["source"]["offset"], 27);
+    assert_eq!(summary.inputs[1].read, 3);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// The output is the same whatever the threads and chunk size.
+    #[test]
+    fn output_does_not_depend_on_threads(threads in 1usize..4, chunk in 1usize..300, seed in 1u64..1000) {
+        let dir = tempfile::tempdir().unwrap();
+        let (bytes, _) = corrupted_corpus(600, seed);
+        let path = write(dir.path(), "c.jsonl", &bytes);
+        let one = run(&config(vec![spec(path.clone())]));
+        let mut c = config(vec![spec(path)]);
+        c.threads = threads;
+        c.chunk = chunk;
+        let other = run(&c);
+        prop_assert_eq!(one.0, other.0);
+        prop_assert_eq!(one.1, other.1);
+    }
+
+    /// A run killed at any byte of its output (its rejects written up to
+    /// that chunk, as the runner writes them first) and resumed writes what
+    /// an uninterrupted run writes.
+    #[test]
+    fn resume_after_a_kill_anywhere(cut in 0.0f64..1.0, extra in 0.0f64..1.0, chunk in 1usize..100, csv in any::<bool>()) {
+        let dir = tempfile::tempdir().unwrap();
+        let (bytes, _) = corrupted_corpus(400, 7);
+        let path = write(dir.path(), "c.jsonl", &bytes);
+        let mut c = config(vec![spec(path)]);
+        c.chunk = chunk;
+        let format = if csv { OutputFormat::Csv } else { OutputFormat::Jsonl };
+        c.format = format;
+        let (full_out, full_rejects, full_summary) = run(&c);
+        // The kill: output cut at any byte; rejects hold every line before
+        // the first record the output lacks, and maybe some after.
+        let at = (full_out.len() as f64 * cut) as usize;
+        let out_path = write(dir.path(), "out", &full_out[..at]);
+        let kept_records = if csv {
+            let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(&full_out[..at]);
+            let mut last = None;
+            for rec in r.records().flatten() {
+                if rec.len() == triage_batch::output::CSV_COLUMNS.len() { last = rec[0].parse::<u64>().ok(); }
+            }
+            last
+        } else {
+            std::str::from_utf8(&full_out[..at]).ok().and_then(|t| {
+                t.rsplit_once('\n').and_then(|(done, _)| done.lines().last()).and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok()).and_then(|v| v["record"].as_u64())
+            })
+        };
+        let next = kept_records.map_or(0, |r| r + 1);
+        let needed = std::str::from_utf8(&full_rejects).unwrap().lines().take_while(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["record"].as_u64().unwrap() < next).map(|l| l.len() + 1).sum::<usize>();
+        let r_at = needed + ((full_rejects.len() - needed) as f64 * extra) as usize;
+        let rejects_path = write(dir.path(), "rejects", &full_rejects[..r_at]);
+        c.resume = triage_batch::resume_point(&out_path, &rejects_path, format).unwrap();
+        let (mut out, mut rejects) = (std::fs::read(&out_path).unwrap(), std::fs::read(&rejects_path).unwrap());
+        let (rules, directory) = rules();
+        let summary = triage_batch::run(rules, directory, &c, &mut out, &mut rejects, &mut |_| {}).unwrap();
+        prop_assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&full_out));
+        prop_assert_eq!(String::from_utf8_lossy(&rejects), String::from_utf8_lossy(&full_rejects));
+        prop_assert_eq!(summary.inputs[0].decided, full_summary.inputs[0].decided);
+        prop_assert_eq!(summary.inputs[0].rejected, full_summary.inputs[0].rejected);
+    }
+}
