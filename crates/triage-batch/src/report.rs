@@ -629,11 +629,15 @@ fn esc(text: &str) -> String {
 }
 
 /// A horizontal bar chart as SVG: one bar per label, and optional target
-/// marks (a value per label).
+/// marks (a value per label); empty when there is nothing to draw (the
+/// table says `none`).
 fn bar_chart(caption: &str, labels: &[String], values: &[f64], targets: &[Option<f64>], unit: &str) -> String {
     use plotters::prelude::*;
+    if labels.is_empty() {
+        return String::new();
+    }
     let n = labels.len().max(1);
-    let height = 60 + 28 * n as u32;
+    let height = (60 + 28 * n as u32).max(150);
     let mut svg = String::new();
     let max = values.iter().chain(targets.iter().flatten()).copied().fold(0.0f64, f64::max).max(1.0) * 1.1;
     {
@@ -688,6 +692,9 @@ fn bar_chart(caption: &str, labels: &[String], values: &[f64], targets: &[Option
 /// A line chart over time buckets: one line per series.
 fn line_chart(caption: &str, buckets: &[String], series: &[Series]) -> String {
     use plotters::prelude::*;
+    if series.is_empty() || buckets.is_empty() {
+        return String::new();
+    }
     let mut svg = String::new();
     let max = series.iter().flat_map(|s| s.counts.iter()).copied().max().unwrap_or(1).max(1) as f64 * 1.1;
     let n = buckets.len().max(2);
@@ -757,6 +764,9 @@ fn table(head: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
 }
 
 fn figure(id: &str, svg: &str, table: &str) -> String {
+    if svg.is_empty() {
+        return format!("<div class=\"pair\"><div class=\"table\">{table}</div></div>");
+    }
     format!(
         "<div class=\"pair\"><figure class=\"chart\" id=\"chart-{id}\" role=\"img\">{svg}</figure><div class=\"table\">{table}</div></div>"
     )

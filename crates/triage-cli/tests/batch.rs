@@ -1,0 +1,280 @@
+//! `triage run` and `triage report` as a user runs them: a run killed with
+//! SIGKILL and resumed writes what an uninterrupted run writes; the HTML
+//! report renders in a real headless Chromium with every chart shown.
+//!
+//! The browser test runs when Chromium is installed (`TRIAGE_TEST_CHROMIUM`
+//! names it, else `chromium` or `chromium-browser` on the PATH; `.ci/run`
+//! installs it); with `TRIAGE_REQUIRE_BROWSER=1` a missing browser fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn triage() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_triage"))
+}
+
+/// `n` distinct cases from the example corpus.
+fn corpus(dir: &Path, n: usize) -> PathBuf {
+    let base = std::fs::read_to_string(root().join("rules/global-support/cases/corpus.jsonl")).unwrap();
+    let base: Vec<&str> = base.lines().collect();
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&base[i % base.len()].replace("\"id\": \"c", &format!("\"id\": \"{i}-c")));
+        text.push('\n');
+        if i % 997 == 0 {
+            text.push_str("{\"id\": broken\n");
+        }
+    }
+    let p = dir.join("cases.jsonl");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run_args(input: &Path, out: &Path) -> Vec<String> {
+    vec![
+        "run".into(),
+        root().join("rules/global-support").display().to_string(),
+        input.display().to_string(),
+        "--now".into(),
+        "2026-03-02T09:00:00Z".into(),
+        "--out".into(),
+        out.display().to_string(),
+        "--chunk".into(),
+        "256".into(),
+    ]
+}
+
+#[test]
+fn a_killed_run_resumed_writes_what_an_uninterrupted_run_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = corpus(dir.path(), 40_000);
+    for format in ["out.jsonl", "out.csv"] {
+        let whole = dir.path().join(format!("whole-{format}"));
+        let started = Instant::now();
+        let status = triage().args(run_args(&input, &whole)).stderr(Stdio::piped()).output().unwrap();
+        let took = started.elapsed();
+        assert_eq!(status.status.code(), Some(1), "some records are rejected");
+        let stderr = String::from_utf8_lossy(&status.stderr);
+        assert!(stderr.contains("read 40041 = decided 40000 + rejected 41"), "{stderr}");
+        let whole_out = std::fs::read(&whole).unwrap();
+        let whole_rejects = std::fs::read(format!("{}.rejects.jsonl", whole.display())).unwrap();
+        let mut interrupted = 0;
+        for fraction in [0.2, 0.5, 0.8] {
+            let out = dir.path().join(format!("killed-{fraction}-{format}"));
+            let mut child = triage().args(run_args(&input, &out)).stderr(Stdio::null()).spawn().unwrap();
+            std::thread::sleep(took.mul_f64(fraction));
+            // SIGKILL: no chance to flush or clean up.
+            child.kill().unwrap();
+            child.wait().unwrap();
+            let partial = std::fs::read(&out).unwrap_or_default().len();
+            if partial < whole_out.len() {
+                interrupted += 1;
+            }
+            let mut args = run_args(&input, &out);
+            args.push("--resume".into());
+            let resumed = triage().args(args).stderr(Stdio::piped()).output().unwrap();
+            let stderr = String::from_utf8_lossy(&resumed.stderr);
+            assert_eq!(resumed.status.code(), Some(1), "{stderr}");
+            assert!(stderr.contains("read 40041 = decided 40000 + rejected 41"), "{stderr}");
+            assert!(std::fs::read(&out).unwrap() == whole_out, "{format} resumed after {fraction}: the output differs");
+            let rejects = std::fs::read(format!("{}.rejects.jsonl", out.display())).unwrap();
+            assert!(rejects == whole_rejects, "{format} resumed after {fraction}: the rejects differ");
+        }
+        assert!(interrupted > 0, "no run was killed before it finished; the test did not test");
+    }
+}
+
+#[test]
+fn resume_refuses_an_output_it_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = corpus(dir.path(), 10);
+    let out = dir.path().join("out.jsonl");
+    std::fs::write(&out, "{\"not\": \"ours\"}\n").unwrap();
+    let mut args = run_args(&input, &out);
+    args.push("--resume".into());
+    let o = triage().args(args).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a decision this program wrote"));
+}
+
+fn chromium() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("TRIAGE_TEST_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        let found = std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
+            .unwrap_or_default();
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+/// Runs headless Chromium with `args`; its standard output and error.
+fn browse(browser: &Path, profile: &Path, args: &[&str]) -> (String, String) {
+    let mut child = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--hide-scrollbars",
+            // Nothing may be fetched: every name resolves nowhere.
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("chromium did not finish in 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn the_html_report_renders_in_a_real_browser() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var("TRIAGE_REQUIRE_BROWSER").is_err(),
+            "TRIAGE_REQUIRE_BROWSER is set but no Chromium found"
+        );
+        eprintln!("HTML report NOT TESTED in a browser: install chromium (.ci/run does)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Cases with histories, over four weeks, so every chart has data.
+    let base = std::fs::read_to_string(root().join("rules/global-support/cases/corpus.jsonl")).unwrap();
+    let mut states = String::new();
+    for (i, line) in base.lines().enumerate() {
+        let mut case: serde_json::Value = serde_json::from_str(line).unwrap();
+        if i % 50 == 0 {
+            // No country: manual review, so that chart has data too.
+            case.as_object_mut().unwrap().remove("country");
+        }
+        let day = 1 + i % 28;
+        case["created_at"] = format!("2026-02-{day:02}T09:00:00Z").into();
+        let events = if i % 3 == 0 {
+            serde_json::json!([{ "at": format!("2026-02-{day:02}T09:20:00Z"), "kind": "agent_replied" }])
+        } else {
+            serde_json::json!([])
+        };
+        states.push_str(&serde_json::json!({ "case": case, "events": events }).to_string());
+        states.push('\n');
+    }
+    let input = dir.path().join("states.jsonl");
+    std::fs::write(&input, states).unwrap();
+    let decisions = dir.path().join("decisions.jsonl");
+    let o = triage()
+        .args(["run", &root().join("rules/global-support").display().to_string(), &input.display().to_string()])
+        .args(["--as-of-creation", "--out", &decisions.display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = dir.path().join("report.html");
+    let o = triage()
+        .args(["report", &decisions.display().to_string(), "--out", &html.display().to_string()])
+        .args(["--directory", &root().join("rules/global-support/directory.yaml").display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = std::fs::read_to_string(&html).unwrap();
+    // Self-contained: nothing to load (the SVG namespace is a name, not a fetch).
+    for fetch in ["src=", "href=", "url(", "@import", "<script", "<link"] {
+        assert!(!page.contains(fetch), "the report holds `{fetch}`");
+    }
+
+    // Rendered: a page that frames the report counts the charts drawn.
+    let check = dir.path().join("check.html");
+    std::fs::write(
+        &check,
+        r#"<!DOCTYPE html><html><body><pre id="result">not loaded</pre>
+<iframe id="f" src="report.html" style="width:1400px;height:6000px"></iframe>
+<script>
+document.getElementById('f').addEventListener('load', () => {
+  const out = document.getElementById('result');
+  try {
+    const d = document.getElementById('f').contentDocument;
+    const figures = [...d.querySelectorAll('figure.chart')];
+    const shown = figures.filter(f => {
+      const s = f.querySelector('svg');
+      if (!s) return false;
+      const r = s.getBoundingClientRect();
+      return r.width > 200 && r.height > 100 && s.querySelectorAll('rect, polyline, path, line').length > 3;
+    });
+    out.textContent = 'figures=' + figures.length + ' shown=' + shown.length + ' tables=' + d.querySelectorAll('table').length;
+  } catch (e) { out.textContent = 'error: ' + e; }
+});
+</script></body></html>"#,
+    )
+    .unwrap();
+    let profile = dir.path().join("profile");
+    let (dom, log) = browse(
+        &browser,
+        &profile,
+        &[
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            &format!("file://{}", check.display()),
+        ],
+    );
+    let result = dom.split("<pre id=\"result\">").nth(1).and_then(|r| r.split("</pre>").next()).unwrap_or(&dom);
+    assert!(result.starts_with("figures=7 shown=7 tables="), "{result}\n{log}");
+    // The browser logged no error about the page (console or loading).
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("report.html"))
+        .filter(|l| l.contains("rror") || l.contains("Uncaught") || l.contains("Failed"))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    // A screenshot shows the charts: their bars' blue covers a fair area.
+    let shot = dir.path().join("shot.png");
+    let _ = browse(
+        &browser,
+        &profile,
+        &[
+            "--window-size=1400,2400",
+            &format!("--screenshot={}", shot.display()),
+            &format!("file://{}", html.display()),
+        ],
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let pixels = &buf[..info.buffer_size()];
+    let (mut blue, mut inked) = (0usize, 0usize);
+    for p in pixels.chunks(channels) {
+        let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
+        if (r - 0).abs() < 12 && (g - 114).abs() < 12 && (b - 178).abs() < 12 {
+            blue += 1;
+        }
+        if r + g + b < 600 {
+            inked += 1;
+        }
+    }
+    let total = pixels.len() / channels;
+    assert!(blue > 20_000, "only {blue} pixels of the bars' blue in the screenshot");
+    assert!(inked * 100 / total >= 3, "the screenshot is nearly blank ({inked} of {total} pixels inked)");
+}
