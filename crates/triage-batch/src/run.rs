@@ -54,6 +54,10 @@ pub struct RunConfig {
     pub chunk: usize,
     /// Where to start: from [`resume_point`], or the default (nothing done).
     pub resume: Resume,
+    /// For benchmarks: read and parse each case and write it back (with its
+    /// record and source) without deciding it: the limit a run is measured
+    /// against.
+    pub parse_only: bool,
 }
 
 /// Counts for one input. `read = decided + rejected` (for mail, counted in
@@ -191,13 +195,24 @@ pub fn run(
         out.write_all(&bytes).and_then(|()| out.flush()).map_err(|e| BatchError::io("cannot write the output", &e))?;
     }
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Item>, BatchError>>(2);
+    // Three stages at once: this thread writes chunk k while the pool
+    // decides chunk k + 1 and the reader reads chunk k + 2.
+    let (decided_tx, decided_rx) = std::sync::mpsc::sync_channel::<Result<Vec<Outcome>, BatchError>>(2);
     std::thread::scope(|scope| -> Result<(), BatchError> {
-        let reader_pool = &pool;
-        scope.spawn(move || read_all(config, reader_pool, &tx));
+        let (pool, ctx) = (&pool, &ctx);
+        scope.spawn(move || read_all(config, pool, &tx));
+        scope.spawn(move || {
+            for chunk in rx {
+                let outcomes =
+                    chunk.map(|chunk| pool.install(|| chunk.par_iter().map(|item| settle(ctx, item)).collect()));
+                if decided_tx.send(outcomes).is_err() {
+                    return;
+                }
+            }
+        });
         let mut done = 0u64;
-        for chunk in rx {
-            let chunk = chunk?;
-            let outcomes: Vec<Outcome> = pool.install(|| chunk.par_iter().map(|item| settle(&ctx, item)).collect());
+        for outcomes in decided_rx {
+            let outcomes = outcomes?;
             let mut reject_bytes = Vec::new();
             let mut out_bytes = Vec::new();
             let mut rows = Vec::new();
@@ -563,6 +578,12 @@ fn decide(
     events: Option<Vec<triage_core::Event>>,
     thread: Option<&[mail::Message]>,
 ) -> Result<Written, String> {
+    if ctx.config.parse_only {
+        let echo = serde_json::json!({ "record": item.record, "source": source, "case": case, "events": events });
+        let mut line = serde_json::to_vec(&echo).map_err(|e| format!("cannot write the case: {e}"))?;
+        line.push(b'\n');
+        return Ok(Written::Line(line));
+    }
     let at = match ctx.config.at {
         At::Now(t) => t,
         At::Creation => match case.created_at {

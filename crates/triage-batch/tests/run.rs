@@ -50,6 +50,7 @@ fn config(inputs: Vec<InputSpec>) -> RunConfig {
         mail: MailOptions { support: vec!["*@acme-help.example".into()], ..MailOptions::default() },
         chunk: 64,
         resume: Resume::default(),
+        parse_only: false,
     }
 }
 

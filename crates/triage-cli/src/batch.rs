@@ -43,6 +43,8 @@ pub struct RunArgs {
     pub thread_window_days: u32,
     /// Records per chunk.
     pub chunk: usize,
+    /// Benchmarks: parse and write back, do not decide.
+    pub parse_only: bool,
 }
 
 /// Runs `triage run`: exit 0 when every record was decided, 1 when any was
@@ -165,6 +167,7 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
         mail: MailOptions { support: args.support.clone(), window_secs: i64::from(args.thread_window_days) * 86_400 },
         chunk: args.chunk.max(1),
         resume,
+        parse_only: args.parse_only,
     };
     let bar = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new_spinner();

@@ -323,6 +323,10 @@ enum Command {
         /// Records read, decided and written together.
         #[arg(long, default_value_t = 4096, hide = true)]
         chunk: usize,
+        /// Benchmarks only: read, parse and write each case back without
+        /// deciding (the limit benches/batch measures against).
+        #[arg(long, hide = true)]
+        parse_only: bool,
     },
     /// A report for managers from `triage run`'s decisions: workload, tier
     /// mix, SLA compliance, manual reviews and cases over time, as one
@@ -414,6 +418,7 @@ fn main() -> ExitCode {
             support_address,
             thread_window_days,
             chunk,
+            parse_only,
         } => triage_cli::batch::run(&triage_cli::batch::RunArgs {
             rules_dir,
             inputs,
@@ -432,6 +437,7 @@ fn main() -> ExitCode {
             support: support_address,
             thread_window_days,
             chunk,
+            parse_only,
         }),
         Command::Report { decisions, states, out, format, directory } => {
             triage_cli::batch::report(&triage_cli::batch::ReportArgs { decisions, states, out, format, directory })

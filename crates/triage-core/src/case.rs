@@ -108,6 +108,11 @@ impl Case {
 pub(crate) fn one_document<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, CaseError> {
     // A byte-order mark (as Windows editors write) is not part of the JSON.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Most documents are well formed: read them without tracking the path,
+    // and read again with it only to say where a bad one goes wrong.
+    if let Ok(Object(value)) = serde_json::from_str::<Object<T>>(text) {
+        return Ok(value);
+    }
     let de = &mut serde_json::Deserializer::from_str(text);
     let Object(value) = serde_path_to_error::deserialize(&mut *de).map_err(|e| path_error(&e))?;
     de.end().map_err(|e| CaseError {
