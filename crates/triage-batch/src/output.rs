@@ -221,17 +221,14 @@ impl<'a> LeanDecision<'a> {
             x.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default()
         };
         let s = |x: Option<&str>| x.unwrap_or_default().to_string();
-        let position = serde_json::to_value(self.source.position)
-            .ok()
-            .and_then(|v| {
-                v.as_object().map(|o| {
-                    o.iter()
-                        .map(|(k, v)| format!("{k}={}", v.as_str().map_or(v.to_string(), String::from)))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-            })
-            .unwrap_or_default();
+        let position = match self.source.position {
+            Position::Line { line } => format!("line={line}"),
+            Position::Row { row, line } => format!("row={row} line={line}"),
+            Position::Element { element, line } => format!("element={element} line={line}"),
+            Position::Message { message, offset } => format!("message={message} offset={offset}"),
+            Position::File { file } => format!("file={file}"),
+            Position::Offset { offset } => format!("offset={offset}"),
+        };
         let h = self.history.as_ref();
         let metric = |name: &str| h.and_then(|h| h.metrics.get(name)).map(|m| m.state.to_string()).unwrap_or_default();
         vec![
