@@ -309,3 +309,57 @@ proptest! {
         prop_assert_eq!(summary.inputs[0].rejected, full_summary.inputs[0].rejected);
     }
 }
+
+#[test]
+fn report_numbers_add_up_and_states_replace_the_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    // Histories for every corpus case: a third answered within minutes.
+    let base = std::fs::read_to_string(root().join("rules/global-support/cases/corpus.jsonl")).unwrap();
+    let mut states = String::new();
+    for (i, line) in base.lines().enumerate() {
+        let case: serde_json::Value = serde_json::from_str(line).unwrap();
+        let events = if i % 3 == 0 {
+            serde_json::json!([{ "at": "2026-03-02T09:05:00Z", "kind": "agent_replied" }])
+        } else {
+            serde_json::json!([])
+        };
+        states.push_str(&serde_json::json!({ "case": case, "events": events }).to_string());
+        states.push('\n');
+    }
+    let input = write(dir.path(), "states.jsonl", states.as_bytes());
+    let mut c = config(vec![spec(input)]);
+    c.at = At::Now("2026-03-02T12:00:00Z".parse().unwrap());
+    let (out, _, summary) = run(&c);
+    assert_eq!(summary.decided, 1000);
+    let decisions = write(dir.path(), "decisions.jsonl", &out);
+    let none = std::collections::BTreeMap::new();
+    let report = triage_batch::report::build(std::slice::from_ref(&decisions), &[], &none).unwrap();
+    assert_eq!(report.cases, 1000);
+    assert_eq!(report.unreadable, 0);
+    assert_eq!(report.tiers.iter().map(|t| t.cases).sum::<u64>(), 1000);
+    assert_eq!(report.teams.iter().map(|t| t.cases).sum::<u64>() + report.unrouted, 1000);
+    assert_eq!(report.with_history, 1000);
+    let first = |r: &triage_batch::report::Report| -> (u64, u64, u64) {
+        r.sla_by_policy.iter().filter(|c| c.metric == "first_response").fold((0, 0, 0), |a, c| (a.0 + c.met, a.1 + c.breached, a.2 + c.running))
+    };
+    let (met, breached, running) = first(&report);
+    assert_eq!(met + breached + running, 1000, "each case has one first-response clock");
+    assert!(met >= 300, "a third were answered within minutes: {met}");
+    // A state for c0 (answered, so met) that says breached replaces the replay.
+    let c0 = lines(&out).into_iter().find(|d| d["case_id"] == "c0").unwrap();
+    assert_eq!(c0["history"]["metrics"]["first_response"]["state"], "met");
+    let state = r#"{"case_id": "c0", "sla": {"policy": "standard", "metrics": {"first_response": {"state": "breached"}}}, "actions": [{"kind": "notify"}]}
+{"case_id": "nobody", "sla": null, "actions": []}
+not json
+"#;
+    let states = write(dir.path(), "esc.jsonl", state.as_bytes());
+    let again = triage_batch::report::build(std::slice::from_ref(&decisions), &[states], &none).unwrap();
+    let (met2, breached2, _) = first(&again);
+    assert_eq!((met2, breached2), (met - 1, breached + 1));
+    assert_eq!(again.states_without_decision, 1);
+    assert_eq!(again.unreadable, 1);
+    let json = serde_json::to_value(&again).unwrap();
+    assert_eq!(json["cases"], 1000);
+    let page = triage_batch::report::html(&again);
+    assert_eq!(page.matches("<figure class=\"chart\"").count(), 6, "no manual reviews in this corpus: 6 charts");
+}
