@@ -138,15 +138,15 @@ pub struct LeanAction<'a> {
 }
 
 impl<'a> LeanDecision<'a> {
-    /// The lean form of a decision (and of a history's replay).
+    /// The lean form of a decision, and of a history's replay with the
+    /// number of events it replayed.
     pub fn new(
         record: u64,
         source: Source<'a>,
         d: &'a Decision,
         created_at: Option<String>,
         decided_at: DateTime<Utc>,
-        esc: Option<&'a Escalation>,
-        events: usize,
+        replay: Option<(&'a Escalation, usize)>,
         thread: Option<&'a [Message]>,
     ) -> LeanDecision<'a> {
         LeanDecision {
@@ -174,7 +174,7 @@ impl<'a> LeanDecision<'a> {
             warnings: d.warnings.iter().map(|w| w.code).collect(),
             alerts: d.actions.iter().filter(|a| a.kind == "admin_alert").map(|a| a.reason.as_str()).collect(),
             rules_version: &d.rules_version,
-            history: esc.map(|e| LeanHistory {
+            history: replay.map(|(e, events)| LeanHistory {
                 at: e.now,
                 events,
                 status: e.status.as_deref(),

@@ -125,14 +125,24 @@ enum Written {
     Row(Vec<String>),
 }
 
+/// A CSV input's header and the case field each column fills.
+struct CsvColumns {
+    fields: Vec<Option<String>>,
+    header: Vec<String>,
+}
+
+/// A mail record waiting for its place: its order key, payload, input and
+/// position.
+type MailEntry = ((usize, u64, String), Payload, usize, Position);
+
 /// What deciding needs, shared by the threads.
 struct Ctx<'a> {
     rules: &'a CompiledRules,
     directory: &'a Directory,
     config: &'a RunConfig,
     options: Options,
-    /// Per input: the field each CSV column fills, and the header.
-    columns: Vec<Option<(Vec<Option<String>>, Vec<String>)>>,
+    /// Per input: a CSV input's columns.
+    columns: Vec<Option<CsvColumns>>,
 }
 
 /// Decides every record of the inputs and writes decisions to `out` and
@@ -174,7 +184,7 @@ pub fn run(
                 unused.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
             ));
         }
-        columns.push(Some((fields, header)));
+        columns.push(Some(CsvColumns { fields, header }));
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.threads)
@@ -398,7 +408,7 @@ fn read_mail(
     let parsed: Vec<Result<mail::Message, mail::Unreadable>> =
         pool.install(|| raws.into_par_iter().map(|raw| mail::parse(raw, &config.mail)).collect());
     let mut messages = Vec::new();
-    let mut entries: Vec<((usize, u64, String), Payload, usize, Position)> = Vec::new();
+    let mut entries: Vec<MailEntry> = Vec::new();
     for p in parsed {
         match p {
             Ok(m) => messages.push(m),
@@ -503,7 +513,7 @@ fn settle(ctx: &Ctx, item: &Item) -> Outcome {
         },
         Payload::Row(row) => {
             let raw = csv_text(row);
-            let Some((fields, header)) = ctx.columns.get(item.input).and_then(Option::as_ref) else {
+            let Some(CsvColumns { fields, header }) = ctx.columns.get(item.input).and_then(Option::as_ref) else {
                 return rejected("internal: a CSV row of an input with no header", &raw, None);
             };
             let cells: Result<Vec<&str>, _> = row.iter().map(std::str::from_utf8).collect();
@@ -611,18 +621,8 @@ fn decide(
         }
         None => (None, 0),
     };
-    let lean = || {
-        LeanDecision::new(
-            item.record,
-            source.clone(),
-            &decision,
-            created_at.clone(),
-            at,
-            escalation.as_ref(),
-            count,
-            thread,
-        )
-    };
+    let replay = escalation.as_ref().map(|e| (e, count));
+    let lean = || LeanDecision::new(item.record, source.clone(), &decision, created_at.clone(), at, replay, thread);
     let written = match (ctx.config.format, ctx.config.detail) {
         (OutputFormat::Csv, _) => Written::Row(lean().csv_row()),
         (OutputFormat::Jsonl, Detail::Lean) => {

@@ -340,7 +340,10 @@ fn report_numbers_add_up_and_states_replace_the_replay() {
     assert_eq!(report.teams.iter().map(|t| t.cases).sum::<u64>() + report.unrouted, 1000);
     assert_eq!(report.with_history, 1000);
     let first = |r: &triage_batch::report::Report| -> (u64, u64, u64) {
-        r.sla_by_policy.iter().filter(|c| c.metric == "first_response").fold((0, 0, 0), |a, c| (a.0 + c.met, a.1 + c.breached, a.2 + c.running))
+        r.sla_by_policy
+            .iter()
+            .filter(|c| c.metric == "first_response")
+            .fold((0, 0, 0), |a, c| (a.0 + c.met, a.1 + c.breached, a.2 + c.running))
     };
     let (met, breached, running) = first(&report);
     assert_eq!(met + breached + running, 1000, "each case has one first-response clock");

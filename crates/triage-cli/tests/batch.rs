@@ -267,7 +267,7 @@ document.getElementById('f').addEventListener('load', () => {
     let (mut blue, mut inked) = (0usize, 0usize);
     for p in pixels.chunks(channels) {
         let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
-        if (r - 0).abs() < 12 && (g - 114).abs() < 12 && (b - 178).abs() < 12 {
+        if r < 12 && (g - 114).abs() < 12 && (b - 178).abs() < 12 {
             blue += 1;
         }
         if r + g + b < 600 {
