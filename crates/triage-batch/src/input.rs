@@ -155,7 +155,7 @@ pub(crate) enum Payload {
     /// JSON text of a case or case state.
     Json(Box<[u8]>),
     /// A CSV row, with its input's column map resolved against its header.
-    Row(csv::ByteRecord),
+    Row(csv::ByteRecord, std::sync::Arc<crate::run::CsvColumns>),
     /// A mail thread made into a case state.
     Thread(Box<crate::mail::Thread>),
     /// A record that could not be read: why, and its bytes.
@@ -333,7 +333,17 @@ pub(crate) fn read_json(
                 pos = skip_ws(&bytes, end);
                 if array {
                     match bytes.get(pos) {
-                        Some(b',') => pos = skip_ws(&bytes, pos + 1),
+                        Some(b',') => {
+                            pos = skip_ws(&bytes, pos + 1);
+                            if bytes.get(pos) == Some(&b']') {
+                                let reason = "a comma before the closing `]`: JSON allows none".to_string();
+                                emit(
+                                    Position::Offset { offset: pos as u64 },
+                                    Payload::Unreadable { reason, raw: b",]".to_vec() },
+                                );
+                                return Ok(());
+                            }
+                        }
                         Some(b']') | None => {}
                         Some(_) => {
                             let reason = format!("expected `,` or `]` after element {} of the JSON array", index - 1);
@@ -345,14 +355,66 @@ pub(crate) fn read_json(
                 }
             }
             Some(Err(e)) => {
-                let reason = format!("not JSON from here on (element {index}): {e}");
-                let raw = bytes[pos..].iter().copied().take(MAX_RAW_BYTES).collect();
-                emit(Position::Offset { offset: pos as u64 }, Payload::Unreadable { reason, raw });
-                return Ok(());
+                // Where the error is, counted from the start of the input.
+                let text = e.to_string();
+                let what = text.rsplit_once(" at line ").map_or(text.as_str(), |(w, _)| w);
+                let at_line = line + e.line().saturating_sub(1) as u64;
+                let next = resync(&bytes, pos + 1, array);
+                let end = next.unwrap_or(bytes.len());
+                let reason = format!(
+                    "element {index} is not JSON: {what} at line {at_line}, column {}{}",
+                    e.column(),
+                    match next {
+                        Some(_) => String::new(),
+                        None => "; no later element could be told apart, so the rest of the input is this record"
+                            .to_string(),
+                    }
+                );
+                let raw = bytes[pos..end].iter().copied().take(MAX_RAW_BYTES).collect();
+                if !emit(Position::Element { element: index, line }, Payload::Unreadable { reason, raw }) {
+                    return Ok(());
+                }
+                index += 1;
+                match next {
+                    Some(n) => pos = n,
+                    None => return Ok(()),
+                }
             }
             None => return Ok(()),
         }
     }
+}
+
+/// Where the next element seems to start after a syntax error: an object
+/// opening after `},` (in an array) or after `}` and a line break (in a
+/// stream of documents).
+fn resync(bytes: &[u8], from: usize, array: bool) -> Option<usize> {
+    let mut i = from;
+    while i < bytes.len() {
+        if bytes[i] == b'{' {
+            let mut j = i;
+            let mut newline = false;
+            while j > from && bytes[j - 1].is_ascii_whitespace() {
+                newline |= bytes[j - 1] == b'\n';
+                j -= 1;
+            }
+            let before = j.checked_sub(1).map(|k| bytes[k]);
+            if array && before == Some(b',') {
+                let mut k = j - 1;
+                while k > from && bytes[k - 1].is_ascii_whitespace() {
+                    k -= 1;
+                }
+                if k > from && bytes[k - 1] == b'}' {
+                    return Some(i);
+                }
+            }
+            if !array && before == Some(b'}') && newline {
+                return Some(i);
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {

@@ -42,7 +42,7 @@ pub use csvmap::ColumnMap;
 pub use input::{InputFormat, InputSpec, Position};
 pub use mail::MailOptions;
 pub use output::{LeanDecision, OutputFormat};
-pub use run::{At, Detail, InputCounts, RunConfig, Summary, resume_point, run};
+pub use run::{At, Detail, InputCounts, RunConfig, RunIdentity, Summary, check, resume_point, run};
 
 /// Why a batch run could not go on (an input or output that cannot be
 /// opened or written, a bad option). A bad *record* is never an error: it

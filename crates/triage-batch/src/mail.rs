@@ -173,12 +173,12 @@ pub(crate) fn split_mbox(
         }
         previous_blank = line == b"\n" || line == b"\r\n";
         let Some((_, bytes)) = current.as_mut() else {
-            // Bytes before the first postmark: not an mbox message.
+            // Bytes before the first postmark are not a message of the mbox:
+            // they are kept as one record, which `parse` refuses.
             if !line.iter().all(u8::is_ascii_whitespace) {
-                current = Some((at, Vec::new()));
-                if let Some((_, bytes)) = current.as_mut() {
-                    bytes.extend_from_slice(&line);
-                }
+                let mut head = NOT_MBOX.to_vec();
+                head.extend_from_slice(&line);
+                current = Some((at, head));
             }
             continue;
         };
@@ -221,8 +221,23 @@ fn is_postmark(line: &[u8]) -> bool {
     time && year
 }
 
+/// Marks bytes of an mbox that come before its first `From ` postmark.
+const NOT_MBOX: &[u8] = b"\0triage:not-mbox\0";
+
 /// Parses one message, or says why it cannot be a case's message.
-pub(crate) fn parse(raw: Raw, options: &MailOptions) -> Result<Message, Unreadable> {
+pub(crate) fn parse(mut raw: Raw, options: &MailOptions) -> Result<Message, Unreadable> {
+    if let Some(rest) = raw.bytes.strip_prefix(NOT_MBOX) {
+        let bytes = rest.to_vec();
+        raw.bytes = bytes;
+        return Err(Unreadable {
+            input: raw.input,
+            position: raw.position,
+            reason: "not an mbox message: the text before the first `From ` postmark line (an mbox file starts with \
+                     one; a single message is an .eml file)"
+                .to_string(),
+            raw: raw.bytes.into_iter().take(MAX_RAW_BYTES).collect(),
+        });
+    }
     let unreadable = |raw: Raw, reason: String| Unreadable {
         input: raw.input,
         position: raw.position,

@@ -39,7 +39,6 @@ pub struct LeanDecision<'a> {
     /// The case's id.
     pub case_id: &'a str,
     /// When the case was opened, as given.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
     /// The instant it was decided at (`--now`, or its `created_at` with
     /// `--as-of-creation`).

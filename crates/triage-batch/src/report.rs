@@ -223,6 +223,9 @@ pub struct Report {
     pub over_time: OverTime,
     /// States (from the states files) whose case no decision has.
     pub states_without_decision: u64,
+    /// Decisions whose case id an earlier decision already had (an input
+    /// read twice?); each is counted.
+    pub repeated_case_ids: u64,
 }
 
 /// What one pass over the rows gathers.
@@ -358,6 +361,22 @@ pub fn build(
     // States first: a case's latest state replaces the run's replay.
     let mut by_case: BTreeMap<String, StateRow> = BTreeMap::new();
     for path in states {
+        // One pretty-printed state, or an array of them, as `triage escalate`
+        // prints for a single case.
+        let whole = std::fs::read(path).map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
+        let first = whole.iter().find(|b| !b.is_ascii_whitespace()).copied();
+        let one: Option<Vec<StateRow>> = match first {
+            Some(b'[') => serde_json::from_slice(&whole).ok(),
+            Some(b'{') => serde_json::from_slice::<StateRow>(&whole).ok().map(|s| vec![s]),
+            _ => None,
+        };
+        if let Some(all) = one {
+            for s in all {
+                by_case.insert(s.case_id.clone(), s);
+            }
+            continue;
+        }
+        drop(whole);
         for_lines(path, |lines| {
             let parsed: Vec<(u64, Result<StateRow, String>)> = lines
                 .par_iter()
@@ -376,11 +395,22 @@ pub fn build(
     }
     let mut tally = Tally::default();
     let mut matched = 0u64;
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for path in decisions {
         for_lines(path, |lines| {
             let parsed: Vec<(u64, Result<Row, String>)> = lines
                 .par_iter()
-                .map(|(n, l)| (*n, serde_json::from_slice::<Row>(l).map_err(|e| e.to_string())))
+                .map(|(n, l)| {
+                    let row = serde_json::from_slice::<Row>(l).map_err(|e| {
+                        if l.trim_ascii_start().starts_with(b"{") {
+                            format!("not a decision: {e}")
+                        } else {
+                            "not a JSON line; the report reads the JSON Lines `triage run` writes (not --format csv)"
+                                .to_string()
+                        }
+                    });
+                    (*n, row)
+                })
                 .collect();
             for (n, row) in parsed {
                 match row {
@@ -394,11 +424,14 @@ pub fn build(
                         note_unreadable(&mut report, path, n, "not a decision (no `case_id` or `category`)");
                     }
                     Ok(r) => {
+                        if !seen.insert(r.case_id.clone()) {
+                            report.repeated_case_ids += 1;
+                        }
                         let state = by_case.get(&r.case_id);
                         matched += u64::from(state.is_some());
                         tally.add(&r, state);
                     }
-                    Err(e) => note_unreadable(&mut report, path, n, &format!("not a decision: {e}")),
+                    Err(e) => note_unreadable(&mut report, path, n, &e),
                 }
             }
         })?;
@@ -788,14 +821,23 @@ pub fn html(report: &Report) -> String {
         esc(&report.inputs.join(", ")),
         esc(&period),
         esc(if versions.is_empty() { "—" } else { &versions }),
-        if report.unreadable > 0 {
-            format!(
-                "<p class=\"warn\">{} line(s) were not lean decisions and are left out: {}</p>",
-                report.unreadable,
-                esc(&report.unreadable_examples.join("; "))
-            )
-        } else {
-            String::new()
+        {
+            let mut w = String::new();
+            if report.unreadable > 0 {
+                w.push_str(&format!(
+                    "<p class=\"warn\">{} line(s) were not lean decisions and are left out: {}</p>",
+                    report.unreadable,
+                    esc(&report.unreadable_examples.join("; "))
+                ));
+            }
+            if report.repeated_case_ids > 0 {
+                w.push_str(&format!(
+                    "<p class=\"warn\">{} decision(s) repeat a case id seen before (was an input read twice?); each \
+                     is counted.</p>",
+                    report.repeated_case_ids
+                ));
+            }
+            w
         }
     ));
 

@@ -126,9 +126,93 @@ enum Written {
 }
 
 /// A CSV input's header and the case field each column fills.
-struct CsvColumns {
+#[derive(Debug)]
+pub(crate) struct CsvColumns {
     fields: Vec<Option<String>>,
     header: Vec<String>,
+}
+
+/// Checks a run's settings and inputs before anything is written: every
+/// input can be opened, every CSV header (of a file; standard input's is
+/// checked when it is read) fits the column mapping. Returns notes worth
+/// printing once (columns nothing takes, options an input ignores).
+///
+/// # Errors
+/// The first problem, naming the input and a fix.
+pub fn check(config: &RunConfig) -> Result<Vec<String>, BatchError> {
+    if config.detail == Detail::Full && config.format == OutputFormat::Csv {
+        return Err(BatchError(
+            "--detail full writes the whole decision as JSON Lines and cannot be written as CSV; use --format jsonl \
+             (or leave out --detail)"
+                .to_string(),
+        ));
+    }
+    let mut notes = Vec::new();
+    let mut any_csv = false;
+    let mut any_mail = false;
+    for spec in &config.inputs {
+        let stdin = spec.path.as_os_str() == "-";
+        match spec.format {
+            InputFormat::Csv => any_csv = true,
+            InputFormat::Mbox | InputFormat::Eml => any_mail = true,
+            _ => {}
+        }
+        if stdin {
+            if spec.format.is_mail() {
+                return Err(BatchError(format!(
+                    "standard input cannot be read as {}; give the mail as a file or directory",
+                    if spec.format == InputFormat::Mbox { "mbox" } else { ".eml" }
+                )));
+            }
+            continue;
+        }
+        match spec.format {
+            InputFormat::Eml => {
+                if eml_files(&spec.path)?.is_empty() {
+                    return Err(BatchError(format!("`{}` holds no .eml file", spec.name)));
+                }
+            }
+            InputFormat::Csv if !is_pipe(&spec.path) => {
+                let mut reader = csv_reader(input::open(spec)?, &spec.name)?;
+                let header = csv_header(&mut reader, &spec.name)?;
+                let (_, unused) = config.columns.resolve(&header, &spec.name)?;
+                if !unused.is_empty() {
+                    notes.push(format!(
+                        "{}: column(s) {} fill no case field and were ignored (map them with --map COLUMN=FIELD)",
+                        spec.name,
+                        unused.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+            _ => {
+                input::open(spec)?;
+            }
+        }
+    }
+    if !any_csv && !config.columns.columns.is_empty() {
+        notes.push("--map and --map-file apply to CSV inputs only; no input is CSV".to_string());
+    }
+    if any_mail && config.mail.support.is_empty() {
+        notes.push(
+            "no --support-address: every message counts as the customer's, so agents' replies do not stop the SLA \
+             clocks; name the support team's senders, e.g. --support-address '*@support.example.com'"
+                .to_string(),
+        );
+    }
+    Ok(notes)
+}
+
+/// Whether a path is a pipe (read once, so its header is checked as it is read).
+fn is_pipe(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        std::fs::metadata(path).is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
 }
 
 /// A mail record waiting for its place: its order key, payload, input and
@@ -141,8 +225,6 @@ struct Ctx<'a> {
     directory: &'a Directory,
     config: &'a RunConfig,
     options: Options,
-    /// Per input: a CSV input's columns.
-    columns: Vec<Option<CsvColumns>>,
 }
 
 /// Decides every record of the inputs and writes decisions to `out` and
@@ -161,37 +243,19 @@ pub fn run(
     rejects: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Summary, BatchError> {
-    if config.detail == Detail::Full && config.format == OutputFormat::Csv {
-        return Err(BatchError("--detail full writes JSON Lines; it cannot be written as CSV".to_string()));
-    }
+    let notes = check(config)?;
     let mut summary = Summary {
         inputs: config.inputs.iter().map(|s| InputCounts { input: s.name.clone(), ..InputCounts::default() }).collect(),
         resumed_after: config.resume.skip,
+        notes,
         ..Summary::default()
     };
-    let mut columns = Vec::with_capacity(config.inputs.len());
-    for spec in &config.inputs {
-        if spec.format != InputFormat::Csv {
-            columns.push(None);
-            continue;
-        }
-        let header = csv_header(spec)?;
-        let (fields, unused) = config.columns.resolve(&header, &spec.name)?;
-        if !unused.is_empty() {
-            summary.notes.push(format!(
-                "{}: column(s) {} fill no case field and were ignored (map them with --map COLUMN=FIELD)",
-                spec.name,
-                unused.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        columns.push(Some(CsvColumns { fields, header }));
-    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.threads)
         .thread_name(|i| format!("triage-run-{i}"))
         .build()
         .map_err(|e| BatchError(format!("cannot start the deciding threads: {e}")))?;
-    let ctx = Ctx { rules, directory, config, options: Options::default(), columns };
+    let ctx = Ctx { rules, directory, config, options: Options::default() };
     let csv_rows = |rows: &[Vec<String>]| -> Result<Vec<u8>, BatchError> {
         let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
         for r in rows {
@@ -274,22 +338,53 @@ pub fn run(
     Ok(summary)
 }
 
-/// A CSV input's header row.
-fn csv_header(spec: &InputSpec) -> Result<Vec<String>, BatchError> {
-    let mut reader = csv_reader(spec)?;
-    let header =
-        reader.byte_headers().map_err(|e| BatchError(format!("{}: cannot read the header row: {e}", spec.name)))?;
-    Ok(header.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect())
+/// A CSV input's header row (a trailing `\r` of a CRLF file removed).
+fn csv_header(
+    reader: &mut csv::Reader<Box<dyn std::io::BufRead + Send>>,
+    name: &str,
+) -> Result<Vec<String>, BatchError> {
+    let header = reader.byte_headers().map_err(|e| BatchError(format!("{name}: cannot read the header row: {e}")))?;
+    let header: Vec<String> = header.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect();
+    if header.iter().all(String::is_empty) {
+        return Err(BatchError(format!(
+            "{name}: no header row (the file is empty); a CSV input starts with its column names"
+        )));
+    }
+    Ok(header)
 }
 
-/// A CSV reader with the separator the header uses most.
-fn csv_reader(spec: &InputSpec) -> Result<csv::Reader<Box<dyn std::io::BufRead + Send>>, BatchError> {
-    let mut file = input::open(spec)?;
-    let head = file.fill_buf().map_err(|e| BatchError::io(format!("cannot read `{}`", spec.name), &e))?;
+/// A CSV reader with the separator the header uses most. Records end at
+/// `\n` (a `\r` before it is removed from the last field), so line numbers
+/// count the same in CRLF and LF files.
+fn csv_reader(
+    mut file: Box<dyn std::io::BufRead + Send>,
+    name: &str,
+) -> Result<csv::Reader<Box<dyn std::io::BufRead + Send>>, BatchError> {
+    let head = file.fill_buf().map_err(|e| BatchError::io(format!("cannot read `{name}`"), &e))?;
     let first = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let count = |sep: u8| first.iter().filter(|&&b| b == sep).count();
     let delimiter = [b',', b';', b'\t'].into_iter().max_by_key(|&s| (count(s), s == b',')).unwrap_or(b',');
-    Ok(csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(file))
+    Ok(csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .flexible(true)
+        .from_reader(file))
+}
+
+/// A record without the `\r` a CRLF line leaves on its last field.
+fn strip_cr(record: &csv::ByteRecord) -> csv::ByteRecord {
+    let n = record.len();
+    match record.get(n.wrapping_sub(1)) {
+        Some(last) if last.ends_with(b"\r") => {
+            let mut out = csv::ByteRecord::with_capacity(record.as_slice().len(), n);
+            for (i, f) in record.iter().enumerate() {
+                out.push_field(if i + 1 == n { &f[..f.len() - 1] } else { f });
+            }
+            out.set_position(record.position().cloned());
+            out
+        }
+        _ => record.clone(),
+    }
 }
 
 /// The reader thread: every input's records, in chunks, numbered in order.
@@ -321,7 +416,7 @@ fn read_all(
         let result = match spec.format {
             InputFormat::Jsonl => input::open(spec).and_then(|r| input::read_jsonl(r, &mut emit, &spec.name)),
             InputFormat::Json => input::open(spec).and_then(|r| input::read_json(r, &mut emit, &spec.name)),
-            InputFormat::Csv => read_csv(spec, &mut emit),
+            InputFormat::Csv => read_csv(spec, &config.columns, &mut emit),
             InputFormat::Mbox | InputFormat::Eml if mail_done => Ok(()),
             InputFormat::Mbox | InputFormat::Eml => {
                 mail_done = true;
@@ -338,8 +433,16 @@ fn read_all(
     }
 }
 
-fn read_csv(spec: &InputSpec, emit: &mut dyn FnMut(Position, Payload) -> bool) -> Result<(), BatchError> {
-    let mut reader = csv_reader(spec)?;
+fn read_csv(
+    spec: &InputSpec,
+    columns: &ColumnMap,
+    emit: &mut dyn FnMut(Position, Payload) -> bool,
+) -> Result<(), BatchError> {
+    let mut reader = csv_reader(input::open(spec)?, &spec.name)?;
+    let header: Vec<String> =
+        csv_header(&mut reader, &spec.name)?.into_iter().map(|h| h.trim_end_matches('\r').to_string()).collect();
+    let (fields, _) = columns.resolve(&header, &spec.name)?;
+    let columns = std::sync::Arc::new(CsvColumns { fields, header });
     let mut row = 0u64;
     let mut record = csv::ByteRecord::new();
     loop {
@@ -349,7 +452,7 @@ fn read_csv(spec: &InputSpec, emit: &mut dyn FnMut(Position, Payload) -> bool) -
             Ok(true) => {
                 row += 1;
                 let line = record.position().map_or(line, csv::Position::line);
-                if !emit(Position::Row { row, line }, Payload::Row(record.clone())) {
+                if !emit(Position::Row { row, line }, Payload::Row(strip_cr(&record), columns.clone())) {
                     return Ok(());
                 }
             }
@@ -511,18 +614,22 @@ fn settle(ctx: &Ctx, item: &Item) -> Outcome {
             },
             Err(e) => rejected(&e, bytes, None),
         },
-        Payload::Row(row) => {
+        Payload::Row(row, columns) => {
             let raw = csv_text(row);
-            let Some(CsvColumns { fields, header }) = ctx.columns.get(item.input).and_then(Option::as_ref) else {
-                return rejected("internal: a CSV row of an input with no header", &raw, None);
-            };
+            let CsvColumns { fields, header } = &**columns;
             let cells: Result<Vec<&str>, _> = row.iter().map(std::str::from_utf8).collect();
             let cells = match cells {
                 Ok(c) => c,
                 Err(e) => return rejected(&format!("not UTF-8 text: {e}; save the export as UTF-8"), &raw, None),
             };
             if cells.len() != header.len() {
-                let why = format!("the row has {} field(s) where the header has {}", cells.len(), header.len());
+                let mut why = format!("the row has {} field(s) where the header has {}", cells.len(), header.len());
+                if cells.iter().any(|c| c.contains('\n')) {
+                    why.push_str(
+                        "; a quoted field runs over several lines: an unclosed quote takes in the rows after it, \
+                         which are in this record",
+                    );
+                }
                 return rejected(&why, &raw, None);
             }
             let case = crate::csvmap::row_to_json(fields, header, &cells)
@@ -646,20 +753,47 @@ fn decide(
     Ok(written)
 }
 
-/// Where a run writing `output` (and `rejects`) resumes: truncates both
-/// files after the last complete record of the output (and drops rejects
-/// from that record on), and says how many records are done.
+/// Where a run writing `output` (and `rejects`) resumes: checks that the
+/// files are what an earlier run of this program wrote (records in order,
+/// every record before the last one in exactly one of the two files), then
+/// cuts the output after its last complete record and the rejects before
+/// the first record after it, and says how many records are done.
 ///
 /// # Errors
-/// When the files cannot be read or truncated, or the output's last line is
-/// not one this program wrote.
+/// When the files cannot be read or cut, or were changed since they were
+/// written (a line this program did not write, records out of order or
+/// missing from both); nothing is cut then.
 pub fn resume_point(output: &Path, rejects: &Path, format: OutputFormat) -> Result<Resume, BatchError> {
-    let (skip, header_written) = match format {
-        OutputFormat::Jsonl => (jsonl_resume(output)?, false),
-        OutputFormat::Csv => csv_resume(output)?,
+    let scan = match format {
+        OutputFormat::Jsonl => jsonl_scan(output)?,
+        OutputFormat::Csv => csv_scan(output)?,
     };
-    let rejected = rejects_resume(rejects, skip)?;
-    Ok(Resume { skip, rejected, header_written })
+    let (keep_rejects, rejected) = rejects_scan(rejects, scan.next)?;
+    let found = scan.decided + rejected.len() as u64;
+    if found != scan.next {
+        return Err(BatchError(format!(
+            "cannot resume: of the {} record(s) before the last one in `{}`, {} are decisions there and {} rejects in \
+             `{}`, so {} are in neither: the rejects file was changed, cut or is another run's. Start again without \
+             --resume",
+            scan.next,
+            output.display(),
+            scan.decided,
+            rejected.len(),
+            rejects.display(),
+            scan.next.abs_diff(found)
+        )));
+    }
+    if output.exists() {
+        open_rw(output)?
+            .set_len(scan.keep)
+            .map_err(|e| BatchError::io(format!("cannot cut `{}`", output.display()), &e))?;
+    }
+    if rejects.exists() {
+        open_rw(rejects)?
+            .set_len(keep_rejects)
+            .map_err(|e| BatchError::io(format!("cannot cut `{}`", rejects.display()), &e))?;
+    }
+    Ok(Resume { skip: scan.next, rejected, header_written: scan.header })
 }
 
 fn open_rw(path: &Path) -> Result<std::fs::File, BatchError> {
@@ -670,103 +804,255 @@ fn open_rw(path: &Path) -> Result<std::fs::File, BatchError> {
         .map_err(|e| BatchError::io(format!("cannot resume from `{}`", path.display()), &e))
 }
 
-/// The record after the last complete line of a JSON Lines output, the
-/// file cut after that line.
-fn jsonl_resume(path: &Path) -> Result<u64, BatchError> {
-    if !path.exists() {
-        return Ok(0);
-    }
-    let mut file = open_rw(path)?;
-    let len = file.metadata().map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?.len();
-    // The last complete line is within the last 2 × 16 MiB.
-    let window = len.min(2 * input::MAX_RECORD_BYTES as u64 + 2);
-    let start = len - window;
-    let mut tail = Vec::with_capacity(window as usize);
-    file.seek(std::io::SeekFrom::Start(start))
-        .and_then(|_| (&mut file).take(window).read_to_end(&mut tail))
-        .map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
-    let Some(end) = tail.iter().rposition(|&b| b == b'\n') else {
-        file.set_len(0).map_err(|e| BatchError::io(format!("cannot truncate `{}`", path.display()), &e))?;
-        return Ok(0);
-    };
-    let begin = tail[..end].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let record = serde_json::from_slice::<serde_json::Value>(&tail[begin..end])
-        .ok()
-        .and_then(|v| v.get("record").and_then(serde_json::Value::as_u64))
-        .ok_or_else(|| {
-            BatchError(format!(
-                "cannot resume: the last line of `{}` is not a decision this program wrote (no `record`)",
-                path.display()
-            ))
-        })?;
-    file.set_len(start + end as u64 + 1)
-        .map_err(|e| BatchError::io(format!("cannot truncate `{}`", path.display()), &e))?;
-    Ok(record + 1)
+/// What an interrupted output holds.
+struct Scan {
+    /// The record after the last complete one.
+    next: u64,
+    /// Complete decisions.
+    decided: u64,
+    /// Bytes to keep (through the last complete record).
+    keep: u64,
+    /// Whether a CSV header is there.
+    header: bool,
 }
 
-/// The same for a CSV output: the record after the last complete row, and
-/// whether the header is there.
-fn csv_resume(path: &Path) -> Result<(u64, bool), BatchError> {
-    if !path.exists() {
-        return Ok((0, false));
+/// The record number a line this program wrote starts with:
+/// `{"record":N,`.
+fn record_of(line: &[u8]) -> Option<u64> {
+    let rest = line.strip_prefix(b"{\"record\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || rest.get(digits) != Some(&b',') {
+        return None;
     }
-    let bytes = std::fs::read(path).map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&bytes[..]);
-    let (mut keep, mut next, mut header) = (0u64, 0u64, false);
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
+fn not_ours(path: &Path, line: u64) -> BatchError {
+    BatchError(format!(
+        "cannot resume: line {line} of `{}` is not a record this program wrote (or is out of order); the file was \
+         changed or is not a `triage run` output. Start again without --resume",
+        path.display()
+    ))
+}
+
+fn jsonl_scan(path: &Path) -> Result<Scan, BatchError> {
+    let mut scan = Scan { next: 0, decided: 0, keep: 0, header: false };
+    if !path.exists() {
+        return Ok(scan);
+    }
+    let file =
+        std::fs::File::open(path).map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut line = Vec::new();
+    let (mut at, mut n) = (0u64, 0u64);
+    loop {
+        line.clear();
+        let got = std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
+            .map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
+        if got == 0 || line.last() != Some(&b'\n') {
+            return Ok(scan); // the end, or a line cut by the interruption
+        }
+        n += 1;
+        at += got as u64;
+        match record_of(&line) {
+            Some(r) if r >= scan.next => {
+                scan.next = r + 1;
+                scan.decided += 1;
+                scan.keep = at;
+            }
+            _ => return Err(not_ours(path, n)),
+        }
+    }
+}
+
+fn csv_scan(path: &Path) -> Result<Scan, BatchError> {
+    let mut scan = Scan { next: 0, decided: 0, keep: 0, header: false };
+    if !path.exists() {
+        return Ok(scan);
+    }
+    let mut file =
+        std::fs::File::open(path).map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
+    let cannot = |e: std::io::Error| BatchError::io(format!("cannot read `{}`", path.display()), &e);
+    let len = file.metadata().map_err(cannot)?.len();
+    // Whether the file's last line ended: if not, its last row was cut.
+    let mut last = [0u8; 1];
+    if len > 0 {
+        file.seek(std::io::SeekFrom::Start(len - 1)).and_then(|_| file.read_exact(&mut last)).map_err(cannot)?;
+        file.seek(std::io::SeekFrom::Start(0)).map_err(cannot)?;
+    }
+    let ended = last[0] == b'\n';
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(std::io::BufReader::new(file));
     let mut row = csv::ByteRecord::new();
-    while let Ok(true) = reader.read_byte_record(&mut row) {
+    let mut rows = 0u64;
+    loop {
+        match reader.read_byte_record(&mut row) {
+            Ok(true) => {}
+            Ok(false) | Err(_) => return Ok(scan),
+        }
+        rows += 1;
+        // A row is complete when it has every column and its line ended.
         let end = reader.position().byte();
-        let complete = row.len() == CSV_COLUMNS.len() && end > 0 && bytes.get(end as usize - 1) == Some(&b'\n');
+        if row.len() != CSV_COLUMNS.len() {
+            return Ok(scan);
+        }
+        let complete = ended || end < len;
         if !complete {
-            break;
+            return Ok(scan); // cut by the interruption
         }
-        if !header {
+        if !scan.header {
             if row.get(0) != Some(b"record") {
-                return Err(BatchError(format!(
-                    "cannot resume: `{}` does not start with this program's header row",
-                    path.display()
-                )));
+                return Err(not_ours(path, rows));
             }
-            header = true;
-        } else {
-            let r = std::str::from_utf8(row.get(0).unwrap_or_default()).ok().and_then(|s| s.parse::<u64>().ok());
-            match r {
-                Some(r) => next = r + 1,
-                None => break,
-            }
+            scan.header = true;
+            scan.keep = end;
+            continue;
         }
-        keep = end;
+        let r = std::str::from_utf8(row.get(0).unwrap_or_default()).ok().and_then(|s| s.parse::<u64>().ok());
+        match r {
+            Some(r) if r >= scan.next => {
+                scan.next = r + 1;
+                scan.decided += 1;
+                scan.keep = end;
+            }
+            _ => return Err(not_ours(path, rows)),
+        }
     }
-    let file = open_rw(path)?;
-    file.set_len(keep).map_err(|e| BatchError::io(format!("cannot truncate `{}`", path.display()), &e))?;
-    Ok((next, header))
 }
 
-/// Keeps the rejects of records before `skip` (complete lines only) and
-/// returns their record numbers.
-fn rejects_resume(path: &Path, skip: u64) -> Result<Vec<u64>, BatchError> {
+/// The rejects of records before `next` (complete lines only): the bytes to
+/// keep and their record numbers.
+fn rejects_scan(path: &Path, next: u64) -> Result<(u64, Vec<u64>), BatchError> {
+    let mut kept = Vec::new();
     if !path.exists() {
-        return Ok(Vec::new());
+        return Ok((0, kept));
     }
-    let bytes = std::fs::read(path).map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
-    let (mut keep, mut kept) = (0usize, Vec::new());
-    let mut at = 0usize;
-    while let Some(nl) = memchr::memchr(b'\n', &bytes[at..]) {
-        let line = &bytes[at..at + nl];
-        let record = serde_json::from_slice::<serde_json::Value>(line)
-            .ok()
-            .and_then(|v| v.get("record").and_then(serde_json::Value::as_u64));
-        match record {
-            Some(r) if r < skip => {
-                kept.push(r);
-                keep = at + nl + 1;
-            }
-            _ => break,
+    let file =
+        std::fs::File::open(path).map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut line = Vec::new();
+    let (mut at, mut keep, mut n) = (0u64, 0u64, 0u64);
+    loop {
+        line.clear();
+        let got = std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
+            .map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
+        if got == 0 || line.last() != Some(&b'\n') {
+            return Ok((keep, kept));
         }
-        at += nl + 1;
+        n += 1;
+        at += got as u64;
+        match record_of(&line) {
+            Some(r) if r < next && kept.last().is_none_or(|&l| r > l) => {
+                kept.push(r);
+                keep = at;
+            }
+            Some(r) if r >= next => return Ok((keep, kept)),
+            _ => return Err(not_ours(path, n)),
+        }
     }
-    let file = open_rw(path)?;
-    file.set_len(keep as u64).map_err(|e| BatchError::io(format!("cannot truncate `{}`", path.display()), &e))?;
-    kept.sort_unstable();
-    Ok(kept)
+}
+
+/// What identifies a run, kept beside its output (`OUT.run.json`) so that
+/// `--resume` continues only the run that wrote the output: the program,
+/// the rules version, each input (name, format, size, modification time),
+/// and every setting that changes what is written.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RunIdentity {
+    /// This program's version.
+    pub program: String,
+    /// The rules version decisions are made with.
+    pub rules_version: String,
+    /// The directory's content version.
+    pub directory_version: String,
+    /// Each input: name, format, bytes, modified (Unix milliseconds).
+    pub inputs: Vec<(String, String, u64, i64)>,
+    /// `jsonl` or `csv`.
+    pub format: String,
+    /// `lean` or `full`.
+    pub detail: String,
+    /// The instant (RFC 3339) or `creation`.
+    pub at: String,
+    /// CSV column mapping.
+    pub columns: Vec<(String, Option<String>)>,
+    /// Support sender patterns.
+    pub support: Vec<String>,
+    /// Thread window, seconds.
+    pub window_secs: i64,
+}
+
+impl RunIdentity {
+    /// The identity of a run of `config` with these rules and directory.
+    ///
+    /// # Errors
+    /// An input that is not a file or directory whose size can be read
+    /// (standard input cannot be resumed).
+    pub fn of(config: &RunConfig, rules_version: &str, directory_version: &str) -> Result<RunIdentity, BatchError> {
+        let mut inputs = Vec::new();
+        for spec in &config.inputs {
+            if spec.path.as_os_str() == "-" {
+                return Err(BatchError("standard input cannot be resumed: give the input as a file".to_string()));
+            }
+            let meta = std::fs::metadata(&spec.path)
+                .map_err(|e| BatchError::io(format!("cannot read `{}`", spec.name), &e))?;
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            let format =
+                serde_json::to_value(spec.format).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+            inputs.push((spec.name.clone(), format, if meta.is_dir() { 0 } else { meta.len() }, modified));
+        }
+        Ok(RunIdentity {
+            program: env!("CARGO_PKG_VERSION").to_string(),
+            rules_version: rules_version.to_string(),
+            directory_version: directory_version.to_string(),
+            inputs,
+            format: match config.format {
+                OutputFormat::Jsonl => "jsonl",
+                OutputFormat::Csv => "csv",
+            }
+            .to_string(),
+            detail: match config.detail {
+                Detail::Lean => "lean",
+                Detail::Full => "full",
+            }
+            .to_string(),
+            at: match config.at {
+                At::Now(t) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                At::Creation => "creation".to_string(),
+            },
+            columns: config.columns.columns.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            support: config.mail.support.clone(),
+            window_secs: config.mail.window_secs,
+        })
+    }
+
+    /// What differs from `earlier`, in words (empty when nothing does).
+    pub fn differences(&self, earlier: &RunIdentity) -> Vec<String> {
+        let mut d = Vec::new();
+        let mut differ = |what: &str, now: String, then: String| {
+            if now != then {
+                d.push(format!("{what}: {then} then, {now} now"));
+            }
+        };
+        differ("program version", self.program.clone(), earlier.program.clone());
+        differ("rules version", self.rules_version.clone(), earlier.rules_version.clone());
+        differ("directory version", self.directory_version.clone(), earlier.directory_version.clone());
+        let inputs = |i: &[(String, String, u64, i64)]| {
+            i.iter().map(|(n, f, b, m)| format!("{n} ({f}, {b} bytes, modified {m})")).collect::<Vec<_>>().join(", ")
+        };
+        differ("inputs", inputs(&self.inputs), inputs(&earlier.inputs));
+        differ("--format", self.format.clone(), earlier.format.clone());
+        differ("--detail", self.detail.clone(), earlier.detail.clone());
+        differ("--now/--as-of-creation", self.at.clone(), earlier.at.clone());
+        differ("column mapping", format!("{:?}", self.columns), format!("{:?}", earlier.columns));
+        differ("--support-address", format!("{:?}", self.support), format!("{:?}", earlier.support));
+        differ(
+            "--thread-window-days",
+            (self.window_secs / 86_400).to_string(),
+            (earlier.window_secs / 86_400).to_string(),
+        );
+        d
+    }
 }

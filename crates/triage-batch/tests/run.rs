@@ -244,8 +244,44 @@ fn a_json_array_and_a_stream_of_documents() {
     let rejects = lines(&rejects);
     assert_eq!(rejects[0]["source"]["element"], 1);
     assert_eq!(rejects[0]["source"]["line"], 3);
-    assert_eq!(rejects[1]["source"]["offset"], 27);
+    assert_eq!(rejects[1]["source"]["element"], 2);
+    assert_eq!(rejects[1]["source"]["line"], 4);
     assert_eq!(summary.inputs[1].read, 3);
+}
+
+#[test]
+fn a_syntax_error_in_a_json_array_loses_only_its_element() {
+    let dir = tempfile::tempdir().unwrap();
+    let array = "[{\"id\": \"a\"},\n {\"id\": \"b\", oops},\n {\"id\": \"c\"}, {\"id\": \"d\"},]";
+    let c =
+        config(vec![InputSpec::new(write(dir.path(), "a.json", array.as_bytes()), Some(InputFormat::Json)).unwrap()]);
+    let (out, rejects, summary) = run(&c);
+    let ids: Vec<String> = lines(&out).iter().map(|d| d["case_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, vec!["a", "c", "d"]);
+    let rejects = lines(&rejects);
+    assert_eq!(rejects.len(), 2, "{rejects:?}");
+    assert_eq!(rejects[0]["source"]["element"], 1);
+    assert!(rejects[0]["reason"].as_str().unwrap().contains("at line 2, column"), "{:?}", rejects[0]);
+    assert_eq!(rejects[0]["raw"], "{\"id\": \"b\", oops},\n ");
+    assert!(rejects[1]["reason"].as_str().unwrap().contains("a comma before the closing `]`"));
+    assert_eq!(summary.inputs[0].read, 5);
+}
+
+#[test]
+fn csv_in_crlf_counts_lines_like_lf_and_an_mbox_must_start_with_a_postmark() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "Id,Subject,Country,Created at\r\n1,a,DE,2026-03-02T09:00:00Z\r\n2,\"b\r\nc\",DE,2026-03-02T09:00:00Z\r\n3,d,DE,2026-03-02T09:00:00Z\r\n";
+    let mut c = config(vec![spec(write(dir.path(), "w.csv", csv.as_bytes()))]);
+    c.columns.add_pairs(["Id=id"]).unwrap();
+    let (out, _, _) = run(&c);
+    let out = lines(&out);
+    let lines_of: Vec<u64> = out.iter().map(|d| d["source"]["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines_of, vec![2, 3, 5]);
+    assert_eq!(out[2]["case_id"], "3");
+    let mbox = "Subject: no postmark\nDate: Mon, 2 Mar 2026 09:00:00 +0000\n\nhello\n";
+    let (out, rejects, _) = run(&config(vec![spec(write(dir.path(), "x.mbox", mbox.as_bytes()))]));
+    assert!(out.is_empty());
+    assert!(lines(&rejects)[0]["reason"].as_str().unwrap().contains("before the first `From ` postmark"));
 }
 
 proptest! {

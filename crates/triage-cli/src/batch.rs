@@ -2,9 +2,10 @@
 
 use crate::{Exit, InputError, load, load_directory, render_diagnostic};
 use std::io::IsTerminal as _;
+use std::path::Path;
 use std::path::PathBuf;
 use triage_batch::run::Resume;
-use triage_batch::{At, ColumnMap, Detail, InputFormat, InputSpec, MailOptions, OutputFormat, RunConfig};
+use triage_batch::{At, ColumnMap, Detail, InputFormat, InputSpec, MailOptions, OutputFormat, RunConfig, RunIdentity};
 
 /// What `triage run` was asked for.
 #[derive(Debug, Clone)]
@@ -112,52 +113,43 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
         columns.add_file(f).map_err(|e| InputError(e.0))?;
     }
     columns.add_pairs(args.map.iter().map(String::as_str)).map_err(|e| InputError(e.0))?;
-    let rejects_path = match (&args.rejects, &args.out) {
-        (Some(r), _) => r.clone(),
-        (None, Some(out)) => {
+    // A regular file (or one to be made) as --out; a device such as
+    // /dev/null gets no rejects or run file beside it.
+    let out_is_file = args.out.as_ref().is_some_and(|p| std::fs::metadata(p).map_or(true, |m| m.is_file()));
+    let beside = |suffix: &str| {
+        args.out.as_ref().filter(|_| out_is_file).map(|out| {
             let mut name = out.as_os_str().to_owned();
-            name.push(".rejects.jsonl");
+            name.push(suffix);
             PathBuf::from(name)
-        }
-        (None, None) => PathBuf::from("rejects.jsonl"),
+        })
     };
-    if args.out.as_ref().is_some_and(|o| *o == rejects_path) {
-        return Err(InputError("--out and --rejects name the same file".to_string()));
+    let rejects_path = match &args.rejects {
+        Some(r) => r.clone(),
+        None => beside(".rejects.jsonl").unwrap_or_else(|| PathBuf::from("rejects.jsonl")),
+    };
+    let identity_path = beside(".run.json");
+    // No file is written over another this run reads or writes.
+    let mut written: Vec<(&str, &Path)> = vec![("--rejects", &rejects_path)];
+    if let Some(out) = &args.out {
+        written.insert(0, ("--out", out));
     }
-    let resume = if args.resume {
-        let Some(out) = &args.out else {
-            return Err(InputError(
-                "--resume needs --out: it continues the output file an earlier run wrote".to_string(),
-            ));
-        };
-        triage_batch::resume_point(out, &rejects_path, format).map_err(|e| InputError(e.0))?
-    } else {
-        Resume::default()
-    };
-    let open = |path: &PathBuf, append: bool| {
-        let mut o = std::fs::OpenOptions::new();
-        o.create(true);
-        if append {
-            o.append(true);
-        } else {
-            o.write(true).truncate(true);
+    for (i, (what, path)) in written.iter().enumerate() {
+        for input in &args.inputs {
+            if same_file(path, input) {
+                return Err(InputError(format!(
+                    "{what} `{}` is the input `{}`: writing it would destroy it; write elsewhere",
+                    path.display(),
+                    input.display()
+                )));
+            }
         }
-        o.open(path).map_err(|e| InputError(format!("cannot write `{}`: {e}", path.display())))
-    };
-    let mut rejects = open(&rejects_path, args.resume)?;
-    let mut stdout;
-    let mut file;
-    let out: &mut dyn std::io::Write = match &args.out {
-        Some(p) => {
-            file = open(p, args.resume)?;
-            &mut file
+        for (other, other_path) in &written[..i] {
+            if same_file(path, other_path) {
+                return Err(InputError(format!("{other} and {what} name the same file `{}`", path.display())));
+            }
         }
-        None => {
-            stdout = std::io::stdout().lock();
-            &mut stdout
-        }
-    };
-    let config = RunConfig {
+    }
+    let mut config = RunConfig {
         inputs,
         format,
         detail,
@@ -166,9 +158,116 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
         columns,
         mail: MailOptions { support: args.support.clone(), window_secs: i64::from(args.thread_window_days) * 86_400 },
         chunk: args.chunk.max(1),
-        resume,
+        resume: Resume::default(),
         parse_only: args.parse_only,
     };
+    let directory_version = directory_version(&args.rules_dir, args.directory.as_deref());
+    let identity = if args.resume {
+        let (Some(out), Some(identity_path)) = (&args.out, &identity_path) else {
+            return Err(InputError(
+                "--resume needs --out naming a file: it continues the output file an earlier run wrote".to_string(),
+            ));
+        };
+        let earlier: RunIdentity = std::fs::read_to_string(identity_path)
+            .map_err(|e| {
+                InputError(format!(
+                    "cannot resume `{}`: its run file `{}` cannot be read ({e}); it is written when a run starts, so \
+                     this output was not written by `triage run --out`. Start again without --resume",
+                    out.display(),
+                    identity_path.display()
+                ))
+            })
+            .and_then(|t| {
+                serde_json::from_str(&t).map_err(|e| {
+                    InputError(format!("cannot resume: `{}` is not a run file: {e}", identity_path.display()))
+                })
+            })?;
+        // Without --now, the run goes on at the instant it started with.
+        if args.now.is_none()
+            && !args.as_of_creation
+            && let Ok(t) = chrono::DateTime::parse_from_rfc3339(&earlier.at)
+        {
+            config.at = At::Now(t.with_timezone(&chrono::Utc));
+        }
+        let now = RunIdentity::of(&config, rules.version(), &directory_version).map_err(|e| InputError(e.0))?;
+        let differences = now.differences(&earlier);
+        if !differences.is_empty() {
+            return Err(InputError(format!(
+                "cannot resume `{}`: it was written by another run ({}). Run it again as it was, or start again \
+                 without --resume",
+                out.display(),
+                differences.join("; ")
+            )));
+        }
+        Some(now)
+    } else {
+        None
+    };
+    // Everything is checked before any file is written.
+    triage_batch::check(&config).map_err(|e| InputError(e.0))?;
+    if args.resume
+        && let Some(out) = &args.out
+    {
+        config.resume = triage_batch::resume_point(out, &rejects_path, format).map_err(|e| InputError(e.0))?;
+    }
+    let open = |path: &Path| {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| InputError(format!("cannot write `{}`: {e}", path.display())))?;
+        // One run per output: a second one waits for nobody, it stops.
+        if file.metadata().is_ok_and(|m| m.is_file()) {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(InputError(format!(
+                        "another run is writing `{}`; wait for it or write elsewhere",
+                        path.display()
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(InputError(format!("cannot lock `{}`: {e}", path.display())));
+                }
+            }
+            if args.resume {
+                use std::io::Seek as _;
+                let mut f = &file;
+                f.seek(std::io::SeekFrom::End(0))
+                    .map_err(|e| InputError(format!("cannot write `{}`: {e}", path.display())))?;
+            } else {
+                file.set_len(0).map_err(|e| InputError(format!("cannot write `{}`: {e}", path.display())))?;
+            }
+        }
+        Ok::<_, InputError>(file)
+    };
+    let mut stdout;
+    let mut file;
+    let out: &mut dyn std::io::Write = match &args.out {
+        Some(p) => {
+            file = open(p)?;
+            &mut file
+        }
+        None => {
+            stdout = std::io::stdout().lock();
+            &mut stdout
+        }
+    };
+    let mut rejects = open(&rejects_path)?;
+    if !args.resume
+        && let Some(identity_path) = &identity_path
+    {
+        let identity = match identity {
+            Some(i) => i,
+            None => RunIdentity::of(&config, rules.version(), &directory_version)
+                .ok()
+                .unwrap_or_else(|| unresumable(&config)),
+        };
+        let text = serde_json::to_string_pretty(&identity).map_err(|e| InputError(e.to_string()))?;
+        std::fs::write(identity_path, text)
+            .map_err(|e| InputError(format!("cannot write `{}`: {e}", identity_path.display())))?;
+    }
     let bar = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(
@@ -216,6 +315,61 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
     Ok(if summary.rejected > 0 { Exit::Failed } else { Exit::Ok })
 }
 
+/// Whether two paths name one file: the same file when both exist, else
+/// the same place once their folders are resolved. Devices (`/dev/null`)
+/// are never "the same" as anything.
+fn same_file(a: &Path, b: &Path) -> bool {
+    if a.as_os_str() == "-" || b.as_os_str() == "-" {
+        return false;
+    }
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => {
+            if !(x.is_file() || x.is_dir()) || !(y.is_file() || y.is_dir()) {
+                return false;
+            }
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt as _;
+                x.dev() == y.dev() && x.ino() == y.ino()
+            }
+            #[cfg(not(unix))]
+            {
+                std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok()
+            }
+        }
+        _ => {
+            let place = |p: &Path| {
+                let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                std::fs::canonicalize(parent).ok().map(|d| d.join(p.file_name().unwrap_or_default()))
+            };
+            place(a).is_some() && place(a) == place(b)
+        }
+    }
+}
+
+/// The content version of the directory a run decides with.
+fn directory_version(rules_dir: &Path, file: Option<&Path>) -> String {
+    let path = file.map_or_else(|| rules_dir.join("directory.yaml"), Path::to_path_buf);
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    triage_core::content_version(&[("directory", &text)])
+}
+
+/// The run file of a run that cannot be resumed (an input is standard input).
+fn unresumable(config: &RunConfig) -> RunIdentity {
+    RunIdentity {
+        program: env!("CARGO_PKG_VERSION").to_string(),
+        rules_version: String::new(),
+        directory_version: String::new(),
+        inputs: config.inputs.iter().map(|i| (i.name.clone(), "standard input".to_string(), 0, 0)).collect(),
+        format: String::new(),
+        detail: String::new(),
+        at: String::new(),
+        columns: Vec::new(),
+        support: Vec::new(),
+        window_secs: 0,
+    }
+}
+
 /// What `triage report` was asked for.
 #[derive(Debug, Clone)]
 pub struct ReportArgs {
@@ -248,6 +402,17 @@ pub fn report(args: &ReportArgs) -> Result<Exit, InputError> {
         Some(p) => load_directory(p)?.agents().iter().map(|a| (a.id.to_string(), a.capacity)).collect(),
         None => std::collections::BTreeMap::new(),
     };
+    if let Some(out) = &args.out {
+        for input in std::iter::once(&args.decisions).chain(&args.states) {
+            if same_file(out, input) {
+                return Err(InputError(format!(
+                    "--out `{}` is the input `{}`: writing it would destroy it; write elsewhere",
+                    out.display(),
+                    input.display()
+                )));
+            }
+        }
+    }
     let started = std::time::Instant::now();
     let report = triage_batch::report::build(std::slice::from_ref(&args.decisions), &args.states, &capacity)
         .map_err(|e| InputError(e.0))?;
@@ -281,6 +446,12 @@ pub fn report(args: &ReportArgs) -> Result<Exit, InputError> {
     );
     for e in &report.unreadable_examples {
         eprintln!("  {e}");
+    }
+    if report.repeated_case_ids > 0 {
+        eprintln!(
+            "note: {} decision(s) repeat a case id seen before (was an input read twice?)",
+            report.repeated_case_ids
+        );
     }
     Ok(if report.unreadable > 0 { Exit::Failed } else { Exit::Ok })
 }

@@ -300,9 +300,9 @@ enum Command {
         /// A directory file (YAML or JSON); default: RULES_DIR/directory.yaml.
         #[arg(long)]
         directory: Option<PathBuf>,
-        /// Deciding threads (default: one per core).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
+        /// Deciding threads, 1 to 256 (default: one per core).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=256))]
+        threads: u16,
         /// Continue an interrupted run from the last complete record of --out.
         #[arg(long)]
         resume: bool,
@@ -430,7 +430,7 @@ fn main() -> ExitCode {
             now,
             as_of_creation,
             directory,
-            threads,
+            threads: usize::from(threads),
             resume,
             map,
             map_file,

@@ -100,7 +100,7 @@ fn resume_refuses_an_output_it_did_not_write() {
     args.push("--resume".into());
     let o = triage().args(args).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not a decision this program wrote"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("its run file"), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 fn chromium() -> Option<PathBuf> {
@@ -277,4 +277,57 @@ document.getElementById('f').addEventListener('load', () => {
     let total = pixels.len() / channels;
     assert!(blue > 20_000, "only {blue} pixels of the bars' blue in the screenshot");
     assert!(inked * 100 / total >= 3, "the screenshot is nearly blank ({inked} of {total} pixels inked)");
+}
+
+#[test]
+fn a_run_refuses_what_would_lose_data_before_it_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = corpus(dir.path(), 3000);
+    let before = std::fs::read(&input).unwrap();
+    // The output is the input: refused, the input untouched.
+    let o = triage().args(run_args(&input, &input)).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("would destroy it"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read(&input).unwrap() == before);
+    // A resume under other settings is refused and cuts nothing.
+    let out = dir.path().join("out.jsonl");
+    assert_eq!(triage().args(run_args(&input, &out)).output().unwrap().status.code(), Some(1));
+    let written = std::fs::read(&out).unwrap();
+    let mut args = run_args(&input, &out);
+    args[4] = "2026-03-03T09:00:00Z".into();
+    args.push("--resume".into());
+    let o = triage().args(&args).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("--now/--as-of-creation: 2026-03-02T09:00:00Z then, 2026-03-03T09:00:00Z now"), "{stderr}");
+    assert!(std::fs::read(&out).unwrap() == written);
+    // A resume whose rejects file is gone would lose the rejects: refused.
+    std::fs::remove_file(format!("{}.rejects.jsonl", out.display())).unwrap();
+    let mut args = run_args(&input, &out);
+    args.push("--resume".into());
+    let o = triage().args(&args).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("are in neither"), "{}", String::from_utf8_lossy(&o.stderr));
+    // A CSV export read from standard input.
+    let csv = "Id,Subject,Country,Created at\n1,API is down,DE,2026-03-02T09:00:00Z\n2,Refund please,DE,2026-03-02T09:00:00Z\n";
+    let mut child = triage()
+        .args(["run", &root().join("rules/global-support").display().to_string(), "-", "--input-format", "csv"])
+        .args([
+            "--map",
+            "Id=id",
+            "--now",
+            "2026-03-02T09:00:00Z",
+            "--rejects",
+            &dir.path().join("r.jsonl").display().to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), csv.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("-: read 2 = decided 2 + rejected 0"));
 }
