@@ -8,43 +8,64 @@ use triage_batch::run::Resume;
 use triage_batch::{At, ColumnMap, Detail, InputFormat, InputSpec, MailOptions, OutputFormat, RunConfig, RunIdentity};
 
 /// What `triage run` was asked for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// The rule directory.
     pub rules_dir: PathBuf,
-    /// The inputs, in order.
+    /// Inputs: .jsonl, .json, .csv, .mbox files and .eml files or
+    /// directories of them; `-` is standard input (JSON Lines).
+    #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Every input's format, instead of telling it from the name.
+    /// Read every input as this format: jsonl, json, csv, mbox or eml.
+    #[arg(long)]
     pub input_format: Option<String>,
-    /// Where decisions go (standard output without).
+    /// Write decisions here (default: standard output).
+    #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Where rejects go.
+    /// Write rejects here (default: OUT.rejects.jsonl, or rejects.jsonl).
+    #[arg(long)]
     pub rejects: Option<PathBuf>,
-    /// `jsonl` or `csv` (default: from `--out`'s extension).
+    /// jsonl or csv (default: csv when --out ends in .csv).
+    #[arg(long)]
     pub format: Option<String>,
-    /// `lean` or `full`.
+    /// lean (what was decided) or full (the whole decision and trace).
+    #[arg(long, default_value = "lean")]
     pub detail: String,
-    /// `--now`.
+    /// Decide every case at this instant (RFC 3339); default: now.
+    #[arg(long, conflicts_with = "as_of_creation")]
     pub now: Option<String>,
-    /// `--as-of-creation`.
+    /// Decide each case at its own created_at (for a migration).
+    #[arg(long)]
     pub as_of_creation: bool,
-    /// A directory file instead of the rule set's.
+    /// A directory file (YAML or JSON); default: RULES_DIR/directory.yaml.
+    #[arg(long)]
     pub directory: Option<PathBuf>,
-    /// Deciding threads (0: one per core).
-    pub threads: usize,
-    /// Continue an interrupted run.
+    /// Deciding threads, 1 to 256 (default: one per core).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=256))]
+    pub threads: u16,
+    /// Continue an interrupted run from the last complete record of --out.
+    #[arg(long)]
     pub resume: bool,
-    /// `COLUMN=FIELD` pairs.
+    /// CSV: COLUMN=FIELD (repeat), e.g. --map "Ticket ID=id"; COLUMN= ignores it.
+    #[arg(long = "map", value_name = "COLUMN=FIELD")]
     pub map: Vec<String>,
-    /// A column mapping file.
+    /// CSV: a YAML file of `columns:` COLUMN: FIELD pairs.
+    #[arg(long)]
     pub map_file: Option<PathBuf>,
-    /// Support sender patterns.
-    pub support: Vec<String>,
-    /// Days within which messages join a thread by subject.
+    /// Mail: sender pattern of the support team (repeat; `*` wildcard),
+    /// e.g. "*@support.example.com": their messages are agent replies.
+    #[arg(long = "support-address", value_name = "PATTERN")]
+    pub support_address: Vec<String>,
+    /// Mail: days within which messages with the same subject and a
+    /// shared participant join one thread.
+    #[arg(long, default_value_t = 14)]
     pub thread_window_days: u32,
-    /// Records per chunk.
+    /// Records read, decided and written together.
+    #[arg(long, default_value_t = 4096, hide = true)]
     pub chunk: usize,
-    /// Benchmarks: parse and write back, do not decide.
+    /// Benchmarks only: read, parse and write each case back without
+    /// deciding (the limit benches/batch measures against).
+    #[arg(long, hide = true)]
     pub parse_only: bool,
 }
 
@@ -154,9 +175,12 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
         format,
         detail,
         at,
-        threads: args.threads,
+        threads: usize::from(args.threads),
         columns,
-        mail: MailOptions { support: args.support.clone(), window_secs: i64::from(args.thread_window_days) * 86_400 },
+        mail: MailOptions {
+            support: args.support_address.clone(),
+            window_secs: i64::from(args.thread_window_days) * 86_400,
+        },
         chunk: args.chunk.max(1),
         resume: Resume::default(),
         parse_only: args.parse_only,

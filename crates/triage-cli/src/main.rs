@@ -269,65 +269,7 @@ enum Command {
     /// Decide a backlog: JSON Lines, JSON, CSV, mbox and .eml inputs, in
     /// parallel, one decision per case in input order; bad records go to a
     /// rejects file with their position (exit 1 when any did)
-    Run {
-        /// The rule directory.
-        rules_dir: PathBuf,
-        /// Inputs: .jsonl, .json, .csv, .mbox files and .eml files or
-        /// directories of them; `-` is standard input (JSON Lines).
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        /// Read every input as this format: jsonl, json, csv, mbox or eml.
-        #[arg(long)]
-        input_format: Option<String>,
-        /// Write decisions here (default: standard output).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Write rejects here (default: OUT.rejects.jsonl, or rejects.jsonl).
-        #[arg(long)]
-        rejects: Option<PathBuf>,
-        /// jsonl or csv (default: csv when --out ends in .csv).
-        #[arg(long)]
-        format: Option<String>,
-        /// lean (what was decided) or full (the whole decision and trace).
-        #[arg(long, default_value = "lean")]
-        detail: String,
-        /// Decide every case at this instant (RFC 3339); default: now.
-        #[arg(long, conflicts_with = "as_of_creation")]
-        now: Option<String>,
-        /// Decide each case at its own created_at (for a migration).
-        #[arg(long)]
-        as_of_creation: bool,
-        /// A directory file (YAML or JSON); default: RULES_DIR/directory.yaml.
-        #[arg(long)]
-        directory: Option<PathBuf>,
-        /// Deciding threads, 1 to 256 (default: one per core).
-        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=256))]
-        threads: u16,
-        /// Continue an interrupted run from the last complete record of --out.
-        #[arg(long)]
-        resume: bool,
-        /// CSV: COLUMN=FIELD (repeat), e.g. --map "Ticket ID=id"; COLUMN= ignores it.
-        #[arg(long = "map", value_name = "COLUMN=FIELD")]
-        map: Vec<String>,
-        /// CSV: a YAML file of `columns:` COLUMN: FIELD pairs.
-        #[arg(long)]
-        map_file: Option<PathBuf>,
-        /// Mail: sender pattern of the support team (repeat; `*` wildcard),
-        /// e.g. "*@support.example.com": their messages are agent replies.
-        #[arg(long = "support-address", value_name = "PATTERN")]
-        support_address: Vec<String>,
-        /// Mail: days within which messages with the same subject and a
-        /// shared participant join one thread.
-        #[arg(long, default_value_t = 14)]
-        thread_window_days: u32,
-        /// Records read, decided and written together.
-        #[arg(long, default_value_t = 4096, hide = true)]
-        chunk: usize,
-        /// Benchmarks only: read, parse and write each case back without
-        /// deciding (the limit benches/batch measures against).
-        #[arg(long, hide = true)]
-        parse_only: bool,
-    },
+    Run(triage_cli::batch::RunArgs),
     /// A report for managers from `triage run`'s decisions: workload, tier
     /// mix, SLA compliance, manual reviews and cases over time, as one
     /// self-contained HTML page (or JSON)
@@ -400,45 +342,7 @@ fn main() -> ExitCode {
             let how = BenchArgs { directory, now, rounds, trace, format };
             bench(&rules_dir, &cases, &how)
         }
-        Command::Run {
-            rules_dir,
-            inputs,
-            input_format,
-            out,
-            rejects,
-            format,
-            detail,
-            now,
-            as_of_creation,
-            directory,
-            threads,
-            resume,
-            map,
-            map_file,
-            support_address,
-            thread_window_days,
-            chunk,
-            parse_only,
-        } => triage_cli::batch::run(&triage_cli::batch::RunArgs {
-            rules_dir,
-            inputs,
-            input_format,
-            out,
-            rejects,
-            format,
-            detail,
-            now,
-            as_of_creation,
-            directory,
-            threads: usize::from(threads),
-            resume,
-            map,
-            map_file,
-            support: support_address,
-            thread_window_days,
-            chunk,
-            parse_only,
-        }),
+        Command::Run(args) => triage_cli::batch::run(&args),
         Command::Report { decisions, states, out, format, directory } => {
             triage_cli::batch::report(&triage_cli::batch::ReportArgs { decisions, states, out, format, directory })
         }
