@@ -537,7 +537,7 @@ pub(crate) fn thread(mut messages: Vec<Message>, options: &MailOptions) -> Vec<T
 }
 
 /// A position's place in its input, for ordering.
-fn position_key(p: &Position) -> (u64, String) {
+pub(crate) fn position_key(p: &Position) -> (u64, String) {
     match p {
         Position::Line { line } | Position::Row { line, .. } | Position::Element { line, .. } => (*line, String::new()),
         Position::Message { offset, .. } | Position::Offset { offset } => (*offset, String::new()),

@@ -263,25 +263,28 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
     }
 }
 
+/// One more case of `units` for a team or agent (the id copied only the
+/// first time it is seen).
+fn load(map: &mut BTreeMap<String, (u64, i64)>, key: &str, units: i64) {
+    let e = match map.get_mut(key) {
+        Some(e) => e,
+        None => map.entry(key.to_string()).or_default(),
+    };
+    e.0 += 1;
+    e.1 += units;
+}
+
 impl Tally {
     fn add(&mut self, row: &Row, state: Option<&StateRow>) {
         self.cases += 1;
         bump(&mut self.versions, &row.rules_version);
         let units = row.units.unwrap_or(0);
         match &row.team {
-            Some(t) => {
-                let e = self.teams.entry(t.clone()).or_default();
-                e.0 += 1;
-                e.1 += units;
-            }
+            Some(t) => load(&mut self.teams, t, units),
             None => self.unrouted += 1,
         }
         match &row.agent {
-            Some(a) => {
-                let e = self.agents.entry(a.clone()).or_default();
-                e.0 += 1;
-                e.1 += units;
-            }
+            Some(a) => load(&mut self.agents, a, units),
             None if row.queue.is_some() => self.queued += 1,
             None => {}
         }

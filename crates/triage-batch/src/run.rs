@@ -536,13 +536,8 @@ fn read_mail(
 }
 
 fn order_key(input: usize, p: &Position) -> (usize, u64, String) {
-    match p {
-        Position::Message { offset, .. } | Position::Offset { offset } => (input, *offset, String::new()),
-        Position::File { file } => (input, 0, file.clone()),
-        Position::Line { line } | Position::Row { line, .. } | Position::Element { line, .. } => {
-            (input, *line, String::new())
-        }
-    }
+    let (at, file) = mail::position_key(p);
+    (input, at, file)
 }
 
 /// The `.eml` files of an input: the file itself, or a directory's, in
@@ -615,12 +610,12 @@ fn settle(ctx: &Ctx, item: &Item) -> Outcome {
             Err(e) => rejected(&e, bytes, None),
         },
         Payload::Row(row, columns) => {
-            let raw = csv_text(row);
             let CsvColumns { fields, header } = &**columns;
+            let rejected = |why: &str| rejected(why, &csv_text(row), None);
             let cells: Result<Vec<&str>, _> = row.iter().map(std::str::from_utf8).collect();
             let cells = match cells {
                 Ok(c) => c,
-                Err(e) => return rejected(&format!("not UTF-8 text: {e}; save the export as UTF-8"), &raw, None),
+                Err(e) => return rejected(&format!("not UTF-8 text: {e}; save the export as UTF-8")),
             };
             if cells.len() != header.len() {
                 let mut why = format!("the row has {} field(s) where the header has {}", cells.len(), header.len());
@@ -630,13 +625,13 @@ fn settle(ctx: &Ctx, item: &Item) -> Outcome {
                          which are in this record",
                     );
                 }
-                return rejected(&why, &raw, None);
+                return rejected(&why);
             }
             let case = crate::csvmap::row_to_json(fields, header, &cells)
                 .and_then(|v| Case::from_value(v).map_err(|e| e.to_string()));
             match case.and_then(|c| decide(ctx, item, source.clone(), c, None, None)) {
                 Ok(w) => Outcome { rejected: false, output: Some(w), reject: None, inputs },
-                Err(e) => rejected(&e, &raw, None),
+                Err(e) => rejected(&e),
             }
         }
         Payload::Thread(t) => {

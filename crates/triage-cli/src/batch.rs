@@ -186,7 +186,7 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
         parse_only: args.parse_only,
     };
     let directory_version = directory_version(&args.rules_dir, args.directory.as_deref());
-    let identity = if args.resume {
+    if args.resume {
         let (Some(out), Some(identity_path)) = (&args.out, &identity_path) else {
             return Err(InputError(
                 "--resume needs --out naming a file: it continues the output file an earlier run wrote".to_string(),
@@ -223,10 +223,7 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
                 differences.join("; ")
             )));
         }
-        Some(now)
-    } else {
-        None
-    };
+    }
     // Everything is checked before any file is written.
     triage_batch::check(&config).map_err(|e| InputError(e.0))?;
     if args.resume
@@ -282,15 +279,18 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
     if !args.resume
         && let Some(identity_path) = &identity_path
     {
-        let identity = match identity {
-            Some(i) => i,
-            None => RunIdentity::of(&config, rules.version(), &directory_version)
-                .ok()
-                .unwrap_or_else(|| unresumable(&config)),
-        };
-        let text = serde_json::to_string_pretty(&identity).map_err(|e| InputError(e.to_string()))?;
-        std::fs::write(identity_path, text)
-            .map_err(|e| InputError(format!("cannot write `{}`: {e}", identity_path.display())))?;
+        match RunIdentity::of(&config, rules.version(), &directory_version) {
+            Ok(identity) => {
+                let text = serde_json::to_string_pretty(&identity).map_err(|e| InputError(e.to_string()))?;
+                std::fs::write(identity_path, text)
+                    .map_err(|e| InputError(format!("cannot write `{}`: {e}", identity_path.display())))?;
+            }
+            // A run that cannot be resumed (it reads standard input) leaves
+            // no run file, not even an earlier run's.
+            Err(_) => {
+                let _ = std::fs::remove_file(identity_path);
+            }
+        }
     }
     let bar = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new_spinner();
@@ -376,22 +376,6 @@ fn directory_version(rules_dir: &Path, file: Option<&Path>) -> String {
     let path = file.map_or_else(|| rules_dir.join("directory.yaml"), Path::to_path_buf);
     let text = std::fs::read_to_string(path).unwrap_or_default();
     triage_core::content_version(&[("directory", &text)])
-}
-
-/// The run file of a run that cannot be resumed (an input is standard input).
-fn unresumable(config: &RunConfig) -> RunIdentity {
-    RunIdentity {
-        program: env!("CARGO_PKG_VERSION").to_string(),
-        rules_version: String::new(),
-        directory_version: String::new(),
-        inputs: config.inputs.iter().map(|i| (i.name.clone(), "standard input".to_string(), 0, 0)).collect(),
-        format: String::new(),
-        detail: String::new(),
-        at: String::new(),
-        columns: Vec::new(),
-        support: Vec::new(),
-        window_secs: 0,
-    }
 }
 
 /// What `triage report` was asked for.
