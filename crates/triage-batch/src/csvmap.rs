@@ -46,16 +46,28 @@ struct MapFile {
 }
 
 impl ColumnMap {
-    /// Adds `COLUMN=FIELD` pairs from the command line.
+    /// Adds `COLUMN=FIELD` pairs from the command line. A pair overrides the mapping file for its column; two pairs for one
+    /// column must agree.
     ///
     /// # Errors
-    /// A pair without `=`, or a field that is not a case field.
+    /// A pair without `=`, a field that is not a case field, or a column
+    /// given two different fields.
     pub fn add_pairs<'a>(&mut self, pairs: impl IntoIterator<Item = &'a str>) -> Result<(), BatchError> {
+        let mut given: BTreeMap<&str, &str> = BTreeMap::new();
         for pair in pairs {
             let Some((column, field)) = pair.split_once('=') else {
                 return Err(BatchError(format!("--map `{pair}` is not COLUMN=FIELD (e.g. `--map \"Ticket ID=id\"`)")));
             };
-            self.insert(column.trim(), field.trim(), "--map")?;
+            let (column, field) = (column.trim(), field.trim());
+            if let Some(before) = given.insert(column, field)
+                && before != field
+            {
+                return Err(BatchError(format!(
+                    "--map gives column `{column}` two fields, `{before}` and `{field}`; a column fills one field \
+                     (keep one of them)"
+                )));
+            }
+            self.insert(column, field, "--map")?;
         }
         Ok(())
     }

@@ -303,6 +303,9 @@ pub(crate) fn read_json(
     let line_of =
         |at: usize, from: usize, line: u64| line + bytes[from..at].iter().filter(|&&b| b == b'\n').count() as u64;
     let (mut line_at, mut line) = (0usize, 1u64);
+    // An element that follows the one before it with no comma between: it
+    // is rejected (the array is broken there) and reading goes on.
+    let mut no_comma = false;
     loop {
         if pos >= bytes.len() {
             if array {
@@ -326,7 +329,17 @@ pub(crate) fn read_json(
         match stream.next() {
             Some(Ok(_)) => {
                 let end = pos + stream.byte_offset();
-                if !emit(Position::Element { element: index, line }, Payload::Json(bytes[pos..end].into())) {
+                let payload = if std::mem::take(&mut no_comma) {
+                    let reason = format!(
+                        "no `,` between element {} and element {index} of the JSON array: this element is set \
+                         aside rather than guessed at",
+                        index.saturating_sub(1)
+                    );
+                    Payload::Unreadable { reason, raw: bytes[pos..end].iter().copied().take(MAX_RAW_BYTES).collect() }
+                } else {
+                    Payload::Json(bytes[pos..end].into())
+                };
+                if !emit(Position::Element { element: index, line }, payload) {
                     return Ok(());
                 }
                 index += 1;
@@ -345,6 +358,7 @@ pub(crate) fn read_json(
                             }
                         }
                         Some(b']') | None => {}
+                        Some(b'{' | b'[') => no_comma = true,
                         Some(_) => {
                             let reason = format!("expected `,` or `]` after element {} of the JSON array", index - 1);
                             let raw = bytes[pos..].iter().copied().take(MAX_RAW_BYTES).collect();
@@ -359,6 +373,7 @@ pub(crate) fn read_json(
                 let text = e.to_string();
                 let what = text.rsplit_once(" at line ").map_or(text.as_str(), |(w, _)| w);
                 let at_line = line + e.line().saturating_sub(1) as u64;
+                no_comma = false;
                 let next = resync(&bytes, pos + 1, array);
                 let end = next.unwrap_or(bytes.len());
                 let reason = format!(
@@ -385,10 +400,31 @@ pub(crate) fn read_json(
     }
 }
 
-/// Where the next element seems to start after a syntax error: an object
-/// opening after `},` (in an array) or after `}` and a line break (in a
-/// stream of documents).
+/// Where the next element starts after a syntax error: the first place
+/// that looks like an element's start ([`element_start`]) and from which a
+/// whole element reads (so a `},{` inside a broken element's string is not
+/// taken for one); when no such place reads within 64 tries, the first that
+/// looks like one.
 fn resync(bytes: &[u8], from: usize, array: bool) -> Option<usize> {
+    let first = element_start(bytes, from, array)?;
+    let mut at = first;
+    for _ in 0..64 {
+        let mut stream = serde_json::Deserializer::from_slice(&bytes[at..]).into_iter::<serde::de::IgnoredAny>();
+        if matches!(stream.next(), Some(Ok(_))) {
+            return Some(at);
+        }
+        match element_start(bytes, at + 1, array) {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    Some(first)
+}
+
+/// The next place that looks like an element's start: an object opening
+/// after `},` (in an array) or after `}` and a line break (in a stream of
+/// documents).
+fn element_start(bytes: &[u8], from: usize, array: bool) -> Option<usize> {
     let mut i = from;
     while i < bytes.len() {
         if bytes[i] == b'{' {

@@ -115,6 +115,10 @@ pub struct Message {
     /// Whether this message repeats one read before (same `Message-ID`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
+    /// Whether its `Message-ID` was first used by a different message (it
+    /// then links nothing).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub id_reused: bool,
 }
 
 /// A thread: its messages oldest first, and the case state built from them.
@@ -298,6 +302,7 @@ pub(crate) fn parse(mut raw: Raw, options: &MailOptions) -> Result<Message, Unre
         text,
         original,
         duplicate: false,
+        id_reused: false,
     })
 }
 
@@ -428,14 +433,26 @@ pub fn normalize_subject(subject: &str) -> String {
 pub(crate) fn thread(mut messages: Vec<Message>, options: &MailOptions) -> Vec<Thread> {
     // Messages in input order (input, then position in it).
     messages.sort_by_key(|m| (m.input, position_key(&m.position)));
-    // A message read twice counts once.
+    // A message read twice counts once. A Message-ID that a different
+    // message reuses (another sender, date or subject: a broken client)
+    // links nothing for it.
     let mut first_of_id: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, m) in messages.iter_mut().enumerate() {
-        if let Some(id) = &m.message_id {
-            if first_of_id.contains_key(id) {
-                m.duplicate = true;
-            } else {
-                first_of_id.insert(id.clone(), i);
+    for i in 0..messages.len() {
+        let Some(id) = messages[i].message_id.clone() else { continue };
+        match first_of_id.get(&id) {
+            Some(&j) => {
+                let (a, b) = (&messages[j], &messages[i]);
+                let same = a.from == b.from
+                    && a.date == b.date
+                    && a.subject.as_deref().map(normalize_subject) == b.subject.as_deref().map(normalize_subject);
+                if same {
+                    messages[i].duplicate = true;
+                } else {
+                    messages[i].id_reused = true;
+                }
+            }
+            None => {
+                first_of_id.insert(id, i);
             }
         }
     }
@@ -460,7 +477,7 @@ pub(crate) fn thread(mut messages: Vec<Message>, options: &MailOptions) -> Vec<T
     // the messages that name it.
     let mut holder_of_id: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, m) in messages.iter().enumerate() {
-        let named = m.message_id.iter().chain(&m.in_reply_to).chain(&m.references);
+        let named = m.message_id.iter().filter(|_| !m.id_reused).chain(&m.in_reply_to).chain(&m.references);
         for id in named {
             match holder_of_id.get(id.as_str()) {
                 Some(&j) => union(&mut parent, i, j),
@@ -552,7 +569,10 @@ fn case_state(ms: &[Message]) -> triage_core::CaseState {
     let unique = if unique.is_empty() { ms.iter().collect() } else { unique };
     let first = unique[0];
     let opener = unique.iter().find(|m| !m.from_support).copied().unwrap_or(first);
-    let key = first.message_id.clone().unwrap_or_else(|| format!("{}#{:?}", first.input_name, first.position));
+    let key = match &first.message_id {
+        Some(id) if !first.id_reused => id.clone(),
+        _ => format!("{}#{:?}", first.input_name, first.position),
+    };
     let case = Case {
         id: format!("mail-{:016x}", fnv1a(key.as_bytes())),
         created_at: Some(first.date),

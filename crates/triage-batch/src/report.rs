@@ -81,8 +81,27 @@ struct RowAction {
 #[serde(default)]
 struct StateRow {
     case_id: String,
+    /// The instant the state was taken: every escalation has one, a
+    /// decision does not (it tells a decision file given as states).
+    now: Option<serde::de::IgnoredAny>,
     sla: Option<StateSla>,
     actions: Vec<RowAction>,
+}
+
+impl StateRow {
+    /// Why this is not an escalation state, if it is not.
+    fn refusal(&self) -> Option<&'static str> {
+        if self.case_id.is_empty() {
+            Some("not an escalation state (no `case_id`)")
+        } else if self.now.is_none() {
+            Some(
+                "not an escalation state (no `now`: is it a decision? decisions come first, states after them, as \
+                 `triage report DECISIONS.jsonl STATES.jsonl`)",
+            )
+        } else {
+            None
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -159,8 +178,8 @@ pub struct Series {
 /// Cases over time.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct OverTime {
-    /// `day`, `week` (ISO, starting Monday) or `month`: chosen so the
-    /// period spans at most about 60 buckets.
+    /// `day`, `week` (ISO, starting Monday), `month`, `year` or `N years`:
+    /// chosen so the period spans at most about 62 buckets.
     pub bucket: String,
     /// Each bucket's first day.
     pub buckets: Vec<String>,
@@ -364,21 +383,47 @@ pub fn build(
     // States first: a case's latest state replaces the run's replay.
     let mut by_case: BTreeMap<String, StateRow> = BTreeMap::new();
     for path in states {
-        // One pretty-printed state, or an array of them, as `triage escalate`
-        // prints for a single case.
+        // States one per line, pretty-printed one after another (as
+        // `triage escalate` prints them), or an array of them.
         let whole = std::fs::read(path).map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
+        let line_at =
+            |offset: usize| 1 + whole[..offset.min(whole.len())].iter().filter(|&&b| b == b'\n').count() as u64;
         let first = whole.iter().find(|b| !b.is_ascii_whitespace()).copied();
-        let one: Option<Vec<StateRow>> = match first {
-            Some(b'[') => serde_json::from_slice(&whole).ok(),
-            Some(b'{') => serde_json::from_slice::<StateRow>(&whole).ok().map(|s| vec![s]),
-            _ => None,
+        let mut docs: Vec<(u64, StateRow)> = Vec::new();
+        let read_whole = match first {
+            Some(b'[') => serde_json::from_slice::<Vec<StateRow>>(&whole).map(|all| {
+                docs.extend(all.into_iter().map(|s| (line_at(0), s)));
+            }),
+            _ => {
+                let mut stream = serde_json::Deserializer::from_slice(&whole).into_iter::<StateRow>();
+                let mut result = Ok(());
+                let mut start = 0;
+                while let Some(next) = stream.next() {
+                    match next {
+                        Ok(s) => docs.push((line_at(start + leading_space(&whole[start..])), s)),
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                    start = stream.byte_offset();
+                }
+                result
+            }
         };
-        if let Some(all) = one {
-            for s in all {
-                by_case.insert(s.case_id.clone(), s);
+        if read_whole.is_ok() {
+            for (n, s) in docs {
+                match s.refusal() {
+                    None => {
+                        by_case.insert(s.case_id.clone(), s);
+                    }
+                    Some(why) => note_unreadable(&mut report, path, n, why),
+                }
             }
             continue;
         }
+        // Something does not read: line by line, to say which.
+        drop(docs);
         drop(whole);
         for_lines(path, |lines| {
             let parsed: Vec<(u64, Result<StateRow, String>)> = lines
@@ -387,10 +432,12 @@ pub fn build(
                 .collect();
             for (n, s) in parsed {
                 match s {
-                    Ok(s) if !s.case_id.is_empty() => {
-                        by_case.insert(s.case_id.clone(), s);
-                    }
-                    Ok(_) => note_unreadable(&mut report, path, n, "not an escalation state (no `case_id`)"),
+                    Ok(s) => match s.refusal() {
+                        None => {
+                            by_case.insert(s.case_id.clone(), s);
+                        }
+                        Some(why) => note_unreadable(&mut report, path, n, why),
+                    },
                     Err(e) => note_unreadable(&mut report, path, n, &format!("not an escalation state: {e}")),
                 }
             }
@@ -449,6 +496,11 @@ fn note_unreadable(report: &mut Report, path: &std::path::Path, line: u64, why: 
     if report.unreadable_examples.len() < 10 {
         report.unreadable_examples.push(format!("{}:{line}: {why}", path.display()));
     }
+}
+
+/// How many whitespace bytes `bytes` starts with.
+fn leading_space(bytes: &[u8]) -> usize {
+    bytes.iter().take_while(|b| b.is_ascii_whitespace()).count()
 }
 
 /// Calls `each` with numbered non-blank lines, a chunk at a time.
@@ -566,13 +618,52 @@ fn day_text(day: i32) -> String {
     NaiveDate::from_num_days_from_ce_opt(day).map(|d| d.to_string()).unwrap_or_default()
 }
 
-/// The first day of the bucket a day falls in.
-fn bucket_of(day: i32, bucket: &str) -> i32 {
-    let Some(d) = NaiveDate::from_num_days_from_ce_opt(day) else { return day };
-    match bucket {
-        "week" => day - d.weekday().num_days_from_monday() as i32,
-        "month" => d.with_day(1).map_or(day, |m| m.num_days_from_ce()),
-        _ => day,
+/// A time bucket: a day, a week (from Monday), a month, or a run of
+/// `n` years (from a year divisible by `n`).
+#[derive(Clone, Copy, PartialEq)]
+enum Bucket {
+    Day,
+    Week,
+    Month,
+    Years(i32),
+}
+
+impl Bucket {
+    /// Its name, as the report shows it ("per …").
+    fn name(self) -> String {
+        match self {
+            Bucket::Day => "day".to_string(),
+            Bucket::Week => "week".to_string(),
+            Bucket::Month => "month".to_string(),
+            Bucket::Years(1) => "year".to_string(),
+            Bucket::Years(n) => format!("{n} years"),
+        }
+    }
+
+    /// The first day of the bucket a day falls in.
+    fn start(self, day: i32) -> i32 {
+        let Some(d) = NaiveDate::from_num_days_from_ce_opt(day) else { return day };
+        match self {
+            Bucket::Day => day,
+            Bucket::Week => day - d.weekday().num_days_from_monday() as i32,
+            Bucket::Month => d.with_day(1).map_or(day, |m| m.num_days_from_ce()),
+            Bucket::Years(n) => {
+                NaiveDate::from_ymd_opt(d.year() - d.year().rem_euclid(n), 1, 1).map_or(day, |y| y.num_days_from_ce())
+            }
+        }
+    }
+
+    /// The first day of the next bucket.
+    fn next(self, start: i32) -> i32 {
+        let months = match self {
+            Bucket::Day => return start + 1,
+            Bucket::Week => return start + 7,
+            Bucket::Month => 1,
+            Bucket::Years(n) => 12 * n.unsigned_abs(),
+        };
+        NaiveDate::from_num_days_from_ce_opt(start)
+            .and_then(|d| d.checked_add_months(chrono::Months::new(months)))
+            .map_or(start + 31, |d| d.num_days_from_ce())
     }
 }
 
@@ -582,25 +673,22 @@ fn over_time(territory_days: &BTreeMap<(i32, String), u64>, category_days: &BTre
     else {
         return OverTime { bucket: "day".to_string(), ..OverTime::default() };
     };
+    // At most about 62 buckets, however long the period.
     let span = last - first + 1;
     let bucket = if span <= 62 {
-        "day"
+        Bucket::Day
     } else if span <= 7 * 62 {
-        "week"
+        Bucket::Week
+    } else if span <= 31 * 62 {
+        Bucket::Month
     } else {
-        "month"
+        Bucket::Years((span / 365 / 62 + 1).max(1))
     };
     let mut starts: Vec<i32> = Vec::new();
-    let mut day = bucket_of(first, bucket);
+    let mut day = bucket.start(first);
     while day <= last {
         starts.push(day);
-        day = match bucket {
-            "day" => day + 1,
-            "week" => day + 7,
-            _ => NaiveDate::from_num_days_from_ce_opt(day)
-                .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
-                .map_or(day + 31, |d| d.num_days_from_ce()),
-        };
+        day = bucket.next(day);
     }
     let series = |days: &BTreeMap<(i32, String), u64>| -> Vec<Series> {
         let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
@@ -614,7 +702,7 @@ fn over_time(territory_days: &BTreeMap<(i32, String), u64>, category_days: &BTre
             top.iter().map(|n| Series { name: (*n).to_string(), counts: vec![0; starts.len()] }).collect();
         let mut other = Series { name: "other".to_string(), counts: vec![0; starts.len()] };
         for ((day, name), n) in days {
-            let b = bucket_of(*day, bucket);
+            let b = bucket.start(*day);
             let Ok(i) = starts.binary_search(&b) else { continue };
             match top.iter().position(|t| *t == name) {
                 Some(k) => out[k].counts[i] += n,
@@ -627,7 +715,7 @@ fn over_time(territory_days: &BTreeMap<(i32, String), u64>, category_days: &BTre
         out
     };
     OverTime {
-        bucket: bucket.to_string(),
+        bucket: bucket.name(),
         buckets: starts.iter().map(|&d| day_text(d)).collect(),
         by_territory: series(territory_days),
         by_category: series(category_days),

@@ -184,6 +184,9 @@ pub fn check(config: &RunConfig) -> Result<Vec<String>, BatchError> {
                     ));
                 }
             }
+            // A pipe is read once: opening it here would take what the
+            // reader needs (or wait for a writer that never comes back).
+            _ if is_pipe(&spec.path) => {}
             _ => {
                 input::open(spec)?;
             }
@@ -339,10 +342,7 @@ pub fn run(
 }
 
 /// A CSV input's header row (a trailing `\r` of a CRLF file removed).
-fn csv_header(
-    reader: &mut csv::Reader<Box<dyn std::io::BufRead + Send>>,
-    name: &str,
-) -> Result<Vec<String>, BatchError> {
+fn csv_header(reader: &mut csv::Reader<Taken>, name: &str) -> Result<Vec<String>, BatchError> {
     let header = reader.byte_headers().map_err(|e| BatchError(format!("{name}: cannot read the header row: {e}")))?;
     let header: Vec<String> = header.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect();
     if header.iter().all(String::is_empty) {
@@ -353,22 +353,104 @@ fn csv_header(
     Ok(header)
 }
 
+/// A CSV input as the CSV reader takes it, keeping the bytes taken and not
+/// yet given back as a record: a record's own text (its quotes, its line
+/// ends, the raw bytes of a reject) is read from them.
+struct Taken {
+    inner: Box<dyn std::io::BufRead + Send>,
+    /// Bytes taken from `base` on.
+    bytes: Vec<u8>,
+    /// The input's byte offset of `bytes[0]`.
+    base: u64,
+    /// Line ends before `base`.
+    lines: u64,
+    /// The line end: `\n`, or `\r` in a file with no `\n` (classic Mac).
+    eol: u8,
+    /// The field separator.
+    delimiter: u8,
+}
+
+/// Whether every quoted field of a record's text closes where a field
+/// ends (its closing quote followed by the separator, the line end or the
+/// end). When one does not, a quote was left open and the reader took the
+/// lines after it into this record.
+fn quotes_close(text: &[u8], delimiter: u8, eol: u8) -> bool {
+    let mut i = 0;
+    let mut field_start = true;
+    while i < text.len() {
+        let b = text[i];
+        if field_start && b == b'"' {
+            // A quoted field: to its closing quote (`""` is a quote in it).
+            i += 1;
+            loop {
+                match text.get(i) {
+                    None => return false,
+                    Some(b'"') if text.get(i + 1) == Some(&b'"') => i += 2,
+                    Some(b'"') => break,
+                    Some(_) => i += 1,
+                }
+            }
+            i += 1;
+            match text.get(i) {
+                None => return true,
+                Some(&c) if c == delimiter || c == eol || c == b'\r' => {}
+                Some(_) => return false,
+            }
+            continue;
+        }
+        field_start = b == delimiter || b == eol;
+        i += 1;
+    }
+    true
+}
+
+impl std::io::Read for Taken {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl Taken {
+    /// The bytes from offset `from` to `to` (clamped to what is held).
+    fn slice(&self, from: u64, to: u64) -> &[u8] {
+        let at = |o: u64| usize::try_from(o.saturating_sub(self.base)).unwrap_or(usize::MAX).min(self.bytes.len());
+        &self.bytes[at(from)..at(to).max(at(from))]
+    }
+
+    /// The line (from 1) of offset `at`.
+    fn line_of(&self, at: u64) -> u64 {
+        let eol = self.eol;
+        self.lines + 1 + self.slice(self.base, at).iter().filter(|&&b| b == eol).count() as u64
+    }
+
+    /// Forgets the bytes before offset `to`.
+    fn release(&mut self, to: u64) {
+        let n = usize::try_from(to.saturating_sub(self.base)).unwrap_or(usize::MAX).min(self.bytes.len());
+        let eol = self.eol;
+        self.lines += self.bytes[..n].iter().filter(|&&b| b == eol).count() as u64;
+        self.bytes.drain(..n);
+        self.base += n as u64;
+    }
+}
+
 /// A CSV reader with the separator the header uses most. Records end at
-/// `\n` (a `\r` before it is removed from the last field), so line numbers
-/// count the same in CRLF and LF files.
-fn csv_reader(
-    mut file: Box<dyn std::io::BufRead + Send>,
-    name: &str,
-) -> Result<csv::Reader<Box<dyn std::io::BufRead + Send>>, BatchError> {
+/// the line end (`\n`; `\r` in a file that has no `\n`), a `\r` before it
+/// removed from the last field, so line numbers count the same in CRLF, LF
+/// and CR files.
+fn csv_reader(mut file: Box<dyn std::io::BufRead + Send>, name: &str) -> Result<csv::Reader<Taken>, BatchError> {
     let head = file.fill_buf().map_err(|e| BatchError::io(format!("cannot read `{name}`"), &e))?;
-    let first = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let eol = if !head.contains(&b'\n') && head.contains(&b'\r') { b'\r' } else { b'\n' };
+    let first = head.split(|&b| b == eol).next().unwrap_or(&[]);
     let count = |sep: u8| first.iter().filter(|&&b| b == sep).count();
     let delimiter = [b',', b';', b'\t'].into_iter().max_by_key(|&s| (count(s), s == b',')).unwrap_or(b',');
+    let taken = Taken { inner: file, bytes: Vec::new(), base: 0, lines: 0, eol, delimiter };
     Ok(csv::ReaderBuilder::new()
         .delimiter(delimiter)
-        .terminator(csv::Terminator::Any(b'\n'))
+        .terminator(csv::Terminator::Any(eol))
         .flexible(true)
-        .from_reader(file))
+        .from_reader(taken))
 }
 
 /// A record without the `\r` a CRLF line leaves on its last field.
@@ -446,27 +528,48 @@ fn read_csv(
     let mut row = 0u64;
     let mut record = csv::ByteRecord::new();
     loop {
-        let line = reader.position().line();
-        match reader.read_byte_record(&mut record) {
+        let from = reader.position().byte();
+        let read = reader.read_byte_record(&mut record);
+        let to = reader.position().byte();
+        let taken = reader.get_ref();
+        // The record's text, blank lines before it left out.
+        let eol = taken.eol;
+        let text = taken.slice(from, to);
+        let blank = text.iter().take_while(|&&b| b == eol || b == b'\r').count();
+        let text = &text[blank..];
+        let line = taken.line_of(from + blank as u64);
+        let payload = match read {
             Ok(false) => return Ok(()),
             Ok(true) => {
-                row += 1;
-                let line = record.position().map_or(line, csv::Position::line);
-                if !emit(Position::Row { row, line }, Payload::Row(strip_cr(&record), columns.clone())) {
-                    return Ok(());
+                let body = text.strip_suffix(&[eol]).unwrap_or(text);
+                if body.contains(&eol) && !quotes_close(body, taken.delimiter, eol) {
+                    let last = line + body.iter().filter(|&&b| b == eol).count() as u64;
+                    Payload::Unreadable {
+                        reason: format!(
+                            "a quote opened on line {line} is not closed where it should be, so lines {line} to \
+                             {last} were read as one row; close the quote (a quote inside a quoted field is written \
+                             twice: \"\")"
+                        ),
+                        raw: body[..body.len().min(input::MAX_RAW_BYTES)].to_vec(),
+                    }
+                } else {
+                    Payload::Row(strip_cr(&record), columns.clone())
                 }
             }
             Err(e) => {
                 if let csv::ErrorKind::Io(io) = e.kind() {
                     return Err(BatchError::io(format!("cannot read `{}`", spec.name), io));
                 }
-                row += 1;
-                let line = e.position().map_or(line, csv::Position::line);
-                let payload = Payload::Unreadable { reason: format!("not a CSV row: {e}"), raw: Vec::new() };
-                if !emit(Position::Row { row, line }, payload) {
-                    return Ok(());
+                Payload::Unreadable {
+                    reason: format!("not a CSV row: {e}"),
+                    raw: text[..text.len().min(input::MAX_RAW_BYTES)].to_vec(),
                 }
             }
+        };
+        reader.get_mut().release(to);
+        row += 1;
+        if !emit(Position::Row { row, line }, payload) {
+            return Ok(());
         }
     }
 }
@@ -549,7 +652,15 @@ fn eml_files(root: &Path) -> Result<Vec<(String, std::path::PathBuf)>, BatchErro
     }
     let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
+    // A folder reached twice (a symbolic link to itself or to a parent) is
+    // read once.
+    let mut seen = std::collections::BTreeSet::new();
     while let Some(dir) = stack.pop() {
+        if let Ok(real) = std::fs::canonicalize(&dir)
+            && !seen.insert(real)
+        {
+            continue;
+        }
         let entries =
             std::fs::read_dir(&dir).map_err(|e| BatchError::io(format!("cannot read `{}`", dir.display()), &e))?;
         for entry in entries {
@@ -691,7 +802,14 @@ fn decide(
     thread: Option<&[mail::Message]>,
 ) -> Result<Written, String> {
     if ctx.config.parse_only {
-        let echo = serde_json::json!({ "record": item.record, "source": source, "case": case, "events": events });
+        #[derive(serde::Serialize)]
+        struct Echo<'a, S, C, E> {
+            record: u64,
+            source: &'a S,
+            case: &'a C,
+            events: &'a E,
+        }
+        let echo = Echo { record: item.record, source: &source, case: &case, events: &events };
         let mut line = serde_json::to_vec(&echo).map_err(|e| format!("cannot write the case: {e}"))?;
         line.push(b'\n');
         return Ok(Written::Line(line));
@@ -733,13 +851,22 @@ fn decide(
             Written::Line(line)
         }
         (OutputFormat::Jsonl, Detail::Full) => {
-            let full = serde_json::json!({
-                "record": item.record,
-                "source": source,
-                "decision": decision,
-                "escalation": escalation,
-                "thread": thread,
-            });
+            // `record` leads the line, as in lean output: --resume reads it.
+            #[derive(serde::Serialize)]
+            struct Full<'a, S, D, E, T> {
+                record: u64,
+                source: &'a S,
+                decision: &'a D,
+                escalation: &'a E,
+                thread: &'a T,
+            }
+            let full = Full {
+                record: item.record,
+                source: &source,
+                decision: &decision,
+                escalation: &escalation,
+                thread: &thread,
+            };
             let mut line = serde_json::to_vec(&full).map_err(|e| format!("cannot write the decision: {e}"))?;
             line.push(b'\n');
             Written::Line(line)
@@ -849,8 +976,9 @@ fn jsonl_scan(path: &Path) -> Result<Scan, BatchError> {
         }
         n += 1;
         at += got as u64;
+        // A kept line is whole JSON as well as numbered in order.
         match record_of(&line) {
-            Some(r) if r >= scan.next => {
+            Some(r) if r >= scan.next && serde_json::from_slice::<serde::de::IgnoredAny>(&line).is_ok() => {
                 scan.next = r + 1;
                 scan.decided += 1;
                 scan.keep = at;
@@ -889,7 +1017,8 @@ fn csv_scan(path: &Path) -> Result<Scan, BatchError> {
         // A row is complete when it has every column and its line ended.
         let end = reader.position().byte();
         if row.len() != CSV_COLUMNS.len() {
-            return Ok(scan);
+            // Only the last row may be short: it was cut.
+            return if end < len { Err(not_ours(path, rows)) } else { Ok(scan) };
         }
         let complete = ended || end < len;
         if !complete {
@@ -936,8 +1065,9 @@ fn rejects_scan(path: &Path, next: u64) -> Result<(u64, Vec<u64>), BatchError> {
         }
         n += 1;
         at += got as u64;
+        let whole = serde_json::from_slice::<serde::de::IgnoredAny>(&line).is_ok();
         match record_of(&line) {
-            Some(r) if r < next && kept.last().is_none_or(|&l| r > l) => {
+            Some(r) if r < next && whole && kept.last().is_none_or(|&l| r > l) => {
                 kept.push(r);
                 keep = at;
             }

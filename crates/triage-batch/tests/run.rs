@@ -387,8 +387,8 @@ fn report_numbers_add_up_and_states_replace_the_replay() {
     // A state for c0 (answered, so met) that says breached replaces the replay.
     let c0 = lines(&out).into_iter().find(|d| d["case_id"] == "c0").unwrap();
     assert_eq!(c0["history"]["metrics"]["first_response"]["state"], "met");
-    let state = r#"{"case_id": "c0", "sla": {"policy": "standard", "metrics": {"first_response": {"state": "breached"}}}, "actions": [{"kind": "notify"}]}
-{"case_id": "nobody", "sla": null, "actions": []}
+    let state = r#"{"case_id": "c0", "now": "2026-03-02T12:00:00Z", "sla": {"policy": "standard", "metrics": {"first_response": {"state": "breached"}}}, "actions": [{"kind": "notify"}]}
+{"case_id": "nobody", "now": "2026-03-02T12:00:00Z", "sla": null, "actions": []}
 not json
 "#;
     let states = write(dir.path(), "esc.jsonl", state.as_bytes());
@@ -401,4 +401,127 @@ not json
     assert_eq!(json["cases"], 1000);
     let page = triage_batch::report::html(&again);
     assert_eq!(page.matches("<figure class=\"chart\"").count(), 6, "no manual reviews in this corpus: 6 charts");
+}
+
+#[test]
+fn an_unclosed_csv_quote_is_rejected_not_swallowed() {
+    let dir = tempfile::tempdir().unwrap();
+    // Row 1 opens a quote that a later row's quote "closes": without the
+    // check, rows 1 to 3 would be one row with the right field count.
+    let csv = "Id,Subject,Country\n\n1,\"outage,DE\n2,refund,DE\n3,\"login\",DE\n4,\"two\nlines\",DE\n\n5,last,DE\n";
+    let mut c = config(vec![spec(write(dir.path(), "q.csv", csv.as_bytes()))]);
+    c.columns.add_pairs(["Id=id"]).unwrap();
+    let (out, rejects, summary) = run(&c);
+    let out = lines(&out);
+    let ids: Vec<&str> = out.iter().map(|d| d["case_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["4", "5"]);
+    // Line numbers count the blank lines.
+    let at: Vec<u64> = out.iter().map(|d| d["source"]["line"].as_u64().unwrap()).collect();
+    assert_eq!(at, vec![6, 9]);
+    let rejects = lines(&rejects);
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    assert_eq!(rejects[0]["source"]["line"], 3);
+    assert!(rejects[0]["reason"].as_str().unwrap().contains("lines 3 to 5 were read as one row"), "{:?}", rejects[0]);
+    assert_eq!(rejects[0]["raw"], "1,\"outage,DE\n2,refund,DE\n3,\"login\",DE");
+    assert_eq!((summary.records, summary.decided, summary.rejected), (3, 2, 1));
+    // A quote left open to the end of the file.
+    let csv = "Id,Subject,Country\n1,a,DE\n2,\"b,DE\n3,c,DE\n";
+    let mut c = config(vec![spec(write(dir.path(), "e.csv", csv.as_bytes()))]);
+    c.columns.add_pairs(["Id=id"]).unwrap();
+    let (out, rejects, _) = run(&c);
+    assert_eq!(lines(&out).len(), 1);
+    assert!(lines(&rejects)[0]["reason"].as_str().unwrap().contains("lines 3 to 4"));
+    // Classic Mac line ends (CR only) are rows, not one long header.
+    let csv = "Id,Subject,Country\r1,a,DE\r2,b,DE\r";
+    let mut c = config(vec![spec(write(dir.path(), "m.csv", csv.as_bytes()))]);
+    c.columns.add_pairs(["Id=id"]).unwrap();
+    let (out, _, _) = run(&c);
+    let at: Vec<u64> = lines(&out).iter().map(|d| d["source"]["line"].as_u64().unwrap()).collect();
+    assert_eq!(at, vec![2, 3]);
+}
+
+#[test]
+fn a_missing_comma_or_a_brace_in_a_broken_string_costs_one_element() {
+    let dir = tempfile::tempdir().unwrap();
+    let array = r#"[{"id": "a"} {"id": "b"}, {"id": "c", "subject": "x},{y", oops}, {"id": "d"}]"#;
+    let c =
+        config(vec![InputSpec::new(write(dir.path(), "a.json", array.as_bytes()), Some(InputFormat::Json)).unwrap()]);
+    let (out, rejects, summary) = run(&c);
+    let ids: Vec<String> = lines(&out).iter().map(|d| d["case_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, vec!["a", "d"]);
+    let rejects = lines(&rejects);
+    assert_eq!(rejects.len(), 2, "{rejects:?}");
+    assert!(rejects[0]["reason"].as_str().unwrap().contains("no `,` between element 0 and element 1"));
+    assert_eq!(rejects[0]["raw"], r#"{"id": "b"}"#);
+    assert_eq!(rejects[1]["source"]["element"], 2);
+    assert!(rejects[1]["raw"].as_str().unwrap().contains("oops"));
+    assert_eq!(summary.inputs[0].read, 4);
+}
+
+#[test]
+fn a_reused_message_id_does_not_merge_unrelated_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail = |from: &str, subject: &str, date: &str| {
+        format!(
+            "From {from} Mon Mar  2 09:00:00 2026\nFrom: {from}\nTo: help@acme-help.example\nSubject: {subject}\n\
+             Date: {date}\nMessage-ID: <same@client>\n\nPlease help with {subject}.\n\n"
+        )
+    };
+    let mbox = mail("ann@one.example", "Invoice wrong", "Mon, 2 Mar 2026 09:00:00 +0000")
+        + &mail("bob@two.example", "Cannot log in", "Mon, 2 Mar 2026 10:00:00 +0000")
+        // The first message again (an export that holds it twice).
+        + &mail("ann@one.example", "Invoice wrong", "Mon, 2 Mar 2026 09:00:00 +0000");
+    let (out, rejects, summary) = run(&config(vec![spec(write(dir.path(), "r.mbox", mbox.as_bytes()))]));
+    assert!(rejects.is_empty());
+    let out = lines(&out);
+    assert_eq!(out.len(), 2, "{out:#?}");
+    assert_eq!(out[0]["thread"].as_array().unwrap().len(), 2, "the copy joins its original");
+    assert_eq!(out[0]["thread"][1]["duplicate"], true);
+    assert_eq!(out[1]["thread"][0]["from"], "bob@two.example");
+    assert_ne!(out[0]["case_id"], out[1]["case_id"]);
+    assert_eq!(summary.inputs[0].read, 3);
+}
+
+#[test]
+fn report_states_pretty_one_after_another_and_decisions_given_as_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(root().join("rules/global-support/cases/corpus.jsonl")).unwrap();
+    // Cases created in year 1 and in year 9999: the chart keeps few buckets.
+    let mut text = String::new();
+    for (i, line) in base.lines().take(20).enumerate() {
+        let mut case: serde_json::Value = serde_json::from_str(line).unwrap();
+        case["created_at"] = if i % 2 == 0 { "0001-01-01T00:00:00Z" } else { "9999-12-31T00:00:00Z" }.into();
+        text.push_str(&case.to_string());
+        text.push('\n');
+    }
+    let (out, _, _) = run(&config(vec![spec(write(dir.path(), "y.jsonl", text.as_bytes()))]));
+    let decisions = write(dir.path(), "d.jsonl", &out);
+    let none = std::collections::BTreeMap::new();
+    let report = triage_batch::report::build(std::slice::from_ref(&decisions), &[], &none).unwrap();
+    assert_eq!(report.cases, 20);
+    assert!(report.over_time.buckets.len() <= 64, "{}", report.over_time.buckets.len());
+    assert!(report.over_time.bucket.ends_with("years"), "{}", report.over_time.bucket);
+    assert!(triage_batch::report::html(&report).len() < 2_000_000);
+    // Two pretty-printed states one after the other, as `triage escalate`
+    // prints them, are both read.
+    let first = lines(&out)[0]["case_id"].as_str().unwrap().to_string();
+    let second = lines(&out)[1]["case_id"].as_str().unwrap().to_string();
+    let state = |id: &str| {
+        serde_json::to_string_pretty(&serde_json::json!({
+            "case_id": id, "now": "2026-03-02T12:00:00Z",
+            "sla": {"policy": "standard", "metrics": {"first_response": {"state": "breached"}}}, "actions": []
+        }))
+        .unwrap()
+    };
+    let states = write(dir.path(), "s.json", format!("{}\n{}\n", state(&first), state(&second)).as_bytes());
+    let with = triage_batch::report::build(std::slice::from_ref(&decisions), &[states], &none).unwrap();
+    assert_eq!(with.unreadable, 0, "{:?}", with.unreadable_examples);
+    assert_eq!(with.with_history, 2);
+    // The decisions given again as states: every line is refused as a
+    // state, none replaces a replay.
+    let wrong =
+        triage_batch::report::build(std::slice::from_ref(&decisions), std::slice::from_ref(&decisions), &none).unwrap();
+    assert_eq!(wrong.unreadable, 20);
+    assert!(wrong.unreadable_examples[0].contains("is it a decision?"), "{:?}", wrong.unreadable_examples);
+    assert_eq!(wrong.with_history, 0);
 }

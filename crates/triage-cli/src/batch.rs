@@ -149,27 +149,25 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
         None => beside(".rejects.jsonl").unwrap_or_else(|| PathBuf::from("rejects.jsonl")),
     };
     let identity_path = beside(".run.json");
-    // No file is written over another this run reads or writes.
-    let mut written: Vec<(&str, &Path)> = vec![("--rejects", &rejects_path)];
+    // No file is written over another this run reads or writes, nor into
+    // the rule directory.
+    let mut written: Vec<(&str, &Path)> = Vec::new();
     if let Some(out) = &args.out {
-        written.insert(0, ("--out", out));
+        written.push(("--out", out));
     }
-    for (i, (what, path)) in written.iter().enumerate() {
-        for input in &args.inputs {
-            if same_file(path, input) {
-                return Err(InputError(format!(
-                    "{what} `{}` is the input `{}`: writing it would destroy it; write elsewhere",
-                    path.display(),
-                    input.display()
-                )));
-            }
-        }
-        for (other, other_path) in &written[..i] {
-            if same_file(path, other_path) {
-                return Err(InputError(format!("{other} and {what} name the same file `{}`", path.display())));
-            }
-        }
+    written.push(("--rejects", &rejects_path));
+    if let Some(run_file) = &identity_path {
+        written.push(("the run file", run_file));
     }
+    let mut read: Vec<(String, &Path)> =
+        args.inputs.iter().map(|p| (format!("the input `{}`", p.display()), p.as_path())).collect();
+    if let Some(p) = &args.map_file {
+        read.push((format!("the --map-file `{}`", p.display()), p));
+    }
+    if let Some(p) = &args.directory {
+        read.push((format!("the --directory file `{}`", p.display()), p));
+    }
+    check_written(&written, &read, &args.rules_dir)?;
     let mut config = RunConfig {
         inputs,
         format,
@@ -206,12 +204,14 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
                     InputError(format!("cannot resume: `{}` is not a run file: {e}", identity_path.display()))
                 })
             })?;
-        // Without --now, the run goes on at the instant it started with.
-        if args.now.is_none()
-            && !args.as_of_creation
-            && let Ok(t) = chrono::DateTime::parse_from_rfc3339(&earlier.at)
-        {
-            config.at = At::Now(t.with_timezone(&chrono::Utc));
+        // Without --now or --as-of-creation, the run goes on as it started:
+        // at its instant, or at each case's creation.
+        if args.now.is_none() && !args.as_of_creation {
+            if earlier.at == "creation" {
+                config.at = At::Creation;
+            } else if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&earlier.at) {
+                config.at = At::Now(t.with_timezone(&chrono::Utc));
+            }
         }
         let now = RunIdentity::of(&config, rules.version(), &directory_version).map_err(|e| InputError(e.0))?;
         let differences = now.differences(&earlier);
@@ -232,26 +232,8 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
         config.resume = triage_batch::resume_point(out, &rejects_path, format).map_err(|e| InputError(e.0))?;
     }
     let open = |path: &Path| {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| InputError(format!("cannot write `{}`: {e}", path.display())))?;
-        // One run per output: a second one waits for nobody, it stops.
+        let file = open_locked(path)?;
         if file.metadata().is_ok_and(|m| m.is_file()) {
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(InputError(format!(
-                        "another run is writing `{}`; wait for it or write elsewhere",
-                        path.display()
-                    )));
-                }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(InputError(format!("cannot lock `{}`: {e}", path.display())));
-                }
-            }
             if args.resume {
                 use std::io::Seek as _;
                 let mut f = &file;
@@ -339,6 +321,85 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
     Ok(if summary.rejected > 0 { Exit::Failed } else { Exit::Ok })
 }
 
+/// Opens an output for writing without cutting it, and takes its lock: one
+/// writer per file (`triage run` holds it for the whole run), a second one
+/// stops rather than waits. Devices are not locked.
+fn open_locked(path: &Path) -> Result<std::fs::File, InputError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| InputError(format!("cannot write `{}`: {e}", path.display())))?;
+    if file.metadata().is_ok_and(|m| m.is_file()) {
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(InputError(format!(
+                    "another run is writing `{}`; wait for it or write elsewhere",
+                    path.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(InputError(format!("cannot lock `{}`: {e}", path.display())));
+            }
+        }
+    }
+    Ok(file)
+}
+
+/// Refuses outputs that name one another, a file the run reads, or a place
+/// inside the rule directory (where the next load would read them as
+/// rules).
+fn check_written(written: &[(&str, &Path)], read: &[(String, &Path)], rules_dir: &Path) -> Result<(), InputError> {
+    let rules_dir = std::fs::canonicalize(rules_dir).ok();
+    for (i, (what, path)) in written.iter().enumerate() {
+        for (other, other_path) in read {
+            if same_file(path, other_path) {
+                return Err(InputError(format!(
+                    "{what} `{}` is {other}: writing it would destroy it; write elsewhere",
+                    path.display()
+                )));
+            }
+        }
+        for (other, other_path) in &written[..i] {
+            if same_file(path, other_path) {
+                return Err(InputError(format!("{other} and {what} name the same file `{}`", path.display())));
+            }
+        }
+        if let (Some(dir), Some(place)) = (&rules_dir, place_of(path))
+            && place.starts_with(dir)
+        {
+            return Err(InputError(format!(
+                "{what} `{}` is inside the rule directory `{}`: the next load would read it as rules (or it \
+                 would overwrite one); write elsewhere",
+                path.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The run file `triage run --out PATH` writes beside PATH.
+fn run_file_of(out: &Path) -> Option<PathBuf> {
+    if out.as_os_str() == "-" {
+        return None;
+    }
+    let mut name = out.as_os_str().to_owned();
+    name.push(".run.json");
+    Some(PathBuf::from(name))
+}
+
+/// Where a path is once its folder is resolved (the file need not exist).
+fn place_of(p: &Path) -> Option<PathBuf> {
+    if p.as_os_str() == "-" || std::fs::metadata(p).is_ok_and(|m| !(m.is_file() || m.is_dir())) {
+        return None;
+    }
+    let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::canonicalize(parent).ok().map(|d| d.join(p.file_name().unwrap_or_default()))
+}
+
 /// Whether two paths name one file: the same file when both exist, else
 /// the same place once their folders are resolved. Devices (`/dev/null`)
 /// are never "the same" as anything.
@@ -361,13 +422,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
                 std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok()
             }
         }
-        _ => {
-            let place = |p: &Path| {
-                let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-                std::fs::canonicalize(parent).ok().map(|d| d.join(p.file_name().unwrap_or_default()))
-            };
-            place(a).is_some() && place(a) == place(b)
-        }
+        _ => place_of(a).is_some() && place_of(a) == place_of(b),
     }
 }
 
@@ -411,12 +466,28 @@ pub fn report(args: &ReportArgs) -> Result<Exit, InputError> {
         None => std::collections::BTreeMap::new(),
     };
     if let Some(out) = &args.out {
-        for input in std::iter::once(&args.decisions).chain(&args.states) {
-            if same_file(out, input) {
+        let mut read: Vec<(String, &Path)> = std::iter::once(&args.decisions)
+            .chain(&args.states)
+            .map(|p| (format!("the input `{}`", p.display()), p.as_path()))
+            .collect();
+        if let Some(p) = &args.directory {
+            read.push((format!("the --directory file `{}`", p.display()), p));
+        }
+        for (what, path) in &read {
+            if same_file(out, path) {
                 return Err(InputError(format!(
-                    "--out `{}` is the input `{}`: writing it would destroy it; write elsewhere",
+                    "--out `{}` is {what}: writing it would destroy it; write elsewhere",
+                    out.display()
+                )));
+            }
+            if let Some(run_file) = run_file_of(path)
+                && same_file(out, &run_file)
+            {
+                return Err(InputError(format!(
+                    "--out `{}` is the run file of `{}`: writing it would stop that run from being resumed; write \
+                     elsewhere",
                     out.display(),
-                    input.display()
+                    path.display()
                 )));
             }
         }
@@ -432,7 +503,15 @@ pub fn report(args: &ReportArgs) -> Result<Exit, InputError> {
         triage_batch::report::html(&report)
     };
     match &args.out {
-        Some(p) => std::fs::write(p, text).map_err(|e| InputError(format!("cannot write `{}`: {e}", p.display())))?,
+        Some(p) => {
+            use std::io::Write as _;
+            let mut file = open_locked(p)?;
+            let is_file = file.metadata().is_ok_and(|m| m.is_file());
+            (if is_file { file.set_len(0) } else { Ok(()) })
+                .and_then(|()| file.write_all(text.as_bytes()))
+                .and_then(|()| file.flush())
+                .map_err(|e| InputError(format!("cannot write `{}`: {e}", p.display())))?;
+        }
         None => {
             use std::io::Write as _;
             let mut stdout = std::io::stdout().lock();

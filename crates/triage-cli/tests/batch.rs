@@ -331,3 +331,174 @@ fn a_run_refuses_what_would_lose_data_before_it_writes() {
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("-: read 2 = decided 2 + rejected 0"));
 }
+
+/// A copy of the example rule directory (outputs must not go into the
+/// real one).
+fn rules_copy(dir: &Path) -> PathBuf {
+    let to = dir.join("rules");
+    std::fs::create_dir_all(&to).unwrap();
+    for e in std::fs::read_dir(root().join("rules/global-support")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    to
+}
+
+#[test]
+fn no_output_goes_over_a_file_the_run_reads_or_into_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules_copy(dir.path());
+    let input = corpus(dir.path(), 20);
+    let map = dir.path().join("map.yaml");
+    std::fs::write(&map, "columns: {}\n").unwrap();
+    let refused = |extra: &[&str], says: &str| {
+        let mut args: Vec<String> =
+            vec!["run".into(), rules.display().to_string(), input.display().to_string(), "--now".into()];
+        args.push("2026-03-02T09:00:00Z".into());
+        args.extend(extra.iter().map(|s| (*s).to_string()));
+        let before: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&rules)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+            .collect();
+        let o = triage().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        let after: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&rules)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+            .collect();
+        assert!(before == after, "{args:?} changed the rule directory");
+    };
+    let s = |p: PathBuf| p.display().to_string();
+    refused(&["--out", &s(rules.join("out.jsonl"))], "inside the rule directory");
+    refused(&["--out", &s(rules.join("routing.yaml"))], "inside the rule directory");
+    let out = s(dir.path().join("out.jsonl"));
+    refused(&["--out", &out, "--rejects", &s(rules.join("directory.yaml"))], "inside the rule directory");
+    let elsewhere = dir.path().join("directory.yaml");
+    std::fs::copy(rules.join("directory.yaml"), &elsewhere).unwrap();
+    refused(&["--out", &s(elsewhere.clone()), "--directory", &s(elsewhere)], "is the --directory file");
+    refused(&["--out", &s(map.clone()), "--map-file", &s(map)], "is the --map-file");
+    refused(&["--out", &out, "--rejects", &format!("{out}.run.json")], "the run file");
+    // The report: not over the decisions' run file, and one writer at a time.
+    let ok = triage().args(run_args(&input, Path::new(&out))).output().unwrap();
+    assert_eq!(ok.status.code(), Some(1));
+    let run_file = format!("{out}.run.json");
+    let kept = std::fs::read(&run_file).unwrap();
+    let o = triage().args(["report", &out, "--out", &run_file]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("run file"));
+    assert!(std::fs::read(&run_file).unwrap() == kept);
+}
+
+#[test]
+fn a_full_detail_run_resumes_and_a_changed_line_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = corpus(dir.path(), 3000);
+    let whole = dir.path().join("whole.jsonl");
+    let mut args = run_args(&input, &whole);
+    args.extend(["--detail".into(), "full".into()]);
+    assert_eq!(triage().args(&args).output().unwrap().status.code(), Some(1));
+    let whole_out = std::fs::read(&whole).unwrap();
+    // A run cut in the middle of a line (as a kill leaves it).
+    let out = dir.path().join("cut.jsonl");
+    let mut args = run_args(&input, &out);
+    args.extend(["--detail".into(), "full".into()]);
+    assert_eq!(triage().args(&args).output().unwrap().status.code(), Some(1));
+    let len = std::fs::metadata(&out).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&out).unwrap().set_len(len * 2 / 5).unwrap();
+    args.push("--resume".into());
+    let o = triage().args(&args).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("written by the earlier run"));
+    assert!(std::fs::read(&out).unwrap() == whole_out, "a resumed --detail full run differs");
+    // A kept line changed (still numbered in order) is refused, nothing cut.
+    let text = String::from_utf8(whole_out).unwrap();
+    let mut changed: Vec<String> = text.lines().map(str::to_string).collect();
+    let half = changed[5].len() / 2;
+    changed[5].truncate(half);
+    let changed = changed.join("\n") + "\n";
+    std::fs::write(&out, &changed).unwrap();
+    let o = triage().args(&args).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("line 6 of"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read(&out).unwrap() == changed.as_bytes());
+}
+
+#[test]
+fn an_as_of_creation_run_resumes_without_the_flag_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = corpus(dir.path(), 500);
+    let out = dir.path().join("out.jsonl");
+    let mut args = run_args(&input, &out);
+    args.splice(3..5, ["--as-of-creation".to_string()]);
+    assert_eq!(triage().args(&args).output().unwrap().status.code(), Some(1));
+    let whole = std::fs::read(&out).unwrap();
+    let len = whole.len() as u64;
+    std::fs::OpenOptions::new().write(true).open(&out).unwrap().set_len(len / 2).unwrap();
+    let resume = [
+        "run".to_string(),
+        args[1].clone(),
+        args[2].clone(),
+        "--out".into(),
+        out.display().to_string(),
+        "--chunk".into(),
+        "256".into(),
+        "--resume".into(),
+    ];
+    let o = triage().args(resume).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read(&out).unwrap() == whole);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_folder_that_links_to_itself_and_a_named_pipe_are_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("mail");
+    std::fs::create_dir(&mail).unwrap();
+    std::fs::copy(root().join("crates/triage-batch/tests/data/eml/0001.eml"), mail.join("0001.eml")).unwrap();
+    std::os::unix::fs::symlink(&mail, mail.join("loop")).unwrap();
+    let o = triage()
+        .args(["run", &root().join("rules/global-support").display().to_string(), &mail.display().to_string()])
+        .args(["--now", "2026-03-02T09:00:00Z", "--rejects", &dir.path().join("r.jsonl").display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
+    // A named pipe: read once, by the reader (not opened before it).
+    let fifo = dir.path().join("cases.pipe");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let source = corpus(dir.path(), 300);
+    for _ in 0..3 {
+        let mut child = triage()
+            .args(["run", &root().join("rules/global-support").display().to_string(), &fifo.display().to_string()])
+            .args(["--input-format", "jsonl", "--now", "2026-03-02T09:00:00Z"])
+            .args(["--out", &dir.path().join("fifo-out.jsonl").display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let bytes = std::fs::read(&source).unwrap();
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(fifo, bytes))
+        };
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > Duration::from_secs(60) {
+                child.kill().unwrap();
+                panic!("a run reading a named pipe did not end");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        writer.join().unwrap().unwrap();
+        let o = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains("read 301 = decided 300 + rejected 1"), "{stderr}");
+    }
+}
