@@ -42,6 +42,7 @@ pub struct LeanDecision<'a> {
     pub created_at: Option<String>,
     /// The instant it was decided at (`--now`, or its `created_at` with
     /// `--as-of-creation`).
+    #[serde(serialize_with = "instant")]
     pub decided_at: DateTime<Utc>,
     /// Territory.
     pub territory: Option<&'a str>,
@@ -87,10 +88,13 @@ pub struct LeanSla<'a> {
     /// Policy id.
     pub policy: &'a str,
     /// Due times.
+    #[serde(serialize_with = "maybe_instant")]
     pub first_response_due: Option<DateTime<Utc>>,
     /// Next response due.
+    #[serde(serialize_with = "maybe_instant")]
     pub next_response_due: Option<DateTime<Utc>>,
     /// Resolution due.
+    #[serde(serialize_with = "maybe_instant")]
     pub resolution_due: Option<DateTime<Utc>>,
 }
 
@@ -98,6 +102,7 @@ pub struct LeanSla<'a> {
 #[derive(Debug, Serialize)]
 pub struct LeanHistory<'a> {
     /// The instant it was replayed at.
+    #[serde(serialize_with = "instant")]
     pub at: DateTime<Utc>,
     /// Events in the history.
     pub events: usize,
@@ -118,6 +123,7 @@ pub struct LeanHistory<'a> {
     /// Actions fired but waiting for business hours.
     pub pending: usize,
     /// When to replay again.
+    #[serde(serialize_with = "maybe_instant")]
     pub next_check_at: Option<DateTime<Utc>>,
 }
 
@@ -131,6 +137,7 @@ pub struct LeanAction<'a> {
     /// The rule that fired.
     pub rule: Option<&'a str>,
     /// When it fired.
+    #[serde(serialize_with = "maybe_instant")]
     pub fired_at: Option<DateTime<Utc>>,
     /// Who or where.
     pub target: Option<&'a str>,
@@ -217,7 +224,11 @@ impl<'a> LeanDecision<'a> {
     /// The flat CSV row, in the order of [`CSV_COLUMNS`].
     pub fn csv_row(&self) -> Vec<String> {
         let t = |x: Option<DateTime<Utc>>| {
-            x.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default()
+            x.map(|t| match Rfc3339::whole_seconds(&t.naive_utc(), 0, true) {
+                Some(text) => text.as_str().to_string(),
+                None => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            })
+            .unwrap_or_default()
         };
         let s = |x: Option<&str>| x.unwrap_or_default().to_string();
         let position = match self.source.position {
@@ -261,6 +272,81 @@ impl<'a> LeanDecision<'a> {
             h.map(|h| h.actions.iter().map(|a| a.kind).collect::<Vec<_>>().join(";")).unwrap_or_default(),
             t(h.and_then(|h| h.next_check_at)),
         ]
+    }
+}
+
+/// RFC 3339 text of an instant with whole seconds and a four-digit year,
+/// written without the formatting machinery (instants are most of what a
+/// lean decision's line costs to write). Others are left to chrono, whose
+/// text this matches byte for byte: `Z` for UTC when asked, else `+HH:MM`.
+pub(crate) struct Rfc3339 {
+    buf: [u8; 25],
+    len: usize,
+}
+
+impl Rfc3339 {
+    /// `local` at `offset` seconds east of UTC; `None` when the instant has
+    /// a fraction of a second, a year outside 0–9999 or an offset in
+    /// seconds.
+    pub(crate) fn whole_seconds(local: &chrono::NaiveDateTime, offset: i32, z: bool) -> Option<Rfc3339> {
+        use chrono::{Datelike as _, Timelike as _};
+        let year = local.year();
+        if local.nanosecond() != 0 || !(0..=9999).contains(&year) || offset % 60 != 0 {
+            return None;
+        }
+        let mut buf = [0u8; 25];
+        let two = |buf: &mut [u8], at: usize, n: u32| {
+            buf[at] = b'0' + (n / 10 % 10) as u8;
+            buf[at + 1] = b'0' + (n % 10) as u8;
+        };
+        let year = year.unsigned_abs();
+        two(&mut buf, 0, year / 100);
+        two(&mut buf, 2, year % 100);
+        buf[4] = b'-';
+        two(&mut buf, 5, local.month());
+        buf[7] = b'-';
+        two(&mut buf, 8, local.day());
+        buf[10] = b'T';
+        two(&mut buf, 11, local.hour());
+        buf[13] = b':';
+        two(&mut buf, 14, local.minute());
+        buf[16] = b':';
+        two(&mut buf, 17, local.second());
+        let len = if offset == 0 && z {
+            buf[19] = b'Z';
+            20
+        } else {
+            buf[19] = if offset < 0 { b'-' } else { b'+' };
+            let minutes = offset.unsigned_abs() / 60;
+            two(&mut buf, 20, minutes / 60);
+            buf[22] = b':';
+            two(&mut buf, 23, minutes % 60);
+            25
+        };
+        Some(Rfc3339 { buf, len })
+    }
+
+    /// The text.
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII digits and separators are written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+/// An instant as RFC 3339 text (UTC, `Z`), as chrono writes it.
+fn instant<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    match Rfc3339::whole_seconds(&t.naive_utc(), 0, true) {
+        Some(text) => s.serialize_str(text.as_str()),
+        None => t.serialize(s),
+    }
+}
+
+/// [`instant`], or `null`.
+#[allow(clippy::ref_option)] // serde's serialize_with hands a reference
+fn maybe_instant<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => instant(t, s),
+        None => s.serialize_none(),
     }
 }
 
@@ -328,5 +414,34 @@ impl<'a> Reject<'a> {
             Err(_) => (None, Some(base64::engine::general_purpose::STANDARD.encode(raw))),
         };
         Reject { record, source, reason, raw: text, raw_base64: b64, thread: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fast text is chrono's, for UTC and for fixed offsets.
+        #[test]
+        fn instants_are_written_as_chrono_writes_them(
+            secs in -62_167_219_200i64..253_402_300_799,
+            nanos in prop_oneof![Just(0u32), 0u32..1_000_000_000],
+            offset_minutes in -1439i32..1439,
+        ) {
+            let t = DateTime::from_timestamp(secs, nanos).unwrap();
+            let mut fast = Vec::new();
+            instant(&t, &mut serde_json::Serializer::new(&mut fast)).unwrap();
+            prop_assert_eq!(String::from_utf8(fast).unwrap(), serde_json::to_string(&t).unwrap());
+            let fixed = t.with_timezone(&chrono::FixedOffset::east_opt(offset_minutes * 60).unwrap());
+            if let Some(text) = Rfc3339::whole_seconds(&fixed.naive_local(), offset_minutes * 60, false) {
+                prop_assert_eq!(text.as_str(), fixed.to_rfc3339());
+            }
+            if let Some(text) = Rfc3339::whole_seconds(&t.naive_utc(), 0, true) {
+                prop_assert_eq!(text.as_str(), t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            }
+        }
     }
 }

@@ -826,7 +826,12 @@ fn decide(
         },
     };
     let decision = triage_core::triage(ctx.rules, &case, ctx.directory, at, &ctx.options);
-    let created_at = case.created_at.map(|t| t.to_rfc3339());
+    let created_at = case.created_at.map(|t| {
+        match crate::output::Rfc3339::whole_seconds(&t.naive_local(), t.offset().local_minus_utc(), false) {
+            Some(text) => text.as_str().to_string(),
+            None => t.to_rfc3339(),
+        }
+    });
     let (escalation, count) = match events {
         Some(events) => {
             let replay_at = match ctx.config.at {
