@@ -74,6 +74,7 @@ mod record;
 mod roster;
 mod rules;
 mod schema;
+pub mod similarity;
 mod sla;
 mod syntax;
 mod table;

@@ -192,6 +192,32 @@ fn boundary(before: Option<char>, after: Option<char>) -> bool {
     word_break(a, b)
 }
 
+/// The words of normalized text ([`normalize_into`]), as phrases see them:
+/// runs of letters, digits and their combining marks between boundaries
+/// ([`boundary`]), in order.
+pub(crate) fn words(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text.char_indices().peekable();
+    std::iter::from_fn(move || {
+        // To the first letter or digit.
+        let (start, mut prev) = loop {
+            let (i, c) = rest.next()?;
+            if is_word(c) {
+                break (i, c);
+            }
+        };
+        let mut end = start + prev.len_utf8();
+        while let Some(&(i, c)) = rest.peek() {
+            if boundary(Some(prev), Some(c)) {
+                break;
+            }
+            rest.next();
+            end = i + c.len_utf8();
+            prev = c;
+        }
+        Some(&text[start..end])
+    })
+}
+
 fn is_hangul(c: char) -> bool {
     matches!(u32::from(c), 0xAC00..=0xD7A3 | 0x1100..=0x11FF | 0x3130..=0x318F | 0xA960..=0xA97F | 0xD7B0..=0xD7FF)
 }

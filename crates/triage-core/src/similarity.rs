@@ -1,0 +1,567 @@
+//! Near-duplicate text: the text a case is compared on, its MinHash
+//! signature, and [`SimilarityIndex`], an index of recent cases that finds
+//! the ones whose text is like a new case's.
+//!
+//! - **Text**: subject and body with quoted replies (`>` lines, an `On …
+//!   wrote:` line and everything after it, Outlook's `-----Original
+//!   Message-----` and `From:`/`Sent:` blocks) and the signature (after a
+//!   `-- ` line) left out, and reply or forward prefixes (`Re:`, `AW:`,
+//!   `Fwd:`, `WG:`, …) taken off the subject. It is normalized as phrases
+//!   are (case, white space, Unicode compatibility forms), accents are
+//!   folded (`é` → `e`), and cut into words as phrases are (so Han
+//!   ideographs are words of their own).
+//! - **Shingles**: every word that is not a common function word, and every
+//!   pair of adjacent words, each hashed to 64 bits with a fixed seed.
+//! - **Signature**: one-permutation MinHash (Li, Owen and Zhang, 2012) with
+//!   optimal densification (Shrivastava, 2017): [`SIGNATURE_LEN`] bins, the
+//!   least hash of each, empty bins filled from others by a seeded probe
+//!   sequence; each bin kept as its low 16 bits (b-bit MinHash, Li and
+//!   König, 2010). The share of equal bins of two signatures estimates the
+//!   Jaccard similarity of their shingle sets, with a standard error of
+//!   about `sqrt(J(1-J)/64)` (±0.06 at 0.5).
+//! - **Candidates**: LSH banding. The bins are cut into bands of `rows`
+//!   bins; two cases are candidates when one band is equal *and* their
+//!   blocking keys agree (the keys are part of each band's hash). `rows` is
+//!   the largest of 1 to 8 for which a pair at the threshold is a candidate
+//!   with probability at least 0.98 (`1 - (1 - t^rows)^bands`).
+//!
+//! Everything is seeded and ordered: the same cases inserted in any order
+//! give the same answers, on every machine.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Bins in a signature.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// The seed of every hash here (fixed: signatures are comparable across
+/// runs and machines).
+const SEED: u64 = 0x7472_6961_6765_2d31; // "triage-1"
+
+/// A case's text summary: [`SIGNATURE_LEN`] 16-bit MinHash bins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Signature(pub [u16; SIGNATURE_LEN]);
+
+impl Signature {
+    /// The estimated Jaccard similarity of the two texts' shingle sets, 0 to
+    /// 1: the share of equal bins.
+    pub fn similarity(&self, other: &Signature) -> f64 {
+        let equal = self.0.iter().zip(&other.0).filter(|(a, b)| a == b).count();
+        equal as f64 / SIGNATURE_LEN as f64
+    }
+}
+
+/// A 64-bit mix (the SplitMix64 finalizer, Steele, Lea and Flood, 2014).
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// A seeded 64-bit hash of bytes (FNV-1a, then mixed).
+fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    mix(h)
+}
+
+/// Words that say nothing about what a case is about, in the languages the
+/// example rules serve (English, German, French, Spanish, Dutch,
+/// Portuguese, Italian).
+const FUNCTION_WORDS: &[&str] = &[
+    "a", "al", "als", "am", "an", "and", "are", "as", "at", "au", "auf", "aus", "be", "bei", "but", "by", "ce", "con",
+    "da", "dans", "das", "de", "del", "dem", "den", "der", "des", "di", "die", "do", "du", "e", "een", "ein", "eine",
+    "el", "en", "er", "es", "est", "et", "for", "from", "het", "hi", "i", "ich", "il", "im", "in", "is", "ist", "it",
+    "je", "la", "las", "le", "les", "lo", "los", "me", "mein", "meine", "mit", "mon", "my", "na", "nao", "no", "o",
+    "of", "on", "or", "ou", "our", "par", "para", "pas", "please", "por", "pour", "que", "se", "so", "sur", "thanks",
+    "that", "the", "this", "to", "un", "una", "und", "une", "uno", "van", "von", "was", "we", "with", "y", "you",
+    "your", "zu",
+];
+
+/// Takes reply and forward prefixes off a subject (`Re: AW: Fwd: x` → `x`).
+fn strip_subject_prefixes(subject: &str) -> &str {
+    const PREFIXES: &[&str] =
+        &["re", "aw", "sv", "vs", "fw", "fwd", "wg", "tr", "rv", "enc", "doorst", "antw", "odp", "回复", "转发", "答复"];
+    let mut s = subject.trim_start();
+    loop {
+        let Some(colon) = s.find([':', '：']) else { return s };
+        let head = s[..colon].trim();
+        // `Re[2]:` and `Re(2):` count too.
+        let head = head.split(['[', '(']).next().unwrap_or(head).trim();
+        if PREFIXES.iter().any(|p| p.eq_ignore_ascii_case(head) || *p == head) {
+            let width = s[colon..].chars().next().map_or(1, char::len_utf8);
+            s = s[colon + width..].trim_start();
+        } else {
+            return s;
+        }
+    }
+}
+
+/// A body without what was quoted from earlier mail or signed under it:
+/// lines from the first quote header (`On … wrote:`, `Am … schrieb …:`,
+/// `Le … a écrit :`, `-----Original Message-----`, an Outlook `From:` line
+/// followed by `Sent:`) or signature separator (`-- `) on are dropped, and
+/// so are `>` lines.
+pub fn own_text(body: &str) -> String {
+    let lines: Vec<&str> = body.lines().collect();
+    let mut out = String::with_capacity(body.len());
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim();
+        let lower = t.to_lowercase();
+        let quote_header = (lower.starts_with("on ") && lower.ends_with("wrote:"))
+            || (lower.starts_with("am ") && lower.ends_with(':') && lower.contains("schrieb"))
+            || (lower.starts_with("le ") && lower.contains("a écrit"))
+            || (lower.starts_with("el ") && lower.contains("escribió"))
+            || (lower.starts_with("-----") && lower.contains("original"))
+            || ((lower.starts_with("from:") || lower.starts_with("von:") || lower.starts_with("de:"))
+                && lines.get(i + 1).is_some_and(|n| {
+                    let n = n.trim().to_lowercase();
+                    n.starts_with("sent:") || n.starts_with("gesendet:") || n.starts_with("envoyé :")
+                }));
+        if quote_header || *line == "-- " || t == "--" {
+            break;
+        }
+        if t.starts_with('>') {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The shingle hashes of a case's text (see the module documentation),
+/// sorted and without repeats.
+pub fn shingles(subject: Option<&str>, body: Option<&str>) -> Vec<u64> {
+    let mut text = String::new();
+    if let Some(s) = subject {
+        text.push_str(strip_subject_prefixes(s));
+        text.push('\n');
+    }
+    if let Some(b) = body {
+        text.push_str(&own_text(b));
+    }
+    let normalized = crate::text::normalize(&text);
+    let mut out = Vec::new();
+    let mut previous: Option<u64> = None;
+    let mut folded = String::new();
+    for word in crate::text::words(&normalized) {
+        let word = if word.is_ascii() {
+            word
+        } else {
+            use unicode_normalization::UnicodeNormalization as _;
+            folded.clear();
+            folded.extend(word.nfd().filter(|&c| !unicode_normalization::char::is_combining_mark(c)));
+            folded.as_str()
+        };
+        if FUNCTION_WORDS.binary_search(&word).is_ok() {
+            continue;
+        }
+        let h = hash_bytes(SEED, word.as_bytes());
+        out.push(h);
+        if let Some(p) = previous {
+            out.push(mix(p.rotate_left(17) ^ h ^ SEED));
+        }
+        previous = Some(h);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The MinHash signature of a shingle set; `None` for an empty one (a case
+/// with no words is like no other).
+pub fn signature(shingles: &[u64]) -> Option<Signature> {
+    if shingles.is_empty() {
+        return None;
+    }
+    const EMPTY: u64 = u64::MAX;
+    let mut bins = [EMPTY; SIGNATURE_LEN];
+    for &s in shingles {
+        let h = mix(s ^ SEED);
+        let bin = (h % SIGNATURE_LEN as u64) as usize;
+        let value = h / SIGNATURE_LEN as u64;
+        if value < bins[bin] {
+            bins[bin] = value;
+        }
+    }
+    // Optimal densification: an empty bin takes the value of the first
+    // full bin its own probe sequence reaches.
+    let full = bins;
+    for (i, bin) in bins.iter_mut().enumerate() {
+        if *bin != EMPTY {
+            continue;
+        }
+        let mut attempt = 0u64;
+        loop {
+            attempt += 1;
+            let probe = (mix(SEED ^ ((i as u64) << 32) ^ attempt) % SIGNATURE_LEN as u64) as usize;
+            if full[probe] != EMPTY {
+                *bin = full[probe];
+                break;
+            }
+        }
+    }
+    let mut out = [0u16; SIGNATURE_LEN];
+    for (o, b) in out.iter_mut().zip(bins) {
+        *o = (b & 0xFFFF) as u16;
+    }
+    Some(Signature(out))
+}
+
+/// The rows per LSH band for a similarity threshold: the most (1 to 8) for
+/// which a pair exactly at the threshold is a candidate with probability
+/// at least 0.98.
+pub fn rows_for(threshold: f64) -> usize {
+    let t = threshold.clamp(0.0, 1.0);
+    (1..=8)
+        .rev()
+        .find(|&r| {
+            let bands = (SIGNATURE_LEN / r) as i32;
+            1.0 - (1.0 - t.powi(r as i32)).powi(bands) >= 0.98
+        })
+        .unwrap_or(1)
+}
+
+/// A case in the index.
+#[derive(Debug, Clone)]
+struct Entry {
+    id: Box<str>,
+    /// Unix seconds.
+    at: i64,
+    /// The hash of its blocking key values.
+    key: u64,
+    /// The value that counts distinct senders (an incident's accounts).
+    distinct: Option<Box<str>>,
+    signature: Signature,
+}
+
+/// One case like the queried one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Similar {
+    /// Its id.
+    pub case_id: String,
+    /// Estimated Jaccard similarity, 0 to 1.
+    pub score: f64,
+    /// When it was opened (Unix seconds).
+    pub at: i64,
+    /// Its distinct-sender value, if it has one.
+    pub distinct: Option<String>,
+}
+
+/// An index of recent cases by the text they are about, for one kind of
+/// match (duplicates, or incidents): caller-owned, no I/O, no clock.
+/// Insert each decided case; query a new case against those before it;
+/// evict the ones older than the window.
+///
+/// Cases are matched when their blocking keys agree (the caller gives the
+/// key values; none is a key too) and their estimated similarity reaches
+/// the threshold. Answers are ordered by score, then time, then case id,
+/// so they do not depend on the order cases were inserted in.
+///
+/// ```
+/// use triage_core::similarity::{SimilarityIndex, shingles, signature};
+/// let mut index = SimilarityIndex::new(0.5);
+/// let sig = |s: &str| signature(&shingles(Some(s), None)).unwrap();
+/// index.insert("a", 0, &["ann@example.com"], None, sig("Invoice 4411 charged twice this month"));
+/// index.insert("b", 60, &["bob@example.com"], None, sig("Invoice 4411 charged twice this month"));
+/// let found = index.query(120, &["ann@example.com"], &sig("Re: invoice 4411 charged twice this month"));
+/// assert_eq!(found.len(), 1);
+/// assert_eq!(found[0].case_id, "a");
+/// ```
+#[derive(Debug, Clone)]
+pub struct SimilarityIndex {
+    threshold: f64,
+    rows: usize,
+    bands: usize,
+    /// Slot → entry (`None` once evicted; slots are reused).
+    entries: Vec<Option<Entry>>,
+    free: Vec<u32>,
+    /// Band hash → slots. Only looked up, never iterated.
+    buckets: HashMap<u64, Vec<u32>>,
+    /// (time, slot) of every entry, for eviction.
+    by_time: BTreeSet<(i64, u32)>,
+    /// Id → slot, so that a case inserted again replaces itself.
+    by_id: BTreeMap<Box<str>, u32>,
+}
+
+impl SimilarityIndex {
+    /// An empty index matching at `threshold` (estimated Jaccard, 0 to 1).
+    pub fn new(threshold: f64) -> SimilarityIndex {
+        let rows = rows_for(threshold);
+        SimilarityIndex {
+            threshold,
+            rows,
+            bands: SIGNATURE_LEN / rows,
+            entries: Vec::new(),
+            free: Vec::new(),
+            buckets: HashMap::new(),
+            by_time: BTreeSet::new(),
+            by_id: BTreeMap::new(),
+        }
+    }
+
+    /// Cases in the index.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether the index is empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// The threshold it matches at.
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    fn key_hash(keys: &[&str]) -> u64 {
+        let mut h = SEED;
+        for k in keys {
+            h = mix(h ^ hash_bytes(SEED, k.as_bytes()));
+        }
+        h
+    }
+
+    fn band_hashes(&self, key: u64, signature: &Signature) -> impl Iterator<Item = u64> + '_ {
+        let rows = self.rows;
+        let sig = *signature;
+        (0..self.bands).map(move |b| {
+            let mut h = mix(key ^ (b as u64 + 1));
+            for &v in &sig.0[b * rows..(b + 1) * rows] {
+                h = mix(h ^ u64::from(v));
+            }
+            h
+        })
+    }
+
+    /// Adds a case opened at `at` (Unix seconds) with its blocking key
+    /// values and distinct-sender value. A case already in the index (by
+    /// id) is replaced.
+    pub fn insert(&mut self, id: &str, at: i64, keys: &[&str], distinct: Option<&str>, signature: Signature) {
+        self.remove(id);
+        let key = Self::key_hash(keys);
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.entries.push(None);
+                u32::try_from(self.entries.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        let hashes: Vec<u64> = self.band_hashes(key, &signature).collect();
+        for h in hashes {
+            self.buckets.entry(h).or_default().push(slot);
+        }
+        self.by_time.insert((at, slot));
+        self.by_id.insert(id.into(), slot);
+        if let Some(e) = self.entries.get_mut(slot as usize) {
+            *e = Some(Entry { id: id.into(), at, key, distinct: distinct.map(Into::into), signature });
+        }
+    }
+
+    /// Takes a case out of the index; whether it was there.
+    pub fn remove(&mut self, id: &str) -> bool {
+        let Some(slot) = self.by_id.remove(id) else { return false };
+        let Some(entry) = self.entries.get_mut(slot as usize).and_then(Option::take) else { return false };
+        let hashes: Vec<u64> = self.band_hashes(entry.key, &entry.signature).collect();
+        for h in hashes {
+            if let Some(list) = self.buckets.get_mut(&h) {
+                list.retain(|&s| s != slot);
+                if list.is_empty() {
+                    self.buckets.remove(&h);
+                }
+            }
+        }
+        self.by_time.remove(&(entry.at, slot));
+        self.free.push(slot);
+        true
+    }
+
+    /// Takes out every case opened before `before` (Unix seconds); how many.
+    pub fn evict_before(&mut self, before: i64) -> usize {
+        let old: Vec<Box<str>> = self
+            .by_time
+            .range(..(before, 0))
+            .filter_map(|&(_, slot)| self.entries.get(slot as usize)?.as_ref().map(|e| e.id.clone()))
+            .collect();
+        for id in &old {
+            self.remove(id);
+        }
+        old.len()
+    }
+
+    /// The cases whose keys agree with `keys` and whose text is at least
+    /// as similar as the threshold, opened within `window` seconds of `at`
+    /// (either side), most similar first (then earliest, then by id).
+    pub fn query_within(&self, at: i64, window: i64, keys: &[&str], signature: &Signature) -> Vec<Similar> {
+        let key = Self::key_hash(keys);
+        let mut slots: Vec<u32> = Vec::new();
+        for h in self.band_hashes(key, signature) {
+            if let Some(list) = self.buckets.get(&h) {
+                slots.extend_from_slice(list);
+            }
+        }
+        slots.sort_unstable();
+        slots.dedup();
+        let mut found: Vec<Similar> = slots
+            .into_iter()
+            .filter_map(|s| self.entries.get(s as usize)?.as_ref())
+            .filter(|e| e.key == key && e.at.abs_diff(at) <= window.unsigned_abs())
+            .filter_map(|e| {
+                let score = e.signature.similarity(signature);
+                (score >= self.threshold).then(|| Similar {
+                    case_id: e.id.to_string(),
+                    score,
+                    at: e.at,
+                    distinct: e.distinct.as_deref().map(str::to_string),
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.at.cmp(&b.at)).then_with(|| a.case_id.cmp(&b.case_id)));
+        found
+    }
+
+    /// [`SimilarityIndex::query_within`] with no time limit.
+    pub fn query(&self, at: i64, keys: &[&str], signature: &Signature) -> Vec<Similar> {
+        self.query_within(at, i64::MAX, keys, signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sig(s: &str) -> Signature {
+        signature(&shingles(Some(s), None)).unwrap()
+    }
+
+    #[test]
+    fn function_words_are_sorted() {
+        assert!(FUNCTION_WORDS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn quotes_signatures_and_prefixes_are_left_out() {
+        let body = "The export fails with error 500.\n\nOn Mon, 2 Mar 2026, Ann wrote:\n> something else entirely\n";
+        let a = shingles(Some("Re: AW: Export fails"), Some(body));
+        let b = shingles(Some("Export fails"), Some("The export fails with error 500.\n-- \nBob\nACME Corp"));
+        assert_eq!(a, b);
+        assert_eq!(strip_subject_prefixes("RE[2]: Fwd：回复: x"), "x");
+        assert!(own_text("hi\nFrom: a@b\nSent: Monday\nold").ends_with("hi\n"));
+    }
+
+    #[test]
+    fn accents_case_and_width_fold() {
+        assert_eq!(shingles(Some("Café RÉSUMÉ"), None), shingles(Some("cafe resume"), None));
+        assert_eq!(shingles(Some("ＲＥＦＵＮＤ now"), None), shingles(Some("refund now"), None));
+        assert!(shingles(Some("the a of"), None).is_empty());
+        assert!(signature(&[]).is_none());
+    }
+
+    #[test]
+    fn rows_follow_the_threshold() {
+        assert_eq!(rows_for(0.5), 2);
+        assert_eq!(rows_for(0.7), 4);
+        assert_eq!(rows_for(0.3), 1);
+        assert_eq!(rows_for(0.9), 8);
+    }
+
+    #[test]
+    fn keys_and_window_must_agree_and_eviction_forgets() {
+        let mut index = SimilarityIndex::new(0.5);
+        let text = "Cannot export the quarterly report to PDF since the update";
+        index.insert("a", 0, &["ann"], Some("acme"), sig(text));
+        index.insert("b", 10_000, &["ann"], Some("acme"), sig(text));
+        index.insert("c", 0, &["bob"], Some("beta"), sig(text));
+        let found = index.query_within(100, 3600, &["ann"], &sig(text));
+        assert_eq!(found.iter().map(|s| s.case_id.as_str()).collect::<Vec<_>>(), vec!["a"]);
+        assert!(index.query(100, &["ann"], &sig("Our invoice shows a wrong VAT number")).is_empty());
+        assert_eq!(index.evict_before(5_000), 2);
+        assert_eq!(index.len(), 1);
+        let found = index.query(100, &["ann"], &sig(text));
+        assert_eq!(found[0].case_id, "b");
+        // Inserting an id again replaces it.
+        index.insert("b", 20_000, &["ann"], None, sig(text));
+        assert_eq!(index.len(), 1);
+        assert_eq!(index.query(0, &["ann"], &sig(text))[0].at, 20_000);
+    }
+
+    /// The exact Jaccard similarity of two sorted sets.
+    fn jaccard(a: &[u64], b: &[u64]) -> f64 {
+        let (mut i, mut j, mut both) = (0, 0, 0usize);
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    both += 1;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        both as f64 / (a.len() + b.len() - both) as f64
+    }
+
+    fn text_of(words: &[u8]) -> String {
+        words.iter().map(|w| format!("w{w}")).collect::<Vec<_>>().join(" ")
+    }
+
+    proptest! {
+        /// The estimate stays near the exact similarity: never a match the
+        /// exact computation puts more than 0.3 (about five standard
+        /// errors) below the threshold.
+        #[test]
+        fn matches_are_near_the_exact_similarity(
+            texts in proptest::collection::vec(proptest::collection::vec(0u8..60, 3..30), 2..25),
+        ) {
+            let mut index = SimilarityIndex::new(0.5);
+            let sets: Vec<Vec<u64>> = texts.iter().map(|t| shingles(Some(&text_of(t)), None)).collect();
+            for (i, s) in sets.iter().enumerate() {
+                if let Some(sig) = signature(s) {
+                    index.insert(&i.to_string(), 0, &[], None, sig);
+                }
+            }
+            for s in &sets {
+                let Some(sig) = signature(s) else { continue };
+                for m in index.query(0, &[], &sig) {
+                    let other = &sets[m.case_id.parse::<usize>().unwrap()];
+                    prop_assert!(jaccard(s, other) >= 0.5 - 0.3, "{} vs {}", m.score, jaccard(s, other));
+                }
+            }
+        }
+
+        /// Answers do not depend on the order cases went in.
+        #[test]
+        fn insertion_order_does_not_matter(
+            texts in proptest::collection::vec(proptest::collection::vec(0u8..20, 3..12), 2..20),
+            rotate in 0usize..20,
+        ) {
+            let build = |order: Vec<usize>| {
+                let mut index = SimilarityIndex::new(0.4);
+                for i in order {
+                    if let Some(sig) = signature(&shingles(Some(&text_of(&texts[i])), None)) {
+                        index.insert(&i.to_string(), (i % 3) as i64, &[], None, sig);
+                    }
+                }
+                index
+            };
+            let n = texts.len();
+            let mut order: Vec<usize> = (0..n).collect();
+            let a = build(order.clone());
+            order.rotate_left(rotate % n);
+            order.reverse();
+            let b = build(order);
+            for t in &texts {
+                if let Some(sig) = signature(&shingles(Some(&text_of(t)), None)) {
+                    prop_assert_eq!(a.query(1, &[], &sig), b.query(1, &[], &sig));
+                }
+            }
+        }
+    }
+}
