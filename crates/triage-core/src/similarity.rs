@@ -28,7 +28,7 @@
 //! Everything is seeded and ordered: the same cases inserted in any order
 //! give the same answers, on every machine.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Bins in a signature.
 pub const SIGNATURE_LEN: usize = 64;
@@ -82,8 +82,9 @@ const FUNCTION_WORDS: &[&str] = &[
 
 /// Takes reply and forward prefixes off a subject (`Re: AW: Fwd: x` → `x`).
 fn strip_subject_prefixes(subject: &str) -> &str {
-    const PREFIXES: &[&str] =
-        &["re", "aw", "sv", "vs", "fw", "fwd", "wg", "tr", "rv", "enc", "doorst", "antw", "odp", "回复", "转发", "答复"];
+    const PREFIXES: &[&str] = &[
+        "re", "aw", "sv", "vs", "fw", "fwd", "wg", "tr", "rv", "enc", "doorst", "antw", "odp", "回复", "转发", "答复",
+    ];
     let mut s = subject.trim_start();
     loop {
         let Some(colon) = s.find([':', '：']) else { return s };
@@ -279,8 +280,8 @@ pub struct SimilarityIndex {
     /// Slot → entry (`None` once evicted; slots are reused).
     entries: Vec<Option<Entry>>,
     free: Vec<u32>,
-    /// Band hash → slots. Only looked up, never iterated.
-    buckets: HashMap<u64, Vec<u32>>,
+    /// Band hash → slots.
+    buckets: BTreeMap<u64, Vec<u32>>,
     /// (time, slot) of every entry, for eviction.
     by_time: BTreeSet<(i64, u32)>,
     /// Id → slot, so that a case inserted again replaces itself.
@@ -297,7 +298,7 @@ impl SimilarityIndex {
             bands: SIGNATURE_LEN / rows,
             entries: Vec::new(),
             free: Vec::new(),
-            buckets: HashMap::new(),
+            buckets: BTreeMap::new(),
             by_time: BTreeSet::new(),
             by_id: BTreeMap::new(),
         }
