@@ -81,6 +81,13 @@ pub struct Decision {
     pub assignment: Option<Assignment>,
     /// Set when a person must look at the case.
     pub manual_review: Option<ManualReview>,
+    /// Earlier cases this one repeats, most similar first (the rules'
+    /// `duplicates:` section, found by [`crate::Recent::observe`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicates: Vec<crate::related::Duplicate>,
+    /// The suspected incident the case belongs to (`incidents:`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<crate::related::Incident>,
     /// Side effects the caller should carry out, each with an idempotency key.
     pub actions: Vec<Action>,
     /// Problems with the case's data; the case was still decided.

@@ -654,6 +654,8 @@ pub(crate) fn decide(
         queue: None,
         assignment: None,
         manual_review,
+        duplicates: Vec::new(),
+        incident: None,
         actions,
         warnings,
         rules_version: rules.version.clone(),

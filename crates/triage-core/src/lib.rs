@@ -71,6 +71,7 @@ mod name;
 mod normalize;
 mod object;
 mod record;
+mod related;
 mod roster;
 mod rules;
 mod schema;
@@ -102,6 +103,7 @@ pub use normalize::Normalized;
 pub use record::{
     EscalationRecord, Milestone, RecordError, RecordStatus, RecordTransition, Risk, RiskPart, escalation_report,
 };
+pub use related::{Duplicate, Incident, Recent};
 pub use rules::CompiledRules;
 pub use schema::{CHANNELS, METRIC_STATES, Metric};
 pub use sla::{CaseState, Event, EventKind, MetricState, SlaMetrics};

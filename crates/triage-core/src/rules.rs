@@ -49,6 +49,10 @@ pub struct CompiledRules {
     pub(crate) sentiment: Lexicon,
     pub(crate) escalation: Escalations,
     pub(crate) assignment: FirstMatch<Route>,
+    /// The `duplicates:` section.
+    pub(crate) duplicates: Option<crate::related::DuplicateRules>,
+    /// The `incidents:` section.
+    pub(crate) incidents: Option<crate::related::IncidentRules>,
     pub(crate) version: Name,
 }
 

@@ -10,8 +10,11 @@
 //!   are (case, white space, Unicode compatibility forms), accents are
 //!   folded (`é` → `e`), and cut into words as phrases are (so Han
 //!   ideographs are words of their own).
-//! - **Shingles**: every word that is not a common function word, and every
-//!   pair of adjacent words, each hashed to 64 bits with a fixed seed.
+//! - **Shingles**: every word that is not a common function word, without
+//!   the commonest English inflections (`calls` → `call`), hashed to 64
+//!   bits with a fixed seed. Single words rather than word pairs: two
+//!   customers describing one problem share words far more often than
+//!   word order.
 //! - **Signature**: one-permutation MinHash (Li, Owen and Zhang, 2012) with
 //!   optimal densification (Shrivastava, 2017): [`SIGNATURE_LEN`] bins, the
 //!   least hash of each, empty bins filled from others by a seeded probe
@@ -133,6 +136,24 @@ pub fn own_text(body: &str) -> String {
     out
 }
 
+/// A word without the commonest English inflections (`calls`, `called`,
+/// `calling` → `call`; `errors` → `error`), so that rephrasings share
+/// their words. Only Latin words of more than four letters are touched.
+fn stem(word: &str) -> &str {
+    if word.len() <= 4 || !word.is_ascii() {
+        return word;
+    }
+    for suffix in ["ing", "ed", "es", "s"] {
+        if let Some(stem) = word.strip_suffix(suffix)
+            && stem.len() >= 3
+            && !stem.ends_with('s')
+        {
+            return stem;
+        }
+    }
+    word
+}
+
 /// The shingle hashes of a case's text (see the module documentation),
 /// sorted and without repeats.
 pub fn shingles(subject: Option<&str>, body: Option<&str>) -> Vec<u64> {
@@ -146,7 +167,6 @@ pub fn shingles(subject: Option<&str>, body: Option<&str>) -> Vec<u64> {
     }
     let normalized = crate::text::normalize(&text);
     let mut out = Vec::new();
-    let mut previous: Option<u64> = None;
     let mut folded = String::new();
     for word in crate::text::words(&normalized) {
         let word = if word.is_ascii() {
@@ -160,12 +180,7 @@ pub fn shingles(subject: Option<&str>, body: Option<&str>) -> Vec<u64> {
         if FUNCTION_WORDS.binary_search(&word).is_ok() {
             continue;
         }
-        let h = hash_bytes(SEED, word.as_bytes());
-        out.push(h);
-        if let Some(p) = previous {
-            out.push(mix(p.rotate_left(17) ^ h ^ SEED));
-        }
-        previous = Some(h);
+        out.push(hash_bytes(SEED, stem(word).as_bytes()));
     }
     out.sort_unstable();
     out.dedup();

@@ -10,6 +10,7 @@
 
 mod assignment;
 mod escalation;
+mod related;
 mod table;
 
 use crate::calendar::{self, Calendar};
@@ -45,6 +46,8 @@ const TOP_KEYS: &[&str] = &[
     "escalation",
     "risk",
     "assignment",
+    "duplicates",
+    "incidents",
 ];
 const DEFAULT_PRIORITIES: &[&str] = &["P1", "P2", "P3", "P4"];
 
@@ -139,6 +142,8 @@ struct Sections<'n> {
     settings: Option<(usize, &'n Node)>,
     priorities: Option<(usize, &'n Node)>,
     sentiment: Option<(usize, &'n Node)>,
+    duplicates: Option<(usize, &'n Node)>,
+    incidents: Option<(usize, &'n Node)>,
     fields: Vec<(usize, &'n Node)>,
     categories: Vec<(usize, &'n Node)>,
     /// Whether any file has a `categories` key, even a malformed one.
@@ -293,6 +298,8 @@ impl<'f> Compiler<'f> {
                     "settings" => once(&mut s.settings, &mut self.diags, "settings"),
                     "priorities" => once(&mut s.priorities, &mut self.diags, "priorities"),
                     "sentiment" => once(&mut s.sentiment, &mut self.diags, "sentiment"),
+                    "duplicates" => once(&mut s.duplicates, &mut self.diags, "duplicates"),
+                    "incidents" => once(&mut s.incidents, &mut self.diags, "incidents"),
                     "fields" => s.fields.push((file, value)),
                     "normalize" => s.normalize.push((file, value)),
                     name => {
@@ -471,6 +478,7 @@ impl<'f> Compiler<'f> {
         let sla = first_match(sla, sla_tables, &preds, &schema, counts);
         let assignment = first_match(routes, route_tables, &preds, &schema, counts);
         let territory_calendars = territories.calendars();
+        let (duplicates, incidents) = self.related(&sections, &priorities);
         let slot = |name: &str| schema.lookup(name).unwrap_or(0);
         let derived = DerivedSlots {
             priority: slot("priority"),
@@ -505,6 +513,8 @@ impl<'f> Compiler<'f> {
             sentiment,
             escalation: Escalations { rules: ladders, risk, used_thresholds, age_thresholds },
             assignment,
+            duplicates,
+            incidents,
             version: Name::default(),
             preds,
             schema,

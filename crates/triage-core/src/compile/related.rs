@@ -1,0 +1,174 @@
+//! The `duplicates:` and `incidents:` sections.
+
+use super::{Compiler, Obj, Sections, fraction};
+use crate::diag::Diagnostic;
+use crate::name::Name;
+use crate::related::{DuplicateRules, Effects, IncidentRules, KEYS, Key};
+use crate::syntax::{Node, NodeKind};
+
+/// The default similarity threshold for duplicates (estimated Jaccard of
+/// the shingle sets).
+const DUPLICATE_THRESHOLD: f64 = 0.5;
+/// The default similarity threshold for incidents.
+const INCIDENT_THRESHOLD: f64 = 0.3;
+
+impl Compiler<'_> {
+    pub(super) fn related(
+        &mut self,
+        s: &Sections<'_>,
+        priorities: &[String],
+    ) -> (Option<DuplicateRules>, Option<IncidentRules>) {
+        let duplicates = s.duplicates.and_then(|(file, node)| self.duplicates(file, node, priorities));
+        let incidents = s.incidents.and_then(|(file, node)| self.incidents(file, node, priorities));
+        (duplicates, incidents)
+    }
+
+    fn duplicates(&mut self, file: usize, node: &Node, priorities: &[String]) -> Option<DuplicateRules> {
+        const WHAT: &str = "duplicates";
+        let obj = self.obj(file, node, "`duplicates`", &["window", "keys", "threshold", "then"], None)?;
+        let window = self.window(file, &obj, WHAT)?;
+        let keys = self.keys(file, &obj, WHAT)?;
+        let threshold = self.threshold(file, &obj, DUPLICATE_THRESHOLD, WHAT)?;
+        let then = self.effects(file, &obj, priorities, WHAT)?;
+        Some(DuplicateRules {
+            window_secs: window,
+            keys,
+            threshold,
+            then,
+            file: Name::from(self.file(file)),
+            line: obj.pos.line,
+        })
+    }
+
+    fn incidents(&mut self, file: usize, node: &Node, priorities: &[String]) -> Option<IncidentRules> {
+        const WHAT: &str = "incidents";
+        let allowed = ["window", "keys", "distinct", "min_cases", "min_distinct", "threshold", "then"];
+        let obj = self.obj(file, node, "`incidents`", &allowed, None)?;
+        let window = self.window(file, &obj, WHAT)?;
+        let keys = self.keys(file, &obj, WHAT)?;
+        let distinct = match obj.get("distinct") {
+            None => Key::Account,
+            Some(n) => self.key(file, n, WHAT)?,
+        };
+        let count = |c: &mut Self, name: &str, default: usize| match obj.get(name) {
+            None => Some(default),
+            Some(n) => {
+                c.typed(file, n, &format!("`{name}`"), "a whole number of at least 1", Some(WHAT), |k| match *k {
+                    NodeKind::Int(i) if i >= 1 => usize::try_from(i).ok(),
+                    _ => None,
+                })
+            }
+        };
+        let min_cases = count(self, "min_cases", 5)?;
+        let min_distinct = count(self, "min_distinct", 3)?;
+        if min_distinct > min_cases {
+            let at = obj.get("min_distinct").map_or(obj.pos, |n| n.pos);
+            let d = Diagnostic::wrong_type(
+                self.file(file),
+                at,
+                "`min_distinct`",
+                &format!("at most `min_cases` ({min_cases}): each case has one sender"),
+                &min_distinct.to_string(),
+            );
+            self.diags.push(d.in_rule(Some(WHAT)));
+            return None;
+        }
+        let threshold = self.threshold(file, &obj, INCIDENT_THRESHOLD, WHAT)?;
+        let then = self.effects(file, &obj, priorities, WHAT)?;
+        Some(IncidentRules {
+            window_secs: window,
+            keys,
+            distinct,
+            min_cases,
+            min_distinct,
+            threshold,
+            then,
+            file: Name::from(self.file(file)),
+            line: obj.pos.line,
+        })
+    }
+
+    fn window(&mut self, file: usize, obj: &Obj<'_>, what: &str) -> Option<i64> {
+        let Some(n) = obj.get("window") else {
+            let d = Diagnostic::missing_key(self.file(file), obj.pos, "window", &format!("`{what}`"));
+            self.diags.push(d.with_help("how far apart two cases may be, e.g. `window: 72h`"));
+            return None;
+        };
+        self.duration(file, n, "`window`", what).map(|d| d.num_seconds())
+    }
+
+    fn keys(&mut self, file: usize, obj: &Obj<'_>, what: &str) -> Option<Vec<Key>> {
+        let Some(n) = obj.get("keys") else { return Some(Vec::new()) };
+        let items: Vec<&Node> = match &n.kind {
+            NodeKind::Seq(items) => items.iter().collect(),
+            _ => vec![n],
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let k = self.key(file, item, what)?;
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+        Some(out)
+    }
+
+    fn key(&mut self, file: usize, node: &Node, what: &str) -> Option<Key> {
+        let text = self.text(file, node, "a key", Some(what))?;
+        match KEYS.iter().find(|(n, _)| n.eq_ignore_ascii_case(&text)) {
+            Some((_, k)) => Some(*k),
+            None => {
+                let names: Vec<&str> = KEYS.iter().map(|(n, _)| *n).collect();
+                let d = Diagnostic::invalid_value(
+                    self.file(file),
+                    node.pos,
+                    format!("`{text}` is not a key cases can be matched on"),
+                    &names,
+                    &text,
+                );
+                self.diags.push(d.in_rule(Some(what)));
+                None
+            }
+        }
+    }
+
+    fn threshold(&mut self, file: usize, obj: &Obj<'_>, default: f64, what: &str) -> Option<f64> {
+        match obj.get("threshold") {
+            None => Some(default),
+            Some(n) => {
+                let t = self.typed(file, n, "`threshold`", "a number above 0 and at most 1", Some(what), fraction)?;
+                if t <= 0.0 {
+                    let d = Diagnostic::wrong_type(
+                        self.file(file),
+                        n.pos,
+                        "`threshold`",
+                        "a number above 0 and at most 1 (0 would match every case)",
+                        "0",
+                    );
+                    self.diags.push(d.in_rule(Some(what)));
+                    return None;
+                }
+                Some(t)
+            }
+        }
+    }
+
+    fn effects(&mut self, file: usize, obj: &Obj<'_>, priorities: &[String], what: &str) -> Option<Effects> {
+        let Some(n) = obj.get("then") else { return Some(Effects::default()) };
+        let then = self.obj(file, n, "`then`", &["manual_review", "tag", "priority"], Some(what))?;
+        let mut out = Effects::default();
+        if let Some(v) = then.get("manual_review") {
+            out.manual_review = self.typed(file, v, "`manual_review`", "true or false", Some(what), |k| match *k {
+                NodeKind::Bool(b) => Some(b),
+                _ => None,
+            })?;
+        }
+        if let Some(v) = then.get("tag") {
+            out.tag = Some(self.text(file, v, "`tag`", Some(what))?);
+        }
+        if let Some(v) = then.get("priority") {
+            out.priority = Some(self.priority_rank(file, v, what, priorities)?);
+        }
+        Some(out)
+    }
+}

@@ -1,0 +1,445 @@
+//! Duplicates and suspected incidents: the `duplicates:` and `incidents:`
+//! sections, and [`Recent`], the caller-owned memory of recent cases a
+//! decision is compared with.
+//!
+//! A *duplicate* is an earlier case whose blocking keys agree with this
+//! one's (the same requester, say) and whose text is similar enough, within
+//! the section's window. A *suspected incident* is a cluster of similar
+//! cases within a short window whose keys agree (the same product, say)
+//! from at least `min_distinct` different senders (accounts or
+//! requesters): the decision names the cluster by its first case, and an
+//! `incident_suspected` action with the idempotency key
+//! `incident_suspected:CLUSTER` tells the caller once per cluster.
+//!
+//! The caller decides a case, then calls [`Recent::observe`] in the order
+//! cases arrive; `observe` compares the case with those seen before it,
+//! applies what the sections say to the decision, and remembers the case.
+//! The expensive part, [`Recent::signature`], depends on the case alone and
+//! may run in parallel beforehand.
+
+use crate::case::Case;
+use crate::decision::{Action, Decision, ManualReview, Outcome, TraceEntry};
+use crate::name::Name;
+use crate::rules::CompiledRules;
+use crate::similarity::{Signature, SimilarityIndex, shingles, signature};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// A value cases are blocked on: it must be equal (and present) for two
+/// cases to be compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Key {
+    RequesterEmail,
+    Account,
+    Product,
+    Channel,
+    Category,
+    Territory,
+    Team,
+}
+
+/// The names keys are written with in rules.
+pub(crate) const KEYS: &[(&str, Key)] = &[
+    ("requester.email", Key::RequesterEmail),
+    ("account", Key::Account),
+    ("product", Key::Product),
+    ("channel", Key::Channel),
+    ("category", Key::Category),
+    ("territory", Key::Territory),
+    ("team", Key::Team),
+];
+
+impl Key {
+    /// The key's value for a decided case; `None` when it has none.
+    fn value<'a>(self, case: &'a Case, d: &'a Decision) -> Option<&'a str> {
+        let v = match self {
+            Key::RequesterEmail => {
+                d.normalized.email.as_deref().or_else(|| case.requester.as_ref().and_then(|r| r.email.as_deref()))
+            }
+            Key::Account => case.account.as_deref(),
+            Key::Product => d.product.as_deref(),
+            Key::Channel => case.channel.as_deref(),
+            Key::Category => Some(d.category.as_str()),
+            Key::Territory => d.territory.as_deref(),
+            Key::Team => d.team.as_deref(),
+        };
+        v.map(str::trim).filter(|v| !v.is_empty())
+    }
+}
+
+/// What a match does to the decision.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Effects {
+    /// Send the case to manual review (unless it already is).
+    pub manual_review: bool,
+    /// Add this tag.
+    pub tag: Option<String>,
+    /// Set this priority (a rank on the scale).
+    pub priority: Option<usize>,
+}
+
+/// The `duplicates:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DuplicateRules {
+    pub window_secs: i64,
+    pub keys: Vec<Key>,
+    pub threshold: f64,
+    pub then: Effects,
+    pub file: Name,
+    pub line: u32,
+}
+
+/// The `incidents:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct IncidentRules {
+    pub window_secs: i64,
+    pub keys: Vec<Key>,
+    pub distinct: Key,
+    pub min_cases: usize,
+    pub min_distinct: usize,
+    pub threshold: f64,
+    pub then: Effects,
+    pub file: Name,
+    pub line: u32,
+}
+
+/// An earlier case this one repeats.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Duplicate {
+    /// The earlier case's id.
+    pub case_id: String,
+    /// Estimated Jaccard similarity of the two texts, 0 to 1.
+    pub score: f64,
+    /// The blocking keys both share, as `key=value`.
+    pub shared: Vec<String>,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// A suspected incident the case belongs to.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Incident {
+    /// The cluster's id: its first case's id.
+    pub cluster: String,
+    /// Cases in the cluster within the window, this one included.
+    pub size: usize,
+    /// Different senders (accounts or requesters) among them.
+    pub distinct: usize,
+    /// The cluster's first case.
+    pub first_case: String,
+}
+
+/// The memory of recent cases that duplicates and incidents are found in:
+/// one [`SimilarityIndex`] per section. Owned by the caller (a batch run
+/// keeps one for the run, a service one per replica), no I/O, no clock.
+#[derive(Debug, Clone)]
+pub struct Recent {
+    duplicates: Option<SimilarityIndex>,
+    incidents: Option<SimilarityIndex>,
+    /// The latest instant seen (Unix seconds), for eviction.
+    latest: i64,
+}
+
+impl Recent {
+    /// An empty memory for a rule set's sections (none when it has neither).
+    pub fn new(rules: &CompiledRules) -> Recent {
+        Recent {
+            duplicates: rules.duplicates.as_ref().map(|d| SimilarityIndex::new(d.threshold)),
+            incidents: rules.incidents.as_ref().map(|i| SimilarityIndex::new(i.threshold)),
+            latest: i64::MIN,
+        }
+    }
+
+    /// Whether the rules ask for either kind of match.
+    pub fn enabled(&self) -> bool {
+        self.duplicates.is_some() || self.incidents.is_some()
+    }
+
+    /// Cases remembered (the larger of the two indexes).
+    pub fn len(&self) -> usize {
+        self.duplicates.as_ref().map_or(0, SimilarityIndex::len).max(self.incidents.as_ref().map_or(0, |i| i.len()))
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The text signature a case is compared by (subject and body, quotes
+    /// and signature left out); `None` when it has no words.
+    pub fn signature(case: &Case) -> Option<Signature> {
+        signature(&shingles(case.subject.as_deref(), case.body.as_deref()))
+    }
+
+    /// Compares a decided case with the cases observed before it, applies
+    /// what the rules say to `decision` (its `duplicates`, `incident`,
+    /// manual review, tag, priority, the `incident_suspected` action and a
+    /// trace line), and remembers the case. `signature` is
+    /// [`Recent::signature`] of the case; the case's time is its
+    /// `created_at`, else `now`. Cases older than the longer window behind
+    /// the latest one seen are forgotten.
+    pub fn observe(
+        &mut self,
+        rules: &CompiledRules,
+        case: &Case,
+        signature: Option<&Signature>,
+        decision: &mut Decision,
+        now: DateTime<Utc>,
+    ) {
+        let at = case.created_at.map_or(now.timestamp(), |t| t.timestamp());
+        if at > self.latest {
+            self.latest = at;
+            let longest = rules
+                .duplicates
+                .iter()
+                .map(|d| d.window_secs)
+                .chain(rules.incidents.iter().map(|i| i.window_secs))
+                .max()
+                .unwrap_or(0);
+            for index in [&mut self.duplicates, &mut self.incidents].into_iter().flatten() {
+                index.evict_before(at.saturating_sub(longest));
+            }
+        }
+        let Some(signature) = signature else { return };
+        let id = case.id.trim();
+        if let (Some(spec), Some(index)) = (&rules.duplicates, &mut self.duplicates) {
+            let values: Option<Vec<String>> =
+                spec.keys.iter().map(|k| k.value(case, decision).map(str::to_string)).collect();
+            if let Some(values) = values {
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                let found: Vec<_> = index
+                    .query_within(at, spec.window_secs, &values, signature)
+                    .into_iter()
+                    .filter(|m| m.case_id != id)
+                    .collect();
+                if !found.is_empty() {
+                    let shared: Vec<String> =
+                        spec.keys.iter().zip(&values).map(|(k, v)| format!("{}={v}", key_name(*k))).collect();
+                    decision.duplicates = found
+                        .iter()
+                        .map(|m| Duplicate {
+                            case_id: m.case_id.clone(),
+                            score: m.score,
+                            shared: shared.clone(),
+                            reason: format!(
+                                "text {:.0} % alike (threshold {:.0} %), same {}, {} apart",
+                                m.score * 100.0,
+                                spec.threshold * 100.0,
+                                shared.join(", "),
+                                span(m.at.abs_diff(at))
+                            ),
+                        })
+                        .collect();
+                    let best = &decision.duplicates[0];
+                    let why = format!("duplicate of {}: {}", best.case_id, best.reason);
+                    apply(rules, &spec.then, decision, "possible-duplicate", &why);
+                    decision.trace.push(TraceEntry {
+                        stage: "duplicates",
+                        rule: None,
+                        file: Some(spec.file.clone()),
+                        line: Some(spec.line),
+                        outcome: Outcome::Matched,
+                        why: Some(why),
+                    });
+                }
+                index.insert(id, at, &values, None, *signature);
+            }
+        }
+        if let (Some(spec), Some(index)) = (&rules.incidents, &mut self.incidents) {
+            let values: Option<Vec<String>> =
+                spec.keys.iter().map(|k| k.value(case, decision).map(str::to_string)).collect();
+            if let Some(values) = values {
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                let own = spec.distinct.value(case, decision).map(str::to_string);
+                let own = own.as_deref();
+                let found: Vec<_> = index
+                    .query_within(at, spec.window_secs, &values, signature)
+                    .into_iter()
+                    .filter(|m| m.case_id != id)
+                    .collect();
+                let size = found.len() + 1;
+                let mut senders: Vec<&str> = found.iter().filter_map(|m| m.distinct.as_deref()).chain(own).collect();
+                senders.sort_unstable();
+                senders.dedup();
+                if size >= spec.min_cases && senders.len() >= spec.min_distinct {
+                    // The cluster is named by its first case (earliest, then by id).
+                    let first = found
+                        .iter()
+                        .map(|m| (m.at, m.case_id.as_str()))
+                        .chain(std::iter::once((at, id)))
+                        .min()
+                        .map_or(id, |(_, c)| c)
+                        .to_string();
+                    let why = format!(
+                        "{size} similar cases from {} different {} within {} about the same {}",
+                        senders.len(),
+                        if spec.distinct == Key::Account { "accounts" } else { "senders" },
+                        span(spec.window_secs.unsigned_abs()),
+                        spec.keys.iter().map(|k| key_name(*k)).collect::<Vec<_>>().join(", ")
+                    );
+                    let mut action = Action::new(
+                        "incident_suspected",
+                        format!("incident_suspected:{first}"),
+                        "incident-suspected".to_string(),
+                        why.clone(),
+                    );
+                    action.target = Some(first.clone());
+                    decision.actions.push(action);
+                    decision.incident =
+                        Some(Incident { cluster: first.clone(), size, distinct: senders.len(), first_case: first });
+                    apply(rules, &spec.then, decision, "incident-suspected", &why);
+                    decision.trace.push(TraceEntry {
+                        stage: "incidents",
+                        rule: None,
+                        file: Some(spec.file.clone()),
+                        line: Some(spec.line),
+                        outcome: Outcome::Matched,
+                        why: Some(why),
+                    });
+                }
+                index.insert(id, at, &values, own, *signature);
+            }
+        }
+    }
+}
+
+/// The name a key is written with.
+fn key_name(k: Key) -> &'static str {
+    KEYS.iter().find(|(_, v)| *v == k).map_or("?", |(n, _)| n)
+}
+
+/// A span of seconds in words (`3 h 5 min`, `40 s`).
+fn span(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        s => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// Applies a section's effects.
+fn apply(rules: &CompiledRules, then: &Effects, d: &mut Decision, reason: &str, why: &str) {
+    if then.manual_review && d.manual_review.is_none() {
+        d.manual_review = Some(ManualReview { reason: reason.to_string(), detail: why.to_string() });
+    }
+    if let Some(tag) = &then.tag
+        && !d.tags.iter().any(|t| t == tag)
+    {
+        d.tags.push(tag.clone());
+    }
+    if let Some(rank) = then.priority
+        && let Some(p) = rules.priorities.get(rank)
+    {
+        d.priority = p.clone();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use crate::{Case, Directory, Options, Recent, compile_sources, triage};
+
+    const RULES: &str = r#"
+categories:
+  - id: all
+    set: { category: general, priority: P3 }
+duplicates:
+  window: 72h
+  keys: [requester.email]
+  threshold: 0.5
+  then: { manual_review: true, tag: duplicate, priority: P4 }
+incidents:
+  window: 15m
+  keys: [product]
+  distinct: account
+  min_cases: 4
+  min_distinct: 3
+  threshold: 0.3
+  then: { priority: P1 }
+"#;
+
+    fn case(id: &str, email: &str, account: &str, minute: u32, subject: &str, body: &str) -> Case {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "subject": subject, "body": body, "account": account, "product": "api",
+            "created_at": format!("2026-03-02T09:{minute:02}:00Z"),
+            "requester": { "email": email }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_repeat_from_the_same_requester_is_a_duplicate_and_a_burst_is_an_incident() {
+        let (rules, diags) = compile_sources(&[("r.yaml", RULES)]);
+        assert!(diags.is_empty(), "{diags:?}");
+        let rules = rules.unwrap();
+        let dir = Directory::new();
+        let mut recent = Recent::new(&rules);
+        let cases = [
+            case("1", "ann@a.example", "a", 0, "Invoice 4411 charged twice", "We were charged twice for invoice 4411."),
+            case(
+                "2",
+                "ann@a.example",
+                "a",
+                5,
+                "Re: invoice 4411 charged twice",
+                "We were charged twice for invoice 4411.\n-- \nAnn",
+            ),
+            case("3", "bob@b.example", "b", 6, "API returns 503", "Every API call returns 503 since 9:00."),
+            case("4", "cy@c.example", "c", 7, "API 503 errors", "All API calls return 503 errors since 9:00."),
+            case("5", "di@d.example", "d", 8, "503 from the API", "Every call to the API returns 503."),
+            case("6", "ed@b.example", "b", 9, "API down: 503", "The API returns 503 on every call since 9:00."),
+        ];
+        let mut decisions = Vec::new();
+        for c in &cases {
+            let now = c.created_at.unwrap().with_timezone(&chrono::Utc);
+            let mut d = triage(&rules, c, &dir, now, &Options::default());
+            recent.observe(&rules, c, Recent::signature(c).as_ref(), &mut d, now);
+            decisions.push(d);
+        }
+        assert!(decisions[0].duplicates.is_empty());
+        let dup = &decisions[1];
+        assert_eq!(dup.duplicates.len(), 1, "{:?}", dup.trace);
+        assert_eq!(dup.duplicates[0].case_id, "1");
+        assert_eq!(dup.duplicates[0].shared, vec!["requester.email=ann@a.example"]);
+        assert_eq!(dup.manual_review.as_ref().unwrap().reason, "possible-duplicate");
+        assert!(dup.tags.contains(&"duplicate".to_string()));
+        assert_eq!(dup.priority.as_str(), "P4");
+        assert!(dup.trace.iter().any(|t| t.stage == "duplicates"));
+        // The outage: the fourth report (3 accounts) opens the incident.
+        assert!(decisions[4].incident.is_none() || decisions[4].incident.as_ref().unwrap().size >= 4);
+        let last = &decisions[5];
+        let incident = last.incident.as_ref().expect("an incident");
+        assert_eq!(incident.cluster, "3");
+        assert!(incident.size >= 4 && incident.distinct >= 3, "{incident:?}");
+        assert_eq!(last.priority.as_str(), "P1");
+        let action = last.actions.iter().find(|a| a.kind == "incident_suspected").unwrap();
+        assert_eq!(action.key, "incident_suspected:3");
+        // Different requesters' cases are not each other's duplicates.
+        assert!(decisions[2..].iter().all(|d| d.duplicates.is_empty()));
+    }
+
+    #[test]
+    fn sections_are_checked_like_every_other() {
+        let bad = [
+            ("duplicates: { keys: [requester.email] }", "window"),
+            ("duplicates: { window: 1h, keys: [requester.mail] }", "requester.email"),
+            ("duplicates: { window: soon }", "a duration"),
+            ("duplicates: { window: 1h, threshold: 0 }", "above 0"),
+            ("duplicates: { window: 1h, then: { priority: P9 } }", "P9"),
+            ("incidents: { window: 15m, min_cases: 2, min_distinct: 3 }", "min_distinct"),
+            ("incidents: { window: 15m, distinct: acount }", "account"),
+            ("duplicates: { window: 1h, similarity: 0.5 }", "similarity"),
+        ];
+        for (yaml, says) in bad {
+            let text = format!("categories: [{{ id: all, set: {{ category: general }} }}]\n{yaml}");
+            let (rules, diags) = compile_sources(&[("r.yaml", &text)]);
+            assert!(rules.is_none(), "{yaml}");
+            let text = format!("{diags:?}");
+            assert!(text.contains(says), "{yaml}: {text}");
+            assert!(diags.iter().all(|d| d.line > 0 && d.file == "r.yaml"), "{yaml}: {text}");
+        }
+    }
+}
