@@ -72,6 +72,13 @@ pub struct LeanDecision<'a> {
     pub alerts: Vec<&'a str>,
     /// The rule set's version.
     pub rules_version: &'a str,
+    /// The earlier case this one repeats, the most similar (the rules'
+    /// `duplicates:` section): its id, score, shared keys and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<&'a triage_core::Duplicate>,
+    /// The suspected incident the case belongs to (`incidents:`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<&'a triage_core::Incident>,
     /// With a history: its replay (SLA state and the escalation actions
     /// that would have fired).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -180,6 +187,8 @@ impl<'a> LeanDecision<'a> {
             warnings: d.warnings.iter().map(|w| w.code).collect(),
             alerts: d.actions.iter().filter(|a| a.kind == "admin_alert").map(|a| a.reason.as_str()).collect(),
             rules_version: &d.rules_version,
+            duplicate: d.duplicates.first(),
+            incident: d.incident.as_ref(),
             history: replay.map(|(e, events)| LeanHistory {
                 at: e.now,
                 events,
@@ -271,6 +280,8 @@ impl<'a> LeanDecision<'a> {
             metric("resolution"),
             h.map(|h| h.actions.iter().map(|a| a.kind).collect::<Vec<_>>().join(";")).unwrap_or_default(),
             t(h.and_then(|h| h.next_check_at)),
+            self.duplicate.map(|d| d.case_id.clone()).unwrap_or_default(),
+            self.incident.map(|i| i.cluster.clone()).unwrap_or_default(),
         ]
     }
 }
@@ -352,7 +363,10 @@ fn maybe_instant<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Resul
 
 /// The CSV output's columns. `position` is `line=N`, `row=N line=N`,
 /// `element=N line=N`, `message=N offset=N` or `file=NAME`; lists are `;`
-/// separated; the last six are empty for a case without a history.
+/// separated; `status` to `next_check_at` are empty for a case without a
+/// history; `duplicate_of` (the most similar earlier case) and `incident`
+/// (the suspected incident's cluster) are empty unless the rules'
+/// `duplicates:` or `incidents:` section found one.
 pub const CSV_COLUMNS: &[&str] = &[
     "record",
     "input",
@@ -383,6 +397,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "resolution_state",
     "actions",
     "next_check_at",
+    "duplicate_of",
+    "incident",
 ];
 
 /// One line of the rejects file.

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::io::{Read, Seek, Write};
 use std::path::Path;
-use triage_core::{Case, CaseState, CompiledRules, Directory, Options};
+use triage_core::{Case, CaseState, CompiledRules, Directory, Options, Recent};
 
 /// The instant cases are decided at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,9 +279,13 @@ pub fn run(
         let (pool, ctx) = (&pool, &ctx);
         scope.spawn(move || read_all(config, pool, &tx));
         scope.spawn(move || {
+            // Duplicates and incidents: one memory for the run, in input order.
+            let mut recent = Recent::new(rules);
+            let enabled = recent.enabled() && !config.parse_only;
             for chunk in rx {
-                let outcomes =
-                    chunk.map(|chunk| pool.install(|| chunk.par_iter().map(|item| settle(ctx, item)).collect()));
+                let outcomes = chunk.map(|chunk| {
+                    pool.install(|| settle_chunk(ctx, &chunk, if enabled { Some(&mut recent) } else { None }))
+                });
                 if decided_tx.send(outcomes).is_err() {
                     return;
                 }
@@ -682,9 +686,32 @@ fn eml_files(root: &Path) -> Result<Vec<(String, std::path::PathBuf)>, BatchErro
     Ok(found)
 }
 
-/// Decides or rejects one record.
-fn settle(ctx: &Ctx, item: &Item) -> Outcome {
-    let inputs = match &item.payload {
+/// A record decided, not yet written: what [`Recent::observe`] may still
+/// change before [`finish`] writes it.
+struct Decided<'i> {
+    case: Case,
+    decision: triage_core::Decision,
+    escalation: Option<triage_core::Escalation>,
+    /// Events replayed.
+    count: usize,
+    at: DateTime<Utc>,
+    created_at: Option<String>,
+    thread: Option<&'i [mail::Message]>,
+    signature: Option<triage_core::similarity::Signature>,
+}
+
+/// A record settled as far as it can be on its own.
+enum Settled<'i> {
+    /// Rejected, or counted (done by the run being resumed).
+    Done(Outcome),
+    /// Decided; written by [`finish`].
+    Decided(Box<Decided<'i>>, Vec<(usize, u64)>),
+}
+
+/// The inputs a record counts for: one record of its input, or each
+/// message of a thread in its own input.
+fn inputs_of(item: &Item) -> Vec<(usize, u64)> {
+    match &item.payload {
         Payload::Thread(t) => {
             let mut per: Vec<(usize, u64)> = Vec::new();
             for m in &t.messages {
@@ -696,69 +723,146 @@ fn settle(ctx: &Ctx, item: &Item) -> Outcome {
             per
         }
         _ => vec![(item.input, 1)],
-    };
+    }
+}
+
+/// The record's own bytes, for its reject.
+fn raw_of(item: &Item) -> (Vec<u8>, Option<&[mail::Message]>) {
+    match &item.payload {
+        Payload::Unreadable { raw, .. } => (raw.clone(), None),
+        Payload::Json(bytes) => (bytes.to_vec(), None),
+        Payload::Row(row, _) => (csv_text(row), None),
+        Payload::Thread(t) => (Vec::new(), Some(&t.messages)),
+    }
+}
+
+/// A reject line for a record.
+fn reject_outcome(ctx: &Ctx, item: &Item, reason: &str, inputs: Vec<(usize, u64)>) -> Outcome {
     let name = &ctx.config.inputs[item.input].name;
     let source = Source { input: name, position: &item.position };
-    if item.record < ctx.config.resume.skip {
-        // Written by the run being resumed: counted, not decided again.
+    let (raw, thread) = raw_of(item);
+    let mut r = Reject::new(item.record, source, reason, &raw);
+    r.thread = thread;
+    let mut line = serde_json::to_vec(&r).unwrap_or_default();
+    line.push(b'\n');
+    Outcome { rejected: true, output: None, reject: Some(line), inputs }
+}
+
+/// Decides and writes one chunk, in order. With `recent` (the rules'
+/// duplicates and incidents), records are decided in parallel, compared
+/// with the ones before them one by one in input order, then written in
+/// parallel; records an earlier run wrote are decided and compared too (so
+/// a resumed run compares as the uninterrupted one did) but not written.
+fn settle_chunk(ctx: &Ctx, chunk: &[Item], recent: Option<&mut Recent>) -> Vec<Outcome> {
+    let skip = ctx.config.resume.skip;
+    let counted = |item: &Item| {
         let rejected = ctx.config.resume.rejected.binary_search(&item.record).is_ok();
-        return Outcome { rejected, output: None, reject: None, inputs };
-    }
-    let rejected = |reason: &str, raw: &[u8], thread: Option<&[mail::Message]>| {
-        let mut r = Reject::new(item.record, source.clone(), reason, raw);
-        r.thread = thread;
-        let mut line = serde_json::to_vec(&r).unwrap_or_default();
-        line.push(b'\n');
-        Outcome { rejected: true, output: None, reject: Some(line), inputs: inputs.clone() }
+        Outcome { rejected, output: None, reject: None, inputs: inputs_of(item) }
     };
-    match &item.payload {
-        Payload::Unreadable { reason, raw } => rejected(reason, raw, None),
-        Payload::Json(bytes) => match read_json_record(bytes) {
-            Ok((case, events)) => match decide(ctx, item, source.clone(), case, events, None) {
-                Ok(w) => Outcome { rejected: false, output: Some(w), reject: None, inputs },
-                Err(e) => rejected(&e, bytes, None),
-            },
-            Err(e) => rejected(&e, bytes, None),
-        },
-        Payload::Row(row, columns) => {
-            let CsvColumns { fields, header } = &**columns;
-            let rejected = |why: &str| rejected(why, &csv_text(row), None);
-            let cells: Result<Vec<&str>, _> = row.iter().map(std::str::from_utf8).collect();
-            let cells = match cells {
-                Ok(c) => c,
-                Err(e) => return rejected(&format!("not UTF-8 text: {e}; save the export as UTF-8")),
-            };
-            if cells.len() != header.len() {
-                let mut why = format!("the row has {} field(s) where the header has {}", cells.len(), header.len());
-                if cells.iter().any(|c| c.contains('\n')) {
-                    why.push_str(
-                        "; a quoted field runs over several lines: an unclosed quote takes in the rows after it, \
-                         which are in this record",
-                    );
+    let Some(recent) = recent else {
+        return chunk
+            .par_iter()
+            .map(|item| {
+                if item.record < skip {
+                    // Written by the run being resumed: counted, not decided again.
+                    return counted(item);
                 }
-                return rejected(&why);
-            }
-            let case = crate::csvmap::row_to_json(fields, header, &cells)
-                .and_then(|v| Case::from_value(v).map_err(|e| e.to_string()));
-            match case.and_then(|c| decide(ctx, item, source.clone(), c, None, None)) {
-                Ok(w) => Outcome { rejected: false, output: Some(w), reject: None, inputs },
-                Err(e) => rejected(&e),
-            }
-        }
-        Payload::Thread(t) => {
-            match decide(
-                ctx,
-                item,
-                source.clone(),
-                t.state.case.clone(),
-                Some(t.state.events.clone()),
-                Some(&t.messages),
-            ) {
-                Ok(w) => Outcome { rejected: false, output: Some(w), reject: None, inputs },
-                Err(e) => rejected(&e, &[], Some(&t.messages)),
-            }
+                match settle(ctx, item, false) {
+                    Settled::Done(o) => o,
+                    Settled::Decided(d, inputs) => finish(ctx, item, *d, inputs),
+                }
+            })
+            .collect();
+    };
+    let mut settled: Vec<Settled> = chunk.par_iter().map(|item| settle(ctx, item, true)).collect();
+    for s in &mut settled {
+        if let Settled::Decided(d, _) = s {
+            let d = &mut **d;
+            recent.observe(ctx.rules, &d.case, d.signature.as_ref(), &mut d.decision, d.at);
         }
     }
+    chunk
+        .par_iter()
+        .zip(settled)
+        .map(|(item, s)| match s {
+            _ if item.record < skip => counted(item),
+            Settled::Done(o) => o,
+            Settled::Decided(d, inputs) => finish(ctx, item, *d, inputs),
+        })
+        .collect()
+}
+
+/// Reads and decides one record (and replays its history), or rejects it.
+/// `sign`: also take the case's text signature.
+fn settle<'i>(ctx: &Ctx, item: &'i Item, sign: bool) -> Settled<'i> {
+    let inputs = inputs_of(item);
+    let rejected = |reason: &str| Settled::Done(reject_outcome(ctx, item, reason, inputs.clone()));
+    let read: Result<(Case, Option<Vec<triage_core::Event>>, Option<&'i [mail::Message]>), String> = match &item.payload
+    {
+        Payload::Unreadable { reason, .. } => Err(reason.clone()),
+        Payload::Json(bytes) => read_json_record(bytes).map(|(c, e)| (c, e, None)),
+        Payload::Row(row, columns) => read_row(row, columns).map(|c| (c, None, None)),
+        Payload::Thread(t) => Ok((t.state.case.clone(), Some(t.state.events.clone()), Some(&t.messages[..]))),
+    };
+    let (case, events, thread) = match read {
+        Ok(r) => r,
+        Err(e) => return rejected(&e),
+    };
+    if ctx.config.parse_only {
+        return Settled::Done(echo(ctx, item, &case, events.as_deref(), inputs));
+    }
+    match decide(ctx, case, events, thread, sign) {
+        Ok(d) => Settled::Decided(Box::new(d), inputs),
+        Err(e) => rejected(&e),
+    }
+}
+
+/// Benchmarks only (`--parse-only`): the case read, written back.
+fn echo(
+    ctx: &Ctx,
+    item: &Item,
+    case: &Case,
+    events: Option<&[triage_core::Event]>,
+    inputs: Vec<(usize, u64)>,
+) -> Outcome {
+    #[derive(serde::Serialize)]
+    struct Echo<'a, S> {
+        record: u64,
+        source: &'a S,
+        case: &'a Case,
+        events: Option<&'a [triage_core::Event]>,
+    }
+    let name = &ctx.config.inputs[item.input].name;
+    let source = Source { input: name, position: &item.position };
+    let echo = Echo { record: item.record, source: &source, case, events };
+    match serde_json::to_vec(&echo) {
+        Ok(mut line) => {
+            line.push(b'\n');
+            Outcome { rejected: false, output: Some(Written::Line(line)), reject: None, inputs }
+        }
+        Err(e) => reject_outcome(ctx, item, &format!("cannot write the case: {e}"), inputs),
+    }
+}
+
+/// A CSV row as a case.
+fn read_row(row: &csv::ByteRecord, columns: &CsvColumns) -> Result<Case, String> {
+    let CsvColumns { fields, header } = columns;
+    let cells: Vec<&str> = row
+        .iter()
+        .map(std::str::from_utf8)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("not UTF-8 text: {e}; save the export as UTF-8"))?;
+    if cells.len() != header.len() {
+        let mut why = format!("the row has {} field(s) where the header has {}", cells.len(), header.len());
+        if cells.iter().any(|c| c.contains('\n')) {
+            why.push_str(
+                "; a quoted field runs over several lines: an unclosed quote takes in the rows after it, which are \
+                 in this record",
+            );
+        }
+        return Err(why);
+    }
+    crate::csvmap::row_to_json(fields, header, &cells).and_then(|v| Case::from_value(v).map_err(|e| e.to_string()))
 }
 
 /// A CSV row written back as CSV text, for its reject.
@@ -792,28 +896,14 @@ fn read_json_record(bytes: &[u8]) -> Result<(Case, Option<Vec<triage_core::Event
     }
 }
 
-/// Decides a case (and replays its history) and serializes the result.
-fn decide(
+/// Decides a case (and replays its history).
+fn decide<'i>(
     ctx: &Ctx,
-    item: &Item,
-    source: Source,
     case: Case,
     events: Option<Vec<triage_core::Event>>,
-    thread: Option<&[mail::Message]>,
-) -> Result<Written, String> {
-    if ctx.config.parse_only {
-        #[derive(serde::Serialize)]
-        struct Echo<'a, S, C, E> {
-            record: u64,
-            source: &'a S,
-            case: &'a C,
-            events: &'a E,
-        }
-        let echo = Echo { record: item.record, source: &source, case: &case, events: &events };
-        let mut line = serde_json::to_vec(&echo).map_err(|e| format!("cannot write the case: {e}"))?;
-        line.push(b'\n');
-        return Ok(Written::Line(line));
-    }
+    thread: Option<&'i [mail::Message]>,
+    sign: bool,
+) -> Result<Decided<'i>, String> {
     let at = match ctx.config.at {
         At::Now(t) => t,
         At::Creation => match case.created_at {
@@ -832,7 +922,8 @@ fn decide(
             None => t.to_rfc3339(),
         }
     });
-    let (escalation, count) = match events {
+    let signature = if sign { Recent::signature(&case) } else { None };
+    let (escalation, count, case) = match events {
         Some(events) => {
             let replay_at = match ctx.config.at {
                 At::Now(t) => t,
@@ -842,12 +933,28 @@ fn decide(
             let state = CaseState { case, events };
             let esc = triage_core::escalate(ctx.rules, &state, ctx.directory, replay_at, &ctx.options)
                 .map_err(|e| format!("the history cannot be replayed: {e}"))?;
-            (Some(esc), count)
+            (Some(esc), count, state.case)
         }
-        None => (None, 0),
+        None => (None, 0, case),
     };
-    let replay = escalation.as_ref().map(|e| (e, count));
-    let lean = || LeanDecision::new(item.record, source.clone(), &decision, created_at.clone(), at, replay, thread);
+    Ok(Decided { case, decision, escalation, count, at, created_at, thread, signature })
+}
+
+/// Writes a decided record: its lean or full line, or its CSV row.
+fn finish(ctx: &Ctx, item: &Item, d: Decided<'_>, inputs: Vec<(usize, u64)>) -> Outcome {
+    let name = &ctx.config.inputs[item.input].name;
+    let source = Source { input: name, position: &item.position };
+    match write_decided(ctx, item, source, &d) {
+        Ok(w) => Outcome { rejected: false, output: Some(w), reject: None, inputs },
+        Err(e) => reject_outcome(ctx, item, &e, inputs),
+    }
+}
+
+fn write_decided(ctx: &Ctx, item: &Item, source: Source, d: &Decided<'_>) -> Result<Written, String> {
+    let Decided { decision, escalation, count, at, created_at, thread, .. } = d;
+    let (at, thread) = (*at, *thread);
+    let replay = escalation.as_ref().map(|e| (e, *count));
+    let lean = || LeanDecision::new(item.record, source.clone(), decision, created_at.clone(), at, replay, thread);
     let written = match (ctx.config.format, ctx.config.detail) {
         (OutputFormat::Csv, _) => Written::Row(lean().csv_row()),
         (OutputFormat::Jsonl, Detail::Lean) => {
@@ -865,13 +972,7 @@ fn decide(
                 escalation: &'a E,
                 thread: &'a T,
             }
-            let full = Full {
-                record: item.record,
-                source: &source,
-                decision: &decision,
-                escalation: &escalation,
-                thread: &thread,
-            };
+            let full = Full { record: item.record, source: &source, decision, escalation, thread: &thread };
             let mut line = serde_json::to_vec(&full).map_err(|e| format!("cannot write the decision: {e}"))?;
             line.push(b'\n');
             Written::Line(line)

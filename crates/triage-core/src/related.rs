@@ -26,7 +26,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// A value cases are blocked on: it must be equal (and present) for two
-/// cases to be compared.
+/// cases to be compared. Values are compared without case
+/// (`Dana@ACME.example` is `dana@acme.example`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Key {
     RequesterEmail,
@@ -206,7 +207,7 @@ impl Recent {
         let id = case.id.trim();
         if let (Some(spec), Some(index)) = (&rules.duplicates, &mut self.duplicates) {
             let values: Option<Vec<String>> =
-                spec.keys.iter().map(|k| k.value(case, decision).map(str::to_string)).collect();
+                spec.keys.iter().map(|k| k.value(case, decision).map(str::to_lowercase)).collect();
             if let Some(values) = values {
                 let values: Vec<&str> = values.iter().map(String::as_str).collect();
                 let found: Vec<_> = index
@@ -249,10 +250,10 @@ impl Recent {
         }
         if let (Some(spec), Some(index)) = (&rules.incidents, &mut self.incidents) {
             let values: Option<Vec<String>> =
-                spec.keys.iter().map(|k| k.value(case, decision).map(str::to_string)).collect();
+                spec.keys.iter().map(|k| k.value(case, decision).map(str::to_lowercase)).collect();
             if let Some(values) = values {
                 let values: Vec<&str> = values.iter().map(String::as_str).collect();
-                let own = spec.distinct.value(case, decision).map(str::to_string);
+                let own = spec.distinct.value(case, decision).map(str::to_lowercase);
                 let own = own.as_deref();
                 let found: Vec<_> = index
                     .query_within(at, spec.window_secs, &values, signature)

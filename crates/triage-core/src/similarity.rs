@@ -70,17 +70,22 @@ fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
     mix(h)
 }
 
-/// Words that say nothing about what a case is about, in the languages the
-/// example rules serve (English, German, French, Spanish, Dutch,
-/// Portuguese, Italian).
+/// Words that say nothing about what a case is about (function words,
+/// greetings, thanks), in the languages the example rules serve (English,
+/// German, French, Spanish, Dutch, Portuguese, Italian), accents folded.
 const FUNCTION_WORDS: &[&str] = &[
-    "a", "al", "als", "am", "an", "and", "are", "as", "at", "au", "auf", "aus", "be", "bei", "but", "by", "ce", "con",
-    "da", "dans", "das", "de", "del", "dem", "den", "der", "des", "di", "die", "do", "du", "e", "een", "ein", "eine",
-    "el", "en", "er", "es", "est", "et", "for", "from", "het", "hi", "i", "ich", "il", "im", "in", "is", "ist", "it",
-    "je", "la", "las", "le", "les", "lo", "los", "me", "mein", "meine", "mit", "mon", "my", "na", "nao", "no", "o",
-    "of", "on", "or", "ou", "our", "par", "para", "pas", "please", "por", "pour", "que", "se", "so", "sur", "thanks",
-    "that", "the", "this", "to", "un", "una", "und", "une", "uno", "van", "von", "was", "we", "with", "y", "you",
-    "your", "zu",
+    "a", "about", "after", "again", "al", "als", "also", "am", "an", "and", "any", "are", "as", "at", "au", "auf",
+    "aus", "be", "been", "before", "bei", "best", "bitte", "bonjour", "but", "by", "can", "ce", "ciao", "con", "could",
+    "da", "danke", "dans", "das", "de", "dear", "del", "dem", "den", "der", "des", "di", "did", "die", "do", "does",
+    "du", "e", "een", "ein", "eine", "el", "en", "er", "es", "est", "et", "for", "from", "gracias", "grazie", "gruss",
+    "grusse", "had", "hallo", "has", "have", "he", "hello", "her", "here", "het", "hi", "his", "hola", "how", "i",
+    "ich", "if", "il", "im", "in", "into", "is", "ist", "it", "its", "je", "just", "kindly", "la", "las", "le", "les",
+    "lo", "los", "me", "mein", "meine", "merci", "mit", "mon", "my", "na", "nao", "no", "now", "o", "obrigado", "of",
+    "ola", "on", "or", "ou", "our", "par", "para", "pas", "please", "por", "pour", "que", "regards", "se", "shall",
+    "she", "should", "since", "so", "some", "still", "sur", "team", "than", "thank", "thanks", "that", "the", "their",
+    "them", "then", "there", "they", "this", "thx", "to", "today", "un", "una", "und", "une", "uno", "us", "van",
+    "von", "was", "we", "were", "what", "when", "which", "who", "why", "will", "with", "would", "y", "you", "your",
+    "zu",
 ];
 
 /// Takes reply and forward prefixes off a subject (`Re: AW: Fwd: x` → `x`).
@@ -136,14 +141,14 @@ pub fn own_text(body: &str) -> String {
     out
 }
 
-/// A word without the commonest English inflections (`calls`, `called`,
-/// `calling` → `call`; `errors` → `error`), so that rephrasings share
-/// their words. Only Latin words of more than four letters are touched.
+/// A word without the commonest English inflections and a final `e`
+/// (`calls`, `called`, `calling` → `call`; `charge`, `charged` →
+/// `charg`), so that rephrasings share their words. Only Latin words of more than four letters are touched.
 fn stem(word: &str) -> &str {
     if word.len() <= 4 || !word.is_ascii() {
         return word;
     }
-    for suffix in ["ing", "ed", "es", "s"] {
+    for suffix in ["ing", "ed", "es", "s", "e"] {
         if let Some(stem) = word.strip_suffix(suffix)
             && stem.len() >= 3
             && !stem.ends_with('s')
