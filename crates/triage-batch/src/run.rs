@@ -697,7 +697,7 @@ struct Decided<'i> {
     at: DateTime<Utc>,
     created_at: Option<String>,
     thread: Option<&'i [mail::Message]>,
-    signature: Option<triage_core::similarity::Signature>,
+    signature: Option<triage_core::similarity::Fingerprint>,
 }
 
 /// A record settled as far as it can be on its own.
@@ -792,13 +792,15 @@ fn settle_chunk(ctx: &Ctx, chunk: &[Item], recent: Option<&mut Recent>) -> Vec<O
         .collect()
 }
 
+/// A record read: its case, history (a case state or a thread) and mail.
+type ReadRecord<'i> = (Case, Option<Vec<triage_core::Event>>, Option<&'i [mail::Message]>);
+
 /// Reads and decides one record (and replays its history), or rejects it.
 /// `sign`: also take the case's text signature.
 fn settle<'i>(ctx: &Ctx, item: &'i Item, sign: bool) -> Settled<'i> {
     let inputs = inputs_of(item);
     let rejected = |reason: &str| Settled::Done(reject_outcome(ctx, item, reason, inputs.clone()));
-    let read: Result<(Case, Option<Vec<triage_core::Event>>, Option<&'i [mail::Message]>), String> = match &item.payload
-    {
+    let read: Result<ReadRecord<'i>, String> = match &item.payload {
         Payload::Unreadable { reason, .. } => Err(reason.clone()),
         Payload::Json(bytes) => read_json_record(bytes).map(|(c, e)| (c, e, None)),
         Payload::Row(row, columns) => read_row(row, columns).map(|c| (c, None, None)),

@@ -21,9 +21,10 @@ use crate::case::Case;
 use crate::decision::{Action, Decision, ManualReview, Outcome, TraceEntry};
 use crate::name::Name;
 use crate::rules::CompiledRules;
-use crate::similarity::{Signature, SimilarityIndex, shingles, signature};
+use crate::similarity::{Fingerprint, SimilarityIndex};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A value cases are blocked on: it must be equal (and present) for two
 /// cases to be compared. Values are compared without case
@@ -139,16 +140,39 @@ pub struct Incident {
 pub struct Recent {
     duplicates: Option<SimilarityIndex>,
     incidents: Option<SimilarityIndex>,
+    /// Incident clusters.
+    clusters: Clusters,
     /// The latest instant seen (Unix seconds), for eviction.
     latest: i64,
+}
+
+/// Incident clusters: a case joins the cluster of the cases it is like
+/// (merging theirs), so a cluster grows by similarity to any member.
+#[derive(Debug, Clone, Default)]
+struct Clusters {
+    /// Cluster id (its first case) → members.
+    members: BTreeMap<String, Vec<Member>>,
+    /// Case id → its cluster.
+    cluster_of: BTreeMap<String, String>,
+    /// (time, case id) of every member, for eviction.
+    by_time: BTreeSet<(i64, String)>,
+}
+
+/// A case in an incident cluster.
+#[derive(Debug, Clone)]
+struct Member {
+    at: i64,
+    id: String,
+    sender: Option<String>,
 }
 
 impl Recent {
     /// An empty memory for a rule set's sections (none when it has neither).
     pub fn new(rules: &CompiledRules) -> Recent {
         Recent {
-            duplicates: rules.duplicates.as_ref().map(|d| SimilarityIndex::new(d.threshold)),
+            duplicates: rules.duplicates.as_ref().map(|d| SimilarityIndex::new(d.threshold).with_identifiers()),
             incidents: rules.incidents.as_ref().map(|i| SimilarityIndex::new(i.threshold)),
+            clusters: Clusters::default(),
             latest: i64::MIN,
         }
     }
@@ -170,8 +194,8 @@ impl Recent {
 
     /// The text signature a case is compared by (subject and body, quotes
     /// and signature left out); `None` when it has no words.
-    pub fn signature(case: &Case) -> Option<Signature> {
-        signature(&shingles(case.subject.as_deref(), case.body.as_deref()))
+    pub fn signature(case: &Case) -> Option<Fingerprint> {
+        Fingerprint::of(case.subject.as_deref(), case.body.as_deref())
     }
 
     /// Compares a decided case with the cases observed before it, applies
@@ -185,7 +209,7 @@ impl Recent {
         &mut self,
         rules: &CompiledRules,
         case: &Case,
-        signature: Option<&Signature>,
+        signature: Option<&Fingerprint>,
         decision: &mut Decision,
         now: DateTime<Utc>,
     ) {
@@ -199,9 +223,11 @@ impl Recent {
                 .chain(rules.incidents.iter().map(|i| i.window_secs))
                 .max()
                 .unwrap_or(0);
+            let before = at.saturating_sub(longest);
             for index in [&mut self.duplicates, &mut self.incidents].into_iter().flatten() {
-                index.evict_before(at.saturating_sub(longest));
+                index.evict_before(before);
             }
+            self.clusters.forget_before(before);
         }
         let Some(signature) = signature else { return };
         let id = case.id.trim();
@@ -260,19 +286,21 @@ impl Recent {
                     .into_iter()
                     .filter(|m| m.case_id != id)
                     .collect();
-                let size = found.len() + 1;
-                let mut senders: Vec<&str> = found.iter().filter_map(|m| m.distinct.as_deref()).chain(own).collect();
+                let cluster = self.clusters.join(id, at, own, &found);
+                let members: Vec<&Member> = self.clusters.members[&cluster]
+                    .iter()
+                    .filter(|m| m.at.abs_diff(at) <= spec.window_secs.unsigned_abs())
+                    .collect();
+                let size = members.len();
+                let mut senders: Vec<&str> = members.iter().filter_map(|m| m.sender.as_deref()).collect();
                 senders.sort_unstable();
                 senders.dedup();
                 if size >= spec.min_cases && senders.len() >= spec.min_distinct {
-                    // The cluster is named by its first case (earliest, then by id).
-                    let first = found
-                        .iter()
-                        .map(|m| (m.at, m.case_id.as_str()))
-                        .chain(std::iter::once((at, id)))
-                        .min()
-                        .map_or(id, |(_, c)| c)
-                        .to_string();
+                    // The cluster keeps the name of its first case; the first
+                    // case within the window is named too.
+                    let first_case = members.iter().map(|m| (m.at, m.id.as_str())).min().map_or(id, |(_, c)| c);
+                    let first_case = first_case.to_string();
+                    let first = cluster.clone();
                     let why = format!(
                         "{size} similar cases from {} different {} within {} about the same {}",
                         senders.len(),
@@ -288,8 +316,7 @@ impl Recent {
                     );
                     action.target = Some(first.clone());
                     decision.actions.push(action);
-                    decision.incident =
-                        Some(Incident { cluster: first.clone(), size, distinct: senders.len(), first_case: first });
+                    decision.incident = Some(Incident { cluster: first, size, distinct: senders.len(), first_case });
                     apply(rules, &spec.then, decision, "incident-suspected", &why);
                     decision.trace.push(TraceEntry {
                         stage: "incidents",
@@ -301,6 +328,60 @@ impl Recent {
                     });
                 }
                 index.insert(id, at, &values, own, *signature);
+            }
+        }
+    }
+}
+
+impl Clusters {
+    /// Puts a case in the cluster of the cases it is like: the one with the
+    /// earliest first case among theirs, into which the others merge; a
+    /// case like none starts its own. Returns the cluster's id.
+    fn join(&mut self, id: &str, at: i64, sender: Option<&str>, like: &[crate::similarity::Similar]) -> String {
+        let mut theirs: Vec<String> = like.iter().filter_map(|m| self.cluster_of.get(&m.case_id).cloned()).collect();
+        theirs.sort_unstable();
+        theirs.dedup();
+        let first_of = |c: &String| self.members.get(c).and_then(|ms| ms.iter().map(|m| (m.at, m.id.clone())).min());
+        let target = theirs.iter().min_by_key(|c| first_of(c)).cloned().unwrap_or_else(|| id.to_string());
+        for other in theirs.iter().filter(|c| **c != target) {
+            if let Some(moved) = self.members.remove(other) {
+                for m in &moved {
+                    self.cluster_of.insert(m.id.clone(), target.clone());
+                }
+                self.members.entry(target.clone()).or_default().extend(moved);
+            }
+        }
+        // A case observed again leaves its old place first.
+        if let Some(old) = self.cluster_of.get(id).cloned()
+            && let Some(ms) = self.members.get_mut(&old)
+        {
+            for m in ms.iter().filter(|m| m.id == id) {
+                self.by_time.remove(&(m.at, m.id.clone()));
+            }
+            ms.retain(|m| m.id != id);
+        }
+        self.members.entry(target.clone()).or_default().push(Member {
+            at,
+            id: id.to_string(),
+            sender: sender.map(str::to_string),
+        });
+        self.cluster_of.insert(id.to_string(), target.clone());
+        self.by_time.insert((at, id.to_string()));
+        target
+    }
+
+    /// Forgets members opened before `before` (Unix seconds).
+    fn forget_before(&mut self, before: i64) {
+        let old: Vec<(i64, String)> = self.by_time.range(..(before, String::new())).cloned().collect();
+        for (at, id) in old {
+            self.by_time.remove(&(at, id.clone()));
+            if let Some(cluster) = self.cluster_of.remove(&id)
+                && let Some(ms) = self.members.get_mut(&cluster)
+            {
+                ms.retain(|m| m.id != id);
+                if ms.is_empty() {
+                    self.members.remove(&cluster);
+                }
             }
         }
     }

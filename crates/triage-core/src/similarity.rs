@@ -160,36 +160,120 @@ fn stem(word: &str) -> &str {
 }
 
 /// The shingle hashes of a case's text (see the module documentation),
-/// sorted and without repeats.
+/// sorted and without repeats. The body's own text is compared; when it
+/// has fewer than 8 distinct words (`FYI, see below` over a forward), the
+/// text it quotes is compared too.
 pub fn shingles(subject: Option<&str>, body: Option<&str>) -> Vec<u64> {
+    compared(subject, body).0
+}
+
+/// The shingles and identifiers of the text a case is compared on.
+fn compared(subject: Option<&str>, body: Option<&str>) -> (Vec<u64>, Vec<u32>) {
+    let subject = subject.map(strip_subject_prefixes);
+    let own = body.map(own_text);
+    // A forward or a reply that adds only a line (`FYI, see below`) is
+    // about what it quotes: then the quoted text counts too.
+    match body {
+        Some(b)
+            if words_of(None, own.as_deref()).0.len() < FEW_WORDS && b.len() > own.as_ref().map_or(0, String::len) =>
+        {
+            words_of(subject, Some(&quoted_text(b)))
+        }
+        _ => words_of(subject, own.as_deref()),
+    }
+}
+
+/// Fewer distinct words than this in a message's own text, and its quoted
+/// text is compared too.
+const FEW_WORDS: usize = 8;
+
+/// A body with quote markers (`>`), quote headers and the header lines of
+/// a forwarded message (`From:`, `Sent:`, `To:`, `Subject:`, …) taken out,
+/// and the signature dropped: everything said in it, own or quoted.
+fn quoted_text(body: &str) -> String {
+    const HEADERS: &[&str] = &[
+        "from:",
+        "sent:",
+        "to:",
+        "cc:",
+        "subject:",
+        "date:",
+        "von:",
+        "gesendet:",
+        "an:",
+        "betreff:",
+        "de :",
+        "envoyé :",
+        "à :",
+        "objet :",
+    ];
+    let mut out = String::with_capacity(body.len());
+    for line in body.lines() {
+        if line == "-- " {
+            break;
+        }
+        let t = line.trim_start_matches(|c: char| c == '>' || c.is_whitespace());
+        let lower = t.to_lowercase();
+        if HEADERS.iter().any(|h| lower.starts_with(h))
+            || (lower.starts_with("-----") && lower.contains("original"))
+            || (lower.starts_with("on ") && lower.ends_with("wrote:"))
+        {
+            continue;
+        }
+        out.push_str(t);
+        out.push('\n');
+    }
+    out
+}
+
+/// The shingles of a subject and a text (see [`shingles`]), and the
+/// hashes of its identifiers: e-mail addresses, and words of at least
+/// three characters with a digit in them (`4411`, `E1204`).
+fn words_of(subject: Option<&str>, body: Option<&str>) -> (Vec<u64>, Vec<u32>) {
     let mut text = String::new();
     if let Some(s) = subject {
-        text.push_str(strip_subject_prefixes(s));
+        text.push_str(s);
         text.push('\n');
     }
     if let Some(b) = body {
-        text.push_str(&own_text(b));
+        text.push_str(b);
     }
     let normalized = crate::text::normalize(&text);
     let mut out = Vec::new();
+    let mut ids = Vec::new();
     let mut folded = String::new();
-    for word in crate::text::words(&normalized) {
-        let word = if word.is_ascii() {
-            word
-        } else {
-            use unicode_normalization::UnicodeNormalization as _;
-            folded.clear();
-            folded.extend(word.nfd().filter(|&c| !unicode_normalization::char::is_combining_mark(c)));
-            folded.as_str()
-        };
-        if FUNCTION_WORDS.binary_search(&word).is_ok() {
-            continue;
+    for token in normalized.split(' ') {
+        // An e-mail address is one identifier, not its parts (which the
+        // addresses of one company share).
+        let address = token.contains('@');
+        if address {
+            let whole = token.trim_matches(|c: char| !c.is_alphanumeric());
+            ids.push((hash_bytes(SEED, whole.as_bytes()) >> 32) as u32);
         }
-        out.push(hash_bytes(SEED, stem(word).as_bytes()));
+        for word in crate::text::words(token) {
+            let word = if word.is_ascii() {
+                word
+            } else {
+                use unicode_normalization::UnicodeNormalization as _;
+                folded.clear();
+                folded.extend(word.nfd().filter(|&c| !unicode_normalization::char::is_combining_mark(c)));
+                folded.as_str()
+            };
+            if FUNCTION_WORDS.binary_search(&word).is_ok() {
+                continue;
+            }
+            let h = hash_bytes(SEED, stem(word).as_bytes());
+            out.push(h);
+            if !address && word.len() >= 3 && word.bytes().any(|b| b.is_ascii_digit()) {
+                ids.push((h >> 32) as u32);
+            }
+        }
     }
     out.sort_unstable();
     out.dedup();
-    out
+    ids.sort_unstable();
+    ids.dedup();
+    (out, ids)
 }
 
 /// The MinHash signature of a shingle set; `None` for an empty one (a case
@@ -232,6 +316,51 @@ pub fn signature(shingles: &[u64]) -> Option<Signature> {
     Some(Signature(out))
 }
 
+/// Identifiers a fingerprint keeps (the first in hash order).
+const MAX_IDENTIFIERS: usize = 4;
+
+/// A case's text as the index keeps it: its [`Signature`] and the hashes
+/// of up to four identifiers in it (invoice, contract or error numbers).
+/// Two texts that both name identifiers and share none are about different
+/// things however alike their words (`invoice 4411 charged twice` is not
+/// `invoice 5532 charged twice`); an index made
+/// [`SimilarityIndex::with_identifiers`] does not match them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// The MinHash signature.
+    pub signature: Signature,
+    identifiers: [u32; MAX_IDENTIFIERS],
+    count: u8,
+}
+
+impl Fingerprint {
+    /// The fingerprint of a subject and body (see [`shingles`]); `None`
+    /// when they have no words.
+    pub fn of(subject: Option<&str>, body: Option<&str>) -> Option<Fingerprint> {
+        let (shingles, ids) = compared(subject, body);
+        let signature = signature(&shingles)?;
+        let mut identifiers = [0u32; MAX_IDENTIFIERS];
+        let count = ids.len().min(MAX_IDENTIFIERS);
+        identifiers[..count].copy_from_slice(&ids[..count]);
+        Some(Fingerprint { signature, identifiers, count: count as u8 })
+    }
+
+    /// A fingerprint of a signature alone (no identifiers).
+    pub fn from_signature(signature: Signature) -> Fingerprint {
+        Fingerprint { signature, identifiers: [0; MAX_IDENTIFIERS], count: 0 }
+    }
+
+    fn identifiers(&self) -> &[u32] {
+        &self.identifiers[..usize::from(self.count)]
+    }
+
+    /// Whether both name identifiers and none is shared.
+    pub fn conflicts(&self, other: &Fingerprint) -> bool {
+        let (a, b) = (self.identifiers(), other.identifiers());
+        !a.is_empty() && !b.is_empty() && !a.iter().any(|x| b.contains(x))
+    }
+}
+
 /// The rows per LSH band for a similarity threshold: the most (1 to 8) for
 /// which a pair exactly at the threshold is a candidate with probability
 /// at least 0.98.
@@ -256,7 +385,7 @@ struct Entry {
     key: u64,
     /// The value that counts distinct senders (an incident's accounts).
     distinct: Option<Box<str>>,
-    signature: Signature,
+    text: Fingerprint,
 }
 
 /// One case like the queried one.
@@ -283,9 +412,9 @@ pub struct Similar {
 /// so they do not depend on the order cases were inserted in.
 ///
 /// ```
-/// use triage_core::similarity::{SimilarityIndex, shingles, signature};
+/// use triage_core::similarity::{Fingerprint, SimilarityIndex};
 /// let mut index = SimilarityIndex::new(0.5);
-/// let sig = |s: &str| signature(&shingles(Some(s), None)).unwrap();
+/// let sig = |s: &str| Fingerprint::of(Some(s), None).unwrap();
 /// index.insert("a", 0, &["ann@example.com"], None, sig("Invoice 4411 charged twice this month"));
 /// index.insert("b", 60, &["bob@example.com"], None, sig("Invoice 4411 charged twice this month"));
 /// let found = index.query(120, &["ann@example.com"], &sig("Re: invoice 4411 charged twice this month"));
@@ -295,6 +424,8 @@ pub struct Similar {
 #[derive(Debug, Clone)]
 pub struct SimilarityIndex {
     threshold: f64,
+    /// Whether texts with conflicting identifiers never match.
+    identifiers: bool,
     rows: usize,
     bands: usize,
     /// Slot → entry (`None` once evicted; slots are reused).
@@ -314,6 +445,7 @@ impl SimilarityIndex {
         let rows = rows_for(threshold);
         SimilarityIndex {
             threshold,
+            identifiers: false,
             rows,
             bands: SIGNATURE_LEN / rows,
             entries: Vec::new(),
@@ -322,6 +454,13 @@ impl SimilarityIndex {
             by_time: BTreeSet::new(),
             by_id: BTreeMap::new(),
         }
+    }
+
+    /// The same index, where two texts whose identifiers conflict
+    /// ([`Fingerprint::conflicts`]) never match.
+    pub fn with_identifiers(mut self) -> SimilarityIndex {
+        self.identifiers = true;
+        self
     }
 
     /// Cases in the index.
@@ -362,7 +501,7 @@ impl SimilarityIndex {
     /// Adds a case opened at `at` (Unix seconds) with its blocking key
     /// values and distinct-sender value. A case already in the index (by
     /// id) is replaced.
-    pub fn insert(&mut self, id: &str, at: i64, keys: &[&str], distinct: Option<&str>, signature: Signature) {
+    pub fn insert(&mut self, id: &str, at: i64, keys: &[&str], distinct: Option<&str>, text: Fingerprint) {
         self.remove(id);
         let key = Self::key_hash(keys);
         let slot = match self.free.pop() {
@@ -372,14 +511,14 @@ impl SimilarityIndex {
                 u32::try_from(self.entries.len() - 1).unwrap_or(u32::MAX)
             }
         };
-        let hashes: Vec<u64> = self.band_hashes(key, &signature).collect();
+        let hashes: Vec<u64> = self.band_hashes(key, &text.signature).collect();
         for h in hashes {
             self.buckets.entry(h).or_default().push(slot);
         }
         self.by_time.insert((at, slot));
         self.by_id.insert(id.into(), slot);
         if let Some(e) = self.entries.get_mut(slot as usize) {
-            *e = Some(Entry { id: id.into(), at, key, distinct: distinct.map(Into::into), signature });
+            *e = Some(Entry { id: id.into(), at, key, distinct: distinct.map(Into::into), text });
         }
     }
 
@@ -387,7 +526,7 @@ impl SimilarityIndex {
     pub fn remove(&mut self, id: &str) -> bool {
         let Some(slot) = self.by_id.remove(id) else { return false };
         let Some(entry) = self.entries.get_mut(slot as usize).and_then(Option::take) else { return false };
-        let hashes: Vec<u64> = self.band_hashes(entry.key, &entry.signature).collect();
+        let hashes: Vec<u64> = self.band_hashes(entry.key, &entry.text.signature).collect();
         for h in hashes {
             if let Some(list) = self.buckets.get_mut(&h) {
                 list.retain(|&s| s != slot);
@@ -417,10 +556,10 @@ impl SimilarityIndex {
     /// The cases whose keys agree with `keys` and whose text is at least
     /// as similar as the threshold, opened within `window` seconds of `at`
     /// (either side), most similar first (then earliest, then by id).
-    pub fn query_within(&self, at: i64, window: i64, keys: &[&str], signature: &Signature) -> Vec<Similar> {
+    pub fn query_within(&self, at: i64, window: i64, keys: &[&str], text: &Fingerprint) -> Vec<Similar> {
         let key = Self::key_hash(keys);
         let mut slots: Vec<u32> = Vec::new();
-        for h in self.band_hashes(key, signature) {
+        for h in self.band_hashes(key, &text.signature) {
             if let Some(list) = self.buckets.get(&h) {
                 slots.extend_from_slice(list);
             }
@@ -431,8 +570,9 @@ impl SimilarityIndex {
             .into_iter()
             .filter_map(|s| self.entries.get(s as usize)?.as_ref())
             .filter(|e| e.key == key && e.at.abs_diff(at) <= window.unsigned_abs())
+            .filter(|e| !(self.identifiers && e.text.conflicts(text)))
             .filter_map(|e| {
-                let score = e.signature.similarity(signature);
+                let score = e.text.signature.similarity(&text.signature);
                 (score >= self.threshold).then(|| Similar {
                     case_id: e.id.to_string(),
                     score,
@@ -446,8 +586,8 @@ impl SimilarityIndex {
     }
 
     /// [`SimilarityIndex::query_within`] with no time limit.
-    pub fn query(&self, at: i64, keys: &[&str], signature: &Signature) -> Vec<Similar> {
-        self.query_within(at, i64::MAX, keys, signature)
+    pub fn query(&self, at: i64, keys: &[&str], text: &Fingerprint) -> Vec<Similar> {
+        self.query_within(at, i64::MAX, keys, text)
     }
 }
 
@@ -457,8 +597,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn sig(s: &str) -> Signature {
-        signature(&shingles(Some(s), None)).unwrap()
+    fn sig(s: &str) -> Fingerprint {
+        Fingerprint::of(Some(s), None).unwrap()
     }
 
     #[test]
@@ -468,10 +608,23 @@ mod tests {
 
     #[test]
     fn quotes_signatures_and_prefixes_are_left_out() {
-        let body = "The export fails with error 500.\n\nOn Mon, 2 Mar 2026, Ann wrote:\n> something else entirely\n";
-        let a = shingles(Some("Re: AW: Export fails"), Some(body));
-        let b = shingles(Some("Export fails"), Some("The export fails with error 500.\n-- \nBob\nACME Corp"));
+        let own = "The quarterly export fails with error 500 since Monday's upgrade of the reporting server.";
+        let body = format!("{own}\n\nOn Mon, 2 Mar 2026, Ann wrote:\n> something else entirely\n");
+        let a = shingles(Some("Re: AW: Export fails"), Some(&body));
+        let b = shingles(Some("Export fails"), Some(&format!("{own}\n-- \nBob\nACME Corp")));
         assert_eq!(a, b);
+        // A forward that adds a line is compared with what it forwards.
+        let forward =
+            format!("FYI, see below.\n\n-----Original Message-----\nFrom: ann@a.example\nSent: Monday\n\n{own}");
+        assert_eq!(
+            shingles(Some("Fwd: Export fails"), Some(&forward)),
+            shingles(Some("Export fails"), Some(&format!("FYI, see below.\n{own}")))
+        );
+        let reply = format!("Any news?\n\nOn Monday, Ann wrote:\n> {own}");
+        assert_eq!(
+            shingles(Some("Re: Export fails"), Some(&reply)),
+            shingles(Some("Export fails"), Some(&format!("Any news?\n{own}")))
+        );
         assert_eq!(strip_subject_prefixes("RE[2]: Fwd：回复: x"), "x");
         assert!(own_text("hi\nFrom: a@b\nSent: Monday\nold").ends_with("hi\n"));
     }
@@ -506,6 +659,12 @@ mod tests {
         assert_eq!(index.len(), 1);
         let found = index.query(100, &["ann"], &sig(text));
         assert_eq!(found[0].case_id, "b");
+        // Different invoice numbers: different requests, with identifiers.
+        let mut strict = SimilarityIndex::new(0.5).with_identifiers();
+        strict.insert("x", 0, &[], None, sig("Invoice 4411 was charged twice this month"));
+        assert!(strict.query(0, &[], &sig("Invoice 5532 was charged twice this month")).is_empty());
+        assert_eq!(strict.query(0, &[], &sig("Invoice 4411 charged twice this month")).len(), 1);
+        assert_eq!(strict.query(0, &[], &sig("An invoice was charged twice this month")).len(), 1);
         // Inserting an id again replaces it.
         index.insert("b", 20_000, &["ann"], None, sig(text));
         assert_eq!(index.len(), 1);
@@ -545,12 +704,12 @@ mod tests {
             let sets: Vec<Vec<u64>> = texts.iter().map(|t| shingles(Some(&text_of(t)), None)).collect();
             for (i, s) in sets.iter().enumerate() {
                 if let Some(sig) = signature(s) {
-                    index.insert(&i.to_string(), 0, &[], None, sig);
+                    index.insert(&i.to_string(), 0, &[], None, Fingerprint::from_signature(sig));
                 }
             }
             for s in &sets {
                 let Some(sig) = signature(s) else { continue };
-                for m in index.query(0, &[], &sig) {
+                for m in index.query(0, &[], &Fingerprint::from_signature(sig)) {
                     let other = &sets[m.case_id.parse::<usize>().unwrap()];
                     prop_assert!(jaccard(s, other) >= 0.5 - 0.3, "{} vs {}", m.score, jaccard(s, other));
                 }
@@ -566,7 +725,7 @@ mod tests {
             let build = |order: Vec<usize>| {
                 let mut index = SimilarityIndex::new(0.4);
                 for i in order {
-                    if let Some(sig) = signature(&shingles(Some(&text_of(&texts[i])), None)) {
+                    if let Some(sig) = Fingerprint::of(Some(&text_of(&texts[i])), None) {
                         index.insert(&i.to_string(), (i % 3) as i64, &[], None, sig);
                     }
                 }
@@ -579,7 +738,7 @@ mod tests {
             order.reverse();
             let b = build(order);
             for t in &texts {
-                if let Some(sig) = signature(&shingles(Some(&text_of(t)), None)) {
+                if let Some(sig) = Fingerprint::of(Some(&text_of(t)), None) {
                     prop_assert_eq!(a.query(1, &[], &sig), b.query(1, &[], &sig));
                 }
             }

@@ -8,9 +8,9 @@ use crate::syntax::{Node, NodeKind};
 
 /// The default similarity threshold for duplicates (estimated Jaccard of
 /// the shingle sets).
-const DUPLICATE_THRESHOLD: f64 = 0.5;
+const DUPLICATE_THRESHOLD: f64 = 0.4;
 /// The default similarity threshold for incidents.
-const INCIDENT_THRESHOLD: f64 = 0.3;
+const INCIDENT_THRESHOLD: f64 = 0.2;
 
 impl Compiler<'_> {
     pub(super) fn related(
