@@ -249,13 +249,20 @@ pub(crate) fn parse(mut raw: Raw, options: &MailOptions) -> Result<Message, Unre
         raw: raw.bytes.into_iter().take(MAX_RAW_BYTES).collect(),
     };
     let parser = mail_parser::MessageParser::default();
-    let Some(m) = parser.parse(&raw.bytes) else {
+    let fixed = plain_date(&raw.bytes);
+    let Some(m) = parser.parse(fixed.as_deref().unwrap_or(&raw.bytes)) else {
         return Err(unreadable(raw, "not a mail message: no header could be read".to_string()));
     };
     if m.headers().is_empty() {
         return Err(unreadable(raw, "not a mail message: no header could be read".to_string()));
     }
-    let Some(date) = m.date().filter(|d| d.is_valid()).and_then(to_chrono) else {
+    // An offset the parser would wrap (`+9999`) is no offset.
+    let zone_ok = m.header_raw("Date").and_then(|d| d.split_whitespace().last()).is_none_or(|z| {
+        let b = z.as_bytes();
+        let numeric = b.len() == 5 && (b[0] == b'+' || b[0] == b'-') && b[1..].iter().all(u8::is_ascii_digit);
+        !numeric || (z[1..3] <= *"14" && z[3..5] < *"60")
+    });
+    let Some(date) = m.date().filter(|d| zone_ok && d.is_valid()).and_then(to_chrono) else {
         let why = match m.header_raw("Date") {
             Some(d) => format!("the Date header `{}` is not a date; a case needs the instant it was opened", d.trim()),
             None => "no Date header; a case needs the instant it was opened".to_string(),
@@ -306,10 +313,69 @@ pub(crate) fn parse(mut raw: Raw, options: &MailOptions) -> Result<Message, Unre
     })
 }
 
+/// A parsed `Date` as an instant, or `None` when it names no real one (30
+/// February, 25:00, an offset beyond ±14:00 or with 60 minutes or more).
 fn to_chrono(d: &mail_parser::DateTime) -> Option<DateTime<FixedOffset>> {
+    use chrono::TimeZone as _;
+    if d.tz_hour > 14 || d.tz_minute >= 60 {
+        return None;
+    }
     let secs = (i32::from(d.tz_hour) * 3600 + i32::from(d.tz_minute) * 60) * if d.tz_before_gmt { -1 } else { 1 };
     let offset = FixedOffset::east_opt(secs)?;
-    DateTime::from_timestamp(d.to_timestamp(), 0).map(|t| t.with_timezone(&offset))
+    let date = chrono::NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))?;
+    let time = chrono::NaiveTime::from_hms_opt(u32::from(d.hour), u32::from(d.minute), u32::from(d.second))?;
+    offset.from_local_datetime(&date.and_time(time)).single()
+}
+
+/// The message with its `Date` header written the way the parser reads
+/// it, when it is not: a time without seconds (`08:55`) gets `:00`, and
+/// the zones `UT`, `Z` and the one-letter military zones (which RFC 5322
+/// §4.3 says to read as `-0000`) become `+0000`. The parser would otherwise
+/// take the next header line into the date and lose it. `None` when
+/// nothing needs changing.
+fn plain_date(bytes: &[u8]) -> Option<Vec<u8>> {
+    let head_end =
+        bytes.windows(2).position(|w| w == b"\n\n").or_else(|| bytes.windows(4).position(|w| w == b"\r\n\r\n"))?;
+    let mut at = 0;
+    while at < head_end {
+        let end = bytes[at..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| at + i);
+        let line = &bytes[at..end];
+        if line.len() > 5 && line[..5].eq_ignore_ascii_case(b"date:") {
+            let text = std::str::from_utf8(&line[5..]).ok()?;
+            let cr = text.ends_with('\r');
+            let mut words: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+            let mut changed = false;
+            if let Some(zone) = words.last_mut()
+                && (zone.eq_ignore_ascii_case("ut")
+                    || (zone.len() == 1
+                        && zone.bytes().all(|b| b.is_ascii_alphabetic() && !b.eq_ignore_ascii_case(&b'j'))))
+            {
+                *zone = "+0000".to_string();
+                changed = true;
+            }
+            for w in &mut words {
+                let b = w.as_bytes();
+                if b.len() == 5 && b[2] == b':' && b.iter().enumerate().all(|(i, c)| i == 2 || c.is_ascii_digit()) {
+                    w.push_str(":00");
+                    changed = true;
+                }
+            }
+            if !changed {
+                return None;
+            }
+            let mut out = Vec::with_capacity(bytes.len() + 8);
+            out.extend_from_slice(&bytes[..at]);
+            out.extend_from_slice(b"Date: ");
+            out.extend_from_slice(words.join(" ").as_bytes());
+            if cr {
+                out.push(b'\r');
+            }
+            out.extend_from_slice(&bytes[end..]);
+            return Some(out);
+        }
+        at = end + 1;
+    }
+    None
 }
 
 /// The message's text: its first text part, else its HTML as text.

@@ -368,8 +368,9 @@ struct Taken {
     base: u64,
     /// Line ends before `base`.
     lines: u64,
-    /// The line end: `\n`, or `\r` in a file with no `\n` (classic Mac).
-    eol: u8,
+    /// Whether the byte before `base` is a `\r` (which ends a line unless
+    /// a `\n` follows).
+    cr: bool,
     /// The field separator.
     delimiter: u8,
 }
@@ -378,7 +379,7 @@ struct Taken {
 /// ends (its closing quote followed by the separator, the line end or the
 /// end). When one does not, a quote was left open and the reader took the
 /// lines after it into this record.
-fn quotes_close(text: &[u8], delimiter: u8, eol: u8) -> bool {
+fn quotes_close(text: &[u8], delimiter: u8) -> bool {
     let mut i = 0;
     let mut field_start = true;
     while i < text.len() {
@@ -397,12 +398,12 @@ fn quotes_close(text: &[u8], delimiter: u8, eol: u8) -> bool {
             i += 1;
             match text.get(i) {
                 None => return true,
-                Some(&c) if c == delimiter || c == eol || c == b'\r' => {}
+                Some(&c) if c == delimiter || c == b'\n' || c == b'\r' => {}
                 Some(_) => return false,
             }
             continue;
         }
-        field_start = b == delimiter || b == eol;
+        field_start = b == delimiter || b == b'\n' || b == b'\r';
         i += 1;
     }
     true
@@ -423,36 +424,52 @@ impl Taken {
         &self.bytes[at(from)..at(to).max(at(from))]
     }
 
-    /// The line (from 1) of offset `at`.
+    /// The line (from 1) of offset `at`, where a record starts.
     fn line_of(&self, at: u64) -> u64 {
-        let eol = self.eol;
-        self.lines + 1 + self.slice(self.base, at).iter().filter(|&&b| b == eol).count() as u64
+        let (n, cr) = line_ends(self.slice(self.base, at), self.cr);
+        self.lines + n + u64::from(cr) + 1
     }
 
     /// Forgets the bytes before offset `to`.
     fn release(&mut self, to: u64) {
         let n = usize::try_from(to.saturating_sub(self.base)).unwrap_or(usize::MAX).min(self.bytes.len());
-        let eol = self.eol;
-        self.lines += self.bytes[..n].iter().filter(|&&b| b == eol).count() as u64;
+        let (ends, cr) = line_ends(&self.bytes[..n], self.cr);
+        self.lines += ends;
+        self.cr = cr;
         self.bytes.drain(..n);
         self.base += n as u64;
     }
 }
 
-/// A CSV reader with the separator the header uses most. Records end at
-/// the line end (`\n`; `\r` in a file that has no `\n`), a `\r` before it
-/// removed from the last field, so line numbers count the same in CRLF, LF
-/// and CR files.
+/// Line ends in `bytes`: `\n`, `\r\n` (one) and a lone `\r`; `cr` says
+/// the byte before them is a `\r`. Returns the count and whether the last
+/// byte is a `\r` (a line end unless a `\n` follows).
+fn line_ends(bytes: &[u8], mut cr: bool) -> (u64, bool) {
+    let mut n = 0;
+    for &b in bytes {
+        if cr && b != b'\n' {
+            n += 1;
+        }
+        cr = b == b'\r';
+        if b == b'\n' {
+            n += 1;
+        }
+    }
+    (n, cr)
+}
+
+/// A CSV reader with the separator the header uses most. Records end at a
+/// line end, whichever it is (`\n`, `\r\n` or `\r`, even mixed in one
+/// file), so line numbers count the same in CRLF, LF and CR files.
 fn csv_reader(mut file: Box<dyn std::io::BufRead + Send>, name: &str) -> Result<csv::Reader<Taken>, BatchError> {
     let head = file.fill_buf().map_err(|e| BatchError::io(format!("cannot read `{name}`"), &e))?;
-    let eol = if !head.contains(&b'\n') && head.contains(&b'\r') { b'\r' } else { b'\n' };
-    let first = head.split(|&b| b == eol).next().unwrap_or(&[]);
+    let first = head.split(|&b| b == b'\n' || b == b'\r').next().unwrap_or(&[]);
     let count = |sep: u8| first.iter().filter(|&&b| b == sep).count();
     let delimiter = [b',', b';', b'\t'].into_iter().max_by_key(|&s| (count(s), s == b',')).unwrap_or(b',');
-    let taken = Taken { inner: file, bytes: Vec::new(), base: 0, lines: 0, eol, delimiter };
+    let taken = Taken { inner: file, bytes: Vec::new(), base: 0, lines: 0, cr: false, delimiter };
     Ok(csv::ReaderBuilder::new()
         .delimiter(delimiter)
-        .terminator(csv::Terminator::Any(eol))
+        .terminator(csv::Terminator::CRLF)
         .flexible(true)
         .from_reader(taken))
 }
@@ -537,17 +554,19 @@ fn read_csv(
         let to = reader.position().byte();
         let taken = reader.get_ref();
         // The record's text, blank lines before it left out.
-        let eol = taken.eol;
         let text = taken.slice(from, to);
-        let blank = text.iter().take_while(|&&b| b == eol || b == b'\r').count();
+        let blank = text.iter().take_while(|&&b| b == b'\n' || b == b'\r').count();
         let text = &text[blank..];
         let line = taken.line_of(from + blank as u64);
         let payload = match read {
             Ok(false) => return Ok(()),
             Ok(true) => {
-                let body = text.strip_suffix(&[eol]).unwrap_or(text);
-                if body.contains(&eol) && !quotes_close(body, taken.delimiter, eol) {
-                    let last = line + body.iter().filter(|&&b| b == eol).count() as u64;
+                // Without the line end it ended at.
+                let end = text.iter().rposition(|&b| b != b'\n' && b != b'\r').map_or(0, |i| i + 1);
+                let body = &text[..end];
+                if body.iter().any(|&b| b == b'\n' || b == b'\r') && !quotes_close(body, taken.delimiter) {
+                    let (ends, cr) = line_ends(body, false);
+                    let last = line + ends + u64::from(cr);
                     Payload::Unreadable {
                         reason: format!(
                             "a quote opened on line {line} is not closed where it should be, so lines {line} to \
@@ -674,9 +693,12 @@ fn eml_files(root: &Path) -> Result<Vec<(String, std::path::PathBuf)>, BatchErro
             if hidden {
                 continue;
             }
-            if path.is_dir() {
+            // Followed through links: folders are walked, regular files
+            // read; a pipe or device named `.eml` is no mail.
+            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            if meta.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("eml")) {
+            } else if meta.is_file() && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("eml")) {
                 let name = path.strip_prefix(root).unwrap_or(&path).display().to_string();
                 found.push((name, path));
             }

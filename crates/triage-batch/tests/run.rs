@@ -438,6 +438,14 @@ fn an_unclosed_csv_quote_is_rejected_not_swallowed() {
     let (out, _, _) = run(&c);
     let at: Vec<u64> = lines(&out).iter().map(|d| d["source"]["line"].as_u64().unwrap()).collect();
     assert_eq!(at, vec![2, 3]);
+    // LF, CR and CRLF mixed in one file, and a blank CRLF line.
+    let csv = "Id,Subject,Country\n1,a,DE\r2,b,DE\n3,c,DE\n\r\n4,d,DE\r\n";
+    let mut c = config(vec![spec(write(dir.path(), "x.csv", csv.as_bytes()))]);
+    c.columns.add_pairs(["Id=id"]).unwrap();
+    let (out, rejects, _) = run(&c);
+    assert!(rejects.is_empty(), "{}", String::from_utf8_lossy(&rejects));
+    let at: Vec<u64> = lines(&out).iter().map(|d| d["source"]["line"].as_u64().unwrap()).collect();
+    assert_eq!(at, vec![2, 3, 4, 6]);
 }
 
 #[test]
@@ -524,4 +532,32 @@ fn report_states_pretty_one_after_another_and_decisions_given_as_states() {
     assert_eq!(wrong.unreadable, 20);
     assert!(wrong.unreadable_examples[0].contains("is it a decision?"), "{:?}", wrong.unreadable_examples);
     assert_eq!(wrong.with_history, 0);
+}
+
+#[test]
+fn mail_dates_in_every_legal_form_and_impossible_ones_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = |date: &str| {
+        format!(
+            "From a@b.example Mon Mar  2 09:00:00 2026\nFrom: ann@one.example\nDate: {date}\nSubject: API is down \
+             ({date})\nMessage-ID: <{}@one.example>\n\nThe API is down.\n\n",
+            date.len()
+        )
+    };
+    let good = ["Mon, 2 Mar 2026 08:55:00 UT", "Mon, 2 Mar 2026 08:55:01 Z", "Mon, 2 Mar 2026 08:55 EST"];
+    let bad = ["Mon, 30 Feb 2026 08:55:00 +0000", "Mon, 2 Mar 2026 08:55:00 +9999", "Mon, 2 Mar 2026 08:55:00 -0060"];
+    for (date, ok) in good.iter().map(|d| (d, true)).chain(bad.iter().map(|d| (d, false))) {
+        let path = write(dir.path(), "d.mbox", message(date).as_bytes());
+        let (out, rejects, _) = run(&config(vec![spec(path)]));
+        if ok {
+            let out = lines(&out);
+            assert_eq!(out.len(), 1, "{date}: {}", String::from_utf8_lossy(&rejects));
+            // The header after Date is kept (the parser used to take it in).
+            assert!(out[0]["thread"][0]["subject"].as_str().unwrap().starts_with("API is down"), "{date}");
+            assert!(out[0]["thread"][0]["message_id"].as_str().is_some(), "{date}");
+        } else {
+            assert!(out.is_empty(), "{date} was taken for a date");
+            assert!(lines(&rejects)[0]["reason"].as_str().unwrap().contains("is not a date"), "{date}");
+        }
+    }
 }

@@ -231,25 +231,32 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
     {
         config.resume = triage_batch::resume_point(out, &rejects_path, format).map_err(|e| InputError(e.0))?;
     }
-    let open = |path: &Path| {
-        let file = open_locked(path)?;
+    // Both outputs are opened and locked before either is cut, so a run
+    // that cannot open one leaves the other as it was.
+    let out_file = args.out.as_deref().map(open_locked).transpose()?;
+    let mut rejects = open_locked(&rejects_path)?;
+    let prepare = |file: &std::fs::File, path: &Path| {
         if file.metadata().is_ok_and(|m| m.is_file()) {
             if args.resume {
                 use std::io::Seek as _;
-                let mut f = &file;
+                let mut f = file;
                 f.seek(std::io::SeekFrom::End(0))
                     .map_err(|e| InputError(format!("cannot write `{}`: {e}", path.display())))?;
             } else {
                 file.set_len(0).map_err(|e| InputError(format!("cannot write `{}`: {e}", path.display())))?;
             }
         }
-        Ok::<_, InputError>(file)
+        Ok::<_, InputError>(())
     };
+    if let (Some(f), Some(p)) = (&out_file, &args.out) {
+        prepare(f, p)?;
+    }
+    prepare(&rejects, &rejects_path)?;
     let mut stdout;
     let mut file;
-    let out: &mut dyn std::io::Write = match &args.out {
-        Some(p) => {
-            file = open(p)?;
+    let out: &mut dyn std::io::Write = match out_file {
+        Some(f) => {
+            file = f;
             &mut file
         }
         None => {
@@ -257,7 +264,6 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
             &mut stdout
         }
     };
-    let mut rejects = open(&rejects_path)?;
     if !args.resume
         && let Some(identity_path) = &identity_path
     {
@@ -352,6 +358,7 @@ fn open_locked(path: &Path) -> Result<std::fs::File, InputError> {
 /// inside the rule directory (where the next load would read them as
 /// rules).
 fn check_written(written: &[(&str, &Path)], read: &[(String, &Path)], rules_dir: &Path) -> Result<(), InputError> {
+    let rules_files = files_under(rules_dir);
     let rules_dir = std::fs::canonicalize(rules_dir).ok();
     for (i, (what, path)) in written.iter().enumerate() {
         for (other, other_path) in read {
@@ -367,18 +374,57 @@ fn check_written(written: &[(&str, &Path)], read: &[(String, &Path)], rules_dir:
                 return Err(InputError(format!("{other} and {what} name the same file `{}`", path.display())));
             }
         }
-        if let (Some(dir), Some(place)) = (&rules_dir, place_of(path))
-            && place.starts_with(dir)
-        {
+        let inside = |place: Option<PathBuf>| rules_dir.as_ref().zip(place).is_some_and(|(d, p)| p.starts_with(d));
+        // The place the path names, and where a link there leads.
+        if inside(place_of(path)) || inside(link_target(path)) || rules_files.iter().any(|f| same_file(path, f)) {
             return Err(InputError(format!(
-                "{what} `{}` is inside the rule directory `{}`: the next load would read it as rules (or it \
-                 would overwrite one); write elsewhere",
+                "{what} `{}` is (or leads) inside the rule directory `{}`: the next load would read it as \
+                 rules (or it would overwrite one); write elsewhere",
                 path.display(),
-                dir.display()
+                rules_dir.as_deref().unwrap_or(Path::new("?")).display()
             )));
         }
     }
     Ok(())
+}
+
+/// Where a symbolic link at `path` leads (followed to its end, the last
+/// target need not exist); `None` when `path` is not a link.
+fn link_target(path: &Path) -> Option<PathBuf> {
+    let mut at = path.to_path_buf();
+    let mut followed = false;
+    for _ in 0..40 {
+        // The end: a file, a folder, or nothing yet.
+        if !std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            break;
+        }
+        let to = std::fs::read_link(&at).ok()?;
+        at = match at.parent() {
+            Some(dir) if to.is_relative() => dir.join(to),
+            _ => to,
+        };
+        followed = true;
+    }
+    followed.then(|| place_of(&at)).flatten()
+}
+
+/// Every file under a folder (at most 10,000, four levels down): the rule
+/// files, their tests and cases.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), 0)];
+    while let Some((d, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() && depth < 4 => stack.push((p, depth + 1)),
+                Ok(t) if t.is_file() && out.len() < 10_000 => out.push(p),
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 /// The run file `triage run --out PATH` writes beside PATH.

@@ -384,9 +384,30 @@ fn no_output_goes_over_a_file_the_run_reads_or_into_the_rules() {
     refused(&["--out", &s(elsewhere.clone()), "--directory", &s(elsewhere)], "is the --directory file");
     refused(&["--out", &s(map.clone()), "--map-file", &s(map)], "is the --map-file");
     refused(&["--out", &out, "--rejects", &format!("{out}.run.json")], "the run file");
+    // Through a link (to a rule file, or to a file still to be made there),
+    // or a hard link to a rule file.
+    #[cfg(unix)]
+    {
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(rules.join("10-categories.yaml"), &link).unwrap();
+        refused(&["--out", &s(link)], "inside the rule directory");
+        let dangling = dir.path().join("dangling.jsonl");
+        std::os::unix::fs::symlink(rules.join("new.jsonl"), &dangling).unwrap();
+        refused(&["--out", &s(dangling)], "inside the rule directory");
+        assert!(!rules.join("new.jsonl").exists());
+        let hard = dir.path().join("hard.jsonl");
+        std::fs::hard_link(rules.join("directory.yaml"), &hard).unwrap();
+        refused(&["--out", &s(hard)], "inside the rule directory");
+    }
     // The report: not over the decisions' run file, and one writer at a time.
     let ok = triage().args(run_args(&input, Path::new(&out))).output().unwrap();
     assert_eq!(ok.status.code(), Some(1));
+    // A run that cannot open its rejects file leaves the earlier output.
+    let kept_out = std::fs::read(&out).unwrap();
+    let mut args = run_args(&input, Path::new(&out));
+    args.extend(["--rejects".to_string(), dir.path().display().to_string()]);
+    assert_eq!(triage().args(&args).output().unwrap().status.code(), Some(2));
+    assert!(std::fs::read(&out).unwrap() == kept_out, "a refused run cut the earlier output");
     let run_file = format!("{out}.run.json");
     let kept = std::fs::read(&run_file).unwrap();
     let o = triage().args(["report", &out, "--out", &run_file]).output().unwrap();
@@ -470,6 +491,14 @@ fn a_folder_that_links_to_itself_and_a_named_pipe_are_read_once() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
+    // A pipe named like mail inside the folder is no mail: passed over.
+    assert!(Command::new("mkfifo").arg(mail.join("pipe.eml")).status().unwrap().success());
+    let o = triage()
+        .args(["run", &root().join("rules/global-support").display().to_string(), &mail.display().to_string()])
+        .args(["--now", "2026-03-02T09:00:00Z", "--rejects", &dir.path().join("r.jsonl").display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     // A named pipe: read once, by the reader (not opened before it).
     let fifo = dir.path().join("cases.pipe");
     assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
