@@ -10,7 +10,7 @@ use crate::syntax::{Node, NodeKind};
 /// the shingle sets).
 const DUPLICATE_THRESHOLD: f64 = 0.4;
 /// The default similarity threshold for incidents.
-const INCIDENT_THRESHOLD: f64 = 0.2;
+const INCIDENT_THRESHOLD: f64 = 0.15;
 
 impl Compiler<'_> {
     pub(super) fn related(
