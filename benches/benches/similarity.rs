@@ -73,9 +73,9 @@ fn index(c: &mut Criterion) {
         b.iter_batched(
             || {
                 next += 1;
-                (next.to_string(), queries[next % queries.len()])
+                (next.to_string(), queries[next % queries.len()], &keys[next % REQUESTERS])
             },
-            |(id, p)| index.insert(&id, 10_000, &[&keys[next % REQUESTERS]], None, p),
+            |(id, p, key)| index.insert(&id, 10_000, &[key], None, p),
             BatchSize::SmallInput,
         )
     });
