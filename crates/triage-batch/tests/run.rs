@@ -561,3 +561,75 @@ fn mail_dates_in_every_legal_form_and_impossible_ones_rejected() {
         }
     }
 }
+
+/// `examples/duplicates/rules`, compiled once.
+fn duplicate_rules() -> &'static CompiledRules {
+    static RULES: OnceLock<CompiledRules> = OnceLock::new();
+    RULES.get_or_init(|| {
+        let path = root().join("examples/duplicates/rules/rules.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (rules, diags) = triage_core::compile_sources(&[("rules.yaml", &text)]);
+        rules.unwrap_or_else(|| panic!("{diags:?}"))
+    })
+}
+
+/// The example's eight cases in `blocks` copies, four hours apart, each
+/// copy with its own requesters.
+fn repeated_example(blocks: usize) -> Vec<u8> {
+    let text = std::fs::read_to_string(root().join("examples/duplicates/cases.jsonl")).unwrap();
+    let mut out = String::new();
+    for b in 0..blocks {
+        for line in text.lines() {
+            let mut case: serde_json::Value = serde_json::from_str(line).unwrap();
+            case["id"] = format!("{b}-{}", case["id"].as_str().unwrap()).into();
+            let at: chrono::DateTime<chrono::Utc> = case["created_at"].as_str().unwrap().parse().unwrap();
+            case["created_at"] = (at + chrono::Duration::hours(4 * b as i64)).to_rfc3339().into();
+            let email = case["requester"]["email"].as_str().unwrap().to_string();
+            case["requester"]["email"] = email.replacen('@', &format!("+{b}@"), 1).into();
+            out.push_str(&case.to_string());
+            out.push('\n');
+        }
+    }
+    out.into_bytes()
+}
+
+#[test]
+fn duplicates_and_incidents_in_a_run_do_not_depend_on_threads_chunks_or_a_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "d.jsonl", &repeated_example(60));
+    let directory = Directory::new();
+    let go = |c: &RunConfig, out: &mut Vec<u8>, rejects: &mut Vec<u8>| {
+        triage_batch::run(duplicate_rules(), &directory, c, out, rejects, &mut |_| {}).unwrap()
+    };
+    let mut c = config(vec![spec(path.clone())]);
+    c.at = At::Creation;
+    c.threads = 1;
+    c.chunk = 5;
+    let (mut one, mut one_rejects) = (Vec::new(), Vec::new());
+    go(&c, &mut one, &mut one_rejects);
+    let decisions = lines(&one);
+    assert_eq!(decisions.len(), 480);
+    // In every copy: 102 repeats 101, and the fourth outage report (107)
+    // opens an incident named after the first (104).
+    for b in 0..60 {
+        let of = |id: &str| decisions.iter().find(|d| d["case_id"] == format!("{b}-{id}")).unwrap();
+        assert_eq!(of("102")["duplicate"]["case_id"], format!("{b}-101"), "copy {b}");
+        assert_eq!(of("107")["incident"]["cluster"], format!("{b}-104"), "copy {b}");
+        assert!(of("103")["duplicate"].is_null(), "another request of the same requester");
+    }
+    let mut other = c.clone();
+    other.threads = 3;
+    other.chunk = 64;
+    let (mut two, mut two_rejects) = (Vec::new(), Vec::new());
+    go(&other, &mut two, &mut two_rejects);
+    assert!(one == two, "the output depends on threads or chunks");
+    // Killed after 137 records and resumed: the resumed part still knows
+    // the cases before it.
+    let cut: usize = one.split_inclusive(|&b| b == b'\n').take(137).map(<[u8]>::len).sum();
+    let out_path = write(dir.path(), "out", &one[..cut]);
+    let rejects_path = write(dir.path(), "rejects", b"");
+    c.resume = triage_batch::resume_point(&out_path, &rejects_path, OutputFormat::Jsonl).unwrap();
+    let mut resumed = std::fs::read(&out_path).unwrap();
+    go(&c, &mut resumed, &mut Vec::new());
+    assert!(resumed == one, "a resumed run differs");
+}
