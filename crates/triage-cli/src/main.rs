@@ -71,6 +71,10 @@ struct CaseArgs {
     /// The instant to decide at (RFC 3339); default: now.
     #[arg(long)]
     now: Option<String>,
+    /// Recent cases (JSON Lines, in the order they came) the case is
+    /// compared with for the rules' `duplicates:` and `incidents:`.
+    #[arg(long, value_name = "CASES.jsonl")]
+    index: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -552,6 +556,31 @@ fn read_bytes(arg: &str, limit: u64) -> Result<Vec<u8>, InputError> {
 /// A JSON Lines input read as cases.
 fn case_lines(arg: &str) -> Result<Lines<Case>, InputError> {
     Ok(parse_case_lines(&read_bytes(arg, MAX_LINES_BYTES)?))
+}
+
+/// The memory of recent cases for `--index`: each case of the file
+/// decided (at its `created_at`, else `now`) and observed in file order.
+fn recent_from(
+    rules: &triage_core::CompiledRules,
+    directory: &triage_core::Directory,
+    path: &Path,
+    now: DateTime<Utc>,
+) -> Result<triage_core::Recent, InputError> {
+    let mut recent = triage_core::Recent::new(rules);
+    if !recent.enabled() {
+        eprintln!("note: the rules have no `duplicates:` or `incidents:` section; --index changes nothing");
+        return Ok(recent);
+    }
+    let text =
+        std::fs::read_to_string(path).map_err(|e| InputError(format!("cannot read `{}`: {e}", path.display())))?;
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let case =
+            Case::from_json(line).map_err(|e| InputError(format!("{}:{}: not a case: {e}", path.display(), i + 1)))?;
+        let at = case.created_at.map_or(now, |t| t.with_timezone(&Utc));
+        let mut d = triage(rules, &case, directory, at, &Options::default());
+        recent.observe(rules, &case, triage_core::Recent::signature(&case).as_ref(), &mut d, at);
+    }
+    Ok(recent)
 }
 
 fn read_case(arg: &str) -> Result<Case, InputError> {
@@ -1089,7 +1118,11 @@ fn decide(args: &CaseArgs, trace: Option<Trace>) -> Result<Exit, InputError> {
     };
     let case = read_case(&args.case)?;
     let level = trace.unwrap_or(Trace::Full).level();
-    let decision = triage(&rules, &case, &directory, now, &Options::with_trace(level));
+    let mut decision = triage(&rules, &case, &directory, now, &Options::with_trace(level));
+    if let Some(index) = &args.index {
+        let mut recent = recent_from(&rules, &directory, index, now)?;
+        recent.observe(&rules, &case, triage_core::Recent::signature(&case).as_ref(), &mut decision, now);
+    }
     match trace {
         Some(_) => {
             let json = serde_json::to_string_pretty(&decision).map_err(|e| InputError(e.to_string()))?;
