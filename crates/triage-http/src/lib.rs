@@ -71,12 +71,17 @@ pub struct Snapshot {
     /// differently under one `rules_version` when an agent's presence or
     /// load changed, and this says so.
     pub directory_version: Option<String>,
+    /// The cases `POST /v1/triage` decided under these rules, within the
+    /// longest window of their `duplicates:` and `incidents:` sections:
+    /// what a new case is compared with. A reload starts an empty one.
+    pub recent: Mutex<triage_core::Recent>,
 }
 
 impl Snapshot {
     /// A snapshot loaded now.
     pub fn new(rules: CompiledRules, directory: Directory, files: Vec<String>) -> Self {
-        Snapshot { rules, directory, files, loaded_at: Utc::now(), directory_version: None }
+        let recent = Mutex::new(triage_core::Recent::new(&rules));
+        Snapshot { rules, directory, files, loaded_at: Utc::now(), directory_version: None, recent }
     }
 
     /// The same, naming the version of the directory's source.

@@ -520,7 +520,23 @@ async fn triage_one(
     let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"])?;
     let (now, options) = (q.now()?, q.options()?);
     let case = case_of(json_value(&bytes)?)?;
-    json_answer(&snapshot, &decide(&snapshot, &state.inner.metrics, &case, now, &options))
+    let mut decision = decide(&snapshot, &state.inner.metrics, &case, now, &options);
+    remember(&snapshot, &case, &mut decision, now);
+    json_answer(&snapshot, &decision)
+}
+
+/// Compares a case `POST /v1/triage` decided with the ones it decided
+/// before (the rules' `duplicates:` and `incidents:`), in arrival order,
+/// and remembers it.
+fn remember(snapshot: &Snapshot, case: &Case, decision: &mut triage_core::Decision, now: DateTime<Utc>) {
+    if !snapshot.recent.lock().is_ok_and(|r| r.enabled()) {
+        return;
+    }
+    // The fingerprint is the costly part: taken before the lock.
+    let text = triage_core::Recent::signature(case);
+    if let Ok(mut recent) = snapshot.recent.lock() {
+        recent.observe(&snapshot.rules, case, text.as_ref(), decision, now);
+    }
 }
 
 async fn explain(

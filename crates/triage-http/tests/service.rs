@@ -663,3 +663,33 @@ async fn the_scheduler_replays_a_case_when_its_check_falls_due() {
     assert!(later > next.timestamp_millis(), "the next check moved on");
     scheduler.abort();
 }
+
+#[tokio::test]
+async fn the_service_finds_a_repeat_and_an_incident_among_the_cases_it_decided() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/duplicates");
+    let yaml = std::fs::read_to_string(root.join("rules/rules.yaml")).unwrap();
+    let rules = triage_core::compile_sources(&[("rules.yaml", &yaml)]).0.unwrap();
+    let state = state_with(
+        Some(Snapshot::new(rules, triage_core::Directory::new(), vec!["rules.yaml".into()])),
+        None,
+        Limits::default(),
+    );
+    let cases = std::fs::read_to_string(root.join("cases.jsonl")).unwrap();
+    let mut answers = Vec::new();
+    for line in cases.lines() {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let now = case["created_at"].as_str().unwrap().to_string();
+        let (status, _, body) = call(&state, "POST", &format!("/v1/triage?now={now}"), line.to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        answers.push(serde_json::from_str::<Value>(&body).unwrap());
+    }
+    assert_eq!(answers[1]["duplicates"][0]["case_id"], "101");
+    assert_eq!(answers[1]["manual_review"]["reason"], "possible-duplicate");
+    assert!(answers[0].get("duplicates").is_none());
+    assert_eq!(answers[6]["incident"]["cluster"], "104");
+    let action = answers[6]["actions"].as_array().unwrap().iter().find(|a| a["kind"] == "incident_suspected").unwrap();
+    assert_eq!(action["key"], "incident_suspected:104");
+    // Explaining a case compares nothing and remembers nothing.
+    let (_, _, text) = call(&state, "POST", "/v1/explain", cases.lines().next().unwrap().to_string()).await;
+    assert!(!text.contains("duplicates"), "{text}");
+}
