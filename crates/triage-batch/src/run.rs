@@ -800,7 +800,15 @@ fn settle_chunk(ctx: &Ctx, chunk: &[Item], recent: Option<&mut Recent>) -> Vec<O
     for s in &mut settled {
         if let Settled::Decided(d, _) = s {
             let d = &mut **d;
-            recent.observe(ctx.rules, &d.case, d.signature.as_ref(), &mut d.decision, d.at);
+            recent.observe(
+                ctx.rules,
+                ctx.directory,
+                &ctx.options,
+                &d.case,
+                d.signature.as_ref(),
+                &mut d.decision,
+                d.at,
+            );
         }
     }
     chunk

@@ -578,7 +578,15 @@ fn recent_from(
             Case::from_json(line).map_err(|e| InputError(format!("{}:{}: not a case: {e}", path.display(), i + 1)))?;
         let at = case.created_at.map_or(now, |t| t.with_timezone(&Utc));
         let mut d = triage(rules, &case, directory, at, &Options::default());
-        recent.observe(rules, &case, triage_core::Recent::signature(&case).as_ref(), &mut d, at);
+        recent.observe(
+            rules,
+            directory,
+            &Options::default(),
+            &case,
+            triage_core::Recent::signature(&case).as_ref(),
+            &mut d,
+            at,
+        );
     }
     Ok(recent)
 }
@@ -1121,7 +1129,8 @@ fn decide(args: &CaseArgs, trace: Option<Trace>) -> Result<Exit, InputError> {
     let mut decision = triage(&rules, &case, &directory, now, &Options::with_trace(level));
     if let Some(index) = &args.index {
         let mut recent = recent_from(&rules, &directory, index, now)?;
-        recent.observe(&rules, &case, triage_core::Recent::signature(&case).as_ref(), &mut decision, now);
+        let signature = triage_core::Recent::signature(&case);
+        recent.observe(&rules, &directory, &Options::with_trace(level), &case, signature.as_ref(), &mut decision, now);
     }
     match trace {
         Some(_) => {

@@ -44,7 +44,20 @@ pub fn triage(
     now: DateTime<Utc>,
     options: &Options,
 ) -> Decision {
-    let mut decision = decide_with_sla(rules, case, directory, now, options);
+    triage_seen(rules, case, directory, now, options, None)
+}
+
+/// [`triage`], with what [`crate::Recent`] found (`duplicate.score`,
+/// `duplicate_of`, `incident.size`) for the rules to read.
+pub(crate) fn triage_seen(
+    rules: &CompiledRules,
+    case: &Case,
+    directory: &Directory,
+    now: DateTime<Utc>,
+    options: &Options,
+    seen: Option<&crate::related::Seen>,
+) -> Decision {
+    let mut decision = decide_with_sla(rules, case, directory, now, options, seen);
     let full = options.trace == TraceLevel::Full;
     finish_assignment(rules, case, &mut decision, directory, &mut Loads::default(), now, full, Choice::Strategy);
     decision
@@ -167,7 +180,8 @@ pub fn assign_batch_plan(
     mode: BatchMode,
     options: &Options,
 ) -> BatchPlan {
-    let mut decided: Vec<Decision> = cases.iter().map(|c| decide_with_sla(rules, c, directory, now, options)).collect();
+    let mut decided: Vec<Decision> =
+        cases.iter().map(|c| decide_with_sla(rules, c, directory, now, options, None)).collect();
     let rank = |d: &Decision| rules.priorities.iter().position(|p| *p == d.priority).unwrap_or(usize::MAX);
     let due = |d: &Decision| {
         d.sla.as_ref().and_then(|s| s.first_response_due.or(s.resolution_due)).map_or(i64::MAX, |t| t.timestamp())
@@ -225,14 +239,15 @@ pub fn assign_batch_plan(
 
 /// The decision with its SLA clocks at `now` (and, kept in it, the
 /// assignment rule that matched); assignment itself is left to the caller.
-fn decide_with_sla(
+pub(crate) fn decide_with_sla(
     rules: &CompiledRules,
     case: &Case,
     directory: &Directory,
     now: DateTime<Utc>,
     options: &Options,
+    seen: Option<&crate::related::Seen>,
 ) -> Decision {
-    let (mut decision, selected) = decide(rules, case, directory, now, options, Pins::default());
+    let (mut decision, selected) = decide(rules, case, directory, now, options, Pins::default(), seen);
     // Business time is computed for 1970–2199 only: a date outside (a
     // database's zero date, a mistyped year) would leave the due times empty
     // or count clock time on a business calendar, so a person looks first.
@@ -374,6 +389,7 @@ pub(crate) fn decide(
     now: DateTime<Utc>,
     options: &Options,
     pins: Pins,
+    seen: Option<&crate::related::Seen>,
 ) -> (Decision, Option<Selected>) {
     let full = options.trace == TraceLevel::Full;
     let slots = rules.derived;
@@ -410,6 +426,9 @@ pub(crate) fn decide(
         &mut on_heap
     };
     fill_facts(rules, case, &normalized, account, now, facts, &mut warnings);
+    if let Some(seen) = seen {
+        seen.fill(&rules.derived, facts);
+    }
     let hits = rules.text.scan(|slot| raw_text(rules, case, &normalized, slot));
 
     // Sentiment: distinct negative and positive phrases found.

@@ -21,7 +21,8 @@ use crate::case::Case;
 use crate::decision::{Action, Decision, ManualReview, Outcome, TraceEntry};
 use crate::name::Name;
 use crate::rules::CompiledRules;
-use crate::similarity::{Fingerprint, SimilarityIndex};
+use crate::similarity::{Fingerprint, Similar, SimilarityIndex};
+use crate::{Directory, Options};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -205,9 +206,18 @@ impl Recent {
     /// [`Recent::signature`] of the case; the case's time is its
     /// `created_at`, else `now`. Cases older than the longer window behind
     /// the latest one seen are forgotten.
+    ///
+    /// When something was found and the rules read `duplicate.score`,
+    /// `duplicate_of` or `incident.size`, the case is decided again (on
+    /// `directory`, with `options`) with those values, and that decision
+    /// replaces `decision`; the keys it was compared by stay those of the
+    /// first.
+    #[expect(clippy::too_many_arguments, reason = "a decision's inputs, and what to compare")]
     pub fn observe(
         &mut self,
         rules: &CompiledRules,
+        directory: &Directory,
+        options: &Options,
         case: &Case,
         signature: Option<&Fingerprint>,
         decision: &mut Decision,
@@ -231,104 +241,129 @@ impl Recent {
         }
         let Some(signature) = signature else { return };
         let id = case.id.trim();
-        if let (Some(spec), Some(index)) = (&rules.duplicates, &mut self.duplicates) {
-            let values: Option<Vec<String>> =
-                spec.keys.iter().map(|k| k.value(case, decision).map(str::to_lowercase)).collect();
-            if let Some(values) = values {
-                let values: Vec<&str> = values.iter().map(String::as_str).collect();
-                let found: Vec<_> = index
-                    .query_within(at, spec.window_secs, &values, signature)
+        let keys_of = |keys: &[Key], d: &Decision| -> Option<Vec<String>> {
+            keys.iter().map(|k| k.value(case, d).map(str::to_lowercase)).collect()
+        };
+        // Duplicates: the earlier cases like this one.
+        let dup = match (&rules.duplicates, &self.duplicates) {
+            (Some(spec), Some(index)) => keys_of(&spec.keys, decision).map(|values| {
+                let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+                let found: Vec<Similar> = index
+                    .query_within(at, spec.window_secs, &refs, signature)
                     .into_iter()
                     .filter(|m| m.case_id != id)
                     .collect();
-                if !found.is_empty() {
-                    let shared: Vec<String> =
-                        spec.keys.iter().zip(&values).map(|(k, v)| format!("{}={v}", key_name(*k))).collect();
-                    decision.duplicates = found
-                        .iter()
-                        .map(|m| Duplicate {
-                            case_id: m.case_id.clone(),
-                            score: m.score,
-                            shared: shared.clone(),
-                            reason: format!(
-                                "text {:.0} % alike (threshold {:.0} %), same {}, {} apart",
-                                m.score * 100.0,
-                                spec.threshold * 100.0,
-                                shared.join(", "),
-                                span(m.at.abs_diff(at))
-                            ),
-                        })
-                        .collect();
-                    let best = &decision.duplicates[0];
-                    let why = format!("duplicate of {}: {}", best.case_id, best.reason);
-                    apply(rules, &spec.then, decision, "possible-duplicate", &why);
-                    decision.trace.push(TraceEntry {
-                        stage: "duplicates",
-                        rule: None,
-                        file: Some(spec.file.clone()),
-                        line: Some(spec.line),
-                        outcome: Outcome::Matched,
-                        why: Some(why),
-                    });
-                }
-                index.insert(id, at, &values, None, *signature);
-            }
-        }
-        if let (Some(spec), Some(index)) = (&rules.incidents, &mut self.incidents) {
-            let values: Option<Vec<String>> =
-                spec.keys.iter().map(|k| k.value(case, decision).map(str::to_lowercase)).collect();
-            if let Some(values) = values {
-                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                (values, found)
+            }),
+            _ => None,
+        };
+        // Incidents: the cluster this case joins.
+        let inc = match (&rules.incidents, &self.incidents) {
+            (Some(spec), Some(index)) => keys_of(&spec.keys, decision).map(|values| {
                 let own = spec.distinct.value(case, decision).map(str::to_lowercase);
-                let own = own.as_deref();
-                let found: Vec<_> = index
-                    .query_within(at, spec.window_secs, &values, signature)
+                let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+                let found: Vec<Similar> = index
+                    .query_within(at, spec.window_secs, &refs, signature)
                     .into_iter()
                     .filter(|m| m.case_id != id)
                     .collect();
-                let cluster = self.clusters.join(id, at, own, &found);
+                let cluster = self.clusters.join(id, at, own.as_deref(), &found);
                 let members: Vec<&Member> = self.clusters.members[&cluster]
                     .iter()
                     .filter(|m| m.at.abs_diff(at) <= spec.window_secs.unsigned_abs())
                     .collect();
-                let size = members.len();
                 let mut senders: Vec<&str> = members.iter().filter_map(|m| m.sender.as_deref()).collect();
                 senders.sort_unstable();
                 senders.dedup();
-                if size >= spec.min_cases && senders.len() >= spec.min_distinct {
-                    // The cluster keeps the name of its first case; the first
-                    // case within the window is named too.
-                    let first_case = members.iter().map(|m| (m.at, m.id.as_str())).min().map_or(id, |(_, c)| c);
-                    let first_case = first_case.to_string();
-                    let first = cluster.clone();
-                    let why = format!(
-                        "{size} similar cases from {} different {} within {} about the same {}",
-                        senders.len(),
-                        if spec.distinct == Key::Account { "accounts" } else { "senders" },
-                        span(spec.window_secs.unsigned_abs()),
-                        spec.keys.iter().map(|k| key_name(*k)).collect::<Vec<_>>().join(", ")
-                    );
-                    let mut action = Action::new(
-                        "incident_suspected",
-                        format!("incident_suspected:{first}"),
-                        "incident-suspected".to_string(),
-                        why.clone(),
-                    );
-                    action.target = Some(first.clone());
-                    decision.actions.push(action);
-                    decision.incident = Some(Incident { cluster: first, size, distinct: senders.len(), first_case });
-                    apply(rules, &spec.then, decision, "incident-suspected", &why);
-                    decision.trace.push(TraceEntry {
-                        stage: "incidents",
-                        rule: None,
-                        file: Some(spec.file.clone()),
-                        line: Some(spec.line),
-                        outcome: Outcome::Matched,
-                        why: Some(why),
+                let first_case = members.iter().map(|m| (m.at, m.id.as_str())).min().map_or(id, |(_, c)| c);
+                let incident =
+                    (members.len() >= spec.min_cases && senders.len() >= spec.min_distinct).then(|| Incident {
+                        cluster: cluster.clone(),
+                        size: members.len(),
+                        distinct: senders.len(),
+                        first_case: first_case.to_string(),
                     });
-                }
-                index.insert(id, at, &values, own, *signature);
-            }
+                (values, own, members.len(), incident)
+            }),
+            _ => None,
+        };
+        // What the rules may read, and a second decision that reads it.
+        let seen = Seen {
+            duplicate_score: dup.as_ref().and_then(|(_, f)| f.first()).map(|m| m.score),
+            duplicate_of: dup.as_ref().and_then(|(_, f)| f.first()).map(|m| m.case_id.clone()),
+            incident_size: inc.as_ref().map(|(_, _, size, _)| *size).filter(|&n| n >= 2),
+        };
+        if !seen.is_empty() && seen.read_by(rules) {
+            *decision = crate::eval::triage_seen(rules, case, directory, now, options, Some(&seen));
+        }
+        if let (Some(spec), Some((values, found))) = (&rules.duplicates, &dup)
+            && !found.is_empty()
+        {
+            let shared: Vec<String> =
+                spec.keys.iter().zip(values).map(|(k, v)| format!("{}={v}", key_name(*k))).collect();
+            decision.duplicates = found
+                .iter()
+                .map(|m| Duplicate {
+                    case_id: m.case_id.clone(),
+                    score: m.score,
+                    shared: shared.clone(),
+                    reason: format!(
+                        "text {:.0} % alike (threshold {:.0} %), same {}, {} apart",
+                        m.score * 100.0,
+                        spec.threshold * 100.0,
+                        shared.join(", "),
+                        span(m.at.abs_diff(at))
+                    ),
+                })
+                .collect();
+            let best = &decision.duplicates[0];
+            let why = format!("duplicate of {}: {}", best.case_id, best.reason);
+            apply(rules, &spec.then, decision, "possible-duplicate", &why);
+            decision.trace.push(TraceEntry {
+                stage: "duplicates",
+                rule: None,
+                file: Some(spec.file.clone()),
+                line: Some(spec.line),
+                outcome: Outcome::Matched,
+                why: Some(why),
+            });
+        }
+        if let (Some(spec), Some((_, _, _, Some(incident)))) = (&rules.incidents, &inc) {
+            let why = format!(
+                "{} similar cases from {} different {} within {} about the same {}",
+                incident.size,
+                incident.distinct,
+                if spec.distinct == Key::Account { "accounts" } else { "senders" },
+                span(spec.window_secs.unsigned_abs()),
+                spec.keys.iter().map(|k| key_name(*k)).collect::<Vec<_>>().join(", ")
+            );
+            let mut action = Action::new(
+                "incident_suspected",
+                format!("incident_suspected:{}", incident.cluster),
+                "incident-suspected".to_string(),
+                why.clone(),
+            );
+            action.target = Some(incident.cluster.clone());
+            decision.actions.push(action);
+            decision.incident = Some(incident.clone());
+            apply(rules, &spec.then, decision, "incident-suspected", &why);
+            decision.trace.push(TraceEntry {
+                stage: "incidents",
+                rule: None,
+                file: Some(spec.file.clone()),
+                line: Some(spec.line),
+                outcome: Outcome::Matched,
+                why: Some(why),
+            });
+        }
+        // Remembered under the keys it was compared by.
+        if let (Some(index), Some((values, _))) = (&mut self.duplicates, &dup) {
+            let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+            index.insert(id, at, &refs, None, *signature);
+        }
+        if let (Some(index), Some((values, own, _, _))) = (&mut self.incidents, &inc) {
+            let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+            index.insert(id, at, &refs, own.as_deref(), *signature);
         }
     }
 }
@@ -383,6 +418,46 @@ impl Clusters {
                     self.members.remove(&cluster);
                 }
             }
+        }
+    }
+}
+
+/// What [`Recent`] found for a case, for the rules to read:
+/// `duplicate.score`, `duplicate_of` (the most similar earlier case) and
+/// `incident.size` (the case's cluster within the window, when it has
+/// others).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Seen {
+    pub duplicate_score: Option<f64>,
+    pub duplicate_of: Option<String>,
+    pub incident_size: Option<usize>,
+}
+
+impl Seen {
+    fn is_empty(&self) -> bool {
+        self.duplicate_score.is_none() && self.incident_size.is_none()
+    }
+
+    /// Whether any rule reads one of the values.
+    fn read_by(&self, rules: &CompiledRules) -> bool {
+        let d = &rules.derived;
+        rules.value_slots.iter().any(|s| [d.duplicate_score, d.duplicate_of, d.incident_size].contains(s))
+    }
+
+    /// Puts the values in their slots.
+    pub(crate) fn fill(&self, slots: &crate::rules::DerivedSlots, facts: &mut [crate::cond::Fact<'_>]) {
+        use crate::cond::Fact;
+        if let Some(score) = self.duplicate_score {
+            facts[slots.duplicate_score] = Fact::Num(score);
+        }
+        if let Some(id) = &self.duplicate_of {
+            facts[slots.duplicate_of] = Fact::Str {
+                raw: std::borrow::Cow::Owned(id.clone()),
+                lower: std::borrow::Cow::Owned(id.to_lowercase()),
+            };
+        }
+        if let Some(size) = self.incident_size {
+            facts[slots.incident_size] = Fact::Num(size as f64);
         }
     }
 }
@@ -478,7 +553,7 @@ incidents:
         for c in &cases {
             let now = c.created_at.unwrap().with_timezone(&chrono::Utc);
             let mut d = triage(&rules, c, &dir, now, &Options::default());
-            recent.observe(&rules, c, Recent::signature(c).as_ref(), &mut d, now);
+            recent.observe(&rules, &dir, &Options::default(), c, Recent::signature(c).as_ref(), &mut d, now);
             decisions.push(d);
         }
         assert!(decisions[0].duplicates.is_empty());
@@ -501,6 +576,48 @@ incidents:
         assert_eq!(action.key, "incident_suspected:3");
         // Different requesters' cases are not each other's duplicates.
         assert!(decisions[2..].iter().all(|d| d.duplicates.is_empty()));
+    }
+
+    #[test]
+    fn later_stages_read_what_was_found() {
+        let rules = format!(
+            "{RULES}\npriority:\n  - id: repeat\n    when: {{ duplicate.score: {{ gte: 0.4 }}, duplicate_of: {{ exists: true }} }}\n    lower: 1\n  - id: big\n    when: {{ incident.size: {{ gte: 3 }} }}\n    set: P1\n"
+        )
+        .replace("then: { manual_review: true, tag: duplicate, priority: P4 }", "then: { tag: duplicate }")
+        .replace("then: { priority: P1 }", "then: {}");
+        let (rules, diags) = compile_sources(&[("r.yaml", &rules)]);
+        assert!(diags.is_empty(), "{diags:?}");
+        let rules = rules.unwrap();
+        let dir = Directory::new();
+        let mut recent = Recent::new(&rules);
+        let cases = [
+            case("1", "ann@a.example", "a", 0, "Invoice 4411 charged twice", "We were charged twice for invoice 4411."),
+            case(
+                "2",
+                "ann@a.example",
+                "a",
+                5,
+                "Re: invoice 4411 charged twice",
+                "We were charged twice for invoice 4411.",
+            ),
+            case("3", "bob@b.example", "b", 6, "API returns 503", "Every API call returns 503 since 9:00."),
+            case("4", "cy@c.example", "c", 7, "API 503 errors", "All API calls return 503 errors since 9:00."),
+            case("5", "di@d.example", "d", 8, "503 from the API", "Every call to the API returns 503 since 9:00."),
+        ];
+        let mut decisions = Vec::new();
+        for c in &cases {
+            let now = c.created_at.unwrap().with_timezone(&chrono::Utc);
+            let mut d = triage(&rules, c, &dir, now, &Options::default());
+            recent.observe(&rules, &dir, &Options::default(), c, Recent::signature(c).as_ref(), &mut d, now);
+            decisions.push(d);
+        }
+        assert_eq!(decisions[0].priority.as_str(), "P3");
+        // The repeat is lowered by a priority rule reading duplicate.score.
+        assert_eq!(decisions[1].priority.as_str(), "P4", "{:?}", decisions[1].trace);
+        assert!(decisions[1].trace.iter().any(|t| t.rule.as_deref() == Some("repeat")));
+        // The third report of the outage is in a cluster of 3: set to P1.
+        assert_eq!(decisions[4].priority.as_str(), "P1", "{:?}", decisions[4].trace);
+        assert_eq!(decisions[2].priority.as_str(), "P3");
     }
 
     #[test]

@@ -158,6 +158,9 @@ pub(crate) struct DerivedSlots {
     pub territory: Slot,
     pub territory_path: Slot,
     pub tier: Slot,
+    pub duplicate_score: Slot,
+    pub duplicate_of: Slot,
+    pub incident_size: Slot,
 }
 
 /// What a priority rule does, in ranks (0 is most urgent).

@@ -107,6 +107,12 @@ pub(crate) enum Derived {
     ReopenCount,
     /// A metric's clock at the instant escalation looks (escalation only).
     Sla(Metric, MetricField),
+    /// The best duplicate's similarity (`duplicates:`; decisions only).
+    DuplicateScore,
+    /// The best duplicate's case id.
+    DuplicateOf,
+    /// The suspected incident's size (`incidents:`).
+    IncidentSize,
 }
 
 /// The SLA clocks a policy may set targets for.
@@ -248,6 +254,9 @@ impl Schema {
             ("territory", T::String, Source::Derived(D::Territory), Stage::Categorize),
             ("territory_path", T::List, Source::Derived(D::TerritoryPath), Stage::Categorize),
             ("tier", T::Number, Source::Derived(D::Tier), Stage::Sla),
+            ("duplicate.score", T::Number, Source::Derived(D::DuplicateScore), Stage::Priority),
+            ("duplicate_of", T::String, Source::Derived(D::DuplicateOf), Stage::Priority),
+            ("incident.size", T::Number, Source::Derived(D::IncidentSize), Stage::Priority),
             ("account.id", T::String, Source::Account(A::Id), s),
             ("account.name", T::String, Source::Account(A::Name), s),
             ("account.segment", T::String, Source::Account(A::Segment), s),

@@ -535,7 +535,15 @@ fn remember(snapshot: &Snapshot, case: &Case, decision: &mut triage_core::Decisi
     // The fingerprint is the costly part: taken before the lock.
     let text = triage_core::Recent::signature(case);
     if let Ok(mut recent) = snapshot.recent.lock() {
-        recent.observe(&snapshot.rules, case, text.as_ref(), decision, now);
+        recent.observe(
+            &snapshot.rules,
+            &snapshot.directory,
+            &triage_core::Options::default(),
+            case,
+            text.as_ref(),
+            decision,
+            now,
+        );
     }
 }
 

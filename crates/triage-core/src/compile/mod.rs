@@ -491,6 +491,9 @@ impl<'f> Compiler<'f> {
             territory: slot("territory"),
             territory_path: slot("territory_path"),
             tier: slot("tier"),
+            duplicate_score: slot("duplicate.score"),
+            duplicate_of: slot("duplicate_of"),
+            incident_size: slot("incident.size"),
         };
         Some(CompiledRules {
             files: self.files.iter().map(Name::from).collect(),
