@@ -155,6 +155,7 @@ pub fn serve(args: ServeArgs) -> Result<Exit, InputError> {
             }
             .map_err(|e| InputError(format!("cannot open the case store: {e}")))?;
             state.set_store(store);
+            state.recall_recent().await;
             let owner = format!("{}/{}/{:08x}", args.listen, std::process::id(), fastrand::u32(..));
             let clock: Arc<dyn triage_http::Clock> = Arc::new(triage_http::SystemClock);
             tokio::spawn(triage_http::run_scheduler(state.clone(), clock.clone(), owner.clone(), args.lease));

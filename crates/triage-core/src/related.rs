@@ -178,6 +178,19 @@ impl Recent {
         }
     }
 
+    /// The longest window of a rule set's `duplicates:` and `incidents:`
+    /// sections, in seconds (0 without either): how far back a memory
+    /// rebuilt from stored cases must reach.
+    pub fn window_secs(rules: &CompiledRules) -> i64 {
+        rules
+            .duplicates
+            .iter()
+            .map(|d| d.window_secs)
+            .chain(rules.incidents.iter().map(|i| i.window_secs))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Whether the rules ask for either kind of match.
     pub fn enabled(&self) -> bool {
         self.duplicates.is_some() || self.incidents.is_some()

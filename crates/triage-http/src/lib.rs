@@ -242,6 +242,53 @@ impl AppState {
         self.inner.store.get()
     }
 
+    /// Fills the live snapshot's memory of recent cases (what
+    /// `POST /v1/triage` compares a case with for the rules' `duplicates:`
+    /// and `incidents:`) from the store: the cases opened within the rules'
+    /// longest window, oldest first, at most 200,000, each decided at its
+    /// `created_at` (else when it was opened). Called when the service
+    /// starts and after each reload; returns how many cases it read.
+    pub async fn recall_recent(&self) -> usize {
+        let (Some(store), Some(snapshot)) = (self.store(), self.snapshot()) else { return 0 };
+        let window = triage_core::Recent::window_secs(&snapshot.rules);
+        if window == 0 {
+            return 0;
+        }
+        let since = Utc::now().timestamp_millis().saturating_sub(window.saturating_mul(1000));
+        let cases = match store.cases_opened_since(since, 200_000).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read recent cases from the store; duplicates are found among new ones only");
+                return 0;
+            }
+        };
+        let n = cases.len();
+        let work = tokio::task::spawn_blocking(move || {
+            let options = triage_core::Options::default();
+            for (id, json, opened) in cases {
+                let Ok(case) = triage_core::Case::from_json(&json) else {
+                    tracing::warn!(case = %id, "a stored case does not read as a case; left out of the recent cases");
+                    continue;
+                };
+                let at = case
+                    .created_at
+                    .map(|t| t.with_timezone(&Utc))
+                    .or_else(|| DateTime::from_timestamp_millis(opened))
+                    .unwrap_or_default();
+                let mut d = triage_core::triage(&snapshot.rules, &case, &snapshot.directory, at, &options);
+                let text = triage_core::Recent::signature(&case);
+                if let Ok(mut recent) = snapshot.recent.lock() {
+                    recent.observe(&snapshot.rules, &snapshot.directory, &options, &case, text.as_ref(), &mut d, at);
+                }
+            }
+        });
+        if work.await.is_err() {
+            return 0;
+        }
+        tracing::info!(cases = n, "recent cases read from the store for duplicates and incidents");
+        n
+    }
+
     /// The snapshot serving now.
     pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
         self.inner.live.load_full()
@@ -269,6 +316,8 @@ impl AppState {
                 self.inner.metrics.rules_loaded(&version);
                 self.inner.metrics.reload(true);
                 tracing::info!(version = %version, "rules reloaded");
+                // The new rules' memory of recent cases starts from the store.
+                self.recall_recent().await;
                 ReloadAttempt { at, ok: true, version: Some(version), refused: None }
             }
             Err(refused) => {

@@ -418,3 +418,44 @@ async fn the_escalation_report_lists_open_records_by_risk() {
     assert_eq!(report["records"][0]["case_id"], "case-27343");
     assert_eq!(report["records"][0]["severity"], 1);
 }
+
+/// The duplicates example's rules.
+fn duplicates_snapshot() -> Snapshot {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/duplicates/rules/rules.yaml");
+    let yaml = std::fs::read_to_string(root).unwrap();
+    let rules = triage_core::compile_sources(&[("rules.yaml", &yaml)]).0.unwrap();
+    Snapshot::new(rules, triage_core::Directory::new(), vec!["rules.yaml".into()])
+}
+
+#[tokio::test]
+async fn a_restarted_service_finds_duplicates_of_the_cases_it_tracked_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now();
+    let at =
+        |minutes: i64| (now - chrono::Duration::minutes(minutes)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let first = json!({
+        "id": "101", "channel": "email", "created_at": at(30), "account": "acme",
+        "requester": {"email": "dana@acme.example"}, "subject": "Invoice 4411 charged twice",
+        "body": "Our card was charged twice for invoice 4411 this month. Please refund one of the charges."
+    });
+    {
+        let s = AppState::new(Some(duplicates_snapshot()), None, None, Limits::default());
+        s.set_store(Store::open_dir(dir.path()).await.unwrap());
+        let (st, body) = call(&s, "POST", "/v1/cases/101/events", json!({ "case": first }).to_string()).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        s.store().unwrap().close().await;
+    }
+    // The service starts again on the same store.
+    let s = AppState::new(Some(duplicates_snapshot()), None, None, Limits::default());
+    s.set_store(Store::open_dir(dir.path()).await.unwrap());
+    assert_eq!(s.recall_recent().await, 1);
+    let second = json!({
+        "id": "102", "channel": "web", "created_at": at(1), "account": "acme",
+        "requester": {"email": "Dana@ACME.example"}, "subject": "Charged twice for invoice 4411",
+        "body": "We were charged two times for invoice 4411. Could you refund the second charge?"
+    });
+    let (st, d) = call(&s, "POST", "/v1/triage", second.to_string()).await;
+    assert_eq!(st, StatusCode::OK, "{d}");
+    assert_eq!(d["duplicates"][0]["case_id"], "101", "{d}");
+    assert_eq!(d["manual_review"]["reason"], "possible-duplicate");
+}

@@ -466,6 +466,32 @@ impl Store {
         }))
     }
 
+    /// The cases opened at or after `since`, oldest first (then by id):
+    /// `(id, case JSON, opened)`, at most `limit` of them (the newest when
+    /// there are more). What a restarted service compares new cases with.
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn cases_opened_since(
+        &self,
+        since: Millis,
+        limit: i64,
+    ) -> Result<Vec<(String, String, Millis)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, case_json, opened_ms FROM cases WHERE opened_ms >= $1 ORDER BY opened_ms DESC, id DESC LIMIT $2",
+        )
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("case_json")?, r.try_get("opened_ms")?)))
+            .collect::<Result<Vec<(String, String, Millis)>, sqlx::Error>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
     /// A case's events in the order they were appended.
     async fn events_of(&self, id: &str) -> Result<Vec<StoredEvent>, StoreError> {
         Ok(sqlx::query("SELECT event_id, seq, event_json FROM events WHERE case_id = $1 ORDER BY seq")
