@@ -566,7 +566,7 @@ fn recent_from(
     path: &Path,
     now: DateTime<Utc>,
 ) -> Result<triage_core::Recent, InputError> {
-    let mut recent = triage_core::Recent::new(rules);
+    let mut recent = triage_core::Recent::new(rules).keeping_texts();
     if !recent.enabled() {
         eprintln!("note: the rules have no `duplicates:` or `incidents:` section; --index changes nothing");
         return Ok(recent);

@@ -143,6 +143,9 @@ pub struct Recent {
     incidents: Option<SimilarityIndex>,
     /// Incident clusters.
     clusters: Clusters,
+    /// Subject and body of each case remembered, when kept
+    /// ([`Recent::keeping_texts`]) for a full trace's shared words.
+    texts: Option<BTreeMap<String, (Option<String>, Option<String>)>>,
     /// The latest instant seen (Unix seconds), for eviction.
     latest: i64,
 }
@@ -174,8 +177,18 @@ impl Recent {
             duplicates: rules.duplicates.as_ref().map(|d| SimilarityIndex::new(d.threshold).with_identifiers()),
             incidents: rules.incidents.as_ref().map(|i| SimilarityIndex::new(i.threshold)),
             clusters: Clusters::default(),
+            texts: None,
             latest: i64::MIN,
         }
+    }
+
+    /// The same memory, keeping each case's subject and body so that a
+    /// full trace ([`crate::TraceLevel::Full`]) names the words a
+    /// duplicate shares with the case it repeats. For small indexes (`triage
+    /// eval --index`): it holds every text of the window.
+    pub fn keeping_texts(mut self) -> Recent {
+        self.texts = Some(BTreeMap::new());
+        self
     }
 
     /// The longest window of a rule set's `duplicates:` and `incidents:`
@@ -330,7 +343,16 @@ impl Recent {
                 })
                 .collect();
             let best = &decision.duplicates[0];
-            let why = format!("duplicate of {}: {}", best.case_id, best.reason);
+            let mut why = format!("duplicate of {}: {}", best.case_id, best.reason);
+            if options.trace == crate::TraceLevel::Full
+                && let Some((subject, body)) = self.texts.as_ref().and_then(|t| t.get(&best.case_id))
+            {
+                let words = crate::similarity::shared_words(
+                    (case.subject.as_deref(), case.body.as_deref()),
+                    (subject.as_deref(), body.as_deref()),
+                );
+                why.push_str(&format!("; words in common: {}", words.join(", ")));
+            }
             apply(rules, &spec.then, decision, "possible-duplicate", &why);
             decision.trace.push(TraceEntry {
                 stage: "duplicates",
@@ -368,6 +390,9 @@ impl Recent {
                 outcome: Outcome::Matched,
                 why: Some(why),
             });
+        }
+        if let Some(texts) = &mut self.texts {
+            texts.insert(id.to_string(), (case.subject.clone(), case.body.clone()));
         }
         // Remembered under the keys it was compared by.
         if let (Some(index), Some((values, _))) = (&mut self.duplicates, &dup) {

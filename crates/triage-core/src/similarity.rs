@@ -172,18 +172,38 @@ pub fn shingles(subject: Option<&str>, body: Option<&str>) -> Vec<u64> {
 
 /// The shingles and identifiers of the text a case is compared on.
 fn compared(subject: Option<&str>, body: Option<&str>) -> (Vec<u64>, Vec<u32>) {
+    compared_with(subject, body, &mut |_, _| {})
+}
+
+/// [`compared`], telling `each` every word compared and its shingle hash.
+fn compared_with(subject: Option<&str>, body: Option<&str>, each: &mut dyn FnMut(&str, u64)) -> (Vec<u64>, Vec<u32>) {
     let subject = subject.map(strip_subject_prefixes);
     let own = body.map(own_text);
     // A forward or a reply that adds only a line (`FYI, see below`) is
     // about what it quotes: then the quoted text counts too.
     match body {
         Some(b)
-            if words_of(None, own.as_deref()).0.len() < FEW_WORDS && b.len() > own.as_ref().map_or(0, String::len) =>
+            if words_of(None, own.as_deref(), &mut |_, _| {}).0.len() < FEW_WORDS
+                && b.len() > own.as_ref().map_or(0, String::len) =>
         {
-            words_of(subject, Some(&quoted_text(b)))
+            words_of(subject, Some(&quoted_text(b)), each)
         }
-        _ => words_of(subject, own.as_deref()),
+        _ => words_of(subject, own.as_deref(), each),
     }
+}
+
+/// The words two texts share as they are compared (each word as the first
+/// text writes it, lower case, in the order it first appears there): what
+/// made their similarity.
+pub fn shared_words(a: (Option<&str>, Option<&str>), b: (Option<&str>, Option<&str>)) -> Vec<String> {
+    let theirs = compared(b.0, b.1).0;
+    let mut out: Vec<String> = Vec::new();
+    compared_with(a.0, a.1, &mut |word, h| {
+        if theirs.binary_search(&h).is_ok() && !out.iter().any(|w| w == word) {
+            out.push(word.to_string());
+        }
+    });
+    out
 }
 
 /// Fewer distinct words than this in a message's own text, and its quoted
@@ -232,7 +252,7 @@ fn quoted_text(body: &str) -> String {
 /// The shingles of a subject and a text (see [`shingles`]), and the
 /// hashes of its identifiers: e-mail addresses, and words of at least
 /// three characters with a digit in them (`4411`, `E1204`).
-fn words_of(subject: Option<&str>, body: Option<&str>) -> (Vec<u64>, Vec<u32>) {
+fn words_of(subject: Option<&str>, body: Option<&str>, each: &mut dyn FnMut(&str, u64)) -> (Vec<u64>, Vec<u32>) {
     let mut text = String::new();
     if let Some(s) = subject {
         text.push_str(s);
@@ -266,6 +286,7 @@ fn words_of(subject: Option<&str>, body: Option<&str>) -> (Vec<u64>, Vec<u32>) {
                 continue;
             }
             let h = hash_bytes(SEED, stem(word).as_bytes());
+            each(word, h);
             out.push(h);
             if !address && word.len() >= 3 && word.bytes().any(|b| b.is_ascii_digit()) {
                 ids.push((h >> 32) as u32);
@@ -715,6 +736,15 @@ mod tests {
         );
         assert_eq!(strip_subject_prefixes("RE[2]: Fwd：回复: x"), "x");
         assert!(own_text("hi\nFrom: a@b\nSent: Monday\nold").ends_with("hi\n"));
+    }
+
+    #[test]
+    fn shared_words_name_what_made_the_score() {
+        let words = shared_words(
+            (Some("Re: Invoice 4411 charged twice"), Some("Please refund the second charge.")),
+            (Some("Charged twice for invoice 4411"), Some("We were charged two times; refund one.")),
+        );
+        assert_eq!(words, vec!["invoice", "4411", "charged", "twice", "refund", "charge"]);
     }
 
     #[test]
