@@ -145,7 +145,7 @@ pub struct Recent {
     clusters: Clusters,
     /// Subject and body of each case remembered, when kept
     /// ([`Recent::keeping_texts`]) for a full trace's shared words.
-    texts: Option<BTreeMap<String, (Option<String>, Option<String>)>>,
+    texts: Option<BTreeMap<String, SubjectAndBody>>,
     /// The latest instant seen (Unix seconds), for eviction.
     latest: i64,
 }
@@ -161,6 +161,9 @@ struct Clusters {
     /// (time, case id) of every member, for eviction.
     by_time: BTreeSet<(i64, String)>,
 }
+
+/// A case's subject and body, as kept for a full trace.
+type SubjectAndBody = (Option<String>, Option<String>);
 
 /// A case in an incident cluster.
 #[derive(Debug, Clone)]
