@@ -154,24 +154,55 @@ pub struct Recent {
 /// (merging theirs), so a cluster grows by similarity to any member.
 #[derive(Debug, Clone, Default)]
 struct Clusters {
-    /// Cluster id (its first case) → members.
-    members: BTreeMap<String, Vec<Member>>,
-    /// Case id → its cluster.
-    cluster_of: BTreeMap<String, String>,
+    /// Cluster id (its first case) → its members.
+    members: BTreeMap<String, Cluster>,
+    /// Case id → its cluster and its time.
+    cluster_of: BTreeMap<String, (String, i64)>,
     /// (time, case id) of every member, for eviction.
     by_time: BTreeSet<(i64, String)>,
 }
 
+/// One incident cluster: its members by (time, id) with their senders, and
+/// how many members each sender has.
+#[derive(Debug, Clone, Default)]
+struct Cluster {
+    members: BTreeMap<(i64, String), Option<String>>,
+    senders: BTreeMap<String, usize>,
+}
+
+impl Cluster {
+    fn add(&mut self, at: i64, id: String, sender: Option<String>) {
+        if let Some(s) = &sender {
+            *self.senders.entry(s.clone()).or_default() += 1;
+        }
+        if let Some(Some(old)) = self.members.insert((at, id), sender) {
+            self.drop_sender(&old);
+        }
+    }
+
+    fn remove(&mut self, at: i64, id: &str) {
+        if let Some(Some(sender)) = self.members.remove(&(at, id.to_string())) {
+            self.drop_sender(&sender);
+        }
+    }
+
+    fn drop_sender(&mut self, sender: &str) {
+        if let Some(n) = self.senders.get_mut(sender) {
+            *n -= 1;
+            if *n == 0 {
+                self.senders.remove(sender);
+            }
+        }
+    }
+
+    /// The earliest member: (time, id).
+    fn first(&self) -> Option<&(i64, String)> {
+        self.members.keys().next()
+    }
+}
+
 /// A case's subject and body, as kept for a full trace.
 type SubjectAndBody = (Option<String>, Option<String>);
-
-/// A case in an incident cluster.
-#[derive(Debug, Clone)]
-struct Member {
-    at: i64,
-    id: String,
-    sender: Option<String>,
-}
 
 impl Recent {
     /// An empty memory for a rule set's sections (none when it has neither).
@@ -278,7 +309,7 @@ impl Recent {
             (Some(spec), Some(index)) => keys_of(&spec.keys, decision).map(|values| {
                 let refs: Vec<&str> = values.iter().map(String::as_str).collect();
                 let found: Vec<Similar> = index
-                    .query_within(at, spec.window_secs, &refs, signature)
+                    .query_best(at, spec.window_secs, &refs, signature, MATCHES)
                     .into_iter()
                     .filter(|m| m.case_id != id)
                     .collect();
@@ -292,27 +323,23 @@ impl Recent {
                 let own = spec.distinct.value(case, decision).map(str::to_lowercase);
                 let refs: Vec<&str> = values.iter().map(String::as_str).collect();
                 let found: Vec<Similar> = index
-                    .query_within(at, spec.window_secs, &refs, signature)
+                    .query_best(at, spec.window_secs, &refs, signature, MATCHES)
                     .into_iter()
                     .filter(|m| m.case_id != id)
                     .collect();
+                // Members older than the window behind the latest case are
+                // forgotten, so a cluster holds the window's cases.
                 let cluster = self.clusters.join(id, at, own.as_deref(), &found);
-                let members: Vec<&Member> = self.clusters.members[&cluster]
-                    .iter()
-                    .filter(|m| m.at.abs_diff(at) <= spec.window_secs.unsigned_abs())
-                    .collect();
-                let mut senders: Vec<&str> = members.iter().filter_map(|m| m.sender.as_deref()).collect();
-                senders.sort_unstable();
-                senders.dedup();
-                let first_case = members.iter().map(|m| (m.at, m.id.as_str())).min().map_or(id, |(_, c)| c);
-                let incident =
-                    (members.len() >= spec.min_cases && senders.len() >= spec.min_distinct).then(|| Incident {
-                        cluster: cluster.clone(),
-                        size: members.len(),
-                        distinct: senders.len(),
-                        first_case: first_case.to_string(),
-                    });
-                (values, own, members.len(), incident)
+                let (size, distinct, first_case) = self.clusters.members.get(&cluster).map_or((1, 0, id), |c| {
+                    (c.members.len(), c.senders.len(), c.first().map_or(id, |(_, f)| f.as_str()))
+                });
+                let incident = (size >= spec.min_cases && distinct >= spec.min_distinct).then(|| Incident {
+                    cluster: cluster.clone(),
+                    size,
+                    distinct,
+                    first_case: first_case.to_string(),
+                });
+                (values, own, size, incident)
             }),
             _ => None,
         };
@@ -414,48 +441,52 @@ impl Clusters {
     /// earliest first case among theirs, into which the others merge; a
     /// case like none starts its own. Returns the cluster's id.
     fn join(&mut self, id: &str, at: i64, sender: Option<&str>, like: &[crate::similarity::Similar]) -> String {
-        let mut theirs: Vec<String> = like.iter().filter_map(|m| self.cluster_of.get(&m.case_id).cloned()).collect();
+        // A case observed again leaves its old place first.
+        if let Some((old, old_at)) = self.cluster_of.remove(id) {
+            self.by_time.remove(&(old_at, id.to_string()));
+            if let Some(c) = self.members.get_mut(&old) {
+                c.remove(old_at, id);
+                if c.members.is_empty() {
+                    self.members.remove(&old);
+                }
+            }
+        }
+        let mut theirs: Vec<&str> =
+            like.iter().filter_map(|m| self.cluster_of.get(&m.case_id).map(|(c, _)| c.as_str())).collect();
         theirs.sort_unstable();
         theirs.dedup();
-        let first_of = |c: &String| self.members.get(c).and_then(|ms| ms.iter().map(|m| (m.at, m.id.clone())).min());
-        let target = theirs.iter().min_by_key(|c| first_of(c)).cloned().unwrap_or_else(|| id.to_string());
-        for other in theirs.iter().filter(|c| **c != target) {
-            if let Some(moved) = self.members.remove(other) {
-                for m in &moved {
-                    self.cluster_of.insert(m.id.clone(), target.clone());
+        let target = theirs
+            .iter()
+            .min_by_key(|c| self.members.get(**c).and_then(Cluster::first))
+            .map_or_else(|| id.to_string(), |c| (*c).to_string());
+        let others: Vec<String> = theirs.iter().filter(|c| **c != target).map(|c| (*c).to_string()).collect();
+        for other in others {
+            if let Some(moved) = self.members.remove(&other) {
+                let into = self.members.entry(target.clone()).or_default();
+                for ((m_at, m_id), m_sender) in moved.members {
+                    self.cluster_of.insert(m_id.clone(), (target.clone(), m_at));
+                    into.add(m_at, m_id, m_sender);
                 }
-                self.members.entry(target.clone()).or_default().extend(moved);
             }
         }
-        // A case observed again leaves its old place first.
-        if let Some(old) = self.cluster_of.get(id).cloned()
-            && let Some(ms) = self.members.get_mut(&old)
-        {
-            for m in ms.iter().filter(|m| m.id == id) {
-                self.by_time.remove(&(m.at, m.id.clone()));
-            }
-            ms.retain(|m| m.id != id);
-        }
-        self.members.entry(target.clone()).or_default().push(Member {
-            at,
-            id: id.to_string(),
-            sender: sender.map(str::to_string),
-        });
-        self.cluster_of.insert(id.to_string(), target.clone());
+        self.members.entry(target.clone()).or_default().add(at, id.to_string(), sender.map(str::to_string));
+        self.cluster_of.insert(id.to_string(), (target.clone(), at));
         self.by_time.insert((at, id.to_string()));
         target
     }
 
     /// Forgets members opened before `before` (Unix seconds).
     fn forget_before(&mut self, before: i64) {
-        let old: Vec<(i64, String)> = self.by_time.range(..(before, String::new())).cloned().collect();
-        for (at, id) in old {
+        while let Some((at, id)) = self.by_time.first().cloned() {
+            if at >= before {
+                break;
+            }
             self.by_time.remove(&(at, id.clone()));
-            if let Some(cluster) = self.cluster_of.remove(&id)
-                && let Some(ms) = self.members.get_mut(&cluster)
+            if let Some((cluster, _)) = self.cluster_of.remove(&id)
+                && let Some(c) = self.members.get_mut(&cluster)
             {
-                ms.retain(|m| m.id != id);
-                if ms.is_empty() {
+                c.remove(at, &id);
+                if c.members.is_empty() {
                     self.members.remove(&cluster);
                 }
             }
@@ -502,6 +533,11 @@ impl Seen {
         }
     }
 }
+
+/// The most similar earlier cases a case is compared with (and an
+/// incident cluster joined through): enough to name the duplicates and
+/// link the clusters, few enough that a busy window costs little.
+const MATCHES: usize = 32;
 
 /// The name a key is written with.
 fn key_name(k: Key) -> &'static str {

@@ -29,7 +29,10 @@
 //!   and two cases are candidates when one band is equal (the key values
 //!   are part of each band's hash). `rows` is the largest of 1 to 8 for
 //!   which a pair at the threshold is a candidate with probability at
-//!   least 0.98 (`1 - (1 - t^rows)^bands`).
+//!   least 0.98 (`1 - (1 - t^rows)^bands`). With one row per band
+//!   (thresholds below about 0.3) a band is a single value, which most
+//!   cases of a group share with some other: banding cannot narrow the
+//!   search, and every group is compared case by case.
 //!
 //! Everything is seeded and ordered: the same cases inserted in any order
 //! give the same answers, on every machine.
@@ -564,7 +567,7 @@ impl SimilarityIndex {
         group.slots.push(slot);
         if group.banded {
             self.add_bands(slot);
-        } else if group.slots.len() > BAND_ABOVE {
+        } else if group.slots.len() > BAND_ABOVE && self.rows > 1 {
             group.banded = true;
             let members = group.slots.clone();
             for s in members {
@@ -636,10 +639,10 @@ impl SimilarityIndex {
 
     /// The slots to compare a text with: the whole group of its key values
     /// while it is small, else the ones sharing a band.
-    fn candidate_slots(&self, key: u64, text: &Fingerprint) -> Vec<u32> {
-        let Some(group) = self.groups.get(&key) else { return Vec::new() };
+    fn candidate_slots(&self, key: u64, text: &Fingerprint) -> std::borrow::Cow<'_, [u32]> {
+        let Some(group) = self.groups.get(&key) else { return std::borrow::Cow::Borrowed(&[]) };
         if !group.banded {
-            return group.slots.clone();
+            return std::borrow::Cow::Borrowed(&group.slots);
         }
         let mut slots: Vec<u32> = Vec::new();
         for h in self.band_hashes(key, &text.signature) {
@@ -649,7 +652,7 @@ impl SimilarityIndex {
         }
         slots.sort_unstable();
         slots.dedup();
-        slots
+        std::borrow::Cow::Owned(slots)
     }
 
     /// The ids of the cases a text is compared with (keys agreeing; in a
@@ -660,8 +663,8 @@ impl SimilarityIndex {
         let key = Self::key_hash(keys);
         let slots = self.candidate_slots(key, text);
         let mut ids: Vec<String> = slots
-            .into_iter()
-            .filter_map(|s| self.entries.get(s as usize)?.as_ref())
+            .iter()
+            .filter_map(|&s| self.entries.get(s as usize)?.as_ref())
             .filter(|e| e.key == key)
             .map(|e| e.id.to_string())
             .collect();
@@ -673,25 +676,34 @@ impl SimilarityIndex {
     /// as similar as the threshold, opened within `window` seconds of `at`
     /// (either side), most similar first (then earliest, then by id).
     pub fn query_within(&self, at: i64, window: i64, keys: &[&str], text: &Fingerprint) -> Vec<Similar> {
+        self.query_best(at, window, keys, text, usize::MAX)
+    }
+
+    /// [`SimilarityIndex::query_within`], the `limit` best only.
+    pub fn query_best(&self, at: i64, window: i64, keys: &[&str], text: &Fingerprint, limit: usize) -> Vec<Similar> {
         let key = Self::key_hash(keys);
         let slots = self.candidate_slots(key, text);
-        let mut found: Vec<Similar> = slots
-            .into_iter()
-            .filter_map(|s| self.entries.get(s as usize)?.as_ref())
+        let mut found: Vec<(f64, &Entry)> = slots
+            .iter()
+            .filter_map(|&s| self.entries.get(s as usize)?.as_ref())
             .filter(|e| e.key == key && e.at.abs_diff(at) <= window.unsigned_abs())
             .filter(|e| !(self.identifiers && e.text.conflicts(text)))
             .filter_map(|e| {
                 let score = e.text.signature.similarity(&text.signature);
-                (score >= self.threshold).then(|| Similar {
-                    case_id: e.id.to_string(),
-                    score,
-                    at: e.at,
-                    distinct: e.distinct.as_deref().map(str::to_string),
-                })
+                (score >= self.threshold).then_some((score, e))
             })
             .collect();
-        found.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.at.cmp(&b.at)).then_with(|| a.case_id.cmp(&b.case_id)));
+        found.sort_by(|(sa, a), (sb, b)| sb.total_cmp(sa).then(a.at.cmp(&b.at)).then_with(|| a.id.cmp(&b.id)));
+        found.truncate(limit);
         found
+            .into_iter()
+            .map(|(score, e)| Similar {
+                case_id: e.id.to_string(),
+                score,
+                at: e.at,
+                distinct: e.distinct.as_deref().map(str::to_string),
+            })
+            .collect()
     }
 
     /// [`SimilarityIndex::query_within`] with no time limit.
