@@ -264,8 +264,8 @@ impl Recent {
     /// manual review, tag, priority, the `incident_suspected` action and a
     /// trace line), and remembers the case. `signature` is
     /// [`Recent::signature`] of the case; the case's time is its
-    /// `created_at`, else `now`. Cases older than the longer window behind
-    /// the latest one seen are forgotten.
+    /// `created_at`, else `now`. Cases older than a section's window
+    /// behind the latest one seen are forgotten by that section.
     ///
     /// When something was found and the rules read `duplicate.score`,
     /// `duplicate_of` or `incident.size`, the case is decided again (on
@@ -286,18 +286,15 @@ impl Recent {
         let at = case.created_at.map_or(now.timestamp(), |t| t.timestamp());
         if at > self.latest {
             self.latest = at;
-            let longest = rules
-                .duplicates
-                .iter()
-                .map(|d| d.window_secs)
-                .chain(rules.incidents.iter().map(|i| i.window_secs))
-                .max()
-                .unwrap_or(0);
-            let before = at.saturating_sub(longest);
-            for index in [&mut self.duplicates, &mut self.incidents].into_iter().flatten() {
-                index.evict_before(before);
+            // Each index holds its own window's cases (a case may still
+            // arrive out of order within it).
+            if let (Some(spec), Some(index)) = (&rules.duplicates, &mut self.duplicates) {
+                index.evict_before(at.saturating_sub(spec.window_secs));
             }
-            self.clusters.forget_before(before);
+            if let (Some(spec), Some(index)) = (&rules.incidents, &mut self.incidents) {
+                index.evict_before(at.saturating_sub(spec.window_secs));
+                self.clusters.forget_before(at.saturating_sub(spec.window_secs));
+            }
         }
         let Some(signature) = signature else { return };
         let id = case.id.trim();
@@ -625,6 +622,8 @@ incidents:
             case("4", "cy@c.example", "c", 7, "API 503 errors", "All API calls return 503 errors since 9:00."),
             case("5", "di@d.example", "d", 8, "503 from the API", "Every call to the API returns 503."),
             case("6", "ed@b.example", "b", 9, "API down: 503", "The API returns 503 on every call since 9:00."),
+            // Half an hour later, past the 15-minute window: alone again.
+            case("7", "fay@e.example", "e", 40, "API down: 503", "The API returns 503 on every call since 9:00."),
         ];
         let mut decisions = Vec::new();
         for c in &cases {
@@ -651,6 +650,7 @@ incidents:
         assert_eq!(last.priority.as_str(), "P1");
         let action = last.actions.iter().find(|a| a.kind == "incident_suspected").unwrap();
         assert_eq!(action.key, "incident_suspected:3");
+        assert!(decisions[6].incident.is_none(), "{:?}", decisions[6].incident);
         // Different requesters' cases are not each other's duplicates.
         assert!(decisions[2..].iter().all(|d| d.duplicates.is_empty()));
     }
