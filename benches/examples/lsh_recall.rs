@@ -11,25 +11,7 @@
 //! reports, the largest shortfall of the exact similarity below the
 //! threshold.
 
-use triage_core::similarity::{Fingerprint, SimilarityIndex, shingles};
-
-/// The exact Jaccard similarity of two sorted sets.
-fn jaccard(a: &[u64], b: &[u64]) -> f64 {
-    let (mut i, mut j, mut both) = (0, 0, 0usize);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                both += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    let union = a.len() + b.len() - both;
-    if union == 0 { 0.0 } else { both as f64 / union as f64 }
-}
+use triage_core::similarity::{Fingerprint, SimilarityIndex, jaccard, shingles};
 
 fn main() {
     let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(20_000);

@@ -592,6 +592,21 @@ incidents:
   then: { priority: P1 }
 "#;
 
+    /// Each case decided at its creation and observed, in order.
+    fn observe_all(rules: &crate::CompiledRules, cases: &[Case]) -> Vec<crate::Decision> {
+        let dir = Directory::new();
+        let mut recent = Recent::new(rules);
+        cases
+            .iter()
+            .map(|c| {
+                let now = c.created_at.unwrap().with_timezone(&chrono::Utc);
+                let mut d = triage(rules, c, &dir, now, &Options::default());
+                recent.observe(rules, &dir, &Options::default(), c, Recent::signature(c).as_ref(), &mut d, now);
+                d
+            })
+            .collect()
+    }
+
     fn case(id: &str, email: &str, account: &str, minute: u32, subject: &str, body: &str) -> Case {
         serde_json::from_value(serde_json::json!({
             "id": id, "subject": subject, "body": body, "account": account, "product": "api",
@@ -606,8 +621,6 @@ incidents:
         let (rules, diags) = compile_sources(&[("r.yaml", RULES)]);
         assert!(diags.is_empty(), "{diags:?}");
         let rules = rules.unwrap();
-        let dir = Directory::new();
-        let mut recent = Recent::new(&rules);
         let cases = [
             case("1", "ann@a.example", "a", 0, "Invoice 4411 charged twice", "We were charged twice for invoice 4411."),
             case(
@@ -625,13 +638,7 @@ incidents:
             // Half an hour later, past the 15-minute window: alone again.
             case("7", "fay@e.example", "e", 40, "API down: 503", "The API returns 503 on every call since 9:00."),
         ];
-        let mut decisions = Vec::new();
-        for c in &cases {
-            let now = c.created_at.unwrap().with_timezone(&chrono::Utc);
-            let mut d = triage(&rules, c, &dir, now, &Options::default());
-            recent.observe(&rules, &dir, &Options::default(), c, Recent::signature(c).as_ref(), &mut d, now);
-            decisions.push(d);
-        }
+        let decisions = observe_all(&rules, &cases);
         assert!(decisions[0].duplicates.is_empty());
         let dup = &decisions[1];
         assert_eq!(dup.duplicates.len(), 1, "{:?}", dup.trace);
@@ -665,8 +672,6 @@ incidents:
         let (rules, diags) = compile_sources(&[("r.yaml", &rules)]);
         assert!(diags.is_empty(), "{diags:?}");
         let rules = rules.unwrap();
-        let dir = Directory::new();
-        let mut recent = Recent::new(&rules);
         let cases = [
             case("1", "ann@a.example", "a", 0, "Invoice 4411 charged twice", "We were charged twice for invoice 4411."),
             case(
@@ -681,13 +686,7 @@ incidents:
             case("4", "cy@c.example", "c", 7, "API 503 errors", "All API calls return 503 errors since 9:00."),
             case("5", "di@d.example", "d", 8, "503 from the API", "Every call to the API returns 503 since 9:00."),
         ];
-        let mut decisions = Vec::new();
-        for c in &cases {
-            let now = c.created_at.unwrap().with_timezone(&chrono::Utc);
-            let mut d = triage(&rules, c, &dir, now, &Options::default());
-            recent.observe(&rules, &dir, &Options::default(), c, Recent::signature(c).as_ref(), &mut d, now);
-            decisions.push(d);
-        }
+        let decisions = observe_all(&rules, &cases);
         assert_eq!(decisions[0].priority.as_str(), "P3");
         // The repeat is lowered by a priority rule reading duplicate.score.
         assert_eq!(decisions[1].priority.as_str(), "P4", "{:?}", decisions[1].trace);

@@ -392,6 +392,26 @@ impl Fingerprint {
     }
 }
 
+/// The exact Jaccard similarity of two sorted shingle sets ([`shingles`]):
+/// shared over all, 0 for two empty sets. What a signature estimates, for
+/// measuring it.
+pub fn jaccard(a: &[u64], b: &[u64]) -> f64 {
+    let (mut i, mut j, mut both) = (0, 0, 0usize);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                both += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    let union = a.len() + b.len() - both;
+    if union == 0 { 0.0 } else { both as f64 / union as f64 }
+}
+
 /// The rows per LSH band for a similarity threshold: the most (1 to 8) for
 /// which a pair exactly at the threshold is a candidate with probability
 /// at least 0.98.
@@ -799,23 +819,6 @@ mod tests {
         index.insert("b", 20_000, &["ann"], None, sig(text));
         assert_eq!(index.len(), 1);
         assert_eq!(index.query(0, &["ann"], &sig(text))[0].at, 20_000);
-    }
-
-    /// The exact Jaccard similarity of two sorted sets.
-    fn jaccard(a: &[u64], b: &[u64]) -> f64 {
-        let (mut i, mut j, mut both) = (0, 0, 0usize);
-        while i < a.len() && j < b.len() {
-            match a[i].cmp(&b[j]) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
-                    both += 1;
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        both as f64 / (a.len() + b.len() - both) as f64
     }
 
     fn text_of(words: &[u8]) -> String {
