@@ -146,8 +146,9 @@ pub struct Recent {
     /// Subject and body of each case remembered, when kept
     /// ([`Recent::keeping_texts`]) for a full trace's shared words.
     texts: Option<BTreeMap<String, SubjectAndBody>>,
-    /// The latest instant seen (Unix seconds), for eviction.
-    latest: i64,
+    /// The eviction clocks of the duplicates and incidents sections (Unix
+    /// seconds; see [`advance`]).
+    latest: [i64; 2],
 }
 
 /// Incident clusters: a case joins the cluster of the cases it is like
@@ -212,7 +213,7 @@ impl Recent {
             incidents: rules.incidents.as_ref().map(|i| SimilarityIndex::new(i.threshold)),
             clusters: Clusters::default(),
             texts: None,
-            latest: i64::MIN,
+            latest: [i64::MIN; 2],
         }
     }
 
@@ -284,22 +285,25 @@ impl Recent {
         now: DateTime<Utc>,
     ) {
         let at = case.created_at.map_or(now.timestamp(), |t| t.timestamp());
-        if at > self.latest {
-            self.latest = at;
-            // Each index holds its own window's cases (a case may still
-            // arrive out of order within it).
-            if let (Some(spec), Some(index)) = (&rules.duplicates, &mut self.duplicates) {
-                index.evict_before(at.saturating_sub(spec.window_secs));
-            }
-            if let (Some(spec), Some(index)) = (&rules.incidents, &mut self.incidents) {
-                index.evict_before(at.saturating_sub(spec.window_secs));
-                self.clusters.forget_before(at.saturating_sub(spec.window_secs));
-            }
+        // Each section forgets the cases its window no longer reaches, by a
+        // clock that follows the cases but moves at most a quarter of the
+        // window per case and forgets a quarter window late: one case dated
+        // years ahead cannot empty the memory the cases around it need.
+        if let (Some(spec), Some(index)) = (&rules.duplicates, &mut self.duplicates)
+            && let Some(before) = advance(&mut self.latest[0], at, spec.window_secs)
+        {
+            index.evict_before(before);
+        }
+        if let (Some(spec), Some(index)) = (&rules.incidents, &mut self.incidents)
+            && let Some(before) = advance(&mut self.latest[1], at, spec.window_secs)
+        {
+            index.evict_before(before);
+            self.clusters.forget_before(before);
         }
         let Some(signature) = signature else { return };
         let id = case.id.trim();
         let keys_of = |keys: &[Key], d: &Decision| -> Option<Vec<String>> {
-            keys.iter().map(|k| k.value(case, d).map(str::to_lowercase)).collect()
+            keys.iter().map(|k| k.value(case, d).map(crate::text::normalize)).collect()
         };
         // Duplicates: the earlier cases like this one.
         let dup = match (&rules.duplicates, &self.duplicates) {
@@ -308,7 +312,8 @@ impl Recent {
                 let found: Vec<Similar> = index
                     .query_best(at, spec.window_secs, &refs, signature, MATCHES)
                     .into_iter()
-                    .filter(|m| m.case_id != id)
+                    // A duplicate repeats a case opened before it.
+                    .filter(|m| m.case_id != id && m.at <= at)
                     .collect();
                 (values, found)
             }),
@@ -317,7 +322,7 @@ impl Recent {
         // Incidents: the cluster this case joins.
         let inc = match (&rules.incidents, &self.incidents) {
             (Some(spec), Some(index)) => keys_of(&spec.keys, decision).map(|values| {
-                let own = spec.distinct.value(case, decision).map(str::to_lowercase);
+                let own = spec.distinct.value(case, decision).map(crate::text::normalize);
                 let refs: Vec<&str> = values.iter().map(String::as_str).collect();
                 let found: Vec<Similar> = index
                     .query_best(at, spec.window_secs, &refs, signature, MATCHES)
@@ -327,8 +332,17 @@ impl Recent {
                 // Members older than the window behind the latest case are
                 // forgotten, so a cluster holds the window's cases.
                 let cluster = self.clusters.join(id, at, own.as_deref(), &found);
+                let w = spec.window_secs;
                 let (size, distinct, first_case) = self.clusters.members.get(&cluster).map_or((1, 0, id), |c| {
-                    (c.members.len(), c.senders.len(), c.first().map_or(id, |(_, f)| f.as_str()))
+                    // The members within the window of this case.
+                    let near: Vec<(&(i64, String), &Option<String>)> = c
+                        .members
+                        .range((at.saturating_sub(w), String::new())..=(at.saturating_add(w), "\u{10FFFF}".to_string()))
+                        .collect();
+                    let mut senders: Vec<&str> = near.iter().filter_map(|(_, s)| s.as_deref()).collect();
+                    senders.sort_unstable();
+                    senders.dedup();
+                    (near.len(), senders.len(), near.first().map_or(id, |((_, f), _)| f.as_str()))
                 });
                 let incident = (size >= spec.min_cases && distinct >= spec.min_distinct).then(|| Incident {
                     cluster: cluster.clone(),
@@ -361,10 +375,10 @@ impl Recent {
                     score: m.score,
                     shared: shared.clone(),
                     reason: format!(
-                        "text {:.0} % alike (threshold {:.0} %), same {}, {} apart",
+                        "text {:.0} % alike (threshold {:.0} %), {}{} apart",
                         m.score * 100.0,
                         spec.threshold * 100.0,
-                        shared.join(", "),
+                        if shared.is_empty() { String::new() } else { format!("same {}, ", shared.join(", ")) },
                         span(m.at.abs_diff(at))
                     ),
                 })
@@ -392,12 +406,16 @@ impl Recent {
         }
         if let (Some(spec), Some((_, _, _, Some(incident)))) = (&rules.incidents, &inc) {
             let why = format!(
-                "{} similar cases from {} different {} within {} about the same {}",
+                "{} similar cases from {} different {} within {}{}",
                 incident.size,
                 incident.distinct,
                 if spec.distinct == Key::Account { "accounts" } else { "senders" },
                 span(spec.window_secs.unsigned_abs()),
-                spec.keys.iter().map(|k| key_name(*k)).collect::<Vec<_>>().join(", ")
+                if spec.keys.is_empty() {
+                    String::new()
+                } else {
+                    format!(" about the same {}", spec.keys.iter().map(|k| key_name(*k)).collect::<Vec<_>>().join(", "))
+                }
             );
             let mut action = Action::new(
                 "incident_suspected",
@@ -535,6 +553,18 @@ impl Seen {
 /// incident cluster joined through): enough to name the duplicates and
 /// link the clusters, few enough that a busy window costs little.
 const MATCHES: usize = 32;
+
+/// Moves an eviction clock towards a case's time `at`, by at most a
+/// quarter of `window`; returns the instant before which cases are
+/// forgotten when it moved.
+fn advance(clock: &mut i64, at: i64, window: i64) -> Option<i64> {
+    if at <= *clock {
+        return None;
+    }
+    let step = (window / 4).max(1);
+    *clock = if *clock == i64::MIN { at } else { at.min(clock.saturating_add(step)) };
+    Some(clock.saturating_sub(step).saturating_sub(window))
+}
 
 /// The name a key is written with.
 fn key_name(k: Key) -> &'static str {
@@ -694,6 +724,37 @@ incidents:
         // The third report of the outage is in a cluster of 3: set to P1.
         assert_eq!(decisions[4].priority.as_str(), "P1", "{:?}", decisions[4].trace);
         assert_eq!(decisions[2].priority.as_str(), "P3");
+    }
+
+    #[test]
+    fn outliers_years_time_order_and_other_mailers_forwards() {
+        let (rules, _) = compile_sources(&[("r.yaml", RULES)]);
+        let rules = rules.unwrap();
+        let text = "We were charged twice for invoice 4411 on 2026-03-01, please refund one.";
+        let mut future = case("x", "zed@z.example", "z", 1, "Something else", "Unrelated request about a login.");
+        future.created_at = Some("2036-03-02T09:01:00Z".parse().unwrap());
+        let mut earlier = case("e", "ann@a.example", "a", 0, "Invoice charged twice", text);
+        earlier.created_at = Some("2026-03-01T09:00:00Z".parse().unwrap());
+        let gmail = "Any news?\n\n---------- Forwarded message ---------\nFrom: Ann <ann@a.example>\nDate: Mon, 2 Mar 2026\n\
+                     Subject: Invoice charged twice\nTo: help@example.com\n\n";
+        let decisions = observe_all(
+            &rules,
+            &[
+                case("1", "ann@a.example", "a", 0, "Invoice charged twice", text),
+                future,
+                // The same words about another invoice: another request.
+                case("2", "ann@a.example", "a", 10, "Invoice charged twice", &text.replace("4411", "5532")),
+                case("3", "ann@a.example", "a", 20, "Invoice charged twice", text),
+                // Opened before case 1, read after it: it repeats nothing.
+                earlier,
+                case("4", "ann@a.example", "a", 30, "Fwd: Invoice charged twice", &format!("{gmail}{text}")),
+            ],
+        );
+        let dup = |i: usize| decisions[i].duplicates.first().map(|d| d.case_id.clone());
+        assert_eq!(dup(2), None, "another invoice, the same year");
+        assert_eq!(dup(3).as_deref(), Some("1"), "a case dated 2036 emptied the memory");
+        assert_eq!(dup(4), None, "a case opened earlier repeats nothing");
+        assert!(decisions[5].duplicates.iter().any(|d| d.case_id == "1"), "{:?}", decisions[5].duplicates);
     }
 
     #[test]

@@ -129,7 +129,8 @@ pub fn own_text(body: &str) -> String {
             || (lower.starts_with("am ") && lower.ends_with(':') && lower.contains("schrieb"))
             || (lower.starts_with("le ") && lower.contains("a écrit"))
             || (lower.starts_with("el ") && lower.contains("escribió"))
-            || (lower.starts_with("-----") && lower.contains("original"))
+            || (lower.starts_with("-----") && (lower.contains("original") || lower.contains("forwarded")))
+            || lower.starts_with("begin forwarded message")
             || ((lower.starts_with("from:") || lower.starts_with("von:") || lower.starts_with("de:"))
                 && lines.get(i + 1).is_some_and(|n| {
                     let n = n.trim().to_lowercase();
@@ -241,7 +242,8 @@ fn quoted_text(body: &str) -> String {
         let t = line.trim_start_matches(|c: char| c == '>' || c.is_whitespace());
         let lower = t.to_lowercase();
         if HEADERS.iter().any(|h| lower.starts_with(h))
-            || (lower.starts_with("-----") && lower.contains("original"))
+            || (lower.starts_with("-----") && (lower.contains("original") || lower.contains("forwarded")))
+            || lower.starts_with("begin forwarded message")
             || (lower.starts_with("on ") && lower.ends_with("wrote:"))
         {
             continue;
@@ -254,7 +256,8 @@ fn quoted_text(body: &str) -> String {
 
 /// The shingles of a subject and a text (see [`shingles`]), and the
 /// hashes of its identifiers: e-mail addresses, and words of at least
-/// three characters with a digit in them (`4411`, `E1204`).
+/// three characters with a digit in them (`4411`, `E1204`, `٤٤١١`) other
+/// than years.
 fn words_of(subject: Option<&str>, body: Option<&str>, each: &mut dyn FnMut(&str, u64)) -> (Vec<u64>, Vec<u32>) {
     let mut text = String::new();
     if let Some(s) = subject {
@@ -291,7 +294,7 @@ fn words_of(subject: Option<&str>, body: Option<&str>, each: &mut dyn FnMut(&str
             let h = hash_bytes(SEED, stem(word).as_bytes());
             each(word, h);
             out.push(h);
-            if !address && word.len() >= 3 && word.bytes().any(|b| b.is_ascii_digit()) {
+            if !address && word.chars().count() >= 3 && word.chars().any(char::is_numeric) && !is_year(word) {
                 ids.push((h >> 32) as u32);
             }
         }
@@ -392,6 +395,12 @@ impl Fingerprint {
     }
 }
 
+/// Whether a word is a year (1900–2099): a date names one, and two
+/// different requests share it.
+fn is_year(word: &str) -> bool {
+    word.len() == 4 && (word.starts_with("19") || word.starts_with("20")) && word.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The exact Jaccard similarity of two sorted shingle sets ([`shingles`]):
 /// shared over all, 0 for two empty sets. What a signature estimates, for
 /// measuring it.
@@ -452,6 +461,12 @@ struct Group {
 /// exact about the estimate). Blocking keys such as a requester's e-mail
 /// keep most groups small.
 const BAND_ABOVE: usize = 64;
+
+/// At most this many cases of a group compared case by case (its latest).
+const MAX_COMPARED: usize = 2048;
+
+/// At most this many cases taken from one LSH band (its latest).
+const MAX_PER_BAND: usize = 64;
 
 /// One case like the queried one.
 #[derive(Debug, Clone, PartialEq)]
@@ -662,12 +677,16 @@ impl SimilarityIndex {
     fn candidate_slots(&self, key: u64, text: &Fingerprint) -> std::borrow::Cow<'_, [u32]> {
         let Some(group) = self.groups.get(&key) else { return std::borrow::Cow::Borrowed(&[]) };
         if !group.banded {
-            return std::borrow::Cow::Borrowed(&group.slots);
+            // The latest of a large group compared case by case.
+            let from = group.slots.len().saturating_sub(MAX_COMPARED);
+            return std::borrow::Cow::Borrowed(&group.slots[from..]);
         }
         let mut slots: Vec<u32> = Vec::new();
         for h in self.band_hashes(key, &text.signature) {
             if let Some(list) = self.buckets.get(&h) {
-                slots.extend_from_slice(list);
+                // A band many cases share (one sender's repeated alert) gives
+                // its latest only, so a query costs the same however many.
+                slots.extend_from_slice(&list[list.len().saturating_sub(MAX_PER_BAND)..]);
             }
         }
         slots.sort_unstable();
