@@ -350,6 +350,30 @@ impl<'s> CondCompiler<'s> {
             return None;
         };
         let def = &self.schema.fields[slot];
+        let related = matches!(
+            def.source,
+            crate::schema::Source::Derived(
+                crate::schema::Derived::DuplicateScore
+                    | crate::schema::Derived::DuplicateOf
+                    | crate::schema::Derived::IncidentSize
+            )
+        );
+        if related && (def.from_stage > site.stage || site.stage >= Stage::Escalation) {
+            let d = Diagnostic::field_not_available(
+                site.file,
+                pos,
+                &def.name,
+                site.stage.section(),
+                "duplicates and incidents",
+            )
+            .with_help(format!(
+                "`{}` is found by the `duplicates:` or `incidents:` section when a case is decided, and can be \
+                 read from the `priority` stage on; escalation replays a history and does not compare cases",
+                def.name
+            ));
+            self.err(site, d);
+            return None;
+        }
         if def.from_stage > site.stage {
             let decided_by = match def.from_stage {
                 Stage::Territory | Stage::Categorize => "territory",

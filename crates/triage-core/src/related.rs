@@ -763,6 +763,11 @@ incidents:
             ("duplicates: { keys: [requester.email] }", "window"),
             ("duplicates: { window: 1h, keys: [requester.mail] }", "requester.email"),
             ("duplicates: { window: soon }", "a duration"),
+            ("duplicates: { window: 0h, keys: [account] }", "above zero"),
+            (
+                "duplicates: { window: 1h, keys: [account] }\nescalation:\n  - id: e\n    when: { duplicate.score: { gte: 0.5 } }\n    notify: lead",
+                "escalation replays a history",
+            ),
             ("duplicates: { window: 1h, threshold: 0 }", "above 0"),
             ("duplicates: { window: 1h, then: { priority: P9 } }", "P9"),
             ("incidents: { window: 15m, min_cases: 2, min_distinct: 3 }", "min_distinct"),

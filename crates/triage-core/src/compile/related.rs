@@ -94,7 +94,19 @@ impl Compiler<'_> {
             self.diags.push(d.with_help("how far apart two cases may be, e.g. `window: 72h`"));
             return None;
         };
-        self.duration(file, n, "`window`", what).map(|d| d.num_seconds())
+        let parsed =
+            n.scalar_text().and_then(|t| crate::testing::parse_duration(&t)).filter(|d| *d > chrono::Duration::zero());
+        if parsed.is_none() {
+            let d = Diagnostic::wrong_type(
+                self.file(file),
+                n.pos,
+                "`window`",
+                "a duration above zero like `72h`, `15m` or `1h30m` (clock time: how far apart two cases may be)",
+                &n.describe(),
+            );
+            self.diags.push(d.in_rule(Some(what)));
+        }
+        parsed.map(|d| d.num_seconds())
     }
 
     fn keys(&mut self, file: usize, obj: &Obj<'_>, what: &str) -> Option<Vec<Key>> {
