@@ -279,6 +279,11 @@ fn words_of(subject: Option<&str>, body: Option<&str>, each: &mut dyn FnMut(&str
             let whole = token.trim_matches(|c: char| !c.is_alphanumeric());
             ids.push((hash_bytes(SEED, whole.as_bytes()) >> 32) as u32);
         }
+        // A run of one-letter words (Han, kana, Thai: scripts written
+        // without spaces) is compared by pairs of letters, as a single
+        // letter says little.
+        let mut run: Option<String> = None;
+        let mut run_len = 0usize;
         for word in crate::text::words(token) {
             let word = if word.is_ascii() {
                 word
@@ -288,6 +293,26 @@ fn words_of(subject: Option<&str>, body: Option<&str>, each: &mut dyn FnMut(&str
                 folded.extend(word.nfd().filter(|&c| !unicode_normalization::char::is_combining_mark(c)));
                 folded.as_str()
             };
+            if !word.is_ascii() && word.chars().count() == 1 {
+                if let Some(previous) = &run {
+                    let pair = format!("{previous}{word}");
+                    let h = hash_bytes(SEED, pair.as_bytes());
+                    each(&pair, h);
+                    out.push(h);
+                }
+                run = Some(word.to_string());
+                run_len += 1;
+                continue;
+            }
+            if run_len == 1
+                && let Some(single) = run.take()
+            {
+                let h = hash_bytes(SEED, single.as_bytes());
+                each(&single, h);
+                out.push(h);
+            }
+            run = None;
+            run_len = 0;
             if FUNCTION_WORDS.binary_search(&word).is_ok() {
                 continue;
             }
@@ -297,6 +322,13 @@ fn words_of(subject: Option<&str>, body: Option<&str>, each: &mut dyn FnMut(&str
             if !address && word.chars().count() >= 3 && word.chars().any(char::is_numeric) && !is_year(word) {
                 ids.push((h >> 32) as u32);
             }
+        }
+        if run_len == 1
+            && let Some(single) = run
+        {
+            let h = hash_bytes(SEED, single.as_bytes());
+            each(&single, h);
+            out.push(h);
         }
     }
     out.sort_unstable();
@@ -787,6 +819,22 @@ mod tests {
         );
         assert_eq!(strip_subject_prefixes("RE[2]: Fwd：回复: x"), "x");
         assert!(own_text("hi\nFrom: a@b\nSent: Monday\nold").ends_with("hi\n"));
+    }
+
+    #[test]
+    fn scripts_without_spaces_are_compared_by_pairs_of_letters() {
+        let login = sig("ไม่สามารถเข้าสู่ระบบได้ รหัสผ่านไม่ถูกต้อง");
+        let refund = sig("ต้องการขอคืนเงินสำหรับใบแจ้งหนี้");
+        assert!(
+            login.signature.similarity(&refund.signature) < 0.3,
+            "{}",
+            login.signature.similarity(&refund.signature)
+        );
+        let again = sig("ไม่สามารถเข้าสู่ระบบได้ รหัสผ่านไม่ถูก");
+        assert!(login.signature.similarity(&again.signature) > 0.5);
+        let a = sig("ログインできません。パスワードが違うと言われます");
+        let b = sig("請求書の金額が二重になっています");
+        assert!(a.signature.similarity(&b.signature) < 0.2, "{}", a.signature.similarity(&b.signature));
     }
 
     #[test]
