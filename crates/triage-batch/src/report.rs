@@ -386,8 +386,15 @@ pub fn build(
         // States one per line, pretty-printed one after another (as
         // `triage escalate` prints them), or an array of them.
         let whole = std::fs::read(path).map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
-        let line_at =
-            |offset: usize| 1 + whole[..offset.min(whole.len())].iter().filter(|&&b| b == b'\n').count() as u64;
+        // Line numbers counted on from the last document, not from the top
+        // each time.
+        let (mut counted_to, mut line) = (0usize, 1u64);
+        let mut line_at = |offset: usize| {
+            let offset = offset.min(whole.len()).max(counted_to);
+            line += whole[counted_to..offset].iter().filter(|&&b| b == b'\n').count() as u64;
+            counted_to = offset;
+            line
+        };
         let first = whole.iter().find(|b| !b.is_ascii_whitespace()).copied();
         let mut docs: Vec<(u64, StateRow)> = Vec::new();
         let read_whole = match first {

@@ -163,39 +163,13 @@ struct Clusters {
     by_time: BTreeSet<(i64, String)>,
 }
 
-/// One incident cluster: its members by (time, id) with their senders, and
-/// how many members each sender has.
+/// One incident cluster: its members by (time, id), each with its sender.
 #[derive(Debug, Clone, Default)]
 struct Cluster {
     members: BTreeMap<(i64, String), Option<String>>,
-    senders: BTreeMap<String, usize>,
 }
 
 impl Cluster {
-    fn add(&mut self, at: i64, id: String, sender: Option<String>) {
-        if let Some(s) = &sender {
-            *self.senders.entry(s.clone()).or_default() += 1;
-        }
-        if let Some(Some(old)) = self.members.insert((at, id), sender) {
-            self.drop_sender(&old);
-        }
-    }
-
-    fn remove(&mut self, at: i64, id: &str) {
-        if let Some(Some(sender)) = self.members.remove(&(at, id.to_string())) {
-            self.drop_sender(&sender);
-        }
-    }
-
-    fn drop_sender(&mut self, sender: &str) {
-        if let Some(n) = self.senders.get_mut(sender) {
-            *n -= 1;
-            if *n == 0 {
-                self.senders.remove(sender);
-            }
-        }
-    }
-
     /// The earliest member: (time, id).
     fn first(&self) -> Option<&(i64, String)> {
         self.members.keys().next()
@@ -329,12 +303,11 @@ impl Recent {
                     .into_iter()
                     .filter(|m| m.case_id != id)
                     .collect();
-                // Members older than the window behind the latest case are
-                // forgotten, so a cluster holds the window's cases.
+                // The cluster's size and senders count its members within the
+                // window of this case.
                 let cluster = self.clusters.join(id, at, own.as_deref(), &found);
                 let w = spec.window_secs;
                 let (size, distinct, first_case) = self.clusters.members.get(&cluster).map_or((1, 0, id), |c| {
-                    // The members within the window of this case.
                     let near: Vec<(&(i64, String), &Option<String>)> = c
                         .members
                         .range((at.saturating_sub(w), String::new())..=(at.saturating_add(w), "\u{10FFFF}".to_string()))
@@ -460,7 +433,7 @@ impl Clusters {
         if let Some((old, old_at)) = self.cluster_of.remove(id) {
             self.by_time.remove(&(old_at, id.to_string()));
             if let Some(c) = self.members.get_mut(&old) {
-                c.remove(old_at, id);
+                c.members.remove(&(old_at, id.to_string()));
                 if c.members.is_empty() {
                     self.members.remove(&old);
                 }
@@ -480,11 +453,15 @@ impl Clusters {
                 let into = self.members.entry(target.clone()).or_default();
                 for ((m_at, m_id), m_sender) in moved.members {
                     self.cluster_of.insert(m_id.clone(), (target.clone(), m_at));
-                    into.add(m_at, m_id, m_sender);
+                    into.members.insert((m_at, m_id), m_sender);
                 }
             }
         }
-        self.members.entry(target.clone()).or_default().add(at, id.to_string(), sender.map(str::to_string));
+        self.members
+            .entry(target.clone())
+            .or_default()
+            .members
+            .insert((at, id.to_string()), sender.map(str::to_string));
         self.cluster_of.insert(id.to_string(), (target.clone(), at));
         self.by_time.insert((at, id.to_string()));
         target
@@ -500,7 +477,7 @@ impl Clusters {
             if let Some((cluster, _)) = self.cluster_of.remove(&id)
                 && let Some(c) = self.members.get_mut(&cluster)
             {
-                c.remove(at, &id);
+                c.members.remove(&(at, id.clone()));
                 if c.members.is_empty() {
                     self.members.remove(&cluster);
                 }

@@ -529,7 +529,8 @@ async fn triage_one(
 /// before (the rules' `duplicates:` and `incidents:`), in arrival order,
 /// and remembers it.
 fn remember(snapshot: &Snapshot, case: &Case, decision: &mut triage_core::Decision, now: DateTime<Utc>) {
-    if !snapshot.recent.lock().is_ok_and(|r| r.enabled()) {
+    // Rules without the sections take no lock.
+    if triage_core::Recent::window_secs(&snapshot.rules) == 0 {
         return;
     }
     // The fingerprint is the costly part: taken before the lock.
