@@ -43,7 +43,7 @@ fn main() {
     for threshold in [0.2, 0.4, 0.6, 0.8] {
         let mut index = SimilarityIndex::new(threshold);
         for (i, p) in prints.iter().enumerate() {
-            index.insert(&i.to_string(), 0, &[], None, *p);
+            index.insert(&i.to_string(), 0, &[], *p);
         }
         let (mut above, mut proposed, mut reported) = (0u64, 0u64, 0u64);
         let mut shortfall: f64 = 0.0;

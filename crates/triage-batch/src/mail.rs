@@ -668,7 +668,7 @@ fn case_state(ms: &[Message]) -> triage_core::CaseState {
         }
         events.push(Event { at: m.date, kind, status: None, priority: None, tier: None, team: None, agent: None });
     }
-    CaseState { case, events }
+    CaseState { case, events, ..Default::default() }
 }
 
 /// FNV-1a, 64 bits: a stable case id from a thread's first `Message-ID`.

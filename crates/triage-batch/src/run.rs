@@ -962,7 +962,7 @@ fn decide<'i>(
                 At::Creation => events.iter().map(|e| e.at.with_timezone(&Utc)).max().map_or(at, |last| last.max(at)),
             };
             let count = events.len();
-            let state = CaseState { case, events };
+            let state = CaseState { case, events, ..Default::default() };
             let esc = triage_core::escalate(ctx.rules, &state, ctx.directory, replay_at, &ctx.options)
                 .map_err(|e| format!("the history cannot be replayed: {e}"))?;
             (Some(esc), count, state.case)

@@ -6,7 +6,7 @@
 //! `<field>: value` is short for `eq`, `<field>: [a, b]` for `in`. A list at
 //! the top of `when` means `all`.
 
-use crate::diag::{Diagnostic, Pos};
+use crate::diag::{Diagnostic, Pos, Severity};
 use crate::schema::{FieldType, Schema, Slot, Stage};
 use crate::syntax::{Node, NodeKind};
 use crate::text::{Hits, TextBuilder};
@@ -237,6 +237,10 @@ pub(crate) struct CondCompiler<'s> {
     /// Fields read by value operators (the others are only scanned as text).
     pub value_slots: BTreeSet<Slot>,
     pub diags: Vec<Diagnostic>,
+    /// Where rules read `duplicate.score` and `duplicate_of` (`true`) or
+    /// `incident.size` (`false`): a warning when the rule set has no
+    /// section that finds them.
+    pub related_reads: Vec<(bool, Diagnostic)>,
 }
 
 /// Where the condition being compiled sits.
@@ -259,6 +263,7 @@ impl<'s> CondCompiler<'s> {
             preds: Vec::new(),
             value_slots: BTreeSet::new(),
             diags: Vec::new(),
+            related_reads: Vec::new(),
         }
     }
 
@@ -358,7 +363,7 @@ impl<'s> CondCompiler<'s> {
                     | crate::schema::Derived::IncidentSize
             )
         );
-        if related && (def.from_stage > site.stage || site.stage >= Stage::Escalation) {
+        if related && def.from_stage > site.stage {
             let d = Diagnostic::field_not_available(
                 site.file,
                 pos,
@@ -368,11 +373,28 @@ impl<'s> CondCompiler<'s> {
             )
             .with_help(format!(
                 "`{}` is found by the `duplicates:` or `incidents:` section when a case is decided, and can be \
-                 read from the `priority` stage on; escalation replays a history and does not compare cases",
+                 read from the `priority` stage on (and in escalation, from the history's `related`)",
                 def.name
             ));
             self.err(site, d);
             return None;
+        }
+        if related {
+            let duplicates = def.source != crate::schema::Source::Derived(crate::schema::Derived::IncidentSize);
+            let section = if duplicates { "duplicates" } else { "incidents" };
+            let d = Diagnostic::custom(
+                "never-found",
+                Severity::Warning,
+                site.file,
+                pos,
+                format!("`{}` is read, but no `{section}:` section finds it: the test never holds", def.name),
+            )
+            .in_rule(site.rule)
+            .with_help(format!(
+                "add a `{section}:` section (its `window`, `keys` and `threshold`), or remove the test; in \
+                 escalation a history's `related` can still give it"
+            ));
+            self.related_reads.push((duplicates, d));
         }
         if def.from_stage > site.stage {
             let decided_by = match def.from_stage {

@@ -125,6 +125,14 @@ pub fn escalate(
     if let Some(t) = case.created_at.filter(|t| !crate::calendar::supported(t.timestamp())) {
         return Err(StateError { event: None, message: out_of_range("`case.created_at`", &t.to_rfc3339()) });
     }
+    if let Some(p) = state.related.priority.as_deref()
+        && rank_of(rules, p).is_none()
+    {
+        return Err(StateError {
+            event: None,
+            message: format!("`related.priority` `{p}` is not on the scale {}", rules.priorities.join(", ")),
+        });
+    }
     let mut last = i64::MIN;
     for (i, e) in state.events.iter().enumerate() {
         let at = e.at.timestamp();
@@ -219,6 +227,8 @@ pub fn escalate(
     let mut facts = vec![Fact::Missing; rules.schema.len()];
     let mut ignored = Vec::new();
     eval::fill_facts(rules, case, &normalized, account, utc(start), &mut facts, &mut ignored);
+    // What intake found by comparing the case with others.
+    state.related.fill(&rules.derived, &mut facts);
     let moving = rules
         .schema
         .fields
@@ -237,6 +247,7 @@ pub fn escalate(
     let mut run = Run {
         rules,
         case,
+        related: (!state.related.is_empty()).then_some(&state.related),
         directory,
         options,
         hits: &hits,
@@ -419,6 +430,8 @@ struct Segment {
 struct Run<'a> {
     rules: &'a CompiledRules,
     case: &'a Case,
+    /// What intake found by comparing the case with others, if anything.
+    related: Option<&'a crate::Related>,
     directory: &'a Directory,
     options: &'a Options,
     hits: &'a Hits,
@@ -446,7 +459,7 @@ impl<'a> Run<'a> {
     fn segment(&mut self, at: i64) -> (Segment, crate::decision::Decision) {
         let rules = self.rules;
         let opts = Options::with_trace(self.options.trace);
-        let (d, selected) = eval::decide(rules, self.case, self.directory, utc(at), &opts, self.pins, None);
+        let (d, selected) = eval::decide(rules, self.case, self.directory, utc(at), &opts, self.pins, self.related);
         let s = rules.derived;
         let rank = rank_of(rules, &d.priority).unwrap_or(0);
         fn lower<S: AsRef<str>>(v: &[S]) -> Fact<'static> {

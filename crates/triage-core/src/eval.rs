@@ -55,7 +55,7 @@ pub(crate) fn triage_seen(
     directory: &Directory,
     now: DateTime<Utc>,
     options: &Options,
-    seen: Option<&crate::related::Seen>,
+    seen: Option<&crate::related::Related>,
 ) -> Decision {
     let mut decision = decide_with_sla(rules, case, directory, now, options, seen);
     let full = options.trace == TraceLevel::Full;
@@ -245,7 +245,7 @@ pub(crate) fn decide_with_sla(
     directory: &Directory,
     now: DateTime<Utc>,
     options: &Options,
-    seen: Option<&crate::related::Seen>,
+    seen: Option<&crate::related::Related>,
 ) -> Decision {
     let (mut decision, selected) = decide(rules, case, directory, now, options, Pins::default(), seen);
     // Business time is computed for 1970–2199 only: a date outside (a
@@ -389,7 +389,7 @@ pub(crate) fn decide(
     now: DateTime<Utc>,
     options: &Options,
     pins: Pins,
-    seen: Option<&crate::related::Seen>,
+    seen: Option<&crate::related::Related>,
 ) -> (Decision, Option<Selected>) {
     let full = options.trace == TraceLevel::Full;
     let slots = rules.derived;
@@ -573,6 +573,21 @@ pub(crate) fn decide(
             let why = explainer(rules, facts, &hits).why_not(&rule.cond);
             trace.push(entry(rules, "priority", &rule.meta, Outcome::NotMatched, why));
         }
+    }
+
+    // A `duplicates:` or `incidents:` section's `then: { priority }`, before
+    // the history's own changes.
+    if let Some(r) = seen.and_then(|s| s.priority.as_deref()).and_then(|p| rules.priorities.iter().position(|x| x == p))
+    {
+        if r != rank {
+            let by = seen.and_then(|s| s.priority_by).map_or_else(
+                || "the case's `related`".to_string(),
+                |section| format!("the `{section}:` section's `then`"),
+            );
+            trace.push(note("priority", format!("priority set to `{}` by {by}", rules.priorities[r])));
+        }
+        rank = r;
+        facts[slots.priority] = priority_fact(rules, rank);
     }
 
     if let Some(r) = pins.priority {

@@ -103,7 +103,7 @@ pub use normalize::Normalized;
 pub use record::{
     EscalationRecord, Milestone, RecordError, RecordStatus, RecordTransition, Risk, RiskPart, escalation_report,
 };
-pub use related::{Duplicate, Incident, Recent};
+pub use related::{Duplicate, Incident, Recent, Related};
 pub use rules::CompiledRules;
 pub use schema::{CHANNELS, METRIC_STATES, Metric};
 pub use sla::{CaseState, Event, EventKind, MetricState, SlaMetrics};

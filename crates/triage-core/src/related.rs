@@ -24,7 +24,7 @@ use crate::rules::CompiledRules;
 use crate::similarity::{Fingerprint, Similar, SimilarityIndex};
 use crate::{Directory, Options};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A value cases are blocked on: it must be equal (and present) for two
@@ -247,6 +247,9 @@ impl Recent {
     /// `directory`, with `options`) with those values, and that decision
     /// replaces `decision`; the keys it was compared by stay those of the
     /// first.
+    ///
+    /// Returns what was found ([`Related`]): keep it with the case's
+    /// history so that escalation rules read the same values.
     #[expect(clippy::too_many_arguments, reason = "a decision's inputs, and what to compare")]
     pub fn observe(
         &mut self,
@@ -257,7 +260,7 @@ impl Recent {
         signature: Option<&Fingerprint>,
         decision: &mut Decision,
         now: DateTime<Utc>,
-    ) {
+    ) -> Related {
         let at = case.created_at.map_or(now.timestamp(), |t| t.timestamp());
         // Each section forgets the cases its window no longer reaches, by a
         // clock that follows the cases but moves at most a quarter of the
@@ -274,7 +277,7 @@ impl Recent {
             index.evict_before(before);
             self.clusters.forget_before(before);
         }
-        let Some(signature) = signature else { return };
+        let Some(signature) = signature else { return Related::default() };
         let id = case.id.trim();
         let keys_of = |keys: &[Key], d: &Decision| -> Option<Vec<String>> {
             keys.iter().map(|k| k.value(case, d).map(crate::text::normalize)).collect()
@@ -323,17 +326,31 @@ impl Recent {
                     distinct,
                     first_case: first_case.to_string(),
                 });
-                (values, own, size, incident)
+                (values, size, incident)
             }),
             _ => None,
         };
-        // What the rules may read, and a second decision that reads it.
-        let seen = Seen {
+        // What the rules may read, the priority a section's `then` gives
+        // (an incident's over a duplicate's), and a second decision that
+        // reads them: the tier, SLA and assignment follow that priority.
+        let then_priority = |then: &Effects| then.priority.and_then(|r| rules.priorities.get(r)).cloned();
+        let (priority, priority_by) = match (&rules.incidents, &inc, &rules.duplicates, &dup) {
+            (Some(spec), Some((_, _, Some(_))), _, _) if spec.then.priority.is_some() => {
+                (then_priority(&spec.then), Some("incidents"))
+            }
+            (_, _, Some(spec), Some((_, found))) if !found.is_empty() && spec.then.priority.is_some() => {
+                (then_priority(&spec.then), Some("duplicates"))
+            }
+            _ => (None, None),
+        };
+        let seen = Related {
             duplicate_score: dup.as_ref().and_then(|(_, f)| f.first()).map(|m| m.score),
             duplicate_of: dup.as_ref().and_then(|(_, f)| f.first()).map(|m| m.case_id.clone()),
-            incident_size: inc.as_ref().map(|(_, _, size, _)| *size).filter(|&n| n >= 2),
+            incident_size: inc.as_ref().map(|(_, size, _)| *size).filter(|&n| n >= 2),
+            priority,
+            priority_by,
         };
-        if !seen.is_empty() && seen.read_by(rules) {
+        if !seen.is_empty() && (seen.read_by(rules) || seen.priority.is_some()) {
             *decision = crate::eval::triage_seen(rules, case, directory, now, options, Some(&seen));
         }
         if let (Some(spec), Some((values, found))) = (&rules.duplicates, &dup)
@@ -367,7 +384,7 @@ impl Recent {
                 );
                 why.push_str(&format!("; words in common: {}", words.join(", ")));
             }
-            apply(rules, &spec.then, decision, "possible-duplicate", &why);
+            apply(&spec.then, decision, "possible-duplicate", &why);
             decision.trace.push(TraceEntry {
                 stage: "duplicates",
                 rule: None,
@@ -377,7 +394,7 @@ impl Recent {
                 why: Some(why),
             });
         }
-        if let (Some(spec), Some((_, _, _, Some(incident)))) = (&rules.incidents, &inc) {
+        if let (Some(spec), Some((_, _, Some(incident)))) = (&rules.incidents, &inc) {
             let why = format!(
                 "{} similar cases from {} different {} within {}{}",
                 incident.size,
@@ -399,7 +416,7 @@ impl Recent {
             action.target = Some(incident.cluster.clone());
             decision.actions.push(action);
             decision.incident = Some(incident.clone());
-            apply(rules, &spec.then, decision, "incident-suspected", &why);
+            apply(&spec.then, decision, "incident-suspected", &why);
             decision.trace.push(TraceEntry {
                 stage: "incidents",
                 rule: None,
@@ -415,12 +432,13 @@ impl Recent {
         // Remembered under the keys it was compared by.
         if let (Some(index), Some((values, _))) = (&mut self.duplicates, &dup) {
             let refs: Vec<&str> = values.iter().map(String::as_str).collect();
-            index.insert(id, at, &refs, None, *signature);
+            index.insert(id, at, &refs, *signature);
         }
-        if let (Some(index), Some((values, own, _, _))) = (&mut self.incidents, &inc) {
+        if let (Some(index), Some((values, _, _))) = (&mut self.incidents, &inc) {
             let refs: Vec<&str> = values.iter().map(String::as_str).collect();
-            index.insert(id, at, &refs, own.as_deref(), *signature);
+            index.insert(id, at, &refs, *signature);
         }
+        seen
     }
 }
 
@@ -486,20 +504,46 @@ impl Clusters {
     }
 }
 
-/// What [`Recent`] found for a case, for the rules to read:
-/// `duplicate.score`, `duplicate_of` (the most similar earlier case) and
-/// `incident.size` (the case's cluster within the window, when it has
-/// others).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Seen {
-    pub duplicate_score: Option<f64>,
+/// What [`Recent::observe`] found for a case when it was decided, for the
+/// rules to read: `duplicate.score`, `duplicate_of` (the most similar
+/// earlier case) and `incident.size` (the case's cluster within the
+/// window, when it has others). A [`crate::CaseState`] carries it as
+/// `related`, so that escalation rules read what intake found.
+///
+/// JSON: `{"duplicate_of": "C-1001", "duplicate_score": 0.82,
+/// "incident_size": 7}`, every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Related {
+    /// The most similar earlier case in the `duplicates:` window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<String>,
+    /// Its estimated similarity, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_score: Option<f64>,
+    /// Cases in the case's `incidents:` cluster within the window, itself
+    /// included (2 or more; absent when it is alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident_size: Option<usize>,
+    /// The priority a matching section's `then: { priority }` gave the
+    /// case (a name on the rule set's scale): the decision keeps it, and
+    /// escalation replays keep it until the history changes the priority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    /// Which section gave `priority` (`duplicates` or `incidents`), for the
+    /// trace; not kept in JSON.
+    #[serde(skip)]
+    pub(crate) priority_by: Option<&'static str>,
 }
 
-impl Seen {
-    fn is_empty(&self) -> bool {
-        self.duplicate_score.is_none() && self.incident_size.is_none()
+impl Related {
+    /// Whether nothing was found.
+    pub fn is_empty(&self) -> bool {
+        self.duplicate_score.is_none()
+            && self.duplicate_of.is_none()
+            && self.incident_size.is_none()
+            && self.priority.is_none()
     }
 
     /// Whether any rule reads one of the values.
@@ -559,7 +603,7 @@ fn span(secs: u64) -> String {
 }
 
 /// Applies a section's effects.
-fn apply(rules: &CompiledRules, then: &Effects, d: &mut Decision, reason: &str, why: &str) {
+fn apply(then: &Effects, d: &mut Decision, reason: &str, why: &str) {
     if then.manual_review && d.manual_review.is_none() {
         d.manual_review = Some(ManualReview { reason: reason.to_string(), detail: why.to_string() });
     }
@@ -568,11 +612,7 @@ fn apply(rules: &CompiledRules, then: &Effects, d: &mut Decision, reason: &str, 
     {
         d.tags.push(tag.clone());
     }
-    if let Some(rank) = then.priority
-        && let Some(p) = rules.priorities.get(rank)
-    {
-        d.priority = p.clone();
-    }
+    // `then.priority` was applied by deciding again (see `observe`).
 }
 
 #[cfg(test)]
@@ -704,6 +744,51 @@ incidents:
     }
 
     #[test]
+    fn escalation_reads_what_intake_found() {
+        let yaml = "categories: [{ id: all, set: { category: general, priority: P3 } }]\n\
+                    incidents: { window: 15m }\n\
+                    sla: [{ id: standard, targets: { first_response: 8h } }]\n\
+                    escalation:\n  \
+                    - id: outage\n    when: { incident.size: { gte: 5 }, age_minutes: { gte: 30 } }\n    \
+                    do: [{ notify: incident_manager }]\n  \
+                    - id: repeat\n    when: { duplicate_of: { exists: true } }\n    do: [{ notify: team_lead }]\n";
+        let (rules, diags) = compile_sources(&[("r.yaml", yaml)]);
+        assert!(diags.is_empty(), "{diags:?}");
+        let rules = rules.unwrap();
+        let state = |related: &str| {
+            crate::CaseState::from_json(&format!(
+                r#"{{"case": {{"id": "c9", "created_at": "2026-03-02T09:00:00Z"}}, "related": {related}}}"#
+            ))
+            .unwrap()
+        };
+        let now = "2026-03-02T10:00:00Z".parse().unwrap();
+        let fired = |related: &str| {
+            let out = crate::escalate(&rules, &state(related), &Directory::new(), now, &Options::default()).unwrap();
+            out.actions.iter().map(|a| a.target.clone().unwrap_or_default()).collect::<Vec<_>>()
+        };
+        assert_eq!(fired(r#"{"incident_size": 7}"#), vec!["incident_manager"]);
+        assert_eq!(fired(r#"{"incident_size": 4, "duplicate_of": "c1", "duplicate_score": 0.9}"#), vec!["team_lead"]);
+        assert!(fired("{}").is_empty());
+        // A misspelt field is refused, not ignored.
+        let bad = r#"{"case": {"id": "c9"}, "related": {"incident": 7}}"#;
+        assert!(crate::CaseState::from_json(bad).unwrap_err().to_string().contains("incident"));
+    }
+
+    #[test]
+    fn a_value_no_section_finds_is_a_warning() {
+        let yaml = "categories: [{ id: all, set: { category: general } }]\n\
+                    priority:\n  - id: repeat\n    when: { duplicate_of: { exists: true } }\n    lower: 1\n";
+        let (rules, diags) = compile_sources(&[("r.yaml", yaml)]);
+        assert!(rules.is_some(), "{diags:?}");
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        let d = &diags[0];
+        assert_eq!((d.code, d.line, d.rule.as_deref()), ("never-found", 4, Some("repeat")), "{d:?}");
+        assert!(d.message.contains("`duplicates:`"), "{d:?}");
+        let with = format!("{yaml}duplicates: {{ window: 1h }}\n");
+        assert!(compile_sources(&[("r.yaml", &with)]).1.is_empty());
+    }
+
+    #[test]
     fn outliers_years_time_order_and_other_mailers_forwards() {
         let (rules, _) = compile_sources(&[("r.yaml", RULES)]);
         let rules = rules.unwrap();
@@ -742,8 +827,8 @@ incidents:
             ("duplicates: { window: soon }", "a duration"),
             ("duplicates: { window: 0h, keys: [account] }", "above zero"),
             (
-                "duplicates: { window: 1h, keys: [account] }\nescalation:\n  - id: e\n    when: { duplicate.score: { gte: 0.5 } }\n    notify: lead",
-                "escalation replays a history",
+                "categories: [{ id: c, when: { duplicate.score: { gte: 0.5 } }, set: { category: general } }]\nduplicates: { window: 1h }",
+                "from the `priority` stage on",
             ),
             ("duplicates: { window: 1h, threshold: 0 }", "above 0"),
             ("duplicates: { window: 1h, then: { priority: P9 } }", "P9"),
@@ -752,7 +837,11 @@ incidents:
             ("duplicates: { window: 1h, similarity: 0.5 }", "similarity"),
         ];
         for (yaml, says) in bad {
-            let text = format!("categories: [{{ id: all, set: {{ category: general }} }}]\n{yaml}");
+            let text = if yaml.starts_with("categories") {
+                yaml.to_string()
+            } else {
+                format!("categories: [{{ id: all, set: {{ category: general }} }}]\n{yaml}")
+            };
             let (rules, diags) = compile_sources(&[("r.yaml", &text)]);
             assert!(rules.is_none(), "{yaml}");
             let text = format!("{diags:?}");

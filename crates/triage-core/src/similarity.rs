@@ -467,16 +467,15 @@ pub fn rows_for(threshold: f64) -> usize {
         .unwrap_or(1)
 }
 
-/// A case in the index.
+/// A case in the index: 192 bytes (an id of up to 24 bytes is kept
+/// inline, a longer one on the heap).
 #[derive(Debug, Clone)]
 struct Entry {
-    id: Box<str>,
+    id: compact_str::CompactString,
     /// Unix seconds.
     at: i64,
     /// The hash of its blocking key values.
     key: u64,
-    /// The value that counts distinct senders (an incident's accounts).
-    distinct: Option<Box<str>>,
     text: Fingerprint,
 }
 
@@ -509,8 +508,6 @@ pub struct Similar {
     pub score: f64,
     /// When it was opened (Unix seconds).
     pub at: i64,
-    /// Its distinct-sender value, if it has one.
-    pub distinct: Option<String>,
 }
 
 /// An index of recent cases by the text they are about, for one kind of
@@ -527,8 +524,8 @@ pub struct Similar {
 /// use triage_core::similarity::{Fingerprint, SimilarityIndex};
 /// let mut index = SimilarityIndex::new(0.5);
 /// let sig = |s: &str| Fingerprint::of(Some(s), None).unwrap();
-/// index.insert("a", 0, &["ann@example.com"], None, sig("Invoice 4411 charged twice this month"));
-/// index.insert("b", 60, &["bob@example.com"], None, sig("Invoice 4411 charged twice this month"));
+/// index.insert("a", 0, &["ann@example.com"], sig("Invoice 4411 charged twice this month"));
+/// index.insert("b", 60, &["bob@example.com"], sig("Invoice 4411 charged twice this month"));
 /// let found = index.query(120, &["ann@example.com"], &sig("Re: invoice 4411 charged twice this month"));
 /// assert_eq!(found.len(), 1);
 /// assert_eq!(found[0].case_id, "a");
@@ -550,8 +547,10 @@ pub struct SimilarityIndex {
     buckets: BTreeMap<u64, Vec<u32>>,
     /// (time, slot) of every entry, for eviction.
     by_time: BTreeSet<(i64, u32)>,
-    /// Id → slot, so that a case inserted again replaces itself.
-    by_id: BTreeMap<Box<str>, u32>,
+    /// (hash of the id, slot) of every entry, so that a case inserted again
+    /// replaces itself; ids whose hashes collide are told apart by the
+    /// entry's own id.
+    by_id: BTreeSet<(u64, u32)>,
 }
 
 impl SimilarityIndex {
@@ -568,7 +567,7 @@ impl SimilarityIndex {
             groups: BTreeMap::new(),
             buckets: BTreeMap::new(),
             by_time: BTreeSet::new(),
-            by_id: BTreeMap::new(),
+            by_id: BTreeSet::new(),
         }
     }
 
@@ -594,6 +593,19 @@ impl SimilarityIndex {
         self.threshold
     }
 
+    fn id_hash(id: &str) -> u64 {
+        hash_bytes(SEED, id.as_bytes())
+    }
+
+    /// The slot of the case with this id, if the index has it.
+    fn slot_of(&self, id: &str) -> Option<u32> {
+        let h = Self::id_hash(id);
+        self.by_id
+            .range((h, 0)..=(h, u32::MAX))
+            .map(|&(_, slot)| slot)
+            .find(|&slot| self.entries.get(slot as usize).and_then(Option::as_ref).is_some_and(|e| e.id == id))
+    }
+
     fn key_hash(keys: &[&str]) -> u64 {
         let mut h = SEED;
         for k in keys {
@@ -615,9 +627,8 @@ impl SimilarityIndex {
     }
 
     /// Adds a case opened at `at` (Unix seconds) with its blocking key
-    /// values and distinct-sender value. A case already in the index (by
-    /// id) is replaced.
-    pub fn insert(&mut self, id: &str, at: i64, keys: &[&str], distinct: Option<&str>, text: Fingerprint) {
+    /// values. A case already in the index (by id) is replaced.
+    pub fn insert(&mut self, id: &str, at: i64, keys: &[&str], text: Fingerprint) {
         self.remove(id);
         let key = Self::key_hash(keys);
         let slot = match self.free.pop() {
@@ -628,7 +639,7 @@ impl SimilarityIndex {
             }
         };
         if let Some(e) = self.entries.get_mut(slot as usize) {
-            *e = Some(Entry { id: id.into(), at, key, distinct: distinct.map(Into::into), text });
+            *e = Some(Entry { id: id.into(), at, key, text });
         }
         let group = self.groups.entry(key).or_default();
         group.slots.push(slot);
@@ -642,7 +653,7 @@ impl SimilarityIndex {
             }
         }
         self.by_time.insert((at, slot));
-        self.by_id.insert(id.into(), slot);
+        self.by_id.insert((Self::id_hash(id), slot));
     }
 
     /// The band hashes of the case in a slot.
@@ -661,10 +672,23 @@ impl SimilarityIndex {
 
     /// Takes a case out of the index; whether it was there.
     pub fn remove(&mut self, id: &str) -> bool {
-        let Some(slot) = self.by_id.remove(id) else { return false };
-        let Some(key) = self.entries.get(slot as usize).and_then(Option::as_ref).map(|e| e.key) else {
-            return false;
+        match self.slot_of(id) {
+            Some(slot) => {
+                self.remove_slot(slot);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes the case in a slot out of the index.
+    fn remove_slot(&mut self, slot: u32) {
+        let Some((key, id_hash)) =
+            self.entries.get(slot as usize).and_then(Option::as_ref).map(|e| (e.key, Self::id_hash(&e.id)))
+        else {
+            return;
         };
+        self.by_id.remove(&(id_hash, slot));
         if let Some(group) = self.groups.get_mut(&key) {
             if let Some(i) = group.slots.iter().position(|&s| s == slot) {
                 group.slots.swap_remove(i);
@@ -688,18 +712,13 @@ impl SimilarityIndex {
             self.by_time.remove(&(entry.at, slot));
         }
         self.free.push(slot);
-        true
     }
 
     /// Takes out every case opened before `before` (Unix seconds); how many.
     pub fn evict_before(&mut self, before: i64) -> usize {
-        let old: Vec<Box<str>> = self
-            .by_time
-            .range(..(before, 0))
-            .filter_map(|&(_, slot)| self.entries.get(slot as usize)?.as_ref().map(|e| e.id.clone()))
-            .collect();
-        for id in &old {
-            self.remove(id);
+        let old: Vec<u32> = self.by_time.range(..(before, 0)).map(|&(_, slot)| slot).collect();
+        for &slot in &old {
+            self.remove_slot(slot);
         }
         old.len()
     }
@@ -768,12 +787,7 @@ impl SimilarityIndex {
         found.truncate(limit);
         found
             .into_iter()
-            .map(|(score, e)| Similar {
-                case_id: e.id.to_string(),
-                score,
-                at: e.at,
-                distinct: e.distinct.as_deref().map(str::to_string),
-            })
+            .map(|(score, e)| Similar { case_id: e.id.to_string(), score, at: e.at })
             .collect()
     }
 
@@ -866,9 +880,9 @@ mod tests {
     fn keys_and_window_must_agree_and_eviction_forgets() {
         let mut index = SimilarityIndex::new(0.5);
         let text = "Cannot export the quarterly report to PDF since the update";
-        index.insert("a", 0, &["ann"], Some("acme"), sig(text));
-        index.insert("b", 10_000, &["ann"], Some("acme"), sig(text));
-        index.insert("c", 0, &["bob"], Some("beta"), sig(text));
+        index.insert("a", 0, &["ann"], sig(text));
+        index.insert("b", 10_000, &["ann"], sig(text));
+        index.insert("c", 0, &["bob"], sig(text));
         let found = index.query_within(100, 3600, &["ann"], &sig(text));
         assert_eq!(found.iter().map(|s| s.case_id.as_str()).collect::<Vec<_>>(), vec!["a"]);
         assert!(index.query(100, &["ann"], &sig("Our invoice shows a wrong VAT number")).is_empty());
@@ -878,12 +892,12 @@ mod tests {
         assert_eq!(found[0].case_id, "b");
         // Different invoice numbers: different requests, with identifiers.
         let mut strict = SimilarityIndex::new(0.5).with_identifiers();
-        strict.insert("x", 0, &[], None, sig("Invoice 4411 was charged twice this month"));
+        strict.insert("x", 0, &[], sig("Invoice 4411 was charged twice this month"));
         assert!(strict.query(0, &[], &sig("Invoice 5532 was charged twice this month")).is_empty());
         assert_eq!(strict.query(0, &[], &sig("Invoice 4411 charged twice this month")).len(), 1);
         assert_eq!(strict.query(0, &[], &sig("An invoice was charged twice this month")).len(), 1);
         // Inserting an id again replaces it.
-        index.insert("b", 20_000, &["ann"], None, sig(text));
+        index.insert("b", 20_000, &["ann"], sig(text));
         assert_eq!(index.len(), 1);
         assert_eq!(index.query(0, &["ann"], &sig(text))[0].at, 20_000);
     }
@@ -904,7 +918,7 @@ mod tests {
             let sets: Vec<Vec<u64>> = texts.iter().map(|t| shingles(Some(&text_of(t)), None)).collect();
             for (i, s) in sets.iter().enumerate() {
                 if let Some(sig) = signature(s) {
-                    index.insert(&i.to_string(), 0, &[], None, Fingerprint::from_signature(sig));
+                    index.insert(&i.to_string(), 0, &[], Fingerprint::from_signature(sig));
                 }
             }
             for s in &sets {
@@ -926,7 +940,7 @@ mod tests {
                 let mut index = SimilarityIndex::new(0.4);
                 for i in order {
                     if let Some(sig) = Fingerprint::of(Some(&text_of(&texts[i])), None) {
-                        index.insert(&i.to_string(), (i % 3) as i64, &[], None, sig);
+                        index.insert(&i.to_string(), (i % 3) as i64, &[], sig);
                     }
                 }
                 index

@@ -33,6 +33,11 @@ pub struct CaseState {
     /// What happened since, oldest first.
     #[serde(default, deserialize_with = "crate::object::list")]
     pub events: Vec<Event>,
+    /// What duplicate and incident detection found when the case was
+    /// decided ([`crate::Recent::observe`]): escalation and risk rules read
+    /// it as `duplicate.score`, `duplicate_of` and `incident.size`.
+    #[serde(default, skip_serializing_if = "crate::Related::is_empty")]
+    pub related: crate::Related,
 }
 
 /// One entry of a case's history.

@@ -226,10 +226,18 @@ pub(crate) async fn append_events(
             "events",
         ));
     }
-    crate::routes::escalate_on(&snapshot, &history(case_value, candidate)?, now, &options)?;
-    if let Some(case) = case {
+    crate::routes::escalate_on(&snapshot, &history(case_value, candidate, None)?, now, &options)?;
+    if let Some(case) = case
         // A case already tracked keeps what it was opened with.
-        store.open_case(&id, &case.to_string(), at).await.map_err(failed)?;
+        && store.open_case(&id, &case.to_string(), at).await.map_err(failed)?
+    {
+        // A newly tracked case joins the window of recent cases, and what it
+        // is like there stays with its history for the escalation rules.
+        let related = crate::routes::compare_tracked(&snapshot, &state.inner.metrics, case, now);
+        if !related.is_empty() {
+            let text = serde_json::to_string(&related).unwrap_or_default();
+            store.set_related(&id, &text, at).await.map_err(failed)?;
+        }
     }
     let appended = store.append_events(&id, &events, at).await.map_err(failed)?;
     let (escalation, enqueued) = replay(&store, &snapshot, &id, now, &options).await?;
@@ -275,13 +283,16 @@ pub const MAX_EVENTS_PER_CASE: usize = 10_000;
 /// A case state from a case and its events, the events in time order
 /// (stable for equal instants): events that arrive out of order (webhooks
 /// do) are replayed in the order they happened.
-fn history(case: Value, mut events: Vec<Value>) -> Result<CaseState, Problem> {
+fn history(case: Value, mut events: Vec<Value>, related: Option<Value>) -> Result<CaseState, Problem> {
     let at =
         |e: &Value| e["at"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp_millis());
     events.sort_by_key(|e| at(e));
     let mut state = Map::new();
     state.insert("case".into(), case);
     state.insert("events".into(), Value::Array(events));
+    if let Some(related) = related {
+        state.insert("related".into(), related);
+    }
     CaseState::from_value(Value::Object(state))
         .map_err(|e| Problem::invalid_input("invalid-case-state", "The history is not valid", &e))
 }
@@ -291,7 +302,8 @@ fn history(case: Value, mut events: Vec<Value>) -> Result<CaseState, Problem> {
 async fn stored_history(store: &Store, id: &str) -> Result<(CaseState, Option<DateTime<Utc>>), Problem> {
     let (case_json, stored) = store.history(id).await.map_err(failed)?.ok_or_else(|| unknown(id))?;
     let events: Vec<Value> = stored.iter().map(|e| serde_json::from_str(&e.json).unwrap_or(Value::Null)).collect();
-    let history = history(serde_json::from_str(&case_json).unwrap_or(Value::Null), events)?;
+    let related = store.related(id).await.map_err(failed)?.and_then(|r| serde_json::from_str(&r).ok());
+    let history = history(serde_json::from_str(&case_json).unwrap_or(Value::Null), events, related)?;
     let last = history.events.iter().map(|e| e.at.with_timezone(&Utc)).max();
     Ok((history, last))
 }
@@ -387,9 +399,11 @@ pub(crate) async fn case(
         .collect();
     let assignment =
         record.assignment.as_ref().map(|a| json!({ "agent": a.agent_id, "units": a.units, "at": instant(a.at) }));
+    let related = store.related(&id).await.map_err(failed)?.map_or(Value::Null, |r| parse(&r));
     let body = json!({
         "case_id": record.id,
         "case": parse(&record.case_json),
+        "related": related,
         "opened_at": instant(record.opened),
         "next_check_at": record.next_check.map(instant),
         "events": events,

@@ -527,16 +527,21 @@ async fn triage_one(
 
 /// Compares a case `POST /v1/triage` decided with the ones it decided
 /// before (the rules' `duplicates:` and `incidents:`), in arrival order,
-/// and remembers it.
-fn remember(snapshot: &Snapshot, case: &Case, decision: &mut triage_core::Decision, now: DateTime<Utc>) {
+/// and remembers it; returns what it found.
+fn remember(
+    snapshot: &Snapshot,
+    case: &Case,
+    decision: &mut triage_core::Decision,
+    now: DateTime<Utc>,
+) -> triage_core::Related {
     // Rules without the sections take no lock.
     if triage_core::Recent::window_secs(&snapshot.rules) == 0 {
-        return;
+        return triage_core::Related::default();
     }
     // The fingerprint is the costly part: taken before the lock.
     let text = triage_core::Recent::signature(case);
-    if let Ok(mut recent) = snapshot.recent.lock() {
-        recent.observe(
+    match snapshot.recent.lock() {
+        Ok(mut recent) => recent.observe(
             &snapshot.rules,
             &snapshot.directory,
             &triage_core::Options::default(),
@@ -544,8 +549,27 @@ fn remember(snapshot: &Snapshot, case: &Case, decision: &mut triage_core::Decisi
             text.as_ref(),
             decision,
             now,
-        );
+        ),
+        Err(_) => triage_core::Related::default(),
     }
+}
+
+/// A case `POST /v1/cases/{id}/events` starts tracking, decided and
+/// compared with the recent cases as `POST /v1/triage` would, and
+/// remembered among them: what it is like (nothing when the rules have
+/// no `duplicates:` or `incidents:`, or the JSON is not a case).
+pub(crate) fn compare_tracked(
+    snapshot: &Snapshot,
+    metrics: &crate::metrics::Metrics,
+    case: serde_json::Value,
+    now: DateTime<Utc>,
+) -> triage_core::Related {
+    if triage_core::Recent::window_secs(&snapshot.rules) == 0 {
+        return triage_core::Related::default();
+    }
+    let Ok(case) = case_of(case) else { return triage_core::Related::default() };
+    let mut decision = decide(snapshot, metrics, &case, now, &Options::default());
+    remember(snapshot, &case, &mut decision, now)
 }
 
 async fn explain(

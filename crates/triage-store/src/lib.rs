@@ -400,6 +400,40 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Keeps what duplicate and incident detection found when a tracked
+    /// case was first decided (a JSON object, see `triage_core::Related`),
+    /// replacing what was kept before.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownCase`] when the case is not tracked; a database
+    /// failure.
+    pub async fn set_related(&self, id: &str, related_json: &str, now: Millis) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE cases SET related_json = $2, updated_ms = $3 WHERE id = $1")
+            .bind(id)
+            .bind(related_json)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownCase(id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// What [`Store::set_related`] kept for a case (`None`: nothing, or the
+    /// case is not tracked).
+    ///
+    /// # Errors
+    /// On a database failure.
+    pub async fn related(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row =
+            sqlx::query("SELECT related_json FROM cases WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        Ok(match row {
+            Some(r) => r.try_get::<Option<String>, _>("related_json")?,
+            None => None,
+        })
+    }
+
     /// Appends events to a tracked case's history, in order; an event whose
     /// id the case has already is left out (and listed as repeated).
     ///

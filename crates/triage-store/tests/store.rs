@@ -87,6 +87,14 @@ async fn a_retried_append_adds_nothing_and_the_history_keeps_its_order(store: St
     let (case_json, events) = store.history("c1").await.unwrap().unwrap();
     assert_eq!((case_json.as_str(), events.len()), (r#"{"id": "c1"}"#, 3));
     assert!(store.history("nope").await.unwrap().is_none());
+    // What intake found is kept with the case, and replaced as a whole.
+    assert_eq!(store.related("c1").await.unwrap(), None);
+    store.set_related("c1", r#"{"incident_size": 6}"#, 4_500).await.unwrap();
+    assert_eq!(store.related("c1").await.unwrap().as_deref(), Some(r#"{"incident_size": 6}"#));
+    assert!(matches!(
+        store.set_related("nope", "{}", 4_500).await,
+        Err(StoreError::UnknownCase(id)) if id == "nope"
+    ));
     // A replay's actions and next check land together, or not at all.
     assert_eq!(store.record_replay("c1", &[action("k1", "c1", 5)], Some(9_000), 5_000).await.unwrap(), ["k1"]);
     assert_eq!(store.next_check().await.unwrap(), Some(9_000));

@@ -446,8 +446,14 @@ impl<'f> Compiler<'f> {
             });
         let risk = self.risk(&sections.risk, &mut cc);
 
-        let CondCompiler { text, preds, value_slots, diags, .. } = cc;
+        let CondCompiler { text, preds, value_slots, diags, related_reads, .. } = cc;
         self.diags.extend(diags);
+        for (duplicates, d) in related_reads {
+            let found_by = if duplicates { sections.duplicates.is_some() } else { sections.incidents.is_some() };
+            if !found_by {
+                self.diags.push(d);
+            }
+        }
         self.sla_clock_checks(&sla, &preds, &schema, &settings.clock);
         let (used_thresholds, age_thresholds) = escalation::thresholds(&preds, &schema);
         for rule in &mut ladders {
