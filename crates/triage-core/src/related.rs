@@ -333,7 +333,7 @@ impl Recent {
         // What the rules may read, the priority a section's `then` gives
         // (an incident's over a duplicate's), and a second decision that
         // reads them: the tier, SLA and assignment follow that priority.
-        let then_priority = |then: &Effects| then.priority.and_then(|r| rules.priorities.get(r)).cloned();
+        let then_priority = |then: &Effects| then.priority.and_then(|r| rules.priorities.get(r)).map(|p| p.to_string());
         let (priority, priority_by) = match (&rules.incidents, &inc, &rules.duplicates, &dup) {
             (Some(spec), Some((_, _, Some(_))), _, _) if spec.then.priority.is_some() => {
                 (then_priority(&spec.then), Some("incidents"))
@@ -694,6 +694,9 @@ incidents:
         assert_eq!(dup.manual_review.as_ref().unwrap().reason, "possible-duplicate");
         assert!(dup.tags.contains(&"duplicate".to_string()));
         assert_eq!(dup.priority.as_str(), "P4");
+        // The priority was given before the SLA was chosen, and says so.
+        let said = "priority set to `P4` by the `duplicates:` section's `then`";
+        assert!(dup.trace.iter().any(|t| t.why.as_deref() == Some(said)), "{:?}", dup.trace);
         assert!(dup.trace.iter().any(|t| t.stage == "duplicates"));
         // The outage: the fourth report (3 accounts) opens the incident.
         assert!(decisions[4].incident.is_none() || decisions[4].incident.as_ref().unwrap().size >= 4);
@@ -746,11 +749,11 @@ incidents:
     #[test]
     fn escalation_reads_what_intake_found() {
         let yaml = "categories: [{ id: all, set: { category: general, priority: P3 } }]\n\
-                    incidents: { window: 15m }\n\
+                    incidents: { window: 15m }\nduplicates: { window: 72h }\n\
                     sla: [{ id: standard, targets: { first_response: 8h } }]\n\
                     escalation:\n  \
                     - id: outage\n    when: { incident.size: { gte: 5 }, age_minutes: { gte: 30 } }\n    \
-                    do: [{ notify: incident_manager }]\n  \
+                    do: [{ notify: on_call }]\n  \
                     - id: repeat\n    when: { duplicate_of: { exists: true } }\n    do: [{ notify: team_lead }]\n";
         let (rules, diags) = compile_sources(&[("r.yaml", yaml)]);
         assert!(diags.is_empty(), "{diags:?}");
@@ -766,7 +769,7 @@ incidents:
             let out = crate::escalate(&rules, &state(related), &Directory::new(), now, &Options::default()).unwrap();
             out.actions.iter().map(|a| a.target.clone().unwrap_or_default()).collect::<Vec<_>>()
         };
-        assert_eq!(fired(r#"{"incident_size": 7}"#), vec!["incident_manager"]);
+        assert_eq!(fired(r#"{"incident_size": 7}"#), vec!["on_call"]);
         assert_eq!(fired(r#"{"incident_size": 4, "duplicate_of": "c1", "duplicate_score": 0.9}"#), vec!["team_lead"]);
         assert!(fired("{}").is_empty());
         // A misspelt field is refused, not ignored.

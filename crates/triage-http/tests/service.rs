@@ -693,3 +693,52 @@ async fn the_service_finds_a_repeat_and_an_incident_among_the_cases_it_decided()
     let (_, _, text) = call(&state, "POST", "/v1/explain", cases.lines().next().unwrap().to_string()).await;
     assert!(!text.contains("duplicates"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracked_case_is_compared_when_it_is_opened_and_its_escalation_reads_what_was_found() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/duplicates");
+    let yaml = std::fs::read_to_string(root.join("rules/rules.yaml")).unwrap()
+        + "sla: [{ id: standard, targets: { first_response: 8h } }]\n\
+           escalation:\n  - id: outage-on-call\n    when: { incident.size: { gte: 4 } }\n    do: [{ notify: on_call }]\n";
+    let (rules, diags) = triage_core::compile_sources(&[("rules.yaml", &yaml)]);
+    let rules = rules.unwrap_or_else(|| panic!("{diags:?}"));
+    let s = state_with(
+        Some(Snapshot::new(rules, triage_core::Directory::new(), vec!["rules.yaml".into()])),
+        None,
+        Limits::default(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = triage_store::Store::open_dir(dir.path()).await.unwrap();
+    assert!(s.set_store(store.clone()));
+    let mut answers = Vec::new();
+    for line in std::fs::read_to_string(root.join("cases.jsonl")).unwrap().lines() {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let (id, at) = (case["id"].as_str().unwrap(), case["created_at"].as_str().unwrap());
+        let body = json!({"case": case, "events": [{"id": "e0", "at": at, "kind": "created"}]});
+        let url = format!("/v1/cases/{id}/events?now={at}");
+        let (st, _, text) = call(&s, "POST", &url, body.to_string()).await;
+        assert_eq!(st, StatusCode::OK, "{text}");
+        answers.push(serde_json::from_str::<Value>(&text).unwrap());
+    }
+    // The repeat is kept with what it repeats.
+    let (_, _, text) = call(&s, "GET", "/v1/cases/102", Body::empty()).await;
+    let case: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(case["related"]["duplicate_of"], "101", "{text}");
+    // The fourth report of the outage is in a cluster of 4 (P1 by the
+    // section's `then`), and its escalation tells the on-call engineer.
+    let (_, _, text) = call(&s, "GET", "/v1/cases/107", Body::empty()).await;
+    let case: Value = serde_json::from_str(&text).unwrap();
+    assert!(case["related"]["incident_size"].as_u64().unwrap() >= 4, "{text}");
+    assert_eq!(case["related"]["priority"], "P1", "{text}");
+    let notified = |a: &Value| {
+        a["escalation"]["actions"].as_array().unwrap().iter().any(|x| x["target"] == "on_call" && x["kind"] == "notify")
+    };
+    assert!(notified(&answers[6]), "{}", answers[6]);
+    assert!(!notified(&answers[0]), "{}", answers[0]);
+    // The same case sent again is tracked already: it is not compared with itself.
+    let line = std::fs::read_to_string(root.join("cases.jsonl")).unwrap().lines().next().unwrap().to_string();
+    let again = json!({"case": serde_json::from_str::<Value>(&line).unwrap(), "events": []});
+    let (st, _, _) = call(&s, "POST", "/v1/cases/101/events?now=2026-03-02T08:10:00Z", again.to_string()).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(store.related("101").await.unwrap().is_none());
+}
