@@ -46,16 +46,24 @@ pub const SIGNATURE_LEN: usize = 64;
 /// runs and machines).
 const SEED: u64 = 0x7472_6961_6765_2d31; // "triage-1"
 
-/// A case's text summary: [`SIGNATURE_LEN`] 16-bit MinHash bins.
+/// A case's text summary: [`SIGNATURE_LEN`] MinHash bins of 8 bits, the
+/// lowest bits of each minimum (b-bit minwise hashing, Li and König,
+/// "b-Bit Minwise Hashing", WWW 2010): 64 bytes a case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Signature(pub [u16; SIGNATURE_LEN]);
+pub struct Signature(pub [u8; SIGNATURE_LEN]);
+
+/// The chance two different minimums share their lowest 8 bits.
+const BIN_COLLISION: f64 = 1.0 / 256.0;
 
 impl Signature {
     /// The estimated Jaccard similarity of the two texts' shingle sets, 0 to
-    /// 1: the share of equal bins.
+    /// 1: the share of equal bins, less the share that 8-bit bins of
+    /// different minimums are equal by chance (`(m - 1/256) / (1 - 1/256)`,
+    /// at least 0).
     pub fn similarity(&self, other: &Signature) -> f64 {
         let equal = self.0.iter().zip(&other.0).filter(|(a, b)| a == b).count();
-        equal as f64 / SIGNATURE_LEN as f64
+        let m = equal as f64 / SIGNATURE_LEN as f64;
+        ((m - BIN_COLLISION) / (1.0 - BIN_COLLISION)).clamp(0.0, 1.0)
     }
 }
 
@@ -356,9 +364,9 @@ pub fn signature(shingles: &[u64]) -> Option<Signature> {
             }
         }
     }
-    let mut out = [0u16; SIGNATURE_LEN];
+    let mut out = [0u8; SIGNATURE_LEN];
     for (o, b) in out.iter_mut().zip(bins) {
-        *o = (b & 0xFFFF) as u16;
+        *o = (b & 0xFF) as u8;
     }
     Some(Signature(out))
 }
@@ -467,7 +475,7 @@ pub fn rows_for(threshold: f64) -> usize {
         .unwrap_or(1)
 }
 
-/// A case in the index: 192 bytes (an id of up to 24 bytes is kept
+/// A case in the index: 128 bytes (an id of up to 24 bytes is kept
 /// inline, a longer one on the heap).
 #[derive(Debug, Clone)]
 struct Entry {
@@ -866,6 +874,11 @@ mod tests {
         assert_eq!(shingles(Some("ＲＥＦＵＮＤ now"), None), shingles(Some("refund now"), None));
         assert!(shingles(Some("the a of"), None).is_empty());
         assert!(signature(&[]).is_none());
+    }
+
+    #[test]
+    fn an_entry_takes_128_bytes() {
+        assert_eq!(std::mem::size_of::<Option<Entry>>(), 128);
     }
 
     #[test]
