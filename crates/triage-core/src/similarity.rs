@@ -793,10 +793,7 @@ impl SimilarityIndex {
             .collect();
         found.sort_by(|(sa, a), (sb, b)| sb.total_cmp(sa).then(a.at.cmp(&b.at)).then_with(|| a.id.cmp(&b.id)));
         found.truncate(limit);
-        found
-            .into_iter()
-            .map(|(score, e)| Similar { case_id: e.id.to_string(), score, at: e.at })
-            .collect()
+        found.into_iter().map(|(score, e)| Similar { case_id: e.id.to_string(), score, at: e.at }).collect()
     }
 
     /// [`SimilarityIndex::query_within`] with no time limit.
