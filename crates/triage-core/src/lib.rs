@@ -54,6 +54,7 @@
 mod assign;
 mod bits;
 mod calendar;
+pub mod classify;
 mod case;
 mod compile;
 mod cond;

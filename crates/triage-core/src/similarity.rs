@@ -17,9 +17,9 @@
 //!   word order.
 //! - **Signature**: MinHash (Broder, 1997) with [`SIGNATURE_LEN`] hash
 //!   functions from a seeded multiply-shift family, each bin kept as its
-//!   low 16 bits (b-bit MinHash, Li and König, 2010). The share of equal
-//!   bins of two signatures estimates the Jaccard similarity of their
-//!   shingle sets, with a standard error of `sqrt(J(1-J)/64)` (±0.06 at
+//!   low 8 bits (b-bit MinHash, Li and König, 2010). The share of equal
+//!   bins of two signatures, less the 1 in 256 that agree by chance,
+//!   estimates the Jaccard similarity of their shingle sets, with a standard error of `sqrt(J(1-J)/64)` (±0.06 at
 //!   0.5). (One-permutation hashing was tried first and dropped: with
 //!   densification its estimates of short texts, a dozen words, erred by up
 //!   to 0.3.)
@@ -68,14 +68,14 @@ impl Signature {
 }
 
 /// A 64-bit mix (the SplitMix64 finalizer, Steele, Lea and Flood, 2014).
-fn mix(mut x: u64) -> u64 {
+pub(crate) fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
 }
 
 /// A seeded 64-bit hash of bytes (FNV-1a, then mixed).
-fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
+pub(crate) fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325 ^ seed;
     for &b in bytes {
         h ^= u64::from(b);
@@ -103,7 +103,7 @@ const FUNCTION_WORDS: &[&str] = &[
 ];
 
 /// Takes reply and forward prefixes off a subject (`Re: AW: Fwd: x` → `x`).
-fn strip_subject_prefixes(subject: &str) -> &str {
+pub(crate) fn strip_subject_prefixes(subject: &str) -> &str {
     const PREFIXES: &[&str] = &[
         "re", "aw", "sv", "vs", "fw", "fwd", "wg", "tr", "rv", "enc", "doorst", "antw", "odp", "回复", "转发", "答复",
     ];
@@ -350,7 +350,7 @@ fn words_of(subject: Option<&str>, body: Option<&str>, each: &mut dyn FnMut(&str
 /// with no words is like no other). Bin `i` is the least of
 /// `(a_i · s + b_i) >> 32` over the shingles `s` (multiply-shift hashing
 /// of the already mixed shingle hashes, with odd multipliers `a_i` drawn
-/// from the seed), kept as its low 16 bits.
+/// from the seed), kept as its low 8 bits.
 pub fn signature(shingles: &[u64]) -> Option<Signature> {
     if shingles.is_empty() {
         return None;

@@ -1,0 +1,934 @@
+//! Learned triage: a linear text classifier trained on the cases a support
+//! team has already labelled, and explained by the words that decided it.
+//!
+//! - **Features**: the words of the subject and of the body's own text
+//!   (quoted mail and signatures left out, as [`crate::similarity`] does),
+//!   normalized as phrases are (case, white space, Unicode compatibility
+//!   forms, accents folded) and cut into words as phrases are, with
+//!   numbers dropped; each word and each pair of neighbouring words is a
+//!   feature, counted. [`TOKENIZER_VERSION`] names this recipe; a model
+//!   trained with another is refused.
+//! - **Vocabulary**: features found in at least `min_count` training
+//!   cases, the commonest [`TrainOptions::max_features`] of them.
+//! - **Model**: multinomial naive Bayes with additive smoothing (the
+//!   default), or complement naive Bayes (Rennie, Shih, Teevan and Karger,
+//!   "Tackling the Poor Assumptions of Naive Bayes Text Classifiers", ICML
+//!   2003). A model has one *head* per trained label (`category`,
+//!   `priority`, `team`) over one shared vocabulary.
+//! - **Confidence**: the softmax of the class scores, so the three shown
+//!   add up to at most 1.
+//!
+//! Everything is ordered and seeded: the same cases give a byte-identical
+//! model file, and the same model and case give the same answer on every
+//! machine (sums run in a fixed order; ties go to the class first in name
+//! order).
+
+use crate::name::Name;
+use crate::similarity::{hash_bytes, mix, own_text, strip_subject_prefixes};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The feature recipe this build computes. A model file records the one it
+/// was trained with; loading a model of another recipe is an error, since
+/// its weights would be read against the wrong features.
+pub const TOKENIZER_VERSION: &str = "triage-words/1";
+
+/// The model file format this build reads and writes.
+pub const MODEL_FORMAT: &str = "triage-model/1";
+
+/// The seed of feature hashes (fixed: part of [`TOKENIZER_VERSION`]).
+const SEED: u64 = 0x7472_6961_6765_2d77; // "triage-w"
+
+/// Words longer than this many bytes (hashes, base64, URLs run together)
+/// are not features.
+const MAX_WORD_BYTES: usize = 40;
+
+/// How a model weighs words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Algorithm {
+    /// Multinomial naive Bayes: per class, the smoothed share of each
+    /// feature among the class's features, plus the class's prior.
+    MultinomialNb,
+    /// Complement naive Bayes: per class, how rare each feature is in the
+    /// *other* classes (steadier than multinomial when classes are of very
+    /// different sizes). No prior.
+    ComplementNb,
+}
+
+impl Algorithm {
+    /// The name in model files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::MultinomialNb => "multinomial-nb",
+            Algorithm::ComplementNb => "complement-nb",
+        }
+    }
+
+    /// The algorithm of a name ([`Algorithm::name`]).
+    pub fn parse(name: &str) -> Option<Algorithm> {
+        match name {
+            "multinomial-nb" => Some(Algorithm::MultinomialNb),
+            "complement-nb" => Some(Algorithm::ComplementNb),
+            _ => None,
+        }
+    }
+}
+
+/// How to train.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainOptions {
+    /// The algorithm.
+    pub algorithm: Algorithm,
+    /// Additive (Lidstone) smoothing added to every feature count, > 0.
+    pub alpha: f64,
+    /// A feature must appear in at least this many training cases.
+    pub min_count: u32,
+    /// At most this many features are kept, the commonest first.
+    pub max_features: usize,
+}
+
+impl Default for TrainOptions {
+    /// Multinomial naive Bayes, `alpha` 0.1, features seen in 2 cases, at
+    /// most 200,000 of them: the best of the settings measured on the
+    /// generated evaluation set (`benches/classify`).
+    fn default() -> Self {
+        TrainOptions { algorithm: Algorithm::MultinomialNb, alpha: 0.1, min_count: 2, max_features: 200_000 }
+    }
+}
+
+/// A labelled case: its text and one value (or none) per trained label,
+/// in the order the labels were asked for.
+#[derive(Debug, Clone)]
+pub struct Example<'a> {
+    /// Subject line.
+    pub subject: Option<&'a str>,
+    /// Message body.
+    pub body: Option<&'a str>,
+    /// The case's value of each label; `None` when it has none (the case
+    /// then trains the other labels only).
+    pub labels: Vec<Option<&'a str>>,
+}
+
+/// Why a model file cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ModelError(pub String);
+
+/// What the model file holds (see [`Model`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelFile {
+    format: String,
+    tokenizer: String,
+    algorithm: Algorithm,
+    alpha: f64,
+    training: TrainingInfo,
+    /// Feature names, sorted: a word, or two words with a space between.
+    vocabulary: Vec<String>,
+    heads: Vec<HeadFile>,
+}
+
+/// Where a model came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingInfo {
+    /// Cases trained on.
+    pub cases: u64,
+    /// FNV-1a (64 bits, hex) over every training case's subject, body and
+    /// labels, in order: the same training set gives the same hash.
+    pub set_hash: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadFile {
+    /// The label this head predicts (`category`).
+    label: String,
+    /// Its classes, sorted.
+    classes: Vec<String>,
+    /// Training cases per class.
+    class_counts: Vec<u64>,
+    /// Log prior per class (0 for complement naive Bayes).
+    prior: Vec<f32>,
+    /// One row per feature (vocabulary order), one weight per class.
+    weights: Vec<f32>,
+}
+
+/// A trained model, ready to predict: the file's content plus a lookup
+/// table from feature hash to vocabulary index.
+///
+/// Read one with [`Model::from_json`], write one with [`Model::to_json`].
+#[derive(Clone)]
+pub struct Model {
+    file: ModelFile,
+    /// Open addressing: `slots[i]` is a vocabulary index + 1, or 0.
+    slots: Vec<u32>,
+    /// The feature hash of each vocabulary entry.
+    hashes: Vec<u64>,
+    mask: usize,
+}
+
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("algorithm", &self.file.algorithm)
+            .field("labels", &self.labels())
+            .field("vocabulary", &self.file.vocabulary.len())
+            .field("training", &self.file.training)
+            .finish()
+    }
+}
+
+/// One label's guess for a case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// The label predicted (`category`).
+    pub label: Name,
+    /// The class chosen.
+    pub class: Name,
+    /// The model's confidence in it, 0 to 1.
+    pub confidence: f64,
+    /// The best three classes (or fewer), best first, with their
+    /// confidence.
+    pub top: Vec<(Name, f64)>,
+    /// The features that weighed most for the chosen class over the
+    /// runner-up, most first (at most 5).
+    pub words: Vec<String>,
+}
+
+/// A feature of a text: its hash, and its words (one, or a pair).
+type FeatureSink<'s> = dyn FnMut(u64, &str, Option<&str>) + 's;
+
+/// Calls `each` with every feature of a case's text, in text order: each
+/// word, then the pair it makes with the word before it.
+fn each_feature(subject: Option<&str>, body: Option<&str>, each: &mut FeatureSink<'_>) {
+    let mut normalized = String::new();
+    let mut folded = String::new();
+    let mut prev = String::new();
+    if let Some(s) = subject {
+        crate::text::normalize_into(strip_subject_prefixes(s), &mut normalized);
+        words_of(&normalized, &mut folded, &mut prev, each);
+    }
+    if let Some(b) = body {
+        let own = own_text(b);
+        // A forward with a line on top is about what it forwards.
+        let text = if own.split_whitespace().nth(3).is_none() { b } else { own.as_str() };
+        normalized.clear();
+        crate::text::normalize_into(text, &mut normalized);
+        words_of(&normalized, &mut folded, &mut prev, each);
+    }
+}
+
+/// The features of one normalized text (subject or body: no pair spans
+/// the two).
+fn words_of(normalized: &str, folded: &mut String, prev: &mut String, each: &mut FeatureSink<'_>) {
+    let mut prev_hash: Option<u64> = None;
+    for word in crate::text::words(normalized) {
+        if word.len() > MAX_WORD_BYTES || word.bytes().all(|b| b.is_ascii_digit()) {
+            prev_hash = None;
+            continue;
+        }
+        let word = if word.is_ascii() {
+            word
+        } else {
+            use unicode_normalization::UnicodeNormalization as _;
+            folded.clear();
+            folded.extend(word.nfd().filter(|&c| !unicode_normalization::char::is_combining_mark(c)));
+            folded.as_str()
+        };
+        let h = word_hash(word);
+        each(h, word, None);
+        if let Some(p) = prev_hash {
+            each(pair_hash(p, h), prev, Some(word));
+        }
+        prev.clear();
+        prev.push_str(word);
+        prev_hash = Some(h);
+    }
+}
+
+fn word_hash(word: &str) -> u64 {
+    hash_bytes(SEED, word.as_bytes())
+}
+
+fn pair_hash(first: u64, second: u64) -> u64 {
+    mix(first.rotate_left(23) ^ second ^ SEED)
+}
+
+/// The feature hash of a vocabulary entry (a word, or two words with a
+/// space between).
+fn entry_hash(entry: &str) -> u64 {
+    match entry.split_once(' ') {
+        Some((a, b)) => pair_hash(word_hash(a), word_hash(b)),
+        None => word_hash(entry),
+    }
+}
+
+/// The features of a case's text as they would be named in a vocabulary,
+/// in text order (for tests and explanations).
+pub fn features(subject: Option<&str>, body: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    each_feature(subject, body, &mut |_, a, b| match b {
+        Some(b) => out.push(format!("{a} {b}")),
+        None => out.push(a.to_string()),
+    });
+    out
+}
+
+/// FNV-1a over the examples' text and labels, 16 hex digits.
+fn set_hash(examples: &[Example<'_>]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes.iter().chain([0xff].iter()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for e in examples {
+        eat(e.subject.unwrap_or("").as_bytes());
+        eat(e.body.unwrap_or("").as_bytes());
+        for l in &e.labels {
+            eat(l.unwrap_or("").as_bytes());
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Trains a model with one head per label of `labels` (names such as
+/// `category`; each example carries its values in the same order).
+///
+/// # Errors
+/// When a label has fewer than two classes among the examples, when no
+/// feature is seen `min_count` times, or when the options are out of range.
+pub fn train(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) -> Result<Model, ModelError> {
+    if !(options.alpha > 0.0 && options.alpha.is_finite()) {
+        return Err(ModelError(format!("alpha must be a number above 0, not {}", options.alpha)));
+    }
+    if labels.is_empty() {
+        return Err(ModelError("name at least one label to train".into()));
+    }
+    // Document frequency of every feature.
+    let mut seen: Vec<u64> = Vec::new();
+    let mut doc: Vec<u64> = Vec::new();
+    for e in examples {
+        doc.clear();
+        each_feature(e.subject, e.body, &mut |h, _, _| doc.push(h));
+        doc.sort_unstable();
+        doc.dedup();
+        seen.extend_from_slice(&doc);
+    }
+    seen.sort_unstable();
+    let mut df: Vec<(u64, u32)> = Vec::new();
+    for h in seen {
+        match df.last_mut() {
+            Some((last, n)) if *last == h => *n += 1,
+            _ => df.push((h, 1)),
+        }
+    }
+    df.retain(|(_, n)| *n >= options.min_count.max(1));
+    if df.len() > options.max_features {
+        // The commonest; equal counts by hash, so the choice is stable.
+        df.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        df.truncate(options.max_features);
+        df.sort_unstable();
+    }
+    if df.is_empty() {
+        return Err(ModelError(format!(
+            "no word appears in {} or more of the {} cases: too few cases to learn from",
+            options.min_count.max(1),
+            examples.len()
+        )));
+    }
+    let by_hash: Vec<u64> = df.iter().map(|(h, _)| *h).collect();
+    let features = by_hash.len();
+
+    // Classes of each label, sorted.
+    let mut classes: Vec<Vec<&str>> = vec![Vec::new(); labels.len()];
+    for e in examples {
+        for (i, l) in e.labels.iter().enumerate().take(labels.len()) {
+            if let Some(l) = l {
+                classes[i].push(l);
+            }
+        }
+    }
+    for (c, label) in classes.iter_mut().zip(labels) {
+        c.sort_unstable();
+        c.dedup();
+        if c.len() < 2 {
+            return Err(ModelError(format!(
+                "`{label}` has {} value(s) among the cases; a classifier needs at least two",
+                c.len()
+            )));
+        }
+    }
+
+    // Counts per head: class × feature (feature-major), and the names of
+    // the features kept.
+    let mut counts: Vec<Vec<f64>> = classes.iter().map(|c| vec![0.0; features * c.len()]).collect();
+    let mut class_counts: Vec<Vec<u64>> = classes.iter().map(|c| vec![0; c.len()]).collect();
+    let mut names: Vec<Option<String>> = vec![None; features];
+    let mut row: Vec<usize> = Vec::new();
+    for e in examples {
+        row.clear();
+        each_feature(e.subject, e.body, &mut |h, a, b| {
+            if let Ok(i) = by_hash.binary_search(&h) {
+                row.push(i);
+                if names[i].is_none() {
+                    names[i] = Some(match b {
+                        Some(b) => format!("{a} {b}"),
+                        None => a.to_string(),
+                    });
+                }
+            }
+        });
+        for (head, l) in e.labels.iter().enumerate().take(labels.len()) {
+            let Some(l) = l else { continue };
+            let Ok(c) = classes[head].binary_search(l) else { continue };
+            let n = classes[head].len();
+            class_counts[head][c] += 1;
+            for &f in &row {
+                counts[head][f * n + c] += 1.0;
+            }
+        }
+    }
+
+    // Vocabulary in name order; weights follow it.
+    let mut order: Vec<usize> = (0..features).collect();
+    let name_of = |i: usize| names[i].as_deref().unwrap_or("");
+    order.sort_by(|&a, &b| name_of(a).cmp(name_of(b)).then(a.cmp(&b)));
+    let vocabulary: Vec<String> = order.iter().map(|&i| name_of(i).to_string()).collect();
+
+    let total: u64 = examples.len() as u64;
+    let alpha = options.alpha;
+    let mut heads = Vec::new();
+    for (head, label) in labels.iter().enumerate() {
+        let n = classes[head].len();
+        let counts = &counts[head];
+        let mut class_total = vec![0.0f64; n];
+        for f in 0..features {
+            for c in 0..n {
+                class_total[c] += counts[f * n + c];
+            }
+        }
+        let all_total: f64 = class_total.iter().sum();
+        let v = features as f64;
+        let labelled: u64 = class_counts[head].iter().sum();
+        let mut weights = Vec::with_capacity(features * n);
+        for &f in &order {
+            let row = &counts[f * n..(f + 1) * n];
+            let row_total: f64 = row.iter().sum();
+            for c in 0..n {
+                let w = match options.algorithm {
+                    Algorithm::MultinomialNb => ((row[c] + alpha) / (class_total[c] + alpha * v)).ln(),
+                    Algorithm::ComplementNb => {
+                        -((row_total - row[c] + alpha) / (all_total - class_total[c] + alpha * v)).ln()
+                    }
+                };
+                weights.push(w as f32);
+            }
+        }
+        let prior = match options.algorithm {
+            Algorithm::MultinomialNb => {
+                class_counts[head].iter().map(|&k| (k as f64 / labelled.max(1) as f64).ln() as f32).collect()
+            }
+            Algorithm::ComplementNb => vec![0.0; n],
+        };
+        heads.push(HeadFile {
+            label: label.to_string(),
+            classes: classes[head].iter().map(|s| s.to_string()).collect(),
+            class_counts: class_counts[head].clone(),
+            prior,
+            weights,
+        });
+    }
+    let file = ModelFile {
+        format: MODEL_FORMAT.into(),
+        tokenizer: TOKENIZER_VERSION.into(),
+        algorithm: options.algorithm,
+        alpha,
+        training: TrainingInfo { cases: total, set_hash: set_hash(examples) },
+        vocabulary,
+        heads,
+    };
+    Model::from_file(file)
+}
+
+impl Model {
+    fn from_file(file: ModelFile) -> Result<Model, ModelError> {
+        if file.format != MODEL_FORMAT {
+            return Err(ModelError(format!(
+                "the model's format is `{}`; this build reads `{MODEL_FORMAT}` (train the model again)",
+                file.format
+            )));
+        }
+        if file.tokenizer != TOKENIZER_VERSION {
+            return Err(ModelError(format!(
+                "the model was trained with tokenizer `{}`; this build computes `{TOKENIZER_VERSION}` (train the model again)",
+                file.tokenizer
+            )));
+        }
+        let v = file.vocabulary.len();
+        if v == 0 || v >= u32::MAX as usize / 2 {
+            return Err(ModelError(format!("the model's vocabulary has {v} entries")));
+        }
+        if file.heads.is_empty() {
+            return Err(ModelError("the model has no labels".into()));
+        }
+        for (i, h) in file.heads.iter().enumerate() {
+            let n = h.classes.len();
+            if n < 2 || h.prior.len() != n || h.class_counts.len() != n || h.weights.len() != n * v {
+                return Err(ModelError(format!(
+                    "label `{}` is malformed: {n} classes, {} priors, {} counts and {} weights for {v} features",
+                    h.label,
+                    h.prior.len(),
+                    h.class_counts.len(),
+                    h.weights.len()
+                )));
+            }
+            if h.weights.iter().chain(&h.prior).any(|w| !w.is_finite()) {
+                return Err(ModelError(format!("label `{}` has a weight that is not a finite number", h.label)));
+            }
+            if file.heads[..i].iter().any(|o| o.label == h.label) {
+                return Err(ModelError(format!("label `{}` is trained twice", h.label)));
+            }
+        }
+        let size = (v * 2).next_power_of_two();
+        let mask = size - 1;
+        let mut slots = vec![0u32; size];
+        let mut hashes = Vec::with_capacity(v);
+        for (i, entry) in file.vocabulary.iter().enumerate() {
+            let h = entry_hash(entry);
+            hashes.push(h);
+            let mut s = (h as usize) & mask;
+            loop {
+                match slots[s] {
+                    0 => {
+                        slots[s] = i as u32 + 1;
+                        break;
+                    }
+                    k if hashes[k as usize - 1] == h => {
+                        return Err(ModelError(format!(
+                            "vocabulary entries `{}` and `{entry}` are the same feature",
+                            file.vocabulary[k as usize - 1]
+                        )));
+                    }
+                    _ => s = (s + 1) & mask,
+                }
+            }
+        }
+        Ok(Model { file, slots, hashes, mask })
+    }
+
+    /// Reads a model file's JSON text.
+    ///
+    /// # Errors
+    /// When the text is not a model file of [`MODEL_FORMAT`] trained with
+    /// [`TOKENIZER_VERSION`], or its shapes disagree.
+    pub fn from_json(text: &str) -> Result<Model, ModelError> {
+        let file: ModelFile = serde_json::from_str(text).map_err(|e| ModelError(format!("not a model file: {e}")))?;
+        Model::from_file(file)
+    }
+
+    /// The model file's JSON text: one line per vocabulary entry and per
+    /// label, so a diff of two models reads; byte-identical for the same
+    /// training cases and options.
+    pub fn to_json(&self) -> String {
+        let f = &self.file;
+        let mut out = String::from("{\n");
+        let s = |v: &str| json(v);
+        out.push_str(&format!("  \"format\": {},\n", s(&f.format)));
+        out.push_str(&format!("  \"tokenizer\": {},\n", s(&f.tokenizer)));
+        out.push_str(&format!("  \"algorithm\": {},\n", s(f.algorithm.name())));
+        out.push_str(&format!("  \"alpha\": {},\n", json(&f.alpha)));
+        out.push_str(&format!("  \"training\": {},\n", json(&f.training)));
+        out.push_str("  \"vocabulary\": [\n");
+        for (i, w) in f.vocabulary.iter().enumerate() {
+            let comma = if i + 1 < f.vocabulary.len() { "," } else { "" };
+            out.push_str(&format!("    {}{comma}\n", s(w)));
+        }
+        out.push_str("  ],\n  \"heads\": [\n");
+        for (i, h) in f.heads.iter().enumerate() {
+            out.push_str(&format!(
+                "    {{\"label\": {}, \"classes\": {}, \"class_counts\": {}, \"prior\": {}, \"weights\": {}}}{}\n",
+                s(&h.label),
+                json(&h.classes),
+                json(&h.class_counts),
+                json(&h.prior),
+                json(&h.weights),
+                if i + 1 < f.heads.len() { "," } else { "" }
+            ));
+        }
+        out.push_str("  ]\n}\n");
+        out
+    }
+
+    /// The labels the model predicts, in training order.
+    pub fn labels(&self) -> Vec<&str> {
+        self.file.heads.iter().map(|h| h.label.as_str()).collect()
+    }
+
+    /// The classes of a label, sorted; empty when the model does not
+    /// predict it.
+    pub fn classes(&self, label: &str) -> Vec<&str> {
+        self.file
+            .heads
+            .iter()
+            .find(|h| h.label == label)
+            .map(|h| h.classes.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// The number of features.
+    pub fn vocabulary_len(&self) -> usize {
+        self.file.vocabulary.len()
+    }
+
+    /// The algorithm it was trained with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.file.algorithm
+    }
+
+    /// What it was trained on.
+    pub fn training(&self) -> &TrainingInfo {
+        &self.file.training
+    }
+
+    fn lookup(&self, h: u64) -> Option<usize> {
+        let mut s = (h as usize) & self.mask;
+        loop {
+            match self.slots[s] {
+                0 => return None,
+                k if self.hashes[k as usize - 1] == h => return Some(k as usize - 1),
+                _ => s = (s + 1) & self.mask,
+            }
+        }
+    }
+
+    /// The vocabulary indexes found in a case's text with their counts,
+    /// in index order.
+    fn found(&self, subject: Option<&str>, body: Option<&str>) -> Vec<(usize, f32)> {
+        let mut hits: Vec<usize> = Vec::new();
+        each_feature(subject, body, &mut |h, _, _| {
+            if let Some(i) = self.lookup(h) {
+                hits.push(i);
+            }
+        });
+        hits.sort_unstable();
+        let mut out: Vec<(usize, f32)> = Vec::with_capacity(hits.len());
+        for i in hits {
+            match out.last_mut() {
+                Some((last, n)) if *last == i => *n += 1.0,
+                _ => out.push((i, 1.0)),
+            }
+        }
+        out
+    }
+
+    /// Every label's guess for a case's subject and body, in training
+    /// order.
+    pub fn predict(&self, subject: Option<&str>, body: Option<&str>) -> Vec<Prediction> {
+        let found = self.found(subject, body);
+        self.file.heads.iter().map(|h| self.head_predict(h, &found)).collect()
+    }
+
+    fn head_predict(&self, h: &HeadFile, found: &[(usize, f32)]) -> Prediction {
+        let n = h.classes.len();
+        let mut scores: Vec<f64> = h.prior.iter().map(|&p| f64::from(p)).collect();
+        for &(f, count) in found {
+            let row = &h.weights[f * n..(f + 1) * n];
+            for (s, w) in scores.iter_mut().zip(row) {
+                *s += f64::from(count * w);
+            }
+        }
+        // Softmax, from the largest score so nothing overflows.
+        let top = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let exp: Vec<f64> = scores.iter().map(|s| (s - top).exp()).collect();
+        let sum: f64 = exp.iter().sum();
+        let mut ranked: Vec<usize> = (0..n).collect();
+        ranked.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+        let best = ranked[0];
+        let second = ranked.get(1).copied().unwrap_or(best);
+        let confidence = |c: usize| if sum > 0.0 { exp[c] / sum } else { 0.0 };
+        let mut weighed: Vec<(f32, usize)> = found
+            .iter()
+            .map(|&(f, count)| (count * (h.weights[f * n + best] - h.weights[f * n + second]), f))
+            .filter(|(d, _)| *d > 0.0)
+            .collect();
+        weighed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        Prediction {
+            label: Name::from(h.label.as_str()),
+            class: Name::from(h.classes[best].as_str()),
+            confidence: confidence(best),
+            top: ranked.iter().take(3).map(|&c| (Name::from(h.classes[c].as_str()), confidence(c))).collect(),
+            words: weighed.iter().take(5).map(|&(_, f)| self.file.vocabulary[f].clone()).collect(),
+        }
+    }
+}
+
+/// Compact JSON of a part of a model file.
+fn json<T: Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// How well a model's guesses of one label match the truth.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// The label evaluated.
+    pub label: String,
+    /// Cases evaluated (those with a value of the label).
+    pub cases: u64,
+    /// Share of cases whose guess was right, 0 to 1.
+    pub accuracy: f64,
+    /// Mean of the classes' F1 scores, 0 to 1 (each class counts the same,
+    /// however rare).
+    pub macro_f1: f64,
+    /// Per class, in name order.
+    pub classes: Vec<ClassScore>,
+    /// `confusion[i][j]`: cases of class `i` guessed as class `j` (the
+    /// order of [`Evaluation::classes`]).
+    pub confusion: Vec<Vec<u64>>,
+    /// Guesses by confidence, in tenths (0–0.1, …, 0.9–1): how often a
+    /// guess that sure was right. Empty bins are left out.
+    pub calibration: Vec<CalibrationBin>,
+}
+
+/// One class's scores.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassScore {
+    /// The class.
+    pub class: String,
+    /// Cases that truly are of it.
+    pub support: u64,
+    /// Of the cases guessed as it, the share that are (0 when none was).
+    pub precision: f64,
+    /// Of the cases that are of it, the share guessed so.
+    pub recall: f64,
+    /// The harmonic mean of precision and recall.
+    pub f1: f64,
+}
+
+/// Guesses whose confidence fell in `[from, to)` (the last bin includes 1).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CalibrationBin {
+    /// Lower bound.
+    pub from: f64,
+    /// Upper bound.
+    pub to: f64,
+    /// Guesses in the bin.
+    pub guesses: u64,
+    /// Their mean confidence.
+    pub mean_confidence: f64,
+    /// The share of them that were right.
+    pub accuracy: f64,
+}
+
+/// Tallies guesses into an [`Evaluation`].
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    /// (truth, guess, confidence) per case.
+    guesses: Vec<(String, String, f64)>,
+}
+
+impl Tally {
+    /// Records one case's truth and guess.
+    pub fn add(&mut self, truth: &str, guess: &str, confidence: f64) {
+        self.guesses.push((truth.to_string(), guess.to_string(), confidence));
+    }
+
+    /// The scores of what was recorded, for `label`.
+    pub fn evaluation(&self, label: &str) -> Evaluation {
+        let mut classes: Vec<&str> =
+            self.guesses.iter().flat_map(|(t, g, _)| [t.as_str(), g.as_str()]).collect::<Vec<_>>();
+        classes.sort_unstable();
+        classes.dedup();
+        let k = classes.len();
+        let index = |c: &str| classes.binary_search(&c).unwrap_or(0);
+        let mut confusion = vec![vec![0u64; k]; k];
+        let mut bins = [(0u64, 0.0f64, 0u64); 10];
+        for (t, g, conf) in &self.guesses {
+            confusion[index(t)][index(g)] += 1;
+            let b = ((conf * 10.0) as usize).min(9);
+            bins[b].0 += 1;
+            bins[b].1 += conf;
+            bins[b].2 += u64::from(t == g);
+        }
+        let cases = self.guesses.len() as u64;
+        let right: u64 = (0..k).map(|i| confusion[i][i]).sum();
+        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let scores: Vec<ClassScore> = (0..k)
+            .map(|i| {
+                let support: u64 = confusion[i].iter().sum();
+                let guessed: u64 = (0..k).map(|r| confusion[r][i]).sum();
+                let precision = ratio(confusion[i][i], guessed);
+                let recall = ratio(confusion[i][i], support);
+                let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+                ClassScore { class: classes[i].to_string(), support, precision, recall, f1 }
+            })
+            .collect();
+        // Classes only ever guessed (never true) do not count in macro-F1,
+        // as in scikit-learn's `f1_score(average="macro")` over the true
+        // labels.
+        let truths: Vec<&ClassScore> = scores.iter().filter(|s| s.support > 0).collect();
+        let macro_f1 = truths.iter().map(|s| s.f1).sum::<f64>() / truths.len().max(1) as f64;
+        let calibration = bins
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.0 > 0)
+            .map(|(i, b)| CalibrationBin {
+                from: i as f64 / 10.0,
+                to: (i + 1) as f64 / 10.0,
+                guesses: b.0,
+                mean_confidence: b.1 / b.0 as f64,
+                accuracy: ratio(b.2, b.0),
+            })
+            .collect();
+        Evaluation {
+            label: label.to_string(),
+            cases,
+            accuracy: ratio(right, cases),
+            macro_f1,
+            classes: scores,
+            confusion,
+            calibration,
+        }
+    }
+}
+
+/// K-fold cross-validation of `labels[head]`: the examples are dealt into
+/// `k` folds by a seeded hash of their position (so an input sorted by
+/// class still mixes), each fold is guessed by a model trained on the
+/// others, and every guess is tallied.
+///
+/// # Errors
+/// When `k` is below 2 or above the number of examples, or a fold's
+/// training fails ([`train`]).
+pub fn cross_validate(
+    examples: &[Example<'_>],
+    labels: &[&str],
+    head: usize,
+    k: usize,
+    options: &TrainOptions,
+) -> Result<Evaluation, ModelError> {
+    if k < 2 || k > examples.len() {
+        return Err(ModelError(format!("--eval needs 2 to {} folds, not {k}", examples.len())));
+    }
+    let label = labels.get(head).copied().unwrap_or("");
+    let fold_of = |i: usize| (mix(i as u64 ^ SEED) % k as u64) as usize;
+    let mut tally = Tally::default();
+    for fold in 0..k {
+        let train_set: Vec<Example<'_>> =
+            examples.iter().enumerate().filter(|(i, _)| fold_of(*i) != fold).map(|(_, e)| e.clone()).collect();
+        let model = train(&train_set, labels, options)?;
+        for (_, e) in examples.iter().enumerate().filter(|(i, _)| fold_of(*i) == fold) {
+            let Some(truth) = e.labels.get(head).copied().flatten() else { continue };
+            let p = model.predict(e.subject, e.body);
+            if let Some(p) = p.get(head) {
+                tally.add(truth, &p.class, p.confidence);
+            }
+        }
+    }
+    Ok(tally.evaluation(label))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex<'a>(subject: &'a str, body: &'a str, label: &'a str) -> Example<'a> {
+        Example { subject: Some(subject), body: Some(body), labels: vec![Some(label)] }
+    }
+
+    fn corpus() -> Vec<Example<'static>> {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(ex("Refund please", "I was charged twice, please refund the money", "billing"));
+            v.push(ex("Invoice copy", "Please send a copy of the invoice, charged twice", "billing"));
+            v.push(ex("Cannot log in", "The password reset link does not work", "login"));
+            v.push(ex("Login broken", "I cannot log in, password rejected", "login"));
+            v.push(ex("Site down", "The dashboard does not load, outage for everyone", "outage"));
+            v.push(ex("Outage", "Nothing loads, everyone affected by the outage", "outage"));
+        }
+        v
+    }
+
+    #[test]
+    fn features_are_words_and_pairs_without_quotes_numbers_or_accents() {
+        let f = features(
+            Some("Re: Facturación"),
+            Some("Refund 4411 NOW, said Ann Lee\n\nOn Mon, Bob wrote:\n> old invoice text"),
+        );
+        let want = ["facturacion", "refund", "now", "said", "now said", "ann", "said ann", "lee", "ann lee"];
+        assert_eq!(f, want, "{f:?}");
+        let f = features(Some("charged twice"), None);
+        assert_eq!(f, vec!["charged", "twice", "charged twice"]);
+    }
+
+    #[test]
+    fn it_learns_and_explains_with_the_words_that_decided() {
+        let m = train(&corpus(), &["category"], &TrainOptions::default()).unwrap();
+        let p = &m.predict(Some("money back"), Some("please refund, charged twice"))[0];
+        assert_eq!(p.class.as_str(), "billing");
+        assert!(p.confidence > 0.5 && p.confidence <= 1.0, "{p:?}");
+        assert_eq!(p.top.len(), 3);
+        assert!(p.top.windows(2).all(|w| w[0].1 >= w[1].1));
+        assert!(p.words.iter().any(|w| w.contains("refund") || w.contains("charged")), "{p:?}");
+        let p = &m.predict(Some("outage"), Some("nothing loads"))[0];
+        assert_eq!(p.class.as_str(), "outage");
+        // No known word: the prior decides, with low confidence.
+        let p = &m.predict(Some("zzz"), None)[0];
+        assert!(p.confidence < 0.5, "{p:?}");
+        assert!(p.words.is_empty());
+    }
+
+    #[test]
+    fn training_is_byte_identical_and_the_file_reads_back() {
+        let o = TrainOptions::default();
+        let a = train(&corpus(), &["category"], &o).unwrap().to_json();
+        let b = train(&corpus(), &["category"], &o).unwrap().to_json();
+        assert_eq!(a, b);
+        let back = Model::from_json(&a).unwrap();
+        assert_eq!(back.to_json(), a);
+        assert_eq!(back.labels(), vec!["category"]);
+        assert_eq!(back.classes("category"), vec!["billing", "login", "outage"]);
+        assert_eq!(back.training().cases, 18);
+        let p1 = back.predict(Some("password"), None);
+        let p2 = train(&corpus(), &["category"], &o).unwrap().predict(Some("password"), None);
+        assert_eq!(p1, p2);
+    }
+
+    #[test]
+    fn complement_naive_bayes_also_learns() {
+        let o = TrainOptions { algorithm: Algorithm::ComplementNb, ..TrainOptions::default() };
+        let m = train(&corpus(), &["category"], &o).unwrap();
+        assert_eq!(m.predict(Some("password reset"), None)[0].class.as_str(), "login");
+    }
+
+    #[test]
+    fn bad_models_and_training_sets_are_refused_with_a_reason() {
+        let one = vec![ex("a b", "c d", "x"), ex("a b", "c d", "x")];
+        let e = train(&one, &["category"], &TrainOptions::default()).unwrap_err();
+        assert!(e.0.contains("at least two"), "{e}");
+        let e = train(&[], &["category"], &TrainOptions::default()).unwrap_err();
+        assert!(e.0.contains("too few"), "{e}");
+        let good = train(&corpus(), &["category"], &TrainOptions::default()).unwrap().to_json();
+        let e = Model::from_json(&good.replace(TOKENIZER_VERSION, "triage-words/0")).unwrap_err();
+        assert!(e.0.contains("train the model again"), "{e}");
+        let e = Model::from_json("{}").unwrap_err();
+        assert!(e.0.contains("not a model file"), "{e}");
+        let e = Model::from_json(&good.replace("\"prior\": [", "\"prior\": [1,")).unwrap_err();
+        assert!(e.0.contains("malformed"), "{e}");
+    }
+
+    #[test]
+    fn cross_validation_adds_up() {
+        let c = corpus();
+        let e = cross_validate(&c, &["category"], 0, 3, &TrainOptions::default()).unwrap();
+        assert_eq!(e.cases, 18);
+        let total: u64 = e.confusion.iter().flatten().sum();
+        assert_eq!(total, 18);
+        assert_eq!(e.calibration.iter().map(|b| b.guesses).sum::<u64>(), 18);
+        assert!(e.accuracy > 0.5 && e.macro_f1 > 0.5, "{e:?}");
+        assert!(cross_validate(&c, &["category"], 0, 1, &TrainOptions::default()).is_err());
+    }
+}
