@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::io::{Read, Seek, Write};
 use std::path::Path;
-use triage_core::{Case, CaseState, CompiledRules, Directory, Options, Recent};
+use triage_core::{Case, CaseState, CompiledRules, Directory, Options, Recent, Related};
 
 /// The instant cases are decided at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -720,6 +720,10 @@ struct Decided<'i> {
     created_at: Option<String>,
     thread: Option<&'i [mail::Message]>,
     signature: Option<triage_core::similarity::Fingerprint>,
+    /// The history replayed, what it said was found (a case state's
+    /// `related`) and the instant of the replay: replayed again when the
+    /// run's own window finds something else.
+    history: Option<(Vec<triage_core::Event>, Related, DateTime<Utc>)>,
 }
 
 /// A record settled as far as it can be on its own.
@@ -800,7 +804,7 @@ fn settle_chunk(ctx: &Ctx, chunk: &[Item], recent: Option<&mut Recent>) -> Vec<O
     for s in &mut settled {
         if let Settled::Decided(d, _) = s {
             let d = &mut **d;
-            recent.observe(
+            let found = recent.observe(
                 ctx.rules,
                 ctx.directory,
                 &ctx.options,
@@ -809,6 +813,14 @@ fn settle_chunk(ctx: &Ctx, chunk: &[Item], recent: Option<&mut Recent>) -> Vec<O
                 &mut d.decision,
                 d.at,
             );
+            // What the run found is what the history's escalation reads.
+            if let Some((_, related, _)) = &mut d.history
+                && !found.is_empty()
+                && found != *related
+            {
+                *related = found;
+                d.escalation = None;
+            }
         }
     }
     chunk
@@ -817,13 +829,36 @@ fn settle_chunk(ctx: &Ctx, chunk: &[Item], recent: Option<&mut Recent>) -> Vec<O
         .map(|(item, s)| match s {
             _ if item.record < skip => counted(item),
             Settled::Done(o) => o,
-            Settled::Decided(d, inputs) => finish(ctx, item, *d, inputs),
+            Settled::Decided(mut d, inputs) => {
+                if let Err(e) = replay_again(ctx, &mut d) {
+                    return reject_outcome(ctx, item, &e, inputs);
+                }
+                finish(ctx, item, *d, inputs)
+            }
         })
         .collect()
 }
 
+/// Replays a history again with what the run's window found, when that
+/// differs from what its case state said (see [`decide`]).
+fn replay_again(ctx: &Ctx, d: &mut Decided<'_>) -> Result<(), String> {
+    let Some((events, related, at)) = &d.history else { return Ok(()) };
+    if d.escalation.is_some() {
+        return Ok(());
+    }
+    let state = CaseState { case: d.case.clone(), events: events.clone(), related: related.clone() };
+    let esc = triage_core::escalate(ctx.rules, &state, ctx.directory, *at, &ctx.options)
+        .map_err(|e| format!("the history cannot be replayed: {e}"))?;
+    d.escalation = Some(esc);
+    Ok(())
+}
+
+/// A case's history as read: its events and what its case state says was
+/// found.
+type History = (Vec<triage_core::Event>, Related);
+
 /// A record read: its case, history (a case state or a thread) and mail.
-type ReadRecord<'i> = (Case, Option<Vec<triage_core::Event>>, Option<&'i [mail::Message]>);
+type ReadRecord<'i> = (Case, Option<History>, Option<&'i [mail::Message]>);
 
 /// Reads and decides one record (and replays its history), or rejects it.
 /// `sign`: also take the case's text signature.
@@ -834,14 +869,21 @@ fn settle<'i>(ctx: &Ctx, item: &'i Item, sign: bool) -> Settled<'i> {
         Payload::Unreadable { reason, .. } => Err(reason.clone()),
         Payload::Json(bytes) => read_json_record(bytes).map(|(c, e)| (c, e, None)),
         Payload::Row(row, columns) => read_row(row, columns).map(|c| (c, None, None)),
-        Payload::Thread(t) => Ok((t.state.case.clone(), Some(t.state.events.clone()), Some(&t.messages[..]))),
+        Payload::Thread(t) => {
+            Ok((t.state.case.clone(), Some((t.state.events.clone(), t.state.related.clone())), Some(&t.messages[..])))
+        }
     };
     let (case, events, thread) = match read {
         Ok(r) => r,
         Err(e) => return rejected(&e),
     };
+    if case.id.trim().is_empty() {
+        // Cases are told apart by id: in the duplicate and incident windows,
+        // in the output, and by whoever reads it.
+        return rejected("the case's `id` is empty; give every case its own id");
+    }
     if ctx.config.parse_only {
-        return Settled::Done(echo(ctx, item, &case, events.as_deref(), inputs));
+        return Settled::Done(echo(ctx, item, &case, events.as_ref().map(|(e, _)| &e[..]), inputs));
     }
     match decide(ctx, case, events, thread, sign) {
         Ok(d) => Settled::Decided(Box::new(d), inputs),
@@ -910,7 +952,7 @@ fn csv_text(row: &csv::ByteRecord) -> Vec<u8> {
 }
 
 /// A JSON record as a case, or a case state (`{"case", "events"}`).
-fn read_json_record(bytes: &[u8]) -> Result<(Case, Option<Vec<triage_core::Event>>), String> {
+fn read_json_record(bytes: &[u8]) -> Result<(Case, Option<History>), String> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| format!("not UTF-8 text (an invalid byte at column {})", e.valid_up_to() + 1))?;
     match Case::from_json(text) {
@@ -923,7 +965,7 @@ fn read_json_record(bytes: &[u8]) -> Result<(Case, Option<Vec<triage_core::Event
                 return Err(e.to_string());
             }
             let s = CaseState::from_json(text).map_err(|e| format!("case state: {e}"))?;
-            Ok((s.case, Some(s.events)))
+            Ok((s.case, Some((s.events, s.related))))
         }
     }
 }
@@ -932,7 +974,7 @@ fn read_json_record(bytes: &[u8]) -> Result<(Case, Option<Vec<triage_core::Event
 fn decide<'i>(
     ctx: &Ctx,
     case: Case,
-    events: Option<Vec<triage_core::Event>>,
+    history: Option<History>,
     thread: Option<&'i [mail::Message]>,
     sign: bool,
 ) -> Result<Decided<'i>, String> {
@@ -955,21 +997,22 @@ fn decide<'i>(
         }
     });
     let signature = if sign { Recent::signature(&case) } else { None };
-    let (escalation, count, case) = match events {
-        Some(events) => {
+    let (escalation, count, case, history) = match history {
+        Some((events, related)) => {
             let replay_at = match ctx.config.at {
                 At::Now(t) => t,
                 At::Creation => events.iter().map(|e| e.at.with_timezone(&Utc)).max().map_or(at, |last| last.max(at)),
             };
             let count = events.len();
-            let state = CaseState { case, events, ..Default::default() };
+            let state = CaseState { case, events, related };
             let esc = triage_core::escalate(ctx.rules, &state, ctx.directory, replay_at, &ctx.options)
                 .map_err(|e| format!("the history cannot be replayed: {e}"))?;
-            (Some(esc), count, state.case)
+            let CaseState { case, events, related } = state;
+            (Some(esc), count, case, Some((events, related, replay_at)))
         }
-        None => (None, 0, case),
+        None => (None, 0, case, None),
     };
-    Ok(Decided { case, decision, escalation, count, at, created_at, thread, signature })
+    Ok(Decided { case, decision, escalation, count, at, created_at, thread, signature, history })
 }
 
 /// Writes a decided record: its lean or full line, or its CSV row.

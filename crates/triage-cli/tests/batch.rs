@@ -531,3 +531,46 @@ fn a_folder_that_links_to_itself_and_a_named_pipe_are_read_once() {
         assert!(stderr.contains("read 301 = decided 300 + rejected 1"), "{stderr}");
     }
 }
+
+#[test]
+fn a_history_in_a_run_escalates_on_what_the_run_found_and_an_empty_id_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let yaml = std::fs::read_to_string(root().join("examples/duplicates/rules/rules.yaml")).unwrap()
+        + "sla: [{ id: standard, targets: { first_response: 8h } }]\n\
+           escalation:\n  - id: on-call\n    when: { incident.size: { gte: 4 } }\n    do: [{ notify: on_call }]\n";
+    std::fs::write(rules.join("rules.yaml"), yaml).unwrap();
+    let mut lines: Vec<String> =
+        std::fs::read_to_string(root().join("examples/duplicates/cases.jsonl")).unwrap().lines().map(String::from).collect();
+    // The fourth report of the outage (107), sent as a history.
+    let last: serde_json::Value = serde_json::from_str(&lines[6]).unwrap();
+    let at = last["created_at"].clone();
+    lines[6] = serde_json::json!({"case": last, "events": [{"at": at, "kind": "created"}]}).to_string();
+    // A history that says what was found, alone in its run: it is read.
+    let told = serde_json::json!({"case": {"id": "told", "created_at": at, "subject": "hello"},
+        "events": [{"at": at, "kind": "created"}], "related": {"incident_size": 9}});
+    lines.push(told.to_string());
+    lines.push(r#"{"id": " ", "subject": "no id"}"#.to_string());
+    let input = dir.path().join("cases.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let out = dir.path().join("out.jsonl");
+    let rejects = dir.path().join("rejects.jsonl");
+    let o = triage()
+        .args(["run", rules.to_str().unwrap(), input.to_str().unwrap(), "--as-of-creation", "--detail", "full"])
+        .args(["--out", out.to_str().unwrap(), "--rejects", rejects.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let decided: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let notified = |d: &serde_json::Value| {
+        d["escalation"]["actions"].as_array().is_some_and(|a| a.iter().any(|x| x["target"] == "on_call"))
+    };
+    let by_id = |id: &str| decided.iter().find(|d| d["decision"]["case_id"] == id).unwrap();
+    assert!(notified(by_id("107")), "{}", by_id("107"));
+    assert!(notified(by_id("told")), "{}", by_id("told"));
+    assert_eq!(decided.len(), 9);
+    let rejected = std::fs::read_to_string(&rejects).unwrap();
+    assert!(rejected.contains("`id` is empty"), "{rejected}");
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+}

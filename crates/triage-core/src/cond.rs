@@ -347,6 +347,33 @@ impl<'s> CondCompiler<'s> {
 
     /// The slot of a field a rule of `site`'s stage may read, or `None`
     /// after reporting why not.
+    /// Notes that a rule reads `duplicate.score`, `duplicate_of` or
+    /// `incident.size` (the field at `slot`): a `never-found` warning when
+    /// no section finds it (kept until the sections are known).
+    pub(crate) fn note_related_read(&mut self, site: Site<'_>, pos: Pos, slot: usize) {
+        let def = &self.schema.fields[slot];
+        let source = |d| def.source == crate::schema::Source::Derived(d);
+        use crate::schema::Derived as D;
+        if !(source(D::DuplicateScore) || source(D::DuplicateOf) || source(D::IncidentSize)) {
+            return;
+        }
+        let duplicates = !source(D::IncidentSize);
+        let (section, article) = if duplicates { ("duplicates", "a") } else { ("incidents", "an") };
+        let d = Diagnostic::custom(
+            "never-found",
+            Severity::Warning,
+            site.file,
+            pos,
+            format!("`{}` is read, but no `{section}:` section finds it: the test never holds", def.name),
+        )
+        .in_rule(site.rule)
+        .with_help(format!(
+            "add {article} `{section}:` section (its `window`, `keys` and `threshold`), or remove the test; in \
+             escalation a history's `related` can still give it"
+        ));
+        self.related_reads.push((duplicates, d));
+    }
+
     pub(crate) fn field_slot(&mut self, site: Site<'_>, field: &str, pos: Pos) -> Option<Slot> {
         let Some(slot) = self.schema.lookup(field) else {
             let mut known = self.schema.names();
@@ -380,21 +407,7 @@ impl<'s> CondCompiler<'s> {
             return None;
         }
         if related {
-            let duplicates = def.source != crate::schema::Source::Derived(crate::schema::Derived::IncidentSize);
-            let section = if duplicates { "duplicates" } else { "incidents" };
-            let d = Diagnostic::custom(
-                "never-found",
-                Severity::Warning,
-                site.file,
-                pos,
-                format!("`{}` is read, but no `{section}:` section finds it: the test never holds", def.name),
-            )
-            .in_rule(site.rule)
-            .with_help(format!(
-                "add a `{section}:` section (its `window`, `keys` and `threshold`), or remove the test; in \
-                 escalation a history's `related` can still give it"
-            ));
-            self.related_reads.push((duplicates, d));
+            self.note_related_read(site, pos, slot);
         }
         if def.from_stage > site.stage {
             let decided_by = match def.from_stage {

@@ -133,6 +133,7 @@ pub fn escalate(
             message: format!("`related.priority` `{p}` is not on the scale {}", rules.priorities.join(", ")),
         });
     }
+    related_checks(&state.related, &case.id)?;
     let mut last = i64::MIN;
     for (i, e) in state.events.iter().enumerate() {
         let at = e.at.timestamp();
@@ -404,6 +405,29 @@ fn initial_status(state: &CaseState, stop_on: &[String], warnings: &mut Vec<Warn
             Some(_) => Some(cs),
         },
         (None, None) => None,
+    }
+}
+
+/// What a case state's `related` may hold: a score from 0 to 1, an
+/// incident of at least two cases, and a duplicate that is another case.
+fn related_checks(r: &crate::Related, own_id: &str) -> Result<(), StateError> {
+    let refuse = |message: String| Err(StateError { event: None, message });
+    if let Some(s) = r.duplicate_score
+        && !(0.0..=1.0).contains(&s)
+    {
+        return refuse(format!("`related.duplicate_score` is a similarity from 0 to 1, not {s}"));
+    }
+    if let Some(n) = r.incident_size
+        && n < 2
+    {
+        return refuse(format!("`related.incident_size` counts the cases of an incident, at least 2, not {n}"));
+    }
+    match r.duplicate_of.as_deref().map(str::trim) {
+        Some("") => refuse("`related.duplicate_of` is empty; name the earlier case, or leave it out".into()),
+        Some(id) if id == own_id.trim() => {
+            refuse(format!("`related.duplicate_of` names the case itself (`{id}`); a duplicate is of another case"))
+        }
+        _ => Ok(()),
     }
 }
 

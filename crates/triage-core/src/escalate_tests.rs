@@ -225,6 +225,35 @@ fn histories_that_cannot_be_replayed_name_the_event() {
 }
 
 #[test]
+fn related_values_out_of_range_are_refused_and_null_is_nothing() {
+    let with = |related: &str| {
+        CaseState::from_json(&format!(
+            r#"{{"case": {{"id": "c", "created_at": "2026-03-09T08:00:00Z"}}, "events": [], "related": {related}}}"#
+        ))
+    };
+    let refused = |related: &str| {
+        let s = with(related).unwrap();
+        escalate(rules(), &s, &Directory::new(), "2026-03-10T00:00:00Z".parse().unwrap(), &Options::default())
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(refused(r#"{"duplicate_score": 1.5}"#).contains("from 0 to 1"));
+    assert!(refused(r#"{"duplicate_score": -0.1}"#).contains("from 0 to 1"));
+    assert!(refused(r#"{"incident_size": 1}"#).contains("at least 2"));
+    assert!(refused(r#"{"duplicate_of": " "}"#).contains("is empty"));
+    assert!(refused(r#"{"duplicate_of": "c"}"#).contains("the case itself"));
+    assert!(refused(r#"{"priority": "P9"}"#).contains("not on the scale"));
+    // A list is not read by position.
+    assert!(with(r#"["101", 0.9, 4, "P1"]"#).unwrap_err().message.contains("expected an object"));
+    assert!(with("null").unwrap().related.is_empty());
+    // A priority written in another case is the scale's.
+    let s = with(r#"{"priority": " p1"}"#).unwrap();
+    let e = escalate(rules(), &s, &Directory::new(), "2026-03-09T09:00:00Z".parse().unwrap(), &Options::default())
+        .unwrap();
+    assert_eq!(e.priority.as_str(), "P1", "{e:?}");
+}
+
+#[test]
 fn events_after_now_are_ignored_with_a_warning() {
     let s = state(&[(30, "agent_replied")]);
     let e = ask(&s, start() + Duration::minutes(10));

@@ -577,7 +577,7 @@ pub(crate) fn decide(
 
     // A `duplicates:` or `incidents:` section's `then: { priority }`, before
     // the history's own changes.
-    if let Some(r) = seen.and_then(|s| s.priority.as_deref()).and_then(|p| rules.priorities.iter().position(|x| x == p))
+    if let Some(r) = seen.and_then(|s| s.priority.as_deref()).and_then(|p| rules.priorities.iter().position(|x| x.eq_ignore_ascii_case(p.trim())))
     {
         if r != rank {
             let by = seen.and_then(|s| s.priority_by).map_or_else(

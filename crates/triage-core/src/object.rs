@@ -49,3 +49,9 @@ pub(crate) fn optional<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> 
 pub(crate) fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
     Vec::<Object<T>>::deserialize(d).map(|v| v.into_iter().map(|o| o.0).collect())
 }
+
+/// For `#[serde(default, deserialize_with)]` on a struct field whose
+/// absence, and `null`, mean its default.
+pub(crate) fn or_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+    Option::<Object<T>>::deserialize(d).map(|o| o.map(|o| o.0).unwrap_or_default())
+}

@@ -789,6 +789,12 @@ incidents:
         assert!(d.message.contains("`duplicates:`"), "{d:?}");
         let with = format!("{yaml}duplicates: {{ window: 1h }}\n");
         assert!(compile_sources(&[("r.yaml", &with)]).1.is_empty());
+        // A scaled risk factor reads it too.
+        let risk = "categories: [{ id: all, set: { category: general } }]\n\
+                    risk: [{ factor: swarm, field: incident.size, cap: 10, weight: 5 }]\n";
+        let diags = compile_sources(&[("r.yaml", risk)]).1;
+        assert_eq!(diags.iter().map(|d| (d.code, d.line)).collect::<Vec<_>>(), [("never-found", 2)], "{diags:?}");
+        assert!(diags[0].help.as_deref().unwrap_or("").starts_with("add an `incidents:` section"), "{diags:?}");
     }
 
     #[test]

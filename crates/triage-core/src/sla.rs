@@ -36,7 +36,7 @@ pub struct CaseState {
     /// What duplicate and incident detection found when the case was
     /// decided ([`crate::Recent::observe`]): escalation and risk rules read
     /// it as `duplicate.score`, `duplicate_of` and `incident.size`.
-    #[serde(default, skip_serializing_if = "crate::Related::is_empty")]
+    #[serde(default, deserialize_with = "crate::object::or_default", skip_serializing_if = "crate::Related::is_empty")]
     pub related: crate::Related,
 }
 

@@ -3,7 +3,7 @@
 //! puts the actions due in the outbox; `GET /v1/cases/{id}` shows the
 //! history, the actions and their delivery.
 
-use crate::AppState;
+use crate::{AppState, Snapshot};
 use crate::problem::Problem;
 use crate::routes::{Answer, Params, case_of, inputs, json_answer, json_value};
 use axum::body::Bytes;
@@ -13,8 +13,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use triage_core::CaseState;
-use triage_store::{NewAction, NewEvent, Store, StoreError};
+use triage_core::{CaseState, Options};
+use triage_store::{Appended, NewAction, NewEvent, Opening, Recorded, Store, StoreError};
 
 /// Longest event id taken, bytes.
 const MAX_EVENT_ID: usize = 200;
@@ -164,11 +164,75 @@ pub(crate) async fn append_events(
     }
     let (case, events) = read_events(json_value(&bytes)?, &id)?;
     let at = millis(now);
+    // Checked and stored together: when another request changes the case
+    // between this one's check and its write, nothing is written and the
+    // request is checked again against the history as it now is.
+    let mut appended = None;
+    for _ in 0..MAX_ATTEMPTS {
+        if let Some(a) = check_and_record(&state, &store, &snapshot, &id, case.as_ref(), &events, now, &options).await? {
+            appended = Some(a);
+            break;
+        }
+    }
+    let Some(appended) = appended else {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "case-busy",
+            "The case kept changing while this request was checked",
+            format!("{MAX_ATTEMPTS} other requests changed the case meanwhile; send this one again"),
+        ));
+    };
+    let (escalation, enqueued) = replay(&store, &snapshot, &id, now, &options).await?;
+    // The next check may now be earlier than the scheduler's wake-up.
+    state.inner.wake.notify_one();
+    state.inner.metrics.enqueued(enqueued.len());
+    if !enqueued.is_empty() {
+        state.inner.deliver.notify_one();
+    }
+    // A stop status (`solved`, `closed`) ends the case's hold on capacity.
+    let released = match &escalation.status {
+        Some(s) if snapshot.rules.stops_clock(s) => store.release(&id, at).await.map_err(failed)?,
+        _ => None,
+    };
+    json_answer(
+        &snapshot,
+        &json!({
+            "case_id": id,
+            "appended": appended.added,
+            "repeated": appended.repeated,
+            "enqueued": enqueued,
+            "next_check_at": escalation.next_check_at,
+            "released": released.map(|a| json!({ "agent": a.agent_id, "units": a.units })),
+            "escalation": escalation,
+        }),
+    )
+}
+
+/// How often a request is checked again when other requests keep changing
+/// its case between its check and its write.
+const MAX_ATTEMPTS: usize = 8;
+
+/// Checks a request's events against the case's stored history and, if
+/// they can be replayed, stores them (opening the case first when it is
+/// new) in one transaction. `Ok(None)`: the case changed meanwhile and
+/// nothing was stored.
+#[allow(clippy::too_many_arguments)]
+async fn check_and_record(
+    state: &AppState,
+    store: &Store,
+    snapshot: &Snapshot,
+    id: &str,
+    case: Option<&Value>,
+    events: &[NewEvent],
+    now: DateTime<Utc>,
+    options: &Options,
+) -> Result<Option<Appended>, Problem> {
+    let at = millis(now);
     // The history as it would be, replayed before anything is stored: a
     // request refused here stores nothing, so a bad event cannot break the
     // case for the requests after it.
-    let record = store.history(&id).await.map_err(failed)?;
-    if let (Some((case_json, _)), Some(sent)) = (&record, &case)
+    let record = store.history(id).await.map_err(failed)?;
+    if let (Some((case_json, _)), Some(sent)) = (&record, case)
         && serde_json::from_str::<Value>(case_json).ok().as_ref() != Some(sent)
     {
         return Err(Problem::new(
@@ -180,14 +244,14 @@ pub(crate) async fn append_events(
         )
         .at("case"));
     }
-    let (case_value, mut candidate, mut known) = match (&record, &case) {
+    let (case_value, mut candidate, mut known) = match (&record, case) {
         (Some((case_json, stored)), _) => (
             serde_json::from_str(case_json).unwrap_or(Value::Null),
             stored.iter().map(|e| serde_json::from_str(&e.json).unwrap_or(Value::Null)).collect::<Vec<Value>>(),
             stored.iter().map(|e| e.id.clone()).collect::<std::collections::BTreeSet<String>>(),
         ),
         (None, Some(c)) => (c.clone(), Vec::new(), std::collections::BTreeSet::new()),
-        (None, None) => return Err(unknown(&id)),
+        (None, None) => return Err(unknown(id)),
     };
     // An event id is the event: the same id with other content is a
     // client bug (two events given one id), not a retry.
@@ -226,44 +290,27 @@ pub(crate) async fn append_events(
             "events",
         ));
     }
-    crate::routes::escalate_on(&snapshot, &history(case_value, candidate, None)?, now, &options)?;
-    if let Some(case) = case
+    crate::routes::escalate_on(snapshot, &history(case_value, candidate, None)?, now, options)?;
+    let case_json;
+    let related_json;
+    let open = match (&record, case) {
         // A case already tracked keeps what it was opened with.
-        && store.open_case(&id, &case.to_string(), at).await.map_err(failed)?
-    {
-        // A newly tracked case joins the window of recent cases, and what it
-        // is like there stays with its history for the escalation rules.
-        let related = crate::routes::compare_tracked(&snapshot, &state.inner.metrics, case, now);
-        if !related.is_empty() {
-            let text = serde_json::to_string(&related).unwrap_or_default();
-            store.set_related(&id, &text, at).await.map_err(failed)?;
+        (Some(_), _) | (None, None) => None,
+        (None, Some(case)) => {
+            // A newly tracked case joins the window of recent cases, and what
+            // it is like there stays with its history for the escalation
+            // rules.
+            let related = crate::routes::compare_tracked(snapshot, &state.inner.metrics, case.clone(), now);
+            case_json = case.to_string();
+            related_json = (!related.is_empty()).then(|| serde_json::to_string(&related).unwrap_or_default());
+            Some(Opening { case_json: &case_json, related_json: related_json.as_deref() })
         }
-    }
-    let appended = store.append_events(&id, &events, at).await.map_err(failed)?;
-    let (escalation, enqueued) = replay(&store, &snapshot, &id, now, &options).await?;
-    // The next check may now be earlier than the scheduler's wake-up.
-    state.inner.wake.notify_one();
-    state.inner.metrics.enqueued(enqueued.len());
-    if !enqueued.is_empty() {
-        state.inner.deliver.notify_one();
-    }
-    // A stop status (`solved`, `closed`) ends the case's hold on capacity.
-    let released = match &escalation.status {
-        Some(s) if snapshot.rules.stops_clock(s) => store.release(&id, at).await.map_err(failed)?,
-        _ => None,
     };
-    json_answer(
-        &snapshot,
-        &json!({
-            "case_id": id,
-            "appended": appended.added,
-            "repeated": appended.repeated,
-            "enqueued": enqueued,
-            "next_check_at": escalation.next_check_at,
-            "released": released.map(|a| json!({ "agent": a.agent_id, "units": a.units })),
-            "escalation": escalation,
-        }),
-    )
+    let expected = record.as_ref().map_or(0, |(_, stored)| stored.len());
+    match store.record(id, open, expected, events, at).await.map_err(failed)? {
+        Recorded::Stored { appended, .. } => Ok(Some(appended)),
+        Recorded::Changed => Ok(None),
+    }
 }
 
 /// Whether two stored event texts are the same event: equal once read

@@ -742,3 +742,66 @@ async fn a_tracked_case_is_compared_when_it_is_opened_and_its_escalation_reads_w
     assert_eq!(st, StatusCode::OK);
     assert!(store.related("101").await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_racing_to_open_one_case_leave_one_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state();
+    assert!(s.set_store(triage_store::Store::open_dir(dir.path()).await.unwrap()));
+    let at = "2026-03-03T08:00:00Z";
+    let post = |s: AppState, body: Value| async move {
+        call(&s, "POST", &format!("/v1/cases/race/events?now={at}"), body.to_string()).await
+    };
+    // Each request opens the case with a `created` event of its own id: at
+    // most one history may start, and it holds one `created`.
+    let case = json!({"id": "race", "created_at": at, "subject": "printer on fire"});
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let body = json!({"case": case, "events": [{"id": format!("e{i}"), "at": at, "kind": "created"}]});
+            tokio::spawn(post(s.clone(), body))
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        let (st, _, text) = t.await.unwrap();
+        match st {
+            StatusCode::OK => ok += 1,
+            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT => {}
+            other => panic!("{other}: {text}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    let (st, _, text) = call(&s, "GET", "/v1/cases/race", Body::empty()).await;
+    assert_eq!(st, StatusCode::OK, "{text}");
+    let stored: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(stored["events"].as_array().unwrap().len(), 1, "{text}");
+    // The case still takes events.
+    let more = json!({"events": [{"id": "r1", "at": at, "kind": "agent_replied"}]});
+    assert_eq!(post(s.clone(), more).await.0, StatusCode::OK);
+
+    // Different cases under one id: one is tracked, the others conflict.
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let case = json!({"id": "race2", "created_at": at, "subject": format!("variant {i}")});
+            let body = json!({"case": case, "events": [{"id": "e1", "at": at, "kind": "created"}]});
+            let s = s.clone();
+            tokio::spawn(async move {
+                let (st, _, text) = call(&s, "POST", &format!("/v1/cases/race2/events?now={at}"), body.to_string()).await;
+                (i, st, text)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (i, st, text) = t.await.unwrap();
+        match st {
+            StatusCode::OK => winners.push(i),
+            StatusCode::CONFLICT => assert!(text.contains("case-changed") || text.contains("case-busy"), "{text}"),
+            other => panic!("{other}: {text}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let (_, _, text) = call(&s, "GET", "/v1/cases/race2", Body::empty()).await;
+    let stored: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(stored["case"]["subject"], format!("variant {}", winners[0]), "{text}");
+}

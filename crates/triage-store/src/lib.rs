@@ -96,6 +96,33 @@ pub struct Appended {
     pub repeated: Vec<String>,
 }
 
+/// A case to start tracking with [`Store::record`]: the case as JSON, and
+/// what duplicate and incident detection found for it (a JSON object, see
+/// `triage_core::Related`), if anything.
+#[derive(Debug, Clone, Copy)]
+pub struct Opening<'a> {
+    /// The case as JSON.
+    pub case_json: &'a str,
+    /// What was found, as JSON.
+    pub related_json: Option<&'a str>,
+}
+
+/// What [`Store::record`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Stored: whether the case was opened by this call, and the events.
+    Stored {
+        /// Whether this call started tracking the case.
+        opened: bool,
+        /// The events stored and those the case had already.
+        appended: Appended,
+    },
+    /// Nothing was stored: the case changed since its history was read
+    /// (another request opened it or added events). Read it again, check
+    /// the request against it again, and retry.
+    Changed,
+}
+
 /// A fired action to deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAction {
@@ -432,6 +459,79 @@ impl Store {
             Some(r) => r.try_get::<Option<String>, _>("related_json")?,
             None => None,
         })
+    }
+
+    /// Opens a case (when `open` is given) and appends events to its
+    /// history, all in one transaction, provided the history is still the
+    /// one the caller checked the request against: the case was not tracked
+    /// (`open` given) or held exactly `expected_events` events (`open` not
+    /// given). Otherwise nothing is stored and the answer is
+    /// [`Recorded::Changed`]. Two requests racing to open one case, or to
+    /// add to it, so never both pass their checks on a history that the
+    /// other then changes; and a crash stores the case with all of the
+    /// request's events or with none.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownCase`] when `open` is not given and the case is
+    /// not tracked; a database failure.
+    pub async fn record(
+        &self,
+        id: &str,
+        open: Option<Opening<'_>>,
+        expected_events: usize,
+        events: &[NewEvent],
+        now: Millis,
+    ) -> Result<Recorded, StoreError> {
+        let mut tx = self.write().await?;
+        let mut opened = false;
+        if let Some(o) = open {
+            let done = sqlx::query(
+                "INSERT INTO cases (id, case_json, related_json, opened_ms, updated_ms) VALUES ($1, $2, $3, $4, $4) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(o.case_json)
+            .bind(o.related_json)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            opened = done.rows_affected() == 1;
+            if !opened {
+                return Ok(Recorded::Changed);
+            }
+        }
+        let mut seq = self.last_seq(&mut tx, "events", id).await?;
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM events WHERE case_id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if usize::try_from(count).ok() != Some(expected_events) {
+            return Ok(Recorded::Changed);
+        }
+        let mut appended = Appended::default();
+        for event in events {
+            let done = sqlx::query(
+                "INSERT INTO events (case_id, event_id, seq, event_json, stored_ms) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (case_id, event_id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(&event.id)
+            .bind(seq + 1)
+            .bind(&event.json)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                seq += 1;
+                appended.added.push(event.id.clone());
+            } else {
+                appended.repeated.push(event.id.clone());
+            }
+        }
+        sqlx::query("UPDATE cases SET updated_ms = $2 WHERE id = $1").bind(id).bind(now).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Recorded::Stored { opened, appended })
     }
 
     /// Appends events to a tracked case's history, in order; an event whose

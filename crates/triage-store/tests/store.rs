@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used, reason = "tests fail loudly")]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use triage_store::{Delivery, NewAction, NewEvent, Reservation, Store, StoreError};
+use triage_store::{Appended, Delivery, NewAction, NewEvent, Opening, Recorded, Reservation, Store, StoreError};
 
 /// A fresh SQLite store, and the directory that must outlive it.
 async fn sqlite() -> (Store, tempfile::TempDir) {
@@ -62,6 +62,28 @@ macro_rules! both {
             }
         }
     };
+}
+
+both!(a_case_and_its_events_are_recorded_together_only_on_the_history_checked);
+async fn a_case_and_its_events_are_recorded_together_only_on_the_history_checked(store: Store) {
+    let open = Opening { case_json: r#"{"id": "r1"}"#, related_json: Some(r#"{"incident_size": 3}"#) };
+    let first = store.record("r1", Some(open), 0, &[event("e1", "created")], 1_000).await.unwrap();
+    assert_eq!(first, Recorded::Stored { opened: true, appended: Appended { added: vec!["e1".into()], repeated: vec![] } });
+    assert_eq!(store.related("r1").await.unwrap().as_deref(), Some(r#"{"incident_size": 3}"#));
+    // Another request checked against "not tracked yet": it stores nothing.
+    let late = Opening { case_json: r#"{"id": "r1", "other": true}"#, related_json: None };
+    assert_eq!(store.record("r1", Some(late), 0, &[event("e9", "created")], 2_000).await.unwrap(), Recorded::Changed);
+    // One checked against an older history stores nothing either.
+    assert_eq!(store.record("r1", None, 0, &[event("e2", "agent_replied")], 2_000).await.unwrap(), Recorded::Changed);
+    let (case_json, events) = store.history("r1").await.unwrap().unwrap();
+    assert_eq!((case_json.as_str(), events.len()), (r#"{"id": "r1"}"#, 1));
+    // Checked against the history as it is: stored.
+    let next = store.record("r1", None, 1, &[event("e2", "agent_replied")], 3_000).await.unwrap();
+    assert!(matches!(next, Recorded::Stored { opened: false, .. }), "{next:?}");
+    assert!(matches!(
+        store.record("nope", None, 0, &[event("x", "created")], 0).await,
+        Err(StoreError::UnknownCase(id)) if id == "nope"
+    ));
 }
 
 both!(a_retried_append_adds_nothing_and_the_history_keeps_its_order);

@@ -355,6 +355,9 @@ impl Compiler<'_> {
                 (Some(w), None, None) => cc.compile(site, w).map(RiskInput::When),
                 (None, Some(f), Some(cap)) => {
                     let slot = self.number_field(cc.schema, file, f, &name);
+                    if let Some(slot) = slot {
+                        cc.note_related_read(site, f.pos, slot);
+                    }
                     let cap = self.typed(file, cap, "`cap`", "a positive number", Some(&name), |k| match *k {
                         NodeKind::Int(i) if i > 0 => Some(i as f64),
                         NodeKind::Float(x) if x > 0.0 => Some(x),
