@@ -4,9 +4,11 @@
 //! sets' tests, so both runners see the same files.
 
 pub mod batch;
+pub mod train;
 pub mod serve;
 
 use std::fmt::Write as _;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use triage_core::testing::{RuleTest, TestOutcome, parse_tests};
 use triage_core::{CompiledRules, Diagnostic, Directory, compile_sources};
@@ -160,6 +162,53 @@ fn read(path: &Path) -> Result<String, InputError> {
             e.utf8_error().valid_up_to()
         ))
     })
+}
+
+/// Most bytes a JSON Lines input may hold (1 GiB): it is read whole, so
+/// larger inputs must be split.
+pub const MAX_LINES_BYTES: u64 = 1 << 30;
+
+/// A file's bytes, or standard input's for `-`, at most `limit` of them. A
+/// named input must be a regular file or a pipe: a device such as
+/// `/dev/zero` is refused before it is read, and anything longer than the
+/// limit is refused rather than read without end.
+///
+/// # Errors
+/// When it cannot be read, is not a file or pipe, or is too long.
+pub fn read_bytes(arg: &str, limit: u64) -> Result<Vec<u8>, InputError> {
+    let too_long =
+        || InputError(format!("`{arg}` is longer than {} MiB, the limit for this input; split it", limit >> 20));
+    let mut bytes = Vec::new();
+    if arg == "-" {
+        std::io::stdin()
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| InputError(format!("cannot read standard input: {e}")))?;
+    } else {
+        let kind = std::fs::metadata(arg).map_err(|e| InputError(format!("cannot read `{arg}`: {e}")))?.file_type();
+        #[cfg(unix)]
+        let pipe = std::os::unix::fs::FileTypeExt::is_fifo(&kind);
+        #[cfg(not(unix))]
+        let pipe = false;
+        if !kind.is_file() && !pipe {
+            return Err(InputError(format!("`{arg}` is not a regular file or a pipe")));
+        }
+        std::fs::File::open(arg)
+            .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+            .map_err(|e| InputError(format!("cannot read `{arg}`: {e}")))?;
+    }
+    if bytes.len() as u64 > limit {
+        return Err(too_long());
+    }
+    Ok(bytes)
+}
+
+/// A JSON Lines (or JSON) input's bytes, at most [`MAX_LINES_BYTES`].
+///
+/// # Errors
+/// As [`read_bytes`].
+pub fn read_limited(arg: &str) -> Result<Vec<u8>, InputError> {
+    read_bytes(arg, MAX_LINES_BYTES)
 }
 
 /// Every file below `dir`. Symlinks are followed, but a directory (by its

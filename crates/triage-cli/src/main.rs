@@ -5,12 +5,12 @@
 
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use triage_cli::{
-    Exit, InputError, Lines, lint_findings, load, load_directory, parse_case_lines, render_diagnostic, run_tests,
-    split_lines,
+    Exit, InputError, Lines, MAX_LINES_BYTES, lint_findings, load, load_directory, parse_case_lines, read_bytes,
+    render_diagnostic, run_tests, split_lines,
 };
 use triage_core::{
     BatchMode, Case, CaseState, EscalationRecord, Options, RecordStatus, Severity, TraceLevel, escalate,
@@ -274,6 +274,10 @@ enum Command {
     /// parallel, one decision per case in input order; bad records go to a
     /// rejects file with their position (exit 1 when any did)
     Run(triage_cli::batch::RunArgs),
+    /// Train a text classifier on labelled cases (naive Bayes over words
+    /// and word pairs), cross-validate it (--eval K) or test it on held-out
+    /// cases (--test FILE)
+    Train(triage_cli::train::TrainArgs),
     /// A report for managers from `triage run`'s decisions: workload, tier
     /// mix, SLA compliance, manual reviews and cases over time, as one
     /// self-contained HTML page (or JSON)
@@ -347,6 +351,7 @@ fn main() -> ExitCode {
             bench(&rules_dir, &cases, &how)
         }
         Command::Run(args) => triage_cli::batch::run(&args),
+        Command::Train(args) => triage_cli::train::train(&args),
         Command::Report { decisions, states, out, format, directory } => {
             triage_cli::batch::report(&triage_cli::batch::ReportArgs { decisions, states, out, format, directory })
         }
@@ -515,42 +520,6 @@ fn read_input(arg: &str) -> Result<String, InputError> {
         let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
         InputError(format!("{arg}:{line}: not UTF-8 text (an invalid byte at offset {at})"))
     })
-}
-
-/// Most bytes a JSON Lines input may hold (1 GiB): it is read whole, so
-/// larger inputs must be split.
-const MAX_LINES_BYTES: u64 = 1 << 30;
-
-/// A file's bytes, or standard input's for `-`, at most `limit` of them. A
-/// named input must be a regular file or a pipe: a device such as
-/// `/dev/zero` is refused before it is read, and anything longer than the
-/// limit is refused rather than read without end.
-fn read_bytes(arg: &str, limit: u64) -> Result<Vec<u8>, InputError> {
-    let too_long =
-        || InputError(format!("`{arg}` is longer than {} MiB, the limit for this input; split it", limit >> 20));
-    let mut bytes = Vec::new();
-    if arg == "-" {
-        std::io::stdin()
-            .take(limit + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| InputError(format!("cannot read standard input: {e}")))?;
-    } else {
-        let kind = std::fs::metadata(arg).map_err(|e| InputError(format!("cannot read `{arg}`: {e}")))?.file_type();
-        #[cfg(unix)]
-        let pipe = std::os::unix::fs::FileTypeExt::is_fifo(&kind);
-        #[cfg(not(unix))]
-        let pipe = false;
-        if !kind.is_file() && !pipe {
-            return Err(InputError(format!("`{arg}` is not a regular file or a pipe")));
-        }
-        std::fs::File::open(arg)
-            .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
-            .map_err(|e| InputError(format!("cannot read `{arg}`: {e}")))?;
-    }
-    if bytes.len() as u64 > limit {
-        return Err(too_long());
-    }
-    Ok(bytes)
 }
 
 /// A JSON Lines input read as cases.

@@ -1,0 +1,274 @@
+//! `triage train`: a text classifier from labelled cases
+//! (`triage_core::classify`), its cross-validation and its test on a
+//! held-out file.
+
+use crate::{Exit, InputError};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+use triage_core::classify::{self, Algorithm, Evaluation, Example, Model, Tally, TrainOptions};
+
+/// What `triage train` was asked for.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainArgs {
+    /// Labelled cases: JSON Lines (or a JSON array) of cases, each with a
+    /// `subject` and/or `body` and the label values (`"category":
+    /// "billing"`); `-` is standard input.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    /// A field to learn (repeat): `category`, `priority`, `team`, or a
+    /// dotted path such as `labels.category`.
+    #[arg(long = "label", required = true)]
+    pub labels: Vec<String>,
+    /// Write the model here (JSON).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// K-fold cross-validation of each label (K from 2), reported instead
+    /// of (or, with --out, as well as) training one model.
+    #[arg(long, value_name = "K")]
+    pub eval: Option<usize>,
+    /// Evaluate on these labelled cases (JSON Lines) after training.
+    #[arg(long, value_name = "CASES.jsonl")]
+    pub test: Option<String>,
+    /// complement-nb (default) or multinomial-nb.
+    #[arg(long, default_value = "complement-nb")]
+    pub algorithm: String,
+    /// Additive smoothing, above 0.
+    #[arg(long, default_value_t = 1.0)]
+    pub alpha: f64,
+    /// A word (or pair) must appear in at least this many cases.
+    #[arg(long, default_value_t = 2)]
+    pub min_count: u32,
+    /// At most this many words and pairs are kept, the commonest.
+    #[arg(long, default_value_t = 200_000)]
+    pub max_features: usize,
+    /// human or json (the evaluation report).
+    #[arg(long, default_value = "human")]
+    pub format: String,
+}
+
+/// Labelled cases read from the inputs: their texts and label values, and
+/// what could not be used.
+struct Labelled {
+    /// (subject, body, one value per label).
+    rows: Vec<(Option<String>, Option<String>, Vec<Option<String>>)>,
+    /// Records read.
+    read: u64,
+    /// Records that were not a JSON object with text, with where they were.
+    unusable: Vec<String>,
+}
+
+impl Labelled {
+    fn examples(&self) -> Vec<Example<'_>> {
+        self.rows
+            .iter()
+            .map(|(s, b, l)| Example { subject: s.as_deref(), body: b.as_deref(), labels: l.iter().map(Option::as_deref).collect() })
+            .collect()
+    }
+}
+
+/// A label's value in a record: the field at a dotted path, as text.
+fn label_of(record: &Value, path: &str) -> Option<String> {
+    let mut v = record;
+    for part in path.split('.') {
+        v = v.get(part)?;
+    }
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn read_labelled(inputs: &[String], labels: &[String]) -> Result<Labelled, InputError> {
+    let mut out = Labelled { rows: Vec::new(), read: 0, unusable: Vec::new() };
+    for input in inputs {
+        let bytes = crate::read_limited(input)?;
+        let text = String::from_utf8_lossy(&bytes);
+        // A JSON array, or JSON Lines.
+        let records: Vec<(String, Result<Value, String>)> = if text.trim_start().starts_with('[') {
+            match serde_json::from_str::<Vec<Value>>(&text) {
+                Ok(items) => items.into_iter().enumerate().map(|(i, v)| (format!("{input}[{i}]"), Ok(v))).collect(),
+                Err(e) => return Err(InputError(format!("{input}: not a JSON array of cases: {e}"))),
+            }
+        } else {
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, l)| (format!("{input}:{}", i + 1), serde_json::from_str(l).map_err(|e| e.to_string())))
+                .collect()
+        };
+        for (at, record) in records {
+            out.read += 1;
+            let record = match record {
+                Ok(v @ Value::Object(_)) => v,
+                Ok(_) => {
+                    out.unusable.push(format!("{at}: not a JSON object"));
+                    continue;
+                }
+                Err(e) => {
+                    out.unusable.push(format!("{at}: not JSON: {e}"));
+                    continue;
+                }
+            };
+            let text = |k: &str| record.get(k).and_then(Value::as_str).map(str::to_string);
+            let (subject, body) = (text("subject"), text("body"));
+            if subject.as_deref().unwrap_or("").trim().is_empty() && body.as_deref().unwrap_or("").trim().is_empty() {
+                out.unusable.push(format!("{at}: no `subject` or `body` text to learn from"));
+                continue;
+            }
+            let values = labels.iter().map(|l| label_of(&record, l)).collect();
+            out.rows.push((subject, body, values));
+        }
+    }
+    Ok(out)
+}
+
+fn options(args: &TrainArgs) -> Result<TrainOptions, InputError> {
+    let algorithm = Algorithm::parse(&args.algorithm).ok_or_else(|| {
+        InputError(format!("--algorithm `{}`: use multinomial-nb or complement-nb", args.algorithm))
+    })?;
+    if !(args.alpha > 0.0 && args.alpha.is_finite()) {
+        return Err(InputError(format!("--alpha {}: give a number above 0, such as 0.1", args.alpha)));
+    }
+    if args.max_features == 0 {
+        return Err(InputError("--max-features 0: give at least 1".into()));
+    }
+    Ok(TrainOptions { algorithm, alpha: args.alpha, min_count: args.min_count, max_features: args.max_features })
+}
+
+/// Runs `triage train`: exit 0 when a model was written or evaluated, 2
+/// on usage, input and training errors (too few cases, one class).
+///
+/// # Errors
+/// Usage, I/O and input errors (exit 2).
+pub fn train(args: &TrainArgs) -> Result<Exit, InputError> {
+    let json = match args.format.as_str() {
+        "human" => false,
+        "json" => true,
+        other => return Err(InputError(format!("--format `{other}`: use human or json"))),
+    };
+    if args.out.is_none() && args.eval.is_none() && args.test.is_none() {
+        return Err(InputError("say what to do: --out MODEL.json, --eval K or --test CASES.jsonl".into()));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(l) = args.labels.iter().find(|l| !seen.insert(l.as_str())) {
+        return Err(InputError(format!("--label `{l}` is given twice")));
+    }
+    if let Some(l) = args.labels.iter().find(|l| l.trim().is_empty() || l.split('.').any(str::is_empty)) {
+        return Err(InputError(format!("--label `{l}`: name a field, such as `category` or `labels.team`")));
+    }
+    let options = options(args)?;
+    let labels: Vec<&str> = args.labels.iter().map(String::as_str).collect();
+    let data = read_labelled(&args.inputs, &args.labels)?;
+    for u in data.unusable.iter().take(5) {
+        eprintln!("skipped {u}");
+    }
+    if data.unusable.len() > 5 {
+        eprintln!("skipped {} more record(s)", data.unusable.len() - 5);
+    }
+    let examples = data.examples();
+    let mut summary = format!(
+        "read {} record(s) = {} with text + {} skipped",
+        data.read,
+        examples.len(),
+        data.unusable.len()
+    );
+    for (i, l) in labels.iter().enumerate() {
+        let without = examples.iter().filter(|e| e.labels[i].is_none()).count();
+        if without > 0 {
+            let _ = write!(summary, "; {without} without `{l}`");
+        }
+    }
+    eprintln!("{summary}");
+    let mut reports: Vec<(String, Evaluation)> = Vec::new();
+    if let Some(k) = args.eval {
+        for head in 0..labels.len() {
+            let started = Instant::now();
+            let e = classify::cross_validate(&examples, &labels, head, k, &options)
+                .map_err(|e| InputError(e.to_string()))?;
+            eprintln!("{k}-fold cross-validation of `{}` in {:.1} s", labels[head], started.elapsed().as_secs_f64());
+            reports.push((format!("{k}-fold cross-validation"), e));
+        }
+    }
+    if args.out.is_some() || args.test.is_some() {
+        let started = Instant::now();
+        let model = classify::train(&examples, &labels, &options).map_err(|e| InputError(e.to_string()))?;
+        let took = started.elapsed().as_secs_f64();
+        let classes: Vec<String> =
+            labels.iter().map(|l| format!("`{l}` {} classes", model.classes(l).len())).collect();
+        eprintln!(
+            "trained on {} case(s) in {took:.2} s: {}, {} features ({})",
+            examples.len(),
+            classes.join(", "),
+            model.vocabulary_len(),
+            model.algorithm().name()
+        );
+        if let Some(out) = &args.out {
+            std::fs::write(out, model.to_json())
+                .map_err(|e| InputError(format!("cannot write `{}`: {e}", out.display())))?;
+            eprintln!("model written to {} (training set {})", out.display(), model.training().set_hash);
+        }
+        if let Some(test) = &args.test {
+            let held = read_labelled(std::slice::from_ref(test), &args.labels)?;
+            for (head, label) in labels.iter().enumerate() {
+                reports.push((format!("test on {test}"), test_model(&model, &held, head, label)));
+            }
+        }
+    }
+    if !reports.is_empty() {
+        let text = if json { json_report(&reports) } else { human_report(&reports) };
+        print!("{text}");
+    }
+    Ok(Exit::Ok)
+}
+
+fn test_model(model: &Model, held: &Labelled, head: usize, label: &str) -> Evaluation {
+    let mut tally = Tally::default();
+    for e in held.examples() {
+        let Some(truth) = e.labels.get(head).copied().flatten() else { continue };
+        if let Some(p) = model.predict(e.subject, e.body).get(head) {
+            tally.add(truth, &p.class, p.confidence);
+        }
+    }
+    tally.evaluation(label)
+}
+
+fn json_report(reports: &[(String, Evaluation)]) -> String {
+    let list: Vec<Value> =
+        reports.iter().map(|(how, e)| serde_json::json!({ "evaluation": how, "result": e })).collect();
+    serde_json::to_string_pretty(&list).unwrap_or_default() + "\n"
+}
+
+fn human_report(reports: &[(String, Evaluation)]) -> String {
+    let mut out = String::new();
+    for (how, e) in reports {
+        let _ = writeln!(out, "`{}`, {how}: {} case(s)", e.label, e.cases);
+        let _ = writeln!(out, "  accuracy {:.3} · macro-F1 {:.3}", e.accuracy, e.macro_f1);
+        let width = e.classes.iter().map(|c| c.class.chars().count()).max().unwrap_or(5).max(5);
+        let _ = writeln!(out, "  {:width$}  support  precision  recall     F1", "class");
+        for c in &e.classes {
+            let _ = writeln!(
+                out,
+                "  {:width$}  {:>7}  {:>9.3}  {:>6.3}  {:>5.3}",
+                c.class, c.support, c.precision, c.recall, c.f1
+            );
+        }
+        let _ = writeln!(out, "  confusion (rows: true class, columns: guessed, in the order above):");
+        for (c, row) in e.classes.iter().zip(&e.confusion) {
+            let cells: Vec<String> = row.iter().map(|n| format!("{n:>5}")).collect();
+            let _ = writeln!(out, "  {:width$} {}", c.class, cells.join(""));
+        }
+        let _ = writeln!(out, "  calibration (how often a guess that sure was right):");
+        for b in &e.calibration {
+            let _ = writeln!(
+                out,
+                "    confidence {:.1}–{:.1}: {:>7} guess(es), mean {:.3}, right {:.3}",
+                b.from, b.to, b.guesses, b.mean_confidence, b.accuracy
+            );
+        }
+    }
+    out
+}
