@@ -190,8 +190,15 @@ impl fmt::Debug for Model {
 }
 
 /// One label's guess for a case.
+///
+/// JSON: `{"model": "support", "label": "category", "class": "billing",
+/// "confidence": 0.91, "top": [{"class": "billing", "confidence": 0.91},
+/// …], "words": ["refund", "charged twice"]}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Prediction {
+    /// The classifier's name in the rules' `classifiers:` section (empty
+    /// from [`Model::predict`] itself).
+    pub model: Name,
     /// The label predicted (`category`).
     pub label: Name,
     /// The class chosen.
@@ -200,10 +207,19 @@ pub struct Prediction {
     pub confidence: f64,
     /// The best three classes (or fewer), best first, with their
     /// confidence.
-    pub top: Vec<(Name, f64)>,
+    pub top: Vec<Guess>,
     /// The features that weighed most for the chosen class over the
     /// runner-up, most first (at most 5).
     pub words: Vec<String>,
+}
+
+/// A class and the model's confidence in it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Guess {
+    /// The class.
+    pub class: Name,
+    /// 0 to 1.
+    pub confidence: f64,
 }
 
 /// A feature of a text: its hash, and its words (one, or a pair).
@@ -744,10 +760,15 @@ impl Model {
             .collect();
         weighed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         Prediction {
+            model: Name::default(),
             label: Name::from(h.label.as_str()),
             class: Name::from(h.classes[best].as_str()),
             confidence: confidence(best),
-            top: ranked.iter().take(3).map(|&c| (Name::from(h.classes[c].as_str()), confidence(c))).collect(),
+            top: ranked
+                .iter()
+                .take(3)
+                .map(|&c| Guess { class: Name::from(h.classes[c].as_str()), confidence: confidence(c) })
+                .collect(),
             words: weighed.iter().take(5).map(|&(_, f)| self.file.vocabulary[f].clone()).collect(),
         }
     }
@@ -958,7 +979,7 @@ mod tests {
         assert_eq!(p.class.as_str(), "billing");
         assert!(p.confidence > 0.5 && p.confidence <= 1.0, "{p:?}");
         assert_eq!(p.top.len(), 3);
-        assert!(p.top.windows(2).all(|w| w[0].1 >= w[1].1));
+        assert!(p.top.windows(2).all(|w| w[0].confidence >= w[1].confidence));
         assert!(p.words.iter().any(|w| w.contains("refund") || w.contains("charged")), "{p:?}");
         let p = &m.predict(Some("outage"), Some("nothing loads"))[0];
         assert_eq!(p.class.as_str(), "outage");
@@ -1039,6 +1060,62 @@ mod tests {
         assert!(e.0.contains("not a model file"), "{e}");
         let e = Model::from_json(&good.replace("\"prior\": [", "\"prior\": [1,")).unwrap_err();
         assert!(e.0.contains("malformed"), "{e}");
+    }
+
+    const RULES: &str = "classifiers:\n  support: models/support.json\n\
+        categories:\n  - id: outage\n    when: { subject: { contains: outage } }\n    set: { category: outage }\n\
+        \x20 - id: learned\n    when: { predicted.category.confidence: { gte: 0.5 } }\n\
+        \x20   set: { category: { from: predicted.category } }\n\
+        \x20 - id: general\n    set: { category: general }\n";
+
+    fn case(subject: &str, body: &str) -> crate::Case {
+        crate::Case::from_json(&serde_json::json!({"id": "c", "subject": subject, "body": body}).to_string()).unwrap()
+    }
+
+    #[test]
+    fn rules_read_a_classifier_and_a_category_falls_back_to_it() {
+        let model = train(&corpus(), &["category"], &TrainOptions::default()).unwrap().to_json();
+        let (rules, diags) =
+            crate::compile_with_files(&[("r/rules.yaml", RULES)], &[("models/support.json", &model)]);
+        let rules = rules.unwrap_or_else(|| panic!("{diags:?}"));
+        assert_eq!(crate::classifier_files(&[("r/rules.yaml", RULES)]), vec!["models/support.json"]);
+        let now = "2026-03-02T09:00:00Z".parse().unwrap();
+        let dir = crate::Directory::new();
+        let d = crate::triage(&rules, &case("money back", "I was charged twice, refund please"), &dir, now, &Default::default());
+        assert_eq!(d.category.as_str(), "billing", "{d:?}");
+        assert_eq!(d.predicted.len(), 1);
+        assert_eq!(d.predicted[0].model.as_str(), "support");
+        assert!((d.confidence - d.predicted[0].confidence).abs() < 1e-12);
+        let note = d.trace.iter().find(|t| t.stage == "classify").unwrap();
+        let why = note.why.as_deref().unwrap();
+        assert!(why.starts_with("classifier `support` (models/support.json) guessed category `billing`"), "{why}");
+        assert_eq!((note.file.as_deref(), note.line), (Some("r/rules.yaml"), Some(2)));
+        // A rule before it still wins; the model's guess is still given.
+        let d = crate::triage(&rules, &case("outage", "refund"), &dir, now, &Default::default());
+        assert_eq!(d.category.as_str(), "outage");
+        assert_eq!(d.predicted.len(), 1);
+        // The model's text is part of the rules version.
+        let other = train(&corpus()[..12], &["category"], &TrainOptions::default()).unwrap().to_json();
+        let (again, _) = crate::compile_with_files(&[("r/rules.yaml", RULES)], &[("models/support.json", &other)]);
+        assert_ne!(again.unwrap().version(), rules.version());
+    }
+
+    #[test]
+    fn a_missing_or_broken_model_or_an_unknown_label_is_an_error_at_its_line() {
+        let model = train(&corpus(), &["category"], &TrainOptions::default()).unwrap().to_json();
+        let code = |rules: &str, files: &[(&str, &str)]| {
+            let (r, diags) = crate::compile_with_files(&[("rules.yaml", rules)], files);
+            assert!(r.is_none());
+            diags.iter().find(|d| d.is_error()).map(|d| (d.code, d.line)).unwrap()
+        };
+        assert_eq!(code(RULES, &[]), ("model-missing", 2));
+        assert_eq!(code(RULES, &[("models/support.json", "{}")]), ("model-unreadable", 2));
+        let outside = RULES.replace("models/support.json", "../secret.json");
+        assert_eq!(code(&outside, &[("../secret.json", &model)]), ("model-outside", 2));
+        let unknown = RULES.replace("from: predicted.category", "from: predicted.team");
+        assert_eq!(code(&unknown, &[("models/support.json", &model)]), ("unknown-field", 9));
+        let typo = RULES.replace("predicted.category.confidence", "predicted.categry.confidence");
+        assert_eq!(code(&typo, &[("models/support.json", &model)]).0, "unknown-field");
     }
 
     #[test]

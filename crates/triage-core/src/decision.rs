@@ -88,6 +88,10 @@ pub struct Decision {
     /// The suspected incident the case belongs to (`incidents:`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incident: Option<crate::related::Incident>,
+    /// What the rules' `classifiers:` guessed, one entry per classifier
+    /// and label, in the section's order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub predicted: Vec<crate::classify::Prediction>,
     /// Side effects the caller should carry out, each with an idempotency key.
     pub actions: Vec<Action>,
     /// Problems with the case's data; the case was still decided.

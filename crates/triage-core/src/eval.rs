@@ -4,6 +4,7 @@
 use crate::assign::{BatchMode, Choice, Loads};
 use crate::case::Case;
 use crate::cond::{self, Explainer, Fact};
+use crate::classify::Prediction;
 use crate::decision::{
     Action, Decision, Deflection, ManualReview, Options, Outcome, Sentiment, Sla, SlaTargets, TraceEntry, TraceLevel,
     Warning,
@@ -429,6 +430,11 @@ pub(crate) fn decide(
     if let Some(seen) = seen {
         seen.fill(&rules.derived, facts);
     }
+    // Learned triage: each classifier's guesses, which rules read as
+    // `predicted.LABEL` from the first stage on.
+    let predicted = predict(rules, case);
+    fill_predicted(rules, &predicted, facts);
+    trace.extend(classify_trace(rules, &predicted));
     let hits = rules.text.scan(|slot| raw_text(rules, case, &normalized, slot));
 
     // Sentiment: distinct negative and positive phrases found.
@@ -463,7 +469,11 @@ pub(crate) fn decide(
                 product = Some(p);
             }
             lists = (&set.skills_lower, &set.tags_lower);
-            (set.category.as_str(), set.confidence, set.skills.clone(), set.tags.clone())
+            let (category, confidence) = match set.from_model.and_then(|(c, h)| guess_of(rules, &predicted, c, h)) {
+                Some(p) => (p.class.as_str(), p.confidence),
+                None => (set.category.as_str(), set.confidence),
+            };
+            (category, confidence, set.skills.clone(), set.tags.clone())
         }
         // Unreachable for a compiled set (a default is required), but a
         // decision is still owed.
@@ -673,7 +683,10 @@ pub(crate) fn decide(
         normalized,
         territory: territory.map(|t| Name::from(&rules.territories.list[t].meta.id)),
         territory_path,
-        category: category_rule.map_or_else(|| Name::from(category), |r| r.action.category.clone()),
+        category: match category_rule {
+            Some(r) if r.action.from_model.is_none() => r.action.category.clone(),
+            _ => Name::from(category),
+        },
         priority: rules.priorities[rank].clone(),
         product: product.map(str::to_string),
         sentiment,
@@ -690,6 +703,7 @@ pub(crate) fn decide(
         manual_review,
         duplicates: Vec::new(),
         incident: None,
+        predicted: predicted.clone(),
         actions,
         warnings,
         rules_version: rules.version.clone(),
@@ -859,6 +873,77 @@ pub(crate) fn entry(
         outcome,
         why,
     }
+}
+
+/// Every classifier's guesses for a case, in the order of the
+/// `classifiers:` section and of each model's labels.
+pub(crate) fn predict(rules: &CompiledRules, case: &Case) -> Vec<Prediction> {
+    let mut out = Vec::new();
+    for c in &rules.classifiers {
+        for mut p in c.model.predict(case.subject.as_deref(), case.body.as_deref()) {
+            p.model = c.name.clone();
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A classifier's guess of one of its labels among `predicted` (which
+/// [`predict`] made, so it follows the classifiers' order).
+fn guess_of<'p>(rules: &CompiledRules, predicted: &'p [Prediction], classifier: usize, head: usize) -> Option<&'p Prediction> {
+    let before: usize = rules.classifiers.iter().take(classifier).map(|c| c.slots.len()).sum();
+    predicted.get(before + head)
+}
+
+/// Puts the guesses where rules read them (`predicted.LABEL` and
+/// `predicted.LABEL.confidence`). A compiled classifier has a pair of
+/// slots for each label of its model, in the model's order.
+pub(crate) fn fill_predicted<'a>(rules: &CompiledRules, predicted: &'a [Prediction], facts: &mut [Fact<'a>]) {
+    let mut guesses = predicted.iter();
+    for c in &rules.classifiers {
+        for &(class, confidence) in &c.slots {
+            let Some(p) = guesses.next() else { return };
+            facts[class] = Fact::str(&p.class);
+            facts[confidence] = Fact::Num(p.confidence);
+        }
+    }
+}
+
+/// A trace note per guess, at the line that names the classifier.
+fn classify_trace(rules: &CompiledRules, predicted: &[Prediction]) -> Vec<TraceEntry> {
+    let mut guesses = predicted.iter();
+    let mut out = Vec::new();
+    for c in &rules.classifiers {
+        for _ in &c.slots {
+            let Some(p) = guesses.next() else { return out };
+            out.push(TraceEntry {
+                stage: "classify",
+                rule: Some(c.name.clone()),
+                file: rules.files.get(c.file).cloned(),
+                line: Some(c.line),
+                outcome: Outcome::Note,
+                why: Some(guessed(p, &c.path)),
+            });
+        }
+    }
+    out
+}
+
+/// The trace's words for a guess: the classifier, the three best classes
+/// and the words that weighed most.
+fn guessed(p: &Prediction, path: &str) -> String {
+    let others: Vec<String> =
+        p.top.iter().skip(1).map(|g| format!("`{}` {:.2}", g.class, g.confidence)).collect();
+    let mut why =
+        format!("classifier `{}` ({path}) guessed {} `{}` ({:.2}", p.model, p.label, p.class, p.confidence);
+    if !others.is_empty() {
+        why.push_str(&format!("; then {}", others.join(", ")));
+    }
+    why.push(')');
+    if !p.words.is_empty() {
+        why.push_str(&format!(" from the words {}", p.words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")));
+    }
+    why
 }
 
 pub(crate) fn note(stage: &'static str, why: String) -> TraceEntry {
@@ -1287,6 +1372,7 @@ pub(crate) fn condition_truths(
     let s = rules.derived;
     let lower = |items: &[String]| items.iter().map(|i| i.to_lowercase()).collect::<Vec<_>>();
     let path: Vec<String> = d.territory_path.iter().map(|t| t.to_lowercase()).collect();
+    fill_predicted(rules, &d.predicted, &mut facts);
     facts[s.sentiment] = Fact::Num(d.sentiment.score);
     facts[s.territory] = d.territory.as_deref().map_or(Fact::Missing, Fact::str);
     facts[s.territory_path] = Fact::List(Cow::Owned(path));

@@ -87,7 +87,7 @@ mod text;
 pub use assign::{Assignment, BatchMode, FILTERS, PlanQuality, check_directory};
 pub use calendar::{Calendar, CalendarError, TZDB_VERSION, Zone};
 pub use case::{Case, CaseError, OFFSET_HINT, Requester};
-pub use compile::{compile_sources, content_version};
+pub use compile::{classifier_files, compile_sources, compile_with_files, content_version};
 pub use decision::{
     Action, Decision, Deflection, ManualReview, Options, Outcome, Routing, Sentiment, Sla, SlaTargets, TraceEntry,
     TraceLevel, Warning,

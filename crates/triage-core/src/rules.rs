@@ -53,6 +53,8 @@ pub struct CompiledRules {
     pub(crate) duplicates: Option<crate::related::DuplicateRules>,
     /// The `incidents:` section.
     pub(crate) incidents: Option<crate::related::IncidentRules>,
+    /// The `classifiers:` section's models.
+    pub(crate) classifiers: Vec<Classifier>,
     pub(crate) version: Name,
 }
 
@@ -143,6 +145,26 @@ pub(crate) struct CategorySet {
     pub skills_lower: Vec<String>,
     pub tags_lower: Vec<String>,
     pub confidence: f64,
+    /// `category: { from: predicted.LABEL }`: the category (and its
+    /// confidence) is the guess of this classifier's label (classifier,
+    /// head).
+    pub from_model: Option<(usize, usize)>,
+}
+
+/// A `classifiers:` entry: its name, model and where rules read its
+/// guesses.
+#[derive(Debug, Clone)]
+pub(crate) struct Classifier {
+    pub name: Name,
+    /// The model file, as the rules name it.
+    pub path: String,
+    /// The rule file (index) and line that name it.
+    pub file: usize,
+    pub line: u32,
+    pub model: Arc<crate::classify::Model>,
+    /// Per label of the model: the slots of `predicted.LABEL` and
+    /// `predicted.LABEL.confidence`.
+    pub slots: Vec<(Slot, Slot)>,
 }
 
 /// The slots of the values the engine decides itself, looked up once.

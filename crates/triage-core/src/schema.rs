@@ -113,6 +113,16 @@ pub(crate) enum Derived {
     DuplicateOf,
     /// The suspected incident's size (`incidents:`).
     IncidentSize,
+    /// A `classifiers:` model's guess of one of its labels (the class, or
+    /// the confidence in it).
+    Predicted {
+        /// Index in the rules' classifiers.
+        classifier: u16,
+        /// Index of the label in the model.
+        head: u16,
+        /// The confidence rather than the class.
+        confidence: bool,
+    },
 }
 
 /// The SLA clocks a policy may set targets for.
@@ -303,7 +313,7 @@ impl Schema {
         schema
     }
 
-    fn push(&mut self, def: FieldDef) {
+    pub(crate) fn push(&mut self, def: FieldDef) {
         self.by_name.insert(def.name.clone(), self.fields.len());
         self.fields.push(def);
     }

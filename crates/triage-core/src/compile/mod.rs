@@ -9,6 +9,7 @@
 //! errors, and every diagnostic.
 
 mod assignment;
+mod classifiers;
 mod escalation;
 mod related;
 mod table;
@@ -48,6 +49,7 @@ const TOP_KEYS: &[&str] = &[
     "assignment",
     "duplicates",
     "incidents",
+    "classifiers",
 ];
 const DEFAULT_PRIORITIES: &[&str] = &["P1", "P2", "P3", "P4"];
 
@@ -63,6 +65,19 @@ const DEFAULT_PRIORITIES: &[&str] = &["P1", "P2", "P3", "P4"];
 /// assert_eq!(rules.unwrap().rule_count(), 2);
 /// ```
 pub fn compile_sources(sources: &[(&str, &str)]) -> (Option<CompiledRules>, Vec<Diagnostic>) {
+    compile_with_files(sources, &[])
+}
+
+pub use classifiers::classifier_files;
+
+/// As [`compile_sources`], with the other files the rules name: the model
+/// files of a `classifiers:` section, as `(path as written in the rules,
+/// text)` pairs ([`classifier_files`] lists the paths to read). Their text
+/// is part of the rules version, as the rule files' is.
+pub fn compile_with_files(
+    sources: &[(&str, &str)],
+    attached: &[(&str, &str)],
+) -> (Option<CompiledRules>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut roots: Vec<(usize, Node)> = Vec::new();
     for (i, (name, text)) in sources.iter().enumerate() {
@@ -73,7 +88,7 @@ pub fn compile_sources(sources: &[(&str, &str)]) -> (Option<CompiledRules>, Vec<
     }
     let files: Vec<String> = sources.iter().map(|(n, _)| n.to_string()).collect();
     let parse_failed = !diags.is_empty();
-    let mut c = Compiler { files: &files, diags: Vec::new(), parse_failed };
+    let mut c = Compiler { files: &files, diags: Vec::new(), parse_failed, attached, predicted: Vec::new() };
     let rules = c.compile(&roots);
     diags.append(&mut c.diags);
     let order = |file: &str| files.iter().position(|f| f == file).unwrap_or(usize::MAX);
@@ -84,7 +99,7 @@ pub fn compile_sources(sources: &[(&str, &str)]) -> (Option<CompiledRules>, Vec<
     let ok = !diags.iter().any(|d| d.severity == Severity::Error);
     let rules = if ok {
         rules.map(|mut r| {
-            r.version = version_hash(sources).into();
+            r.version = version_hash(sources, attached).into();
             r
         })
     } else {
@@ -99,10 +114,11 @@ pub fn compile_sources(sources: &[(&str, &str)]) -> (Option<CompiledRules>, Vec<
 /// share, so `rules/a.yaml`, `./rules/a.yaml` and `/srv/rules/a.yaml` give
 /// the same version; only content and the layout inside the rule directory
 /// do.
-fn version_hash(sources: &[(&str, &str)]) -> String {
+fn version_hash(sources: &[(&str, &str)], attached: &[(&str, &str)]) -> String {
     let shared = shared_dir_len(sources.iter().map(|(n, _)| *n));
     let inputs = sources.iter().map(|(name, text)| (name.get(shared..).unwrap_or(name), *text));
-    fnv1a([("tzdb", crate::calendar::TZDB_VERSION)].into_iter().chain(inputs))
+    // Model files are named relative to the rule directory already.
+    fnv1a([("tzdb", crate::calendar::TZDB_VERSION)].into_iter().chain(inputs).chain(attached.iter().copied()))
 }
 
 /// A version for any named texts, as rule sets get theirs: FNV-1a over
@@ -144,6 +160,7 @@ struct Sections<'n> {
     sentiment: Option<(usize, &'n Node)>,
     duplicates: Option<(usize, &'n Node)>,
     incidents: Option<(usize, &'n Node)>,
+    classifiers: Option<(usize, &'n Node)>,
     fields: Vec<(usize, &'n Node)>,
     categories: Vec<(usize, &'n Node)>,
     /// Whether any file has a `categories` key, even a malformed one.
@@ -166,6 +183,10 @@ struct Compiler<'f> {
     /// A file did not parse, so sections may be missing for that reason
     /// alone; "missing section" diagnostics would only be noise.
     parse_failed: bool,
+    /// Other files the rules name (model files), by path as written.
+    attached: &'f [(&'f str, &'f str)],
+    /// The labels the classifiers predict: (label, classifier, head).
+    predicted: Vec<(String, usize, usize)>,
 }
 
 /// What a territory entry adds to the common rule keys.
@@ -300,6 +321,7 @@ impl<'f> Compiler<'f> {
                     "sentiment" => once(&mut s.sentiment, &mut self.diags, "sentiment"),
                     "duplicates" => once(&mut s.duplicates, &mut self.diags, "duplicates"),
                     "incidents" => once(&mut s.incidents, &mut self.diags, "incidents"),
+                    "classifiers" => once(&mut s.classifiers, &mut self.diags, "classifiers"),
                     "fields" => s.fields.push((file, value)),
                     "normalize" => s.normalize.push((file, value)),
                     name => {
@@ -380,7 +402,8 @@ impl<'f> Compiler<'f> {
         let settings = self.settings(&sections);
         let decls: Vec<(String, &Node)> =
             sections.fields.iter().map(|(f, n)| (self.file(*f).to_string(), *n)).collect();
-        let schema = Schema::build(&decls, &mut self.diags);
+        let mut schema = Schema::build(&decls, &mut self.diags);
+        let classifiers = self.classifiers(&sections, &mut schema);
         let mut cc = CondCompiler::new(&schema, &priorities);
         let text_slot = schema.lookup("text").unwrap_or(0);
 
@@ -524,6 +547,7 @@ impl<'f> Compiler<'f> {
             assignment,
             duplicates,
             incidents,
+            classifiers,
             version: Name::default(),
             preds,
             schema,
@@ -647,7 +671,12 @@ impl<'f> Compiler<'f> {
             return None;
         };
         let set = self.obj(file, set, "`set`", &["category", "priority", "product", "skills", "tags"], Some(rule))?;
+        let mut from_model = None;
         let category = match set.get("category") {
+            Some(c) if matches!(c.kind, NodeKind::Map(_)) => {
+                from_model = Some(self.category_from(file, c, rule)?);
+                String::new()
+            }
             Some(c) => self.text(file, c, "`category`", Some(rule))?,
             None => {
                 self.diags
@@ -680,6 +709,7 @@ impl<'f> Compiler<'f> {
             skills,
             tags,
             confidence,
+            from_model,
         })
     }
 
