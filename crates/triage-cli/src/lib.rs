@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use triage_core::testing::{RuleTest, TestOutcome, parse_tests};
-use triage_core::{CompiledRules, Diagnostic, Directory, compile_sources};
+use triage_core::{CompiledRules, Diagnostic, Directory};
 
 /// Exit codes, stated once: 0 ok, 1 rule errors or failing tests, 2 usage,
 /// I/O or input errors.
@@ -333,7 +333,17 @@ fn load_named(root: &Path, name: impl Fn(&Path) -> String) -> Result<RuleSet, In
         return Err(InputError(format!("no `*.yaml` rule files in `{}`", root.display())));
     }
     let pairs: Vec<(&str, &str)> = sources.iter().map(|s| (s.name.as_str(), s.text.as_str())).collect();
-    let (rules, diagnostics) = compile_sources(&pairs);
+    // Model files the `classifiers:` section names, relative to the rule
+    // directory; one that cannot be read is left out, and compiling says so
+    // at the line that names it.
+    let mut models = Vec::new();
+    for path in triage_core::classifier_files(&pairs) {
+        if let Ok(text) = std::fs::read_to_string(root.join(&path)) {
+            models.push((path, text));
+        }
+    }
+    let attached: Vec<(&str, &str)> = models.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let (rules, diagnostics) = triage_core::compile_with_files(&pairs, &attached);
     let dir_file = root.join("directory.yaml");
     let (directory, directory_version) = if dir_file.is_file() {
         let (directory, version) = load_directory_versioned(&dir_file)?;

@@ -207,6 +207,10 @@ pub fn train(args: &TrainArgs) -> Result<Exit, InputError> {
             model.algorithm().name()
         );
         if let Some(out) = &args.out {
+            if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| InputError(format!("cannot make the folder `{}`: {e}", parent.display())))?;
+            }
             std::fs::write(out, model.to_json())
                 .map_err(|e| InputError(format!("cannot write `{}`: {e}", out.display())))?;
             eprintln!("model written to {} (training set {})", out.display(), model.training().set_hash);

@@ -73,6 +73,17 @@ pub fn render(d: &Decision) -> String {
         d.sentiment.score,
         d.confidence
     );
+    for p in &d.predicted {
+        let top: Vec<String> = p.top.iter().map(|g| format!("{} {:.2}", g.class, g.confidence)).collect();
+        let _ = writeln!(
+            out,
+            "  predicted {} by `{}`: {} · words: {}",
+            p.label,
+            p.model,
+            top.join(", "),
+            if p.words.is_empty() { "-".to_string() } else { p.words.join(", ") }
+        );
+    }
     if !d.skills.is_empty() || !d.tags.is_empty() {
         let _ = writeln!(out, "  skills: [{}] · tags: [{}]", d.skills.join(", "), d.tags.join(", "));
     }

@@ -87,7 +87,7 @@ pub(crate) fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
 /// Words that say nothing about what a case is about (function words,
 /// greetings, thanks), in the languages the example rules serve (English,
 /// German, French, Spanish, Dutch, Portuguese, Italian), accents folded.
-const FUNCTION_WORDS: &[&str] = &[
+pub(crate) const FUNCTION_WORDS: &[&str] = &[
     "a", "about", "after", "again", "al", "als", "also", "am", "an", "and", "any", "are", "as", "at", "au", "auf",
     "aus", "be", "been", "before", "bei", "best", "bitte", "bonjour", "but", "by", "can", "ce", "ciao", "con", "could",
     "da", "danke", "dans", "das", "de", "dear", "del", "dem", "den", "der", "des", "di", "did", "die", "do", "does",

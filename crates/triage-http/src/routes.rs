@@ -765,8 +765,14 @@ async fn check(b: Result<Bytes, BytesRejection>) -> Answer {
         )
     })?;
     let report = blocking(move || {
-        let sources: Vec<(&str, &str)> = files.files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
-        let (rules, mut diagnostics) = triage_core::compile_sources(&sources);
+        // `*.json` files are the ones the rules name (models); the rest are
+        // rule files.
+        let yaml = |n: &str| !n.ends_with(".json");
+        let sources: Vec<(&str, &str)> =
+            files.files.iter().filter(|(n, _)| yaml(n)).map(|(n, t)| (n.as_str(), t.as_str())).collect();
+        let attached: Vec<(&str, &str)> =
+            files.files.iter().filter(|(n, _)| !yaml(n)).map(|(n, t)| (n.as_str(), t.as_str())).collect();
+        let (rules, mut diagnostics) = triage_core::compile_with_files(&sources, &attached);
         if let Some(r) = &rules {
             diagnostics.extend(triage_core::lint(r));
         }

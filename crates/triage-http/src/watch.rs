@@ -15,9 +15,9 @@ pub const QUIET: Duration = Duration::from_millis(250);
 
 /// Watches `paths` (directories recursively; a file through its parent
 /// directory) and reloads `state` after each burst of changes that touch
-/// a `*.yaml` (or `*.yml`) file under a watched directory, a subdirectory, or a watched
-/// file itself (other files beside them, logs, notes, editor swap files,
-/// are ignored). Runs until the returned watcher is dropped.
+/// a `*.yaml` (or `*.yml`) file or a `*.json` file (a classifier's model)
+/// under a watched directory, a subdirectory, or a watched file itself
+/// (other files beside them, logs, notes, editor swap files, are ignored). Runs until the returned watcher is dropped.
 ///
 /// # Errors
 /// When the operating system refuses to watch a path.
@@ -28,8 +28,9 @@ pub fn watch(state: AppState, paths: Vec<PathBuf>) -> notify::Result<notify::Rec
     let relevant = move |path: &Path| {
         files.iter().any(|f| f == path || f.file_name() == path.file_name() && f.parent() == path.parent())
             || dirs.iter().any(|d| path.starts_with(d))
-                && (path.extension().is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
-                    || path.is_dir())
+                && (path.extension().is_some_and(|e| {
+                    ["yaml", "yml", "json"].iter().any(|x| e.eq_ignore_ascii_case(x))
+                }) || path.is_dir())
     };
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if event.is_ok_and(|e| !e.kind.is_access() && e.paths.iter().any(|p| relevant(p))) {

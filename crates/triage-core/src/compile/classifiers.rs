@@ -68,6 +68,10 @@ impl Compiler<'_> {
         let mut out: Vec<Classifier> = Vec::new();
         for (key, value) in entries {
             let name = key.name.trim();
+            // Until it loads, the rules reading this classifier's labels are
+            // not checked against them.
+            let failed_before = self.model_failed;
+            self.model_failed = true;
             let Some(path) = value.as_str().map(str::trim).filter(|p| !p.is_empty()) else {
                 let d = Diagnostic::wrong_type(
                     self.file(file),
@@ -121,6 +125,7 @@ impl Compiler<'_> {
                     continue;
                 }
             };
+            self.model_failed = failed_before;
             let index = out.len() as u16;
             let mut slots = Vec::new();
             for (head, label) in model.labels().iter().enumerate() {
@@ -183,6 +188,10 @@ impl Compiler<'_> {
             return None;
         };
         let text = self.text(file, from, "`from`", Some(rule))?;
+        if self.model_failed {
+            // Already reported: the model did not load.
+            return None;
+        }
         let label = text.strip_prefix("predicted.").unwrap_or("");
         match self.predicted.iter().find(|(l, _, _)| l == label) {
             Some((_, c, h)) => Some((*c, *h)),

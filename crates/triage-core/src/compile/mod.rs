@@ -88,8 +88,14 @@ pub fn compile_with_files(
     }
     let files: Vec<String> = sources.iter().map(|(n, _)| n.to_string()).collect();
     let parse_failed = !diags.is_empty();
-    let mut c = Compiler { files: &files, diags: Vec::new(), parse_failed, attached, predicted: Vec::new() };
+    let mut c =
+        Compiler { files: &files, diags: Vec::new(), parse_failed, attached, predicted: Vec::new(), model_failed: false };
     let rules = c.compile(&roots);
+    if c.model_failed {
+        // Without the model its labels are unknown: the rules that read them
+        // would each say so, though the one cause is already reported.
+        c.diags.retain(|d| !(d.code == "unknown-field" && d.message.contains("`predicted.")));
+    }
     diags.append(&mut c.diags);
     let order = |file: &str| files.iter().position(|f| f == file).unwrap_or(usize::MAX);
     diags.sort_by(|a, b| {
@@ -187,6 +193,8 @@ struct Compiler<'f> {
     attached: &'f [(&'f str, &'f str)],
     /// The labels the classifiers predict: (label, classifier, head).
     predicted: Vec<(String, usize, usize)>,
+    /// A classifier's model could not be loaded.
+    model_failed: bool,
 }
 
 /// What a territory entry adds to the common rule keys.
