@@ -171,12 +171,20 @@ struct HeadFile {
 #[derive(Clone)]
 pub struct Model {
     file: ModelFile,
-    /// Open addressing: `slots[i]` is a vocabulary index + 1, or 0.
-    slots: Vec<u32>,
-    /// The feature hash of each vocabulary entry.
-    hashes: Vec<u64>,
+    /// Open addressing, one word a slot: the feature hash's top 44 bits
+    /// over its vocabulary index + 1 (20 bits); 0 is empty. One memory
+    /// read a lookup.
+    slots: Vec<u64>,
     mask: usize,
+    /// Per label: its name and its classes' names, made once.
+    names: Vec<(Name, Vec<Name>)>,
+    /// Per feature: its name, when explanations may name it ([`telling`]).
+    telling: Vec<Option<Name>>,
 }
+
+/// Bits of a slot that hold the vocabulary index + 1.
+const INDEX_BITS: u32 = 20;
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
 
 impl fmt::Debug for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -209,8 +217,8 @@ pub struct Prediction {
     /// confidence.
     pub top: Vec<Guess>,
     /// The features that weighed most for the chosen class over the
-    /// runner-up, most first (at most 5).
-    pub words: Vec<String>,
+    /// runner-up, most first (at most 5; function words left out).
+    pub words: Vec<Name>,
 }
 
 /// A class and the model's confidence in it.
@@ -248,8 +256,23 @@ fn each_feature(subject: Option<&str>, body: Option<&str>, each: &mut FeatureSin
 /// The features of one normalized text (subject or body: no pair spans
 /// the two).
 fn words_of(normalized: &str, folded: &mut String, prev: &mut String, each: &mut FeatureSink<'_>) {
+    if normalized.is_ascii() {
+        // ASCII words are the runs of letters, digits and `_`: what
+        // `text::words` finds, without its Unicode boundary rules.
+        let words = normalized.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty());
+        return fold_words(words, folded, prev, each);
+    }
+    fold_words(crate::text::words(normalized), folded, prev, each);
+}
+
+fn fold_words<'w>(
+    words: impl Iterator<Item = &'w str>,
+    folded: &mut String,
+    prev: &mut String,
+    each: &mut FeatureSink<'_>,
+) {
     let mut prev_hash: Option<u64> = None;
-    for word in crate::text::words(normalized) {
+    for word in words {
         if word.len() > MAX_WORD_BYTES || word.bytes().all(|b| b.is_ascii_digit()) {
             prev_hash = None;
             continue;
@@ -560,8 +583,11 @@ impl Model {
             )));
         }
         let v = file.vocabulary.len();
-        if v == 0 || v >= u32::MAX as usize / 2 {
-            return Err(ModelError(format!("the model's vocabulary has {v} entries")));
+        if v == 0 || v as u64 >= INDEX_MASK {
+            return Err(ModelError(format!(
+                "the model's vocabulary has {v} entries; a model holds 1 to {} features",
+                INDEX_MASK - 1
+            )));
         }
         if file.heads.is_empty() {
             return Err(ModelError("the model has no labels".into()));
@@ -589,29 +615,33 @@ impl Model {
         }
         let size = (v * 2).next_power_of_two();
         let mask = size - 1;
-        let mut slots = vec![0u32; size];
-        let mut hashes = Vec::with_capacity(v);
+        let mut slots = vec![0u64; size];
         for (i, entry) in file.vocabulary.iter().enumerate() {
             let h = entry_hash(entry);
-            hashes.push(h);
             let mut s = (h as usize) & mask;
             loop {
                 match slots[s] {
                     0 => {
-                        slots[s] = i as u32 + 1;
+                        slots[s] = (h & !INDEX_MASK) | (i as u64 + 1);
                         break;
                     }
-                    k if hashes[k as usize - 1] == h => {
+                    k if k & !INDEX_MASK == h & !INDEX_MASK => {
                         return Err(ModelError(format!(
                             "vocabulary entries `{}` and `{entry}` are the same feature",
-                            file.vocabulary[k as usize - 1]
+                            file.vocabulary[(k & INDEX_MASK) as usize - 1]
                         )));
                     }
                     _ => s = (s + 1) & mask,
                 }
             }
         }
-        Ok(Model { file, slots, hashes, mask })
+        let names = file
+            .heads
+            .iter()
+            .map(|h| (Name::from(h.label.as_str()), h.classes.iter().map(|c| Name::from(c.as_str())).collect()))
+            .collect();
+        let telling = file.vocabulary.iter().map(|w| telling(w).then(|| Name::from(w.as_str()))).collect();
+        Ok(Model { file, slots, mask, names, telling })
     }
 
     /// Reads a model file's JSON text.
@@ -694,27 +724,27 @@ impl Model {
         loop {
             match self.slots[s] {
                 0 => return None,
-                k if self.hashes[k as usize - 1] == h => return Some(k as usize - 1),
+                k if k & !INDEX_MASK == h & !INDEX_MASK => return Some((k & INDEX_MASK) as usize - 1),
                 _ => s = (s + 1) & self.mask,
             }
         }
     }
 
-    /// The vocabulary indexes found in a case's text with their counts,
-    /// in index order.
-    fn found(&self, subject: Option<&str>, body: Option<&str>) -> Vec<(usize, f32)> {
-        let mut hits: Vec<usize> = Vec::new();
+    /// The vocabulary indexes found in a case's text with how often each
+    /// occurs, in index order.
+    fn found(&self, subject: Option<&str>, body: Option<&str>) -> Vec<(u32, f32)> {
+        let mut hits: Vec<u32> = Vec::with_capacity(128);
         each_feature(subject, body, &mut |h, _, _| {
             if let Some(i) = self.lookup(h) {
-                hits.push(i);
+                hits.push(i as u32);
             }
         });
         hits.sort_unstable();
-        let mut out: Vec<(usize, f32)> = Vec::with_capacity(hits.len());
-        for i in hits {
+        let mut out: Vec<(u32, f32)> = Vec::with_capacity(hits.len());
+        for f in hits {
             match out.last_mut() {
-                Some((last, n)) if *last == i => *n += 1.0,
-                _ => out.push((i, 1.0)),
+                Some((last, n)) if *last == f => *n += 1.0,
+                _ => out.push((f, 1.0)),
             }
         }
         out
@@ -724,53 +754,80 @@ impl Model {
     /// order.
     pub fn predict(&self, subject: Option<&str>, body: Option<&str>) -> Vec<Prediction> {
         let found = self.found(subject, body);
-        self.file.heads.iter().map(|h| self.head_predict(h, &found)).collect()
+        self.file.heads.iter().enumerate().map(|(i, h)| self.head_predict(i, h, &found)).collect()
     }
 
-    /// A head's score of each class for the features found.
-    fn scores(&self, h: &HeadFile, found: &[(usize, f32)]) -> Vec<f64> {
+    /// A head's score of each class for the features found (summed in
+    /// text order, so the same on every machine).
+    fn scores(&self, h: &HeadFile, found: &[(u32, f32)]) -> Vec<f64> {
         let n = h.classes.len();
-        let mut scores: Vec<f64> = h.prior.iter().map(|&p| f64::from(p)).collect();
+        let mut sums: Vec<f32> = h.prior.clone();
         for &(f, count) in found {
-            let row = &h.weights[f * n..(f + 1) * n];
-            for (s, w) in scores.iter_mut().zip(row) {
-                *s += f64::from(count * w);
+            let f = f as usize;
+            for (s, w) in sums.iter_mut().zip(&h.weights[f * n..(f + 1) * n]) {
+                *s += count * w;
             }
         }
-        scores
+        sums.into_iter().map(f64::from).collect()
     }
 
-    fn head_predict(&self, h: &HeadFile, found: &[(usize, f32)]) -> Prediction {
+    fn head_predict(&self, head: usize, h: &HeadFile, found: &[(u32, f32)]) -> Prediction {
         let n = h.classes.len();
         let scores = self.scores(h, found);
+        // The best three, by score and then class order, without sorting.
+        let ahead = |a: usize, b: usize| scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
+        let mut ranked: [Option<usize>; 3] = [None; 3];
+        for c in 0..n {
+            let mut c = c;
+            for slot in &mut ranked {
+                match *slot {
+                    Some(r) if !ahead(c, r) => {}
+                    _ => match slot.replace(c) {
+                        Some(out) => c = out,
+                        None => break,
+                    },
+                }
+            }
+        }
+        let best = ranked[0].unwrap_or(0);
+        let second = ranked[1].unwrap_or(best);
         // Softmax at the head's temperature, from the largest score so
         // nothing overflows.
-        let top = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let exp: Vec<f64> = scores.iter().map(|s| ((s - top) / h.temperature).exp()).collect();
-        let sum: f64 = exp.iter().sum();
-        let mut ranked: Vec<usize> = (0..n).collect();
-        ranked.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-        let best = ranked[0];
-        let second = ranked.get(1).copied().unwrap_or(best);
-        let confidence = |c: usize| if sum > 0.0 { exp[c] / sum } else { 0.0 };
-        let mut weighed: Vec<(f32, usize)> = found
-            .iter()
-            .map(|&(f, count)| (count * (h.weights[f * n + best] - h.weights[f * n + second]), f))
-            .filter(|&(d, f)| d > 0.0 && telling(&self.file.vocabulary[f]))
-            .collect();
-        weighed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let top = scores[best];
+        let sum: f64 = scores.iter().map(|s| ((s - top) / h.temperature).exp()).sum();
+        let confidence = |c: usize| ((scores[c] - top) / h.temperature).exp() / sum;
+        let (label, classes) = &self.names[head];
         Prediction {
             model: Name::default(),
-            label: Name::from(h.label.as_str()),
-            class: Name::from(h.classes[best].as_str()),
+            label: label.clone(),
+            class: classes[best].clone(),
             confidence: confidence(best),
-            top: ranked
-                .iter()
-                .take(3)
-                .map(|&c| Guess { class: Name::from(h.classes[c].as_str()), confidence: confidence(c) })
-                .collect(),
-            words: weighed.iter().take(5).map(|&(_, f)| self.file.vocabulary[f].clone()).collect(),
+            top: ranked.iter().flatten().map(|&c| Guess { class: classes[c].clone(), confidence: confidence(c) }).collect(),
+            words: self.weighed(h, found, best, second),
         }
+    }
+
+    /// The features that weighed most for `best` over `second` (their
+    /// weights' difference times their count), at most 5, most first (ties
+    /// by vocabulary order), leaving out function words.
+    fn weighed(&self, h: &HeadFile, found: &[(u32, f32)], best: usize, second: usize) -> Vec<Name> {
+        let n = h.classes.len();
+        let mut top: [(f32, u32); 5] = [(0.0, u32::MAX); 5];
+        for &(f, count) in found {
+            let row = f as usize * n;
+            let mut entry = (count * (h.weights[row + best] - h.weights[row + second]), f);
+            // Most features do not reach the five (or weigh against).
+            if entry.0 <= 0.0 || entry.0 < top[4].0 || self.telling[f as usize].is_none() {
+                continue;
+            }
+            // Insert into the sorted five, pushing the rest down.
+            for slot in &mut top {
+                if entry.0 > slot.0 || (entry.0 == slot.0 && entry.1 < slot.1) {
+                    std::mem::swap(slot, &mut entry);
+                }
+            }
+        }
+        top.iter().filter(|(d, _)| *d > 0.0).filter_map(|&(_, f)| self.telling[f as usize].clone()).collect()
     }
 }
 

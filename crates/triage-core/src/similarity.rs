@@ -132,6 +132,17 @@ pub fn own_text(body: &str) -> String {
     let mut out = String::with_capacity(body.len());
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim();
+        if t.starts_with('>') {
+            continue;
+        }
+        // Every quote header starts with one of these letters (or a dash):
+        // other lines need no closer look.
+        let may_head = t.bytes().next().is_some_and(|b| b"oOaAlLeEbBfFvVdD-".contains(&b));
+        if !may_head {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
         let lower = t.to_lowercase();
         let quote_header = (lower.starts_with("on ") && lower.ends_with("wrote:"))
             || (lower.starts_with("am ") && lower.ends_with(':') && lower.contains("schrieb"))
@@ -146,9 +157,6 @@ pub fn own_text(body: &str) -> String {
                 }));
         if quote_header || *line == "-- " || t == "--" {
             break;
-        }
-        if t.starts_with('>') {
-            continue;
         }
         out.push_str(line);
         out.push('\n');
