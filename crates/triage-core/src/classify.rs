@@ -1156,6 +1156,11 @@ mod tests {
         assert_eq!(d.predicted.len(), 1);
         assert_eq!(d.predicted[0].model.as_str(), "support");
         assert!((d.confidence - d.predicted[0].confidence).abs() < 1e-12);
+        // A lean trace names the classifier; a full one says what it guessed.
+        let lean = d.trace.iter().find(|t| t.stage == "classify").unwrap();
+        assert_eq!((lean.rule.as_deref(), lean.why.as_deref()), (Some("support"), None));
+        let full = crate::Options::with_trace(crate::TraceLevel::Full);
+        let d = crate::triage(&rules, &case("money back", "I was charged twice, refund please"), &dir, now, &full);
         let note = d.trace.iter().find(|t| t.stage == "classify").unwrap();
         let why = note.why.as_deref().unwrap();
         assert!(why.starts_with("classifier `support` (models/support.json) guessed category `billing`"), "{why}");

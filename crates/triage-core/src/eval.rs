@@ -434,7 +434,7 @@ pub(crate) fn decide(
     // `predicted.LABEL` from the first stage on.
     let predicted = predict(rules, case);
     fill_predicted(rules, &predicted, facts);
-    trace.extend(classify_trace(rules, &predicted));
+    trace.extend(classify_trace(rules, &predicted, full));
     let hits = rules.text.scan(|slot| raw_text(rules, case, &normalized, slot));
 
     // Sentiment: distinct negative and positive phrases found.
@@ -910,7 +910,9 @@ pub(crate) fn fill_predicted<'a>(rules: &CompiledRules, predicted: &'a [Predicti
 }
 
 /// A trace note per guess, at the line that names the classifier.
-fn classify_trace(rules: &CompiledRules, predicted: &[Prediction]) -> Vec<TraceEntry> {
+/// The guess itself is in the decision's `predicted`; a full trace also
+/// says it in words.
+fn classify_trace(rules: &CompiledRules, predicted: &[Prediction], full: bool) -> Vec<TraceEntry> {
     let mut guesses = predicted.iter();
     let mut out = Vec::new();
     for c in &rules.classifiers {
@@ -922,7 +924,7 @@ fn classify_trace(rules: &CompiledRules, predicted: &[Prediction]) -> Vec<TraceE
                 file: rules.files.get(c.file).cloned(),
                 line: Some(c.line),
                 outcome: Outcome::Note,
-                why: Some(guessed(p, &c.path)),
+                why: full.then(|| guessed(p, &c.path)),
             });
         }
     }
