@@ -7,6 +7,8 @@
 //!
 //! Run: `cargo bench -p triage-benches --bench classify`
 
+#![allow(clippy::panic, reason = "a benchmark without its data or model cannot run")]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::Path;
@@ -105,7 +107,10 @@ fn bench(c: &mut Criterion) {
         .replace("classifiers:\n  support: models/support.json\n", "")
         .replace("predicted.category.confidence: { gte: 0.6 }", "subject: { contains: refund }")
         .replace("{ from: predicted.category }", "refund")
-        .replace("predicted.priority: P1, predicted.priority.confidence: { gte: 0.7 }", "subject: { contains: urgent }");
+        .replace(
+            "predicted.priority: P1, predicted.priority.confidence: { gte: 0.7 }",
+            "subject: { contains: urgent }",
+        );
     let (without, diags) = compile_with_files(&[("rules.yaml", &plain_yaml)], &[]);
     let without = without.unwrap_or_else(|| panic!("{diags:?}"));
     let decided: Vec<Case> = held.iter().filter_map(|c| Case::from_json(&c.json).ok()).collect();

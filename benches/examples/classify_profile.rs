@@ -6,13 +6,13 @@ use std::hint::black_box;
 use std::path::Path;
 use triage_core::classify::{Example, TrainOptions, train};
 
-fn main() {
+fn main() -> Result<(), String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("classify/make_cases.py");
     let out = std::process::Command::new("python3")
         .arg(script)
         .args(["--seed", "7", "--cases", "21000"])
         .output()
-        .unwrap_or_else(|e| panic!("python3 make_cases.py: {e}"));
+        .map_err(|e| format!("python3 make_cases.py: {e}"))?;
     let rows: Vec<(String, String, String)> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| {
@@ -22,11 +22,9 @@ fn main() {
         })
         .collect();
     let (train_rows, held) = rows.split_at(20_000);
-    let examples: Vec<Example<'_>> = train_rows
-        .iter()
-        .map(|(s, b, c)| Example { subject: Some(s), body: Some(b), labels: vec![Some(c)] })
-        .collect();
-    let model = train(&examples, &["category"], &TrainOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let examples: Vec<Example<'_>> =
+        train_rows.iter().map(|(s, b, c)| Example { subject: Some(s), body: Some(b), labels: vec![Some(c)] }).collect();
+    let model = train(&examples, &["category"], &TrainOptions::default()).map_err(|e| e.to_string())?;
     let rounds = 2_000;
     let started = std::time::Instant::now();
     for _ in 0..rounds {
@@ -36,4 +34,5 @@ fn main() {
     }
     let per = started.elapsed().as_secs_f64() * 1e6 / (rounds * held.len()) as f64;
     println!("{per:.2} µs per prediction");
+    Ok(())
 }

@@ -4,8 +4,8 @@
 //! sets' tests, so both runners see the same files.
 
 pub mod batch;
-pub mod train;
 pub mod serve;
+pub mod train;
 
 use std::fmt::Write as _;
 use std::io::Read as _;

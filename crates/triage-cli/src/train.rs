@@ -48,11 +48,14 @@ pub struct TrainArgs {
     pub format: String,
 }
 
+/// A labelled case as read: subject, body, and one value (or none) per
+/// label.
+type Row = (Option<String>, Option<String>, Vec<Option<String>>);
+
 /// Labelled cases read from the inputs: their texts and label values, and
 /// what could not be used.
 struct Labelled {
-    /// (subject, body, one value per label).
-    rows: Vec<(Option<String>, Option<String>, Vec<Option<String>>)>,
+    rows: Vec<Row>,
     /// Records read.
     read: u64,
     /// Records that were not a JSON object with text, with where they were.
@@ -63,7 +66,11 @@ impl Labelled {
     fn examples(&self) -> Vec<Example<'_>> {
         self.rows
             .iter()
-            .map(|(s, b, l)| Example { subject: s.as_deref(), body: b.as_deref(), labels: l.iter().map(Option::as_deref).collect() })
+            .map(|(s, b, l)| Example {
+                subject: s.as_deref(),
+                body: b.as_deref(),
+                labels: l.iter().map(Option::as_deref).collect(),
+            })
             .collect()
     }
 }
@@ -127,9 +134,8 @@ fn read_labelled(inputs: &[String], labels: &[String]) -> Result<Labelled, Input
 }
 
 fn options(args: &TrainArgs) -> Result<TrainOptions, InputError> {
-    let algorithm = Algorithm::parse(&args.algorithm).ok_or_else(|| {
-        InputError(format!("--algorithm `{}`: use multinomial-nb or complement-nb", args.algorithm))
-    })?;
+    let algorithm = Algorithm::parse(&args.algorithm)
+        .ok_or_else(|| InputError(format!("--algorithm `{}`: use multinomial-nb or complement-nb", args.algorithm)))?;
     if !(args.alpha > 0.0 && args.alpha.is_finite()) {
         return Err(InputError(format!("--alpha {}: give a number above 0, such as 0.1", args.alpha)));
     }
@@ -170,12 +176,8 @@ pub fn train(args: &TrainArgs) -> Result<Exit, InputError> {
         eprintln!("skipped {} more record(s)", data.unusable.len() - 5);
     }
     let examples = data.examples();
-    let mut summary = format!(
-        "read {} record(s) = {} with text + {} skipped",
-        data.read,
-        examples.len(),
-        data.unusable.len()
-    );
+    let mut summary =
+        format!("read {} record(s) = {} with text + {} skipped", data.read, examples.len(), data.unusable.len());
     for (i, l) in labels.iter().enumerate() {
         let without = examples.iter().filter(|e| e.labels[i].is_none()).count();
         if without > 0 {
@@ -197,8 +199,7 @@ pub fn train(args: &TrainArgs) -> Result<Exit, InputError> {
         let started = Instant::now();
         let model = classify::train(&examples, &labels, &options).map_err(|e| InputError(e.to_string()))?;
         let took = started.elapsed().as_secs_f64();
-        let classes: Vec<String> =
-            labels.iter().map(|l| format!("`{l}` {} classes", model.classes(l).len())).collect();
+        let classes: Vec<String> = labels.iter().map(|l| format!("`{l}` {} classes", model.classes(l).len())).collect();
         eprintln!(
             "trained on {} case(s) in {took:.2} s: {}, {} features ({})",
             examples.len(),

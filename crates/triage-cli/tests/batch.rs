@@ -541,8 +541,11 @@ fn a_history_in_a_run_escalates_on_what_the_run_found_and_an_empty_id_is_rejecte
         + "sla: [{ id: standard, targets: { first_response: 8h } }]\n\
            escalation:\n  - id: on-call\n    when: { incident.size: { gte: 4 } }\n    do: [{ notify: on_call }]\n";
     std::fs::write(rules.join("rules.yaml"), yaml).unwrap();
-    let mut lines: Vec<String> =
-        std::fs::read_to_string(root().join("examples/duplicates/cases.jsonl")).unwrap().lines().map(String::from).collect();
+    let mut lines: Vec<String> = std::fs::read_to_string(root().join("examples/duplicates/cases.jsonl"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     // The fourth report of the outage (107), sent as a history.
     let last: serde_json::Value = serde_json::from_str(&lines[6]).unwrap();
     let at = last["created_at"].clone();

@@ -354,11 +354,12 @@ pub fn train(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) 
     // Temperatures from a model of nine tenths of the cases, tried on the
     // tenth it did not see (when there are enough cases to spare one).
     if examples.len() >= MIN_CALIBRATION_CASES {
-        let held = |i: usize| mix(i as u64 ^ SEED.rotate_left(7)) % 10 == 0;
+        let held = |i: usize| mix(i as u64 ^ SEED.rotate_left(7)).is_multiple_of(10);
         let fitting: Vec<Example<'_>> =
             examples.iter().enumerate().filter(|(i, _)| !held(*i)).map(|(_, e)| e.clone()).collect();
         if let Ok(part) = fit(&fitting, labels, options) {
-            let tried: Vec<&Example<'_>> = examples.iter().enumerate().filter(|(i, _)| held(*i)).map(|(_, e)| e).collect();
+            let tried: Vec<&Example<'_>> =
+                examples.iter().enumerate().filter(|(i, _)| held(*i)).map(|(_, e)| e).collect();
             for head in 0..model.file.heads.len() {
                 let mut seen: Vec<(Vec<f64>, usize)> = Vec::new();
                 for e in &tried {
@@ -802,7 +803,11 @@ impl Model {
             label: label.clone(),
             class: classes[best].clone(),
             confidence: confidence(best),
-            top: ranked.iter().flatten().map(|&c| Guess { class: classes[c].clone(), confidence: confidence(c) }).collect(),
+            top: ranked
+                .iter()
+                .flatten()
+                .map(|&c| Guess { class: classes[c].clone(), confidence: confidence(c) })
+                .collect(),
             words: self.weighed(h, found, best, second),
         }
     }
@@ -1145,13 +1150,18 @@ mod tests {
     #[test]
     fn rules_read_a_classifier_and_a_category_falls_back_to_it() {
         let model = train(&corpus(), &["category"], &TrainOptions::default()).unwrap().to_json();
-        let (rules, diags) =
-            crate::compile_with_files(&[("r/rules.yaml", RULES)], &[("models/support.json", &model)]);
+        let (rules, diags) = crate::compile_with_files(&[("r/rules.yaml", RULES)], &[("models/support.json", &model)]);
         let rules = rules.unwrap_or_else(|| panic!("{diags:?}"));
         assert_eq!(crate::classifier_files(&[("r/rules.yaml", RULES)]), vec!["models/support.json"]);
         let now = "2026-03-02T09:00:00Z".parse().unwrap();
         let dir = crate::Directory::new();
-        let d = crate::triage(&rules, &case("money back", "I was charged twice, refund please"), &dir, now, &Default::default());
+        let d = crate::triage(
+            &rules,
+            &case("money back", "I was charged twice, refund please"),
+            &dir,
+            now,
+            &Default::default(),
+        );
         assert_eq!(d.category.as_str(), "billing", "{d:?}");
         assert_eq!(d.predicted.len(), 1);
         assert_eq!(d.predicted[0].model.as_str(), "support");

@@ -248,8 +248,8 @@ fn related_values_out_of_range_are_refused_and_null_is_nothing() {
     assert!(with("null").unwrap().related.is_empty());
     // A priority written in another case is the scale's.
     let s = with(r#"{"priority": " p1"}"#).unwrap();
-    let e = escalate(rules(), &s, &Directory::new(), "2026-03-09T09:00:00Z".parse().unwrap(), &Options::default())
-        .unwrap();
+    let e =
+        escalate(rules(), &s, &Directory::new(), "2026-03-09T09:00:00Z".parse().unwrap(), &Options::default()).unwrap();
     assert_eq!(e.priority.as_str(), "P1", "{e:?}");
 }
 

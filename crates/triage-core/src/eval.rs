@@ -3,8 +3,8 @@
 
 use crate::assign::{BatchMode, Choice, Loads};
 use crate::case::Case;
-use crate::cond::{self, Explainer, Fact};
 use crate::classify::Prediction;
+use crate::cond::{self, Explainer, Fact};
 use crate::decision::{
     Action, Decision, Deflection, ManualReview, Options, Outcome, Sentiment, Sla, SlaTargets, TraceEntry, TraceLevel,
     Warning,
@@ -587,7 +587,9 @@ pub(crate) fn decide(
 
     // A `duplicates:` or `incidents:` section's `then: { priority }`, before
     // the history's own changes.
-    if let Some(r) = seen.and_then(|s| s.priority.as_deref()).and_then(|p| rules.priorities.iter().position(|x| x.eq_ignore_ascii_case(p.trim())))
+    if let Some(r) = seen
+        .and_then(|s| s.priority.as_deref())
+        .and_then(|p| rules.priorities.iter().position(|x| x.eq_ignore_ascii_case(p.trim())))
     {
         if r != rank {
             let by = seen.and_then(|s| s.priority_by).map_or_else(
@@ -890,7 +892,12 @@ pub(crate) fn predict(rules: &CompiledRules, case: &Case) -> Vec<Prediction> {
 
 /// A classifier's guess of one of its labels among `predicted` (which
 /// [`predict`] made, so it follows the classifiers' order).
-fn guess_of<'p>(rules: &CompiledRules, predicted: &'p [Prediction], classifier: usize, head: usize) -> Option<&'p Prediction> {
+fn guess_of<'p>(
+    rules: &CompiledRules,
+    predicted: &'p [Prediction],
+    classifier: usize,
+    head: usize,
+) -> Option<&'p Prediction> {
     let before: usize = rules.classifiers.iter().take(classifier).map(|c| c.slots.len()).sum();
     predicted.get(before + head)
 }
@@ -934,16 +941,17 @@ fn classify_trace(rules: &CompiledRules, predicted: &[Prediction], full: bool) -
 /// The trace's words for a guess: the classifier, the three best classes
 /// and the words that weighed most.
 fn guessed(p: &Prediction, path: &str) -> String {
-    let others: Vec<String> =
-        p.top.iter().skip(1).map(|g| format!("`{}` {:.2}", g.class, g.confidence)).collect();
-    let mut why =
-        format!("classifier `{}` ({path}) guessed {} `{}` ({:.2}", p.model, p.label, p.class, p.confidence);
+    let others: Vec<String> = p.top.iter().skip(1).map(|g| format!("`{}` {:.2}", g.class, g.confidence)).collect();
+    let mut why = format!("classifier `{}` ({path}) guessed {} `{}` ({:.2}", p.model, p.label, p.class, p.confidence);
     if !others.is_empty() {
         why.push_str(&format!("; then {}", others.join(", ")));
     }
     why.push(')');
     if !p.words.is_empty() {
-        why.push_str(&format!(" from the words {}", p.words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")));
+        why.push_str(&format!(
+            " from the words {}",
+            p.words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
+        ));
     }
     why
 }

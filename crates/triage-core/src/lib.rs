@@ -54,8 +54,8 @@
 mod assign;
 mod bits;
 mod calendar;
-pub mod classify;
 mod case;
+pub mod classify;
 mod compile;
 mod cond;
 mod decision;

@@ -3,9 +3,9 @@
 //! puts the actions due in the outbox; `GET /v1/cases/{id}` shows the
 //! history, the actions and their delivery.
 
-use crate::{AppState, Snapshot};
 use crate::problem::Problem;
 use crate::routes::{Answer, Params, case_of, inputs, json_answer, json_value};
+use crate::{AppState, Snapshot};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -169,7 +169,8 @@ pub(crate) async fn append_events(
     // request is checked again against the history as it now is.
     let mut appended = None;
     for _ in 0..MAX_ATTEMPTS {
-        if let Some(a) = check_and_record(&state, &store, &snapshot, &id, case.as_ref(), &events, now, &options).await? {
+        if let Some(a) = check_and_record(&state, &store, &snapshot, &id, case.as_ref(), &events, now, &options).await?
+        {
             appended = Some(a);
             break;
         }

@@ -28,9 +28,8 @@ pub fn watch(state: AppState, paths: Vec<PathBuf>) -> notify::Result<notify::Rec
     let relevant = move |path: &Path| {
         files.iter().any(|f| f == path || f.file_name() == path.file_name() && f.parent() == path.parent())
             || dirs.iter().any(|d| path.starts_with(d))
-                && (path.extension().is_some_and(|e| {
-                    ["yaml", "yml", "json"].iter().any(|x| e.eq_ignore_ascii_case(x))
-                }) || path.is_dir())
+                && (path.extension().is_some_and(|e| ["yaml", "yml", "json"].iter().any(|x| e.eq_ignore_ascii_case(x)))
+                    || path.is_dir())
     };
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if event.is_ok_and(|e| !e.kind.is_access() && e.paths.iter().any(|p| relevant(p))) {

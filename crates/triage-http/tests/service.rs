@@ -786,7 +786,8 @@ async fn requests_racing_to_open_one_case_leave_one_history() {
             let body = json!({"case": case, "events": [{"id": "e1", "at": at, "kind": "created"}]});
             let s = s.clone();
             tokio::spawn(async move {
-                let (st, _, text) = call(&s, "POST", &format!("/v1/cases/race2/events?now={at}"), body.to_string()).await;
+                let (st, _, text) =
+                    call(&s, "POST", &format!("/v1/cases/race2/events?now={at}"), body.to_string()).await;
                 (i, st, text)
             })
         })

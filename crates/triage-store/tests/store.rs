@@ -68,7 +68,10 @@ both!(a_case_and_its_events_are_recorded_together_only_on_the_history_checked);
 async fn a_case_and_its_events_are_recorded_together_only_on_the_history_checked(store: Store) {
     let open = Opening { case_json: r#"{"id": "r1"}"#, related_json: Some(r#"{"incident_size": 3}"#) };
     let first = store.record("r1", Some(open), 0, &[event("e1", "created")], 1_000).await.unwrap();
-    assert_eq!(first, Recorded::Stored { opened: true, appended: Appended { added: vec!["e1".into()], repeated: vec![] } });
+    assert_eq!(
+        first,
+        Recorded::Stored { opened: true, appended: Appended { added: vec!["e1".into()], repeated: vec![] } }
+    );
     assert_eq!(store.related("r1").await.unwrap().as_deref(), Some(r#"{"incident_size": 3}"#));
     // Another request checked against "not tracked yet": it stores nothing.
     let late = Opening { case_json: r#"{"id": "r1", "other": true}"#, related_json: None };

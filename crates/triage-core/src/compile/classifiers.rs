@@ -46,8 +46,8 @@ pub fn classifier_files(sources: &[(&str, &str)]) -> Vec<String> {
 /// Whether a model path stays inside the rule directory: relative, with no
 /// `..` part.
 fn inside(path: &str) -> bool {
-    !(path.starts_with('/') || path.starts_with('\\') || path.contains(':'))
-        && !path.split(['/', '\\']).any(|part| part == "..")
+    let absolute = path.starts_with('/') || path.starts_with('\\') || path.contains(':');
+    !(absolute || path.split(['/', '\\']).any(|part| part == ".."))
 }
 
 impl Compiler<'_> {
@@ -120,7 +120,9 @@ impl Compiler<'_> {
                         value.pos,
                         format!("model file `{path}` of classifier `{name}` cannot be used: {e}"),
                     )
-                    .with_help(format!("train it again: `triage train CASES.jsonl --label LABEL --out RULES_DIR/{path}`"));
+                    .with_help(format!(
+                        "train it again: `triage train CASES.jsonl --label LABEL --out RULES_DIR/{path}`"
+                    ));
                     self.diags.push(d);
                     continue;
                 }
@@ -138,7 +140,9 @@ impl Compiler<'_> {
                         key.pos,
                         format!("`{field}` is predicted by classifier `{name}` and defined before it"),
                     )
-                    .with_help("each label may come from one classifier only; drop one, or train them under other labels");
+                    .with_help(
+                        "each label may come from one classifier only; drop one, or train them under other labels",
+                    );
                     self.diags.push(d);
                     continue;
                 }
@@ -217,4 +221,3 @@ impl Compiler<'_> {
         }
     }
 }
-

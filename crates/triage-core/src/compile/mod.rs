@@ -88,8 +88,14 @@ pub fn compile_with_files(
     }
     let files: Vec<String> = sources.iter().map(|(n, _)| n.to_string()).collect();
     let parse_failed = !diags.is_empty();
-    let mut c =
-        Compiler { files: &files, diags: Vec::new(), parse_failed, attached, predicted: Vec::new(), model_failed: false };
+    let mut c = Compiler {
+        files: &files,
+        diags: Vec::new(),
+        parse_failed,
+        attached,
+        predicted: Vec::new(),
+        model_failed: false,
+    };
     let rules = c.compile(&roots);
     if c.model_failed {
         // Without the model its labels are unknown: the rules that read them
