@@ -542,9 +542,11 @@ fn recent_from(
     }
     let text =
         std::fs::read_to_string(path).map_err(|e| InputError(format!("cannot read `{}`: {e}", path.display())))?;
+    let mut undated = 0usize;
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let case =
             Case::from_json(line).map_err(|e| InputError(format!("{}:{}: not a case: {e}", path.display(), i + 1)))?;
+        undated += usize::from(case.created_at.is_none());
         let at = case.created_at.map_or(now, |t| t.with_timezone(&Utc));
         let mut d = triage(rules, &case, directory, at, &Options::default());
         recent.observe(
@@ -555,6 +557,12 @@ fn recent_from(
             triage_core::Recent::signature(&case).as_ref(),
             &mut d,
             at,
+        );
+    }
+    if undated > 0 {
+        eprintln!(
+            "note: {undated} case(s) of `{}` have no `created_at`; they are taken as opened at --now",
+            path.display()
         );
     }
     Ok(recent)

@@ -778,6 +778,28 @@ incidents:
     }
 
     #[test]
+    fn an_incident_that_could_never_form_is_an_error_at_the_line_that_makes_it_so() {
+        let base = "categories: [{ id: all, set: { category: general } }]\n";
+        let diag = |section: &str| {
+            let yaml = format!("{base}{section}");
+            let (_, diags) = compile_sources(&[("r.yaml", &yaml)]);
+            diags.into_iter().map(|d| (d.code, d.line, d.severity)).collect::<Vec<_>>()
+        };
+        use crate::diag::Severity::{Error, Warning};
+        assert_eq!(
+            diag("incidents:\n  window: 15m\n  keys: [account]\n  distinct: account\n"),
+            [("never-forms", 5, Error)]
+        );
+        // One distinct sender is enough: then the key may be the same.
+        assert!(diag("incidents:\n  window: 15m\n  keys: [account]\n  distinct: account\n  min_distinct: 1\n").is_empty());
+        assert_eq!(diag("incidents:\n  window: 15m\n  min_cases: 1\n"), [("wrong-type", 4, Error)]);
+        assert_eq!(
+            diag("duplicates:\n  window: 1h\n  keys: [account, Account]\n"),
+            [("duplicate-key", 4, Warning)]
+        );
+    }
+
+    #[test]
     fn a_value_no_section_finds_is_a_warning() {
         let yaml = "categories: [{ id: all, set: { category: general } }]\n\
                     priority:\n  - id: repeat\n    when: { duplicate_of: { exists: true } }\n    lower: 1\n";

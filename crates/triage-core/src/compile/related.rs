@@ -1,7 +1,7 @@
 //! The `duplicates:` and `incidents:` sections.
 
 use super::{Compiler, Obj, Sections, fraction};
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Severity};
 use crate::name::Name;
 use crate::related::{DuplicateRules, Effects, IncidentRules, KEYS, Key};
 use crate::syntax::{Node, NodeKind};
@@ -62,14 +62,40 @@ impl Compiler<'_> {
         let min_cases = count(self, "min_cases", 5)?;
         let min_distinct = count(self, "min_distinct", 3)?;
         if min_distinct > min_cases {
-            let at = obj.get("min_distinct").map_or(obj.pos, |n| n.pos);
-            let d = Diagnostic::wrong_type(
+            // Point at the number the author wrote.
+            let d = match (obj.get("min_distinct"), obj.get("min_cases")) {
+                (None, Some(n)) => Diagnostic::wrong_type(
+                    self.file(file),
+                    n.pos,
+                    "`min_cases`",
+                    &format!("at least `min_distinct` ({min_distinct}, the default): each case has one sender"),
+                    &min_cases.to_string(),
+                ),
+                (at, _) => Diagnostic::wrong_type(
+                    self.file(file),
+                    at.map_or(obj.pos, |n| n.pos),
+                    "`min_distinct`",
+                    &format!("at most `min_cases` ({min_cases}): each case has one sender"),
+                    &min_distinct.to_string(),
+                ),
+            };
+            self.diags.push(d.in_rule(Some(WHAT)));
+            return None;
+        }
+        if min_distinct > 1 && keys.contains(&distinct) {
+            let at = obj.get("distinct").or_else(|| obj.get("keys")).map_or(obj.pos, |n| n.pos);
+            let name = KEYS.iter().find(|(_, k)| *k == distinct).map_or("", |(n, _)| *n);
+            let d = Diagnostic::custom(
+                "never-forms",
+                Severity::Error,
                 self.file(file),
                 at,
-                "`min_distinct`",
-                &format!("at most `min_cases` ({min_cases}): each case has one sender"),
-                &min_distinct.to_string(),
-            );
+                format!(
+                    "`{name}` is both a key and what is counted as distinct: the cases of a cluster share it, so \
+                     no incident reaches `min_distinct` ({min_distinct})"
+                ),
+            )
+            .with_help(format!("take `{name}` out of `keys`, or count another field as `distinct`"));
             self.diags.push(d.in_rule(Some(WHAT)));
             return None;
         }
@@ -118,7 +144,18 @@ impl Compiler<'_> {
         let mut out = Vec::new();
         for item in items {
             let k = self.key(file, item, what)?;
-            if !out.contains(&k) {
+            if out.contains(&k) {
+                let text = item.scalar_text().unwrap_or_default();
+                let d = Diagnostic::custom(
+                    "duplicate-key",
+                    Severity::Warning,
+                    self.file(file),
+                    item.pos,
+                    format!("key `{text}` is listed twice in `{what}`"),
+                )
+                .with_help("list each key once");
+                self.diags.push(d.in_rule(Some(what)));
+            } else {
                 out.push(k);
             }
         }
