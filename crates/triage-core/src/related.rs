@@ -791,12 +791,11 @@ incidents:
             [("never-forms", 5, Error)]
         );
         // One distinct sender is enough: then the key may be the same.
-        assert!(diag("incidents:\n  window: 15m\n  keys: [account]\n  distinct: account\n  min_distinct: 1\n").is_empty());
-        assert_eq!(diag("incidents:\n  window: 15m\n  min_cases: 1\n"), [("wrong-type", 4, Error)]);
-        assert_eq!(
-            diag("duplicates:\n  window: 1h\n  keys: [account, Account]\n"),
-            [("duplicate-key", 4, Warning)]
+        assert!(
+            diag("incidents:\n  window: 15m\n  keys: [account]\n  distinct: account\n  min_distinct: 1\n").is_empty()
         );
+        assert_eq!(diag("incidents:\n  window: 15m\n  min_cases: 1\n"), [("wrong-type", 4, Error)]);
+        assert_eq!(diag("duplicates:\n  window: 1h\n  keys: [account, Account]\n"), [("duplicate-key", 4, Warning)]);
     }
 
     #[test]
