@@ -334,13 +334,17 @@ fn load_named(root: &Path, name: impl Fn(&Path) -> String) -> Result<RuleSet, In
     }
     let pairs: Vec<(&str, &str)> = sources.iter().map(|s| (s.name.as_str(), s.text.as_str())).collect();
     // Model files the `classifiers:` section names, relative to the rule
-    // directory; one that cannot be read is left out, and compiling says so
-    // at the line that names it.
+    // directory, read as rule files are (a regular file, at most 64 MiB,
+    // UTF-8). One that is not there is left out, and compiling says so at
+    // the line that names it.
     let mut models = Vec::new();
     for path in triage_core::classifier_files(&pairs) {
-        if let Ok(text) = std::fs::read_to_string(root.join(&path)) {
-            models.push((path, text));
+        let file = root.join(&path);
+        if std::fs::symlink_metadata(&file).is_err() {
+            continue;
         }
+        let text = read(&file).map_err(|e| InputError(format!("model file of the rules: {e}")))?;
+        models.push((path, text));
     }
     let attached: Vec<(&str, &str)> = models.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
     let (rules, diagnostics) = triage_core::compile_with_files(&pairs, &attached);

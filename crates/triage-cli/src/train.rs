@@ -60,6 +60,8 @@ struct Labelled {
     read: u64,
     /// Records that were not a JSON object with text, with where they were.
     unusable: Vec<String>,
+    /// Label values of the wrong kind (counted as missing), with where.
+    odd: Vec<String>,
 }
 
 impl Labelled {
@@ -75,13 +77,18 @@ impl Labelled {
     }
 }
 
-/// A label's value in a record: the field at a dotted path, as text.
-fn label_of(record: &Value, path: &str) -> Option<String> {
+/// The value at a dotted path.
+fn lookup<'v>(record: &'v Value, path: &str) -> Option<&'v Value> {
     let mut v = record;
     for part in path.split('.') {
         v = v.get(part)?;
     }
-    match v {
+    Some(v)
+}
+
+/// A label's value in a record: the field at a dotted path, as text.
+fn label_of(record: &Value, path: &str) -> Option<String> {
+    match lookup(record, path)? {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
@@ -90,22 +97,31 @@ fn label_of(record: &Value, path: &str) -> Option<String> {
 }
 
 fn read_labelled(inputs: &[String], labels: &[String]) -> Result<Labelled, InputError> {
-    let mut out = Labelled { rows: Vec::new(), read: 0, unusable: Vec::new() };
+    let mut out = Labelled { rows: Vec::new(), read: 0, unusable: Vec::new(), odd: Vec::new() };
     for input in inputs {
         let bytes = crate::read_limited(input)?;
-        let text = String::from_utf8_lossy(&bytes);
-        // A JSON array, or JSON Lines.
-        let records: Vec<(String, Result<Value, String>)> = if text.trim_start().starts_with('[') {
-            match serde_json::from_str::<Vec<Value>>(&text) {
-                Ok(items) => items.into_iter().enumerate().map(|(i, v)| (format!("{input}[{i}]"), Ok(v))).collect(),
-                Err(e) => return Err(InputError(format!("{input}: not a JSON array of cases: {e}"))),
-            }
+        // A byte order mark is not part of the first record.
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        // A JSON array (the whole input one), or JSON Lines.
+        let array = if bytes.trim_ascii_start().starts_with(b"[") {
+            serde_json::from_slice::<Vec<Value>>(bytes).ok()
         } else {
-            text.lines()
+            None
+        };
+        let records: Vec<(String, Result<Value, String>)> = match array {
+            Some(items) => items.into_iter().enumerate().map(|(i, v)| (format!("{input}[{i}]"), Ok(v))).collect(),
+            None => bytes
+                .split(|&b| b == b'\n')
                 .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-                .map(|(i, l)| (format!("{input}:{}", i + 1), serde_json::from_str(l).map_err(|e| e.to_string())))
-                .collect()
+                .filter(|(_, l)| !l.trim_ascii().is_empty())
+                .map(|(i, l)| {
+                    let read = match std::str::from_utf8(l) {
+                        Ok(text) => serde_json::from_str(text).map_err(|e| format!("not JSON: {e}")),
+                        Err(e) => Err(format!("not UTF-8 text (an invalid byte at column {})", e.valid_up_to() + 1)),
+                    };
+                    (format!("{input}:{}", i + 1), read)
+                })
+                .collect(),
         };
         for (at, record) in records {
             out.read += 1;
@@ -116,7 +132,7 @@ fn read_labelled(inputs: &[String], labels: &[String]) -> Result<Labelled, Input
                     continue;
                 }
                 Err(e) => {
-                    out.unusable.push(format!("{at}: not JSON: {e}"));
+                    out.unusable.push(format!("{at}: {e}"));
                     continue;
                 }
             };
@@ -126,7 +142,12 @@ fn read_labelled(inputs: &[String], labels: &[String]) -> Result<Labelled, Input
                 out.unusable.push(format!("{at}: no `subject` or `body` text to learn from"));
                 continue;
             }
-            let values = labels.iter().map(|l| label_of(&record, l)).collect();
+            let values: Vec<Option<String>> = labels.iter().map(|l| label_of(&record, l)).collect();
+            for (l, v) in labels.iter().zip(&values) {
+                if v.is_none() && lookup(&record, l).is_some_and(|x| x.is_object() || x.is_array()) {
+                    out.odd.push(format!("{at}: `{l}` is an object or a list, not a label value"));
+                }
+            }
             out.rows.push((subject, body, values));
         }
     }
@@ -136,8 +157,13 @@ fn read_labelled(inputs: &[String], labels: &[String]) -> Result<Labelled, Input
 fn options(args: &TrainArgs) -> Result<TrainOptions, InputError> {
     let algorithm = Algorithm::parse(&args.algorithm)
         .ok_or_else(|| InputError(format!("--algorithm `{}`: use multinomial-nb or complement-nb", args.algorithm)))?;
-    if !(args.alpha > 0.0 && args.alpha.is_finite()) {
-        return Err(InputError(format!("--alpha {}: give a number above 0, such as 0.1", args.alpha)));
+    if !(classify::MIN_ALPHA..=classify::MAX_ALPHA).contains(&args.alpha) {
+        return Err(InputError(format!(
+            "--alpha {}: give a number from {} to {}, such as 1 (the default)",
+            args.alpha,
+            classify::MIN_ALPHA,
+            classify::MAX_ALPHA
+        )));
     }
     if args.max_features == 0 {
         return Err(InputError("--max-features 0: give at least 1".into()));
@@ -163,18 +189,13 @@ pub fn train(args: &TrainArgs) -> Result<Exit, InputError> {
     if let Some(l) = args.labels.iter().find(|l| !seen.insert(l.as_str())) {
         return Err(InputError(format!("--label `{l}` is given twice")));
     }
-    if let Some(l) = args.labels.iter().find(|l| l.trim().is_empty() || l.split('.').any(str::is_empty)) {
-        return Err(InputError(format!("--label `{l}`: name a field, such as `category` or `labels.team`")));
+    for l in &args.labels {
+        classify::label_name(l).map_err(|why| InputError(format!("--label: {why}")))?;
     }
     let options = options(args)?;
     let labels: Vec<&str> = args.labels.iter().map(String::as_str).collect();
     let data = read_labelled(&args.inputs, &args.labels)?;
-    for u in data.unusable.iter().take(5) {
-        eprintln!("skipped {u}");
-    }
-    if data.unusable.len() > 5 {
-        eprintln!("skipped {} more record(s)", data.unusable.len() - 5);
-    }
+    tell_skipped(&data);
     let examples = data.examples();
     let mut summary =
         format!("read {} record(s) = {} with text + {} skipped", data.read, examples.len(), data.unusable.len());
@@ -212,14 +233,24 @@ pub fn train(args: &TrainArgs) -> Result<Exit, InputError> {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| InputError(format!("cannot make the folder `{}`: {e}", parent.display())))?;
             }
-            std::fs::write(out, model.to_json())
-                .map_err(|e| InputError(format!("cannot write `{}`: {e}", out.display())))?;
+            write_whole(out, model.to_json().as_bytes())?;
             eprintln!("model written to {} (training set {})", out.display(), model.training().set_hash);
         }
         if let Some(test) = &args.test {
             let held = read_labelled(std::slice::from_ref(test), &args.labels)?;
+            tell_skipped(&held);
+            eprintln!(
+                "{test}: read {} record(s) = {} with text + {} skipped",
+                held.read,
+                held.rows.len(),
+                held.unusable.len()
+            );
             for (head, label) in labels.iter().enumerate() {
-                reports.push((format!("test on {test}"), test_model(&model, &held, head, label)));
+                let e = test_model(&model, &held, head, label);
+                if e.cases == 0 {
+                    return Err(InputError(format!("{test}: no case has a `{label}` to test against")));
+                }
+                reports.push((format!("test on {test}"), e));
             }
         }
     }
@@ -228,6 +259,18 @@ pub fn train(args: &TrainArgs) -> Result<Exit, InputError> {
         print!("{text}");
     }
     Ok(Exit::Ok)
+}
+
+/// Names the first five records skipped and label values ignored.
+fn tell_skipped(data: &Labelled) {
+    for (list, what) in [(&data.unusable, "skipped"), (&data.odd, "ignored")] {
+        for u in list.iter().take(5) {
+            eprintln!("{what} {u}");
+        }
+        if list.len() > 5 {
+            eprintln!("{what} {} more", list.len() - 5);
+        }
+    }
 }
 
 fn test_model(model: &Model, held: &Labelled, head: usize, label: &str) -> Evaluation {
@@ -276,4 +319,20 @@ fn human_report(reports: &[(String, Evaluation)]) -> String {
         }
     }
     out
+}
+
+/// Writes a file whole: into a temporary file beside it, then renamed over
+/// it, so a service watching the folder never reads half a model.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> Result<(), InputError> {
+    let cannot = |e: std::io::Error| InputError(format!("cannot write `{}`: {e}", path.display()));
+    if path.is_dir() {
+        return Err(InputError(format!("`{}` is a folder; name the model file, e.g. `models/support.json`", path.display())));
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&temporary, bytes).map_err(cannot)?;
+    std::fs::rename(&temporary, path).map_err(|e| {
+        let _ = std::fs::remove_file(&temporary);
+        cannot(e)
+    })
 }

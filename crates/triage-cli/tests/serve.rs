@@ -30,7 +30,13 @@ fn copy_rules(to: &Path) {
 
 /// Starts the service and returns it with its base URL.
 fn start(rules: &Path, token: &Path) -> (Child, String) {
+    start_in(Path::new("."), rules, token)
+}
+
+/// Starts the service in the folder `cwd` (`rules` may be relative to it).
+fn start_in(cwd: &Path, rules: &Path, token: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .current_dir(cwd)
         .args(["serve", rules.to_str().unwrap(), "--listen", "127.0.0.1:0", "--watch", "--admin-token-file"])
         .arg(token)
         .stdout(Stdio::null())
@@ -189,4 +195,29 @@ fn serve_reload_under_load_and_stop() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_rule_directory_given_by_a_relative_path_is_watched_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    copy_rules(&rules);
+    let token = tmp.path().join("token");
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    let (mut child, url) = start_in(tmp.path(), Path::new("rules"), &token);
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let (_, first) = triage(&client, &url).unwrap();
+    let categories = rules.join("10-categories.yaml");
+    let text = std::fs::read_to_string(&categories).unwrap() + "\n# changed\n";
+    std::fs::write(&categories, text).unwrap();
+    let started = Instant::now();
+    let mut now = first.clone();
+    while now == first && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+        now = triage(&client, &url).unwrap().1;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_ne!(now, first, "the change was not picked up");
 }

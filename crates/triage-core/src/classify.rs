@@ -219,6 +219,10 @@ pub struct Prediction {
     /// The features that weighed most for the chosen class over the
     /// runner-up, most first (at most 5; function words left out).
     pub words: Vec<Name>,
+    /// How many of the model's features the text has (each occurrence
+    /// counted). 0: the guess is the classes' prior alone, and the rules
+    /// are given no guess.
+    pub features: u32,
 }
 
 /// A class and the model's confidence in it.
@@ -376,6 +380,12 @@ pub fn train(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) 
     Ok(model)
 }
 
+/// The smallest smoothing: below it, a word never seen in a class makes
+/// a weight no float holds.
+pub const MIN_ALPHA: f64 = 1e-6;
+/// The largest: above it, smoothing drowns every count.
+pub const MAX_ALPHA: f64 = 1e3;
+
 /// Training cases below which no tenth is held out to fit temperatures.
 const MIN_CALIBRATION_CASES: usize = 200;
 
@@ -416,11 +426,17 @@ fn best_temperature(seen: &[(Vec<f64>, usize)]) -> f64 {
 }
 
 fn fit(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) -> Result<Model, ModelError> {
-    if !(options.alpha > 0.0 && options.alpha.is_finite()) {
-        return Err(ModelError(format!("alpha must be a number above 0, not {}", options.alpha)));
+    if !(MIN_ALPHA..=MAX_ALPHA).contains(&options.alpha) {
+        return Err(ModelError(format!(
+            "alpha (--alpha) must be from {MIN_ALPHA} to {MAX_ALPHA}, not {}; 1 is the default",
+            options.alpha
+        )));
     }
     if labels.is_empty() {
         return Err(ModelError("name at least one label to train".into()));
+    }
+    for label in labels {
+        label_name(label).map_err(ModelError)?;
     }
     // Document frequency of every feature.
     let mut seen: Vec<u64> = Vec::new();
@@ -449,7 +465,8 @@ fn fit(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) -> Res
     }
     if df.is_empty() {
         return Err(ModelError(format!(
-            "no word appears in {} or more of the {} cases: too few cases to learn from",
+            "no word appears in {} or more of the {} cases (--min-count): too few cases to learn from, or a \
+             minimum too high",
             options.min_count.max(1),
             examples.len()
         )));
@@ -612,6 +629,15 @@ impl Model {
             }
             if file.heads[..i].iter().any(|o| o.label == h.label) {
                 return Err(ModelError(format!("label `{}` is trained twice", h.label)));
+            }
+            if let Err(why) = label_name(&h.label) {
+                return Err(ModelError(why));
+            }
+            if h.classes.iter().any(|c| c.trim().is_empty()) || h.classes.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(ModelError(format!(
+                    "label `{}`: its classes must be non-empty, distinct and sorted",
+                    h.label
+                )));
             }
         }
         let size = (v * 2).next_power_of_two();
@@ -809,6 +835,7 @@ impl Model {
                 .map(|&c| Guess { class: classes[c].clone(), confidence: confidence(c) })
                 .collect(),
             words: self.weighed(h, found, best, second),
+            features: found.iter().map(|&(_, n)| n as u32).sum(),
         }
     }
 
@@ -834,6 +861,26 @@ impl Model {
         }
         top.iter().filter(|(d, _)| *d > 0.0).filter_map(|&(_, f)| self.telling[f as usize].clone()).collect()
     }
+}
+
+/// Whether `label` can name a field (`predicted.LABEL`): dotted names of
+/// letters, digits, `_` and `-`, none of whose parts is empty, and not
+/// ending in `confidence` (which `predicted.LABEL.confidence` uses).
+///
+/// # Errors
+/// Why it cannot, in words.
+pub fn label_name(label: &str) -> Result<(), String> {
+    let ok_part = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    if !label.split('.').all(ok_part) {
+        return Err(format!(
+            "label `{label}` cannot name a field: use letters, digits, `_` and `-`, with `.` between parts \
+             (`category`, `labels.team`)"
+        ));
+    }
+    if label.rsplit('.').next() == Some("confidence") {
+        return Err(format!("label `{label}` cannot end in `confidence`: `predicted.LABEL.confidence` is its confidence"));
+    }
+    Ok(())
 }
 
 /// Whether a feature says something to a reader: not a function word
@@ -953,7 +1000,8 @@ impl Tally {
         // as in scikit-learn's `f1_score(average="macro")` over the true
         // labels.
         let truths: Vec<&ClassScore> = scores.iter().filter(|s| s.support > 0).collect();
-        let macro_f1 = truths.iter().map(|s| s.f1).sum::<f64>() / truths.len().max(1) as f64;
+        // (An empty sum of floats is -0; the 0 makes it 0.)
+        let macro_f1 = 0.0 + truths.iter().map(|s| s.f1).sum::<f64>() / truths.len().max(1) as f64;
         let calibration = bins
             .iter()
             .enumerate()

@@ -501,14 +501,9 @@ impl<'a> Run<'a> {
         ];
         decided.push((s.product, d.product.clone().map_or(Fact::Missing, Fact::owned)));
         decided.push((s.territory, d.territory.as_ref().map_or(Fact::Missing, |t| Fact::owned(t.to_string()))));
-        let mut guesses = d.predicted.iter();
-        for c in &rules.classifiers {
-            for &(class, confidence) in &c.slots {
-                if let Some(p) = guesses.next() {
-                    decided.push((class, Fact::owned(p.class.to_string())));
-                    decided.push((confidence, Fact::Num(p.confidence)));
-                }
-            }
+        for (_, (class, confidence), p) in eval::guesses(rules, &d.predicted) {
+            decided.push((class, Fact::owned(p.class.to_string())));
+            decided.push((confidence, Fact::Num(p.confidence)));
         }
         if self.full {
             self.trace.extend(d.trace.iter().cloned());

@@ -879,15 +879,33 @@ pub(crate) fn entry(
 
 /// Every classifier's guesses for a case, in the order of the
 /// `classifiers:` section and of each model's labels.
+/// A case with none of a model's words gets no guess from it (its fields
+/// stay missing): the prior alone would name the same class for every
+/// such case.
 pub(crate) fn predict(rules: &CompiledRules, case: &Case) -> Vec<Prediction> {
     let mut out = Vec::new();
     for c in &rules.classifiers {
         for mut p in c.model.predict(case.subject.as_deref(), case.body.as_deref()) {
-            p.model = c.name.clone();
-            out.push(p);
+            if p.features > 0 {
+                p.model = c.name.clone();
+                out.push(p);
+            }
         }
     }
     out
+}
+
+/// Each guess among `predicted` with the classifier that made it and the
+/// slots its label's fields live in.
+pub(crate) fn guesses<'p, 'r>(
+    rules: &'r CompiledRules,
+    predicted: &'p [Prediction],
+) -> impl Iterator<Item = (&'r crate::rules::Classifier, (Slot, Slot), &'p Prediction)> {
+    rules.classifiers.iter().flat_map(move |c| {
+        c.model.labels().into_iter().zip(c.slots.iter().copied()).filter_map(move |(label, slots)| {
+            predicted.iter().find(|p| p.model == c.name && *p.label == *label).map(|p| (c, slots, p))
+        })
+    })
 }
 
 /// A classifier's guess of one of its labels among `predicted` (which
@@ -898,21 +916,18 @@ fn guess_of<'p>(
     classifier: usize,
     head: usize,
 ) -> Option<&'p Prediction> {
-    let before: usize = rules.classifiers.iter().take(classifier).map(|c| c.slots.len()).sum();
-    predicted.get(before + head)
+    let c = rules.classifiers.get(classifier)?;
+    let label = *c.model.labels().get(head)?;
+    predicted.iter().find(|p| p.model == c.name && *p.label == *label)
 }
 
 /// Puts the guesses where rules read them (`predicted.LABEL` and
 /// `predicted.LABEL.confidence`). A compiled classifier has a pair of
 /// slots for each label of its model, in the model's order.
 pub(crate) fn fill_predicted<'a>(rules: &CompiledRules, predicted: &'a [Prediction], facts: &mut [Fact<'a>]) {
-    let mut guesses = predicted.iter();
-    for c in &rules.classifiers {
-        for &(class, confidence) in &c.slots {
-            let Some(p) = guesses.next() else { return };
-            facts[class] = Fact::str(&p.class);
-            facts[confidence] = Fact::Num(p.confidence);
-        }
+    for (_, (class, confidence), p) in guesses(rules, predicted) {
+        facts[class] = Fact::str(&p.class);
+        facts[confidence] = Fact::Num(p.confidence);
     }
 }
 
@@ -920,22 +935,16 @@ pub(crate) fn fill_predicted<'a>(rules: &CompiledRules, predicted: &'a [Predicti
 /// The guess itself is in the decision's `predicted`; a full trace also
 /// says it in words.
 fn classify_trace(rules: &CompiledRules, predicted: &[Prediction], full: bool) -> Vec<TraceEntry> {
-    let mut guesses = predicted.iter();
-    let mut out = Vec::new();
-    for c in &rules.classifiers {
-        for _ in &c.slots {
-            let Some(p) = guesses.next() else { return out };
-            out.push(TraceEntry {
-                stage: "classify",
-                rule: Some(c.name.clone()),
-                file: rules.files.get(c.file).cloned(),
-                line: Some(c.line),
-                outcome: Outcome::Note,
-                why: full.then(|| guessed(p, &c.path)),
-            });
-        }
-    }
-    out
+    guesses(rules, predicted)
+        .map(|(c, _, p)| TraceEntry {
+            stage: "classify",
+            rule: Some(c.name.clone()),
+            file: rules.files.get(c.file).cloned(),
+            line: Some(c.line),
+            outcome: Outcome::Note,
+            why: full.then(|| guessed(p, &c.path)),
+        })
+        .collect()
 }
 
 /// The trace's words for a guess: the classifier, the three best classes

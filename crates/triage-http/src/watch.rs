@@ -23,11 +23,15 @@ pub const QUIET: Duration = Duration::from_millis(250);
 /// When the operating system refuses to watch a path.
 pub fn watch(state: AppState, paths: Vec<PathBuf>) -> notify::Result<notify::RecommendedWatcher> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let files: Vec<PathBuf> = paths.iter().filter(|p| !p.is_dir()).cloned().collect();
-    let dirs: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
+    // Events name absolute paths: a relative path given (`rules`) is made
+    // absolute, or it would match none of them.
+    let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+    let files: Vec<PathBuf> = paths.iter().filter(|p| !p.is_dir()).map(absolute).collect();
+    let dirs: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).map(absolute).collect();
+    let canonical: Vec<PathBuf> = dirs.iter().filter_map(|d| d.canonicalize().ok()).collect();
     let relevant = move |path: &Path| {
         files.iter().any(|f| f == path || f.file_name() == path.file_name() && f.parent() == path.parent())
-            || dirs.iter().any(|d| path.starts_with(d))
+            || dirs.iter().chain(&canonical).any(|d| path.starts_with(d))
                 && (path.extension().is_some_and(|e| ["yaml", "yml", "json"].iter().any(|x| e.eq_ignore_ascii_case(x)))
                     || path.is_dir())
     };

@@ -68,6 +68,18 @@ impl Compiler<'_> {
         let mut out: Vec<Classifier> = Vec::new();
         for (key, value) in entries {
             let name = key.name.trim();
+            if name.is_empty() || name.chars().any(char::is_control) {
+                let d = Diagnostic::custom(
+                    "invalid-value",
+                    Severity::Error,
+                    self.file(file),
+                    key.pos,
+                    format!("`{name}` cannot name a classifier"),
+                )
+                .with_help("name it as traces will show it, e.g. `support: models/support.json`");
+                self.diags.push(d);
+                continue;
+            }
             // Until it loads, the rules reading this classifier's labels are
             // not checked against them.
             let failed_before = self.model_failed;
@@ -89,9 +101,24 @@ impl Compiler<'_> {
                     Severity::Error,
                     self.file(file),
                     value.pos,
-                    format!("model file `{path}` of classifier `{name}` is outside the rule directory"),
+                    format!(
+                        "model file `{path}` of classifier `{name}` is not a path inside the rule directory \
+                         (absolute, or with a `..` part)"
+                    ),
                 )
                 .with_help("put the model in the rule directory (e.g. `models/support.json`) and name it from there");
+                self.diags.push(d);
+                continue;
+            }
+            if !path.to_ascii_lowercase().ends_with(".json") {
+                let d = Diagnostic::custom(
+                    "invalid-value",
+                    Severity::Error,
+                    self.file(file),
+                    value.pos,
+                    format!("model file `{path}` of classifier `{name}` is not a `.json` file"),
+                )
+                .with_help("models are the JSON files `triage train --out` writes, e.g. `models/support.json`");
                 self.diags.push(d);
                 continue;
             }
@@ -105,7 +132,7 @@ impl Compiler<'_> {
                 )
                 .with_help(format!(
                     "the path is relative to the rule directory; train the model with `triage train CASES.jsonl \
-                     --label category --out RULES_DIR/{path}`"
+                     --label LABEL --out RULES_DIR/{path}`, a `--label` for each `predicted.LABEL` the rules read"
                 ));
                 self.diags.push(d);
                 continue;
