@@ -326,7 +326,10 @@ fn human_report(reports: &[(String, Evaluation)]) -> String {
 fn write_whole(path: &std::path::Path, bytes: &[u8]) -> Result<(), InputError> {
     let cannot = |e: std::io::Error| InputError(format!("cannot write `{}`: {e}", path.display()));
     if path.is_dir() {
-        return Err(InputError(format!("`{}` is a folder; name the model file, e.g. `models/support.json`", path.display())));
+        return Err(InputError(format!(
+            "`{}` is a folder; name the model file, e.g. `models/support.json`",
+            path.display()
+        )));
     }
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));

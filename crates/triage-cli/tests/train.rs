@@ -91,7 +91,14 @@ fn rules_read_the_model_they_name_and_a_case_without_its_words_gets_no_guess() {
     let decide = |case: &str| {
         let path = dir.path().join("case.json");
         std::fs::write(&path, case).unwrap();
-        let o = triage(&["eval", rules.to_str().unwrap(), "--case", path.to_str().unwrap(), "--now", "2026-03-02T09:00:00Z"]);
+        let o = triage(&[
+            "eval",
+            rules.to_str().unwrap(),
+            "--case",
+            path.to_str().unwrap(),
+            "--now",
+            "2026-03-02T09:00:00Z",
+        ]);
         serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
     };
     let d = decide(r#"{"id": "c1", "subject": "refund please", "body": "charged twice"}"#);

@@ -878,7 +878,9 @@ pub fn label_name(label: &str) -> Result<(), String> {
         ));
     }
     if label.rsplit('.').next() == Some("confidence") {
-        return Err(format!("label `{label}` cannot end in `confidence`: `predicted.LABEL.confidence` is its confidence"));
+        return Err(format!(
+            "label `{label}` cannot end in `confidence`: `predicted.LABEL.confidence` is its confidence"
+        ));
     }
     Ok(())
 }
@@ -1261,5 +1263,89 @@ mod tests {
         assert_eq!(e.calibration.iter().map(|b| b.guesses).sum::<u64>(), 18);
         assert!(e.accuracy > 0.5 && e.macro_f1 > 0.5, "{e:?}");
         assert!(cross_validate(&c, &["category"], 0, 1, &TrainOptions::default()).is_err());
+    }
+}
+
+/// Sentiment compatible with VADER: the scores of the reference
+/// (vaderSentiment 3.3.2, Hutto and Gilbert) on its README's example
+/// sentences and on support mail, to 4 decimals.
+#[cfg(test)]
+mod vader_tests {
+    /// (sentence, the reference's compound score), as the reference
+    /// printed them.
+    const REFERENCE: &[(&str, f64)] = &[
+        ("VADER is smart, handsome, and funny.", 0.8316),
+        ("VADER is smart, handsome, and funny!", 0.8439),
+        ("VADER is very smart, handsome, and funny.", 0.8545),
+        ("VADER is VERY SMART, handsome, and FUNNY.", 0.9227),
+        ("VADER is VERY SMART, handsome, and FUNNY!!!", 0.9342),
+        ("VADER is VERY SMART, uber handsome, and FRIGGIN FUNNY!!!", 0.9469),
+        ("VADER is not smart, handsome, nor funny.", -0.7424),
+        ("The book was good.", 0.4404),
+        ("At least it isn't a horrible book.", 0.431),
+        ("The book was only kind of good.", 0.3832),
+        ("The plot was good, but the characters are uncompelling and the dialog is not great.", -0.7042),
+        ("Today SUX!", -0.5461),
+        ("Today only kinda sux! But I'll get by, lol", 0.5249),
+        ("Make sure you :) or :D today!", 0.8633),
+        ("Catch utf-8 emoji such as 💘 and 💋 and 😁", 0.875),
+        ("Not bad at all", 0.431),
+        ("This is the third time I write: your service is down AGAIN and nobody answers. Terrible!", -0.5255),
+        ("Thanks a lot, the refund arrived, great job!", 0.807),
+        ("Please reset my password.", 0.3182),
+        ("I am furious, we were charged twice and I want my money back NOW!!!", -0.7249),
+    ];
+
+    const RULES: &str = "sentiment:\n  english: vader\n  negative: [\"stinks\"]\ncategories: [{ id: all, set: { category: general } }]\n\
+        priority:\n  - id: angry\n    when: { sentiment.label: negative, sentiment.score: { lte: -0.5 } }\n    raise: 1\n";
+
+    fn decide(subject: &str) -> crate::Decision {
+        let rules = crate::compile_sources(&[("r.yaml", RULES)]).0.unwrap();
+        let case = crate::Case::from_json(&serde_json::json!({"id": "c", "subject": subject}).to_string()).unwrap();
+        let now = "2026-03-02T09:00:00Z".parse().unwrap();
+        crate::triage(&rules, &case, &crate::Directory::new(), now, &Default::default())
+    }
+
+    #[test]
+    fn english_text_scores_as_the_reference_does() {
+        for (sentence, compound) in REFERENCE {
+            let d = decide(sentence);
+            assert_eq!(d.sentiment.score, *compound, "{sentence}");
+            let label = if *compound >= 0.05 {
+                "positive"
+            } else if *compound <= -0.05 {
+                "negative"
+            } else {
+                "neutral"
+            };
+            assert_eq!(d.sentiment.label, label, "{sentence}");
+        }
+    }
+
+    #[test]
+    fn the_authors_phrases_win_and_rules_read_score_and_label() {
+        // "stinks" is the authors' word: their lexicon decides (-0.5).
+        let d = decide("This great product stinks");
+        assert_eq!((d.sentiment.score, d.sentiment.label), (-0.5, "negative"));
+        // An angry customer goes up a step; a happy one does not.
+        assert_eq!(
+            decide("I am furious, we were charged twice and I want my money back NOW!!!").priority.as_str(),
+            "P3"
+        );
+        assert_eq!(decide("Thanks a lot, the refund arrived, great job!").priority.as_str(), "P4");
+        // Without `english: vader` a case no phrase matches is neutral.
+        let plain = RULES.replace("  english: vader\n", "");
+        let rules = crate::compile_sources(&[("r.yaml", &plain)]).0.unwrap();
+        let case = crate::Case::from_json(r#"{"id": "c", "subject": "Terrible, awful service"}"#).unwrap();
+        let d = crate::triage(
+            &rules,
+            &case,
+            &crate::Directory::new(),
+            "2026-03-02T09:00:00Z".parse().unwrap(),
+            &Default::default(),
+        );
+        assert_eq!(d.sentiment.score, 0.0);
+        let bad = RULES.replace("english: vader", "english: klingon");
+        assert_eq!(crate::compile_sources(&[("r.yaml", &bad)]).1[0].code, "invalid-value");
     }
 }

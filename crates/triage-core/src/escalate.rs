@@ -492,6 +492,8 @@ impl<'a> Run<'a> {
         let mut decided = vec![
             (s.priority, Fact::owned(d.priority.to_string())),
             (s.sentiment, Fact::Num(d.sentiment.score)),
+            (s.sentiment_score, Fact::Num(d.sentiment.score)),
+            (s.sentiment_label, Fact::owned(d.sentiment.label.to_string())),
             (s.category, Fact::owned(d.category.to_string())),
             (s.confidence, Fact::Num(d.confidence)),
             (s.skills, lower(&d.skills)),

@@ -438,8 +438,8 @@ pub(crate) fn decide(
     let hits = rules.text.scan(|slot| raw_text(rules, case, &normalized, slot));
 
     // Sentiment: distinct negative and positive phrases found.
-    let sentiment = sentiment(rules, &hits);
-    facts[slots.sentiment] = Fact::Num(sentiment.score);
+    let sentiment = sentiment(rules, &hits, case);
+    fill_sentiment(rules, &sentiment, facts);
 
     // Territory: the deepest match, then priority, then file order.
     let territory =
@@ -1105,8 +1105,8 @@ pub(crate) fn first_category_linear(
     let account = case.account.as_deref().and_then(|a| directory.account(a.trim()));
     fill_facts(rules, case, &normalized, account, now, &mut facts, &mut warnings);
     let hits = rules.text.scan(|slot| raw_text(rules, case, &normalized, slot));
-    let s = sentiment(rules, &hits);
-    facts[rules.derived.sentiment] = Fact::Num(s.score);
+    let s = sentiment(rules, &hits, case);
+    fill_sentiment(rules, &s, &mut facts);
     rules
         .categories
         .rules
@@ -1115,10 +1115,46 @@ pub(crate) fn first_category_linear(
         .map(|r| r.meta.id.to_string())
 }
 
-fn sentiment(rules: &CompiledRules, hits: &Hits) -> Sentiment {
+/// Puts a sentiment where rules read it (`sentiment`, `sentiment.score`,
+/// `sentiment.label`).
+pub(crate) fn fill_sentiment(rules: &CompiledRules, s: &Sentiment, facts: &mut [Fact<'_>]) {
+    let d = &rules.derived;
+    facts[d.sentiment] = Fact::Num(s.score);
+    facts[d.sentiment_score] = Fact::Num(s.score);
+    facts[d.sentiment_label] = Fact::str(s.label);
+}
+
+/// The VADER analyzer (its lexicons parsed once, then shared).
+fn vader() -> &'static vader_parity::SentimentIntensityAnalyzer {
+    static VADER: std::sync::OnceLock<vader_parity::SentimentIntensityAnalyzer> = std::sync::OnceLock::new();
+    VADER.get_or_init(vader_parity::SentimentIntensityAnalyzer::new)
+}
+
+/// The rule authors' phrases decide when any matches (they are in the
+/// languages and words of the team's customers); otherwise, with
+/// `english: vader`, VADER's compound score of the subject and the body's
+/// own text (quoted mail left out), labelled as VADER's authors advise
+/// (at least 0.05 positive, at most -0.05 negative).
+fn sentiment(rules: &CompiledRules, hits: &Hits, case: &Case) -> Sentiment {
     let count = |ids: &[u32]| ids.iter().filter(|&&i| hits.phrases.get(i as usize)).count() as f64;
     let neg = count(&rules.sentiment.negative);
     let pos = count(&rules.sentiment.positive);
+    if neg + pos == 0.0 && rules.sentiment.vader {
+        let mut text = case.subject.clone().unwrap_or_default();
+        if let Some(b) = &case.body {
+            text.push_str(".\n");
+            text.push_str(&crate::similarity::own_text(b));
+        }
+        let score = vader().polarity_scores(&text).compound;
+        let label = if score >= 0.05 {
+            "positive"
+        } else if score <= -0.05 {
+            "negative"
+        } else {
+            "neutral"
+        };
+        return Sentiment { score, label };
+    }
     // One negative phrase gives -0.5, two -0.67, three -0.75: more distinct
     // phrases, stronger sentiment, never reaching ±1.
     let raw = (pos - neg) / (pos + neg + 1.0);
@@ -1392,7 +1428,7 @@ pub(crate) fn condition_truths(
     let lower = |items: &[String]| items.iter().map(|i| i.to_lowercase()).collect::<Vec<_>>();
     let path: Vec<String> = d.territory_path.iter().map(|t| t.to_lowercase()).collect();
     fill_predicted(rules, &d.predicted, &mut facts);
-    facts[s.sentiment] = Fact::Num(d.sentiment.score);
+    fill_sentiment(rules, &d.sentiment, &mut facts);
     facts[s.territory] = d.territory.as_deref().map_or(Fact::Missing, Fact::str);
     facts[s.territory_path] = Fact::List(Cow::Owned(path));
     facts[s.category] = Fact::str(&d.category);

@@ -173,6 +173,9 @@ pub(crate) struct DerivedSlots {
     pub priority: Slot,
     pub product: Slot,
     pub sentiment: Slot,
+    /// `sentiment.score` (the same number) and `sentiment.label`.
+    pub sentiment_score: Slot,
+    pub sentiment_label: Slot,
     pub category: Slot,
     pub tags: Slot,
     pub skills: Slot,
@@ -413,6 +416,9 @@ pub(crate) struct Article {
 pub(crate) struct Lexicon {
     pub negative: Vec<u32>,
     pub positive: Vec<u32>,
+    /// `english: vader`: a case none of the phrases matched is scored by
+    /// VADER (its English lexicon and rules).
+    pub vader: bool,
 }
 
 /// An ordered list of rules of which the first that matches decides, with an

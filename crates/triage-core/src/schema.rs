@@ -93,6 +93,8 @@ pub(crate) enum Derived {
     /// Case product, then as set by categorize.
     Product,
     Sentiment,
+    /// `negative`, `neutral` or `positive`.
+    SentimentLabel,
     AgeMinutes,
     Category,
     Tags,
@@ -256,6 +258,13 @@ impl Schema {
             ("priority", p, Source::Derived(D::Priority), s),
             ("product", T::String, Source::Derived(D::Product), s),
             ("sentiment", T::Number, Source::Derived(D::Sentiment), s),
+            ("sentiment.score", T::Number, Source::Derived(D::Sentiment), s),
+            (
+                "sentiment.label",
+                T::Enum(["negative", "neutral", "positive"].iter().map(|s| s.to_string()).collect()),
+                Source::Derived(D::SentimentLabel),
+                s,
+            ),
             ("age_minutes", T::Number, Source::Derived(D::AgeMinutes), s),
             ("category", T::String, Source::Derived(D::Category), Stage::Priority),
             ("tags", T::List, Source::Derived(D::Tags), Stage::Priority),

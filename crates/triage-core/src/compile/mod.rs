@@ -527,6 +527,8 @@ impl<'f> Compiler<'f> {
             priority: slot("priority"),
             product: slot("product"),
             sentiment: slot("sentiment"),
+            sentiment_score: slot("sentiment.score"),
+            sentiment_label: slot("sentiment.label"),
             category: slot("category"),
             tags: slot("tags"),
             skills: slot("skills"),
@@ -1207,9 +1209,26 @@ impl<'f> Compiler<'f> {
         let Some((file, node)) = s.sentiment else {
             return lex;
         };
-        let Some(obj) = self.obj(file, node, "`sentiment`", &["negative", "positive"], None) else {
+        let Some(obj) = self.obj(file, node, "`sentiment`", &["negative", "positive", "english"], None) else {
             return lex;
         };
+        if let Some(n) = obj.get("english") {
+            match n.scalar_text().as_deref() {
+                Some("vader") => lex.vader = true,
+                Some("lexicon") => {}
+                _ => {
+                    let d = Diagnostic::invalid_value(
+                        self.file(file),
+                        n.pos,
+                        format!("`english: {}` is not a scorer", n.scalar_text().unwrap_or_default()),
+                        &["vader", "lexicon"],
+                        &n.scalar_text().unwrap_or_default(),
+                    )
+                    .with_help("`vader` scores English text by VADER when none of the phrases match; `lexicon` by the phrases only");
+                    self.diags.push(d);
+                }
+            }
+        }
         for (name, target) in [("negative", &mut lex.negative), ("positive", &mut lex.positive)] {
             if let Some(list) = obj.get(name) {
                 for (phrase, _) in self.text_list(file, list, &format!("`{name}`"), None) {
