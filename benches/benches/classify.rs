@@ -135,6 +135,29 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // Language detection on a 2 KB body: a decision with
+    // `normalize.detect_languages` against the same without it.
+    let body: String =
+        std::iter::repeat("Guten Tag, leider wurde unsere Rechnung zweimal abgebucht und niemand antwortet. ")
+            .take(26)
+            .collect::<String>()[..2048]
+            .to_string();
+    let long = Case::from_json(&serde_json::json!({"id": "l", "subject": "Rechnung", "body": body}).to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let base = "categories: [{ id: all, set: { category: general } }]\n";
+    let detecting = format!("normalize:\n  detect_languages: [en, de, fr, es]\n{base}");
+    let (plain, _) = compile_with_files(&[("r.yaml", base)], &[]);
+    let (detect, _) = compile_with_files(&[("r.yaml", &detecting)], &[]);
+    let (plain, detect) = (plain.unwrap_or_else(|| panic!("rules")), detect.unwrap_or_else(|| panic!("rules")));
+    let mut g = c.benchmark_group("language");
+    g.bench_function("decide a 2 KB body, detecting its language", |b| {
+        b.iter(|| black_box(triage(&detect, &long, &dir, now, &lean)))
+    });
+    g.bench_function("decide a 2 KB body, not detecting", |b| {
+        b.iter(|| black_box(triage(&plain, &long, &dir, now, &lean)))
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);

@@ -1349,3 +1349,47 @@ mod vader_tests {
         assert_eq!(crate::compile_sources(&[("r.yaml", &bad)]).1[0].code, "invalid-value");
     }
 }
+
+/// Language detection: a case that gives no language is read as one of
+/// the languages the rules list.
+#[cfg(test)]
+mod language_tests {
+    const RULES: &str = "normalize:\n  detect_languages: [en, de, fr, es]\n\
+        categories: [{ id: all, set: { category: general } }]\n\
+        priority:\n  - id: german\n    when: { requester.language: de }\n    raise: 1\n";
+
+    fn decide(rules: &str, case: serde_json::Value) -> crate::Decision {
+        let (rules, diags) = crate::compile_sources(&[("r.yaml", rules)]);
+        let rules = rules.unwrap_or_else(|| panic!("{diags:?}"));
+        let case = crate::Case::from_json(&case.to_string()).unwrap();
+        let now = "2026-03-02T09:00:00Z".parse().unwrap();
+        crate::triage(&rules, &case, &crate::Directory::new(), now, &Default::default())
+    }
+
+    #[test]
+    fn the_text_tells_the_language_when_the_case_does_not() {
+        let german = serde_json::json!({"id": "c", "subject": "Rechnung doppelt abgebucht",
+            "body": "Guten Tag, leider wurde unsere Rechnung zweimal abgebucht. Bitte erstatten Sie den Betrag."});
+        let d = decide(RULES, german.clone());
+        assert_eq!(d.normalized.language.as_deref(), Some("de"), "{:?}", d.normalized);
+        assert_eq!(d.normalized.language_from, Some("detected"));
+        let found = d.normalized.language_detected.as_ref().unwrap();
+        assert!(found.confidence > 0.0 && found.confidence <= 1.0, "{found:?}");
+        let french = serde_json::json!({"id": "c", "subject": "Facture en double",
+            "body": "Bonjour, notre facture a été débitée deux fois, pouvez-vous nous rembourser ?"});
+        assert_eq!(decide(RULES, french).normalized.language.as_deref(), Some("fr"));
+        // What the requester says wins, and says where it came from.
+        let mut told = german.clone();
+        told["requester"] = serde_json::json!({"language": "English"});
+        let d = decide(RULES, told);
+        assert_eq!((d.normalized.language.as_deref(), d.normalized.language_from), (Some("en"), Some("requester")));
+        assert!(d.normalized.language_detected.is_none());
+        // Without `detect_languages` nothing is detected.
+        let plain = RULES.replace("normalize:\n  detect_languages: [en, de, fr, es]\n", "");
+        assert!(decide(&plain, german).normalized.language.is_none());
+        // A language the detector does not know is refused at its line.
+        let bad = RULES.replace("[en, de, fr, es]", "[en, klingon]");
+        let diags = crate::compile_sources(&[("r.yaml", &bad)]).1;
+        assert_eq!((diags[0].code, diags[0].line), ("wrong-type", 2), "{diags:?}");
+    }
+}

@@ -100,7 +100,7 @@ pub use escalate::{Escalation, MAX_CHANNEL_LEN, StateError, escalate, sanitize_c
 pub use eval::{BatchPlan, assign_batch, assign_batch_plan, reassign, triage};
 pub use lint::lint;
 pub use name::Name;
-pub use normalize::Normalized;
+pub use normalize::{DetectedLanguage, Normalized};
 pub use record::{
     EscalationRecord, Milestone, RecordError, RecordStatus, RecordTransition, Risk, RiskPart, escalation_report,
 };

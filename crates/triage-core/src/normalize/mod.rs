@@ -77,7 +77,7 @@ fn fold_key<'b>(s: &str, buf: &'b mut [u8; 48]) -> std::borrow::Cow<'b, str> {
 
 /// The cleaned values of a case. `None` where the case gave nothing or the
 /// value could not be cleaned (a warning says which).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct Normalized {
     /// ISO 3166-1 alpha-2, e.g. `DE`.
@@ -88,9 +88,31 @@ pub struct Normalized {
     pub postal_code: Option<String>,
     /// BCP 47 language tag, e.g. `de` or `pt-BR`.
     pub language: Option<String>,
+    /// Where `language` came from: `requester` (the case said it) or
+    /// `detected` (read from the text; `normalize.detect_languages`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language_from: Option<&'static str>,
+    /// The language the text reads as, when the case gave none and the
+    /// rules ask: one of `normalize.detect_languages`, with the detector's
+    /// confidence (0 to 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language_detected: Option<DetectedLanguage>,
     /// Trimmed, domain lower-cased.
     pub email: Option<String>,
 }
+
+/// A language read from a case's text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DetectedLanguage {
+    /// BCP 47 tag, e.g. `de`.
+    pub language: String,
+    /// 0 to 1 (whatlang's: how far ahead of the runner-up it is).
+    pub confidence: f64,
+}
+
+/// Bytes of text the language is read from: the first few sentences tell
+/// it as well as the whole mail, at a fraction of the time.
+const DETECT_BYTES: usize = 600;
 
 /// A problem found while normalizing: a warning code and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,9 +153,13 @@ pub(crate) struct Normalizer {
     postal: BTreeMap<String, Regex>,
     /// Language → the countries where it fits, if the rules ask for checks.
     language_countries: BTreeMap<String, Vec<String>>,
+    /// `detect_languages`: the languages a case's text may be read as
+    /// (tag, and the detector's name for it), in the rules' order.
+    detect: Vec<(String, whatlang::Lang)>,
 }
 
-const NORMALIZE_KEYS: &[&str] = &["countries", "regions", "languages", "postal_codes", "language_countries"];
+const NORMALIZE_KEYS: &[&str] =
+    &["countries", "regions", "languages", "postal_codes", "language_countries", "detect_languages"];
 
 impl Normalizer {
     /// Builds the tables from the ISO data, the built-in names and the
@@ -146,6 +172,7 @@ impl Normalizer {
             languages: BTreeMap::new(),
             postal: BTreeMap::new(),
             language_countries: BTreeMap::new(),
+            detect: Vec::new(),
         };
         for lang in isolang::languages() {
             let Some(code) = lang.to_639_1() else { continue };
@@ -168,6 +195,10 @@ impl Normalizer {
             return;
         };
         for (key, value) in entries {
+            if key.name == "detect_languages" {
+                self.detect_languages(file, value, diags);
+                continue;
+            }
             let pairs = match string_map(file, value, &format!("`normalize.{}`", key.name), diags) {
                 Some(p) => p,
                 None => continue,
@@ -403,17 +434,98 @@ impl Normalizer {
         })
     }
 
-    /// Cleans a case's location, language and e-mail.
-    pub fn normalize_case(&self, case: &crate::Case, steps: Option<&mut Vec<Step>>) -> (Normalized, Vec<Finding>) {
+    /// `normalize.detect_languages: [en, de, fr]`: the languages a case's
+    /// text may be read as when it gives none.
+    fn detect_languages(&mut self, file: &str, node: &Node, diags: &mut Vec<Diagnostic>) {
+        let NodeKind::Seq(items) = &node.kind else {
+            let d = Diagnostic::wrong_type(
+                file,
+                node.pos,
+                "`normalize.detect_languages`",
+                "a list of languages (`[en, de, fr]`)",
+                &node.describe(),
+            );
+            diags.push(d);
+            return;
+        };
+        for item in items {
+            let found = item.scalar_text().and_then(|t| self.language(&t)).and_then(|(tag, _)| {
+                let three = isolang::Language::from_639_1(primary(&tag)).map(|l| l.to_639_3())?;
+                whatlang::Lang::from_code(three).map(|l| (primary(&tag).to_string(), l))
+            });
+            match found {
+                Some(pair) if !self.detect.contains(&pair) => self.detect.push(pair),
+                Some(_) => {}
+                None => {
+                    let d = Diagnostic::wrong_type(
+                        file,
+                        item.pos,
+                        "a language to detect",
+                        "a language the detector knows (one of some 70, by ISO 639 code or name: `en`, `German`)",
+                        &item.describe(),
+                    );
+                    diags.push(d);
+                }
+            }
+        }
+    }
+
+    /// The language of a case's subject and body (quoted mail left out), if
+    /// it is one of `detect_languages`.
+    fn detect(&self, case: &crate::Case) -> Option<DetectedLanguage> {
+        if self.detect.is_empty() {
+            return None;
+        }
+        let mut text = case.subject.clone().unwrap_or_default();
+        if let Some(b) = &case.body {
+            text.push_str(".\n");
+            text.push_str(&crate::similarity::own_text(b));
+        }
+        let mut end = text.len().min(DETECT_BYTES);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let allow: Vec<whatlang::Lang> = self.detect.iter().map(|(_, l)| *l).collect();
+        let info = whatlang::Detector::with_allowlist(allow).detect(&text[..end])?;
+        let (tag, _) = self.detect.iter().find(|(_, l)| *l == info.lang())?;
+        // Rounded: the detector's float is not promised to be the same
+        // last bit on every machine, the answer is.
+        let confidence = (info.confidence() * 1000.0).round() / 1000.0;
+        Some(DetectedLanguage { language: tag.clone(), confidence })
+    }
+
+    /// Cleans a case's location, language and e-mail; a case that gives no
+    /// language has it read from its text when the rules list languages to
+    /// detect.
+    pub fn normalize_case(&self, case: &crate::Case, mut steps: Option<&mut Vec<Step>>) -> (Normalized, Vec<Finding>) {
         let req = case.requester.as_ref();
-        self.normalize(
+        let given = req.and_then(|r| r.language.as_deref()).map(str::trim).filter(|l| !l.is_empty());
+        let (mut out, findings) = self.normalize(
             case.country.as_deref(),
             case.region.as_deref(),
             case.postal_code.as_deref(),
-            req.and_then(|r| r.language.as_deref()),
+            given,
             req.and_then(|r| r.email.as_deref()),
-            steps,
-        )
+            steps.as_deref_mut(),
+        );
+        if out.language.is_some() {
+            out.language_from = Some("requester");
+        } else if given.is_none()
+            && let Some(found) = self.detect(case)
+        {
+            if let Some(steps) = steps {
+                steps.push(Step {
+                    field: "language",
+                    from: "(the text)".to_string(),
+                    to: found.language.clone(),
+                    how: "detected",
+                });
+            }
+            out.language = Some(found.language.clone());
+            out.language_from = Some("detected");
+            out.language_detected = Some(found);
+        }
+        (out, findings)
     }
 
     /// Cleans location, language and e-mail values.
