@@ -138,11 +138,8 @@ fn bench(c: &mut Criterion) {
 
     // Language detection on a 2 KB body: a decision with
     // `normalize.detect_languages` against the same without it.
-    let body: String =
-        std::iter::repeat("Guten Tag, leider wurde unsere Rechnung zweimal abgebucht und niemand antwortet. ")
-            .take(26)
-            .collect::<String>()[..2048]
-            .to_string();
+    let body = "Guten Tag, leider wurde unsere Rechnung zweimal abgebucht und niemand antwortet. ".repeat(26)[..2048]
+        .to_string();
     let long = Case::from_json(&serde_json::json!({"id": "l", "subject": "Rechnung", "body": body}).to_string())
         .unwrap_or_else(|e| panic!("{e}"));
     let base = "categories: [{ id: all, set: { category: general } }]\n";
