@@ -112,7 +112,7 @@ pub struct DetectedLanguage {
 
 /// Bytes of text the language is read from: the first few sentences tell
 /// it as well as the whole mail, at a fraction of the time.
-const DETECT_BYTES: usize = 600;
+const DETECT_BYTES: usize = 256;
 
 /// A problem found while normalizing: a warning code and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
