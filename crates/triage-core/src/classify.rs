@@ -281,14 +281,7 @@ fn fold_words<'w>(
             prev_hash = None;
             continue;
         }
-        let word = if word.is_ascii() {
-            word
-        } else {
-            use unicode_normalization::UnicodeNormalization as _;
-            folded.clear();
-            folded.extend(word.nfd().filter(|&c| !unicode_normalization::char::is_combining_mark(c)));
-            folded.as_str()
-        };
+        let word = crate::text::unaccented(word, folded);
         let h = word_hash(word);
         each(h, word, None);
         if let Some(p) = prev_hash {

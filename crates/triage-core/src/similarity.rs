@@ -301,14 +301,7 @@ fn words_of(subject: Option<&str>, body: Option<&str>, each: &mut dyn FnMut(&str
         let mut run: Option<String> = None;
         let mut run_len = 0usize;
         for word in crate::text::words(token) {
-            let word = if word.is_ascii() {
-                word
-            } else {
-                use unicode_normalization::UnicodeNormalization as _;
-                folded.clear();
-                folded.extend(word.nfd().filter(|&c| !unicode_normalization::char::is_combining_mark(c)));
-                folded.as_str()
-            };
+            let word = crate::text::unaccented(word, &mut folded);
             if !word.is_ascii() && word.chars().count() == 1 {
                 if let Some(previous) = &run {
                     let pair = format!("{previous}{word}");

@@ -161,6 +161,18 @@ fn normalize_reference(text: &str) -> String {
     out
 }
 
+/// A word with its accents taken off (`é` → `e`: canonical decomposition
+/// without the combining marks), in `buf` when it has any to take.
+pub(crate) fn unaccented<'a>(word: &'a str, buf: &'a mut String) -> &'a str {
+    if word.is_ascii() {
+        return word;
+    }
+    use unicode_normalization::UnicodeNormalization as _;
+    buf.clear();
+    buf.extend(word.nfd().filter(|&c| !unicode_normalization::char::is_combining_mark(c)));
+    buf.as_str()
+}
+
 pub(crate) fn normalize(text: &str) -> String {
     let mut s = String::new();
     normalize_into(text, &mut s);

@@ -500,7 +500,7 @@ impl Store {
                 return Ok(Recorded::Changed);
             }
         }
-        let mut seq = self.last_seq(&mut tx, "events", id).await?;
+        let seq = self.last_seq(&mut tx, "events", id).await?;
         let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM events WHERE case_id = $1")
             .bind(id)
             .fetch_one(&mut *tx)
@@ -509,27 +509,7 @@ impl Store {
         if usize::try_from(count).ok() != Some(expected_events) {
             return Ok(Recorded::Changed);
         }
-        let mut appended = Appended::default();
-        for event in events {
-            let done = sqlx::query(
-                "INSERT INTO events (case_id, event_id, seq, event_json, stored_ms) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (case_id, event_id) DO NOTHING",
-            )
-            .bind(id)
-            .bind(&event.id)
-            .bind(seq + 1)
-            .bind(&event.json)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 1 {
-                seq += 1;
-                appended.added.push(event.id.clone());
-            } else {
-                appended.repeated.push(event.id.clone());
-            }
-        }
-        sqlx::query("UPDATE cases SET updated_ms = $2 WHERE id = $1").bind(id).bind(now).execute(&mut *tx).await?;
+        let appended = Self::insert_events(&mut tx, id, seq, events, now).await?;
         tx.commit().await?;
         Ok(Recorded::Stored { opened, appended })
     }
@@ -542,7 +522,21 @@ impl Store {
     /// failure.
     pub async fn append_events(&self, case_id: &str, events: &[NewEvent], now: Millis) -> Result<Appended, StoreError> {
         let mut tx = self.write().await?;
-        let mut seq = self.last_seq(&mut tx, "events", case_id).await?;
+        let seq = self.last_seq(&mut tx, "events", case_id).await?;
+        let appended = Self::insert_events(&mut tx, case_id, seq, events, now).await?;
+        tx.commit().await?;
+        Ok(appended)
+    }
+
+    /// Inserts events after `seq` in `tx` (an id the case has is left out
+    /// and listed as repeated) and marks the case updated.
+    async fn insert_events(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        case_id: &str,
+        mut seq: i64,
+        events: &[NewEvent],
+        now: Millis,
+    ) -> Result<Appended, StoreError> {
         let mut appended = Appended::default();
         for event in events {
             let done = sqlx::query(
@@ -554,7 +548,7 @@ impl Store {
             .bind(seq + 1)
             .bind(&event.json)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             if done.rows_affected() == 1 {
                 seq += 1;
@@ -563,8 +557,11 @@ impl Store {
                 appended.repeated.push(event.id.clone());
             }
         }
-        sqlx::query("UPDATE cases SET updated_ms = $2 WHERE id = $1").bind(case_id).bind(now).execute(&mut *tx).await?;
-        tx.commit().await?;
+        sqlx::query("UPDATE cases SET updated_ms = $2 WHERE id = $1")
+            .bind(case_id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
         Ok(appended)
     }
 
