@@ -156,6 +156,8 @@ pub(crate) struct Normalizer {
     /// `detect_languages`: the languages a case's text may be read as
     /// (tag, and the detector's name for it), in the rules' order.
     detect: Vec<(String, whatlang::Lang)>,
+    /// The detector for them, made once.
+    detector: Option<whatlang::Detector>,
 }
 
 const NORMALIZE_KEYS: &[&str] =
@@ -173,6 +175,7 @@ impl Normalizer {
             postal: BTreeMap::new(),
             language_countries: BTreeMap::new(),
             detect: Vec::new(),
+            detector: None,
         };
         for lang in isolang::languages() {
             let Some(code) = lang.to_639_1() else { continue };
@@ -185,6 +188,9 @@ impl Normalizer {
         }
         for (file, node) in sections {
             n.rule_data(file, node, diags);
+        }
+        if !n.detect.is_empty() {
+            n.detector = Some(whatlang::Detector::with_allowlist(n.detect.iter().map(|(_, l)| *l).collect()));
         }
         n
     }
@@ -473,20 +479,23 @@ impl Normalizer {
     /// The language of a case's subject and body (quoted mail left out), if
     /// it is one of `detect_languages`.
     fn detect(&self, case: &crate::Case) -> Option<DetectedLanguage> {
-        if self.detect.is_empty() {
-            return None;
-        }
+        let detector = self.detector.as_ref()?;
+        let cut = |t: &str, most: usize| -> usize {
+            let mut end = t.len().min(most);
+            while !t.is_char_boundary(end) {
+                end -= 1;
+            }
+            end
+        };
         let mut text = case.subject.clone().unwrap_or_default();
         if let Some(b) = &case.body {
             text.push_str(".\n");
-            text.push_str(&crate::similarity::own_text(b));
+            // Quotes are dropped from a prefix of the body only: what is
+            // read is its start anyway.
+            text.push_str(&crate::similarity::own_text(&b[..cut(b, 4 * DETECT_BYTES)]));
         }
-        let mut end = text.len().min(DETECT_BYTES);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        let allow: Vec<whatlang::Lang> = self.detect.iter().map(|(_, l)| *l).collect();
-        let info = whatlang::Detector::with_allowlist(allow).detect(&text[..end])?;
+        let end = cut(&text, DETECT_BYTES);
+        let info = detector.detect(&text[..end])?;
         let (tag, _) = self.detect.iter().find(|(_, l)| *l == info.lang())?;
         // Rounded: the detector's float is not promised to be the same
         // last bit on every machine, the answer is.
