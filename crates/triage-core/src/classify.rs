@@ -1381,8 +1381,42 @@ mod language_tests {
         let plain = RULES.replace("normalize:\n  detect_languages: [en, de, fr, es]\n", "");
         assert!(decide(&plain, german).normalized.language.is_none());
         // A language the detector does not know is refused at its line.
-        let bad = RULES.replace("[en, de, fr, es]", "[en, klingon]");
+        let bad = RULES.replace("[en, de, fr, es]", "[en, de, klingon]");
         let diags = crate::compile_sources(&[("r.yaml", &bad)]).1;
         assert_eq!((diags[0].code, diags[0].line), ("wrong-type", 2), "{diags:?}");
+        let region = RULES.replace("[en, de, fr, es]", "[en, pt-BR]");
+        assert!(crate::compile_sources(&[("r.yaml", &region)]).0.is_none());
+        // One language, or one twice, is a warning.
+        for list in ["[en]", "[]", "[en, de, en]"] {
+            let odd = RULES.replace("[en, de, fr, es]", list);
+            let diags = crate::compile_sources(&[("r.yaml", &odd)]).1;
+            assert_eq!(diags.iter().map(|d| d.code).collect::<Vec<_>>(), ["detect-languages"], "{list}: {diags:?}");
+        }
+    }
+
+    #[test]
+    fn chinese_an_unknown_stated_language_and_no_text_to_tell() {
+        let zh = RULES.replace("[en, de, fr, es]", "[zh, ja, en]");
+        let d = decide(&zh, serde_json::json!({"id": "c", "body": "你好，我们的账单被重复扣款了，请退款。谢谢"}));
+        assert_eq!(d.normalized.language.as_deref(), Some("zh"), "{:?}", d.normalized);
+        // A language no one knows is warned about, and the text read.
+        let german = serde_json::json!({"id": "c", "requester": {"language": "klingon"},
+            "body": "Guten Tag, leider wurde unsere Rechnung zweimal abgebucht. Bitte erstatten Sie den Betrag."});
+        let d = decide(RULES, german);
+        assert_eq!((d.normalized.language.as_deref(), d.normalized.language_from), (Some("de"), Some("detected")));
+        assert!(d.warnings.iter().any(|w| w.code == "unknown-language"), "{:?}", d.warnings);
+        // One letter a megabyte long tells nothing.
+        let d = decide(RULES, serde_json::json!({"id": "c", "body": "a".repeat(100_000)}));
+        assert!(d.normalized.language.is_none(), "{:?}", d.normalized);
+    }
+
+    #[test]
+    fn vader_reads_english_and_unknown_languages_only() {
+        let rules = format!("{RULES}sentiment:\n  english: vader\n");
+        let thanks = "Hallo, kein Problem mehr, das Problem ist gelöst. Vielen Dank für die schnelle Hilfe!";
+        let d = decide(&rules, serde_json::json!({"id": "c", "body": thanks}));
+        assert_eq!((d.normalized.language.as_deref(), d.sentiment.score), (Some("de"), 0.0), "{:?}", d.sentiment);
+        let d = decide(&rules, serde_json::json!({"id": "c", "body": "This is terrible, nothing works and I am furious."}));
+        assert!(d.sentiment.score < -0.5, "{:?}", d.sentiment);
     }
 }

@@ -438,7 +438,7 @@ pub(crate) fn decide(
     let hits = rules.text.scan(|slot| raw_text(rules, case, &normalized, slot));
 
     // Sentiment: distinct negative and positive phrases found.
-    let sentiment = sentiment(rules, &hits, case);
+    let sentiment = sentiment(rules, &hits, case, normalized.language.as_deref());
     fill_sentiment(rules, &sentiment, facts);
 
     // Territory: the deepest match, then priority, then file order.
@@ -1105,7 +1105,7 @@ pub(crate) fn first_category_linear(
     let account = case.account.as_deref().and_then(|a| directory.account(a.trim()));
     fill_facts(rules, case, &normalized, account, now, &mut facts, &mut warnings);
     let hits = rules.text.scan(|slot| raw_text(rules, case, &normalized, slot));
-    let s = sentiment(rules, &hits, case);
+    let s = sentiment(rules, &hits, case, normalized.language.as_deref());
     fill_sentiment(rules, &s, &mut facts);
     rules
         .categories
@@ -1134,12 +1134,14 @@ fn vader() -> &'static vader_parity::SentimentIntensityAnalyzer {
 /// languages and words of the team's customers); otherwise, with
 /// `english: vader`, VADER's compound score of the subject and the body's
 /// own text (quoted mail left out), labelled as VADER's authors advise
-/// (at least 0.05 positive, at most -0.05 negative).
-fn sentiment(rules: &CompiledRules, hits: &Hits, case: &Case) -> Sentiment {
+/// (at least 0.05 positive, at most -0.05 negative), for a case in English
+/// or in no known language (VADER reads German `Problem` as English).
+fn sentiment(rules: &CompiledRules, hits: &Hits, case: &Case, language: Option<&str>) -> Sentiment {
     let count = |ids: &[u32]| ids.iter().filter(|&&i| hits.phrases.get(i as usize)).count() as f64;
     let neg = count(&rules.sentiment.negative);
     let pos = count(&rules.sentiment.positive);
-    if neg + pos == 0.0 && rules.sentiment.vader {
+    let english = language.is_none_or(|l| l == "en" || l.starts_with("en-"));
+    if neg + pos == 0.0 && rules.sentiment.vader && english {
         let mut text = case.subject.clone().unwrap_or_default();
         if let Some(b) = &case.body {
             text.push_str(".\n");

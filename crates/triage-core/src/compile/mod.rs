@@ -1220,7 +1220,7 @@ impl<'f> Compiler<'f> {
                     let d = Diagnostic::invalid_value(
                         self.file(file),
                         n.pos,
-                        format!("`english: {}` is not a scorer", n.scalar_text().unwrap_or_default()),
+                        format!("`english` is `vader` or `lexicon`, not {}", n.describe()),
                         &["vader", "lexicon"],
                         &n.scalar_text().unwrap_or_default(),
                     )

@@ -114,6 +114,10 @@ pub struct DetectedLanguage {
 /// it as well as the whole mail, at a fraction of the time.
 const DETECT_BYTES: usize = 256;
 
+/// Below this confidence a text's language is not taken (the detector
+/// could not tell, as for a body of one letter repeated).
+const MIN_DETECT_CONFIDENCE: f64 = 0.2;
+
 /// A problem found while normalizing: a warning code and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Finding {
@@ -454,14 +458,37 @@ impl Normalizer {
             diags.push(d);
             return;
         };
+        let warn = |pos, message: String, help: &str| {
+            Diagnostic::custom("detect-languages", crate::diag::Severity::Warning, file, pos, message).with_help(help)
+        };
         for item in items {
-            let found = item.scalar_text().and_then(|t| self.language(&t)).and_then(|(tag, _)| {
-                let three = isolang::Language::from_639_1(primary(&tag)).map(|l| l.to_639_3())?;
-                whatlang::Lang::from_code(three).map(|l| (primary(&tag).to_string(), l))
+            let tag = item.scalar_text().and_then(|t| self.language(&t)).map(|(tag, _)| tag);
+            if let Some(tag) = &tag
+                && tag.contains('-')
+            {
+                let d = Diagnostic::wrong_type(
+                    file,
+                    item.pos,
+                    "a language to detect",
+                    &format!("a language without a region (`{}`): text tells the language, not the country", primary(tag)),
+                    &item.describe(),
+                );
+                diags.push(d);
+                continue;
+            }
+            let found = tag.and_then(|tag| {
+                // Chinese is Mandarin to the detector.
+                let three = match isolang::Language::from_639_1(&tag).map(|l| l.to_639_3())? {
+                    "zho" => "cmn",
+                    other => other,
+                };
+                whatlang::Lang::from_code(three).map(|l| (tag, l))
             });
             match found {
                 Some(pair) if !self.detect.contains(&pair) => self.detect.push(pair),
-                Some(_) => {}
+                Some((tag, _)) => {
+                    diags.push(warn(item.pos, format!("`{tag}` is listed twice"), "list each language once"));
+                }
                 None => {
                     let d = Diagnostic::wrong_type(
                         file,
@@ -473,6 +500,14 @@ impl Normalizer {
                     diags.push(d);
                 }
             }
+        }
+        if self.detect.len() < 2 {
+            let message = format!(
+                "`detect_languages` lists {} language(s): the detector chooses among them, so with fewer than two every \
+                 text reads as the one (or none)",
+                self.detect.len()
+            );
+            diags.push(warn(node.pos, message, "list every language the cases come in, at least two"));
         }
     }
 
@@ -495,7 +530,7 @@ impl Normalizer {
             text.push_str(&crate::similarity::own_text(&b[..cut(b, 4 * DETECT_BYTES)]));
         }
         let end = cut(&text, DETECT_BYTES);
-        let info = detector.detect(&text[..end])?;
+        let info = detector.detect(&text[..end]).filter(|i| i.confidence() >= MIN_DETECT_CONFIDENCE)?;
         let (tag, _) = self.detect.iter().find(|(_, l)| *l == info.lang())?;
         // Rounded: the detector's float is not promised to be the same
         // last bit on every machine, the answer is.
@@ -517,11 +552,11 @@ impl Normalizer {
             req.and_then(|r| r.email.as_deref()),
             steps.as_deref_mut(),
         );
+        // A language the case gives but no one knows (`klingon`) is
+        // warned about, and the text is read instead.
         if out.language.is_some() {
             out.language_from = Some("requester");
-        } else if given.is_none()
-            && let Some(found) = self.detect(case)
-        {
+        } else if let Some(found) = self.detect(case) {
             if let Some(steps) = steps {
                 steps.push(Step {
                     field: "language",
