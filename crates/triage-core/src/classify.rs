@@ -1416,7 +1416,8 @@ mod language_tests {
         let thanks = "Hallo, kein Problem mehr, das Problem ist gelöst. Vielen Dank für die schnelle Hilfe!";
         let d = decide(&rules, serde_json::json!({"id": "c", "body": thanks}));
         assert_eq!((d.normalized.language.as_deref(), d.sentiment.score), (Some("de"), 0.0), "{:?}", d.sentiment);
-        let d = decide(&rules, serde_json::json!({"id": "c", "body": "This is terrible, nothing works and I am furious."}));
+        let d =
+            decide(&rules, serde_json::json!({"id": "c", "body": "This is terrible, nothing works and I am furious."}));
         assert!(d.sentiment.score < -0.5, "{:?}", d.sentiment);
     }
 }

@@ -470,7 +470,10 @@ impl Normalizer {
                     file,
                     item.pos,
                     "a language to detect",
-                    &format!("a language without a region (`{}`): text tells the language, not the country", primary(tag)),
+                    &format!(
+                        "a language without a region (`{}`): text tells the language, not the country",
+                        primary(tag)
+                    ),
                     &item.describe(),
                 );
                 diags.push(d);
