@@ -183,7 +183,9 @@ pub(crate) async fn append_events(
             format!("{MAX_ATTEMPTS} other requests changed the case meanwhile; send this one again"),
         ));
     };
-    let (escalation, enqueued) = replay(&store, &snapshot, &id, now, &options).await?;
+    let (appended, intake) = appended;
+    let (escalation, mut enqueued) = replay(&store, &snapshot, &id, now, &options).await?;
+    enqueued.splice(0..0, intake);
     // The next check may now be earlier than the scheduler's wake-up.
     state.inner.wake.notify_one();
     state.inner.metrics.enqueued(enqueued.len());
@@ -227,7 +229,7 @@ async fn check_and_record(
     events: &[NewEvent],
     now: DateTime<Utc>,
     options: &Options,
-) -> Result<Option<Appended>, Problem> {
+) -> Result<Option<(Appended, Vec<String>)>, Problem> {
     let at = millis(now);
     // The history as it would be, replayed before anything is stored: a
     // request refused here stores nothing, so a bad event cannot break the
@@ -294,24 +296,45 @@ async fn check_and_record(
     crate::routes::escalate_on(snapshot, &history(case_value, candidate, None)?, now, options)?;
     let case_json;
     let related_json;
+    let intake: Vec<NewAction>;
     let open = match (&record, case) {
         // A case already tracked keeps what it was opened with.
         (Some(_), _) | (None, None) => None,
         (None, Some(case)) => {
             // A newly tracked case joins the window of recent cases, and what
             // it is like there stays with its history for the escalation
-            // rules.
-            let related = crate::routes::compare_tracked(snapshot, &state.inner.metrics, case.clone(), now);
+            // rules; an incident it completes is told once, by its cluster's
+            // key, as `POST /v1/triage` says it.
+            let (related, decision) = crate::routes::compare_tracked(snapshot, &state.inner.metrics, case.clone(), now);
+            intake = decision.map(|d| incident_actions(id, &d, at)).unwrap_or_default();
             case_json = case.to_string();
             related_json = (!related.is_empty()).then(|| serde_json::to_string(&related).unwrap_or_default());
-            Some(Opening { case_json: &case_json, related_json: related_json.as_deref() })
+            Some(Opening { case_json: &case_json, related_json: related_json.as_deref(), actions: &intake })
         }
     };
     let expected = record.as_ref().map_or(0, |(_, stored)| stored.len());
     match store.record(id, open, expected, events, at).await.map_err(failed)? {
-        Recorded::Stored { appended, .. } => Ok(Some(appended)),
+        Recorded::Stored { appended, enqueued, .. } => Ok(Some((appended, enqueued))),
         Recorded::Changed => Ok(None),
     }
+}
+
+/// The `incident_suspected` actions of a tracked case's intake decision,
+/// as outbox entries due at once: the body says the case, its priority and
+/// tier, and the action (with the cluster's key).
+fn incident_actions(id: &str, d: &triage_core::Decision, at: i64) -> Vec<NewAction> {
+    d.actions
+        .iter()
+        .filter(|a| a.kind == "incident_suspected")
+        .map(|a| NewAction {
+            key: a.key.clone(),
+            case_id: id.to_string(),
+            kind: a.kind.to_string(),
+            target: a.target.clone().unwrap_or_default(),
+            due: at,
+            payload_json: json!({"case_id": id, "priority": d.priority, "tier": d.tier, "action": a}).to_string(),
+        })
+        .collect()
 }
 
 /// Whether two stored event texts are the same event: equal once read

@@ -556,20 +556,23 @@ fn remember(
 
 /// A case `POST /v1/cases/{id}/events` starts tracking, decided and
 /// compared with the recent cases as `POST /v1/triage` would, and
-/// remembered among them: what it is like (nothing when the rules have
-/// no `duplicates:` or `incidents:`, or the JSON is not a case).
+/// remembered among them: what it is like, and the decision (with the
+/// `incident_suspected` action when it completes an incident). Nothing
+/// when the rules have no `duplicates:` or `incidents:`, or the JSON is
+/// not a case.
 pub(crate) fn compare_tracked(
     snapshot: &Snapshot,
     metrics: &crate::metrics::Metrics,
     case: serde_json::Value,
     now: DateTime<Utc>,
-) -> triage_core::Related {
+) -> (triage_core::Related, Option<triage_core::Decision>) {
     if triage_core::Recent::window_secs(&snapshot.rules) == 0 {
-        return triage_core::Related::default();
+        return (triage_core::Related::default(), None);
     }
-    let Ok(case) = case_of(case) else { return triage_core::Related::default() };
+    let Ok(case) = case_of(case) else { return (triage_core::Related::default(), None) };
     let mut decision = decide(snapshot, metrics, &case, now, &Options::default());
-    remember(snapshot, &case, &mut decision, now)
+    let related = remember(snapshot, &case, &mut decision, now);
+    (related, Some(decision))
 }
 
 async fn explain(

@@ -735,6 +735,13 @@ async fn a_tracked_case_is_compared_when_it_is_opened_and_its_escalation_reads_w
     };
     assert!(notified(&answers[6]), "{}", answers[6]);
     assert!(!notified(&answers[0]), "{}", answers[0]);
+    // The case that completes the incident tells it once, by the cluster's
+    // key, in the outbox.
+    let told = |a: &Value| a["enqueued"].as_array().unwrap().iter().any(|k| k == "incident_suspected:104");
+    assert!(told(&answers[6]), "{}", answers[6]);
+    assert_eq!(answers.iter().filter(|a| told(a)).count(), 1);
+    let (_, _, text) = call(&s, "GET", "/v1/cases/107", Body::empty()).await;
+    assert!(text.contains("incident_suspected:104"), "{text}");
     // The same case sent again is tracked already: it is not compared with itself.
     let line = std::fs::read_to_string(root.join("cases.jsonl")).unwrap().lines().next().unwrap().to_string();
     let again = json!({"case": serde_json::from_str::<Value>(&line).unwrap(), "events": []});

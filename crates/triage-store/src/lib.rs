@@ -96,15 +96,18 @@ pub struct Appended {
     pub repeated: Vec<String>,
 }
 
-/// A case to start tracking with [`Store::record`]: the case as JSON, and
+/// A case to start tracking with [`Store::record`]: the case as JSON,
 /// what duplicate and incident detection found for it (a JSON object, see
-/// `triage_core::Related`), if anything.
+/// `triage_core::Related`), if anything, and the actions deciding it fired
+/// (an `incident_suspected`), to deliver.
 #[derive(Debug, Clone, Copy)]
 pub struct Opening<'a> {
     /// The case as JSON.
     pub case_json: &'a str,
     /// What was found, as JSON.
     pub related_json: Option<&'a str>,
+    /// Actions to enqueue with it (each stored once by its key).
+    pub actions: &'a [NewAction],
 }
 
 /// What [`Store::record`] did.
@@ -116,6 +119,8 @@ pub enum Recorded {
         opened: bool,
         /// The events stored and those the case had already.
         appended: Appended,
+        /// The keys of the opening's actions this call enqueued.
+        enqueued: Vec<String>,
     },
     /// Nothing was stored: the case changed since its history was read
     /// (another request opened it or added events). Read it again, check
@@ -510,8 +515,12 @@ impl Store {
             return Ok(Recorded::Changed);
         }
         let appended = Self::insert_events(&mut tx, id, seq, events, now).await?;
+        let enqueued = match open {
+            Some(o) => self.enqueue_in(&mut tx, o.actions, now).await?,
+            None => Vec::new(),
+        };
         tx.commit().await?;
-        Ok(Recorded::Stored { opened, appended })
+        Ok(Recorded::Stored { opened, appended, enqueued })
     }
 
     /// Appends events to a tracked case's history, in order; an event whose

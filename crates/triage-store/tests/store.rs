@@ -66,15 +66,17 @@ macro_rules! both {
 
 both!(a_case_and_its_events_are_recorded_together_only_on_the_history_checked);
 async fn a_case_and_its_events_are_recorded_together_only_on_the_history_checked(store: Store) {
-    let open = Opening { case_json: r#"{"id": "r1"}"#, related_json: Some(r#"{"incident_size": 3}"#) };
+    let swarm = [action("incident_suspected:r0", "r1", 1_000)];
+    let open = Opening { case_json: r#"{"id": "r1"}"#, related_json: Some(r#"{"incident_size": 3}"#), actions: &swarm };
     let first = store.record("r1", Some(open), 0, &[event("e1", "created")], 1_000).await.unwrap();
+    let added = Appended { added: vec!["e1".into()], repeated: vec![] };
     assert_eq!(
         first,
-        Recorded::Stored { opened: true, appended: Appended { added: vec!["e1".into()], repeated: vec![] } }
+        Recorded::Stored { opened: true, appended: added, enqueued: vec!["incident_suspected:r0".into()] }
     );
     assert_eq!(store.related("r1").await.unwrap().as_deref(), Some(r#"{"incident_size": 3}"#));
     // Another request checked against "not tracked yet": it stores nothing.
-    let late = Opening { case_json: r#"{"id": "r1", "other": true}"#, related_json: None };
+    let late = Opening { case_json: r#"{"id": "r1", "other": true}"#, related_json: None, actions: &[] };
     assert_eq!(store.record("r1", Some(late), 0, &[event("e9", "created")], 2_000).await.unwrap(), Recorded::Changed);
     // One checked against an older history stores nothing either.
     assert_eq!(store.record("r1", None, 0, &[event("e2", "agent_replied")], 2_000).await.unwrap(), Recorded::Changed);
