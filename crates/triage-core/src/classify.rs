@@ -357,14 +357,15 @@ pub fn train(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) 
         if let Ok(part) = fit(&fitting, labels, options) {
             let tried: Vec<&Example<'_>> =
                 examples.iter().enumerate().filter(|(i, _)| held(*i)).map(|(_, e)| e).collect();
+            // Each held-out text read once, for every label.
+            let found: Vec<Vec<(u32, f32)>> = tried.iter().map(|e| part.found(e.subject, e.body)).collect();
             for head in 0..model.file.heads.len() {
                 let mut seen: Vec<(Vec<f64>, usize)> = Vec::new();
-                for e in &tried {
+                for (e, found) in tried.iter().zip(&found) {
                     let Some(truth) = e.labels.get(head).copied().flatten() else { continue };
                     let h = &part.file.heads[head];
                     let Ok(c) = h.classes.binary_search_by(|x| x.as_str().cmp(truth)) else { continue };
-                    let found = part.found(e.subject, e.body);
-                    seen.push((part.scores(h, &found), c));
+                    seen.push((part.scores(h, found), c));
                 }
                 model.file.heads[head].temperature = best_temperature(&seen);
             }

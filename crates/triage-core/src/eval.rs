@@ -902,8 +902,8 @@ pub(crate) fn guesses<'p, 'r>(
     predicted: &'p [Prediction],
 ) -> impl Iterator<Item = (&'r crate::rules::Classifier, (Slot, Slot), &'p Prediction)> {
     rules.classifiers.iter().flat_map(move |c| {
-        c.model.labels().into_iter().zip(c.slots.iter().copied()).filter_map(move |(label, slots)| {
-            predicted.iter().find(|p| p.model == c.name && *p.label == *label).map(|p| (c, slots, p))
+        c.slots.iter().filter_map(move |(label, class, confidence)| {
+            predicted.iter().find(|p| p.model == c.name && p.label == *label).map(|p| (c, (*class, *confidence), p))
         })
     })
 }
@@ -917,8 +917,8 @@ fn guess_of<'p>(
     head: usize,
 ) -> Option<&'p Prediction> {
     let c = rules.classifiers.get(classifier)?;
-    let label = *c.model.labels().get(head)?;
-    predicted.iter().find(|p| p.model == c.name && *p.label == *label)
+    let (label, _, _) = c.slots.get(head)?;
+    predicted.iter().find(|p| p.model == c.name && p.label == *label)
 }
 
 /// Puts the guesses where rules read them (`predicted.LABEL` and

@@ -162,9 +162,9 @@ pub(crate) struct Classifier {
     pub file: usize,
     pub line: u32,
     pub model: Arc<crate::classify::Model>,
-    /// Per label of the model: the slots of `predicted.LABEL` and
-    /// `predicted.LABEL.confidence`.
-    pub slots: Vec<(Slot, Slot)>,
+    /// Per label of the model, in its order: the label and the slots of
+    /// `predicted.LABEL` and `predicted.LABEL.confidence`.
+    pub slots: Vec<(Name, Slot, Slot)>,
 }
 
 /// The slots of the values the engine decides itself, looked up once.

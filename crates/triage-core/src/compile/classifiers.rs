@@ -189,7 +189,7 @@ impl Compiler<'_> {
                     source: Source::Derived(Derived::Predicted { classifier: index, head, confidence: true }),
                     from_stage,
                 });
-                slots.push((class_slot, confidence_slot));
+                slots.push((Name::from(*label), class_slot, confidence_slot));
                 self.predicted.push((label.to_string(), out.len(), slots.len() - 1));
             }
             out.push(Classifier {
