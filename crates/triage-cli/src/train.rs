@@ -34,9 +34,10 @@ pub struct TrainArgs {
     /// complement-nb (default) or multinomial-nb.
     #[arg(long, default_value = "complement-nb")]
     pub algorithm: String,
-    /// Additive smoothing, above 0.
-    #[arg(long, default_value_t = 1.0)]
-    pub alpha: f64,
+    /// Additive smoothing: a number above 0, or `auto` (the default): for
+    /// each label, the best of 0.03 to 30 on a held-out tenth of the cases.
+    #[arg(long, default_value = "auto")]
+    pub alpha: String,
     /// A word (or pair) must appear in at least this many cases.
     #[arg(long, default_value_t = 2)]
     pub min_count: u32,
@@ -157,18 +158,23 @@ fn read_labelled(inputs: &[String], labels: &[String]) -> Result<Labelled, Input
 fn options(args: &TrainArgs) -> Result<TrainOptions, InputError> {
     let algorithm = Algorithm::parse(&args.algorithm)
         .ok_or_else(|| InputError(format!("--algorithm `{}`: use multinomial-nb or complement-nb", args.algorithm)))?;
-    if !(classify::MIN_ALPHA..=classify::MAX_ALPHA).contains(&args.alpha) {
-        return Err(InputError(format!(
-            "--alpha {}: give a number from {} to {}, such as 1 (the default)",
-            args.alpha,
-            classify::MIN_ALPHA,
-            classify::MAX_ALPHA
-        )));
-    }
+    let alpha = match args.alpha.trim() {
+        "auto" => None,
+        given => match given.parse::<f64>() {
+            Ok(a) if (classify::MIN_ALPHA..=classify::MAX_ALPHA).contains(&a) => Some(a),
+            _ => {
+                return Err(InputError(format!(
+                    "--alpha {given}: give `auto` (the default: chosen per label) or a number from {} to {}, such as 1",
+                    classify::MIN_ALPHA,
+                    classify::MAX_ALPHA
+                )));
+            }
+        },
+    };
     if args.max_features == 0 {
         return Err(InputError("--max-features 0: give at least 1".into()));
     }
-    Ok(TrainOptions { algorithm, alpha: args.alpha, min_count: args.min_count, max_features: args.max_features })
+    Ok(TrainOptions { algorithm, alpha, min_count: args.min_count, max_features: args.max_features })
 }
 
 /// Runs `triage train`: exit 0 when a model was written or evaluated, 2
@@ -220,7 +226,10 @@ pub fn train(args: &TrainArgs) -> Result<Exit, InputError> {
         let started = Instant::now();
         let model = classify::train(&examples, &labels, &options).map_err(|e| InputError(e.to_string()))?;
         let took = started.elapsed().as_secs_f64();
-        let classes: Vec<String> = labels.iter().map(|l| format!("`{l}` {} classes", model.classes(l).len())).collect();
+        let classes: Vec<String> = labels
+            .iter()
+            .map(|l| format!("`{l}` {} classes (alpha {})", model.classes(l).len(), model.alpha(l).unwrap_or_default()))
+            .collect();
         eprintln!(
             "trained on {} case(s) in {took:.2} s: {}, {} features ({})",
             examples.len(),

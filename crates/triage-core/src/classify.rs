@@ -35,7 +35,7 @@ use std::fmt;
 pub const TOKENIZER_VERSION: &str = "triage-words/1";
 
 /// The model file format this build reads and writes.
-pub const MODEL_FORMAT: &str = "triage-model/1";
+pub const MODEL_FORMAT: &str = "triage-model/2";
 
 /// The seed of feature hashes (fixed: part of [`TOKENIZER_VERSION`]).
 const SEED: u64 = 0x7472_6961_6765_2d77; // "triage-w"
@@ -81,8 +81,11 @@ impl Algorithm {
 pub struct TrainOptions {
     /// The algorithm.
     pub algorithm: Algorithm,
-    /// Additive (Lidstone) smoothing added to every feature count, > 0.
-    pub alpha: f64,
+    /// Additive (Lidstone) smoothing added to every feature count, from
+    /// [`MIN_ALPHA`] to [`MAX_ALPHA`]; `None` (the default) chooses it per
+    /// label from [`ALPHA_TRIES`] by accuracy on a held-out tenth of the
+    /// training cases (1 when there are fewer than 200 cases).
+    pub alpha: Option<f64>,
     /// A feature must appear in at least this many training cases.
     pub min_count: u32,
     /// At most this many features are kept, the commonest first.
@@ -90,15 +93,23 @@ pub struct TrainOptions {
 }
 
 impl Default for TrainOptions {
-    /// Complement naive Bayes, `alpha` 1, features seen in 2 cases, at most
-    /// 200,000 of them: the best of the settings measured by 5-fold
-    /// cross-validation on the generated evaluation set
-    /// (`benches/classify/RESULTS.md`: complement beat multinomial by 0.7
-    /// to 1.1 points at every `alpha` tried, and `alpha` 1 beat 0.1 and 0.3).
+    /// Complement naive Bayes, `alpha` chosen per label, features seen in 2
+    /// cases, at most 200,000 of them: the best of the settings measured on
+    /// the generated evaluation set (`benches/classify/RESULTS.md`:
+    /// complement beat multinomial by 0.7 to 1.1 points at every `alpha`
+    /// tried; the best `alpha` was 1 for the category and 10 for the
+    /// priority, so one fixed value served one of them badly).
     fn default() -> Self {
-        TrainOptions { algorithm: Algorithm::ComplementNb, alpha: 1.0, min_count: 2, max_features: 200_000 }
+        TrainOptions { algorithm: Algorithm::ComplementNb, alpha: None, min_count: 2, max_features: 200_000 }
     }
 }
+
+/// The smoothing values tried for each label when none is given, in the
+/// order a tie is settled (the first tried wins): 1, then outwards.
+pub const ALPHA_TRIES: [f64; 7] = [1.0, 0.3, 3.0, 0.1, 10.0, 30.0, 0.03];
+
+/// The smoothing of a label trained without held-out cases to choose it.
+pub const DEFAULT_ALPHA: f64 = 1.0;
 
 /// A labelled case: its text and one value (or none) per trained label,
 /// in the order the labels were asked for.
@@ -125,7 +136,6 @@ struct ModelFile {
     format: String,
     tokenizer: String,
     algorithm: Algorithm,
-    alpha: f64,
     training: TrainingInfo,
     /// Feature names, sorted: a word, or two words with a space between.
     vocabulary: Vec<String>,
@@ -148,6 +158,8 @@ pub struct TrainingInfo {
 struct HeadFile {
     /// The label this head predicts (`category`).
     label: String,
+    /// The additive smoothing its weights were made with.
+    alpha: f64,
     /// Its classes, sorted.
     classes: Vec<String>,
     /// Training cases per class.
@@ -347,31 +359,75 @@ fn set_hash(examples: &[Example<'_>]) -> String {
 /// When a label has fewer than two classes among the examples, when no
 /// feature is seen `min_count` times, or when the options are out of range.
 pub fn train(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) -> Result<Model, ModelError> {
-    let mut model = fit(examples, labels, options)?;
-    // Temperatures from a model of nine tenths of the cases, tried on the
-    // tenth it did not see (when there are enough cases to spare one).
+    if let Some(alpha) = options.alpha
+        && !(MIN_ALPHA..=MAX_ALPHA).contains(&alpha)
+    {
+        return Err(ModelError(format!(
+            "alpha (--alpha) must be from {MIN_ALPHA} to {MAX_ALPHA}, not {alpha}; by default it is chosen per label"
+        )));
+    }
+    let all = count(examples, labels, options)?;
+    let mut alphas = vec![options.alpha.unwrap_or(DEFAULT_ALPHA); labels.len()];
+    let mut temperatures = vec![1.0; labels.len()];
+    // The smoothing (when not given) and the temperatures, from counts of
+    // nine tenths of the cases tried on the tenth they did not see (when
+    // there are enough cases to spare one).
     if examples.len() >= MIN_CALIBRATION_CASES {
         let held = |i: usize| mix(i as u64 ^ SEED.rotate_left(7)).is_multiple_of(10);
         let fitting: Vec<Example<'_>> =
             examples.iter().enumerate().filter(|(i, _)| !held(*i)).map(|(_, e)| e.clone()).collect();
-        if let Ok(part) = fit(&fitting, labels, options) {
+        if let Ok(part_counts) = count(&fitting, labels, options) {
+            let part = assemble(&part_counts, &alphas, options)?;
             let tried: Vec<&Example<'_>> =
                 examples.iter().enumerate().filter(|(i, _)| held(*i)).map(|(_, e)| e).collect();
             // Each held-out text read once, for every label.
             let found: Vec<Vec<(u32, f32)>> = tried.iter().map(|e| part.found(e.subject, e.body)).collect();
-            for head in 0..model.file.heads.len() {
-                let mut seen: Vec<(Vec<f64>, usize)> = Vec::new();
-                for (e, found) in tried.iter().zip(&found) {
-                    let Some(truth) = e.labels.get(head).copied().flatten() else { continue };
-                    let h = &part.file.heads[head];
-                    let Ok(c) = h.classes.binary_search_by(|x| x.as_str().cmp(truth)) else { continue };
-                    seen.push((part.scores(h, found), c));
+            for head in 0..labels.len() {
+                let classes = &part_counts.classes[head];
+                let truths: Vec<(usize, usize)> = tried
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, e)| {
+                        let truth = e.labels.get(head).copied().flatten()?;
+                        classes.binary_search_by(|x| x.as_str().cmp(truth)).ok().map(|c| (k, c))
+                    })
+                    .collect();
+                let tries: &[f64] = if options.alpha.is_some() { &alphas[head..=head] } else { &ALPHA_TRIES };
+                let mut best: Option<(usize, HeadFile, Vec<Scored>)> = None;
+                for &alpha in tries {
+                    let h = head_file(&part_counts, head, alpha, options.algorithm);
+                    let seen: Vec<Scored> = truths.iter().map(|&(k, c)| (part.scores(&h, &found[k]), c)).collect();
+                    let right = seen.iter().filter(|(scores, truth)| winner(scores) == *truth).count();
+                    if best.as_ref().is_none_or(|(most, _, _)| right > *most) {
+                        best = Some((right, h, seen));
+                    }
                 }
-                model.file.heads[head].temperature = best_temperature(&seen);
+                if let Some((_, h, seen)) = best {
+                    alphas[head] = h.alpha;
+                    temperatures[head] = best_temperature(&seen);
+                }
             }
         }
     }
+    let mut model = assemble(&all, &alphas, options)?;
+    for (h, t) in model.file.heads.iter_mut().zip(temperatures) {
+        h.temperature = t;
+    }
     Ok(model)
+}
+
+/// A held-out case's class scores and the index of its true class.
+type Scored = (Vec<f64>, usize);
+
+/// The class with the highest score (the first of equals).
+fn winner(scores: &[f64]) -> usize {
+    let mut best = 0;
+    for (c, s) in scores.iter().enumerate() {
+        if *s > scores[best] {
+            best = c;
+        }
+    }
+    best
 }
 
 /// The smallest smoothing: below it, a word never seen in a class makes
@@ -419,13 +475,23 @@ fn best_temperature(seen: &[(Vec<f64>, usize)]) -> f64 {
     (fine * scale).round() / scale
 }
 
-fn fit(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) -> Result<Model, ModelError> {
-    if !(MIN_ALPHA..=MAX_ALPHA).contains(&options.alpha) {
-        return Err(ModelError(format!(
-            "alpha (--alpha) must be from {MIN_ALPHA} to {MAX_ALPHA}, not {}; 1 is the default",
-            options.alpha
-        )));
-    }
+/// What training counted: the vocabulary and, per label, each class's
+/// cases and each feature's occurrences in them.
+struct Counts {
+    labels: Vec<String>,
+    /// Feature names in vocabulary (name) order.
+    vocabulary: Vec<String>,
+    /// Per label: its classes, sorted.
+    classes: Vec<Vec<String>>,
+    /// Per label: class × feature occurrences, feature-major, vocabulary
+    /// order.
+    counts: Vec<Vec<f64>>,
+    /// Per label: training cases per class.
+    class_counts: Vec<Vec<u64>>,
+    training: TrainingInfo,
+}
+
+fn count(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) -> Result<Counts, ModelError> {
     if labels.is_empty() {
         return Err(ModelError("name at least one label to train".into()));
     }
@@ -488,8 +554,8 @@ fn fit(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) -> Res
         }
     }
 
-    // Counts per head: class × feature (feature-major), and the names of
-    // the features kept.
+    // Counts per head: class × feature (feature-major, hash order), and
+    // the names of the features kept.
     let mut counts: Vec<Vec<f64>> = classes.iter().map(|c| vec![0.0; features * c.len()]).collect();
     let mut class_counts: Vec<Vec<u64>> = classes.iter().map(|c| vec![0; c.len()]).collect();
     let mut names: Vec<Option<String>> = vec![None; features];
@@ -518,63 +584,84 @@ fn fit(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) -> Res
         }
     }
 
-    // Vocabulary in name order; weights follow it.
+    // Vocabulary in name order; the counts follow it.
     let mut order: Vec<usize> = (0..features).collect();
     let name_of = |i: usize| names[i].as_deref().unwrap_or("");
     order.sort_by(|&a, &b| name_of(a).cmp(name_of(b)).then(a.cmp(&b)));
     let vocabulary: Vec<String> = order.iter().map(|&i| name_of(i).to_string()).collect();
+    let counts = counts
+        .iter()
+        .zip(&classes)
+        .map(|(counts, c)| {
+            let n = c.len();
+            order.iter().flat_map(|&f| counts[f * n..(f + 1) * n].iter().copied()).collect()
+        })
+        .collect();
+    Ok(Counts {
+        labels: labels.iter().map(|l| l.to_string()).collect(),
+        vocabulary,
+        classes: classes.iter().map(|c| c.iter().map(|s| s.to_string()).collect()).collect(),
+        counts,
+        class_counts,
+        training: TrainingInfo { cases: examples.len() as u64, set_hash: set_hash(examples) },
+    })
+}
 
-    let total: u64 = examples.len() as u64;
-    let alpha = options.alpha;
-    let mut heads = Vec::new();
-    for (head, label) in labels.iter().enumerate() {
-        let n = classes[head].len();
-        let counts = &counts[head];
-        let mut class_total = vec![0.0f64; n];
-        for f in 0..features {
-            for c in 0..n {
-                class_total[c] += counts[f * n + c];
-            }
+/// One label's weights from its counts at a smoothing (temperature 1).
+fn head_file(counts: &Counts, head: usize, alpha: f64, algorithm: Algorithm) -> HeadFile {
+    let n = counts.classes[head].len();
+    let features = counts.vocabulary.len();
+    let c_counts = &counts.counts[head];
+    let mut class_total = vec![0.0f64; n];
+    for f in 0..features {
+        for c in 0..n {
+            class_total[c] += c_counts[f * n + c];
         }
-        let all_total: f64 = class_total.iter().sum();
-        let v = features as f64;
-        let labelled: u64 = class_counts[head].iter().sum();
-        let mut weights = Vec::with_capacity(features * n);
-        for &f in &order {
-            let row = &counts[f * n..(f + 1) * n];
-            let row_total: f64 = row.iter().sum();
-            for c in 0..n {
-                let w = match options.algorithm {
-                    Algorithm::MultinomialNb => ((row[c] + alpha) / (class_total[c] + alpha * v)).ln(),
-                    Algorithm::ComplementNb => {
-                        -((row_total - row[c] + alpha) / (all_total - class_total[c] + alpha * v)).ln()
-                    }
-                };
-                weights.push(stored(w));
-            }
-        }
-        let prior = match options.algorithm {
-            Algorithm::MultinomialNb => {
-                class_counts[head].iter().map(|&k| stored((k as f64 / labelled.max(1) as f64).ln())).collect()
-            }
-            Algorithm::ComplementNb => vec![0.0; n],
-        };
-        heads.push(HeadFile {
-            label: label.to_string(),
-            classes: classes[head].iter().map(|s| s.to_string()).collect(),
-            class_counts: class_counts[head].clone(),
-            prior,
-            weights,
-            temperature: 1.0,
-        });
     }
+    let all_total: f64 = class_total.iter().sum();
+    let v = features as f64;
+    let labelled: u64 = counts.class_counts[head].iter().sum();
+    let mut weights = Vec::with_capacity(features * n);
+    for row in c_counts.chunks_exact(n) {
+        let row_total: f64 = row.iter().sum();
+        for c in 0..n {
+            let w = match algorithm {
+                Algorithm::MultinomialNb => ((row[c] + alpha) / (class_total[c] + alpha * v)).ln(),
+                Algorithm::ComplementNb => {
+                    -((row_total - row[c] + alpha) / (all_total - class_total[c] + alpha * v)).ln()
+                }
+            };
+            weights.push(stored(w));
+        }
+    }
+    let prior = match algorithm {
+        Algorithm::MultinomialNb => {
+            counts.class_counts[head].iter().map(|&k| stored((k as f64 / labelled.max(1) as f64).ln())).collect()
+        }
+        Algorithm::ComplementNb => vec![0.0; n],
+    };
+    HeadFile {
+        label: counts.labels[head].clone(),
+        alpha,
+        classes: counts.classes[head].clone(),
+        class_counts: counts.class_counts[head].clone(),
+        prior,
+        weights,
+        temperature: 1.0,
+    }
+}
+
+/// A model of the counts, each label at its smoothing.
+fn assemble(counts: &Counts, alphas: &[f64], options: &TrainOptions) -> Result<Model, ModelError> {
+    let heads = (0..counts.labels.len())
+        .map(|head| head_file(counts, head, alphas.get(head).copied().unwrap_or(DEFAULT_ALPHA), options.algorithm))
+        .collect();
     let file = ModelFile {
         format: MODEL_FORMAT.into(),
         tokenizer: TOKENIZER_VERSION.into(),
         algorithm: options.algorithm,
-        alpha,
-        training: TrainingInfo { cases: total, set_hash: set_hash(examples) },
-        vocabulary,
+        training: counts.training.clone(),
+        vocabulary: counts.vocabulary.clone(),
         heads,
     };
     Model::from_file(file)
@@ -685,7 +772,6 @@ impl Model {
         out.push_str(&format!("  \"format\": {},\n", s(&f.format)));
         out.push_str(&format!("  \"tokenizer\": {},\n", s(&f.tokenizer)));
         out.push_str(&format!("  \"algorithm\": {},\n", s(f.algorithm.name())));
-        out.push_str(&format!("  \"alpha\": {},\n", json(&f.alpha)));
         out.push_str(&format!("  \"training\": {},\n", json(&f.training)));
         out.push_str("  \"vocabulary\": [\n");
         for (i, w) in f.vocabulary.iter().enumerate() {
@@ -695,8 +781,9 @@ impl Model {
         out.push_str("  ],\n  \"heads\": [\n");
         for (i, h) in f.heads.iter().enumerate() {
             out.push_str(&format!(
-                "    {{\"label\": {}, \"temperature\": {}, \"classes\": {}, \"class_counts\": {}, \"prior\": {}, \"weights\": {}}}{}\n",
+                "    {{\"label\": {}, \"alpha\": {}, \"temperature\": {}, \"classes\": {}, \"class_counts\": {}, \"prior\": {}, \"weights\": {}}}{}\n",
                 s(&h.label),
+                json(&h.alpha),
                 json(&h.temperature),
                 json(&h.classes),
                 json(&h.class_counts),
@@ -723,6 +810,12 @@ impl Model {
             .find(|h| h.label == label)
             .map(|h| h.classes.iter().map(String::as_str).collect())
             .unwrap_or_default()
+    }
+
+    /// The additive smoothing a label's weights were made with (chosen
+    /// or given when training); `None` when the model does not predict it.
+    pub fn alpha(&self, label: &str) -> Option<f64> {
+        self.file.heads.iter().find(|h| h.label == label).map(|h| h.alpha)
     }
 
     /// The number of features.
@@ -1156,6 +1249,48 @@ mod tests {
             let (x, y) = (&a.predict(Some(s), Some(b))[0], &flat.predict(Some(s), Some(b))[0]);
             assert_eq!(x.class, y.class);
         }
+    }
+
+    #[test]
+    fn smoothing_is_chosen_per_label_unless_given_and_is_written_in_the_model() {
+        let words = ["refund", "invoice", "password", "login", "outage", "slow", "export", "import"];
+        let texts: Vec<(String, String)> = (0..400)
+            .map(|i| {
+                let class = i % 4;
+                let (a, b, c) = (words[class * 2], words[class * 2 + 1], words[(i * 7 + 3) % 8]);
+                (format!("{a} {c} case{}", i % 37), format!("{b} {}", ["x", "y", "z"][i % 3]))
+            })
+            .collect();
+        let examples: Vec<Example<'_>> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, (s, b))| Example {
+                subject: Some(s),
+                body: Some(b),
+                // The second label follows a word that means nothing else.
+                labels: vec![Some(["billing", "login", "outage", "data"][i % 4]), Some(["P2", "P3"][(i % 37) % 2])],
+            })
+            .collect();
+        let chosen = train(&examples, &["category", "priority"], &TrainOptions::default()).unwrap();
+        for label in ["category", "priority"] {
+            let a = chosen.alpha(label).unwrap();
+            assert!(ALPHA_TRIES.contains(&a), "{label}: {a}");
+        }
+        assert!(chosen.to_json().contains("\"alpha\": "));
+        // Read back, the same.
+        let again = Model::from_json(&chosen.to_json()).unwrap();
+        assert_eq!(again.to_json(), chosen.to_json());
+        // A smoothing given is used for every label.
+        let given = TrainOptions { alpha: Some(2.5), ..TrainOptions::default() };
+        let fixed = train(&examples, &["category", "priority"], &given).unwrap();
+        assert_eq!((fixed.alpha("category"), fixed.alpha("priority")), (Some(2.5), Some(2.5)));
+        assert_eq!(fixed.alpha("team"), None);
+        // Out of range is refused.
+        let wrong = TrainOptions { alpha: Some(0.0), ..TrainOptions::default() };
+        assert!(train(&examples, &["category"], &wrong).unwrap_err().0.contains("alpha"));
+        // Too few cases to hold a tenth out: the default.
+        let few = train(&examples[..100], &["category"], &TrainOptions::default()).unwrap();
+        assert_eq!(few.alpha("category"), Some(DEFAULT_ALPHA));
     }
 
     #[test]
