@@ -60,6 +60,11 @@ def main():
         ("MultinomialNB(alpha=0.1)", MultinomialNB(alpha=0.1)),
         ("ComplementNB(alpha=1.0)", ComplementNB(alpha=1.0)),
         ("ComplementNB(alpha=0.1)", ComplementNB(alpha=0.1)),
+        # triage chooses its smoothing per label from 0.03 to 30, so
+        # scikit-learn is given the strong end too.
+        ("MultinomialNB(alpha=10)", MultinomialNB(alpha=10.0)),
+        ("ComplementNB(alpha=10)", ComplementNB(alpha=10.0)),
+        ("LogisticRegression(C=0.1)", LogisticRegression(C=0.1, max_iter=2000)),
         ("LogisticRegression(C=1.0)", LogisticRegression(C=1.0, max_iter=2000)),
         ("LogisticRegression(C=10)", LogisticRegression(C=10.0, max_iter=2000)),
     ]:

@@ -192,6 +192,12 @@ pub struct Model {
     names: Vec<(Name, Vec<Name>)>,
     /// Per feature: its name, when explanations may name it ([`telling`]).
     telling: Vec<Option<Name>>,
+    /// Every label's weights of a feature side by side (feature-major,
+    /// `width` a feature, label `i` from `offsets[i]`), so one feature's
+    /// weights for all labels are one or two cache lines.
+    rows: Vec<f32>,
+    width: usize,
+    offsets: Vec<usize>,
 }
 
 /// Bits of a slot that hold the vocabulary index + 1.
@@ -247,31 +253,39 @@ pub struct Guess {
 }
 
 /// A feature of a text: its hash, and its words (one, or a pair).
-type FeatureSink<'s> = dyn FnMut(u64, &str, Option<&str>) + 's;
 
 /// Calls `each` with every feature of a case's text, in text order: each
 /// word, then the pair it makes with the word before it.
-fn each_feature(subject: Option<&str>, body: Option<&str>, each: &mut FeatureSink<'_>) {
+fn each_feature(subject: Option<&str>, body: Option<&str>, each: &mut impl FnMut(u64, &str, Option<&str>)) {
     let mut normalized = String::new();
     let mut folded = String::new();
     let mut prev = String::new();
+    let mut one = |text: &str, normalized: &mut String| {
+        if text.is_ascii() {
+            // Normalized ASCII is the text lower-cased with its spaces
+            // squeezed, and its words the runs of letters, digits and `_`:
+            // read straight from the text.
+            let words = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty());
+            fold_words(words, &mut folded, &mut prev, each);
+        } else {
+            crate::text::normalize_into(text, normalized);
+            words_of(normalized, &mut folded, &mut prev, each);
+        }
+    };
     if let Some(s) = subject {
-        crate::text::normalize_into(strip_subject_prefixes(s), &mut normalized);
-        words_of(&normalized, &mut folded, &mut prev, each);
+        one(strip_subject_prefixes(s), &mut normalized);
     }
     if let Some(b) = body {
         let own = own_text(b);
         // A forward with a line on top is about what it forwards.
         let text = if own.split_whitespace().nth(3).is_none() { b } else { own.as_str() };
-        normalized.clear();
-        crate::text::normalize_into(text, &mut normalized);
-        words_of(&normalized, &mut folded, &mut prev, each);
+        one(text, &mut normalized);
     }
 }
 
 /// The features of one normalized text (subject or body: no pair spans
 /// the two).
-fn words_of(normalized: &str, folded: &mut String, prev: &mut String, each: &mut FeatureSink<'_>) {
+fn words_of(normalized: &str, folded: &mut String, prev: &mut String, each: &mut impl FnMut(u64, &str, Option<&str>)) {
     if normalized.is_ascii() {
         // ASCII words are the runs of letters, digits and `_`: what
         // `text::words` finds, without its Unicode boundary rules.
@@ -285,7 +299,7 @@ fn fold_words<'w>(
     words: impl Iterator<Item = &'w str>,
     folded: &mut String,
     prev: &mut String,
-    each: &mut FeatureSink<'_>,
+    each: &mut impl FnMut(u64, &str, Option<&str>),
 ) {
     let mut prev_hash: Option<u64> = None;
     for word in words {
@@ -293,7 +307,13 @@ fn fold_words<'w>(
             prev_hash = None;
             continue;
         }
-        let word = crate::text::unaccented(word, folded);
+        let word = if word.bytes().any(|b| b.is_ascii_uppercase()) {
+            folded.clear();
+            folded.extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+            folded.as_str()
+        } else {
+            crate::text::unaccented(word, folded)
+        };
         let h = word_hash(word);
         each(h, word, None);
         if let Some(p) = prev_hash {
@@ -396,7 +416,7 @@ pub fn train(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) 
                 let mut best: Option<(usize, HeadFile, Vec<Scored>)> = None;
                 for &alpha in tries {
                     let h = head_file(&part_counts, head, alpha, options.algorithm);
-                    let seen: Vec<Scored> = truths.iter().map(|&(k, c)| (part.scores(&h, &found[k]), c)).collect();
+                    let seen: Vec<Scored> = truths.iter().map(|&(k, c)| (head_scores(&h, &found[k]), c)).collect();
                     let right = seen.iter().filter(|(scores, truth)| winner(scores) == *truth).count();
                     if best.as_ref().is_none_or(|(most, _, _)| right > *most) {
                         best = Some((right, h, seen));
@@ -414,6 +434,20 @@ pub fn train(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) 
         h.temperature = t;
     }
     Ok(model)
+}
+
+/// A head's score of each class for the features found, as
+/// [`Model::predict`] sums them, from the head's own weights.
+fn head_scores(h: &HeadFile, found: &[(u32, f32)]) -> Vec<f64> {
+    let n = h.classes.len();
+    let mut sums = vec![0f32; n];
+    for &(f, count) in found {
+        let f = f as usize;
+        for (s, w) in sums.iter_mut().zip(&h.weights[f * n..(f + 1) * n]) {
+            *s += count * w;
+        }
+    }
+    h.prior.iter().zip(sums).map(|(p, s)| f64::from(p + s)).collect()
 }
 
 /// A held-out case's class scores and the index of its true class.
@@ -668,7 +702,7 @@ fn assemble(counts: &Counts, alphas: &[f64], options: &TrainOptions) -> Result<M
 }
 
 impl Model {
-    fn from_file(file: ModelFile) -> Result<Model, ModelError> {
+    fn from_file(mut file: ModelFile) -> Result<Model, ModelError> {
         if file.format != MODEL_FORMAT {
             return Err(ModelError(format!(
                 "the model's format is `{}`; this build reads `{MODEL_FORMAT}` (train the model again)",
@@ -749,7 +783,25 @@ impl Model {
             .map(|h| (Name::from(h.label.as_str()), h.classes.iter().map(|c| Name::from(c.as_str())).collect()))
             .collect();
         let telling = file.vocabulary.iter().map(|w| telling(w).then(|| Name::from(w.as_str()))).collect();
-        Ok(Model { file, slots, mask, names, telling })
+        let mut offsets = Vec::with_capacity(file.heads.len());
+        let mut width = 0;
+        for h in &file.heads {
+            offsets.push(width);
+            width += h.classes.len();
+        }
+        let mut rows = Vec::with_capacity(width * v);
+        for f in 0..v {
+            for h in &file.heads {
+                let n = h.classes.len();
+                rows.extend_from_slice(&h.weights[f * n..(f + 1) * n]);
+            }
+        }
+        // The rows hold the weights now; the file's copy would double
+        // the model's memory.
+        for h in &mut file.heads {
+            h.weights = Vec::new();
+        }
+        Ok(Model { file, slots, mask, names, telling, rows, width, offsets })
     }
 
     /// Reads a model file's JSON text.
@@ -788,7 +840,7 @@ impl Model {
                 json(&h.classes),
                 json(&h.class_counts),
                 json(&h.prior),
-                json(&h.weights),
+                json(&self.head_weights(i)),
                 if i + 1 < f.heads.len() { "," } else { "" }
             ));
         }
@@ -810,6 +862,12 @@ impl Model {
             .find(|h| h.label == label)
             .map(|h| h.classes.iter().map(String::as_str).collect())
             .unwrap_or_default()
+    }
+
+    /// Label `head`'s weights, feature-major, as the model file holds them.
+    fn head_weights(&self, head: usize) -> Vec<f32> {
+        let (n, off) = (self.file.heads[head].classes.len(), self.offsets[head]);
+        self.rows.chunks_exact(self.width).flat_map(|row| row[off..off + n].iter().copied()).collect()
     }
 
     /// The additive smoothing a label's weights were made with (chosen
@@ -847,12 +905,11 @@ impl Model {
     /// The vocabulary indexes found in a case's text with how often each
     /// occurs, in index order.
     fn found(&self, subject: Option<&str>, body: Option<&str>) -> Vec<(u32, f32)> {
-        let mut hits: Vec<u32> = Vec::with_capacity(128);
-        each_feature(subject, body, &mut |h, _, _| {
-            if let Some(i) = self.lookup(h) {
-                hits.push(i as u32);
-            }
-        });
+        // Hashes first, then the lookups in a loop of their own, so the
+        // table's cache misses overlap.
+        let mut hashes: Vec<u64> = Vec::with_capacity(128);
+        each_feature(subject, body, &mut |h, _, _| hashes.push(h));
+        let mut hits: Vec<u32> = hashes.iter().filter_map(|&h| self.lookup(h)).map(|i| i as u32).collect();
         hits.sort_unstable();
         let mut out: Vec<(u32, f32)> = Vec::with_capacity(hits.len());
         for f in hits {
@@ -868,26 +925,29 @@ impl Model {
     /// order.
     pub fn predict(&self, subject: Option<&str>, body: Option<&str>) -> Vec<Prediction> {
         let found = self.found(subject, body);
-        self.file.heads.iter().enumerate().map(|(i, h)| self.head_predict(i, h, &found)).collect()
-    }
-
-    /// A head's score of each class for the features found (summed in
-    /// text order, so the same on every machine).
-    fn scores(&self, h: &HeadFile, found: &[(u32, f32)]) -> Vec<f64> {
-        let n = h.classes.len();
-        let mut sums: Vec<f32> = h.prior.clone();
-        for &(f, count) in found {
-            let f = f as usize;
-            for (s, w) in sums.iter_mut().zip(&h.weights[f * n..(f + 1) * n]) {
+        // Every label's sums in one pass over the features' rows.
+        let mut sums = vec![0f32; self.width];
+        for &(f, count) in &found {
+            let row = f as usize * self.width;
+            for (s, w) in sums.iter_mut().zip(&self.rows[row..row + self.width]) {
                 *s += count * w;
             }
         }
-        sums.into_iter().map(f64::from).collect()
+        self.file
+            .heads
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let off = self.offsets[i];
+                let scores: Vec<f64> =
+                    h.prior.iter().zip(&sums[off..off + h.classes.len()]).map(|(p, s)| f64::from(p + s)).collect();
+                self.head_predict(i, h, &scores, &found)
+            })
+            .collect()
     }
 
-    fn head_predict(&self, head: usize, h: &HeadFile, found: &[(u32, f32)]) -> Prediction {
+    fn head_predict(&self, head: usize, h: &HeadFile, scores: &[f64], found: &[(u32, f32)]) -> Prediction {
         let n = h.classes.len();
-        let scores = self.scores(h, found);
         // The best three, by score and then class order, without sorting.
         let ahead = |a: usize, b: usize| scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
         let mut ranked: [Option<usize>; 3] = [None; 3];
@@ -921,7 +981,7 @@ impl Model {
                 .flatten()
                 .map(|&c| Guess { class: classes[c].clone(), confidence: confidence(c) })
                 .collect(),
-            words: self.weighed(h, found, best, second),
+            words: self.weighed(head, found, best, second),
             features: found.iter().map(|&(_, n)| n as u32).sum(),
         }
     }
@@ -929,12 +989,11 @@ impl Model {
     /// The features that weighed most for `best` over `second` (their
     /// weights' difference times their count), at most 5, most first (ties
     /// by vocabulary order), leaving out function words.
-    fn weighed(&self, h: &HeadFile, found: &[(u32, f32)], best: usize, second: usize) -> Vec<Name> {
-        let n = h.classes.len();
+    fn weighed(&self, head: usize, found: &[(u32, f32)], best: usize, second: usize) -> Vec<Name> {
         let mut top: [(f32, u32); 5] = [(0.0, u32::MAX); 5];
         for &(f, count) in found {
-            let row = f as usize * n;
-            let mut entry = (count * (h.weights[row + best] - h.weights[row + second]), f);
+            let row = f as usize * self.width + self.offsets[head];
+            let mut entry = (count * (self.rows[row + best] - self.rows[row + second]), f);
             // Most features do not reach the five (or weigh against).
             if entry.0 <= 0.0 || entry.0 < top[4].0 || self.telling[f as usize].is_none() {
                 continue;
