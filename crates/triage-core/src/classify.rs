@@ -1439,6 +1439,18 @@ mod tests {
         assert_eq!(code(&unknown, &[("models/support.json", &model)]), ("unknown-field", 9));
         let typo = RULES.replace("predicted.category.confidence", "predicted.categry.confidence");
         assert_eq!(code(&typo, &[("models/support.json", &model)]).0, "unknown-field");
+        // A class the model never guesses: an error with the nearest class.
+        let class = RULES.replace("when: { subject: { contains: outage } }", "when: { predicted.category: billng }");
+        let (r, diags) = crate::compile_with_files(&[("rules.yaml", &class)], &[("models/support.json", &model)]);
+        assert!(r.is_none());
+        let d = diags.iter().find(|d| d.is_error()).unwrap();
+        assert_eq!((d.code, d.line), ("invalid-value", 5), "{d:?}");
+        let text = format!("{d:?}");
+        assert!(text.contains("billng") && text.contains("did you mean `billing`"), "{text}");
+        // A class it does guess compiles, in any case.
+        let known = RULES.replace("when: { subject: { contains: outage } }", "when: { predicted.category: Outage }");
+        let (r, diags) = crate::compile_with_files(&[("rules.yaml", &known)], &[("models/support.json", &model)]);
+        assert!(r.is_some(), "{diags:?}");
     }
 
     #[test]

@@ -176,9 +176,12 @@ impl Compiler<'_> {
                 let head = head as u16;
                 let from_stage = Stage::Territory;
                 let class_slot = schema.len();
+                // The model's classes are the field's values: a rule that
+                // compares it with another is an error at compile time.
+                let classes = model.classes(label).iter().map(|c| c.to_string()).collect();
                 schema.push(FieldDef {
                     name: field.clone(),
-                    ty: FieldType::String,
+                    ty: FieldType::Enum(classes),
                     source: Source::Derived(Derived::Predicted { classifier: index, head, confidence: false }),
                     from_stage,
                 });
