@@ -252,10 +252,9 @@ pub struct Guess {
     pub confidence: f64,
 }
 
-/// A feature of a text: its hash, and its words (one, or a pair).
-
 /// Calls `each` with every feature of a case's text, in text order: each
-/// word, then the pair it makes with the word before it.
+/// word, then the pair it makes with the word before it, as (hash, word,
+/// None) or (hash, first word, Some(second word)).
 fn each_feature(subject: Option<&str>, body: Option<&str>, each: &mut impl FnMut(u64, &str, Option<&str>)) {
     let mut normalized = String::new();
     let mut folded = String::new();
