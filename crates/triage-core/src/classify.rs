@@ -392,7 +392,10 @@ pub fn train(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) 
     // nine tenths of the cases tried on the tenth they did not see (when
     // there are enough cases to spare one).
     if examples.len() >= MIN_CALIBRATION_CASES {
-        let held = |i: usize| mix(i as u64 ^ SEED.rotate_left(7)).is_multiple_of(10);
+        // By text, so copies of a case (a mailbox has them) are all held
+        // out or all kept: a copy on each side would make the smallest
+        // smoothing look best.
+        let held = |i: usize| text_hash(&examples[i]).is_multiple_of(10);
         let fitting: Vec<Example<'_>> =
             examples.iter().enumerate().filter(|(i, _)| !held(*i)).map(|(_, e)| e.clone()).collect();
         if let Ok(part_counts) = count(&fitting, labels, options) {
@@ -411,7 +414,14 @@ pub fn train(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) 
                         classes.binary_search_by(|x| x.as_str().cmp(truth)).ok().map(|c| (k, c))
                     })
                     .collect();
-                let tries: &[f64] = if options.alpha.is_some() { &alphas[head..=head] } else { &ALPHA_TRIES };
+                // A label on fewer than 200 cases keeps the default: a
+                // tenth of them is too few to choose by.
+                let labelled = examples.iter().filter(|e| e.labels.get(head).copied().flatten().is_some()).count();
+                let tries: &[f64] = if options.alpha.is_some() || labelled < MIN_CALIBRATION_CASES {
+                    &alphas[head..=head]
+                } else {
+                    &ALPHA_TRIES
+                };
                 let mut best: Option<(usize, HeadFile, Vec<Scored>)> = None;
                 for &alpha in tries {
                     let h = head_file(&part_counts, head, alpha, options.algorithm);
@@ -447,6 +457,13 @@ fn head_scores(h: &HeadFile, found: &[(u32, f32)]) -> Vec<f64> {
         }
     }
     h.prior.iter().zip(sums).map(|(p, s)| f64::from(p + s)).collect()
+}
+
+/// A seeded hash of a case's subject and body: where it goes when cases
+/// are split (copies go together).
+fn text_hash(e: &Example<'_>) -> u64 {
+    let subject = hash_bytes(SEED.rotate_left(7), e.subject.unwrap_or("").as_bytes());
+    mix(subject ^ hash_bytes(subject, e.body.unwrap_or("").as_bytes()))
 }
 
 /// A held-out case's class scores and the index of its true class.
@@ -809,6 +826,19 @@ impl Model {
     /// When the text is not a model file of [`MODEL_FORMAT`] trained with
     /// [`TOKENIZER_VERSION`], or its shapes disagree.
     pub fn from_json(text: &str) -> Result<Model, ModelError> {
+        // The format first: a file of another format is told so, not
+        // that one of its fields is unknown.
+        #[derive(Deserialize)]
+        struct Format {
+            format: Option<String>,
+        }
+        if let Ok(Format { format: Some(format) }) = serde_json::from_str::<Format>(text)
+            && format != MODEL_FORMAT
+        {
+            return Err(ModelError(format!(
+                "the model's format is `{format}`; this build reads `{MODEL_FORMAT}` (train the model again)"
+            )));
+        }
         let file: ModelFile = serde_json::from_str(text).map_err(|e| ModelError(format!("not a model file: {e}")))?;
         Model::from_file(file)
     }
@@ -1192,7 +1222,9 @@ pub fn cross_validate(
         return Err(ModelError(format!("--eval needs 2 to {} folds, not {k}", examples.len())));
     }
     let label = labels.get(head).copied().unwrap_or("");
-    let fold_of = |i: usize| (mix(i as u64 ^ SEED) % k as u64) as usize;
+    // By text, so copies of a case are in one fold (else a fold would be
+    // guessed by a model that saw its copies).
+    let fold_of = |i: usize| (text_hash(&examples[i]) % k as u64) as usize;
     let mut tally = Tally::default();
     for fold in 0..k {
         let train_set: Vec<Example<'_>> =
@@ -1343,6 +1375,17 @@ mod tests {
         let fixed = train(&examples, &["category", "priority"], &given).unwrap();
         assert_eq!((fixed.alpha("category"), fixed.alpha("priority")), (Some(2.5), Some(2.5)));
         assert_eq!(fixed.alpha("team"), None);
+        // Another format is told as such, whatever its fields.
+        let old = chosen.to_json().replace(MODEL_FORMAT, "triage-model/1").replace("\"alpha\": ", "\"smoothing\": ");
+        assert!(Model::from_json(&old).unwrap_err().0.contains("train the model again"));
+        // A label on fewer than 200 of the cases keeps the default.
+        let sparse: Vec<Example<'_>> = examples
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Example { labels: vec![e.labels[0], e.labels[1].filter(|_| i % 4 == 0)], ..e.clone() })
+            .collect();
+        let m = train(&sparse, &["category", "priority"], &TrainOptions::default()).unwrap();
+        assert_eq!(m.alpha("priority"), Some(DEFAULT_ALPHA));
         // Out of range is refused.
         let wrong = TrainOptions { alpha: Some(0.0), ..TrainOptions::default() };
         assert!(train(&examples, &["category"], &wrong).unwrap_err().0.contains("alpha"));

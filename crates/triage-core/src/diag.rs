@@ -196,9 +196,9 @@ impl Diagnostic {
             Severity::Error,
             file,
             pos,
-            format!("operator `{op}` does not apply to `{field}`, a {ty} field"),
+            format!("operator `{op}` does not apply to `{field}`, {} {ty} field", article(ty)),
         )
-        .with_help(format!("for a {ty} field use {}", list(fits)))
+        .with_help(format!("for {} {ty} field use {}", article(ty), list(fits)))
     }
 
     pub(crate) fn value_type(file: &str, pos: Pos, field: &str, op: &str, expected: &str, found: &str) -> Self {
@@ -383,4 +383,9 @@ mod tests {
         assert_eq!(levenshtein("", "abc"), 3);
         assert_eq!(levenshtein("same", "same"), 0);
     }
+}
+
+/// `a` or `an` before a type name (`an enum`, `a number`).
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
 }
