@@ -366,6 +366,11 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// `a` or `an` before a type name (`an enum`, `a number`).
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,9 +388,4 @@ mod tests {
         assert_eq!(levenshtein("", "abc"), 3);
         assert_eq!(levenshtein("same", "same"), 0);
     }
-}
-
-/// `a` or `an` before a type name (`an enum`, `a number`).
-fn article(word: &str) -> &'static str {
-    if word.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
 }
