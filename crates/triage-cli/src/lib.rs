@@ -338,16 +338,30 @@ fn load_named(root: &Path, name: impl Fn(&Path) -> String) -> Result<RuleSet, In
     // UTF-8). One that is not there is left out, and compiling says so at
     // the line that names it.
     let mut models = Vec::new();
+    // One that cannot be read (a directory, not UTF-8) is left out too,
+    // and the compiler's "not found" at its line says why instead.
+    let mut unreadable: Vec<(String, String)> = Vec::new();
     for path in triage_core::classifier_files(&pairs) {
         let file = root.join(&path);
         if std::fs::symlink_metadata(&file).is_err() {
             continue;
         }
-        let text = read(&file).map_err(|e| InputError(format!("model file of the rules: {e}")))?;
-        models.push((path, text));
+        match read(&file) {
+            Ok(text) => models.push((path, text)),
+            Err(e) => unreadable.push((path, e.0)),
+        }
     }
     let attached: Vec<(&str, &str)> = models.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
-    let (rules, diagnostics) = triage_core::compile_with_files(&pairs, &attached);
+    let (rules, mut diagnostics) = triage_core::compile_with_files(&pairs, &attached);
+    for d in diagnostics.iter_mut().filter(|d| d.code == "model-missing") {
+        if let Some((path, why)) = unreadable.iter().find(|(p, _)| d.message.contains(&format!("`{p}`"))) {
+            d.code = "model-unreadable";
+            d.message = format!("model file `{path}` cannot be read: {why}");
+            d.help = Some(format!(
+                "put a model file there: `triage train CASES.jsonl --label LABEL --out RULES_DIR/{path}`"
+            ));
+        }
+    }
     let dir_file = root.join("directory.yaml");
     let (directory, directory_version) = if dir_file.is_file() {
         let (directory, version) = load_directory_versioned(&dir_file)?;

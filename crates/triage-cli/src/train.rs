@@ -34,8 +34,9 @@ pub struct TrainArgs {
     /// complement-nb (default) or multinomial-nb.
     #[arg(long, default_value = "complement-nb")]
     pub algorithm: String,
-    /// Additive smoothing: a number above 0, or `auto` (the default): for
-    /// each label, the best of 0.03 to 30 on a held-out tenth of the cases.
+    /// Additive smoothing: a number from 0.000001 to 1000, or `auto` (the
+    /// default): for each label, the best of 0.03 to 30 on a held-out tenth
+    /// of the cases.
     #[arg(long, default_value = "auto")]
     pub alpha: String,
     /// A word (or pair) must appear in at least this many cases.
@@ -159,7 +160,7 @@ fn options(args: &TrainArgs) -> Result<TrainOptions, InputError> {
     let algorithm = Algorithm::parse(&args.algorithm)
         .ok_or_else(|| InputError(format!("--algorithm `{}`: use multinomial-nb or complement-nb", args.algorithm)))?;
     let alpha = match args.alpha.trim() {
-        "auto" => None,
+        a if a.eq_ignore_ascii_case("auto") => None,
         given => match given.parse::<f64>() {
             Ok(a) if (classify::MIN_ALPHA..=classify::MAX_ALPHA).contains(&a) => Some(a),
             _ => {
@@ -199,6 +200,12 @@ pub fn train(args: &TrainArgs) -> Result<Exit, InputError> {
         classify::label_name(l).map_err(|why| InputError(format!("--label: {why}")))?;
     }
     let options = options(args)?;
+    // A test file that is not there is said before training, not after.
+    if let Some(test) = args.test.as_deref().filter(|t| *t != "-")
+        && let Err(e) = std::fs::metadata(test)
+    {
+        return Err(InputError(format!("--test `{test}`: {e}")));
+    }
     let labels: Vec<&str> = args.labels.iter().map(String::as_str).collect();
     let data = read_labelled(&args.inputs, &args.labels)?;
     tell_skipped(&data);

@@ -68,6 +68,14 @@ fn a_killed_run_resumed_writes_what_an_uninterrupted_run_writes() {
         for fraction in [0.2, 0.5, 0.8] {
             let out = dir.path().join(format!("killed-{fraction}-{format}"));
             let mut child = triage().args(run_args(&input, &out)).stderr(Stdio::null()).spawn().unwrap();
+            // Killed once the run has begun (its run file is written
+            // first): before that there is nothing to resume, and
+            // `--resume` rightly refuses.
+            let run_file = format!("{}.run.json", out.display());
+            let begun = std::time::Instant::now();
+            while !std::path::Path::new(&run_file).exists() && begun.elapsed() < std::time::Duration::from_secs(30) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             std::thread::sleep(took.mul_f64(fraction));
             // SIGKILL: no chance to flush or clean up.
             child.kill().unwrap();

@@ -738,6 +738,13 @@ impl Model {
                 INDEX_MASK - 1
             )));
         }
+        if let Some(w) = file.vocabulary.windows(2).find(|w| w[0] >= w[1]) {
+            return Err(ModelError(format!(
+                "the model's vocabulary is not sorted and distinct (`{}` before `{}`): its weights would be read \
+                 against the wrong words",
+                w[0], w[1]
+            )));
+        }
         if file.heads.is_empty() {
             return Err(ModelError("the model has no labels".into()));
         }
@@ -750,6 +757,12 @@ impl Model {
                     h.prior.len(),
                     h.class_counts.len(),
                     h.weights.len()
+                )));
+            }
+            if !(MIN_ALPHA..=MAX_ALPHA).contains(&h.alpha) {
+                return Err(ModelError(format!(
+                    "label `{}` has alpha {}, outside {MIN_ALPHA} to {MAX_ALPHA}",
+                    h.label, h.alpha
                 )));
             }
             if !(h.temperature > 0.0 && h.temperature.is_finite()) {
@@ -1375,6 +1388,14 @@ mod tests {
         let fixed = train(&examples, &["category", "priority"], &given).unwrap();
         assert_eq!((fixed.alpha("category"), fixed.alpha("priority")), (Some(2.5), Some(2.5)));
         assert_eq!(fixed.alpha("team"), None);
+        // A vocabulary out of order, or a smoothing out of range, is refused.
+        let json = chosen.to_json();
+        let (a, b) = (chosen.file.vocabulary[0].clone(), chosen.file.vocabulary[1].clone());
+        let swapped = json.replacen(&format!("\"{a}\",\n    \"{b}\""), &format!("\"{b}\",\n    \"{a}\""), 1);
+        assert_ne!(swapped, json);
+        assert!(Model::from_json(&swapped).unwrap_err().0.contains("not sorted"));
+        let alpha = json.replacen("\"alpha\": ", "\"alpha\": -", 1);
+        assert!(Model::from_json(&alpha).unwrap_err().0.contains("alpha"));
         // Another format is told as such, whatever its fields.
         let old = chosen.to_json().replace(MODEL_FORMAT, "triage-model/1").replace("\"alpha\": ", "\"smoothing\": ");
         assert!(Model::from_json(&old).unwrap_err().0.contains("train the model again"));
@@ -1489,6 +1510,16 @@ mod tests {
         assert_eq!((d.code, d.line), ("invalid-value", 5), "{d:?}");
         let text = format!("{d:?}");
         assert!(text.contains("billng") && text.contains("did you mean `billing`"), "{text}");
+        // A label no model predicts: the hint names what they do predict.
+        let team = RULES.replace("when: { subject: { contains: outage } }", "when: { predicted.team: tier1 }");
+        let (_, diags) = crate::compile_with_files(&[("rules.yaml", &team)], &[("models/support.json", &model)]);
+        let d = diags.iter().find(|d| d.code == "unknown-field").unwrap();
+        assert!(d.help.as_deref().unwrap_or("").contains("predicted.category"), "{d:?}");
+        // A confidence bound beyond 0 to 1 (a percent) is warned about.
+        let percent = RULES.replace("gte: 0.5", "gte: 60");
+        let (r, diags) = crate::compile_with_files(&[("rules.yaml", &percent)], &[("models/support.json", &model)]);
+        assert!(r.is_some());
+        assert!(diags.iter().any(|d| d.code == "impossible-condition" && d.line == 8), "{diags:?}");
         // A class it does guess compiles, in any case.
         let known = RULES.replace("when: { subject: { contains: outage } }", "when: { predicted.category: Outage }");
         let (r, diags) = crate::compile_with_files(&[("rules.yaml", &known)], &[("models/support.json", &model)]);

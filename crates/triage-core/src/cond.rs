@@ -515,7 +515,26 @@ impl<'s> CondCompiler<'s> {
                 if matches!(ty, FieldType::String) {
                     Op::TextCmp(c, self.text_bound(site, &field, op, value)?)
                 } else {
-                    Op::Cmp(c, self.number(site, &field, &ty, op, value)?)
+                    let x = self.number(site, &field, &ty, op, value)?;
+                    // A bound outside the range a score can take (a
+                    // confidence of 60 meant as a percent) never matches.
+                    if let Some((lo, hi)) = score_range(&field) {
+                        let never = match c {
+                            Cmp::Gt => x >= hi,
+                            Cmp::Gte => x > hi,
+                            Cmp::Lt => x <= lo,
+                            Cmp::Lte => x < lo,
+                        };
+                        if never {
+                            let d = Diagnostic::impossible_condition(
+                                site.file,
+                                value.pos,
+                                format!("`{field}` runs from {lo} to {hi}, so `{op}: {x}` never holds"),
+                            );
+                            self.err(site, d);
+                        }
+                    }
+                    Op::Cmp(c, x)
                 }
             }
             "between" => {
@@ -780,6 +799,18 @@ impl<'s> CondCompiler<'s> {
                 Some(Scalar::Str(text.to_lowercase()))
             }
         }
+    }
+}
+
+/// The range a derived score takes: a model's confidence and a duplicate's
+/// score 0 to 1, sentiment −1 to 1.
+fn score_range(field: &str) -> Option<(f64, f64)> {
+    if (field.starts_with("predicted.") && field.ends_with(".confidence")) || field == "duplicate.score" {
+        Some((0.0, 1.0))
+    } else if field == "sentiment" || field == "sentiment.score" {
+        Some((-1.0, 1.0))
+    } else {
+        None
     }
 }
 

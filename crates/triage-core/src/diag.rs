@@ -161,9 +161,25 @@ impl Diagnostic {
     }
 
     pub(crate) fn unknown_field(file: &str, pos: Pos, field: &str, known: &[&str]) -> Self {
-        Self::new("unknown-field", Severity::Error, file, pos, format!("unknown field `{field}`"))
-            .with_suggestion(field, known)
-            .or_help("declare custom case fields under `fields:`, account attributes as `account.<name>`")
+        let d = Self::new("unknown-field", Severity::Error, file, pos, format!("unknown field `{field}`"))
+            .with_suggestion(field, known);
+        if field.starts_with("predicted.") {
+            let predicted: Vec<&str> =
+                known.iter().copied().filter(|k| k.starts_with("predicted.") && !k.ends_with(".confidence")).collect();
+            let label = field.trim_start_matches("predicted.").trim_end_matches(".confidence");
+            return d.or_help(if predicted.is_empty() {
+                format!(
+                    "`predicted.*` fields come from models: name one under `classifiers:` (trained with \
+                     `triage train CASES.jsonl --label {label} --out RULES_DIR/models/NAME.json`)"
+                )
+            } else {
+                format!(
+                    "the classifiers predict {}; train a model with `--label {label}` to predict `{label}`",
+                    list(&predicted)
+                )
+            });
+        }
+        d.or_help("declare custom case fields under `fields:`, account attributes as `account.<name>`")
     }
 
     pub(crate) fn field_not_available(file: &str, pos: Pos, field: &str, stage: &str, decided_by: &str) -> Self {
