@@ -318,6 +318,10 @@ pub enum Outcome {
     NotMatched,
     /// Matched, but another candidate won (territories).
     Lost,
+    /// Applied, but its effect did not last: a later rule set the value
+    /// again, or the case's history did (priority rules and rows). Rule
+    /// tests' `because` does not count it as deciding.
+    Overridden,
     /// A step the engine took by itself (a fallback or default).
     Note,
 }

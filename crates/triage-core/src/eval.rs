@@ -596,6 +596,7 @@ pub(crate) fn decide(
                 || "the case's `related`".to_string(),
                 |section| format!("the `{section}:` section's `then`"),
             );
+            overridden(&mut trace, &by);
             trace.push(note("priority", format!("priority set to `{}` by {by}", rules.priorities[r])));
         }
         rank = r;
@@ -605,6 +606,7 @@ pub(crate) fn decide(
     if let Some(r) = pins.priority {
         if r != rank {
             let why = format!("priority set to `{}` in the case's history", rules.priorities[r]);
+            overridden(&mut trace, "the case's history");
             trace.push(note("priority", why));
         }
         rank = r;
@@ -744,9 +746,24 @@ fn apply_adjust<'a>(
             explainer(rules, facts, hits).why_matched(&rule.cond)
         )
     });
+    if matches!(rule.action.kind, AdjustKind::Set(_)) {
+        overridden(trace, &format!("rule `{}`", rule.meta.id));
+    }
     trace.push(entry(rules, "priority", &rule.meta, Outcome::Applied, why));
     facts[rules.derived.priority] = priority_fact(rules, *rank);
     rule.action.stop
+}
+
+/// Marks the priority rules applied so far as overridden (a later `set`,
+/// or the case's history, decided the priority instead): they matched,
+/// but did not decide.
+fn overridden(trace: &mut [TraceEntry], by: &str) {
+    for t in trace.iter_mut().filter(|t| t.stage == "priority" && t.outcome == Outcome::Applied) {
+        t.outcome = Outcome::Overridden;
+        if let Some(why) = &mut t.why {
+            why.push_str(&format!("; overridden by {by}"));
+        }
+    }
 }
 
 /// What the territory stage decided.

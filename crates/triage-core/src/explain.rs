@@ -137,6 +137,7 @@ pub fn render(d: &Decision) -> String {
             Outcome::Applied => "applied    ",
             Outcome::NotMatched => "not matched",
             Outcome::Lost => "lost       ",
+            Outcome::Overridden => "overridden ",
             Outcome::Note => "note       ",
         };
         let place = match (&t.file, t.line) {

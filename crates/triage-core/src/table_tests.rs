@@ -463,3 +463,66 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn because_means_decided_and_coverage_tells_matched_from_decided() {
+    let rules = compile(
+        r#"
+fields:
+  users: number
+categories:
+  - id: general
+    set: { category: general, priority: P4 }
+priority:
+  - id: moves
+    table:
+      hit: rule_order
+      inputs: [users]
+      outputs: [set]
+      rows: |
+        small: -      => P3
+        crowd: >= 100 => P1
+"#,
+    );
+    let tests = r#"
+- name: the crowd row decides
+  case: { id: "1", fields: { users: 500 } }
+  expect: { priority: P1 }
+  because: [crowd]
+- name: a wrong because
+  case: { id: "2", fields: { users: 500 } }
+  because: [small]
+"#;
+    let (parsed, diags) = crate::testing::parse_tests("t.test.yaml", tests);
+    assert!(diags.is_empty(), "{diags:?}");
+    let outcomes: Vec<_> = parsed.iter().map(|t| t.run(&rules, &Directory::new())).collect();
+    assert!(outcomes[0].failures.is_empty(), "{:?}", outcomes[0].failures);
+    assert_eq!(outcomes[1].failures.len(), 1, "{:?}", outcomes[1].failures);
+    assert!(outcomes[1].failures[0].contains("set the value again"), "{:?}", outcomes[1].failures);
+    // The overridden row is traced as such, with what overrode it.
+    let d = decide(&rules, json!({ "id": "3", "fields": { "users": 500 } }), TraceLevel::Full);
+    let small = d.trace.iter().find(|t| t.rule.as_deref() == Some("small")).unwrap();
+    assert_eq!(small.outcome, crate::decision::Outcome::Overridden);
+    assert!(small.why.as_deref().unwrap_or("").contains("overridden by rule `crowd`"), "{small:?}");
+    // Coverage: `small` matched in both tests but never decided.
+    let report = crate::testing::coverage(&rules, &outcomes);
+    let item = |id: &str| report.items.iter().find(|i| i.id == id).unwrap();
+    assert!(item("crowd").covered);
+    assert!(!item("small").covered && item("small").matched, "{:?}", item("small"));
+    assert!(
+        report.render().contains("small  (row of table `moves`; matched, but never decided)"),
+        "{}",
+        report.render()
+    );
+}
+
+#[test]
+fn a_table_without_its_output_names_every_output_it_may_have() {
+    let yaml = format!(
+        "{HEAD}priority:\n  - id: t\n    table:\n      inputs: [users]\n      outputs: [stop]\n      rows: |\n        a: >= 1 => true\n"
+    );
+    let (_, diags) = compile_sources(&[("rules.yaml", &yaml)]);
+    let d = diags.iter().find(|d| d.code == "missing-key").unwrap_or_else(|| panic!("{diags:#?}"));
+    assert_eq!(d.message, "a `priority` table needs an output column `raise`, `lower` or `set`");
+    assert_eq!(d.help.as_deref(), Some("a `priority` table's outputs are `raise`, `lower`, `set`, `stop`"));
+}

@@ -4,7 +4,8 @@
 //! optional `now` (default: the case's `created_at`, else
 //! 2026-01-01T00:00:00Z) and an optional inline `directory`, and a partial
 //! `expect`: only the keys written are compared. `because` lists rule ids
-//! that must have matched or applied. A diagnostics test gives `rules` (an
+//! that must have decided: matched and won, or applied and not been
+//! overridden by a later `set` (a rule that only matched does not count). A diagnostics test gives `rules` (an
 //! inline rule snippet, compiled on its own) and `expect: { diagnostics: [..] }`:
 //! each listed diagnostic must be reported; an empty list means none may be.
 //! An escalation test gives a `state` (`case` and `events`) and `now`; its
@@ -131,6 +132,9 @@ pub struct TestOutcome {
     /// The rules (table rows included) that decided or fired in this test,
     /// for coverage.
     pub exercised: Vec<String>,
+    /// The rules that matched in this test without deciding (lost, not
+    /// chosen by their table, or overridden by a later `set`).
+    pub matched: Vec<String>,
     /// For decision tests, each predicate's truth (condition coverage).
     pub(crate) truths: Vec<bool>,
 }
@@ -144,6 +148,7 @@ impl TestOutcome {
             failures,
             trace: None,
             exercised: Vec::new(),
+            matched: Vec::new(),
             truths: Vec::new(),
         }
     }
@@ -550,7 +555,16 @@ impl RuleTest {
                         })
                     }
                 };
-                TestOutcome { name: self.name.clone(), location, failures, trace, exercised, truths: Vec::new() }
+                let matched = Vec::new();
+                TestOutcome {
+                    name: self.name.clone(),
+                    location,
+                    failures,
+                    trace,
+                    exercised,
+                    matched,
+                    truths: Vec::new(),
+                }
             }
             Kind::Decide { case, now, directory: own, expect, because } => {
                 let now = now.or(case.created_at.map(|t| t.with_timezone(&Utc))).unwrap_or_else(default_now);
@@ -562,22 +576,35 @@ impl RuleTest {
                         failures.push(f);
                     }
                 }
+                // `because` means "this rule decided": a rule that matched
+                // but lost, was not chosen by its table, or was overridden
+                // by a later `set` does not count.
                 for id in because {
-                    let hit = d.trace.iter().any(|t| {
-                        t.rule.as_deref() == Some(id.as_str())
-                            && matches!(
-                                t.outcome,
-                                crate::decision::Outcome::Matched | crate::decision::Outcome::Applied
-                            )
-                    });
-                    if !hit {
-                        failures.push(format!("because: expected rule `{id}` to decide, but it did not"));
+                    use crate::decision::Outcome;
+                    let mine: Vec<&crate::TraceEntry> =
+                        d.trace.iter().filter(|t| t.rule.as_deref() == Some(id.as_str())).collect();
+                    if mine.iter().any(|t| matches!(t.outcome, Outcome::Matched | Outcome::Applied)) {
+                        continue;
                     }
+                    let how = if mine.iter().any(|t| t.outcome == Outcome::Overridden) {
+                        " (it matched, but a later rule or the case's history set the value again)"
+                    } else if mine.iter().any(|t| t.outcome == Outcome::Lost) {
+                        " (it matched, but another candidate won)"
+                    } else if mine
+                        .iter()
+                        .any(|t| t.why.as_deref().is_some_and(|w| w.starts_with("matched; not chosen")))
+                    {
+                        " (it matched, but its table's hit policy chose another row)"
+                    } else {
+                        ""
+                    };
+                    failures.push(format!("because: expected rule `{id}` to decide, but it did not{how}"));
                 }
                 let trace = (!failures.is_empty()).then(|| explain::render(&d));
                 let exercised = decided_rules(&d.trace);
+                let matched = matched_rules(&d.trace);
                 let truths = crate::eval::condition_truths(rules, case, dir, now, &d);
-                TestOutcome { name: self.name.clone(), location, failures, trace, exercised, truths }
+                TestOutcome { name: self.name.clone(), location, failures, trace, exercised, matched, truths }
             }
         }
     }
@@ -840,6 +867,21 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
 }
 
 /// The rules a trace says decided or applied.
+/// The rules that matched without deciding: lost, overridden, or not
+/// chosen by their table.
+fn matched_rules(trace: &[crate::TraceEntry]) -> Vec<String> {
+    use crate::decision::Outcome;
+    trace
+        .iter()
+        .filter(|t| {
+            matches!(t.outcome, Outcome::Lost | Outcome::Overridden)
+                || (t.outcome == Outcome::NotMatched
+                    && t.why.as_deref().is_some_and(|w| w.starts_with("matched; not chosen")))
+        })
+        .filter_map(|t| t.rule.as_ref().map(ToString::to_string))
+        .collect()
+}
+
 fn decided_rules(trace: &[crate::TraceEntry]) -> Vec<String> {
     trace
         .iter()
@@ -864,6 +906,10 @@ pub struct CoverageItem {
     pub table: Option<String>,
     /// Whether some test made it decide or fire.
     pub covered: bool,
+    /// Whether some test saw it match without deciding (it lost, its table
+    /// chose another row, or a later `set` overrode it); a rule only
+    /// matched is not covered.
+    pub matched: bool,
     /// The distinct tests (leaves) of its condition, or of its cells.
     pub conditions: usize,
     /// Of which some decision test saw true and some saw false.
@@ -917,6 +963,8 @@ fn share(part: usize, whole: usize) -> f64 {
 pub fn coverage(rules: &CompiledRules, outcomes: &[TestOutcome]) -> CoverageReport {
     let seen: std::collections::BTreeSet<&str> =
         outcomes.iter().flat_map(|o| o.exercised.iter().map(String::as_str)).collect();
+    let only_matched: std::collections::BTreeSet<&str> =
+        outcomes.iter().flat_map(|o| o.matched.iter().map(String::as_str)).collect();
     // Per predicate: seen true, seen false, by some decision test.
     let mut both = vec![[false; 2]; rules.preds.len()];
     for o in outcomes {
@@ -955,6 +1003,7 @@ pub fn coverage(rules: &CompiledRules, outcomes: &[TestOutcome]) -> CoverageRepo
             line: meta.line,
             table: table.map(str::to_string),
             covered: seen.contains(&*meta.id),
+            matched: only_matched.contains(&*meta.id),
             conditions: leaves.len(),
             conditions_covered: leaves.len() - missed.len(),
             conditions_missed: missed,
@@ -1055,7 +1104,8 @@ impl CoverageReport {
             for m in missed {
                 let what =
                     m.table.as_ref().map_or_else(|| format!("{} rule", m.stage), |t| format!("row of table `{t}`"));
-                let _ = writeln!(out, "  {}:{}  {}  ({what})", m.file, m.line, m.id);
+                let matched = if m.matched { "; matched, but never decided" } else { "" };
+                let _ = writeln!(out, "  {}:{}  {}  ({what}{matched})", m.file, m.line, m.id);
             }
         }
         let halfway: Vec<&CoverageItem> = self.items.iter().filter(|i| !i.conditions_missed.is_empty()).collect();

@@ -398,15 +398,21 @@ impl Compiler<'_> {
         }
         let has = |n: &str| outs.iter().any(|o| o.name == n);
         let needed = match stage {
-            Stage::Categorize if !has("category") => Some("category"),
-            Stage::Tiers if !has("tier") => Some("tier"),
-            Stage::Priority if !(has("raise") || has("lower") || has("set")) => Some("raise"),
+            Stage::Categorize if !has("category") => Some("`category`"),
+            Stage::Tiers if !has("tier") => Some("`tier`"),
+            Stage::Priority if !(has("raise") || has("lower") || has("set")) => Some("`raise`, `lower` or `set`"),
             _ => None,
         };
-        if let Some(key) = needed {
-            let d =
-                Diagnostic::missing_key(self.file(file), spec.pos, &format!("an output column `{key}`"), "this table")
-                    .with_help(format!("a `{}` table's outputs are {}", stage.section(), allowed_names.join(", ")));
+        if let Some(what) = needed {
+            let all: Vec<String> = allowed_names.iter().map(|n| format!("`{n}`")).collect();
+            let d = Diagnostic::custom(
+                "missing-key",
+                Severity::Error,
+                self.file(file),
+                spec.pos,
+                format!("a `{}` table needs an output column {what}", stage.section()),
+            )
+            .with_help(format!("a `{}` table's outputs are {}", stage.section(), all.join(", ")));
             self.diags.push(d.in_rule(rule));
             ok = false;
         }
