@@ -316,7 +316,8 @@ pub enum Outcome {
     Applied,
     /// The rule's condition did not hold.
     NotMatched,
-    /// Matched, but another candidate won (territories).
+    /// Matched, but another candidate won (territories, and table rows
+    /// their table's hit policy did not choose).
     Lost,
     /// Applied, but its effect did not last: a later rule set the value
     /// again, or the case's history did (priority rules and rows). Rule

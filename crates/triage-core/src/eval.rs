@@ -1044,8 +1044,18 @@ fn first_match<'r, A>(
                 };
                 for r in 0..=last {
                     let rule = &list.rules[table.rule_index(r)];
+                    // A row that matched but was not chosen lost to the
+                    // chosen one: it did not decide.
                     let (outcome, why) = match ex.why_not(&rule.cond) {
-                        None => (Outcome::Matched, ex.why_matched(&rule.cond)),
+                        None => (
+                            Outcome::Lost,
+                            format!(
+                                "{}; matched, but table `{}` (hit `{}`) chose another row",
+                                ex.why_matched(&rule.cond),
+                                table.name,
+                                table.hit.name()
+                            ),
+                        ),
                         Some(why) => (Outcome::NotMatched, why),
                     };
                     if sel.rows().first().is_none_or(|c| *c != r) {

@@ -34,11 +34,14 @@ pub(crate) enum Hit {
     Collect(Option<Agg>),
     /// Every matching row, in row order.
     RuleOrder,
+    /// Every matching row, ordered by its outputs' places in the declared
+    /// orders (DMN's output order, `O`); equal rows keep row order.
+    OutputOrder,
 }
 
 impl Hit {
     /// Every policy, in the order they are documented.
-    pub const ALL: [Hit; 10] = [
+    pub const ALL: [Hit; 11] = [
         Hit::First,
         Hit::Unique,
         Hit::Any,
@@ -49,6 +52,7 @@ impl Hit {
         Hit::Collect(Some(Agg::Max)),
         Hit::Collect(Some(Agg::Count)),
         Hit::RuleOrder,
+        Hit::OutputOrder,
     ];
 
     /// The policy as rule files write it.
@@ -64,6 +68,7 @@ impl Hit {
             Hit::Collect(Some(Agg::Max)) => "collect max",
             Hit::Collect(Some(Agg::Count)) => "collect count",
             Hit::RuleOrder => "rule_order",
+            Hit::OutputOrder => "output_order",
         }
     }
 
@@ -415,6 +420,12 @@ impl Table {
                 Selection::One(best)
             }
             Hit::Collect(_) | Hit::RuleOrder => Selection::Many(matched.iter().collect()),
+            Hit::OutputOrder => {
+                let mut rows: Vec<usize> = matched.iter().collect();
+                // Stable: rows of equal rank stay in row order.
+                rows.sort_by(|&a, &b| self.rows[a].rank.cmp(&self.rows[b].rank));
+                Selection::Many(rows)
+            }
         }
     }
 
@@ -714,7 +725,7 @@ impl<'r> TableMatch<'r> {
                 let x = self.table.aggregate(agg, rows, c)?;
                 Some(serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, serde_json::Value::Number))
             }
-            Hit::Collect(None) | Hit::RuleOrder => {
+            Hit::Collect(None) | Hit::RuleOrder | Hit::OutputOrder => {
                 Some(serde_json::Value::Array(rows.iter().map(|&r| self.table.rows[r].outputs[c].clone()).collect()))
             }
             _ => rows.first().map(|&r| self.table.rows[r].outputs[c].clone()),

@@ -28,7 +28,7 @@ const HEAD: &str = "fields:\n  users: number\n  plan: { type: enum, values: [fre
 /// policy, inputs and rows (output: raise).
 fn tiers(hit: &str, inputs: &str, rows: &str) -> CompiledRules {
     let rows: String = rows.lines().map(|l| format!("        {l}\n")).collect();
-    let outputs = if hit == "priority" { "[{raise: [2, 3, 1]}]" } else { "[raise]" };
+    let outputs = if hit == "priority" || hit == "output_order" { "[{raise: [2, 3, 1]}]" } else { "[raise]" };
     compile(&format!(
         "{HEAD}priority:\n  - id: t\n    table:\n      hit: {hit}\n      inputs: {inputs}\n      outputs: {outputs}\n      rows: |\n{rows}"
     ))
@@ -525,4 +525,44 @@ fn a_table_without_its_output_names_every_output_it_may_have() {
     let d = diags.iter().find(|d| d.code == "missing-key").unwrap_or_else(|| panic!("{diags:#?}"));
     assert_eq!(d.message, "a `priority` table needs an output column `raise`, `lower` or `set`");
     assert_eq!(d.help.as_deref(), Some("a `priority` table's outputs are `raise`, `lower`, `set`, `stop`"));
+}
+
+#[test]
+fn a_row_its_table_did_not_choose_lost_and_does_not_satisfy_because() {
+    let rules = compile(&format!(
+        "{HEAD}tiers:\n  - id: t\n    table:\n      hit: priority\n      inputs: [users]\n      outputs: [{{tier: [3, 2, 1]}}]\n      rows: |\n        some: >= 1 => 2\n        many: >= 100 => 3\n  - id: rest\n    tier: 1\n"
+    ));
+    let tests = "- name: wrong row\n  case: { id: \"1\", fields: { users: 500 } }\n  because: [some]\n- name: right row\n  case: { id: \"2\", fields: { users: 500 } }\n  expect: { tier: 3 }\n  because: [many]\n";
+    let (parsed, diags) = crate::testing::parse_tests("t.test.yaml", tests);
+    assert!(diags.is_empty(), "{diags:?}");
+    let outcomes: Vec<_> = parsed.iter().map(|t| t.run(&rules, &Directory::new())).collect();
+    assert_eq!(outcomes[0].failures.len(), 1, "{:?}", outcomes[0].failures);
+    assert!(outcomes[0].failures[0].contains("another candidate won"), "{:?}", outcomes[0].failures);
+    assert!(outcomes[1].failures.is_empty(), "{:?}", outcomes[1].failures);
+    let report = crate::testing::coverage(&rules, &outcomes);
+    let some = report.items.iter().find(|i| i.id == "some").unwrap();
+    assert!(!some.covered && some.matched, "{some:?}");
+}
+
+#[test]
+fn output_order_lists_matching_rows_by_their_outputs_declared_order() {
+    // Declared order of `raise`: 2, then 3, then 1.
+    let rules = tiers("output_order", "[users]", "a: > 10 => 1\nb: > 50 => 3\nc: > 0 => 2\nd: > 5 => 1");
+    assert_eq!(rows_for(&rules, json!({ "users": 60 })), ["c", "b", "a", "d"]);
+    assert_eq!(
+        rules.table("t").unwrap().evaluate(&json!({ "users": 60 })).unwrap().output("raise"),
+        Some(json!([2, 3, 1, 1]))
+    );
+    assert_eq!(rows_for(&rules, json!({ "users": 7 })), ["c", "d"]);
+    assert!(rows_for(&rules, json!({ "users": 0 })).is_empty());
+    // In the priority stage the rows apply in that order.
+    let d = decide(&rules, json!({ "id": "1", "fields": { "users": 60 } }), TraceLevel::Decisions);
+    let applied: Vec<&str> =
+        d.trace.iter().filter(|t| t.stage == "priority").filter_map(|t| t.rule.as_deref()).collect();
+    assert_eq!(applied, ["c", "b", "a", "d"]);
+    // Without a declared order it is refused, saying why.
+    let no_order = format!(
+        "{HEAD}priority:\n  - id: t\n    table:\n      hit: output_order\n      inputs: [users]\n      outputs: [raise]\n      rows: |\n        a: > 1 => 1\n"
+    );
+    assert!(codes(&no_order).contains(&(13, "table-hit-policy".to_string())), "{:?}", codes(&no_order));
 }

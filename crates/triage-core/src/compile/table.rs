@@ -292,7 +292,8 @@ impl Compiler<'_> {
         };
         if let Some(why) = refuse {
             let d = Diagnostic::custom("table-hit-policy", Severity::Error, self.file(file), hit_pos, why).with_help(
-                "use `first`, `unique`, `any` or `priority`; `collect` and `rule_order` suit `priority` tables",
+                "use `first`, `unique`, `any` or `priority`; `collect`, `rule_order` and `output_order` suit `priority` \
+                 tables",
             );
             self.diags.push(d.in_rule(rule));
             return None;
@@ -432,7 +433,7 @@ impl Compiler<'_> {
         }
         // The priority policy ranks rows by the declared orders; a priority
         // output is ordered by the scale when no order is written.
-        if hit == Hit::Priority {
+        if matches!(hit, Hit::Priority | Hit::OutputOrder) {
             for o in &mut outs {
                 let is_priority = (stage == Stage::Categorize && o.name == "priority")
                     || (stage == Stage::Priority && o.name == "set");
@@ -447,9 +448,14 @@ impl Compiler<'_> {
                     Severity::Error,
                     self.file(file),
                     hit_pos,
-                    "hit `priority` picks the row whose output comes first in a declared order, and no output declares one".to_string(),
+                    format!(
+                        "hit `{}` orders rows by their outputs' places in a declared order, and no output declares one",
+                        hit.name()
+                    ),
                 )
-                .with_help(format!("declare it in `outputs`, most wanted first, e.g. `outputs: [{{{first}: [a, b, c]}}]`"));
+                .with_help(format!(
+                    "declare it in `outputs`, most wanted first, e.g. `outputs: [{{{first}: [a, b, c]}}]`"
+                ));
                 self.diags.push(d.in_rule(rule));
                 ok = false;
             }
