@@ -513,10 +513,20 @@ pub(crate) fn decide(
                 let ex = explainer(rules, facts, &hits);
                 for r in (0..table.rows.len()).filter(|r| !sel.rows().contains(r)) {
                     let rule = &rules.adjustments[table.rule_index(r)];
-                    let why = ex.why_not(&rule.cond).unwrap_or_else(|| {
-                        format!("matched; not chosen by table `{}` (hit `{}`)", table.name, table.hit.name())
-                    });
-                    trace.push(entry(rules, "priority", &rule.meta, Outcome::NotMatched, Some(why)));
+                    // A row that matched but was not chosen lost.
+                    let (outcome, why) = match ex.why_not(&rule.cond) {
+                        Some(why) => (Outcome::NotMatched, why),
+                        None => (
+                            Outcome::Lost,
+                            format!(
+                                "{}; matched, but table `{}` (hit `{}`) chose another row",
+                                ex.why_matched(&rule.cond),
+                                table.name,
+                                table.hit.name()
+                            ),
+                        ),
+                    };
+                    trace.push(entry(rules, "priority", &rule.meta, outcome, Some(why)));
                 }
             }
             table_conflict(table, &sel, &mut warnings);

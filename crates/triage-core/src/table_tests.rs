@@ -498,7 +498,7 @@ priority:
     let outcomes: Vec<_> = parsed.iter().map(|t| t.run(&rules, &Directory::new())).collect();
     assert!(outcomes[0].failures.is_empty(), "{:?}", outcomes[0].failures);
     assert_eq!(outcomes[1].failures.len(), 1, "{:?}", outcomes[1].failures);
-    assert!(outcomes[1].failures[0].contains("set the value again"), "{:?}", outcomes[1].failures);
+    assert!(outcomes[1].failures[0].contains("overridden by rule `crowd`"), "{:?}", outcomes[1].failures);
     // The overridden row is traced as such, with what overrode it.
     let d = decide(&rules, json!({ "id": "3", "fields": { "users": 500 } }), TraceLevel::Full);
     let small = d.trace.iter().find(|t| t.rule.as_deref() == Some("small")).unwrap();
@@ -537,7 +537,7 @@ fn a_row_its_table_did_not_choose_lost_and_does_not_satisfy_because() {
     assert!(diags.is_empty(), "{diags:?}");
     let outcomes: Vec<_> = parsed.iter().map(|t| t.run(&rules, &Directory::new())).collect();
     assert_eq!(outcomes[0].failures.len(), 1, "{:?}", outcomes[0].failures);
-    assert!(outcomes[0].failures[0].contains("another candidate won"), "{:?}", outcomes[0].failures);
+    assert!(outcomes[0].failures[0].contains("it matched, but lost"), "{:?}", outcomes[0].failures);
     assert!(outcomes[1].failures.is_empty(), "{:?}", outcomes[1].failures);
     let report = crate::testing::coverage(&rules, &outcomes);
     let some = report.items.iter().find(|i| i.id == "some").unwrap();
@@ -565,4 +565,45 @@ fn output_order_lists_matching_rows_by_their_outputs_declared_order() {
         "{HEAD}priority:\n  - id: t\n    table:\n      hit: output_order\n      inputs: [users]\n      outputs: [raise]\n      rows: |\n        a: > 1 => 1\n"
     );
     assert!(codes(&no_order).contains(&(13, "table-hit-policy".to_string())), "{:?}", codes(&no_order));
+}
+
+#[test]
+fn because_in_a_history_test_is_checked_and_the_history_overrides() {
+    let rules = compile(
+        "categories:\n  - id: general\n    set: { category: general, priority: P4 }\npriority:\n  - id: up\n    raise: 1\n",
+    );
+    let tests = r#"
+- name: the history set the priority
+  state:
+    case: { id: "1", created_at: "2026-03-02T09:00:00Z" }
+    events:
+      - { at: "2026-03-02T09:00:00Z", kind: created }
+      - { at: "2026-03-02T09:05:00Z", kind: priority_changed, priority: P1 }
+  now: "2026-03-02T09:10:00Z"
+  because: [up]
+- name: no such rule
+  state:
+    case: { id: "2", created_at: "2026-03-02T09:00:00Z" }
+    events:
+      - { at: "2026-03-02T09:00:00Z", kind: created }
+  now: "2026-03-02T09:10:00Z"
+  because: [upp]
+- name: the rule decided
+  state:
+    case: { id: "3", created_at: "2026-03-02T09:00:00Z" }
+    events:
+      - { at: "2026-03-02T09:00:00Z", kind: created }
+  now: "2026-03-02T09:10:00Z"
+  because: [up]
+"#;
+    let (parsed, diags) = crate::testing::parse_tests("t.test.yaml", tests);
+    assert!(diags.is_empty(), "{diags:?}");
+    let outcomes: Vec<_> = parsed.iter().map(|t| t.run(&rules, &Directory::new())).collect();
+    assert!(
+        outcomes[0].failures.iter().any(|f| f.contains("overridden by the case's history")),
+        "{:?}",
+        outcomes[0].failures
+    );
+    assert!(outcomes[1].failures.iter().any(|f| f.contains("not in the trace")), "{:?}", outcomes[1].failures);
+    assert!(outcomes[2].failures.is_empty(), "{:?}", outcomes[2].failures);
 }

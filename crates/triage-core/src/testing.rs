@@ -61,6 +61,7 @@ enum Kind {
         directory: Option<Directory>,
         expect: serde_json::Value,
         not_fired: Vec<String>,
+        because: Vec<String>,
     },
     /// Business-time arithmetic on one of the rule set's calendars.
     Calendar {
@@ -397,7 +398,10 @@ fn parse_one(file: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Rul
         };
         let expect = expect_node.map_or(serde_json::Value::Object(Default::default()), Node::to_json);
         let not_fired = get("not_fired").map(texts).unwrap_or_default();
-        if !expect.is_object() || (expect.as_object().is_some_and(|m| m.is_empty()) && not_fired.is_empty()) {
+        let because = get("because").map(texts).unwrap_or_default();
+        if !expect.is_object()
+            || (expect.as_object().is_some_and(|m| m.is_empty()) && not_fired.is_empty() && because.is_empty())
+        {
             bad(diags, file, node.pos, format!("escalation test `{name}` needs `expect` with what to check"));
             return None;
         }
@@ -405,7 +409,7 @@ fn parse_one(file: &str, node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Rul
             name,
             file: file.to_string(),
             line: node.pos.line,
-            kind: Kind::Escalate { state: Box::new(state), now, directory, expect, not_fired },
+            kind: Kind::Escalate { state: Box::new(state), now, directory, expect, not_fired, because },
         });
     }
     let Some(case_node) = get("case") else {
@@ -516,7 +520,7 @@ impl RuleTest {
                 };
                 TestOutcome::plain(&self.name, location, failures)
             }
-            Kind::Escalate { state, now, directory: own, expect, not_fired } => {
+            Kind::Escalate { state, now, directory: own, expect, not_fired, because } => {
                 let dir = own.as_ref().unwrap_or(directory);
                 let mut failures = Vec::new();
                 let mut exercised = Vec::new();
@@ -530,6 +534,7 @@ impl RuleTest {
                         exercised.extend(decided_rules(&esc.trace));
                         let got = serde_json::to_value(&esc).unwrap_or_default();
                         subset(expect, &got, "", &mut failures);
+                        failures.extend(because_failures(&esc.trace, because));
                         for rule in not_fired {
                             let fired: Vec<&str> = esc
                                 .actions
@@ -576,30 +581,7 @@ impl RuleTest {
                         failures.push(f);
                     }
                 }
-                // `because` means "this rule decided": a rule that matched
-                // but lost, was not chosen by its table, or was overridden
-                // by a later `set` does not count.
-                for id in because {
-                    use crate::decision::Outcome;
-                    let mine: Vec<&crate::TraceEntry> =
-                        d.trace.iter().filter(|t| t.rule.as_deref() == Some(id.as_str())).collect();
-                    if mine.iter().any(|t| matches!(t.outcome, Outcome::Matched | Outcome::Applied)) {
-                        continue;
-                    }
-                    let how = if mine.iter().any(|t| t.outcome == Outcome::Overridden) {
-                        " (it matched, but a later rule or the case's history set the value again)"
-                    } else if mine.iter().any(|t| t.outcome == Outcome::Lost) {
-                        " (it matched, but another candidate won)"
-                    } else if mine
-                        .iter()
-                        .any(|t| t.why.as_deref().is_some_and(|w| w.starts_with("matched; not chosen")))
-                    {
-                        " (it matched, but its table's hit policy chose another row)"
-                    } else {
-                        ""
-                    };
-                    failures.push(format!("because: expected rule `{id}` to decide, but it did not{how}"));
-                }
+                failures.extend(because_failures(&d.trace, because));
                 let trace = (!failures.is_empty()).then(|| explain::render(&d));
                 let exercised = decided_rules(&d.trace);
                 let matched = matched_rules(&d.trace);
@@ -867,17 +849,44 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
 }
 
 /// The rules a trace says decided or applied.
+/// `because` means "this rule decided": a rule that matched but lost, was
+/// not chosen by its table, or was overridden by a later `set` (or the
+/// case's history) does not count. One failure per rule that did not.
+fn because_failures(trace: &[crate::TraceEntry], because: &[String]) -> Vec<String> {
+    use crate::decision::Outcome;
+    let mut failures = Vec::new();
+    for id in because {
+        let mine: Vec<&crate::TraceEntry> = trace.iter().filter(|t| t.rule.as_deref() == Some(id.as_str())).collect();
+        // A history is decided again at each change: its last word counts.
+        let last = mine.last().map(|t| t.outcome);
+        if matches!(last, Some(Outcome::Matched | Outcome::Applied)) {
+            continue;
+        }
+        let how = if let Some(t) = mine.last().filter(|t| t.outcome == Outcome::Overridden) {
+            let by = t.why.as_deref().and_then(|w| w.rsplit_once("overridden by ")).map(|(_, by)| by.to_string());
+            format!(
+                " (it applied, but was overridden by {})",
+                by.as_deref().unwrap_or("a later rule or the case's history")
+            )
+        } else if last == Some(Outcome::Lost) {
+            " (it matched, but lost: another row or candidate was chosen)".to_string()
+        } else if mine.is_empty() {
+            " (it is not in the trace: no such rule, or its stage never ran)".to_string()
+        } else {
+            String::new()
+        };
+        failures.push(format!("because: expected rule `{id}` to decide, but it did not{how}"));
+    }
+    failures
+}
+
 /// The rules that matched without deciding: lost, overridden, or not
 /// chosen by their table.
 fn matched_rules(trace: &[crate::TraceEntry]) -> Vec<String> {
     use crate::decision::Outcome;
     trace
         .iter()
-        .filter(|t| {
-            matches!(t.outcome, Outcome::Lost | Outcome::Overridden)
-                || (t.outcome == Outcome::NotMatched
-                    && t.why.as_deref().is_some_and(|w| w.starts_with("matched; not chosen")))
-        })
+        .filter(|t| matches!(t.outcome, Outcome::Lost | Outcome::Overridden))
         .filter_map(|t| t.rule.as_ref().map(ToString::to_string))
         .collect()
 }

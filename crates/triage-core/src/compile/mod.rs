@@ -1065,12 +1065,26 @@ impl<'f> Compiler<'f> {
         let present: Vec<(&str, &Node)> =
             ["raise", "lower", "set"].iter().filter_map(|k| obj.get(k).map(|v| (*k, v))).collect();
         if present.len() != 1 {
-            let d = Diagnostic::missing_key(
-                self.file(file),
-                obj.pos,
-                "exactly one of `raise`, `lower` or `set`",
-                "a `priority` rule",
-            );
+            let d = if present.is_empty() {
+                Diagnostic::custom(
+                    "missing-key",
+                    Severity::Error,
+                    self.file(file),
+                    obj.pos,
+                    "a `priority` rule needs one of `raise`, `lower` or `set`".to_string(),
+                )
+                .with_help("add the move, e.g. `raise: 1`; `stop: true` alone moves nothing")
+            } else {
+                let keys: Vec<String> = present.iter().map(|(k, _)| format!("`{k}`")).collect();
+                Diagnostic::custom(
+                    "conflicting-moves",
+                    Severity::Error,
+                    self.file(file),
+                    obj.pos,
+                    format!("a `priority` rule moves the priority once, and this one has {}", keys.join(" and ")),
+                )
+                .with_help("keep one of them; write a second rule for a second move")
+            };
             self.diags.push(d.in_rule(Some(rule)));
             return None;
         }
