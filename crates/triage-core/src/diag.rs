@@ -218,7 +218,10 @@ impl Diagnostic {
     }
 
     pub(crate) fn value_type(file: &str, pos: Pos, field: &str, op: &str, expected: &str, found: &str) -> Self {
-        Self::new("value-type", Severity::Error, file, pos, format!("`{field}` `{op}` needs {expected}, found {found}"))
+        // `op` is an operator (`gte`), or where the value stands (`in a
+        // table cell`), which is not code.
+        let op = if op.contains(' ') { op.to_string() } else { format!("`{op}`") };
+        Self::new("value-type", Severity::Error, file, pos, format!("`{field}` {op} needs {expected}, found {found}"))
     }
 
     pub(crate) fn invalid_value(file: &str, pos: Pos, message: String, allowed: &[&str], wrong: &str) -> Self {

@@ -567,8 +567,12 @@ pub(crate) fn decide(
                         rules.priorities[rank]
                     )
                 });
-                for r in &chosen {
-                    trace.push(entry(rules, "priority", &r.meta, Outcome::Applied, why.clone()));
+                // `min` and `max` take one row's step: the rows whose step
+                // it is decided, the others lost.
+                for (r, step) in chosen.iter().zip(&steps) {
+                    let decided = !matches!(agg, Agg::Min | Agg::Max) || *step == total;
+                    let outcome = if decided { Outcome::Applied } else { Outcome::Lost };
+                    trace.push(entry(rules, "priority", &r.meta, outcome, why.clone()));
                 }
                 facts[slots.priority] = priority_fact(rules, rank);
                 if chosen.iter().any(|r| r.action.stop) {

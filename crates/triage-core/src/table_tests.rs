@@ -607,3 +607,24 @@ fn because_in_a_history_test_is_checked_and_the_history_overrides() {
     assert!(outcomes[1].failures.iter().any(|f| f.contains("not in the trace")), "{:?}", outcomes[1].failures);
     assert!(outcomes[2].failures.is_empty(), "{:?}", outcomes[2].failures);
 }
+
+#[test]
+fn declared_orders_are_checked_and_min_max_rows_that_lost_are_traced_so() {
+    let with_order = |order: &str| {
+        format!(
+            "{HEAD}priority:\n  - id: t\n    table:\n      hit: output_order\n      inputs: [users]\n      outputs: [{{set: {order}}}]\n      rows: |\n        a: > 1 => P2\n"
+        )
+    };
+    assert!(codes(&with_order("[P5, P2]")).iter().any(|(_, c)| c == "invalid-value"));
+    assert!(codes(&with_order("[P2, P2]")).iter().any(|(_, c)| c == "invalid-value"));
+    assert!(codes(&with_order("[]")).iter().any(|(_, c)| c == "invalid-value"));
+    assert!(codes(&with_order("[P1, P2, P3, P4]")).is_empty(), "{:?}", codes(&with_order("[P1, P2, P3, P4]")));
+    // `collect max` takes one row's step: the other row lost.
+    let rules = compile(&format!(
+        "{HEAD}priority:\n  - id: t\n    table:\n      hit: collect max\n      inputs: [users]\n      outputs: [raise]\n      rows: |\n        g: > 1 => 1\n        h: > 2 => 2\n"
+    ));
+    let d = decide(&rules, json!({ "id": "1", "fields": { "users": 5 } }), TraceLevel::Decisions);
+    let outcome = |id: &str| d.trace.iter().find(|t| t.rule.as_deref() == Some(id)).map(|t| t.outcome);
+    assert_eq!(outcome("h"), Some(crate::decision::Outcome::Applied));
+    assert_eq!(outcome("g"), Some(crate::decision::Outcome::Lost));
+}

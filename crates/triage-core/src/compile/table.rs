@@ -368,11 +368,31 @@ impl Compiler<'_> {
             let (name, pos, order) = match &item.kind {
                 NodeKind::Map(entries) if entries.len() == 1 => {
                     let (k, v) = &entries[0];
-                    let order: Vec<String> = self
-                        .text_list(file, v, "an output's order", rule)
-                        .into_iter()
-                        .map(|(t, _)| t.to_lowercase())
-                        .collect();
+                    let listed = self.text_list(file, v, "an output's order", rule);
+                    let order: Vec<String> = listed.iter().map(|(t, _)| t.to_lowercase()).collect();
+                    // The order itself: some values, each once, and
+                    // priorities on the scale.
+                    let is_priority = (stage == Stage::Categorize && k.name == "priority")
+                        || (stage == Stage::Priority && k.name == "set");
+                    let mut problem = None;
+                    if listed.is_empty() && matches!(v.kind, NodeKind::Seq(_)) {
+                        problem = Some((v.pos, format!("the declared order of output `{}` lists no value", k.name)));
+                    }
+                    for (i, (text, at)) in listed.iter().enumerate() {
+                        if order[..i].contains(&order[i]) {
+                            problem =
+                                Some((*at, format!("`{text}` is listed twice in the order of output `{}`", k.name)));
+                        } else if is_priority && !cc.priorities.iter().any(|p| p.eq_ignore_ascii_case(text)) {
+                            problem =
+                                Some((*at, format!("`{text}` in the order of output `{}` is not a priority", k.name)));
+                        }
+                    }
+                    if let Some((at, message)) = problem {
+                        let d = Diagnostic::custom("invalid-value", Severity::Error, self.file(file), at, message)
+                            .with_help("list each value once, most wanted first, e.g. `outputs: [{tier: [3, 2, 1]}]`");
+                        self.diags.push(d.in_rule(rule));
+                        ok = false;
+                    }
                     (k.name.clone(), k.pos, Some(order))
                 }
                 _ => match self.text(file, item, "an output column", rule) {
