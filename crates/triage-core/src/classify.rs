@@ -1320,17 +1320,23 @@ mod tests {
         assert_eq!(p1, p2);
     }
 
-    #[test]
-    fn confidence_is_calibrated_on_a_held_out_tenth_and_stays_deterministic() {
+    /// 400 texts of four overlapping classes (two words of the class, one
+    /// of another); `tagged` adds one of 37 case words to the subject.
+    fn overlapping(tagged: bool) -> Vec<(String, String)> {
         let words = ["refund", "invoice", "password", "login", "outage", "slow", "export", "import"];
-        let texts: Vec<(String, String)> = (0..400)
+        (0..400)
             .map(|i| {
                 let class = i % 4;
-                // Two words of the class, one of another: classes overlap.
                 let (a, b, c) = (words[class * 2], words[class * 2 + 1], words[(i * 7 + 3) % 8]);
-                (format!("{a} {c}"), format!("{b} {}", ["x", "y", "z"][i % 3]))
+                let tag = if tagged { format!(" case{}", i % 37) } else { String::new() };
+                (format!("{a} {c}{tag}"), format!("{b} {}", ["x", "y", "z"][i % 3]))
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn confidence_is_calibrated_on_a_held_out_tenth_and_stays_deterministic() {
+        let texts = overlapping(false);
         let examples: Vec<Example<'_>> = texts
             .iter()
             .enumerate()
@@ -1356,14 +1362,7 @@ mod tests {
 
     #[test]
     fn smoothing_is_chosen_per_label_unless_given_and_is_written_in_the_model() {
-        let words = ["refund", "invoice", "password", "login", "outage", "slow", "export", "import"];
-        let texts: Vec<(String, String)> = (0..400)
-            .map(|i| {
-                let class = i % 4;
-                let (a, b, c) = (words[class * 2], words[class * 2 + 1], words[(i * 7 + 3) % 8]);
-                (format!("{a} {c} case{}", i % 37), format!("{b} {}", ["x", "y", "z"][i % 3]))
-            })
-            .collect();
+        let texts = overlapping(true);
         let examples: Vec<Example<'_>> = texts
             .iter()
             .enumerate()

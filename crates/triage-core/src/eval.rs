@@ -513,19 +513,7 @@ pub(crate) fn decide(
                 let ex = explainer(rules, facts, &hits);
                 for r in (0..table.rows.len()).filter(|r| !sel.rows().contains(r)) {
                     let rule = &rules.adjustments[table.rule_index(r)];
-                    // A row that matched but was not chosen lost.
-                    let (outcome, why) = match ex.why_not(&rule.cond) {
-                        Some(why) => (Outcome::NotMatched, why),
-                        None => (
-                            Outcome::Lost,
-                            format!(
-                                "{}; matched, but table `{}` (hit `{}`) chose another row",
-                                ex.why_matched(&rule.cond),
-                                table.name,
-                                table.hit.name()
-                            ),
-                        ),
-                    };
+                    let (outcome, why) = unchosen_row(&ex, &rule.cond, table);
                     trace.push(entry(rules, "priority", &rule.meta, outcome, Some(why)));
                 }
             }
@@ -887,6 +875,23 @@ fn describe_place(n: &Normalized, case: &Case) -> String {
     parts.join(", ")
 }
 
+/// The outcome of a table row its hit policy did not choose: not matched
+/// (with the cell that failed), or lost when it matched.
+fn unchosen_row(ex: &Explainer<'_>, cond: &crate::cond::Cond, table: &Table) -> (Outcome, String) {
+    match ex.why_not(cond) {
+        Some(why) => (Outcome::NotMatched, why),
+        None => (
+            Outcome::Lost,
+            format!(
+                "{}; matched, but table `{}` (hit `{}`) chose another row",
+                ex.why_matched(cond),
+                table.name,
+                table.hit.name()
+            ),
+        ),
+    }
+}
+
 pub(crate) fn explainer<'a>(rules: &'a CompiledRules, facts: &'a [Fact<'a>], hits: &'a Hits) -> Explainer<'a> {
     Explainer { preds: &rules.preds, facts, hits, phrase_text: &rules.text.phrase_text, schema: &rules.schema }
 }
@@ -1058,20 +1063,7 @@ fn first_match<'r, A>(
                 };
                 for r in 0..=last {
                     let rule = &list.rules[table.rule_index(r)];
-                    // A row that matched but was not chosen lost to the
-                    // chosen one: it did not decide.
-                    let (outcome, why) = match ex.why_not(&rule.cond) {
-                        None => (
-                            Outcome::Lost,
-                            format!(
-                                "{}; matched, but table `{}` (hit `{}`) chose another row",
-                                ex.why_matched(&rule.cond),
-                                table.name,
-                                table.hit.name()
-                            ),
-                        ),
-                        Some(why) => (Outcome::NotMatched, why),
-                    };
+                    let (outcome, why) = unchosen_row(&ex, &rule.cond, table);
                     if sel.rows().first().is_none_or(|c| *c != r) {
                         trace.push(entry(rules, stage, &rule.meta, outcome, Some(why)));
                     }
