@@ -568,8 +568,15 @@ pub(crate) fn decide(
                 }
                 continue;
             }
-            for rule in chosen {
+            for (k, rule) in chosen.iter().enumerate() {
                 if apply_adjust(rules, rule, &mut rank, lowest, facts, &hits, full, &mut trace) {
+                    // The rows after a stopping one matched but never moved.
+                    if full {
+                        for later in &chosen[k + 1..] {
+                            let why = format!("matched, but row `{}` stopped the priority stage first", rule.meta.id);
+                            trace.push(entry(rules, "priority", &later.meta, Outcome::Lost, Some(why)));
+                        }
+                    }
                     break 'rules;
                 }
             }

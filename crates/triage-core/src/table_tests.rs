@@ -628,3 +628,14 @@ fn declared_orders_are_checked_and_min_max_rows_that_lost_are_traced_so() {
     assert_eq!(outcome("h"), Some(crate::decision::Outcome::Applied));
     assert_eq!(outcome("g"), Some(crate::decision::Outcome::Lost));
 }
+
+#[test]
+fn rows_after_a_stopping_row_are_traced_lost() {
+    let rules = compile(&format!(
+        "{HEAD}priority:\n  - id: t\n    table:\n      hit: rule_order\n      inputs: [users]\n      outputs: [raise, stop]\n      rows: |\n        first: > 1 => 1 | true\n        second: > 2 => 1 | -\n"
+    ));
+    let d = decide(&rules, json!({ "id": "1", "fields": { "users": 5 } }), TraceLevel::Full);
+    let second = d.trace.iter().find(|t| t.rule.as_deref() == Some("second")).unwrap();
+    assert_eq!(second.outcome, crate::decision::Outcome::Lost);
+    assert!(second.why.as_deref().unwrap_or("").contains("row `first` stopped"), "{second:?}");
+}
