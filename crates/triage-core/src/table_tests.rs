@@ -639,3 +639,14 @@ fn rows_after_a_stopping_row_are_traced_lost() {
     assert_eq!(second.outcome, crate::decision::Outcome::Lost);
     assert!(second.why.as_deref().unwrap_or("").contains("row `first` stopped"), "{second:?}");
 }
+
+#[test]
+fn a_priority_rule_that_always_stops_shadows_the_rules_after_it() {
+    let yaml = format!(
+        "{HEAD}priority:\n  - id: always\n    raise: 1\n    stop: true\n  - id: later\n    when: {{ users: {{ gte: 10 }} }}\n    raise: 1\n"
+    );
+    assert!(codes(&yaml).contains(&(14, "shadowed-rule".to_string())), "{:?}", codes(&yaml));
+    let guarded =
+        yaml.replace("    raise: 1\n    stop: true\n", "    when: { vip: true }\n    raise: 1\n    stop: true\n");
+    assert!(codes(&guarded).is_empty(), "{:?}", codes(&guarded));
+}

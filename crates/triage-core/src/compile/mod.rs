@@ -452,6 +452,30 @@ impl<'f> Compiler<'f> {
             self.stage(&sections.priority, Stage::Priority, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.adjust(file, obj, rule, &priorities)
             });
+        // A priority rule (not a table row) that always applies and stops
+        // the stage leaves every later priority rule unreachable.
+        if let Some(stopper) = adjustments
+            .iter()
+            .enumerate()
+            .find(|(i, r)| r.action.stop && r.cond == Cond::True && !adjust_tables.iter().any(|t| t.holds(*i)))
+        {
+            let (at, by) = stopper;
+            for r in &adjustments[at + 1..] {
+                let d = Diagnostic::custom(
+                    "shadowed-rule",
+                    Severity::Warning,
+                    self.file(r.meta.file),
+                    Pos::new(r.meta.line, 1),
+                    format!(
+                        "rule `{}` can never apply: rule `{}` (line {}) above it applies to every case and stops the \
+                         priority stage",
+                        r.meta.id, by.meta.id, by.meta.line
+                    ),
+                )
+                .with_help(format!("give `{}` a `when`, or move `{}` above it", by.meta.id, r.meta.id));
+                self.diags.push(d.in_rule(Some(&r.meta.id)));
+            }
+        }
         let (tiers, tier_shapes, tier_tables) =
             self.stage(&sections.tiers, Stage::Tiers, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.tier_set(file, obj, rule, &articles)
