@@ -947,11 +947,12 @@ impl Model {
     /// The vocabulary indexes found in a case's text with how often each
     /// occurs, in index order.
     fn found(&self, subject: Option<&str>, body: Option<&str>) -> Vec<(u32, f32)> {
-        // Hashes first, then the lookups in a loop of their own, so the
-        // table's cache misses overlap.
-        let mut hashes: Vec<u64> = Vec::with_capacity(128);
-        each_feature(subject, body, &mut |h, _, _| hashes.push(h));
-        let mut hits: Vec<u32> = hashes.iter().filter_map(|&h| self.lookup(h)).map(|i| i as u32).collect();
+        let mut hits: Vec<u32> = Vec::with_capacity(128);
+        each_feature(subject, body, &mut |h, _, _| {
+            if let Some(i) = self.lookup(h) {
+                hits.push(i as u32);
+            }
+        });
         hits.sort_unstable();
         let mut out: Vec<(u32, f32)> = Vec::with_capacity(hits.len());
         for f in hits {
