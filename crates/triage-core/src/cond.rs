@@ -139,6 +139,19 @@ pub(crate) fn lowercase(s: &str) -> Cow<'_, str> {
 }
 
 impl<'a> Fact<'a> {
+    /// The same fact, owning its text.
+    pub fn into_owned(self) -> Fact<'static> {
+        match self {
+            Fact::Missing => Fact::Missing,
+            Fact::Str { raw, lower } => {
+                Fact::Str { raw: Cow::Owned(raw.into_owned()), lower: Cow::Owned(lower.into_owned()) }
+            }
+            Fact::Num(x) => Fact::Num(x),
+            Fact::Bool(b) => Fact::Bool(b),
+            Fact::List(items) => Fact::List(Cow::Owned(items.into_owned())),
+        }
+    }
+
     /// A text fact borrowing from the case or rules where it can.
     pub fn str(raw: &'a str) -> Fact<'a> {
         let trimmed = crate::text::trim(raw);

@@ -92,6 +92,12 @@ pub struct Decision {
     /// and label, in the section's order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub predicted: Vec<crate::classify::Prediction>,
+    /// What side tables decided for fields declared in `fields:`, by field
+    /// name: a number, text, `true`/`false` or a list, as the field's type
+    /// says (a `collect sum` over no row is 0; `min`/`max` over none leave
+    /// the field out).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub outputs: std::collections::BTreeMap<String, serde_json::Value>,
     /// Side effects the caller should carry out, each with an idempotency key.
     pub actions: Vec<Action>,
     /// Problems with the case's data; the case was still decided.

@@ -12,7 +12,7 @@ use crate::decision::{
 use crate::directory::{Directory, ResolvedAccount};
 use crate::name::Name;
 use crate::normalize::{Finding, Normalized};
-use crate::rules::{Adjust, AdjustKind, CompiledRules, FirstMatch, Rule, RuleMeta};
+use crate::rules::{Adjust, AdjustKind, CompiledRules, Feed, FirstMatch, Rule, RuleMeta, SideTable};
 use crate::schema::{AccountField, CHANNELS, CaseField, Derived, FieldType, Metric, Slot, Source};
 use crate::sla::Clocks;
 use crate::table::{Agg, Hit, Selection, Table};
@@ -20,6 +20,7 @@ use crate::territory::Verdict;
 use crate::text::Hits;
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 /// Decides category, priority, tier and deflection for one case, with a
 /// trace naming the rule, file and line behind each step.
@@ -459,7 +460,7 @@ pub(crate) fn decide(
     let mut lists: (&[String], &[String]) = (&[], &[]);
     let category_rule =
         first_match(rules, &rules.categories, facts, &hits, full, "categorize", &mut trace, &mut warnings);
-    let (category, confidence, skills, tags) = match category_rule {
+    let (category, confidence, mut skills, mut tags) = match category_rule {
         Some(rule) => {
             let set = &rule.action;
             if set.priority.is_some() {
@@ -498,6 +499,18 @@ pub(crate) fn decide(
     facts[slots.skills] = Fact::List(Cow::Borrowed(lists.0));
     facts[slots.tags] = Fact::List(Cow::Borrowed(lists.1));
     facts[slots.product] = product.map_or(Fact::Missing, Fact::str);
+    let mut outputs = BTreeMap::new();
+    let sides = &rules.categories.side;
+    if !sides.is_empty() {
+        let added =
+            side_tables(rules, sides, facts, &hits, full, "categorize", &mut trace, &mut warnings, &mut outputs);
+        if merge_items(&mut tags, added.tags) {
+            facts[slots.tags] = Fact::List(Cow::Owned(tags.iter().map(|t| t.to_lowercase()).collect()));
+        }
+        if merge_items(&mut skills, added.skills) {
+            facts[slots.skills] = Fact::List(Cow::Owned(skills.iter().map(|t| t.to_lowercase()).collect()));
+        }
+    }
     facts[slots.priority] = priority_fact(rules, rank);
 
     // Priority: every matching rule applies, in order, clamped to the scale.
@@ -625,10 +638,23 @@ pub(crate) fn decide(
     // Tier, and deflection at tier 0.
     let mut tier = 1;
     let mut deflect = Vec::new();
-    if let Some(rule) = first_match(rules, &rules.tiers, facts, &hits, full, "tier", &mut trace, &mut warnings) {
+    let tier_rule = first_match(rules, &rules.tiers, facts, &hits, full, "tier", &mut trace, &mut warnings);
+    let mut offered = Vec::new();
+    if !rules.tiers.side.is_empty() {
+        facts[slots.tier] = Fact::Num(f64::from(tier_rule.map_or(1, |r| r.action.tier)));
+        let added =
+            side_tables(rules, &rules.tiers.side, facts, &hits, full, "tier", &mut trace, &mut warnings, &mut outputs);
+        for a in added.articles {
+            if !offered.contains(&a) {
+                offered.push(a);
+            }
+        }
+        merge_items(&mut skills, added.skills);
+    }
+    if let Some(rule) = tier_rule {
         tier = rule.action.tier;
         if tier == 0 {
-            deflect = deflection(rules, rule.action.articles.as_deref(), product, &hits);
+            deflect = deflection(rules, rule.action.articles.as_deref(), &offered, product, &hits);
             if deflect.is_empty() {
                 tier = 1;
                 trace.push(note(
@@ -666,8 +692,18 @@ pub(crate) fn decide(
         let policy = rules.sla.rules.iter().position(|r| std::ptr::eq(r, rule)).unwrap_or(0);
         Selected { policy, calendar }
     });
+    if !rules.sla.side.is_empty() {
+        side_tables(rules, &rules.sla.side, facts, &hits, full, "sla", &mut trace, &mut warnings, &mut outputs);
+    }
     let route = first_match(rules, &rules.assignment, facts, &hits, full, "assign", &mut trace, &mut warnings)
         .map(|rule| rules.assignment.rules.iter().position(|r| std::ptr::eq(r, rule)).unwrap_or(0));
+    if !rules.assignment.side.is_empty() {
+        let sides = &rules.assignment.side;
+        let added = side_tables(rules, sides, facts, &hits, full, "assign", &mut trace, &mut warnings, &mut outputs);
+        if merge_items(&mut skills, added.skills) {
+            facts[slots.skills] = Fact::List(Cow::Owned(skills.iter().map(|t| t.to_lowercase()).collect()));
+        }
+    }
 
     // Low confidence goes to a person, unless the territory already sent it.
     if let Some(threshold) = rules.settings.review_below
@@ -717,6 +753,7 @@ pub(crate) fn decide(
         duplicates: Vec::new(),
         incident: None,
         predicted: predicted.clone(),
+        outputs,
         actions,
         warnings,
         rules_version: rules.version.clone(),
@@ -880,6 +917,118 @@ fn describe_place(n: &Normalized, case: &Case) -> String {
         parts.push(format!("postal code `{}`", crate::normalize::shown(p)));
     }
     parts.join(", ")
+}
+
+/// What a stage's side tables added to the decision's lists.
+#[derive(Debug, Default)]
+struct Added {
+    tags: Vec<String>,
+    skills: Vec<String>,
+    /// Article indices, in the order the tables gave them.
+    articles: Vec<usize>,
+}
+
+/// Runs a stage's side tables in file order: traces their rows, sets the
+/// custom fields they decide (the fact, for later rules, and `outputs`) and
+/// gathers the list items they add.
+#[expect(clippy::too_many_arguments, reason = "one stage's side tables and the decision's trace and warnings")]
+fn side_tables<'a>(
+    rules: &'a CompiledRules,
+    sides: &'a [SideTable],
+    facts: &mut [Fact<'a>],
+    hits: &Hits,
+    full: bool,
+    stage: &'static str,
+    trace: &mut Vec<TraceEntry>,
+    warnings: &mut Vec<Warning>,
+    outputs: &mut BTreeMap<String, serde_json::Value>,
+) -> Added {
+    use serde_json::Value;
+    let mut added = Added::default();
+    for side in sides {
+        let table = &side.table;
+        let sel = {
+            let fact = |slot: Slot| facts.get(slot).unwrap_or(&MISSING);
+            table.select(&table.matching(&rules.preds, fact))
+        };
+        let chosen = sel.rows();
+        if full {
+            let ex = explainer(rules, facts, hits);
+            for (r, rule) in side.rules.iter().enumerate() {
+                let (outcome, why) = if chosen.contains(&r) {
+                    let verb = if table.hit.single() { "chose" } else { "collected" };
+                    let why = format!(
+                        "{}; table `{}` (hit `{}`) {verb} this row",
+                        ex.why_matched(&rule.cond),
+                        table.name,
+                        table.hit.name()
+                    );
+                    (Outcome::Matched, why)
+                } else {
+                    unchosen_row(&ex, &rule.cond, table)
+                };
+                trace.push(entry(rules, stage, &rule.meta, outcome, Some(why)));
+            }
+        } else {
+            let mut rows = chosen.to_vec();
+            rows.sort_unstable();
+            for r in rows {
+                trace.push(entry(rules, stage, &side.rules[r].meta, Outcome::Matched, None));
+            }
+        }
+        table_conflict(table, &sel, warnings);
+        for (c, feed) in side.feeds.iter().enumerate() {
+            let value = match table.hit {
+                Hit::Collect(Some(agg)) => match table.aggregate(agg, chosen, c) {
+                    Some(x) => serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number),
+                    None => continue,
+                },
+                h if h.single() => match chosen.first().map(|&r| &table.rows[r].outputs[c]) {
+                    Some(v) if !v.is_null() => v.clone(),
+                    _ => continue,
+                },
+                _ => {
+                    let mut items = Vec::new();
+                    for &r in chosen {
+                        match &table.rows[r].outputs[c] {
+                            Value::Null => {}
+                            Value::Array(list) => items.extend(list.iter().cloned()),
+                            other => items.push(other.clone()),
+                        }
+                    }
+                    Value::Array(items)
+                }
+            };
+            let texts = || value.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string);
+            match feed {
+                Feed::Field(slot) => {
+                    let def = &rules.schema.fields[*slot];
+                    if let Some(f) = json_fact(&value, &def.ty) {
+                        facts[*slot] = f.into_owned();
+                    }
+                    outputs.insert(def.name.clone(), value);
+                }
+                Feed::Tags => added.tags.extend(texts()),
+                Feed::Skills => added.skills.extend(texts()),
+                Feed::Articles => {
+                    added.articles.extend(texts().filter_map(|id| rules.articles.iter().position(|a| a.id == id)));
+                }
+            }
+        }
+    }
+    added
+}
+
+/// `list` with the items of `more` it does not hold yet (letter case
+/// aside), in order; whether any was added.
+fn merge_items(list: &mut Vec<String>, more: Vec<String>) -> bool {
+    let before = list.len();
+    for item in more {
+        if !list.iter().any(|x| x.eq_ignore_ascii_case(&item)) {
+            list.push(item);
+        }
+    }
+    list.len() > before
 }
 
 /// The outcome of a table row its hit policy did not choose: not matched
@@ -1211,9 +1360,20 @@ fn sentiment(rules: &CompiledRules, hits: &Hits, case: &Case, language: Option<&
     Sentiment { score, label }
 }
 
-fn deflection(rules: &CompiledRules, allowed: Option<&[usize]>, product: Option<&str>, hits: &Hits) -> Vec<Deflection> {
+fn deflection(
+    rules: &CompiledRules,
+    allowed: Option<&[usize]>,
+    offered: &[usize],
+    product: Option<&str>,
+    hits: &Hits,
+) -> Vec<Deflection> {
     let product = product.map(str::to_lowercase);
-    let mut scored: Vec<(usize, usize)> = Vec::new();
+    let fits =
+        |a: &crate::rules::Article| a.products.is_empty() || product.as_ref().is_some_and(|p| a.products.contains(p));
+    // Articles a side table offers come first, in its order, whatever
+    // their keywords; then those the case's words find.
+    let mut scored: Vec<(usize, usize)> =
+        offered.iter().filter(|&&i| fits(&rules.articles[i])).map(|&i| (usize::MAX, i)).collect();
     let all: Vec<usize>;
     let candidates = match allowed {
         Some(list) => list,
@@ -1224,7 +1384,7 @@ fn deflection(rules: &CompiledRules, allowed: Option<&[usize]>, product: Option<
     };
     for &i in candidates {
         let a = &rules.articles[i];
-        if !a.products.is_empty() && !product.as_ref().is_some_and(|p| a.products.contains(p)) {
+        if !fits(a) || offered.contains(&i) {
             continue;
         }
         let score = a.keywords.iter().filter(|&&k| hits.phrases.get(k as usize)).count();
@@ -1232,8 +1392,10 @@ fn deflection(rules: &CompiledRules, allowed: Option<&[usize]>, product: Option<
             scored.push((score, i));
         }
     }
-    // Most keywords found first; declaration order breaks ties.
-    scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    // Offered first (stable, so in the table's order), then most keywords
+    // found; declaration order breaks ties.
+    scored
+        .sort_by(|a, b| b.0.cmp(&a.0).then(if a.0 == usize::MAX { std::cmp::Ordering::Equal } else { a.1.cmp(&b.1) }));
     scored
         .into_iter()
         .take(rules.settings.max_articles)
@@ -1482,5 +1644,12 @@ pub(crate) fn condition_truths(
         facts[s.priority] = priority_fact(rules, rank);
     }
     facts[s.tier] = Fact::Num(f64::from(d.tier));
+    for (name, value) in &d.outputs {
+        if let Some(slot) = rules.schema.lookup(name)
+            && let Some(f) = json_fact(value, &rules.schema.fields[slot].ty)
+        {
+            facts[slot] = f;
+        }
+    }
     rules.preds.iter().map(|p| crate::cond::test(p, &facts, &hits)).collect()
 }

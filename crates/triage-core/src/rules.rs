@@ -429,6 +429,34 @@ pub(crate) struct FirstMatch<A> {
     pub index: RuleIndex,
     /// Decision tables whose rows are among `rules`, in rule order.
     pub tables: Vec<Table>,
+    /// Side tables: tables that decide none of the stage's own answer and
+    /// run after it, in file order, adding to lists and custom fields.
+    pub side: Vec<SideTable>,
+}
+
+/// A table that adds to a stage's decision instead of making it: its rows
+/// are rules of their own (for traces and coverage, `action` unused), and
+/// each output column feeds a list of the decision or a custom field.
+#[derive(Debug)]
+pub(crate) struct SideTable {
+    pub table: Table,
+    pub rules: Vec<Rule<()>>,
+    /// Per output column, what it feeds.
+    pub feeds: Vec<Feed>,
+}
+
+/// Where a side table's output column goes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Feed {
+    /// The decision's `tags` (categorization).
+    Tags,
+    /// The decision's `skills` (categorization, assignment).
+    Skills,
+    /// Knowledge articles offered at tier 0, by index.
+    Articles,
+    /// A field declared in `fields:`; the decision's `outputs` carries it
+    /// and later stages read it.
+    Field(Slot),
 }
 
 /// A rule and the values its equality test on one field accepts.

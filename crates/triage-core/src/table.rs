@@ -437,7 +437,8 @@ impl Table {
         }
         let numbers = rows.iter().filter_map(|&r| self.rows[r].outputs.get(out)?.as_f64());
         match agg {
-            Agg::Sum => Some(numbers.sum()),
+            // Folded from +0 so that no row (or only -0) sums to 0, not -0.
+            Agg::Sum => Some(numbers.fold(0.0, |a, b| a + b) + 0.0),
             Agg::Min => numbers.reduce(f64::min),
             Agg::Max => numbers.reduce(f64::max),
             Agg::Count => None,
@@ -645,9 +646,18 @@ impl crate::rules::CompiledRules {
             ("sla", &self.sla.tables),
             ("assignment", &self.assignment.tables),
         ];
+        let sides: [(&'static str, &[crate::rules::SideTable]); 4] = [
+            ("categories", &self.categories.side),
+            ("tiers", &self.tiers.side),
+            ("sla", &self.sla.side),
+            ("assignment", &self.assignment.side),
+        ];
         let all: Vec<DecisionTable<'_>> = lists
             .into_iter()
             .flat_map(|(stage, tables)| tables.iter().map(move |t| DecisionTable::new(preds, schema, t, stage)))
+            .chain(sides.into_iter().flat_map(|(stage, sides)| {
+                sides.iter().map(move |s| DecisionTable::new(preds, schema, &s.table, stage))
+            }))
             .collect();
         all.into_iter()
     }

@@ -650,3 +650,158 @@ fn a_priority_rule_that_always_stops_shadows_the_rules_after_it() {
         yaml.replace("    raise: 1\n    stop: true\n", "    when: { vip: true }\n    raise: 1\n    stop: true\n");
     assert!(codes(&guarded).is_empty(), "{:?}", codes(&guarded));
 }
+
+const SIDE: &str = r#"
+fields:
+  amount: number
+  risk: number
+  labels: list
+  band: { type: enum, values: [low, mid, high] }
+knowledge:
+  - id: kb-refunds
+    title: Refunds
+    url: https://help.example.com/refunds
+    keywords: [refund]
+  - id: kb-invoices
+    title: Invoices
+    url: https://help.example.com/invoices
+    keywords: [invoice]
+categories:
+  - id: cat
+    table:
+      inputs: [subject]
+      outputs: [category]
+      rows: |
+        billing: /invoice/ => billing
+                 -         => general
+  - id: tagger
+    table:
+      hit: rule_order
+      inputs: { cat: category, amt: amount }
+      outputs: [tags, labels]
+      rows: |
+        t1: billing | >= 100 => money, big | x
+        t2: billing | -      => finance    | y
+        t3: -       | < 0    => refund     | z
+  - id: risk-sum
+    table:
+      hit: collect sum
+      inputs: { amt: amount }
+      outputs: [risk]
+      rows: |
+        r1: > 10   => 1.5
+        r2: > 100  => -0.25
+        r3: < 0    => -2
+  - id: banding
+    table:
+      inputs: { r: risk }
+      outputs: [band]
+      rows: |
+        b-low:  <= 0   => low
+        b-mid:  < 1.5  => mid
+        b-high: -      => high
+tiers:
+  - id: self-service
+    when: { band: low }
+    tier: 0
+    articles: [kb-invoices]
+  - id: tier-1
+    tier: 1
+  - id: offer
+    table:
+      hit: output_order
+      inputs: { b: band, t: tier }
+      outputs: [{articles: [kb-refunds, kb-invoices]}]
+      rows: |
+        o1: low | 0 => kb-invoices
+        o2: low | - => kb-refunds
+assignment:
+  - id: desk
+    team: desk
+  - id: skill-table
+    table:
+      hit: collect
+      inputs: { t: tags }
+      outputs: [skills]
+      rows: |
+        s1: refund => refunds
+        s2: money  => finance, refunds
+"#;
+
+#[test]
+fn side_tables_add_lists_and_decide_custom_fields_that_later_rules_read() {
+    let rules = compile(SIDE);
+    let case = |id: &str, subject: &str, amount: Option<f64>| {
+        let mut c = json!({ "id": id, "subject": subject, "body": "x" });
+        if let Some(a) = amount {
+            c["fields"] = json!({ "amount": a });
+        }
+        decide(&rules, c, TraceLevel::Full)
+    };
+    // rule_order: the rows' tags in row order, added to the category's
+    // (none here) without repeats; the custom list in the same order.
+    let d = case("a", "invoice 7", Some(150.0));
+    assert_eq!(d.category.as_ref(), "billing");
+    assert_eq!(d.tags, ["money", "big", "finance"]);
+    assert_eq!(d.outputs["labels"], json!(["x", "y"]));
+    // collect sum with decimals and a negative; a later table reads it.
+    assert_eq!(d.outputs["risk"], json!(1.25));
+    assert_eq!(d.outputs["band"], json!("mid"));
+    // Assignment skills from the tags categorization decided.
+    assert_eq!(d.skills, ["finance", "refunds"]);
+    // Every collected row is traced matched; the row that did not is not.
+    let outcome = |id: &str| d.trace.iter().find(|t| t.rule.as_deref() == Some(id)).map(|t| t.outcome);
+    assert_eq!(outcome("t1"), Some(crate::Outcome::Matched));
+    assert_eq!(outcome("t3"), Some(crate::Outcome::NotMatched));
+    assert_eq!(outcome("b-high"), Some(crate::Outcome::Lost));
+
+    // No row: the sum is 0 (not -0), the list empty, and the band low,
+    // which a tiers rule reads: tier 0 offers the side table's articles
+    // first, in the declared output order, then those the words find.
+    let d = case("b", "hello", None);
+    assert_eq!(serde_json::to_string(&d.outputs["risk"]).unwrap(), "0.0");
+    assert_eq!(d.outputs["labels"], json!([]));
+    assert_eq!(d.tier, 0);
+    let offered: Vec<&str> = d.deflect.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(offered, ["kb-refunds", "kb-invoices"]);
+
+    let d = case("c", "hello", Some(-5.0));
+    assert_eq!(d.tags, ["refund"]);
+    assert_eq!(d.outputs["risk"], json!(-2.0));
+    assert_eq!(d.skills, ["refunds"]);
+    // The lean trace names every collected row too, for coverage.
+    let lean = decide(
+        &rules,
+        json!({ "id": "d", "subject": "invoice", "body": "x", "fields": { "amount": 150 } }),
+        TraceLevel::Decisions,
+    );
+    let named: Vec<&str> = lean.trace.iter().filter_map(|t| t.rule.as_deref()).collect();
+    for id in ["t1", "t2", "r1", "r2", "b-mid", "s2"] {
+        assert!(named.contains(&id), "{id} missing from {named:?}");
+    }
+    // The table is listed with the others and evaluates on its own.
+    let t = rules.table("risk-sum").unwrap();
+    assert_eq!(t.stage(), "categories");
+    assert_eq!(t.evaluate(&json!({ "amount": 50 })).unwrap().output("risk"), Some(json!(1.5)));
+}
+
+#[test]
+fn side_table_outputs_are_checked_against_the_policy_and_the_fields_types() {
+    let yaml = |hit: &str, outputs: &str, rows: &str| {
+        format!(
+            "fields:\n  amount: number\n  band: {{ type: enum, values: [low, high] }}\n  labels: list\ncategories:\n  - id: general\n    set: {{ category: general }}\n  - id: t\n    table:\n      hit: {hit}\n      inputs: [amount]\n      outputs: {outputs}\n      rows: |\n        {rows}\n"
+        )
+    };
+    assert!(codes(&yaml("collect sum", "[amount]", "a: > 1 => -1.5")).is_empty());
+    assert!(codes(&yaml("collect", "[labels, tags]", "a: > 1 => x, y | z")).is_empty());
+    // A number field gathers no list; an aggregate needs a number field;
+    // a multi-hit table decides no category.
+    assert_eq!(codes(&yaml("collect", "[amount]", "a: > 1 => 1")), [(12, "table-hit-policy".to_string())]);
+    assert_eq!(codes(&yaml("collect max", "[labels]", "a: > 1 => 1")), [(12, "table-hit-policy".to_string())]);
+    assert_eq!(codes(&yaml("rule_order", "[category]", "a: > 1 => x")), [(10, "table-hit-policy".to_string())]);
+    // Values of the field's type, at their cell.
+    assert_eq!(codes(&yaml("first", "[band]", "a: > 1 => medium")), [(14, "invalid-value".to_string())]);
+    assert_eq!(codes(&yaml("collect sum", "[amount]", "a: > 1 => lots")), [(14, "invalid-value".to_string())]);
+    // A table that decides the category fills no custom field.
+    assert_eq!(codes(&yaml("first", "[category, band]", "a: > 1 => x | low")), [(12, "table-hit-policy".to_string())]);
+}

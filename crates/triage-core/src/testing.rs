@@ -197,6 +197,7 @@ const EXPECT_KEYS: &[&str] = &[
     "manual_review",
     "sentiment",
     "confidence",
+    "outputs",
 ];
 
 /// Parses a test file. Tests that could not be read are reported as
@@ -698,6 +699,20 @@ fn texts(n: &Node) -> Vec<String> {
     }
 }
 
+/// Whether a side table's output is the value a test expects: numbers
+/// equal to 1e-9, lists item by item in order, anything else exactly.
+fn same_output(want: &serde_json::Value, got: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (want, got) {
+        (Value::Number(a), Value::Number(b)) => match (a.as_f64(), b.as_f64()) {
+            (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+            _ => false,
+        },
+        (Value::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_output(x, y)),
+        (a, b) => a == b,
+    }
+}
+
 fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
     let text = want.scalar_text().unwrap_or_default();
     let mismatch = |got: String, want: String| Some(format!("{key}: expected {want}, got {got}"));
@@ -739,6 +754,20 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
             g.sort();
             w.sort();
             if g == w { None } else { mismatch(format!("[{}]", got.join(", ")), format!("[{}]", want.join(", "))) }
+        }
+        "outputs" => {
+            let NodeKind::Map(entries) = &want.kind else {
+                return Some("outputs: expected a mapping of field to value".to_string());
+            };
+            let problems: Vec<String> = entries
+                .iter()
+                .filter_map(|(k, v)| {
+                    let want = v.to_json();
+                    let got = d.outputs.get(&k.name).cloned().unwrap_or(serde_json::Value::Null);
+                    (!same_output(&want, &got)).then(|| format!("outputs.{}: expected {want}, got {got}", k.name))
+                })
+                .collect();
+            (!problems.is_empty()).then(|| problems.join("; "))
         }
         "territory" => nullable(d.territory.as_deref(), is_null),
         "team" => nullable(d.team.as_deref(), is_null),
@@ -1043,6 +1072,16 @@ pub fn coverage(rules: &CompiledRules, outcomes: &[TestOutcome]) -> CoverageRepo
     list(&mut push, "sla", &rules.sla.rules, &rules.sla.tables);
     list(&mut push, "escalation", &rules.escalation.rules, &[]);
     list(&mut push, "assignment", &rules.assignment.rules, &rules.assignment.tables);
+    for (stage, sides) in [
+        ("categories", &rules.categories.side),
+        ("tiers", &rules.tiers.side),
+        ("sla", &rules.sla.side),
+        ("assignment", &rules.assignment.side),
+    ] {
+        for side in sides {
+            list(&mut push, stage, &side.rules, std::slice::from_ref(&side.table));
+        }
+    }
     let order = |f: &str| rules.files.iter().position(|x| **x == *f).unwrap_or(usize::MAX);
     items.sort_by_key(|a| (order(&a.file), a.line));
     let mut files: Vec<FileCoverage> = Vec::new();

@@ -21,7 +21,7 @@ use crate::name::Name;
 use crate::normalize::Normalizer;
 use crate::rules::{
     Adjust, AdjustKind, Article, CategorySet, CompiledRules, DerivedSlots, Escalations, FirstMatch, Lexicon, Rule,
-    RuleIndex, RuleMeta, Settings, SlaPolicy, TierSet,
+    RuleIndex, RuleMeta, Settings, SideTable, SlaPolicy, TierSet,
 };
 use crate::schema::{Schema, Stage};
 use crate::syntax::{self, Key, Node, NodeKind};
@@ -95,6 +95,7 @@ pub fn compile_with_files(
         attached,
         predicted: Vec::new(),
         model_failed: false,
+        article_ids: Vec::new(),
     };
     let rules = c.compile(&roots);
     if c.model_failed {
@@ -201,6 +202,8 @@ struct Compiler<'f> {
     predicted: Vec<(String, usize, usize)>,
     /// A classifier's model could not be loaded.
     model_failed: bool,
+    /// The knowledge articles' ids, for side tables that offer them.
+    article_ids: Vec<String>,
 }
 
 /// What a territory entry adds to the common rule keys.
@@ -422,6 +425,7 @@ impl<'f> Compiler<'f> {
         let text_slot = schema.lookup("text").unwrap_or(0);
 
         let articles = self.knowledge(&sections, &mut cc, text_slot);
+        self.article_ids = articles.iter().map(|a| a.id.clone()).collect();
         let sentiment = self.sentiment(&sections, &mut cc, text_slot);
 
         let calendars = self.calendars(&sections.calendars);
@@ -429,7 +433,7 @@ impl<'f> Compiler<'f> {
         let normalizer = Normalizer::build(&norm_sections, &mut self.diags);
 
         let mut ids: BTreeMap<String, (usize, u32)> = BTreeMap::new();
-        let (territory_rules, _, _) =
+        let (territory_rules, _, _, _) =
             self.stage(&sections.territories, Stage::Territory, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.territory_extra(file, obj, rule, &calendars)
             });
@@ -444,11 +448,11 @@ impl<'f> Compiler<'f> {
             })
             .collect();
         let territories = Territories::build(drafts, self.files, &mut self.diags);
-        let (categories, category_shapes, category_tables) =
+        let (categories, category_shapes, category_tables, category_sides) =
             self.stage(&sections.categories, Stage::Categorize, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.category_set(file, obj, rule, &priorities)
             });
-        let (adjustments, _, adjust_tables) =
+        let (adjustments, _, adjust_tables, _) =
             self.stage(&sections.priority, Stage::Priority, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.adjust(file, obj, rule, &priorities)
             });
@@ -476,7 +480,7 @@ impl<'f> Compiler<'f> {
                 self.diags.push(d.in_rule(Some(&r.meta.id)));
             }
         }
-        let (tiers, tier_shapes, tier_tables) =
+        let (tiers, tier_shapes, tier_tables, tier_sides) =
             self.stage(&sections.tiers, Stage::Tiers, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.tier_set(file, obj, rule, &articles)
             });
@@ -492,16 +496,16 @@ impl<'f> Compiler<'f> {
         }
         self.first_match_checks(&category_shapes, "categories", "`- id: general` with `set: { category: general }`");
         self.first_match_checks(&tier_shapes, "tiers", "`- id: tier-1` with `tier: 1`");
-        let (sla, sla_shapes, sla_tables) =
+        let (sla, sla_shapes, sla_tables, sla_sides) =
             self.stage(&sections.sla, Stage::Sla, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.sla_policy(file, obj, rule, &calendars)
             });
         self.first_match_checks(&sla_shapes, "sla", "`- id: standard` with `targets: { first_response: 8h }`");
-        let (routes, _, route_tables) =
+        let (routes, _, route_tables, route_sides) =
             self.stage(&sections.assignment, Stage::Assignment, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.route(file, obj, rule)
             });
-        let (mut ladders, _, _) =
+        let (mut ladders, _, _, _) =
             self.stage(&sections.escalation, Stage::Escalation, &mut cc, &mut ids, |c, cc, file, obj, rule| {
                 c.ladder(cc, file, obj, rule, &priorities)
             });
@@ -540,10 +544,10 @@ impl<'f> Compiler<'f> {
         let counts = (text.phrase_count, text.regex_count);
         let mut territories = territories;
         territories.build_index(&preds, &schema, counts);
-        let categories = first_match(categories, category_tables, &preds, &schema, counts);
-        let tiers = first_match(tiers, tier_tables, &preds, &schema, counts);
-        let sla = first_match(sla, sla_tables, &preds, &schema, counts);
-        let assignment = first_match(routes, route_tables, &preds, &schema, counts);
+        let categories = first_match(categories, category_tables, category_sides, &preds, &schema, counts);
+        let tiers = first_match(tiers, tier_tables, tier_sides, &preds, &schema, counts);
+        let sla = first_match(sla, sla_tables, sla_sides, &preds, &schema, counts);
+        let assignment = first_match(routes, route_tables, route_sides, &preds, &schema, counts);
         let territory_calendars = territories.calendars();
         let (duplicates, incidents) = self.related(&sections, &priorities);
         let slot = |name: &str| schema.lookup(name).unwrap_or(0);
@@ -603,7 +607,7 @@ impl<'f> Compiler<'f> {
         cc: &mut CondCompiler<'c>,
         ids: &mut BTreeMap<String, (usize, u32)>,
         mut action: impl FnMut(&mut Self, &mut CondCompiler<'c>, usize, &Obj<'_>, &str) -> Option<A>,
-    ) -> (Vec<Rule<A>>, Vec<Shape>, Vec<Table>) {
+    ) -> (Vec<Rule<A>>, Vec<Shape>, Vec<Table>, Vec<SideTable>) {
         let allowed: &[&str] = match stage {
             Stage::Territory => &["id", "description", "when", "parent", "priority", "calendar"],
             Stage::Categorize => &["id", "description", "when", "set", "confidence"],
@@ -618,6 +622,7 @@ impl<'f> Compiler<'f> {
         let mut out = Vec::new();
         let mut shapes = Vec::new();
         let mut tables = Vec::new();
+        let mut sides = Vec::new();
         for (file, node) in items {
             let file = *file;
             let (id, is_table) = match &node.kind {
@@ -644,8 +649,11 @@ impl<'f> Compiler<'f> {
                 ids.insert(id.clone(), (file, obj.pos.line));
             }
             if is_table {
-                let table = self.table_item(stage, file, &obj, &id, cc, ids, &mut action, &mut out, &mut shapes);
-                tables.extend(table);
+                match self.table_item(stage, file, &obj, &id, cc, ids, &mut action, &mut out, &mut shapes) {
+                    Some(table::TableOut::Stage(t)) => tables.push(t),
+                    Some(table::TableOut::Side(t)) => sides.push(t),
+                    None => {}
+                }
                 continue;
             }
             let site = Site { file: self.file(file), rule: Some(&id), stage };
@@ -663,7 +671,7 @@ impl<'f> Compiler<'f> {
                 out.push(Rule { meta, cond, action });
             }
         }
-        (out, shapes, tables)
+        (out, shapes, tables, sides)
     }
 
     fn first_match_checks(&mut self, rules: &[Shape], stage: &str, example: &str) {
@@ -1300,11 +1308,12 @@ fn at_least_one(kind: &NodeKind) -> Option<usize> {
 fn first_match<A>(
     rules: Vec<Rule<A>>,
     tables: Vec<Table>,
+    side: Vec<SideTable>,
     preds: &[crate::cond::Pred],
     schema: &Schema,
     (phrases, regexes): (usize, usize),
 ) -> FirstMatch<A> {
     let conds: Vec<&Cond> = rules.iter().map(|r| &r.cond).collect();
     let index = RuleIndex::build(&conds, preds, schema, phrases, regexes);
-    FirstMatch { rules, index, tables }
+    FirstMatch { rules, index, tables, side }
 }

@@ -22,8 +22,8 @@ use super::{Compiler, Obj, Shape};
 use crate::cond::{Cmp, Cond, CondCompiler, Op, Pattern, Range, Scalar, Site};
 use crate::diag::{Diagnostic, Pos, Severity};
 use crate::name::Name;
-use crate::rules::{Rule, RuleMeta};
-use crate::schema::{FieldType, Slot, Stage};
+use crate::rules::{Feed, Rule, RuleMeta, SideTable};
+use crate::schema::{FieldType, Slot, Source, Stage};
 use crate::syntax::{Key, Node, NodeKind};
 use crate::table::{CellKey, Hit, RowDraft, Table, key_of};
 use std::collections::BTreeMap;
@@ -71,6 +71,47 @@ struct OutCol {
     list: bool,
     /// Declared order of values, lower-cased, for the `priority` policy.
     order: Option<Vec<String>>,
+    /// A field declared in `fields:`, and its type.
+    custom: Option<(Slot, FieldType)>,
+    pos: Pos,
+}
+
+/// The list outputs of a stage's tables, for messages: "`tags`, `skills`".
+fn list_names(allowed: &[OutputKey]) -> String {
+    let names: Vec<String> = allowed.iter().filter(|(_, _, list)| *list).map(|(n, _, _)| format!("`{n}`")).collect();
+    if names.is_empty() { "none of the stage's own".to_string() } else { names.join(", ") }
+}
+
+/// What a side table fills, and the rows' values for it.
+pub(super) enum TableOut {
+    /// A table among the stage's rules.
+    Stage(Table),
+    /// A side table (see [`SideTable`]).
+    Side(SideTable),
+}
+
+/// An output cell of a custom field as the JSON value the field holds.
+fn custom_value(ty: &FieldType, node: &Node) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    let text = node.scalar_text().unwrap_or_default();
+    match (ty, &node.kind) {
+        (FieldType::Number, NodeKind::Int(i)) => Ok(Value::from(*i)),
+        (FieldType::Number, NodeKind::Float(x)) if x.is_finite() => Ok(Value::from(*x)),
+        (FieldType::Number, _) => Err(format!("`{text}` is not a number")),
+        (FieldType::Bool, NodeKind::Bool(b)) => Ok(Value::Bool(*b)),
+        (FieldType::Bool, _) => Err(format!("`{text}` is not `true` or `false`")),
+        (FieldType::List, NodeKind::Seq(_)) => Ok(node.to_json()),
+        (FieldType::List, _) => Ok(Value::Array(vec![Value::String(text)])),
+        (FieldType::Enum(values), _) => match values.iter().find(|v| v.eq_ignore_ascii_case(&text)) {
+            Some(v) => Ok(Value::String(v.clone())),
+            None => Err(format!("`{text}` is not one of the field's values ({})", values.join(", "))),
+        },
+        (FieldType::DateTime, _) => match chrono::DateTime::parse_from_rfc3339(&text) {
+            Ok(t) => Ok(Value::String(t.with_timezone(&chrono::Utc).to_rfc3339())),
+            Err(_) => Err(format!("`{text}` is not an RFC 3339 instant like `2026-03-01T09:00:00Z`")),
+        },
+        _ => Ok(Value::String(text)),
+    }
 }
 
 /// A row split into its parts, each with its position.
@@ -249,11 +290,11 @@ impl Compiler<'_> {
         action: &mut impl FnMut(&mut Self, &mut CondCompiler<'c>, usize, &Obj<'_>, &str) -> Option<A>,
         out: &mut Vec<Rule<A>>,
         shapes: &mut Vec<Shape>,
-    ) -> Option<Table> {
+    ) -> Option<TableOut> {
         let rule = Some(table_id);
         let node = obj.get("table")?;
+        let side_capable = matches!(stage, Stage::Categorize | Stage::Tiers | Stage::Sla | Stage::Assignment);
         let spec = self.obj(file, node, "a `table`", &["hit", "inputs", "outputs", "rows"], rule)?;
-        let site = Site { file: self.file(file), rule, stage };
 
         // Hit policy, and whether this stage can use it.
         let hit = match spec.get("hit") {
@@ -278,23 +319,41 @@ impl Compiler<'_> {
             }
         };
         let hit_pos = spec.get("hit").map_or(spec.pos, |h| h.pos);
+        // A side table runs after its stage, so its cells read what the
+        // stage decided, as the next stage's rules do.
+        let peek_side = side_capable && {
+            let names: Vec<String> = match spec.get("outputs").map(|n| &n.kind) {
+                Some(NodeKind::Seq(items)) => items
+                    .iter()
+                    .filter_map(|i| match &i.kind {
+                        NodeKind::Map(e) => e.first().map(|(k, _)| k.name.clone()),
+                        _ => i.scalar_text(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            !hit.single() || !names.iter().any(|n| outputs_for(stage).iter().any(|(o, _, list)| o == n && !list))
+        };
+        let read_stage = match stage {
+            Stage::Categorize if peek_side => Stage::Priority,
+            Stage::Tiers if peek_side => Stage::Sla,
+            Stage::Sla if peek_side => Stage::Assignment,
+            Stage::Assignment if peek_side => Stage::Escalation,
+            other => other,
+        };
+        let site = Site { file: self.file(file), rule, stage: read_stage };
         let refuse = match stage {
             Stage::Territory if hit != Hit::First => Some(
                 "territories are resolved by depth, then `priority`, then file order; a territories table takes no \
                  hit policy"
                     .to_string(),
             ),
-            Stage::Categorize | Stage::Tiers | Stage::Sla | Stage::Assignment if !hit.single() => {
-                Some(format!("a `{}` table decides one answer; hit `{}` gives several", stage.section(), hit.name()))
-            }
             Stage::Escalation | Stage::Risk => Some(format!("`{}` has no tables", stage.section())),
             _ => None,
         };
         if let Some(why) = refuse {
-            let d = Diagnostic::custom("table-hit-policy", Severity::Error, self.file(file), hit_pos, why).with_help(
-                "use `first`, `unique`, `any` or `priority`; `collect`, `rule_order` and `output_order` suit `priority` \
-                 tables",
-            );
+            let d = Diagnostic::custom("table-hit-policy", Severity::Error, self.file(file), hit_pos, why)
+                .with_help("a `territories` table lists territories by row, first to last");
             self.diags.push(d.in_rule(rule));
             return None;
         }
@@ -403,26 +462,115 @@ impl Compiler<'_> {
                     }
                 },
             };
-            let Some((_, parent, list)) = allowed.iter().find(|(n, _, _)| *n == name) else {
-                let context = format!("the outputs of a `{}` table", stage.section());
-                self.diags
-                    .push(Diagnostic::unknown_key(self.file(file), pos, &name, &context, &allowed_names).in_rule(rule));
-                ok = false;
-                continue;
+            // A field declared in `fields:` may be a side table's output.
+            let custom = cc
+                .schema
+                .lookup(&name)
+                .filter(|&slot| side_capable && cc.schema.fields[slot].source == Source::Custom)
+                .map(|slot| (slot, cc.schema.fields[slot].ty.clone()));
+            let (parent, list) = match (allowed.iter().find(|(n, _, _)| *n == name), &custom) {
+                (Some((_, parent, list)), _) => (*parent, *list),
+                (None, Some((_, ty))) => (None, *ty == FieldType::List),
+                (None, None) => {
+                    let context = format!("the outputs of a `{}` table", stage.section());
+                    let mut d = Diagnostic::unknown_key(self.file(file), pos, &name, &context, &allowed_names);
+                    if side_capable {
+                        d = d.with_help(format!(
+                            "a `{}` table's outputs are {}, or a field declared in `fields:`",
+                            stage.section(),
+                            allowed_names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                        ));
+                    }
+                    self.diags.push(d.in_rule(rule));
+                    ok = false;
+                    continue;
+                }
             };
             if outs.iter().any(|o| o.name == name) {
                 self.diags.push(Diagnostic::duplicate_definition(self.file(file), pos, "output", &name).in_rule(rule));
                 ok = false;
                 continue;
             }
-            outs.push(OutCol { name, parent: *parent, list: *list, order });
+            outs.push(OutCol { name, parent, list, order, custom, pos });
+        }
+        // A table that decides none of its stage's own answer is a side
+        // table: it runs after the stage and adds to lists and custom
+        // fields. A multi-hit table can only be one.
+        let deciding: Vec<&OutCol> = outs.iter().filter(|o| o.custom.is_none() && !o.list).collect();
+        let side = side_capable && (!hit.single() || deciding.is_empty());
+        if side {
+            if let Some(o) = deciding.first() {
+                let d = Diagnostic::custom(
+                    "table-hit-policy",
+                    Severity::Error,
+                    self.file(file),
+                    hit_pos,
+                    format!(
+                        "hit `{}` gives every matching row, and `{}` takes one value; the outputs of a `{}` table \
+                         with this policy are lists ({}) or fields declared in `fields:`",
+                        hit.name(),
+                        o.name,
+                        stage.section(),
+                        list_names(allowed),
+                    ),
+                )
+                .with_help(format!("decide `{}` in a `first`, `unique`, `any` or `priority` table of its own", o.name));
+                self.diags.push(d.in_rule(rule));
+                ok = false;
+            }
+            for o in &outs {
+                let problem = match (&o.custom, hit) {
+                    (Some((_, FieldType::Number)), Hit::Collect(Some(_))) => None,
+                    (_, Hit::Collect(Some(_))) => Some(format!(
+                        "hit `{}` makes one number, and `{}` is not a field of type `number` declared in `fields:`",
+                        hit.name(),
+                        o.name
+                    )),
+                    (Some((_, ty)), h) if !h.single() && *ty != FieldType::List => Some(format!(
+                        "hit `{}` gives every matching row, and `{}` is a {} field holding one value",
+                        hit.name(),
+                        o.name,
+                        ty.name()
+                    )),
+                    _ => None,
+                };
+                if let Some(message) = problem {
+                    let d = Diagnostic::custom("table-hit-policy", Severity::Error, self.file(file), o.pos, message)
+                        .with_help(
+                            "aggregate into a `number` field with `collect sum`, `min`, `max` or `count`; gather \
+                             rows into a `list` field with `collect`, `rule_order` or `output_order`",
+                        );
+                    self.diags.push(d.in_rule(rule));
+                    ok = false;
+                }
+            }
+        } else if side_capable && let Some(o) = outs.iter().find(|o| o.custom.is_some()) {
+            let d = Diagnostic::custom(
+                "table-hit-policy",
+                Severity::Error,
+                self.file(file),
+                o.pos,
+                format!(
+                    "`{}` is a field declared in `fields:`; this table decides `{}`, and a table that decides a \
+                     stage's answer fills only the stage's own outputs",
+                    o.name,
+                    deciding.first().map_or("", |d| d.name.as_str())
+                ),
+            )
+            .with_help(format!("decide `{}` in a table of its own (a side table), in the same stage", o.name));
+            self.diags.push(d.in_rule(rule));
+            ok = false;
         }
         let has = |n: &str| outs.iter().any(|o| o.name == n);
-        let needed = match stage {
-            Stage::Categorize if !has("category") => Some("`category`"),
-            Stage::Tiers if !has("tier") => Some("`tier`"),
-            Stage::Priority if !(has("raise") || has("lower") || has("set")) => Some("`raise`, `lower` or `set`"),
-            _ => None,
+        let needed = if side {
+            None
+        } else {
+            match stage {
+                Stage::Categorize if !has("category") => Some("`category`"),
+                Stage::Tiers if !has("tier") => Some("`tier`"),
+                Stage::Priority if !(has("raise") || has("lower") || has("set")) => Some("`raise`, `lower` or `set`"),
+                _ => None,
+            }
         };
         if let Some(what) = needed {
             let all: Vec<String> = allowed_names.iter().map(|n| format!("`{n}`")).collect();
@@ -541,7 +689,8 @@ impl Compiler<'_> {
             return None;
         }
 
-        let start = out.len();
+        let start = if side { 0 } else { out.len() };
+        let mut side_rules: Vec<Rule<()>> = Vec::new();
         let mut drafts: Vec<RowDraft> = Vec::new();
         let mut row_shapes: Vec<Shape> = Vec::new();
         let mut row_ids: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
@@ -607,7 +756,7 @@ impl Compiler<'_> {
                 None => format!("{table_id}#{}", row.pos.line),
             };
             row_ids.insert(row_id.clone());
-            let row_site = Site { file: self.file(file), rule: Some(&row_id), stage };
+            let row_site = Site { file: self.file(file), rule: Some(&row_id), stage: read_stage };
 
             // Cells.
             let mut cells: Vec<(CellKey, Option<u32>)> = Vec::new();
@@ -660,8 +809,46 @@ impl Compiler<'_> {
                         }
                     }
                 }
-                values.push(node.as_ref().map_or(serde_json::Value::Null, Node::to_json));
+                let value = match (&node, &col.custom) {
+                    (None, _) => Ok(serde_json::Value::Null),
+                    (Some(n), Some((_, ty))) => custom_value(ty, n),
+                    (Some(n), None) if side && col.name == "articles" => {
+                        let ids = n.to_json();
+                        let unknown = ids
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|v| v.as_str())
+                            .find(|id| !self.article_ids.iter().any(|a| a == id));
+                        if let Some(id) = unknown {
+                            let known: Vec<&str> = self.article_ids.iter().map(String::as_str).collect();
+                            let d = Diagnostic::unknown_article(self.file(file), *cpos, id, &known);
+                            self.diags.push(d.in_rule(Some(&row_id)));
+                            row_ok = false;
+                        }
+                        Ok(ids)
+                    }
+                    (Some(n), None) => Ok(n.to_json()),
+                };
+                match value {
+                    Ok(v) => values.push(v),
+                    Err(why) => {
+                        let d = Diagnostic::custom(
+                            "invalid-value",
+                            Severity::Error,
+                            self.file(file),
+                            *cpos,
+                            format!("{why}, the type of output `{}`", col.name),
+                        );
+                        self.diags.push(d.in_rule(Some(&row_id)));
+                        row_ok = false;
+                        values.push(serde_json::Value::Null);
+                    }
+                }
                 let Some(node) = node else { continue };
+                if side {
+                    continue;
+                }
                 let key = Key { pos: *cpos, name: col.name.clone() };
                 match col.parent {
                     None => top.push((key, node)),
@@ -685,15 +872,23 @@ impl Compiler<'_> {
                 // has its own condition".
                 top.push((Key { pos: row.pos, name: "when".to_string() }, Node { pos: row.pos, kind: NodeKind::Null }));
             }
-            let synthetic = Obj { pos: row.pos, entries: top.iter().map(|(k, v)| (k, v)).collect() };
-            let act = action(self, cc, file, &synthetic, &row_id);
             let meta = RuleMeta { id: Arc::from(row_id.as_str()), file, line: row.pos.line };
-            row_shapes.push(Shape { meta: meta.clone(), catch_all: catch_all && hit == Hit::First });
-            let (Some(action), true) = (act, row_ok) else {
-                ok = false;
-                continue;
-            };
-            out.push(Rule { meta, cond: crate::cond::simplify_all(conds), action });
+            if side {
+                if !row_ok {
+                    ok = false;
+                    continue;
+                }
+                side_rules.push(Rule { meta, cond: crate::cond::simplify_all(conds), action: () });
+            } else {
+                let synthetic = Obj { pos: row.pos, entries: top.iter().map(|(k, v)| (k, v)).collect() };
+                let act = action(self, cc, file, &synthetic, &row_id);
+                row_shapes.push(Shape { meta: meta.clone(), catch_all: catch_all && hit == Hit::First });
+                let (Some(action), true) = (act, row_ok) else {
+                    ok = false;
+                    continue;
+                };
+                out.push(Rule { meta, cond: crate::cond::simplify_all(conds), action });
+            }
             drafts.push(RowDraft { id: Name::from(row_id.as_str()), line: row.pos.line, cells, outputs: values, rank });
         }
         // In a table that is not first-hit a catch-all row means the table
@@ -711,8 +906,18 @@ impl Compiler<'_> {
         }
         let meta = RuleMeta { id: Arc::from(table_id), file, line: obj.pos.line };
         let cols = columns.into_iter().map(|(n, s, _)| (Name::from(n.as_str()), s)).collect();
+        let feeds: Vec<Feed> = outs
+            .iter()
+            .map(|o| match (&o.custom, o.name.as_str()) {
+                (Some((slot, _)), _) => Feed::Field(*slot),
+                (None, "tags") => Feed::Tags,
+                (None, "articles") => Feed::Articles,
+                _ => Feed::Skills,
+            })
+            .collect();
         let outputs = outs.into_iter().map(|o| Name::from(o.name.as_str())).collect();
-        Some(Table::build(meta, hit, start, cols, outputs, drafts))
+        let table = Table::build(meta, hit, start, cols, outputs, drafts);
+        Some(if side { TableOut::Side(SideTable { table, rules: side_rules, feeds }) } else { TableOut::Stage(table) })
     }
 }
 
