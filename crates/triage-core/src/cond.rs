@@ -75,6 +75,54 @@ pub(crate) enum Op {
         re: Pattern,
         negate: bool,
     },
+    /// A decision-table number cell whose bounds name other inputs of the
+    /// table (`[min_amount..max_amount]`, `> contract_end`): as `Ranges`,
+    /// with each named bound read from the case; a missing bound holds no
+    /// value, so its interval holds none either.
+    Relative {
+        ranges: Vec<RelRange>,
+        negate: bool,
+    },
+}
+
+/// An interval of a cell whose ends may name other fields; a named end
+/// replaces the number in `range` on that side.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RelRange {
+    pub range: Range,
+    pub lo: Option<Slot>,
+    pub hi: Option<Slot>,
+}
+
+/// Whether `fact` lies inside any of `ranges` with their named ends read
+/// by `other` (flipped by `negate`).
+pub(crate) fn test_relative<'f>(
+    ranges: &[RelRange],
+    negate: bool,
+    fact: &Fact<'_>,
+    other: impl Fn(Slot) -> &'f Fact<'f>,
+) -> bool {
+    let number = |slot: Slot| match other(slot) {
+        Fact::Num(x) => Some(*x),
+        _ => None,
+    };
+    let inside = matches!(fact, Fact::Num(x) if ranges.iter().any(|r| {
+        let mut range = r.range;
+        if let Some(s) = r.lo {
+            match number(s) {
+                Some(v) => range.lo = v,
+                None => return false,
+            }
+        }
+        if let Some(s) = r.hi {
+            match number(s) {
+                Some(v) => range.hi = v,
+                None => return false,
+            }
+        }
+        range.contains(*x)
+    }));
+    inside != negate
 }
 
 /// An interval of numbers; infinite ends are open.
@@ -127,6 +175,23 @@ pub(crate) enum Fact<'a> {
     Num(f64),
     Bool(bool),
     List(Cow<'a, [String]>),
+}
+
+/// An instant or a date as seconds since the epoch: an RFC 3339 instant,
+/// or a date `YYYY-MM-DD` standing for midnight UTC at its start (DMN FEEL's
+/// rule for comparing a date with a date and time). `date_only` refuses
+/// instants.
+pub(crate) fn time_value(text: &str, date_only: bool) -> Option<f64> {
+    let t = text.trim();
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        && t.len() == 10
+    {
+        return Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp() as f64);
+    }
+    if date_only {
+        return None;
+    }
+    chrono::DateTime::parse_from_rfc3339(t).ok().map(|x| x.timestamp() as f64)
 }
 
 /// Lower-cases without allocating when the text already is.
@@ -235,7 +300,7 @@ fn ops_for(ty: &FieldType) -> &'static [&'static str] {
         FieldType::Enum(_) | FieldType::Priority => &["eq", "ne", "in", "not_in", "exists", "missing"],
         FieldType::Number => &["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "exists", "missing"],
         FieldType::Bool => &["eq", "ne", "exists", "missing"],
-        FieldType::DateTime => &["gt", "gte", "lt", "lte", "between", "exists", "missing"],
+        FieldType::DateTime | FieldType::Date => &["gt", "gte", "lt", "lte", "between", "exists", "missing"],
         FieldType::List => &["contains", "contains_any", "contains_all", "exists", "missing"],
     }
 }
@@ -709,10 +774,24 @@ impl<'s> CondCompiler<'s> {
         op: &str,
         value: &Node,
     ) -> Option<f64> {
-        if matches!(ty, FieldType::DateTime) {
-            let parsed = value.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s.trim()).ok());
-            return match parsed {
-                Some(t) => Some(t.timestamp() as f64),
+        if matches!(ty, FieldType::DateTime | FieldType::Date) {
+            let date_only = *ty == FieldType::Date;
+            return match value.as_str().and_then(|s| time_value(s, date_only)) {
+                Some(t) => Some(t),
+                None if date_only => {
+                    self.err(
+                        site,
+                        Diagnostic::value_type(
+                            site.file,
+                            value.pos,
+                            field,
+                            op,
+                            "a date like `2026-03-02`",
+                            &value.describe(),
+                        ),
+                    );
+                    None
+                }
                 None => {
                     self.err(
                         site,
@@ -721,7 +800,8 @@ impl<'s> CondCompiler<'s> {
                             value.pos,
                             field,
                             op,
-                            "an RFC 3339 instant like `2026-03-02T09:00:00+01:00`",
+                            "an RFC 3339 instant like `2026-03-02T09:00:00+01:00`, or a date like `2026-03-02` (its \
+                             midnight UTC)",
                             &value.describe(),
                         ),
                     );
@@ -771,7 +851,12 @@ impl<'s> CondCompiler<'s> {
                     None
                 }
             },
-            FieldType::String | FieldType::Enum(_) | FieldType::Priority | FieldType::List | FieldType::DateTime => {
+            FieldType::String
+            | FieldType::Enum(_)
+            | FieldType::Priority
+            | FieldType::List
+            | FieldType::DateTime
+            | FieldType::Date => {
                 let Some(text) = value.scalar_text() else {
                     self.err(
                         site,
@@ -895,6 +980,11 @@ pub(crate) fn test(p: &Pred, facts: &[Fact<'_>], hits: &Hits) -> bool {
             }
         }
         Op::Regex(id) => hits.regexes.get(*id as usize),
+        Op::Relative { ranges, negate } => {
+            test_relative(ranges, *negate, facts.get(p.slot).unwrap_or(&Fact::Missing), |s| {
+                facts.get(s).unwrap_or(&Fact::Missing)
+            })
+        }
         op => test_value(op, facts.get(p.slot).unwrap_or(&Fact::Missing)),
     }
 }
@@ -903,7 +993,7 @@ pub(crate) fn test(p: &Pred, facts: &[Fact<'_>], hits: &Hits) -> bool {
 /// tests read the text scan instead, and are false here).
 pub(crate) fn test_value(op: &Op, fact: &Fact<'_>) -> bool {
     match op {
-        Op::Phrases { .. } | Op::Regex(_) => false,
+        Op::Phrases { .. } | Op::Regex(_) | Op::Relative { .. } => false,
         Op::Ranges { ranges, negate } => {
             let inside = matches!(fact, Fact::Num(x) if ranges.iter().any(|r| r.contains(*x)));
             inside != *negate
@@ -1020,7 +1110,31 @@ impl Explainer<'_> {
                     format!("`{field}` does not match")
                 }
             }
-            _ => format!("`{field}` is {}", self.facts.get(p.slot).unwrap_or(&Fact::Missing).describe()),
+            Op::Relative { ranges, .. } => {
+                // The other inputs the cell compares with, by their values.
+                let mut shown = vec![format!("`{field}` is {}", self.value(p.slot))];
+                for slot in ranges.iter().flat_map(|r| [r.lo, r.hi]).flatten() {
+                    let text = format!("`{}` is {}", self.schema.fields[slot].name, self.value(slot));
+                    if !shown.contains(&text) {
+                        shown.push(text);
+                    }
+                }
+                shown.join(", ")
+            }
+            _ => format!("`{field}` is {}", self.value(p.slot)),
+        }
+    }
+
+    /// A field's value as a trace shows it: instants in RFC 3339, dates
+    /// as dates.
+    fn value(&self, slot: Slot) -> String {
+        let fact = self.facts.get(slot).unwrap_or(&Fact::Missing);
+        match (fact, &self.schema.fields[slot].ty) {
+            (Fact::Num(n), FieldType::DateTime) => chrono::DateTime::from_timestamp(*n as i64, 0)
+                .map_or_else(|| fact.describe(), |t| format!("`{}`", t.to_rfc3339())),
+            (Fact::Num(n), FieldType::Date) => chrono::DateTime::from_timestamp(*n as i64, 0)
+                .map_or_else(|| fact.describe(), |t| format!("`{}`", t.format("%Y-%m-%d"))),
+            _ => fact.describe(),
         }
     }
 

@@ -1594,9 +1594,9 @@ pub(crate) fn json_fact<'a>(v: &'a serde_json::Value, ty: &FieldType) -> Option<
             }
             Fact::List(Cow::Owned(out))
         }
-        (FieldType::DateTime, Value::String(s)) => {
-            Fact::Num(chrono::DateTime::parse_from_rfc3339(s.trim()).ok()?.timestamp() as f64)
-        }
+        // A date given for an instant is its midnight UTC (FEEL's rule).
+        (FieldType::DateTime, Value::String(s)) => Fact::Num(cond::time_value(s, false)?),
+        (FieldType::Date, Value::String(s)) => Fact::Num(cond::time_value(s, true)?),
         // An enum value outside the declared list could never match a rule
         // and would pass unnoticed; it is a type error like any other.
         (FieldType::Enum(values), Value::String(s)) => {

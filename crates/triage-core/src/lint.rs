@@ -210,6 +210,12 @@ impl<'r> Model<'r> {
                     if matches!(p.op, Op::Exists) { some } else { Tree::Not(Box::new(some)) }
                 }
                 Op::Regex(_) => atom(format!("regex {:?}", p.op), AtomShow::Label(p.label.clone(), None)),
+                // A cell that compares with another input depends on two
+                // fields; the search treats its truth as free.
+                Op::Relative { ranges, .. } => {
+                    numbers[p.slot].extend(ranges.iter().flat_map(|r| [r.range.lo, r.range.hi]));
+                    atom(format!("relative {i}"), AtomShow::Label(p.label.clone(), None))
+                }
                 Op::Pattern { .. } | Op::StartsWith(_) | Op::EndsWith(_) | Op::TextCmp(..) | Op::TextBetween(..)
                     if !finite =>
                 {
@@ -235,7 +241,7 @@ impl<'r> Model<'r> {
                     FieldType::Bool => d.extend([Fact::Bool(true), Fact::Bool(false)]),
                     FieldType::Enum(values) => d.extend(values.iter().map(|v| Fact::owned(v.clone()))),
                     FieldType::Priority => d.extend(rules.priorities.iter().map(|p| Fact::owned(p.to_string()))),
-                    FieldType::Number | FieldType::DateTime => {
+                    FieldType::Number | FieldType::DateTime | FieldType::Date => {
                         d.extend(num_reps(&mut numbers[slot]).into_iter().map(Fact::Num));
                     }
                     FieldType::String => {
@@ -700,11 +706,14 @@ impl Search<'_, '_> {
             let Some(v) = chosen else { continue };
             let fact = &self.m.domains[slot][usize::from(*v)];
             let dt = matches!(schema.fields[slot].ty, FieldType::DateTime);
+            let date = matches!(schema.fields[slot].ty, FieldType::Date);
             let value = match fact {
                 Fact::Missing => Value::Null,
                 Fact::Str { raw, .. } => Value::String(raw.to_string()),
                 Fact::Num(n) if dt => chrono::DateTime::from_timestamp(*n as i64, 0)
                     .map_or(Value::Null, |t| Value::String(t.to_rfc3339())),
+                Fact::Num(n) if date => chrono::DateTime::from_timestamp(*n as i64, 0)
+                    .map_or(Value::Null, |t| Value::String(t.format("%Y-%m-%d").to_string())),
                 Fact::Num(n) if n.fract() == 0.0 && n.abs() < 1e15 => Value::from(*n as i64),
                 Fact::Num(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
                 Fact::Bool(b) => Value::Bool(*b),

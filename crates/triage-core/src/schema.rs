@@ -25,6 +25,9 @@ pub enum FieldType {
     List,
     /// An RFC 3339 instant.
     DateTime,
+    /// A calendar date, `2026-03-02`, held as midnight UTC at its start (the
+    /// rule DMN's FEEL uses to compare a date with an instant).
+    Date,
     /// A value on the rule set's priority scale.
     Priority,
 }
@@ -38,6 +41,7 @@ impl FieldType {
             FieldType::Enum(_) => "enum",
             FieldType::List => "list",
             FieldType::DateTime => "datetime",
+            FieldType::Date => "date",
             FieldType::Priority => "priority",
         }
     }
@@ -396,7 +400,7 @@ impl Schema {
     }
 }
 
-const TYPES: &[&str] = &["string", "number", "bool", "enum", "list", "datetime"];
+const TYPES: &[&str] = &["string", "number", "bool", "enum", "list", "datetime", "date"];
 
 fn parse_type(file: &str, spec: &Node, diags: &mut Vec<Diagnostic>) -> Option<FieldType> {
     let (name_node, values) = match &spec.kind {
@@ -445,6 +449,7 @@ fn parse_type(file: &str, spec: &Node, diags: &mut Vec<Diagnostic>) -> Option<Fi
         "bool" => FieldType::Bool,
         "list" => FieldType::List,
         "datetime" => FieldType::DateTime,
+        "date" => FieldType::Date,
         "enum" => {
             let Some(values) = values else {
                 diags.push(Diagnostic::missing_key(file, spec.pos, "values", "an enum field"));

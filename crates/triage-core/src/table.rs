@@ -13,7 +13,7 @@
 //! hit policy then reads the survivors.
 
 use crate::bits::{Bits, RowSet};
-use crate::cond::{Fact, Op, Pred, Range, test_value};
+use crate::cond::{Fact, Op, Pred, Range, test_relative, test_value};
 use crate::name::Name;
 use crate::rules::RuleMeta;
 use crate::schema::{Schema, Slot};
@@ -293,7 +293,14 @@ impl ColumnIndex {
 
     /// Keeps in `alive` only the rows whose cell in this column accepts
     /// `fact`. `scratch` is a set of the same size, overwritten.
-    fn filter(&self, preds: &[Pred], fact: &Fact<'_>, alive: &mut Bits, scratch: &mut Bits) {
+    fn filter<'f>(
+        &self,
+        preds: &[Pred],
+        fact: &Fact<'_>,
+        all: &impl Fn(Slot) -> &'f Fact<'f>,
+        alive: &mut Bits,
+        scratch: &mut Bits,
+    ) {
         scratch.copy_from(&self.any);
         match (&self.keys, fact) {
             (Keys::Text(map), Fact::Str { lower, .. }) => {
@@ -318,7 +325,11 @@ impl ColumnIndex {
         }
         for &(r, p) in &self.checks {
             let r = r as usize;
-            if alive.get(r) && preds.get(p as usize).is_some_and(|p| test_value(&p.op, fact)) {
+            let holds = |p: &Pred| match &p.op {
+                Op::Relative { ranges, negate } => test_relative(ranges, *negate, fact, all),
+                op => test_value(op, fact),
+            };
+            if alive.get(r) && preds.get(p as usize).is_some_and(holds) {
                 scratch.set(r);
             }
         }
@@ -372,7 +383,7 @@ impl Table {
         let mut alive = Bits::full(self.rows.len());
         let mut scratch = Bits::new(self.rows.len());
         for col in &self.columns {
-            col.index.filter(preds, fact(col.slot), &mut alive, &mut scratch);
+            col.index.filter(preds, fact(col.slot), &fact, &mut alive, &mut scratch);
             if alive.is_empty() {
                 break;
             }
@@ -388,7 +399,7 @@ impl Table {
         let mut died = Vec::with_capacity(self.columns.len());
         for col in &self.columns {
             let mut before = alive.clone();
-            col.index.filter(preds, fact(col.slot), &mut alive, &mut scratch);
+            col.index.filter(preds, fact(col.slot), &fact, &mut alive, &mut scratch);
             before.and_not(&alive);
             died.push(before);
         }

@@ -805,3 +805,75 @@ fn side_table_outputs_are_checked_against_the_policy_and_the_fields_types() {
     // A table that decides the category fills no custom field.
     assert_eq!(codes(&yaml("first", "[category, band]", "a: > 1 => x | low")), [(12, "table-hit-policy".to_string())]);
 }
+
+const RELATIVE: &str = r#"
+fields:
+  amount: number
+  min_amount: number
+  max_amount: number
+  opened: datetime
+  due: date
+categories:
+  - id: general
+    set: { category: general }
+tiers:
+  - id: t
+    table:
+      inputs: { amt: amount, lo: min_amount, hi: max_amount, at: opened, due: due }
+      outputs: [tier]
+      rows: |
+        inside:  [lo..hi]     | - | - | -            | -                        => 3
+        above:   > max_amount | - | - | -            | -                        => 2
+        expired: -            | - | - | > due        | -                        => 2
+        early:   -            | - | - | < 2026-03-02 | -                        => 2
+        q1:      -            | - | - | -            | [2026-01-01..2026-03-31] => 3
+        rest:    -            | - | - | -            | -                        => 1
+"#;
+
+#[test]
+fn cells_compare_with_other_inputs_and_dates_compare_with_instants_at_midnight_utc() {
+    let rules = compile(RELATIVE);
+    let t = rules.table("t").unwrap();
+    let rows = |input: serde_json::Value| -> Vec<String> {
+        t.evaluate(&input).unwrap().row_ids().map(str::to_string).collect()
+    };
+    assert_eq!(rows(json!({ "amount": 5, "min_amount": 1, "max_amount": 10 })), ["inside"]);
+    assert_eq!(rows(json!({ "amount": 10, "min_amount": 1, "max_amount": 10 })), ["inside"]);
+    assert_eq!(rows(json!({ "amount": 11, "min_amount": 1, "max_amount": 10 })), ["above"]);
+    // A missing bound holds no value: neither interval nor comparison holds.
+    assert_eq!(rows(json!({ "amount": 5, "min_amount": 1 })), ["rest"]);
+    // A date is midnight UTC at its start, against an instant in any offset.
+    assert_eq!(rows(json!({ "due": "2026-03-01", "opened": "2026-03-01T00:00:01Z" })), ["expired"]);
+    assert_eq!(rows(json!({ "due": "2026-03-01", "opened": "2026-03-01T01:00:00+01:00" })), ["early"]);
+    assert_eq!(rows(json!({ "due": "2026-03-31" })), ["q1"]);
+    assert_eq!(rows(json!({ "due": "2026-04-01" })), ["rest"]);
+    // An instant field given a date takes its midnight UTC too.
+    assert_eq!(rows(json!({ "opened": "2026-03-01" })), ["early"]);
+    // Only the rows that compare inputs are tested one by one.
+    let col = &rules.tiers.tables[0].columns[0];
+    assert_eq!(col.checked_rows(), 2);
+    // The full trace names the other input's value, dates as dates.
+    let case = json!({ "id": "x", "subject": "s", "body": "b", "fields": { "opened": "2026-03-05T10:00:00Z", "due": "2026-03-04" } });
+    let d = decide(&rules, case, TraceLevel::Full);
+    let why = d.trace.iter().find(|e| e.rule.as_deref() == Some("expired")).and_then(|e| e.why.clone()).unwrap();
+    assert!(why.contains("`opened` is `2026-03-05T10:00:00+00:00`, `due` is `2026-03-04`"), "{why}");
+    // A date field refuses an instant.
+    assert!(t.evaluate(&json!({ "due": "2026-03-01T00:00:00Z" })).is_err());
+}
+
+#[test]
+fn a_cell_naming_an_input_is_checked_for_the_input_and_its_type() {
+    let with = |row: &str| {
+        let rest = "        rest:    -            | - | - | -            | -                        => 1";
+        codes(&RELATIVE.replace(rest, &format!("{row}\n{rest}")))
+    };
+    // An input that is not there; one of a type that does not order alike.
+    assert_eq!(with("        r: > min_amt | - | - | - | - => 1"), [(22, "value-type".to_string())]);
+    assert_eq!(with("        r: > at | - | - | - | - => 1"), [(22, "value-type".to_string())]);
+    assert_eq!(with("        r: - | - | - | - | > 2026-02-30 => 1"), [(22, "value-type".to_string())]);
+    // A literal interval that holds nothing is still found.
+    assert_eq!(
+        with("        r: - | - | - | - | [2026-03-02..2026-03-01] => 1"),
+        [(22, "impossible-condition".to_string())]
+    );
+}

@@ -19,7 +19,7 @@
 //! table keeps the hit policy and the column index that evaluation uses.
 
 use super::{Compiler, Obj, Shape};
-use crate::cond::{Cmp, Cond, CondCompiler, Op, Pattern, Range, Scalar, Site};
+use crate::cond::{Cmp, Cond, CondCompiler, Op, Pattern, Range, RelRange, Scalar, Site};
 use crate::diag::{Diagnostic, Pos, Severity};
 use crate::name::Name;
 use crate::rules::{Feed, Rule, RuleMeta, SideTable};
@@ -105,6 +105,10 @@ fn custom_value(ty: &FieldType, node: &Node) -> Result<serde_json::Value, String
         (FieldType::Enum(values), _) => match values.iter().find(|v| v.eq_ignore_ascii_case(&text)) {
             Some(v) => Ok(Value::String(v.clone())),
             None => Err(format!("`{text}` is not one of the field's values ({})", values.join(", "))),
+        },
+        (FieldType::Date, _) => match crate::cond::time_value(&text, true) {
+            Some(_) => Ok(Value::String(text.trim().to_string())),
+            None => Err(format!("`{text}` is not a date like `2026-03-02`")),
         },
         (FieldType::DateTime, _) => match chrono::DateTime::parse_from_rfc3339(&text) {
             Ok(t) => Ok(Value::String(t.with_timezone(&chrono::Utc).to_rfc3339())),
@@ -265,6 +269,15 @@ fn comparison(cell: &str) -> Option<(Cmp, &str)> {
     [(">=", Cmp::Gte), ("<=", Cmp::Lte), (">", Cmp::Gt), ("<", Cmp::Lt)]
         .into_iter()
         .find_map(|(op, c)| cell.strip_prefix(op).map(|rest| (c, rest)))
+}
+
+/// What a column of this type holds, for messages.
+fn ty_values(ty: &FieldType) -> &'static str {
+    match ty {
+        FieldType::Date => "date",
+        FieldType::DateTime => "instant",
+        _ => "number",
+    }
 }
 
 /// A hit policy by its written name, white space and case aside.
@@ -689,6 +702,7 @@ impl Compiler<'_> {
             return None;
         }
 
+        let inputs: Vec<(String, Slot)> = columns.iter().map(|(n, slot, _)| (n.clone(), *slot)).collect();
         let start = if side { 0 } else { out.len() };
         let mut side_rules: Vec<Rule<()>> = Vec::new();
         let mut drafts: Vec<RowDraft> = Vec::new();
@@ -763,7 +777,7 @@ impl Compiler<'_> {
             let mut conds: Vec<Cond> = Vec::new();
             let mut row_ok = true;
             for ((text, cpos), (name, slot, _)) in row.inputs.iter().zip(&columns) {
-                match cc.cell(row_site, *slot, name, text, *cpos) {
+                match cc.cell(row_site, *slot, name, text, *cpos, &inputs) {
                     Some((key, pred)) => {
                         if let Some(p) = pred {
                             conds.push(Cond::Pred(p));
@@ -931,7 +945,7 @@ impl CondCompiler<'_> {
     fn cell_number(&mut self, site: Site<'_>, field: &str, ty: &FieldType, text: &str, pos: Pos) -> Option<f64> {
         let t = unquote(text);
         let kind = match (ty, t.parse::<i64>(), t.parse::<f64>()) {
-            (FieldType::DateTime, _, _) => NodeKind::Str(t),
+            (FieldType::DateTime | FieldType::Date, _, _) => NodeKind::Str(t),
             (_, Ok(i), _) => NodeKind::Int(i),
             (_, _, Ok(x)) => NodeKind::Float(x),
             _ => NodeKind::Str(t),
@@ -939,8 +953,82 @@ impl CondCompiler<'_> {
         self.number(site, field, ty, "in a table cell", &Node { pos, kind })
     }
 
-    /// One comparison, interval or value of a number column as an interval.
-    fn cell_range(&mut self, site: Site<'_>, field: &str, ty: &FieldType, atom: &str, pos: Pos) -> Option<Range> {
+    /// A bound written in a number, instant or date cell: a value, or the
+    /// name of another input of the table (by column name or field) of a
+    /// type that compares with the column's, which the case fills in.
+    fn cell_bound(
+        &mut self,
+        site: Site<'_>,
+        field: &str,
+        ty: &FieldType,
+        text: &str,
+        pos: Pos,
+        inputs: &[(String, Slot)],
+    ) -> Option<(f64, Option<Slot>)> {
+        let t = text.trim();
+        let named = t.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && t.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.'))
+            && !(*ty == FieldType::Number && t.parse::<f64>().is_ok());
+        if !named {
+            return Some((self.cell_number(site, field, ty, text, pos)?, None));
+        }
+        let found = inputs.iter().find(|(name, slot)| name == t || self.schema.fields[*slot].name == t);
+        let Some(&(_, slot)) = found else {
+            let names: Vec<String> = inputs.iter().map(|(n, _)| format!("`{n}`")).collect();
+            let kind = match ty {
+                FieldType::Number => "a number",
+                FieldType::Date => "a date",
+                _ => "an instant",
+            };
+            let d = Diagnostic::custom(
+                "value-type",
+                Severity::Error,
+                site.file,
+                pos,
+                format!("`{t}` is neither {kind} nor an input of this table (its inputs are {})", names.join(", ")),
+            )
+            .with_help(CELL_HELP);
+            self.diags.push(d.in_rule(site.rule));
+            return None;
+        };
+        let other = &self.schema.fields[slot].ty;
+        let agree = match ty {
+            FieldType::Number => *other == FieldType::Number,
+            _ => matches!(other, FieldType::DateTime | FieldType::Date),
+        };
+        if !agree {
+            let d = Diagnostic::custom(
+                "value-type",
+                Severity::Error,
+                site.file,
+                pos,
+                format!(
+                    "`{t}` is a `{}` input and `{field}` a `{}` field; a cell compares inputs of types that order \
+                     alike",
+                    other.name(),
+                    ty.name()
+                ),
+            )
+            .with_help("compare a number with a number, and an instant or a date with an instant or a date");
+            self.diags.push(d.in_rule(site.rule));
+            return None;
+        }
+        // The case's value of the named input is read like any other.
+        self.value_slots.insert(slot);
+        Some((0.0, Some(slot)))
+    }
+
+    /// One comparison, interval or value of a number, instant or date
+    /// column as an interval, whose ends may name other inputs.
+    fn cell_range(
+        &mut self,
+        site: Site<'_>,
+        field: &str,
+        ty: &FieldType,
+        atom: &str,
+        pos: Pos,
+        inputs: &[(String, Slot)],
+    ) -> Option<RelRange> {
         let a = atom.trim();
         let inf = f64::INFINITY;
         let compared = match a.strip_prefix('=') {
@@ -948,7 +1036,7 @@ impl CondCompiler<'_> {
             None => comparison(a).map(|(c, rest)| (Some(c), rest)),
         };
         if let Some((c, rest)) = compared {
-            let x = self.cell_number(site, field, ty, rest, pos)?;
+            let (x, at) = self.cell_bound(site, field, ty, rest, pos, inputs)?;
             let (lo, lo_open, hi, hi_open) = match c {
                 Some(Cmp::Gte) => (x, false, inf, true),
                 Some(Cmp::Gt) => (x, true, inf, true),
@@ -956,7 +1044,12 @@ impl CondCompiler<'_> {
                 Some(Cmp::Lt) => (-inf, true, x, true),
                 None => (x, false, x, false),
             };
-            return Some(Range { lo, lo_open, hi, hi_open });
+            let (lo_at, hi_at) = match c {
+                Some(Cmp::Gte | Cmp::Gt) => (at, None),
+                Some(Cmp::Lte | Cmp::Lt) => (None, at),
+                None => (at, at),
+            };
+            return Some(RelRange { range: Range { lo, lo_open, hi, hi_open }, lo: lo_at, hi: hi_at });
         }
         let first = a.chars().next();
         let last = a.chars().next_back();
@@ -966,22 +1059,22 @@ impl CondCompiler<'_> {
                 self.cell_error(site, pos, format!("`{a}` is not an interval like `[1..5]`"));
                 return None;
             };
-            let lo_x = self.cell_number(site, field, ty, lo, pos)?;
-            let hi_x = self.cell_number(site, field, ty, hi, pos)?;
+            let (lo_x, lo_at) = self.cell_bound(site, field, ty, lo, pos, inputs)?;
+            let (hi_x, hi_at) = self.cell_bound(site, field, ty, hi, pos, inputs)?;
             let r = Range { lo: lo_x, lo_open: first != Some('['), hi: hi_x, hi_open: last != Some(']') };
-            if r.is_empty() {
+            if lo_at.is_none() && hi_at.is_none() && r.is_empty() {
                 let d = Diagnostic::impossible_condition(
                     site.file,
                     pos,
-                    format!("the interval `{a}` of `{field}` holds no number"),
+                    format!("the interval `{a}` of `{field}` holds no {}", ty_values(ty)),
                 );
                 self.diags.push(d.in_rule(site.rule));
                 return None;
             }
-            return Some(r);
+            return Some(RelRange { range: r, lo: lo_at, hi: hi_at });
         }
-        let x = self.cell_number(site, field, ty, a, pos)?;
-        Some(Range { lo: x, lo_open: false, hi: x, hi_open: false })
+        let (x, at) = self.cell_bound(site, field, ty, a, pos, inputs)?;
+        Some(RelRange { range: Range { lo: x, lo_open: false, hi: x, hi_open: false }, lo: at, hi: at })
     }
 
     /// Compiles one input cell against its column's field: what the index
@@ -993,6 +1086,7 @@ impl CondCompiler<'_> {
         column: &str,
         text: &str,
         pos: Pos,
+        inputs: &[(String, Slot)],
     ) -> Option<(CellKey, Option<u32>)> {
         let t = text.trim();
         if t.is_empty() || t == "-" {
@@ -1021,12 +1115,16 @@ impl CondCompiler<'_> {
         }
         let label = format!("{column}: {t}");
         let op = match ty {
-            FieldType::Number | FieldType::DateTime => {
+            FieldType::Number | FieldType::DateTime | FieldType::Date => {
                 let mut ranges = Vec::new();
                 for a in &atoms {
-                    ranges.push(self.cell_range(site, &field, &ty, a, pos)?);
+                    ranges.push(self.cell_range(site, &field, &ty, a, pos, inputs)?);
                 }
-                Op::Ranges { ranges, negate }
+                if ranges.iter().all(|r| r.lo.is_none() && r.hi.is_none()) {
+                    Op::Ranges { ranges: ranges.into_iter().map(|r| r.range).collect(), negate }
+                } else {
+                    Op::Relative { ranges, negate }
+                }
             }
             FieldType::Bool => match (atoms.as_slice(), negate) {
                 ([one], false) if one == "true" || one == "false" => Op::Eq(Scalar::Bool(one == "true")),
