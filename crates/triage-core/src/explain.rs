@@ -87,6 +87,10 @@ pub fn render(d: &Decision) -> String {
     if !d.skills.is_empty() || !d.tags.is_empty() {
         let _ = writeln!(out, "  skills: [{}] · tags: [{}]", d.skills.join(", "), d.tags.join(", "));
     }
+    if !d.outputs.is_empty() {
+        let shown: Vec<String> = d.outputs.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        let _ = writeln!(out, "  outputs: {}", shown.join(" · "));
+    }
     if let Some(sla) = &d.sla {
         let show = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or_else(|| "-".to_string(), |t| t.to_rfc3339());
         let _ = writeln!(

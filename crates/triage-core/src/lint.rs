@@ -65,7 +65,20 @@ pub fn lint(rules: &CompiledRules) -> Vec<Diagnostic> {
         ("assignment", items(&rules.assignment.rules, |_| true), &rules.assignment.tables, true),
     ];
     for (stage, list, tables, single) in &stages {
-        model.stage(stage, list, tables, *single, &mut out);
+        model.stage(stage, list, tables, *single, false, &mut out);
+    }
+    // Side tables stand alone: their rows are the whole list.
+    let sides = [
+        ("categories", &rules.categories.side),
+        ("tiers", &rules.tiers.side),
+        ("sla", &rules.sla.side),
+        ("assignment", &rules.assignment.side),
+    ];
+    for (stage, list) in sides {
+        for side in list {
+            let rows = items(&side.rules, |_| false);
+            model.stage(stage, &rows, std::slice::from_ref(&side.table), false, true, &mut out);
+        }
     }
     for t in &rules.territories.list {
         if let Some(cond) = &t.cond {
@@ -341,7 +354,17 @@ impl<'r> Model<'r> {
         true
     }
 
-    fn stage(&self, stage: &str, list: &[Item<'_>], tables: &[Table], first: bool, out: &mut Vec<Diagnostic>) {
+    /// Unreachable rules of one stage's list, then its tables' gaps and
+    /// overlaps; `side` for a side table's rows on their own.
+    fn stage(
+        &self,
+        stage: &str,
+        list: &[Item<'_>],
+        tables: &[Table],
+        first: bool,
+        side: bool,
+        out: &mut Vec<Diagnostic>,
+    ) {
         let table_of: Vec<Option<usize>> =
             (0..list.len()).map(|i| tables.iter().position(|t| i >= t.start && i < t.start + t.rows.len())).collect();
         let trees: Vec<Tree> = list.iter().map(|it| self.tree(it.cond)).collect();
@@ -411,7 +434,7 @@ impl<'r> Model<'r> {
         for table in tables {
             let rows: Vec<usize> = (table.start..table.start + table.rows.len()).collect();
             let context: Vec<usize> = before(table.start).into_iter().filter(|j| !rows.contains(j)).collect();
-            self.table(table, &rows, &context, &trees, first, out);
+            self.table(table, &rows, &context, &trees, (first, side), out);
         }
     }
 
@@ -421,7 +444,7 @@ impl<'r> Model<'r> {
         rows: &[usize],
         context: &[usize],
         trees: &[Tree],
-        single: bool,
+        (single, side): (bool, bool),
         out: &mut Vec<Diagnostic>,
     ) {
         let (file, _) = self.at(&table.meta);
@@ -435,6 +458,8 @@ impl<'r> Model<'r> {
             if let Ok(Some(example)) = self.solve(&goals) {
                 let then = if single {
                     "such cases fall through to the rules after the table"
+                } else if side {
+                    "its outputs are left unset for such cases"
                 } else {
                     "such cases get no adjustment from it"
                 };

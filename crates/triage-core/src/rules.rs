@@ -94,7 +94,8 @@ impl CompiledRules {
         &self.priorities
     }
 
-    /// How many rules the set has, all stages together.
+    /// How many rules the set has, all stages together (a table's rows
+    /// count as rules, side tables' included).
     pub fn rule_count(&self) -> usize {
         self.territories.list.len()
             + self.categories.rules.len()
@@ -103,6 +104,11 @@ impl CompiledRules {
             + self.sla.rules.len()
             + self.escalation.rules.len()
             + self.assignment.rules.len()
+            + [&self.categories.side, &self.tiers.side, &self.sla.side, &self.assignment.side]
+                .into_iter()
+                .flatten()
+                .map(|t| t.rules.len())
+                .sum::<usize>()
     }
 }
 

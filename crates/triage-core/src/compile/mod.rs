@@ -495,6 +495,20 @@ impl<'f> Compiler<'f> {
             ));
         }
         self.first_match_checks(&category_shapes, "categories", "`- id: general` with `set: { category: general }`");
+        // Side tables decide no category: a section of them alone has no
+        // default either.
+        if category_shapes.is_empty()
+            && let Some(side) = category_sides.first()
+        {
+            let meta = &side.table.meta;
+            let d = Diagnostic::missing_default(
+                self.file(meta.file),
+                Pos::new(meta.line, 1),
+                "categories",
+                "`- id: general` with `set: { category: general }`",
+            );
+            self.diags.push(d.in_rule(Some(&meta.id)));
+        }
         self.first_match_checks(&tier_shapes, "tiers", "`- id: tier-1` with `tier: 1`");
         let (sla, sla_shapes, sla_tables, sla_sides) =
             self.stage(&sections.sla, Stage::Sla, &mut cc, &mut ids, |c, _, file, obj, rule| {
