@@ -4,7 +4,7 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use triage_benches::{routing_input_for, routing_inputs, routing_rows, routing_rules};
+use triage_benches::{routing_input_for, routing_inputs, routing_rows, routing_rules, routing_rules_with_bounds};
 
 fn table_500(c: &mut Criterion) {
     let mut g = c.benchmark_group("table_500");
@@ -39,5 +39,29 @@ fn table_500(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, table_500);
+/// The 500-row table with two more inputs, without and with every 10th
+/// user-count row comparing against them: what cells naming inputs cost.
+fn table_500_input_bounds(c: &mut Criterion) {
+    let mut g = c.benchmark_group("table_500_input_bounds");
+    let rows = routing_rows(500, 7);
+    let mut inputs = routing_inputs(1000, 11);
+    for (i, input) in inputs.iter_mut().enumerate() {
+        input["min_users"] = serde_json::json!(i % 300);
+        input["max_users"] = serde_json::json!(i % 300 + 200);
+    }
+    for (name, every) in [("literal_only", None), ("every_10th_row_names_inputs", Some(10))] {
+        let rules = routing_rules_with_bounds(&rows, every);
+        let Some(table) = rules.table("routing") else { return };
+        g.bench_with_input(BenchmarkId::new("first_hit/mixed_1000_inputs", name), &inputs, |b, inputs| {
+            b.iter(|| {
+                for input in inputs {
+                    let _ = black_box(table.evaluate(black_box(input)));
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, table_500, table_500_input_bounds);
 criterion_main!(benches);

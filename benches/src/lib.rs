@@ -525,6 +525,35 @@ pub fn routing_yaml(rows: &[RouteRow]) -> String {
     out
 }
 
+/// The routing table with two more inputs, `min_users` and `max_users`;
+/// with `every = Some(k)`, every `k`-th row that tests the number of users
+/// compares it with them (`[min_users..max_users]`) instead of literal
+/// bounds, so the cost of cells naming inputs is measured against the same
+/// table without them (`None`).
+pub fn routing_rules_with_bounds(rows: &[RouteRow], every: Option<usize>) -> CompiledRules {
+    let yaml = routing_yaml(rows)
+        .replace("  affected_users: number\n", "  affected_users: number\n  min_users: number\n  max_users: number\n")
+        .replace("affected_users]", "affected_users, min_users, max_users]");
+    let mut out = String::new();
+    for line in yaml.lines() {
+        match line.split_once(" => ") {
+            Some((cells, team)) if line.starts_with("        r") => {
+                let i: usize = cells[9..].split(':').next().and_then(|n| n.parse().ok()).unwrap_or(1);
+                let cells = match (every, cells.rfind('[')) {
+                    (Some(k), Some(at)) if i % k == 0 => format!("{}[min_users..max_users]", &cells[..at]),
+                    _ => cells.to_string(),
+                };
+                out.push_str(&format!("{cells} | - | - => {team}\n"));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    compile(&[("routing.yaml", &out)])
+}
+
 /// A compiled rule set holding only the routing table.
 pub fn routing_rules(rows: &[RouteRow]) -> CompiledRules {
     compile(&[("routing.yaml", &routing_yaml(rows))])
