@@ -528,6 +528,25 @@ fn a_table_without_its_output_names_every_output_it_may_have() {
 }
 
 #[test]
+fn an_sla_table_without_a_target_and_a_dmn_open_interval_are_told_so_once() {
+    let sla = format!(
+        "{HEAD}sla:\n  - id: s\n    table:\n      inputs: [priority]\n      outputs: [calendar]\n      rows: |\n        P1 => -\n        -  => -\n"
+    );
+    let (_, diags) = compile_sources(&[("rules.yaml", &sla)]);
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(
+        diags[0].message,
+        "an `sla` table needs an output column `first_response`, `next_response`, `resolution` or `update`"
+    );
+    let tiers = format!(
+        "{HEAD}tiers:\n  - id: t\n    table:\n      inputs: [users]\n      outputs: [tier]\n      rows: |\n        [1..5[ => 2\n        -      => 1\n"
+    );
+    let (_, diags) = compile_sources(&[("rules.yaml", &tiers)]);
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert!(diags[0].message.contains("written `[1..5)`, not DMN's `[1..5[`"), "{}", diags[0].message);
+}
+
+#[test]
 fn a_row_its_table_did_not_choose_lost_and_does_not_satisfy_because() {
     let rules = compile(&format!(
         "{HEAD}tiers:\n  - id: t\n    table:\n      hit: priority\n      inputs: [users]\n      outputs: [{{tier: [3, 2, 1]}}]\n      rows: |\n        some: >= 1 => 2\n        many: >= 100 => 3\n  - id: rest\n    tier: 1\n"

@@ -230,7 +230,16 @@ fn split_row(text: &str, pos: Pos) -> Result<RawRow, (Pos, String)> {
         }
     }
     if arrows != 1 {
-        let why = if arrows == 0 { "has no `=>` between its inputs and outputs" } else { "has more than one `=>`" };
+        let opened = rest.matches(['[', '(']).count();
+        let closed = rest.matches([']', ')']).count();
+        let why = if arrows == 0 && rest.contains("=>") && opened > closed {
+            "has a bracket that is not closed, so its `=>` is read inside the interval (an interval open at its \
+             end is written `[1..5)`, not DMN's `[1..5[`)"
+        } else if arrows == 0 {
+            "has no `=>` between its inputs and outputs"
+        } else {
+            "has more than one `=>`"
+        };
         return Err((pos, format!("this row {why}")));
     }
     Ok(RawRow { id, pos: at(pos, lead), inputs, outputs })
@@ -269,6 +278,11 @@ fn comparison(cell: &str) -> Option<(Cmp, &str)> {
     [(">=", Cmp::Gte), ("<=", Cmp::Lte), (">", Cmp::Gt), ("<", Cmp::Lt)]
         .into_iter()
         .find_map(|(op, c)| cell.strip_prefix(op).map(|rest| (c, rest)))
+}
+
+/// `a` or `an` before a section's name as spoken (`an sla`).
+fn article(section: &str) -> &'static str {
+    if section == "sla" || section.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
 }
 
 /// What a column of this type holds, for messages.
@@ -582,6 +596,9 @@ impl Compiler<'_> {
                 Stage::Categorize if !has("category") => Some("`category`"),
                 Stage::Tiers if !has("tier") => Some("`tier`"),
                 Stage::Priority if !(has("raise") || has("lower") || has("set")) => Some("`raise`, `lower` or `set`"),
+                Stage::Sla if !["first_response", "next_response", "resolution", "update"].iter().any(|t| has(t)) => {
+                    Some("`first_response`, `next_response`, `resolution` or `update`")
+                }
                 _ => None,
             }
         };
@@ -592,9 +609,14 @@ impl Compiler<'_> {
                 Severity::Error,
                 self.file(file),
                 spec.pos,
-                format!("a `{}` table needs an output column {what}", stage.section()),
+                format!("{} `{}` table needs an output column {what}", article(stage.section()), stage.section()),
             )
-            .with_help(format!("a `{}` table's outputs are {}", stage.section(), all.join(", ")));
+            .with_help(format!(
+                "{} `{}` table's outputs are {}",
+                article(stage.section()),
+                stage.section(),
+                all.join(", ")
+            ));
             self.diags.push(d.in_rule(rule));
             ok = false;
         }
