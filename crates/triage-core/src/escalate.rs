@@ -19,7 +19,7 @@ use crate::eval::{self, Pins, Selected};
 use crate::name::Name;
 use crate::record::{EscalationRecord, Milestone, RecordStatus, Risk, RiskPart};
 use crate::rules::{CompiledRules, EscKind, Ladder, Piece, RiskInput, Rule, TemplateVar};
-use crate::schema::{Derived, Metric, MetricField, Source};
+use crate::schema::{Derived, Metric, MetricField, Slot, Source};
 use crate::sla::{CaseState, Clocks, EventKind, Phase, utc};
 use crate::text::Hits;
 use chrono::{DateTime, Utc};
@@ -503,6 +503,14 @@ impl<'a> Run<'a> {
         ];
         decided.push((s.product, d.product.clone().map_or(Fact::Missing, Fact::owned)));
         decided.push((s.territory, d.territory.as_ref().map_or(Fact::Missing, |t| Fact::owned(t.to_string()))));
+        // Fields side tables decided, for escalation rules that read them.
+        for (name, value) in &d.outputs {
+            if let Some(slot) = rules.schema.lookup(name)
+                && let Some(f) = eval::json_fact(value, &rules.schema.fields[slot].ty)
+            {
+                decided.push((slot, f.into_owned()));
+            }
+        }
         for (_, (class, confidence), p) in eval::guesses(rules, &d.predicted) {
             decided.push((class, Fact::owned(p.class.to_string())));
             decided.push((confidence, Fact::Num(p.confidence)));
@@ -726,6 +734,10 @@ impl<'a> Run<'a> {
                     cycle_tag(&cycles),
                     act.kind.name()
                 );
+                if let EscKind::NotifyFrom(slot) = act.kind {
+                    self.notify_each(ri, rule, ai, &key, t, &facts, (slot, &why));
+                    continue;
+                }
                 let action = self.build(ri, rule, ai, key, t, &facts, why.clone());
                 // Moving a case where it already is changes nothing.
                 let no_op = match action.kind {
@@ -746,6 +758,51 @@ impl<'a> Run<'a> {
             });
         }
         self.facts = facts;
+    }
+
+    /// A `notify: { from: FIELD }` action: one notification to each
+    /// recipient the field holds at `t`, each with its own idempotency key
+    /// (the action's, then `/` and the recipient); an item that is not a
+    /// role, an e-mail address or a `#channel` is skipped with a note.
+    #[expect(clippy::too_many_arguments, reason = "one action, from the state of the replay at its instant")]
+    fn notify_each(
+        &mut self,
+        ri: usize,
+        rule: &Rule<Ladder>,
+        ai: usize,
+        key: &str,
+        t: i64,
+        facts: &[Fact<'_>],
+        (slot, why): (Slot, &str),
+    ) {
+        let field = &self.rules.schema.fields[slot].name;
+        let recipients: Vec<String> = match facts.get(slot) {
+            Some(Fact::List(items)) => items.to_vec(),
+            Some(Fact::Str { raw, .. }) => vec![raw.to_string()],
+            _ => Vec::new(),
+        };
+        if recipients.is_empty() {
+            let note = format!("at {}: `{}` names no recipient in `{field}`", utc(t), rule.meta.id);
+            self.trace.push(eval::note("escalation", note));
+        }
+        for to in recipients {
+            let known = crate::compile::ROLES.contains(&to.as_str()) || to.contains('@') || to.starts_with('#');
+            if !known {
+                let note = format!(
+                    "at {}: `{to}` in `{field}` is not a role, an e-mail address or a `#channel`; not notified",
+                    utc(t)
+                );
+                self.trace.push(eval::note("escalation", note));
+                continue;
+            }
+            let mut a = self.build(ri, rule, ai, format!("{key}/{to}"), t, facts, why.to_string());
+            a.detail = format!(
+                "tell `{to}` (from `{field}`): rule `{}` (level {}) holds for case `{}`",
+                rule.meta.id, rule.action.level, self.case.id
+            );
+            a.target = Some(to);
+            self.actions.push(a);
+        }
     }
 
     #[expect(clippy::too_many_arguments, reason = "one action, from the state of the replay at its instant")]
@@ -769,6 +826,7 @@ impl<'a> Run<'a> {
         let seg = &self.seg;
         let priority_sev = u8::try_from(seg.rank + 1).unwrap_or(4).clamp(1, 4);
         match &act.kind {
+            EscKind::NotifyFrom(_) => {}
             EscKind::Notify(to) => {
                 a.target = Some(to.clone());
                 a.detail =

@@ -496,3 +496,51 @@ fn a_resolving_case_status_without_a_resolving_event_is_the_current_status() {
     let first = metric(&out, crate::Metric::FirstResponse);
     assert_eq!((first.state, first.elapsed_minutes), ("met", 40));
 }
+
+#[test]
+fn notify_from_a_list_field_tells_each_recipient_a_collect_table_gathered() {
+    let yaml = r##"
+fields:
+  contacts: list
+  desk: string
+categories:
+  - id: general
+    set: { category: general, priority: P3 }
+  - id: who-to-tell
+    table:
+      hit: collect
+      inputs: [desk, priority]
+      outputs: [contacts]
+      rows: |
+        emea-desk: emea | -  => "emea-leads@example.com"
+        p3-watch:  -    | P3 => manager, "#support-p3", "not a recipient"
+        apac-desk: apac | -  => "apac-leads@example.com"
+escalation:
+  - id: aged
+    when: { age_minutes: { gte: 30 } }
+    do: [{ notify: { from: contacts } }]
+"##;
+    let (rules, diags) = compile_sources(&[("r.yaml", yaml)]);
+    let rules = rules.unwrap_or_else(|| panic!("{diags:#?}"));
+    let s = CaseState::from_json(&format!(
+        r#"{{"case": {{"id": "c9", "created_at": "{}", "subject": "help", "fields": {{"desk": "emea"}}}}, "events": []}}"#,
+        start().to_rfc3339()
+    ))
+    .unwrap();
+    let e = escalate(&rules, &s, &Directory::new(), start() + Duration::minutes(45), &Options::full_trace()).unwrap();
+    let told: Vec<(&str, &str)> =
+        e.actions.iter().map(|a| (a.target.as_deref().unwrap_or(""), a.key.as_str())).collect();
+    assert_eq!(
+        told,
+        [
+            ("emea-leads@example.com", "c9/aged/L1/case/0-notify/emea-leads@example.com"),
+            ("manager", "c9/aged/L1/case/0-notify/manager"),
+            ("#support-p3", "c9/aged/L1/case/0-notify/#support-p3"),
+        ]
+    );
+    assert!(e.trace.iter().any(|t| t.why.as_deref().is_some_and(|w| w.contains("`not a recipient` in `contacts`"))));
+    // A field that is not a declared list is refused where it is named.
+    let bad = yaml.replace("{ from: contacts }", "{ from: desk }");
+    let (_, diags) = compile_sources(&[("r.yaml", &bad)]);
+    assert_eq!(diags.iter().map(|d| (d.line, d.code)).collect::<Vec<_>>(), [(20, "value-type")]);
+}

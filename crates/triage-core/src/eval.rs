@@ -499,6 +499,7 @@ pub(crate) fn decide(
     facts[slots.skills] = Fact::List(Cow::Borrowed(lists.0));
     facts[slots.tags] = Fact::List(Cow::Borrowed(lists.1));
     facts[slots.product] = product.map_or(Fact::Missing, Fact::str);
+    facts[slots.priority] = priority_fact(rules, rank);
     let mut outputs = BTreeMap::new();
     let sides = &rules.categories.side;
     if !sides.is_empty() {
@@ -511,7 +512,6 @@ pub(crate) fn decide(
             facts[slots.skills] = Fact::List(Cow::Owned(skills.iter().map(|t| t.to_lowercase()).collect()));
         }
     }
-    facts[slots.priority] = priority_fact(rules, rank);
 
     // Priority: every matching rule applies, in order, clamped to the scale.
     // A table applies the rows its hit policy chooses; `collect` with an

@@ -318,6 +318,9 @@ pub(crate) struct EscAction {
 #[derive(Debug, Clone)]
 pub(crate) enum EscKind {
     Notify(String),
+    /// `notify: { from: FIELD }`: everyone a list field holds when the
+    /// action fires (a side table's output, or the case's own value).
+    NotifyFrom(Slot),
     RaiseTier(u8),
     SetTier(u8),
     /// `team` or `queue`, and its name.
@@ -331,7 +334,7 @@ pub(crate) enum EscKind {
 impl EscKind {
     pub fn name(&self) -> &'static str {
         match self {
-            EscKind::Notify(_) => "notify",
+            EscKind::Notify(_) | EscKind::NotifyFrom(_) => "notify",
             EscKind::RaiseTier(_) => "raise_tier",
             EscKind::SetTier(_) => "set_tier",
             EscKind::Reassign(..) => "reassign",

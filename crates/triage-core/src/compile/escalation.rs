@@ -164,6 +164,9 @@ impl Compiler<'_> {
             _ => None,
         };
         let kind = match name {
+            "notify" if matches!(value.kind, NodeKind::Map(_)) => {
+                EscKind::NotifyFrom(self.recipients_from(cc, file, value, rule)?)
+            }
             "notify" => EscKind::Notify(self.recipient(file, value, rule)?),
             "raise_tier" => EscKind::RaiseTier(self.typed(
                 file,
@@ -195,6 +198,46 @@ impl Compiler<'_> {
             _ => EscKind::Swarm(self.swarm_spec(cc, file, value, rule)?),
         };
         Some(EscAction { kind, business_hours })
+    }
+
+    /// `{ from: FIELD }`: a `list` field declared in `fields:` whose items
+    /// are the recipients.
+    fn recipients_from(
+        &mut self,
+        cc: &mut CondCompiler<'_>,
+        file: usize,
+        node: &Node,
+        rule: &str,
+    ) -> Option<crate::schema::Slot> {
+        let obj = self.obj(file, node, "`notify`", &["from"], Some(rule))?;
+        let Some(from) = obj.get("from") else {
+            let d = Diagnostic::missing_key(self.file(file), obj.pos, "from", "`notify`")
+                .with_help("`notify: team_lead` names one recipient; `notify: { from: contacts }` a list field's");
+            self.diags.push(d.in_rule(Some(rule)));
+            return None;
+        };
+        let name = self.text(file, from, "`from`", Some(rule))?;
+        let slot = cc.schema.lookup(&name).filter(|&s| {
+            let f = &cc.schema.fields[s];
+            f.ty == crate::schema::FieldType::List && f.source == crate::schema::Source::Custom
+        });
+        let Some(slot) = slot else {
+            let d = Diagnostic::custom(
+                "value-type",
+                crate::diag::Severity::Error,
+                self.file(file),
+                from.pos,
+                format!("`notify: {{ from: {name} }}` needs a `list` field declared in `fields:`"),
+            )
+            .with_help(format!(
+                "declare `{name}: list` and fill it with a side table (`hit: collect`, `outputs: [{name}]`) or in the \
+                 case"
+            ));
+            self.diags.push(d.in_rule(Some(rule)));
+            return None;
+        };
+        cc.value_slots.insert(slot);
+        Some(slot)
     }
 
     /// A role, an e-mail address or a `#channel`.

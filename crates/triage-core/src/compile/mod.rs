@@ -11,6 +11,7 @@
 mod assignment;
 mod classifiers;
 mod escalation;
+pub(crate) use escalation::ROLES;
 mod related;
 mod table;
 
