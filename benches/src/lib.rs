@@ -540,7 +540,7 @@ pub fn routing_rules_with_bounds(rows: &[RouteRow], every: Option<usize>) -> Com
             Some((cells, team)) if line.starts_with("        r") => {
                 let i: usize = cells[9..].split(':').next().and_then(|n| n.parse().ok()).unwrap_or(1);
                 let cells = match (every, cells.rfind('[')) {
-                    (Some(k), Some(at)) if i % k == 0 => format!("{}[min_users..max_users]", &cells[..at]),
+                    (Some(k), Some(at)) if i.is_multiple_of(k) => format!("{}[min_users..max_users]", &cells[..at]),
                     _ => cells.to_string(),
                 };
                 out.push_str(&format!("{cells} | - | - => {team}\n"));

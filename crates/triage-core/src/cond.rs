@@ -11,7 +11,7 @@ use crate::schema::{FieldType, Schema, Slot, Stage};
 use crate::syntax::{Node, NodeKind};
 use crate::text::{Hits, TextBuilder};
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 /// A compiled condition tree. Leaves index the predicate table.
@@ -319,6 +319,13 @@ pub(crate) struct CondCompiler<'s> {
     /// `incident.size` (`false`): a warning when the rule set has no
     /// section that finds them.
     pub related_reads: Vec<(bool, Diagnostic)>,
+    /// Fields a side table decides: its stage, its place among the stage's
+    /// side tables (from 1) and its id.
+    pub decided: BTreeMap<Slot, (Stage, usize, String)>,
+    /// Where the rule being compiled runs: its stage, and 0 for the stage's
+    /// rules or `k` for its `k`-th side table. A field a side table decides
+    /// can be read only after it.
+    pub reader: (Stage, usize),
 }
 
 /// Where the condition being compiled sits.
@@ -342,6 +349,8 @@ impl<'s> CondCompiler<'s> {
             value_slots: BTreeSet::new(),
             diags: Vec::new(),
             related_reads: Vec::new(),
+            decided: BTreeMap::new(),
+            reader: (Stage::Territory, 0),
         }
     }
 
@@ -486,6 +495,29 @@ impl<'s> CondCompiler<'s> {
         }
         if related {
             self.note_related_read(site, pos, slot);
+        }
+        if let Some((stage, k, table)) = self.decided.get(&slot)
+            && self.reader <= (*stage, *k)
+        {
+            let when = if self.reader == (*stage, *k) {
+                "it is this table's own output".to_string()
+            } else {
+                format!("side table `{table}` (in `{}`) decides it, after this runs", stage.section())
+            };
+            let d = Diagnostic::custom(
+                "field-not-available",
+                Severity::Error,
+                site.file,
+                pos,
+                format!("`{}` is not decided yet here: {when}", def.name),
+            )
+            .with_help(format!(
+                "read `{}` in a later stage, or in a side table written after `{table}`; side tables run after \
+                 their stage's rules, in file order",
+                def.name
+            ));
+            self.err(site, d);
+            return None;
         }
         if def.from_stage > site.stage {
             let decided_by = match def.from_stage {

@@ -952,10 +952,35 @@ fn side_tables<'a>(
             table.select(&table.matching(&rules.preds, fact))
         };
         let chosen = sel.rows();
+        // `collect min|max` is decided by the rows whose number it took;
+        // the others matched and lost.
+        let deciders: Vec<usize> = match table.hit {
+            Hit::Collect(Some(agg @ (Agg::Min | Agg::Max))) => {
+                let best: Vec<Option<f64>> =
+                    (0..table.outputs.len()).map(|c| table.aggregate(agg, chosen, c)).collect();
+                chosen
+                    .iter()
+                    .copied()
+                    .filter(|&r| {
+                        table.rows[r].outputs.iter().zip(&best).any(|(v, b)| v.as_f64().is_some_and(|x| Some(x) == *b))
+                    })
+                    .collect()
+            }
+            _ => chosen.to_vec(),
+        };
+        let lost_aggregate = |r: usize| chosen.contains(&r) && !deciders.contains(&r);
         if full {
             let ex = explainer(rules, facts, hits);
             for (r, rule) in side.rules.iter().enumerate() {
-                let (outcome, why) = if chosen.contains(&r) {
+                let (outcome, why) = if lost_aggregate(r) {
+                    let why = format!(
+                        "{}; matched, but table `{}` (hit `{}`) took another row's number",
+                        ex.why_matched(&rule.cond),
+                        table.name,
+                        table.hit.name()
+                    );
+                    (Outcome::Lost, why)
+                } else if chosen.contains(&r) {
                     let verb = if table.hit.single() { "chose" } else { "collected" };
                     let why = format!(
                         "{}; table `{}` (hit `{}`) {verb} this row",
@@ -970,7 +995,7 @@ fn side_tables<'a>(
                 trace.push(entry(rules, stage, &rule.meta, outcome, Some(why)));
             }
         } else {
-            let mut rows = chosen.to_vec();
+            let mut rows = deciders.clone();
             rows.sort_unstable();
             for r in rows {
                 trace.push(entry(rules, stage, &side.rules[r].meta, Outcome::Matched, None));
@@ -980,7 +1005,19 @@ fn side_tables<'a>(
         for (c, feed) in side.feeds.iter().enumerate() {
             let value = match table.hit {
                 Hit::Collect(Some(agg)) => match table.aggregate(agg, chosen, c) {
-                    Some(x) => serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number),
+                    Some(x) if x.is_finite() => crate::table::number_value(x),
+                    Some(_) => {
+                        warnings.push(Warning {
+                            code: "aggregate-overflow",
+                            message: format!(
+                                "table `{}` (hit `{}`): `{}` is beyond the largest number; the field is left out",
+                                table.name,
+                                table.hit.name(),
+                                table.outputs[c]
+                            ),
+                        });
+                        continue;
+                    }
                     None => continue,
                 },
                 h if h.single() => match chosen.first().map(|&r| &table.rows[r].outputs[c]) {
@@ -988,9 +1025,13 @@ fn side_tables<'a>(
                     _ => continue,
                 },
                 _ => {
+                    // With several outputs a row's `-` keeps its place, so
+                    // item i of every list comes from the same row.
+                    let aligned = table.outputs.len() > 1 && matches!(feed, Feed::Field(_));
                     let mut items = Vec::new();
                     for &r in chosen {
                         match &table.rows[r].outputs[c] {
+                            Value::Null if aligned => items.push(Value::Null),
                             Value::Null => {}
                             Value::Array(list) => items.extend(list.iter().cloned()),
                             other => items.push(other.clone()),
@@ -1003,8 +1044,16 @@ fn side_tables<'a>(
             match feed {
                 Feed::Field(slot) => {
                     let def = &rules.schema.fields[*slot];
-                    if let Some(f) = json_fact(&value, &def.ty) {
-                        facts[*slot] = f.into_owned();
+                    // A list's `-` places are not items to rules.
+                    let fact = match &value {
+                        Value::Array(items) if items.iter().any(Value::is_null) => {
+                            let kept: Vec<Value> = items.iter().filter(|v| !v.is_null()).cloned().collect();
+                            json_fact(&Value::Array(kept), &def.ty).map(Fact::into_owned)
+                        }
+                        v => json_fact(v, &def.ty).map(Fact::into_owned),
+                    };
+                    if let Some(f) = fact {
+                        facts[*slot] = f;
                     }
                     outputs.insert(def.name.clone(), value);
                 }

@@ -451,8 +451,30 @@ impl<'r> Model<'r> {
         let here = |line: u32| Pos::new(line, 1);
         let outside: Vec<(&Tree, bool)> = context.iter().map(|&j| (&trees[j], false)).collect();
         let answers_one = matches!(table.hit, Hit::First | Hit::Unique | Hit::Any | Hit::Priority);
+        // A cell comparing two inputs is a free yes/no to the search, which
+        // knows nothing of `x`, `> x`, `< x` covering every case: rows with
+        // one are left out of gaps and overlaps, and the inputs they name
+        // are not idle columns.
+        let relative = |r: usize| {
+            table.rows[r]
+                .cells
+                .iter()
+                .flatten()
+                .any(|&p| matches!(self.rules.preds.get(p as usize).map(|p| &p.op), Some(Op::Relative { .. })))
+        };
+        let named: Vec<crate::schema::Slot> = table
+            .rows
+            .iter()
+            .flat_map(|row| row.cells.iter().flatten())
+            .filter_map(|&p| match self.rules.preds.get(p as usize).map(|p| &p.op) {
+                Some(Op::Relative { ranges, .. }) => Some(ranges.iter().flat_map(|r| [r.lo, r.hi]).flatten()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let any_relative = (0..table.rows.len()).any(relative);
         // Gaps: cases that reach the table and that no row takes.
-        if answers_one && !rows.iter().any(|&r| matches!(trees[r], Tree::True)) {
+        if answers_one && !any_relative && !rows.iter().any(|&r| matches!(trees[r], Tree::True)) {
             let mut goals = outside.clone();
             goals.extend(rows.iter().map(|&r| (&trees[r], false)));
             if let Ok(Some(example)) = self.solve(&goals) {
@@ -481,7 +503,7 @@ impl<'r> Model<'r> {
             'pairs: for (a, &ra) in rows.iter().enumerate() {
                 for (b, &rb) in rows.iter().enumerate().skip(a + 1) {
                     let (row_a, row_b) = (&table.rows[a], &table.rows[b]);
-                    if table.hit == Hit::Any && row_a.class == row_b.class {
+                    if (table.hit == Hit::Any && row_a.class == row_b.class) || relative(a) || relative(b) {
                         continue;
                     }
                     if !self.spend(outside.len() + 2) {
@@ -531,6 +553,9 @@ impl<'r> Model<'r> {
         // Columns whose cells are all the same tell no row from another.
         if table.rows.len() > 1 {
             for (c, column) in table.columns.iter().enumerate() {
+                if named.contains(&column.slot) {
+                    continue;
+                }
                 let cell = |r: usize| table.rows[r].cells.get(c).copied().flatten();
                 let same = (1..table.rows.len()).all(|r| match (cell(0), cell(r)) {
                     (None, None) => true,

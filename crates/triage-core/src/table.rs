@@ -448,8 +448,19 @@ impl Table {
         }
         let numbers = rows.iter().filter_map(|&r| self.rows[r].outputs.get(out)?.as_f64());
         match agg {
-            // Folded from +0 so that no row (or only -0) sums to 0, not -0.
-            Agg::Sum => Some(numbers.fold(0.0, |a, b| a + b) + 0.0),
+            // Folded from +0 so that no row (or only -0) sums to 0, not -0;
+            // rounded to the most decimal places of its terms, as decimal
+            // arithmetic (FEEL's) gives: 0.1 + 0.2 - 0.3 is 0.
+            Agg::Sum => {
+                let (mut sum, mut places) = (0.0, 0u32);
+                for x in numbers {
+                    sum += x;
+                    places = places.max(decimal_places(x));
+                }
+                let scale = 10f64.powi(i32::try_from(places).unwrap_or(0));
+                let exact = places <= 15 && (sum * scale).abs() < 9.0e15;
+                Some(if exact { (sum * scale).round() / scale + 0.0 } else { sum + 0.0 })
+            }
             Agg::Min => numbers.reduce(f64::min),
             Agg::Max => numbers.reduce(f64::max),
             Agg::Count => None,
@@ -484,6 +495,22 @@ impl Column {
     pub fn checked_rows(&self) -> usize {
         self.index.checks.len()
     }
+}
+
+/// A number as JSON: whole numbers without a fraction (`3`, not `3.0`).
+pub(crate) fn number_value(x: f64) -> serde_json::Value {
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        serde_json::Value::from(x as i64)
+    } else {
+        serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, serde_json::Value::Number)
+    }
+}
+
+/// How many digits a number has after its decimal point, written in the
+/// shortest form that reads back the same (`0.1` has 1, `2` none).
+fn decimal_places(x: f64) -> u32 {
+    let text = format!("{x}");
+    text.split_once('.').map_or(0, |(_, f)| u32::try_from(f.len()).unwrap_or(u32::MAX))
 }
 
 /// The op an index stores for a cell, to decide the cell's `CellKey`.
@@ -744,7 +771,7 @@ impl<'r> TableMatch<'r> {
         match self.table.hit {
             Hit::Collect(Some(agg)) => {
                 let x = self.table.aggregate(agg, rows, c)?;
-                Some(serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, serde_json::Value::Number))
+                Some(if x.is_finite() { number_value(x) } else { serde_json::Value::Null })
             }
             Hit::Collect(None) | Hit::RuleOrder | Hit::OutputOrder => {
                 Some(serde_json::Value::Array(rows.iter().map(|&r| self.table.rows[r].outputs[c].clone()).collect()))

@@ -118,10 +118,10 @@ fn collect_aggregates_and_rule_order_lists() {
         rules.table("t").unwrap().evaluate(&input).unwrap().output("raise")
     };
     let case = json!({ "users": 60, "vip": true });
-    assert_eq!(out("collect sum", case.clone()), Some(json!(4.0)));
-    assert_eq!(out("collect max", case.clone()), Some(json!(2.0)));
-    assert_eq!(out("collect min", case.clone()), Some(json!(1.0)));
-    assert_eq!(out("collect count", case.clone()), Some(json!(3.0)));
+    assert_eq!(out("collect sum", case.clone()), Some(json!(4)));
+    assert_eq!(out("collect max", case.clone()), Some(json!(2)));
+    assert_eq!(out("collect min", case.clone()), Some(json!(1)));
+    assert_eq!(out("collect count", case.clone()), Some(json!(3)));
     assert_eq!(out("collect", case.clone()), Some(json!([1, 2, 1])));
     assert_eq!(out("rule_order", json!({ "users": 20 })), Some(json!([1])));
 }
@@ -778,7 +778,7 @@ fn side_tables_add_lists_and_decide_custom_fields_that_later_rules_read() {
     // which a tiers rule reads: tier 0 offers the side table's articles
     // first, in the declared output order, then those the words find.
     let d = case("b", "hello", None);
-    assert_eq!(serde_json::to_string(&d.outputs["risk"]).unwrap(), "0.0");
+    assert_eq!(serde_json::to_string(&d.outputs["risk"]).unwrap(), "0");
     assert_eq!(d.outputs["labels"], json!([]));
     assert_eq!(d.tier, 0);
     let offered: Vec<&str> = d.deflect.iter().map(|a| a.id.as_str()).collect();
@@ -786,7 +786,7 @@ fn side_tables_add_lists_and_decide_custom_fields_that_later_rules_read() {
 
     let d = case("c", "hello", Some(-5.0));
     assert_eq!(d.tags, ["refund"]);
-    assert_eq!(d.outputs["risk"], json!(-2.0));
+    assert_eq!(d.outputs["risk"], json!(-2));
     assert_eq!(d.skills, ["refunds"]);
     // The lean trace names every collected row too, for coverage.
     let lean = decide(
@@ -808,21 +808,21 @@ fn side_tables_add_lists_and_decide_custom_fields_that_later_rules_read() {
 fn side_table_outputs_are_checked_against_the_policy_and_the_fields_types() {
     let yaml = |hit: &str, outputs: &str, rows: &str| {
         format!(
-            "fields:\n  amount: number\n  band: {{ type: enum, values: [low, high] }}\n  labels: list\ncategories:\n  - id: general\n    set: {{ category: general }}\n  - id: t\n    table:\n      hit: {hit}\n      inputs: [amount]\n      outputs: {outputs}\n      rows: |\n        {rows}\n"
+            "fields:\n  amount: number\n  total: number\n  band: {{ type: enum, values: [low, high] }}\n  labels: list\ncategories:\n  - id: general\n    set: {{ category: general }}\n  - id: t\n    table:\n      hit: {hit}\n      inputs: [amount]\n      outputs: {outputs}\n      rows: |\n        {rows}\n"
         )
     };
-    assert!(codes(&yaml("collect sum", "[amount]", "a: > 1 => -1.5")).is_empty());
-    assert!(codes(&yaml("collect", "[labels, tags]", "a: > 1 => x, y | z")).is_empty());
+    assert!(codes(&yaml("collect sum", "[total]", "a: > 1 => -1.5")).is_empty());
+    assert!(codes(&yaml("collect", "[labels, tags]", "a: > 1 => x | y, z")).is_empty());
     // A number field gathers no list; an aggregate needs a number field;
     // a multi-hit table decides no category.
-    assert_eq!(codes(&yaml("collect", "[amount]", "a: > 1 => 1")), [(12, "table-hit-policy".to_string())]);
-    assert_eq!(codes(&yaml("collect max", "[labels]", "a: > 1 => 1")), [(12, "table-hit-policy".to_string())]);
-    assert_eq!(codes(&yaml("rule_order", "[category]", "a: > 1 => x")), [(10, "table-hit-policy".to_string())]);
+    assert_eq!(codes(&yaml("collect", "[total]", "a: > 1 => 1")), [(13, "table-hit-policy".to_string())]);
+    assert_eq!(codes(&yaml("collect max", "[labels]", "a: > 1 => 1")), [(13, "table-hit-policy".to_string())]);
+    assert_eq!(codes(&yaml("rule_order", "[category]", "a: > 1 => x")), [(11, "table-hit-policy".to_string())]);
     // Values of the field's type, at their cell.
-    assert_eq!(codes(&yaml("first", "[band]", "a: > 1 => medium")), [(14, "invalid-value".to_string())]);
-    assert_eq!(codes(&yaml("collect sum", "[amount]", "a: > 1 => lots")), [(14, "invalid-value".to_string())]);
+    assert_eq!(codes(&yaml("first", "[band]", "a: > 1 => medium")), [(15, "invalid-value".to_string())]);
+    assert_eq!(codes(&yaml("collect sum", "[total]", "a: > 1 => lots")), [(15, "invalid-value".to_string())]);
     // A table that decides the category fills no custom field.
-    assert_eq!(codes(&yaml("first", "[category, band]", "a: > 1 => x | low")), [(12, "table-hit-policy".to_string())]);
+    assert_eq!(codes(&yaml("first", "[category, band]", "a: > 1 => x | low")), [(13, "table-hit-policy".to_string())]);
 }
 
 const RELATIVE: &str = r#"
@@ -895,4 +895,89 @@ fn a_cell_naming_an_input_is_checked_for_the_input_and_its_type() {
         with("        r: - | - | - | - | [2026-03-02..2026-03-01] => 1"),
         [(22, "impossible-condition".to_string())]
     );
+}
+
+#[test]
+fn a_side_tables_field_is_read_only_after_it_is_decided_and_by_one_table() {
+    let base = "fields:\n  amount: number\n  risk: number\n  band: { type: enum, values: [low, high] }\ncategories:\n  - id: general\n    set: { category: general }\n";
+    let points = "  - id: points\n    table:\n      hit: collect sum\n      inputs: [amount]\n      outputs: [risk]\n      rows: |\n        big: > 100 => 1.5\n";
+    let band = "  - id: band\n    table:\n      inputs: [risk]\n      outputs: [band]\n      rows: |\n        > 1 => high\n        - => low\n";
+    // Read before it is decided (the table above the one deciding it), by
+    // a rule of the same stage, and by the table itself.
+    assert_eq!(codes(&format!("{base}{band}{points}")), [(10, "field-not-available".to_string())]);
+    assert!(codes(&format!("{base}{points}{band}")).is_empty());
+    let rule = "  - id: early\n    when: { risk: { gt: 1 } }\n    set: { category: risky }\n";
+    assert_eq!(
+        codes(&format!("{base}{points}{band}").replace("categories:\n", &format!("categories:\n{rule}"))),
+        [(7, "field-not-available".to_string())]
+    );
+    let own = points.replace("inputs: [amount]", "inputs: [risk]");
+    assert_eq!(codes(&format!("{base}{own}")), [(11, "field-not-available".to_string())]);
+    // Two tables deciding one field.
+    let again = points.replace("id: points", "id: points-2").replace("big:", "big-2:");
+    assert_eq!(codes(&format!("{base}{points}{again}")), [(19, "duplicate-definition".to_string())]);
+}
+
+#[test]
+fn several_gathered_outputs_line_up_sums_are_decimal_and_min_rows_that_lost_say_so() {
+    let rules = compile(
+        r#"
+fields:
+  amount: number
+  sts: list
+  rts: list
+  total: number
+  least: number
+categories:
+  - id: general
+    set: { category: general }
+  - id: gather
+    table:
+      hit: collect
+      inputs: [amount]
+      outputs: [sts, rts]
+      rows: |
+        r1: > 0 => Approved | -
+        r2: > 1 => Declined | Standard
+  - id: sum
+    table:
+      hit: collect sum
+      inputs: [amount]
+      outputs: [total]
+      rows: |
+        s1: > 0 => 0.1
+        s2: > 0 => 0.2
+        s3: > 0 => -0.3
+  - id: min
+    table:
+      hit: collect min
+      inputs: [amount]
+      outputs: [least]
+      rows: |
+        m1: > 0 => 5
+        m2: > 0 => 3
+"#,
+    );
+    let d = decide(&rules, json!({ "id": "a", "subject": "s", "fields": { "amount": 5 } }), TraceLevel::Full);
+    assert_eq!(d.outputs["sts"], json!(["Approved", "Declined"]));
+    assert_eq!(d.outputs["rts"], json!([null, "Standard"]));
+    assert_eq!(d.outputs["total"], json!(0));
+    assert_eq!(d.outputs["least"], json!(3));
+    let outcome = |id: &str| d.trace.iter().find(|t| t.rule.as_deref() == Some(id)).map(|t| t.outcome);
+    assert_eq!((outcome("m1"), outcome("m2")), (Some(crate::Outcome::Lost), Some(crate::Outcome::Matched)));
+    // One row giving several values would break the lines.
+    let yaml = r#"
+fields: { amount: number, sts: list, rts: list }
+categories:
+  - id: general
+    set: { category: general }
+  - id: gather
+    table:
+      hit: collect
+      inputs: [amount]
+      outputs: [sts, rts]
+      rows: |
+        r1: > 0 => Approved, Declined | Basic
+"#;
+    assert_eq!(codes(yaml), [(12, "invalid-value".to_string())]);
 }

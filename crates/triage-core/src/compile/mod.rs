@@ -434,6 +434,7 @@ impl<'f> Compiler<'f> {
         let normalizer = Normalizer::build(&norm_sections, &mut self.diags);
 
         let mut ids: BTreeMap<String, (usize, u32)> = BTreeMap::new();
+        self.side_decisions(&sections, &mut cc);
         let (territory_rules, _, _, _) =
             self.stage(&sections.territories, Stage::Territory, &mut cc, &mut ids, |c, _, file, obj, rule| {
                 c.territory_extra(file, obj, rule, &calendars)
@@ -524,6 +525,7 @@ impl<'f> Compiler<'f> {
             self.stage(&sections.escalation, Stage::Escalation, &mut cc, &mut ids, |c, cc, file, obj, rule| {
                 c.ladder(cc, file, obj, rule, &priorities)
             });
+        cc.reader = (Stage::Risk, 0);
         let risk = self.risk(&sections.risk, &mut cc);
 
         let CondCompiler { text, preds, value_slots, diags, related_reads, .. } = cc;
@@ -638,8 +640,22 @@ impl<'f> Compiler<'f> {
         let mut shapes = Vec::new();
         let mut tables = Vec::new();
         let mut sides = Vec::new();
+        let mut side_count = 0;
         for (file, node) in items {
             let file = *file;
+            // Which side table this is, if one: fields it decides are not
+            // read before it.
+            let spec = match &node.kind {
+                NodeKind::Map(entries) => entries.iter().find(|(k, _)| k.name == "table").map(|(_, v)| v),
+                _ => None,
+            };
+            cc.reader = match spec.and_then(|s| table::side_outputs(stage, s)) {
+                Some(_) => {
+                    side_count += 1;
+                    (stage, side_count)
+                }
+                None => (stage, 0),
+            };
             let (id, is_table) = match &node.kind {
                 NodeKind::Map(entries) => (
                     entries.iter().find(|(k, _)| k.name == "id").and_then(|(_, v)| v.scalar_text()),
@@ -687,6 +703,53 @@ impl<'f> Compiler<'f> {
             }
         }
         (out, shapes, tables, sides)
+    }
+
+    /// Finds, before any rule is compiled, the fields each side table
+    /// decides, so that no rule reads one before it is decided; a field two
+    /// side tables decide is an error naming both.
+    fn side_decisions(&mut self, sections: &Sections<'_>, cc: &mut CondCompiler<'_>) {
+        let stages = [
+            (Stage::Categorize, &sections.categories),
+            (Stage::Tiers, &sections.tiers),
+            (Stage::Sla, &sections.sla),
+            (Stage::Assignment, &sections.assignment),
+        ];
+        for (stage, items) in stages {
+            let mut k = 0;
+            for (file, node) in items.iter() {
+                let NodeKind::Map(entries) = &node.kind else { continue };
+                let Some((_, spec)) = entries.iter().find(|(key, _)| key.name == "table") else { continue };
+                let Some(outputs) = table::side_outputs(stage, spec) else { continue };
+                k += 1;
+                let id = entries.iter().find(|(key, _)| key.name == "id").and_then(|(_, v)| v.scalar_text());
+                let id = id.unwrap_or_default();
+                for (name, pos) in outputs {
+                    let Some(slot) = cc.schema.lookup(&name) else { continue };
+                    if cc.schema.fields[slot].source != crate::schema::Source::Custom {
+                        continue;
+                    }
+                    if let Some((s0, _, t0)) = cc.decided.get(&slot) {
+                        let d = Diagnostic::custom(
+                            "duplicate-definition",
+                            Severity::Error,
+                            self.file(*file),
+                            pos,
+                            format!(
+                                "`{name}` is decided by two side tables, `{t0}` (in `{}`) and `{id}`",
+                                s0.section()
+                            ),
+                        )
+                        .with_help(format!(
+                            "let one table decide `{name}`, or give the second its own field and read both"
+                        ));
+                        self.diags.push(d.in_rule(Some(&id)));
+                        continue;
+                    }
+                    cc.decided.insert(slot, (stage, k, id.clone()));
+                }
+            }
+        }
     }
 
     fn first_match_checks(&mut self, rules: &[Shape], stage: &str, example: &str) {

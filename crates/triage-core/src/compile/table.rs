@@ -97,7 +97,7 @@ fn custom_value(ty: &FieldType, node: &Node) -> Result<serde_json::Value, String
     match (ty, &node.kind) {
         (FieldType::Number, NodeKind::Int(i)) => Ok(Value::from(*i)),
         (FieldType::Number, NodeKind::Float(x)) if x.is_finite() => Ok(Value::from(*x)),
-        (FieldType::Number, _) => Err(format!("`{text}` is not a number")),
+        (FieldType::Number, _) => Err(format!("`{text}` is not a finite number")),
         (FieldType::Bool, NodeKind::Bool(b)) => Ok(Value::Bool(*b)),
         (FieldType::Bool, _) => Err(format!("`{text}` is not `true` or `false`")),
         (FieldType::List, NodeKind::Seq(_)) => Ok(node.to_json()),
@@ -201,7 +201,7 @@ fn split_row(text: &str, pos: Pos) -> Result<RawRow, (Pos, String)> {
     let body = text.trim_start();
     let mut id = None;
     let mut offset = lead;
-    let id_len = body.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))).unwrap_or(0);
+    let id_len = body.find(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))).unwrap_or(0);
     if id_len > 0
         && body[id_len..].starts_with(':')
         && body[id_len + 1..].chars().next().is_none_or(char::is_whitespace)
@@ -265,7 +265,9 @@ fn output_node(text: &str, pos: Pos, list: bool) -> Result<Option<Node>, String>
         NodeKind::Bool(t == "true")
     } else if let Ok(i) = t.parse::<i64>() {
         NodeKind::Int(i)
-    } else if let Ok(x) = t.parse::<f64>() {
+    } else if let Ok(x) = t.parse::<f64>()
+        && x.is_finite()
+    {
         NodeKind::Float(x)
     } else {
         NodeKind::Str(t.to_string())
@@ -292,6 +294,34 @@ fn ty_values(ty: &FieldType) -> &'static str {
         FieldType::DateTime => "instant",
         _ => "number",
     }
+}
+
+/// The output columns of a `table:` entry's spec (`node`), with their
+/// positions, when the table is a side table of `stage`: a multi-hit
+/// policy, or no output that decides the stage. Read before anything is
+/// compiled, so that the fields side tables decide are known to every rule.
+pub(super) fn side_outputs(stage: Stage, node: &Node) -> Option<Vec<(String, Pos)>> {
+    if !matches!(stage, Stage::Categorize | Stage::Tiers | Stage::Sla | Stage::Assignment) {
+        return None;
+    }
+    let NodeKind::Map(entries) = &node.kind else { return None };
+    let get = |key: &str| entries.iter().find(|(k, _)| k.name == key).map(|(_, v)| v);
+    let hit = match get("hit") {
+        Some(h) => parse_hit(&h.scalar_text()?)?,
+        None => Hit::First,
+    };
+    let names: Vec<(String, Pos)> = match get("outputs").map(|n| &n.kind) {
+        Some(NodeKind::Seq(items)) => items
+            .iter()
+            .filter_map(|i| match &i.kind {
+                NodeKind::Map(e) => e.first().map(|(k, _)| (k.name.clone(), k.pos)),
+                _ => i.scalar_text().map(|t| (t, i.pos)),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let deciding = names.iter().any(|(n, _)| outputs_for(stage).iter().any(|(o, _, list)| o == n && !list));
+    (!hit.single() || !deciding).then_some(names)
 }
 
 /// A hit policy by its written name, white space and case aside.
@@ -348,19 +378,7 @@ impl Compiler<'_> {
         let hit_pos = spec.get("hit").map_or(spec.pos, |h| h.pos);
         // A side table runs after its stage, so its cells read what the
         // stage decided, as the next stage's rules do.
-        let peek_side = side_capable && {
-            let names: Vec<String> = match spec.get("outputs").map(|n| &n.kind) {
-                Some(NodeKind::Seq(items)) => items
-                    .iter()
-                    .filter_map(|i| match &i.kind {
-                        NodeKind::Map(e) => e.first().map(|(k, _)| k.name.clone()),
-                        _ => i.scalar_text(),
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            !hit.single() || !names.iter().any(|n| outputs_for(stage).iter().any(|(o, _, list)| o == n && !list))
-        };
+        let peek_side = side_outputs(stage, node).is_some();
         let read_stage = match stage {
             Stage::Categorize if peek_side => Stage::Priority,
             Stage::Tiers if peek_side => Stage::Sla,
@@ -518,6 +536,26 @@ impl Compiler<'_> {
                 ok = false;
                 continue;
             }
+            // A declared order of a custom field lists values of its type.
+            if let (Some(order), Some((_, ty))) = (&order, &custom) {
+                let stray = order.iter().find(|v| match ty {
+                    FieldType::Enum(values) => !values.iter().any(|x| x.eq_ignore_ascii_case(v)),
+                    FieldType::Number => v.parse::<f64>().map_or(true, |x| !x.is_finite()),
+                    _ => false,
+                });
+                if let Some(v) = stray {
+                    let d = Diagnostic::custom(
+                        "invalid-value",
+                        Severity::Error,
+                        self.file(file),
+                        pos,
+                        format!("`{v}` in the order of output `{name}` is not a value of its `{}` field", ty.name()),
+                    )
+                    .with_help("list the field's own values, most wanted first");
+                    self.diags.push(d.in_rule(rule));
+                    ok = false;
+                }
+            }
             outs.push(OutCol { name, parent, list, order, custom, pos });
         }
         // A table that decides none of its stage's own answer is a side
@@ -554,9 +592,10 @@ impl Compiler<'_> {
                         o.name
                     )),
                     (Some((_, ty)), h) if !h.single() && *ty != FieldType::List => Some(format!(
-                        "hit `{}` gives every matching row, and `{}` is a {} field holding one value",
+                        "hit `{}` gives every matching row, and `{}` is {} `{}` field holding one value",
                         hit.name(),
                         o.name,
+                        article(ty.name()),
                         ty.name()
                     )),
                     _ => None,
@@ -716,6 +755,7 @@ impl Compiler<'_> {
                     spec.pos,
                     "this table has no rows".to_string(),
                 )
+                .with_help(ROW_HELP)
                 .in_rule(rule),
             );
             return None;
@@ -789,7 +829,18 @@ impl Compiler<'_> {
                     ok = false;
                     continue;
                 }
-                None => format!("{table_id}#{}", row.pos.line),
+                None => {
+                    let id = format!("{table_id}#{}", row.pos.line);
+                    if let Some((f0, l0)) = ids.get(&id) {
+                        let d = Diagnostic::duplicate_rule_id(self.file(file), row.pos, &id, self.file(*f0), *l0)
+                            .with_help("give this row an id of its own (`my-id: cells => outputs`)");
+                        self.diags.push(d.in_rule(Some(&id)));
+                        ok = false;
+                    } else {
+                        ids.insert(id.clone(), (file, row.pos.line));
+                    }
+                    id
+                }
             };
             row_ids.insert(row_id.clone());
             let row_site = Site { file: self.file(file), rule: Some(&row_id), stage: read_stage };
@@ -866,16 +917,49 @@ impl Compiler<'_> {
                     }
                     (Some(n), None) => Ok(n.to_json()),
                 };
+                // Rows gathered into several list fields line up item by
+                // item: one value per row and output.
+                let several = matches!(&value, Ok(serde_json::Value::Array(items)) if items.len() > 1);
+                if several && side && !hit.single() && col.custom.is_some() && outs.len() > 1 {
+                    let d = Diagnostic::custom(
+                        "invalid-value",
+                        Severity::Error,
+                        self.file(file),
+                        *cpos,
+                        format!(
+                            "`{}` gives several values; in a `{}` table of several outputs each row gives one value \
+                             per output, so that item i of every list comes from the same row",
+                            text.trim(),
+                            hit.name()
+                        ),
+                    )
+                    .with_help("give the row one value here, or gather this output in a table of its own");
+                    self.diags.push(d.in_rule(Some(&row_id)));
+                    row_ok = false;
+                }
                 match value {
                     Ok(v) => values.push(v),
                     Err(why) => {
-                        let d = Diagnostic::custom(
-                            "invalid-value",
-                            Severity::Error,
-                            self.file(file),
-                            *cpos,
-                            format!("{why}, the type of output `{}`", col.name),
-                        );
+                        let message = format!("{why}, the type of output `{}`", col.name);
+                        let d = match &col.custom {
+                            Some((_, FieldType::Enum(allowed))) => {
+                                let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+                                Diagnostic::invalid_value(
+                                    self.file(file),
+                                    *cpos,
+                                    message,
+                                    &allowed,
+                                    unquote(text).trim(),
+                                )
+                            }
+                            Some((_, ty)) => {
+                                Diagnostic::custom("invalid-value", Severity::Error, self.file(file), *cpos, message)
+                                    .with_help(format!("`{}` is a `{}` field", col.name, ty.name()))
+                            }
+                            None => {
+                                Diagnostic::custom("invalid-value", Severity::Error, self.file(file), *cpos, message)
+                            }
+                        };
                         self.diags.push(d.in_rule(Some(&row_id)));
                         row_ok = false;
                         values.push(serde_json::Value::Null);
@@ -969,7 +1053,7 @@ impl CondCompiler<'_> {
         let kind = match (ty, t.parse::<i64>(), t.parse::<f64>()) {
             (FieldType::DateTime | FieldType::Date, _, _) => NodeKind::Str(t),
             (_, Ok(i), _) => NodeKind::Int(i),
-            (_, _, Ok(x)) => NodeKind::Float(x),
+            (_, _, Ok(x)) if x.is_finite() => NodeKind::Float(x),
             _ => NodeKind::Str(t),
         };
         self.number(site, field, ty, "in a table cell", &Node { pos, kind })
@@ -1013,6 +1097,18 @@ impl CondCompiler<'_> {
             self.diags.push(d.in_rule(site.rule));
             return None;
         };
+        if self.schema.fields[slot].name == field {
+            let d = Diagnostic::custom(
+                "impossible-condition",
+                Severity::Error,
+                site.file,
+                pos,
+                format!("this cell compares `{field}` with itself"),
+            )
+            .with_help("name another input of the table, or write a value");
+            self.diags.push(d.in_rule(site.rule));
+            return None;
+        }
         let other = &self.schema.fields[slot].ty;
         let agree = match ty {
             FieldType::Number => *other == FieldType::Number,
