@@ -300,7 +300,8 @@ fn ops_for(ty: &FieldType) -> &'static [&'static str] {
         FieldType::Enum(_) | FieldType::Priority => &["eq", "ne", "in", "not_in", "exists", "missing"],
         FieldType::Number => &["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "exists", "missing"],
         FieldType::Bool => &["eq", "ne", "exists", "missing"],
-        FieldType::DateTime | FieldType::Date => &["gt", "gte", "lt", "lte", "between", "exists", "missing"],
+        FieldType::DateTime => &["gt", "gte", "lt", "lte", "between", "exists", "missing"],
+        FieldType::Date => &["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "exists", "missing"],
         FieldType::List => &["contains", "contains_any", "contains_all", "exists", "missing"],
     }
 }
@@ -864,7 +865,7 @@ impl<'s> CondCompiler<'s> {
         value: &Node,
     ) -> Option<Scalar> {
         match ty {
-            FieldType::Number => self.number(site, field, ty, op, value).map(Scalar::Num),
+            FieldType::Number | FieldType::Date => self.number(site, field, ty, op, value).map(Scalar::Num),
             FieldType::Bool => match value.kind {
                 NodeKind::Bool(b) => Some(Scalar::Bool(b)),
                 _ => {
@@ -883,12 +884,7 @@ impl<'s> CondCompiler<'s> {
                     None
                 }
             },
-            FieldType::String
-            | FieldType::Enum(_)
-            | FieldType::Priority
-            | FieldType::List
-            | FieldType::DateTime
-            | FieldType::Date => {
+            FieldType::String | FieldType::Enum(_) | FieldType::Priority | FieldType::List | FieldType::DateTime => {
                 let Some(text) = value.scalar_text() else {
                     self.err(
                         site,

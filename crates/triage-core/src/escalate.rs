@@ -506,9 +506,9 @@ impl<'a> Run<'a> {
         // Fields side tables decided, for escalation rules that read them.
         for (name, value) in &d.outputs {
             if let Some(slot) = rules.schema.lookup(name)
-                && let Some(f) = eval::json_fact(value, &rules.schema.fields[slot].ty)
+                && let Some(f) = eval::output_fact(value, &rules.schema.fields[slot].ty)
             {
-                decided.push((slot, f.into_owned()));
+                decided.push((slot, f));
             }
         }
         for (_, (class, confidence), p) in eval::guesses(rules, &d.predicted) {
@@ -785,9 +785,14 @@ impl<'a> Run<'a> {
             let note = format!("at {}: `{}` names no recipient in `{field}`", utc(t), rule.meta.id);
             self.trace.push(eval::note("escalation", note));
         }
+        let mut told: Vec<String> = Vec::new();
         for to in recipients {
-            let known = crate::compile::ROLES.contains(&to.as_str()) || to.contains('@') || to.starts_with('#');
-            if !known {
+            // The list's items are lower-cased: `A@X.example` and
+            // `a@x.example` are one recipient, told once.
+            if told.contains(&to) {
+                continue;
+            }
+            if !crate::compile::is_recipient(&to) {
                 let note = format!(
                     "at {}: `{to}` in `{field}` is not a role, an e-mail address or a `#channel`; not notified",
                     utc(t)
@@ -795,13 +800,15 @@ impl<'a> Run<'a> {
                 self.trace.push(eval::note("escalation", note));
                 continue;
             }
+            // A recipient holds no `/`, the key's separator.
             let mut a = self.build(ri, rule, ai, format!("{key}/{to}"), t, facts, why.to_string());
             a.detail = format!(
                 "tell `{to}` (from `{field}`): rule `{}` (level {}) holds for case `{}`",
                 rule.meta.id, rule.action.level, self.case.id
             );
-            a.target = Some(to);
+            a.target = Some(to.clone());
             self.actions.push(a);
+            told.push(to);
         }
     }
 

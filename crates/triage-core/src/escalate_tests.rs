@@ -542,5 +542,5 @@ escalation:
     // A field that is not a declared list is refused where it is named.
     let bad = yaml.replace("{ from: contacts }", "{ from: desk }");
     let (_, diags) = compile_sources(&[("r.yaml", &bad)]);
-    assert_eq!(diags.iter().map(|d| (d.line, d.code)).collect::<Vec<_>>(), [(20, "value-type")]);
+    assert_eq!(diags.iter().map(|d| (d.line, d.code)).collect::<Vec<_>>(), [(20, "invalid-value")]);
 }

@@ -501,16 +501,12 @@ pub(crate) fn decide(
     facts[slots.product] = product.map_or(Fact::Missing, Fact::str);
     facts[slots.priority] = priority_fact(rules, rank);
     let mut outputs = BTreeMap::new();
+    let mut lists =
+        Lists { tags: std::mem::take(&mut tags), skills: std::mem::take(&mut skills), articles: Vec::new() };
     let sides = &rules.categories.side;
     if !sides.is_empty() {
-        let added =
-            side_tables(rules, sides, facts, &hits, full, "categorize", &mut trace, &mut warnings, &mut outputs);
-        if merge_items(&mut tags, added.tags) {
-            facts[slots.tags] = Fact::List(Cow::Owned(tags.iter().map(|t| t.to_lowercase()).collect()));
-        }
-        if merge_items(&mut skills, added.skills) {
-            facts[slots.skills] = Fact::List(Cow::Owned(skills.iter().map(|t| t.to_lowercase()).collect()));
-        }
+        let out = (&mut outputs, &mut lists);
+        side_tables(rules, sides, facts, &hits, full, "categorize", &mut trace, &mut warnings, out);
     }
 
     // Priority: every matching rule applies, in order, clamped to the scale.
@@ -549,7 +545,8 @@ pub(crate) fn decide(
                     Agg::Sum => steps.iter().sum(),
                     Agg::Min => steps.iter().copied().min().unwrap_or(0),
                     Agg::Max => steps.iter().copied().max().unwrap_or(0),
-                    Agg::Count => steps.len() as i64 * steps[0].signum(),
+                    // A raising row counts one step up, a lowering one down.
+                    Agg::Count => steps.iter().map(|s| s.signum()).sum(),
                 };
                 let before = rank;
                 rank = if total >= 0 {
@@ -639,18 +636,12 @@ pub(crate) fn decide(
     let mut tier = 1;
     let mut deflect = Vec::new();
     let tier_rule = first_match(rules, &rules.tiers, facts, &hits, full, "tier", &mut trace, &mut warnings);
-    let mut offered = Vec::new();
     if !rules.tiers.side.is_empty() {
         facts[slots.tier] = Fact::Num(f64::from(tier_rule.map_or(1, |r| r.action.tier)));
-        let added =
-            side_tables(rules, &rules.tiers.side, facts, &hits, full, "tier", &mut trace, &mut warnings, &mut outputs);
-        for a in added.articles {
-            if !offered.contains(&a) {
-                offered.push(a);
-            }
-        }
-        merge_items(&mut skills, added.skills);
+        let (sides, out) = (&rules.tiers.side, (&mut outputs, &mut lists));
+        side_tables(rules, sides, facts, &hits, full, "tier", &mut trace, &mut warnings, out);
     }
+    let offered = std::mem::take(&mut lists.articles);
     if let Some(rule) = tier_rule {
         tier = rule.action.tier;
         if tier == 0 {
@@ -693,17 +684,16 @@ pub(crate) fn decide(
         Selected { policy, calendar }
     });
     if !rules.sla.side.is_empty() {
-        side_tables(rules, &rules.sla.side, facts, &hits, full, "sla", &mut trace, &mut warnings, &mut outputs);
+        let (sides, out) = (&rules.sla.side, (&mut outputs, &mut lists));
+        side_tables(rules, sides, facts, &hits, full, "sla", &mut trace, &mut warnings, out);
     }
     let route = first_match(rules, &rules.assignment, facts, &hits, full, "assign", &mut trace, &mut warnings)
         .map(|rule| rules.assignment.rules.iter().position(|r| std::ptr::eq(r, rule)).unwrap_or(0));
     if !rules.assignment.side.is_empty() {
-        let sides = &rules.assignment.side;
-        let added = side_tables(rules, sides, facts, &hits, full, "assign", &mut trace, &mut warnings, &mut outputs);
-        if merge_items(&mut skills, added.skills) {
-            facts[slots.skills] = Fact::List(Cow::Owned(skills.iter().map(|t| t.to_lowercase()).collect()));
-        }
+        let (sides, out) = (&rules.assignment.side, (&mut outputs, &mut lists));
+        side_tables(rules, sides, facts, &hits, full, "assign", &mut trace, &mut warnings, out);
     }
+    let Lists { tags, skills, .. } = lists;
 
     // Low confidence goes to a person, unless the territory already sent it.
     if let Some(threshold) = rules.settings.review_below
@@ -919,18 +909,20 @@ fn describe_place(n: &Normalized, case: &Case) -> String {
     parts.join(", ")
 }
 
-/// What a stage's side tables added to the decision's lists.
+/// The decision's lists as side tables add to them.
 #[derive(Debug, Default)]
-struct Added {
+struct Lists {
     tags: Vec<String>,
     skills: Vec<String>,
-    /// Article indices, in the order the tables gave them.
+    /// Article indices side tables offer, in the order they gave them.
     articles: Vec<usize>,
 }
 
 /// Runs a stage's side tables in file order: traces their rows, sets the
-/// custom fields they decide (the fact, for later rules, and `outputs`) and
-/// gathers the list items they add.
+/// custom fields they decide (the fact, for later rules and tables, and
+/// `outputs`; a field a table leaves unset is missing, whatever the case
+/// said) and adds their items to the decision's lists, each table seeing
+/// what the ones before it added.
 #[expect(clippy::too_many_arguments, reason = "one stage's side tables and the decision's trace and warnings")]
 fn side_tables<'a>(
     rules: &'a CompiledRules,
@@ -941,10 +933,9 @@ fn side_tables<'a>(
     stage: &'static str,
     trace: &mut Vec<TraceEntry>,
     warnings: &mut Vec<Warning>,
-    outputs: &mut BTreeMap<String, serde_json::Value>,
-) -> Added {
+    (outputs, lists): (&mut BTreeMap<String, serde_json::Value>, &mut Lists),
+) {
     use serde_json::Value;
-    let mut added = Added::default();
     for side in sides {
         let table = &side.table;
         let sel = {
@@ -1002,11 +993,12 @@ fn side_tables<'a>(
             }
         }
         table_conflict(table, &sel, warnings);
+        let (mut tags_added, mut skills_added) = (false, false);
         for (c, feed) in side.feeds.iter().enumerate() {
-            let value = match table.hit {
-                Hit::Collect(Some(agg)) => match table.aggregate(agg, chosen, c) {
-                    Some(x) if x.is_finite() => crate::table::number_value(x),
-                    Some(_) => {
+            let value: Option<Value> = match table.hit {
+                Hit::Collect(Some(Agg::Sum)) => match table.sum(chosen, c) {
+                    Some(v) => Some(v),
+                    None => {
                         warnings.push(Warning {
                             code: "aggregate-overflow",
                             message: format!(
@@ -1016,14 +1008,11 @@ fn side_tables<'a>(
                                 table.outputs[c]
                             ),
                         });
-                        continue;
+                        None
                     }
-                    None => continue,
                 },
-                h if h.single() => match chosen.first().map(|&r| &table.rows[r].outputs[c]) {
-                    Some(v) if !v.is_null() => v.clone(),
-                    _ => continue,
-                },
+                Hit::Collect(Some(agg)) => table.aggregate(agg, chosen, c).map(crate::table::number_value),
+                h if h.single() => chosen.first().map(|&r| &table.rows[r].outputs[c]).filter(|v| !v.is_null()).cloned(),
                 _ => {
                     // With several outputs a row's `-` keeps its place, so
                     // item i of every list comes from the same row.
@@ -1037,35 +1026,65 @@ fn side_tables<'a>(
                             other => items.push(other.clone()),
                         }
                     }
-                    Value::Array(items)
+                    Some(Value::Array(items))
                 }
             };
-            let texts = || value.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string);
+            let texts = || {
+                value
+                    .iter()
+                    .flat_map(|v| v.as_array().into_iter().flatten())
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+            };
             match feed {
                 Feed::Field(slot) => {
                     let def = &rules.schema.fields[*slot];
-                    // A list's `-` places are not items to rules.
-                    let fact = match &value {
-                        Value::Array(items) if items.iter().any(Value::is_null) => {
-                            let kept: Vec<Value> = items.iter().filter(|v| !v.is_null()).cloned().collect();
-                            json_fact(&Value::Array(kept), &def.ty).map(Fact::into_owned)
-                        }
-                        v => json_fact(v, &def.ty).map(Fact::into_owned),
-                    };
-                    if let Some(f) = fact {
-                        facts[*slot] = f;
+                    if !matches!(facts[*slot], Fact::Missing) {
+                        warnings.push(Warning {
+                            code: "field-decided-by-table",
+                            message: format!(
+                                "the case's `{}` is not used: table `{}` decides it",
+                                def.name, table.name
+                            ),
+                        });
                     }
-                    outputs.insert(def.name.clone(), value);
+                    facts[*slot] = value.as_ref().and_then(|v| output_fact(v, &def.ty)).unwrap_or(Fact::Missing);
+                    if let Some(v) = value {
+                        outputs.insert(def.name.clone(), v);
+                    }
                 }
-                Feed::Tags => added.tags.extend(texts()),
-                Feed::Skills => added.skills.extend(texts()),
+                Feed::Tags => tags_added |= merge_items(&mut lists.tags, texts().collect()),
+                Feed::Skills => skills_added |= merge_items(&mut lists.skills, texts().collect()),
                 Feed::Articles => {
-                    added.articles.extend(texts().filter_map(|id| rules.articles.iter().position(|a| a.id == id)));
+                    for a in texts().filter_map(|id| rules.articles.iter().position(|a| a.id == id)) {
+                        if !lists.articles.contains(&a) {
+                            lists.articles.push(a);
+                        }
+                    }
                 }
             }
         }
+        // The next table, and the stage after, read the lists as they are.
+        let lower = |items: &[String]| Fact::List(Cow::Owned(items.iter().map(|t| t.to_lowercase()).collect()));
+        if tags_added {
+            facts[rules.derived.tags] = lower(&lists.tags);
+        }
+        if skills_added {
+            facts[rules.derived.skills] = lower(&lists.skills);
+        }
     }
-    added
+}
+
+/// The fact a side table's output makes for rules to read: a list's `-`
+/// places (nulls) are no items.
+pub(crate) fn output_fact(value: &serde_json::Value, ty: &FieldType) -> Option<Fact<'static>> {
+    match value {
+        serde_json::Value::Array(items) if items.iter().any(serde_json::Value::is_null) => {
+            let kept: Vec<serde_json::Value> = items.iter().filter(|v| !v.is_null()).cloned().collect();
+            json_fact(&serde_json::Value::Array(kept), ty).map(Fact::into_owned)
+        }
+        v => json_fact(v, ty).map(Fact::into_owned),
+    }
 }
 
 /// `list` with the items of `more` it does not hold yet (letter case
@@ -1695,7 +1714,7 @@ pub(crate) fn condition_truths(
     facts[s.tier] = Fact::Num(f64::from(d.tier));
     for (name, value) in &d.outputs {
         if let Some(slot) = rules.schema.lookup(name)
-            && let Some(f) = json_fact(value, &rules.schema.fields[slot].ty)
+            && let Some(f) = output_fact(value, &rules.schema.fields[slot].ty)
         {
             facts[slot] = f;
         }

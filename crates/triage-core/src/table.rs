@@ -360,7 +360,9 @@ impl Table {
         let rows = drafts
             .into_iter()
             .map(|d| {
-                let key = serde_json::Value::Array(d.outputs.clone()).to_string();
+                // Numbers by value: `1` and `1.0` are one output.
+                let key: Vec<String> = d.outputs.iter().map(same_value_key).collect();
+                let key = key.join("\u{1f}");
                 let next = u32::try_from(classes.len()).unwrap_or(u32::MAX);
                 let class = *classes.entry(key).or_insert(next);
                 Row {
@@ -467,6 +469,30 @@ impl Table {
         }
     }
 
+    /// `collect sum` of output `out` over `rows`, in decimal arithmetic: each
+    /// number taken as written (its shortest decimal form) and added exactly
+    /// at the finest scale among them, up to 18 decimal places and 38
+    /// digits (past that, in binary floating point); 0 over no row; `None`
+    /// past the largest number.
+    pub fn sum(&self, rows: &[usize], out: usize) -> Option<serde_json::Value> {
+        let numbers: Vec<&serde_json::Number> =
+            rows.iter().filter_map(|&r| self.rows[r].outputs.get(out)?.as_number()).collect();
+        let exact = || {
+            let terms: Vec<(i128, u32)> = numbers.iter().map(|n| decimal(n)).collect::<Option<_>>()?;
+            let scale = terms.iter().map(|t| t.1).max().unwrap_or(0);
+            let mut total: i128 = 0;
+            for (m, places) in terms {
+                let scaled = m.checked_mul(10i128.checked_pow(scale - places)?)?;
+                total = total.checked_add(scaled)?;
+            }
+            Some(decimal_value(total, scale))
+        };
+        exact().or_else(|| {
+            let x = numbers.iter().filter_map(|n| n.as_f64()).fold(0.0, |a, b| a + b) + 0.0;
+            x.is_finite().then(|| number_value(x))
+        })
+    }
+
     /// Where row `r` sits in the stage's rule list.
     pub fn rule_index(&self, r: usize) -> usize {
         self.start + r
@@ -503,6 +529,69 @@ pub(crate) fn number_value(x: f64) -> serde_json::Value {
         serde_json::Value::from(x as i64)
     } else {
         serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, serde_json::Value::Number)
+    }
+}
+
+/// A JSON number as a decimal: digits and how many of them follow the
+/// point (`1.25` is `(125, 2)`); `None` past 18 places or 38 digits.
+fn decimal(n: &serde_json::Number) -> Option<(i128, u32)> {
+    if let Some(i) = n.as_i64() {
+        return Some((i128::from(i), 0));
+    }
+    if let Some(u) = n.as_u64() {
+        return Some((i128::from(u), 0));
+    }
+    // Rust writes a float in its shortest form that reads back the same,
+    // without an exponent.
+    let text = format!("{}", n.as_f64()?);
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.as_str()),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let places = u32::try_from(fraction.len()).ok().filter(|p| *p <= 18)?;
+    let all = format!("{whole}{fraction}");
+    if all.len() > 38 || !all.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let m: i128 = all.parse().ok()?;
+    Some((if negative { -m } else { m }, places))
+}
+
+/// The JSON number of `m` × 10^-`places`: whole numbers without a fraction,
+/// others the nearest binary float to the exact decimal.
+fn decimal_value(mut m: i128, mut places: u32) -> serde_json::Value {
+    while places > 0 && m % 10 == 0 {
+        m /= 10;
+        places -= 1;
+    }
+    if places == 0 {
+        if let Ok(i) = i64::try_from(m) {
+            return serde_json::Value::from(i);
+        }
+        if let Ok(u) = u64::try_from(m) {
+            return serde_json::Value::from(u);
+        }
+    }
+    let digits = m.unsigned_abs().to_string();
+    let places = places as usize;
+    let padded = format!("{digits:0>width$}", width = places + 1);
+    let (whole, fraction) = padded.split_at(padded.len() - places);
+    let sign = if m < 0 { "-" } else { "" };
+    let x: f64 = format!("{sign}{whole}.{fraction}").parse().unwrap_or(0.0);
+    number_value(x)
+}
+
+/// An output value written so that equal values read the same: numbers
+/// by their value (`1`, `1.0`), lists item by item.
+fn same_value_key(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Number(n) => format!("n{}", n.as_f64().unwrap_or(f64::NAN)),
+        serde_json::Value::Array(items) => {
+            let inner: Vec<String> = items.iter().map(same_value_key).collect();
+            format!("[{}]", inner.join("\u{1e}"))
+        }
+        other => other.to_string(),
     }
 }
 
@@ -769,6 +858,7 @@ impl<'r> TableMatch<'r> {
         let c = self.table.outputs.iter().position(|o| *o == name)?;
         let rows = self.selection.rows();
         match self.table.hit {
+            Hit::Collect(Some(Agg::Sum)) => self.table.sum(rows, c),
             Hit::Collect(Some(agg)) => {
                 let x = self.table.aggregate(agg, rows, c)?;
                 Some(if x.is_finite() { number_value(x) } else { serde_json::Value::Null })

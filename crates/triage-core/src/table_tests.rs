@@ -981,3 +981,78 @@ categories:
 "#;
     assert_eq!(codes(yaml), [(12, "invalid-value".to_string())]);
 }
+
+#[test]
+fn second_break_test_findings_stay_fixed() {
+    // One row no value can pass drops that row only, not its side table.
+    let rules = compile(
+        "fields: { amount: number, r: string }\ncategories:\n  - id: general\n    set: { category: general }\n  - id: t\n    table:\n      inputs: [amount]\n      outputs: [r]\n      rows: |\n        a: [5..1] => x\n        b: > 10   => big\n        c: -      => other\n",
+    );
+    let d = decide(&rules, json!({ "id": "a", "subject": "s", "fields": { "amount": 30 } }), TraceLevel::Decisions);
+    assert_eq!(d.outputs["r"], json!("big"));
+    // A field a table leaves unset is missing, whatever the case said.
+    let rules = compile(
+        "fields: { amount: number, least: number }\ncategories:\n  - id: general\n    set: { category: general }\n  - id: t\n    table:\n      hit: collect min\n      inputs: [amount]\n      outputs: [least]\n      rows: |\n        a: > 10 => 5\ntiers:\n  - id: low\n    when: { least: { lt: -100 } }\n    tier: 3\n  - id: rest\n    tier: 1\n",
+    );
+    let d = decide(
+        &rules,
+        json!({ "id": "a", "subject": "s", "fields": { "amount": 1, "least": -999 } }),
+        TraceLevel::Decisions,
+    );
+    assert_eq!((d.tier, d.outputs.get("least")), (1, None));
+    assert!(d.warnings.iter().any(|w| w.code == "field-decided-by-table"), "{:?}", d.warnings);
+    // Sums are exact in decimal, even past a float's 53 bits.
+    let sum = |rows: &str| {
+        let rules = compile(&format!(
+            "fields: {{ amount: number, total: number }}\ncategories:\n  - id: general\n    set: {{ category: general }}\n  - id: t\n    table:\n      hit: collect sum\n      inputs: [amount]\n      outputs: [total]\n      rows: |\n{rows}"
+        ));
+        decide(&rules, json!({ "id": "a", "subject": "s", "fields": { "amount": 1 } }), TraceLevel::Decisions).outputs["total"].clone()
+    };
+    assert_eq!(sum("        a: - => 1e20\n        b: - => 1\n        c: - => -1e20\n"), json!(1));
+    assert_eq!(sum("        a: - => 9007199254740993\n        b: - => 1\n"), json!(9_007_199_254_740_994_i64));
+    assert_eq!(sum("        a: - => 0.1\n        b: - => 0.2\n"), json!(0.3));
+    // A bound names a column before it names a column's field.
+    let rules = compile(
+        "fields: { amount: number, lo: number, hi: number, r: string }\ncategories:\n  - id: general\n    set: { category: general }\n  - id: t\n    table:\n      inputs: { amount: amount, lo: hi, hi: lo }\n      outputs: [r]\n      rows: |\n        above: > hi | - | - => above\n        other: -    | - | - => other\n",
+    );
+    let t = rules.table("t").unwrap();
+    let row = t.evaluate(&json!({ "amount": 5, "lo": 1, "hi": 10 })).unwrap().row_ids().next().map(str::to_string);
+    assert_eq!(row.as_deref(), Some("above"));
+    // `1` and `1.0` are one output to `any`.
+    let rules = compile(
+        "fields: { amount: number, n: number }\ncategories:\n  - id: general\n    set: { category: general }\n  - id: t\n    table:\n      hit: any\n      inputs: [amount]\n      outputs: [n]\n      rows: |\n        a: > 0 => 1\n        b: > 1 => 1.0\n",
+    );
+    let d = decide(&rules, json!({ "id": "a", "subject": "s", "fields": { "amount": 5 } }), TraceLevel::Decisions);
+    assert!(d.manual_review.is_none(), "{:?}", d.warnings);
+    // A comment where a cell's value should be is refused.
+    let chan = "fields: { amount: number, c: list }\ncategories:\n  - id: general\n    set: { category: general }\n  - id: t\n    table:\n      hit: collect\n      inputs: [amount]\n      outputs: [c]\n      rows: |\n        a: > 0 => #ops\n";
+    assert_eq!(codes(chan), [(11, "invalid-row".to_string())]);
+    assert!(codes(&chan.replace("#ops", "\"#ops\"")).is_empty());
+    // A date field takes equality in a condition.
+    let rules = compile(
+        "fields: { due: date }\ncategories:\n  - id: due-day\n    when: { due: 2026-04-01 }\n    set: { category: due }\n  - id: general\n    set: { category: general }\n",
+    );
+    let d =
+        decide(&rules, json!({ "id": "a", "subject": "s", "fields": { "due": "2026-04-01" } }), TraceLevel::Decisions);
+    assert_eq!(d.category.as_ref(), "due");
+    // A side table reads the tags an earlier one in its stage added.
+    let rules = compile(
+        "fields: { seen: bool }\ncategories:\n  - id: general\n    set: { category: general, tags: [t0] }\n  - id: tagger\n    table:\n      hit: collect\n      inputs: [category]\n      outputs: [tags]\n      rows: |\n        - => t1\n  - id: reader\n    table:\n      inputs: [tags]\n      outputs: [seen]\n      rows: |\n        t1 => true\n        -  => false\n",
+    );
+    let d = decide(&rules, json!({ "id": "a", "subject": "s" }), TraceLevel::Decisions);
+    assert_eq!((d.tags.clone(), d.outputs["seen"].clone()), (vec!["t0".to_string(), "t1".to_string()], json!(true)));
+}
+
+#[test]
+fn collect_count_in_a_priority_table_counts_lowering_rows_down() {
+    let rules = compile(&format!(
+        "{HEAD}priority:\n  - id: t\n    table:\n      hit: collect count\n      inputs: [users]\n      outputs: [raise, lower]\n      rows: |\n        r1: > 0 => 1 | -\n        r2: > 0 => 1 | -\n        r3: > 0 => - | 1\n"
+    ));
+    let d = decide(
+        &rules,
+        json!({ "id": "a", "subject": "s", "priority": "P3", "fields": { "users": 5 } }),
+        TraceLevel::Decisions,
+    );
+    // Two raises and one lowering: one step up.
+    assert_eq!(d.priority.as_ref(), "P2");
+}

@@ -535,7 +535,7 @@ impl RuleTest {
                         exercised.extend(decided_rules(&esc.trace));
                         let got = serde_json::to_value(&esc).unwrap_or_default();
                         subset(expect, &got, "", &mut failures);
-                        failures.extend(because_failures(&esc.trace, because));
+                        failures.extend(because_failures(rules, &esc.trace, because));
                         for rule in not_fired {
                             let fired: Vec<&str> = esc
                                 .actions
@@ -582,7 +582,7 @@ impl RuleTest {
                         failures.push(f);
                     }
                 }
-                failures.extend(because_failures(&d.trace, because));
+                failures.extend(because_failures(rules, &d.trace, because));
                 let trace = (!failures.is_empty()).then(|| explain::render(&d));
                 let exercised = decided_rules(&d.trace);
                 let matched = matched_rules(&d.trace);
@@ -881,14 +881,27 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
 /// `because` means "this rule decided": a rule that matched but lost, was
 /// not chosen by its table, or was overridden by a later `set` (or the
 /// case's history) does not count. One failure per rule that did not.
-fn because_failures(trace: &[crate::TraceEntry], because: &[String]) -> Vec<String> {
+fn because_failures(rules: &CompiledRules, trace: &[crate::TraceEntry], because: &[String]) -> Vec<String> {
     use crate::decision::Outcome;
+    // A history is decided again at each change: a rule's last word counts.
+    let decided = |id: &str| {
+        let last = trace.iter().rev().find(|t| t.rule.as_deref() == Some(id)).map(|t| t.outcome);
+        matches!(last, Some(Outcome::Matched | Outcome::Applied))
+    };
     let mut failures = Vec::new();
     for id in because {
         let mine: Vec<&crate::TraceEntry> = trace.iter().filter(|t| t.rule.as_deref() == Some(id.as_str())).collect();
-        // A history is decided again at each change: its last word counts.
         let last = mine.last().map(|t| t.outcome);
         if matches!(last, Some(Outcome::Matched | Outcome::Applied)) {
+            continue;
+        }
+        // A table's id stands for "one of its rows decided".
+        if mine.is_empty()
+            && let Some(table) = rules.table(id)
+        {
+            if !table.row_ids().any(decided) {
+                failures.push(format!("because: expected a row of table `{id}` to decide, but none did"));
+            }
             continue;
         }
         let how = if let Some(t) = mine.last().filter(|t| t.outcome == Outcome::Overridden) {

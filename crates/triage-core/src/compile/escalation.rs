@@ -16,6 +16,34 @@ use crate::syntax::{Node, NodeKind};
 /// address or a chat channel (`#name`).
 pub(crate) const ROLES: &[&str] =
     &["team_lead", "manager", "account_owner", "leadership", "escalation_manager", "on_call", "assignee"];
+
+/// Whether `to` names someone to notify: a role of [`ROLES`], an e-mail
+/// address (`name@domain.tld`: one `@`, no spaces, brackets, quotes or
+/// `:` or `/`, a dot in the domain) or a chat channel (`#` and at least one
+/// letter, digit, `-`, `_` or `.`).
+pub(crate) fn is_recipient(to: &str) -> bool {
+    if ROLES.contains(&to) {
+        return true;
+    }
+    if let Some(channel) = to.strip_prefix('#') {
+        return !channel.is_empty() && channel.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    }
+    let plain = |part: &str| {
+        !part.is_empty()
+            && !part.chars().any(|c| c.is_whitespace() || matches!(c, '<' | '>' | '"' | ':' | '/' | ',' | ';'))
+    };
+    match to.split_once('@') {
+        Some((local, domain)) => {
+            plain(local)
+                && plain(domain)
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        }
+        None => false,
+    }
+}
 const ACTIONS: &[&str] =
     &["notify", "raise_tier", "set_tier", "reassign", "set_priority", "open_escalation", "swarm", "admin_alert"];
 const TEMPLATE_VARS: &[(&str, TemplateVar)] = &[
@@ -222,17 +250,20 @@ impl Compiler<'_> {
             f.ty == crate::schema::FieldType::List && f.source == crate::schema::Source::Custom
         });
         let Some(slot) = slot else {
-            let d = Diagnostic::custom(
-                "value-type",
-                crate::diag::Severity::Error,
-                self.file(file),
-                from.pos,
-                format!("`notify: {{ from: {name} }}` needs a `list` field declared in `fields:`"),
-            )
-            .with_help(format!(
+            let lists: Vec<&str> = cc
+                .schema
+                .fields
+                .iter()
+                .filter(|f| f.ty == crate::schema::FieldType::List && f.source == crate::schema::Source::Custom)
+                .map(|f| f.name.as_str())
+                .collect();
+            let message = format!("`notify: {{ from: {name} }}` needs a `list` field declared in `fields:`");
+            let help = format!(
                 "declare `{name}: list` and fill it with a side table (`hit: collect`, `outputs: [{name}]`) or in the \
                  case"
-            ));
+            );
+            let d = Diagnostic::invalid_value(self.file(file), from.pos, message, &lists, &name);
+            let d = if lists.is_empty() { d.with_help(help) } else { d };
             self.diags.push(d.in_rule(Some(rule)));
             return None;
         };
@@ -243,7 +274,7 @@ impl Compiler<'_> {
     /// A role, an e-mail address or a `#channel`.
     fn recipient(&mut self, file: usize, node: &Node, rule: &str) -> Option<String> {
         let to = self.text(file, node, "a recipient", Some(rule))?;
-        if ROLES.contains(&to.as_str()) || to.contains('@') || to.starts_with('#') {
+        if is_recipient(&to) {
             return Some(to);
         }
         let d = Diagnostic::invalid_value(

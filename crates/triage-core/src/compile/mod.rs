@@ -11,7 +11,7 @@
 mod assignment;
 mod classifiers;
 mod escalation;
-pub(crate) use escalation::ROLES;
+pub(crate) use escalation::is_recipient;
 mod related;
 mod table;
 

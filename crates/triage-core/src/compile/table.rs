@@ -710,6 +710,7 @@ impl Compiler<'_> {
                 for (i, line) in text.lines().enumerate() {
                     // A `#` after white space outside quotes and regexes
                     // starts a comment.
+                    let full = line;
                     let line = match split_top(line, &[" #", "\t#"]) {
                         Ok(parts) => parts.into_iter().next().map_or(String::new(), |(_, t, _)| t),
                         Err(_) => line.to_string(),
@@ -719,6 +720,22 @@ impl Compiler<'_> {
                         continue;
                     }
                     let line_no = pos.line + u32::try_from(i).unwrap_or(0);
+                    // A comment where a cell's value should be: `=> #chan`.
+                    if line.len() < full.len() && (t.ends_with("=>") || t.ends_with('|')) {
+                        let at = Pos::new(line_no, pos.column + u32::try_from(line.len()).unwrap_or(0));
+                        let d = Diagnostic::custom(
+                            "invalid-row",
+                            Severity::Error,
+                            self.file(file),
+                            at,
+                            "a `#` after a space starts a comment, and this one leaves the cell before it empty"
+                                .to_string(),
+                        )
+                        .with_help("quote a value that starts with `#`: `\"#support\"`");
+                        self.diags.push(d.in_rule(rule));
+                        ok = false;
+                        continue;
+                    }
                     raw_rows.push((line.to_string(), Pos::new(line_no, pos.column)));
                 }
             }
@@ -745,6 +762,9 @@ impl Compiler<'_> {
                 self.diags.push(Diagnostic::missing_key(self.file(file), spec.pos, "rows", "a `table`").in_rule(rule));
                 return None;
             }
+        }
+        if raw_rows.is_empty() && !ok {
+            return None;
         }
         if raw_rows.is_empty() {
             self.diags.push(
@@ -844,6 +864,11 @@ impl Compiler<'_> {
             };
             row_ids.insert(row_id.clone());
             let row_site = Site { file: self.file(file), rule: Some(&row_id), stage: read_stage };
+            // A row dropped for a warning alone (a cell no value can pass)
+            // leaves the table standing; one with an error does not.
+            let errors =
+                |c: &Self, cc: &CondCompiler<'_>| c.diags.iter().chain(&cc.diags).filter(|d| d.is_error()).count();
+            let errors_before = errors(self, cc);
 
             // Cells.
             let mut cells: Vec<(CellKey, Option<u32>)> = Vec::new();
@@ -879,7 +904,10 @@ impl Compiler<'_> {
                 };
                 if let Some(order) = &col.order {
                     let value = unquote(text).to_lowercase();
-                    match order.iter().position(|o| *o == value) {
+                    // Numbers by value: `1.0` is in an order that says `1`.
+                    let number = value.parse::<f64>().ok();
+                    let same = |o: &String| *o == value || (number.is_some() && o.parse::<f64>().ok() == number);
+                    match order.iter().position(same) {
                         Some(i) => rank.push(u32::try_from(i).unwrap_or(u32::MAX)),
                         None if node.is_none() => rank.push(u32::MAX),
                         None => {
@@ -995,7 +1023,7 @@ impl Compiler<'_> {
             let meta = RuleMeta { id: Arc::from(row_id.as_str()), file, line: row.pos.line };
             if side {
                 if !row_ok {
-                    ok = false;
+                    ok &= errors(self, cc) == errors_before;
                     continue;
                 }
                 side_rules.push(Rule { meta, cond: crate::cond::simplify_all(conds), action: () });
@@ -1004,12 +1032,24 @@ impl Compiler<'_> {
                 let act = action(self, cc, file, &synthetic, &row_id);
                 row_shapes.push(Shape { meta: meta.clone(), catch_all: catch_all && hit == Hit::First });
                 let (Some(action), true) = (act, row_ok) else {
-                    ok = false;
+                    ok &= errors(self, cc) == errors_before;
                     continue;
                 };
                 out.push(Rule { meta, cond: crate::cond::simplify_all(conds), action });
             }
             drafts.push(RowDraft { id: Name::from(row_id.as_str()), line: row.pos.line, cells, outputs: values, rank });
+        }
+        // In a first-hit side table, rows after one of all `-` cells never
+        // answer (the stage's own rows are checked with its rules).
+        if side
+            && hit == Hit::First
+            && let Some(at) = drafts.iter().position(|d| d.cells.iter().all(|(k, _)| *k == CellKey::Any))
+        {
+            let (by, by_line) = (drafts[at].id.to_string(), drafts[at].line);
+            for d in &drafts[at + 1..] {
+                let diag = Diagnostic::shadowed_rule(self.file(file), Pos::new(d.line, 1), &d.id, &by, by_line);
+                self.diags.push(diag.in_rule(Some(&d.id)));
+            }
         }
         // In a table that is not first-hit a catch-all row means the table
         // always answers: what follows the table is shadowed, its own rows
@@ -1078,7 +1118,11 @@ impl CondCompiler<'_> {
         if !named {
             return Some((self.cell_number(site, field, ty, text, pos)?, None));
         }
-        let found = inputs.iter().find(|(name, slot)| name == t || self.schema.fields[*slot].name == t);
+        // A column's name first, then a column's field.
+        let found = inputs
+            .iter()
+            .find(|(name, _)| name == t)
+            .or_else(|| inputs.iter().find(|(_, slot)| self.schema.fields[*slot].name == t));
         let Some(&(_, slot)) = found else {
             let names: Vec<String> = inputs.iter().map(|(n, _)| format!("`{n}`")).collect();
             let kind = match ty {
