@@ -809,38 +809,18 @@ impl<'s> CondCompiler<'s> {
     ) -> Option<f64> {
         if matches!(ty, FieldType::DateTime | FieldType::Date) {
             let date_only = *ty == FieldType::Date;
-            return match value.as_str().and_then(|s| time_value(s, date_only)) {
-                Some(t) => Some(t),
-                None if date_only => {
-                    self.err(
-                        site,
-                        Diagnostic::value_type(
-                            site.file,
-                            value.pos,
-                            field,
-                            op,
-                            "a date like `2026-03-02`",
-                            &value.describe(),
-                        ),
-                    );
-                    None
-                }
-                None => {
-                    self.err(
-                        site,
-                        Diagnostic::value_type(
-                            site.file,
-                            value.pos,
-                            field,
-                            op,
-                            "an RFC 3339 instant like `2026-03-02T09:00:00+01:00`, or a date like `2026-03-02` (its \
-                             midnight UTC)",
-                            &value.describe(),
-                        ),
-                    );
-                    None
-                }
-            };
+            let parsed = value.as_str().and_then(|s| time_value(s, date_only));
+            if parsed.is_none() {
+                let expected = if date_only {
+                    "a date like `2026-03-02`"
+                } else {
+                    "an RFC 3339 instant like `2026-03-02T09:00:00+01:00`, or a date like `2026-03-02` (its midnight \
+                     UTC)"
+                };
+                let d = Diagnostic::value_type(site.file, value.pos, field, op, expected, &value.describe());
+                self.err(site, d);
+            }
+            return parsed;
         }
         match &value.kind {
             NodeKind::Int(i) => Some(*i as f64),

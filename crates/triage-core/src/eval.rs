@@ -963,25 +963,19 @@ fn side_tables<'a>(
         if full {
             let ex = explainer(rules, facts, hits);
             for (r, rule) in side.rules.iter().enumerate() {
-                let (outcome, why) = if lost_aggregate(r) {
-                    let why = format!(
-                        "{}; matched, but table `{}` (hit `{}`) took another row's number",
-                        ex.why_matched(&rule.cond),
-                        table.name,
-                        table.hit.name()
-                    );
-                    (Outcome::Lost, why)
-                } else if chosen.contains(&r) {
-                    let verb = if table.hit.single() { "chose" } else { "collected" };
-                    let why = format!(
-                        "{}; table `{}` (hit `{}`) {verb} this row",
-                        ex.why_matched(&rule.cond),
-                        table.name,
-                        table.hit.name()
-                    );
-                    (Outcome::Matched, why)
-                } else {
-                    unchosen_row(&ex, &rule.cond, table)
+                let picked = match (lost_aggregate(r), chosen.contains(&r)) {
+                    (true, _) => Some((Outcome::Lost, "took another row's number")),
+                    (false, true) if table.hit.single() => Some((Outcome::Matched, "chose this row")),
+                    (false, true) => Some((Outcome::Matched, "collected this row")),
+                    (false, false) => None,
+                };
+                let (outcome, why) = match picked {
+                    Some((outcome, what)) => {
+                        let (name, hit) = (&table.name, table.hit.name());
+                        let but = if outcome == Outcome::Lost { "matched, but " } else { "" };
+                        (outcome, format!("{}; {but}table `{name}` (hit `{hit}`) {what}", ex.why_matched(&rule.cond)))
+                    }
+                    None => unchosen_row(&ex, &rule.cond, table),
                 };
                 trace.push(entry(rules, stage, &rule.meta, outcome, Some(why)));
             }

@@ -565,22 +565,16 @@ impl Compiler<'_> {
         let side = side_capable && (!hit.single() || deciding.is_empty());
         if side {
             if let Some(o) = deciding.first() {
-                let d = Diagnostic::custom(
-                    "table-hit-policy",
-                    Severity::Error,
-                    self.file(file),
-                    hit_pos,
-                    format!(
-                        "hit `{}` gives every matching row, and `{}` takes one value; the outputs of a `{}` table \
-                         with this policy are lists ({}) or fields declared in `fields:`",
-                        hit.name(),
-                        o.name,
-                        stage.section(),
-                        list_names(allowed),
-                    ),
-                )
-                .with_help(format!("decide `{}` in a `first`, `unique`, `any` or `priority` table of its own", o.name));
-                self.diags.push(d.in_rule(rule));
+                let message = format!(
+                    "hit `{}` gives every matching row, and `{}` takes one value; the outputs of a `{}` table with \
+                     this policy are lists ({}) or fields declared in `fields:`",
+                    hit.name(),
+                    o.name,
+                    stage.section(),
+                    list_names(allowed),
+                );
+                let help = format!("decide `{}` in a `first`, `unique`, `any` or `priority` table of its own", o.name);
+                self.refuse(file, hit_pos, rule, message, help);
                 ok = false;
             }
             for o in &outs {
@@ -601,30 +595,21 @@ impl Compiler<'_> {
                     _ => None,
                 };
                 if let Some(message) = problem {
-                    let d = Diagnostic::custom("table-hit-policy", Severity::Error, self.file(file), o.pos, message)
-                        .with_help(
-                            "aggregate into a `number` field with `collect sum`, `min`, `max` or `count`; gather \
-                             rows into a `list` field with `collect`, `rule_order` or `output_order`",
-                        );
-                    self.diags.push(d.in_rule(rule));
+                    let help = "aggregate into a `number` field with `collect sum`, `min`, `max` or `count`; gather \
+                                rows into a `list` field with `collect`, `rule_order` or `output_order`";
+                    self.refuse(file, o.pos, rule, message, help);
                     ok = false;
                 }
             }
         } else if side_capable && let Some(o) = outs.iter().find(|o| o.custom.is_some()) {
-            let d = Diagnostic::custom(
-                "table-hit-policy",
-                Severity::Error,
-                self.file(file),
-                o.pos,
-                format!(
-                    "`{}` is a field declared in `fields:`; this table decides `{}`, and a table that decides a \
-                     stage's answer fills only the stage's own outputs",
-                    o.name,
-                    deciding.first().map_or("", |d| d.name.as_str())
-                ),
-            )
-            .with_help(format!("decide `{}` in a table of its own (a side table), in the same stage", o.name));
-            self.diags.push(d.in_rule(rule));
+            let message = format!(
+                "`{}` is a field declared in `fields:`; this table decides `{}`, and a table that decides a stage's \
+                 answer fills only the stage's own outputs",
+                o.name,
+                deciding.first().map_or("", |d| d.name.as_str())
+            );
+            let help = format!("decide `{}` in a table of its own (a side table), in the same stage", o.name);
+            self.refuse(file, o.pos, rule, message, help);
             ok = false;
         }
         let has = |n: &str| outs.iter().any(|o| o.name == n);
@@ -1078,6 +1063,14 @@ impl Compiler<'_> {
         let outputs = outs.into_iter().map(|o| Name::from(o.name.as_str())).collect();
         let table = Table::build(meta, hit, start, cols, outputs, drafts);
         Some(if side { TableOut::Side(SideTable { table, rules: side_rules, feeds }) } else { TableOut::Stage(table) })
+    }
+}
+
+impl Compiler<'_> {
+    /// Reports a hit policy or output a table cannot have (`table-hit-policy`).
+    fn refuse(&mut self, file: usize, pos: Pos, rule: Option<&str>, message: String, help: impl Into<String>) {
+        let d = Diagnostic::custom("table-hit-policy", Severity::Error, self.file(file), pos, message).with_help(help);
+        self.diags.push(d.in_rule(rule));
     }
 }
 
