@@ -221,3 +221,26 @@ fn a_rule_directory_given_by_a_relative_path_is_watched_too() {
     child.wait().unwrap();
     assert_ne!(now, first, "the change was not picked up");
 }
+
+/// A DMN conformance model served: the decision carries the side table's
+/// outputs over HTTP, as `triage test` checks them.
+#[test]
+fn a_decision_over_http_carries_what_side_tables_decided() {
+    let tmp = tempfile::tempdir().unwrap();
+    let token = tmp.path().join("token");
+    std::fs::write(&token, TOKEN).unwrap();
+    let model = repo().join("crates/triage-core/testdata/dmn-tck/0119-multi-collect-hitpolicy");
+    let rules = tmp.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::copy(model.join("rules.yaml"), rules.join("rules.yaml")).unwrap();
+    let (mut child, url) = start(&rules, &token);
+    let client = reqwest::blocking::Client::new();
+    let case = r#"{"id": "001", "subject": "case 001", "fields": {"age": 17, "risk_category": "High", "is_affordable": true}}"#;
+    let r = client.post(format!("{url}/v1/triage?now=2026-03-02T09:00:00Z")).body(case).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let d: serde_json::Value = r.json().unwrap();
+    assert_eq!(d["outputs"]["statuses"], serde_json::json!(["Declined", "Approved"]));
+    assert_eq!(d["outputs"]["rates"], serde_json::json!(["Standard", "Standard"]));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
