@@ -413,6 +413,18 @@ pub(crate) fn json_value(bytes: &[u8]) -> Result<Value, Problem> {
     serde_json::from_str(text).map_err(|e| Problem::invalid_json(e.to_string()))
 }
 
+/// The case a request's body holds: a well-formed case is read in one
+/// pass; anything else is read again as a JSON value and then a case, for
+/// the exact problem.
+pub(crate) fn case_from_body(bytes: &[u8]) -> Result<Case, Problem> {
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && let Ok(case) = Case::from_json(text)
+    {
+        return Ok(case);
+    }
+    case_of(json_value(bytes)?)
+}
+
 pub(crate) fn case_of(value: Value) -> Result<Case, Problem> {
     Case::from_value(value).map_err(|e| Problem::invalid_input("invalid-case", "The body is not a valid case", &e))
 }
@@ -519,7 +531,7 @@ async fn triage_one(
 ) -> Answer {
     let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"])?;
     let (now, options) = (q.now()?, q.options()?);
-    let case = case_of(json_value(&bytes)?)?;
+    let case = case_from_body(&bytes)?;
     let mut decision = decide(&snapshot, &state.inner.metrics, &case, now, &options);
     remember(&snapshot, &case, &mut decision, now);
     json_answer(&snapshot, &decision)
@@ -581,7 +593,7 @@ async fn explain(
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let (snapshot, q, bytes) = inputs(&state, q, b, &["now"])?;
-    let case = case_of(json_value(&bytes)?)?;
+    let case = case_from_body(&bytes)?;
     let decision = decide(&snapshot, &state.inner.metrics, &case, q.now()?, &Options::full_trace());
     let text = triage_core::explain::render(&decision);
     Ok(answer(&snapshot, text.into_bytes(), "text/plain; charset=utf-8"))
