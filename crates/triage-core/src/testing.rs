@@ -198,6 +198,7 @@ const EXPECT_KEYS: &[&str] = &[
     "sentiment",
     "confidence",
     "outputs",
+    "predicted",
 ];
 
 /// Parses a test file. Tests that could not be read are reported as
@@ -754,6 +755,32 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
             g.sort();
             w.sort();
             if g == w { None } else { mismatch(format!("[{}]", got.join(", ")), format!("[{}]", want.join(", "))) }
+        }
+        "predicted" => {
+            let NodeKind::Map(entries) = &want.kind else {
+                return Some("predicted: expected a mapping of label to class".to_string());
+            };
+            let problems: Vec<String> = entries
+                .iter()
+                .filter_map(|(k, v)| {
+                    // A guess made on no feature of the model is no guess.
+                    let got = d.predicted.iter().find(|p| *p.label == *k.name && p.features > 0);
+                    let want = (!matches!(v.kind, NodeKind::Null)).then(|| v.scalar_text()).flatten();
+                    match (got, want) {
+                        (Some(p), Some(w)) if p.class.eq_ignore_ascii_case(&w) => None,
+                        (None, None) => None,
+                        (Some(p), w) => Some(format!(
+                            "predicted.{}: expected {}, got `{}` ({:.2})",
+                            k.name,
+                            w.map_or_else(|| "no guess".to_string(), |w| format!("`{w}`")),
+                            p.class,
+                            p.confidence
+                        )),
+                        (None, Some(w)) => Some(format!("predicted.{}: expected `{w}`, got no guess", k.name)),
+                    }
+                })
+                .collect();
+            (!problems.is_empty()).then(|| problems.join("; "))
         }
         "outputs" => {
             let NodeKind::Map(entries) = &want.kind else {
