@@ -225,7 +225,13 @@ pub fn train(args: &TrainArgs) -> Result<Exit, InputError> {
             let started = Instant::now();
             let e = classify::cross_validate(&examples, &labels, head, k, &options)
                 .map_err(|e| InputError(e.to_string()))?;
-            eprintln!("{k}-fold cross-validation of `{}` in {:.1} s", labels[head], started.elapsed().as_secs_f64());
+            let alphas: Vec<String> = e.alphas.iter().map(f64::to_string).collect();
+            eprintln!(
+                "{k}-fold cross-validation of `{}` in {:.1} s (alpha per fold: {})",
+                labels[head],
+                started.elapsed().as_secs_f64(),
+                alphas.join(", ")
+            );
             reports.push((format!("{k}-fold cross-validation"), e));
         }
     }
@@ -297,7 +303,7 @@ fn test_model(model: &Model, held: &Labelled, head: usize, label: &str) -> Evalu
             tally.add(truth, &p.class, p.confidence);
         }
     }
-    tally.evaluation(label)
+    Evaluation { alphas: model.alpha(label).into_iter().collect(), ..tally.evaluation(label) }
 }
 
 fn json_report(reports: &[(String, Evaluation)]) -> String {

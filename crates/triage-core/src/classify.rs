@@ -1112,6 +1112,9 @@ pub struct Evaluation {
     /// Guesses by confidence, in tenths (0–0.1, …, 0.9–1): how often a
     /// guess that sure was right. Empty bins are left out.
     pub calibration: Vec<CalibrationBin>,
+    /// The smoothing (alpha) of the label in each model that guessed: one
+    /// per fold for cross-validation, one for a held-out test.
+    pub alphas: Vec<f64>,
 }
 
 /// One class's scores.
@@ -1213,6 +1216,7 @@ impl Tally {
             classes: scores,
             confusion,
             calibration,
+            alphas: Vec::new(),
         }
     }
 }
@@ -1240,10 +1244,12 @@ pub fn cross_validate(
     // guessed by a model that saw its copies).
     let fold_of = |i: usize| (text_hash(&examples[i]) % k as u64) as usize;
     let mut tally = Tally::default();
+    let mut alphas = Vec::with_capacity(k);
     for fold in 0..k {
         let train_set: Vec<Example<'_>> =
             examples.iter().enumerate().filter(|(i, _)| fold_of(*i) != fold).map(|(_, e)| e.clone()).collect();
         let model = train(&train_set, labels, options)?;
+        alphas.extend(model.alpha(label));
         for (_, e) in examples.iter().enumerate().filter(|(i, _)| fold_of(*i) == fold) {
             let Some(truth) = e.labels.get(head).copied().flatten() else { continue };
             let p = model.predict(e.subject, e.body);
@@ -1252,7 +1258,7 @@ pub fn cross_validate(
             }
         }
     }
-    Ok(tally.evaluation(label))
+    Ok(Evaluation { alphas, ..tally.evaluation(label) })
 }
 
 #[cfg(test)]
@@ -1530,6 +1536,9 @@ mod tests {
     fn cross_validation_adds_up() {
         let c = corpus();
         let e = cross_validate(&c, &["category"], 0, 3, &TrainOptions::default()).unwrap();
+        // One smoothing per fold's model, each a value tried.
+        assert_eq!(e.alphas.len(), 3);
+        assert!(e.alphas.iter().all(|a| ALPHA_TRIES.contains(a)), "{:?}", e.alphas);
         assert_eq!(e.cases, 18);
         let total: u64 = e.confusion.iter().flatten().sum();
         assert_eq!(total, 18);
