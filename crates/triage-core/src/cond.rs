@@ -320,6 +320,9 @@ pub(crate) struct CondCompiler<'s> {
     /// `incident.size` (`false`): a warning when the rule set has no
     /// section that finds them.
     pub related_reads: Vec<(bool, Diagnostic)>,
+    /// Where rules read the sentiment: a warning when the rule set has no
+    /// `sentiment:` section to score it.
+    pub sentiment_reads: Vec<Diagnostic>,
     /// Fields a side table decides: its stage, its place among the stage's
     /// side tables (from 1) and its id.
     pub decided: BTreeMap<Slot, (Stage, usize, String)>,
@@ -350,6 +353,7 @@ impl<'s> CondCompiler<'s> {
             value_slots: BTreeSet::new(),
             diags: Vec::new(),
             related_reads: Vec::new(),
+            sentiment_reads: Vec::new(),
             decided: BTreeMap::new(),
             reader: (Stage::Territory, 0),
         }
@@ -496,6 +500,27 @@ impl<'s> CondCompiler<'s> {
         }
         if related {
             self.note_related_read(site, pos, slot);
+        }
+        if matches!(
+            def.source,
+            crate::schema::Source::Derived(crate::schema::Derived::Sentiment | crate::schema::Derived::SentimentLabel)
+        ) {
+            let d = Diagnostic::custom(
+                "no-sentiment",
+                Severity::Warning,
+                site.file,
+                pos,
+                format!(
+                    "`{}` is read, but the rule set has no `sentiment:` section: every case is `neutral`, score 0",
+                    def.name
+                ),
+            )
+            .in_rule(site.rule)
+            .with_help(
+                "add `sentiment: { english: vader }` (VADER for English) and the team's own `negative:` and \
+                 `positive:` phrases for other languages",
+            );
+            self.sentiment_reads.push(d);
         }
         if let Some((stage, k, table)) = self.decided.get(&slot)
             && self.reader <= (*stage, *k)

@@ -528,8 +528,11 @@ impl<'f> Compiler<'f> {
         cc.reader = (Stage::Risk, 0);
         let risk = self.risk(&sections.risk, &mut cc);
 
-        let CondCompiler { text, preds, value_slots, diags, related_reads, .. } = cc;
+        let CondCompiler { text, preds, value_slots, diags, related_reads, sentiment_reads, .. } = cc;
         self.diags.extend(diags);
+        if sections.sentiment.is_none() {
+            self.diags.extend(sentiment_reads);
+        }
         for (duplicates, d) in related_reads {
             let found_by = if duplicates { sections.duplicates.is_some() } else { sections.incidents.is_some() };
             if !found_by {
