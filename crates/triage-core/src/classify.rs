@@ -27,6 +27,7 @@
 use crate::name::Name;
 use crate::similarity::{hash_bytes, mix, own_text, strip_subject_prefixes};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The feature recipe this build computes. A model file records the one it
@@ -593,9 +594,25 @@ fn count(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) -> R
             }
         }
     }
+    // Classes that differ only in letter case are one (rules compare
+    // classes without case): the first spelling in byte order names it.
+    let mut class_of: Vec<BTreeMap<String, usize>> = Vec::with_capacity(labels.len());
     for (c, label) in classes.iter_mut().zip(labels) {
         c.sort_unstable();
         c.dedup();
+        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+        for &name in c.iter() {
+            seen.entry(name.to_lowercase()).or_insert(name);
+        }
+        c.retain(|name| seen.get(&name.to_lowercase()) == Some(name));
+        class_of.push(
+            seen.into_keys()
+                .map(|k| {
+                    let i = c.iter().position(|name| name.to_lowercase() == k).unwrap_or(0);
+                    (k, i)
+                })
+                .collect(),
+        );
         if c.len() < 2 {
             return Err(ModelError(format!(
                 "`{label}` has {} value(s) among the cases; a classifier needs at least two",
@@ -625,7 +642,7 @@ fn count(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) -> R
         });
         for (head, l) in e.labels.iter().enumerate().take(labels.len()) {
             let Some(l) = l else { continue };
-            let Ok(c) = classes[head].binary_search(l) else { continue };
+            let Some(&c) = class_of[head].get(&l.to_lowercase()) else { continue };
             let n = classes[head].len();
             class_counts[head][c] += 1;
             for &f in &row {
@@ -1530,6 +1547,17 @@ mod tests {
         let known = RULES.replace("when: { subject: { contains: outage } }", "when: { predicted.category: Outage }");
         let (r, diags) = crate::compile_with_files(&[("rules.yaml", &known)], &[("models/support.json", &model)]);
         assert!(r.is_some(), "{diags:?}");
+    }
+
+    #[test]
+    fn classes_that_differ_only_in_letter_case_are_one() {
+        let mut c = corpus();
+        c.push(ex("Refund please", "I was charged twice, please refund the money", "Billing"));
+        c.push(ex("Invoice", "A copy of the invoice please", "BILLING"));
+        let model = train(&c, &["category"], &TrainOptions::default()).unwrap();
+        assert_eq!(model.classes("category"), ["BILLING", "login", "outage"]);
+        let p = model.predict(Some("Refund"), Some("charged twice, refund the money"));
+        assert_eq!(p[0].class.as_ref(), "BILLING");
     }
 
     #[test]
