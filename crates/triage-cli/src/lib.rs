@@ -123,6 +123,9 @@ pub struct RuleSet {
     /// The version of `directory.yaml`'s text (`triage_core::content_version`),
     /// when there is one.
     pub directory_version: Option<String>,
+    /// The model files the `classifiers:` section names that were read, as
+    /// the rules write them (relative to the rule directory).
+    pub models: Vec<String>,
 }
 
 /// The largest rule, test or directory file read, bytes. Real rule sets are
@@ -369,7 +372,8 @@ fn load_named(root: &Path, name: impl Fn(&Path) -> String) -> Result<RuleSet, In
     } else {
         (Directory::new(), None)
     };
-    Ok(RuleSet { sources, rules, diagnostics, directory, directory_version })
+    let models = models.into_iter().map(|(path, _)| path).collect();
+    Ok(RuleSet { sources, rules, diagnostics, directory, directory_version, models })
 }
 
 /// What the lint finds in a compiled rule set, less what the compiler

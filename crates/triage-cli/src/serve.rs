@@ -61,7 +61,8 @@ fn load_snapshot(rules_dir: &Path, directory: Option<&Path>, keep_directory_file
         ));
     }
     let set = load_relative(rules_dir).map_err(|e| refused(e.0))?;
-    let files: Vec<String> = set.sources.iter().map(|s| s.name.clone()).collect();
+    // The rule files, then the model files they name.
+    let files: Vec<String> = set.sources.iter().map(|s| s.name.clone()).chain(set.models.iter().cloned()).collect();
     let Some(rules) = set.rules else {
         let errors = set.diagnostics.iter().filter(|d| d.severity == triage_core::Severity::Error).count();
         return Err(Refused { message: format!("the rule set has {errors} error(s)"), diagnostics: set.diagnostics });

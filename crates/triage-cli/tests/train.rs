@@ -106,5 +106,8 @@ fn rules_read_the_model_they_name_and_a_case_without_its_words_gets_no_guess() {
     assert_eq!(d["predicted"][0]["model"], "support", "{d}");
     let d = decide(r#"{"id": "c2", "subject": "1234", "body": "🙂"}"#);
     assert_eq!(d["category"], "general", "{d}");
-    assert!(d.get("predicted").is_none(), "{d}");
+    assert!(d.get("predicted").is_none(), "{d}"); // The loaded set names the model file beside the rule files (what
+    // `GET /v1/rules` lists).
+    let set = triage_cli::load_relative(&rules).unwrap();
+    assert_eq!(set.models, ["models/support.json"]);
 }
