@@ -1056,3 +1056,154 @@ fn collect_count_in_a_priority_table_counts_lowering_rows_down() {
     // Two raises and one lowering: one step up.
     assert_eq!(d.priority.as_ref(), "P2");
 }
+
+/// An end of a generated interval: a number, or one of the table's other
+/// inputs `lo` and `hi`.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    Lit(i32),
+    Lo,
+    Hi,
+}
+
+/// A generated cell of the `users` column, with the semantics the README
+/// gives it, to judge the table by.
+#[derive(Debug, Clone)]
+enum RelCell {
+    Any,
+    Between(End, End, bool, bool),
+    Gt(End),
+    Lte(End),
+    Eq(End),
+    Not(Box<RelCell>),
+}
+
+impl End {
+    fn text(self) -> String {
+        match self {
+            End::Lit(x) => x.to_string(),
+            End::Lo => "lo".to_string(),
+            End::Hi => "hi".to_string(),
+        }
+    }
+
+    fn value(self, lo: Option<i32>, hi: Option<i32>) -> Option<i32> {
+        match self {
+            End::Lit(x) => Some(x),
+            End::Lo => lo,
+            End::Hi => hi,
+        }
+    }
+}
+
+impl RelCell {
+    fn text(&self) -> String {
+        match self {
+            RelCell::Any => "-".to_string(),
+            RelCell::Between(a, b, lo_open, hi_open) => format!(
+                "{}{}..{}{}",
+                if *lo_open { "(" } else { "[" },
+                a.text(),
+                b.text(),
+                if *hi_open { ")" } else { "]" }
+            ),
+            RelCell::Gt(e) => format!("> {}", e.text()),
+            RelCell::Lte(e) => format!("<= {}", e.text()),
+            RelCell::Eq(e) => e.text(),
+            RelCell::Not(inner) => format!("not({})", inner.text()),
+        }
+    }
+
+    /// Whether the cell accepts `users` given `lo` and `hi`: a missing value
+    /// or bound holds nothing; `not(…)` holds where its cell does not.
+    fn holds(&self, users: Option<i32>, lo: Option<i32>, hi: Option<i32>) -> bool {
+        let v = |e: &End| e.value(lo, hi);
+        match self {
+            RelCell::Any => true,
+            RelCell::Not(inner) => !inner.holds(users, lo, hi),
+            _ if users.is_none() => false,
+            RelCell::Between(a, b, lo_open, hi_open) => match (users, v(a), v(b)) {
+                (Some(x), Some(a), Some(b)) => {
+                    (if *lo_open { x > a } else { x >= a }) && (if *hi_open { x < b } else { x <= b })
+                }
+                _ => false,
+            },
+            RelCell::Gt(e) => matches!((users, v(e)), (Some(x), Some(b)) if x > b),
+            RelCell::Lte(e) => matches!((users, v(e)), (Some(x), Some(b)) if x <= b),
+            RelCell::Eq(e) => matches!((users, v(e)), (Some(x), Some(b)) if x == b),
+        }
+    }
+
+    /// A literal interval no number can be in is refused when compiling.
+    fn compiles(&self) -> bool {
+        match self {
+            RelCell::Between(End::Lit(a), End::Lit(b), lo_open, hi_open) => a < b || (a == b && !lo_open && !hi_open),
+            RelCell::Not(inner) => inner.compiles(),
+            _ => true,
+        }
+    }
+}
+
+fn end_strategy() -> impl Strategy<Value = End> {
+    prop_oneof![(0i32..20).prop_map(End::Lit), Just(End::Lo), Just(End::Hi)]
+}
+
+fn rel_cell_strategy() -> impl Strategy<Value = RelCell> {
+    let plain = prop_oneof![
+        Just(RelCell::Any),
+        (end_strategy(), end_strategy(), any::<bool>(), any::<bool>())
+            .prop_map(|(a, b, lo, hi)| RelCell::Between(a, b, lo, hi)),
+        end_strategy().prop_map(RelCell::Gt),
+        end_strategy().prop_map(RelCell::Lte),
+        end_strategy().prop_map(RelCell::Eq),
+    ];
+    plain.prop_flat_map(|c| {
+        let negated = match &c {
+            RelCell::Any => RelCell::Any,
+            other => RelCell::Not(Box::new(other.clone())),
+        };
+        prop_oneof![Just(c), Just(negated)]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Cells that name other inputs, mixed with literal ones: the table
+    /// (its index and its row-by-row checks) matches exactly the rows the
+    /// cells' documented meaning gives, for inputs with and without each
+    /// value.
+    #[test]
+    fn cells_naming_inputs_decide_as_documented(
+        cells in prop::collection::vec(rel_cell_strategy().prop_filter("compiles", RelCell::compiles), 1..30),
+        inputs in prop::collection::vec(
+            (prop::option::of(0i32..25), prop::option::of(0i32..25), prop::option::of(0i32..25)),
+            1..20,
+        ),
+    ) {
+        let rows: String = cells.iter().enumerate().map(|(i, c)| format!("        r{i}: {} | - | - => 1\n", c.text())).collect();
+        let yaml = format!(
+            "fields:\n  users: number\n  lo: number\n  hi: number\n  n: list\ncategories:\n  - id: general\n    set: {{ category: general }}\n  - id: t\n    table:\n      hit: collect\n      inputs: {{ users: users, lo: lo, hi: hi }}\n      outputs: [n]\n      rows: |\n{rows}"
+        );
+        let (rules, diags) = compile_sources(&[("rules.yaml", &yaml)]);
+        let rules = rules.unwrap_or_else(|| panic!("{diags:#?}\n{yaml}"));
+        let table = rules.table("t").unwrap();
+        for (users, lo, hi) in &inputs {
+            let mut input = serde_json::Map::new();
+            for (k, v) in [("users", users), ("lo", lo), ("hi", hi)] {
+                if let Some(v) = v {
+                    input.insert(k.to_string(), json!(v));
+                }
+            }
+            let input = serde_json::Value::Object(input);
+            let found: Vec<String> = table.evaluate(&input).unwrap().row_ids().map(str::to_string).collect();
+            let expected: Vec<String> = cells
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.holds(*users, *lo, *hi))
+                .map(|(i, _)| format!("r{i}"))
+                .collect();
+            prop_assert_eq!(&found, &expected, "input {} rows\n{}", input, rows);
+        }
+    }
+}
