@@ -1207,3 +1207,25 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// `collect sum` is exact decimal arithmetic: numbers of up to three
+    /// places, of either sign, add to the nearest float to their exact
+    /// sum, and a whole sum is written without a fraction.
+    #[test]
+    fn sums_are_exact_in_decimal(thousandths in prop::collection::vec(-5_000_000i64..5_000_000, 1..12)) {
+        let decimal = |t: i64| format!("{}{}.{:03}", if t < 0 { "-" } else { "" }, t.abs() / 1000, t.abs() % 1000);
+        let rows: String = thousandths.iter().enumerate().map(|(i, t)| format!("        r{i}: - => {}\n", decimal(*t))).collect();
+        let rules = compile(&format!(
+            "fields: {{ amount: number, total: number }}\ncategories:\n  - id: general\n    set: {{ category: general }}\n  - id: t\n    table:\n      hit: collect sum\n      inputs: [amount]\n      outputs: [total]\n      rows: |\n{rows}"
+        ));
+        let d = decide(&rules, json!({ "id": "a", "subject": "s" }), TraceLevel::Decisions);
+        let exact: i64 = thousandths.iter().sum();
+        let want: f64 = decimal(exact).parse().unwrap();
+        let got = &d.outputs["total"];
+        prop_assert_eq!(got.as_f64(), Some(want), "{} from {:?}", got, thousandths);
+        prop_assert_eq!(got.is_i64(), exact % 1000 == 0, "{}", got);
+    }
+}
