@@ -582,6 +582,19 @@ impl RuleTest {
                     if let Some(f) = compare(&d, key, want) {
                         failures.push(f);
                     }
+                    // An output no table could decide is a typo, whatever
+                    // the decision says.
+                    if let ("outputs", NodeKind::Map(entries)) = (key.as_str(), &want.kind) {
+                        for (k, _) in entries {
+                            let declared = rules
+                                .schema
+                                .lookup(&k.name)
+                                .is_some_and(|s| rules.schema.fields[s].source == crate::schema::Source::Custom);
+                            if !declared {
+                                failures.push(format!("outputs.{}: no such field is declared in `fields:`", k.name));
+                            }
+                        }
+                    }
                 }
                 failures.extend(because_failures(rules, &d.trace, because));
                 let trace = (!failures.is_empty()).then(|| explain::render(&d));
