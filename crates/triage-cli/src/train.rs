@@ -255,7 +255,18 @@ pub fn train(args: &TrainArgs) -> Result<Exit, InputError> {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| InputError(format!("cannot make the folder `{}`: {e}", parent.display())))?;
             }
-            write_whole(out, model.to_json().as_bytes())?;
+            let json = model.to_json();
+            // A model the rules could not read is not written.
+            if json.len() as u64 > crate::MAX_FILE_BYTES {
+                return Err(InputError(format!(
+                    "the model would be {} MiB, over the {} MiB a rule directory's file may be; train it with fewer \
+                     features (`--max-features {}`) or fewer classes",
+                    json.len() >> 20,
+                    crate::MAX_FILE_BYTES >> 20,
+                    suggested_features(model.vocabulary_len(), json.len())
+                )));
+            }
+            write_whole(out, json.as_bytes())?;
             eprintln!("model written to {} (training set {})", out.display(), model.training().set_hash);
         }
         if let Some(test) = &args.test {
@@ -293,6 +304,13 @@ fn tell_skipped(data: &Labelled) {
             eprintln!("{what} {} more", list.len() - 5);
         }
     }
+}
+
+/// A feature count whose model would fit in a rule file with room to
+/// spare (the file's size is about proportional to the features).
+fn suggested_features(features: usize, bytes: usize) -> usize {
+    let fits = (crate::MAX_FILE_BYTES as f64 * 0.8 / bytes.max(1) as f64 * features as f64) as usize;
+    (fits / 1000 * 1000).max(1000)
 }
 
 fn test_model(model: &Model, held: &Labelled, head: usize, label: &str) -> Evaluation {

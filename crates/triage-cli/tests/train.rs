@@ -110,4 +110,14 @@ fn rules_read_the_model_they_name_and_a_case_without_its_words_gets_no_guess() {
     // `GET /v1/rules` lists).
     let set = triage_cli::load_relative(&rules).unwrap();
     assert_eq!(set.models, ["models/support.json"]);
+    // Tests check guesses; a label no model predicts, or a guess that is
+    // not a class, fails by name.
+    std::fs::create_dir(rules.join("tests")).unwrap();
+    let tests = "- name: right\n  case: { id: t1, subject: refund please, body: charged twice }\n  expect: { predicted: { category: BILLING } }\n- name: typo\n  case: { id: t2, subject: refund please, body: charged twice }\n  expect: { predicted: { categroy: billing, category: { class: billing } } }\n";
+    std::fs::write(rules.join("tests/guesses.test.yaml"), tests).unwrap();
+    let o = triage(&["test", rules.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("1 passed, 1 failed"), "{out}");
+    assert!(out.contains("predicted.categroy: the rules' models predict no label `categroy`"), "{out}");
+    assert!(out.contains("predicted.category: expected a class (or null for no guess)"), "{out}");
 }

@@ -602,13 +602,13 @@ fn count(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) -> R
         c.dedup();
         let mut seen: BTreeMap<String, &str> = BTreeMap::new();
         for &name in c.iter() {
-            seen.entry(name.to_lowercase()).or_insert(name);
+            seen.entry(name.to_ascii_lowercase()).or_insert(name);
         }
-        c.retain(|name| seen.get(&name.to_lowercase()) == Some(name));
+        c.retain(|name| seen.get(&name.to_ascii_lowercase()) == Some(name));
         class_of.push(
             seen.into_keys()
                 .map(|k| {
-                    let i = c.iter().position(|name| name.to_lowercase() == k).unwrap_or(0);
+                    let i = c.iter().position(|name| name.to_ascii_lowercase() == k).unwrap_or(0);
                     (k, i)
                 })
                 .collect(),
@@ -642,7 +642,7 @@ fn count(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) -> R
         });
         for (head, l) in e.labels.iter().enumerate().take(labels.len()) {
             let Some(l) = l else { continue };
-            let Some(&c) = class_of[head].get(&l.to_lowercase()) else { continue };
+            let Some(&c) = class_of[head].get(&l.to_ascii_lowercase()) else { continue };
             let n = classes[head].len();
             class_counts[head][c] += 1;
             for &f in &row {
@@ -797,6 +797,18 @@ impl Model {
             if h.classes.iter().any(|c| c.trim().is_empty()) || h.classes.windows(2).any(|w| w[0] >= w[1]) {
                 return Err(ModelError(format!(
                     "label `{}`: its classes must be non-empty, distinct and sorted",
+                    h.label
+                )));
+            }
+            // Rules compare classes without (ASCII) letter case.
+            if let Some((a, b)) = h
+                .classes
+                .iter()
+                .enumerate()
+                .find_map(|(j, a)| h.classes[j + 1..].iter().find(|b| b.eq_ignore_ascii_case(a)).map(|b| (a, b)))
+            {
+                return Err(ModelError(format!(
+                    "label `{}`: classes `{a}` and `{b}` differ only in letter case, which rules cannot tell apart",
                     h.label
                 )));
             }
@@ -1179,12 +1191,23 @@ impl Tally {
 
     /// The scores of what was recorded, for `label`.
     pub fn evaluation(&self, label: &str) -> Evaluation {
-        let mut classes: Vec<&str> =
+        let mut names: Vec<&str> =
             self.guesses.iter().flat_map(|(t, g, _)| [t.as_str(), g.as_str()]).collect::<Vec<_>>();
+        names.sort_unstable();
+        names.dedup();
+        // Names that differ only in letter case are one class, as training
+        // merges them: spelled as the first in byte order.
+        let mut spelling: BTreeMap<String, &str> = BTreeMap::new();
+        for &n in &names {
+            spelling.entry(n.to_ascii_lowercase()).or_insert(n);
+        }
+        let mut classes: Vec<&str> = spelling.values().copied().collect();
         classes.sort_unstable();
-        classes.dedup();
         let k = classes.len();
-        let index = |c: &str| classes.binary_search(&c).unwrap_or(0);
+        let index = |c: &str| {
+            let named = spelling.get(&c.to_ascii_lowercase()).copied().unwrap_or(c);
+            classes.binary_search(&named).unwrap_or(0)
+        };
         let mut confusion = vec![vec![0u64; k]; k];
         let mut bins = [(0u64, 0.0f64, 0u64); 10];
         for (t, g, conf) in &self.guesses {
@@ -1192,7 +1215,7 @@ impl Tally {
             let b = ((conf * 10.0) as usize).min(9);
             bins[b].0 += 1;
             bins[b].1 += conf;
-            bins[b].2 += u64::from(t == g);
+            bins[b].2 += u64::from(t.eq_ignore_ascii_case(g));
         }
         let cases = self.guesses.len() as u64;
         let right: u64 = (0..k).map(|i| confusion[i][i]).sum();
@@ -1558,6 +1581,18 @@ mod tests {
         assert_eq!(model.classes("category"), ["BILLING", "login", "outage"]);
         let p = model.predict(Some("Refund"), Some("charged twice, refund the money"));
         assert_eq!(p[0].class.as_ref(), "BILLING");
+        // Evaluation scores the merged class, not each spelling.
+        let e = cross_validate(&c, &["category"], 0, 3, &TrainOptions::default()).unwrap();
+        assert_eq!(e.classes.iter().map(|c| c.class.as_str()).collect::<Vec<_>>(), ["BILLING", "login", "outage"]);
+        // Only ASCII letter case, as rules compare: `Ärger` and `ärger` stay two.
+        c.push(ex("Angry", "furious about the service", "Ärger"));
+        c.push(ex("Angry", "furious about the outage", "ärger"));
+        let model = train(&c, &["category"], &TrainOptions::default()).unwrap();
+        assert_eq!(model.classes("category").len(), 5);
+        // A model file with two such classes is refused.
+        let json = train(&corpus(), &["category"], &TrainOptions::default()).unwrap().to_json();
+        let err = Model::from_json(&json.replace("\"billing\"", "\"LOGIN\"")).unwrap_err();
+        assert!(err.to_string().contains("differ only in letter case"), "{err}");
     }
 
     #[test]

@@ -582,6 +582,25 @@ impl RuleTest {
                     if let Some(f) = compare(&d, key, want) {
                         failures.push(f);
                     }
+                    // A label no model predicts, or a guess that is not a
+                    // class, is a mistake in the test.
+                    if let ("predicted", NodeKind::Map(entries)) = (key.as_str(), &want.kind) {
+                        for (k, v) in entries {
+                            let label = rules.schema.lookup(&format!("predicted.{}", k.name));
+                            if label.is_none() || k.name.ends_with("confidence") {
+                                failures.push(format!(
+                                    "predicted.{}: the rules' models predict no label `{}`",
+                                    k.name, k.name
+                                ));
+                            } else if !matches!(v.kind, NodeKind::Null) && v.scalar_text().is_none() {
+                                failures.push(format!(
+                                    "predicted.{}: expected a class (or null for no guess), not {}",
+                                    k.name,
+                                    v.describe()
+                                ));
+                            }
+                        }
+                    }
                     // An output no table could decide is a typo, whatever
                     // the decision says.
                     if let ("outputs", NodeKind::Map(entries)) = (key.as_str(), &want.kind) {
