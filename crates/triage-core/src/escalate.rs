@@ -478,6 +478,11 @@ struct Run<'a> {
     full: bool,
 }
 
+/// Most recipients one `notify: { from: FIELD }` action tells; the rest
+/// are named in a note (a list field is the case's or a table's, and a
+/// notification storm is no escalation).
+const MAX_RECIPIENTS: usize = 100;
+
 impl<'a> Run<'a> {
     /// Decides the case as of `at` with the history's pins.
     fn segment(&mut self, at: i64) -> (Segment, crate::decision::Decision) {
@@ -785,11 +790,12 @@ impl<'a> Run<'a> {
             let note = format!("at {}: `{}` names no recipient in `{field}`", utc(t), rule.meta.id);
             self.trace.push(eval::note("escalation", note));
         }
-        let mut told: Vec<String> = Vec::new();
+        let mut told: BTreeSet<String> = BTreeSet::new();
+        let (mut sent, mut skipped) = (0usize, 0usize);
         for to in recipients {
             // The list's items are lower-cased: `A@X.example` and
             // `a@x.example` are one recipient, told once.
-            if told.contains(&to) {
+            if !told.insert(to.clone()) {
                 continue;
             }
             if !crate::compile::is_recipient(&to) {
@@ -800,15 +806,27 @@ impl<'a> Run<'a> {
                 self.trace.push(eval::note("escalation", note));
                 continue;
             }
+            if sent == MAX_RECIPIENTS {
+                skipped += 1;
+                continue;
+            }
+            sent += 1;
             // A recipient holds no `/`, the key's separator.
             let mut a = self.build(ri, rule, ai, format!("{key}/{to}"), t, facts, why.to_string());
             a.detail = format!(
                 "tell `{to}` (from `{field}`): rule `{}` (level {}) holds for case `{}`",
                 rule.meta.id, rule.action.level, self.case.id
             );
-            a.target = Some(to.clone());
+            a.target = Some(to);
             self.actions.push(a);
-            told.push(to);
+        }
+        if skipped > 0 {
+            let note = format!(
+                "at {}: `{field}` names {skipped} recipient(s) more than the {MAX_RECIPIENTS} one action tells; not \
+                 notified",
+                utc(t)
+            );
+            self.trace.push(eval::note("escalation", note));
         }
     }
 

@@ -544,3 +544,22 @@ escalation:
     let (_, diags) = compile_sources(&[("r.yaml", &bad)]);
     assert_eq!(diags.iter().map(|d| (d.line, d.code)).collect::<Vec<_>>(), [(20, "invalid-value")]);
 }
+
+#[test]
+fn notify_from_a_huge_list_tells_at_most_a_hundred_and_says_so() {
+    let yaml = "fields:\n  contacts: list\ncategories:\n  - id: general\n    set: { category: general }\nescalation:\n  - id: aged\n    when: { age_minutes: { gte: 30 } }\n    do: [{ notify: { from: contacts } }]\n";
+    let rules = compile_sources(&[("r.yaml", yaml)]).0.unwrap();
+    // 20,000 items, each twice in two letter cases: linear work, capped.
+    let list: Vec<String> = (0..20_000).flat_map(|i| [format!("p{i}@x.example"), format!("P{i}@X.example")]).collect();
+    let s = CaseState::from_json(&format!(
+        r#"{{"case": {{"id": "c9", "created_at": "{}", "subject": "help", "fields": {{"contacts": {}}}}}, "events": []}}"#,
+        start().to_rfc3339(),
+        serde_json::to_string(&list).unwrap()
+    ))
+    .unwrap();
+    let e = escalate(&rules, &s, &Directory::new(), start() + Duration::minutes(45), &Options::full_trace()).unwrap();
+    assert_eq!(e.actions.len(), 100);
+    let notes: Vec<&str> =
+        e.trace.iter().filter_map(|t| t.why.as_deref()).filter(|w| w.contains("recipient")).collect();
+    assert!(notes.iter().any(|w| w.contains("19900 recipient(s) more than the 100")), "{notes:?}");
+}

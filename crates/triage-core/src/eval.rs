@@ -959,11 +959,18 @@ fn side_tables<'a>(
             }
             _ => chosen.to_vec(),
         };
-        let lost_aggregate = |r: usize| chosen.contains(&r) && !deciders.contains(&r);
         if full {
+            // Per row: 0 not chosen, 1 chosen, 2 chosen and deciding.
+            let mut role = vec![0u8; side.rules.len()];
+            for &r in chosen {
+                role[r] = 1;
+            }
+            for &r in &deciders {
+                role[r] = 2;
+            }
             let ex = explainer(rules, facts, hits);
             for (r, rule) in side.rules.iter().enumerate() {
-                let picked = match (lost_aggregate(r), chosen.contains(&r)) {
+                let picked = match (role[r] == 1, role[r] > 0) {
                     (true, _) => Some((Outcome::Lost, "took another row's number")),
                     (false, true) if table.hit.single() => Some((Outcome::Matched, "chose this row")),
                     (false, true) => Some((Outcome::Matched, "collected this row")),
@@ -1085,8 +1092,9 @@ pub(crate) fn output_fact(value: &serde_json::Value, ty: &FieldType) -> Option<F
 /// aside), in order; whether any was added.
 fn merge_items(list: &mut Vec<String>, more: Vec<String>) -> bool {
     let before = list.len();
+    let mut held: std::collections::BTreeSet<String> = list.iter().map(|x| x.to_ascii_lowercase()).collect();
     for item in more {
-        if !list.iter().any(|x| x.eq_ignore_ascii_case(&item)) {
+        if held.insert(item.to_ascii_lowercase()) {
             list.push(item);
         }
     }
