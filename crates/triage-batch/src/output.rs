@@ -79,6 +79,9 @@ pub struct LeanDecision<'a> {
     /// The suspected incident the case belongs to (`incidents:`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incident: Option<&'a triage_core::Incident>,
+    /// What the rules' side tables decided for custom fields, by field.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub outputs: &'a std::collections::BTreeMap<String, serde_json::Value>,
     /// With a history: its replay (SLA state and the escalation actions
     /// that would have fired).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -189,6 +192,7 @@ impl<'a> LeanDecision<'a> {
             rules_version: &d.rules_version,
             duplicate: d.duplicates.first(),
             incident: d.incident.as_ref(),
+            outputs: &d.outputs,
             history: replay.map(|(e, events)| LeanHistory {
                 at: e.now,
                 events,
@@ -282,6 +286,11 @@ impl<'a> LeanDecision<'a> {
             t(h.and_then(|h| h.next_check_at)),
             self.duplicate.map(|d| d.case_id.clone()).unwrap_or_default(),
             self.incident.map(|i| i.cluster.clone()).unwrap_or_default(),
+            if self.outputs.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string(self.outputs).unwrap_or_default()
+            },
         ]
     }
 }
@@ -366,7 +375,8 @@ fn maybe_instant<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Resul
 /// separated; `status` to `next_check_at` are empty for a case without a
 /// history; `duplicate_of` (the most similar earlier case) and `incident`
 /// (the suspected incident's cluster) are empty unless the rules'
-/// `duplicates:` or `incidents:` section found one.
+/// `duplicates:` or `incidents:` section found one; `outputs` is the JSON
+/// object of what side tables decided (`{"risk":1.5}`), empty if nothing.
 pub const CSV_COLUMNS: &[&str] = &[
     "record",
     "input",
@@ -399,6 +409,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "next_check_at",
     "duplicate_of",
     "incident",
+    "outputs",
 ];
 
 /// One line of the rejects file.

@@ -98,6 +98,43 @@ fn a_killed_run_resumed_writes_what_an_uninterrupted_run_writes() {
     }
 }
 
+/// A batch over a DMN conformance model: the side tables' outputs are in
+/// the lean JSON Lines and in the CSV's `outputs` column.
+#[test]
+fn a_run_writes_what_side_tables_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("cases.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\": \"a\", \"subject\": \"s\", \"fields\": {\"num_of_years\": 6}}\n{\"id\": \"b\", \"subject\": \"s\", \"fields\": {\"num_of_years\": 2}}\n",
+    )
+    .unwrap();
+    let rules = root().join("crates/triage-core/testdata/dmn-tck/0115-sum-collect-hitpolicy");
+    for (out, format) in [("out.jsonl", "jsonl"), ("out.csv", "csv")] {
+        let out = dir.path().join(out);
+        let o = triage()
+            .args(["run", rules.to_str().unwrap(), input.to_str().unwrap(), "--now", "2026-03-02T09:00:00Z"])
+            .args(["--out", out.to_str().unwrap(), "--format", format])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = std::fs::read_to_string(&out).unwrap();
+        if format == "jsonl" {
+            let sums: Vec<serde_json::Value> = text
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["outputs"]["salary"].clone())
+                .collect();
+            assert_eq!(sums, [serde_json::json!(1100), serde_json::json!(100)]);
+        } else {
+            // The last column, quoted as CSV quotes a cell with `"` and `,`.
+            let lines: Vec<&str> = text.lines().collect();
+            assert!(lines[0].ends_with(",outputs"), "{}", lines[0]);
+            assert!(lines[1].ends_with(r#","{""salary"":1100}""#), "{}", lines[1]);
+            assert!(lines[2].ends_with(r#","{""salary"":100}""#), "{}", lines[2]);
+        }
+    }
+}
+
 #[test]
 fn resume_refuses_an_output_it_did_not_write() {
     let dir = tempfile::tempdir().unwrap();
