@@ -481,19 +481,7 @@ pub(crate) fn decide(
         None => ("uncategorized", 0.0, Vec::new(), Vec::new()),
     };
     let lowest = rules.priorities.len().saturating_sub(1);
-    let mut rank = match priority_rank {
-        Some(r) => r,
-        None => {
-            trace.push(note(
-                "priority",
-                format!(
-                    "no priority from the case or categorization; starting at the lowest, `{}`",
-                    rules.priorities[lowest]
-                ),
-            ));
-            lowest
-        }
-    };
+    let mut rank = priority_rank.unwrap_or(lowest);
     facts[slots.category] = Fact::str(category);
     facts[slots.confidence] = Fact::Num(confidence);
     facts[slots.skills] = Fact::List(Cow::Borrowed(lists.0));
@@ -507,6 +495,17 @@ pub(crate) fn decide(
     if !sides.is_empty() {
         let out = (&mut outputs, &mut lists);
         side_tables(rules, sides, facts, &hits, full, "categorize", &mut trace, &mut warnings, out);
+    }
+    // Said after categorization's side tables, which belong with its rules
+    // in the trace.
+    if priority_rank.is_none() {
+        trace.push(note(
+            "priority",
+            format!(
+                "no priority from the case or categorization; starting at the lowest, `{}`",
+                rules.priorities[lowest]
+            ),
+        ));
     }
 
     // Priority: every matching rule applies, in order, clamped to the scale.
