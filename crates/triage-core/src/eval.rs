@@ -489,11 +489,11 @@ pub(crate) fn decide(
     facts[slots.product] = product.map_or(Fact::Missing, Fact::str);
     facts[slots.priority] = priority_fact(rules, rank);
     let mut outputs = BTreeMap::new();
-    let mut lists =
+    let mut added =
         Lists { tags: std::mem::take(&mut tags), skills: std::mem::take(&mut skills), articles: Vec::new() };
     let sides = &rules.categories.side;
     if !sides.is_empty() {
-        let out = (&mut outputs, &mut lists);
+        let out = (&mut outputs, &mut added);
         side_tables(rules, sides, facts, &hits, full, "categorize", &mut trace, &mut warnings, out);
     }
     // Said after categorization's side tables, which belong with its rules
@@ -637,10 +637,10 @@ pub(crate) fn decide(
     let tier_rule = first_match(rules, &rules.tiers, facts, &hits, full, "tier", &mut trace, &mut warnings);
     if !rules.tiers.side.is_empty() {
         facts[slots.tier] = Fact::Num(f64::from(tier_rule.map_or(1, |r| r.action.tier)));
-        let (sides, out) = (&rules.tiers.side, (&mut outputs, &mut lists));
+        let (sides, out) = (&rules.tiers.side, (&mut outputs, &mut added));
         side_tables(rules, sides, facts, &hits, full, "tier", &mut trace, &mut warnings, out);
     }
-    let offered = std::mem::take(&mut lists.articles);
+    let offered = std::mem::take(&mut added.articles);
     if let Some(rule) = tier_rule {
         tier = rule.action.tier;
         if tier == 0 {
@@ -683,16 +683,16 @@ pub(crate) fn decide(
         Selected { policy, calendar }
     });
     if !rules.sla.side.is_empty() {
-        let (sides, out) = (&rules.sla.side, (&mut outputs, &mut lists));
+        let (sides, out) = (&rules.sla.side, (&mut outputs, &mut added));
         side_tables(rules, sides, facts, &hits, full, "sla", &mut trace, &mut warnings, out);
     }
     let route = first_match(rules, &rules.assignment, facts, &hits, full, "assign", &mut trace, &mut warnings)
         .map(|rule| rules.assignment.rules.iter().position(|r| std::ptr::eq(r, rule)).unwrap_or(0));
     if !rules.assignment.side.is_empty() {
-        let (sides, out) = (&rules.assignment.side, (&mut outputs, &mut lists));
+        let (sides, out) = (&rules.assignment.side, (&mut outputs, &mut added));
         side_tables(rules, sides, facts, &hits, full, "assign", &mut trace, &mut warnings, out);
     }
-    let Lists { tags, skills, .. } = lists;
+    let Lists { tags, skills, .. } = added;
 
     // Low confidence goes to a person, unless the territory already sent it.
     if let Some(threshold) = rules.settings.review_below
@@ -944,7 +944,7 @@ fn side_tables<'a>(
         let chosen = sel.rows();
         // `collect min|max` is decided by the rows whose number it took;
         // the others matched and lost.
-        let deciders: Vec<usize> = match table.hit {
+        let mut deciders: Vec<usize> = match table.hit {
             Hit::Collect(Some(agg @ (Agg::Min | Agg::Max))) => {
                 let best: Vec<Option<f64>> =
                     (0..table.outputs.len()).map(|c| table.aggregate(agg, chosen, c)).collect();
@@ -959,21 +959,28 @@ fn side_tables<'a>(
             _ => chosen.to_vec(),
         };
         if full {
-            // Per row: 0 not chosen, 1 chosen, 2 chosen and deciding.
-            let mut role = vec![0u8; side.rules.len()];
+            // What became of each row: not chosen, chosen but its number not
+            // taken (`collect min|max`), or chosen and deciding.
+            #[derive(Clone, Copy, PartialEq)]
+            enum Role {
+                Unchosen,
+                Lost,
+                Decided,
+            }
+            let mut role = vec![Role::Unchosen; side.rules.len()];
             for &r in chosen {
-                role[r] = 1;
+                role[r] = Role::Lost;
             }
             for &r in &deciders {
-                role[r] = 2;
+                role[r] = Role::Decided;
             }
             let ex = explainer(rules, facts, hits);
             for (r, rule) in side.rules.iter().enumerate() {
-                let picked = match (role[r] == 1, role[r] > 0) {
-                    (true, _) => Some((Outcome::Lost, "took another row's number")),
-                    (false, true) if table.hit.single() => Some((Outcome::Matched, "chose this row")),
-                    (false, true) => Some((Outcome::Matched, "collected this row")),
-                    (false, false) => None,
+                let picked = match role[r] {
+                    Role::Lost => Some((Outcome::Lost, "took another row's number")),
+                    Role::Decided if table.hit.single() => Some((Outcome::Matched, "chose this row")),
+                    Role::Decided => Some((Outcome::Matched, "collected this row")),
+                    Role::Unchosen => None,
                 };
                 let (outcome, why) = match picked {
                     Some((outcome, what)) => {
@@ -986,9 +993,8 @@ fn side_tables<'a>(
                 trace.push(entry(rules, stage, &rule.meta, outcome, Some(why)));
             }
         } else {
-            let mut rows = deciders.clone();
-            rows.sort_unstable();
-            for r in rows {
+            deciders.sort_unstable();
+            for &r in &deciders {
                 trace.push(entry(rules, stage, &side.rules[r].meta, Outcome::Matched, None));
             }
         }
@@ -1439,10 +1445,7 @@ fn deflection(
     let product = product.map(str::to_lowercase);
     let fits =
         |a: &crate::rules::Article| a.products.is_empty() || product.as_ref().is_some_and(|p| a.products.contains(p));
-    // Articles a side table offers come first, in its order, whatever
-    // their keywords; then those the case's words find.
-    let mut scored: Vec<(usize, usize)> =
-        offered.iter().filter(|&&i| fits(&rules.articles[i])).map(|&i| (usize::MAX, i)).collect();
+    let mut scored: Vec<(usize, usize)> = Vec::new();
     let all: Vec<usize>;
     let candidates = match allowed {
         Some(list) => list,
@@ -1461,14 +1464,17 @@ fn deflection(
             scored.push((score, i));
         }
     }
-    // Offered first (stable, so in the table's order), then most keywords
-    // found; declaration order breaks ties.
-    scored
-        .sort_by(|a, b| b.0.cmp(&a.0).then(if a.0 == usize::MAX { std::cmp::Ordering::Equal } else { a.1.cmp(&b.1) }));
-    scored
-        .into_iter()
+    // Most keywords found first; declaration order breaks ties. Articles a
+    // side table offers come before them all, in its order, whatever their
+    // keywords.
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    offered
+        .iter()
+        .copied()
+        .filter(|&i| fits(&rules.articles[i]))
+        .chain(scored.into_iter().map(|(_, i)| i))
         .take(rules.settings.max_articles)
-        .map(|(_, i)| {
+        .map(|i| {
             let a = &rules.articles[i];
             Deflection { id: a.id.clone(), title: a.title.clone(), url: a.url.clone() }
         })

@@ -68,17 +68,9 @@ pub fn lint(rules: &CompiledRules) -> Vec<Diagnostic> {
         model.stage(stage, list, tables, *single, false, &mut out);
     }
     // Side tables stand alone: their rows are the whole list.
-    let sides = [
-        ("categories", &rules.categories.side),
-        ("tiers", &rules.tiers.side),
-        ("sla", &rules.sla.side),
-        ("assignment", &rules.assignment.side),
-    ];
-    for (stage, list) in sides {
-        for side in list {
-            let rows = items(&side.rules, |_| false);
-            model.stage(stage, &rows, std::slice::from_ref(&side.table), false, true, &mut out);
-        }
+    for (stage, side) in rules.side_tables() {
+        let rows = items(&side.rules, |_| false);
+        model.stage(stage, &rows, std::slice::from_ref(&side.table), false, true, &mut out);
     }
     for t in &rules.territories.list {
         if let Some(cond) = &t.cond {
@@ -455,13 +447,16 @@ impl<'r> Model<'r> {
         // knows nothing of `x`, `> x`, `< x` covering every case: rows with
         // one are left out of gaps and overlaps, and the inputs they name
         // are not idle columns.
-        let relative = |r: usize| {
-            table.rows[r]
-                .cells
-                .iter()
-                .flatten()
-                .any(|&p| matches!(self.rules.preds.get(p as usize).map(|p| &p.op), Some(Op::Relative { .. })))
-        };
+        let relative: Vec<bool> = table
+            .rows
+            .iter()
+            .map(|row| {
+                row.cells
+                    .iter()
+                    .flatten()
+                    .any(|&p| matches!(self.rules.preds.get(p as usize).map(|p| &p.op), Some(Op::Relative { .. })))
+            })
+            .collect();
         let named: Vec<crate::schema::Slot> = table
             .rows
             .iter()
@@ -472,7 +467,7 @@ impl<'r> Model<'r> {
             })
             .flatten()
             .collect();
-        let any_relative = (0..table.rows.len()).any(relative);
+        let any_relative = relative.contains(&true);
         // Gaps: cases that reach the table and that no row takes.
         if answers_one && !any_relative && !rows.iter().any(|&r| matches!(trees[r], Tree::True)) {
             let mut goals = outside.clone();
@@ -503,7 +498,7 @@ impl<'r> Model<'r> {
             'pairs: for (a, &ra) in rows.iter().enumerate() {
                 for (b, &rb) in rows.iter().enumerate().skip(a + 1) {
                     let (row_a, row_b) = (&table.rows[a], &table.rows[b]);
-                    if (table.hit == Hit::Any && row_a.class == row_b.class) || relative(a) || relative(b) {
+                    if (table.hit == Hit::Any && row_a.class == row_b.class) || relative[a] || relative[b] {
                         continue;
                     }
                     if !self.spend(outside.len() + 2) {

@@ -104,11 +104,19 @@ impl CompiledRules {
             + self.sla.rules.len()
             + self.escalation.rules.len()
             + self.assignment.rules.len()
-            + [&self.categories.side, &self.tiers.side, &self.sla.side, &self.assignment.side]
-                .into_iter()
-                .flatten()
-                .map(|t| t.rules.len())
-                .sum::<usize>()
+            + self.side_tables().map(|(_, t)| t.rules.len()).sum::<usize>()
+    }
+
+    /// Every side table with its stage's section name, in pipeline order
+    /// (file order within a stage).
+    pub(crate) fn side_tables(&self) -> impl Iterator<Item = (&'static str, &SideTable)> {
+        let stages: [(&'static str, &[SideTable]); 4] = [
+            ("categories", &self.categories.side),
+            ("tiers", &self.tiers.side),
+            ("sla", &self.sla.side),
+            ("assignment", &self.assignment.side),
+        ];
+        stages.into_iter().flat_map(|(stage, sides)| sides.iter().map(move |s| (stage, s)))
     }
 }
 

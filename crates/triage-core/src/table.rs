@@ -450,19 +450,8 @@ impl Table {
         }
         let numbers = rows.iter().filter_map(|&r| self.rows[r].outputs.get(out)?.as_f64());
         match agg {
-            // Folded from +0 so that no row (or only -0) sums to 0, not -0;
-            // rounded to the most decimal places of its terms, as decimal
-            // arithmetic (FEEL's) gives: 0.1 + 0.2 - 0.3 is 0.
-            Agg::Sum => {
-                let (mut sum, mut places) = (0.0, 0u32);
-                for x in numbers {
-                    sum += x;
-                    places = places.max(decimal_places(x));
-                }
-                let scale = 10f64.powi(i32::try_from(places).unwrap_or(0));
-                let exact = places <= 15 && (sum * scale).abs() < 9.0e15;
-                Some(if exact { (sum * scale).round() / scale + 0.0 } else { sum + 0.0 })
-            }
+            // In decimal, as `sum` adds.
+            Agg::Sum => self.sum(rows, out)?.as_f64(),
             Agg::Min => numbers.reduce(f64::min),
             Agg::Max => numbers.reduce(f64::max),
             Agg::Count => None,
@@ -593,13 +582,6 @@ fn same_value_key(v: &serde_json::Value) -> String {
         }
         other => other.to_string(),
     }
-}
-
-/// How many digits a number has after its decimal point, written in the
-/// shortest form that reads back the same (`0.1` has 1, `2` none).
-fn decimal_places(x: f64) -> u32 {
-    let text = format!("{x}");
-    text.split_once('.').map_or(0, |(_, f)| u32::try_from(f.len()).unwrap_or(u32::MAX))
 }
 
 /// The op an index stores for a cell, to decide the cell's `CellKey`.
@@ -773,18 +755,10 @@ impl crate::rules::CompiledRules {
             ("sla", &self.sla.tables),
             ("assignment", &self.assignment.tables),
         ];
-        let sides: [(&'static str, &[crate::rules::SideTable]); 4] = [
-            ("categories", &self.categories.side),
-            ("tiers", &self.tiers.side),
-            ("sla", &self.sla.side),
-            ("assignment", &self.assignment.side),
-        ];
         let all: Vec<DecisionTable<'_>> = lists
             .into_iter()
             .flat_map(|(stage, tables)| tables.iter().map(move |t| DecisionTable::new(preds, schema, t, stage)))
-            .chain(sides.into_iter().flat_map(|(stage, sides)| {
-                sides.iter().map(move |s| DecisionTable::new(preds, schema, &s.table, stage))
-            }))
+            .chain(self.side_tables().map(|(stage, s)| DecisionTable::new(preds, schema, &s.table, stage)))
             .collect();
         all.into_iter()
     }

@@ -1144,15 +1144,8 @@ pub fn coverage(rules: &CompiledRules, outcomes: &[TestOutcome]) -> CoverageRepo
     list(&mut push, "sla", &rules.sla.rules, &rules.sla.tables);
     list(&mut push, "escalation", &rules.escalation.rules, &[]);
     list(&mut push, "assignment", &rules.assignment.rules, &rules.assignment.tables);
-    for (stage, sides) in [
-        ("categories", &rules.categories.side),
-        ("tiers", &rules.tiers.side),
-        ("sla", &rules.sla.side),
-        ("assignment", &rules.assignment.side),
-    ] {
-        for side in sides {
-            list(&mut push, stage, &side.rules, std::slice::from_ref(&side.table));
-        }
+    for (stage, side) in rules.side_tables() {
+        list(&mut push, stage, &side.rules, std::slice::from_ref(&side.table));
     }
     let order = |f: &str| rules.files.iter().position(|x| **x == *f).unwrap_or(usize::MAX);
     items.sort_by_key(|a| (order(&a.file), a.line));

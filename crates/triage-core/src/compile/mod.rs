@@ -648,11 +648,7 @@ impl<'f> Compiler<'f> {
             let file = *file;
             // Which side table this is, if one: fields it decides are not
             // read before it.
-            let spec = match &node.kind {
-                NodeKind::Map(entries) => entries.iter().find(|(k, _)| k.name == "table").map(|(_, v)| v),
-                _ => None,
-            };
-            cc.reader = match spec.and_then(|s| table::side_outputs(stage, s)) {
+            cc.reader = match table::side_entry_outputs(stage, node) {
                 Some(_) => {
                     side_count += 1;
                     (stage, side_count)
@@ -721,12 +717,13 @@ impl<'f> Compiler<'f> {
         for (stage, items) in stages {
             let mut k = 0;
             for (file, node) in items.iter() {
-                let NodeKind::Map(entries) = &node.kind else { continue };
-                let Some((_, spec)) = entries.iter().find(|(key, _)| key.name == "table") else { continue };
-                let Some(outputs) = table::side_outputs(stage, spec) else { continue };
+                let Some(outputs) = table::side_entry_outputs(stage, node) else { continue };
                 k += 1;
-                let id = entries.iter().find(|(key, _)| key.name == "id").and_then(|(_, v)| v.scalar_text());
-                let id = id.unwrap_or_default();
+                let id = match &node.kind {
+                    NodeKind::Map(entries) => entries.iter().find(|(key, _)| key.name == "id"),
+                    _ => None,
+                };
+                let id = id.and_then(|(_, v)| v.scalar_text()).unwrap_or_default();
                 for (name, pos) in outputs {
                     let Some(slot) = cc.schema.lookup(&name) else { continue };
                     if cc.schema.fields[slot].source != crate::schema::Source::Custom {

@@ -301,7 +301,7 @@ fn ty_values(ty: &FieldType) -> &'static str {
 /// policy, or no output that decides the stage. Read before anything is
 /// compiled, so that the fields side tables decide are known to every rule.
 pub(super) fn side_outputs(stage: Stage, node: &Node) -> Option<Vec<(String, Pos)>> {
-    if !matches!(stage, Stage::Categorize | Stage::Tiers | Stage::Sla | Stage::Assignment) {
+    if !side_capable(stage) {
         return None;
     }
     let NodeKind::Map(entries) = &node.kind else { return None };
@@ -322,6 +322,20 @@ pub(super) fn side_outputs(stage: Stage, node: &Node) -> Option<Vec<(String, Pos
     };
     let deciding = names.iter().any(|(n, _)| outputs_for(stage).iter().any(|(o, _, list)| o == n && !list));
     (!hit.single() || !deciding).then_some(names)
+}
+
+/// [`side_outputs`] of a stage's entry (a rule, or `id` and `table:`),
+/// when it is a side table.
+pub(super) fn side_entry_outputs(stage: Stage, entry: &Node) -> Option<Vec<(String, Pos)>> {
+    let NodeKind::Map(entries) = &entry.kind else { return None };
+    let (_, spec) = entries.iter().find(|(key, _)| key.name == "table")?;
+    side_outputs(stage, spec)
+}
+
+/// Whether a stage's tables may be side tables (the stages whose answer
+/// is one rule's, with lists and custom fields beside it).
+fn side_capable(stage: Stage) -> bool {
+    matches!(stage, Stage::Categorize | Stage::Tiers | Stage::Sla | Stage::Assignment)
 }
 
 /// A hit policy by its written name, white space and case aside.
@@ -350,7 +364,7 @@ impl Compiler<'_> {
     ) -> Option<TableOut> {
         let rule = Some(table_id);
         let node = obj.get("table")?;
-        let side_capable = matches!(stage, Stage::Categorize | Stage::Tiers | Stage::Sla | Stage::Assignment);
+        let side_capable = side_capable(stage);
         let spec = self.obj(file, node, "a `table`", &["hit", "inputs", "outputs", "rows"], rule)?;
 
         // Hit policy, and whether this stage can use it.
@@ -376,30 +390,34 @@ impl Compiler<'_> {
             }
         };
         let hit_pos = spec.get("hit").map_or(spec.pos, |h| h.pos);
-        // A side table runs after its stage, so its cells read what the
+        // A table that decides none of its stage's own answer is a side
+        // table: it runs after the stage and adds to lists and custom
+        // fields. A multi-hit table can only be one. Its cells read what the
         // stage decided, as the next stage's rules do.
-        let peek_side = side_outputs(stage, node).is_some();
+        let side = side_outputs(stage, node).is_some();
         let read_stage = match stage {
-            Stage::Categorize if peek_side => Stage::Priority,
-            Stage::Tiers if peek_side => Stage::Sla,
-            Stage::Sla if peek_side => Stage::Assignment,
-            Stage::Assignment if peek_side => Stage::Escalation,
+            Stage::Categorize if side => Stage::Priority,
+            Stage::Tiers if side => Stage::Sla,
+            Stage::Sla if side => Stage::Assignment,
+            Stage::Assignment if side => Stage::Escalation,
             other => other,
         };
         let site = Site { file: self.file(file), rule, stage: read_stage };
         let refuse = match stage {
-            Stage::Territory if hit != Hit::First => Some(
+            Stage::Territory if hit != Hit::First => Some((
                 "territories are resolved by depth, then `priority`, then file order; a territories table takes no \
                  hit policy"
                     .to_string(),
-            ),
-            Stage::Escalation | Stage::Risk => Some(format!("`{}` has no tables", stage.section())),
+                "a `territories` table lists territories by row, first to last",
+            )),
+            Stage::Escalation | Stage::Risk => Some((
+                format!("`{}` has no tables", stage.section()),
+                "write escalation rules with `when` and `do`; a side table elsewhere can fill a field they read",
+            )),
             _ => None,
         };
-        if let Some(why) = refuse {
-            let d = Diagnostic::custom("table-hit-policy", Severity::Error, self.file(file), hit_pos, why)
-                .with_help("a `territories` table lists territories by row, first to last");
-            self.diags.push(d.in_rule(rule));
+        if let Some((why, help)) = refuse {
+            self.refuse(file, hit_pos, rule, why, help);
             return None;
         }
 
@@ -558,11 +576,7 @@ impl Compiler<'_> {
             }
             outs.push(OutCol { name, parent, list, order, custom, pos });
         }
-        // A table that decides none of its stage's own answer is a side
-        // table: it runs after the stage and adds to lists and custom
-        // fields. A multi-hit table can only be one.
         let deciding: Vec<&OutCol> = outs.iter().filter(|o| o.custom.is_none() && !o.list).collect();
-        let side = side_capable && (!hit.single() || deciding.is_empty());
         if side {
             if let Some(o) = deciding.first() {
                 let message = format!(
@@ -851,9 +865,10 @@ impl Compiler<'_> {
             let row_site = Site { file: self.file(file), rule: Some(&row_id), stage: read_stage };
             // A row dropped for a warning alone (a cell no value can pass)
             // leaves the table standing; one with an error does not.
-            let errors =
-                |c: &Self, cc: &CondCompiler<'_>| c.diags.iter().chain(&cc.diags).filter(|d| d.is_error()).count();
-            let errors_before = errors(self, cc);
+            let said_before = (self.diags.len(), cc.diags.len());
+            let no_new_error = |c: &Self, cc: &CondCompiler<'_>| {
+                !c.diags[said_before.0..].iter().chain(&cc.diags[said_before.1..]).any(Diagnostic::is_error)
+            };
 
             // Cells.
             let mut cells: Vec<(CellKey, Option<u32>)> = Vec::new();
@@ -1008,7 +1023,7 @@ impl Compiler<'_> {
             let meta = RuleMeta { id: Arc::from(row_id.as_str()), file, line: row.pos.line };
             if side {
                 if !row_ok {
-                    ok &= errors(self, cc) == errors_before;
+                    ok &= no_new_error(self, cc);
                     continue;
                 }
                 side_rules.push(Rule { meta, cond: crate::cond::simplify_all(conds), action: () });
@@ -1017,7 +1032,7 @@ impl Compiler<'_> {
                 let act = action(self, cc, file, &synthetic, &row_id);
                 row_shapes.push(Shape { meta: meta.clone(), catch_all: catch_all && hit == Hit::First });
                 let (Some(action), true) = (act, row_ok) else {
-                    ok &= errors(self, cc) == errors_before;
+                    ok &= no_new_error(self, cc);
                     continue;
                 };
                 out.push(Rule { meta, cond: crate::cond::simplify_all(conds), action });
