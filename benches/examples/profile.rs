@@ -1,5 +1,8 @@
 //! Runs one benchmark workload in a loop, for profilers:
-//! `cargo run --release -p triage-benches --example profile -- keyword|field|example|territory|hierarchy|deflect|escalate|assign|reassign|greedy|optimal|load|lint [iterations]`
+//! `cargo run --release -p triage-benches --example profile -- keyword|field|example|serve|write|territory|hierarchy|deflect|escalate|assign|reassign|greedy|optimal|load|lint [iterations]`
+//! (`serve` times reading, deciding and writing the sample case as `POST /v1/triage`
+//! does, `THRASH=KiB` evicting the caches between cases and `ONLY=a.yaml,b.yaml`
+//! keeping some rule files; `write` times the answer's JSON alone)
 //! (`greedy` or `optimal` with 0 iterations compares the two plans' scores)
 
 use triage_benches::{body_with, case, field_case, field_rules, global_support, keyword_rules};
@@ -126,6 +129,60 @@ fn main() {
             for _ in 0..n {
                 sink += triage(&rules, &c, &d, now, &Options::default()).category.len();
             }
+        }
+        "write" => {
+            // Writing the sample case's decision as JSON, alone.
+            let (rules, d) = triage_benches::global_support_full();
+            let c = case(include_str!("../../rules/global-support/cases/outage-acme-de.json"));
+            let decision = triage(&rules, &c, &d, now, &Options::default());
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                let mut out = Vec::with_capacity(4096);
+                serde_json::to_writer(&mut out, &decision).unwrap_or_default();
+                sink += out.len();
+            }
+            eprintln!("write {:?}", t.elapsed() / u32::try_from(n.max(1)).unwrap_or(1));
+        }
+        "serve" => {
+            // What `POST /v1/triage` does with the sample case, phase by
+            // phase: read the body, decide with every rule file (assignment
+            // too) and the example directory, write the answer.
+            let (rules, d) = match std::env::var("ONLY") {
+                Ok(only) => {
+                    let root = std::path::Path::new("rules/global-support");
+                    let texts: Vec<(String, String)> = only
+                        .split(',')
+                        .map(|f| (f.to_string(), std::fs::read_to_string(root.join(f)).unwrap_or_default()))
+                        .collect();
+                    let pairs: Vec<(&str, &str)> = texts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                    (triage_benches::compile(&pairs), triage_benches::global_support_full().1)
+                }
+                Err(_) => triage_benches::global_support_full(),
+            };
+            let body = include_str!("../../rules/global-support/cases/outage-acme-de.json");
+            let mut took = [std::time::Duration::ZERO; 3];
+            // THRASH=KiB: write that much memory between decisions, as a
+            // server's network stack and other work would evict the caches.
+            let thrash: usize = std::env::var("THRASH").ok().and_then(|v| v.parse().ok()).unwrap_or(0) * 1024;
+            let mut junk = vec![0u8; thrash];
+            for i in 0..n {
+                junk.fill(i as u8);
+                sink += junk.first().copied().unwrap_or(0) as usize;
+                let t = std::time::Instant::now();
+                let c = case(body);
+                let t1 = std::time::Instant::now();
+                let decision = triage(&rules, &c, &d, now, &Options::default());
+                let t2 = std::time::Instant::now();
+                let mut out = Vec::with_capacity(4096);
+                serde_json::to_writer(&mut out, &decision).unwrap_or_default();
+                let t3 = std::time::Instant::now();
+                took[0] += t1 - t;
+                took[1] += t2 - t1;
+                took[2] += t3 - t2;
+                sink += out.len();
+            }
+            let per = |d: std::time::Duration| d / u32::try_from(n.max(1)).unwrap_or(1);
+            eprintln!("parse {:?}, decide {:?}, write {:?}", per(took[0]), per(took[1]), per(took[2]));
         }
         _ => {
             let (rules, d) = global_support();

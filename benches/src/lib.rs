@@ -20,7 +20,7 @@ impl Lcg {
     }
 }
 
-fn compile(sources: &[(&str, &str)]) -> CompiledRules {
+pub fn compile(sources: &[(&str, &str)]) -> CompiledRules {
     match compile_sources(sources) {
         (Some(rules), _) => rules,
         (None, diags) => {
@@ -52,6 +52,26 @@ pub fn global_support() -> (CompiledRules, Directory) {
     ]);
     let dir = Directory::from_text("directory.yaml", include_str!("../../rules/global-support/directory.yaml"))
         .unwrap_or_else(|e| panic_free_abort(&e.to_string()));
+    (rules, dir)
+}
+
+/// The example rules with every file (assignment too), as `triage serve
+/// rules/global-support` loads them, and the example directory.
+pub fn global_support_full() -> (CompiledRules, Directory) {
+    let (_, dir) = global_support();
+    let rules = compile(&[
+        ("00-settings.yaml", include_str!("../../rules/global-support/00-settings.yaml")),
+        ("01-normalize.yaml", include_str!("../../rules/global-support/01-normalize.yaml")),
+        ("04-calendars.yaml", include_str!("../../rules/global-support/04-calendars.yaml")),
+        ("05-territories.yaml", include_str!("../../rules/global-support/05-territories.yaml")),
+        ("10-categories.yaml", include_str!("../../rules/global-support/10-categories.yaml")),
+        ("20-priority.yaml", include_str!("../../rules/global-support/20-priority.yaml")),
+        ("30-tiers.yaml", include_str!("../../rules/global-support/30-tiers.yaml")),
+        ("35-sla.yaml", include_str!("../../rules/global-support/35-sla.yaml")),
+        ("40-knowledge.yaml", include_str!("../../rules/global-support/40-knowledge.yaml")),
+        ("50-escalation.yaml", include_str!("../../rules/global-support/50-escalation.yaml")),
+        ("60-assignment.yaml", include_str!("../../rules/global-support/60-assignment.yaml")),
+    ]);
     (rules, dir)
 }
 

@@ -20,7 +20,8 @@
 use metrics::{Counter, Histogram, counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// Latency buckets, seconds: 50 µs to 5 s.
@@ -30,8 +31,16 @@ const BUCKETS: &[f64] =
 /// Request counter and duration histogram by route and status.
 type RequestSeries = HashMap<(&'static str, u16), (Counter, Histogram)>;
 
-/// Decision counters by category, tier and team.
-type DecisionSeries = HashMap<(String, u8, Option<String>), Counter>;
+/// Decision counters by category, tier and team (`""` when unrouted; a
+/// team's id is never empty): looked up by the decision's own `&str`s, so
+/// counting one allocates nothing once its series exists.
+type DecisionSeries = HashMap<String, HashMap<u8, HashMap<String, Counter>>>;
+
+/// Histogram samples are kept by the recorder until they are drained into
+/// their buckets, which rendering `/metrics` does; a service nobody scrapes
+/// would keep every sample. Every this many recorded requests they are
+/// drained anyway (the recorder's "upkeep"), so memory stays flat.
+pub(crate) const UPKEEP_EVERY: u64 = 4096;
 
 #[derive(Clone)]
 pub(crate) struct Metrics {
@@ -39,10 +48,15 @@ pub(crate) struct Metrics {
     handle: PrometheusHandle,
     version: Arc<Mutex<Option<String>>>,
     /// Handles of the per-request series, found once by their labels
-    /// (a registry lookup builds and hashes the labels every time).
-    requests: Arc<Mutex<RequestSeries>>,
-    decisions: Arc<Mutex<DecisionSeries>>,
+    /// (a registry lookup builds and hashes the labels every time); read
+    /// under a shared lock, written only for a series not seen before.
+    requests: Arc<RwLock<RequestSeries>>,
+    decisions: Arc<RwLock<DecisionSeries>>,
     decision_duration: Histogram,
+    /// Requests recorded, for the upkeep every [`UPKEEP_EVERY`].
+    recorded: Arc<AtomicU64>,
+    /// Upkeeps run, for tests.
+    upkeeps: Arc<AtomicU64>,
 }
 
 impl Metrics {
@@ -68,6 +82,8 @@ impl Metrics {
             requests: Arc::default(),
             decisions: Arc::default(),
             decision_duration,
+            recorded: Arc::default(),
+            upkeeps: Arc::default(),
         }
     }
 
@@ -76,34 +92,69 @@ impl Metrics {
     }
 
     pub fn request(&self, route: &'static str, status: u16, took: Duration) {
-        let Ok(mut known) = self.requests.lock() else { return };
-        let (count, duration) = known.entry((route, status)).or_insert_with(|| {
-            let status = status.to_string();
-            with_local_recorder(self.recorder.as_ref(), || {
-                (
-                    counter!("triage_http_requests_total", "route" => route, "status" => status),
-                    histogram!("triage_http_request_duration_seconds", "route" => route),
-                )
-            })
-        });
+        let found = self.requests.read().ok().and_then(|known| known.get(&(route, status)).cloned());
+        let (count, duration) = match found {
+            Some(series) => series,
+            None => {
+                let Ok(mut known) = self.requests.write() else { return };
+                known
+                    .entry((route, status))
+                    .or_insert_with(|| {
+                        let status = status.to_string();
+                        with_local_recorder(self.recorder.as_ref(), || {
+                            (
+                                counter!("triage_http_requests_total", "route" => route, "status" => status),
+                                histogram!("triage_http_request_duration_seconds", "route" => route),
+                            )
+                        })
+                    })
+                    .clone()
+            }
+        };
         count.increment(1);
         duration.record(took.as_secs_f64());
+        if self.recorded.fetch_add(1, Ordering::Relaxed) % UPKEEP_EVERY == UPKEEP_EVERY - 1 {
+            self.handle.run_upkeep();
+            self.upkeeps.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many times the recorder's samples were drained by
+    /// [`Metrics::request`] (not by rendering).
+    #[cfg(test)]
+    pub fn upkeeps(&self) -> u64 {
+        self.upkeeps.load(Ordering::Relaxed)
     }
 
     pub fn decision(&self, d: &triage_core::Decision, took: Duration) {
         self.decision_duration.record(took.as_secs_f64());
-        if let Ok(mut known) = self.decisions.lock() {
-            let key = (d.category.to_string(), d.tier, d.team.as_ref().map(ToString::to_string));
-            let count = known.entry(key).or_insert_with_key(|(category, tier, team)| {
-                let (category, tier) = (category.clone(), tier.to_string());
-                let team = team.clone().unwrap_or_else(|| "none".to_string());
-                with_local_recorder(
-                    self.recorder.as_ref(),
-                    || counter!("triage_decisions_total", "category" => category, "tier" => tier, "team" => team),
-                )
-            });
-            count.increment(1);
-        }
+        let team = d.team.as_deref().unwrap_or("");
+        let found = self
+            .decisions
+            .read()
+            .ok()
+            .and_then(|known| known.get(d.category.as_str())?.get(&d.tier)?.get(team).cloned());
+        let count = match found {
+            Some(c) => c,
+            None => {
+                let Ok(mut known) = self.decisions.write() else { return };
+                let (category, tier) = (d.category.to_string(), d.tier.to_string());
+                let label = if team.is_empty() { "none" } else { team }.to_string();
+                known
+                    .entry(category.clone())
+                    .or_default()
+                    .entry(d.tier)
+                    .or_default()
+                    .entry(team.to_string())
+                    .or_insert_with(|| {
+                        with_local_recorder(self.recorder.as_ref(), || {
+                            counter!("triage_decisions_total", "category" => category, "tier" => tier, "team" => label)
+                        })
+                    })
+                    .clone()
+            }
+        };
+        count.increment(1);
         if let Some(r) = &d.manual_review {
             let reason = r.reason.clone();
             self.with(|| counter!("triage_manual_reviews_total", "reason" => reason).increment(1));
@@ -164,5 +215,52 @@ impl Metrics {
             ));
         }
         text
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_samples_are_drained_without_a_scrape_and_none_is_lost() {
+        let m = Metrics::new();
+        let n = 2 * UPKEEP_EVERY + 10;
+        for _ in 0..n {
+            m.request("/v1/triage", 200, Duration::from_micros(70));
+        }
+        assert_eq!(m.upkeeps(), 2, "drained every {UPKEEP_EVERY} requests");
+        let text = m.render();
+        let count = text
+            .lines()
+            .find(|l| l.starts_with("triage_http_request_duration_seconds_count{route=\"/v1/triage\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<u64>().ok());
+        assert_eq!(count, Some(n), "{text}");
+        assert!(
+            text.contains(&format!("triage_http_requests_total{{route=\"/v1/triage\",status=\"200\"}} {n}")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn decisions_are_counted_by_category_tier_and_team_without_mixing_teams() {
+        let m = Metrics::new();
+        let rules = "categories: [{ id: b, set: { category: billing } }]\ntiers: [{ id: t, tier: 1 }]";
+        let (rules, diagnostics) = triage_core::compile_sources(&[("r.yaml", rules)]);
+        let rules = rules.unwrap_or_else(|| panic!("{diagnostics:?}"));
+        let case = triage_core::Case::from_json(r#"{"id":"1"}"#).unwrap();
+        let now = chrono::DateTime::from_timestamp(0, 0).unwrap();
+        let directory = triage_core::Directory::new();
+        let mut d = triage_core::triage(&rules, &case, &directory, now, &triage_core::Options::default());
+        assert_eq!((d.category.as_str(), d.tier), ("billing", 1));
+        m.decision(&d, Duration::from_micros(5));
+        m.decision(&d, Duration::from_micros(5));
+        d.team = Some("finance".into());
+        m.decision(&d, Duration::from_micros(5));
+        let text = m.render();
+        assert!(text.contains("triage_decisions_total{category=\"billing\",tier=\"1\",team=\"none\"} 2"), "{text}");
+        assert!(text.contains("triage_decisions_total{category=\"billing\",tier=\"1\",team=\"finance\"} 1"), "{text}");
     }
 }
