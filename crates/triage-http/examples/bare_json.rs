@@ -1,7 +1,8 @@
 //! The ceiling for any JSON service on this machine, for `benches/http/`:
 //! one axum handler that reads a case exactly as `POST /v1/triage` does
-//! (UTF-8 check, JSON parse, `Case::from_value`) and answers a JSON body
-//! of a given size, with no rules, middleware or metrics.
+//! for a well-formed case (UTF-8 check, then `Case::from_json` in one
+//! pass) and answers a JSON body of a given size, with no rules, middleware
+//! or metrics.
 //!
 //! `cargo run --release -p triage-http --example bare_json -- ADDR BYTES`
 
@@ -25,10 +26,7 @@ fn main() -> std::io::Result<()> {
 }
 
 fn handle(body: &[u8], reply_bytes: usize) -> axum::response::Response {
-    let parsed = std::str::from_utf8(body)
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
-        .and_then(|value| triage_core::Case::from_value(value).ok());
+    let parsed = std::str::from_utf8(body).ok().and_then(|text| triage_core::Case::from_json(text).ok());
     let Some(case) = parsed else {
         return (StatusCode::BAD_REQUEST, "not a case").into_response();
     };
