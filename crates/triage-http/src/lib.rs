@@ -184,6 +184,12 @@ struct Inner {
     deliver: tokio::sync::Notify,
     /// Requests in progress (see [`Limits::concurrency`]).
     in_progress: Arc<tokio::sync::Semaphore>,
+    /// Requests of many cases (`/v1/triage/batch`, `/v1/assign`) being
+    /// read and decided: one per core. Each holds its cases read and its
+    /// answer in the making (megabytes for a thousand cases), so more at
+    /// once would only share the cores and multiply the memory; the rest
+    /// wait their turn, within the request timeout.
+    batches: Arc<tokio::sync::Semaphore>,
     /// Request body bytes held, in 64 KiB units (see [`Limits::buffered_bytes`]).
     buffered: tokio::sync::Semaphore,
     metrics: metrics::Metrics,
@@ -218,6 +224,9 @@ impl AppState {
                 last_reload: Mutex::new(None),
                 admin_token: admin_token.filter(|t| !t.is_empty()),
                 in_progress: Arc::new(tokio::sync::Semaphore::new(limits.concurrency.max(1))),
+                batches: Arc::new(tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+                )),
                 buffered: tokio::sync::Semaphore::new(
                     limits.buffered_bytes.div_ceil(64 * 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
                 ),

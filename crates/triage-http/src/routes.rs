@@ -499,6 +499,12 @@ pub(crate) fn json_answer(snapshot: &Snapshot, value: &impl Serialize) -> Answer
     Ok(answer(snapshot, body, "application/json"))
 }
 
+/// Waits for a turn to read and decide a request of many cases (see
+/// `Inner::batches`); the request timeout bounds the wait.
+async fn batch_turn(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Problem> {
+    state.inner.batches.clone().acquire_owned().await.map_err(|_| Problem::internal())
+}
+
 /// Runs CPU-heavy work (batches, plans, compiles) off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
@@ -621,6 +627,8 @@ async fn triage_batch(
 ) -> Answer {
     let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"])?;
     let (now, options) = (q.now()?, q.options()?);
+    // One batch a core at a time, its turn held until its last line is out.
+    let turn = batch_turn(&state).await?;
     let items = blocking(move || items(&bytes)).await??;
     // The answer streams: lines go out in chunks as they are decided, so a
     // batch's answer is never held whole. The work keeps a place among the
@@ -632,7 +640,7 @@ async fn triage_batch(
     let (metrics, decided) = (state.inner.metrics.clone(), snapshot.clone());
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
-        let _place = place;
+        let (_place, _turn) = (place, turn);
         let mut chunk = Vec::with_capacity(STREAM_CHUNK + 8192);
         for (index, line, item) in items {
             let late = Instant::now() > deadline;
@@ -735,6 +743,8 @@ async fn assign(
     let (snapshot, q, bytes) = inputs(&state, q, b, &["mode", "now"])?;
     let (now, mode) = (q.now()?, q.mode()?);
     let planned = snapshot.clone();
+    let metrics = state.inner.metrics.clone();
+    let _turn = batch_turn(&state).await?;
     let plan = blocking(move || -> Result<Plan, Problem> {
         let mut cases = Vec::new();
         let mut refused = Vec::new();
@@ -744,8 +754,15 @@ async fn assign(
                 Err(p) => refused.push(rejected(index, line, p)),
             }
         }
+        let started = Instant::now();
         let plan =
             triage_core::assign_batch_plan(&planned.rules, &cases, &planned.directory, now, mode, &Options::default());
+        // Each decision counted as `/v1/triage` counts it, timed as its
+        // share of the plan.
+        let each = started.elapsed() / u32::try_from(plan.decisions.len().max(1)).unwrap_or(u32::MAX);
+        for d in &plan.decisions {
+            metrics.decision(d, each);
+        }
         let mut s = Summary {
             read: cases.len() + refused.len(),
             decided: cases.len(),

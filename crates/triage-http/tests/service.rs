@@ -298,6 +298,12 @@ async fn explain_escalate_assign_and_check_answer() {
     let sum = &plan["summary"];
     let n = |k: &str| sum[k].as_u64().unwrap();
     assert_eq!((n("read"), n("decided"), n("rejected")), (41, 40, 1));
+    // The plan's decisions are counted as single ones are.
+    let before = decided(&s).await;
+    let (st, _, _) =
+        call(&s, "POST", &format!("/v1/assign?now={NOW}"), corpus.lines().take(7).collect::<Vec<_>>().join("\n")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(decided(&s).await - before, 7.0);
     assert_eq!(n("assigned") + n("queued") + n("manual_review") + n("deflected") + n("no_team"), 40);
     assert_eq!(plan["decisions"].as_array().unwrap().len(), 40);
     assert_eq!(plan["rejected"][0]["line"], 41);
@@ -499,6 +505,32 @@ async fn a_request_past_the_time_limit_is_answered_503() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(soon, decided(&s).await, "the batch went on without its client");
     assert!(soon < 50_000.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_batches_at_once_take_turns_and_each_answers_whole() {
+    // More batches than cores: they are decided a core at a time, and
+    // every one still answers every line, in order.
+    let s = state();
+    let corpus = std::fs::read_to_string(example_dir().join("cases/corpus.jsonl")).unwrap();
+    let body: String = corpus.lines().take(300).collect::<Vec<_>>().join("\n");
+    let before = decided(&s).await;
+    let calls: Vec<_> = (0..12)
+        .map(|_| {
+            let (s, body) = (s.clone(), body.clone());
+            tokio::spawn(async move { call(&s, "POST", &format!("/v1/triage/batch?now={NOW}"), body).await })
+        })
+        .collect();
+    for answer in calls {
+        let (st, _, text) = answer.await.unwrap();
+        assert_eq!(st, StatusCode::OK);
+        let ids: Vec<String> =
+            text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["case_id"].to_string()).collect();
+        let sent: Vec<String> =
+            body.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].to_string()).collect();
+        assert_eq!(ids, sent);
+    }
+    assert_eq!(decided(&s).await - before, 12.0 * 300.0);
 }
 
 /// Decisions counted in the metrics.
