@@ -113,6 +113,7 @@ pub(crate) fn router(state: AppState) -> Router {
                 .quality(CompressionLevel::Fastest)
                 .compress_when(DefaultPredicate::new().and(SizeAbove::new(COMPRESS_ABOVE))),
         )
+        .map_request(fair_request_id)
         .layer(SetRequestIdLayer::x_request_id(Sequence::default()))
         .layer(PropagateRequestIdLayer::x_request_id())
         // 5xx answers are counted in the metrics; a burst of `overloaded`
@@ -161,6 +162,23 @@ impl MakeRequestId for Sequence {
         hex(&mut id[9..], n & 0xffff_ffff_ffff);
         HeaderValue::from_bytes(&id).ok().map(RequestId::new)
     }
+}
+
+/// The longest `x-request-id` a client may give (bytes).
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// Drops a client's `x-request-id` that is empty, longer than
+/// [`MAX_REQUEST_ID`] bytes or not printable ASCII, so the service gives
+/// the request one of its own: an empty id traces nothing, and a long one
+/// would be sent back with every answer.
+fn fair_request_id(mut request: Request) -> Request {
+    let fair = |v: &HeaderValue| {
+        (1..=MAX_REQUEST_ID).contains(&v.len()) && v.as_bytes().iter().all(|b| (b' '..=b'~').contains(b))
+    };
+    if request.headers().get_all("x-request-id").iter().any(|v| !fair(v)) {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
 }
 
 /// Counts and times every request by route and status.
@@ -921,6 +939,20 @@ mod tests {
         assert_eq!(second.header_value(), "3f09a1c2-000000001235");
         let mut late = Sequence(Arc::new(AtomicU64::new(u64::MAX)), 0);
         assert_eq!(late.make_request_id(&request).unwrap().header_value(), "00000000-ffffffffffff");
+    }
+
+    #[test]
+    fn unfair_client_request_ids_are_dropped() {
+        let with = |id: &[u8]| {
+            let mut r = Request::new(Body::empty());
+            r.headers_mut().insert("x-request-id", HeaderValue::from_bytes(id).unwrap());
+            fair_request_id(r).headers().get("x-request-id").map(|v| v.as_bytes().to_vec())
+        };
+        assert_eq!(with(b"abc-123 x"), Some(b"abc-123 x".to_vec()));
+        assert_eq!(with(&[b'a'; MAX_REQUEST_ID]), Some(vec![b'a'; MAX_REQUEST_ID]));
+        assert_eq!(with(&[b'a'; MAX_REQUEST_ID + 1]), None);
+        assert_eq!(with(b""), None);
+        assert_eq!(with("é".as_bytes()), None);
     }
 
     #[test]

@@ -92,6 +92,17 @@ async fn triage_decides_and_names_its_rules_version() {
     // A request id of the service's own: a random tag, then a sequence.
     let id = response.headers()["x-request-id"].to_str().unwrap().to_string();
     assert!(id.len() == 21 && id.as_bytes()[8] == b'-', "{id}");
+    // A client's own id comes back; one that is empty or too long is
+    // replaced by the service's.
+    for (sent, kept) in [("trace-42", true), ("", false), (&*"x".repeat(129), false)] {
+        let request =
+            Request::post(format!("/v1/triage?now={NOW}")).header("x-request-id", sent).body(Body::from(CASE));
+        let response = app(s.clone()).oneshot(request.unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let back = response.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!(back == sent, kept, "{sent:?} came back as {back:?}");
+        assert!(kept || back.len() == 21, "{back}");
+    }
     let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     let d: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(d["case_id"], "c1");
