@@ -171,7 +171,10 @@ fn case_release() {}
 
 /// Every agent of the served directory with its live presence, load and capacity.
 #[utoipa::path(get, path = "/v1/agents", tag = "cases",
-    responses((status = 200, description = "`agents`: `agent_id`, `presence`, `load`, `capacity`", body = Object)))]
+    responses(
+        (status = 200, description = "`agents`: `agent_id`, `presence`, `load`, `capacity`", body = Object),
+        (status = 501, description = "`no-store`: the service keeps no case state", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
 fn agents() {}
 
 /// Set an agent's presence: `online` agents take cases, `away` and `offline` do not.
@@ -182,12 +185,16 @@ fn agents() {}
         (status = 200, description = "`agent_id`, `presence`, `load`, `capacity`", body = Object),
         (status = 404, description = "`unknown-agent`", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 422, description = "`invalid-presence`", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 501, description = "`no-store`: the service keeps no case state", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 fn agent_presence() {}
 
 /// The escalation records opened for tracked cases and not closed, highest risk first.
 #[utoipa::path(get, path = "/v1/escalations", tag = "cases",
-    responses((status = 200, description = "`count`, `records` (as `triage escalate --report`)", body = Object)))]
+    responses(
+        (status = 200, description = "`count`, `records` (as `triage escalate --report`)", body = Object),
+        (status = 501, description = "`no-store`: the service keeps no case state", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
 fn escalations() {}
 
 /// Send dead letters back for delivery (after a sink is fixed): all, or one case's.
