@@ -194,7 +194,10 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
 const ONE_CASE_ROUTES: &[&str] =
     &["/v1/triage", "/v1/explain", "/v1/escalate", "/v1/rules/reload", "/v1/cases/{id}/events", "/v1/cases/{id}"];
 
-/// The route of [`ROUTES`] a path falls under (`{id}` takes one segment).
+/// The route of [`ROUTES`] a path falls under, as the router places it:
+/// `{id}` takes one segment, which may be empty only before another
+/// (`/v1/cases//events` reaches its handler, which refuses the empty id;
+/// `/v1/cases/` reaches none).
 fn route_of(path: &str) -> Option<&'static str> {
     // Most requests name a route exactly; only the rest are split.
     if let Some(route) = ROUTES.iter().map(|(_, route)| *route).find(|route| *route == path) {
@@ -205,7 +208,11 @@ fn route_of(path: &str) -> Option<&'static str> {
         loop {
             match (a.next(), b.next()) {
                 (None, None) => return true,
-                (Some(r), Some(p)) if r == p || (r.starts_with('{') && !p.is_empty()) => continue,
+                (Some(r), Some(p))
+                    if r == p || (r.starts_with('{') && (!p.is_empty() || a.clone().next().is_some())) =>
+                {
+                    continue;
+                }
                 _ => return false,
             }
         }
@@ -961,7 +968,9 @@ mod tests {
         assert_eq!(route_of("/v1/triage/batch"), Some("/v1/triage/batch"));
         assert_eq!(route_of("/v1/cases/c-1/events"), Some("/v1/cases/{id}/events"));
         assert_eq!(route_of("/v1/cases/c-1"), Some("/v1/cases/{id}"));
-        assert_eq!(route_of("/v1/cases//events"), None);
+        assert_eq!(route_of("/v1/cases//events"), Some("/v1/cases/{id}/events"));
+        assert_eq!(route_of("/v1/cases/"), None);
+        assert_eq!(route_of("/v1/cases//"), None);
         assert_eq!(route_of("/v1/triage/"), None);
         assert_eq!(route_of("/nowhere"), None);
     }
