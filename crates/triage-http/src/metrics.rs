@@ -4,7 +4,7 @@
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
-//! | `triage_http_requests_total` | counter | `route`, `status` |
+//! | `triage_http_requests_total` | counter | `route`, `status` (`499` when the client left before its answer was made) |
 //! | `triage_http_request_duration_seconds` | histogram | `route` (until the answer's head is sent: for `/v1/triage/batch`, whose lines stream after it, the time to its first chunk) |
 //! | `triage_decision_duration_seconds` | histogram | — (the core's work alone) |
 //! | `triage_decisions_total` | counter | `category`, `tier`, `team` (`none` when unrouted) |

@@ -182,12 +182,34 @@ fn fair_request_id(mut request: Request) -> Request {
 }
 
 /// Counts and times every request by route and status.
+/// A request whose client left before its answer was made (the
+/// connection closed, so the work was dropped) is counted with this
+/// status, nginx's "client closed request", so every request counts.
+pub const CLIENT_CLOSED: u16 = 499;
+
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = route_of(request.uri().path()).unwrap_or("unmatched");
-    let started = Instant::now();
+    let mut pending = Pending { metrics: &state.inner.metrics, route, started: Instant::now(), answered: false };
     let response = next.run(request).await;
-    state.inner.metrics.request(route, response.status().as_u16(), started.elapsed());
+    pending.answered = true;
+    state.inner.metrics.request(route, response.status().as_u16(), pending.started.elapsed());
     response
+}
+
+/// Counts a request [`CLIENT_CLOSED`] when its work is dropped unanswered.
+struct Pending<'a> {
+    metrics: &'a crate::metrics::Metrics,
+    route: &'static str,
+    started: Instant,
+    answered: bool,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.metrics.request(self.route, CLIENT_CLOSED, self.started.elapsed());
+        }
+    }
 }
 
 /// Routes whose body is one case (or nothing): the smaller body limit.

@@ -263,6 +263,20 @@ async fn a_body_not_sent_in_time_is_answered_408_and_holds_no_place() {
 }
 
 #[tokio::test]
+async fn a_request_whose_client_leaves_is_counted_499() {
+    let s = state();
+    // The client goes (its request's work is dropped) while the body stalls.
+    let gone = tokio::time::timeout(
+        Duration::from_millis(100),
+        app(s.clone()).oneshot(Request::post("/v1/triage").body(Body::new(Stalled)).unwrap()),
+    )
+    .await;
+    assert!(gone.is_err(), "the stalled request was answered");
+    let (_, _, metrics) = call(&s, "GET", "/metrics", Body::empty()).await;
+    assert!(metrics.contains("triage_http_requests_total{route=\"/v1/triage\",status=\"499\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
 async fn a_batch_answers_every_case_in_order_and_each_bad_one_on_its_line() {
     let s = state();
     let ndjson = format!("{CASE}\n\nnot json\n{{\"id\": 5}}\n{}\n", CASE.replace("c1", "c2"));
