@@ -181,12 +181,13 @@ fn fair_request_id(mut request: Request) -> Request {
     request
 }
 
-/// Counts and times every request by route and status.
 /// A request whose client left before its answer was made (the
 /// connection closed, so the work was dropped) is counted with this
 /// status, nginx's "client closed request", so every request counts.
 pub const CLIENT_CLOSED: u16 = 499;
 
+/// Counts and times every request by route and status ([`CLIENT_CLOSED`]
+/// when it is dropped unanswered).
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = route_of(request.uri().path()).unwrap_or("unmatched");
     let mut pending = Pending { metrics: &state.inner.metrics, route, started: Instant::now(), answered: false };
