@@ -795,7 +795,7 @@ fn settle_chunk(ctx: &Ctx, chunk: &[Item], recent: Option<&mut Recent>) -> Vec<O
                 }
                 match settle(ctx, item, false) {
                     Settled::Done(o) => o,
-                    Settled::Decided(d, inputs) => finish(ctx, item, *d, inputs),
+                    Settled::Decided(d, inputs) => finish(ctx, item, &d, inputs),
                 }
             })
             .collect();
@@ -833,7 +833,7 @@ fn settle_chunk(ctx: &Ctx, chunk: &[Item], recent: Option<&mut Recent>) -> Vec<O
                 if let Err(e) = replay_again(ctx, &mut d) {
                     return reject_outcome(ctx, item, &e, inputs);
                 }
-                finish(ctx, item, *d, inputs)
+                finish(ctx, item, &d, inputs)
             }
         })
         .collect()
@@ -886,7 +886,7 @@ fn settle<'i>(ctx: &Ctx, item: &'i Item, sign: bool) -> Settled<'i> {
         return Settled::Done(echo(ctx, item, &case, events.as_ref().map(|(e, _)| &e[..]), inputs));
     }
     match decide(ctx, case, events, thread, sign) {
-        Ok(d) => Settled::Decided(Box::new(d), inputs),
+        Ok(d) => Settled::Decided(d, inputs),
         Err(e) => rejected(&e),
     }
 }
@@ -977,7 +977,7 @@ fn decide<'i>(
     history: Option<History>,
     thread: Option<&'i [mail::Message]>,
     sign: bool,
-) -> Result<Decided<'i>, String> {
+) -> Result<Box<Decided<'i>>, String> {
     let at = match ctx.config.at {
         At::Now(t) => t,
         At::Creation => match case.created_at {
@@ -1012,14 +1012,16 @@ fn decide<'i>(
         }
         None => (None, 0, case, None),
     };
-    Ok(Decided { case, decision, escalation, count, at, created_at, thread, signature, history })
+    // Boxed where it is made: a decided record is a few kilobytes, and it
+    // is passed on, not copied.
+    Ok(Box::new(Decided { case, decision, escalation, count, at, created_at, thread, signature, history }))
 }
 
 /// Writes a decided record: its lean or full line, or its CSV row.
-fn finish(ctx: &Ctx, item: &Item, d: Decided<'_>, inputs: Vec<(usize, u64)>) -> Outcome {
+fn finish(ctx: &Ctx, item: &Item, d: &Decided<'_>, inputs: Vec<(usize, u64)>) -> Outcome {
     let name = &ctx.config.inputs[item.input].name;
     let source = Source { input: name, position: &item.position };
-    match write_decided(ctx, item, source, &d) {
+    match write_decided(ctx, item, source, d) {
         Ok(w) => Outcome { rejected: false, output: Some(w), reject: None, inputs },
         Err(e) => reject_outcome(ctx, item, &e, inputs),
     }
