@@ -675,7 +675,8 @@ async fn triage_batch(
 ) -> Answer {
     let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"])?;
     let (now, options) = (q.now()?, q.options()?);
-    // One batch a core at a time, its turn held until its last line is out.
+    // One batch a core at a time, deciding: its turn is held until its
+    // last line is out, but not while it waits for a slow client.
     let turn = batch_turn(&state).await?;
     let items = blocking(move || items(&bytes)).await??;
     // The answer streams: lines go out in chunks as they are decided, so a
@@ -687,8 +688,26 @@ async fn triage_batch(
     let deadline = Instant::now() + state.inner.limits.timeout;
     let (metrics, decided) = (state.inner.metrics.clone(), snapshot.clone());
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let (turns, runtime) = (state.inner.batches.clone(), tokio::runtime::Handle::current());
     tokio::task::spawn_blocking(move || {
-        let (_place, _turn) = (place, turn);
+        let (_place, mut turn) = (place, Some(turn));
+        // Sends a chunk; a client slower than the batch is waited for
+        // without the turn, which another batch takes meanwhile (two
+        // clients that never read must not stop every batch).
+        let mut send = |bytes: Bytes, turn: &mut Option<tokio::sync::OwnedSemaphorePermit>| -> bool {
+            match tx.try_send(Ok(bytes)) {
+                Ok(()) => true,
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(bytes)) => {
+                    drop(turn.take());
+                    if tx.blocking_send(bytes).is_err() {
+                        return false;
+                    }
+                    *turn = runtime.block_on(turns.clone().acquire_owned()).ok();
+                    true
+                }
+            }
+        };
         let mut chunk = Vec::with_capacity(STREAM_CHUNK + 8192);
         for (index, line, item) in items {
             let late = Instant::now() > deadline;
@@ -714,12 +733,12 @@ async fn triage_batch(
             if late {
                 break;
             }
-            if chunk.len() >= STREAM_CHUNK && tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_err() {
+            if chunk.len() >= STREAM_CHUNK && !send(Bytes::from(std::mem::take(&mut chunk)), &mut turn) {
                 return; // the client went away
             }
         }
         if !chunk.is_empty() {
-            let _ = tx.blocking_send(Ok(Bytes::from(chunk)));
+            send(Bytes::from(chunk), &mut turn);
         }
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));

@@ -562,6 +562,29 @@ async fn many_batches_at_once_take_turns_and_each_answers_whole() {
     assert_eq!(decided(&s).await - before, 12.0 * 300.0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_their_batch_answers_do_not_stop_other_batches() {
+    let s = state();
+    let corpus = std::fs::read_to_string(example_dir().join("cases/corpus.jsonl")).unwrap();
+    // Four batches whose answers (megabytes each) nobody reads: each
+    // fills its stream and waits for its client.
+    let stuck: Vec<_> = (0..4)
+        .map(|_| {
+            let (s, body) = (s.clone(), corpus.clone());
+            let request = Request::post(format!("/v1/triage/batch?now={NOW}")).body(Body::from(body)).unwrap();
+            tokio::spawn(async move { app(s).oneshot(request).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let few: String = corpus.lines().take(10).collect::<Vec<_>>().join("\n");
+    let (st, _, body) =
+        tokio::time::timeout(Duration::from_secs(10), call(&s, "POST", &format!("/v1/triage/batch?now={NOW}"), few))
+            .await
+            .expect("a batch waited behind clients that do not read");
+    assert_eq!((st, body.lines().count()), (StatusCode::OK, 10));
+    drop(stuck);
+}
+
 /// Decisions counted in the metrics.
 async fn decided(s: &AppState) -> f64 {
     let (_, _, metrics) = call(s, "GET", "/metrics", Body::empty()).await;
