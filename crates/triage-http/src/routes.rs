@@ -694,7 +694,7 @@ async fn triage_batch(
         // Sends a chunk; a client slower than the batch is waited for
         // without the turn, which another batch takes meanwhile (two
         // clients that never read must not stop every batch).
-        let mut send = |bytes: Bytes, turn: &mut Option<tokio::sync::OwnedSemaphorePermit>| -> bool {
+        let send = |bytes: Bytes, turn: &mut Option<tokio::sync::OwnedSemaphorePermit>| -> bool {
             match tx.try_send(Ok(bytes)) {
                 Ok(()) => true,
                 Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
