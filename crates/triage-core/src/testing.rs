@@ -746,6 +746,14 @@ fn same_output(want: &serde_json::Value, got: &serde_json::Value) -> bool {
     }
 }
 
+/// Checks each entry of an expected mapping; `not_a_map` when it is not
+/// one. Every entry's problem, joined, or `None`.
+fn each_entry(want: &Node, not_a_map: &str, check: impl Fn(&syntax::Key, &Node) -> Option<String>) -> Option<String> {
+    let NodeKind::Map(entries) = &want.kind else { return Some(not_a_map.to_string()) };
+    let problems: Vec<String> = entries.iter().filter_map(|(k, v)| check(k, v)).collect();
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
 fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
     let text = want.scalar_text().unwrap_or_default();
     let mismatch = |got: String, want: String| Some(format!("{key}: expected {want}, got {got}"));
@@ -788,46 +796,28 @@ fn compare(d: &Decision, key: &str, want: &Node) -> Option<String> {
             w.sort();
             if g == w { None } else { mismatch(format!("[{}]", got.join(", ")), format!("[{}]", want.join(", "))) }
         }
-        "predicted" => {
-            let NodeKind::Map(entries) = &want.kind else {
-                return Some("predicted: expected a mapping of label to class".to_string());
-            };
-            let problems: Vec<String> = entries
-                .iter()
-                .filter_map(|(k, v)| {
-                    // A guess made on no feature of the model is no guess.
-                    let got = d.predicted.iter().find(|p| *p.label == *k.name && p.features > 0);
-                    let want = (!matches!(v.kind, NodeKind::Null)).then(|| v.scalar_text()).flatten();
-                    match (got, want) {
-                        (Some(p), Some(w)) if p.class.eq_ignore_ascii_case(&w) => None,
-                        (None, None) => None,
-                        (Some(p), w) => Some(format!(
-                            "predicted.{}: expected {}, got `{}` ({:.2})",
-                            k.name,
-                            w.map_or_else(|| "no guess".to_string(), |w| format!("`{w}`")),
-                            p.class,
-                            p.confidence
-                        )),
-                        (None, Some(w)) => Some(format!("predicted.{}: expected `{w}`, got no guess", k.name)),
-                    }
-                })
-                .collect();
-            (!problems.is_empty()).then(|| problems.join("; "))
-        }
-        "outputs" => {
-            let NodeKind::Map(entries) = &want.kind else {
-                return Some("outputs: expected a mapping of field to value".to_string());
-            };
-            let problems: Vec<String> = entries
-                .iter()
-                .filter_map(|(k, v)| {
-                    let want = v.to_json();
-                    let got = d.outputs.get(&k.name).cloned().unwrap_or(serde_json::Value::Null);
-                    (!same_output(&want, &got)).then(|| format!("outputs.{}: expected {want}, got {got}", k.name))
-                })
-                .collect();
-            (!problems.is_empty()).then(|| problems.join("; "))
-        }
+        "predicted" => each_entry(want, "predicted: expected a mapping of label to class", |k, v| {
+            // A guess made on no feature of the model is no guess.
+            let got = d.predicted.iter().find(|p| *p.label == *k.name && p.features > 0);
+            let want = (!matches!(v.kind, NodeKind::Null)).then(|| v.scalar_text()).flatten();
+            match (got, want) {
+                (Some(p), Some(w)) if p.class.eq_ignore_ascii_case(&w) => None,
+                (None, None) => None,
+                (Some(p), w) => Some(format!(
+                    "predicted.{}: expected {}, got `{}` ({:.2})",
+                    k.name,
+                    w.map_or_else(|| "no guess".to_string(), |w| format!("`{w}`")),
+                    p.class,
+                    p.confidence
+                )),
+                (None, Some(w)) => Some(format!("predicted.{}: expected `{w}`, got no guess", k.name)),
+            }
+        }),
+        "outputs" => each_entry(want, "outputs: expected a mapping of field to value", |k, v| {
+            let want = v.to_json();
+            let got = d.outputs.get(&k.name).cloned().unwrap_or(serde_json::Value::Null);
+            (!same_output(&want, &got)).then(|| format!("outputs.{}: expected {want}, got {got}", k.name))
+        }),
         "territory" => nullable(d.territory.as_deref(), is_null),
         "team" => nullable(d.team.as_deref(), is_null),
         "agent" => nullable(d.agent.as_deref(), is_null),

@@ -694,7 +694,7 @@ async fn triage_batch(
         // Sends a chunk; a client slower than the batch is waited for
         // without the turn, which another batch takes meanwhile (two
         // clients that never read must not stop every batch).
-        let send = |bytes: Bytes, turn: &mut Option<tokio::sync::OwnedSemaphorePermit>| -> bool {
+        let mut send = |bytes: Bytes| -> bool {
             match tx.try_send(Ok(bytes)) {
                 Ok(()) => true,
                 Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
@@ -703,7 +703,7 @@ async fn triage_batch(
                     if tx.blocking_send(bytes).is_err() {
                         return false;
                     }
-                    *turn = runtime.block_on(turns.clone().acquire_owned()).ok();
+                    turn = runtime.block_on(turns.clone().acquire_owned()).ok();
                     true
                 }
             }
@@ -733,12 +733,12 @@ async fn triage_batch(
             if late {
                 break;
             }
-            if chunk.len() >= STREAM_CHUNK && !send(Bytes::from(std::mem::take(&mut chunk)), &mut turn) {
+            if chunk.len() >= STREAM_CHUNK && !send(Bytes::from(std::mem::take(&mut chunk))) {
                 return; // the client went away
             }
         }
         if !chunk.is_empty() {
-            send(Bytes::from(chunk), &mut turn);
+            send(Bytes::from(chunk));
         }
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
