@@ -193,6 +193,9 @@ pub struct Model {
     names: Vec<(Name, Vec<Name>)>,
     /// Per feature: its name, when explanations may name it ([`telling`]).
     telling: Vec<Option<Name>>,
+    /// The same as one bit a feature (set when it may be named): the
+    /// explanation's scan reads these few kilobytes, not `telling`.
+    telling_bits: Vec<u64>,
     /// Every label's weights of a feature side by side (feature-major,
     /// `width` a feature, label `i` from `offsets[i]`), so one feature's
     /// weights for all labels are one or two cache lines.
@@ -200,6 +203,9 @@ pub struct Model {
     width: usize,
     offsets: Vec<usize>,
 }
+
+/// How many features [`Model::found`] looks up together.
+const LOOKAHEAD: usize = 32;
 
 /// Bits of a slot that hold the vocabulary index + 1.
 const INDEX_BITS: u32 = 20;
@@ -281,6 +287,125 @@ fn each_feature(subject: Option<&str>, body: Option<&str>, each: &mut impl FnMut
         let text = if own.split_whitespace().nth(3).is_none() { b } else { own.as_str() };
         one(text, &mut normalized);
     }
+}
+
+/// The hashes [`each_feature`] gives for a case's text, in the same
+/// order, without naming the features: what a prediction needs.
+///
+/// Text of ASCII and Latin-1 letters (with the common punctuation around
+/// them) is read in one pass over its bytes, each word lower-cased,
+/// unaccented and hashed as it is read ([`latin_hashes`]); other text goes
+/// the way [`each_feature`] goes.
+fn each_hash(subject: Option<&str>, body: Option<&str>, each: &mut impl FnMut(u64)) {
+    let mut one = |text: &str| {
+        if !latin_hashes(text, each) {
+            let mut normalized = String::new();
+            let (mut folded, mut prev) = (String::new(), String::new());
+            crate::text::normalize_into(text, &mut normalized);
+            words_of(&normalized, &mut folded, &mut prev, &mut |h, _, _| each(h));
+        }
+    };
+    if let Some(s) = subject {
+        one(strip_subject_prefixes(s));
+    }
+    if let Some(b) = body {
+        let own = own_text(b);
+        let text = if own.split_whitespace().nth(3).is_none() { b } else { own.as_str() };
+        one(text);
+    }
+}
+
+/// A character [`latin_hashes`] can read without normalizing the text:
+/// Some(its lower-case unaccented form, empty when it separates words),
+/// None when the text needs [`crate::text::normalize_into`].
+///
+/// The forms are what NFKC, lower-casing and [`crate::text::unaccented`]
+/// make of them: Latin-1 letters are already composed and their lower case
+/// is Latin-1 too; `æ`, `ð`, `ø` and `þ` have no accent to lose, and `ß`
+/// folds to `ss` as everywhere in matching. The
+/// separators are punctuation whose compatibility form holds no letter or
+/// digit either (no-break space, `«`, `»`, `¡`, `¿`, typographic quotes and
+/// dashes, `…`, `€`).
+fn latin_form(c: char) -> Option<&'static str> {
+    Some(match c {
+        'À'..='Å' | 'à'..='å' => "a",
+        'Ç' | 'ç' => "c",
+        'È'..='Ë' | 'è'..='ë' => "e",
+        'Ì'..='Ï' | 'ì'..='ï' => "i",
+        'Ñ' | 'ñ' => "n",
+        'Ò'..='Ö' | 'ò'..='ö' => "o",
+        'Ù'..='Ü' | 'ù'..='ü' => "u",
+        'Ý' | 'ý' | 'ÿ' => "y",
+        'Æ' | 'æ' => "æ",
+        'Ð' | 'ð' => "ð",
+        'Ø' | 'ø' => "ø",
+        'Þ' | 'þ' => "þ",
+        'ß' => "ss",
+        '\u{a0}' | '«' | '»' | '¡' | '¿' | '\u{2010}'..='\u{2015}' | '\u{2018}'..='\u{201f}' | '…' | '€' => "",
+        _ => return None,
+    })
+}
+
+/// Calls `each` with the hashes of the words and word pairs of `text`
+/// when every character of it is ASCII or [`latin_form`] knows it, and
+/// says whether it did (when it did not, `each` was not called).
+fn latin_hashes(text: &str, each: &mut impl FnMut(u64)) -> bool {
+    if !text.is_ascii() && !text.chars().all(|c| c.is_ascii() || latin_form(c).is_some()) {
+        return false;
+    }
+    let bytes = text.as_bytes();
+    let mut prev: Option<u64> = None;
+    let mut i = 0;
+    // One word at a time: its FNV-1a state (`hash_bytes`), its length as
+    // normalized text (lower case keeps each letter's width), and whether
+    // it is all digits.
+    while i < bytes.len() {
+        let mut h = 0xcbf2_9ce4_8422_2325 ^ SEED;
+        let (mut len, mut digits) = (0usize, true);
+        let feed = |h: &mut u64, b: u8| {
+            *h ^= u64::from(b);
+            *h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        };
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                digits &= b.is_ascii_digit();
+                feed(&mut h, b.to_ascii_lowercase());
+                len += 1;
+                i += 1;
+            } else if b.is_ascii() {
+                break;
+            } else {
+                let c = text[i..].chars().next().unwrap_or('\0');
+                let form = latin_form(c).unwrap_or_default();
+                if form.is_empty() {
+                    break;
+                }
+                digits = false;
+                for &b in form.as_bytes() {
+                    feed(&mut h, b);
+                }
+                len += c.len_utf8();
+                i += c.len_utf8();
+            }
+        }
+        if len == 0 {
+            // A separator: ASCII (one byte) or a Latin one.
+            i += text[i..].chars().next().map_or(1, char::len_utf8);
+            continue;
+        }
+        if len > MAX_WORD_BYTES || digits {
+            prev = None;
+            continue;
+        }
+        let h = mix(h);
+        each(h);
+        if let Some(p) = prev {
+            each(pair_hash(p, h));
+        }
+        prev = Some(h);
+    }
+    true
 }
 
 /// The features of one normalized text (subject or body: no pair spans
@@ -840,7 +965,14 @@ impl Model {
             .iter()
             .map(|h| (Name::from(h.label.as_str()), h.classes.iter().map(|c| Name::from(c.as_str())).collect()))
             .collect();
-        let telling = file.vocabulary.iter().map(|w| telling(w).then(|| Name::from(w.as_str()))).collect();
+        let telling: Vec<Option<Name>> =
+            file.vocabulary.iter().map(|w| telling(w).then(|| Name::from(w.as_str()))).collect();
+        let mut telling_bits = vec![0u64; v.div_ceil(64)];
+        for (i, t) in telling.iter().enumerate() {
+            if t.is_some() {
+                telling_bits[i / 64] |= 1 << (i % 64);
+            }
+        }
         let mut offsets = Vec::with_capacity(file.heads.len());
         let mut width = 0;
         for h in &file.heads {
@@ -859,7 +991,7 @@ impl Model {
         for h in &mut file.heads {
             h.weights = Vec::new();
         }
-        Ok(Model { file, slots, mask, names, telling, rows, width, offsets })
+        Ok(Model { file, slots, mask, names, telling, telling_bits, rows, width, offsets })
     }
 
     /// Reads a model file's JSON text.
@@ -975,13 +1107,23 @@ impl Model {
 
     /// The vocabulary indexes found in a case's text with how often each
     /// occurs, in index order.
+    ///
+    /// Features are looked up [`LOOKAHEAD`] at a time: the first slot of
+    /// each is read before any is probed, so the table's cache misses
+    /// overlap instead of following one another.
     fn found(&self, subject: Option<&str>, body: Option<&str>) -> Vec<(u32, f32)> {
         let mut hits: Vec<u32> = Vec::with_capacity(128);
-        each_feature(subject, body, &mut |h, _, _| {
-            if let Some(i) = self.lookup(h) {
-                hits.push(i as u32);
+        let mut pending = [0u64; LOOKAHEAD];
+        let mut n = 0;
+        each_hash(subject, body, &mut |h| {
+            pending[n] = h;
+            n += 1;
+            if n == LOOKAHEAD {
+                self.lookup_all(&pending, &mut hits);
+                n = 0;
             }
         });
+        self.lookup_all(&pending[..n], &mut hits);
         hits.sort_unstable();
         let mut out: Vec<(u32, f32)> = Vec::with_capacity(hits.len());
         for f in hits {
@@ -991,6 +1133,24 @@ impl Model {
             }
         }
         out
+    }
+
+    /// Pushes the vocabulary index of each of `hashes` that has one.
+    fn lookup_all(&self, hashes: &[u64], hits: &mut Vec<u32>) {
+        let mut first = [0u64; LOOKAHEAD];
+        for (slot, &h) in first.iter_mut().zip(hashes) {
+            *slot = self.slots[(h as usize) & self.mask];
+        }
+        for (&h, &k) in hashes.iter().zip(&first) {
+            let found = match k {
+                0 => None,
+                k if k & !INDEX_MASK == h & !INDEX_MASK => Some((k & INDEX_MASK) as usize - 1),
+                _ => self.lookup(h),
+            };
+            if let Some(i) = found {
+                hits.push(i as u32);
+            }
+        }
     }
 
     /// Every label's guess for a case's subject and body, in training
@@ -1067,7 +1227,7 @@ impl Model {
             let row = f as usize * self.width + self.offsets[head];
             let mut entry = (count * (self.rows[row + best] - self.rows[row + second]), f);
             // Most features do not reach the five (or weigh against).
-            if entry.0 <= 0.0 || entry.0 < top[4].0 || self.telling[f as usize].is_none() {
+            if entry.0 <= 0.0 || entry.0 < top[4].0 || self.telling_bits[f as usize / 64] & (1 << (f % 64)) == 0 {
                 continue;
             }
             // Insert into the sorted five, pushing the rest down.
@@ -1304,6 +1464,56 @@ pub fn cross_validate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hashes [`each_feature`] gives, for comparing with [`each_hash`].
+    fn feature_hashes(subject: Option<&str>, body: Option<&str>) -> Vec<u64> {
+        let mut out = Vec::new();
+        each_feature(subject, body, &mut |h, _, _| out.push(h));
+        out
+    }
+
+    fn hashes(subject: Option<&str>, body: Option<&str>) -> Vec<u64> {
+        let mut out = Vec::new();
+        each_hash(subject, body, &mut |h| out.push(h));
+        out
+    }
+
+    #[test]
+    fn the_latin_scan_hashes_as_the_features_are_named() {
+        for text in [
+            "Grüße aus München: die Straße ist gesperrt, Ärger über Rückerstattung!",
+            "L’équipe a reçu «deux» factures… ¿Por qué? ¡Señor García! Ça coûte 12 €",
+            "ÆØÅ æøå Ðð Þþ ÿ ÝÝ naïve CAFÉ café_latte 2024 12345678901 x\u{a0}y a–b—c",
+            "Fwd: Re: AW: Mañana",
+            "",
+            "   ",
+            "ÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀ short",
+        ] {
+            assert_eq!(hashes(Some(text), Some(text)), feature_hashes(Some(text), Some(text)), "{text}");
+        }
+        // Text the scan leaves to normalization (a ligature, a combining
+        // accent, Cyrillic, `µ`) hashes the same too.
+        for text in ["ﬁle ﬁne", "cafe\u{301} ok", "Привет мир", "5µm"] {
+            assert!(!latin_hashes(text, &mut |_| {}), "{text}");
+            assert_eq!(hashes(Some(text), None), feature_hashes(Some(text), None), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// Whatever the text, a prediction sees the features training saw.
+        #[test]
+        fn hashes_are_the_features_of_any_text(
+            subject in "[a-zA-Z0-9 _:.,'’«»¿¡\u{a0}–…€À-ÿµªﬁ\u{301}Жж日本-]{0,40}",
+            body in "(([a-zA-Z0-9 _\n>.,'’«»¿¡\u{a0}–…€À-ÿ-]{0,12}|On Mon wrote:\n|-- \n|ﬁ|\u{301}|Ж|日){0,12})",
+        ) {
+            proptest::prop_assert_eq!(
+                hashes(Some(&subject), Some(&body)),
+                feature_hashes(Some(&subject), Some(&body))
+            );
+        }
+    }
 
     fn ex<'a>(subject: &'a str, body: &'a str, label: &'a str) -> Example<'a> {
         Example { subject: Some(subject), body: Some(body), labels: vec![Some(label)] }

@@ -128,16 +128,23 @@ pub(crate) fn strip_subject_prefixes(subject: &str) -> &str {
 /// followed by `Sent:`) or signature separator (`-- `) on are dropped, and
 /// so are `>` lines.
 pub fn own_text(body: &str) -> String {
-    let lines: Vec<&str> = body.lines().collect();
     let mut out = String::with_capacity(body.len());
-    for (i, line) in lines.iter().enumerate() {
+    let mut lines = body.lines().peekable();
+    while let Some(line) = lines.next() {
         let t = line.trim();
         if t.starts_with('>') {
             continue;
         }
-        // Every quote header starts with one of these letters (or a dash):
-        // other lines need no closer look.
-        let may_head = t.bytes().next().is_some_and(|b| b"oOaAlLeEbBfFvVdD-".contains(&b));
+        if line == "-- " || t == "--" {
+            break;
+        }
+        // Every quote header starts with one of these (in any case): other
+        // lines need no closer look. (Lower-casing never makes ASCII of
+        // other characters but the Kelvin sign's `k`, which none of them
+        // holds, so the test is the same on the line as it is lower-cased.)
+        let may_head = QUOTE_HEAD_STARTS
+            .iter()
+            .any(|p| t.as_bytes().get(..p.len()).is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes())));
         if !may_head {
             out.push_str(line);
             out.push('\n');
@@ -151,11 +158,11 @@ pub fn own_text(body: &str) -> String {
             || (lower.starts_with("-----") && (lower.contains("original") || lower.contains("forwarded")))
             || lower.starts_with("begin forwarded message")
             || ((lower.starts_with("from:") || lower.starts_with("von:") || lower.starts_with("de:"))
-                && lines.get(i + 1).is_some_and(|n| {
+                && lines.peek().is_some_and(|n| {
                     let n = n.trim().to_lowercase();
                     n.starts_with("sent:") || n.starts_with("gesendet:") || n.starts_with("envoyé :")
                 }));
-        if quote_header || *line == "-- " || t == "--" {
+        if quote_header {
             break;
         }
         out.push_str(line);
@@ -163,6 +170,11 @@ pub fn own_text(body: &str) -> String {
     }
     out
 }
+
+/// How the lines [`own_text`] stops at begin (besides the signature
+/// separator, which it compares whole).
+const QUOTE_HEAD_STARTS: [&str; 9] =
+    ["on ", "am ", "le ", "el ", "-----", "begin forwarded message", "from:", "von:", "de:"];
 
 /// A word without the commonest English inflections and a final `e`
 /// (`calls`, `called`, `calling` → `call`; `charge`, `charged` →
@@ -816,6 +828,51 @@ mod tests {
     #[test]
     fn function_words_are_sorted() {
         assert!(FUNCTION_WORDS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// [`own_text`] as it was first written: every line lower-cased that
+    /// starts with a quote header's letter.
+    fn own_text_reference(body: &str) -> String {
+        let lines: Vec<&str> = body.lines().collect();
+        let mut out = String::new();
+        for (i, line) in lines.iter().enumerate() {
+            let t = line.trim();
+            if t.starts_with('>') {
+                continue;
+            }
+            let lower = t.to_lowercase();
+            let quote_header = (lower.starts_with("on ") && lower.ends_with("wrote:"))
+                || (lower.starts_with("am ") && lower.ends_with(':') && lower.contains("schrieb"))
+                || (lower.starts_with("le ") && lower.contains("a écrit"))
+                || (lower.starts_with("el ") && lower.contains("escribió"))
+                || (lower.starts_with("-----") && (lower.contains("original") || lower.contains("forwarded")))
+                || lower.starts_with("begin forwarded message")
+                || ((lower.starts_with("from:") || lower.starts_with("von:") || lower.starts_with("de:"))
+                    && lines.get(i + 1).is_some_and(|n| {
+                        let n = n.trim().to_lowercase();
+                        n.starts_with("sent:") || n.starts_with("gesendet:") || n.starts_with("envoyé :")
+                    }));
+            if quote_header || *line == "-- " || t == "--" {
+                break;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn own_text_is_what_it_always_was(
+            lines in proptest::collection::vec(
+                "(On Mon, Ann wrote:|ON x WROTE:|Am 3. schrieb x:|AM x SCHRIEB:|Le x A ÉCRIT|El x escribió|----- Original|-----FORWARDED|Begin Forwarded Message|FROM: a|Von: b|De: c|Sent: d|GESENDET: e|Envoyé : f|-- |--| -- |> q|  > q|\u{212a}on x|İon|[a-zA-Z :>-]{0,12})",
+                0..8,
+            ),
+            crlf in proptest::bool::ANY,
+        ) {
+            let body = lines.join(if crlf { "\r\n" } else { "\n" });
+            proptest::prop_assert_eq!(own_text(&body), own_text_reference(&body));
+        }
     }
 
     #[test]
