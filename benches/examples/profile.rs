@@ -8,60 +8,6 @@
 use triage_benches::{body_with, case, field_case, field_rules, global_support, keyword_rules};
 use triage_core::{BatchMode, Directory, Options, triage};
 
-/// The category and priority model of 100,000 generated cases, and 1,000
-/// more cases' (subject, body) to predict (`benches/classify/make_cases.py`).
-fn learned_model() -> (triage_core::classify::Model, Vec<(String, String)>) {
-    let make = |n: usize, seed: u64| -> Vec<(String, String, String, String)> {
-        let out = std::process::Command::new("python3")
-            .args(["benches/classify/make_cases.py", "--seed", &seed.to_string(), "--cases", &n.to_string()])
-            .output()
-            .map(|o| o.stdout)
-            .unwrap_or_default();
-        String::from_utf8_lossy(&out)
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
-                let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-                (s("subject"), s("body"), s("category"), s("priority"))
-            })
-            .collect()
-    };
-    let held = make(1_000, 8).into_iter().map(|(s, b, _, _)| (s, b)).collect();
-    // MODEL=FILE keeps the trained model there, for profilers that would
-    // take minutes to watch the training.
-    let keep = std::env::var("MODEL").ok();
-    if let Some(m) = keep.as_deref().and_then(|k| std::fs::read_to_string(k).ok()) {
-        if let Ok(model) = triage_core::classify::Model::from_json(&m) {
-            return (model, held);
-        }
-    }
-    let training = make(100_000, 7);
-    let examples: Vec<triage_core::classify::Example<'_>> = training
-        .iter()
-        .map(|(s, b, c, p)| triage_core::classify::Example {
-            subject: Some(s),
-            body: Some(b),
-            labels: vec![Some(c.as_str()), Some(p.as_str())],
-        })
-        .collect();
-    let only = std::env::var("LABELS").unwrap_or_default() == "category";
-    let examples: Vec<_> = if only {
-        examples.into_iter().map(|e| triage_core::classify::Example { labels: vec![e.labels[0]], ..e }).collect()
-    } else {
-        examples
-    };
-    let labels: &[&str] = if only { &["category"] } else { &["category", "priority"] };
-    let model = triage_core::classify::train(&examples, labels, &triage_core::classify::TrainOptions::default())
-        .unwrap_or_else(|e| {
-            eprintln!("{e}");
-            std::process::exit(1)
-        });
-    if let Some(k) = keep {
-        std::fs::write(k, model.to_json()).unwrap_or_default();
-    }
-    (model, held)
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let which = args.next().unwrap_or_else(|| "example".into());
@@ -237,53 +183,6 @@ fn main() {
             }
             let per = |d: std::time::Duration| d / u32::try_from(n.max(1)).unwrap_or(1);
             eprintln!("parse {:?}, decide {:?}, write {:?}", per(took[0]), per(took[1]), per(took[2]));
-        }
-        "predict" | "learned" | "language" => {
-            // Issue #20's workloads: one prediction of the 20-class model,
-            // a whole decision of `examples/learned`, or detecting the
-            // language of a 2 KB body (PART=… of `benches/benches/classify.rs`).
-            let (model, held) = learned_model();
-            let t = std::time::Instant::now();
-            match which.as_str() {
-                "predict" => {
-                    for i in 0..n {
-                        let (s, b) = &held[i % held.len()];
-                        sink += model.predict(Some(s), Some(b)).len();
-                    }
-                }
-                "learned" => {
-                    let yaml = std::fs::read_to_string("examples/learned/rules/rules.yaml").unwrap_or_default();
-                    let json = model.to_json();
-                    let (rules, _) =
-                        triage_core::compile_with_files(&[("rules.yaml", &yaml)], &[("models/support.json", &json)]);
-                    let rules = rules.unwrap_or_else(|| triage_benches::compile(&[]));
-                    let cases: Vec<triage_core::Case> = held
-                        .iter()
-                        .map(|(s, b)| {
-                            triage_benches::case(&serde_json::json!({"id": "x", "subject": s, "body": b}).to_string())
-                        })
-                        .collect();
-                    for i in 0..n {
-                        sink += triage(&rules, &cases[i % cases.len()], &dir, now, &Options::default()).category.len();
-                    }
-                }
-                _ => {
-                    let body = "Guten Tag, leider wurde unsere Rechnung zweimal abgebucht und niemand antwortet. "
-                        .repeat(26)[..2048]
-                        .to_string();
-                    let c = triage_benches::case(
-                        &serde_json::json!({"id": "l", "subject": "Rechnung", "body": body}).to_string(),
-                    );
-                    let rules = triage_benches::compile(&[(
-                        "r.yaml",
-                        "normalize:\n  detect_languages: [en, de, fr, es]\ncategories: [{ id: all, set: { category: general } }]\n",
-                    )]);
-                    for _ in 0..n {
-                        sink += triage(&rules, &c, &dir, now, &Options::default()).category.len();
-                    }
-                }
-            }
-            eprintln!("{which} {:?}", t.elapsed() / u32::try_from(n.max(1)).unwrap_or(1));
         }
         _ => {
             let (rules, d) = global_support();
