@@ -22,6 +22,8 @@ struct Labelled {
     category: String,
     priority: String,
     json: String,
+    /// The language the generator wrote the case in.
+    language: String,
 }
 
 fn cases(n: usize, seed: u64) -> Vec<Labelled> {
@@ -49,6 +51,7 @@ fn cases(n: usize, seed: u64) -> Vec<Labelled> {
                 category: s("category"),
                 priority: s("priority"),
                 json: case.to_string(),
+                language: s("language"),
             }
         })
         .collect()
@@ -147,6 +150,59 @@ fn bench(c: &mut Criterion) {
     let (plain, _) = compile_with_files(&[("r.yaml", base)], &[]);
     let (detect, _) = compile_with_files(&[("r.yaml", &detecting)], &[]);
     let (plain, detect) = (plain.unwrap_or_else(|| panic!("rules")), detect.unwrap_or_else(|| panic!("rules")));
+    // How often the language is read right: each held case with its
+    // stated language taken out, by the rules (the function-word vote,
+    // then whatlang) and by whatlang alone on the same text.
+    let unstated: Vec<(Case, &str)> = held
+        .iter()
+        .filter_map(|h| {
+            let mut v: serde_json::Value = serde_json::from_str(&h.json).ok()?;
+            if let Some(r) = v.get_mut("requester").and_then(|r| r.as_object_mut()) {
+                r.remove("language");
+            }
+            Some((Case::from_json(&v.to_string()).ok()?, h.language.as_str()))
+        })
+        .collect();
+    let whatlang_only = whatlang::Detector::with_allowlist(vec![
+        whatlang::Lang::Eng,
+        whatlang::Lang::Deu,
+        whatlang::Lang::Fra,
+        whatlang::Lang::Spa,
+    ]);
+    let (mut by_rules, mut by_whatlang) = (0, 0);
+    for (case, want) in &unstated {
+        let d = triage(&detect, case, &dir, now, &lean);
+        by_rules += usize::from(d.normalized.language.as_deref() == Some(*want));
+        // The text the rules read: the subject, then the own text of the
+        // body's first 1,024 bytes, cut at 256.
+        let cut = |t: &str, most: usize| {
+            let mut end = t.len().min(most);
+            while !t.is_char_boundary(end) {
+                end -= 1;
+            }
+            end
+        };
+        let body = case.body.as_deref().unwrap_or_default();
+        let mut text = case.subject.clone().unwrap_or_default();
+        text.push_str(".\n");
+        text.push_str(&triage_core::similarity::own_text(&body[..cut(body, 1024)]));
+        let end = cut(&text, 256);
+        let code = whatlang_only.detect_lang(&text[..end]).map(|l| l.code()).unwrap_or_default();
+        let tag = match code {
+            "eng" => "en",
+            "deu" => "de",
+            "fra" => "fr",
+            "spa" => "es",
+            _ => "",
+        };
+        by_whatlang += usize::from(tag == *want);
+    }
+    println!(
+        "language of {} held cases read right: {} by the rules (function words, then whatlang), {} by whatlang alone",
+        unstated.len(),
+        by_rules,
+        by_whatlang
+    );
     let mut g = c.benchmark_group("language");
     g.bench_function("decide a 2 KB body, detecting its language", |b| {
         b.iter(|| black_box(triage(&detect, &long, &dir, now, &lean)))

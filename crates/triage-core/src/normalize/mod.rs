@@ -12,6 +12,7 @@
 //! native names and codes.
 
 pub(crate) mod country_key;
+mod function_words;
 
 /// The generated country table (see `build.rs`).
 mod country_table {
@@ -106,7 +107,9 @@ pub struct Normalized {
 pub struct DetectedLanguage {
     /// BCP 47 tag, e.g. `de`.
     pub language: String,
-    /// 0 to 1 (whatlang's: how far ahead of the runner-up it is).
+    /// 0 to 1, how far ahead of the runner-up the language is: the
+    /// function-word vote's margin when the vote was clear, whatlang's
+    /// confidence otherwise (see [`function_words`]); three decimals.
     pub confidence: f64,
 }
 
@@ -162,6 +165,9 @@ pub(crate) struct Normalizer {
     detect: Vec<(String, whatlang::Lang)>,
     /// The detector for them, made once.
     detector: Option<whatlang::Detector>,
+    /// The function-word vote asked first, when every one of them has a
+    /// list ([`function_words`]).
+    vote: Option<function_words::Vote>,
 }
 
 const NORMALIZE_KEYS: &[&str] =
@@ -180,6 +186,7 @@ impl Normalizer {
             language_countries: BTreeMap::new(),
             detect: Vec::new(),
             detector: None,
+            vote: None,
         };
         for lang in isolang::languages() {
             let Some(code) = lang.to_639_1() else { continue };
@@ -195,6 +202,8 @@ impl Normalizer {
         }
         if !n.detect.is_empty() {
             n.detector = Some(whatlang::Detector::with_allowlist(n.detect.iter().map(|(_, l)| *l).collect()));
+            let tags: Vec<&str> = n.detect.iter().map(|(t, _)| t.as_str()).collect();
+            n.vote = function_words::Vote::new(&tags);
         }
         n
     }
@@ -533,12 +542,16 @@ impl Normalizer {
             text.push_str(&crate::similarity::own_text(&b[..cut(b, 4 * DETECT_BYTES)]));
         }
         let end = cut(&text, DETECT_BYTES);
+        // Rounded: a float is not promised to be the same last bit on
+        // every machine, the answer is.
+        let rounded = |c: f64| (c * 1000.0).round() / 1000.0;
+        if let Some(v) = self.vote.as_ref().and_then(|vote| vote.decide(&text[..end])) {
+            let (tag, _) = self.detect.get(v.index)?;
+            return Some(DetectedLanguage { language: tag.clone(), confidence: rounded(v.margin) });
+        }
         let info = detector.detect(&text[..end]).filter(|i| i.confidence() >= MIN_DETECT_CONFIDENCE)?;
         let (tag, _) = self.detect.iter().find(|(_, l)| *l == info.lang())?;
-        // Rounded: the detector's float is not promised to be the same
-        // last bit on every machine, the answer is.
-        let confidence = (info.confidence() * 1000.0).round() / 1000.0;
-        Some(DetectedLanguage { language: tag.clone(), confidence })
+        Some(DetectedLanguage { language: tag.clone(), confidence: rounded(info.confidence()) })
     }
 
     /// Cleans a case's location, language and e-mail; a case that gives no
