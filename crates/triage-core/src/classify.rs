@@ -1223,17 +1223,31 @@ impl Model {
     /// by vocabulary order), leaving out function words.
     fn weighed(&self, head: usize, found: &[(u32, f32)], best: usize, second: usize) -> Vec<Name> {
         let mut top: [(f32, u32); 5] = [(0.0, u32::MAX); 5];
-        for &(f, count) in found {
-            let row = f as usize * self.width + self.offsets[head];
-            let mut entry = (count * (self.rows[row + best] - self.rows[row + second]), f);
-            // Most features do not reach the five (or weigh against).
-            if entry.0 <= 0.0 || entry.0 < top[4].0 || self.telling_bits[f as usize / 64] & (1 << (f % 64)) == 0 {
-                continue;
+        let off = self.offsets[head];
+        // A chunk at a time: first the features that weigh for `best` and
+        // may be named, gathered without a branch (which way a weight
+        // goes is a coin toss the processor would guess wrong half the
+        // time); then the few of them that reach the five.
+        for chunk in found.chunks(64) {
+            let mut weighing = [(0f32, 0u32); 64];
+            let mut n = 0;
+            for &(f, count) in chunk {
+                let row = f as usize * self.width + off;
+                let d = count * (self.rows[row + best] - self.rows[row + second]);
+                let named = (self.telling_bits[f as usize / 64] >> (f % 64)) & 1 == 1;
+                weighing[n] = (d, f);
+                n += usize::from((d > 0.0) & named);
             }
-            // Insert into the sorted five, pushing the rest down.
-            for slot in &mut top {
-                if entry.0 > slot.0 || (entry.0 == slot.0 && entry.1 < slot.1) {
-                    std::mem::swap(slot, &mut entry);
+            for &(d, f) in &weighing[..n] {
+                if d < top[4].0 {
+                    continue;
+                }
+                // Insert into the sorted five, pushing the rest down.
+                let mut entry = (d, f);
+                for slot in &mut top {
+                    if entry.0 > slot.0 || (entry.0 == slot.0 && entry.1 < slot.1) {
+                        std::mem::swap(slot, &mut entry);
+                    }
                 }
             }
         }
