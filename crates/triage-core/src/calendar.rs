@@ -111,6 +111,13 @@ impl Zone {
     /// offsets a day before and a day after are the only candidates.
     fn resolve(&self, local: &NaiveDateTime) -> Option<i64> {
         let wall = local.and_utc().timestamp();
+        // Most days have no change within a day either side: one offset,
+        // one instant, one search.
+        let i = self.changes.partition_point(|&(at, _)| at <= wall - 86_400);
+        if self.changes.get(i).is_none_or(|&(at, _)| at > wall + 86_400) {
+            let offset = i.checked_sub(1).map_or(self.first, |i| self.changes[i].1);
+            return Some(wall - offset);
+        }
         let (before, after) = (self.offset_at(wall - 86_400), self.offset_at(wall + 86_400));
         // The earlier instant first: the larger offset.
         let (hi, lo) = if before >= after { (before, after) } else { (after, before) };
@@ -595,6 +602,31 @@ pub(crate) fn add_window(week: &mut [Vec<(u16, u16)>; 7], day: usize, start: u16
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`Zone::resolve`] without its one-search shortcut.
+    fn resolve_reference(z: &Zone, local: &NaiveDateTime) -> Option<i64> {
+        let wall = local.and_utc().timestamp();
+        let (before, after) = (z.offset_at(wall - 86_400), z.offset_at(wall + 86_400));
+        let (hi, lo) = if before >= after { (before, after) } else { (after, before) };
+        [hi, lo].into_iter().map(|o| wall - o).find(|&t| wall - z.offset_at(t) == t)
+    }
+
+    #[test]
+    fn a_local_time_resolves_as_it_did_before_the_shortcut() {
+        // Every quarter hour of two years, across the changes of zones
+        // east and west, with half-hour offsets, a 30-minute change (Lord
+        // Howe) and one that left daylight time (Vancouver, 2026).
+        for name in
+            ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "America/Vancouver", "UTC"]
+        {
+            let z = Zone::get(name).unwrap();
+            let start = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+            for step in 0..(2 * 366 * 96) {
+                let local = start + Duration::minutes(15 * step);
+                assert_eq!(z.resolve(&local), resolve_reference(&z, &local), "{name} {local}");
+            }
+        }
+    }
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
