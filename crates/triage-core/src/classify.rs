@@ -1944,6 +1944,14 @@ mod language_tests {
         assert_eq!(d.normalized.language_from, Some("detected"));
         let found = d.normalized.language_detected.as_ref().unwrap();
         assert!(found.confidence > 0.0 && found.confidence <= 1.0, "{found:?}");
+        // Four German function words and no other language's: the vote.
+        assert_eq!((found.by, found.confidence), ("function words", 1.0));
+        // Too few function words to vote: the trigrams read it.
+        let short =
+            serde_json::json!({"id": "c", "subject": "Rechnung doppelt abgebucht", "body": "Rechnungsnummer fehlt"});
+        let d = decide(RULES, short);
+        let found = d.normalized.language_detected.as_ref().unwrap();
+        assert_eq!((d.normalized.language.as_deref(), found.by), (Some("de"), "trigrams"), "{found:?}");
         let french = serde_json::json!({"id": "c", "subject": "Facture en double",
             "body": "Bonjour, notre facture a été débitée deux fois, pouvez-vous nous rembourser ?"});
         assert_eq!(decide(RULES, french).normalized.language.as_deref(), Some("fr"));

@@ -111,6 +111,9 @@ pub struct DetectedLanguage {
     /// function-word vote's margin when the vote was clear, whatlang's
     /// confidence otherwise (see [`function_words`]); three decimals.
     pub confidence: f64,
+    /// Which read it: `function words` (the vote was clear) or `trigrams`
+    /// (whatlang).
+    pub by: &'static str,
 }
 
 /// Bytes of text the language is read from: the first few sentences tell
@@ -547,11 +550,15 @@ impl Normalizer {
         let rounded = |c: f64| (c * 1000.0).round() / 1000.0;
         if let Some(v) = self.vote.as_ref().and_then(|vote| vote.decide(&text[..end])) {
             let (tag, _) = self.detect.get(v.index)?;
-            return Some(DetectedLanguage { language: tag.clone(), confidence: rounded(v.margin) });
+            return Some(DetectedLanguage {
+                language: tag.clone(),
+                confidence: rounded(v.margin),
+                by: "function words",
+            });
         }
         let info = detector.detect(&text[..end]).filter(|i| i.confidence() >= MIN_DETECT_CONFIDENCE)?;
         let (tag, _) = self.detect.iter().find(|(_, l)| *l == info.lang())?;
-        Some(DetectedLanguage { language: tag.clone(), confidence: rounded(info.confidence()) })
+        Some(DetectedLanguage { language: tag.clone(), confidence: rounded(info.confidence()), by: "trigrams" })
     }
 
     /// Cleans a case's location, language and e-mail; a case that gives no
@@ -578,7 +585,11 @@ impl Normalizer {
                     field: "language",
                     from: "(the text)".to_string(),
                     to: found.language.clone(),
-                    how: "detected",
+                    how: if found.by == "function words" {
+                        "detected by function words"
+                    } else {
+                        "detected by trigrams"
+                    },
                 });
             }
             out.language = Some(found.language.clone());
