@@ -150,25 +150,32 @@ pub fn own_text(body: &str) -> String {
             out.push('\n');
             continue;
         }
-        let lower = t.to_lowercase();
-        let quote_header = (lower.starts_with("on ") && lower.ends_with("wrote:"))
-            || (lower.starts_with("am ") && lower.ends_with(':') && lower.contains("schrieb"))
-            || (lower.starts_with("le ") && lower.contains("a écrit"))
-            || (lower.starts_with("el ") && lower.contains("escribió"))
-            || (lower.starts_with("-----") && (lower.contains("original") || lower.contains("forwarded")))
-            || lower.starts_with("begin forwarded message")
-            || ((lower.starts_with("from:") || lower.starts_with("von:") || lower.starts_with("de:"))
-                && lines.peek().is_some_and(|n| {
-                    let n = n.trim().to_lowercase();
-                    n.starts_with("sent:") || n.starts_with("gesendet:") || n.starts_with("envoyé :")
-                }));
-        if quote_header {
+        if quote_header(t, lines.peek().copied()) {
             break;
         }
         out.push_str(line);
         out.push('\n');
     }
     out
+}
+
+/// Whether a trimmed line opens quoted mail (`On … wrote:`, `Am …
+/// schrieb …:`, `Le … a écrit`, `El … escribió`, `-----Original
+/// Message-----`, `Begin forwarded message`, or an Outlook `From:` line
+/// whose `next` line is `Sent:`), in any letter case.
+fn quote_header(t: &str, next: Option<&str>) -> bool {
+    let lower = t.to_lowercase();
+    (lower.starts_with("on ") && lower.ends_with("wrote:"))
+        || (lower.starts_with("am ") && lower.ends_with(':') && lower.contains("schrieb"))
+        || (lower.starts_with("le ") && lower.contains("a écrit"))
+        || (lower.starts_with("el ") && lower.contains("escribió"))
+        || (lower.starts_with("-----") && (lower.contains("original") || lower.contains("forwarded")))
+        || lower.starts_with("begin forwarded message")
+        || ((lower.starts_with("from:") || lower.starts_with("von:") || lower.starts_with("de:"))
+            && next.is_some_and(|n| {
+                let n = n.trim().to_lowercase();
+                n.starts_with("sent:") || n.starts_with("gesendet:") || n.starts_with("envoyé :")
+            }))
 }
 
 /// How the lines [`own_text`] stops at begin (besides the signature
@@ -830,8 +837,8 @@ mod tests {
         assert!(FUNCTION_WORDS.windows(2).all(|w| w[0] < w[1]));
     }
 
-    /// [`own_text`] as it was first written: every line lower-cased that
-    /// starts with a quote header's letter.
+    /// [`own_text`] as it was first written: every line looked at as a
+    /// possible quote header.
     fn own_text_reference(body: &str) -> String {
         let lines: Vec<&str> = body.lines().collect();
         let mut out = String::new();
@@ -840,19 +847,7 @@ mod tests {
             if t.starts_with('>') {
                 continue;
             }
-            let lower = t.to_lowercase();
-            let quote_header = (lower.starts_with("on ") && lower.ends_with("wrote:"))
-                || (lower.starts_with("am ") && lower.ends_with(':') && lower.contains("schrieb"))
-                || (lower.starts_with("le ") && lower.contains("a écrit"))
-                || (lower.starts_with("el ") && lower.contains("escribió"))
-                || (lower.starts_with("-----") && (lower.contains("original") || lower.contains("forwarded")))
-                || lower.starts_with("begin forwarded message")
-                || ((lower.starts_with("from:") || lower.starts_with("von:") || lower.starts_with("de:"))
-                    && lines.get(i + 1).is_some_and(|n| {
-                        let n = n.trim().to_lowercase();
-                        n.starts_with("sent:") || n.starts_with("gesendet:") || n.starts_with("envoyé :")
-                    }));
-            if quote_header || *line == "-- " || t == "--" {
+            if quote_header(t, lines.get(i + 1).copied()) || *line == "-- " || t == "--" {
                 break;
             }
             out.push_str(line);
