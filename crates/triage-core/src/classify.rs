@@ -1952,6 +1952,26 @@ mod language_tests {
         let d = decide(RULES, short);
         let found = d.normalized.language_detected.as_ref().unwrap();
         assert_eq!((d.normalized.language.as_deref(), found.by), (Some("de"), "trigrams"), "{found:?}");
+        // Decomposed accents read as composed ones do.
+        use unicode_normalization::UnicodeNormalization as _;
+        let nfd = |v: &serde_json::Value| {
+            let mut v = v.clone();
+            for k in ["subject", "body"] {
+                v[k] = serde_json::json!(v[k].as_str().unwrap().nfd().collect::<String>());
+            }
+            v
+        };
+        let zurich = serde_json::json!({"id": "c", "subject": "Grüße",
+            "body": "Wir dürfen für die Rückerstattung nicht länger warten, bitte prüfen Sie das."});
+        let (a, b) = (decide(RULES, zurich.clone()), decide(RULES, nfd(&zurich)));
+        assert_eq!(a.normalized.language_detected, b.normalized.language_detected);
+        assert_eq!(a.normalized.language.as_deref(), Some("de"));
+        // `und` (ISO 639: undetermined) says nothing: the text is read.
+        let mut und = german.clone();
+        und["requester"] = serde_json::json!({"language": "und"});
+        let d = decide(RULES, und);
+        assert_eq!((d.normalized.language.as_deref(), d.normalized.language_from), (Some("de"), Some("detected")));
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
         let french = serde_json::json!({"id": "c", "subject": "Facture en double",
             "body": "Bonjour, notre facture a été débitée deux fois, pouvez-vous nous rembourser ?"});
         assert_eq!(decide(RULES, french).normalized.language.as_deref(), Some("fr"));

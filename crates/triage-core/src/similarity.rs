@@ -38,6 +38,7 @@
 //! give the same answers, on every machine.
 
 use std::collections::{BTreeMap, BTreeSet};
+use unicode_normalization::UnicodeNormalization as _;
 
 /// Bins in a signature.
 pub const SIGNATURE_LEN: usize = 64;
@@ -161,19 +162,24 @@ pub fn own_text(body: &str) -> String {
 
 /// Whether a trimmed line opens quoted mail (`On … wrote:`, `Am …
 /// schrieb …:`, `Le … a écrit`, `El … escribió`, `-----Original
-/// Message-----`, `Begin forwarded message`, or an Outlook `From:` line
-/// whose `next` line is `Sent:`), in any letter case.
+/// Message-----` and Outlook's German, French and Spanish separators,
+/// `Begin forwarded message`, or an Outlook `From:` line whose `next` line
+/// is `Sent:`), in any letter case and accents composed or not.
 fn quote_header(t: &str, next: Option<&str>) -> bool {
-    let lower = t.to_lowercase();
+    // Decomposed accents (`é` as `e` and a combining mark) compose first.
+    let lower = if t.is_ascii() { t.to_lowercase() } else { t.nfc().collect::<String>().to_lowercase() };
     (lower.starts_with("on ") && lower.ends_with("wrote:"))
         || (lower.starts_with("am ") && lower.ends_with(':') && lower.contains("schrieb"))
         || (lower.starts_with("le ") && lower.contains("a écrit"))
         || (lower.starts_with("el ") && lower.contains("escribió"))
-        || (lower.starts_with("-----") && (lower.contains("original") || lower.contains("forwarded")))
+        || (lower.starts_with("-----")
+            && ["original", "forwarded", "ursprüngliche", "weitergeleitet", "d'origine", "transféré", "reenviado"]
+                .iter()
+                .any(|w| lower.contains(w)))
         || lower.starts_with("begin forwarded message")
         || ((lower.starts_with("from:") || lower.starts_with("von:") || lower.starts_with("de:"))
             && next.is_some_and(|n| {
-                let n = n.trim().to_lowercase();
+                let n = n.trim().nfc().collect::<String>().to_lowercase();
                 n.starts_with("sent:") || n.starts_with("gesendet:") || n.starts_with("envoyé :")
             }))
 }
@@ -277,7 +283,10 @@ fn quoted_text(body: &str) -> String {
         let t = line.trim_start_matches(|c: char| c == '>' || c.is_whitespace());
         let lower = t.to_lowercase();
         if HEADERS.iter().any(|h| lower.starts_with(h))
-            || (lower.starts_with("-----") && (lower.contains("original") || lower.contains("forwarded")))
+            || (lower.starts_with("-----")
+                && ["original", "forwarded", "ursprüngliche", "weitergeleitet", "d'origine", "transféré", "reenviado"]
+                    .iter()
+                    .any(|w| lower.contains(w)))
             || lower.starts_with("begin forwarded message")
             || (lower.starts_with("on ") && lower.ends_with("wrote:"))
         {
@@ -891,6 +900,13 @@ mod tests {
         );
         assert_eq!(strip_subject_prefixes("RE[2]: Fwd：回复: x"), "x");
         assert!(own_text("hi\nFrom: a@b\nSent: Monday\nold").ends_with("hi\n"));
+        // Accents composed or not, and Outlook's separators in German,
+        // French and Spanish.
+        let nfd: String = "Merci.\nLe lun. 3 mars, Support a écrit :\n> old".nfd().collect();
+        assert_eq!(own_text(&nfd), "Merci.\n");
+        for sep in ["-----Ursprüngliche Nachricht-----", "-----Message d'origine-----", "-----Mensaje original-----"] {
+            assert_eq!(own_text(&format!("Thanks, fixed.\n\n{sep}\nVon: a\nalt")), "Thanks, fixed.\n\n", "{sep}");
+        }
     }
 
     #[test]

@@ -12,20 +12,25 @@
 //! languages close, a language without a list here) the detector does.
 //!
 //! The lists are our own, lower-case, accents as written. A word in two
-//! lists (`in`, `de`, `la`) votes for both.
+//! lists (`in`, `de`, `la`, `no`) votes for both. Words of one letter (`a`,
+//! `i`, `y`, `e`, `o`) are left out: every language has them, so they
+//! would vote for a listed language in text of one that is not listed
+//! (Polish `a`, `i`). Italian `è` and Portuguese `é` (both "is") stay: no
+//! other list has them, and few languages write them alone.
 
 /// The languages with a list, by tag, and their words.
 const LISTS: &[(&str, &[&str])] = &[
     (
         "en",
         &[
-            "the", "a", "an", "and", "or", "but", "is", "are", "was", "were", "be", "been", "am", "have", "has", "had",
-            "do", "does", "did", "not", "to", "of", "in", "on", "at", "for", "with", "from", "by", "this", "that",
-            "these", "those", "it", "its", "i", "we", "you", "they", "my", "our", "your", "their", "me", "us", "them",
-            "can", "could", "would", "should", "will", "please", "there", "here", "what", "when", "why", "how",
+            "the", "an", "and", "or", "but", "is", "are", "was", "were", "be", "been", "being", "am", "have", "has",
+            "had", "do", "does", "did", "not", "to", "of", "in", "on", "at", "for", "with", "from", "by", "this",
+            "that", "these", "those", "it", "its", "we", "you", "they", "my", "our", "your", "their", "me", "us",
+            "them", "can", "could", "would", "should", "will", "please", "there", "here", "what", "when", "why", "how",
             "which", "who", "if", "as", "so", "than", "then", "also", "just", "still", "any", "some", "all", "after",
             "before", "about", "into", "since", "again", "because", "hi", "hello", "thanks", "thank", "regards",
-            "dear", "cannot", "don", "isn", "doesn", "didn", "won", "ve", "ll", "get", "got",
+            "dear", "cannot", "don", "isn", "doesn", "didn", "won", "ve", "ll", "get", "got", "no", "nothing", "never",
+            "he", "she", "his", "her", "him", "yet", "only", "very", "too", "out", "up", "more", "one",
         ],
     ),
     (
@@ -187,8 +192,6 @@ const LISTS: &[(&str, &[&str])] = &[
             "être",
             "avoir",
             "qu",
-            "j",
-            "l",
             "toujours",
             "rien",
         ],
@@ -204,8 +207,6 @@ const LISTS: &[(&str, &[&str])] = &[
             "una",
             "unos",
             "unas",
-            "y",
-            "o",
             "pero",
             "es",
             "son",
@@ -269,14 +270,11 @@ const LISTS: &[(&str, &[&str])] = &[
             "il",
             "lo",
             "la",
-            "i",
             "gli",
             "le",
             "un",
             "una",
             "uno",
-            "e",
-            "o",
             "ma",
             "è",
             "sono",
@@ -332,13 +330,10 @@ const LISTS: &[(&str, &[&str])] = &[
     (
         "pt",
         &[
-            "o",
-            "a",
             "os",
             "as",
             "um",
             "uma",
-            "e",
             "ou",
             "mas",
             "é",
@@ -426,7 +421,6 @@ const LISTS: &[(&str, &[&str])] = &[
             "ik",
             "wij",
             "we",
-            "u",
             "jullie",
             "mijn",
             "ons",
@@ -590,6 +584,26 @@ mod tests {
         // Too few function words, or two languages as close.
         for text in ["Rechnung", "Invoice 4711", "502 Bad Gateway", "la de en", "", "die Hard in Berlin"] {
             assert_eq!(vote.decide(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn words_every_language_has_do_not_outvote_the_rest() {
+        let vote = Vote::new(&["en", "de", "fr", "es"]).unwrap();
+        // English `no` and `he` vote for English as much as for Spanish.
+        for text in [
+            "No reply, no refund, no apology: awful, horrible, disgusting service.",
+            "No login, no access, no support.",
+            "He said he paid, but he got no receipt.",
+        ] {
+            assert!(vote.decide(text).is_none_or(|v| v.index == 0), "{text}");
+        }
+        // Polish `to`, `a`, `i` do not make English.
+        assert_eq!(vote.decide("To nie działa, a on i ja nie możemy się zalogować."), None);
+        for (tag, list) in LISTS {
+            for w in *list {
+                assert!(w.chars().count() > 1 || ["è", "é"].contains(w), "{tag}: {w}");
+            }
         }
     }
 

@@ -544,6 +544,14 @@ impl Normalizer {
             // read is its start anyway.
             text.push_str(&crate::similarity::own_text(&b[..cut(b, 4 * DETECT_BYTES)]));
         }
+        // Text that is the same to a reader reads the same: decomposed
+        // accents (as some mail programs send them) and full-width letters
+        // in their usual form (NFKC).
+        if !text.is_ascii()
+            && unicode_normalization::is_nfkc_quick(text.chars()) != unicode_normalization::IsNormalized::Yes
+        {
+            text = text.nfkc().collect();
+        }
         let end = cut(&text, DETECT_BYTES);
         // Rounded: a float is not promised to be the same last bit on
         // every machine, the answer is.
@@ -566,7 +574,13 @@ impl Normalizer {
     /// detect.
     pub fn normalize_case(&self, case: &crate::Case, mut steps: Option<&mut Vec<Step>>) -> (Normalized, Vec<Finding>) {
         let req = case.requester.as_ref();
-        let given = req.and_then(|r| r.language.as_deref()).map(str::trim).filter(|l| !l.is_empty());
+        // ISO 639's codes for no particular language (undetermined,
+        // multiple, uncoded, no linguistic content) say nothing: the text
+        // is read instead.
+        let given = req
+            .and_then(|r| r.language.as_deref())
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !["und", "mul", "mis", "zxx"].iter().any(|c| l.eq_ignore_ascii_case(c)));
         let (mut out, findings) = self.normalize(
             case.country.as_deref(),
             case.region.as_deref(),
