@@ -9,7 +9,8 @@
 //! within its first sentence: `Guten Tag, leider wurde unsere Rechnung …`
 //! holds four German function words and no other language's. When the
 //! vote is that clear it decides; when it is not (too few words, two
-//! languages close, a language without a list here) the detector does.
+//! languages close, the winner a language the rules do not list, a listed
+//! language without a list here) the detector does.
 //!
 //! The lists are our own, lower-case, accents as written. A word in two
 //! lists (`in`, `de`, `la`, `no`) votes for both. Words of one letter (`a`,
@@ -462,14 +463,15 @@ const MIN_MARGIN: f64 = 0.5;
 /// Hash seed of the word table.
 const SEED: u64 = 0x6c61_6e67_2d76_6f74; // "lang-vot"
 
-/// The function words of the languages a rule set detects, ready to vote.
+/// The function words of every list, ready to vote for the languages a
+/// rule set detects.
 #[derive(Debug, Clone)]
 pub(crate) struct Vote {
-    /// (hash of the word, bit `i` set when it is a word of language `i`),
+    /// (hash of the word, bit `i` set when it is a word of `LISTS[i]`),
     /// sorted by hash.
     words: Vec<(u64, u32)>,
-    /// How many languages (at most 32).
-    languages: usize,
+    /// Per list: the index of its language in the rules' list, if listed.
+    listed: Vec<Option<usize>>,
 }
 
 /// The result of a clear vote: which of the languages, and how far ahead
@@ -481,16 +483,19 @@ pub(crate) struct Verdict {
 }
 
 impl Vote {
-    /// The vote among `tags` (the rules' `detect_languages`, in order), or
+    /// The vote for `tags` (the rules' `detect_languages`, in order), or
     /// None when any of them has no list here (the vote cannot speak for a
     /// language it does not know, so the detector decides every case).
+    ///
+    /// Every list votes, the rules' languages or not: a mail in Portuguese
+    /// that the rules do not list wins for Portuguese and is left to the
+    /// detector, rather than won by Spanish at full confidence.
     pub fn new(tags: &[&str]) -> Option<Vote> {
-        if tags.is_empty() || tags.len() > 32 {
+        if tags.is_empty() || tags.iter().any(|t| !LISTS.iter().any(|(l, _)| l == t)) {
             return None;
         }
         let mut words: Vec<(u64, u32)> = Vec::new();
-        for (i, tag) in tags.iter().enumerate() {
-            let (_, list) = LISTS.iter().find(|(t, _)| t == tag)?;
+        for (i, (_, list)) in LISTS.iter().enumerate() {
             for w in *list {
                 words.push((crate::similarity::hash_bytes(SEED, w.as_bytes()), 1 << i));
             }
@@ -504,7 +509,8 @@ impl Vote {
             }
             same
         });
-        Some(Vote { words, languages: tags.len() })
+        let listed = LISTS.iter().map(|(l, _)| tags.iter().position(|t| t == l)).collect();
+        Some(Vote { words, listed })
     }
 
     /// Counts the function words of `text` per language and names the
@@ -530,8 +536,8 @@ impl Vote {
                 }
             }
         }
-        // The winner, ties to the earlier language.
-        let votes = &votes[..self.languages];
+        // The winner, ties to the earlier list.
+        let votes = &votes[..LISTS.len()];
         let (mut best, mut second) = (0usize, None::<usize>);
         for i in 1..votes.len() {
             if votes[i] > votes[best] {
@@ -543,7 +549,8 @@ impl Vote {
         }
         let (b, s) = (votes[best], second.map_or(0, |s| votes[s]));
         let margin = f64::from(b - s) / f64::from(b.max(1));
-        (b >= MIN_VOTES && margin >= MIN_MARGIN).then_some(Verdict { index: best, margin })
+        let index = self.listed[best]?;
+        (b >= MIN_VOTES && margin >= MIN_MARGIN).then_some(Verdict { index, margin })
     }
 }
 
@@ -608,10 +615,24 @@ mod tests {
     }
 
     #[test]
+    fn a_language_the_rules_do_not_list_is_left_to_the_detector() {
+        let four = Vote::new(&["en", "de", "fr", "es"]).unwrap();
+        let portuguese = "Olá, não consigo entrar na minha conta desde ontem. Vocês podem ajudar? Obrigado.";
+        let dutch = "Goedemorgen, wij hebben de factuur van maart nog niet ontvangen. Met vriendelijke groeten.";
+        assert_eq!(four.decide(portuguese), None);
+        assert_eq!(four.decide(dutch), None);
+        // Listed, they win, by their index in the rules' list.
+        let seven = Vote::new(&["nl", "pt", "en"]).unwrap();
+        assert_eq!(seven.decide(portuguese).map(|v| v.index), Some(1));
+        assert_eq!(seven.decide(dutch).map(|v| v.index), Some(0));
+    }
+
+    #[test]
     fn a_language_without_a_list_leaves_every_case_to_the_detector() {
         assert!(Vote::new(&["en", "pl"]).is_none());
         assert!(Vote::new(&["en", "ja"]).is_none());
         assert!(Vote::new(&[]).is_none());
         assert!(Vote::new(&["en", "de", "fr", "es", "it", "pt", "nl"]).is_some());
+        assert!(LISTS.len() <= 32, "a vote's languages are bits of a u32");
     }
 }
