@@ -25,7 +25,7 @@
 //! order).
 
 use crate::name::Name;
-use crate::similarity::{hash_bytes, mix, own_text, strip_subject_prefixes};
+use crate::similarity::{fnv_start, fnv_step, hash_bytes, mix, own_text, strip_subject_prefixes};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -278,14 +278,21 @@ fn each_feature(subject: Option<&str>, body: Option<&str>, each: &mut impl FnMut
             words_of(normalized, &mut folded, &mut prev, each);
         }
     };
+    each_text(subject, body, &mut |text| one(text, &mut normalized));
+}
+
+/// Calls `one` with the texts features are read from: the subject without
+/// its reply and forward prefixes, then the body's own text (quotes and
+/// signature left out) or, when that is under four words, the whole body.
+fn each_text(subject: Option<&str>, body: Option<&str>, one: &mut impl FnMut(&str)) {
     if let Some(s) = subject {
-        one(strip_subject_prefixes(s), &mut normalized);
+        one(strip_subject_prefixes(s));
     }
     if let Some(b) = body {
         let own = own_text(b);
         // A forward with a line on top is about what it forwards.
         let text = if own.split_whitespace().nth(3).is_none() { b } else { own.as_str() };
-        one(text, &mut normalized);
+        one(text);
     }
 }
 
@@ -297,22 +304,14 @@ fn each_feature(subject: Option<&str>, body: Option<&str>, each: &mut impl FnMut
 /// unaccented and hashed as it is read ([`latin_hashes`]); other text goes
 /// the way [`each_feature`] goes.
 fn each_hash(subject: Option<&str>, body: Option<&str>, each: &mut impl FnMut(u64)) {
-    let mut one = |text: &str| {
+    each_text(subject, body, &mut |text| {
         if !latin_hashes(text, each) {
             let mut normalized = String::new();
             let (mut folded, mut prev) = (String::new(), String::new());
             crate::text::normalize_into(text, &mut normalized);
             words_of(&normalized, &mut folded, &mut prev, &mut |h, _, _| each(h));
         }
-    };
-    if let Some(s) = subject {
-        one(strip_subject_prefixes(s));
-    }
-    if let Some(b) = body {
-        let own = own_text(b);
-        let text = if own.split_whitespace().nth(3).is_none() { b } else { own.as_str() };
-        one(text);
-    }
+    });
 }
 
 /// A character [`latin_hashes`] can read without normalizing the text:
@@ -356,21 +355,17 @@ fn latin_hashes(text: &str, each: &mut impl FnMut(u64)) -> bool {
     let bytes = text.as_bytes();
     let mut prev: Option<u64> = None;
     let mut i = 0;
-    // One word at a time: its FNV-1a state (`hash_bytes`), its length as
+    // One word at a time: its FNV-1a state (as `hash_bytes` keeps it), its length as
     // normalized text (lower case keeps each letter's width), and whether
     // it is all digits.
     while i < bytes.len() {
-        let mut h = 0xcbf2_9ce4_8422_2325 ^ SEED;
+        let mut h = fnv_start(SEED);
         let (mut len, mut digits) = (0usize, true);
-        let feed = |h: &mut u64, b: u8| {
-            *h ^= u64::from(b);
-            *h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        };
         while i < bytes.len() {
             let b = bytes[i];
             if b.is_ascii_alphanumeric() || b == b'_' {
                 digits &= b.is_ascii_digit();
-                feed(&mut h, b.to_ascii_lowercase());
+                fnv_step(&mut h, b.to_ascii_lowercase());
                 len += 1;
                 i += 1;
             } else if b.is_ascii() {
@@ -383,7 +378,7 @@ fn latin_hashes(text: &str, each: &mut impl FnMut(u64)) -> bool {
                 }
                 digits = false;
                 for &b in form.as_bytes() {
-                    feed(&mut h, b);
+                    fnv_step(&mut h, b);
                 }
                 len += c.len_utf8();
                 i += c.len_utf8();

@@ -77,12 +77,23 @@ pub(crate) fn mix(mut x: u64) -> u64 {
 
 /// A seeded 64-bit hash of bytes (FNV-1a, then mixed).
 pub(crate) fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325 ^ seed;
+    let mut h = fnv_start(seed);
     for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        fnv_step(&mut h, b);
     }
     mix(h)
+}
+
+/// The FNV-1a state [`hash_bytes`] starts from, for hashing a byte at a
+/// time (then [`fnv_step`] each byte, then [`mix`]).
+pub(crate) fn fnv_start(seed: u64) -> u64 {
+    0xcbf2_9ce4_8422_2325 ^ seed
+}
+
+/// One byte into an FNV-1a state.
+pub(crate) fn fnv_step(h: &mut u64, b: u8) {
+    *h ^= u64::from(b);
+    *h = h.wrapping_mul(0x0000_0100_0000_01b3);
 }
 
 /// Words that say nothing about what a case is about (function words,
@@ -172,16 +183,24 @@ fn quote_header(t: &str, next: Option<&str>) -> bool {
         || (lower.starts_with("am ") && lower.ends_with(':') && lower.contains("schrieb"))
         || (lower.starts_with("le ") && lower.contains("a écrit"))
         || (lower.starts_with("el ") && lower.contains("escribió"))
-        || (lower.starts_with("-----")
-            && ["original", "forwarded", "ursprüngliche", "weitergeleitet", "d'origine", "transféré", "reenviado"]
-                .iter()
-                .any(|w| lower.contains(w)))
+        || separator(&lower)
         || lower.starts_with("begin forwarded message")
         || ((lower.starts_with("from:") || lower.starts_with("von:") || lower.starts_with("de:"))
             && next.is_some_and(|n| {
                 let n = n.trim().nfc().collect::<String>().to_lowercase();
                 n.starts_with("sent:") || n.starts_with("gesendet:") || n.starts_with("envoyé :")
             }))
+}
+
+/// Whether a lower-cased line is a mail program's separator before quoted
+/// or forwarded mail (`-----Original Message-----`, `-----Ursprüngliche
+/// Nachricht-----`, `-----Message d'origine-----`, `---------- Mensaje
+/// reenviado ---------`, …).
+fn separator(lower: &str) -> bool {
+    lower.starts_with("-----")
+        && ["original", "forwarded", "ursprüngliche", "weitergeleitet", "d'origine", "transféré", "reenviado"]
+            .iter()
+            .any(|w| lower.contains(w))
 }
 
 /// How the lines [`own_text`] stops at begin (besides the signature
@@ -283,10 +302,7 @@ fn quoted_text(body: &str) -> String {
         let t = line.trim_start_matches(|c: char| c == '>' || c.is_whitespace());
         let lower = t.to_lowercase();
         if HEADERS.iter().any(|h| lower.starts_with(h))
-            || (lower.starts_with("-----")
-                && ["original", "forwarded", "ursprüngliche", "weitergeleitet", "d'origine", "transféré", "reenviado"]
-                    .iter()
-                    .any(|w| lower.contains(w)))
+            || separator(&lower)
             || lower.starts_with("begin forwarded message")
             || (lower.starts_with("on ") && lower.ends_with("wrote:"))
         {

@@ -517,7 +517,7 @@ impl Vote {
     /// winner when it has at least [`MIN_VOTES`] and a margin of at least
     /// [`MIN_MARGIN`]; None otherwise.
     pub fn decide(&self, text: &str) -> Option<Verdict> {
-        let mut votes = [0u32; 32];
+        let mut votes = [0u32; LISTS.len()];
         let mut lower = String::new();
         for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty() && w.len() <= 24) {
             let bytes = if word.bytes().all(|b| b.is_ascii_lowercase()) {
@@ -537,7 +537,6 @@ impl Vote {
             }
         }
         // The winner, ties to the earlier list.
-        let votes = &votes[..LISTS.len()];
         let (mut best, mut second) = (0usize, None::<usize>);
         for i in 1..votes.len() {
             if votes[i] > votes[best] {
