@@ -1411,7 +1411,9 @@ fn sentiment(rules: &CompiledRules, hits: &Hits, case: &Case, language: Option<&
             text.push_str(".\n");
             text.push_str(&crate::similarity::own_text(b));
         }
-        let score = vader().polarity_scores(&text).compound;
+        // Our port reads Latin text; the crate reads the rest (emoji, other
+        // scripts) the same way, more slowly.
+        let score = crate::vader::compound(&text).unwrap_or_else(|| vader().polarity_scores(&text).compound);
         let label = if score >= 0.05 {
             "positive"
         } else if score <= -0.05 {

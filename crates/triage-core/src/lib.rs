@@ -83,6 +83,7 @@ mod table;
 mod territory;
 pub mod testing;
 mod text;
+mod vader;
 
 pub use assign::{Assignment, BatchMode, FILTERS, PlanQuality, check_directory};
 pub use calendar::{Calendar, CalendarError, TZDB_VERSION, Zone};
