@@ -57,7 +57,8 @@ fn main() -> Result<(), String> {
         })
         .collect();
     let model = train(&examples, labels, &TrainOptions::default()).map_err(|e| e.to_string())?;
-    let rounds = 2_000;
+    // `TRIAGE_PROFILE_ROUNDS` makes the loop shorter (for valgrind).
+    let rounds = std::env::var("TRIAGE_PROFILE_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(2_000);
     let started = std::time::Instant::now();
     if mode == "decide" {
         let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/learned/rules/rules.yaml");

@@ -1152,6 +1152,8 @@ impl Model {
     /// order.
     pub fn predict(&self, subject: Option<&str>, body: Option<&str>) -> Vec<Prediction> {
         let found = self.found(subject, body);
+        // Counts are small whole numbers, exact in f32.
+        let features = found.iter().map(|&(_, n)| n).sum::<f32>() as u32;
         // Every label's sums in one pass over the features' rows.
         let mut sums = vec![0f32; self.width];
         for &(f, count) in &found {
@@ -1168,12 +1170,19 @@ impl Model {
                 let off = self.offsets[i];
                 let scores: Vec<f64> =
                     h.prior.iter().zip(&sums[off..off + h.classes.len()]).map(|(p, s)| f64::from(p + s)).collect();
-                self.head_predict(i, h, &scores, &found)
+                self.head_predict(i, h, &scores, &found, features)
             })
             .collect()
     }
 
-    fn head_predict(&self, head: usize, h: &HeadFile, scores: &[f64], found: &[(u32, f32)]) -> Prediction {
+    fn head_predict(
+        &self,
+        head: usize,
+        h: &HeadFile,
+        scores: &[f64],
+        found: &[(u32, f32)],
+        features: u32,
+    ) -> Prediction {
         let n = h.classes.len();
         // The best three, by score and then class order, without sorting.
         let ahead = |a: usize, b: usize| scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
@@ -1209,7 +1218,7 @@ impl Model {
                 .map(|&c| Guess { class: classes[c].clone(), confidence: confidence(c) })
                 .collect(),
             words: self.weighed(head, found, best, second),
-            features: found.iter().map(|&(_, n)| n as u32).sum(),
+            features,
         }
     }
 

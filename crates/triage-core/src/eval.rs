@@ -1406,10 +1406,13 @@ fn sentiment(rules: &CompiledRules, hits: &Hits, case: &Case, language: Option<&
     let pos = count(&rules.sentiment.positive);
     let english = language.is_none_or(|l| l == "en" || l.starts_with("en-"));
     if neg + pos == 0.0 && rules.sentiment.vader && english {
-        let mut text = case.subject.clone().unwrap_or_default();
-        if let Some(b) = &case.body {
+        let subject = case.subject.as_deref().unwrap_or_default();
+        let own = case.body.as_deref().map(crate::similarity::own_text);
+        let mut text = String::with_capacity(subject.len() + 2 + own.as_ref().map_or(0, |b| b.len()));
+        text.push_str(subject);
+        if let Some(b) = &own {
             text.push_str(".\n");
-            text.push_str(&crate::similarity::own_text(b));
+            text.push_str(b);
         }
         // Our port reads Latin text; the crate reads the rest (emoji, other
         // scripts) the same way, more slowly.

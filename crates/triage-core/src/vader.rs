@@ -65,12 +65,15 @@ const CAPS: f64 = 0.733;
 /// What a negation multiplies a rating by (`N_SCALAR`).
 const NEGATE: f64 = -0.74;
 
-/// A word the tables know.
+/// A word the tables know, its text in [`Tables::keys`].
 #[derive(Debug)]
 struct Entry {
-    key: &'static str,
     rating: Option<f64>,
-    booster: Option<f64>,
+    /// Where its text starts in [`Tables::keys`], and its length.
+    key: u32,
+    len: u32,
+    /// +1 raises the next word, -1 lowers it, 0 neither.
+    booster: i8,
     negation: bool,
 }
 
@@ -96,8 +99,11 @@ struct Words {
 #[derive(Debug)]
 struct Tables {
     entries: Vec<Entry>,
-    /// Open addressing over the lower-cased word's hash: entry index + 1,
-    /// 0 for empty.
+    /// Every entry's text, one after another.
+    keys: String,
+    /// Open addressing over the lower-cased word's hash: the hash's top
+    /// 16 bits over the entry's index + 1 (16 bits), 0 for empty, so a
+    /// word the tables do not know (most words) costs one read of 4 bytes.
     slots: Vec<u32>,
     mask: usize,
     words: Words,
@@ -122,6 +128,7 @@ impl Tables {
         let size = (lines.clone().count() * 2 + 512).next_power_of_two();
         let mut t = Tables {
             entries: Vec::new(),
+            keys: String::with_capacity(LEXICON.len()),
             slots: vec![0; size],
             mask: size - 1,
             words: Words::default(),
@@ -138,7 +145,7 @@ impl Tables {
         for (list, boost) in [(&BOOSTERS_UP[..], BOOST), (&BOOSTERS_DOWN[..], -BOOST)] {
             for w in list {
                 let e = t.intern(w);
-                t.entries[e as usize].booster = Some(boost);
+                t.entries[e as usize].booster = if boost > 0.0 { 1 } else { -1 };
             }
         }
         for w in NEGATIONS {
@@ -173,29 +180,73 @@ impl Tables {
     }
 
     /// The entry of `key`, added when new.
-    fn intern(&mut self, key: &'static str) -> u32 {
-        let mut s = (hash(key.as_bytes()) as usize) & self.mask;
+    fn intern(&mut self, key: &str) -> u32 {
+        let found = self.find(key.as_bytes());
+        if found != UNKNOWN {
+            return found;
+        }
+        let h = hash(key.as_bytes());
+        let mut s = (h as usize) & self.mask;
+        while self.slots[s] != 0 {
+            s = (s + 1) & self.mask;
+        }
+        self.entries.push(Entry {
+            rating: None,
+            key: self.keys.len() as u32,
+            len: key.len() as u32,
+            booster: 0,
+            negation: false,
+        });
+        self.keys.push_str(key);
+        // The tables hold under 65,535 words (a test says so).
+        self.slots[s] = ((h >> 48) as u32) << 16 | self.entries.len() as u32;
+        self.entries.len() as u32 - 1
+    }
+
+    /// The entry of the lower-cased word `lower`, or [`UNKNOWN`].
+    fn find(&self, lower: &[u8]) -> u32 {
+        self.find_hashed(lower, hash(lower))
+    }
+
+    /// [`Tables::find`] with the word's [`hash`] known.
+    fn find_hashed(&self, lower: &[u8], h: u64) -> u32 {
+        let tag = ((h >> 48) as u32) << 16;
+        let mut s = (h as usize) & self.mask;
         loop {
             match self.slots[s] {
-                0 => {
-                    self.entries.push(Entry { key, rating: None, booster: None, negation: false });
-                    self.slots[s] = self.entries.len() as u32;
-                    return self.entries.len() as u32 - 1;
+                0 => return UNKNOWN,
+                k if k & 0xffff_0000 == tag => {
+                    let e = (k & 0xffff) - 1;
+                    let entry = &self.entries[e as usize];
+                    let key = &self.keys.as_bytes()[entry.key as usize..(entry.key + entry.len) as usize];
+                    if key == lower {
+                        return e;
+                    }
+                    s = (s + 1) & self.mask;
                 }
-                e if self.entries[e as usize - 1].key == key => return e - 1,
                 _ => s = (s + 1) & self.mask,
             }
         }
     }
 
-    fn find(&self, lower: &[u8]) -> u32 {
-        let mut s = (hash(lower) as usize) & self.mask;
-        loop {
-            match self.slots[s] {
-                0 => return UNKNOWN,
-                e if self.entries[e as usize - 1].key.as_bytes() == lower => return e - 1,
-                _ => s = (s + 1) & self.mask,
-            }
+    /// The token of a word, lower-cased, with its hash.
+    fn token(&self, lower: &[u8], h: u64, upper: bool) -> Token {
+        let id = self.find_hashed(lower, h);
+        let entry = self.entries.get(id as usize);
+        Token {
+            id,
+            rating: entry.and_then(|e| e.rating),
+            booster: entry.and_then(|e| self.booster(e)),
+            upper,
+            negated: entry.is_some_and(|e| e.negation) || lower.windows(3).any(|w| w == b"n't"),
+        }
+    }
+
+    /// What the word of entry `e` adds to the next word's rating.
+    fn booster(&self, e: &Entry) -> Option<f64> {
+        match e.booster {
+            0 => None,
+            b => Some(f64::from(b) * BOOST),
         }
     }
 }
@@ -235,38 +286,58 @@ fn space(c: char) -> bool {
 fn tokens(t: &Tables, text: &str) -> Vec<Token> {
     let mut out = Vec::with_capacity(text.len() / 6 + 1);
     let mut lower: Vec<u8> = Vec::with_capacity(32);
+    if text.is_ascii() {
+        // Most mail: a byte at a time, each word lower-cased and hashed in
+        // one pass.
+        for raw in text.as_bytes().split(|&b| ascii_space(b)).filter(|w| !w.is_empty()) {
+            let mut stripped = raw;
+            while let [first, rest @ ..] = stripped
+                && first.is_ascii_punctuation()
+            {
+                stripped = rest;
+            }
+            while let [rest @ .., last] = stripped
+                && last.is_ascii_punctuation()
+            {
+                stripped = rest;
+            }
+            let word = if stripped.len() <= 2 { raw } else { stripped };
+            lower.clear();
+            let (mut capital, mut small) = (false, false);
+            let mut h = fnv_start(0);
+            for &b in word {
+                capital |= b.is_ascii_uppercase();
+                small |= b.is_ascii_lowercase();
+                let l = b.to_ascii_lowercase();
+                lower.push(l);
+                fnv_step(&mut h, l);
+            }
+            out.push(t.token(&lower, mix(h), capital && !small));
+        }
+        return out;
+    }
     for raw in text.split(space).filter(|w| !w.is_empty()) {
         let stripped = raw.trim_matches(|c: char| c.is_ascii_punctuation());
         let word = if stripped.chars().count() <= 2 { raw } else { stripped };
         lower.clear();
         let (mut capital, mut small) = (false, false);
-        if word.is_ascii() {
-            for &b in word.as_bytes() {
-                capital |= b.is_ascii_uppercase();
-                small |= b.is_ascii_lowercase();
-                lower.push(b.to_ascii_lowercase());
-            }
-        } else {
-            let mut buf = [0u8; 4];
-            for c in word.chars() {
-                capital |= c.is_uppercase();
-                small |= c.is_lowercase();
-                for l in c.to_lowercase() {
-                    lower.extend_from_slice(l.encode_utf8(&mut buf).as_bytes());
-                }
+        let mut buf = [0u8; 4];
+        for c in word.chars() {
+            capital |= c.is_uppercase();
+            small |= c.is_lowercase();
+            for l in c.to_lowercase() {
+                lower.extend_from_slice(l.encode_utf8(&mut buf).as_bytes());
             }
         }
-        let id = t.find(&lower);
-        let entry = t.entries.get(id as usize);
-        out.push(Token {
-            id,
-            rating: entry.and_then(|e| e.rating),
-            booster: entry.and_then(|e| e.booster),
-            upper: capital && !small,
-            negated: entry.is_some_and(|e| e.negation) || lower.windows(3).any(|w| w == b"n't"),
-        });
+        out.push(t.token(&lower, hash(&lower), capital && !small));
     }
     out
+}
+
+/// Python's `str.isspace()` over ASCII: tab to carriage return, the
+/// separators U+001C–U+001F and space.
+fn ascii_space(b: u8) -> bool {
+    matches!(b, 9..=13 | 28..=32)
 }
 
 /// VADER's compound score of `text`, in -1..1 to 4 decimals, as
@@ -502,6 +573,9 @@ mod tests {
     fn tables_hold_the_reference_lexicon() {
         let t = tables();
         let rating = |w: &str| t.entries.get(t.find(w.as_bytes()) as usize).and_then(|e| e.rating);
+        assert!(t.entries.len() < 0xffff, "an entry's index fits a slot's 16 bits");
+        assert_eq!(t.booster(&t.entries[t.find(b"kind-of") as usize]), Some(-BOOST));
+        assert_eq!(t.booster(&t.entries[t.find(b"very") as usize]), Some(BOOST));
         assert_eq!(rating("good"), Some(1.9));
         assert_eq!(rating("heart"), Some(3.2));
         assert_eq!(rating(":)"), Some(2.0));
@@ -566,7 +640,8 @@ mod tests {
     fn text() -> impl Strategy<Value = String> {
         // Any word of the tables, in small or capital letters.
         let known = (0..tables().entries.len(), any::<bool>()).prop_map(|(i, caps)| {
-            let w = tables().entries[i].key;
+            let e = &tables().entries[i];
+            let w = &tables().keys[e.key as usize..(e.key + e.len) as usize];
             if caps { w.to_uppercase() } else { w.to_string() }
         });
         let word = prop_oneof![
