@@ -467,9 +467,11 @@ const SEED: u64 = 0x6c61_6e67_2d76_6f74; // "lang-vot"
 /// rule set detects.
 #[derive(Debug, Clone)]
 pub(crate) struct Vote {
-    /// (hash of the word, bit `i` set when it is a word of `LISTS[i]`),
-    /// sorted by hash.
+    /// Open addressing by the word's hash: (the hash, bit `i` set when it
+    /// is a word of `LISTS[i]`); a mask of 0 is an empty slot. One probe
+    /// for most words, which are no function word.
     words: Vec<(u64, u32)>,
+    slot_mask: usize,
     /// Per list: the index of its language in the rules' list, if listed.
     listed: Vec<Option<usize>>,
 }
@@ -509,8 +511,17 @@ impl Vote {
             }
             same
         });
+        let size = (words.len() * 4).next_power_of_two();
+        let mut table = vec![(0u64, 0u32); size];
+        for (h, mask) in words {
+            let mut s = (h as usize) & (size - 1);
+            while table[s].1 != 0 {
+                s = (s + 1) & (size - 1);
+            }
+            table[s] = (h, mask);
+        }
         let listed = LISTS.iter().map(|(l, _)| tags.iter().position(|t| t == l)).collect();
-        Some(Vote { words, listed })
+        Some(Vote { words: table, slot_mask: size - 1, listed })
     }
 
     /// Counts the function words of `text` per language and names the
@@ -518,22 +529,44 @@ impl Vote {
     /// [`MIN_MARGIN`]; None otherwise.
     pub fn decide(&self, text: &str) -> Option<Verdict> {
         let mut votes = [0u32; LISTS.len()];
-        let mut lower = String::new();
-        for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty() && w.len() <= 24) {
-            let bytes = if word.bytes().all(|b| b.is_ascii_lowercase()) {
-                word.as_bytes()
-            } else {
-                lower.clear();
-                lower.extend(word.chars().flat_map(char::to_lowercase));
-                lower.as_bytes()
-            };
-            let h = crate::similarity::hash_bytes(SEED, bytes);
-            if let Ok(at) = self.words.binary_search_by_key(&h, |&(k, _)| k) {
-                let mut mask = self.words[at].1;
-                while mask != 0 {
-                    votes[mask.trailing_zeros() as usize] += 1;
-                    mask &= mask - 1;
+        let mut count = |h: u64| {
+            let mut s = (h as usize) & self.slot_mask;
+            loop {
+                match self.words[s] {
+                    (_, 0) => return,
+                    (k, mask) if k == h => {
+                        let mut mask = mask;
+                        while mask != 0 {
+                            votes[mask.trailing_zeros() as usize] += 1;
+                            mask &= mask - 1;
+                        }
+                        return;
+                    }
+                    _ => s = (s + 1) & self.slot_mask,
                 }
+            }
+        };
+        let short = |w: &[u8]| !w.is_empty() && w.len() <= 24;
+        if text.is_ascii() {
+            // Words of ASCII letters and digits, lower-cased as hashed.
+            for word in text.as_bytes().split(|b| !b.is_ascii_alphanumeric()).filter(|w| short(w)) {
+                let mut h = crate::similarity::fnv_start(SEED);
+                for &b in word {
+                    crate::similarity::fnv_step(&mut h, b.to_ascii_lowercase());
+                }
+                count(crate::similarity::mix(h));
+            }
+        } else {
+            let mut lower = String::new();
+            for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| short(w.as_bytes())) {
+                let bytes = if word.bytes().all(|b| b.is_ascii_lowercase()) {
+                    word.as_bytes()
+                } else {
+                    lower.clear();
+                    lower.extend(word.chars().flat_map(char::to_lowercase));
+                    lower.as_bytes()
+                };
+                count(crate::similarity::hash_bytes(SEED, bytes));
             }
         }
         // The winner, ties to the earlier list.
