@@ -238,7 +238,8 @@ impl Tables {
             rating: entry.and_then(|e| e.rating),
             booster: entry.and_then(|e| self.booster(e)),
             upper,
-            negated: entry.is_some_and(|e| e.negation) || lower.windows(3).any(|w| w == b"n't"),
+            negated: entry.is_some_and(|e| e.negation)
+                || (lower.contains(&b'\'') && lower.windows(3).any(|w| w == b"n't")),
         }
     }
 
@@ -303,14 +304,12 @@ fn tokens(t: &Tables, text: &str) -> Vec<Token> {
             }
             let word = if stripped.len() <= 2 { raw } else { stripped };
             lower.clear();
-            let (mut capital, mut small) = (false, false);
+            lower.extend(word.iter().map(u8::to_ascii_lowercase));
+            let capital = word.iter().any(u8::is_ascii_uppercase);
+            let small = word.iter().any(u8::is_ascii_lowercase);
             let mut h = fnv_start(0);
-            for &b in word {
-                capital |= b.is_ascii_uppercase();
-                small |= b.is_ascii_lowercase();
-                let l = b.to_ascii_lowercase();
-                lower.push(l);
-                fnv_step(&mut h, l);
+            for &b in &lower {
+                fnv_step(&mut h, b);
             }
             out.push(t.token(&lower, mix(h), capital && !small));
         }
