@@ -285,13 +285,18 @@ fn each_feature(subject: Option<&str>, body: Option<&str>, each: &mut impl FnMut
 /// its reply and forward prefixes, then the body's own text (quotes and
 /// signature left out) or, when that is under four words, the whole body.
 fn each_text(subject: Option<&str>, body: Option<&str>, one: &mut impl FnMut(&str)) {
+    let own = body.map(own_text);
+    each_text_of(subject, body, own.as_deref(), one);
+}
+
+/// [`each_text`] with the body's [`own_text`] already made.
+fn each_text_of(subject: Option<&str>, body: Option<&str>, own: Option<&str>, one: &mut impl FnMut(&str)) {
     if let Some(s) = subject {
         one(strip_subject_prefixes(s));
     }
-    if let Some(b) = body {
-        let own = own_text(b);
+    if let (Some(b), Some(own)) = (body, own) {
         // A forward with a line on top is about what it forwards.
-        let text = if own.split_whitespace().nth(3).is_none() { b } else { own.as_str() };
+        let text = if own.split_whitespace().nth(3).is_none() { b } else { own };
         one(text);
     }
 }
@@ -303,8 +308,8 @@ fn each_text(subject: Option<&str>, body: Option<&str>, one: &mut impl FnMut(&st
 /// them) is read in one pass over its bytes, each word lower-cased,
 /// unaccented and hashed as it is read ([`latin_hashes`]); other text goes
 /// the way [`each_feature`] goes.
-fn each_hash(subject: Option<&str>, body: Option<&str>, each: &mut impl FnMut(u64)) {
-    each_text(subject, body, &mut |text| {
+fn each_hash(subject: Option<&str>, body: Option<&str>, own: Option<&str>, each: &mut impl FnMut(u64)) {
+    each_text_of(subject, body, own, &mut |text| {
         if !latin_hashes(text, each) {
             let mut normalized = String::new();
             let (mut folded, mut prev) = (String::new(), String::new());
@@ -524,7 +529,8 @@ pub fn train(examples: &[Example<'_>], labels: &[&str], options: &TrainOptions) 
             let tried: Vec<&Example<'_>> =
                 examples.iter().enumerate().filter(|(i, _)| held(*i)).map(|(_, e)| e).collect();
             // Each held-out text read once, for every label.
-            let found: Vec<Vec<(u32, f32)>> = tried.iter().map(|e| part.found(e.subject, e.body)).collect();
+            let found: Vec<Vec<(u32, f32)>> =
+                tried.iter().map(|e| part.found(e.subject, e.body, e.body.map(own_text).as_deref())).collect();
             for head in 0..labels.len() {
                 let classes = &part_counts.classes[head];
                 let truths: Vec<(usize, usize)> = tried
@@ -1106,11 +1112,11 @@ impl Model {
     /// Features are looked up [`LOOKAHEAD`] at a time: the first slot of
     /// each is read before any is probed, so the table's cache misses
     /// overlap instead of following one another.
-    fn found(&self, subject: Option<&str>, body: Option<&str>) -> Vec<(u32, f32)> {
+    fn found(&self, subject: Option<&str>, body: Option<&str>, own: Option<&str>) -> Vec<(u32, f32)> {
         let mut hits: Vec<u32> = Vec::with_capacity(128);
         let mut pending = [0u64; LOOKAHEAD];
         let mut n = 0;
-        each_hash(subject, body, &mut |h| {
+        each_hash(subject, body, own, &mut |h| {
             pending[n] = h;
             n += 1;
             if n == LOOKAHEAD {
@@ -1151,7 +1157,15 @@ impl Model {
     /// Every label's guess for a case's subject and body, in training
     /// order.
     pub fn predict(&self, subject: Option<&str>, body: Option<&str>) -> Vec<Prediction> {
-        let found = self.found(subject, body);
+        let own = body.map(own_text);
+        self.predict_own(subject, body, own.as_deref())
+    }
+
+    /// [`Model::predict`] with the body's [`own_text`] already made
+    /// (`Some` exactly when the body is), for a decision that also
+    /// scores its sentiment from it.
+    pub(crate) fn predict_own(&self, subject: Option<&str>, body: Option<&str>, own: Option<&str>) -> Vec<Prediction> {
+        let found = self.found(subject, body, own);
         // Counts are small whole numbers, exact in f32.
         let features = found.iter().map(|&(_, n)| n).sum::<f32>() as u32;
         // Every label's sums in one pass over the features' rows.
@@ -1492,7 +1506,8 @@ mod tests {
 
     fn hashes(subject: Option<&str>, body: Option<&str>) -> Vec<u64> {
         let mut out = Vec::new();
-        each_hash(subject, body, &mut |h| out.push(h));
+        let own = body.map(own_text);
+        each_hash(subject, body, own.as_deref(), &mut |h| out.push(h));
         out
     }
 

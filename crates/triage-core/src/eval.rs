@@ -433,13 +433,14 @@ pub(crate) fn decide(
     }
     // Learned triage: each classifier's guesses, which rules read as
     // `predicted.LABEL` from the first stage on.
-    let predicted = predict(rules, case);
+    let own = OwnText::new(case);
+    let predicted = predict(rules, case, &own);
     fill_predicted(rules, &predicted, facts);
     trace.extend(classify_trace(rules, &predicted, full));
     let hits = rules.text.scan(|slot| raw_text(rules, case, &normalized, slot));
 
     // Sentiment: distinct negative and positive phrases found.
-    let sentiment = sentiment(rules, &hits, case, normalized.language.as_deref());
+    let sentiment = sentiment(rules, &hits, case, &own, normalized.language.as_deref());
     fill_sentiment(rules, &sentiment, facts);
 
     // Territory: the deepest match, then priority, then file order.
@@ -1144,15 +1145,34 @@ pub(crate) fn entry(
     }
 }
 
+/// A case body's own text ([`crate::similarity::own_text`]: quoted mail
+/// left out), made the first time a stage asks (the classifier, then
+/// VADER) and then shared.
+pub(crate) struct OwnText<'c> {
+    body: Option<&'c str>,
+    own: std::cell::OnceCell<Option<String>>,
+}
+
+impl<'c> OwnText<'c> {
+    pub(crate) fn new(case: &'c Case) -> OwnText<'c> {
+        OwnText { body: case.body.as_deref(), own: std::cell::OnceCell::new() }
+    }
+
+    /// `Some` exactly when the case has a body.
+    pub(crate) fn get(&self) -> Option<&str> {
+        self.own.get_or_init(|| self.body.map(crate::similarity::own_text)).as_deref()
+    }
+}
+
 /// Every classifier's guesses for a case, in the order of the
 /// `classifiers:` section and of each model's labels.
 /// A case with none of a model's words gets no guess from it (its fields
 /// stay missing): the prior alone would name the same class for every
 /// such case.
-pub(crate) fn predict(rules: &CompiledRules, case: &Case) -> Vec<Prediction> {
+pub(crate) fn predict(rules: &CompiledRules, case: &Case, own: &OwnText<'_>) -> Vec<Prediction> {
     let mut out = Vec::new();
     for c in &rules.classifiers {
-        for mut p in c.model.predict(case.subject.as_deref(), case.body.as_deref()) {
+        for mut p in c.model.predict_own(case.subject.as_deref(), case.body.as_deref(), own.get()) {
             if p.features > 0 {
                 p.model = c.name.clone();
                 out.push(p);
@@ -1369,7 +1389,7 @@ pub(crate) fn first_category_linear(
     let account = case.account.as_deref().and_then(|a| directory.account(a.trim()));
     fill_facts(rules, case, &normalized, account, now, &mut facts, &mut warnings);
     let hits = rules.text.scan(|slot| raw_text(rules, case, &normalized, slot));
-    let s = sentiment(rules, &hits, case, normalized.language.as_deref());
+    let s = sentiment(rules, &hits, case, &OwnText::new(case), normalized.language.as_deref());
     fill_sentiment(rules, &s, &mut facts);
     rules
         .categories
@@ -1400,17 +1420,17 @@ fn vader() -> &'static vader_parity::SentimentIntensityAnalyzer {
 /// own text (quoted mail left out), labelled as VADER's authors advise
 /// (at least 0.05 positive, at most -0.05 negative), for a case in English
 /// or in no known language (VADER reads German `Problem` as English).
-fn sentiment(rules: &CompiledRules, hits: &Hits, case: &Case, language: Option<&str>) -> Sentiment {
+fn sentiment(rules: &CompiledRules, hits: &Hits, case: &Case, own: &OwnText<'_>, language: Option<&str>) -> Sentiment {
     let count = |ids: &[u32]| ids.iter().filter(|&&i| hits.phrases.get(i as usize)).count() as f64;
     let neg = count(&rules.sentiment.negative);
     let pos = count(&rules.sentiment.positive);
     let english = language.is_none_or(|l| l == "en" || l.starts_with("en-"));
     if neg + pos == 0.0 && rules.sentiment.vader && english {
         let subject = case.subject.as_deref().unwrap_or_default();
-        let own = case.body.as_deref().map(crate::similarity::own_text);
-        let mut text = String::with_capacity(subject.len() + 2 + own.as_ref().map_or(0, |b| b.len()));
+        let own = own.get();
+        let mut text = String::with_capacity(subject.len() + 2 + own.map_or(0, str::len));
         text.push_str(subject);
-        if let Some(b) = &own {
+        if let Some(b) = own {
             text.push_str(".\n");
             text.push_str(b);
         }
