@@ -368,12 +368,14 @@ fn latin_hashes(text: &str, each: &mut impl FnMut(u64)) -> bool {
         let (mut len, mut digits) = (0usize, true);
         while i < bytes.len() {
             let b = bytes[i];
-            if b.is_ascii_alphanumeric() || b == b'_' {
-                digits &= b.is_ascii_digit();
-                fnv_step(&mut h, b.to_ascii_lowercase());
+            let t = WORD_BYTE[usize::from(b)];
+            if t != 0 && t < 0x80 {
+                // Digits sort before every letter and `_`.
+                digits &= t < b'A';
+                fnv_step(&mut h, t);
                 len += 1;
                 i += 1;
-            } else if b.is_ascii() {
+            } else if t == 0 {
                 break;
             } else {
                 let c = text[i..].chars().next().unwrap_or('\0');
@@ -407,6 +409,26 @@ fn latin_hashes(text: &str, each: &mut impl FnMut(u64)) -> bool {
     }
     true
 }
+
+/// What [`latin_hashes`] makes of a byte: a byte of a word (ASCII letter,
+/// digit or `_`) as it hashes (lower case), 0 for an ASCII separator,
+/// 0x80 for a byte of a longer character.
+const WORD_BYTE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if !c.is_ascii() {
+            0x80
+        } else if c.is_ascii_alphanumeric() || c == b'_' {
+            c.to_ascii_lowercase()
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
 
 /// The features of one normalized text (subject or body: no pair spans
 /// the two).
@@ -1509,6 +1531,15 @@ mod tests {
         let own = body.map(own_text);
         each_hash(subject, body, own.as_deref(), &mut |h| out.push(h));
         out
+    }
+
+    #[test]
+    fn the_word_byte_table_is_what_it_says() {
+        for b in 0..=255u8 {
+            let word = b.is_ascii_alphanumeric() || b == b'_';
+            let expected = if !b.is_ascii() { 0x80 } else if word { b.to_ascii_lowercase() } else { 0 };
+            assert_eq!(WORD_BYTE[usize::from(b)], expected, "{b}");
+        }
     }
 
     #[test]
