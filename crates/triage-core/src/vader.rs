@@ -745,6 +745,18 @@ mod tests {
     }
 
     #[test]
+    fn a_long_mail_with_but_and_repeated_ratings_scores_as_the_reference() {
+        // 30,000 words, a "but" in the middle and the same few ratings
+        // over and over: the reweighing's first-equal lookups stay
+        // ordered-index lookups, and the score is still the reference's.
+        let half = "good service, bad refund. NOT great! kind of ok :) ".repeat(1_500);
+        let text = format!("{half} but {half} yeah right, the bomb");
+        assert_eq!(compound(&text), Some(reference(&text)));
+        let empty_words = "! ? ... -- ".repeat(1_000);
+        assert_eq!(compound(&empty_words), Some(reference(&empty_words)));
+    }
+
+    #[test]
     fn text_it_does_not_read_is_left_to_the_reference() {
         assert_eq!(compound("great 😀"), None);
         assert_eq!(compound("© 2026"), None);
