@@ -1537,7 +1537,13 @@ mod tests {
     fn the_word_byte_table_is_what_it_says() {
         for b in 0..=255u8 {
             let word = b.is_ascii_alphanumeric() || b == b'_';
-            let expected = if !b.is_ascii() { 0x80 } else if word { b.to_ascii_lowercase() } else { 0 };
+            let expected = if !b.is_ascii() {
+                0x80
+            } else if word {
+                b.to_ascii_lowercase()
+            } else {
+                0
+            };
             assert_eq!(WORD_BYTE[usize::from(b)], expected, "{b}");
         }
     }

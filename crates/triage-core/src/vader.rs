@@ -366,7 +366,7 @@ impl Tables {
     }
 
     /// The token of a word, lower-cased, with its hash.
-    fn token(&self, lower: &[u8], h: u64, upper: bool) -> Token {
+    fn token(&self, lower: &[u8], h: u64, upper: bool, apostrophe: bool) -> Token {
         let id = self.find_hashed(lower, h);
         let entry = self.entries.get(id as usize);
         Token {
@@ -374,8 +374,7 @@ impl Tables {
             rating: entry.and_then(|e| e.rating),
             booster: entry.and_then(|e| self.booster(e)),
             upper,
-            negated: entry.is_some_and(|e| e.negation)
-                || (lower.contains(&b'\'') && lower.windows(3).any(|w| w == b"n't")),
+            negated: entry.is_some_and(|e| e.negation) || (apostrophe && lower.windows(3).any(|w| w == b"n't")),
         }
     }
 
@@ -424,30 +423,45 @@ fn tokens(t: &Tables, text: &str) -> Vec<Token> {
     let mut out = Vec::with_capacity(text.len() / 6 + 1);
     let mut lower: Vec<u8> = Vec::with_capacity(32);
     if text.is_ascii() {
-        // Most mail: a byte at a time, each word lower-cased and hashed in
-        // one pass.
-        for raw in text.as_bytes().split(|&b| ascii_space(b)).filter(|w| !w.is_empty()) {
+        // Most mail: one pass over the bytes, each word lower-cased,
+        // classed and hashed as it is read.
+        let b = text.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if ASCII[usize::from(b[i])] & SPACE != 0 {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && ASCII[usize::from(b[i])] & SPACE == 0 {
+                i += 1;
+            }
+            let raw = &b[start..i];
             let mut stripped = raw;
             while let [first, rest @ ..] = stripped
-                && first.is_ascii_punctuation()
+                && ASCII[usize::from(*first)] & PUNCT != 0
             {
                 stripped = rest;
             }
             while let [rest @ .., last] = stripped
-                && last.is_ascii_punctuation()
+                && ASCII[usize::from(*last)] & PUNCT != 0
             {
                 stripped = rest;
             }
             let word = if stripped.len() <= 2 { raw } else { stripped };
             lower.clear();
-            lower.extend(word.iter().map(u8::to_ascii_lowercase));
-            let capital = word.iter().any(u8::is_ascii_uppercase);
-            let small = word.iter().any(u8::is_ascii_lowercase);
+            let mut seen = 0u8;
             let mut h = fnv_start(0);
-            for &b in &lower {
-                fnv_step(&mut h, b);
+            for &c in word {
+                let class = ASCII[usize::from(c)];
+                seen |= class;
+                // A capital's small letter is 32 (UPPER << 3) above it.
+                let l = c + ((class & UPPER) << 3);
+                lower.push(l);
+                fnv_step(&mut h, l);
             }
-            out.push(t.token(&lower, mix(h), capital && !small));
+            let upper = seen & UPPER != 0 && seen & LOWER == 0;
+            out.push(t.token(&lower, mix(h), upper, seen & APOSTROPHE != 0));
         }
         return out;
     }
@@ -464,16 +478,44 @@ fn tokens(t: &Tables, text: &str) -> Vec<Token> {
                 lower.extend_from_slice(l.encode_utf8(&mut buf).as_bytes());
             }
         }
-        out.push(t.token(&lower, hash(&lower), capital && !small));
+        out.push(t.token(&lower, hash(&lower), capital && !small, lower.contains(&b'\'')));
     }
     out
 }
 
-/// Python's `str.isspace()` over ASCII: tab to carriage return, the
-/// separators U+001C–U+001F and space.
-fn ascii_space(b: u8) -> bool {
-    matches!(b, 9..=13 | 28..=32)
-}
+/// Classes of an ASCII byte ([`ASCII`]): Python's white space (tab to
+/// carriage return, the separators U+001C–U+001F, space), Python's
+/// `string.punctuation`, capital and small letters, the apostrophe.
+const SPACE: u8 = 1;
+const PUNCT: u8 = 2;
+const UPPER: u8 = 4;
+const LOWER: u8 = 8;
+const APOSTROPHE: u8 = 16;
+
+/// Each byte's classes; 0 for bytes of no class (digits, other controls,
+/// non-ASCII, which the ASCII pass never sees).
+const ASCII: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = if matches!(c, 9..=13 | 28..=32) {
+            SPACE
+        } else if c == b'\'' {
+            PUNCT | APOSTROPHE
+        } else if c.is_ascii_punctuation() {
+            PUNCT
+        } else if c.is_ascii_uppercase() {
+            UPPER
+        } else if c.is_ascii_lowercase() {
+            LOWER
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
 
 /// VADER's compound score of `text`, in -1..1 to 4 decimals, as
 /// vaderSentiment 3.3.2's `polarity_scores(text)["compound"]` gives it;
@@ -762,6 +804,18 @@ mod tests {
         assert_eq!(compound("© 2026"), None);
         assert_eq!(compound("Привет"), None);
         assert!(compound("Señor, the café was great — “really”").is_some());
+    }
+
+    #[test]
+    fn the_ascii_classes_are_pythons() {
+        for c in 0..=127u8 {
+            let k = ASCII[usize::from(c)];
+            assert_eq!(k & SPACE != 0, space(char::from(c)), "{c}");
+            assert_eq!(k & PUNCT != 0, c.is_ascii_punctuation(), "{c}");
+            assert_eq!(k & UPPER != 0, c.is_ascii_uppercase(), "{c}");
+            assert_eq!(k & LOWER != 0, c.is_ascii_lowercase(), "{c}");
+            assert_eq!(k & APOSTROPHE != 0, c == b'\'', "{c}");
+        }
     }
 
     #[test]
