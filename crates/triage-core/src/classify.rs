@@ -393,7 +393,7 @@ fn latin_hashes(text: &str, each: &mut impl FnMut(u64)) -> bool {
         }
         if len == 0 {
             // A separator: ASCII (one byte) or a Latin one.
-            i += text[i..].chars().next().map_or(1, char::len_utf8);
+            i += if bytes[i].is_ascii() { 1 } else { text[i..].chars().next().map_or(1, char::len_utf8) };
             continue;
         }
         if len > MAX_WORD_BYTES || digits {
@@ -1240,8 +1240,9 @@ impl Model {
         // Softmax at the head's temperature, from the largest score so
         // nothing overflows.
         let top = scores[best];
-        let sum: f64 = scores.iter().map(|s| ((s - top) / h.temperature).exp()).sum();
-        let confidence = |c: usize| ((scores[c] - top) / h.temperature).exp() / sum;
+        let exps: Vec<f64> = scores.iter().map(|s| ((s - top) / h.temperature).exp()).collect();
+        let sum: f64 = exps.iter().sum();
+        let confidence = |c: usize| exps[c] / sum;
         let (label, classes) = &self.names[head];
         Prediction {
             model: Name::default(),
