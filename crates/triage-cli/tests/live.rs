@@ -96,7 +96,16 @@ fn sink(delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let (mut key, mut length) = (String::new(), 0usize);
                 let mut line = String::new();
-                while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                // Only a request whose headers arrived whole is a delivery:
+                // the killed service may have opened a connection or sent
+                // part of a request and died (a whole request without a
+                // key is recorded, as "").
+                let mut whole = false;
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    if line == "\r\n" {
+                        whole = true;
+                        break;
+                    }
                     let lower = line.to_ascii_lowercase();
                     if let Some(v) = lower.strip_prefix("idempotency-key:") {
                         key = line[line.len() - v.len()..].trim().to_string();
@@ -107,7 +116,7 @@ fn sink(delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
                     line.clear();
                 }
                 let mut body = vec![0; length];
-                if reader.read_exact(&mut body).is_err() {
+                if !whole || reader.read_exact(&mut body).is_err() {
                     return;
                 }
                 std::thread::sleep(delay);
