@@ -1408,12 +1408,6 @@ pub(crate) fn fill_sentiment(rules: &CompiledRules, s: &Sentiment, facts: &mut [
     facts[d.sentiment_label] = Fact::str(s.label);
 }
 
-/// The VADER analyzer (its lexicons parsed once, then shared).
-fn vader() -> &'static vader_parity::SentimentIntensityAnalyzer {
-    static VADER: std::sync::OnceLock<vader_parity::SentimentIntensityAnalyzer> = std::sync::OnceLock::new();
-    VADER.get_or_init(vader_parity::SentimentIntensityAnalyzer::new)
-}
-
 /// The rule authors' phrases decide when any matches (they are in the
 /// languages and words of the team's customers); otherwise, with
 /// `english: vader`, VADER's compound score of the subject and the body's
@@ -1434,9 +1428,7 @@ fn sentiment(rules: &CompiledRules, hits: &Hits, case: &Case, own: &OwnText<'_>,
             text.push_str(".\n");
             text.push_str(b);
         }
-        // Our port reads Latin text; the crate reads the rest (emoji, other
-        // scripts) the same way, more slowly.
-        let score = crate::vader::compound(&text).unwrap_or_else(|| vader().polarity_scores(&text).compound);
+        let score = crate::vader::score(&text);
         let label = if score >= 0.05 {
             "positive"
         } else if score <= -0.05 {

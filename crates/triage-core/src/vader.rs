@@ -10,8 +10,8 @@
 //! Latin-1 Supplement and Latin Extended-A (U+0080–U+017F, less © and ®,
 //! which the reference reads as emoji) and General Punctuation up to
 //! U+203B, where Python's casing and white space are Rust's, in one pass
-//! over the words. For any other text it answers `None`, and the caller
-//! asks `vader-parity`. Its tests compare the two on generated text.
+//! over the words ([`compound`]); [`score`] asks `vader-parity` for any
+//! other text. Its tests compare the two on generated text.
 //!
 //! The lexicon is the reference's mean rating of each word
 //! (`data/vader/lexicon.tsv`, derived by `data/vader/derive.py`, MIT
@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
-use crate::similarity::{fnv_start, fnv_step, mix};
+use crate::similarity::{fnv_start, fnv_step, hash_bytes, mix};
 
 /// Each word's mean rating, one `word<TAB>mean` a line.
 const LEXICON: &str = include_str!("../data/vader/lexicon.tsv");
@@ -250,12 +250,10 @@ struct Tables {
 /// No entry: a word the tables do not know.
 const UNKNOWN: u32 = u32::MAX;
 
+/// A word's hash: [`hash_bytes`] with seed 0, which the ASCII pass of
+/// [`tokens`] computes byte by byte as it lower-cases.
 fn hash(bytes: &[u8]) -> u64 {
-    let mut h = fnv_start(0);
-    for &b in bytes {
-        fnv_step(&mut h, b);
-    }
-    mix(h)
+    hash_bytes(0, bytes)
 }
 
 impl Tables {
@@ -372,15 +370,17 @@ impl Tables {
         Token {
             id,
             rating: entry.and_then(|e| e.rating),
-            booster: entry.and_then(|e| self.booster(e)),
+            booster: entry.and_then(Entry::booster),
             upper,
             negated: entry.is_some_and(|e| e.negation) || (apostrophe && lower.windows(3).any(|w| w == b"n't")),
         }
     }
+}
 
-    /// What the word of entry `e` adds to the next word's rating.
-    fn booster(&self, e: &Entry) -> Option<f64> {
-        match e.booster {
+impl Entry {
+    /// What this word adds to the next word's rating.
+    fn booster(&self) -> Option<f64> {
+        match self.booster {
             0 => None,
             b => Some(f64::from(b) * BOOST),
         }
@@ -517,6 +517,19 @@ const ASCII: [u8; 256] = {
     t
 };
 
+/// VADER's compound score of `text` (-1..1, 4 decimals): this module's
+/// for text it reads ([`compound`]), the `vader-parity` crate's (the same
+/// score, more slowly) for any other.
+pub(crate) fn score(text: &str) -> f64 {
+    compound(text).unwrap_or_else(|| parity().polarity_scores(text).compound)
+}
+
+/// The `vader-parity` analyzer (its lexicons parsed once, then shared).
+fn parity() -> &'static vader_parity::SentimentIntensityAnalyzer {
+    static PARITY: OnceLock<vader_parity::SentimentIntensityAnalyzer> = OnceLock::new();
+    PARITY.get_or_init(vader_parity::SentimentIntensityAnalyzer::new)
+}
+
 /// VADER's compound score of `text`, in -1..1 to 4 decimals, as
 /// vaderSentiment 3.3.2's `polarity_scores(text)["compound"]` gives it;
 /// `None` when the text has a character this module does not read (see
@@ -576,6 +589,7 @@ pub(crate) fn compound(text: &str) -> Option<f64> {
             if b.id == w.never && (a.id == w.so || a.id == w.this) {
                 v *= 1.25;
             } else if b.id == w.without && a.id == w.doubt {
+                // "without doubt" is no negation: the rating stays.
             } else if b.negated {
                 v *= NEGATE;
             }
@@ -586,6 +600,7 @@ pub(crate) fn compound(text: &str) -> Option<f64> {
             if (c.id == w.never && (b.id == w.so || b.id == w.this)) || a.id == w.so || a.id == w.this {
                 v *= 1.25;
             } else if c.id == w.without && (b.id == w.doubt || a.id == w.doubt) {
+                // Nor is "without … doubt".
             } else if c.negated {
                 v *= NEGATE;
             }
@@ -746,8 +761,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn reference(text: &str) -> f64 {
-        static R: OnceLock<vader_parity::SentimentIntensityAnalyzer> = OnceLock::new();
-        R.get_or_init(vader_parity::SentimentIntensityAnalyzer::new).polarity_scores(text).compound
+        parity().polarity_scores(text).compound
     }
 
     #[test]
@@ -755,8 +769,8 @@ mod tests {
         let t = tables();
         let rating = |w: &str| t.entries.get(t.find(w.as_bytes()) as usize).and_then(|e| e.rating);
         assert!(t.entries.len() < 0xffff, "an entry's index fits a slot's 16 bits");
-        assert_eq!(t.booster(&t.entries[t.find(b"kind-of") as usize]), Some(-BOOST));
-        assert_eq!(t.booster(&t.entries[t.find(b"very") as usize]), Some(BOOST));
+        assert_eq!(t.entries[t.find(b"kind-of") as usize].booster(), Some(-BOOST));
+        assert_eq!(t.entries[t.find(b"very") as usize].booster(), Some(BOOST));
         assert_eq!(rating("good"), Some(1.9));
         assert_eq!(rating("heart"), Some(3.2));
         assert_eq!(rating(":)"), Some(2.0));
