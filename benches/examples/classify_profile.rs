@@ -89,6 +89,17 @@ fn main() -> Result<(), String> {
         println!("{per:.2} µs per decision");
         return Ok(());
     }
+    if mode == "own" {
+        // The body's own text alone, which every prediction makes first.
+        for _ in 0..rounds {
+            for r in held {
+                black_box(triage_core::similarity::own_text(&r.body));
+            }
+        }
+        let per = started.elapsed().as_secs_f64() * 1e6 / (rounds * held.len()) as f64;
+        println!("{per:.2} µs per own text");
+        return Ok(());
+    }
     for _ in 0..rounds {
         for r in held {
             black_box(model.predict(Some(&r.subject), Some(&r.body)));

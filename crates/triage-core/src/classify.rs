@@ -198,11 +198,17 @@ pub struct Model {
     telling_bits: Vec<u64>,
     /// Every label's weights of a feature side by side (feature-major,
     /// `width` a feature, label `i` from `offsets[i]`), so one feature's
-    /// weights for all labels are one or two cache lines.
+    /// weights for all labels are one or two cache lines. A row is padded
+    /// with zeros to a whole number of [`LANES`], so a prediction adds
+    /// rows up in whole vector registers.
     rows: Vec<f32>,
     width: usize,
     offsets: Vec<usize>,
 }
+
+/// Weights a row is padded to a multiple of: four `f32` fill one SSE
+/// register, which every x86-64 processor has.
+const LANES: usize = 4;
 
 /// How many features [`Model::found`] looks up together.
 const LOOKAHEAD: usize = 32;
@@ -365,15 +371,15 @@ fn latin_hashes(text: &str, each: &mut impl FnMut(u64)) -> bool {
     // it is all digits.
     while i < bytes.len() {
         let mut h = fnv_start(SEED);
-        let (mut len, mut digits) = (0usize, true);
+        // Every byte of the word or'ed: a word byte has bit 0x40 unless it
+        // is a digit (`0`-`9` are 0x30-0x39; letters and `_` are above
+        // 0x40).
+        let (start, mut seen) = (i, 0u8);
         while i < bytes.len() {
-            let b = bytes[i];
-            let t = WORD_BYTE[usize::from(b)];
-            if t != 0 && t < 0x80 {
-                // Digits sort before every letter and `_`.
-                digits &= t < b'A';
+            let t = WORD_BYTE[usize::from(bytes[i])];
+            if t.wrapping_sub(1) < 0x7f {
+                seen |= t;
                 fnv_step(&mut h, t);
-                len += 1;
                 i += 1;
             } else if t == 0 {
                 break;
@@ -383,14 +389,16 @@ fn latin_hashes(text: &str, each: &mut impl FnMut(u64)) -> bool {
                 if form.is_empty() {
                     break;
                 }
-                digits = false;
+                seen |= 0x40;
                 for &b in form.as_bytes() {
                     fnv_step(&mut h, b);
                 }
-                len += c.len_utf8();
                 i += c.len_utf8();
             }
         }
+        // Its length as normalized text: lower case keeps each letter's
+        // width, so it is the bytes read.
+        let (len, digits) = (i - start, seen & 0x40 == 0);
         if len == 0 {
             // A separator: ASCII (one byte) or a Latin one.
             i += if bytes[i].is_ascii() { 1 } else { text[i..].chars().next().map_or(1, char::len_utf8) };
@@ -1002,12 +1010,14 @@ impl Model {
             offsets.push(width);
             width += h.classes.len();
         }
+        let width = width.next_multiple_of(LANES);
         let mut rows = Vec::with_capacity(width * v);
         for f in 0..v {
             for h in &file.heads {
                 let n = h.classes.len();
                 rows.extend_from_slice(&h.weights[f * n..(f + 1) * n]);
             }
+            rows.resize((f + 1) * width, 0.0);
         }
         // The rows hold the weights now; the file's copy would double
         // the model's memory.
@@ -1191,13 +1201,26 @@ impl Model {
         // Counts are small whole numbers, exact in f32.
         let features = found.iter().map(|&(_, n)| n).sum::<f32>() as u32;
         // Every label's sums in one pass over the features' rows.
-        let mut sums = vec![0f32; self.width];
-        for &(f, count) in &found {
-            let row = f as usize * self.width;
-            for (s, w) in sums.iter_mut().zip(&self.rows[row..row + self.width]) {
-                *s += count * w;
+        let sums = match self.width / LANES {
+            1 => self.row_sums::<1>(&found),
+            2 => self.row_sums::<2>(&found),
+            3 => self.row_sums::<3>(&found),
+            4 => self.row_sums::<4>(&found),
+            5 => self.row_sums::<5>(&found),
+            6 => self.row_sums::<6>(&found),
+            7 => self.row_sums::<7>(&found),
+            8 => self.row_sums::<8>(&found),
+            _ => {
+                let mut sums = vec![0f32; self.width];
+                for &(f, count) in &found {
+                    let row = f as usize * self.width;
+                    for (s, w) in sums.iter_mut().zip(&self.rows[row..row + self.width]) {
+                        *s += count * w;
+                    }
+                }
+                sums
             }
-        }
+        };
         self.file
             .heads
             .iter()
@@ -1211,6 +1234,24 @@ impl Model {
             .collect()
     }
 
+    /// Every label's sums of `found`'s rows times their counts, for a
+    /// model whose rows are `N` lanes wide (up to 32 classes in all, most
+    /// models): a fixed number of lanes adds a row in `N` vector
+    /// multiplies and adds, each lane's weights multiplied and added as
+    /// they would be one by one (the same sums).
+    fn row_sums<const N: usize>(&self, found: &[(u32, f32)]) -> Vec<f32> {
+        let mut sums = [[0f32; LANES]; N];
+        for &(f, count) in found {
+            let row = f as usize * self.width;
+            let (lanes, _) = self.rows[row..row + self.width].as_chunks::<LANES>();
+            let Ok(lanes) = <&[[f32; LANES]; N]>::try_from(lanes) else { continue };
+            for (s, w) in sums.iter_mut().zip(lanes) {
+                *s = [s[0] + count * w[0], s[1] + count * w[1], s[2] + count * w[2], s[3] + count * w[3]];
+            }
+        }
+        sums.as_flattened().to_vec()
+    }
+
     fn head_predict(
         &self,
         head: usize,
@@ -1220,19 +1261,17 @@ impl Model {
         features: u32,
     ) -> Prediction {
         let n = h.classes.len();
-        // The best three, by score and then class order, without sorting.
-        let ahead = |a: usize, b: usize| scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
+        // The best three, by score and then class order, without sorting:
+        // the classes come in order, so one the three already hold stays
+        // ahead of a later one with the same score. Most classes are
+        // behind the third and cost one comparison.
         let mut ranked: [Option<usize>; 3] = [None; 3];
-        for c in 0..n {
-            let mut c = c;
-            for slot in &mut ranked {
-                match *slot {
-                    Some(r) if !ahead(c, r) => {}
-                    _ => match slot.replace(c) {
-                        Some(out) => c = out,
-                        None => break,
-                    },
-                }
+        for (c, &s) in scores.iter().enumerate().take(n) {
+            if ranked[2].is_none_or(|r| s > scores[r])
+                && let Some(p) = ranked.iter().position(|r| r.is_none_or(|r| s > scores[r]))
+            {
+                ranked.copy_within(p..2, p + 1);
+                ranked[p] = Some(c);
             }
         }
         let best = ranked[0].unwrap_or(0);
