@@ -1,9 +1,10 @@
 //! Learned triage in a loop, for a profiler: `perf record` this example.
 //!
 //! Run: `cargo run --release -p triage-benches --example classify_profile [-- MODE]`
-//! where MODE is `predict` (the default: one 20-class prediction) or
+//! where MODE is `predict` (the default: one 20-class prediction),
 //! `decide` (a whole decision of `examples/learned`, with its classifier,
-//! VADER and language detection).
+//! VADER and language detection) or `own` (the body's own text alone,
+//! which a prediction makes first).
 
 use std::hint::black_box;
 use std::path::Path;
