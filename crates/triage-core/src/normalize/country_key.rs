@@ -142,8 +142,10 @@ pub fn country_key_ascii<'b>(name: &str, buf: &'b mut [u8; 64]) -> Option<&'b st
         if several && FILLER.iter().any(|f| is(w, f)) {
             continue;
         }
-        match ABBREVIATIONS.iter().find(|(short, _)| is(w, short)) {
-            Some((_, long)) if several => {
+        // A name of one word is never an abbreviation (`St` alone is not
+        // `saint`): only a name of several words looks them up.
+        match ABBREVIATIONS.iter().find(|(short, _)| several && is(w, short)) {
+            Some((_, long)) => {
                 for b in long.bytes() {
                     push(b)?;
                 }

@@ -176,6 +176,54 @@ pub(crate) struct Normalizer {
 const NORMALIZE_KEYS: &[&str] =
     &["countries", "regions", "languages", "postal_codes", "language_countries", "detect_languages"];
 
+/// An index over a country table's keys (they are distinct: `build.rs`
+/// makes each table from a map): open addressing from a key's hash to
+/// its position + 1 (0 is empty), at most half full. A lookup reads a
+/// slot or two and one entry, where a binary search of the 26,000 names
+/// compared fifteen keys spread over the whole table, each likely a
+/// cache miss in a service whose caches other work has taken.
+struct KeyIndex {
+    slots: Vec<u32>,
+    mask: usize,
+}
+
+/// Seeds the index's hash ("country-").
+const KEY_SEED: u64 = 0x636f_756e_7472_792d;
+
+impl KeyIndex {
+    fn new(table: &[(&str, [u8; 2], u8)]) -> KeyIndex {
+        let size = (table.len() * 2).next_power_of_two().max(2);
+        let (mut slots, mask) = (vec![0u32; size], size - 1);
+        for (i, (key, _, _)) in table.iter().enumerate() {
+            let mut at = crate::similarity::hash_bytes(KEY_SEED, key.as_bytes()) as usize & mask;
+            while slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            slots[at] = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        }
+        KeyIndex { slots, mask }
+    }
+
+    /// The position of `key` in `table` (the one the index was made
+    /// over), if it is there.
+    fn find(&self, table: &[(&str, [u8; 2], u8)], key: &str) -> Option<usize> {
+        let mut at = crate::similarity::hash_bytes(KEY_SEED, key.as_bytes()) as usize & self.mask;
+        loop {
+            let i = (self.slots[at] as usize).checked_sub(1)?;
+            if table.get(i).is_some_and(|(k, _, _)| *k == key) {
+                return Some(i);
+            }
+            at = (at + 1) & self.mask;
+        }
+    }
+}
+
+/// The index over `COUNTRY_NAMES`, made the first time a name is looked up.
+fn names_index() -> &'static KeyIndex {
+    static INDEX: OnceLock<KeyIndex> = OnceLock::new();
+    INDEX.get_or_init(|| KeyIndex::new(country_table::COUNTRY_NAMES))
+}
+
 impl Normalizer {
     /// Builds the tables from the ISO data, the built-in names and the
     /// rule set's `normalize:` sections, reporting bad rule data.
@@ -375,7 +423,11 @@ impl Normalizer {
             return Some((code.clone(), "rule alias", AUTHORITATIVE));
         }
         let find_key = |table: &[(&str, [u8; 2], u8)], key: &str| {
-            let i = table.binary_search_by(|(k, _, _)| (*k).cmp(key)).ok()?;
+            let i = if std::ptr::eq(table, country_table::COUNTRY_NAMES) {
+                names_index().find(table, key)?
+            } else {
+                table.binary_search_by(|(k, _, _)| (*k).cmp(key)).ok()?
+            };
             let (_, code, how) = table[i];
             Some((String::from_utf8_lossy(&code).into_owned(), country_table::COUNTRY_HOW[usize::from(how)], how))
         };
@@ -857,6 +909,27 @@ mod tests {
 
     fn normalizer() -> Normalizer {
         Normalizer::build(&[], &mut Vec::new())
+    }
+
+    #[test]
+    fn the_name_index_finds_every_name_where_a_binary_search_would() {
+        let table = country_table::COUNTRY_NAMES;
+        let index = names_index();
+        for (i, (key, _, _)) in table.iter().enumerate() {
+            assert_eq!(index.find(table, key), Some(i), "{key}");
+        }
+        for missing in ["", "atlantis", "deutschlandx", "germ"] {
+            assert_eq!(index.find(table, missing), None, "{missing}");
+            assert!(table.binary_search_by(|(k, _, _)| (*k).cmp(missing)).is_err());
+        }
+        // Other tables are searched as before.
+        let codes = KeyIndex::new(country_table::COUNTRY_CODES);
+        assert!(
+            country_table::COUNTRY_CODES
+                .iter()
+                .enumerate()
+                .all(|(i, (k, _, _))| codes.find(country_table::COUNTRY_CODES, k) == Some(i))
+        );
     }
 
     /// Rows of a tab-separated test table, comments and blank lines left out.
