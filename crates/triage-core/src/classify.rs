@@ -1687,6 +1687,70 @@ mod tests {
         assert_eq!(p1, p2);
     }
 
+    /// What a prediction's sums and ranking are, weight by weight: every
+    /// label's sums over the features in index order, the best three by
+    /// score and then class order. Models of 3, 20 + 3 and 37 + 3 classes
+    /// (rows padded to whole lanes, lanes fixed at compile time, and the
+    /// loop for wider models).
+    #[test]
+    fn predictions_sum_and_rank_as_weight_by_weight() {
+        let mut seed = 7u64;
+        let mut next = |n: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize % n
+        };
+        let words: Vec<String> = (0..60).map(|i| format!("w{}x", i * 7)).collect();
+        for classes in [3usize, 20, 37] {
+            let rows: Vec<(String, String, String, String)> = (0..600)
+                .map(|_| {
+                    let (c, p) = (next(classes), next(3));
+                    let text: Vec<&str> = (0..6).map(|k| words[(c * 3 + k * next(5)) % words.len()].as_str()).collect();
+                    (text[..2].join(" "), text[2..].join(" "), format!("c{c}"), format!("p{p}"))
+                })
+                .collect();
+            let examples: Vec<Example<'_>> = rows
+                .iter()
+                .map(|(s, b, c, p)| Example {
+                    subject: Some(s),
+                    body: Some(b),
+                    labels: if classes == 3 {
+                        vec![Some(c.as_str())]
+                    } else {
+                        vec![Some(c.as_str()), Some(p.as_str())]
+                    },
+                })
+                .collect();
+            let labels: &[&str] = if classes == 3 { &["category"] } else { &["category", "priority"] };
+            let model =
+                Model::from_json(&train(&examples, labels, &TrainOptions::default()).unwrap().to_json()).unwrap();
+            for (subject, body, _, _) in rows.iter().take(200) {
+                let own = own_text(body);
+                let found = model.found(Some(subject), Some(body), Some(&own));
+                let got = model.predict(Some(subject), Some(body));
+                for (head, p) in got.iter().enumerate() {
+                    let h = &model.file.heads[head];
+                    let (n, weights) = (h.classes.len(), model.head_weights(head));
+                    let mut sums = vec![0f32; n];
+                    for &(f, count) in &found {
+                        for (c, s) in sums.iter_mut().enumerate() {
+                            *s += count * weights[f as usize * n + c];
+                        }
+                    }
+                    let scores: Vec<f64> = h.prior.iter().zip(&sums).map(|(p, s)| f64::from(p + s)).collect();
+                    let mut order: Vec<usize> = (0..n).collect();
+                    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+                    let top: Vec<&str> = p.top.iter().map(|g| g.class.as_str()).collect();
+                    let want: Vec<&str> = order.iter().take(3).map(|&c| h.classes[c].as_str()).collect();
+                    assert_eq!(top, want, "{classes} classes, head {head}: {subject} / {body}");
+                    let best = order[0];
+                    let sum: f64 = scores.iter().map(|s| ((s - scores[best]) / h.temperature).exp()).sum();
+                    assert_eq!(p.confidence.to_bits(), (1.0 / sum).to_bits(), "{classes} classes: {subject}");
+                    assert_eq!(p.class.as_str(), h.classes[best]);
+                }
+            }
+        }
+    }
+
     /// 400 texts of four overlapping classes (two words of the class, one
     /// of another); `tagged` adds one of 37 case words to the subject.
     fn overlapping(tagged: bool) -> Vec<(String, String)> {
