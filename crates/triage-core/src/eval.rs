@@ -419,9 +419,12 @@ pub(crate) fn decide(
     // The facts live on the stack for any schema of ordinary size: one
     // allocation of a few kilobytes per case would otherwise make the
     // allocator sweep its small free lists every time.
+    // The array is not dropped whole: dropping it would run a fact's drop
+    // glue for each of its 64 slots (a call each, 5 % of a decision), and
+    // the slots that hold something are dropped at the end instead.
     let (mut on_stack, mut on_heap);
     let facts: &mut [Fact<'_>] = if rules.schema.len() <= STACK_FACTS {
-        on_stack = std::array::from_fn::<_, STACK_FACTS, _>(|_| Fact::Missing);
+        on_stack = std::mem::ManuallyDrop::new(std::array::from_fn::<_, STACK_FACTS, _>(|_| Fact::Missing));
         &mut on_stack[..rules.schema.len()]
     } else {
         on_heap = vec![Fact::Missing; rules.schema.len()];
@@ -717,6 +720,10 @@ pub(crate) fn decide(
         manual_review = Some(ManualReview { reason: TABLE_CONFLICT.to_string(), detail: w.message.clone() });
     }
 
+    // The facts are done with: drop those that hold something.
+    for fact in facts.iter_mut().filter(|f| !matches!(f, Fact::Missing)) {
+        drop(std::mem::replace(fact, Fact::Missing));
+    }
     let decision = Decision {
         case_id: case.id.clone(),
         normalized,
