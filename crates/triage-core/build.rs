@@ -116,6 +116,11 @@ fn main() {
         add(&format!("{:03}", c.numeric), c.alpha2, 2, false);
         add(c.name, c.alpha2, 3, true);
     }
+    // Kosovo has no ISO 3166-1 entry: `XK` and `XKX` are the user-assigned
+    // codes the European Commission, CLDR and most registries use, and its
+    // names below resolve to `XK`, so the code reads back as well.
+    add("XK", "XK", 0, false);
+    add("XKX", "XK", 1, false);
     for alpha2 in keshvar::SUPPORTED_ALPHA2_LIST {
         let country = alpha2.to_country();
         let code = format!("{alpha2:?}");

@@ -210,6 +210,12 @@ pub struct Model {
 /// register, which every x86-64 processor has.
 const LANES: usize = 4;
 
+/// The largest weight or prior a model file may hold, either sign. A
+/// trained one is a logarithm of smoothed counts (a few dozen at most); a
+/// hand-made `3e38` would overflow a case's sum to infinity, and its
+/// confidences to NaN.
+const MAX_WEIGHT: f32 = 1e6;
+
 /// How many features [`Model::found`] looks up together.
 const LOOKAHEAD: usize = 32;
 
@@ -923,7 +929,14 @@ impl Model {
         }
         for (i, h) in file.heads.iter().enumerate() {
             let n = h.classes.len();
-            if n < 2 || h.prior.len() != n || h.class_counts.len() != n || h.weights.len() != n * v {
+            if n < 2 {
+                return Err(ModelError(format!(
+                    "label `{}` has {n} class(es); a model chooses between two or more (train on cases with at \
+                     least two values of the label)",
+                    h.label
+                )));
+            }
+            if h.prior.len() != n || h.class_counts.len() != n || h.weights.len() != n * v {
                 return Err(ModelError(format!(
                     "label `{}` is malformed: {n} classes, {} priors, {} counts and {} weights for {v} features",
                     h.label,
@@ -943,6 +956,13 @@ impl Model {
             }
             if h.weights.iter().chain(&h.prior).any(|w| !w.is_finite()) {
                 return Err(ModelError(format!("label `{}` has a weight that is not a finite number", h.label)));
+            }
+            if let Some(w) = h.weights.iter().chain(&h.prior).find(|w| w.abs() > MAX_WEIGHT) {
+                return Err(ModelError(format!(
+                    "label `{}` has a weight of {w}, beyond ±{MAX_WEIGHT}: a case's sums could overflow and give no \
+                     confidence (trained weights are logarithms, a few dozen at most)",
+                    h.label
+                )));
             }
             if file.heads[..i].iter().any(|o| o.label == h.label) {
                 return Err(ModelError(format!("label `{}` is trained twice", h.label)));
@@ -1866,6 +1886,22 @@ mod tests {
         assert!(e.0.contains("not a model file"), "{e}");
         let e = Model::from_json(&good.replace("\"prior\": [", "\"prior\": [1,")).unwrap_err();
         assert!(e.0.contains("malformed"), "{e}");
+        // A hand-made weight so large that a case's sum would overflow.
+        let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+        v["heads"][0]["weights"][0] = serde_json::json!(3e38);
+        let e = Model::from_json(&v.to_string()).unwrap_err();
+        assert!(e.0.contains("beyond"), "{e}");
+        // One class: nothing to choose between, said so.
+        let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+        let n = v["heads"][0]["classes"].as_array().unwrap().len();
+        let head = &mut v["heads"][0];
+        head["classes"] = serde_json::json!([head["classes"][0]]);
+        head["prior"] = serde_json::json!([head["prior"][0]]);
+        head["class_counts"] = serde_json::json!([head["class_counts"][0]]);
+        let weights: Vec<serde_json::Value> = head["weights"].as_array().unwrap().iter().step_by(n).cloned().collect();
+        head["weights"] = serde_json::Value::Array(weights);
+        let e = Model::from_json(&v.to_string()).unwrap_err();
+        assert!(e.0.contains("has 1 class(es)"), "{e}");
     }
 
     const RULES: &str = "classifiers:\n  support: models/support.json\n\

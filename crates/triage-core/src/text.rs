@@ -38,13 +38,22 @@ fn ascii_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
-/// `str::trim`, without decoding characters when both ends are plain ASCII
-/// that is not white space (nearly every id, code and name).
+/// `str::trim`, also taking off the invisible format characters a value
+/// pasted from a document or a spreadsheet carries at its ends (zero-width
+/// space and joiners, the byte-order mark, the word joiner, soft hyphen,
+/// direction marks), without decoding characters when both ends are plain
+/// ASCII that is not white space (nearly every id, code and name).
 pub(crate) fn trim(s: &str) -> &str {
     match (s.as_bytes().first(), s.as_bytes().last()) {
         (Some(&a), Some(&b)) if a.is_ascii_graphic() && b.is_ascii_graphic() => s,
-        _ => s.trim(),
+        _ => s.trim_matches(|c: char| c.is_whitespace() || invisible_format(c)),
     }
+}
+
+/// Format characters (Unicode category Cf) that show nothing: `DE` with a
+/// zero-width space after it is `DE` to whoever typed it.
+pub(crate) fn invisible_format(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
 }
 
 /// Lower-cases and folds white space, the form both phrases and text are

@@ -3,7 +3,7 @@
 //! normalization keys each case's value with it, so both sides agree by
 //! construction.
 //!
-//! A key is the name's words, lower-cased, accents and punctuation removed,
+//! A key is the name's words, lower-cased (the dotless `ı` as `i`), accents and punctuation removed,
 //! joined without spaces, where
 //! - `&`, `and`, `the` and `of` are left out when the name has more than
 //!   one word (`Trinidad & Tobago`, `The Gambia`, `Democratic Republic of
@@ -108,7 +108,11 @@ pub fn country_key(name: &str) -> String {
                 }
                 continue;
             }
-            if c.is_alphanumeric() {
+            if c == 'ı' {
+                // Turkish and Azerbaijani dotless i: capitals cannot tell it
+                // from `i` (`KRALLIK` is `Krallık`), so keys do not either.
+                word.push('i');
+            } else if c.is_alphanumeric() {
                 push_lower(c, &mut word);
             } else if c != '\'' && c != '.' && c != '\u{2019}' && !is_invisible(c) {
                 end_word(&mut word, &mut words);

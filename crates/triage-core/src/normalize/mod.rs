@@ -957,6 +957,26 @@ mod tests {
     }
 
     #[test]
+    fn invisible_characters_at_the_ends_kosovo_and_turkish_capitals() {
+        let n = normalizer();
+        for (raw, code) in [
+            ("DE\u{200b}", "DE"),
+            ("\u{feff}DE", "DE"),
+            ("\u{200e}Deutschland\u{2060}", "DE"),
+            ("Nga\u{200b}", "NG"),
+            ("XK", "XK"),
+            ("XKX", "XK"),
+            ("Kosovo", "XK"),
+            ("BİRLEŞİK KRALLIK", "GB"),
+            ("Birleşik Krallık", "GB"),
+        ] {
+            assert_eq!(n.country(raw).map(|c| c.0).as_deref(), Some(code), "{raw:?}");
+        }
+        assert_eq!(n.country("\u{200b}"), None);
+        assert_eq!(crate::text::trim("\u{feff} ab\u{200b}c \u{00ad}"), "ab\u{200b}c");
+    }
+
+    #[test]
     fn alternative_inverted_abbreviated_and_native_names() {
         let n = normalizer();
         let mut failed = Vec::new();
