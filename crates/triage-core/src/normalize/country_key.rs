@@ -165,12 +165,17 @@ pub fn country_key_ascii<'b>(name: &str, buf: &'b mut [u8; 64]) -> Option<&'b st
 }
 
 /// The key without any combining marks: the consonant skeleton of a name
-/// in an Indic or other script whose vowel signs people spell in more than
-/// one way (`ଚିଲି`, `ଚିଲ୍ଲୀ`). Only a fallback, since skeletons of different
-/// names can meet; `None` when it is the key itself.
+/// in an Indic script (Devanagari to Sinhala, U+0900–U+0DFF) whose vowel
+/// signs people spell in more than one way (`ଚିଲି`, `ଚିଲ୍ଲୀ`). Only a
+/// fallback, since skeletons of different names can meet; `None` when it
+/// is the key itself or the name is in another script. Tibetan, Thai or
+/// Myanmar names are short strings of syllables whose consonants alone
+/// name another country as often as theirs (`ཨི་རག།`, Iraq, has
+/// Uruguay's skeleton).
 pub fn skeleton(key: &str) -> Option<String> {
+    let indic = |c: char| ('\u{0900}'..='\u{0DFF}').contains(&c) || c.is_ascii_digit();
     let bare: String = key.chars().filter(|&c| !is_combining_mark(c)).collect();
-    (bare.len() != key.len()).then_some(bare)
+    (bare.len() != key.len() && bare.chars().all(indic)).then_some(bare)
 }
 
 /// Joins words into a key: filler left out of names of several words,

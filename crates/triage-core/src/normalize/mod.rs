@@ -973,6 +973,13 @@ mod tests {
             assert_eq!(n.country(raw).map(|c| c.0).as_deref(), Some(code), "{raw:?}");
         }
         assert_eq!(n.country("\u{200b}"), None);
+        // Consonant skeletons are read for Indic scripts only: Iraq and
+        // Swaziland in Tibetan were Uruguay and Switzerland.
+        assert_eq!(n.country("ଚିଲି").map(|c| c.0).as_deref(), Some("CL"));
+        for other in ["ཨི་རག།", "སུ་ཝ་ཛི་ལེནཌ", "བུ་རུ་ནེ།", "ཨང་གི་ལ"]
+        {
+            assert_eq!(n.country(other), None, "{other}");
+        }
         assert_eq!(crate::text::trim("\u{feff} ab\u{200b}c \u{00ad}"), "ab\u{200b}c");
     }
 
