@@ -178,6 +178,26 @@ fn options(args: &TrainArgs) -> Result<TrainOptions, InputError> {
     Ok(TrainOptions { algorithm, alpha, min_count: args.min_count, max_features: args.max_features })
 }
 
+/// The smoothing each fold chose: every fold's for ten folds or fewer
+/// (`0.3, 1, 1, 1, 1`), else each value with its number of folds, smallest
+/// first (`1 ×2900, 3 ×100`), so leave-one-out does not print a line of
+/// thousands.
+fn fold_alphas(alphas: &[f64]) -> String {
+    if alphas.len() <= 10 {
+        return alphas.iter().map(f64::to_string).collect::<Vec<_>>().join(", ");
+    }
+    let mut sorted = alphas.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mut groups: Vec<(f64, usize)> = Vec::new();
+    for a in sorted {
+        match groups.last_mut() {
+            Some((v, n)) if *v == a => *n += 1,
+            _ => groups.push((a, 1)),
+        }
+    }
+    groups.iter().map(|(v, n)| format!("{v} ×{n}")).collect::<Vec<_>>().join(", ")
+}
+
 /// Runs `triage train`: exit 0 when a model was written or evaluated, 2
 /// on usage, input and training errors (too few cases, one class).
 ///
@@ -225,12 +245,11 @@ pub fn train(args: &TrainArgs) -> Result<Exit, InputError> {
             let started = Instant::now();
             let e = classify::cross_validate(&examples, &labels, head, k, &options)
                 .map_err(|e| InputError(e.to_string()))?;
-            let alphas: Vec<String> = e.alphas.iter().map(f64::to_string).collect();
             eprintln!(
                 "{k}-fold cross-validation of `{}` in {:.1} s (alpha per fold: {})",
                 labels[head],
                 started.elapsed().as_secs_f64(),
-                alphas.join(", ")
+                fold_alphas(&e.alphas)
             );
             reports.push((format!("{k}-fold cross-validation"), e));
         }
@@ -378,4 +397,17 @@ fn write_whole(path: &std::path::Path, bytes: &[u8]) -> Result<(), InputError> {
         let _ = std::fs::remove_file(&temporary);
         cannot(e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_alphas;
+
+    #[test]
+    fn few_folds_list_their_smoothing_and_many_are_counted() {
+        assert_eq!(fold_alphas(&[0.3, 1.0, 1.0]), "0.3, 1, 1");
+        let many: Vec<f64> = (0..3000).map(|i| if i % 30 == 0 { 3.0 } else { 1.0 }).collect();
+        assert_eq!(fold_alphas(&many), "1 ×2900, 3 ×100");
+        assert_eq!(fold_alphas(&[]), "");
+    }
 }
