@@ -415,8 +415,14 @@ impl Normalizer {
         if key.is_empty() {
             return None;
         }
+        // A number is a numeric code only when it is written as one:
+        // `-276` or `2 76` is not Germany's `276`.
+        let digits = key.bytes().all(|b| b.is_ascii_digit());
+        if digits && crate::text::trim(raw).chars().any(|c| !c.is_numeric()) {
+            return None;
+        }
         // Numeric codes are three digits; "76" means "076".
-        if key.len() < 3 && key.bytes().all(|b| b.is_ascii_digit()) {
+        if key.len() < 3 && digits {
             return self.country_by_key(&format!("{key:0>3}"), Lookup::Code);
         }
         if let Some(code) = self.countries.get(&*key) {
@@ -973,6 +979,12 @@ mod tests {
             assert_eq!(n.country(raw).map(|c| c.0).as_deref(), Some(code), "{raw:?}");
         }
         assert_eq!(n.country("\u{200b}"), None);
+        // Numbers with signs or spaces are not numeric codes.
+        assert_eq!(n.country(" 276 ").map(|c| c.0).as_deref(), Some("DE"));
+        assert_eq!(n.country("76").map(|c| c.0).as_deref(), Some("BR"));
+        for not_a_code in ["-276", "2 76", "27.6", "+49"] {
+            assert_eq!(n.country(not_a_code), None, "{not_a_code}");
+        }
         // Consonant skeletons are read for Indic scripts only: Iraq and
         // Swaziland in Tibetan were Uruguay and Switzerland.
         assert_eq!(n.country("ଚିଲି").map(|c| c.0).as_deref(), Some("CL"));
