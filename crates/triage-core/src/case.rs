@@ -24,7 +24,7 @@ pub struct Case {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<FixedOffset>>,
     /// `email`, `web`, `phone`, `chat`, `slack`, …
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
     /// Subject line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,28 +36,28 @@ pub struct Case {
     #[serde(default, deserialize_with = "crate::object::optional", skip_serializing_if = "Option::is_none")]
     pub requester: Option<Requester>,
     /// Country as given (any spelling).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
     /// Region or subdivision as given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// Postal code as given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]
     pub postal_code: Option<String>,
     /// Account id in the directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     /// Product as given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
     /// Priority as given by the requester or channel.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
     /// Status, e.g. `new`, `open`, `waiting_on_customer`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// The agent who last owned the case: kept when still eligible.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]
     pub previous_agent: Option<String>,
     /// Custom fields declared under `fields:` in the rules.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -70,13 +70,13 @@ pub struct Case {
 #[serde(deny_unknown_fields)]
 pub struct Requester {
     /// E-mail address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Preferred language, e.g. `de`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
 }
 
@@ -192,6 +192,26 @@ pub(crate) fn plain_types(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_values_lose_invisible_ends_and_nothing_left_is_no_value() {
+        let c = Case::from_json(
+            "{\"id\": \"a\", \"account\": \"acme-de\\u200b\", \"priority\": \"\\u00adP2\\u00ad\", \
+             \"postal_code\": \" 10115\\u200b\", \"previous_agent\": \" raj \", \"country\": \"\\ufeff\", \
+             \"channel\": \"   \", \"subject\": \" Hi\\u200b\", \
+             \"requester\": {\"email\": \"\\u200bops@acme.example\\u200e\", \"language\": \"de\\u2060\", \"name\": \" Dana \"}}",
+        )
+        .unwrap();
+        assert_eq!(c.account.as_deref(), Some("acme-de"));
+        assert_eq!(c.priority.as_deref(), Some("P2"));
+        assert_eq!(c.postal_code.as_deref(), Some("10115"));
+        assert_eq!(c.previous_agent.as_deref(), Some("raj"));
+        assert_eq!((c.country, c.channel), (None, None));
+        let r = c.requester.unwrap();
+        assert_eq!((r.email.as_deref(), r.language.as_deref()), (Some("ops@acme.example"), Some("de")));
+        // Free text is the customer's, as written.
+        assert_eq!((c.subject.as_deref(), r.name.as_deref()), (Some(" Hi\u{200b}"), Some(" Dana ")));
+    }
 
     #[test]
     fn messages_say_what_is_wrong() {

@@ -45,6 +45,23 @@ pub(crate) fn optional<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> 
     Option::<Object<T>>::deserialize(d).map(|o| o.map(|o| o.0))
 }
 
+/// For `#[serde(default, deserialize_with)]` on a case's short value (an
+/// id, a code, a name to look up: account, country, priority, e-mail…):
+/// the text without the white space and invisible format characters at its
+/// ends (see `text::trim`), and `None` when nothing else is left, as when
+/// the field is absent. `acme-de` pasted with a zero-width space after it
+/// is `acme-de`, and a value of only a byte-order mark is no value.
+pub(crate) fn short_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.and_then(|s| {
+        let t = crate::text::trim(&s);
+        match t.len() {
+            0 => None,
+            n if n == s.len() => Some(s),
+            _ => Some(t.to_string()),
+        }
+    }))
+}
+
 /// For `#[serde(default, deserialize_with)]` on a list of structs.
 pub(crate) fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
     Vec::<Object<T>>::deserialize(d).map(|v| v.into_iter().map(|o| o.0).collect())

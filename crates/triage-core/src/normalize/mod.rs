@@ -803,7 +803,9 @@ impl Normalizer {
                         && domain.contains('.')
                         && !domain.starts_with('.')
                         && !domain.ends_with('.')
-                        && !raw.chars().any(char::is_whitespace) =>
+                        && !raw
+                            .chars()
+                            .any(|c| c.is_whitespace() || crate::text::invisible_format(c) || c.is_control()) =>
                 {
                     let cleaned = format!("{local}@{}", domain.to_lowercase());
                     if cleaned != raw {
@@ -1070,6 +1072,11 @@ mod tests {
         let (_, findings) = n.normalize(Some("FR"), Some("Bayern"), None, Some("Klingonese"), Some("nobody"), None);
         let codes: Vec<&str> = findings.iter().map(|f| f.code).collect();
         assert_eq!(codes, ["region-country-mismatch", "unknown-language", "invalid-email"]);
+        // An address with an invisible or control character inside is not one.
+        for bad in ["ops\u{200b}@acme.example", "ops@acme.example\u{202e}x", "ops@acme\u{7}.example"] {
+            let (out, findings) = n.normalize(None, None, None, None, Some(bad), None);
+            assert_eq!((out.email, findings.first().map(|f| f.code)), (None, Some("invalid-email")), "{bad:?}");
+        }
     }
 
     #[test]
