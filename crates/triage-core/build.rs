@@ -107,6 +107,20 @@ fn main() {
             if !key.is_empty() {
                 table.entry(key).or_default().push((rank, code.to_string()));
             }
+            // `Is.` stands for island and islands alike, and keys as
+            // `islands`: a name with `Island` is also keyed as if plural,
+            // so `Heard Is. and McDonald Is.` finds Heard Island and
+            // McDonald Islands.
+            if n.split_whitespace().any(|w| w.eq_ignore_ascii_case("island")) {
+                let plural: Vec<String> = n
+                    .split_whitespace()
+                    .map(|w| if w.eq_ignore_ascii_case("island") { "Islands".to_string() } else { w.to_string() })
+                    .collect();
+                let key = country_key(&plural.join(" "));
+                if !key.is_empty() {
+                    table.entry(key).or_default().push((rank.max(6), code.to_string()));
+                }
+            }
         }
     };
 

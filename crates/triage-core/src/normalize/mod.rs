@@ -981,6 +981,9 @@ mod tests {
             assert_eq!(n.country(raw).map(|c| c.0).as_deref(), Some(code), "{raw:?}");
         }
         assert_eq!(n.country("\u{200b}"), None);
+        // `Is.` for one island as for several.
+        assert_eq!(n.country("Heard Is. and McDonald Is.").map(|c| c.0).as_deref(), Some("HM"));
+        assert_eq!(n.country("Christmas Is.").map(|c| c.0).as_deref(), Some("CX"));
         // Numbers with signs or spaces are not numeric codes.
         assert_eq!(n.country(" 276 ").map(|c| c.0).as_deref(), Some("DE"));
         assert_eq!(n.country("76").map(|c| c.0).as_deref(), Some("BR"));
