@@ -50,19 +50,19 @@ pub struct Event {
     /// What happened.
     pub kind: EventKind,
     /// The new status (`status_changed`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// The new priority (`priority_changed`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
     /// The new tier (`tier_changed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<u8>,
     /// The team (`assigned`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
     /// The agent (`assigned`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
 }
 
@@ -646,6 +646,21 @@ pub(crate) fn utc(t: i64) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn event_values_lose_invisible_ends() {
+        let state = CaseState::from_json(
+            "{\"case\": {\"id\": \"a\"}, \"events\": [{\"at\": \"2026-03-02T09:00:00Z\", \"kind\": \"assigned\", \
+             \"team\": \"support\\u200b\", \"agent\": \" raj \", \"priority\": \"\\ufeffP1\", \"status\": \"\\u200b\"}]}",
+        )
+        .unwrap();
+        let e = &state.events[0];
+        assert_eq!(
+            (e.team.as_deref(), e.agent.as_deref(), e.priority.as_deref()),
+            (Some("support"), Some("raj"), Some("P1"))
+        );
+        assert_eq!(e.status, None);
+    }
 
     /// Where `target` business seconds are reached walking `runs` from the
     /// start: the plain reading `Cycle::remeasure` must agree with.
