@@ -420,8 +420,9 @@ pub(crate) fn decide(
     // allocation of a few kilobytes per case would otherwise make the
     // allocator sweep its small free lists every time.
     // The array is not dropped whole: dropping it would run a fact's drop
-    // glue for each of its 64 slots (a call each, 5 % of a decision), and
-    // the slots that hold something are dropped at the end instead.
+    // glue for each of its 64 slots (a call each, about 3 % of a decision
+    // of the sample case); the slots that hold something are dropped
+    // before the decision is made instead.
     let (mut on_stack, mut on_heap);
     let facts: &mut [Fact<'_>] = if rules.schema.len() <= STACK_FACTS {
         on_stack = std::mem::ManuallyDrop::new(std::array::from_fn::<_, STACK_FACTS, _>(|_| Fact::Missing));

@@ -428,31 +428,32 @@ impl Normalizer {
         if let Some(code) = self.countries.get(&*key) {
             return Some((code.clone(), "rule alias", AUTHORITATIVE));
         }
-        let find_key = |table: &[(&str, [u8; 2], u8)], key: &str| {
-            let i = if std::ptr::eq(table, country_table::COUNTRY_NAMES) {
-                names_index().find(table, key)?
-            } else {
-                table.binary_search_by(|(k, _, _)| (*k).cmp(key)).ok()?
-            };
+        // The entry at a position of a table: its code, how it was
+        // recognised, and its rank.
+        let entry = |table: &[(&str, [u8; 2], u8)], i: usize| {
             let (_, code, how) = table[i];
-            Some((String::from_utf8_lossy(&code).into_owned(), country_table::COUNTRY_HOW[usize::from(how)], how))
+            (String::from_utf8_lossy(&code).into_owned(), country_table::COUNTRY_HOW[usize::from(how)], how)
         };
-        let find = |table: &[(&str, [u8; 2], u8)]| find_key(table, &key);
+        let search = |table: &[(&str, [u8; 2], u8)], key: &str| {
+            table.binary_search_by(|(k, _, _)| (*k).cmp(key)).ok().map(|i| entry(table, i))
+        };
+        let (codes, names) = (country_table::COUNTRY_CODES, country_table::COUNTRY_NAMES);
+        let code = || search(codes, &key);
+        let name = || names_index().find(names, &key).map(|i| entry(names, i));
         // Only authoritative names (ISO names, official names, aliases)
         // for a short ASCII word: `EU`, `Sin` or `Nga` is not the foreign
         // name it happens to spell.
         let authoritative = |found: Option<(String, &'static str, u8)>| found.filter(|f| f.2 <= AUTHORITATIVE);
-        let (codes, names) = (country_table::COUNTRY_CODES, country_table::COUNTRY_NAMES);
         // Full-width `ＤＥ` is written in ASCII as far as codes go.
         let ascii = raw.is_ascii() || raw.nfkc().all(|c| c.is_ascii());
         match lookup {
-            Lookup::Code => find(codes),
-            Lookup::Any if ascii && key.len() <= 3 => find(codes).or_else(|| authoritative(find(names))),
-            Lookup::Any if ascii => find(names).or_else(|| find(codes)),
+            Lookup::Code => code(),
+            Lookup::Any if ascii && key.len() <= 3 => code().or_else(|| authoritative(name())),
+            Lookup::Any if ascii => name().or_else(code),
             // A spelling of the vowel signs the data does not have, if its
             // skeleton names one country only.
-            Lookup::Any => find(names).or_else(|| {
-                find_key(country_table::COUNTRY_SKELETONS, &country_key::skeleton(&key)?)
+            Lookup::Any => name().or_else(|| {
+                search(country_table::COUNTRY_SKELETONS, &country_key::skeleton(&key)?)
                     .map(|(code, _, rank)| (code, "name spelled another way", rank))
             }),
         }
@@ -930,7 +931,7 @@ mod tests {
             assert_eq!(index.find(table, missing), None, "{missing}");
             assert!(table.binary_search_by(|(k, _, _)| (*k).cmp(missing)).is_err());
         }
-        // Other tables are searched as before.
+        // The index serves any table of distinct keys: the codes too.
         let codes = KeyIndex::new(country_table::COUNTRY_CODES);
         assert!(
             country_table::COUNTRY_CODES
