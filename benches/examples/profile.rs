@@ -1,5 +1,5 @@
 //! Runs one benchmark workload in a loop, for profilers:
-//! `cargo run --release -p triage-benches --example profile -- keyword|field|example|serve|write|territory|hierarchy|deflect|escalate|assign|reassign|greedy|optimal|load|lint [iterations]`
+//! `cargo run --release -p triage-benches --example profile -- keyword|field|example|serve|corpus|write|territory|hierarchy|deflect|escalate|assign|reassign|greedy|optimal|load|lint [iterations]`
 //! (`serve` times reading, deciding and writing the sample case as `POST /v1/triage`
 //! does, `THRASH=KiB` evicting the caches between cases and `ONLY=a.yaml,b.yaml`
 //! keeping some rule files; `write` times the answer's JSON alone)
@@ -183,6 +183,18 @@ fn main() {
             }
             let per = |d: std::time::Duration| d / u32::try_from(n.max(1)).unwrap_or(1);
             eprintln!("parse {:?}, decide {:?}, write {:?}", per(took[0]), per(took[1]), per(took[2]));
+        }
+        "corpus" => {
+            // The example corpus decided case after case, as `triage run`
+            // does (every rule file, the example directory).
+            let (rules, d) = triage_benches::global_support_full();
+            let cases: Vec<_> =
+                include_str!("../../rules/global-support/cases/corpus.jsonl").lines().map(case).collect();
+            let t = std::time::Instant::now();
+            for i in 0..n {
+                sink += triage(&rules, &cases[i % cases.len()], &d, now, &Options::default()).category.len();
+            }
+            eprintln!("decide {:?}", t.elapsed() / u32::try_from(n.max(1)).unwrap_or(1));
         }
         _ => {
             let (rules, d) = global_support();

@@ -17,6 +17,8 @@ use crate::eval;
 use crate::name::Name;
 use crate::roster::SkillColumn;
 use crate::rules::{CompiledRules, Route, SkillReq};
+use crate::text::Piece::{N, S};
+use crate::text::join_into;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -366,16 +368,15 @@ fn place(
             let units = agent.units_lower(need.channel.as_deref());
             loads.take(dir, pick, units, now.timestamp());
             let how = if choice == Choice::Strategy { team.strategy.name() } else { "optimal batch plan" };
-            trace.push(eval::note(
-                "assign",
-                format!(
-                    "team `{}` ({how}): `{}` chosen among {} eligible, {} unit(s)",
-                    team.id,
-                    agent.id,
-                    eligible.len(),
-                    units
-                ),
-            ));
+            let mut text = String::with_capacity(80);
+            join_into(
+                &mut text,
+                &[S("team `"), S(&team.id), S("` ("), S(how), S("): `"), S(&agent.id), S("` chosen among ")],
+            );
+            join_into(&mut text, &[N(eligible.len()), S(" eligible, ")]);
+            text.push_str(itoa::Buffer::new().format(units));
+            text.push_str(" unit(s)");
+            trace.push(eval::note("assign", text));
             return Outcome::Assigned(Assignment {
                 team: team.id.clone(),
                 agent: Some(agent.id.clone()),
@@ -570,10 +571,13 @@ fn eligible(
     }
     // One string written in place: this runs for every assignment.
     let mut text = String::with_capacity(96);
-    let _ = write!(text, "team `{}`: {} of {total} agents eligible", team.id, out.len());
+    join_into(
+        &mut text,
+        &[S("team `"), S(&team.id), S("`: "), N(out.len()), S(" of "), N(total), S(" agents eligible")],
+    );
     let mut sep = " (";
     for (f, n) in FILTERS.iter().zip(removed).filter(|(_, n)| *n > 0) {
-        let _ = write!(text, "{sep}{f} −{n}");
+        join_into(&mut text, &[S(sep), S(f), S(" −"), N(n)]);
         sep = ", ";
     }
     if sep == ", " {

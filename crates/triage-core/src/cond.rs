@@ -204,6 +204,32 @@ pub(crate) fn lowercase(s: &str) -> Cow<'_, str> {
 }
 
 impl<'a> Fact<'a> {
+    /// Whether the fact owns memory that dropping it frees: text or a list
+    /// of its own rather than one borrowed from the case or the rules.
+    #[inline]
+    pub fn owns(&self) -> bool {
+        match self {
+            Fact::Str { raw, lower } => matches!(raw, Cow::Owned(_)) || matches!(lower, Cow::Owned(_)),
+            Fact::List(l) => matches!(l, Cow::Owned(_)),
+            Fact::Missing | Fact::Num(_) | Fact::Bool(_) => false,
+        }
+    }
+
+    /// Puts `fact` in `slot`, dropping what was there only when it owns
+    /// memory. A plain assignment calls the drop glue of every slot it
+    /// overwrites, empty or not: a call for each of the thirty or so facts a
+    /// decision sets, about 4 % of a decision (`examples/profile corpus`).
+    #[inline]
+    pub fn set(facts: &mut [Fact<'a>], slot: usize, fact: Fact<'a>) {
+        let old = std::mem::replace(&mut facts[slot], fact);
+        if old.owns() {
+            drop(old);
+        } else {
+            // Nothing to free: a borrowed text or list, a number, nothing.
+            std::mem::forget(old);
+        }
+    }
+
     /// The same fact, owning its text.
     pub fn into_owned(self) -> Fact<'static> {
         match self {

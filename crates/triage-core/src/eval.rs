@@ -455,8 +455,8 @@ pub(crate) fn decide(
     let territory = territory.winner;
     let territory_path = territory.map(|t| rules.territories.path(t).to_vec()).unwrap_or_default();
     if let Some(t) = territory {
-        facts[slots.territory] = Fact::str(&rules.territories.list[t].meta.id);
-        facts[slots.territory_path] = Fact::List(Cow::Borrowed(rules.territories.path_lower(t)));
+        Fact::set(facts, slots.territory, Fact::str(&rules.territories.list[t].meta.id));
+        Fact::set(facts, slots.territory_path, Fact::List(Cow::Borrowed(rules.territories.path_lower(t))));
     }
 
     // Categorize.
@@ -487,12 +487,12 @@ pub(crate) fn decide(
     };
     let lowest = rules.priorities.len().saturating_sub(1);
     let mut rank = priority_rank.unwrap_or(lowest);
-    facts[slots.category] = Fact::str(category);
-    facts[slots.confidence] = Fact::Num(confidence);
-    facts[slots.skills] = Fact::List(Cow::Borrowed(lists.0));
-    facts[slots.tags] = Fact::List(Cow::Borrowed(lists.1));
-    facts[slots.product] = product.map_or(Fact::Missing, Fact::str);
-    facts[slots.priority] = priority_fact(rules, rank);
+    Fact::set(facts, slots.category, Fact::str(category));
+    Fact::set(facts, slots.confidence, Fact::Num(confidence));
+    Fact::set(facts, slots.skills, Fact::List(Cow::Borrowed(lists.0)));
+    Fact::set(facts, slots.tags, Fact::List(Cow::Borrowed(lists.1)));
+    Fact::set(facts, slots.product, product.map_or(Fact::Missing, Fact::str));
+    Fact::set(facts, slots.priority, priority_fact(rules, rank));
     let mut outputs = BTreeMap::new();
     let mut added =
         Lists { tags: std::mem::take(&mut tags), skills: std::mem::take(&mut skills), articles: Vec::new() };
@@ -576,7 +576,7 @@ pub(crate) fn decide(
                     let outcome = if decided { Outcome::Applied } else { Outcome::Lost };
                     trace.push(entry(rules, "priority", &r.meta, outcome, why.clone()));
                 }
-                facts[slots.priority] = priority_fact(rules, rank);
+                Fact::set(facts, slots.priority, priority_fact(rules, rank));
                 if chosen.iter().any(|r| r.action.stop) {
                     break 'rules;
                 }
@@ -623,7 +623,7 @@ pub(crate) fn decide(
             trace.push(note("priority", format!("priority set to `{}` by {by}", rules.priorities[r])));
         }
         rank = r;
-        facts[slots.priority] = priority_fact(rules, rank);
+        Fact::set(facts, slots.priority, priority_fact(rules, rank));
     }
 
     if let Some(r) = pins.priority {
@@ -633,7 +633,7 @@ pub(crate) fn decide(
             trace.push(note("priority", why));
         }
         rank = r;
-        facts[slots.priority] = priority_fact(rules, rank);
+        Fact::set(facts, slots.priority, priority_fact(rules, rank));
     }
 
     // Tier, and deflection at tier 0.
@@ -641,7 +641,7 @@ pub(crate) fn decide(
     let mut deflect = Vec::new();
     let tier_rule = first_match(rules, &rules.tiers, facts, &hits, full, "tier", &mut trace, &mut warnings);
     if !rules.tiers.side.is_empty() {
-        facts[slots.tier] = Fact::Num(f64::from(tier_rule.map_or(1, |r| r.action.tier)));
+        Fact::set(facts, slots.tier, Fact::Num(f64::from(tier_rule.map_or(1, |r| r.action.tier))));
         let (sides, out) = (&rules.tiers.side, (&mut outputs, &mut added));
         side_tables(rules, sides, facts, &hits, full, "tier", &mut trace, &mut warnings, out);
     }
@@ -677,7 +677,7 @@ pub(crate) fn decide(
 
     // SLA: the first matching policy, measured on its calendar, else the
     // territory's, else clock time.
-    facts[slots.tier] = Fact::Num(f64::from(tier));
+    Fact::set(facts, slots.tier, Fact::Num(f64::from(tier)));
     let selected = first_match(rules, &rules.sla, facts, &hits, full, "sla", &mut trace, &mut warnings).map(|rule| {
         let calendar = rule.action.calendar.or_else(|| territory.and_then(|t| rules.territory_calendars[t]));
         if calendar.is_none() {
@@ -722,7 +722,7 @@ pub(crate) fn decide(
     }
 
     // The facts are done with: drop those that hold something.
-    for fact in facts.iter_mut().filter(|f| !matches!(f, Fact::Missing)) {
+    for fact in facts.iter_mut().filter(|f| f.owns()) {
         drop(std::mem::replace(fact, Fact::Missing));
     }
     let decision = Decision {
@@ -794,7 +794,7 @@ fn apply_adjust<'a>(
         overridden(trace, &format!("rule `{}`", rule.meta.id));
     }
     trace.push(entry(rules, "priority", &rule.meta, Outcome::Applied, why));
-    facts[rules.derived.priority] = priority_fact(rules, *rank);
+    Fact::set(facts, rules.derived.priority, priority_fact(rules, *rank));
     rule.action.stop
 }
 
@@ -1063,7 +1063,11 @@ fn side_tables<'a>(
                             ),
                         });
                     }
-                    facts[*slot] = value.as_ref().and_then(|v| output_fact(v, &def.ty)).unwrap_or(Fact::Missing);
+                    Fact::set(
+                        facts,
+                        *slot,
+                        value.as_ref().and_then(|v| output_fact(v, &def.ty)).unwrap_or(Fact::Missing),
+                    );
                     if let Some(v) = value {
                         outputs.insert(def.name.clone(), v);
                     }
@@ -1082,10 +1086,10 @@ fn side_tables<'a>(
         // The next table, and the stage after, read the lists as they are.
         let lower = |items: &[String]| Fact::List(Cow::Owned(items.iter().map(|t| t.to_lowercase()).collect()));
         if tags_added {
-            facts[rules.derived.tags] = lower(&lists.tags);
+            Fact::set(facts, rules.derived.tags, lower(&lists.tags));
         }
         if skills_added {
-            facts[rules.derived.skills] = lower(&lists.skills);
+            Fact::set(facts, rules.derived.skills, lower(&lists.skills));
         }
     }
 }
@@ -1221,8 +1225,8 @@ fn guess_of<'p>(
 /// slots for each label of its model, in the model's order.
 pub(crate) fn fill_predicted<'a>(rules: &CompiledRules, predicted: &'a [Prediction], facts: &mut [Fact<'a>]) {
     for (_, (class, confidence), p) in guesses(rules, predicted) {
-        facts[class] = Fact::str(&p.class);
-        facts[confidence] = Fact::Num(p.confidence);
+        Fact::set(facts, class, Fact::str(&p.class));
+        Fact::set(facts, confidence, Fact::Num(p.confidence));
     }
 }
 
@@ -1411,9 +1415,9 @@ pub(crate) fn first_category_linear(
 /// `sentiment.label`).
 pub(crate) fn fill_sentiment(rules: &CompiledRules, s: &Sentiment, facts: &mut [Fact<'_>]) {
     let d = &rules.derived;
-    facts[d.sentiment] = Fact::Num(s.score);
-    facts[d.sentiment_score] = Fact::Num(s.score);
-    facts[d.sentiment_label] = Fact::str(s.label);
+    Fact::set(facts, d.sentiment, Fact::Num(s.score));
+    Fact::set(facts, d.sentiment_score, Fact::Num(s.score));
+    Fact::set(facts, d.sentiment_label, Fact::str(s.label));
 }
 
 /// The rule authors' phrases decide when any matches (they are in the
@@ -1577,7 +1581,7 @@ pub(crate) fn fill_facts<'a>(
     // rule tests it; one off the scale is ignored with a warning.
     if let Some(p) = case.priority.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
         match rules.priorities.iter().position(|q| q.eq_ignore_ascii_case(p)) {
-            Some(rank) => facts[rules.derived.priority] = priority_fact(rules, rank),
+            Some(rank) => Fact::set(facts, rules.derived.priority, priority_fact(rules, rank)),
             None => warnings.push(Warning {
                 code: "unknown-priority",
                 message: format!("case priority `{p}` is not on the scale {}; ignored", rules.priorities.join(", ")),
@@ -1603,7 +1607,7 @@ pub(crate) fn fill_facts<'a>(
     // the raw text instead.
     for &slot in &rules.value_slots {
         let def = &rules.schema.fields[slot];
-        facts[slot] = match def.source {
+        let fact = match def.source {
             Source::Case(f) => case_fact(case, normalized, f),
             // Seeded above from the case's priority.
             Source::Derived(Derived::Priority) => continue,
@@ -1632,6 +1636,7 @@ pub(crate) fn fill_facts<'a>(
                 }),
             },
         };
+        Fact::set(facts, slot, fact);
     }
 }
 
@@ -1733,22 +1738,22 @@ pub(crate) fn condition_truths(
     let path: Vec<String> = d.territory_path.iter().map(|t| t.to_lowercase()).collect();
     fill_predicted(rules, &d.predicted, &mut facts);
     fill_sentiment(rules, &d.sentiment, &mut facts);
-    facts[s.territory] = d.territory.as_deref().map_or(Fact::Missing, Fact::str);
-    facts[s.territory_path] = Fact::List(Cow::Owned(path));
-    facts[s.category] = Fact::str(&d.category);
-    facts[s.confidence] = Fact::Num(d.confidence);
-    facts[s.skills] = Fact::List(Cow::Owned(lower(&d.skills)));
-    facts[s.tags] = Fact::List(Cow::Owned(lower(&d.tags)));
-    facts[s.product] = d.product.as_deref().map_or(Fact::Missing, Fact::str);
+    Fact::set(&mut facts, s.territory, d.territory.as_deref().map_or(Fact::Missing, Fact::str));
+    Fact::set(&mut facts, s.territory_path, Fact::List(Cow::Owned(path)));
+    Fact::set(&mut facts, s.category, Fact::str(&d.category));
+    Fact::set(&mut facts, s.confidence, Fact::Num(d.confidence));
+    Fact::set(&mut facts, s.skills, Fact::List(Cow::Owned(lower(&d.skills))));
+    Fact::set(&mut facts, s.tags, Fact::List(Cow::Owned(lower(&d.tags))));
+    Fact::set(&mut facts, s.product, d.product.as_deref().map_or(Fact::Missing, Fact::str));
     if let Some(rank) = rules.priorities.iter().position(|p| *p == *d.priority) {
-        facts[s.priority] = priority_fact(rules, rank);
+        Fact::set(&mut facts, s.priority, priority_fact(rules, rank));
     }
-    facts[s.tier] = Fact::Num(f64::from(d.tier));
+    Fact::set(&mut facts, s.tier, Fact::Num(f64::from(d.tier)));
     for (name, value) in &d.outputs {
         if let Some(slot) = rules.schema.lookup(name)
             && let Some(f) = output_fact(value, &rules.schema.fields[slot].ty)
         {
-            facts[slot] = f;
+            Fact::set(&mut facts, slot, f);
         }
     }
     rules.preds.iter().map(|p| crate::cond::test(p, &facts, &hits)).collect()

@@ -556,16 +556,17 @@ impl Related {
     pub(crate) fn fill(&self, slots: &crate::rules::DerivedSlots, facts: &mut [crate::cond::Fact<'_>]) {
         use crate::cond::Fact;
         if let Some(score) = self.duplicate_score {
-            facts[slots.duplicate_score] = Fact::Num(score);
+            Fact::set(facts, slots.duplicate_score, Fact::Num(score));
         }
         if let Some(id) = &self.duplicate_of {
-            facts[slots.duplicate_of] = Fact::Str {
+            let fact = Fact::Str {
                 raw: std::borrow::Cow::Owned(id.clone()),
                 lower: std::borrow::Cow::Owned(id.to_lowercase()),
             };
+            Fact::set(facts, slots.duplicate_of, fact);
         }
         if let Some(size) = self.incident_size {
-            facts[slots.incident_size] = Fact::Num(size as f64);
+            Fact::set(facts, slots.incident_size, Fact::Num(size as f64));
         }
     }
 }
