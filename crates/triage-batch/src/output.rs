@@ -17,14 +17,40 @@ pub enum OutputFormat {
     Csv,
 }
 
-/// Where a record came from: its input and position in it.
-#[derive(Debug, Clone, Serialize)]
+/// Where a record came from: its input and position in it, written as one
+/// object: `{"input": "cases.jsonl", "line": 3}`.
+#[derive(Debug, Clone)]
 pub struct Source<'a> {
     /// The input as named on the command line.
     pub input: &'a str,
-    /// Line, row, element, message or file.
-    #[serde(flatten)]
+    /// Line, row, element, message or file: its fields follow `input`.
     pub position: &'a Position,
+}
+
+impl Serialize for Source<'_> {
+    /// By hand rather than with `#[serde(flatten)]`, which goes through a
+    /// map serializer of its own: every lean line writes a source, and the
+    /// flattened one cost a tenth of writing the line.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("input", self.input)?;
+        match self.position {
+            Position::Line { line } => m.serialize_entry("line", line)?,
+            Position::Row { row, line } | Position::Element { element: row, line } => {
+                let first = if matches!(self.position, Position::Row { .. }) { "row" } else { "element" };
+                m.serialize_entry(first, row)?;
+                m.serialize_entry("line", line)?;
+            }
+            Position::Message { message, offset } => {
+                m.serialize_entry("message", message)?;
+                m.serialize_entry("offset", offset)?;
+            }
+            Position::File { file } => m.serialize_entry("file", file)?,
+            Position::Offset { offset } => m.serialize_entry("offset", offset)?,
+        }
+        m.end()
+    }
 }
 
 /// One case's decision as a run writes it by default: what was decided,
@@ -449,6 +475,29 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_source_is_written_as_its_flattened_fields() {
+        #[derive(Serialize)]
+        struct Flattened<'a> {
+            input: &'a str,
+            #[serde(flatten)]
+            position: &'a Position,
+        }
+        let positions = [
+            Position::Line { line: 3 },
+            Position::Row { row: 2, line: 5 },
+            Position::Element { element: 0, line: 1 },
+            Position::Message { message: 7, offset: 1024 },
+            Position::File { file: "in/\"a\".eml".to_string() },
+            Position::Offset { offset: 99 },
+        ];
+        for position in &positions {
+            let input = "cases \"1\".jsonl";
+            let ours = serde_json::to_string(&Source { input, position }).unwrap();
+            assert_eq!(ours, serde_json::to_string(&Flattened { input, position }).unwrap());
+        }
+    }
 
     proptest! {
         /// The fast text is chrono's, for UTC and for fixed offsets.

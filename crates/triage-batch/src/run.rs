@@ -295,7 +295,10 @@ pub fn run(
         for outcomes in decided_rx {
             let outcomes = outcomes?;
             let mut reject_bytes = Vec::new();
-            let mut out_bytes = Vec::new();
+            // The chunk's lines in one buffer of their size, not one grown
+            // by doubling (which copied the chunk about twice more).
+            let size = outcomes.iter().map(|o| if let Some(Written::Line(l)) = &o.output { l.len() } else { 0 }).sum();
+            let mut out_bytes = Vec::with_capacity(size);
             let mut rows = Vec::new();
             for o in outcomes {
                 summary.records += 1;
