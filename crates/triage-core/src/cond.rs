@@ -168,7 +168,12 @@ pub(crate) struct Pred {
 
 /// A field's value for one case. Strings are kept raw (for display) and
 /// lower-cased (for comparison); instants are seconds since the epoch.
+///
+/// A plain one-byte tag rather than one folded into the text's spare bits:
+/// which kind a fact is gets asked for every slot of every decision (see
+/// [`Fact::owns`]), and one byte answers it in one comparison.
 #[derive(Debug, Clone, PartialEq)]
+#[repr(u8)]
 pub(crate) enum Fact<'a> {
     Missing,
     Str { raw: Cow<'a, str>, lower: Cow<'a, str> },
