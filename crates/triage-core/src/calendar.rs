@@ -148,8 +148,12 @@ const MAX_CLOSED_DAYS: u32 = 400;
 /// Whether a Unix instant (seconds) lies in the supported years, 1970 to
 /// the end of 2199.
 pub(crate) fn supported(t: i64) -> bool {
-    DateTime::from_timestamp(t, 0).is_some_and(|t| (1970..=LAST_YEAR).contains(&t.year()))
+    (0..END_OF_LAST_YEAR).contains(&t)
 }
+
+/// 2200-01-01T00:00:00Z, the first instant after the supported years, in
+/// Unix seconds: 230 years of 365 days and 56 leap days.
+const END_OF_LAST_YEAR: i64 = (230 * 365 + 56) * 86_400;
 
 /// Why business-time arithmetic could not give an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -266,7 +270,7 @@ impl Calendar {
         if self.always {
             for (o, t) in out.iter_mut().zip(targets) {
                 let due = start_s.checked_add(*t).ok_or(CalendarError::OutOfRange)?;
-                Self::at(due)?;
+                Self::check(due)?;
                 *o = Some(due);
             }
             return Ok(());
@@ -306,7 +310,7 @@ impl Calendar {
                 let s = s.max(start_s);
                 while k < targets.len() && e - s >= targets[k] - done {
                     let due = s + (targets[k] - done);
-                    Self::at(due)?;
+                    Self::check(due)?;
                     out[k] = Some(due);
                     k += 1;
                 }
@@ -322,6 +326,11 @@ impl Calendar {
             date = date.succ_opt().ok_or(CalendarError::OutOfRange)?;
         }
         Ok(())
+    }
+
+    /// [`Calendar::at`] without making the instant: a range check.
+    fn check(seconds: i64) -> Result<(), CalendarError> {
+        if supported(seconds) { Ok(()) } else { Err(CalendarError::OutOfRange) }
     }
 
     fn at(seconds: i64) -> Result<DateTime<Utc>, CalendarError> {
@@ -664,6 +673,20 @@ mod tests {
                 assert_eq!(z.resolve(&local), resolve_reference(&z, &local), "{name} {local}");
             }
         }
+    }
+
+    #[test]
+    fn the_supported_instants_are_the_years_1970_to_2199() {
+        let by_year = |t: i64| DateTime::from_timestamp(t, 0).is_some_and(|t| (1970..=LAST_YEAR).contains(&t.year()));
+        for t in
+            [i64::MIN, -1, 0, 1, 1_772_438_400, END_OF_LAST_YEAR - 1, END_OF_LAST_YEAR, END_OF_LAST_YEAR + 1, i64::MAX]
+        {
+            assert_eq!(supported(t), by_year(t), "{t}");
+        }
+        assert_eq!(
+            DateTime::from_timestamp(END_OF_LAST_YEAR, 0).map(|t| t.to_rfc3339()).as_deref(),
+            Some("2200-01-01T00:00:00+00:00")
+        );
     }
 
     fn t(s: &str) -> DateTime<Utc> {
