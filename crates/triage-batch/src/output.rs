@@ -37,9 +37,12 @@ impl Serialize for Source<'_> {
         m.serialize_entry("input", self.input)?;
         match self.position {
             Position::Line { line } => m.serialize_entry("line", line)?,
-            Position::Row { row, line } | Position::Element { element: row, line } => {
-                let first = if matches!(self.position, Position::Row { .. }) { "row" } else { "element" };
-                m.serialize_entry(first, row)?;
+            Position::Row { row, line } => {
+                m.serialize_entry("row", row)?;
+                m.serialize_entry("line", line)?;
+            }
+            Position::Element { element, line } => {
+                m.serialize_entry("element", element)?;
                 m.serialize_entry("line", line)?;
             }
             Position::Message { message, offset } => {

@@ -17,7 +17,7 @@ use crate::eval;
 use crate::name::Name;
 use crate::roster::SkillColumn;
 use crate::rules::{CompiledRules, Route, SkillReq};
-use crate::text::Piece::{N, S};
+use crate::text::Piece::{I, N, S};
 use crate::text::join_into;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -371,11 +371,20 @@ fn place(
             let mut text = String::with_capacity(80);
             join_into(
                 &mut text,
-                &[S("team `"), S(&team.id), S("` ("), S(how), S("): `"), S(&agent.id), S("` chosen among ")],
+                &[
+                    S("team `"),
+                    S(&team.id),
+                    S("` ("),
+                    S(how),
+                    S("): `"),
+                    S(&agent.id),
+                    S("` chosen among "),
+                    N(eligible.len()),
+                    S(" eligible, "),
+                    I(units),
+                    S(" unit(s)"),
+                ],
             );
-            join_into(&mut text, &[N(eligible.len()), S(" eligible, ")]);
-            text.push_str(itoa::Buffer::new().format(units));
-            text.push_str(" unit(s)");
             trace.push(eval::note("assign", text));
             return Outcome::Assigned(Assignment {
                 team: team.id.clone(),

@@ -232,7 +232,7 @@ impl Calendar {
     }
 
     fn in_range(t: DateTime<Utc>) -> Result<(), CalendarError> {
-        if (1970..=LAST_YEAR).contains(&t.year()) { Ok(()) } else { Err(CalendarError::OutOfRange) }
+        Self::check(t.timestamp())
     }
 
     /// The instant at which `duration` of business time has passed since
@@ -328,15 +328,14 @@ impl Calendar {
         Ok(())
     }
 
-    /// [`Calendar::at`] without making the instant: a range check.
+    /// Whether a Unix instant is in the supported years, as an error.
     fn check(seconds: i64) -> Result<(), CalendarError> {
         if supported(seconds) { Ok(()) } else { Err(CalendarError::OutOfRange) }
     }
 
     fn at(seconds: i64) -> Result<DateTime<Utc>, CalendarError> {
-        let t = DateTime::from_timestamp(seconds, 0).ok_or(CalendarError::OutOfRange)?;
-        Self::in_range(t)?;
-        Ok(t)
+        Self::check(seconds)?;
+        DateTime::from_timestamp(seconds, 0).ok_or(CalendarError::OutOfRange)
     }
 
     /// Business time in `[from, to)`; zero when `to` is not after `from`.

@@ -487,6 +487,8 @@ pub(crate) enum Piece<'a> {
     S(&'a str),
     /// A count, in decimal digits.
     N(usize),
+    /// A signed number (capacity units), in decimal digits.
+    I(i64),
 }
 
 /// Appends `pieces` to `out`. The notes every assignment writes are joined
@@ -498,6 +500,7 @@ pub(crate) fn join_into(out: &mut String, pieces: &[Piece<'_>]) {
         match p {
             Piece::S(s) => out.push_str(s),
             Piece::N(n) => out.push_str(digits.format(*n)),
+            Piece::I(n) => out.push_str(digits.format(*n)),
         }
     }
 }
