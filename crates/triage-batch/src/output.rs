@@ -6,7 +6,7 @@ use crate::mail::Message;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use triage_core::{Decision, Escalation, MetricState};
+use triage_core::{Decision, Escalation, MetricState, Rfc3339};
 
 /// How decisions are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,10 +263,123 @@ impl<'a> LeanDecision<'a> {
         }
     }
 
+    /// Appends the line's JSON object (no newline) to `out`: the bytes
+    /// `serde_json::to_writer(out, self)` writes, but with the keys as
+    /// literals and plain strings copied whole. serde_json escapes every
+    /// key and value a byte at a time, which was most of what a lean line
+    /// cost to write; the nested parts a case seldom has (duplicate,
+    /// incident, outputs, history, thread) still go through it.
+    ///
+    /// # Errors
+    /// Only what serde_json reports for those nested parts.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let mut num = itoa::Buffer::new();
+        out.extend_from_slice(b"{\"record\":");
+        out.extend_from_slice(num.format(self.record).as_bytes());
+        out.extend_from_slice(b",\"source\":{\"input\":");
+        json_str(out, self.source.input);
+        let mut field = |out: &mut Vec<u8>, key: &[u8], n: u64| {
+            out.extend_from_slice(key);
+            out.extend_from_slice(num.format(n).as_bytes());
+        };
+        match self.source.position {
+            Position::Line { line } => field(out, b",\"line\":", *line),
+            Position::Row { row, line } => {
+                field(out, b",\"row\":", *row);
+                field(out, b",\"line\":", *line);
+            }
+            Position::Element { element, line } => {
+                field(out, b",\"element\":", *element);
+                field(out, b",\"line\":", *line);
+            }
+            Position::Message { message, offset } => {
+                field(out, b",\"message\":", *message);
+                field(out, b",\"offset\":", *offset);
+            }
+            Position::File { file } => {
+                out.extend_from_slice(b",\"file\":");
+                json_str(out, file);
+            }
+            Position::Offset { offset } => field(out, b",\"offset\":", *offset),
+        }
+        out.extend_from_slice(b"},\"case_id\":");
+        json_str(out, self.case_id);
+        out.extend_from_slice(b",\"created_at\":");
+        json_opt_str(out, self.created_at.as_deref());
+        out.extend_from_slice(b",\"decided_at\":");
+        json_instant(out, &self.decided_at)?;
+        out.extend_from_slice(b",\"territory\":");
+        json_opt_str(out, self.territory);
+        out.extend_from_slice(b",\"category\":");
+        json_str(out, self.category);
+        out.extend_from_slice(b",\"priority\":");
+        json_str(out, self.priority);
+        out.extend_from_slice(b",\"tier\":");
+        out.extend_from_slice(num.format(self.tier).as_bytes());
+        out.extend_from_slice(b",\"deflect\":");
+        json_strs(out, &self.deflect);
+        out.extend_from_slice(b",\"team\":");
+        json_opt_str(out, self.team);
+        out.extend_from_slice(b",\"agent\":");
+        json_opt_str(out, self.agent);
+        out.extend_from_slice(b",\"queue\":");
+        json_opt_str(out, self.queue);
+        out.extend_from_slice(b",\"units\":");
+        match self.units {
+            Some(u) => out.extend_from_slice(num.format(u).as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"sla\":");
+        match &self.sla {
+            Some(sla) => {
+                out.extend_from_slice(b"{\"policy\":");
+                json_str(out, sla.policy);
+                out.extend_from_slice(b",\"first_response_due\":");
+                json_opt_instant(out, sla.first_response_due.as_ref())?;
+                out.extend_from_slice(b",\"next_response_due\":");
+                json_opt_instant(out, sla.next_response_due.as_ref())?;
+                out.extend_from_slice(b",\"resolution_due\":");
+                json_opt_instant(out, sla.resolution_due.as_ref())?;
+                out.push(b'}');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"manual_review\":");
+        json_opt_str(out, self.manual_review);
+        out.extend_from_slice(b",\"warnings\":");
+        json_strs(out, &self.warnings);
+        out.extend_from_slice(b",\"alerts\":");
+        json_strs(out, &self.alerts);
+        out.extend_from_slice(b",\"rules_version\":");
+        json_str(out, self.rules_version);
+        if let Some(d) = self.duplicate {
+            out.extend_from_slice(b",\"duplicate\":");
+            serde_json::to_writer(&mut *out, d)?;
+        }
+        if let Some(i) = self.incident {
+            out.extend_from_slice(b",\"incident\":");
+            serde_json::to_writer(&mut *out, i)?;
+        }
+        if !self.outputs.is_empty() {
+            out.extend_from_slice(b",\"outputs\":");
+            serde_json::to_writer(&mut *out, self.outputs)?;
+        }
+        if let Some(h) = &self.history {
+            out.extend_from_slice(b",\"history\":");
+            serde_json::to_writer(&mut *out, h)?;
+        }
+        if let Some(t) = self.thread {
+            out.extend_from_slice(b",\"thread\":");
+            serde_json::to_writer(&mut *out, t)?;
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
     /// The flat CSV row, in the order of [`CSV_COLUMNS`].
     pub fn csv_row(&self) -> Vec<String> {
         let t = |x: Option<DateTime<Utc>>| {
-            x.map(|t| match Rfc3339::whole_seconds(&t.naive_utc(), 0, true) {
+            x.map(|t| match Rfc3339::utc(&t) {
                 Some(text) => text.as_str().to_string(),
                 None => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             })
@@ -324,67 +437,72 @@ impl<'a> LeanDecision<'a> {
     }
 }
 
-/// RFC 3339 text of an instant with whole seconds and a four-digit year,
-/// written without the formatting machinery (instants are most of what a
-/// lean decision's line costs to write). Others are left to chrono, whose
-/// text this matches byte for byte: `Z` for UTC when asked, else `+HH:MM`.
-pub(crate) struct Rfc3339 {
-    buf: [u8; 25],
-    len: usize,
+/// Appends `s` as a JSON string, byte for byte as serde_json writes it:
+/// copied whole when nothing in it needs an escape (a control character,
+/// `"` or `\\`; serde_json leaves DEL and non-ASCII as they are), else
+/// written by serde_json.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    // No early exit: the test runs over every byte, which vectorizes.
+    let plain = s.bytes().fold(true, |plain, b| plain & (b >= 0x20 && b != b'"' && b != b'\\'));
+    if plain {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a string into a vector cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }
 
-impl Rfc3339 {
-    /// `local` at `offset` seconds east of UTC; `None` when the instant has
-    /// a fraction of a second, a year outside 0–9999 or an offset in
-    /// seconds.
-    pub(crate) fn whole_seconds(local: &chrono::NaiveDateTime, offset: i32, z: bool) -> Option<Rfc3339> {
-        use chrono::{Datelike as _, Timelike as _};
-        let year = local.year();
-        if local.nanosecond() != 0 || !(0..=9999).contains(&year) || offset % 60 != 0 {
-            return None;
-        }
-        let mut buf = [0u8; 25];
-        let two = |buf: &mut [u8], at: usize, n: u32| {
-            buf[at] = b'0' + (n / 10 % 10) as u8;
-            buf[at + 1] = b'0' + (n % 10) as u8;
-        };
-        let year = year.unsigned_abs();
-        two(&mut buf, 0, year / 100);
-        two(&mut buf, 2, year % 100);
-        buf[4] = b'-';
-        two(&mut buf, 5, local.month());
-        buf[7] = b'-';
-        two(&mut buf, 8, local.day());
-        buf[10] = b'T';
-        two(&mut buf, 11, local.hour());
-        buf[13] = b':';
-        two(&mut buf, 14, local.minute());
-        buf[16] = b':';
-        two(&mut buf, 17, local.second());
-        let len = if offset == 0 && z {
-            buf[19] = b'Z';
-            20
-        } else {
-            buf[19] = if offset < 0 { b'-' } else { b'+' };
-            let minutes = offset.unsigned_abs() / 60;
-            two(&mut buf, 20, minutes / 60);
-            buf[22] = b':';
-            two(&mut buf, 23, minutes % 60);
-            25
-        };
-        Some(Rfc3339 { buf, len })
+/// [`json_str`], or `null`.
+fn json_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => json_str(out, s),
+        None => out.extend_from_slice(b"null"),
     }
+}
 
-    /// The text.
-    pub(crate) fn as_str(&self) -> &str {
-        // Only ASCII digits and separators are written.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+/// A JSON array of strings.
+fn json_strs(out: &mut Vec<u8>, list: &[&str]) {
+    out.push(b'[');
+    for (i, s) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(out, s);
+    }
+    out.push(b']');
+}
+
+/// [`instant`] written into a JSON line.
+fn json_instant(out: &mut Vec<u8>, t: &DateTime<Utc>) -> serde_json::Result<()> {
+    match Rfc3339::utc(t) {
+        // Digits and separators: nothing to escape.
+        Some(text) => {
+            out.push(b'"');
+            out.extend_from_slice(text.as_str().as_bytes());
+            out.push(b'"');
+            Ok(())
+        }
+        None => serde_json::to_writer(&mut *out, t),
+    }
+}
+
+/// [`json_instant`], or `null`.
+fn json_opt_instant(out: &mut Vec<u8>, t: Option<&DateTime<Utc>>) -> serde_json::Result<()> {
+    match t {
+        Some(t) => json_instant(out, t),
+        None => {
+            out.extend_from_slice(b"null");
+            Ok(())
+        }
     }
 }
 
 /// An instant as RFC 3339 text (UTC, `Z`), as chrono writes it.
 fn instant<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    match Rfc3339::whole_seconds(&t.naive_utc(), 0, true) {
+    match Rfc3339::utc(t) {
         Some(text) => s.serialize_str(text.as_str()),
         None => t.serialize(s),
     }
@@ -502,25 +620,109 @@ mod tests {
         }
     }
 
+    /// Text with what JSON must escape (quotes, backslashes, control
+    /// characters), what it need not (DEL, non-ASCII) and plain words.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9-]{0,12}",
+            "[ -~]{0,12}",
+            // Any control character, not only the few a regex class favours.
+            prop::collection::vec(
+                prop_oneof![any::<char>(), (0u8..0x20).prop_map(char::from), Just('"'), Just('\\'), Just('\x7f'),],
+                0..12,
+            )
+            .prop_map(String::from_iter),
+        ]
+    }
+
+    fn position() -> impl Strategy<Value = Position> {
+        let n = || 0u64..u64::MAX;
+        prop_oneof![
+            n().prop_map(|line| Position::Line { line }),
+            (n(), n()).prop_map(|(row, line)| Position::Row { row, line }),
+            (n(), n()).prop_map(|(element, line)| Position::Element { element, line }),
+            (n(), n()).prop_map(|(message, offset)| Position::Message { message, offset }),
+            text().prop_map(|file| Position::File { file }),
+            n().prop_map(|offset| Position::Offset { offset }),
+        ]
+    }
+
+    fn any_instant() -> impl Strategy<Value = DateTime<Utc>> {
+        (-62_167_219_200i64..253_402_300_799, prop_oneof![Just(0u32), 0u32..1_000_000_000])
+            .prop_map(|(secs, nanos)| DateTime::from_timestamp(secs, nanos).unwrap())
+    }
+
     proptest! {
-        /// The fast text is chrono's, for UTC and for fixed offsets.
+        /// A lean line written by hand is the line serde_json writes for
+        /// the same fields.
+        #[test]
+        fn a_lean_line_is_what_serde_json_writes(
+            record in 0u64..u64::MAX,
+            position in position(),
+            strings in prop::collection::vec(text(), 12),
+            present in prop::collection::vec(any::<bool>(), 10),
+            lists in prop::collection::vec(prop::collection::vec(text(), 0..3), 3),
+            tier in any::<u8>(),
+            units in any::<i64>(),
+            instants in prop::collection::vec(any_instant(), 4),
+            with_outputs in any::<bool>(),
+        ) {
+            let mut outputs = BTreeMap::new();
+            if with_outputs {
+                outputs.insert(strings[11].clone(), serde_json::json!({"risk": 1.5, "why": strings[0]}));
+            }
+            let opt = |i: usize| present[i].then_some(strings[[0, 3, 6, 7, 8, 0, 0, 0, 0, 10][i]].as_str());
+            let list = |i: usize| lists[i].iter().map(String::as_str).collect::<Vec<_>>();
+            let lean = LeanDecision {
+                record,
+                source: Source { input: &strings[0], position: &position },
+                case_id: &strings[1],
+                created_at: present[0].then(|| strings[2].clone()),
+                decided_at: instants[0],
+                territory: opt(1),
+                category: &strings[4],
+                priority: &strings[5],
+                tier,
+                deflect: list(0),
+                team: opt(2),
+                agent: opt(3),
+                queue: opt(4),
+                units: present[5].then_some(units),
+                sla: present[6].then(|| LeanSla {
+                    policy: &strings[9],
+                    first_response_due: present[7].then_some(instants[1]),
+                    next_response_due: present[8].then_some(instants[2]),
+                    resolution_due: present[9].then_some(instants[3]),
+                }),
+                manual_review: opt(9),
+                warnings: list(1),
+                alerts: list(2),
+                rules_version: &strings[11],
+                duplicate: None,
+                incident: None,
+                outputs: &outputs,
+                history: None,
+                thread: None,
+            };
+            let mut ours = Vec::new();
+            lean.write_json(&mut ours).unwrap();
+            prop_assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(&lean).unwrap());
+        }
+
+        /// Instants in a lean line and through serde are chrono's text
+        /// (the writer itself is tested in the core).
         #[test]
         fn instants_are_written_as_chrono_writes_them(
             secs in -62_167_219_200i64..253_402_300_799,
             nanos in prop_oneof![Just(0u32), 0u32..1_000_000_000],
-            offset_minutes in -1439i32..1439,
         ) {
             let t = DateTime::from_timestamp(secs, nanos).unwrap();
             let mut fast = Vec::new();
             instant(&t, &mut serde_json::Serializer::new(&mut fast)).unwrap();
             prop_assert_eq!(String::from_utf8(fast).unwrap(), serde_json::to_string(&t).unwrap());
-            let fixed = t.with_timezone(&chrono::FixedOffset::east_opt(offset_minutes * 60).unwrap());
-            if let Some(text) = Rfc3339::whole_seconds(&fixed.naive_local(), offset_minutes * 60, false) {
-                prop_assert_eq!(text.as_str(), fixed.to_rfc3339());
-            }
-            if let Some(text) = Rfc3339::whole_seconds(&t.naive_utc(), 0, true) {
-                prop_assert_eq!(text.as_str(), t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-            }
+            let mut line = Vec::new();
+            json_instant(&mut line, &t).unwrap();
+            prop_assert_eq!(String::from_utf8(line).unwrap(), serde_json::to_string(&t).unwrap());
         }
     }
 }

@@ -994,7 +994,7 @@ fn decide<'i>(
     };
     let decision = triage_core::triage(ctx.rules, &case, ctx.directory, at, &ctx.options);
     let created_at = case.created_at.map(|t| {
-        match crate::output::Rfc3339::whole_seconds(&t.naive_local(), t.offset().local_minus_utc(), false) {
+        match triage_core::Rfc3339::whole_seconds(&t.naive_local(), t.offset().local_minus_utc(), false) {
             Some(text) => text.as_str().to_string(),
             None => t.to_rfc3339(),
         }
@@ -1042,7 +1042,7 @@ fn write_decided(ctx: &Ctx, item: &Item, source: Source, d: &Decided<'_>) -> Res
             // allocation a record, not the four of a vector grown from
             // serde_json's 128.
             let mut line = Vec::with_capacity(1024);
-            serde_json::to_writer(&mut line, &lean()).map_err(|e| format!("cannot write the decision: {e}"))?;
+            lean().write_json(&mut line).map_err(|e| format!("cannot write the decision: {e}"))?;
             line.push(b'\n');
             Written::Line(line)
         }
