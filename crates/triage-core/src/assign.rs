@@ -19,7 +19,6 @@ use crate::roster::SkillColumn;
 use crate::rules::{CompiledRules, Route, SkillReq};
 use crate::text::Piece::{I, N, S};
 use crate::text::join_into;
-use smallvec::SmallVec;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -131,13 +130,13 @@ impl Loads {
 /// is, which is the usual case).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Need<'a> {
-    pub territory_path: SmallVec<[Cow<'a, str>; 4]>,
+    pub territory_path: Vec<Cow<'a, str>>,
     pub tier: u8,
     pub category: Cow<'a, str>,
     pub product: Option<Cow<'a, str>>,
     pub language: Option<Cow<'a, str>>,
     pub channel: Option<Cow<'a, str>>,
-    pub skills: SmallVec<[NeedSkill<'a>; 4]>,
+    pub skills: Vec<NeedSkill<'a>>,
     pub previous_agent: Option<&'a str>,
 }
 
@@ -504,10 +503,6 @@ fn team_calendar<'r>(rules: &'r CompiledRules, team: &Team, warnings: &mut Vec<W
     cal
 }
 
-/// A team's eligible agents, as positions among its members: up to 32
-/// kept without allocating.
-type Eligible = SmallVec<[usize; 32]>;
-
 /// The team's agents that pass every filter (as positions among its
 /// members), and the filter that removed the last candidates when none do.
 ///
@@ -525,7 +520,7 @@ fn eligible(
     full: bool,
     trace: &mut Vec<TraceEntry>,
     warnings: &mut Vec<Warning>,
-) -> (Eligible, &'static str) {
+) -> (Vec<usize>, &'static str) {
     let team = &dir.teams[t];
     let ix = &dir.index[t];
     let members = &dir.members[t];
@@ -571,7 +566,7 @@ fn eligible(
         }
     }
     tally(&cur, 6);
-    let mut out = Eligible::with_capacity(left);
+    let mut out = Vec::with_capacity(left);
     for k in cur.iter() {
         let ai = members[k];
         let a = &dir.agents[ai];
@@ -687,7 +682,7 @@ fn pick(
         return Some(k);
     }
     let now = now.timestamp();
-    let columns: SmallVec<[(Option<&SkillColumn>, bool); 4]> =
+    let columns: Vec<(Option<&SkillColumn>, bool)> =
         need.skills.iter().map(|s| (dir.index[t].skill(&s.skill), s.mandatory)).collect();
     let skill_sum = |k: usize, optional_only: bool| -> f64 {
         columns
@@ -743,7 +738,7 @@ pub(crate) fn eligible_two_ways(
     (0..dir.teams.len())
         .map(|t| {
             let (found, _) = eligible(rules, dir, &mut loads, need, t, now, false, &mut Vec::new(), &mut Vec::new());
-            let indexed = found.iter().map(|&k| dir.members[t][k]).collect();
+            let indexed = found.into_iter().map(|k| dir.members[t][k]).collect();
             let team_shift =
                 dir.teams[t].calendar.as_deref().and_then(|id| rules.calendar(id)).map(|c| (c.id(), c.is_open(now)));
             let scanned = dir.members[t]

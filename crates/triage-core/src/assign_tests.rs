@@ -457,7 +457,6 @@ proptest! {
         ];
         let dir = Directory::new().with_roster(teams, agents).unwrap();
         let path: [Vec<std::borrow::Cow<str>>; 4] = [vec![], vec!["amer".into()], vec!["emea".into(), "emea-dach".into()], vec!["apac".into()]];
-        let path = path.map(smallvec::SmallVec::from_vec);
         let (name, level, mandatory) = skill;
         let need = crate::assign::Need {
             territory_path: path[usize::from(territory)].clone(),

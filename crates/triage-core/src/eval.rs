@@ -300,7 +300,7 @@ fn review_date(decision: &mut Decision, warning: Warning) {
 /// business time is computed for: its due time is unknown, and a scheduler
 /// would never ask again.
 pub(crate) fn due_beyond_range(sla: &Sla) -> Option<Warning> {
-    let late: smallvec::SmallVec<[&str; 4]> = Metric::ALL
+    let late: Vec<&str> = Metric::ALL
         .into_iter()
         .filter(|&m| sla.metrics.get(m).is_some_and(|s| s.state == "running" && s.due_at.is_none()))
         .map(Metric::name)

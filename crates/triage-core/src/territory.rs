@@ -74,12 +74,6 @@ pub(crate) enum Verdict {
     NoMatch(String),
 }
 
-/// Territories whose match flags a decision keeps without allocating.
-pub(crate) const INLINE_TERRITORIES: usize = 128;
-
-/// One flag per territory, in file order.
-pub(crate) type Flags = smallvec::SmallVec<[bool; INLINE_TERRITORIES]>;
-
 impl Territories {
     /// Links drafts into a tree: unknown parents (with suggestions) and
     /// cycles are errors.
@@ -227,18 +221,17 @@ impl Territories {
     }
 
     /// Which territories match, and the winner.
-    /// Up to [`INLINE_TERRITORIES`] territories, the flags are kept on the stack.
-    pub fn resolve(&self, preds: &[Pred], facts: &[Fact<'_>], hits: &Hits) -> (Flags, Option<usize>) {
+    pub fn resolve(&self, preds: &[Pred], facts: &[Fact<'_>], hits: &Hits) -> (Vec<bool>, Option<usize>) {
         let n = self.list.len();
         let candidates = self.index.candidates(facts, hits);
-        let mut admits: Flags = smallvec::smallvec![false; n];
+        let mut admits = vec![false; n];
         for &i in &self.order {
             let t = &self.list[i];
             let parent_ok = t.parent.is_none_or(|p| admits[p]);
             let possible = candidates.as_ref().is_none_or(|c| c.get(i));
             admits[i] = parent_ok && possible && t.cond.as_ref().is_none_or(|c| cond::eval(c, preds, facts, hits));
         }
-        let mut matched: Flags = smallvec::smallvec![false; n];
+        let mut matched = vec![false; n];
         for &i in self.order.iter().rev() {
             let t = &self.list[i];
             matched[i] =
