@@ -1,28 +1,21 @@
 //! A fixed-size bitset: which phrases hit, which rules remain candidates.
 
-use smallvec::SmallVec;
-
-/// Words kept in the set itself: sets of up to 256 members (a team's
-/// agents, a rule file's phrases, a table's rows), made several times a
-/// decision, allocate nothing.
-const INLINE_WORDS: usize = 4;
-
 /// A set of small integers below a fixed bound.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Bits {
-    words: SmallVec<[u64; INLINE_WORDS]>,
+    words: Vec<u64>,
 }
 
 impl Bits {
     /// An empty set able to hold `0..n`.
     pub fn new(n: usize) -> Self {
-        Bits { words: smallvec::smallvec![0; n.div_ceil(64)] }
+        Bits { words: vec![0; n.div_ceil(64)] }
     }
 
     /// The set `0..n`.
     pub fn full(n: usize) -> Self {
-        // One allocation at most: room for the partial last word from the start.
-        let mut words = SmallVec::with_capacity(n.div_ceil(64));
+        // One allocation: room for the partial last word from the start.
+        let mut words = Vec::with_capacity(n.div_ceil(64));
         words.resize(n / 64, u64::MAX);
         if !n.is_multiple_of(64) {
             words.push((1u64 << (n % 64)) - 1);
