@@ -8,6 +8,10 @@
 use triage_benches::{body_with, case, field_case, field_rules, global_support, keyword_rules};
 use triage_core::{BatchMode, Directory, Options, triage};
 
+/// The allocator the `triage` binary uses: allocation costs as it pays them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let which = args.next().unwrap_or_else(|| "example".into());
