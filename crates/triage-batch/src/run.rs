@@ -258,7 +258,12 @@ pub fn run(
         .thread_name(|i| format!("triage-run-{i}"))
         .build()
         .map_err(|e| BatchError(format!("cannot start the deciding threads: {e}")))?;
-    let ctx = Ctx { rules, directory, config, options: Options::default() };
+    // Lean lines and CSV rows show no trace: it is not written at all.
+    let options = match config.detail {
+        Detail::Full => Options::default(),
+        Detail::Lean => Options::with_trace(triage_core::TraceLevel::Off),
+    };
+    let ctx = Ctx { rules, directory, config, options };
     let csv_rows = |rows: &[Vec<String>]| -> Result<Vec<u8>, BatchError> {
         let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
         for r in rows {

@@ -11,7 +11,7 @@
 
 use crate::bits::Bits;
 use crate::calendar::Calendar;
-use crate::decision::{Decision, ManualReview, TraceEntry, Warning};
+use crate::decision::{Decision, ManualReview, TraceEntry, TraceLevel, Warning};
 use crate::directory::{Directory, Presence, Strategy, Team};
 use crate::eval;
 use crate::name::Name;
@@ -216,18 +216,24 @@ pub(crate) fn assign(
     dir: &Directory,
     loads: &mut Loads,
     now: DateTime<Utc>,
-    full: bool,
+    level: TraceLevel,
     choice: Choice,
 ) {
     // The needs borrow the decision; what assignment writes goes to these
     // and is put back at the end.
     let mut trace = std::mem::take(&mut d.trace);
     let mut warnings = std::mem::take(&mut d.warnings);
+    let before = trace.len();
     let outcome = match prepare(rules, case, d, dir, now, &mut trace, &mut warnings) {
-        Ok(p) => place(rules, dir, loads, &p, now, full, choice, &mut trace, &mut warnings),
+        Ok(p) => place(rules, dir, loads, &p, now, level, choice, &mut trace, &mut warnings),
         Err(Some(review)) => Outcome::Review(review),
         Err(None) => Outcome::Nothing,
     };
+    // Without a trace the notes of every assignment are skipped where they
+    // cost (the eligible and chosen notes) and dropped here.
+    if level == TraceLevel::Off {
+        trace.truncate(before);
+    }
     d.trace = trace;
     d.warnings = warnings;
     match outcome {
@@ -344,7 +350,7 @@ fn place(
     loads: &mut Loads,
     p: &Prepared,
     now: DateTime<Utc>,
-    full: bool,
+    level: TraceLevel,
     choice: Choice,
     trace: &mut Vec<TraceEntry>,
     warnings: &mut Vec<Warning>,
@@ -356,7 +362,7 @@ fn place(
     let mut last_filter = "team";
     while let Some(t) = cur {
         let team = &dir.teams[t];
-        let (eligible, removed_by) = eligible(rules, dir, &mut *loads, need, t, now, full, trace, warnings);
+        let (eligible, removed_by) = eligible(rules, dir, &mut *loads, need, t, now, level, trace, warnings);
         let chosen = match choice {
             Choice::Strategy => pick(dir, t, loads, need, &eligible, now),
             Choice::Agent(a) => eligible.iter().copied().find(|&k| dir.members[t][k] == a),
@@ -368,24 +374,26 @@ fn place(
             let units = agent.units_lower(need.channel.as_deref());
             loads.take(dir, pick, units, now.timestamp());
             let how = if choice == Choice::Strategy { team.strategy.name() } else { "optimal batch plan" };
-            let mut text = String::with_capacity(80);
-            join_into(
-                &mut text,
-                &[
-                    S("team `"),
-                    S(&team.id),
-                    S("` ("),
-                    S(how),
-                    S("): `"),
-                    S(&agent.id),
-                    S("` chosen among "),
-                    N(eligible.len()),
-                    S(" eligible, "),
-                    I(units),
-                    S(" unit(s)"),
-                ],
-            );
-            trace.push(eval::note("assign", text));
+            if level != TraceLevel::Off {
+                let mut text = String::with_capacity(80);
+                join_into(
+                    &mut text,
+                    &[
+                        S("team `"),
+                        S(&team.id),
+                        S("` ("),
+                        S(how),
+                        S("): `"),
+                        S(&agent.id),
+                        S("` chosen among "),
+                        N(eligible.len()),
+                        S(" eligible, "),
+                        I(units),
+                        S(" unit(s)"),
+                    ],
+                );
+                trace.push(eval::note("assign", text));
+            }
             return Outcome::Assigned(Assignment {
                 team: team.id.clone(),
                 agent: Some(agent.id.clone()),
@@ -478,7 +486,8 @@ pub(crate) fn candidates(
     let mut out: Vec<Candidate> = Vec::new();
     let mut cur = Some(p.first);
     while let Some(t) = cur {
-        let (eligible, _) = eligible(rules, dir, &mut loads, &p.need, t, now, false, &mut trace, &mut warnings);
+        let (eligible, _) =
+            eligible(rules, dir, &mut loads, &p.need, t, now, TraceLevel::Off, &mut trace, &mut warnings);
         for k in eligible {
             let agent = dir.members[t][k];
             if out.iter().all(|c| c.agent != agent) {
@@ -517,7 +526,7 @@ fn eligible(
     need: &Need,
     t: usize,
     now: DateTime<Utc>,
-    full: bool,
+    level: TraceLevel,
     trace: &mut Vec<TraceEntry>,
     warnings: &mut Vec<Warning>,
 ) -> (Vec<usize>, &'static str) {
@@ -578,28 +587,30 @@ fn eligible(
             out.push(k);
         }
     }
-    // One string written in place: this runs for every assignment.
-    let mut text = String::with_capacity(96);
-    join_into(
-        &mut text,
-        &[S("team `"), S(&team.id), S("`: "), N(out.len()), S(" of "), N(total), S(" agents eligible")],
-    );
-    let mut sep = " (";
-    for (f, n) in FILTERS.iter().zip(removed).filter(|(_, n)| *n > 0) {
-        join_into(&mut text, &[S(sep), S(f), S(" −"), N(n)]);
-        sep = ", ";
-    }
-    if sep == ", " {
-        text.push(')');
-    }
-    if full {
-        for &ai in members {
-            if let Some((_, reason)) = failing_filter(rules, dir, ai, loads, need, team, team_shift, now) {
-                let _ = write!(text, "; `{}`: {reason}", dir.agents[ai].id);
+    if level != TraceLevel::Off {
+        // One string written in place: this runs for every assignment.
+        let mut text = String::with_capacity(96);
+        join_into(
+            &mut text,
+            &[S("team `"), S(&team.id), S("`: "), N(out.len()), S(" of "), N(total), S(" agents eligible")],
+        );
+        let mut sep = " (";
+        for (f, n) in FILTERS.iter().zip(removed).filter(|(_, n)| *n > 0) {
+            join_into(&mut text, &[S(sep), S(f), S(" −"), N(n)]);
+            sep = ", ";
+        }
+        if sep == ", " {
+            text.push(')');
+        }
+        if level == TraceLevel::Full {
+            for &ai in members {
+                if let Some((_, reason)) = failing_filter(rules, dir, ai, loads, need, team, team_shift, now) {
+                    let _ = write!(text, "; `{}`: {reason}", dir.agents[ai].id);
+                }
             }
         }
+        trace.push(eval::note("assign", text));
     }
-    trace.push(eval::note("assign", text));
     let last = FILTERS.iter().zip(removed).rev().find(|(_, n)| *n > 0).map_or("team", |(f, _)| *f);
     (out, last)
 }
@@ -737,7 +748,8 @@ pub(crate) fn eligible_two_ways(
     let mut loads = Loads::default();
     (0..dir.teams.len())
         .map(|t| {
-            let (found, _) = eligible(rules, dir, &mut loads, need, t, now, false, &mut Vec::new(), &mut Vec::new());
+            let (found, _) =
+                eligible(rules, dir, &mut loads, need, t, now, TraceLevel::Off, &mut Vec::new(), &mut Vec::new());
             let indexed = found.into_iter().map(|k| dir.members[t][k]).collect();
             let team_shift =
                 dir.teams[t].calendar.as_deref().and_then(|id| rules.calendar(id)).map(|c| (c.id(), c.is_open(now)));

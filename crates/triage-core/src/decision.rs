@@ -17,6 +17,12 @@ pub enum TraceLevel {
     /// Also every rule that did not match and why (the failing condition and
     /// the actual value), and why the deciding rules matched.
     Full,
+    /// No reasoning: `trace` stays empty (a decision's, an escalation's).
+    /// Every decided field, warning, manual review and action is what
+    /// `Decisions` gives. For callers that never show the trace, such as
+    /// batch runs writing lean lines: the assignment notes alone were a
+    /// twentieth of a decision's work.
+    Off,
 }
 
 /// Evaluation options.

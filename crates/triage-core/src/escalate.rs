@@ -345,7 +345,7 @@ pub fn escalate(
         next_check_at,
         warnings,
         rules_version: rules.version.clone(),
-        trace,
+        trace: if options.trace == TraceLevel::Off { Vec::new() } else { trace },
     })
 }
 

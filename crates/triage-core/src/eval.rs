@@ -60,8 +60,16 @@ pub(crate) fn triage_seen(
     seen: Option<&crate::related::Related>,
 ) -> Decision {
     let mut decision = decide_with_sla(rules, case, directory, now, options, seen);
-    let full = options.trace == TraceLevel::Full;
-    finish_assignment(rules, case, &mut decision, directory, &mut Loads::default(), now, full, Choice::Strategy);
+    finish_assignment(
+        rules,
+        case,
+        &mut decision,
+        directory,
+        &mut Loads::default(),
+        now,
+        options.trace,
+        Choice::Strategy,
+    );
     decision
 }
 
@@ -106,8 +114,7 @@ pub fn reassign(
     decision.agent = None;
     decision.queue = None;
     decision.assignment = None;
-    let full = options.trace == TraceLevel::Full;
-    finish_assignment(rules, case, decision, directory, &mut Loads::default(), now, full, Choice::Strategy);
+    finish_assignment(rules, case, decision, directory, &mut Loads::default(), now, options.trace, Choice::Strategy);
 }
 
 /// Manual-review reasons that only assignment gives.
@@ -192,11 +199,10 @@ pub fn assign_batch_plan(
     let mut order: Vec<usize> = (0..cases.len()).collect();
     // Keys computed once per case, not once per comparison.
     order.sort_by_cached_key(|&i| (rank(&decided[i]), due(&decided[i]), created(i), i));
-    let full = options.trace == TraceLevel::Full;
     let finish = |decided: &mut [Decision], choice: &dyn Fn(usize) -> Choice| {
         let mut loads = Loads::tracking();
         for &i in &order {
-            finish_assignment(rules, &cases[i], &mut decided[i], directory, &mut loads, now, full, choice(i));
+            finish_assignment(rules, &cases[i], &mut decided[i], directory, &mut loads, now, options.trace, choice(i));
         }
     };
     match mode {
@@ -222,7 +228,7 @@ pub fn assign_batch_plan(
                         "the greedy plan scores {greedy_score} against the solver's best {optimal_score} within its \
                          budget, so the greedy plan is kept"
                     );
-                    for d in &mut greedy {
+                    for d in greedy.iter_mut().filter(|_| options.trace != TraceLevel::Off) {
                         d.trace.push(note("assign", why.clone()));
                     }
                     decided = greedy;
@@ -230,7 +236,7 @@ pub fn assign_batch_plan(
                 }
             }
             let why = format!("the batch plan is {quality}");
-            for d in &mut decided {
+            for d in decided.iter_mut().filter(|_| options.trace != TraceLevel::Off) {
                 d.trace.push(note("assign", why.clone()));
             }
             return BatchPlan { decisions: decided, quality: Some(quality) };
@@ -283,6 +289,11 @@ pub(crate) fn decide_with_sla(
         }
         decision.sla = Some(sla);
     }
+    // No trace asked for: what the stages noted is dropped (the costly
+    // notes are not written at all).
+    if options.trace == TraceLevel::Off {
+        decision.trace = Vec::new();
+    }
     decision
 }
 
@@ -324,11 +335,11 @@ pub(crate) fn finish_assignment(
     directory: &Directory,
     loads: &mut Loads,
     now: DateTime<Utc>,
-    full: bool,
+    level: TraceLevel,
     choice: Choice,
 ) {
     decision.before_assign = Some((decision.trace.len(), decision.warnings.len()));
-    crate::assign::assign(rules, case, decision, directory, loads, now, full, choice);
+    crate::assign::assign(rules, case, decision, directory, loads, now, level, choice);
     if let Some(a) = &decision.assignment {
         decision.team = Some(a.team.clone());
         decision.agent.clone_from(&a.agent);
@@ -656,7 +667,7 @@ pub(crate) fn decide(
                     "deflect",
                     "no knowledge article matches the case; tier 0 cannot deflect, so tier 1".to_string(),
                 ));
-            } else {
+            } else if options.trace != TraceLevel::Off {
                 let ids: Vec<&str> = deflect.iter().map(|d: &Deflection| d.id.as_str()).collect();
                 trace.push(note("deflect", format!("offered {}", ids.join(", "))));
             }

@@ -228,3 +228,56 @@ fn directory_json() -> String {
     })
     .clone()
 }
+
+/// A decision, escalation or batch as JSON without its trace.
+fn untraced<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    let mut v = serde_json::to_value(value).unwrap_or_default();
+    let strip = |v: &mut serde_json::Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("trace");
+        }
+    };
+    match &mut v {
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+        other => strip(other),
+    }
+    v
+}
+
+/// `TraceLevel::Off` leaves the trace empty and changes nothing else: every
+/// corpus case decided at instants inside and outside business hours and
+/// near a change of offset, the corpus assigned as a batch both ways, and
+/// the example history replayed at several instants.
+#[test]
+fn no_trace_changes_nothing_but_the_trace() {
+    use crate::{BatchMode, TraceLevel, assign_batch};
+    let (on, off) = (Options::default(), Options::with_trace(TraceLevel::Off));
+    let cases: Vec<Case> = CORPUS.lines().filter_map(|l| Case::from_json(l).ok()).collect();
+    assert!(cases.len() > 100);
+    let instants = ["2026-03-02T09:00:00Z", "2026-03-07T23:30:00Z", "2026-03-29T01:30:00Z", "2026-10-25T00:59:59Z"];
+    let mut traced = 0;
+    for at in instants {
+        let at: DateTime<Utc> = at.parse().unwrap_or_default();
+        for case in &cases {
+            let (a, b) = (triage(rules(), case, directory(), at, &on), triage(rules(), case, directory(), at, &off));
+            assert!(b.trace.is_empty(), "{}", case.id);
+            traced += usize::from(!a.trace.is_empty());
+            assert_eq!(untraced(&a), untraced(&b), "{} at {at}", case.id);
+        }
+        for mode in [BatchMode::Greedy, BatchMode::Optimal] {
+            let a = assign_batch(rules(), &cases, directory(), at, mode, &on);
+            let b = assign_batch(rules(), &cases, directory(), at, mode, &off);
+            assert!(b.iter().all(|d| d.trace.is_empty()));
+            assert_eq!(untraced(&a), untraced(&b), "{mode:?} at {at}");
+        }
+    }
+    assert_eq!(traced, instants.len() * cases.len(), "a traced decision always notes something");
+    let state: CaseState = serde_json::from_str(STATE).unwrap_or_else(|e| panic!("{e}"));
+    for at in ["2026-03-02T08:00:00Z", "2026-03-02T12:00:00Z", "2026-03-04T09:00:00Z", "2026-03-20T09:00:00Z"] {
+        let at: DateTime<Utc> = at.parse().unwrap_or_default();
+        let a = escalate(rules(), &state, directory(), at, &on).unwrap_or_else(|e| panic!("{e}"));
+        let b = escalate(rules(), &state, directory(), at, &off).unwrap_or_else(|e| panic!("{e}"));
+        assert!(b.trace.is_empty());
+        assert_eq!(untraced(&a), untraced(&b), "replayed at {at}");
+    }
+}

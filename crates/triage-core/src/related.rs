@@ -385,14 +385,16 @@ impl Recent {
                 why.push_str(&format!("; words in common: {}", words.join(", ")));
             }
             apply(&spec.then, decision, "possible-duplicate", &why);
-            decision.trace.push(TraceEntry {
-                stage: "duplicates",
-                rule: None,
-                file: Some(spec.file.clone()),
-                line: Some(spec.line),
-                outcome: Outcome::Matched,
-                why: Some(why),
-            });
+            if options.trace != crate::TraceLevel::Off {
+                decision.trace.push(TraceEntry {
+                    stage: "duplicates",
+                    rule: None,
+                    file: Some(spec.file.clone()),
+                    line: Some(spec.line),
+                    outcome: Outcome::Matched,
+                    why: Some(why),
+                });
+            }
         }
         if let (Some(spec), Some((_, _, Some(incident)))) = (&rules.incidents, &inc) {
             let why = format!(
@@ -417,14 +419,16 @@ impl Recent {
             decision.actions.push(action);
             decision.incident = Some(incident.clone());
             apply(&spec.then, decision, "incident-suspected", &why);
-            decision.trace.push(TraceEntry {
-                stage: "incidents",
-                rule: None,
-                file: Some(spec.file.clone()),
-                line: Some(spec.line),
-                outcome: Outcome::Matched,
-                why: Some(why),
-            });
+            if options.trace != crate::TraceLevel::Off {
+                decision.trace.push(TraceEntry {
+                    stage: "incidents",
+                    rule: None,
+                    file: Some(spec.file.clone()),
+                    line: Some(spec.line),
+                    outcome: Outcome::Matched,
+                    why: Some(why),
+                });
+            }
         }
         if let Some(texts) = &mut self.texts {
             texts.insert(id.to_string(), (case.subject.clone(), case.body.clone()));
