@@ -56,9 +56,10 @@ impl Rfc3339 {
         let in_day = secs.rem_euclid(86_400) as u32;
         let (hour, minute, second) = (in_day / 3600, in_day / 60 % 60, in_day % 60);
         let mut buf = [0u8; 25];
+        // Two digits from a table of "00" to "99": every field is below 100.
         let two = |buf: &mut [u8], at: usize, n: u32| {
-            buf[at] = b'0' + (n / 10 % 10) as u8;
-            buf[at + 1] = b'0' + (n % 10) as u8;
+            let i = (n as usize % 100) * 2;
+            buf[at..at + 2].copy_from_slice(&DIGIT_PAIRS[i..i + 2]);
         };
         let year = year.unsigned_abs() as u32;
         two(&mut buf, 0, year / 100);
@@ -99,6 +100,10 @@ impl Rfc3339 {
         std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or_default()
     }
 }
+
+/// "00", "01", … "99", one after another.
+const DIGIT_PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
 
 /// The proleptic Gregorian (year, month, day) of a day counted from
 /// 1970-01-01 (day 0), for any day an `i64` of seconds can name. The
