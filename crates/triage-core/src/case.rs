@@ -21,7 +21,7 @@ pub struct Case {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number: Option<u64>,
     /// When the case was opened.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::instant::fixed_opt", skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<FixedOffset>>,
     /// `email`, `web`, `phone`, `chat`, `slack`, …
     #[serde(default, deserialize_with = "crate::object::short_text", skip_serializing_if = "Option::is_none")]

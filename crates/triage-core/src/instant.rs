@@ -6,8 +6,10 @@
 //! or outside the years 0–9999 are left to chrono. [`Rfc3339`] is public:
 //! batch runs write their lean lines and CSV rows with it.
 
-use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
+use serde::de::{self, Deserializer, Visitor};
 use serde::{Serialize, Serializer};
+use std::fmt;
 
 /// `#[serde(serialize_with)]` for a `DateTime<Utc>`.
 pub(crate) fn utc<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -101,6 +103,101 @@ impl Rfc3339 {
     }
 }
 
+/// `#[serde(deserialize_with)]` for a `DateTime<FixedOffset>` read from
+/// JSON or YAML text: the common strict form (see [`parse_strict`]) read
+/// directly, anything else by chrono's own relaxed parser, whose value and
+/// error message it is in either case.
+pub(crate) fn fixed<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<FixedOffset>, D::Error> {
+    d.deserialize_str(FixedVisitor)
+}
+
+/// [`fixed`] for an `Option`: absent and `null` are `None`.
+pub(crate) fn fixed_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<FixedOffset>>, D::Error> {
+    struct Optional;
+    impl<'de> Visitor<'de> for Optional {
+        type Value = Option<DateTime<FixedOffset>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an RFC 3339 formatted date and time string")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            fixed(d).map(Some)
+        }
+    }
+    d.deserialize_option(Optional)
+}
+
+/// Reads an instant as chrono's `DateTime<FixedOffset>` deserializer does
+/// (its expectation text too).
+struct FixedVisitor;
+
+impl Visitor<'_> for FixedVisitor {
+    type Value = DateTime<FixedOffset>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an RFC 3339 formatted date and time string")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        match parse_strict(v) {
+            Some(t) => Ok(t),
+            None => v.parse().map_err(E::custom),
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS`, an optional fraction of one to nine digits, and
+/// `Z` or `±HH:MM` — what nearly every system writes — read field by field;
+/// `None` for anything else, including what chrono's relaxed reading
+/// accepts besides (a space for `T`, a lower-case `z`, `UTC`, a missing
+/// colon, a leap second, a signed year) and what it refuses, which the
+/// caller leaves to chrono. Whatever this reads, chrono reads the same
+/// (`instant::tests`); chrono's reader, driven by a format description,
+/// took about 1,500 instructions a case.
+pub(crate) fn parse_strict(s: &str) -> Option<DateTime<FixedOffset>> {
+    let b = s.as_bytes();
+    let num = |at: usize, len: usize| -> Option<u32> {
+        b.get(at..at + len)?.iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    if !(at(4, b'-') && at(7, b'-') && at(10, b'T') && at(13, b':') && at(16, b':')) {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    let mut i = 19;
+    let mut nanos = 0;
+    if at(i, b'.') {
+        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if !(1..=9).contains(&digits) {
+            return None;
+        }
+        nanos = num(i + 1, digits)? * 10u32.pow(9 - digits as u32);
+        i += 1 + digits;
+    }
+    let offset = match b.get(i..)? {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (num(i + 1, 2)?, num(i + 4, 2)?);
+            if m >= 60 {
+                return None;
+            }
+            let east = i32::try_from(h * 3600 + m * 60).ok()?;
+            if *sign == b'-' { -east } else { east }
+        }
+        _ => return None,
+    };
+    if second >= 60 {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?;
+    let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
+    FixedOffset::east_opt(offset)?.from_local_datetime(&date.and_time(time)).single()
+}
+
 /// "00", "01", … "99", one after another.
 const DIGIT_PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839\
 404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
@@ -150,7 +247,80 @@ mod tests {
         }
     }
 
+    /// Instants near the strict form: every field in and out of range, the
+    /// separators chrono's relaxed reading allows, fractions of 0 to 10
+    /// digits, offsets with and without a colon, and a byte changed; with
+    /// whether the text has the strict form.
+    fn near_rfc3339() -> impl Strategy<Value = (String, bool)> {
+        let fields = (0u32..=9999, 0u32..=13, 0u32..=32, 0u32..=25, 0u32..=61, 0u32..=61);
+        let sep = prop_oneof![Just("T"), Just("T"), Just("t"), Just(" ")];
+        let fraction = prop_oneof![
+            Just(String::new()),
+            (1usize..=10, any::<u64>()).prop_map(|(n, d)| format!(".{:010}", d % 10_000_000_000)[..=n].to_string())
+        ];
+        let offset = prop_oneof![
+            Just(("Z".to_string(), true)),
+            Just(("z".to_string(), false)),
+            Just(("-00:00".to_string(), true)),
+            Just(("+0530".to_string(), false)),
+            Just((" UTC".to_string(), false)),
+            (any::<bool>(), 0u32..=25, 0u32..=61)
+                .prop_map(|(neg, h, m)| (format!("{}{h:02}:{m:02}", if neg { '-' } else { '+' }), true)),
+        ];
+        let edit = prop::option::of((
+            any::<prop::sample::Index>(),
+            prop_oneof![Just(' '), Just('x'), Just('9'), Just('+'), Just('é')],
+        ));
+        (fields, sep, fraction, offset, edit).prop_map(
+            |((y, mo, d, h, mi, s), sep, fraction, (offset, strict_offset), edit)| {
+                let text = format!("{y:04}-{mo:02}-{d:02}{sep}{h:02}:{mi:02}:{s:02}{fraction}{offset}");
+                let strict = sep == "T" && strict_offset && fraction.len() <= 10 && s < 60 && edit.is_none();
+                match edit {
+                    Some((at, c)) => {
+                        let mut chars: Vec<char> = text.chars().collect();
+                        let i = at.index(chars.len());
+                        chars[i] = c;
+                        (chars.into_iter().collect(), false)
+                    }
+                    None => (text, strict),
+                }
+            },
+        )
+    }
+
     proptest! {
+        /// What the strict reader reads, chrono reads the same; and it
+        /// reads every instant of the strict form that chrono accepts.
+        #[test]
+        fn strict_instants_are_read_as_chrono_reads_them((text, strict) in near_rfc3339()) {
+            let chrono_reads = text.parse::<DateTime<chrono::FixedOffset>>().ok();
+            match super::parse_strict(&text) {
+                Some(t) => prop_assert_eq!(Some(t), chrono_reads),
+                None => prop_assert!(!strict || chrono_reads.is_none(), "{} is strict and chrono reads it", text),
+            }
+        }
+
+        /// A case's `created_at` and an event's `at` are read as chrono's
+        /// deserializer reads them: the same value, or the same error.
+        #[test]
+        fn instants_in_documents_are_read_as_chrono_reads_them((text, _) in near_rfc3339(), raw in prop_oneof![Just(None), Just(Some("null")), Just(Some("5")), Just(Some("[]"))]) {
+            let value = raw.map_or_else(|| serde_json::to_string(&text).unwrap(), str::to_string);
+            let ours = crate::Case::from_json(&format!(r#"{{"id": "a", "created_at": {value}}}"#)).map(|c| c.created_at);
+            let theirs = serde_json::from_str::<Option<DateTime<chrono::FixedOffset>>>(&value);
+            match (ours, theirs) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => prop_assert!(a.message.contains(&b.to_string().split(" at line").next().unwrap_or_default().to_string()), "{} / {}", a.message, b),
+                (a, b) => prop_assert!(false, "{:?} against {:?}", a, b),
+            }
+            let event = format!(r#"{{"at": {value}, "kind": "created"}}"#);
+            let ours = serde_json::from_str::<crate::Event>(&event).map(|e| e.at).map_err(|e| e.to_string());
+            let theirs = serde_json::from_str::<DateTime<chrono::FixedOffset>>(&value).map_err(|e| e.to_string());
+            prop_assert_eq!(ours.is_ok(), theirs.is_ok());
+            if let (Ok(a), Ok(b)) = (&ours, &theirs) {
+                prop_assert_eq!(a, b);
+            }
+        }
+
         /// The same text as chrono's own serde, whole seconds or not.
         #[test]
         fn writes_what_chrono_writes(secs in -62_167_219_200i64..253_402_300_800, nanos in prop_oneof![Just(0u32), 0u32..1_000_000_000]) {

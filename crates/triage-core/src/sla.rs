@@ -46,6 +46,7 @@ pub struct CaseState {
 #[serde(deny_unknown_fields)]
 pub struct Event {
     /// When it happened.
+    #[serde(deserialize_with = "crate::instant::fixed")]
     pub at: DateTime<FixedOffset>,
     /// What happened.
     pub kind: EventKind,
