@@ -481,7 +481,7 @@ fn json_instant(out: &mut Vec<u8>, t: &DateTime<Utc>) -> serde_json::Result<()> 
         // Digits and separators: nothing to escape.
         Some(text) => {
             out.push(b'"');
-            out.extend_from_slice(text.as_str().as_bytes());
+            out.extend_from_slice(text.as_bytes());
             out.push(b'"');
             Ok(())
         }

@@ -6,7 +6,7 @@
 //! or outside the years 0–9999 are left to chrono. [`Rfc3339`] is public:
 //! batch runs write their lean lines and CSV rows with it.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Serialize, Serializer};
 use std::fmt;
@@ -44,38 +44,29 @@ impl Rfc3339 {
     /// when `z`; `None` when the instant has a fraction of a second, a year
     /// outside 0–9999 or an offset in seconds.
     pub fn whole_seconds(local: &NaiveDateTime, offset: i32, z: bool) -> Option<Rfc3339> {
-        if local.nanosecond() != 0 || offset % 60 != 0 {
+        let year = local.year();
+        if local.nanosecond() != 0 || !(0..=9999).contains(&year) || offset % 60 != 0 {
             return None;
         }
-        // The fields from the seconds since 1970 (read as local time), by
-        // integer arithmetic: asking chrono for year, month and day decodes
-        // its packed date for each, about 200 instructions an instant.
-        let secs = local.and_utc().timestamp();
-        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-        if !(0..=9999).contains(&year) {
-            return None;
-        }
-        let in_day = secs.rem_euclid(86_400) as u32;
-        let (hour, minute, second) = (in_day / 3600, in_day / 60 % 60, in_day % 60);
         let mut buf = [0u8; 25];
         // Two digits from a table of "00" to "99": every field is below 100.
         let two = |buf: &mut [u8], at: usize, n: u32| {
             let i = (n as usize % 100) * 2;
             buf[at..at + 2].copy_from_slice(&DIGIT_PAIRS[i..i + 2]);
         };
-        let year = year.unsigned_abs() as u32;
+        let year = year.unsigned_abs();
         two(&mut buf, 0, year / 100);
         two(&mut buf, 2, year % 100);
         buf[4] = b'-';
-        two(&mut buf, 5, month);
+        two(&mut buf, 5, local.month());
         buf[7] = b'-';
-        two(&mut buf, 8, day);
+        two(&mut buf, 8, local.day());
         buf[10] = b'T';
-        two(&mut buf, 11, hour);
+        two(&mut buf, 11, local.hour());
         buf[13] = b':';
-        two(&mut buf, 14, minute);
+        two(&mut buf, 14, local.minute());
         buf[16] = b':';
-        two(&mut buf, 17, second);
+        two(&mut buf, 17, local.second());
         let len = if offset == 0 && z {
             buf[19] = b'Z';
             20
@@ -94,6 +85,11 @@ impl Rfc3339 {
     /// (`2026-03-02T07:55:00Z`).
     pub fn utc(t: &DateTime<Utc>) -> Option<Rfc3339> {
         Rfc3339::whole_seconds(&t.naive_utc(), 0, true)
+    }
+
+    /// The text's bytes (ASCII), for writers that take bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
     }
 
     /// The text: 20 bytes with `Z`, else 25.
@@ -202,26 +198,6 @@ pub(crate) fn parse_strict(s: &str) -> Option<DateTime<FixedOffset>> {
 const DIGIT_PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839\
 404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
 
-/// The proleptic Gregorian (year, month, day) of a day counted from
-/// 1970-01-01 (day 0), for any day an `i64` of seconds can name. The
-/// algorithm counts in 400-year eras starting on 1 March, so that the leap
-/// day ends a year: H. Hinnant, "chrono-Compatible Low-Level Date
-/// Algorithms", `civil_from_days` (public domain).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    // Days from 0000-03-01, the start of an era.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    // Months from March: 0 is March, 11 is February.
-    let m = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * m + 2) / 5 + 1) as u32;
-    let month = if m < 10 { m + 3 } else { m - 9 } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, TimeZone, Utc};
@@ -229,23 +205,6 @@ mod tests {
 
     #[derive(serde::Serialize)]
     struct Ours(#[serde(serialize_with = "super::utc")] DateTime<Utc>);
-
-    /// Every day of the years 0–9999 (and a few either side) is the date
-    /// chrono names.
-    #[test]
-    fn days_are_the_dates_chrono_names() {
-        use chrono::{Datelike, NaiveDate};
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
-        let first = NaiveDate::from_ymd_opt(-1, 12, 1).unwrap();
-        let mut date = first;
-        let mut days = (first - epoch).num_days();
-        while date.year() <= 10_000 {
-            let (y, m, d) = super::civil_from_days(days);
-            assert_eq!((y, m, d), (i64::from(date.year()), date.month(), date.day()), "day {days}");
-            date = date.succ_opt().unwrap();
-            days += 1;
-        }
-    }
 
     /// Instants near the strict form: every field in and out of range, the
     /// separators chrono's relaxed reading allows, fractions of 0 to 10
