@@ -721,7 +721,9 @@ fn eml_files(root: &Path) -> Result<Vec<(String, std::path::PathBuf)>, BatchErro
 struct Decided<'i> {
     case: Case,
     decision: triage_core::Decision,
-    escalation: Option<triage_core::Escalation>,
+    /// Boxed: most records have no history, and a decided record is moved
+    /// a few times on its way to the writer.
+    escalation: Option<Box<triage_core::Escalation>>,
     /// Events replayed.
     count: usize,
     at: DateTime<Utc>,
@@ -857,7 +859,7 @@ fn replay_again(ctx: &Ctx, d: &mut Decided<'_>) -> Result<(), String> {
     let state = CaseState { case: d.case.clone(), events: events.clone(), related: related.clone() };
     let esc = triage_core::escalate(ctx.rules, &state, ctx.directory, *at, &ctx.options)
         .map_err(|e| format!("the history cannot be replayed: {e}"))?;
-    d.escalation = Some(esc);
+    d.escalation = Some(Box::new(esc));
     Ok(())
 }
 
@@ -1005,24 +1007,41 @@ fn decide<'i>(
         }
     });
     let signature = if sign { Recent::signature(&case) } else { None };
-    let (escalation, count, case, history) = match history {
-        Some((events, related)) => {
-            let replay_at = match ctx.config.at {
-                At::Now(t) => t,
-                At::Creation => events.iter().map(|e| e.at.with_timezone(&Utc)).max().map_or(at, |last| last.max(at)),
-            };
-            let count = events.len();
-            let state = CaseState { case, events, related };
-            let esc = triage_core::escalate(ctx.rules, &state, ctx.directory, replay_at, &ctx.options)
-                .map_err(|e| format!("the history cannot be replayed: {e}"))?;
-            let CaseState { case, events, related } = state;
-            (Some(esc), count, case, Some((events, related, replay_at)))
-        }
-        None => (None, 0, case, None),
-    };
     // Boxed where it is made: a decided record is a few kilobytes, and it
     // is passed on, not copied.
-    Ok(Box::new(Decided { case, decision, escalation, count, at, created_at, thread, signature, history }))
+    let Some((events, related)) = history else {
+        return Ok(Box::new(Decided {
+            case,
+            decision,
+            escalation: None,
+            count: 0,
+            at,
+            created_at,
+            thread,
+            signature,
+            history: None,
+        }));
+    };
+    let replay_at = match ctx.config.at {
+        At::Now(t) => t,
+        At::Creation => events.iter().map(|e| e.at.with_timezone(&Utc)).max().map_or(at, |last| last.max(at)),
+    };
+    let count = events.len();
+    let state = CaseState { case, events, related };
+    let esc = triage_core::escalate(ctx.rules, &state, ctx.directory, replay_at, &ctx.options)
+        .map_err(|e| format!("the history cannot be replayed: {e}"))?;
+    let CaseState { case, events, related } = state;
+    Ok(Box::new(Decided {
+        case,
+        decision,
+        escalation: Some(Box::new(esc)),
+        count,
+        at,
+        created_at,
+        thread,
+        signature,
+        history: Some((events, related, replay_at)),
+    }))
 }
 
 /// Writes a decided record: its lean or full line, or its CSV row.
@@ -1038,7 +1057,7 @@ fn finish(ctx: &Ctx, item: &Item, d: &Decided<'_>, inputs: Vec<(usize, u64)>) ->
 fn write_decided(ctx: &Ctx, item: &Item, source: Source, d: &Decided<'_>) -> Result<Written, String> {
     let Decided { decision, escalation, count, at, created_at, thread, .. } = d;
     let (at, thread) = (*at, *thread);
-    let replay = escalation.as_ref().map(|e| (e, *count));
+    let replay = escalation.as_deref().map(|e| (e, *count));
     let lean = || LeanDecision::new(item.record, source.clone(), decision, created_at.clone(), at, replay, thread);
     let written = match (ctx.config.format, ctx.config.detail) {
         (OutputFormat::Csv, _) => Written::Row(lean().csv_row()),
