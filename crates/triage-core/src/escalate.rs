@@ -488,7 +488,8 @@ impl<'a> Run<'a> {
     fn segment(&mut self, at: i64) -> (Segment, crate::decision::Decision) {
         let rules = self.rules;
         let opts = Options::with_trace(self.options.trace);
-        let (d, selected) = eval::decide(rules, self.case, self.directory, utc(at), &opts, self.pins, self.related);
+        let mut selected = None;
+        let d = eval::decide(rules, self.case, self.directory, utc(at), &opts, self.pins, self.related, &mut selected);
         let s = rules.derived;
         let rank = rank_of(rules, &d.priority).unwrap_or(0);
         fn lower<S: AsRef<str>>(v: &[S]) -> Fact<'static> {

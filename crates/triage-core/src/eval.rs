@@ -255,7 +255,10 @@ pub(crate) fn decide_with_sla(
     options: &Options,
     seen: Option<&crate::related::Related>,
 ) -> Decision {
-    let (mut decision, selected) = decide(rules, case, directory, now, options, Pins::default(), seen);
+    // The SLA policy comes back through `selected`, not with the decision
+    // in a pair, so that the decision is made where it is returned.
+    let mut selected = None;
+    let mut decision = decide(rules, case, directory, now, options, Pins::default(), seen, &mut selected);
     // Business time is computed for 1970–2199 only: a date outside (a
     // database's zero date, a mistyped year) would leave the due times empty
     // or count clock time on a business calendar, so a person looks first.
@@ -283,11 +286,11 @@ pub(crate) fn decide_with_sla(
         let policy = &rules.sla.rules[sel.policy].action;
         let cal = sel.calendar.and_then(|c| rules.calendars.get(c));
         let clocks = Clocks::start(&rules.settings.clock, cal, policy, start, case.status.as_deref());
-        let sla = sla_output(rules, &sel, &clocks, start, now.timestamp());
-        if let Some(w) = due_beyond_range(&sla) {
+        // Written in place: an SLA is a few hundred bytes.
+        let sla = decision.sla.insert(sla_output(rules, &sel, &clocks, start, now.timestamp()));
+        if let Some(w) = due_beyond_range(sla) {
             review_date(&mut decision, w);
         }
-        decision.sla = Some(sla);
     }
     // No trace asked for: what the stages noted is dropped (the costly
     // notes are not written at all).
@@ -394,7 +397,9 @@ pub(crate) fn sla_output(rules: &CompiledRules, sel: &Selected, clocks: &Clocks<
 const STACK_FACTS: usize = 64;
 
 /// The decision pipeline; the SLA clocks are left to the caller, which
-/// knows whether there is a history to replay.
+/// knows whether there is a history to replay. The SLA policy chosen (and
+/// its calendar) is written to `chosen`.
+#[expect(clippy::too_many_arguments, reason = "the pipeline's inputs, and the policy it chose")]
 pub(crate) fn decide(
     rules: &CompiledRules,
     case: &Case,
@@ -403,7 +408,8 @@ pub(crate) fn decide(
     options: &Options,
     pins: Pins,
     seen: Option<&crate::related::Related>,
-) -> (Decision, Option<Selected>) {
+    chosen: &mut Option<Selected>,
+) -> Decision {
     let full = options.trace == TraceLevel::Full;
     let slots = rules.derived;
     let mut warnings = Vec::new();
@@ -736,7 +742,8 @@ pub(crate) fn decide(
     for fact in facts.iter_mut().filter(|f| f.owns()) {
         drop(std::mem::replace(fact, Fact::Missing));
     }
-    let decision = Decision {
+    *chosen = selected;
+    Decision {
         case_id: case.id.clone(),
         normalized,
         territory: territory.map(|t| Name::from(&rules.territories.list[t].meta.id)),
@@ -769,8 +776,7 @@ pub(crate) fn decide(
         trace,
         route,
         before_assign: None,
-    };
-    (decision, selected)
+    }
 }
 
 /// Applies one matching priority rule: moves `rank`, updates the priority
