@@ -308,22 +308,22 @@ impl<'a> LeanDecision<'a> {
         json_opt_str(out, self.created_at.as_deref());
         out.extend_from_slice(b",\"decided_at\":");
         json_instant(out, &self.decided_at)?;
-        out.extend_from_slice(b",\"territory\":");
-        json_opt_str(out, self.territory);
-        out.extend_from_slice(b",\"category\":");
-        json_str(out, self.category);
-        out.extend_from_slice(b",\"priority\":");
-        json_str(out, self.priority);
+        let texts = |out: &mut Vec<u8>, fields: &[(&[u8], Option<&str>)]| {
+            for (key, value) in fields {
+                out.extend_from_slice(key);
+                json_opt_str(out, *value);
+            }
+        };
+        let (category, priority) = (Some(self.category), Some(self.priority));
+        texts(
+            out,
+            &[(b",\"territory\":", self.territory), (b",\"category\":", category), (b",\"priority\":", priority)],
+        );
         out.extend_from_slice(b",\"tier\":");
         out.extend_from_slice(num.format(self.tier).as_bytes());
         out.extend_from_slice(b",\"deflect\":");
         json_strs(out, &self.deflect);
-        out.extend_from_slice(b",\"team\":");
-        json_opt_str(out, self.team);
-        out.extend_from_slice(b",\"agent\":");
-        json_opt_str(out, self.agent);
-        out.extend_from_slice(b",\"queue\":");
-        json_opt_str(out, self.queue);
+        texts(out, &[(b",\"team\":", self.team), (b",\"agent\":", self.agent), (b",\"queue\":", self.queue)]);
         out.extend_from_slice(b",\"units\":");
         match self.units {
             Some(u) => out.extend_from_slice(num.format(u).as_bytes()),

@@ -386,14 +386,7 @@ impl Recent {
             }
             apply(&spec.then, decision, "possible-duplicate", &why);
             if options.trace != crate::TraceLevel::Off {
-                decision.trace.push(TraceEntry {
-                    stage: "duplicates",
-                    rule: None,
-                    file: Some(spec.file.clone()),
-                    line: Some(spec.line),
-                    outcome: Outcome::Matched,
-                    why: Some(why),
-                });
+                decision.trace.push(section_matched("duplicates", &spec.file, spec.line, why));
             }
         }
         if let (Some(spec), Some((_, _, Some(incident)))) = (&rules.incidents, &inc) {
@@ -420,14 +413,7 @@ impl Recent {
             decision.incident = Some(incident.clone());
             apply(&spec.then, decision, "incident-suspected", &why);
             if options.trace != crate::TraceLevel::Off {
-                decision.trace.push(TraceEntry {
-                    stage: "incidents",
-                    rule: None,
-                    file: Some(spec.file.clone()),
-                    line: Some(spec.line),
-                    outcome: Outcome::Matched,
-                    why: Some(why),
-                });
+                decision.trace.push(section_matched("incidents", &spec.file, spec.line, why));
             }
         }
         if let Some(texts) = &mut self.texts {
@@ -618,6 +604,19 @@ fn apply(then: &Effects, d: &mut Decision, reason: &str, why: &str) {
         d.tags.push(tag.clone());
     }
     // `then.priority` was applied by deciding again (see `observe`).
+}
+
+/// The trace entry of a `duplicates:` or `incidents:` section that found
+/// something: its file and line, and why.
+fn section_matched(stage: &'static str, file: &crate::Name, line: u32, why: String) -> TraceEntry {
+    TraceEntry {
+        stage,
+        rule: None,
+        file: Some(file.clone()),
+        line: Some(line),
+        outcome: Outcome::Matched,
+        why: Some(why),
+    }
 }
 
 #[cfg(test)]
