@@ -465,8 +465,18 @@ pub(crate) fn decide(
     fill_sentiment(rules, &sentiment, facts);
 
     // Territory: the deepest match, then priority, then file order.
-    let territory =
-        stamp_territory(rules, case, account, &normalized, &findings, facts, &hits, full, &mut trace, &mut warnings);
+    let territory = stamp_territory(
+        rules,
+        case,
+        account,
+        &normalized,
+        &findings,
+        facts,
+        &hits,
+        options.trace,
+        &mut trace,
+        &mut warnings,
+    );
     let mut manual_review = territory.review;
     actions.extend(territory.alert);
     let territory = territory.winner;
@@ -481,7 +491,7 @@ pub(crate) fn decide(
     let mut product: Option<&str> = case.product.as_deref().map(str::trim).filter(|p| !p.is_empty());
     let mut lists: (&[String], &[String]) = (&[], &[]);
     let category_rule =
-        first_match(rules, &rules.categories, facts, &hits, full, "categorize", &mut trace, &mut warnings);
+        first_match(rules, &rules.categories, facts, &hits, options.trace, "categorize", &mut trace, &mut warnings);
     let (category, confidence, mut skills, mut tags) = match category_rule {
         Some(rule) => {
             let set = &rule.action;
@@ -656,7 +666,7 @@ pub(crate) fn decide(
     // Tier, and deflection at tier 0.
     let mut tier = 1;
     let mut deflect = Vec::new();
-    let tier_rule = first_match(rules, &rules.tiers, facts, &hits, full, "tier", &mut trace, &mut warnings);
+    let tier_rule = first_match(rules, &rules.tiers, facts, &hits, options.trace, "tier", &mut trace, &mut warnings);
     if !rules.tiers.side.is_empty() {
         Fact::set(facts, slots.tier, Fact::Num(f64::from(tier_rule.map_or(1, |r| r.action.tier))));
         let (sides, out) = (&rules.tiers.side, (&mut outputs, &mut added));
@@ -695,20 +705,23 @@ pub(crate) fn decide(
     // SLA: the first matching policy, measured on its calendar, else the
     // territory's, else clock time.
     Fact::set(facts, slots.tier, Fact::Num(f64::from(tier)));
-    let selected = first_match(rules, &rules.sla, facts, &hits, full, "sla", &mut trace, &mut warnings).map(|rule| {
-        let calendar = rule.action.calendar.or_else(|| territory.and_then(|t| rules.territory_calendars[t]));
-        if calendar.is_none() {
-            trace
-                .push(note("sla", "no calendar for this policy or territory; deadlines are in clock time".to_string()));
-        }
-        let policy = rules.sla.rules.iter().position(|r| std::ptr::eq(r, rule)).unwrap_or(0);
-        Selected { policy, calendar }
-    });
+    let selected =
+        first_match(rules, &rules.sla, facts, &hits, options.trace, "sla", &mut trace, &mut warnings).map(|rule| {
+            let calendar = rule.action.calendar.or_else(|| territory.and_then(|t| rules.territory_calendars[t]));
+            if calendar.is_none() {
+                trace.push(note(
+                    "sla",
+                    "no calendar for this policy or territory; deadlines are in clock time".to_string(),
+                ));
+            }
+            let policy = rules.sla.rules.iter().position(|r| std::ptr::eq(r, rule)).unwrap_or(0);
+            Selected { policy, calendar }
+        });
     if !rules.sla.side.is_empty() {
         let (sides, out) = (&rules.sla.side, (&mut outputs, &mut added));
         side_tables(rules, sides, facts, &hits, full, "sla", &mut trace, &mut warnings, out);
     }
-    let route = first_match(rules, &rules.assignment, facts, &hits, full, "assign", &mut trace, &mut warnings)
+    let route = first_match(rules, &rules.assignment, facts, &hits, options.trace, "assign", &mut trace, &mut warnings)
         .map(|rule| rules.assignment.rules.iter().position(|r| std::ptr::eq(r, rule)).unwrap_or(0));
     if !rules.assignment.side.is_empty() {
         let (sides, out) = (&rules.assignment.side, (&mut outputs, &mut added));
@@ -848,7 +861,7 @@ fn stamp_territory(
     findings: &[Finding],
     facts: &[Fact<'_>],
     hits: &Hits,
-    full: bool,
+    level: TraceLevel,
     trace: &mut Vec<TraceEntry>,
     warnings: &mut Vec<Warning>,
 ) -> Stamped {
@@ -867,11 +880,14 @@ fn stamp_territory(
         }
         found.map(|t| (t, &a.account.id))
     });
+    let full = level == TraceLevel::Full;
     if let Some((t, by)) = overridden {
-        trace.push(TraceEntry {
-            why: Some(format!("set by account `{by}` (territory override)")),
-            ..entry(rules, "territory", &rules.territories.list[t].meta, Outcome::Matched, None)
-        });
+        if level != TraceLevel::Off {
+            trace.push(TraceEntry {
+                why: Some(format!("set by account `{by}` (territory override)")),
+                ..entry(rules, "territory", &rules.territories.list[t].meta, Outcome::Matched, None)
+            });
+        }
         out.winner = Some(t);
         return out;
     }
@@ -892,7 +908,7 @@ fn stamp_territory(
             };
             trace.push(entry(rules, "territory", &t.meta, outcome, Some(why)));
         }
-    } else if let Some(w) = winner {
+    } else if let Some(w) = winner.filter(|_| level != TraceLevel::Off) {
         trace.push(entry(rules, "territory", &rules.territories.list[w].meta, Outcome::Matched, None));
     }
     out.winner = winner;
@@ -1322,12 +1338,13 @@ fn first_match<'r, A>(
     list: &'r FirstMatch<A>,
     facts: &[Fact<'_>],
     hits: &Hits,
-    full: bool,
+    level: TraceLevel,
     stage: &'static str,
     trace: &mut Vec<TraceEntry>,
     warnings: &mut Vec<Warning>,
 ) -> Option<&'r Rule<A>> {
     let fact = |slot: Slot| facts.get(slot).unwrap_or(&MISSING);
+    let full = level == TraceLevel::Full;
     if full {
         let ex = explainer(rules, facts, hits);
         let mut i = 0;
@@ -1398,7 +1415,7 @@ fn first_match<'r, A>(
         Some(cands) => cands.iter().find_map(&mut visit),
         None => (0..list.rules.len()).find_map(&mut visit),
     };
-    if let Some(rule) = found {
+    if let Some(rule) = found.filter(|_| level != TraceLevel::Off) {
         trace.push(entry(rules, stage, &rule.meta, Outcome::Matched, None));
     }
     found
