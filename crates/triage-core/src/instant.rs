@@ -95,7 +95,7 @@ impl Rfc3339 {
     /// The text: 20 bytes with `Z`, else 25.
     pub fn as_str(&self) -> &str {
         // Only ASCII digits and separators are written.
-        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or_default()
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 }
 
