@@ -194,9 +194,14 @@ fn main() {
             let (rules, d) = triage_benches::global_support_full();
             let cases: Vec<_> =
                 include_str!("../../rules/global-support/cases/corpus.jsonl").lines().map(case).collect();
+            // `TRACE=off` decides as `triage run` does for lean lines.
+            let options = match std::env::var("TRACE").as_deref() {
+                Ok("off") => Options::with_trace(triage_core::TraceLevel::Off),
+                _ => Options::default(),
+            };
             let t = std::time::Instant::now();
             for i in 0..n {
-                sink += triage(&rules, &cases[i % cases.len()], &d, now, &Options::default()).category.len();
+                sink += triage(&rules, &cases[i % cases.len()], &d, now, &options).category.len();
             }
             eprintln!("decide {:?}", t.elapsed() / u32::try_from(n.max(1)).unwrap_or(1));
         }

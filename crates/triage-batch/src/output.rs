@@ -95,7 +95,9 @@ pub struct LeanDecision<'a> {
     pub sla: Option<LeanSla<'a>>,
     /// Why the case needs a person to look at it.
     pub manual_review: Option<&'a str>,
-    /// Warning codes.
+    /// Warning codes: the decision's, then those of its history's replay
+    /// (`future-events`, `status-disagrees-with-history`) it does not
+    /// already give.
     pub warnings: Vec<&'a str>,
     /// Admin alerts raised (their reasons).
     pub alerts: Vec<&'a str>,
@@ -182,6 +184,18 @@ pub struct LeanAction<'a> {
     pub target: Option<&'a str>,
 }
 
+/// The codes of a decision's warnings, then of its replay's that are not
+/// among them, each once, in order.
+fn warning_codes<'a>(d: &'a Decision, replay: Option<&'a Escalation>) -> Vec<&'a str> {
+    let mut codes: Vec<&str> = d.warnings.iter().map(|w| w.code).collect();
+    for w in replay.map_or(&[][..], |e| &e.warnings[..]) {
+        if !codes.contains(&w.code) {
+            codes.push(w.code);
+        }
+    }
+    codes
+}
+
 impl<'a> LeanDecision<'a> {
     /// The lean form of a decision, and of a history's replay with the
     /// number of events it replayed.
@@ -216,7 +230,7 @@ impl<'a> LeanDecision<'a> {
                 resolution_due: s.resolution_due,
             }),
             manual_review: d.manual_review.as_ref().map(|m| m.reason.as_str()),
-            warnings: d.warnings.iter().map(|w| w.code).collect(),
+            warnings: warning_codes(d, replay.map(|(e, _)| e)),
             alerts: d.actions.iter().filter(|a| a.kind == "admin_alert").map(|a| a.reason.as_str()).collect(),
             rules_version: &d.rules_version,
             duplicate: d.duplicates.first(),

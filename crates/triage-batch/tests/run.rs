@@ -172,6 +172,32 @@ fn as_of_creation_decides_each_case_at_its_own_instant() {
     assert!(lines(&rejects)[0]["reason"].as_str().unwrap().contains("no `created_at`"));
 }
 
+#[test]
+fn a_replay_that_ignores_later_events_says_so_in_lean_lines_and_csv_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root().join("rules/global-support/states/outage-acme-de.json")).unwrap())
+            .unwrap();
+    let path = write(dir.path(), "s.jsonl", format!("{state}\n").as_bytes());
+    // The case opened at 07:55Z; its later events come after 08:00Z.
+    let mut c = config(vec![spec(path.clone())]);
+    c.at = At::Now("2026-03-02T08:00:00Z".parse().unwrap());
+    let (out, _, _) = run(&c);
+    let line = &lines(&out)[0];
+    assert_eq!(line["warnings"], serde_json::json!(["future-events"]), "{line}");
+    c.format = OutputFormat::Csv;
+    let (out, _, _) = run(&c);
+    let mut reader = csv::Reader::from_reader(&out[..]);
+    let at = reader.headers().unwrap().iter().position(|h| h == "warnings").unwrap();
+    let row = reader.records().next().unwrap().unwrap();
+    assert_eq!(&row[at], "future-events");
+    // Replayed after every event: nothing to say.
+    let mut c = config(vec![spec(path)]);
+    c.at = At::Now("2026-03-03T08:00:00Z".parse().unwrap());
+    let (out, _, _) = run(&c);
+    assert_eq!(lines(&out)[0]["warnings"], serde_json::json!([]));
+}
+
 /// A JSON Lines corpus of `n` cases with about 1 % of them corrupted in
 /// different ways; the corrupted lines' numbers.
 fn corrupted_corpus(n: usize, seed: u64) -> (Vec<u8>, Vec<u64>) {
