@@ -19,7 +19,7 @@ pub struct RunArgs {
     /// Read every input as this format: jsonl, json, csv, mbox or eml.
     #[arg(long)]
     pub input_format: Option<String>,
-    /// Write decisions here (default: standard output).
+    /// Write decisions here (default, or `-`: standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Write rejects here (default: OUT.rejects.jsonl, or rejects.jsonl).
@@ -75,6 +75,14 @@ pub struct RunArgs {
 /// # Errors
 /// Usage, I/O and input errors (exit 2).
 pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
+    // `--out -` is standard output, as an input of `-` is standard input.
+    let stdout_args;
+    let args = if args.out.as_ref().is_some_and(|p| p.as_os_str() == "-") {
+        stdout_args = RunArgs { out: None, ..args.clone() };
+        &stdout_args
+    } else {
+        args
+    };
     let mut set = load(&args.rules_dir)?;
     let Some(rules) = set.rules.take() else {
         let mut text = String::new();
@@ -501,6 +509,13 @@ pub struct ReportArgs {
 /// # Errors
 /// Usage and I/O errors (exit 2).
 pub fn report(args: &ReportArgs) -> Result<Exit, InputError> {
+    let stdout_args;
+    let args = if args.out.as_ref().is_some_and(|p| p.as_os_str() == "-") {
+        stdout_args = ReportArgs { out: None, ..args.clone() };
+        &stdout_args
+    } else {
+        args
+    };
     let json = match args.format.as_deref() {
         Some("json") => true,
         Some("html") => false,

@@ -287,7 +287,7 @@ enum Command {
         /// Escalation states (`triage escalate`'s output) that replace the
         /// run's replay of those cases' SLA clocks.
         states: Vec<PathBuf>,
-        /// Write the report here (default: standard output).
+        /// Write the report here (default, or `-`: standard output).
         #[arg(long)]
         out: Option<PathBuf>,
         /// html or json (default: json when --out ends in .json, else html).

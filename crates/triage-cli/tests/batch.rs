@@ -242,6 +242,16 @@ fn the_html_report_renders_in_a_real_browser() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let page = std::fs::read_to_string(&html).unwrap();
+    // `--out -` writes the same page to standard output.
+    let o = triage()
+        .args(["report", &decisions.display().to_string(), "--out", "-", "--format", "html"])
+        .args(["--directory", &root().join("rules/global-support/directory.yaml").display().to_string()])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with(&page[..page.len().min(200)]));
+    assert!(!dir.path().join("-").exists());
     // Self-contained: nothing to load (the SVG namespace is a name, not a fetch).
     for fetch in ["src=", "href=", "url(", "@import", "<script", "<link"] {
         assert!(!page.contains(fetch), "the report holds `{fetch}`");
@@ -364,7 +374,11 @@ fn a_run_refuses_what_would_lose_data_before_it_writes() {
             "2026-03-02T09:00:00Z",
             "--rejects",
             &dir.path().join("r.jsonl").display().to_string(),
+            // `-` is standard output, not a file of that name.
+            "--out",
+            "-",
         ])
+        .current_dir(dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -375,6 +389,7 @@ fn a_run_refuses_what_would_lose_data_before_it_writes() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("-: read 2 = decided 2 + rejected 0"));
+    assert!(!dir.path().join("-").exists());
 }
 
 /// A copy of the example rule directory (outputs must not go into the
