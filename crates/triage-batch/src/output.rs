@@ -412,9 +412,9 @@ impl<'a> LeanDecision<'a> {
         let metric = |name: &str| h.and_then(|h| h.metrics.get(name)).map(|m| m.state.to_string()).unwrap_or_default();
         vec![
             self.record.to_string(),
-            self.source.input.to_string(),
+            spreadsheet_safe(self.source.input),
             position,
-            self.case_id.to_string(),
+            spreadsheet_safe(self.case_id),
             self.created_at.clone().unwrap_or_default(),
             t(Some(self.decided_at)),
             s(self.territory),
@@ -434,14 +434,14 @@ impl<'a> LeanDecision<'a> {
             self.warnings.join(";"),
             self.alerts.join(";"),
             self.rules_version.to_string(),
-            s(h.and_then(|h| h.status)),
+            spreadsheet_safe(h.and_then(|h| h.status).unwrap_or_default()),
             metric("first_response"),
             metric("next_response"),
             metric("resolution"),
             h.map(|h| h.actions.iter().map(|a| a.kind).collect::<Vec<_>>().join(";")).unwrap_or_default(),
             t(h.and_then(|h| h.next_check_at)),
-            self.duplicate.map(|d| d.case_id.clone()).unwrap_or_default(),
-            self.incident.map(|i| i.cluster.clone()).unwrap_or_default(),
+            spreadsheet_safe(self.duplicate.map_or("", |d| &d.case_id)),
+            spreadsheet_safe(self.incident.map_or("", |i| &i.cluster)),
             if self.outputs.is_empty() {
                 String::new()
             } else {
@@ -449,6 +449,16 @@ impl<'a> LeanDecision<'a> {
             },
         ]
     }
+}
+
+/// A CSV cell of text from the input (a case id, a file name, a status)
+/// that a spreadsheet would not run as a formula: one that begins with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return gets a `'` before it, as
+/// OWASP's advice on CSV injection has it. Rule and directory ids, written
+/// by the rules' authors, are written as they are; JSON Lines output is
+/// never changed.
+fn spreadsheet_safe(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_string() }
 }
 
 /// Appends `s` as a JSON string, byte for byte as serde_json writes it:

@@ -173,6 +173,29 @@ fn as_of_creation_decides_each_case_at_its_own_instant() {
 }
 
 #[test]
+fn a_csv_row_does_not_hand_a_spreadsheet_a_formula_from_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["=HYPERLINK(\"http://x.example\",\"y\")", "+1", "-2", "@SUM(A1)", "\tx", "plain-id", "a=b"];
+    let text: String = ids.iter().map(|id| format!("{}\n", serde_json::json!({ "id": id, "subject": "hi" }))).collect();
+    let path = write(dir.path(), "ids.jsonl", text.as_bytes());
+    let mut c = config(vec![spec(path.clone())]);
+    c.format = OutputFormat::Csv;
+    let (out, _, summary) = run(&c);
+    assert_eq!(summary.decided, ids.len() as u64);
+    let mut reader = csv::Reader::from_reader(&out[..]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let cells: Vec<&str> = rows.iter().map(|r| &r[3]).collect();
+    assert_eq!(
+        cells,
+        ["'=HYPERLINK(\"http://x.example\",\"y\")", "'+1", "'-2", "'@SUM(A1)", "'\tx", "plain-id", "a=b"]
+    );
+    // JSON Lines keep the ids as given.
+    let (out, _, _) = run(&config(vec![spec(path)]));
+    let got: Vec<String> = lines(&out).iter().map(|l| l["case_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(got, ids);
+}
+
+#[test]
 fn a_replay_that_ignores_later_events_says_so_in_lean_lines_and_csv_rows() {
     let dir = tempfile::tempdir().unwrap();
     let state: serde_json::Value =
