@@ -100,7 +100,7 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
     let at = match (&args.now, args.as_of_creation) {
         (Some(_), true) => return Err(InputError("give --now or --as-of-creation, not both".to_string())),
         (Some(now), false) => At::Now(
-            chrono::DateTime::parse_from_rfc3339(now)
+            triage_core::parse_instant(now)
                 .map_err(|e| {
                     InputError(format!("--now `{now}` is not an RFC 3339 instant: {e}; {}", triage_core::OFFSET_HINT))
                 })?

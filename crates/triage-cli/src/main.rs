@@ -1090,7 +1090,7 @@ fn parse_now(now: Option<&str>) -> Result<DateTime<Utc>, InputError> {
     match now {
         // The adapter reads the clock once and hands the instant to the core.
         None => Ok(Utc::now()),
-        Some(s) => DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|e| {
+        Some(s) => triage_core::parse_instant(s).map(|t| t.with_timezone(&Utc)).map_err(|e| {
             InputError(format!("--now `{s}` is not an RFC 3339 instant: {e}; {}", triage_core::OFFSET_HINT))
         }),
     }

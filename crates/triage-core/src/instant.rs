@@ -138,11 +138,36 @@ impl Visitor<'_> for FixedVisitor {
         f.write_str("an RFC 3339 formatted date and time string")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        match parse_strict(v) {
-            Some(t) => Ok(t),
-            None => v.parse().map_err(E::custom),
-        }
+        parse_instant(v).map_err(E::custom)
     }
+}
+
+/// Reads an RFC 3339 instant as chrono's relaxed reader (`str::parse`,
+/// which its serde uses) does, with its values and errors (the common
+/// strict form read faster, see [`parse_strict`]),
+/// except a leap second (`…:60`), which is read as the instant it ends:
+/// the first second of the next minute. SLA clocks count POSIX seconds,
+/// which have no 61st second; chrono keeps a leap second as second 59 with
+/// a whole second of fraction, and every clock counted from it would run a
+/// second early (`2026-06-30T23:59:60Z` plus 8 hours was `07:59:59`).
+///
+/// # Errors
+/// chrono's [`chrono::ParseError`] for text that is not an RFC 3339 instant.
+pub fn parse_instant(text: &str) -> Result<DateTime<FixedOffset>, chrono::ParseError> {
+    match parse_strict(text) {
+        Some(t) => Ok(t),
+        None => text.parse().map(past_leap_second),
+    }
+}
+
+/// A leap second moved to the instant it ends (see [`parse_instant`]);
+/// any other instant as it is.
+fn past_leap_second(t: DateTime<FixedOffset>) -> DateTime<FixedOffset> {
+    let nanos = t.nanosecond();
+    if nanos < 1_000_000_000 {
+        return t;
+    }
+    DateTime::from_timestamp(t.timestamp() + 1, nanos - 1_000_000_000).map_or(t, |u| u.with_timezone(&t.timezone()))
 }
 
 /// `YYYY-MM-DDTHH:MM:SS`, an optional fraction of one to nine digits, and
@@ -247,6 +272,18 @@ mod tests {
         )
     }
 
+    #[test]
+    fn a_leap_second_is_the_instant_it_ends() {
+        let read = |t: &str| super::parse_instant(t).unwrap().with_timezone(&Utc).to_rfc3339();
+        assert_eq!(read("2026-06-30T23:59:60Z"), "2026-07-01T00:00:00+00:00");
+        assert_eq!(read("2026-07-01T01:59:60+02:00"), "2026-07-01T00:00:00+00:00");
+        assert_eq!(read("2026-06-30T23:59:60.250Z"), "2026-07-01T00:00:00.250+00:00");
+        assert_eq!(read("2026-06-30T23:59:59Z"), "2026-06-30T23:59:59+00:00");
+        let case = crate::Case::from_json(r#"{"id": "a", "created_at": "2026-06-30T23:59:60Z"}"#).unwrap();
+        assert_eq!(case.created_at.unwrap().timestamp(), 1_782_864_000);
+        assert!(super::parse_instant("2026-06-30T23:59:61Z").is_err());
+    }
+
     proptest! {
         /// What the strict reader reads, chrono reads the same; and it
         /// reads every instant of the strict form that chrono accepts.
@@ -267,7 +304,7 @@ mod tests {
             let ours = crate::Case::from_json(&format!(r#"{{"id": "a", "created_at": {value}}}"#)).map(|c| c.created_at);
             let theirs = serde_json::from_str::<Option<DateTime<chrono::FixedOffset>>>(&value);
             match (ours, theirs) {
-                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b.map(super::past_leap_second)),
                 (Err(a), Err(b)) => prop_assert!(a.message.contains(&b.to_string().split(" at line").next().unwrap_or_default().to_string()), "{} / {}", a.message, b),
                 (a, b) => prop_assert!(false, "{:?} against {:?}", a, b),
             }
@@ -275,8 +312,8 @@ mod tests {
             let ours = serde_json::from_str::<crate::Event>(&event).map(|e| e.at).map_err(|e| e.to_string());
             let theirs = serde_json::from_str::<DateTime<chrono::FixedOffset>>(&value).map_err(|e| e.to_string());
             prop_assert_eq!(ours.is_ok(), theirs.is_ok());
-            if let (Ok(a), Ok(b)) = (&ours, &theirs) {
-                prop_assert_eq!(a, b);
+            if let (Ok(a), Ok(b)) = (ours, theirs) {
+                prop_assert_eq!(a, super::past_leap_second(b));
             }
         }
 

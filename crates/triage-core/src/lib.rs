@@ -99,7 +99,7 @@ pub use directory::{
 };
 pub use escalate::{Escalation, MAX_CHANNEL_LEN, StateError, escalate, sanitize_channel};
 pub use eval::{BatchPlan, assign_batch, assign_batch_plan, reassign, triage};
-pub use instant::Rfc3339;
+pub use instant::{Rfc3339, parse_instant};
 pub use lint::lint;
 pub use name::Name;
 pub use normalize::{DetectedLanguage, Normalized};

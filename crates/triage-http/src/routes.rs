@@ -435,7 +435,7 @@ impl Params {
     pub(crate) fn now(&self) -> Result<DateTime<Utc>, Problem> {
         match &self.now {
             None => Ok(Utc::now()),
-            Some(s) => DateTime::parse_from_rfc3339(s.trim())
+            Some(s) => triage_core::parse_instant(s.trim())
                 .map(|t| t.with_timezone(&Utc))
                 .map_err(|e| Problem::invalid_query(format!("`now`: {e}; {}", triage_core::OFFSET_HINT)).at("now")),
         }
