@@ -412,9 +412,9 @@ impl<'a> LeanDecision<'a> {
         let metric = |name: &str| h.and_then(|h| h.metrics.get(name)).map(|m| m.state.to_string()).unwrap_or_default();
         vec![
             self.record.to_string(),
-            spreadsheet_safe(self.source.input),
+            self.source.input.to_string(),
             position,
-            spreadsheet_safe(self.case_id),
+            self.case_id.to_string(),
             self.created_at.clone().unwrap_or_default(),
             t(Some(self.decided_at)),
             s(self.territory),
@@ -434,31 +434,33 @@ impl<'a> LeanDecision<'a> {
             self.warnings.join(";"),
             self.alerts.join(";"),
             self.rules_version.to_string(),
-            spreadsheet_safe(h.and_then(|h| h.status).unwrap_or_default()),
+            s(h.and_then(|h| h.status)),
             metric("first_response"),
             metric("next_response"),
             metric("resolution"),
             h.map(|h| h.actions.iter().map(|a| a.kind).collect::<Vec<_>>().join(";")).unwrap_or_default(),
             t(h.and_then(|h| h.next_check_at)),
-            spreadsheet_safe(self.duplicate.map_or("", |d| &d.case_id)),
-            spreadsheet_safe(self.incident.map_or("", |i| &i.cluster)),
+            self.duplicate.map(|d| d.case_id.clone()).unwrap_or_default(),
+            self.incident.map(|i| i.cluster.clone()).unwrap_or_default(),
             if self.outputs.is_empty() {
                 String::new()
             } else {
                 serde_json::to_string(self.outputs).unwrap_or_default()
             },
         ]
+        .into_iter()
+        .map(spreadsheet_safe)
+        .collect()
     }
 }
 
-/// A CSV cell of text from the input (a case id, a file name, a status)
-/// that a spreadsheet would not run as a formula: one that begins with
-/// `=`, `+`, `-`, `@`, a tab or a carriage return gets a `'` before it, as
-/// OWASP's advice on CSV injection has it. Rule and directory ids, written
-/// by the rules' authors, are written as they are; JSON Lines output is
-/// never changed.
-fn spreadsheet_safe(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_string() }
+/// A CSV cell a spreadsheet would not run as a formula: one that begins
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return gets a `'` before
+/// it, as OWASP's advice on CSV injection has it. Every cell is checked:
+/// ids come from the input, the directory (often another system's export)
+/// and the rules alike. JSON Lines output is never changed.
+fn spreadsheet_safe(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell }
 }
 
 /// Appends `s` as a JSON string, byte for byte as serde_json writes it:
@@ -731,6 +733,15 @@ mod tests {
             let mut ours = Vec::new();
             lean.write_json(&mut ours).unwrap();
             prop_assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(&lean).unwrap());
+            // Whatever the values, no CSV cell begins a spreadsheet formula,
+            // and a cell is its value with at most a `'` before it.
+            let row = lean.csv_row();
+            prop_assert_eq!(row.len(), CSV_COLUMNS.len());
+            for cell in &row {
+                prop_assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "{:?}", cell);
+            }
+            let case_id = row[3].strip_prefix('\'').filter(|_| strings[1].starts_with(['=', '+', '-', '@', '\t', '\r']));
+            prop_assert_eq!(case_id.unwrap_or(&row[3]), strings[1].as_str());
         }
 
         /// Instants in a lean line and through serde are chrono's text
