@@ -237,9 +237,25 @@ pub(crate) fn read_jsonl(
 }
 
 /// Reads one line into `line` (with its `\n`), keeping at most
-/// [`MAX_RAW_BYTES`] of a line longer than [`MAX_RECORD_BYTES`]: the bytes
-/// consumed, and whether the line was too long.
+/// [`MAX_RAW_BYTES`] of a line longer than [`MAX_RECORD_BYTES`] (not
+/// counting its `\n` or `\r\n`): the bytes consumed, and whether the line
+/// was too long.
 fn read_line_capped(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<(usize, bool)> {
+    let (total, over) = read_line_within(reader, line, MAX_RECORD_BYTES + 2)?;
+    if over {
+        return Ok((total, true));
+    }
+    let text = line.strip_suffix(b"\n").unwrap_or(line);
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
+    if text.len() > MAX_RECORD_BYTES {
+        line.truncate(MAX_RAW_BYTES);
+        return Ok((total, true));
+    }
+    Ok((total, false))
+}
+
+/// [`read_line_capped`] with `cap` bytes for the line and its ending.
+fn read_line_within(reader: &mut impl BufRead, line: &mut Vec<u8>, cap: usize) -> std::io::Result<(usize, bool)> {
     let mut total = 0usize;
     loop {
         let buf = match reader.fill_buf() {
@@ -248,25 +264,21 @@ fn read_line_capped(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::R
             Err(e) => return Err(e),
         };
         if buf.is_empty() {
-            return Ok((total, total > MAX_RECORD_BYTES));
+            return Ok((total, total > cap));
         }
         let (take, done) = match memchr::memchr(b'\n', buf) {
             Some(i) => (i + 1, true),
             None => (buf.len(), false),
         };
-        let room = if total + take > MAX_RECORD_BYTES {
-            MAX_RAW_BYTES.saturating_sub(line.len().min(MAX_RAW_BYTES))
-        } else {
-            take
-        };
-        if total + take > MAX_RECORD_BYTES && line.len() > MAX_RAW_BYTES {
+        let room = if total + take > cap { MAX_RAW_BYTES.saturating_sub(line.len().min(MAX_RAW_BYTES)) } else { take };
+        if total + take > cap && line.len() > MAX_RAW_BYTES {
             line.truncate(MAX_RAW_BYTES);
         }
         line.extend_from_slice(&buf[..take.min(room)]);
         total += take;
         reader.consume(take);
         if done {
-            return Ok((total, total > MAX_RECORD_BYTES));
+            return Ok((total, total > cap));
         }
     }
 }
@@ -458,4 +470,38 @@ fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
         pos += 1;
     }
     pos
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A line of exactly the limit is read whole, with either line ending;
+    /// one byte more is too long, and keeps its first bytes only.
+    #[test]
+    fn the_line_limit_counts_the_record_not_its_line_ending() {
+        for ending in [&b"\n"[..], b"\r\n", b""] {
+            for (extra, over) in [(0usize, false), (1, true)] {
+                let mut text = vec![b'x'; MAX_RECORD_BYTES + extra];
+                text.extend_from_slice(ending);
+                text.extend_from_slice(b"next\n");
+                let mut reader = std::io::BufReader::with_capacity(1 << 16, &text[..]);
+                let mut line = Vec::new();
+                let (n, too_long) = read_line_capped(&mut reader, &mut line).unwrap();
+                let whole = MAX_RECORD_BYTES + extra + ending.len() + if ending.is_empty() { 5 } else { 0 };
+                if ending.is_empty() {
+                    // Without an ending the next line is part of this one.
+                    assert!(too_long, "{extra}");
+                    assert_eq!(n, whole);
+                    continue;
+                }
+                assert_eq!((n, too_long), (whole, over), "{ending:?} {extra}");
+                assert_eq!(line.len(), if over { MAX_RAW_BYTES } else { whole });
+                line.clear();
+                assert_eq!(read_line_capped(&mut reader, &mut line).unwrap(), (5, false));
+                assert_eq!(line, b"next\n");
+            }
+        }
+    }
 }

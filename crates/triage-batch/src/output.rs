@@ -611,6 +611,11 @@ impl<'a> Reject<'a> {
         use base64::Engine as _;
         let (text, b64) = match std::str::from_utf8(raw) {
             Ok(t) => (Some(t), None),
+            // Text cut at `MAX_RAW_BYTES` inside a character is still text:
+            // the character's first bytes are dropped, not the text's form.
+            Err(e) if e.error_len().is_none() && raw.len() == crate::input::MAX_RAW_BYTES => {
+                (std::str::from_utf8(&raw[..e.valid_up_to()]).ok(), None)
+            }
             Err(_) => (None, Some(base64::engine::general_purpose::STANDARD.encode(raw))),
         };
         Reject { record, source, reason, raw: text, raw_base64: b64, thread: None }
@@ -676,6 +681,21 @@ mod tests {
     fn any_instant() -> impl Strategy<Value = DateTime<Utc>> {
         (-62_167_219_200i64..253_402_300_799, prop_oneof![Just(0u32), 0u32..1_000_000_000])
             .prop_map(|(secs, nanos)| DateTime::from_timestamp(secs, nanos).unwrap())
+    }
+
+    #[test]
+    fn a_reject_cut_inside_a_character_is_still_text() {
+        // 21,845 three-byte characters and the first byte of another.
+        let text = "€".repeat(crate::input::MAX_RAW_BYTES);
+        let pos = Position::Line { line: 1 };
+        let mut cut = text.as_bytes()[..crate::input::MAX_RAW_BYTES].to_vec();
+        let reject = Reject::new(0, Source { input: "a", position: &pos }, "r", &cut);
+        assert_eq!(reject.raw.map(str::len), Some(crate::input::MAX_RAW_BYTES - 1));
+        assert!(reject.raw_base64.is_none());
+        // Bytes that are not UTF-8 within the record stay base64.
+        cut[10] = 0xff;
+        let reject = Reject::new(0, Source { input: "a", position: &pos }, "r", &cut);
+        assert!(reject.raw.is_none() && reject.raw_base64.is_some());
     }
 
     proptest! {
