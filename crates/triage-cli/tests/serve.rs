@@ -222,6 +222,75 @@ fn a_rule_directory_given_by_a_relative_path_is_watched_too() {
     assert_ne!(now, first, "the change was not picked up");
 }
 
+/// Waits up to 10 s for the served rules version to differ from `old`.
+fn next_version(client: &reqwest::blocking::Client, url: &str, old: &str) -> String {
+    let started = Instant::now();
+    let mut now = old.to_string();
+    while now == old && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+        now = triage(client, url).unwrap().1;
+    }
+    now
+}
+
+/// A release copied beside the rules and renamed over them, a symbolic
+/// link repointed at another release, and an edit inside the directory
+/// that replaced the watched one: each is served.
+#[test]
+fn a_replaced_rule_directory_is_watched_in_its_new_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let token = tmp.path().join("token");
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    let release = |name: &str, comment: &str| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        copy_rules(&dir);
+        let categories = dir.join("10-categories.yaml");
+        let text = std::fs::read_to_string(&categories).unwrap() + comment;
+        std::fs::write(&categories, text).unwrap();
+        dir
+    };
+    let live = release("live", "");
+    let (mut child, url) = start(&live, &token);
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let (_, first) = triage(&client, &url).unwrap();
+    // A new folder renamed into place; the old one removed.
+    let next = release("live.new", "\n# release 2\n");
+    std::fs::rename(&live, tmp.path().join("live.old")).unwrap();
+    std::fs::rename(&next, &live).unwrap();
+    let second = next_version(&client, &url, &first);
+    assert_ne!(second, first, "the replaced directory was not picked up");
+    std::fs::remove_dir_all(tmp.path().join("live.old")).unwrap();
+    // An edit inside the new folder.
+    let categories = live.join("10-categories.yaml");
+    std::fs::write(&categories, std::fs::read_to_string(&categories).unwrap() + "\n# edited\n").unwrap();
+    let third = next_version(&client, &url, &second);
+    assert_ne!(third, second, "an edit in the new directory was not picked up");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // A symbolic link repointed from one release to another.
+    #[cfg(unix)]
+    {
+        let one = release("one", "\n# one\n");
+        let two = release("two", "\n# two\n");
+        let current = tmp.path().join("current");
+        std::os::unix::fs::symlink(&one, &current).unwrap();
+        let (mut child, url) = start(&current, &token);
+        let (_, first) = triage(&client, &url).unwrap();
+        let swap = tmp.path().join("current.tmp");
+        std::os::unix::fs::symlink(&two, &swap).unwrap();
+        std::fs::rename(&swap, &current).unwrap();
+        let second = next_version(&client, &url, &first);
+        assert_ne!(second, first, "the repointed link was not picked up");
+        let categories = two.join("10-categories.yaml");
+        std::fs::write(&categories, std::fs::read_to_string(&categories).unwrap() + "\n# edited\n").unwrap();
+        assert_ne!(next_version(&client, &url, &second), second, "an edit in the new release was not picked up");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
 /// A DMN conformance model served: the decision carries the side table's
 /// outputs over HTTP, as `triage test` checks them.
 #[test]
