@@ -435,9 +435,16 @@ impl Params {
     pub(crate) fn now(&self) -> Result<DateTime<Utc>, Problem> {
         match &self.now {
             None => Ok(Utc::now()),
-            Some(s) => triage_core::parse_instant(s.trim())
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| Problem::invalid_query(format!("`now`: {e}; {}", triage_core::OFFSET_HINT)).at("now")),
+            Some(s) => triage_core::parse_instant(s.trim()).map(|t| t.with_timezone(&Utc)).map_err(|e| {
+                // `?now=…T09:00:00+01:00` unencoded: the query's `+` is a space.
+                let plus = if s.trim().contains(' ') {
+                    "; in a URL a `+` is read as a space, so write an offset's `+` as `%2B` \
+                         (`now=2026-03-02T09:00:00%2B01:00`)"
+                } else {
+                    ""
+                };
+                Problem::invalid_query(format!("`now`: {e}; {}{plus}", triage_core::OFFSET_HINT)).at("now")
+            }),
         }
     }
 

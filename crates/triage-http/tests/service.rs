@@ -147,6 +147,14 @@ async fn bad_requests_get_problems_that_name_what_is_wrong() {
     let p = problem(st, &kind, &body);
     assert_eq!((st, p["field"].as_str()), (StatusCode::BAD_REQUEST, Some("now")));
     assert!(p["detail"].as_str().unwrap().contains("UTC offset"));
+    assert!(!p["detail"].as_str().unwrap().contains("%2B"));
+    // An offset's `+` sent unencoded arrives as a space: the answer says so.
+    let (st, kind, body) = call(&s, "POST", "/v1/triage?now=2026-03-02T09:00:00+01:00", CASE).await;
+    let p = problem(st, &kind, &body);
+    assert_eq!((st, p["field"].as_str()), (StatusCode::BAD_REQUEST, Some("now")));
+    assert!(p["detail"].as_str().unwrap().contains("`%2B`"), "{p}");
+    let (st, _, _) = call(&s, "POST", "/v1/triage?now=2026-03-02T09:00:00%2B01:00", CASE).await;
+    assert_eq!(st, StatusCode::OK);
     let (st, kind, body) = call(&s, "POST", "/v1/triage?trace=all", CASE).await;
     assert_eq!(problem(st, &kind, &body)["code"], "invalid-query");
     let (st, kind, body) = call(&s, "POST", "/v1/triage?colour=red", CASE).await;
