@@ -236,22 +236,25 @@ enum Command {
         /// Log as JSON lines (one object per event) instead of text.
         #[arg(long)]
         json_logs: bool,
-        /// Largest body of a one-case request, bytes.
-        #[arg(long, default_value_t = 1 << 20)]
-        max_body: usize,
-        /// Largest body of a batch, assign or check request, bytes.
-        #[arg(long, default_value_t = 64 << 20)]
-        max_batch_body: usize,
+        /// Largest body of a one-case request, bytes (1 to 2^40).
+        #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=1 << 40))]
+        max_body: u64,
+        /// Largest body of a batch, assign or check request, bytes (1 to
+        /// 2^40).
+        #[arg(long, default_value_t = 64 << 20, value_parser = clap::value_parser!(u64).range(1..=1 << 40))]
+        max_batch_body: u64,
         /// Request body bytes held in memory at once over all requests
         /// (then 503 `overloaded`); at least --max-batch-body.
         #[arg(long, default_value_t = 256 << 20)]
-        max_buffered: usize,
-        /// Longest a request may run, seconds (then 503 `timeout`).
-        #[arg(long, default_value_t = 30)]
+        max_buffered: u64,
+        /// Longest a request may run, seconds, 1 to 86400 (then 503
+        /// `timeout`).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
         timeout: u64,
-        /// Requests in progress at once; more are answered 503 `overloaded`.
-        #[arg(long, default_value_t = 512)]
-        concurrency: usize,
+        /// Requests in progress at once, 1 to 1,000,000; more are answered 503
+        /// `overloaded`.
+        #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        concurrency: u64,
         /// Keep case histories and the outbox of actions (`/v1/cases/…`) in
         /// an embedded database in this folder (DIR/triage.db).
         #[arg(long, conflicts_with = "database")]
@@ -356,6 +359,12 @@ fn main() -> ExitCode {
             triage_cli::batch::report(&triage_cli::batch::ReportArgs { decisions, states, out, format, directory })
         }
         Command::Record { record, to, at, note } => move_record(&record, &to, at.as_deref(), note.as_deref()),
+        Command::Serve { max_batch_body, max_buffered, .. } if max_buffered < max_batch_body => {
+            Err(InputError(format!(
+                "--max-buffered ({max_buffered} bytes) must be at least --max-batch-body ({max_batch_body} bytes): a \
+             batch that may be sent must fit in the memory for bodies"
+            )))
+        }
         Command::Serve {
             rules_dir,
             directory,
@@ -387,11 +396,11 @@ fn main() -> ExitCode {
                 (None, None) => None,
             },
             limits: triage_http::Limits {
-                body_bytes: max_body,
-                batch_body_bytes: max_batch_body,
-                timeout: std::time::Duration::from_secs(timeout.max(1)),
-                concurrency,
-                buffered_bytes: max_buffered.max(max_batch_body),
+                body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
+                batch_body_bytes: usize::try_from(max_batch_body).unwrap_or(usize::MAX),
+                timeout: std::time::Duration::from_secs(timeout),
+                concurrency: usize::try_from(concurrency).unwrap_or(usize::MAX),
+                buffered_bytes: usize::try_from(max_buffered).unwrap_or(usize::MAX),
                 ..triage_http::Limits::default()
             },
         }),

@@ -313,3 +313,22 @@ fn a_decision_over_http_carries_what_side_tables_decided() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Limits that could never serve are refused at start, naming the flag.
+#[test]
+fn limits_that_cannot_serve_are_refused_at_start() {
+    for (flags, says) in [
+        (&["--concurrency", "0"][..], "--concurrency"),
+        (&["--timeout", "0"], "--timeout"),
+        (&["--max-body", "0"], "--max-body"),
+        (&["--max-buffered", "1000", "--max-batch-body", "2000"], "--max-buffered (1000 bytes) must be at least"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_triage"))
+            .args(["serve", repo().join("rules/global-support").to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(flags)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{flags:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(says), "{flags:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+}
