@@ -990,11 +990,17 @@ fn decide<'i>(
 ) -> Result<Box<Decided<'i>>, String> {
     let at = match ctx.config.at {
         At::Now(t) => t,
-        At::Creation => match case.created_at {
+        // A history's `created` event gives the instant when the case
+        // does not (the clocks start there too).
+        At::Creation => match case.created_at.or_else(|| {
+            let first = history.as_ref()?.0.first()?;
+            (first.kind == triage_core::EventKind::Created).then_some(first.at)
+        }) {
             Some(t) => t.with_timezone(&Utc),
             None => {
-                return Err("the case has no `created_at`: with --as-of-creation each case is decided at its own \
-                            created_at (give it one, or decide at one instant with --now)"
+                return Err("the case has no `created_at` (nor a history starting with a `created` event): with \
+                            --as-of-creation each case is decided at its own created_at (give it one, or decide at \
+                            one instant with --now)"
                     .to_string());
             }
         },

@@ -170,6 +170,21 @@ fn as_of_creation_decides_each_case_at_its_own_instant() {
     let (out, rejects, _) = run(&c);
     assert_eq!(lines(&out)[0]["decided_at"], "2026-03-07T09:00:00Z");
     assert!(lines(&rejects)[0]["reason"].as_str().unwrap().contains("no `created_at`"));
+    // A history's `created` event stands in for a missing `created_at`;
+    // a history starting otherwise does not.
+    let text = concat!(
+        r#"{"case": {"id": "h"}, "events": [{"at": "2026-03-07T10:00:00+01:00", "kind": "created"}]}"#,
+        "\n",
+        r#"{"case": {"id": "i"}, "events": [{"at": "2026-03-07T10:00:00+01:00", "kind": "agent_replied"}]}"#,
+        "\n"
+    );
+    let mut c = config(vec![spec(write(dir.path(), "h.jsonl", text.as_bytes()))]);
+    c.at = At::Creation;
+    let (out, rejects, summary) = run(&c);
+    assert_eq!((summary.decided, summary.rejected), (1, 1));
+    assert_eq!(lines(&out)[0]["decided_at"], "2026-03-07T09:00:00Z");
+    assert_eq!(lines(&out)[0]["history"]["metrics"]["first_response"]["state"], "running");
+    assert!(lines(&rejects)[0]["reason"].as_str().unwrap().contains("no `created_at`"));
 }
 
 #[test]
