@@ -22,7 +22,7 @@ use crate::rules::{CompiledRules, EscKind, Ladder, Piece, RiskInput, Rule, Templ
 use crate::schema::{Derived, Metric, MetricField, Slot, Source};
 use crate::sla::{CaseState, Clocks, EventKind, Phase, utc};
 use crate::text::Hits;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -134,7 +134,9 @@ pub fn escalate(
         });
     }
     related_checks(&state.related, &case.id)?;
-    let mut last = i64::MIN;
+    // Order and `now` are judged to the nanosecond given; the clocks then
+    // count whole seconds.
+    let mut last: Option<DateTime<FixedOffset>> = None;
     for (i, e) in state.events.iter().enumerate() {
         let at = e.at.timestamp();
         if !crate::calendar::supported(at) {
@@ -143,7 +145,7 @@ pub fn escalate(
                 message: out_of_range(&format!("`{}`", e.kind.name()), &e.at.to_rfc3339()),
             });
         }
-        if at < last {
+        if last.is_some_and(|last| e.at < last) {
             return Err(StateError {
                 event: Some(i),
                 message: format!(
@@ -153,7 +155,7 @@ pub fn escalate(
                 ),
             });
         }
-        last = at;
+        last = Some(e.at);
         let missing =
             |what: &str| StateError { event: Some(i), message: format!("`{}` needs `{what}`", e.kind.name()) };
         // A field the kind does not read would be lost without a word;
@@ -200,7 +202,7 @@ pub fn escalate(
             _ => {}
         }
     }
-    let known: Vec<_> = state.events.iter().filter(|e| e.at.timestamp() <= now_s).collect();
+    let known: Vec<_> = state.events.iter().filter(|e| e.at <= now).collect();
     if known.len() < state.events.len() {
         warnings.push(Warning {
             code: "future-events",

@@ -262,6 +262,29 @@ fn events_after_now_are_ignored_with_a_warning() {
 }
 
 #[test]
+fn fractions_of_a_second_order_events_and_place_them_against_now() {
+    let json = |a: &str, b: &str| {
+        format!(
+            r#"{{"case": {{"id": "c", "created_at": "2026-03-09T08:00:00Z"}}, "events": [
+                {{"at": "2026-03-09T08:00:00Z", "kind": "created"}},
+                {{"at": "{a}", "kind": "customer_replied"}}, {{"at": "{b}", "kind": "agent_replied"}}]}}"#
+        )
+    };
+    let at = |t: &str| -> DateTime<Utc> { t.parse().unwrap() };
+    // Within one second, the later one listed first is out of order.
+    let s = CaseState::from_json(&json("2026-03-09T08:10:00.7Z", "2026-03-09T08:10:00.3Z")).unwrap();
+    let e = escalate(rules(), &s, &Directory::new(), at("2026-03-10T00:00:00Z"), &Options::default()).unwrap_err();
+    assert_eq!(e.event, Some(2));
+    // A reply half a second after `now` has not happened yet.
+    let s = CaseState::from_json(&json("2026-03-09T08:10:00Z", "2026-03-09T09:00:00.5Z")).unwrap();
+    let e = escalate(rules(), &s, &Directory::new(), at("2026-03-09T09:00:00.4Z"), &Options::default()).unwrap();
+    assert_eq!(e.warnings.first().map(|w| w.code), Some("future-events"));
+    assert_eq!(e.sla.unwrap().metrics.first_response.unwrap().met_at, None);
+    let e = escalate(rules(), &s, &Directory::new(), at("2026-03-09T09:00:00.5Z"), &Options::default()).unwrap();
+    assert!(e.warnings.is_empty(), "{:?}", e.warnings);
+}
+
+#[test]
 fn triage_reports_each_metric_at_now() {
     let case = crate::Case::from_json(
         r#"{"id": "c", "created_at": "2026-03-09T08:00:00-04:00", "status": "waiting_on_customer"}"#,
