@@ -153,6 +153,13 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
         })
     };
     let rejects_path = match &args.rejects {
+        Some(r) if r.as_os_str() == "-" => {
+            return Err(InputError(
+                "--rejects needs a file: rejects are JSON Lines of their own, kept apart from the decisions and the \
+                 run's messages (give --rejects FILE)"
+                    .to_string(),
+            ));
+        }
         Some(r) => r.clone(),
         None => beside(".rejects.jsonl").unwrap_or_else(|| PathBuf::from("rejects.jsonl")),
     };
