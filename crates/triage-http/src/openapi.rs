@@ -162,10 +162,11 @@ fn case_assign() {}
 /// End a case's assignment and give its units back (a stop status such as
 /// `solved` does it too).
 #[utoipa::path(delete, path = "/v1/cases/{id}/assignment", tag = "cases",
-    params(("id" = String, Path, description = "the case id")),
+    params(("id" = String, Path, description = "the case id"), ("now" = Option<String>, Query, description = "as for /v1/triage")),
     responses(
         (status = 200, description = "`case_id`, `released` (`agent`, `units`, `at`, or null when the case held none)", body = Object),
         (status = 404, description = "`unknown-case`", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 501, description = "`no-store`: the service keeps no case state", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 fn case_release() {}
 
@@ -179,7 +180,7 @@ fn agents() {}
 
 /// Set an agent's presence: `online` agents take cases, `away` and `offline` do not.
 #[utoipa::path(put, path = "/v1/agents/{id}/presence", tag = "cases",
-    params(("id" = String, Path, description = "the agent id, as in the directory")),
+    params(("id" = String, Path, description = "the agent id, as in the directory"), ("now" = Option<String>, Query, description = "as for /v1/triage")),
     request_body(content = Object, content_type = "application/json", description = "`{\"presence\": \"online\" | \"away\" | \"offline\"}`"),
     responses(
         (status = 200, description = "`agent_id`, `presence`, `load`, `capacity`", body = Object),
@@ -200,10 +201,12 @@ fn escalations() {}
 /// Send dead letters back for delivery (after a sink is fixed): all, or one case's.
 #[utoipa::path(post, path = "/v1/outbox/redeliver", tag = "cases",
     security(("admin_token" = [])),
-    params(("case" = Option<String>, Query, description = "only this case's dead letters")),
+    params(("case" = Option<String>, Query, description = "only this case's dead letters"), ("now" = Option<String>, Query, description = "as for /v1/triage")),
     responses(
         (status = 200, description = "`redelivering`: how many went back to pending, attempts reset", body = Object),
         (status = 401, description = "No or wrong admin token", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "`unknown-case`", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 501, description = "`no-store`: the service keeps no case state", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 fn redeliver() {}
 
@@ -216,6 +219,9 @@ fn redeliver() {}
     request_body(content = Vec<triage_core::Case>, content_type = "application/json", description = "a JSON array of cases, or JSON Lines"),
     responses(
         (status = 200, description = "`rules_version`, `mode`, `summary` (`read = decided + rejected`; `assigned + queued + manual_review + deflected + no_team = decided`), `quality` (optimal plans), `decisions`, `rejected` (`index`, `line`, `error`)", body = Object),
+        (status = 400, description = "`invalid-json`, `invalid-query` (a `mode` or `now` that cannot be read)", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 413, description = "`body-too-large`", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 503, description = "`not-ready`, `overloaded`, `timeout`", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 fn assign() {}
 
@@ -224,13 +230,17 @@ fn assign() {}
     request_body(content = Object, content_type = "application/json", description = "`{\"files\": {\"name.yaml\": \"text\", …}}`; files are read in name order"),
     responses(
         (status = 200, description = "`ok`, `rules_version`, `errors`, `warnings`, `diagnostics` (each with file, line, column, rule, message, help)", body = Object),
+        (status = 400, description = "`invalid-query`: a query parameter the endpoint does not take", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 422, description = "Not a set of files", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 fn check() {}
 
 /// The live rule set and the last reload attempt.
 #[utoipa::path(get, path = "/v1/rules", tag = "rules",
-    responses((status = 200, description = "`ready`, `version`, `tzdb`, `rule_count`, `files`, `loaded_at`, `agents`, `last_reload` (`at`, `ok`, `version` or `refused` with its diagnostics)", body = Object)))]
+    responses(
+        (status = 200, description = "`ready`, `version`, `tzdb`, `rule_count`, `files`, `loaded_at`, `agents`, `last_reload` (`at`, `ok`, `version` or `refused` with its diagnostics)", body = Object),
+        (status = 400, description = "`invalid-query`: a query parameter the endpoint does not take", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
 fn rules() {}
 
 /// Reload the rules and directory now (needs the admin token).
@@ -238,28 +248,30 @@ fn rules() {}
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "`ok`, `version`, `at`: the new rules are live", body = Object),
+        (status = 400, description = "`invalid-query`: a query parameter the endpoint does not take", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong admin token", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 422, description = "`reload-refused`: the new rules did not compile; the previous rules keep serving", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 fn reload() {}
 
 /// Alive.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object), (status = 400, description = "`invalid-query`: a query parameter the endpoint does not take", body = ProblemSchema, content_type = "application/problem+json")))]
 fn healthz() {}
 
 /// Ready: a rule set is loaded.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "`status`, `version`", body = Object),
+        (status = 400, description = "`invalid-query`: a query parameter the endpoint does not take", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 503, description = "No rule set loaded yet", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 fn readyz() {}
 
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format: `triage_http_requests_total`, `triage_http_request_duration_seconds`, `triage_decision_duration_seconds`, `triage_decisions_total`, `triage_manual_reviews_total`, `triage_reloads_total`, `triage_rules_info`", content_type = "text/plain", body = String)))]
+    responses((status = 200, description = "Prometheus text format: `triage_http_requests_total`, `triage_http_request_duration_seconds`, `triage_decision_duration_seconds`, `triage_decisions_total`, `triage_manual_reviews_total`, `triage_reloads_total`, `triage_rules_info`", content_type = "text/plain", body = String), (status = 400, description = "`invalid-query`: a query parameter the endpoint does not take", body = ProblemSchema, content_type = "application/problem+json")))]
 fn metrics() {}
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1", body = Object), (status = 400, description = "`invalid-query`: a query parameter the endpoint does not take", body = ProblemSchema, content_type = "application/problem+json")))]
 fn openapi_json() {}

@@ -413,7 +413,11 @@ impl Params {
                     Problem::invalid_query(format!("this endpoint does not take `{name}` (it takes: {})", takes_text()))
                         .at(name.to_string())
                 }
-                None => Problem::invalid_query(text),
+                None => match text.split("duplicate field `").nth(1).and_then(|rest| rest.split('`').next()) {
+                    Some(name) => Problem::invalid_query(format!("`{name}` is given more than once; give it once"))
+                        .at(name.to_string()),
+                    None => Problem::invalid_query(text),
+                },
             }
         })?;
         let given = [
@@ -875,7 +879,8 @@ struct CheckBody {
     files: std::collections::BTreeMap<String, String>,
 }
 
-async fn check(b: Result<Bytes, BytesRejection>) -> Answer {
+async fn check(q: Result<Query<Params>, QueryRejection>, b: Result<Bytes, BytesRejection>) -> Answer {
+    Params::read(q, &[])?;
     let value = json_value(&body(b)?)?;
     let files: CheckBody = serde_json::from_value(value).map_err(|e| {
         Problem::new(
@@ -911,7 +916,8 @@ async fn check(b: Result<Bytes, BytesRejection>) -> Answer {
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-async fn rules(State(state): State<AppState>) -> Response {
+async fn rules(State(state): State<AppState>, q: Result<Query<Params>, QueryRejection>) -> Answer {
+    Params::read(q, &[])?;
     let snapshot = state.snapshot();
     let body = json!({
         "ready": snapshot.is_some(),
@@ -924,7 +930,7 @@ async fn rules(State(state): State<AppState>) -> Response {
         "directory_version": snapshot.as_ref().and_then(|s| s.directory_version.clone()),
         "last_reload": state.last_reload(),
     });
-    axum::Json(body).into_response()
+    Ok(axum::Json(body).into_response())
 }
 
 /// Refuses a request without the admin token (`Authorization: Bearer …`,
@@ -943,8 +949,9 @@ pub(crate) fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), Problem
     Ok(())
 }
 
-async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+async fn reload(State(state): State<AppState>, q: Result<Query<Params>, QueryRejection>, headers: HeaderMap) -> Answer {
     admin(&state, &headers)?;
+    Params::read(q, &[])?;
     let attempt = state.reload().await;
     match attempt.refused {
         None => Ok(axum::Json(json!({ "ok": true, "version": attempt.version, "at": attempt.at })).into_response()),
@@ -963,21 +970,25 @@ async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Answer {
 
 // ---------------------------------------------------------------- operations
 
-async fn healthz() -> Response {
-    axum::Json(json!({ "status": "ok" })).into_response()
+async fn healthz(q: Result<Query<Params>, QueryRejection>) -> Answer {
+    Params::read(q, &[])?;
+    Ok(axum::Json(json!({ "status": "ok" })).into_response())
 }
 
-async fn readyz(State(state): State<AppState>) -> Answer {
+async fn readyz(State(state): State<AppState>, q: Result<Query<Params>, QueryRejection>) -> Answer {
+    Params::read(q, &[])?;
     let snapshot = live(&state)?;
     Ok(axum::Json(json!({ "status": "ready", "version": snapshot.rules.version() })).into_response())
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.inner.metrics.render()).into_response()
+async fn metrics(State(state): State<AppState>, q: Result<Query<Params>, QueryRejection>) -> Answer {
+    Params::read(q, &[])?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.inner.metrics.render()).into_response())
 }
 
-async fn openapi() -> Response {
-    axum::Json(crate::openapi()).into_response()
+async fn openapi(q: Result<Query<Params>, QueryRejection>) -> Answer {
+    Params::read(q, &[])?;
+    Ok(axum::Json(crate::openapi()).into_response())
 }
 
 #[cfg(test)]

@@ -155,6 +155,24 @@ async fn bad_requests_get_problems_that_name_what_is_wrong() {
     assert!(p["detail"].as_str().unwrap().contains("`%2B`"), "{p}");
     let (st, _, _) = call(&s, "POST", "/v1/triage?now=2026-03-02T09:00:00%2B01:00", CASE).await;
     assert_eq!(st, StatusCode::OK);
+    // A parameter given twice, and one an endpoint does not take, anywhere.
+    let (st, kind, body) = call(&s, "POST", &format!("/v1/triage?now={NOW}&now={NOW}"), CASE).await;
+    let p = problem(st, &kind, &body);
+    assert_eq!(
+        (p["field"].as_str(), p["detail"].as_str()),
+        (Some("now"), Some("`now` is given more than once; give it once"))
+    );
+    for (method, uri) in [
+        ("POST", "/v1/check?now=x"),
+        ("GET", "/v1/rules?foo=1"),
+        ("GET", "/healthz?x=1"),
+        ("GET", "/readyz?x=1"),
+        ("GET", "/metrics?x=1"),
+        ("GET", "/openapi.json?x=1"),
+    ] {
+        let (st, kind, body) = call(&s, method, uri, r#"{"files": {}}"#).await;
+        assert_eq!(problem(st, &kind, &body)["code"], "invalid-query", "{uri}");
+    }
     let (st, kind, body) = call(&s, "POST", "/v1/triage?trace=all", CASE).await;
     assert_eq!(problem(st, &kind, &body)["code"], "invalid-query");
     let (st, kind, body) = call(&s, "POST", "/v1/triage?colour=red", CASE).await;
