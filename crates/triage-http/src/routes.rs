@@ -478,13 +478,20 @@ fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem> {
     b.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", "The body could not be read", e.body_text()))
 }
 
-/// The body as one JSON value (serde_json refuses nesting deeper than 128).
+/// The body as one JSON value (serde_json refuses 128 levels of nesting
+/// or more).
 pub(crate) fn json_value(bytes: &[u8]) -> Result<Value, Problem> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Problem::invalid_json(format!("the body is not UTF-8 text (an invalid byte at offset {})", e.valid_up_to()))
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    serde_json::from_str(text).map_err(|e| Problem::invalid_json(e.to_string()))
+    serde_json::from_str(text).map_err(|e| {
+        let mut why = e.to_string();
+        if why.starts_with("recursion limit exceeded") {
+            why.push_str(" (arrays and objects may nest at most 127 deep)");
+        }
+        Problem::invalid_json(why)
+    })
 }
 
 /// The case a request's body holds: a well-formed case is read in one
@@ -512,6 +519,7 @@ type Item = (usize, Option<usize>, Result<Value, Problem>);
 /// that is not JSON is that line's problem; an array that is not JSON is
 /// the whole request's).
 fn items(bytes: &[u8]) -> Result<Vec<Item>, Problem> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
     if start.is_some_and(|i| bytes[i] == b'[') {
         let list: Vec<Value> = match json_value(bytes)? {
@@ -529,6 +537,14 @@ fn items(bytes: &[u8]) -> Result<Vec<Item>, Problem> {
             continue;
         }
         out.push((out.len(), Some(n + 1), json_value(raw)));
+    }
+    // One case written over several lines (pretty-printed) is a batch of
+    // one, not a problem on every line.
+    if out.len() > 1
+        && out.iter().all(|(_, _, item)| item.is_err())
+        && let Ok(value @ Value::Object(_)) = json_value(bytes)
+    {
+        return Ok(vec![(0, None, Ok(value))]);
     }
     Ok(out)
 }
@@ -874,7 +890,7 @@ async fn assign(
 
 /// `/v1/check`'s body: rule files by name.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an object `{\"files\": {\"name.yaml\": \"text\", …}}`")]
 struct CheckBody {
     files: std::collections::BTreeMap<String, String>,
 }
@@ -995,6 +1011,28 @@ async fn openapi(q: Result<Query<Params>, QueryRejection>) -> Answer {
 #[allow(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_refused_at_128_levels_saying_so() {
+        let nested = |n: usize| "[".repeat(n) + &"]".repeat(n);
+        assert!(json_value(nested(127).as_bytes()).is_ok());
+        let refused = json_value(nested(128).as_bytes()).unwrap_err();
+        assert!(format!("{refused:?}").contains("at most 127 deep"), "{refused:?}");
+    }
+
+    #[test]
+    fn a_batch_body_may_start_with_a_bom_or_be_one_pretty_printed_case() {
+        let listed = items(b"\xEF\xBB\xBF[{\"id\": \"a\"}, {\"id\": \"b\"}]").unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().all(|(_, line, item)| line.is_none() && item.is_ok()));
+        let pretty = items(b"{\n  \"id\": \"a\",\n  \"subject\": \"hi\"\n}\n").unwrap();
+        assert_eq!(pretty.len(), 1);
+        assert_eq!(pretty[0].2.as_ref().unwrap()["id"], "a");
+        // Lines of which some are cases stay lines, each answered.
+        let mixed = items(b"{\"id\": \"a\"}\n{\n").unwrap();
+        assert_eq!(mixed.len(), 2);
+        assert!(mixed[0].2.is_ok() && mixed[1].2.is_err());
+    }
 
     #[test]
     fn request_ids_are_the_tag_then_the_sequence_in_hex() {

@@ -155,6 +155,10 @@ async fn bad_requests_get_problems_that_name_what_is_wrong() {
     assert!(p["detail"].as_str().unwrap().contains("`%2B`"), "{p}");
     let (st, _, _) = call(&s, "POST", "/v1/triage?now=2026-03-02T09:00:00%2B01:00", CASE).await;
     assert_eq!(st, StatusCode::OK);
+    let (st, kind, body) = call(&s, "POST", "/v1/check", "null").await;
+    let p = problem(st, &kind, &body);
+    assert!(!p["detail"].as_str().unwrap().contains("CheckBody"), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains(r#"{"files""#), "{p}");
     // A parameter given twice, and one an endpoint does not take, anywhere.
     let (st, kind, body) = call(&s, "POST", &format!("/v1/triage?now={NOW}&now={NOW}"), CASE).await;
     let p = problem(st, &kind, &body);
