@@ -54,6 +54,11 @@ fn load_snapshot(rules_dir: &Path, directory: Option<&Path>, keep_directory_file
     let root = rules_dir.display().to_string();
     let refused =
         |message: String| Refused { message: message.replace(&root, "the rule directory"), diagnostics: Vec::new() };
+    if !rules_dir.is_dir() {
+        return Err(refused(
+            "the rule directory is gone (renamed or removed, or not a directory now); put it back and reload".into(),
+        ));
+    }
     if keep_directory_file && directory.is_none() && !rules_dir.join("directory.yaml").is_file() {
         return Err(refused(
             "directory.yaml is gone from the rule directory; restore it, or restart the service to serve without one"

@@ -150,6 +150,13 @@ fn serve_reload_under_load_and_stop() {
     assert_eq!(gone.status().as_u16(), 422);
     assert!(gone.text().unwrap().contains("directory.yaml is gone"));
     std::fs::rename(tmp.path().join("directory.yaml"), rules.join("directory.yaml")).unwrap();
+    // The whole rule directory gone is said so, not taken for its
+    // directory file.
+    std::fs::rename(&rules, tmp.path().join("away")).unwrap();
+    let gone = client.post(format!("{url}/v1/rules/reload")).bearer_auth(TOKEN).send().unwrap();
+    assert_eq!(gone.status().as_u16(), 422);
+    assert!(gone.text().unwrap().contains("the rule directory is gone"));
+    std::fs::rename(tmp.path().join("away"), &rules).unwrap();
     // A directory change shows in the answers' directory version, not the
     // rules version.
     let versions = |client: &reqwest::blocking::Client| {
