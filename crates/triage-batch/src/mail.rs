@@ -262,7 +262,8 @@ pub(crate) fn parse(mut raw: Raw, options: &MailOptions) -> Result<Message, Unre
         let numeric = b.len() == 5 && (b[0] == b'+' || b[0] == b'-') && b[1..].iter().all(u8::is_ascii_digit);
         !numeric || (z[1..3] <= *"14" && z[3..5] < *"60")
     });
-    let Some(date) = m.date().filter(|d| zone_ok && d.is_valid()).and_then(to_chrono) else {
+    let year = m.header_raw("Date").and_then(header_year);
+    let Some(date) = m.date().filter(|d| zone_ok && d.is_valid()).and_then(|d| to_chrono(d, year)) else {
         let why = match m.header_raw("Date") {
             Some(d) => format!("the Date header `{}` is not a date; a case needs the instant it was opened", d.trim()),
             None => "no Date header; a case needs the instant it was opened".to_string(),
@@ -313,16 +314,36 @@ pub(crate) fn parse(mut raw: Raw, options: &MailOptions) -> Result<Message, Unre
     })
 }
 
-/// A parsed `Date` as an instant, or `None` when it names no real one (30
+/// The year a `Date` header's text gives, read as RFC 5322 §4.3 says: four
+/// digits (or more) as written, three digits plus 1900, two digits plus
+/// 2000 below 50 and 1900 from 50. The parser takes `0049` for 2049;
+/// `None` when no year follows a month name.
+fn header_year(date: &str) -> Option<i32> {
+    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    let mut words = date.split(|c: char| c.is_whitespace() || c == ',').filter(|w| !w.is_empty());
+    words.find(|w| MONTHS.iter().any(|m| w.eq_ignore_ascii_case(m)))?;
+    let year = words.next()?;
+    let value: i32 = year.parse().ok().filter(|_| year.bytes().all(|b| b.is_ascii_digit()))?;
+    Some(match year.len() {
+        2 if value < 50 => 2000 + value,
+        2 => 1900 + value,
+        3 => 1900 + value,
+        _ => value,
+    })
+}
+
+/// A parsed `Date` as an instant (in `year` when the header's text gives
+/// one, see [`header_year`]), or `None` when it names no real one (30
 /// February, 25:00, an offset beyond ±14:00 or with 60 minutes or more).
-fn to_chrono(d: &mail_parser::DateTime) -> Option<DateTime<FixedOffset>> {
+fn to_chrono(d: &mail_parser::DateTime, year: Option<i32>) -> Option<DateTime<FixedOffset>> {
     use chrono::TimeZone as _;
     if d.tz_hour > 14 || d.tz_minute >= 60 {
         return None;
     }
     let secs = (i32::from(d.tz_hour) * 3600 + i32::from(d.tz_minute) * 60) * if d.tz_before_gmt { -1 } else { 1 };
     let offset = FixedOffset::east_opt(secs)?;
-    let date = chrono::NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))?;
+    let year = year.unwrap_or(i32::from(d.year));
+    let date = chrono::NaiveDate::from_ymd_opt(year, u32::from(d.month), u32::from(d.day))?;
     let time = chrono::NaiveTime::from_hms_opt(u32::from(d.hour), u32::from(d.minute), u32::from(d.second))?;
     offset.from_local_datetime(&date.and_time(time)).single()
 }

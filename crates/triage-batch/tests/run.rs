@@ -624,6 +624,24 @@ fn mail_dates_in_every_legal_form_and_impossible_ones_rejected() {
             assert!(lines(&rejects)[0]["reason"].as_str().unwrap().contains("is not a date"), "{date}");
         }
     }
+    // A year is read as written: four digits as they stand, two as RFC 5322
+    // says (the parser took `0049` for 2049).
+    let path = write(dir.path(), "y.mbox", message("Sat, 1 Jan 0049 00:00:00 +0000").as_bytes());
+    let (out, rejects, _) = run(&config(vec![spec(path)]));
+    assert!(out.is_empty());
+    let reason = lines(&rejects)[0]["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("0049-01-01") && reason.contains("outside the supported years"), "{reason}");
+    for (date, year) in [
+        ("Mon, 2 Mar 26 08:55:00 +0000", "2026"),
+        ("Mon, 2 Mar 99 08:55:00 +0000", "1999"),
+        ("Mon, 2 Mar 2026 08:55:00 +0000", "2026"),
+    ] {
+        let path = write(dir.path(), "y.mbox", message(date).as_bytes());
+        let (out, rejects, _) = run(&config(vec![spec(path)]));
+        assert!(!out.is_empty(), "{date}: {}", String::from_utf8_lossy(&rejects));
+        let thread_date = lines(&out)[0]["thread"][0]["date"].as_str().unwrap().to_string();
+        assert!(thread_date.starts_with(year), "{date}: {thread_date}");
+    }
 }
 
 /// `examples/duplicates/rules`, compiled once.
