@@ -613,6 +613,8 @@ fn read_mail(
     emit: &mut dyn FnMut(usize, Position, Payload) -> bool,
 ) -> Result<(), BatchError> {
     let mut raws = Vec::new();
+    // Entries named `.eml` that are no file to read: rejects, not lost.
+    let mut not_mail: Vec<(usize, Position, String)> = Vec::new();
     for (i, spec) in config.inputs.iter().enumerate() {
         match spec.format {
             InputFormat::Mbox => {
@@ -628,7 +630,11 @@ fn read_mail(
                 .map_err(|e| BatchError::io(format!("cannot read `{}`", spec.name), &e))?;
             }
             InputFormat::Eml => {
-                for (file, path) in eml_files(&spec.path)? {
+                for (file, path, odd) in eml_files(&spec.path)? {
+                    if let Some(reason) = odd {
+                        not_mail.push((i, Position::File { file }, reason));
+                        continue;
+                    }
                     let bytes = std::fs::read(&path)
                         .map_err(|e| BatchError::io(format!("cannot read `{}`", path.display()), &e))?;
                     raws.push(mail::Raw {
@@ -655,6 +661,9 @@ fn read_mail(
             }
         }
     }
+    for (input, position, reason) in not_mail {
+        entries.push((order_key(input, &position), Payload::Unreadable { reason, raw: Vec::new() }, input, position));
+    }
     for t in mail::thread(messages, &config.mail) {
         let Some(first) = t.messages.iter().min_by_key(|m| order_key(m.input, &m.position)) else { continue };
         let (key, input, position) = (order_key(first.input, &first.position), first.input, first.position.clone());
@@ -676,10 +685,14 @@ fn order_key(input: usize, p: &Position) -> (usize, u64, String) {
 
 /// The `.eml` files of an input: the file itself, or a directory's, in
 /// name order (sub-directories included, hidden entries skipped), each
-/// with its name relative to the input.
-fn eml_files(root: &Path) -> Result<Vec<(String, std::path::PathBuf)>, BatchError> {
+/// with its name relative to the input, and why it cannot be read when an
+/// entry named `.eml` is no regular file (a pipe, a device, a link to
+/// nothing).
+type EmlFile = (String, std::path::PathBuf, Option<String>);
+
+fn eml_files(root: &Path) -> Result<Vec<EmlFile>, BatchError> {
     if root.is_file() {
-        return Ok(vec![(root.display().to_string(), root.to_path_buf())]);
+        return Ok(vec![(root.display().to_string(), root.to_path_buf(), None)]);
     }
     let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -702,13 +715,24 @@ fn eml_files(root: &Path) -> Result<Vec<(String, std::path::PathBuf)>, BatchErro
                 continue;
             }
             // Followed through links: folders are walked, regular files
-            // read; a pipe or device named `.eml` is no mail.
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
-            if meta.is_dir() {
-                stack.push(path);
-            } else if meta.is_file() && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("eml")) {
-                let name = path.strip_prefix(root).unwrap_or(&path).display().to_string();
-                found.push((name, path));
+            // read; a pipe, a device or a broken link named `.eml` is no
+            // mail, and is rejected as such.
+            let eml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("eml"));
+            let name = || path.strip_prefix(root).unwrap_or(&path).display().to_string();
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_dir() => stack.push(path),
+                Ok(meta) if meta.is_file() && eml => found.push((name(), path.clone(), None)),
+                Ok(_) if eml => found.push((
+                    name(),
+                    path.clone(),
+                    Some("not a regular file (a pipe or a device): no message was read from it".to_string()),
+                )),
+                Err(e) if eml => found.push((
+                    name(),
+                    path.clone(),
+                    Some(format!("cannot be read ({e}); a link to nothing, or a file removed during the run")),
+                )),
+                _ => {}
             }
         }
     }

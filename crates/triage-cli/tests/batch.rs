@@ -560,14 +560,22 @@ fn a_folder_that_links_to_itself_and_a_named_pipe_are_read_once() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
-    // A pipe named like mail inside the folder is no mail: passed over.
+    // A pipe, and a link to nothing, named like mail inside the folder are
+    // no mail: rejected as such, not opened (a pipe would block) and not
+    // passed over in silence.
     assert!(Command::new("mkfifo").arg(mail.join("pipe.eml")).status().unwrap().success());
+    std::os::unix::fs::symlink(dir.path().join("nothing"), mail.join("gone.eml")).unwrap();
     let o = triage()
         .args(["run", &root().join("rules/global-support").display().to_string(), &mail.display().to_string()])
         .args(["--now", "2026-03-02T09:00:00Z", "--rejects", &dir.path().join("r.jsonl").display().to_string()])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("read 3 = decided 1 + rejected 2"));
+    let rejects = std::fs::read_to_string(dir.path().join("r.jsonl")).unwrap();
+    assert!(rejects.contains(r#""file":"pipe.eml""#) && rejects.contains("not a regular file"), "{rejects}");
+    assert!(rejects.contains(r#""file":"gone.eml""#) && rejects.contains("a link to nothing"), "{rejects}");
     // A named pipe: read once, by the reader (not opened before it).
     let fifo = dir.path().join("cases.pipe");
     assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
