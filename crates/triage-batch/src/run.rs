@@ -169,7 +169,11 @@ pub fn check(config: &RunConfig) -> Result<Vec<String>, BatchError> {
         match spec.format {
             InputFormat::Eml => {
                 if eml_files(&spec.path)?.is_empty() {
-                    return Err(BatchError(format!("`{}` holds no .eml file", spec.name)));
+                    return Err(BatchError(format!(
+                        "`{}` holds no .eml file: a directory is read as a folder of mail; give the files of other \
+                         kinds (`{}/*.jsonl`) one by one",
+                        spec.name, spec.name
+                    )));
                 }
             }
             InputFormat::Csv if !is_pipe(&spec.path) => {

@@ -40,7 +40,7 @@ pub struct RunArgs {
     /// A directory file (YAML or JSON); default: RULES_DIR/directory.yaml.
     #[arg(long)]
     pub directory: Option<PathBuf>,
-    /// Deciding threads, 1 to 256 (default: one per core).
+    /// Deciding threads, 1 to 256; 0 (the default) is one per core.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=256))]
     pub threads: u16,
     /// Continue an interrupted run from the last complete record of --out.
@@ -248,8 +248,19 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
     }
     // Both outputs are opened and locked before either is cut, so a run
     // that cannot open one leaves the other as it was.
+    let out_existed = args.out.as_deref().is_some_and(|p| p.exists());
     let out_file = args.out.as_deref().map(open_locked).transpose()?;
-    let mut rejects = open_locked(&rejects_path)?;
+    let mut rejects = match open_locked(&rejects_path) {
+        Ok(f) => f,
+        Err(e) => {
+            // The output this run made, still empty, goes with it.
+            if let (Some(path), false) = (&args.out, out_existed) {
+                drop(out_file);
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
+    };
     let prepare = |file: &std::fs::File, path: &Path| {
         if file.metadata().is_ok_and(|m| m.is_file()) {
             if args.resume {
