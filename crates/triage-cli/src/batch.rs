@@ -205,6 +205,13 @@ pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
                 "--resume needs --out naming a file: it continues the output file an earlier run wrote".to_string(),
             ));
         };
+        if args.inputs.iter().any(|p| p.as_os_str() == "-") {
+            return Err(InputError(
+                "a run reading standard input cannot be resumed: what it read cannot be read again. Give the input \
+                 as a file, or start again without --resume"
+                    .to_string(),
+            ));
+        }
         let earlier: RunIdentity = std::fs::read_to_string(identity_path)
             .map_err(|e| {
                 InputError(format!(
