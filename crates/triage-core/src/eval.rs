@@ -1748,6 +1748,13 @@ pub(crate) fn json_fact<'a>(v: &'a serde_json::Value, ty: &FieldType) -> Option<
         }
         (FieldType::String | FieldType::Priority, Value::String(s)) => Fact::str(s),
         (FieldType::String, Value::Number(n)) => Fact::owned(n.to_string()),
+        // A CSV cell `true` reads as JSON's true; a text field takes its word,
+        // as it takes a number's digits.
+        (FieldType::String, Value::Bool(b)) => Fact::owned(b.to_string()),
+        (FieldType::Enum(values), Value::Bool(b)) => {
+            let s = b.to_string();
+            values.iter().any(|v| v.eq_ignore_ascii_case(&s)).then(|| Fact::owned(s))?
+        }
         _ => return None,
     })
 }

@@ -723,6 +723,37 @@ categories:
     assert!(d.warnings.iter().all(|w| w.code != "field-type"), "{:?}", d.warnings);
     assert_eq!(d.category.as_str(), "incident");
     assert!(decide(serde_json::json!(3)).warnings.iter().any(|w| w.code == "field-type"));
+    assert!(decide(serde_json::json!(true)).warnings.iter().any(|w| w.code == "field-type"));
+}
+
+/// A text field given `true` or a number (as a CSV cell reads) takes its
+/// text.
+#[test]
+fn a_text_field_takes_a_number_or_a_truth_value_as_its_text() {
+    let yaml = r#"
+fields:
+  error_code: { type: string }
+categories:
+  - id: flagged
+    when: { error_code: "true" }
+    set: { category: flagged }
+  - id: numbered
+    when: { error_code: "404" }
+    set: { category: numbered }
+  - id: other
+    set: { category: general }
+"#;
+    let rules = compile_sources(&[("r.yaml", yaml)]).0.unwrap();
+    let decide = |field: &str, value: serde_json::Value| {
+        let case =
+            Case { id: "c".into(), fields: [(field.to_string(), value)].into_iter().collect(), ..Default::default() };
+        triage(&rules, &case, &Directory::new(), now(), &Options::default())
+    };
+    for (value, category) in [(serde_json::json!(true), "flagged"), (serde_json::json!(404), "numbered")] {
+        let d = decide("error_code", value);
+        assert!(d.warnings.iter().all(|w| w.code != "field-type"), "{:?}", d.warnings);
+        assert_eq!(d.category.as_str(), category);
+    }
 }
 
 // ------------------------------------------------------- hostile rule sets
