@@ -996,9 +996,11 @@ fn read_json_record(bytes: &[u8]) -> Result<(Case, Option<History>), String> {
     match Case::from_json(text) {
         Ok(case) => Ok((case, None)),
         Err(e) => {
-            // A case state has a `case`; a case has none.
+            // A case state has a `case`; a case has none. A state the map
+            // cannot be read as (nested too deep) still names `case` first.
             let state = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
-                .is_ok_and(|o| o.contains_key("case") && !o.contains_key("id"));
+                .map(|o| o.contains_key("case") && !o.contains_key("id"))
+                .unwrap_or_else(|_| e.to_string().contains("unknown field `case`"));
             if !state {
                 return Err(e.to_string());
             }

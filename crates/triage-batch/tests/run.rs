@@ -211,6 +211,21 @@ fn a_csv_row_does_not_hand_a_spreadsheet_a_formula_from_the_input() {
 }
 
 #[test]
+fn a_case_state_nested_too_deep_is_rejected_for_what_is_wrong_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = format!(
+        r#"{{"case": {{"id": "d", "created_at": "2026-03-02T08:00:00Z"}}, "events": [{{"at": "2026-03-02T08:00:00Z", "kind": "created", "note": {}{}}}]}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let (_, rejects, summary) =
+        run(&config(vec![spec(write(dir.path(), "deep.jsonl", format!("{deep}\n").as_bytes()))]));
+    assert_eq!(summary.rejected, 1);
+    let reason = lines(&rejects)[0]["reason"].as_str().unwrap().to_string();
+    assert!(reason.starts_with("case state:") && reason.contains("events[0]"), "{reason}");
+}
+
+#[test]
 fn a_replay_that_ignores_later_events_says_so_in_lean_lines_and_csv_rows() {
     let dir = tempfile::tempdir().unwrap();
     let state: serde_json::Value =
