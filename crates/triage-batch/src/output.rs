@@ -145,7 +145,8 @@ pub struct LeanHistory<'a> {
     /// The instant it was replayed at.
     #[serde(serialize_with = "instant")]
     pub at: DateTime<Utc>,
-    /// Events in the history.
+    /// Events replayed: those of the history up to `at` (later ones are
+    /// left out, with the `future-events` warning).
     pub events: usize,
     /// Status in effect.
     pub status: Option<&'a str>,

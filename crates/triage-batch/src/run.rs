@@ -1062,7 +1062,9 @@ fn decide<'i>(
         At::Now(t) => t,
         At::Creation => events.iter().map(|e| e.at.with_timezone(&Utc)).max().map_or(at, |last| last.max(at)),
     };
-    let count = events.len();
+    // The events replayed: those after the instant are not (the replay
+    // warns `future-events`).
+    let count = events.iter().filter(|e| e.at <= replay_at).count();
     let state = CaseState { case, events, related };
     let esc = triage_core::escalate(ctx.rules, &state, ctx.directory, replay_at, &ctx.options)
         .map_err(|e| format!("the history cannot be replayed: {e}"))?;

@@ -238,6 +238,7 @@ fn a_replay_that_ignores_later_events_says_so_in_lean_lines_and_csv_rows() {
     let (out, _, _) = run(&c);
     let line = &lines(&out)[0];
     assert_eq!(line["warnings"], serde_json::json!(["future-events"]), "{line}");
+    assert_eq!(line["history"]["events"], 1, "the created event only: {line}");
     c.format = OutputFormat::Csv;
     let (out, _, _) = run(&c);
     let mut reader = csv::Reader::from_reader(&out[..]);
