@@ -251,24 +251,28 @@ fn route_of(path: &str) -> Option<&'static str> {
 /// `body-timeout`.
 async fn read_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let limits = &state.inner.limits;
-    // Every Content-Encoding header, and every coding listed in each.
-    let encoding = request
-        .headers()
-        .get_all(header::CONTENT_ENCODING)
-        .iter()
-        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
-        .map(str::trim)
-        .find(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))
-        .map(str::to_string);
-    if let Some(e) = encoding {
+    // Every Content-Encoding header, and every coding listed in each; and
+    // a transfer coding other than chunked (`Transfer-Encoding: gzip,
+    // chunked`), which HTTP/1.1 servers need not undo.
+    let headers = request.headers();
+    let codings = |name: header::HeaderName, plain: &'static [&'static str]| {
+        headers
+            .get_all(name)
+            .iter()
+            .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+            .map(str::trim)
+            .find(|e| !e.is_empty() && !plain.iter().any(|p| e.eq_ignore_ascii_case(p)))
+            .map(str::to_string)
+    };
+    let encoding = codings(header::CONTENT_ENCODING, &["identity"])
+        .map(|e| ("Content-Encoding", e))
+        .or_else(|| codings(header::TRANSFER_ENCODING, &["identity", "chunked"]).map(|e| ("Transfer-Encoding", e)));
+    if let Some((name, e)) = encoding {
         return Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-encoding",
             "The body's content encoding is not supported",
-            format!(
-                "send the body uncompressed (`Content-Encoding: {}` is not taken)",
-                e.chars().take(40).collect::<String>()
-            ),
+            format!("send the body uncompressed (`{name}: {}` is not taken)", e.chars().take(40).collect::<String>()),
         )
         .into_response();
     }

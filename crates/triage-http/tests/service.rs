@@ -206,6 +206,12 @@ async fn bad_requests_get_problems_that_name_what_is_wrong() {
         (st, problem(st, &kind, &body)["code"].as_str()),
         (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported-encoding"))
     );
+    let transfer =
+        Request::post("/v1/triage").header(header::TRANSFER_ENCODING, "gzip, chunked").body(Body::from(CASE)).unwrap();
+    let (st, kind, body) = call_with(&s, transfer).await;
+    let p = problem(st, &kind, &body);
+    assert_eq!((st, p["code"].as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported-encoding")));
+    assert!(p["detail"].as_str().unwrap().contains("Transfer-Encoding: gzip"), "{p}");
     let twice = Request::post("/v1/triage")
         .header(header::CONTENT_ENCODING, "identity")
         .header(header::CONTENT_ENCODING, "gzip")
