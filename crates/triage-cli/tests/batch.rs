@@ -667,24 +667,20 @@ fn a_history_in_a_run_escalates_on_what_the_run_found_and_an_empty_id_is_rejecte
 fn a_run_refused_for_its_rejects_file_leaves_no_output_behind() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("new.jsonl");
-    let o = triage()
-        .args(["run", &root().join("rules/global-support").display().to_string()])
-        .arg(root().join("rules/global-support/cases/corpus.jsonl"))
-        .args(["--now", "2026-03-02T09:00:00Z", "--out", &out.display().to_string()])
-        .args(["--rejects", &dir.path().join("no/such/folder/r.jsonl").display().to_string()])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    let refused = || {
+        let o = triage()
+            .args(["run", &root().join("rules/global-support").display().to_string()])
+            .arg(root().join("rules/global-support/cases/corpus.jsonl"))
+            .args(["--now", "2026-03-02T09:00:00Z", "--out", &out.display().to_string()])
+            .args(["--rejects", &dir.path().join("no/such/folder/r.jsonl").display().to_string()])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    refused();
     assert!(!out.exists(), "an empty output was left behind");
     // An output that was there before is left as it was.
     std::fs::write(&out, "kept\n").unwrap();
-    let o = triage()
-        .args(["run", &root().join("rules/global-support").display().to_string()])
-        .arg(root().join("rules/global-support/cases/corpus.jsonl"))
-        .args(["--now", "2026-03-02T09:00:00Z", "--out", &out.display().to_string()])
-        .args(["--rejects", &dir.path().join("no/such/folder/r.jsonl").display().to_string()])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
+    refused();
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "kept\n");
 }
