@@ -230,13 +230,18 @@ pub(crate) fn row_to_json(
     Ok(Value::Object(case))
 }
 
-/// A custom field's cell: a number, `true`/`false`, or the text.
+/// A custom field's cell: a number when the number's own text is the
+/// cell's (`12`, `1.5`; not `0012` or `1.50`, which a text field must keep
+/// as written and a number field still reads), `true`/`false`, or the text.
 fn typed(cell: &str) -> serde_json::Value {
-    if let Ok(n) = cell.parse::<i64>() {
+    if let Ok(n) = cell.parse::<i64>()
+        && n.to_string() == cell
+    {
         return n.into();
     }
     if let Ok(x) = cell.parse::<f64>()
         && x.is_finite()
+        && serde_json::Value::from(x).to_string() == cell
     {
         return x.into();
     }
@@ -266,6 +271,17 @@ pub(crate) fn parse_instant(text: &str) -> Option<String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cell_is_a_number_only_when_written_as_one() {
+        assert_eq!(typed("12"), serde_json::json!(12));
+        assert_eq!(typed("1.5"), serde_json::json!(1.5));
+        assert_eq!(typed("-3"), serde_json::json!(-3));
+        for kept in ["0012", "1.50", "+7", "1e2", " 12", "12abc"] {
+            assert_eq!(typed(kept), serde_json::json!(kept), "{kept}");
+        }
+        assert_eq!(typed("TRUE"), serde_json::json!(true));
+    }
 
     #[test]
     fn headers_fill_fields_by_name_and_by_mapping() {

@@ -1721,6 +1721,8 @@ pub(crate) fn json_fact<'a>(v: &'a serde_json::Value, ty: &FieldType) -> Option<
     use serde_json::Value;
     Some(match (ty, v) {
         (FieldType::Number, Value::Number(n)) => Fact::Num(n.as_f64()?),
+        // A number written as text (`"0012"`, a CSV cell kept as written).
+        (FieldType::Number, Value::String(s)) => Fact::Num(s.trim().parse::<f64>().ok().filter(|x| x.is_finite())?),
         (FieldType::Bool, Value::Bool(b)) => Fact::Bool(*b),
         (FieldType::List, Value::Array(items)) => {
             let mut out = Vec::with_capacity(items.len());

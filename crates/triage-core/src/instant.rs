@@ -167,7 +167,8 @@ fn past_leap_second(t: DateTime<FixedOffset>) -> DateTime<FixedOffset> {
     if nanos < 1_000_000_000 {
         return t;
     }
-    DateTime::from_timestamp(t.timestamp() + 1, nanos - 1_000_000_000).map_or(t, |u| u.with_timezone(&t.timezone()))
+    // Any instant within the leap second is the one it ends at.
+    DateTime::from_timestamp(t.timestamp() + 1, 0).map_or(t, |u| u.with_timezone(&t.timezone()))
 }
 
 /// `YYYY-MM-DDTHH:MM:SS`, an optional fraction of one to nine digits, and
@@ -277,7 +278,7 @@ mod tests {
         let read = |t: &str| super::parse_instant(t).unwrap().with_timezone(&Utc).to_rfc3339();
         assert_eq!(read("2026-06-30T23:59:60Z"), "2026-07-01T00:00:00+00:00");
         assert_eq!(read("2026-07-01T01:59:60+02:00"), "2026-07-01T00:00:00+00:00");
-        assert_eq!(read("2026-06-30T23:59:60.250Z"), "2026-07-01T00:00:00.250+00:00");
+        assert_eq!(read("2026-06-30T23:59:60.250Z"), "2026-07-01T00:00:00+00:00");
         assert_eq!(read("2026-06-30T23:59:59Z"), "2026-06-30T23:59:59+00:00");
         let case = crate::Case::from_json(r#"{"id": "a", "created_at": "2026-06-30T23:59:60Z"}"#).unwrap();
         assert_eq!(case.created_at.unwrap().timestamp(), 1_782_864_000);

@@ -733,7 +733,11 @@ fn a_text_field_takes_a_number_or_a_truth_value_as_its_text() {
     let yaml = r#"
 fields:
   error_code: { type: string }
+  users: { type: number }
 categories:
+  - id: many
+    when: { users: { gte: 12 } }
+    set: { category: many }
   - id: flagged
     when: { error_code: "true" }
     set: { category: flagged }
@@ -749,6 +753,8 @@ categories:
             Case { id: "c".into(), fields: [(field.to_string(), value)].into_iter().collect(), ..Default::default() };
         triage(&rules, &case, &Directory::new(), now(), &Options::default())
     };
+    // A number field reads a number written as text.
+    assert_eq!(decide("users", serde_json::json!("0012")).category.as_str(), "many");
     for (value, category) in [(serde_json::json!(true), "flagged"), (serde_json::json!(404), "numbered")] {
         let d = decide("error_code", value);
         assert!(d.warnings.iter().all(|w| w.code != "field-type"), "{:?}", d.warnings);

@@ -544,11 +544,19 @@ fn items(bytes: &[u8]) -> Result<Vec<Item>, Problem> {
     }
     // One case written over several lines (pretty-printed) is a batch of
     // one, not a problem on every line.
-    if out.len() > 1
-        && out.iter().all(|(_, _, item)| item.is_err())
-        && let Ok(value @ Value::Object(_)) = json_value(bytes)
-    {
-        return Ok(vec![(0, None, Ok(value))]);
+    if out.len() > 1 && out.iter().all(|(_, _, item)| item.is_err()) {
+        match json_value(bytes) {
+            Ok(value @ Value::Object(_)) => return Ok(vec![(0, None, Ok(value))]),
+            // A document opened by a lone `{` line and broken further on:
+            // its one problem, with its line and column, not one per line.
+            Err(problem)
+                if bytes.split(|&b| b == b'\n').find(|l| !l.trim_ascii().is_empty()).map(<[u8]>::trim_ascii)
+                    == Some(b"{") =>
+            {
+                return Ok(vec![(0, None, Err(problem))]);
+            }
+            _ => {}
+        }
     }
     Ok(out)
 }
@@ -1032,6 +1040,9 @@ mod tests {
         let pretty = items(b"{\n  \"id\": \"a\",\n  \"subject\": \"hi\"\n}\n").unwrap();
         assert_eq!(pretty.len(), 1);
         assert_eq!(pretty[0].2.as_ref().unwrap()["id"], "a");
+        let broken = items(b"{\n  \"id\": \"a\",\n  \"subject\": \"hi\",\n}\n").unwrap();
+        assert_eq!(broken.len(), 1);
+        assert!(format!("{:?}", broken[0].2).contains("line 4"), "{:?}", broken[0].2);
         // Lines of which some are cases stay lines, each answered.
         let mixed = items(b"{\"id\": \"a\"}\n{\n").unwrap();
         assert_eq!(mixed.len(), 2);
