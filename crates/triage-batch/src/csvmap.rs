@@ -241,7 +241,7 @@ fn typed(cell: &str) -> serde_json::Value {
     }
     if let Ok(x) = cell.parse::<f64>()
         && x.is_finite()
-        && serde_json::Value::from(x).to_string() == cell
+        && serde_json::to_string(&x).is_ok_and(|text| text == cell)
     {
         return x.into();
     }
