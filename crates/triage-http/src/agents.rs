@@ -90,8 +90,9 @@ pub(crate) async fn assign_case(
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let id = case_id(p)?;
-    let store = store(&state)?.clone();
+    // The request's own problems first, then whether the service keeps cases.
     let (snapshot, q, bytes) = inputs(&state, q, b, &["now"])?;
+    let store = store(&state)?.clone();
     if !bytes.iter().all(u8::is_ascii_whitespace) && json_value(&bytes)? != json!({}) {
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -213,8 +214,9 @@ pub(crate) async fn set_presence(
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let id = path_id(p, "invalid-agent-id", "The agent id in the path is not valid", "agent")?;
-    let store = store(&state)?.clone();
+    // The request's own problems first, then whether the service keeps cases.
     let (snapshot, q, bytes) = inputs(&state, q, b, &["now"])?;
+    let store = store(&state)?.clone();
     let bad = |detail: String| {
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-presence", "The presence is not valid", detail)
             .at("presence")

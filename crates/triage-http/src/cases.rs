@@ -152,8 +152,9 @@ pub(crate) async fn append_events(
     b: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let id = case_id(p)?;
-    let store = store(&state)?.clone();
+    // The request's own problems first, then whether the service keeps cases.
     let (snapshot, q, bytes) = inputs(&state, q, b, &["trace", "now"])?;
+    let store = store(&state)?.clone();
     let (now, options) = (q.now()?, q.options()?);
     if now > Utc::now() + chrono::Duration::minutes(1) {
         return Err(Problem::invalid_query(

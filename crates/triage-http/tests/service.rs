@@ -659,6 +659,15 @@ async fn a_tracked_case_keeps_its_history_and_stores_each_action_once() {
     // Without a store the endpoints say so.
     let (st, kind, body) = call(&s, "GET", "/v1/cases/x", Body::empty()).await;
     assert_eq!((st, problem(st, &kind, &body)["code"].as_str()), (StatusCode::NOT_IMPLEMENTED, Some("no-store")));
+    // A request's own problem comes first, with a store or without.
+    for (method, uri) in [
+        ("POST", "/v1/cases/x/events?foo=1"),
+        ("POST", "/v1/cases/x/assign?foo=1"),
+        ("PUT", "/v1/agents/ana/presence?foo=1"),
+    ] {
+        let (st, kind, body) = call(&s, method, uri, "{}").await;
+        assert_eq!(problem(st, &kind, &body)["code"], "invalid-query", "{uri}");
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let s = state();
