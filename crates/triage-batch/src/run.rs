@@ -617,8 +617,9 @@ fn read_mail(
     emit: &mut dyn FnMut(usize, Position, Payload) -> bool,
 ) -> Result<(), BatchError> {
     let mut raws = Vec::new();
-    // Entries named `.eml` that are no file to read: rejects, not lost.
-    let mut not_mail: Vec<(usize, Position, String)> = Vec::new();
+    // Threads and unreadable messages; entries named `.eml` that are no
+    // file to read are rejects too, not lost.
+    let mut entries: Vec<MailEntry> = Vec::new();
     for (i, spec) in config.inputs.iter().enumerate() {
         match spec.format {
             InputFormat::Mbox => {
@@ -636,7 +637,13 @@ fn read_mail(
             InputFormat::Eml => {
                 for (file, path, odd) in eml_files(&spec.path)? {
                     if let Some(reason) = odd {
-                        not_mail.push((i, Position::File { file }, reason));
+                        let position = Position::File { file };
+                        entries.push((
+                            order_key(i, &position),
+                            Payload::Unreadable { reason, raw: Vec::new() },
+                            i,
+                            position,
+                        ));
                         continue;
                     }
                     let bytes = std::fs::read(&path)
@@ -655,7 +662,6 @@ fn read_mail(
     let parsed: Vec<Result<mail::Message, mail::Unreadable>> =
         pool.install(|| raws.into_par_iter().map(|raw| mail::parse(raw, &config.mail)).collect());
     let mut messages = Vec::new();
-    let mut entries: Vec<MailEntry> = Vec::new();
     for p in parsed {
         match p {
             Ok(m) => messages.push(m),
@@ -664,9 +670,6 @@ fn read_mail(
                 entries.push((key, Payload::Unreadable { reason: u.reason, raw: u.raw }, u.input, u.position));
             }
         }
-    }
-    for (input, position, reason) in not_mail {
-        entries.push((order_key(input, &position), Payload::Unreadable { reason, raw: Vec::new() }, input, position));
     }
     for t in mail::thread(messages, &config.mail) {
         let Some(first) = t.messages.iter().min_by_key(|m| order_key(m.input, &m.position)) else { continue };
@@ -687,13 +690,15 @@ fn order_key(input: usize, p: &Position) -> (usize, u64, String) {
     (input, at, file)
 }
 
+/// An `.eml` entry: its name relative to the input, its path, and why it
+/// cannot be read when it is no regular file.
+type EmlFile = (String, std::path::PathBuf, Option<String>);
+
 /// The `.eml` files of an input: the file itself, or a directory's, in
 /// name order (sub-directories included, hidden entries skipped), each
 /// with its name relative to the input, and why it cannot be read when an
 /// entry named `.eml` is no regular file (a pipe, a device, a link to
 /// nothing).
-type EmlFile = (String, std::path::PathBuf, Option<String>);
-
 fn eml_files(root: &Path) -> Result<Vec<EmlFile>, BatchError> {
     if root.is_file() {
         return Ok(vec![(root.display().to_string(), root.to_path_buf(), None)]);
@@ -722,22 +727,18 @@ fn eml_files(root: &Path) -> Result<Vec<EmlFile>, BatchError> {
             // read; a pipe, a device or a broken link named `.eml` is no
             // mail, and is rejected as such.
             let eml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("eml"));
-            let name = || path.strip_prefix(root).unwrap_or(&path).display().to_string();
-            match std::fs::metadata(&path) {
-                Ok(meta) if meta.is_dir() => stack.push(path),
-                Ok(meta) if meta.is_file() && eml => found.push((name(), path.clone(), None)),
-                Ok(_) if eml => found.push((
-                    name(),
-                    path.clone(),
-                    Some("not a regular file (a pipe or a device): no message was read from it".to_string()),
-                )),
-                Err(e) if eml => found.push((
-                    name(),
-                    path.clone(),
-                    Some(format!("cannot be read ({e}); a link to nothing, or a file removed during the run")),
-                )),
-                _ => {}
-            }
+            let odd = match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_dir() => {
+                    stack.push(path);
+                    continue;
+                }
+                _ if !eml => continue,
+                Ok(meta) if meta.is_file() => None,
+                Ok(_) => Some("not a regular file (a pipe or a device): no message was read from it".to_string()),
+                Err(e) => Some(format!("cannot be read ({e}); a link to nothing, or a file removed during the run")),
+            };
+            let name = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+            found.push((name, path, odd));
         }
     }
     found.sort();

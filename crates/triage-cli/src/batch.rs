@@ -75,14 +75,7 @@ pub struct RunArgs {
 /// # Errors
 /// Usage, I/O and input errors (exit 2).
 pub fn run(args: &RunArgs) -> Result<Exit, InputError> {
-    // `--out -` is standard output, as an input of `-` is standard input.
-    let stdout_args;
-    let args = if args.out.as_ref().is_some_and(|p| p.as_os_str() == "-") {
-        stdout_args = RunArgs { out: None, ..args.clone() };
-        &stdout_args
-    } else {
-        args
-    };
+    let args = &*dash_out_is_stdout(args, |a| &mut a.out);
     let mut set = load(&args.rules_dir)?;
     let Some(rules) = set.rules.take() else {
         let mut text = String::new();
@@ -460,6 +453,19 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// `args` with `--out -` taken as no `--out`: standard output, as an input
+/// of `-` is standard input.
+fn dash_out_is_stdout<A: Clone>(args: &A, out: fn(&mut A) -> &mut Option<PathBuf>) -> std::borrow::Cow<'_, A> {
+    let mut copy = args.clone();
+    let slot = out(&mut copy);
+    if slot.as_ref().is_some_and(|p| p.as_os_str() == "-") {
+        *slot = None;
+        std::borrow::Cow::Owned(copy)
+    } else {
+        std::borrow::Cow::Borrowed(args)
+    }
+}
+
 /// The run file `triage run --out PATH` writes beside PATH.
 fn run_file_of(out: &Path) -> Option<PathBuf> {
     if out.as_os_str() == "-" {
@@ -534,13 +540,7 @@ pub struct ReportArgs {
 /// # Errors
 /// Usage and I/O errors (exit 2).
 pub fn report(args: &ReportArgs) -> Result<Exit, InputError> {
-    let stdout_args;
-    let args = if args.out.as_ref().is_some_and(|p| p.as_os_str() == "-") {
-        stdout_args = ReportArgs { out: None, ..args.clone() };
-        &stdout_args
-    } else {
-        args
-    };
+    let args = &*dash_out_is_stdout(args, |a| &mut a.out);
     let json = match args.format.as_deref() {
         Some("json") => true,
         Some("html") => false,

@@ -390,22 +390,20 @@ fn a_run_refuses_what_would_lose_data_before_it_writes() {
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("-: read 2 = decided 2 + rejected 0"));
     assert!(!dir.path().join("-").exists());
-    let o = triage()
-        .args(["run", &root().join("rules/global-support").display().to_string(), "-", "--resume", "--out", "o.jsonl"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("reading standard input cannot be resumed"));
-    let o = triage()
-        .args(["run", &root().join("rules/global-support").display().to_string(), "-", "--rejects", "-"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--rejects needs a file"));
+    for (flags, says) in [
+        (&["--resume", "--out", "o.jsonl"][..], "reading standard input cannot be resumed"),
+        (&["--rejects", "-"], "--rejects needs a file"),
+    ] {
+        let o = triage()
+            .args(["run", &root().join("rules/global-support").display().to_string(), "-"])
+            .args(flags)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{flags:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(says), "{flags:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
     assert!(!dir.path().join("-").exists());
 }
 

@@ -13,7 +13,7 @@ use crate::AppState;
 use notify::{RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::sync::mpsc::{UnboundedSender, WeakUnboundedSender};
+use tokio::sync::mpsc::WeakUnboundedSender;
 
 /// How long the files must stay unchanged before a reload.
 pub const QUIET: Duration = Duration::from_millis(250);
@@ -38,30 +38,31 @@ pub fn watch(state: AppState, paths: Vec<PathBuf>) -> notify::Result<notify::Rec
     let dirs: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).map(absolute).collect();
     // The returned watcher: the folders of the files and of the rule
     // directories, one level each.
-    let (named, replaceable) = (files.clone(), dirs.clone());
-    let relevant = move |path: &Path| {
-        named.iter().any(|f| f == path || f.file_name() == path.file_name() && f.parent() == path.parent())
-            || replaceable.iter().any(|d| d == path)
-    };
-    let outer_tx = tx.clone();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| !e.kind.is_access() && e.paths.iter().any(|p| relevant(p))) {
-            let _ = outer_tx.send(());
-        }
-    })?;
     let mut folders: Vec<PathBuf> = Vec::new();
     for path in files.iter().chain(&dirs) {
         let folder = path.parent().map_or_else(|| PathBuf::from("."), PathBuf::from);
         if !folders.contains(&folder) {
-            watcher.watch(&folder, RecursiveMode::NonRecursive)?;
             folders.push(folder);
         }
     }
-    // The rule directories themselves, recursively, by a watcher the reload
-    // task owns and makes anew when a directory is replaced. It holds a
-    // weak sender: once the returned watcher is dropped, the task ends.
+    // The rule directories themselves are watched, recursively, by a
+    // watcher the reload task owns and makes anew when a directory is
+    // replaced. It holds a weak sender: once the returned watcher (which
+    // holds the only strong one) is dropped, the task ends.
     let weak = tx.downgrade();
-    drop(tx);
+    let replaceable = dirs.clone();
+    let relevant = move |path: &Path| {
+        files.iter().any(|f| f == path || f.file_name() == path.file_name() && f.parent() == path.parent())
+            || replaceable.iter().any(|d| d == path)
+    };
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| !e.kind.is_access() && e.paths.iter().any(|p| relevant(p))) {
+            let _ = tx.send(());
+        }
+    })?;
+    for folder in &folders {
+        watcher.watch(folder, RecursiveMode::NonRecursive)?;
+    }
     let mut inner = Some(DirWatch::new(&dirs, weak.clone())?);
     tokio::spawn(async move {
         while rx.recv().await.is_some() {
@@ -118,7 +119,7 @@ impl DirWatch {
             if event.is_ok_and(|e| !e.kind.is_access() && e.paths.iter().any(|p| relevant(p)))
                 && let Some(tx) = sender.upgrade()
             {
-                let _: Result<(), _> = UnboundedSender::send(&tx, ());
+                let _ = tx.send(());
             }
         })?;
         for d in dirs {
